@@ -1,0 +1,263 @@
+import { z } from "zod";
+import { DeputyError } from "./errors.ts";
+
+/**
+ * Deputy's whole configuration, parsed and validated once at start-up from the
+ * environment (documented in .env.example). Nothing reads process.env after
+ * this: components receive the parsed sections they need.
+ */
+
+const csv = z
+  .string()
+  .optional()
+  .transform((value) =>
+    (value ?? "")
+      .split(",")
+      .map((item) => item.trim())
+      .filter((item) => item.length > 0),
+  );
+
+const bool = (fallback: boolean) =>
+  z
+    .enum(["true", "false", "1", "0", "yes", "no"])
+    .optional()
+    .transform((value) => (value === undefined ? fallback : ["true", "1", "yes"].includes(value)));
+
+const int = (fallback: number, min: number, max: number) =>
+  z.coerce.number().int().min(min).max(max).optional().default(fallback);
+
+const envSchema = z.object({
+  LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
+
+  // Kubernetes (reads use this identity; writes never do)
+  KUBECONFIG: z.string().optional(),
+  DEPUTY_CLUSTER_NAME: z.string().min(1).default("local"),
+  DEPUTY_NAMESPACE_ALLOW: csv,
+  DEPUTY_NAMESPACE_DENY: csv,
+  DEPUTY_KUBE_MAX_CONCURRENCY: int(8, 1, 256),
+  DEPUTY_OUTPUT_TOKEN_BUDGET: int(4000, 500, 100000),
+
+  // MCP server
+  DEPUTY_MCP_HOST: z.string().default("127.0.0.1"),
+  DEPUTY_MCP_PORT: int(8080, 0, 65535),
+  DEPUTY_MCP_URL: z.url().optional(),
+
+  // Redis
+  REDIS_URL: z.string().default("redis://127.0.0.1:6379"),
+  DEPUTY_REDIS_PREFIX: z.string().default("deputy:"),
+
+  // OpenBao
+  BAO_ADDR: z.url().default("http://127.0.0.1:8200"),
+  DEPUTY_BAO_AUTH_MOUNT: z.string().default("kubernetes"),
+  DEPUTY_BAO_AUTH_ROLE: z.string().default("deputy-executor"),
+  DEPUTY_BAO_SECRETS_MOUNT: z.string().default("kubernetes"),
+  DEPUTY_BAO_JWT_PATH: z.string().default("/var/run/secrets/openbao/token"),
+
+  // Approvals and guardrails
+  DEPUTY_APPROVERS: csv,
+  DEPUTY_APPROVER_GROUP: z.string().optional(),
+  DEPUTY_APPROVAL_TTL_SECONDS: int(900, 30, 86400),
+  DEPUTY_TWO_PERSON_RULE: bool(true),
+  DEPUTY_PROTECTED_NAMESPACES: csv,
+  DEPUTY_RATE_LIMIT_USER_PER_MINUTE: int(10, 1, 10000),
+  DEPUTY_RATE_LIMIT_CLUSTER_PER_MINUTE: int(60, 1, 100000),
+  DEPUTY_EXECUTOR_URL: z.url().optional(),
+  DEPUTY_EXECUTOR_PORT: int(8081, 0, 65535),
+
+  // Slack
+  SLACK_BOT_TOKEN: z.string().optional(),
+  SLACK_SIGNING_SECRET: z.string().optional(),
+  SLACK_APP_TOKEN: z.string().optional(),
+  SLACK_SOCKET_MODE: bool(true),
+  SLACK_API_URL: z.url().optional(),
+  SLACK_PORT: int(3000, 0, 65535),
+  SLACK_ALERT_CHANNEL: z.string().optional(),
+  SLACK_TRIAGE_CHANNEL: z.string().optional(),
+
+  // Anthropic
+  ANTHROPIC_API_KEY: z.string().optional(),
+  ANTHROPIC_BASE_URL: z.url().optional(),
+  DEPUTY_MODEL: z.string().default("claude-sonnet-4-5"),
+  DEPUTY_AGENT_MAX_ITERATIONS: int(12, 1, 100),
+  DEPUTY_AGENT_MAX_SECONDS: int(120, 5, 3600),
+  DEPUTY_AGENT_MAX_TOKENS: int(200000, 1000, 10000000),
+
+  // Local mode
+  DEPUTY_CONSOLE_HOST: z.string().default("127.0.0.1"),
+  DEPUTY_CONSOLE_PORT: int(8090, 0, 65535),
+  DEPUTY_LOCAL_USERS: z.string().default("alice:requester,bob:approver"),
+
+  // Observability
+  DEPUTY_AUDIT_FILE: z.string().optional(),
+  DEPUTY_METRICS_PORT: int(9090, 0, 65535),
+  DEPUTY_ANOMALY_DELETES_PER_MINUTE: int(5, 1, 10000),
+  DEPUTY_ANOMALY_DENIALS_PER_MINUTE: int(10, 1, 10000),
+  DEPUTY_WATCH_NAMESPACES: csv,
+});
+
+export type Env = z.input<typeof envSchema>;
+
+export interface LocalUser {
+  id: string;
+  roles: ReadonlyArray<"requester" | "approver">;
+}
+
+export interface Config {
+  logLevel: string;
+  kube: {
+    kubeconfig: string | undefined;
+    clusterName: string;
+    namespaceAllow: string[];
+    namespaceDeny: string[];
+    maxConcurrency: number;
+    outputTokenBudget: number;
+  };
+  mcp: { host: string; port: number; url: string | undefined };
+  redis: { url: string; prefix: string };
+  openbao: {
+    addr: string;
+    authMount: string;
+    authRole: string;
+    secretsMount: string;
+    jwtPath: string;
+  };
+  approvals: {
+    approvers: string[];
+    approverGroup: string | undefined;
+    ttlSeconds: number;
+    twoPersonRule: boolean;
+    executorUrl: string | undefined;
+    executorPort: number;
+  };
+  guardrails: {
+    protectedNamespaces: string[];
+    rateLimitUserPerMinute: number;
+    rateLimitClusterPerMinute: number;
+  };
+  slack: {
+    botToken: string | undefined;
+    signingSecret: string | undefined;
+    appToken: string | undefined;
+    socketMode: boolean;
+    apiUrl: string | undefined;
+    port: number;
+    alertChannel: string | undefined;
+    triageChannel: string | undefined;
+  };
+  anthropic: {
+    apiKey: string | undefined;
+    baseUrl: string | undefined;
+    model: string;
+    maxIterations: number;
+    maxSeconds: number;
+    maxTokens: number;
+  };
+  console: { host: string; port: number; users: LocalUser[] };
+  observability: {
+    auditFile: string | undefined;
+    metricsPort: number;
+    deletesPerMinute: number;
+    denialsPerMinute: number;
+    watchNamespaces: string[];
+  };
+}
+
+/** kube-system is always protected; configured namespaces are added to it. */
+export const ALWAYS_PROTECTED_NAMESPACES = ["kube-system", "kube-public", "kube-node-lease"] as const;
+
+function parseLocalUsers(spec: string): LocalUser[] {
+  return spec
+    .split(",")
+    .map((entry) => entry.trim())
+    .filter((entry) => entry.length > 0)
+    .map((entry) => {
+      const [id, ...roles] = entry.split(":");
+      if (!id || !/^[a-z0-9][a-z0-9._-]{0,62}$/i.test(id)) {
+        throw new DeputyError("CONFIG_INVALID", `DEPUTY_LOCAL_USERS: "${entry}" is not "name:role[:role]"`);
+      }
+      const parsed = roles.map((role) => {
+        if (role !== "requester" && role !== "approver") {
+          throw new DeputyError(
+            "CONFIG_INVALID",
+            `DEPUTY_LOCAL_USERS: role "${role}" of ${id} must be requester or approver`,
+          );
+        }
+        return role;
+      });
+      return { id, roles: parsed.length > 0 ? parsed : ["requester"] };
+    });
+}
+
+export function parseConfig(env: Record<string, string | undefined> = process.env): Config {
+  const result = envSchema.safeParse(env);
+  if (!result.success) {
+    const problems = result.error.issues
+      .map((issue) => `${issue.path.join(".")}: ${issue.message}`)
+      .join("; ");
+    throw new DeputyError("CONFIG_INVALID", `Invalid configuration: ${problems}`);
+  }
+  const e = result.data;
+  return {
+    logLevel: e.LOG_LEVEL,
+    kube: {
+      kubeconfig: e.KUBECONFIG,
+      clusterName: e.DEPUTY_CLUSTER_NAME,
+      namespaceAllow: e.DEPUTY_NAMESPACE_ALLOW,
+      namespaceDeny: e.DEPUTY_NAMESPACE_DENY,
+      maxConcurrency: e.DEPUTY_KUBE_MAX_CONCURRENCY,
+      outputTokenBudget: e.DEPUTY_OUTPUT_TOKEN_BUDGET,
+    },
+    mcp: { host: e.DEPUTY_MCP_HOST, port: e.DEPUTY_MCP_PORT, url: e.DEPUTY_MCP_URL },
+    redis: { url: e.REDIS_URL, prefix: e.DEPUTY_REDIS_PREFIX },
+    openbao: {
+      addr: e.BAO_ADDR,
+      authMount: e.DEPUTY_BAO_AUTH_MOUNT,
+      authRole: e.DEPUTY_BAO_AUTH_ROLE,
+      secretsMount: e.DEPUTY_BAO_SECRETS_MOUNT,
+      jwtPath: e.DEPUTY_BAO_JWT_PATH,
+    },
+    approvals: {
+      approvers: e.DEPUTY_APPROVERS,
+      approverGroup: e.DEPUTY_APPROVER_GROUP,
+      ttlSeconds: e.DEPUTY_APPROVAL_TTL_SECONDS,
+      twoPersonRule: e.DEPUTY_TWO_PERSON_RULE,
+      executorUrl: e.DEPUTY_EXECUTOR_URL,
+      executorPort: e.DEPUTY_EXECUTOR_PORT,
+    },
+    guardrails: {
+      protectedNamespaces: [...new Set([...ALWAYS_PROTECTED_NAMESPACES, ...e.DEPUTY_PROTECTED_NAMESPACES])],
+      rateLimitUserPerMinute: e.DEPUTY_RATE_LIMIT_USER_PER_MINUTE,
+      rateLimitClusterPerMinute: e.DEPUTY_RATE_LIMIT_CLUSTER_PER_MINUTE,
+    },
+    slack: {
+      botToken: e.SLACK_BOT_TOKEN,
+      signingSecret: e.SLACK_SIGNING_SECRET,
+      appToken: e.SLACK_APP_TOKEN,
+      socketMode: e.SLACK_SOCKET_MODE,
+      apiUrl: e.SLACK_API_URL,
+      port: e.SLACK_PORT,
+      alertChannel: e.SLACK_ALERT_CHANNEL,
+      triageChannel: e.SLACK_TRIAGE_CHANNEL,
+    },
+    anthropic: {
+      apiKey: e.ANTHROPIC_API_KEY,
+      baseUrl: e.ANTHROPIC_BASE_URL,
+      model: e.DEPUTY_MODEL,
+      maxIterations: e.DEPUTY_AGENT_MAX_ITERATIONS,
+      maxSeconds: e.DEPUTY_AGENT_MAX_SECONDS,
+      maxTokens: e.DEPUTY_AGENT_MAX_TOKENS,
+    },
+    console: {
+      host: e.DEPUTY_CONSOLE_HOST,
+      port: e.DEPUTY_CONSOLE_PORT,
+      users: parseLocalUsers(e.DEPUTY_LOCAL_USERS),
+    },
+    observability: {
+      auditFile: e.DEPUTY_AUDIT_FILE,
+      metricsPort: e.DEPUTY_METRICS_PORT,
+      deletesPerMinute: e.DEPUTY_ANOMALY_DELETES_PER_MINUTE,
+      denialsPerMinute: e.DEPUTY_ANOMALY_DENIALS_PER_MINUTE,
+      watchNamespaces: e.DEPUTY_WATCH_NAMESPACES,
+    },
+  };
+}

@@ -1,0 +1,14 @@
+import type { Config } from "../core/config.ts";
+import type { Logger } from "../core/logger.ts";
+import type { AuditLog } from "../core/audit.ts";
+
+/**
+ * What the MCP server's tools receive. Read tools use `kube` (the read-only
+ * identity); write tools use `kube` to read the current target and `actions`
+ * to store a pending action — they never write to the cluster themselves.
+ */
+export interface McpDeps {
+  config: Config;
+  logger: Logger;
+  audit: AuditLog;
+}
