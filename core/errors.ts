@@ -9,6 +9,7 @@ export const ErrorCodes = {
   INPUT_INVALID: "An argument or payload is invalid",
   NOT_FOUND: "The object does not exist",
   POLICY_DENIED: "A guardrail refused the request",
+  FORBIDDEN: "The identity is not allowed to do this (Kubernetes RBAC)",
   RATE_LIMITED: "A rate limit was reached",
   CONFLICT: "The object changed or the state does not allow this",
   APPROVAL_REFUSED: "The approval decision was refused",
