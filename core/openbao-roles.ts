@@ -1,0 +1,305 @@
+import { readFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import { parse } from "yaml";
+import { z } from "zod";
+import { ALWAYS_PROTECTED_NAMESPACES } from "./config.ts";
+import { DeputyError } from "./errors.ts";
+
+/**
+ * OpenBao configuration as code: manifests/openbao/roles.yaml is the one
+ * description of Deputy's auth roles, secrets-engine roles, policies and KV
+ * paths. The setup (executor/openbao-setup.ts), local mode, the tests and the
+ * production docs all read it through this module, so the roles the tests
+ * prove are the roles that are deployed.
+ *
+ * Loading validates the security rules, not just the shape: no wildcard
+ * namespaces, verbs or resources; no Secrets, RBAC or impersonation in any
+ * generated rule; protected namespaces are never writable; every auth role is
+ * bound to exact service-account names and namespaces with an audience.
+ */
+
+export const OPENBAO_ROLES_FILE = fileURLToPath(new URL("../manifests/openbao/roles.yaml", import.meta.url));
+
+const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
+const namespaceName = z.string().regex(DNS_LABEL, "must be a Kubernetes namespace name (no wildcards)");
+const exactName = z.string().regex(DNS_LABEL, "must be an exact name (no wildcards)");
+
+/** Verbs a generated role may grant: never escalate, bind, impersonate or "*". */
+const GRANTABLE_VERBS = ["get", "list", "watch", "create", "update", "patch"] as const;
+/** Resources no generated role may touch, whatever the action. */
+const FORBIDDEN_RESOURCES = new Set([
+  "secrets",
+  "serviceaccounts",
+  "serviceaccounts/token",
+  "pods/exec",
+  "pods/attach",
+  "pods/portforward",
+  "nodes/proxy",
+]);
+const FORBIDDEN_GROUPS = new Set([
+  "rbac.authorization.k8s.io",
+  "admissionregistration.k8s.io",
+  "apiextensions.k8s.io",
+  "certificates.k8s.io",
+  "authentication.k8s.io",
+  "authorization.k8s.io",
+]);
+
+const policyRuleSchema = z
+  .object({
+    apiGroups: z.array(z.string()).min(1),
+    resources: z.array(z.string().min(1)).min(1),
+    verbs: z.array(z.enum(GRANTABLE_VERBS)).min(1),
+  })
+  .strict()
+  .superRefine((rule, ctx) => {
+    for (const group of rule.apiGroups) {
+      if (group === "*" || FORBIDDEN_GROUPS.has(group)) {
+        ctx.addIssue({ code: "custom", message: `API group "${group}" may not be granted` });
+      }
+    }
+    for (const resource of rule.resources) {
+      if (resource.includes("*") || FORBIDDEN_RESOURCES.has(resource)) {
+        ctx.addIssue({ code: "custom", message: `resource "${resource}" may not be granted` });
+      }
+    }
+  });
+export type PolicyRule = z.infer<typeof policyRuleSchema>;
+
+const authRoleSchema = z
+  .object({
+    name: exactName,
+    bound_service_account_names: z.array(exactName).min(1),
+    bound_service_account_namespaces: z.array(namespaceName).min(1),
+    audience: z.string().min(1),
+    token_ttl: z.number().int().min(1).max(60),
+    token_max_ttl: z.number().int().min(1).max(60),
+    token_policies: z.array(exactName).min(1),
+    token_no_default_policy: z.boolean().default(false),
+  })
+  .strict();
+export type AuthRole = z.infer<typeof authRoleSchema>;
+
+const secretsRoleSchema = z
+  .object({
+    name: z.string().regex(/^deputy-[a-z0-9-]+$/, 'must start with "deputy-"'),
+    tools: z.array(z.string().regex(/^[a-z][a-z_]*$/)).min(1),
+    kinds: z.array(z.string().regex(/^[A-Z][A-Za-z]*$/)).optional(),
+    kubernetes_role_type: z.enum(["Role", "ClusterRole"]),
+    clusterRoleBinding: z.boolean().default(false),
+    namespaces: z.enum(["writable", "jit"]),
+    rules: z.array(policyRuleSchema).min(1),
+  })
+  .strict()
+  .refine((role) => !role.clusterRoleBinding || role.kubernetes_role_type === "ClusterRole", {
+    message: "clusterRoleBinding needs kubernetes_role_type ClusterRole",
+  })
+  .refine((role) => role.kubernetes_role_type === "Role" || role.namespaces === "jit", {
+    message: "a ClusterRole's generated service account must live in the jit namespace",
+  });
+type SecretsRoleSpec = z.infer<typeof secretsRoleSchema>;
+
+const capability = z.enum(["create", "read", "update", "patch", "delete", "list"]);
+const policySchema = z.object({ paths: z.record(z.string().min(1), z.array(capability).min(1)) }).strict();
+
+const rolesFileSchema = z
+  .object({
+    version: z.literal(1),
+    writableNamespaces: z.array(namespaceName).min(1),
+    jitNamespace: namespaceName,
+    auth: z.object({ mount: exactName, roles: z.array(authRoleSchema).min(1) }).strict(),
+    kv: z
+      .object({
+        mount: exactName,
+        paths: z.record(z.string().regex(/^deputy\/[a-z0-9/-]+$/), z.array(z.string()).min(1)),
+      })
+      .strict(),
+    policies: z.record(exactName, policySchema),
+    secretsEngine: z
+      .object({
+        mount: exactName,
+        token_default_ttl: z.number().int().min(600),
+        token_max_ttl: z.number().int().min(600),
+        token_default_audiences: z.array(z.string().min(1)).min(1),
+        roles: z.array(secretsRoleSchema).min(1),
+      })
+      .strict(),
+  })
+  .strict();
+
+export interface SecretsRole extends SecretsRoleSpec {
+  /** The expanded namespace list: never "*", never a protected namespace. */
+  allowedNamespaces: string[];
+}
+
+export interface OpenBaoRoles {
+  writableNamespaces: string[];
+  jitNamespace: string;
+  auth: { mount: string; roles: AuthRole[] };
+  kv: { mount: string; paths: Record<string, string[]> };
+  policies: Record<string, { paths: Record<string, string[]> }>;
+  secretsEngine: {
+    mount: string;
+    token_default_ttl: number;
+    token_max_ttl: number;
+    token_default_audiences: string[];
+    roles: SecretsRole[];
+  };
+}
+
+export interface LoadOpenBaoRolesOptions {
+  /** Defaults to manifests/openbao/roles.yaml. */
+  file?: string;
+  /** Replaces the file's writableNamespaces (per environment or test). */
+  writableNamespaces?: string[];
+  /** Replaces the file's jitNamespace. */
+  jitNamespace?: string;
+  /** Extra protected namespaces (config's guardrails.protectedNamespaces). */
+  protectedNamespaces?: readonly string[];
+}
+
+function invalid(file: string, problem: string): DeputyError {
+  return new DeputyError("CONFIG_INVALID", `OpenBao roles in ${file}: ${problem}`);
+}
+
+/** Validate and expand a roles document (already parsed from YAML). */
+export function parseOpenBaoRoles(document: unknown, options: LoadOpenBaoRolesOptions = {}): OpenBaoRoles {
+  const file = options.file ?? OPENBAO_ROLES_FILE;
+  const result = rolesFileSchema.safeParse(document);
+  if (!result.success) {
+    const problems = result.error.issues.map(
+      (issue) => `${issue.path.join(".") || "(root)"}: ${issue.message}`,
+    );
+    throw invalid(file, problems.join("; "));
+  }
+  const data = result.data;
+  const protectedNamespaces = new Set([
+    ...ALWAYS_PROTECTED_NAMESPACES,
+    ...(options.protectedNamespaces ?? []),
+  ]);
+
+  const writable = z
+    .array(namespaceName)
+    .min(1)
+    .safeParse(options.writableNamespaces ?? data.writableNamespaces);
+  if (!writable.success) {
+    throw invalid(
+      file,
+      `writable namespaces must be exact namespace names: ${writable.error.issues[0]?.message}`,
+    );
+  }
+  const jit = namespaceName.safeParse(options.jitNamespace ?? data.jitNamespace);
+  if (!jit.success) throw invalid(file, `jit namespace: ${jit.error.issues[0]?.message}`);
+  for (const namespace of [...writable.data, jit.data]) {
+    if (protectedNamespaces.has(namespace)) {
+      throw invalid(file, `namespace "${namespace}" is protected and can never be given to a write role`);
+    }
+  }
+  if (writable.data.includes(jit.data)) {
+    throw invalid(file, `the jit namespace "${jit.data}" must not also be writable`);
+  }
+
+  const names = new Set<string>();
+  const roles = data.secretsEngine.roles.map((role): SecretsRole => {
+    if (names.has(role.name)) throw invalid(file, `secrets-engine role "${role.name}" is defined twice`);
+    names.add(role.name);
+    if (role.kubernetes_role_type === "Role" && role.rules.some((rule) => rule.resources.includes("nodes"))) {
+      throw invalid(
+        file,
+        `role "${role.name}" grants nodes, which are cluster-scoped: use kubernetes_role_type ClusterRole`,
+      );
+    }
+    return { ...role, allowedNamespaces: role.namespaces === "writable" ? [...writable.data] : [jit.data] };
+  });
+
+  for (const role of data.auth.roles) {
+    for (const policy of role.token_policies) {
+      if (!(policy in data.policies))
+        throw invalid(file, `auth role "${role.name}" names unknown policy "${policy}"`);
+    }
+  }
+
+  return {
+    writableNamespaces: writable.data,
+    jitNamespace: jit.data,
+    auth: data.auth,
+    kv: data.kv,
+    policies: data.policies,
+    secretsEngine: { ...data.secretsEngine, roles },
+  };
+}
+
+/** Read, validate and expand manifests/openbao/roles.yaml (or another file). */
+export function loadOpenBaoRoles(options: LoadOpenBaoRolesOptions = {}): OpenBaoRoles {
+  const file = options.file ?? OPENBAO_ROLES_FILE;
+  let document: unknown;
+  try {
+    document = parse(readFileSync(file, "utf8"));
+  } catch (error) {
+    throw new DeputyError("CONFIG_INVALID", `OpenBao roles: cannot read ${file}`, { cause: error });
+  }
+  return parseOpenBaoRoles(document, { ...options, file });
+}
+
+/** The body for `POST auth/<mount>/role/<name>`. */
+export function authRoleParams(role: AuthRole): Record<string, unknown> {
+  const { name: _name, ...params } = role;
+  return params;
+}
+
+/** The body for `POST <secrets mount>/roles/<name>`. */
+export function secretsRoleParams(roles: OpenBaoRoles, role: SecretsRole): Record<string, unknown> {
+  return {
+    allowed_kubernetes_namespaces: role.allowedNamespaces,
+    kubernetes_role_type: role.kubernetes_role_type,
+    generated_role_rules: JSON.stringify({ rules: role.rules }),
+    token_default_ttl: roles.secretsEngine.token_default_ttl,
+    token_max_ttl: roles.secretsEngine.token_max_ttl,
+    token_default_audiences: roles.secretsEngine.token_default_audiences,
+    extra_labels: { "app.kubernetes.io/managed-by": "openbao", "deputy.dev/role": role.name },
+  };
+}
+
+/**
+ * The body for `POST <secrets mount>/creds/<role>` for one action. Cluster-scoped
+ * roles mint in the jit namespace with a ClusterRoleBinding.
+ */
+export function credsRequestParams(
+  role: SecretsRole,
+  targetNamespace: string | undefined,
+): Record<string, unknown> {
+  if (role.clusterRoleBinding) {
+    return { kubernetes_namespace: role.allowedNamespaces[0], cluster_role_binding: true };
+  }
+  if (!targetNamespace || !role.allowedNamespaces.includes(targetNamespace)) {
+    throw new DeputyError(
+      "POLICY_DENIED",
+      `namespace "${targetNamespace ?? "(none)"}" is not writable by ${role.name} (allowed: ${role.allowedNamespaces.join(", ")})`,
+    );
+  }
+  return { kubernetes_namespace: targetNamespace };
+}
+
+/** The secrets-engine role a write tool (and, for apply_manifest, a kind) uses. */
+export function roleForAction(roles: OpenBaoRoles, tool: string, kind?: string): SecretsRole {
+  const role = roles.secretsEngine.roles.find(
+    (candidate) =>
+      candidate.tools.includes(tool) &&
+      (candidate.kinds === undefined || (kind !== undefined && candidate.kinds.includes(kind))),
+  );
+  if (!role) {
+    const what = kind ? `${tool} of kind ${kind}` : tool;
+    throw new DeputyError("POLICY_DENIED", `no OpenBao role allows ${what}`);
+  }
+  return role;
+}
+
+/** A policy rendered as OpenBao HCL, for `PUT sys/policies/acl/<name>`. */
+export function renderPolicyHcl(policy: { paths: Record<string, string[]> }): string {
+  return Object.entries(policy.paths)
+    .map(
+      ([path, capabilities]) =>
+        `path ${JSON.stringify(path)} {\n  capabilities = ${JSON.stringify(capabilities)}\n}\n`,
+    )
+    .join("\n");
+}
