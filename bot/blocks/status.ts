@@ -1,0 +1,40 @@
+import type { types } from "@slack/bolt";
+import { sanitizePlain } from "../sanitize.ts";
+
+type KnownBlock = types.KnownBlock;
+
+export interface StatusStep {
+  /** Tool name, e.g. troubleshoot_pod. */
+  tool: string;
+  /** What it runs on, e.g. shop/checkout. */
+  target: string | undefined;
+  state: "running" | "done" | "error" | "pending_approval";
+}
+
+const ICONS: Record<StatusStep["state"], string> = {
+  running: ":hourglass_flowing_sand:",
+  done: ":white_check_mark:",
+  error: ":warning:",
+  pending_approval: ":raised_hand:",
+};
+
+/** The progress message shown while a turn runs; replaced by the answer. */
+export function statusBlocks(headline: string, steps: readonly StatusStep[]): KnownBlock[] {
+  const recent = steps.slice(-8);
+  const lines = recent.map(
+    (step) =>
+      `${ICONS[step.state]} \`${sanitizePlain(step.tool)}\`${step.target ? ` on ${sanitizePlain(step.target)}` : ""}`,
+  );
+  if (steps.length > recent.length) lines.unshift(`… ${steps.length - recent.length} earlier steps`);
+  return [
+    { type: "context", elements: [{ type: "mrkdwn", text: `:mag: ${sanitizePlain(headline)}` }] },
+    ...(lines.length > 0
+      ? [{ type: "section" as const, text: { type: "mrkdwn" as const, text: lines.join("\n") } }]
+      : []),
+  ];
+}
+
+export function statusText(headline: string, steps: readonly StatusStep[]): string {
+  const last = steps.at(-1);
+  return last ? `${headline} (${last.tool}${last.target ? ` on ${last.target}` : ""})` : headline;
+}
