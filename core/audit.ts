@@ -1,12 +1,21 @@
 import { createHash } from "node:crypto";
-import type { DestinationStream } from "pino";
-import { createLogger } from "./logger.ts";
+import { closeSync, fstatSync, openSync, readSync } from "node:fs";
+import { pino, type DestinationStream } from "pino";
+import { DeputyError } from "./errors.ts";
+import { createLogger, REDACT_PATHS } from "./logger.ts";
+import { isSensitiveKey, REDACTED, redactText, redactValue } from "./redact.ts";
 import type { ConversationRef, Identity } from "./identity.ts";
+
+export { REDACTED };
 
 /**
  * The audit trail: one structured event per tool call, policy decision,
  * pending action, approval decision and execution. Events are JSON lines
- * (pino) for a SIEM. Never put a token in an event: lease ids only.
+ * (pino) for a SIEM, hash-chained so an edit, deletion or reordering is
+ * detectable (core/audit-verify.ts). Never put a token in an event: lease ids
+ * only. Secret-looking values in arguments, prompt and message are redacted
+ * BEFORE hashing, so no secret is ever hashed or written and the chain still
+ * verifies after pino's own redaction.
  */
 export const AUDIT_SCHEMA_VERSION = 1;
 
@@ -38,6 +47,10 @@ export interface AuditEvent {
   outcome?: "ok" | "error" | "succeeded" | "failed";
   message?: string;
   cluster?: string;
+  /** The agent's stated reason for a write (shown on the approval card). */
+  reason?: string;
+  /** Extra machine-readable facts (never secrets); redacted like arguments. */
+  details?: Record<string, unknown>;
 }
 
 export interface AuditRecord extends AuditEvent {
@@ -51,6 +64,8 @@ export interface AuditRecord extends AuditEvent {
 export interface AuditLog {
   record(event: AuditEvent): AuditRecord;
 }
+
+export type AuditObserver = (record: AuditRecord) => void;
 
 export const GENESIS_HASH = "0".repeat(64);
 
@@ -68,20 +83,173 @@ export function hashRecord(record: Omit<AuditRecord, "hash">): string {
   return createHash("sha256").update(canonicalJson(record)).digest("hex");
 }
 
+// --- redaction ---------------------------------------------------------------
+
+/**
+ * Free text through the shared redactor (core/redact.ts), the same one the MCP
+ * read tools use on cluster text.
+ */
+export function redactAuditText(text: string): string {
+  return redactText(text);
+}
+
+/**
+ * Deep copy with secrets redacted. On top of redactValue, any value under a
+ * key the logger's REDACT_PATHS name (even a number or an empty string) and
+ * any non-string under a secret-named key is blanked: pino would blank it in
+ * the written line, and the hash must cover exactly what is written.
+ */
+export function redactAuditValue(value: unknown): unknown {
+  return blankSecretKeys(redactValue(value), 0);
+}
+
+function blankSecretKeys(value: unknown, depth: number): unknown {
+  if (value === null || typeof value !== "object" || depth > 64) return value;
+  if (Array.isArray(value)) return value.map((item) => blankSecretKeys(item, depth + 1));
+  const out: Record<string, unknown> = {};
+  for (const [key, item] of Object.entries(value as Record<string, unknown>)) {
+    const secret =
+      item !== undefined && (PINO_KEYS.has(key) || (typeof item !== "string" && isSensitiveKey(key)));
+    out[key] = secret ? REDACTED : blankSecretKeys(item, depth + 1);
+  }
+  return out;
+}
+
+/** Last segments of the logger's redact paths: keys pino blanks whatever they hold. */
+const PINO_KEYS = new Set(
+  REDACT_PATHS.map((path) =>
+    path
+      .split(".")
+      .pop()!
+      .replace(/^headers\[['"]|['"]\]$/g, ""),
+  ),
+);
+
+/** The event as it will be hashed and written: free-form fields redacted. */
+export function redactAuditEvent(event: AuditEvent): AuditEvent {
+  const out: AuditEvent = { ...event };
+  if (event.prompt !== undefined) out.prompt = redactAuditText(event.prompt);
+  if (event.message !== undefined) out.message = redactAuditText(event.message);
+  if (event.reason !== undefined) out.reason = redactAuditText(event.reason);
+  if (event.arguments !== undefined) {
+    out.arguments = redactAuditValue(event.arguments) as Record<string, unknown>;
+  }
+  if (event.details !== undefined) out.details = redactAuditValue(event.details) as Record<string, unknown>;
+  return out;
+}
+
+// --- file sink and resume ----------------------------------------------------
+
+/** The last non-empty line of a file, read from the end (files can be large). */
+export function readLastLine(path: string): string | undefined {
+  let fd: number;
+  try {
+    fd = openSync(path, "r");
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+    throw error;
+  }
+  try {
+    let end = fstatSync(fd).size;
+    let tail = "";
+    const chunk = Buffer.alloc(64 * 1024);
+    while (end > 0) {
+      const start = Math.max(0, end - chunk.length);
+      const read = readSync(fd, chunk, 0, end - start, start);
+      tail = chunk.toString("utf8", 0, read) + tail;
+      end = start;
+      const trimmed = tail.replace(/\s+$/, "");
+      const newline = trimmed.lastIndexOf("\n");
+      if (newline >= 0) return trimmed.slice(newline + 1);
+      if (end === 0) return trimmed.length > 0 ? trimmed : undefined;
+    }
+    return undefined;
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** An audit record out of one JSON line: a pino line `{…, audit: {…}}` or a bare record. */
+export function auditRecordFromLine(line: string): AuditRecord | undefined {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(line);
+  } catch {
+    return undefined;
+  }
+  if (parsed === null || typeof parsed !== "object") return undefined;
+  const candidate = "audit" in parsed ? (parsed as { audit: unknown }).audit : parsed;
+  if (candidate === null || typeof candidate !== "object") return undefined;
+  const record = candidate as Partial<AuditRecord>;
+  if (
+    typeof record.hash !== "string" ||
+    typeof record.prev !== "string" ||
+    typeof record.seq !== "number" ||
+    typeof record.kind !== "string"
+  ) {
+    return undefined;
+  }
+  return record as AuditRecord;
+}
+
+function resumePoint(file: string): { prev: string; seq: number } {
+  const last = readLastLine(file);
+  if (last === undefined) return { prev: GENESIS_HASH, seq: 0 };
+  const record = auditRecordFromLine(last);
+  if (!record) {
+    throw new DeputyError(
+      "INTERNAL",
+      `audit file ${file} ends with a line that is not an audit record; refusing to continue a chain ` +
+        `that cannot be verified (run "deputy audit verify ${file}")`,
+    );
+  }
+  return { prev: record.hash, seq: record.seq + 1 };
+}
+
 export interface AuditLogOptions {
+  /** Where JSON lines go; stdout when neither this nor `file` is given. */
   destination?: DestinationStream;
+  /**
+   * Append to this file as well (synchronously, so a crash loses nothing that
+   * `record` returned). When the file already holds a chain, it continues from
+   * its last line, so the chain survives restarts. One writer per file.
+   */
+  file?: string;
   /** Observers (metrics, anomaly detection, tests) see every record. */
-  onRecord?: (record: AuditRecord) => void;
+  onRecord?: AuditObserver | readonly AuditObserver[];
+  /** Told when an observer throws; the record is written regardless. */
+  onObserverError?: (error: unknown, record: AuditRecord) => void;
 }
 
 export function createAuditLog(options: AuditLogOptions = {}): AuditLog {
-  const logger = createLogger({ name: "audit", destination: options.destination });
+  const streams: DestinationStream[] = [];
   let prev = GENESIS_HASH;
   let seq = 0;
+  if (options.file !== undefined) {
+    ({ prev, seq } = resumePoint(options.file));
+    streams.push(pino.destination({ dest: options.file, sync: true, append: true, mkdir: true }));
+  }
+  if (options.destination) streams.push(options.destination);
+  const destination =
+    streams.length === 0
+      ? undefined
+      : streams.length === 1
+        ? streams[0]
+        : pino.multistream(streams.map((stream) => ({ stream })));
+  const logger = createLogger({ name: "audit", destination });
+  const observers: readonly AuditObserver[] =
+    options.onRecord === undefined
+      ? []
+      : typeof options.onRecord === "function"
+        ? [options.onRecord]
+        : options.onRecord;
   return {
     record(event) {
+      // The JSON round trip makes what is hashed exactly what a reader parses
+      // back (Dates become strings, undefined array items become null).
+      const clean = JSON.parse(JSON.stringify(redactAuditEvent(event))) as AuditEvent;
       const body: Omit<AuditRecord, "hash"> = {
-        ...event,
+        ...clean,
         v: AUDIT_SCHEMA_VERSION,
         time: new Date().toISOString(),
         seq: seq++,
@@ -90,7 +258,14 @@ export function createAuditLog(options: AuditLogOptions = {}): AuditLog {
       const record: AuditRecord = { ...body, hash: hashRecord(body) };
       prev = record.hash;
       logger.info({ audit: record });
-      options.onRecord?.(record);
+      for (const observer of observers) {
+        try {
+          observer(record);
+        } catch (error) {
+          if (options.onObserverError) options.onObserverError(error, record);
+          else process.emitWarning(`audit observer failed: ${String(error)}`);
+        }
+      }
       return record;
     },
   };

@@ -1,0 +1,58 @@
+import { readFileSync } from "node:fs";
+import { describe, expect, it } from "vitest";
+import { createAuditLog } from "../../core/audit.ts";
+import { actionStory } from "../../core/audit-story.ts";
+import { parseAuditRecords } from "../../core/audit-verify.ts";
+import { recordAction, tempAuditFile } from "./audit-fixtures.ts";
+
+function storyFor(ending: "approved" | "rejected" | "failed"): string {
+  const file = tempAuditFile();
+  const audit = createAuditLog({ file });
+  recordAction(audit, "act_OTHERxxxxxxxxxxxxxxxxxx", "approved");
+  recordAction(audit, "act_STORYxxxxxxxxxxxxxxxxxx", ending);
+  audit.record({ kind: "tool_call", tool: "list_pods" });
+  const records = parseAuditRecords(readFileSync(file, "utf8").split("\n"));
+  const story = actionStory(records, "act_STORYxxxxxxxxxxxxxxxxxx");
+  expect(story.outcome).toBe(ending === "approved" ? "succeeded" : ending);
+  return story.text;
+}
+
+describe("actionStory", () => {
+  it("tells who asked, what ran, who approved, the lease, the status and the outcome", () => {
+    const text = storyFor("approved");
+    expect(text).toContain("Action act_STORYxxxxxxxxxxxxxxxxxx on cluster local: succeeded");
+    expect(text).toMatch(
+      /alice \(slack T0TEAM\/U0ALICE\) asked in slack T0TEAM\/C0OPS, thread 1700000000.000100/,
+    );
+    expect(text).toContain('"checkout keeps crashing in shop, restart it please"');
+    expect(text).toContain('restart_deployment with {"namespace":"shop","name":"checkout"}');
+    expect(text).toContain("policy allowed restart_deployment by rule default-allow");
+    expect(text).toContain("stored as pending");
+    expect(text).toContain("pods crash on start with a stale config");
+    expect(text).toMatch(/bob \(slack T0TEAM\/U0BOB\) approved it .* after it was proposed/);
+    expect(text).toContain("with OpenBao lease kubernetes/creds/deputy-executor/Xy12AbCdEf");
+    expect(text).toContain("Kubernetes answered 200 in 310 ms → succeeded");
+    expect(text).not.toContain("act_OTHER");
+  });
+
+  it("tells a rejection with the reason and no execution", () => {
+    const text = storyFor("rejected");
+    expect(text).toContain(": rejected");
+    expect(text).toMatch(/bob .* rejected it/);
+    expect(text).toContain('"not during the sale"');
+    expect(text).not.toContain("executed");
+  });
+
+  it("tells a failure with the Kubernetes status and message", () => {
+    const text = storyFor("failed");
+    expect(text).toContain(": failed");
+    expect(text).toContain("Kubernetes answered 409");
+    expect(text).toContain("the deployment changed since the card was shown");
+  });
+
+  it("says clearly when there is nothing to tell", () => {
+    expect(() => actionStory([], "act_missingxxxxxxxxxxxxxxx")).toThrow(
+      /no audit records for action act_missing/,
+    );
+  });
+});
