@@ -75,7 +75,8 @@ const authRoleSchema = z
     token_ttl: z.number().int().min(1).max(60),
     token_max_ttl: z.number().int().min(1).max(60),
     token_policies: z.array(exactName).min(1),
-    token_no_default_policy: z.boolean().default(false),
+    token_no_default_policy: z.boolean().default(true),
+    token_type: z.enum(["service", "batch"]).default("service"),
   })
   .strict();
 export type AuthRole = z.infer<typeof authRoleSchema>;
@@ -120,7 +121,7 @@ const rolesFileSchema = z
         mount: exactName,
         token_default_ttl: z.number().int().min(600),
         token_max_ttl: z.number().int().min(600),
-        token_default_audiences: z.array(z.string().min(1)).min(1),
+        name_template: z.string().min(1),
         roles: z.array(secretsRoleSchema).min(1),
       })
       .strict(),
@@ -142,7 +143,7 @@ export interface OpenBaoRoles {
     mount: string;
     token_default_ttl: number;
     token_max_ttl: number;
-    token_default_audiences: string[];
+    name_template: string;
     roles: SecretsRole[];
   };
 }
@@ -255,7 +256,7 @@ export function secretsRoleParams(roles: OpenBaoRoles, role: SecretsRole): Recor
     generated_role_rules: JSON.stringify({ rules: role.rules }),
     token_default_ttl: roles.secretsEngine.token_default_ttl,
     token_max_ttl: roles.secretsEngine.token_max_ttl,
-    token_default_audiences: roles.secretsEngine.token_default_audiences,
+    name_template: roles.secretsEngine.name_template,
     extra_labels: { "app.kubernetes.io/managed-by": "openbao", "deputy.dev/role": role.name },
   };
 }

@@ -11,6 +11,7 @@ import {
   secretsRoleParams,
 } from "../../core/openbao-roles.ts";
 import { isDeputyError } from "../../core/errors.ts";
+import { APPLY_KINDS, roleFor } from "../../executor/action-types.ts";
 
 const WRITE_TOOLS = [
   "restart_deployment",
@@ -24,7 +25,6 @@ const WRITE_TOOLS = [
   "uncordon_node",
   "drain_node",
 ];
-const APPLY_KINDS = ["ConfigMap", "Service", "Deployment", "StatefulSet", "Job"];
 
 function rawDocument(): Record<string, unknown> {
   return parse(readFileSync(OPENBAO_ROLES_FILE, "utf8")) as Record<string, unknown>;
@@ -54,8 +54,9 @@ describe("manifests/openbao/roles.yaml", () => {
 
   it("has a role for every write tool and for the apply kinds", () => {
     for (const tool of WRITE_TOOLS) expect(roleForAction(roles, tool).name).toMatch(/^deputy-/);
-    for (const kind of APPLY_KINDS)
+    for (const kind of ["ConfigMap", "Deployment", "Ingress"]) {
       expect(roleForAction(roles, "apply_manifest", kind).name).toBe(`deputy-apply-${kind.toLowerCase()}`);
+    }
     expect(() => roleForAction(roles, "apply_manifest", "Secret")).toThrow(
       /no OpenBao role allows apply_manifest of kind Secret/,
     );
@@ -87,7 +88,12 @@ describe("manifests/openbao/roles.yaml", () => {
       });
     }
     const drain = roleForAction(roles, "drain_node");
-    expect(drain.rules.flatMap((rule) => rule.resources).sort()).toEqual(["nodes", "pods", "pods/eviction"]);
+    expect(drain.rules.flatMap((rule) => rule.resources).sort()).toEqual([
+      "nodes",
+      "poddisruptionbudgets",
+      "pods",
+      "pods/eviction",
+    ]);
   });
 
   it("evicts, never deletes, pods", () => {
@@ -112,6 +118,7 @@ describe("manifests/openbao/roles.yaml", () => {
     });
     const hcl = renderPolicyHcl(roles.policies["deputy-executor"]!);
     expect(hcl).toContain('path "kubernetes/creds/deputy-*" {\n  capabilities = ["update"]\n}');
+    expect(hcl).toContain('path "sys/leases/revoke/kubernetes/creds/deputy-*" {');
     expect(hcl).not.toMatch(/secret\//);
   });
 
@@ -120,6 +127,15 @@ describe("manifests/openbao/roles.yaml", () => {
     expect(credsRequestParams(restart, "shop")).toEqual({ kubernetes_namespace: "shop" });
     expect(() => credsRequestParams(restart, "kube-system")).toThrow(/not writable by deputy-restart/);
     expect(() => credsRequestParams(restart, undefined)).toThrow(/not writable/);
+  });
+
+  it("covers exactly the kinds apply_manifest accepts", () => {
+    expect(Object.keys(APPLY_KINDS).sort()).toEqual(
+      roles.secretsEngine.roles.flatMap((role) => role.kinds ?? []).sort(),
+    );
+    for (const kind of Object.keys(APPLY_KINDS)) {
+      expect(roleFor(roles, "apply_manifest", { kind }).name).toBe(`deputy-apply-${kind.toLowerCase()}`);
+    }
   });
 
   it("takes the writable namespaces per environment", () => {
@@ -175,7 +191,7 @@ describe("roles validation refuses unsafe roles with a clear reason", () => {
     );
     expectInvalid(
       mutated((d) => d.secretsEngine.roles.push(d.secretsEngine.roles[0])),
-      /"deputy-restart" is defined twice/,
+      /"deputy-restart-deployment" is defined twice/,
     );
     expectInvalid(
       mutated((d) => (d.secretsEngine.roles[0].allowed_kubernetes_namespaces = ["*"])),
