@@ -24,6 +24,30 @@ export default tseslint.config(
     },
   },
   {
+    // The local console's page script: plain browser JavaScript, no build, no types.
+    files: ["console/static/**/*.js"],
+    ...tseslint.configs.disableTypeChecked,
+    languageOptions: {
+      sourceType: "script",
+      parserOptions: { projectService: false },
+      globals: Object.fromEntries(
+        [
+          "document",
+          "window",
+          "location",
+          "history",
+          "localStorage",
+          "fetch",
+          "EventSource",
+          "Node",
+          "setTimeout",
+          "setInterval",
+          "clearInterval",
+        ].map((name) => [name, "readonly"]),
+      ),
+    },
+  },
+  {
     files: ["**/*.js", "**/*.config.ts", "eslint.config.js"],
     rules: { "no-restricted-syntax": "off" },
   },
