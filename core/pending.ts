@@ -38,6 +38,8 @@ export const pendingActionSchema = z.object({
     name: z.string(),
     uid: z.string().optional(),
     resourceVersion: z.string().optional(),
+    /** Spec generation when proposed: a spec change since then is a conflict. */
+    generation: z.number().int().optional(),
   }),
   summary: z.string(),
   /** Human-readable lines: what changes, which pods are affected. */

@@ -1,0 +1,319 @@
+import { createHash, randomBytes } from "node:crypto";
+import type { Redis } from "ioredis";
+import { z } from "zod";
+import { canonicalJson } from "../core/audit.ts";
+import { DeputyError } from "../core/errors.ts";
+import { identitySchema, type Identity } from "../core/identity.ts";
+import {
+  pendingActionSchema,
+  type ActionState,
+  type PendingAction,
+  type PendingActionSummary,
+} from "../core/pending.ts";
+
+/**
+ * Pending actions in Redis. Every state change is one Lua script, so two
+ * approvers clicking at once, or an approval racing a rejection, see exactly one
+ * winner: pending → approved → executing → succeeded | failed, and
+ * pending → rejected | expired. Nothing here talks to the cluster.
+ *
+ * One hash per action: `doc` (the immutable proposal as JSON, covered by
+ * `digest`), `state`, and the mutable decision/outcome fields. Non-terminal
+ * states are indexed in sorted sets so expiry sweeps and crash reconciliation
+ * never scan the keyspace.
+ */
+
+export const ACTION_ID_PATTERN = /^act_[A-Za-z0-9_-]{20,}$/;
+const INDEXED_STATES = ["pending", "approved", "executing"] as const;
+const TERMINAL_STATES: readonly ActionState[] = ["succeeded", "failed", "rejected", "expired"];
+
+export type ActionDraft = Omit<
+  PendingAction,
+  "id" | "digest" | "createdAt" | "expiresAt" | "state" | "decidedBy" | "decidedAt" | "outcome"
+>;
+
+export type ActionOutcome = NonNullable<PendingAction["outcome"]>;
+
+export type TransitionResult =
+  | { ok: true; action: PendingAction }
+  | { ok: false; reason: "missing" }
+  | { ok: false; reason: "expired"; action: PendingAction }
+  | { ok: false; reason: "wrong_state"; action: PendingAction };
+
+export interface ActionStore {
+  /** Store a proposal as `pending` with a fresh unguessable id. */
+  create(draft: ActionDraft, options?: { ttlSeconds?: number }): Promise<PendingAction>;
+  get(id: string): Promise<PendingAction | undefined>;
+  /** pending → approved | rejected, refusing an expired action (which becomes `expired`). */
+  decide(id: string, decision: "approved" | "rejected", by: Identity): Promise<TransitionResult>;
+  /** approved → executing; the lease id is recorded as soon as it is known. */
+  beginExecution(id: string): Promise<TransitionResult>;
+  recordLease(id: string, leaseId: string): Promise<void>;
+  /** executing → succeeded | failed (or approved → failed when execution never started). */
+  finish(id: string, state: "succeeded" | "failed", outcome: ActionOutcome): Promise<TransitionResult>;
+  /** Mark overdue pending actions expired; returns their ids. */
+  expireDue(): Promise<string[]>;
+  /** Actions stuck in approved/executing since before `olderThanMs` ago (a crashed executor). */
+  listStale(olderThanMs: number): Promise<PendingAction[]>;
+  /** The recorded lease id of an action, if execution got that far. */
+  leaseOf(id: string): Promise<string | undefined>;
+  /** How many times execution began (at most 1, by construction). */
+  executions(id: string): Promise<number>;
+  list(state: (typeof INDEXED_STATES)[number], limit?: number): Promise<PendingAction[]>;
+}
+
+export interface ActionStoreOptions {
+  /** Key prefix, e.g. "deputy:". */
+  prefix: string;
+  /** Default approval window. */
+  ttlSeconds: number;
+  /** How long finished actions are kept for the thread and the audit story. */
+  retentionSeconds?: number;
+  now?: () => number;
+}
+
+/** sha256 over exactly what will run: cluster, tool, normalised arguments, target. */
+export function actionDigest(
+  parts: Pick<PendingAction, "cluster" | "tool" | "arguments" | "target">,
+): string {
+  return createHash("sha256")
+    .update(
+      canonicalJson({
+        cluster: parts.cluster,
+        tool: parts.tool,
+        arguments: parts.arguments,
+        target: parts.target,
+      }),
+    )
+    .digest("hex");
+}
+
+export function newActionId(): string {
+  // 24 random bytes: 192 bits, so ids cannot be guessed or enumerated.
+  return `act_${randomBytes(24).toString("base64url")}`;
+}
+
+export function summarizeAction(action: PendingAction): PendingActionSummary {
+  return {
+    id: action.id,
+    tool: action.tool,
+    summary: action.summary,
+    preview: action.preview,
+    risk: action.risk,
+    target: action.target,
+    requester: action.requester,
+    expiresAt: action.expiresAt,
+    ...(action.reason === undefined ? {} : { reason: action.reason }),
+  };
+}
+
+const outcomeSchema = pendingActionSchema.shape.outcome.unwrap();
+
+// Lua: the only place state changes. ARGV: allowed from-states (comma list),
+// to-state, now (ms), check expiry ("1"/"0"), terminal ("1"/"0"), retention
+// seconds, then field/value pairs to set. KEYS: the action hash and the index
+// sets of INDEXED_STATES in order.
+const TRANSITION_SCRIPT = `
+local indexed = { ${INDEXED_STATES.map((s) => `["${s}"] = ${INDEXED_STATES.indexOf(s) + 2}`).join(", ")} }
+local state = redis.call('HGET', KEYS[1], 'state')
+if not state then return {'missing'} end
+local allowed = false
+for s in string.gmatch(ARGV[1], '[^,]+') do
+  if s == state then allowed = true end
+end
+if not allowed then return {'wrong_state', state} end
+local now = tonumber(ARGV[3])
+local id = redis.call('HGET', KEYS[1], 'id')
+local function move(to)
+  redis.call('HSET', KEYS[1], 'state', to, 'updatedAtMs', ARGV[3])
+  if indexed[state] then redis.call('ZREM', KEYS[indexed[state]], id) end
+  if indexed[to] then redis.call('ZADD', KEYS[indexed[to]], now, id) end
+end
+if ARGV[4] == '1' and state == 'pending' then
+  local expires = tonumber(redis.call('HGET', KEYS[1], 'expiresAtMs'))
+  if expires <= now then
+    move('expired')
+    redis.call('EXPIRE', KEYS[1], tonumber(ARGV[6]))
+    return {'expired'}
+  end
+end
+move(ARGV[2])
+for i = 7, #ARGV, 2 do
+  redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])
+end
+if ARGV[2] == 'executing' then redis.call('HINCRBY', KEYS[1], 'executions', 1) end
+if ARGV[5] == '1' then redis.call('EXPIRE', KEYS[1], tonumber(ARGV[6])) end
+return {'ok', state}
+`;
+
+const storedSchema = z.object({
+  id: z.string(),
+  doc: z.string(),
+  state: z.string(),
+  decidedBy: z.string().optional(),
+  decidedAt: z.string().optional(),
+  outcome: z.string().optional(),
+});
+
+export function createActionStore(redis: Redis, options: ActionStoreOptions): ActionStore {
+  const now = options.now ?? Date.now;
+  const retention = options.retentionSeconds ?? 30 * 24 * 3600;
+  const key = (id: string): string => `${options.prefix}action:${id}`;
+  const indexKey = (state: string): string => `${options.prefix}actions:${state}`;
+  const indexKeys = INDEXED_STATES.map(indexKey);
+
+  async function load(id: string): Promise<PendingAction | undefined> {
+    if (!ACTION_ID_PATTERN.test(id)) return undefined;
+    const raw = await redis.hgetall(key(id));
+    if (!raw.doc) return undefined;
+    const stored = storedSchema.parse(raw);
+    const doc: unknown = JSON.parse(stored.doc);
+    const parsed = pendingActionSchema.safeParse({
+      ...(doc as Record<string, unknown>),
+      id: stored.id,
+      state: stored.state,
+      ...(stored.decidedBy ? { decidedBy: JSON.parse(stored.decidedBy) } : {}),
+      ...(stored.decidedAt ? { decidedAt: stored.decidedAt } : {}),
+      ...(stored.outcome ? { outcome: JSON.parse(stored.outcome) } : {}),
+    });
+    if (!parsed.success) {
+      throw new DeputyError("INTERNAL", `Pending action ${id} in Redis is malformed and was not used`, {
+        details: { actionId: id },
+      });
+    }
+    return parsed.data;
+  }
+
+  async function transition(
+    id: string,
+    from: readonly ActionState[],
+    to: ActionState,
+    fields: Record<string, string>,
+    checkExpiry: boolean,
+  ): Promise<TransitionResult> {
+    if (!ACTION_ID_PATTERN.test(id)) return { ok: false, reason: "missing" };
+    const argv = [
+      from.join(","),
+      to,
+      String(now()),
+      checkExpiry ? "1" : "0",
+      TERMINAL_STATES.includes(to) ? "1" : "0",
+      String(retention),
+      ...Object.entries(fields).flat(),
+    ];
+    const reply = (await redis.eval(
+      TRANSITION_SCRIPT,
+      1 + indexKeys.length,
+      key(id),
+      ...indexKeys,
+      ...argv,
+    )) as [string, string?];
+    const action = await load(id);
+    if (reply[0] === "missing" || !action) return { ok: false, reason: "missing" };
+    if (reply[0] === "expired") return { ok: false, reason: "expired", action };
+    if (reply[0] === "wrong_state") return { ok: false, reason: "wrong_state", action };
+    return { ok: true, action };
+  }
+
+  return {
+    async create(draft, createOptions = {}) {
+      const ttlSeconds = createOptions.ttlSeconds ?? options.ttlSeconds;
+      if (!Number.isInteger(ttlSeconds) || ttlSeconds < 1) {
+        throw new DeputyError(
+          "INPUT_INVALID",
+          `Approval window must be a positive number of seconds, got ${ttlSeconds}`,
+        );
+      }
+      const createdMs = now();
+      const expiresMs = createdMs + ttlSeconds * 1000;
+      const id = newActionId();
+      const doc = {
+        ...draft,
+        digest: actionDigest(draft),
+        createdAt: new Date(createdMs).toISOString(),
+        expiresAt: new Date(expiresMs).toISOString(),
+      };
+      // Validate before writing so a malformed proposal leaves nothing behind.
+      const action = pendingActionSchema.parse({ ...doc, id, state: "pending" });
+      const created = await redis
+        .multi()
+        .hset(key(id), {
+          id,
+          doc: JSON.stringify(doc),
+          state: "pending",
+          createdAtMs: String(createdMs),
+          expiresAtMs: String(expiresMs),
+          executions: "0",
+        })
+        .zadd(indexKey("pending"), expiresMs, id)
+        .exec();
+      if (!created || created.some(([error]) => error !== null)) {
+        throw new DeputyError("UPSTREAM_FAILED", "Could not store the pending action in Redis");
+      }
+      return action;
+    },
+
+    get: load,
+
+    decide(id, decision, by) {
+      const who = identitySchema.parse(by);
+      return transition(
+        id,
+        ["pending"],
+        decision,
+        { decidedBy: JSON.stringify(who), decidedAt: new Date(now()).toISOString() },
+        true,
+      );
+    },
+
+    beginExecution(id) {
+      return transition(id, ["approved"], "executing", { executingSinceMs: String(now()) }, false);
+    },
+
+    async recordLease(id, leaseId) {
+      await redis.hset(key(id), "leaseId", leaseId);
+    },
+
+    finish(id, state, outcome) {
+      const checked = outcomeSchema.parse(outcome);
+      return transition(id, ["executing", "approved"], state, { outcome: JSON.stringify(checked) }, false);
+    },
+
+    async expireDue() {
+      const due = await redis.zrangebyscore(indexKey("pending"), 0, now());
+      const expired: string[] = [];
+      for (const id of due) {
+        const result = await transition(id, ["pending"], "expired", {}, true);
+        if (!result.ok && result.reason === "expired") expired.push(id);
+        if (!result.ok && result.reason === "missing") await redis.zrem(indexKey("pending"), id);
+      }
+      return expired;
+    },
+
+    async listStale(olderThanMs) {
+      const cutoff = now() - olderThanMs;
+      const ids = [
+        ...(await redis.zrangebyscore(indexKey("approved"), 0, cutoff)),
+        ...(await redis.zrangebyscore(indexKey("executing"), 0, cutoff)),
+      ];
+      const actions = await Promise.all(ids.map(load));
+      return actions.filter((a): a is PendingAction => a !== undefined);
+    },
+
+    async leaseOf(id) {
+      if (!ACTION_ID_PATTERN.test(id)) return undefined;
+      return (await redis.hget(key(id), "leaseId")) ?? undefined;
+    },
+
+    async executions(id) {
+      if (!ACTION_ID_PATTERN.test(id)) return 0;
+      return Number((await redis.hget(key(id), "executions")) ?? "0");
+    },
+
+    async list(state, limit = 100) {
+      const ids = await redis.zrange(indexKey(state), 0, limit - 1);
+      const actions = await Promise.all(ids.map(load));
+      return actions.filter((a): a is PendingAction => a !== undefined);
+    },
+  };
+}

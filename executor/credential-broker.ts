@@ -1,0 +1,252 @@
+import { readFile } from "node:fs/promises";
+import { DeputyError } from "../core/errors.ts";
+import type { Logger } from "../core/logger.ts";
+import { credsRequestParams, type SecretsRole } from "../core/openbao-roles.ts";
+import {
+  ignoredSchema,
+  kubernetesCredsSchema,
+  loginResponseSchema,
+  OpenBaoError,
+  type OpenBaoClient,
+} from "./openbao-client.ts";
+import { DEFAULT_RETRY, withRetry, type RetryOptions } from "./retry.ts";
+
+/**
+ * Just-in-time Kubernetes credentials from OpenBao (invariant 2).
+ *
+ * login: Kubernetes auth with the executor's projected, audience-bound
+ * service-account token → an OpenBao token with a 60 s TTL, reused while it
+ * has enough life left, one login shared by all concurrent callers.
+ * mint: `kubernetes/creds/<role>` → a generated service account bound to
+ * exactly that action type's rules, in the action's namespace.
+ * revoke: `sys/leases/revoke` in a `finally`, which deletes the generated
+ * account and kills its token. If revocation itself fails, the lease still
+ * dies with the OpenBao token that created it (≤ 60 s).
+ */
+
+export interface JitCredential {
+  leaseId: string;
+  serviceAccountName: string;
+  namespace: string;
+  /** Bearer token for the API server. Only ever handed to a Kubernetes client. */
+  token: string;
+}
+
+export interface CredentialRequest {
+  role: SecretsRole;
+  /** Namespace of the action (namespaced roles); cluster roles mint in the jit namespace. */
+  namespace?: string | undefined;
+}
+
+export interface CredentialUse<T> {
+  value: T;
+  leaseId: string;
+  revoked: boolean;
+}
+
+export interface BrokerStats {
+  /** Login HTTP calls made to OpenBao. */
+  logins: number;
+  minted: number;
+  revoked: number;
+  revokeFailures: number;
+}
+
+export interface CredentialBroker {
+  /** Mint, use, revoke: `use` never outlives the lease. */
+  withCredential<T>(
+    request: CredentialRequest,
+    use: (credential: JitCredential) => Promise<T>,
+    hooks?: {
+      onLease?: (leaseId: string) => Promise<void> | void;
+      onRevoke?: (revoked: boolean) => Promise<void> | void;
+    },
+  ): Promise<CredentialUse<T>>;
+  /** Revoke a lease left behind (crash reconciliation). */
+  revokeLease(leaseId: string): Promise<void>;
+  stats(): BrokerStats;
+}
+
+export interface CredentialBrokerOptions {
+  openbao: OpenBaoClient;
+  logger: Logger;
+  authMount: string;
+  authRole: string;
+  secretsMount: string;
+  /** File holding the executor's projected service-account token (audience `openbao`). */
+  jwtPath: string;
+  /** Stop reusing a login token when less than this is left (the longest action must fit). */
+  minRemainingMs?: number;
+  retry?: Partial<Omit<RetryOptions, "retryable">>;
+  now?: () => number;
+  /** Test hook: sees each minted credential. Production code never sets it. */
+  onCredential?: (credential: Readonly<JitCredential>) => void;
+}
+
+interface LoginToken {
+  token: string;
+  expiresAtMs: number;
+}
+
+const LEASE_ID_PATTERN = /^[A-Za-z0-9/_.-]{1,512}$/;
+
+function isTransient(error: unknown): boolean {
+  return error instanceof OpenBaoError && error.transient;
+}
+
+export function createCredentialBroker(options: CredentialBrokerOptions): CredentialBroker {
+  const now = options.now ?? Date.now;
+  const minRemainingMs = options.minRemainingMs ?? 30_000;
+  const retry = { ...DEFAULT_RETRY, ...options.retry };
+  const logger = options.logger.child({ component: "credential-broker" });
+  const stats: BrokerStats = { logins: 0, minted: 0, revoked: 0, revokeFailures: 0 };
+  let cached: LoginToken | undefined;
+  let inflight: Promise<LoginToken> | undefined;
+
+  async function readJwt(): Promise<string> {
+    try {
+      const jwt = (await readFile(options.jwtPath, "utf8")).trim();
+      if (jwt.length === 0) throw new Error("file is empty");
+      return jwt;
+    } catch (error) {
+      throw new DeputyError(
+        "CREDENTIAL_FAILED",
+        `Cannot read the executor's service-account token at ${options.jwtPath} (DEPUTY_BAO_JWT_PATH)`,
+        { cause: error },
+      );
+    }
+  }
+
+  async function login(): Promise<LoginToken> {
+    const jwt = await readJwt();
+    const response = await withRetry(
+      () => {
+        stats.logins++;
+        return options.openbao.request("POST", `auth/${options.authMount}/login`, {
+          body: { role: options.authRole, jwt },
+          schema: loginResponseSchema,
+        });
+      },
+      {
+        ...retry,
+        retryable: isTransient,
+        onRetry: (error, attempt, delayMs) =>
+          logger.warn({ attempt, delayMs, err: describe(error) }, "OpenBao login failed, retrying"),
+      },
+    );
+    logger.debug({ ttlSeconds: response.auth.lease_duration }, "OpenBao login");
+    return { token: response.auth.client_token, expiresAtMs: now() + response.auth.lease_duration * 1000 };
+  }
+
+  /** A login token with enough life left; concurrent callers share one login. */
+  async function loginToken(): Promise<string> {
+    if (cached && cached.expiresAtMs - now() > minRemainingMs) return cached.token;
+    if (!inflight) {
+      inflight = login()
+        .then((token) => {
+          cached = token;
+          return token;
+        })
+        .finally(() => {
+          inflight = undefined;
+        });
+    }
+    return (await inflight).token;
+  }
+
+  /** Run an OpenBao call with a login token, re-logging in once if the token was refused. */
+  async function withToken<T>(call: (token: string) => Promise<T>): Promise<T> {
+    return withRetry(
+      async () => {
+        const token = await loginToken();
+        try {
+          return await call(token);
+        } catch (error) {
+          if (error instanceof OpenBaoError && error.status === 403 && cached?.token === token) {
+            // Revoked or expired early: forget it so the next attempt logs in again.
+            cached = undefined;
+          }
+          throw error;
+        }
+      },
+      {
+        ...retry,
+        retryable: (error) => isTransient(error) || (error instanceof OpenBaoError && error.status === 403),
+        onRetry: (error, attempt, delayMs) =>
+          logger.warn({ attempt, delayMs, err: describe(error) }, "OpenBao call failed, retrying"),
+      },
+    );
+  }
+
+  async function mint(request: CredentialRequest): Promise<JitCredential> {
+    // Throws (before any OpenBao call) when the namespace is not writable by the role.
+    const body = credsRequestParams(request.role, request.namespace);
+    const response = await withToken((token) =>
+      options.openbao.request("POST", `${options.secretsMount}/creds/${request.role.name}`, {
+        token,
+        body,
+        schema: kubernetesCredsSchema,
+      }),
+    );
+    stats.minted++;
+    return {
+      leaseId: response.lease_id,
+      serviceAccountName: response.data.service_account_name,
+      namespace: response.data.service_account_namespace,
+      token: response.data.service_account_token,
+    };
+  }
+
+  async function revokeLease(leaseId: string): Promise<void> {
+    if (!LEASE_ID_PATTERN.test(leaseId)) {
+      throw new DeputyError("INPUT_INVALID", `"${leaseId}" is not a lease id`);
+    }
+    await withToken((token) =>
+      options.openbao.request("PUT", "sys/leases/revoke", {
+        token,
+        body: { lease_id: leaseId, sync: true },
+        schema: ignoredSchema,
+      }),
+    );
+    stats.revoked++;
+  }
+
+  return {
+    async withCredential(request, use, hooks) {
+      const credential = await mint(request);
+      options.onCredential?.(credential);
+      const log = logger.child({ leaseId: credential.leaseId, role: request.role.name });
+      log.info(
+        { serviceAccount: `${credential.namespace}/${credential.serviceAccountName}` },
+        "credential minted",
+      );
+      let result: { ok: true; value: Awaited<ReturnType<typeof use>> } | { ok: false; error: unknown };
+      try {
+        await hooks?.onLease?.(credential.leaseId);
+        result = { ok: true, value: await use(credential) };
+      } catch (error) {
+        result = { ok: false, error };
+      }
+      // Revoke whatever happened above; a failed revocation is reported, not thrown,
+      // so it never masks what the action did.
+      let revoked = false;
+      try {
+        await revokeLease(credential.leaseId);
+        revoked = true;
+        log.info("lease revoked");
+      } catch (error) {
+        stats.revokeFailures++;
+        log.error({ err: describe(error) }, "lease revocation failed; it dies with the OpenBao token");
+      }
+      await hooks?.onRevoke?.(revoked);
+      if (!result.ok) throw result.error;
+      return { value: result.value, leaseId: credential.leaseId, revoked };
+    },
+    revokeLease,
+    stats: () => ({ ...stats }),
+  };
+}
+
+function describe(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
