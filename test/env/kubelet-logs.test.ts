@@ -1,0 +1,103 @@
+import { mkdtemp, open, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { LogQueryError, parseLogQuery, streamLogFile, tailOffset, type LogQuery } from "./kubelet-logs.ts";
+
+/** The fake kubelet's log reading on its own: exact bytes, bounded memory. */
+describe("kubelet log files", () => {
+  let dir: string;
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), "deputy-logs-"));
+  });
+  afterAll(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  async function read(text: string | Buffer, query: LogQuery): Promise<string> {
+    const file = join(dir, `log-${Math.random().toString(36).slice(2)}.log`);
+    await writeFile(file, text);
+    const chunks: Buffer[] = [];
+    const sink = { write: (chunk: Buffer) => chunks.push(chunk) > 0, once: () => undefined };
+    await streamLogFile(file, query, sink, new AbortController().signal);
+    return Buffer.concat(chunks).toString("utf8");
+  }
+
+  it("tails lines whether or not the file ends in a newline", async () => {
+    expect(await read("a\nb\nc\n", { tailLines: 2 })).toBe("b\nc\n");
+    expect(await read("a\nb\nc", { tailLines: 2 })).toBe("b\nc");
+    expect(await read("a\nb\nc\n", { tailLines: 10 })).toBe("a\nb\nc\n");
+    expect(await read("a\nb\nc\n", { tailLines: 0 })).toBe("");
+    expect(await read("", { tailLines: 3 })).toBe("");
+    expect(await read("a\n\n\n", { tailLines: 2 })).toBe("\n\n");
+  });
+
+  it("finds the tail across chunk boundaries", async () => {
+    const line = `${"y".repeat(1000)}\n`;
+    const text = line.repeat(300) + "last\n";
+    const file = join(dir, "chunks.log");
+    await writeFile(file, text);
+    const handle = await open(file, "r");
+    try {
+      expect(await tailOffset(handle, text.length, 2)).toBe(text.length - line.length - 5);
+    } finally {
+      await handle.close();
+    }
+  });
+
+  it("cuts at limitBytes, after applying tailLines", async () => {
+    expect(await read("one\ntwo\nthree\n", { limitBytes: 5 })).toBe("one\nt");
+    expect(await read("one\ntwo\nthree\n", { tailLines: 1, limitBytes: 3 })).toBe("thr");
+  });
+
+  it("filters by sinceSeconds on timestamps at line start; unstamped lines follow the line before", async () => {
+    const now = Date.parse("2030-01-01T12:00:00Z");
+    const text = [
+      "2030-01-01T11:00:00Z old",
+      "  old continuation",
+      "2030-01-01T11:59:30.123456789Z new",
+      "  new continuation",
+      "",
+    ].join("\n");
+    const query = parseLogQuery(new URLSearchParams("sinceSeconds=60"), new Date(now));
+    expect(await read(text, query)).toBe("2030-01-01T11:59:30.123456789Z new\n  new continuation\n");
+    expect(await read("no stamps\nat all\n", query)).toBe("no stamps\nat all\n");
+  });
+
+  it("rejects bad query values with a message naming the parameter", () => {
+    expect(() => parseLogQuery(new URLSearchParams("tailLines=-1"))).toThrow(LogQueryError);
+    expect(() => parseLogQuery(new URLSearchParams("tailLines=ten"))).toThrow(/tailLines/);
+    expect(() => parseLogQuery(new URLSearchParams("limitBytes=0"))).toThrow(/limitBytes/);
+    expect(() => parseLogQuery(new URLSearchParams("sinceTime=yesterday"))).toThrow(/sinceTime/);
+    expect(parseLogQuery(new URLSearchParams("previous=true&tailLines=5"))).toMatchObject({
+      previous: true,
+      tailLines: 5,
+    });
+  });
+
+  it("streams a 100 MB file with bounded memory", async () => {
+    const file = join(dir, "big.log");
+    const handle = await open(file, "w");
+    const block = Buffer.from(`${"z".repeat(1023)}\n`.repeat(1024)); // 1 MiB
+    for (let i = 0; i < 100; i++) await handle.write(block);
+    await handle.write("end\n");
+    await handle.close();
+
+    let bytes = 0;
+    let peak = 0;
+    let writes = 0;
+    const baseline = process.memoryUsage().rss;
+    const sink = {
+      write: (chunk: Buffer) => {
+        bytes += chunk.length;
+        writes++;
+        if (writes % 64 === 0) peak = Math.max(peak, process.memoryUsage().rss - baseline);
+        return true;
+      },
+      once: () => undefined,
+    };
+    await streamLogFile(file, { since: new Date(0) }, sink, new AbortController().signal);
+    expect(bytes).toBe(100 * block.length + 4);
+    expect(peak).toBeLessThan(64 * 1024 * 1024);
+  });
+});

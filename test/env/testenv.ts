@@ -1,0 +1,514 @@
+import { randomBytes } from "node:crypto";
+import { constants } from "node:fs";
+import { mkdir, open, readFile, rm, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
+import { stringify } from "yaml";
+import { DeputyError } from "../../core/errors.ts";
+import { ensureBinaries } from "./binaries.ts";
+import { httpGet } from "./http.ts";
+import { REPO_ROOT, testEnvLayout, type TestEnvLayout } from "./layout.ts";
+import { generatePki, pkiPaths, type Pki } from "./pki.ts";
+import {
+  freePort,
+  isRunning,
+  readRecords,
+  startDetached,
+  stopProcess,
+  waitUntil,
+  type ProcessRecord,
+} from "./processes.ts";
+import { REDIS_URL, ensureRedis, redisAnswers } from "./redis.ts";
+
+/**
+ * The local test environment: etcd, kube-apiserver, kube-controller-manager,
+ * the fake kubelet / pod simulator, a Vault dev server (OpenBao's HTTP API)
+ * and Redis. `upTestEnv` is idempotent and safe to call from several
+ * processes at once (a lock file serialises them); `downTestEnv` stops
+ * exactly the processes recorded in .testenv/pids.
+ */
+export interface TestEnvState {
+  version: 1;
+  /** Admin kubeconfig (system:masters client certificate). */
+  kubeconfig: string;
+  server: string;
+  caFile: string;
+  baoAddr: string;
+  /** Root token of the dev server: for setting up auth methods and engines only. */
+  baoRootToken: string;
+  redisUrl: string;
+  /** Pod logs served by the fake kubelet: <logsDir>/<ns>/<pod>/<container>.log */
+  logsDir: string;
+  /** Where each process of the environment writes its own log. */
+  processLogsDir: string;
+  /** The service-account token issuer (for OpenBao's Kubernetes auth config). */
+  serviceAccountIssuer: string;
+  apiAudiences: string[];
+  ports: { etcd: number; apiserver: number; vault: number; kubelet: number };
+  startedAt: string;
+}
+
+export const SERVICE_ACCOUNT_ISSUER = "https://kubernetes.default.svc";
+export const API_AUDIENCES = ["https://kubernetes.default.svc", "openbao"];
+
+type Progress = (line: string) => void;
+
+async function readState(layout: TestEnvLayout): Promise<TestEnvState | undefined> {
+  try {
+    return JSON.parse(await readFile(layout.envJson, "utf8")) as TestEnvState;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Health of a recorded environment, component by component. */
+export interface TestEnvStatus {
+  state: TestEnvState | undefined;
+  processes: { name: string; pid: number; running: boolean; log: string }[];
+  apiserver: boolean;
+  vault: boolean;
+  redis: boolean;
+  healthy: boolean;
+}
+
+const REQUIRED = ["etcd", "kube-apiserver", "kube-controller-manager", "fake-kubelet", "vault"];
+
+export async function testEnvStatus(layout: TestEnvLayout = testEnvLayout()): Promise<TestEnvStatus> {
+  const state = await readState(layout);
+  const records = await readRecords(layout.pids);
+  const processes = await Promise.all(
+    records.map(async (record) => ({
+      name: record.name,
+      pid: record.pid,
+      running: await isRunning(record),
+      log: record.log,
+    })),
+  );
+  const pki = pkiPaths(layout.pki);
+  const [apiserver, vault, redis] = state
+    ? await Promise.all([
+        httpGet(`${state.server}/readyz`, { ca: pki.caCert, cert: pki.adminCert, key: pki.adminKey }).then(
+          (res) => res.status === 200,
+          () => false,
+        ),
+        httpGet(`${state.baoAddr}/v1/sys/health`).then(
+          (res) => res.status === 200,
+          () => false,
+        ),
+        redisAnswers(),
+      ])
+    : [false, false, await redisAnswers()];
+  const allRunning = REQUIRED.every((name) => processes.some((p) => p.name === name && p.running));
+  return {
+    state,
+    processes,
+    apiserver,
+    vault,
+    redis,
+    healthy: Boolean(state) && allRunning && apiserver && vault && redis,
+  };
+}
+
+/** Serialise `up`/`down` across processes: vitest workers, CLI runs and other test runs share .testenv. */
+async function withLock<T>(layout: TestEnvLayout, progress: Progress, fn: () => Promise<T>): Promise<T> {
+  await mkdir(layout.root, { recursive: true });
+  let announced = false;
+  const deadline = Date.now() + 30 * 60_000;
+  for (;;) {
+    try {
+      const handle = await open(layout.lock, constants.O_CREAT | constants.O_EXCL | constants.O_WRONLY);
+      await handle.writeFile(String(process.pid));
+      await handle.close();
+      break;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
+      const holder = Number.parseInt(await readFile(layout.lock, "utf8").catch(() => ""), 10);
+      let alive = false;
+      if (Number.isInteger(holder) && holder > 0) {
+        try {
+          process.kill(holder, 0);
+          alive = true;
+        } catch {
+          alive = false;
+        }
+      }
+      if (!alive) {
+        // Empty lock file: its writer may be between create and write; give it a moment.
+        if (!Number.isInteger(holder)) await sleep(200);
+        const again = await readFile(layout.lock, "utf8").catch(() => "");
+        if (again === "" || Number.parseInt(again, 10) === holder) await rm(layout.lock, { force: true });
+        continue;
+      }
+      if (!announced) {
+        progress(`waiting for another testenv up/down (pid ${holder}) to finish…`);
+        announced = true;
+      }
+      if (Date.now() > deadline) {
+        throw new DeputyError(
+          "TESTENV_FAILED",
+          `timed out waiting for the testenv lock held by pid ${holder}`,
+        );
+      }
+      await sleep(500);
+    }
+  }
+  try {
+    return await fn();
+  } finally {
+    await rm(layout.lock, { force: true });
+  }
+}
+
+function kubeconfigYaml(server: string, pki: Pki, user: string, cert: string, key: string): Promise<string> {
+  return Promise.all([readFile(pki.caCert), readFile(cert), readFile(key)]).then(([ca, crt, k]) =>
+    stringify({
+      apiVersion: "v1",
+      kind: "Config",
+      clusters: [
+        { name: "testenv", cluster: { server, "certificate-authority-data": ca.toString("base64") } },
+      ],
+      users: [
+        {
+          name: user,
+          user: {
+            "client-certificate-data": crt.toString("base64"),
+            "client-key-data": k.toString("base64"),
+          },
+        },
+      ],
+      contexts: [{ name: "testenv", context: { cluster: "testenv", user, namespace: "default" } }],
+      "current-context": "testenv",
+    }),
+  );
+}
+
+function shellQuote(value: string): string {
+  return `'${value.replaceAll("'", `'\\''`)}'`;
+}
+
+async function stopAll(layout: TestEnvLayout, progress: Progress): Promise<string[]> {
+  const records = await readRecords(layout.pids);
+  // Stop in reverse dependency order: clients before the API server before etcd.
+  const order = ["fake-kubelet", "kube-controller-manager", "vault", "kube-apiserver", "etcd", "redis"];
+  records.sort((a, b) => order.indexOf(a.name) - order.indexOf(b.name));
+  const stopped: string[] = [];
+  for (const record of records) {
+    if (await stopProcess(record, layout.pids)) {
+      stopped.push(`${record.name} (pid ${record.pid})`);
+      progress(`stopped ${record.name} (pid ${record.pid})`);
+    }
+  }
+  return stopped;
+}
+
+async function startFresh(layout: TestEnvLayout, progress: Progress): Promise<TestEnvState> {
+  const started = Date.now();
+  const binaries = await ensureBinaries(progress);
+  // A fresh environment: nothing from an old one (etcd data, pod logs, certs) survives.
+  // (Pid records were already removed by stopAll; a Redis started by preflight keeps its record.)
+  for (const dir of [layout.pki, layout.etcdData, layout.podLogs]) {
+    await rm(dir, { recursive: true, force: true });
+  }
+  await rm(layout.envJson, { force: true });
+  await mkdir(layout.podLogs, { recursive: true });
+  const dirs = { pidDir: layout.pids, logDir: layout.logs };
+  const records: ProcessRecord[] = [];
+  const track = (record: ProcessRecord): ProcessRecord => {
+    records.push(record);
+    return record;
+  };
+
+  try {
+    progress("generating certificates…");
+    const [pki, redisRecord] = await Promise.all([generatePki(layout.pki), ensureRedis(dirs, progress)]);
+    if (redisRecord) track(redisRecord);
+
+    const [etcdPort, etcdPeerPort, apiserverPort, vaultPort, kubeletPort] = await Promise.all(
+      Array.from({ length: 5 }, () => freePort()),
+    );
+    const ports = { etcd: etcdPort!, apiserver: apiserverPort!, vault: vaultPort!, kubelet: kubeletPort! };
+    const etcdUrl = `http://127.0.0.1:${ports.etcd}`;
+    const server = `https://127.0.0.1:${ports.apiserver}`;
+    const baoAddr = `http://127.0.0.1:${ports.vault}`;
+    const baoRootToken = `hvs.testenv-${randomBytes(16).toString("hex")}`;
+
+    progress(`starting etcd on 127.0.0.1:${ports.etcd}…`);
+    const etcd = track(
+      await startDetached({
+        name: "etcd",
+        executable: binaries.etcd,
+        args: [
+          "--name=testenv",
+          `--data-dir=${layout.etcdData}`,
+          `--listen-client-urls=${etcdUrl}`,
+          `--advertise-client-urls=${etcdUrl}`,
+          `--listen-peer-urls=http://127.0.0.1:${etcdPeerPort}`,
+          `--initial-advertise-peer-urls=http://127.0.0.1:${etcdPeerPort}`,
+          `--initial-cluster=testenv=http://127.0.0.1:${etcdPeerPort}`,
+          "--unsafe-no-fsync",
+          "--log-level=warn",
+        ],
+        ...dirs,
+      }),
+    );
+
+    progress(`starting Vault dev server (OpenBao API) on ${baoAddr}…`);
+    const vaultHome = join(layout.root, "vault-home");
+    await mkdir(vaultHome, { recursive: true });
+    const vault = track(
+      await startDetached({
+        name: "vault",
+        executable: binaries.vault,
+        args: [
+          "server",
+          "-dev",
+          `-dev-root-token-id=${baoRootToken}`,
+          `-dev-listen-address=127.0.0.1:${ports.vault}`,
+          "-dev-no-store-token",
+        ],
+        // VAULT_* settings belong to this process only; HOME keeps it out of the user's files.
+        env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: vaultHome, VAULT_LOG_LEVEL: "warn" },
+        ...dirs,
+      }),
+    );
+
+    await waitUntil("etcd", async () => (await httpGet(`${etcdUrl}/health`)).status === 200, {
+      timeoutMs: 20_000,
+      log: etcd.log,
+      alive: () => isRunning(etcd),
+    });
+
+    progress(`starting kube-apiserver on ${server}…`);
+    const apiserver = track(
+      await startDetached({
+        name: "kube-apiserver",
+        executable: binaries.kubeApiserver,
+        args: [
+          `--etcd-servers=${etcdUrl}`,
+          "--bind-address=127.0.0.1",
+          "--advertise-address=127.0.0.1",
+          `--secure-port=${ports.apiserver}`,
+          `--cert-dir=${layout.pki}`,
+          `--tls-cert-file=${pki.apiserverCert}`,
+          `--tls-private-key-file=${pki.apiserverKey}`,
+          `--client-ca-file=${pki.caCert}`,
+          "--service-cluster-ip-range=10.0.0.0/24",
+          `--service-account-issuer=${SERVICE_ACCOUNT_ISSUER}`,
+          `--service-account-key-file=${pki.serviceAccountPub}`,
+          `--service-account-signing-key-file=${pki.serviceAccountKey}`,
+          `--api-audiences=${API_AUDIENCES.join(",")}`,
+          "--authorization-mode=Node,RBAC",
+          "--disable-admission-plugins=ServiceAccount",
+          "--enable-admission-plugins=NodeRestriction",
+          `--kubelet-client-certificate=${pki.kubeletClientCert}`,
+          `--kubelet-client-key=${pki.kubeletClientKey}`,
+          `--kubelet-certificate-authority=${pki.caCert}`,
+          "--kubelet-preferred-address-types=InternalIP",
+          "--allow-privileged=true",
+          "--enable-priority-and-fairness=false",
+          "--profiling=false",
+          "--v=1",
+        ],
+        ...dirs,
+      }),
+    );
+    const adminTls = { ca: pki.caCert, cert: pki.adminCert, key: pki.adminKey };
+    await waitUntil(
+      "kube-apiserver",
+      async () => (await httpGet(`${server}/readyz`, adminTls)).status === 200,
+      { timeoutMs: 60_000, intervalMs: 250, log: apiserver.log, alive: () => isRunning(apiserver) },
+    );
+
+    await writeFile(
+      layout.kubeconfig,
+      await kubeconfigYaml(server, pki, "admin", pki.adminCert, pki.adminKey),
+      {
+        mode: 0o600,
+      },
+    );
+    const kcmKubeconfig = join(layout.pki, "controller-manager.kubeconfig");
+    await writeFile(
+      kcmKubeconfig,
+      await kubeconfigYaml(
+        server,
+        pki,
+        "controller-manager",
+        pki.controllerManagerCert,
+        pki.controllerManagerKey,
+      ),
+      { mode: 0o600 },
+    );
+    const simulatorKubeconfig = join(layout.pki, "simulator.kubeconfig");
+    await writeFile(
+      simulatorKubeconfig,
+      await kubeconfigYaml(server, pki, "simulator", pki.simulatorCert, pki.simulatorKey),
+      { mode: 0o600 },
+    );
+
+    progress("starting kube-controller-manager and the fake kubelet…");
+    const kcm = track(
+      await startDetached({
+        name: "kube-controller-manager",
+        executable: binaries.kubeControllerManager,
+        args: [
+          `--kubeconfig=${kcmKubeconfig}`,
+          // Only what workloads need. No node lifecycle controller: the fake
+          // nodes must not be tainted or have their pods evicted.
+          "--controllers=deployment,replicaset,statefulset,daemonset,job,cronjob,garbage-collector,namespace,disruption,serviceaccount",
+          "--leader-elect=false",
+          "--secure-port=0",
+          "--use-service-account-credentials=false",
+          `--root-ca-file=${pki.caCert}`,
+          "--v=1",
+        ],
+        ...dirs,
+      }),
+    );
+
+    const kubeletConfig = join(layout.root, "fake-kubelet.json");
+    await writeFile(
+      kubeletConfig,
+      `${JSON.stringify(
+        {
+          kubeconfig: simulatorKubeconfig,
+          port: ports.kubelet,
+          certFile: pki.kubeletServingCert,
+          keyFile: pki.kubeletServingKey,
+          clientCaFile: pki.caCert,
+          logsDir: layout.podLogs,
+        },
+        null,
+        2,
+      )}\n`,
+    );
+    const kubelet = track(
+      await startDetached({
+        name: "fake-kubelet",
+        executable: process.execPath,
+        args: [join(REPO_ROOT, "test", "env", "fake-kubelet.ts"), kubeletConfig],
+        cwd: REPO_ROOT,
+        ...dirs,
+      }),
+    );
+
+    await Promise.all([
+      waitUntil(
+        "fake kubelet",
+        async () =>
+          (
+            await httpGet(`https://127.0.0.1:${ports.kubelet}/healthz`, {
+              ca: pki.caCert,
+              cert: pki.kubeletClientCert,
+              key: pki.kubeletClientKey,
+            })
+          ).body === "ok",
+        { timeoutMs: 30_000, log: kubelet.log, alive: () => isRunning(kubelet) },
+      ),
+      waitUntil("Vault dev server", async () => (await httpGet(`${baoAddr}/v1/sys/health`)).status === 200, {
+        timeoutMs: 30_000,
+        log: vault.log,
+        alive: () => isRunning(vault),
+      }),
+      // The controller manager has no health port here; give it a moment to fail loudly on bad flags.
+      sleep(1000).then(async () => {
+        if (!(await isRunning(kcm))) {
+          throw new DeputyError("TESTENV_FAILED", `kube-controller-manager exited (see ${kcm.log})`);
+        }
+      }),
+    ]);
+
+    const state: TestEnvState = {
+      version: 1,
+      kubeconfig: layout.kubeconfig,
+      server,
+      caFile: pki.caCert,
+      baoAddr,
+      baoRootToken,
+      redisUrl: REDIS_URL,
+      logsDir: layout.podLogs,
+      processLogsDir: layout.logs,
+      serviceAccountIssuer: SERVICE_ACCOUNT_ISSUER,
+      apiAudiences: API_AUDIENCES,
+      ports,
+      startedAt: new Date().toISOString(),
+    };
+    await writeFile(layout.envJson, `${JSON.stringify(state, null, 2)}\n`, { mode: 0o600 });
+    await writeFile(
+      layout.envFile,
+      [
+        "# Written by `deputy testenv up`. Source it: . .testenv/env",
+        `export KUBECONFIG=${shellQuote(state.kubeconfig)}`,
+        `export BAO_ADDR=${shellQuote(state.baoAddr)}`,
+        "# Root token of the dev server: for setting up auth methods and engines only, never for Deputy itself.",
+        `export BAO_TOKEN=${shellQuote(state.baoRootToken)}`,
+        `export REDIS_URL=${shellQuote(state.redisUrl)}`,
+        "",
+      ].join("\n"),
+      { mode: 0o600 },
+    );
+    progress(`test environment up in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+    return state;
+  } catch (error) {
+    // Leave nothing half-started behind.
+    for (const record of records.reverse()) await stopProcess(record, layout.pids, 5000);
+    throw error;
+  }
+}
+
+/** Bring the environment up, reusing a running healthy one. */
+export async function upTestEnv(
+  options: { progress?: Progress; layout?: TestEnvLayout } = {},
+): Promise<TestEnvState> {
+  const layout = options.layout ?? testEnvLayout();
+  const progress = options.progress ?? (() => {});
+  return withLock(layout, progress, async () => {
+    const status = await testEnvStatus(layout);
+    if (status.healthy && status.state) {
+      progress(`reusing the running test environment (${status.state.server})`);
+      return status.state;
+    }
+    if (status.processes.length > 0) {
+      progress("the recorded test environment is not healthy; restarting it");
+      await stopAll(layout, progress);
+    }
+    return startFresh(layout, progress);
+  });
+}
+
+/** Stop exactly the processes `up` started (as recorded in .testenv/pids). */
+export async function downTestEnv(
+  options: { progress?: Progress; layout?: TestEnvLayout } = {},
+): Promise<string[]> {
+  const layout = options.layout ?? testEnvLayout();
+  const progress = options.progress ?? (() => {});
+  return withLock(layout, progress, async () => {
+    const stopped = await stopAll(layout, progress);
+    await rm(layout.envJson, { force: true });
+    await rm(layout.envFile, { force: true });
+    return stopped;
+  });
+}
+
+/** Make sure Redis answers on 127.0.0.1:6379, starting one (recorded for `down`) if not. */
+export async function ensureTestRedis(
+  options: { progress?: Progress; layout?: TestEnvLayout } = {},
+): Promise<void> {
+  if (await redisAnswers()) return;
+  const layout = options.layout ?? testEnvLayout();
+  const progress = options.progress ?? (() => {});
+  await withLock(layout, progress, async () => {
+    await ensureRedis({ pidDir: layout.pids, logDir: layout.logs }, progress);
+  });
+}
+
+/** The recorded state of a running environment, or a clear error saying how to start one. */
+export async function requireTestEnvState(layout: TestEnvLayout = testEnvLayout()): Promise<TestEnvState> {
+  const state = await readState(layout);
+  if (!state) {
+    throw new DeputyError(
+      "TESTENV_FAILED",
+      `no test environment at ${layout.root}; run "npm run testenv:up"`,
+    );
+  }
+  return state;
+}
