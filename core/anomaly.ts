@@ -1,0 +1,338 @@
+import type { Redis } from "ioredis";
+import type { Alert, AlertSink } from "./alerts.ts";
+import type { AuditLog, AuditObserver, AuditRecord } from "./audit.ts";
+import { describeError } from "./errors.ts";
+import { identityKey, type Identity } from "./identity.ts";
+import type { Logger } from "./logger.ts";
+import type { Metrics } from "./metrics.ts";
+
+/**
+ * Anomaly detection over the audit stream, with sliding-window counters in
+ * Redis so every replica counts into the same window: more than N deletes or
+ * evictions a minute, bursts of policy denials (the agent probing blocked
+ * namespaces), writes proposed in protected namespaces. When a write anomaly
+ * fires, new write approvals pause cluster-wide (a Redis key the executor
+ * checks with isWritePaused) until an approver resumes them.
+ */
+
+export type AnomalyRule = "delete-burst" | "denial-burst" | "protected-namespace-write";
+
+export interface AnomalyThresholds {
+  /** Alert when MORE than this many delete/evict actions fall in one window. */
+  deletesPerWindow: number;
+  /** Alert when MORE than this many policy denials fall in one window. */
+  denialsPerWindow: number;
+  /** Window length; one minute unless a test shortens it. */
+  windowMs?: number;
+  /** Namespaces where any proposed write is an anomaly (kube-system and configured ones). */
+  protectedNamespaces: readonly string[];
+}
+
+export interface AnomalyDetectorDeps {
+  redis: Redis;
+  /** Key prefix shared by all replicas (config.redis.prefix). */
+  prefix: string;
+  thresholds: AnomalyThresholds;
+  sink: AlertSink;
+  metrics?: Metrics;
+  /** Alerts and resumes are audited too. */
+  audit?: AuditLog;
+  logger?: Logger;
+  /** Rules that pause write approvals when they fire. */
+  pauseOn?: readonly AnomalyRule[];
+  /** Tools that delete or evict (each action counts once). */
+  deleteTools?: readonly string[];
+  /** Tools that change the cluster. */
+  writeTools?: readonly string[];
+}
+
+export interface AnomalyDetector {
+  /** Count one audit record; resolves to the alerts it fired (usually none). */
+  observe(record: AuditRecord): Promise<Alert[]>;
+  /** An AuditLog observer: observe() in the background, failures logged. */
+  readonly observer: AuditObserver;
+  /** An approver lifts the write pause; audited. Resolves to the pause that was lifted, if any. */
+  resume(by: Identity): Promise<WritePause | undefined>;
+}
+
+export const DEFAULT_DELETE_TOOLS: readonly string[] = ["delete_pod", "drain_node"];
+
+export const DEFAULT_WRITE_TOOLS: readonly string[] = [
+  "restart_deployment",
+  "scale_deployment",
+  "rollback_deployment",
+  "set_deployment_image",
+  "set_deployment_resources",
+  "set_deployment_env",
+  "delete_pod",
+  "cordon_node",
+  "uncordon_node",
+  "drain_node",
+  "apply_manifest",
+];
+
+const DEFAULT_PAUSE_ON: readonly AnomalyRule[] = ["delete-burst", "protected-namespace-write"];
+
+/**
+ * Add a member to a sliding window and say whether this addition crossed the
+ * threshold first. Server time (TIME) keeps replicas with skewed clocks in
+ * one window; the cooldown key makes exactly one caller per window fire.
+ * KEYS[1] window (sorted set), KEYS[2] cooldown; ARGV member, windowMs, threshold.
+ */
+const WINDOW_SCRIPT = `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local window = tonumber(ARGV[2])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
+redis.call('ZADD', KEYS[1], 'NX', now, ARGV[1])
+redis.call('PEXPIRE', KEYS[1], window)
+local count = redis.call('ZCARD', KEYS[1])
+local fire = 0
+if count > tonumber(ARGV[3]) then
+  if redis.call('SET', KEYS[2], now, 'NX', 'PX', window) then fire = 1 end
+end
+return {count, fire}
+`;
+
+export interface WindowCount {
+  count: number;
+  /** True for exactly one caller per window once the count exceeds the threshold. */
+  fired: boolean;
+}
+
+/** A sliding-window counter shared through Redis (also used by the triage rate limit). */
+export async function countInWindow(
+  redis: Redis,
+  key: string,
+  member: string,
+  windowMs: number,
+  threshold: number,
+): Promise<WindowCount> {
+  const [count, fired] = (await redis.eval(
+    WINDOW_SCRIPT,
+    2,
+    key,
+    `${key}:fired`,
+    member,
+    String(windowMs),
+    String(threshold),
+  )) as [number, number];
+  return { count, fired: fired === 1 };
+}
+
+// --- the write pause (circuit breaker) ----------------------------------------
+
+export interface WritePause {
+  rule: string;
+  reason: string;
+  since: string;
+}
+
+function pauseKey(prefix: string): string {
+  return `${prefix}writes:paused`;
+}
+
+/** True while new write approvals are paused cluster-wide. The executor calls this in decide. */
+export async function isWritePaused(redis: Redis, prefix = "deputy:"): Promise<boolean> {
+  return (await redis.exists(pauseKey(prefix))) === 1;
+}
+
+export async function writePauseStatus(redis: Redis, prefix = "deputy:"): Promise<WritePause | undefined> {
+  const raw = await redis.get(pauseKey(prefix));
+  if (raw === null) return undefined;
+  try {
+    return JSON.parse(raw) as WritePause;
+  } catch {
+    return { rule: "unknown", reason: raw, since: "" };
+  }
+}
+
+/** Pause new write approvals until resumeWrites; keeps the first pause's reason if already paused. */
+export async function pauseWrites(
+  redis: Redis,
+  pause: { rule: string; reason: string },
+  prefix = "deputy:",
+): Promise<boolean> {
+  const value: WritePause = { ...pause, since: new Date().toISOString() };
+  return (await redis.set(pauseKey(prefix), JSON.stringify(value), "NX")) === "OK";
+}
+
+/** Lift the pause. Only an approver may call this (checked by the caller). */
+export async function resumeWrites(redis: Redis, prefix = "deputy:"): Promise<WritePause | undefined> {
+  const raw = (await redis.call("GETDEL", pauseKey(prefix))) as string | null;
+  if (raw === null) return undefined;
+  try {
+    return JSON.parse(raw) as WritePause;
+  } catch {
+    return { rule: "unknown", reason: raw, since: "" };
+  }
+}
+
+// --- the detector --------------------------------------------------------------
+
+function namespaceOf(record: AuditRecord): string | undefined {
+  const namespace = record.arguments?.namespace;
+  return typeof namespace === "string" ? namespace : undefined;
+}
+
+function target(record: AuditRecord): string {
+  const namespace = namespaceOf(record);
+  const name = record.arguments?.name ?? record.arguments?.pod ?? record.arguments?.node;
+  const object = typeof name === "string" ? (namespace ? `${namespace}/${name}` : name) : (namespace ?? "");
+  return `${record.tool ?? "a write"}${object ? ` ${object}` : ""}`;
+}
+
+function requester(record: AuditRecord): string {
+  return record.actor ? (record.actor.name ?? identityKey(record.actor)) : "an unknown requester";
+}
+
+export function createAnomalyDetector(deps: AnomalyDetectorDeps): AnomalyDetector {
+  const windowMs = deps.thresholds.windowMs ?? 60_000;
+  const windowText = windowMs % 60_000 === 0 ? `${windowMs / 60_000} min` : `${windowMs / 1000} s`;
+  const deleteTools = new Set(deps.deleteTools ?? DEFAULT_DELETE_TOOLS);
+  const writeTools = new Set(deps.writeTools ?? DEFAULT_WRITE_TOOLS);
+  const protectedNamespaces = new Set(deps.thresholds.protectedNamespaces);
+  const pauseOn = new Set(deps.pauseOn ?? DEFAULT_PAUSE_ON);
+  const key = (rule: AnomalyRule): string => `${deps.prefix}anomaly:{${rule}}`;
+
+  async function fire(
+    rule: AnomalyRule,
+    record: AuditRecord,
+    text: string,
+    payload: Record<string, unknown>,
+  ): Promise<Alert> {
+    let writesPaused = false;
+    if (pauseOn.has(rule)) {
+      await pauseWrites(deps.redis, { rule, reason: text }, deps.prefix);
+      writesPaused = true;
+    }
+    const alert: Alert = {
+      rule,
+      severity: writesPaused ? "critical" : "warning",
+      text: writesPaused
+        ? `${text} New write approvals are paused cluster-wide until an approver resumes them.`
+        : text,
+      writesPaused,
+      at: new Date().toISOString(),
+      payload: { ...payload, actionId: record.actionId, tool: record.tool },
+    };
+    deps.metrics?.anomaly(rule);
+    deps.audit?.record({
+      kind: "anomaly",
+      rule,
+      actionId: record.actionId,
+      actor: record.actor,
+      tool: record.tool,
+      message: alert.text,
+      details: { ...payload, writesPaused },
+    });
+    try {
+      await deps.sink.postAlert(alert);
+    } catch (error) {
+      deps.logger?.error({ err: describeError(error), rule }, "posting an anomaly alert failed");
+    }
+    return alert;
+  }
+
+  async function observe(record: AuditRecord): Promise<Alert[]> {
+    const alerts: Alert[] = [];
+    const member = record.actionId ?? record.hash;
+    const isWrite = record.tool !== undefined && writeTools.has(record.tool);
+
+    if (
+      deleteTools.has(record.tool ?? "") &&
+      (record.kind === "pending_action" || record.kind === "execution")
+    ) {
+      const threshold = deps.thresholds.deletesPerWindow;
+      const { count, fired } = await countInWindow(
+        deps.redis,
+        key("delete-burst"),
+        member,
+        windowMs,
+        threshold,
+      );
+      if (fired) {
+        alerts.push(
+          await fire(
+            "delete-burst",
+            record,
+            `Anomaly: ${count} delete or evict actions in ${windowText} (more than ${threshold}); ` +
+              `latest ${target(record)} for ${requester(record)}.`,
+            { count, threshold, windowMs },
+          ),
+        );
+      }
+    }
+
+    if (record.kind === "policy_decision" && (record.decision === "deny" || record.decision === "refused")) {
+      const threshold = deps.thresholds.denialsPerWindow;
+      const { count, fired } = await countInWindow(
+        deps.redis,
+        key("denial-burst"),
+        record.hash,
+        windowMs,
+        threshold,
+      );
+      if (fired) {
+        alerts.push(
+          await fire(
+            "denial-burst",
+            record,
+            `Anomaly: ${count} policy denials in ${windowText} (more than ${threshold}); latest ${target(record)} ` +
+              `for ${requester(record)} refused by rule ${record.rule ?? "unknown"}. Something may be probing the guardrails.`,
+            { count, threshold, windowMs, rule: record.rule },
+          ),
+        );
+      }
+    }
+
+    const namespace = namespaceOf(record);
+    if (
+      isWrite &&
+      namespace !== undefined &&
+      protectedNamespaces.has(namespace) &&
+      (record.kind === "tool_call" || record.kind === "policy_decision" || record.kind === "pending_action")
+    ) {
+      const { fired } = await countInWindow(
+        deps.redis,
+        key("protected-namespace-write"),
+        member,
+        windowMs,
+        0,
+      );
+      if (fired) {
+        alerts.push(
+          await fire(
+            "protected-namespace-write",
+            record,
+            `Anomaly: a write was proposed in protected namespace ${namespace}: ${target(record)} for ${requester(record)}.`,
+            { namespace, windowMs },
+          ),
+        );
+      }
+    }
+    return alerts;
+  }
+
+  return {
+    observe,
+    observer(record) {
+      observe(record).catch((error: unknown) => {
+        deps.logger?.error({ err: describeError(error), kind: record.kind }, "anomaly detection failed");
+      });
+    },
+    async resume(by) {
+      const lifted = await resumeWrites(deps.redis, deps.prefix);
+      if (lifted) {
+        deps.audit?.record({
+          kind: "anomaly",
+          rule: "writes-resumed",
+          actor: by,
+          approver: by,
+          message: `${by.name ?? identityKey(by)} resumed write approvals (paused by ${lifted.rule} since ${lifted.since})`,
+        });
+      }
+      return lifted;
+    },
+  };
+}

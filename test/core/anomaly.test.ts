@@ -1,0 +1,238 @@
+import { randomBytes } from "node:crypto";
+import { Writable } from "node:stream";
+import { Redis } from "ioredis";
+import { afterAll, beforeEach, describe, expect, it } from "vitest";
+import type { Alert, AlertSink } from "../../core/alerts.ts";
+import {
+  countInWindow,
+  createAnomalyDetector,
+  isWritePaused,
+  pauseWrites,
+  resumeWrites,
+  writePauseStatus,
+  type AnomalyDetector,
+} from "../../core/anomaly.ts";
+import { createAuditLog, type AuditEvent, type AuditLog, type AuditRecord } from "../../core/audit.ts";
+import { createMetrics, type Metrics } from "../../core/metrics.ts";
+import { loadTestEnv } from "../helpers/testenv.ts";
+import { alice, bob } from "./audit-fixtures.ts";
+
+function redisUrl(): string {
+  try {
+    return loadTestEnv().redisUrl;
+  } catch {
+    return "redis://127.0.0.1:6379";
+  }
+}
+
+// Two replicas: separate connections, separate detectors, separate audit chains, one Redis.
+const redisA = new Redis(redisUrl(), { lazyConnect: false });
+const redisB = new Redis(redisUrl(), { lazyConnect: false });
+afterAll(async () => {
+  await Promise.all([redisA.quit(), redisB.quit()]);
+});
+
+interface Replica {
+  detector: AnomalyDetector;
+  audit: AuditLog;
+  records: AuditRecord[];
+  metrics: Metrics;
+}
+
+let prefix: string;
+let alerts: Alert[];
+
+function replica(redis: Redis, windowMs = 60_000): Replica {
+  const records: AuditRecord[] = [];
+  const metrics = createMetrics();
+  const audit = createAuditLog({
+    destination: new Writable({ write: (_c, _e, cb) => cb() }),
+    onRecord: (record) => records.push(record),
+  });
+  const sink: AlertSink = {
+    async postAlert(alert) {
+      alerts.push(alert);
+    },
+  };
+  const detector = createAnomalyDetector({
+    redis,
+    prefix,
+    thresholds: {
+      deletesPerWindow: 5,
+      denialsPerWindow: 10,
+      windowMs,
+      protectedNamespaces: ["kube-system", "payments"],
+    },
+    sink,
+    metrics,
+    audit,
+  });
+  return { detector, audit, records, metrics };
+}
+
+let sequence = 0;
+function actionId(): string {
+  return `act_${randomBytes(12).toString("hex")}${sequence++}`;
+}
+
+/** Record an event on a replica's own audit log and feed it to its detector, as the observer would. */
+async function emit(r: Replica, event: AuditEvent): Promise<Alert[]> {
+  return r.detector.observe(r.audit.record(event));
+}
+
+const deleteProposal = (id = actionId()): AuditEvent => ({
+  kind: "pending_action",
+  actionId: id,
+  actor: alice,
+  tool: "delete_pod",
+  arguments: { namespace: "shop", name: `checkout-${id.slice(-6)}` },
+  decision: "pending",
+});
+
+const denial = (): AuditEvent => ({
+  kind: "policy_decision",
+  actor: alice,
+  tool: "restart_deployment",
+  arguments: { namespace: "shop", name: "catalog" },
+  decision: "deny",
+  rule: "argocd-managed",
+});
+
+beforeEach(() => {
+  prefix = `deputy-test:${randomBytes(6).toString("hex")}:`;
+  alerts = [];
+});
+
+describe("anomaly detection across two replicas sharing Redis", () => {
+  it("does not fire at 5 deletes in a minute, fires once at the 6th, and pauses writes", async () => {
+    const a = replica(redisA);
+    const b = replica(redisB);
+    for (let i = 0; i < 5; i++) await emit(i % 2 === 0 ? a : b, deleteProposal());
+    expect(alerts).toHaveLength(0);
+    expect(await isWritePaused(redisA, prefix)).toBe(false);
+
+    const fired = await emit(b, deleteProposal());
+    expect(fired).toHaveLength(1);
+    expect(alerts).toHaveLength(1);
+    expect(alerts[0]).toMatchObject({ rule: "delete-burst", severity: "critical", writesPaused: true });
+    expect(alerts[0]!.text).toContain("6 delete or evict actions in 1 min (more than 5)");
+    expect(await isWritePaused(redisA, prefix)).toBe(true);
+    expect(await writePauseStatus(redisB, prefix)).toMatchObject({ rule: "delete-burst" });
+    expect(b.records.some((r) => r.kind === "anomaly" && r.rule === "delete-burst")).toBe(true);
+    expect(await b.metrics.registry.metrics()).toContain('deputy_anomalies_total{rule="delete-burst"} 1');
+
+    // Further deletes in the same window do not repeat the alert.
+    await emit(a, deleteProposal());
+    await emit(b, deleteProposal());
+    expect(alerts).toHaveLength(1);
+  });
+
+  it("counts one action once, whether proposed or executed", async () => {
+    const a = replica(redisA);
+    const b = replica(redisB);
+    for (let i = 0; i < 5; i++) {
+      const id = actionId();
+      await emit(a, deleteProposal(id));
+      await emit(b, {
+        kind: "execution",
+        actionId: id,
+        tool: "delete_pod",
+        outcome: "succeeded",
+        kubeStatus: 201,
+      });
+    }
+    expect(alerts).toHaveLength(0);
+  });
+
+  it("fires exactly once when both replicas race past the threshold", async () => {
+    const a = replica(redisA);
+    const b = replica(redisB);
+    await Promise.all(Array.from({ length: 20 }, (_, i) => emit(i % 2 === 0 ? a : b, deleteProposal())));
+    expect(alerts.filter((alert) => alert.rule === "delete-burst")).toHaveLength(1);
+  });
+
+  it("forgets deletes that slid out of the window", async () => {
+    const a = replica(redisA, 800);
+    const b = replica(redisB, 800);
+    for (let i = 0; i < 5; i++) await emit(a, deleteProposal());
+    await new Promise((resolve) => setTimeout(resolve, 900));
+    for (let i = 0; i < 5; i++) await emit(b, deleteProposal());
+    expect(alerts).toHaveLength(0); // 10 in total, but only 5 in the window
+    await emit(a, deleteProposal());
+    expect(alerts).toHaveLength(1); // the 6th inside the window
+  });
+
+  it("fires on a burst of policy denials above the threshold without pausing writes", async () => {
+    const a = replica(redisA);
+    const b = replica(redisB);
+    for (let i = 0; i < 10; i++) await emit(i % 2 === 0 ? a : b, denial());
+    expect(alerts).toHaveLength(0);
+    await emit(a, denial());
+    expect(alerts).toHaveLength(1);
+    expect(alerts[0]).toMatchObject({ rule: "denial-burst", severity: "warning", writesPaused: false });
+    expect(alerts[0]!.text).toContain("11 policy denials");
+    expect(alerts[0]!.text).toContain("argocd-managed");
+    expect(await isWritePaused(redisA, prefix)).toBe(false);
+  });
+
+  it("fires on the first write proposed in a protected namespace and pauses writes", async () => {
+    const a = replica(redisA);
+    const b = replica(redisB);
+    await emit(a, { kind: "tool_call", tool: "list_pods", arguments: { namespace: "kube-system" } });
+    await emit(b, { ...deleteProposal(), arguments: { namespace: "shop", name: "x" } });
+    expect(alerts).toHaveLength(0);
+    await emit(b, {
+      kind: "pending_action",
+      actionId: actionId(),
+      actor: alice,
+      tool: "scale_deployment",
+      arguments: { namespace: "payments", name: "api", replicas: 0 },
+    });
+    expect(alerts).toHaveLength(1);
+    expect(alerts[0]).toMatchObject({ rule: "protected-namespace-write", writesPaused: true });
+    expect(alerts[0]!.text).toContain(
+      "protected namespace payments: scale_deployment payments/api for alice",
+    );
+    expect(await isWritePaused(redisA, prefix)).toBe(true);
+  });
+
+  it("lets an approver resume writes, audited", async () => {
+    const a = replica(redisA);
+    expect(await pauseWrites(redisA, { rule: "manual", reason: "testing" }, prefix)).toBe(true);
+    expect(await pauseWrites(redisB, { rule: "again", reason: "second" }, prefix)).toBe(false);
+    expect(await isWritePaused(redisB, prefix)).toBe(true);
+    const lifted = await a.detector.resume(bob);
+    expect(lifted).toMatchObject({ rule: "manual", reason: "testing" });
+    expect(await isWritePaused(redisB, prefix)).toBe(false);
+    expect(a.records.at(-1)).toMatchObject({ kind: "anomaly", rule: "writes-resumed", approver: bob });
+    expect(await resumeWrites(redisA, prefix)).toBeUndefined();
+  });
+
+  it("still pauses writes when posting the alert fails", async () => {
+    const detector = createAnomalyDetector({
+      redis: redisA,
+      prefix,
+      thresholds: { deletesPerWindow: 0, denialsPerWindow: 10, protectedNamespaces: [] },
+      sink: {
+        async postAlert() {
+          throw new Error("slack is down");
+        },
+      },
+    });
+    const audit = createAuditLog({ destination: new Writable({ write: (_c, _e, cb) => cb() }) });
+    expect(await detector.observe(audit.record(deleteProposal()))).toHaveLength(1);
+    expect(await isWritePaused(redisB, prefix)).toBe(true);
+  });
+
+  it("countInWindow is exact at the boundary", async () => {
+    const key = `${prefix}window`;
+    const results = [];
+    for (let i = 0; i < 4; i++) results.push(await countInWindow(redisA, key, `m${i}`, 60_000, 3));
+    expect(results.map((r) => [r.count, r.fired])).toEqual([
+      [1, false],
+      [2, false],
+      [3, false],
+      [4, true],
+    ]);
+  });
+});
