@@ -1,0 +1,129 @@
+import Anthropic from "@anthropic-ai/sdk";
+import type { Message, MessageCreateParamsNonStreaming } from "@anthropic-ai/sdk/resources/messages/messages";
+import { DeputyError } from "../../core/errors.ts";
+
+/**
+ * The model behind the agent loop: one Messages API call with our own retry
+ * policy on rate limits and overload (429, 529, 5xx), so the loop can show
+ * "retrying" progress and give a plain report when the service stays down.
+ * The SDK's own retries are off: two retry layers multiply waits.
+ */
+export interface AgentModel {
+  create(params: MessageCreateParamsNonStreaming, options: ModelCallOptions): Promise<Message>;
+}
+
+export interface ModelCallOptions {
+  signal: AbortSignal;
+  onRetry?: (info: { attempt: number; delayMs: number; reason: string }) => void;
+}
+
+export interface RetryPolicy {
+  attempts: number;
+  baseMs: number;
+  capMs: number;
+}
+
+export const DEFAULT_MODEL_RETRY: RetryPolicy = { attempts: 4, baseMs: 500, capMs: 8000 };
+
+export interface AnthropicModelOptions {
+  apiKey: string;
+  /** ANTHROPIC_BASE_URL: a company gateway or, in tests, the local fake. */
+  baseUrl?: string;
+  retry?: RetryPolicy;
+  timeoutMs?: number;
+}
+
+function retryReason(error: unknown): string | undefined {
+  if (error instanceof Anthropic.APIError) {
+    const type = (error.error as { error?: { type?: string } } | undefined)?.error?.type;
+    if (error.status === 429) return "rate limited (HTTP 429)";
+    if (error.status === 529 || type === "overloaded_error")
+      return `overloaded (HTTP ${error.status ?? 529})`;
+    if (error.status !== undefined && error.status >= 500) return `server error (HTTP ${error.status})`;
+    if (error instanceof Anthropic.APIConnectionError && !(error instanceof Anthropic.APIUserAbortError)) {
+      return "unreachable";
+    }
+  }
+  return undefined;
+}
+
+function retryAfterMs(error: unknown): number | undefined {
+  if (!(error instanceof Anthropic.APIError)) return undefined;
+  const header = error.headers?.get?.("retry-after");
+  if (!header) return undefined;
+  const seconds = Number(header);
+  return Number.isFinite(seconds) && seconds >= 0 ? seconds * 1000 : undefined;
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal.aborted) {
+      reject(signal.reason);
+      return;
+    }
+    const timer = setTimeout(() => {
+      signal.removeEventListener("abort", onAbort);
+      resolve();
+    }, ms);
+    const onAbort = (): void => {
+      clearTimeout(timer);
+      reject(signal.reason);
+    };
+    signal.addEventListener("abort", onAbort, { once: true });
+  });
+}
+
+/** Wrap any `create` with capped exponential backoff, full jitter and Retry-After. */
+export function withModelRetry(
+  create: (params: MessageCreateParamsNonStreaming, signal: AbortSignal) => Promise<Message>,
+  policy: RetryPolicy = DEFAULT_MODEL_RETRY,
+): AgentModel {
+  return {
+    async create(params, { signal, onRetry }) {
+      let lastReason = "";
+      for (let attempt = 1; ; attempt++) {
+        try {
+          return await create(params, signal);
+        } catch (error) {
+          const reason = retryReason(error);
+          if (signal.aborted) throw error;
+          if (reason === undefined) {
+            if (error instanceof Anthropic.APIError) {
+              throw new DeputyError(
+                "UPSTREAM_FAILED",
+                `The model API refused the request (HTTP ${error.status ?? "?"}).`,
+                {
+                  cause: error,
+                  details: { status: error.status },
+                },
+              );
+            }
+            throw error;
+          }
+          lastReason = reason;
+          if (attempt >= policy.attempts) {
+            throw new DeputyError(
+              "UPSTREAM_FAILED",
+              `The model service is ${lastReason} and still was after ${policy.attempts} tries; please try again in a few minutes.`,
+              { cause: error, details: { attempts: policy.attempts } },
+            );
+          }
+          const backoff = Math.random() * Math.min(policy.capMs, policy.baseMs * 2 ** (attempt - 1));
+          const delayMs = Math.min(policy.capMs, Math.max(backoff, retryAfterMs(error) ?? 0));
+          onRetry?.({ attempt, delayMs, reason });
+          await sleep(delayMs, signal);
+        }
+      }
+    },
+  };
+}
+
+export function createAnthropicModel(options: AnthropicModelOptions): AgentModel {
+  const client = new Anthropic({
+    apiKey: options.apiKey,
+    ...(options.baseUrl ? { baseURL: options.baseUrl } : {}),
+    maxRetries: 0,
+    timeout: options.timeoutMs ?? 120_000,
+  });
+  return withModelRetry((params, signal) => client.messages.create(params, { signal }), options.retry);
+}
