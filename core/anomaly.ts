@@ -120,6 +120,31 @@ export async function countInWindow(
   return { count, fired: fired === 1 };
 }
 
+/**
+ * Rate limit: admit `member` only while fewer than `limit` members are in the
+ * window; a refused attempt does not use up the budget.
+ */
+const ADMIT_SCRIPT = `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local window = tonumber(ARGV[2])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
+if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[3]) then return 0 end
+redis.call('ZADD', KEYS[1], now, ARGV[1])
+redis.call('PEXPIRE', KEYS[1], window)
+return 1
+`;
+
+export async function admitInWindow(
+  redis: Redis,
+  key: string,
+  member: string,
+  windowMs: number,
+  limit: number,
+): Promise<boolean> {
+  return (await redis.eval(ADMIT_SCRIPT, 1, key, member, String(windowMs), String(limit))) === 1;
+}
+
 // --- the write pause (circuit breaker) ----------------------------------------
 
 export interface WritePause {

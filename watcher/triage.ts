@@ -1,0 +1,144 @@
+import type { TriageMessage, TriageObjectRef } from "../core/alerts.ts";
+import { describeError } from "../core/errors.ts";
+import type { KubeClients } from "../core/kube/client.ts";
+import type { Node, Pod } from "../core/kube/types.ts";
+import { redactText } from "../core/redact.ts";
+import { analyseNode } from "../mcp/diagnose/node.ts";
+import { analysePod, type ContainerLog } from "../mcp/diagnose/pod.ts";
+import type { Diagnosis } from "../mcp/diagnose/types.ts";
+import type { Problem } from "./problems.ts";
+
+/**
+ * Builds the triage message: the MCP server's rule-based analysers (the same
+ * ones troubleshoot_pod and troubleshoot_node use) over the pod's events, the
+ * previous log of the failing container and its node. Evidence is cluster
+ * text: it is redacted here and quoted, and the surface that posts it must
+ * still sanitise it (no mentions, no links).
+ */
+
+const LOG_LINES = 60;
+const EVIDENCE_LINES = 8;
+
+export function renderDiagnosis(diagnosis: Diagnosis): string {
+  const lines: string[] = [];
+  for (const finding of diagnosis.findings) {
+    if (finding.severity === "ok") continue;
+    lines.push(`• ${redactText(finding.summary)}`);
+    for (const evidence of finding.evidence) {
+      const shown = evidence.lines.slice(-EVIDENCE_LINES);
+      lines.push(`  ${redactText(evidence.source)} (cluster text, untrusted):`);
+      for (const line of shown) lines.push(`  > ${redactText(line).slice(0, 300)}`);
+    }
+    for (const next of finding.next ?? []) lines.push(`  Next: ${redactText(next)}`);
+  }
+  return lines.length > 0 ? lines.join("\n") : "No rule explains it yet; ask Deputy to troubleshoot it.";
+}
+
+async function podDiagnosis(
+  kube: KubeClients,
+  pod: Pod,
+  problem: Problem,
+  signal: AbortSignal,
+): Promise<Diagnosis> {
+  const namespace = pod.metadata?.namespace ?? "";
+  const name = pod.metadata?.name ?? "";
+  const readLog = async (container: string, previous: boolean): Promise<ContainerLog> => {
+    try {
+      const tail = await kube.logs.tail(namespace, name, {
+        container,
+        previous,
+        tailLines: LOG_LINES,
+        signal,
+      });
+      return { container, previous, lines: tail.lines };
+    } catch (error) {
+      return { container, previous, lines: [], error: describeError(error) };
+    }
+  };
+  const wantsLog =
+    problem.container !== undefined && (problem.reason === "crash-loop" || problem.reason === "oom-killed");
+  const [events, node, logs] = await Promise.all([
+    kube.events.forObject({ kind: "Pod", namespace, name, uid: pod.metadata?.uid }, signal).catch(() => []),
+    pod.spec?.nodeName
+      ? kube.core.readNode(pod.spec.nodeName, signal).catch((): Node | undefined => undefined)
+      : Promise.resolve(undefined),
+    wantsLog
+      ? (async (): Promise<ContainerLog[]> => {
+          const previous = await readLog(problem.container!, true);
+          if (previous.lines.length > 0) return [previous];
+          return [await readLog(problem.container!, false)];
+        })()
+      : Promise.resolve([]),
+  ]);
+  return analysePod({ pod, events, logs, node });
+}
+
+function title(subject: TriageObjectRef, problem: Problem): string {
+  const where = subject.namespace ? `${subject.namespace}/${subject.name}` : subject.name;
+  const pod = subject.pod && subject.pod !== subject.name ? ` (pod ${subject.pod})` : "";
+  const what: Record<Problem["reason"], string> = {
+    "crash-loop": "is crash-looping (CrashLoopBackOff)",
+    "oom-killed": "was OOMKilled",
+    "image-pull": `cannot pull its image (${problem.status})`,
+    unschedulable: "cannot be scheduled",
+    "node-not-ready": `is ${problem.status}`,
+  };
+  return `Triage: ${subject.kind} ${where}${pod} ${what[problem.reason]}`;
+}
+
+export async function buildPodTriage(
+  kube: KubeClients,
+  pod: Pod,
+  subject: TriageObjectRef,
+  problem: Problem,
+  signal: AbortSignal,
+): Promise<TriageMessage> {
+  let diagnosis: string;
+  let severity: string | undefined;
+  try {
+    const result = await podDiagnosis(kube, pod, problem, signal);
+    diagnosis = renderDiagnosis(result);
+    severity = result.severity;
+  } catch (error) {
+    diagnosis = `The rule-based diagnosis failed (${describeError(error)}); the pod shows ${problem.status}.`;
+  }
+  return {
+    reason: problem.reason,
+    object: subject,
+    title: title(subject, problem),
+    diagnosis,
+    at: new Date().toISOString(),
+    payload: { status: problem.status, container: problem.container, severity, uid: pod.metadata?.uid },
+  };
+}
+
+export async function buildNodeTriage(
+  kube: KubeClients,
+  node: Node,
+  subject: TriageObjectRef,
+  problem: Problem,
+  signal: AbortSignal,
+): Promise<TriageMessage> {
+  let diagnosis: string;
+  let severity: string | undefined;
+  try {
+    const name = node.metadata?.name ?? "";
+    const pods = await kube.core
+      .listPods(undefined, { fieldSelector: `spec.nodeName=${name}`, maxItems: 500, signal })
+      .then((list) => list.items)
+      .catch(() => undefined);
+    const result = analyseNode(node, pods);
+    diagnosis = renderDiagnosis(result);
+    severity = result.severity;
+  } catch (error) {
+    diagnosis = `The rule-based diagnosis failed (${describeError(error)}); the node is ${problem.status}.`;
+  }
+  return {
+    reason: problem.reason,
+    object: subject,
+    title: title(subject, problem),
+    diagnosis,
+    at: new Date().toISOString(),
+    payload: { status: problem.status, severity, uid: node.metadata?.uid },
+  };
+}
