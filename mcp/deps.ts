@@ -1,6 +1,9 @@
 import type { Config } from "../core/config.ts";
 import type { Logger } from "../core/logger.ts";
 import type { AuditLog } from "../core/audit.ts";
+import type { KubeClients } from "../core/kube/client.ts";
+import type { ActionStore } from "../executor/action-store.ts";
+import type { Policy } from "./policy/index.ts";
 
 /**
  * What the MCP server's tools receive. Read tools use `kube` (the read-only
@@ -11,4 +14,10 @@ export interface McpDeps {
   config: Config;
   logger: Logger;
   audit: AuditLog;
+  /** The server's own read-only Kubernetes identity. */
+  kube: KubeClients;
+  /** Pending actions (Redis): write tools store proposals here and nothing else. */
+  actions: ActionStore;
+  /** Guardrails evaluated on every write proposal. */
+  policy: Policy;
 }

@@ -1,0 +1,79 @@
+import { pino } from "pino";
+import { createAuditLog, type AuditLog } from "../../core/audit.ts";
+import { parseConfig, type Config } from "../../core/config.ts";
+import { DeputyError } from "../../core/errors.ts";
+import { createKubeClients } from "../../core/kube/client.ts";
+import { loadKubeConfig } from "../../core/kube/config.ts";
+import { createLogger, type Logger } from "../../core/logger.ts";
+import type { McpDeps } from "../../mcp/deps.ts";
+import { startHttpServer } from "../../mcp/transports/http.ts";
+import { serveStdio } from "../../mcp/transports/stdio.ts";
+
+const USAGE = `Usage:
+  deputy mcp --http [--host H] [--port N]   Streamable HTTP on /mcp (default 127.0.0.1:8080), with /healthz and /readyz
+  deputy mcp --stdio                        stdio, for Claude Desktop/Code or any local MCP client
+
+Kubernetes credentials: KUBECONFIG (else in-cluster service account, else ~/.kube/config).
+`;
+
+/** The read side of the MCP server's dependencies, from parsed configuration. */
+export function mcpDepsFromConfig(config: Config, logger: Logger, audit: AuditLog): McpDeps {
+  const kube = createKubeClients(loadKubeConfig({ kubeconfig: config.kube.kubeconfig }), {
+    maxConcurrency: config.kube.maxConcurrency,
+    logger: logger.child({ component: "kube" }),
+  });
+  return { config, logger, audit, kube };
+}
+
+function option(args: string[], name: string): string | undefined {
+  const index = args.indexOf(name);
+  if (index < 0) return undefined;
+  const value = args[index + 1];
+  if (value === undefined || value.startsWith("--"))
+    throw new DeputyError("INPUT_INVALID", `${name} needs a value`);
+  return value;
+}
+
+export async function run(args: string[]): Promise<number> {
+  if (args.includes("--help") || args.includes("-h")) {
+    process.stdout.write(USAGE);
+    return 0;
+  }
+  const http = args.includes("--http");
+  const stdio = args.includes("--stdio");
+  if (http === stdio) {
+    process.stderr.write(`deputy mcp: choose exactly one of --http or --stdio\n\n${USAGE}`);
+    return 2;
+  }
+  const config = parseConfig();
+  // On stdio, stdout carries the protocol: logs and audit lines go to stderr.
+  const destination = stdio ? pino.destination(2) : undefined;
+  const logger = createLogger({ level: config.logLevel, name: "deputy-mcp", destination });
+  const audit = createAuditLog({
+    ...(config.observability.auditFile ? { file: config.observability.auditFile } : {}),
+    ...(destination ? { destination } : {}),
+  });
+  const deps = mcpDepsFromConfig(config, logger, audit);
+
+  if (stdio) {
+    const running = await serveStdio(deps);
+    await new Promise<void>((resolve) => process.stdin.once("close", resolve));
+    await running.close();
+    deps.kube.close();
+    return 0;
+  }
+  const portText = option(args, "--port");
+  const port = portText === undefined ? config.mcp.port : Number(portText);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) {
+    throw new DeputyError("INPUT_INVALID", `--port "${portText}" is not a port number`);
+  }
+  const running = await startHttpServer(deps, { host: option(args, "--host") ?? config.mcp.host, port });
+  process.stderr.write(`deputy mcp: serving ${running.url} (health: /healthz, readiness: /readyz)\n`);
+  await new Promise<void>((resolve) => {
+    process.once("SIGINT", resolve);
+    process.once("SIGTERM", resolve);
+  });
+  await running.close();
+  deps.kube.close();
+  return 0;
+}

@@ -1,0 +1,66 @@
+import { DeputyError } from "../errors.ts";
+
+/**
+ * Which namespaces Deputy may look at, from DEPUTY_NAMESPACE_ALLOW and
+ * DEPUTY_NAMESPACE_DENY (comma-separated names, `*` globs allowed). Deny wins;
+ * a non-empty allow list admits only what it names. A refusal names the rule.
+ */
+export interface NamespaceDecision {
+  allowed: boolean;
+  /** Stable rule id for audit: "namespace-deny" or "namespace-allow". */
+  rule?: string;
+  message?: string;
+}
+
+export interface NamespacePolicy {
+  check(namespace: string): NamespaceDecision;
+  allows(namespace: string): boolean;
+  /** Throws POLICY_DENIED naming the rule. */
+  assert(namespace: string): void;
+  /** True when some namespaces are hidden (lists across namespaces are filtered). */
+  readonly restricted: boolean;
+}
+
+function globToRegExp(glob: string): RegExp {
+  const escaped = glob.replace(/[.+?^${}()|[\]\\]/g, "\\$&").replace(/\*/g, ".*");
+  return new RegExp(`^${escaped}$`);
+}
+
+export function createNamespacePolicy(lists: {
+  allow: readonly string[];
+  deny: readonly string[];
+}): NamespacePolicy {
+  const allow = lists.allow.map((glob) => ({ glob, re: globToRegExp(glob) }));
+  const deny = lists.deny.map((glob) => ({ glob, re: globToRegExp(glob) }));
+  const check = (namespace: string): NamespaceDecision => {
+    const denied = deny.find((d) => d.re.test(namespace));
+    if (denied) {
+      return {
+        allowed: false,
+        rule: "namespace-deny",
+        message: `namespace "${namespace}" is denied by the namespace deny list (DEPUTY_NAMESPACE_DENY entry "${denied.glob}")`,
+      };
+    }
+    if (allow.length > 0 && !allow.some((a) => a.re.test(namespace))) {
+      return {
+        allowed: false,
+        rule: "namespace-allow",
+        message: `namespace "${namespace}" is not in the namespace allow list (DEPUTY_NAMESPACE_ALLOW: ${allow.map((a) => a.glob).join(", ")})`,
+      };
+    }
+    return { allowed: true };
+  };
+  return {
+    check,
+    allows: (namespace) => check(namespace).allowed,
+    assert(namespace) {
+      const decision = check(namespace);
+      if (!decision.allowed) {
+        throw new DeputyError("POLICY_DENIED", decision.message!, {
+          details: { rule: decision.rule, namespace },
+        });
+      }
+    },
+    restricted: allow.length > 0 || deny.length > 0,
+  };
+}

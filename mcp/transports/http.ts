@@ -1,0 +1,151 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
+import { StreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/streamableHttp.js";
+import { describeError } from "../../core/errors.ts";
+import type { McpDeps } from "../deps.ts";
+import { createMcpServer } from "../server.ts";
+
+/**
+ * Streamable HTTP on `/mcp` (stateless: every POST gets a fresh server and
+ * transport, so any replica can answer any request), plus `/healthz`
+ * (process alive) and `/readyz` (the Kubernetes API answers). In a cluster,
+ * Istio's mTLS and AuthorizationPolicy decide who may reach `/mcp`; by
+ * default it binds to 127.0.0.1.
+ */
+export interface HttpServerOptions {
+  host?: string;
+  port?: number;
+  /** Largest accepted request body. */
+  maxBodyBytes?: number;
+}
+
+export interface RunningHttpServer {
+  url: string;
+  server: Server;
+  close(): Promise<void>;
+}
+
+const READY_CACHE_MS = 5000;
+
+async function readJson(req: IncomingMessage, limit: number): Promise<unknown> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req) {
+    size += (chunk as Buffer).length;
+    if (size > limit) throw Object.assign(new Error(`request body exceeds ${limit} bytes`), { status: 413 });
+    chunks.push(chunk as Buffer);
+  }
+  try {
+    return JSON.parse(Buffer.concat(chunks).toString("utf8"));
+  } catch {
+    throw Object.assign(new Error("request body is not JSON"), { status: 400 });
+  }
+}
+
+function send(res: ServerResponse, status: number, body: string | Record<string, unknown>): void {
+  const text = typeof body === "string" ? body : JSON.stringify(body);
+  res.writeHead(status, {
+    "content-type": typeof body === "string" ? "text/plain; charset=utf-8" : "application/json",
+  });
+  res.end(text);
+}
+
+function jsonRpcError(res: ServerResponse, status: number, message: string): void {
+  send(res, status, { jsonrpc: "2.0", error: { code: -32600, message }, id: null });
+}
+
+export async function startHttpServer(
+  deps: McpDeps,
+  options: HttpServerOptions = {},
+): Promise<RunningHttpServer> {
+  const host = options.host ?? deps.config.mcp.host;
+  const port = options.port ?? deps.config.mcp.port;
+  const maxBodyBytes = options.maxBodyBytes ?? 1024 * 1024;
+  const logger = deps.logger.child({ component: "mcp-http" });
+  let readiness: { at: number; ok: boolean; message: string } | undefined;
+
+  const ready = async (): Promise<{ ok: boolean; message: string }> => {
+    if (readiness && Date.now() - readiness.at < READY_CACHE_MS) return readiness;
+    try {
+      const version = await deps.kube.get<{ gitVersion?: string }>(
+        "/version",
+        undefined,
+        AbortSignal.timeout(3000),
+      );
+      readiness = { at: Date.now(), ok: true, message: `kubernetes ${version.gitVersion ?? "?"} reachable` };
+    } catch (error) {
+      readiness = {
+        at: Date.now(),
+        ok: false,
+        message: `kubernetes API unreachable: ${describeError(error)}`,
+      };
+    }
+    return readiness;
+  };
+
+  const handleMcp = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    if (req.method !== "POST") {
+      // Stateless: no server-initiated streams and no sessions to delete.
+      res.setHeader("allow", "POST");
+      jsonRpcError(res, 405, "Method not allowed: this server is stateless; use POST");
+      return;
+    }
+    let body: unknown;
+    try {
+      body = await readJson(req, maxBodyBytes);
+    } catch (error) {
+      jsonRpcError(res, (error as { status?: number }).status ?? 400, describeError(error));
+      return;
+    }
+    const server = createMcpServer(deps);
+    const transport = new StreamableHTTPServerTransport({
+      sessionIdGenerator: undefined,
+      enableJsonResponse: true,
+    });
+    res.on("close", () => {
+      void transport.close();
+      void server.close();
+    });
+    await server.connect(transport);
+    await transport.handleRequest(req, res, body);
+  };
+
+  const server = createServer((req, res) => {
+    const path = (req.url ?? "/").split("?")[0];
+    const route = async (): Promise<void> => {
+      if (path === "/mcp" || path === "/mcp/") return handleMcp(req, res);
+      if (path === "/healthz") return send(res, 200, "ok\n");
+      if (path === "/readyz") {
+        const state = await ready();
+        return send(res, state.ok ? 200 : 503, `${state.message}\n`);
+      }
+      send(res, 404, "not found\n");
+    };
+    route().catch((error: unknown) => {
+      logger.error({ err: error }, "MCP HTTP request failed");
+      if (!res.headersSent) jsonRpcError(res, 500, "internal error");
+      else res.end();
+    });
+  });
+  server.keepAliveTimeout = 65_000;
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(port, host, () => {
+      server.off("error", reject);
+      resolve();
+    });
+  });
+  const address = server.address() as AddressInfo;
+  const shownHost = address.family === "IPv6" ? `[${address.address}]` : address.address;
+  const url = `http://${shownHost}:${address.port}/mcp`;
+  logger.info({ url }, "MCP server listening");
+  return {
+    url,
+    server,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
