@@ -38,11 +38,12 @@ interface KubeTable {
 }
 
 type Ctx = ToolContext<McpDeps>;
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- each tool has its own argument shape
+type AnyReadTool = ToolDefinition<McpDeps, any>;
 
 /** Run another read tool with arguments validated by its own schema. */
-// eslint-disable-next-line @typescript-eslint/no-explicit-any -- each tool has its own argument shape
 async function delegate(
-  tool: ToolDefinition<McpDeps, any>,
+  tool: AnyReadTool,
   args: Record<string, unknown>,
   context: Ctx,
 ): Promise<CallToolResult> {
