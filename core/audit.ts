@@ -72,11 +72,23 @@ export const GENESIS_HASH = "0".repeat(64);
 /** Canonical JSON (sorted keys) so a chain verifies the same everywhere. */
 export function canonicalJson(value: unknown): string {
   if (value === null || typeof value !== "object") return JSON.stringify(value);
-  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(",")}]`;
-  const entries = Object.entries(value as Record<string, unknown>)
-    .filter(([, v]) => v !== undefined)
-    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-  return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(",")}}`;
+  if (Array.isArray(value)) {
+    let out = "[";
+    // Like JSON.stringify, an undefined array item is null.
+    for (let i = 0; i < value.length; i++) out += (i > 0 ? "," : "") + (canonicalJson(value[i]) ?? "null");
+    return `${out}]`;
+  }
+  // Default sort compares UTF-16 code units: the same order everywhere.
+  const keys = Object.keys(value).sort();
+  let out = "{";
+  let first = true;
+  for (const key of keys) {
+    const item = (value as Record<string, unknown>)[key];
+    if (item === undefined) continue;
+    out += `${first ? "" : ","}${JSON.stringify(key)}:${canonicalJson(item)}`;
+    first = false;
+  }
+  return `${out}}`;
 }
 
 export function hashRecord(record: Omit<AuditRecord, "hash">): string {
