@@ -5,7 +5,9 @@ import type { ConversationRef, Identity } from "../core/identity.ts";
 import type { Logger } from "../core/logger.ts";
 import type { Decision, DecisionResult, PendingAction, PendingActionSummary } from "../core/pending.ts";
 import type { CallerContext } from "../mcp/tool.ts";
-import { approvalCardView } from "./card.ts";
+import type { DirectCommand } from "../bot/direct-commands.ts";
+import { pendingActionOf } from "../bot/agent/run-agent-turn.ts";
+import { approvalCardView, describeTarget } from "./card.ts";
 import type { ConsoleEventBody, EventHub } from "./events.ts";
 
 /**
@@ -15,14 +17,12 @@ import type { ConsoleEventBody, EventHub } from "./events.ts";
  * the Slack app; this module only turns their results into thread events.
  */
 
-export interface DirectCommand {
-  tool: string;
-  arguments: Record<string, unknown>;
-}
-
 export interface AgentTurnInput {
   prompt: string;
-  history: ConversationTurn[];
+  /** This thread's earlier agent messages, as the agent returned them. */
+  history: readonly unknown[];
+  /** Trusted facts since the last turn (decisions, direct commands), never cluster text. */
+  notes: readonly string[];
   requester: Identity;
   conversation: ConversationRef;
   signal: AbortSignal;
@@ -30,9 +30,10 @@ export interface AgentTurnInput {
   emit: (body: ConsoleEventBody) => void;
 }
 
-export interface ConversationTurn {
-  role: "user" | "assistant";
-  content: string;
+export interface AgentTurnOutput {
+  text: string;
+  /** Messages to append to the thread's history. */
+  messages: readonly unknown[];
 }
 
 export interface ConsoleSessionDeps {
@@ -42,10 +43,10 @@ export interface ConsoleSessionDeps {
   approvers: readonly string[];
   /** Calls one MCP tool with the caller in `_meta`. */
   callTool: (name: string, args: Record<string, unknown>, caller: CallerContext) => Promise<CallToolResult>;
-  /** `undefined` when the text is not a direct command; throws a DeputyError when it is one but malformed. */
-  parseDirectCommand: (text: string) => DirectCommand | undefined;
+  /** The `/deputy` parser shared with Slack; throws a DeputyError for a malformed command. */
+  parseDirectCommand: (text: string) => DirectCommand;
   /** Present only when a model is configured. */
-  runAgentTurn: ((input: AgentTurnInput) => Promise<{ text: string }>) | undefined;
+  runAgentTurn: ((input: AgentTurnInput) => Promise<AgentTurnOutput>) | undefined;
   decide: (input: { actionId: string; approver: Identity; decision: Decision }) => Promise<DecisionResult>;
   /** One line per audit event of the action, oldest first. */
   auditStory: (actionId: string) => Promise<AuditStoryView>;
@@ -72,12 +73,14 @@ export interface ConsoleSession {
 }
 
 export const MAX_MESSAGE_CHARS = 4000;
-const MAX_HISTORY_TURNS = 40;
+const MAX_HISTORY_MESSAGES = 60;
+const MAX_NOTES = 20;
 export const TRIAGE_THREAD_ID = "triage";
 
 interface ThreadState {
   id: string;
-  history: ConversationTurn[];
+  history: unknown[];
+  notes: string[];
   /** Messages run one at a time per thread, in order. */
   queue: Promise<void>;
 }
@@ -93,12 +96,6 @@ function textOf(result: CallToolResult): string {
     .trim();
 }
 
-export function pendingActionOf(result: CallToolResult): PendingActionSummary | undefined {
-  const structured = result.structuredContent as { pendingAction?: PendingActionSummary } | undefined;
-  const action = structured?.pendingAction;
-  return action && typeof action.id === "string" && action.id.startsWith("act_") ? action : undefined;
-}
-
 function validateText(text: unknown): string {
   if (typeof text !== "string" || text.trim().length === 0) {
     throw new DeputyError("INPUT_INVALID", "the message is empty");
@@ -110,6 +107,15 @@ function validateText(text: unknown): string {
     );
   }
   return text.trim();
+}
+
+function newThread(id: string): ThreadState {
+  return { id, history: [], notes: [], queue: Promise.resolve() };
+}
+
+/** Console users may type the Slack form too: "/deputy restart …". */
+function stripSlashCommand(text: string): string {
+  return text.replace(/^\/deputy(\s+|$)/i, "");
 }
 
 export function createConsoleSession(deps: ConsoleSessionDeps): ConsoleSession {
@@ -125,64 +131,72 @@ export function createConsoleSession(deps: ConsoleSessionDeps): ConsoleSession {
     thread: threadId,
   });
 
+  function say(threadId: string, role: "deputy" | "system", text: string): void {
+    deps.hub.publish(threadId, { type: "message", role, author: undefined, text });
+  }
+
   function publishCard(threadId: string, action: PendingAction | PendingActionSummary): void {
     actionThreads.set(action.id, threadId);
     deps.hub.publish(threadId, { type: "card", card: approvalCardView(action, deps.approvers) });
   }
 
+  function note(thread: ThreadState, text: string): void {
+    thread.notes.push(text);
+    if (thread.notes.length > MAX_NOTES) thread.notes.splice(0, thread.notes.length - MAX_NOTES);
+  }
+
   async function runDirectCommand(
     thread: ThreadState,
-    command: DirectCommand,
+    command: Extract<DirectCommand, { kind: "tool" }>,
     user: Identity,
     text: string,
   ): Promise<void> {
-    const emit = (body: ConsoleEventBody): void => void deps.hub.publish(thread.id, body);
     const callId = `call_${randomBytes(6).toString("hex")}`;
-    emit({ type: "tool_call", callId, tool: command.tool, arguments: command.arguments, status: "running" });
+    const base = { type: "tool_call" as const, callId, tool: command.tool, arguments: command.arguments };
+    deps.hub.publish(thread.id, { ...base, status: "running" });
     const started = Date.now();
     const result = await deps.callTool(command.tool, command.arguments, {
       requester: user,
       conversation: conversationOf(thread.id),
       prompt: text,
-      reason: `direct command from ${user.id}: ${text}`,
+      reason: `direct command from ${user.name ?? user.id}: ${text}`,
     });
-    const output = textOf(result);
-    emit({
-      type: "tool_call",
-      callId,
-      tool: command.tool,
-      arguments: command.arguments,
-      status: result.isError ? "error" : "ok",
-      durationMs: Date.now() - started,
-    });
+    const durationMs = Date.now() - started;
+    deps.hub.publish(thread.id, { ...base, status: result.isError ? "error" : "ok", durationMs });
+    say(thread.id, result.isError ? "system" : "deputy", textOf(result) || "(no output)");
     const pending = pendingActionOf(result);
-    if (pending) {
-      emit({ type: "message", role: "deputy", author: undefined, text: output });
-      publishCard(thread.id, pending);
-    } else {
-      emit({ type: "message", role: result.isError ? "system" : "deputy", author: undefined, text: output });
-    }
-    remember(thread, text, output);
+    if (pending) publishCard(thread.id, pending);
+    // Only Deputy's own words go into notes: tool output is cluster text.
+    note(
+      thread,
+      `${user.name ?? user.id} ran the direct command "${command.text.slice(0, 200)}" (tool ${command.tool})` +
+        (pending
+          ? `, which created pending action ${pending.id}.`
+          : result.isError
+            ? ", which failed."
+            : "."),
+    );
   }
 
-  async function runAgent(thread: ThreadState, user: Identity, text: string): Promise<void> {
+  async function runAgent(thread: ThreadState, user: Identity, prompt: string): Promise<void> {
     const agent = deps.runAgentTurn;
     if (!agent) {
-      deps.hub.publish(thread.id, {
-        type: "message",
-        role: "system",
-        author: undefined,
-        text: [
+      say(
+        thread.id,
+        "system",
+        [
           "No model is configured (ANTHROPIC_API_KEY is not set), so Deputy cannot answer free-form questions here.",
           "Direct commands work without a model, through the same tools and approvals:",
           ...deps.directCommandHelp.map((line) => `  ${line}`),
         ].join("\n"),
-      });
+      );
       return;
     }
+    const notes = thread.notes.splice(0);
     const result = await agent({
-      prompt: text,
+      prompt,
       history: thread.history.slice(),
+      notes,
       requester: user,
       conversation: conversationOf(thread.id),
       signal: abort.signal,
@@ -191,41 +205,32 @@ export function createConsoleSession(deps: ConsoleSessionDeps): ConsoleSession {
         deps.hub.publish(thread.id, body);
       },
     });
-    deps.hub.publish(thread.id, { type: "message", role: "deputy", author: undefined, text: result.text });
-    remember(thread, text, result.text);
-  }
-
-  function remember(thread: ThreadState, prompt: string, answer: string): void {
-    thread.history.push({ role: "user", content: prompt }, { role: "assistant", content: answer });
-    if (thread.history.length > MAX_HISTORY_TURNS)
-      thread.history.splice(0, thread.history.length - MAX_HISTORY_TURNS);
+    say(thread.id, "deputy", result.text || "(no answer)");
+    thread.history.push(...result.messages);
+    if (thread.history.length > MAX_HISTORY_MESSAGES) {
+      // Drop whole exchanges from the front so the history still starts with a user message.
+      let cut = thread.history.length - MAX_HISTORY_MESSAGES;
+      while (cut < thread.history.length && (thread.history[cut] as { role?: string }).role !== "user") cut++;
+      thread.history.splice(0, cut);
+    }
   }
 
   async function handle(thread: ThreadState, user: Identity, text: string): Promise<void> {
     deps.hub.publish(thread.id, { type: "busy", busy: true });
     try {
-      let command: DirectCommand | undefined;
+      let command: DirectCommand;
       try {
-        command = deps.parseDirectCommand(text);
+        command = deps.parseDirectCommand(stripSlashCommand(text));
       } catch (error) {
-        deps.hub.publish(thread.id, {
-          type: "message",
-          role: "system",
-          author: undefined,
-          text: describeError(error),
-        });
+        say(thread.id, "system", describeError(error).replaceAll("/deputy ", ""));
         return;
       }
-      if (command) await runDirectCommand(thread, command, user, text);
-      else await runAgent(thread, user, text);
+      if (command.kind === "help") say(thread.id, "system", command.text.replaceAll("/deputy ", ""));
+      else if (command.kind === "tool") await runDirectCommand(thread, command, user, text);
+      else await runAgent(thread, user, command.prompt);
     } catch (error) {
       deps.logger.error({ err: error, threadId: thread.id }, "console turn failed");
-      deps.hub.publish(thread.id, {
-        type: "message",
-        role: "system",
-        author: undefined,
-        text: `Deputy could not finish: ${describeError(error)}`,
-      });
+      say(thread.id, "system", `Deputy could not finish: ${describeError(error)}`);
     } finally {
       deps.hub.publish(thread.id, { type: "busy", busy: false });
     }
@@ -243,7 +248,7 @@ export function createConsoleSession(deps: ConsoleSessionDeps): ConsoleSession {
   return {
     startThread(user, rawText) {
       const text = validateText(rawText);
-      const thread: ThreadState = { id: newThreadId(), history: [], queue: Promise.resolve() };
+      const thread = newThread(newThreadId());
       threads.set(thread.id, thread);
       const title = text.length > 80 ? `${text.slice(0, 79)}…` : text;
       deps.hub.publish(thread.id, { type: "thread", title, startedBy: user, kind: "conversation" });
@@ -251,9 +256,11 @@ export function createConsoleSession(deps: ConsoleSessionDeps): ConsoleSession {
     },
 
     postMessage(threadId, user, rawText) {
-      const text = validateText(rawText);
       const thread = threads.get(threadId);
-      if (!thread) throw new DeputyError("NOT_FOUND", `there is no thread "${threadId.slice(0, 64)}"`);
+      if (!thread || threadId === TRIAGE_THREAD_ID) {
+        throw new DeputyError("NOT_FOUND", `there is no conversation thread "${threadId.slice(0, 64)}"`);
+      }
+      const text = validateText(rawText);
       return { done: enqueue(thread, user, text) };
     },
 
@@ -261,18 +268,24 @@ export function createConsoleSession(deps: ConsoleSessionDeps): ConsoleSession {
       const result = await deps.decide({ actionId, approver: user, decision });
       if (result.status === "refused") return result;
       const threadId = actionThreads.get(actionId) ?? result.action.conversation?.thread;
-      if (threadId === undefined || !threads.has(threadId)) return result;
-      publishCard(threadId, result.action);
+      const thread = threadId === undefined ? undefined : threads.get(threadId);
+      if (!thread) return result;
+      publishCard(thread.id, result.action);
       if (result.status === "not_pending") return result;
-      const thread = threads.get(threadId)!;
+      const action = result.action;
       const who = user.name ?? user.id;
+      const target = describeTarget(action.target);
       const text =
         result.status === "rejected"
-          ? `${who} rejected ${result.action.summary}.`
-          : `${result.action.summary}: ${result.status} (approved by ${who}). ${result.message}`;
-      deps.hub.publish(threadId, { type: "result", actionId, status: result.status, text });
-      // The agent's next turn in this thread should know what happened.
-      remember(thread, `[action ${actionId} decided]`, text);
+          ? `${who} rejected ${action.tool} on ${target}. Nothing was changed.`
+          : result.status === "succeeded"
+            ? `${action.tool} on ${target} succeeded (approved by ${who}). ${result.message}`.trim()
+            : `${action.tool} on ${target} failed (approved by ${who}). ${result.message} Nothing else was changed.`;
+      deps.hub.publish(thread.id, { type: "result", actionId, status: result.status, text });
+      note(
+        thread,
+        `Pending action ${actionId} (${action.tool} on ${target}): ${result.status}, decided by ${who}.`,
+      );
       return result;
     },
 
@@ -287,7 +300,7 @@ export function createConsoleSession(deps: ConsoleSessionDeps): ConsoleSession {
 
     postTriage(title, text, object) {
       if (!threads.has(TRIAGE_THREAD_ID)) {
-        threads.set(TRIAGE_THREAD_ID, { id: TRIAGE_THREAD_ID, history: [], queue: Promise.resolve() });
+        threads.set(TRIAGE_THREAD_ID, newThread(TRIAGE_THREAD_ID));
         deps.hub.publish(TRIAGE_THREAD_ID, {
           type: "thread",
           title: "Proactive triage",

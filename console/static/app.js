@@ -227,9 +227,31 @@ function emptyState() {
 // ---------- rendering events ----------
 
 function richText(text) {
-  // ``` fences become code blocks; everything else stays plain text.
-  const parts = String(text).split(/```[^\n]*\n?/);
-  return parts.map((part, index) => (index % 2 === 1 ? el("pre", {}, part.replace(/\n$/, "")) : part));
+  // Fenced cluster data and ``` blocks become preformatted boxes; everything
+  // stays a text node, whatever it contains.
+  const source = String(text);
+  const pattern =
+    /<untrusted-data source="([^"]*)">\n([\s\S]*?)\n?<\/untrusted-data>|```[^\n]*\n([\s\S]*?)```/g;
+  const nodes = [];
+  let last = 0;
+  for (const match of source.matchAll(pattern)) {
+    nodes.push(source.slice(last, match.index));
+    if (match[1] !== undefined) {
+      nodes.push(
+        el(
+          "figure",
+          { class: "untrusted" },
+          el("figcaption", {}, `cluster data · ${match[1]} · untrusted, shown as text`),
+          el("pre", {}, match[2]),
+        ),
+      );
+    } else {
+      nodes.push(el("pre", {}, match[3].replace(/\n$/, "")));
+    }
+    last = match.index + match[0].length;
+  }
+  nodes.push(source.slice(last));
+  return nodes;
 }
 
 function messageEl(event) {
