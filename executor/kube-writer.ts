@@ -2,6 +2,7 @@ import https from "node:https";
 import http from "node:http";
 import { DeputyError, describeError } from "../core/errors.ts";
 import { KubeApiError, type KubeStatus } from "../core/kube/errors.ts";
+import { DEFAULT_RETRY, withRetry } from "./retry.ts";
 
 /**
  * The executor's Kubernetes client: one minted bearer token, one action, no
@@ -36,7 +37,32 @@ const CONTENT_TYPES = {
   apply: "application/apply-patch+yaml",
 } as const;
 
-export function createKubeWriter(cluster: ClusterEndpoint, token: string, timeoutMs = 20_000): KubeWriter {
+/**
+ * Whether a failed call may be sent again. Reads: any 429/5xx or network error.
+ * Writes: only when the API cannot have acted on it (connection refused, 503,
+ * or a 429 that is throttling — an eviction's 429 is a PodDisruptionBudget
+ * answer, final by design).
+ */
+export function isRetryableKubeFailure(method: string, path: string, error: unknown): boolean {
+  if (error instanceof KubeApiError) {
+    if (method === "GET") return error.status === 429 || error.status >= 500;
+    if (error.status === 503) return true;
+    return error.status === 429 && !path.endsWith("/eviction");
+  }
+  if (error instanceof DeputyError && error.details.network === true) {
+    const code = (error.cause as { code?: string } | undefined)?.code;
+    return method === "GET" || code === "ECONNREFUSED";
+  }
+  return false;
+}
+
+export function createKubeWriter(
+  cluster: ClusterEndpoint,
+  token: string,
+  options: { timeoutMs?: number; retry?: { attempts: number; baseMs: number; capMs: number } } = {},
+): KubeWriter {
+  const timeoutMs = options.timeoutMs ?? 20_000;
+  const retry = options.retry ?? DEFAULT_RETRY;
   const url = new URL(cluster.server);
   const secure = url.protocol === "https:";
   const agent = secure
@@ -45,6 +71,19 @@ export function createKubeWriter(cluster: ClusterEndpoint, token: string, timeou
   const basePath = url.pathname.replace(/\/$/, "");
 
   function send<T>(
+    method: string,
+    path: string,
+    body: unknown,
+    contentType: string,
+    query?: Record<string, string>,
+  ): Promise<T> {
+    return withRetry(() => sendOnce<T>(method, path, body, contentType, query), {
+      ...retry,
+      retryable: (error) => isRetryableKubeFailure(method, path, error),
+    });
+  }
+
+  function sendOnce<T>(
     method: string,
     path: string,
     body: unknown,

@@ -9,6 +9,7 @@ import { kubectl } from "./kubectl.ts";
 import { listDeployments } from "./list-deployments.ts";
 import { listNamespaces } from "./list-namespaces.ts";
 import { listPods } from "./list-pods.ts";
+import { proposeGitChange } from "./propose-git-change.ts";
 import { showUnhealthyNodes } from "./show-unhealthy-nodes.ts";
 import { troubleshootNode } from "./troubleshoot-node.ts";
 import { troubleshootPod } from "./troubleshoot-pod.ts";
@@ -28,4 +29,5 @@ export const readTools: ToolDefinition<McpDeps, any>[] = [
   troubleshootNode,
   getResource,
   kubectl,
+  proposeGitChange,
 ];

@@ -1,0 +1,97 @@
+import type { Redis } from "ioredis";
+import type { AuditLog } from "../../core/audit.ts";
+import type { Config } from "../../core/config.ts";
+import type { ConversationRef } from "../../core/identity.ts";
+import type { RiskFlag } from "../../core/pending.ts";
+import { argocdManaged } from "./argocd-managed.ts";
+import { noForce } from "./no-force.ts";
+import { pdbRule } from "./pdb.ts";
+import { protectedNamespace } from "./protected-namespace.ts";
+import { rateLimit } from "./rate-limit.ts";
+import { statefulsetPod } from "./statefulset-pod.ts";
+import type { PolicyDecision, PolicyInput, PolicyRule } from "./types.ts";
+
+export type { PolicyDecision, PolicyInput, PolicyRule } from "./types.ts";
+
+/**
+ * The guardrails, in order: cheap refusals first, then flags for the card, and
+ * the rate limit last so a refused proposal does not use up the budget. Every
+ * evaluation is one audit event with the decision and the deciding rule.
+ */
+export interface Policy {
+  evaluate(
+    input: PolicyInput,
+    context?: { conversation?: ConversationRef | undefined },
+  ): Promise<PolicyDecision>;
+  /** True for kube-system and the other namespaces no write may touch. */
+  isProtectedNamespace(namespace: string): boolean;
+  readonly rules: readonly string[];
+}
+
+export interface PolicyOptions {
+  config: Pick<Config, "guardrails" | "kube" | "redis">;
+  redis: Redis;
+  audit: AuditLog;
+  now?: () => number;
+}
+
+export function createPolicy(options: PolicyOptions): Policy {
+  const guard = options.config.guardrails;
+  const protectedNs = protectedNamespace({
+    protectedNamespaces: guard.protectedNamespaces,
+    denied: options.config.kube.namespaceDeny,
+  });
+  const rules: PolicyRule[] = [
+    noForce,
+    protectedNs.rule,
+    argocdManaged,
+    statefulsetPod,
+    pdbRule,
+    rateLimit({
+      redis: options.redis,
+      prefix: options.config.redis.prefix,
+      perUserPerMinute: guard.rateLimitUserPerMinute,
+      perClusterPerMinute: guard.rateLimitClusterPerMinute,
+      ...(options.now ? { now: options.now } : {}),
+    }),
+  ];
+
+  return {
+    rules: rules.map((rule) => rule.id),
+    isProtectedNamespace: protectedNs.isProtected,
+    async evaluate(input, context = {}) {
+      const flags: RiskFlag[] = [];
+      let decision: PolicyDecision | undefined;
+      for (const rule of rules) {
+        const verdict = await rule.evaluate(input);
+        if (verdict.effect === "deny") {
+          const rid = verdict.message.match(/^Refused by rule ([a-z-]+):/)?.[1] ?? rule.id;
+          decision = {
+            allowed: false,
+            rule: rid,
+            message: verdict.message,
+            ...(verdict.offer ? { offer: verdict.offer } : {}),
+          };
+          break;
+        }
+        if (verdict.effect === "flag") flags.push(verdict.flag);
+      }
+      decision ??= { allowed: true, flags, risk: flags.length > 0 ? "high" : "normal" };
+      options.audit.record({
+        kind: "policy_decision",
+        tool: input.tool,
+        arguments: input.arguments,
+        cluster: input.cluster,
+        decision: decision.allowed ? "allow" : "deny",
+        ...(decision.allowed ? {} : { rule: decision.rule, message: decision.message }),
+        ...(input.requester ? { actor: input.requester } : {}),
+        ...(context.conversation ? { conversation: context.conversation } : {}),
+        details: {
+          target: { kind: input.target.kind, namespace: input.target.namespace, name: input.target.name },
+          ...(decision.allowed && flags.length > 0 ? { flags: flags.map((flag) => flag.rule) } : {}),
+        },
+      });
+      return decision;
+    },
+  };
+}

@@ -1,0 +1,96 @@
+import { z } from "zod";
+import { DeputyError } from "../../../core/errors.ts";
+import { defineTool } from "../../tool.ts";
+import type { McpDeps } from "../../deps.ts";
+import { deploymentArg, namespaceArg } from "../read/support/args.ts";
+import { propose } from "./support/propose.ts";
+import { writeInput } from "./support/schema.ts";
+import { matchLabelsSelector, podsOfDeployment, readDeployment, targetOf } from "./support/targets.ts";
+
+const REVISION = "deployment.kubernetes.io/revision";
+
+const inputSchema = writeInput({
+  namespace: namespaceArg,
+  name: deploymentArg,
+  toRevision: z
+    .number()
+    .int()
+    .min(1)
+    .optional()
+    .describe("revision to return to (see describe_deployment); defaults to the previous one"),
+});
+
+export const rollbackDeployment = defineTool<McpDeps, typeof inputSchema.shape>({
+  name: "rollback_deployment",
+  title: "Roll back a deployment (needs approval)",
+  description:
+    "Propose returning a Deployment's pod template to an earlier revision (like `kubectl rollout undo`), e.g. after a bad image. The card shows which images change. Returns at once with 'pending approval (id act_…)'; a human approver (not the requester) must approve.",
+  inputSchema,
+  annotations: { readOnlyHint: false, destructiveHint: true, idempotentHint: false, openWorldHint: false },
+  async handler(args, context) {
+    const { deps, signal } = context;
+    const deployment = await readDeployment(deps, args.namespace, args.name, signal);
+    const current = Number(deployment.metadata?.annotations?.[REVISION] ?? "0");
+    const replicaSets = (
+      await deps.kube.apps.listReplicaSets(args.namespace, {
+        labelSelector: matchLabelsSelector(deployment.spec?.selector?.matchLabels),
+        maxItems: 500,
+        signal,
+      })
+    ).items
+      .filter((rs) => rs.metadata?.ownerReferences?.some((owner) => owner.uid === deployment.metadata?.uid))
+      .map((rs) => ({ rs, revision: Number(rs.metadata?.annotations?.[REVISION] ?? "0") }))
+      .sort((a, b) => b.revision - a.revision);
+    const revisions = replicaSets.map((entry) => entry.revision).filter((r) => r !== current);
+    const wanted = args.toRevision ?? revisions.find((r) => r < current);
+    if (wanted === undefined) {
+      throw new DeputyError(
+        "INPUT_INVALID",
+        `Deployment ${args.namespace}/${args.name} has no earlier revision to roll back to (current revision ${current}).`,
+      );
+    }
+    if (wanted === current) {
+      throw new DeputyError(
+        "INPUT_INVALID",
+        `Revision ${wanted} is already the current revision of ${args.namespace}/${args.name}.`,
+      );
+    }
+    const target = replicaSets.find((entry) => entry.revision === wanted);
+    if (!target) {
+      throw new DeputyError(
+        "INPUT_INVALID",
+        `Deployment ${args.namespace}/${args.name} has no revision ${wanted}; available: ${revisions.join(", ") || "none"}.`,
+      );
+    }
+    const currentImages = new Map(
+      (deployment.spec?.template.spec?.containers ?? []).map((c) => [c.name, c.image ?? "?"] as const),
+    );
+    const imageLines = (target.rs.spec?.template?.spec?.containers ?? []).map((c) => {
+      const before = currentImages.get(c.name);
+      return before === c.image
+        ? `container ${c.name}: image ${c.image} (unchanged)`
+        : `container ${c.name}: image ${before ?? "(new container)"} → ${c.image}`;
+    });
+    const pods = await podsOfDeployment(deps, deployment, signal);
+    return propose(context, {
+      tool: "rollback_deployment",
+      rawArguments: args,
+      arguments: {
+        namespace: args.namespace,
+        name: args.name,
+        toRevision: wanted,
+        replicaSet: target.rs.metadata?.name ?? "",
+        replicaSetUid: target.rs.metadata?.uid ?? "",
+      },
+      target: targetOf("Deployment", deployment),
+      object: deployment,
+      pods,
+      summary: `Roll back Deployment ${args.namespace}/${args.name} from revision ${current} to revision ${wanted}.`,
+      preview: [
+        `Pod template of revision ${wanted} (ReplicaSet ${target.rs.metadata?.name}) replaces the current one.`,
+        ...imageLines,
+        `Pods affected (rolling update): ${pods.length}.`,
+      ],
+    });
+  },
+});

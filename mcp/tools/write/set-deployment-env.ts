@@ -1,0 +1,90 @@
+import { z } from "zod";
+import { DeputyError } from "../../../core/errors.ts";
+import { containerName } from "../../../core/kube/names.ts";
+import { defineTool } from "../../tool.ts";
+import type { McpDeps } from "../../deps.ts";
+import { deploymentArg, namespaceArg } from "../read/support/args.ts";
+import { propose } from "./support/propose.ts";
+import { writeInput } from "./support/schema.ts";
+import { containerNames, podsOfDeployment, readDeployment, targetOf } from "./support/targets.ts";
+
+const envName = z
+  .string()
+  .regex(/^[A-Za-z_][A-Za-z0-9_.-]{0,127}$/, { message: "not a valid environment variable name" });
+
+const inputSchema = writeInput({
+  namespace: namespaceArg,
+  name: deploymentArg,
+  container: containerName.describe("container whose environment changes"),
+  set: z.record(envName, z.string().max(4096)).optional().describe("variables to set to plain values"),
+  remove: z.array(envName).max(50).optional().describe("variables to remove"),
+});
+
+export const setDeploymentEnv = defineTool<McpDeps, typeof inputSchema.shape>({
+  name: "set_deployment_env",
+  title: "Change a deployment's environment (needs approval)",
+  description:
+    "Propose setting or removing plain environment variables of one container in a Deployment (a rolling update follows). Values are plain text shown on the approval card: never put secrets here. Variables that come from a Secret or ConfigMap reference are not replaced. Returns at once with 'pending approval (id act_…)'; a human approver (not the requester) must approve.",
+  inputSchema,
+  annotations: { readOnlyHint: false, destructiveHint: true, idempotentHint: true, openWorldHint: false },
+  async handler(args, context) {
+    const { deps, signal } = context;
+    const set = args.set ?? {};
+    const remove = [...new Set(args.remove ?? [])].sort();
+    if (Object.keys(set).length + remove.length === 0) {
+      throw new DeputyError("INPUT_INVALID", "Give variables to set or to remove.");
+    }
+    const both = remove.filter((key) => Object.hasOwn(set, key));
+    if (both.length > 0)
+      throw new DeputyError("INPUT_INVALID", `${both.join(", ")} cannot be both set and removed.`);
+    const deployment = await readDeployment(deps, args.namespace, args.name, signal);
+    const container = deployment.spec?.template.spec?.containers.find((c) => c.name === args.container);
+    if (!container) {
+      throw new DeputyError(
+        "INPUT_INVALID",
+        `Deployment ${args.namespace}/${args.name} has no container "${args.container}"; its containers are ${containerNames(deployment).join(", ")}.`,
+      );
+    }
+    const current = new Map((container.env ?? []).map((entry) => [entry.name, entry] as const));
+    const referenced = Object.keys(set).filter((key) => current.get(key)?.valueFrom);
+    if (referenced.length > 0) {
+      throw new DeputyError(
+        "INPUT_INVALID",
+        `${referenced.join(", ")} come(s) from a Secret/ConfigMap reference; Deputy does not replace references with plain values.`,
+      );
+    }
+    const missing = remove.filter((key) => !current.has(key));
+    if (missing.length > 0) {
+      throw new DeputyError(
+        "INPUT_INVALID",
+        `${missing.join(", ")} is not set on container ${args.container}; nothing to remove.`,
+      );
+    }
+    const sortedSet = Object.fromEntries(Object.entries(set).sort(([a], [b]) => (a < b ? -1 : 1)));
+    const preview = [
+      ...Object.entries(sortedSet).map(
+        ([key, value]) =>
+          `container ${args.container}: ${key} ${current.has(key) ? `"${current.get(key)?.value ?? ""}"` : "(unset)"} → "${value}"`,
+      ),
+      ...remove.map((key) => `container ${args.container}: remove ${key}`),
+    ];
+    const pods = await podsOfDeployment(deps, deployment, signal);
+    preview.push(`Pods replaced by a rolling update: ${pods.length}.`);
+    return propose(context, {
+      tool: "set_deployment_env",
+      rawArguments: args,
+      arguments: {
+        namespace: args.namespace,
+        name: args.name,
+        container: args.container,
+        set: sortedSet,
+        remove,
+      },
+      target: targetOf("Deployment", deployment),
+      object: deployment,
+      pods,
+      summary: `Change the environment of ${args.container} in Deployment ${args.namespace}/${args.name}.`,
+      preview,
+    });
+  },
+});

@@ -1,0 +1,79 @@
+import { z } from "zod";
+import { DeputyError } from "../../../core/errors.ts";
+import { containerName } from "../../../core/kube/names.ts";
+import { defineTool } from "../../tool.ts";
+import type { McpDeps } from "../../deps.ts";
+import { deploymentArg, namespaceArg } from "../read/support/args.ts";
+import { propose } from "./support/propose.ts";
+import { writeInput } from "./support/schema.ts";
+import { containerNames, podsOfDeployment, readDeployment, targetOf } from "./support/targets.ts";
+
+const cpu = z
+  .string()
+  .regex(/^([0-9]+m|[0-9]+(\.[0-9]{1,3})?)$/, { message: 'cpu must look like "250m" or "1.5"' })
+  .describe('CPU quantity, e.g. "250m" or "2"');
+const memory = z
+  .string()
+  .regex(/^[0-9]+(Ki|Mi|Gi|Ti|k|M|G|T)?$/, { message: 'memory must look like "512Mi" or "2Gi"' })
+  .describe('memory quantity, e.g. "512Mi"');
+const amounts = z.strictObject({ cpu: cpu.optional(), memory: memory.optional() });
+
+const inputSchema = writeInput({
+  namespace: namespaceArg,
+  name: deploymentArg,
+  container: containerName.describe("container whose resources change"),
+  requests: amounts.optional().describe("new requests (only the given ones change)"),
+  limits: amounts.optional().describe("new limits (only the given ones change)"),
+});
+
+export const setDeploymentResources = defineTool<McpDeps, typeof inputSchema.shape>({
+  name: "set_deployment_resources",
+  title: "Change a deployment's CPU/memory (needs approval)",
+  description:
+    "Propose new CPU/memory requests or limits for one container of a Deployment, e.g. raising the memory limit of an OOMKilled container. Only the values given change. Returns at once with 'pending approval (id act_…)'; a human approver (not the requester) must approve.",
+  inputSchema,
+  annotations: { readOnlyHint: false, destructiveHint: true, idempotentHint: true, openWorldHint: false },
+  async handler(args, context) {
+    const { deps, signal } = context;
+    const requests = args.requests ?? {};
+    const limits = args.limits ?? {};
+    if (Object.keys(requests).length + Object.keys(limits).length === 0) {
+      throw new DeputyError(
+        "INPUT_INVALID",
+        "Give at least one of requests.cpu, requests.memory, limits.cpu or limits.memory.",
+      );
+    }
+    const deployment = await readDeployment(deps, args.namespace, args.name, signal);
+    const container = deployment.spec?.template.spec?.containers.find((c) => c.name === args.container);
+    if (!container) {
+      throw new DeputyError(
+        "INPUT_INVALID",
+        `Deployment ${args.namespace}/${args.name} has no container "${args.container}"; its containers are ${containerNames(deployment).join(", ")}.`,
+      );
+    }
+    const preview: string[] = [];
+    for (const [kind, values] of [
+      ["requests", requests],
+      ["limits", limits],
+    ] as const) {
+      const current = (container.resources?.[kind] ?? {}) as Record<string, string | undefined>;
+      for (const [resource, value] of Object.entries(values)) {
+        preview.push(
+          `container ${args.container}: ${kind}.${resource} ${current[resource] ?? "(none)"} → ${value}`,
+        );
+      }
+    }
+    const pods = await podsOfDeployment(deps, deployment, signal);
+    preview.push(`Pods replaced by a rolling update: ${pods.length}.`);
+    return propose(context, {
+      tool: "set_deployment_resources",
+      rawArguments: args,
+      arguments: { namespace: args.namespace, name: args.name, container: args.container, requests, limits },
+      target: targetOf("Deployment", deployment),
+      object: deployment,
+      pods,
+      summary: `Change resources of ${args.container} in Deployment ${args.namespace}/${args.name}.`,
+      preview,
+    });
+  },
+});
