@@ -1,6 +1,7 @@
 import type { Redis } from "ioredis";
 import type { Alert, AlertSink } from "./alerts.ts";
 import type { AuditLog, AuditObserver, AuditRecord } from "./audit.ts";
+import type { Config } from "./config.ts";
 import { describeError } from "./errors.ts";
 import { identityKey, type Identity } from "./identity.ts";
 import type { Logger } from "./logger.ts";
@@ -71,7 +72,22 @@ export const DEFAULT_WRITE_TOOLS: readonly string[] = [
   "apply_manifest",
 ];
 
-const DEFAULT_PAUSE_ON: readonly AnomalyRule[] = ["delete-burst", "protected-namespace-write"];
+export const DEFAULT_PAUSE_ON: readonly AnomalyRule[] = ["delete-burst", "protected-namespace-write"];
+
+/** Thresholds and pause rules as configured (DEPUTY_ANOMALY_*, DEPUTY_PROTECTED_NAMESPACES). */
+export function anomalySettings(
+  config: Config,
+): Pick<AnomalyDetectorDeps, "thresholds" | "pauseOn" | "prefix"> {
+  return {
+    prefix: config.redis.prefix,
+    thresholds: {
+      deletesPerWindow: config.observability.deletesPerMinute,
+      denialsPerWindow: config.observability.denialsPerMinute,
+      protectedNamespaces: config.guardrails.protectedNamespaces,
+    },
+    pauseOn: config.observability.pauseWritesOnAnomaly ? DEFAULT_PAUSE_ON : [],
+  };
+}
 
 /**
  * Add a member to a sliding window and say whether this addition crossed the

@@ -58,6 +58,9 @@ const envSchema = z.object({
   DEPUTY_APPROVER_GROUP: z.string().optional(),
   DEPUTY_APPROVAL_TTL_SECONDS: int(900, 30, 86400),
   DEPUTY_TWO_PERSON_RULE: bool(true),
+  DEPUTY_TWO_PERSON_RULE_HIGH_RISK: bool(true),
+  DEPUTY_WRITABLE_NAMESPACES: csv,
+  DEPUTY_JIT_NAMESPACE: z.string().optional(),
   DEPUTY_PROTECTED_NAMESPACES: csv,
   DEPUTY_RATE_LIMIT_USER_PER_MINUTE: int(10, 1, 10000),
   DEPUTY_RATE_LIMIT_CLUSTER_PER_MINUTE: int(60, 1, 100000),
@@ -93,6 +96,11 @@ const envSchema = z.object({
   DEPUTY_ANOMALY_DELETES_PER_MINUTE: int(5, 1, 10000),
   DEPUTY_ANOMALY_DENIALS_PER_MINUTE: int(10, 1, 10000),
   DEPUTY_WATCH_NAMESPACES: csv,
+  DEPUTY_WATCH_NODES: bool(true),
+  DEPUTY_WATCH_LEASE_NAMESPACE: z.string().min(1).default("deputy-system"),
+  DEPUTY_WATCH_IDENTITY: z.string().min(1).optional(),
+  DEPUTY_TRIAGE_PER_MINUTE: int(10, 1, 1000),
+  DEPUTY_ANOMALY_PAUSE_WRITES: bool(true),
 });
 
 export type Env = z.input<typeof envSchema>;
@@ -125,7 +133,14 @@ export interface Config {
     approvers: string[];
     approverGroup: string | undefined;
     ttlSeconds: number;
+    /** Two-person rule for normal-risk actions (DEPUTY_TWO_PERSON_RULE). */
     twoPersonRule: boolean;
+    /** Two-person rule for high-risk actions. */
+    twoPersonRuleHighRisk: boolean;
+    /** Namespaces the executor may change (overrides manifests/openbao/roles.yaml when set). */
+    writableNamespaces: string[];
+    /** Namespace of generated accounts for node actions (overrides roles.yaml when set). */
+    jitNamespace: string | undefined;
     executorUrl: string | undefined;
     executorPort: number;
   };
@@ -159,6 +174,14 @@ export interface Config {
     deletesPerMinute: number;
     denialsPerMinute: number;
     watchNamespaces: string[];
+    watchNodes: boolean;
+    /** Namespace of the watcher's leader-election Lease. */
+    watchLeaseNamespace: string;
+    /** This replica's name for the Lease (the pod name); the host name when unset. */
+    watchIdentity: string | undefined;
+    triagePerMinute: number;
+    /** Pause new write approvals when a write anomaly fires. */
+    pauseWritesOnAnomaly: boolean;
   };
 }
 
@@ -221,6 +244,9 @@ export function parseConfig(env: Record<string, string | undefined> = process.en
       approverGroup: e.DEPUTY_APPROVER_GROUP,
       ttlSeconds: e.DEPUTY_APPROVAL_TTL_SECONDS,
       twoPersonRule: e.DEPUTY_TWO_PERSON_RULE,
+      twoPersonRuleHighRisk: e.DEPUTY_TWO_PERSON_RULE_HIGH_RISK,
+      writableNamespaces: e.DEPUTY_WRITABLE_NAMESPACES,
+      jitNamespace: e.DEPUTY_JIT_NAMESPACE,
       executorUrl: e.DEPUTY_EXECUTOR_URL,
       executorPort: e.DEPUTY_EXECUTOR_PORT,
     },
@@ -258,6 +284,11 @@ export function parseConfig(env: Record<string, string | undefined> = process.en
       deletesPerMinute: e.DEPUTY_ANOMALY_DELETES_PER_MINUTE,
       denialsPerMinute: e.DEPUTY_ANOMALY_DENIALS_PER_MINUTE,
       watchNamespaces: e.DEPUTY_WATCH_NAMESPACES,
+      watchNodes: e.DEPUTY_WATCH_NODES,
+      watchLeaseNamespace: e.DEPUTY_WATCH_LEASE_NAMESPACE,
+      watchIdentity: e.DEPUTY_WATCH_IDENTITY,
+      triagePerMinute: e.DEPUTY_TRIAGE_PER_MINUTE,
+      pauseWritesOnAnomaly: e.DEPUTY_ANOMALY_PAUSE_WRITES,
     },
   };
 }

@@ -1,0 +1,51 @@
+import { hostname } from "node:os";
+import type { Redis } from "ioredis";
+import type { TriageSink } from "../core/alerts.ts";
+import type { AuditLog } from "../core/audit.ts";
+import type { Config } from "../core/config.ts";
+import type { KubeClients } from "../core/kube/client.ts";
+import type { Logger } from "../core/logger.ts";
+import type { Metrics } from "../core/metrics.ts";
+import { createTriageService, type TriageService } from "./service.ts";
+import { createTriageWatcher } from "./watcher.ts";
+
+export interface TriageDeps {
+  config: Config;
+  /** The read identity; it also needs get/create/update on its Lease. */
+  kube: KubeClients;
+  redis: Redis;
+  sink: TriageSink;
+  logger: Logger;
+  metrics?: Metrics;
+  audit?: AuditLog;
+  analyse?: (text: string, signal: AbortSignal) => Promise<string>;
+}
+
+/** The triage watcher as configured (DEPUTY_WATCH_*, DEPUTY_TRIAGE_PER_MINUTE), campaigning for its Lease. */
+export function startTriage(deps: TriageDeps): TriageService {
+  const o = deps.config.observability;
+  const logger = deps.logger.child({ component: "watcher" });
+  const watcher = createTriageWatcher({
+    kube: deps.kube,
+    redis: deps.redis,
+    prefix: deps.config.redis.prefix,
+    sink: deps.sink,
+    namespaces: o.watchNamespaces,
+    watchNodes: o.watchNodes,
+    maxMessagesPerWindow: o.triagePerMinute,
+    logger,
+    metrics: deps.metrics,
+    audit: deps.audit,
+    cluster: deps.config.kube.clusterName,
+    analyse: deps.analyse,
+  });
+  const service = createTriageService({
+    watcher,
+    kubeConfig: deps.kube.kubeConfig,
+    leaseNamespace: o.watchLeaseNamespace,
+    identity: o.watchIdentity ?? hostname(),
+    logger,
+  });
+  service.start();
+  return service;
+}
