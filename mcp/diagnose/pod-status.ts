@@ -73,7 +73,7 @@ export function podStatus(pod: Pod): string {
   const oom = (pod.status?.containerStatuses ?? []).find(
     (s) => s.lastState?.terminated?.reason === "OOMKilled" && s.state?.waiting?.reason === "CrashLoopBackOff",
   );
-  if (oom && reason === "CrashLoopBackOff") reason = "CrashLoopBackOff (OOMKilled)";
+  if (oom && reason === "CrashLoopBackOff") return "CrashLoopBackOff (OOMKilled)";
   return safe(reason, 60);
 }
 

@@ -54,6 +54,7 @@ export function explainingLines(lines: readonly string[], max = 14): string[] {
   }
   const indexes = [...new Set([...chosen.slice(-(max - tail.length)), ...tail])].sort((a, b) => a - b);
   const out: string[] = [];
+  if ((indexes[0] ?? 0) > 0) out.push(`[… ${indexes[0]} earlier lines]`);
   let previous = -1;
   for (const i of indexes) {
     if (previous >= 0 && i > previous + 1) out.push(`[… ${i - previous - 1} lines]`);

@@ -102,6 +102,44 @@ const IDENTITY_FLAGS = new Set([
   "tls-server-name",
 ]);
 
+const TAKES_VALUE = new Set([
+  "n",
+  "namespace",
+  "l",
+  "selector",
+  "field-selector",
+  "o",
+  "output",
+  "c",
+  "container",
+  "tail",
+  "since",
+  "limit",
+  "chunk-size",
+  "types",
+  "for",
+  "sort-by",
+  "api-group",
+  "subresource",
+]);
+const BOOLEAN_FLAGS = new Set([
+  "A",
+  "all-namespaces",
+  "p",
+  "previous",
+  "timestamps",
+  "show-labels",
+  "no-headers",
+  "recursive",
+  "namespaced",
+  "f",
+  "follow",
+  "w",
+  "watch",
+  "all-containers",
+  "ignore-not-found",
+]);
+
 function refuse(message: string): never {
   throw new DeputyError("INPUT_INVALID", message);
 }
@@ -157,6 +195,37 @@ function positiveInt(flag: string, value: string): number {
   return n;
 }
 
+/** The verb (and sub-verb) decide first: a write is refused by name whatever its flags. */
+function refuseWrites(tokens: readonly string[]): void {
+  const words: string[] = [];
+  for (let i = 0; i < tokens.length && words.length < 2; i++) {
+    const token = tokens[i]!;
+    if (token.startsWith("-")) {
+      const name = token.replace(/^--?/, "").split("=")[0] ?? "";
+      if (!token.includes("=") && TAKES_VALUE.has(name) && (token.startsWith("--") || token.length === 2))
+        i += 1;
+      continue;
+    }
+    words.push(token);
+  }
+  const [verb, sub] = words;
+  if (!verb) return;
+  if (verb === "rollout" && sub && ROLLOUT_TOOLS[sub]) {
+    refuse(
+      `"kubectl rollout ${sub}" changes the cluster; this tool only reads. Use the ${ROLLOUT_TOOLS[sub]} tool instead (it needs human approval).`,
+    );
+  }
+  if (WRITE_VERBS[verb]) {
+    refuse(
+      `"kubectl ${verb}" changes the cluster; this tool only reads. Use the ${WRITE_VERBS[verb]} tool instead (it needs human approval).`,
+    );
+  }
+  if (INTERACTIVE.has(verb)) {
+    refuse(`"kubectl ${verb}" (interactive access to containers or the API) is not available to Deputy`);
+  }
+  if (verb === "config") refuse('"kubectl config" shows local credentials and is not available');
+}
+
 export function parseKubectl(line: string): KubectlCommand {
   const tokens = tokenize(line.trim());
   if (tokens[0] === "kubectl" || tokens[0] === "k") tokens.shift();
@@ -170,44 +239,8 @@ export function parseKubectl(line: string): KubectlCommand {
     showLabels: false,
     recursive: false,
   };
+  refuseWrites(tokens);
   const positional: string[] = [];
-  const takesValue = new Set([
-    "n",
-    "namespace",
-    "l",
-    "selector",
-    "field-selector",
-    "o",
-    "output",
-    "c",
-    "container",
-    "tail",
-    "since",
-    "limit",
-    "chunk-size",
-    "types",
-    "for",
-    "sort-by",
-    "api-group",
-    "subresource",
-  ]);
-  const booleans = new Set([
-    "A",
-    "all-namespaces",
-    "p",
-    "previous",
-    "timestamps",
-    "show-labels",
-    "no-headers",
-    "recursive",
-    "namespaced",
-    "f",
-    "follow",
-    "w",
-    "watch",
-    "all-containers",
-    "ignore-not-found",
-  ]);
   for (let i = 0; i < tokens.length; i++) {
     const token = tokens[i]!;
     if (!token.startsWith("-") || token === "-") {
@@ -228,7 +261,7 @@ export function parseKubectl(line: string): KubectlCommand {
     if (IDENTITY_FLAGS.has(name)) {
       refuse(`--${name} is not allowed: Deputy always uses its own read-only identity and cluster`);
     }
-    if (booleans.has(name)) {
+    if (BOOLEAN_FLAGS.has(name)) {
       if (name === "f" || name === "follow" || name === "w" || name === "watch") {
         refuse(`--${name} (streaming) is not supported; ask again to see newer output`);
       }
@@ -239,7 +272,7 @@ export function parseKubectl(line: string): KubectlCommand {
       if (name === "recursive") command.recursive = true;
       continue;
     }
-    if (!takesValue.has(name)) refuse(`unknown or unsupported kubectl flag "${token}"`);
+    if (!TAKES_VALUE.has(name)) refuse(`unknown or unsupported kubectl flag "${token}"`);
     if (value === undefined) {
       value = tokens[++i];
       if (value === undefined) refuse(`flag "${token}" needs a value`);
