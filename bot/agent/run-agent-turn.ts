@@ -391,7 +391,7 @@ async function runOneTool(
   const isError = result.isError === true;
   toolCalls.push({
     tool: use.name,
-    arguments: rawArgs,
+    arguments: args,
     isError,
     durationMs,
     pendingActionId: pendingAction?.id,

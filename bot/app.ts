@@ -1,0 +1,151 @@
+import type { Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { App, HTTPReceiver, type webApi } from "@slack/bolt";
+import type { Client } from "@modelcontextprotocol/sdk/client/index.js";
+import type { Redis } from "ioredis";
+import type { Config } from "../core/config.ts";
+import { DeputyError, describeError } from "../core/errors.ts";
+import type { Logger } from "../core/logger.ts";
+import { approverMention, createUserGroupChecker, type UserGroupChecker } from "./approvers.ts";
+import { createBackgroundTasks } from "./background.ts";
+import { createConversationStore } from "./conversation-store.ts";
+import { createDeduper } from "./dedupe.ts";
+import type { AgentRunner, ApprovalDecider, BotServices } from "./deps.ts";
+import * as actions from "./listeners/actions/index.ts";
+import * as commands from "./listeners/commands/index.ts";
+import * as events from "./listeners/events/index.ts";
+import * as dedupeEvents from "./listeners/middleware/dedupe-events.ts";
+import { boltLogger } from "./slack-logger.ts";
+
+/**
+ * Deputy's Slack app (@slack/bolt). Socket Mode by default (no inbound
+ * traffic: the right default for a private network), HTTP mode behind an
+ * ingress. Every listener acknowledges first and continues in the background;
+ * `SLACK_API_URL` points the Web API (and Socket Mode's connection call) at
+ * another base URL.
+ */
+export interface SlackAppDeps {
+  slack: Config["slack"];
+  approvals: Pick<Config["approvals"], "approvers" | "approverGroup">;
+  redisPrefix: string;
+  redis: Redis;
+  logger: Logger;
+  /** Connected to Deputy's MCP server (in-memory or Streamable HTTP). */
+  mcp: Client;
+  /** Undefined when no model is configured: direct commands only. */
+  agent: AgentRunner | undefined;
+  decider: ApprovalDecider;
+  /** Spacing of progress edits; default 1 s. */
+  statusIntervalMs?: number;
+  /** Longest time one turn holds a thread; default the agent limit plus a margin. */
+  turnLockMs?: number;
+}
+
+export interface SlackApp {
+  app: App;
+  client: webApi.WebClient;
+  /** Membership of the approver user group, for the executor (undefined without a group). */
+  isInGroup: UserGroupChecker | undefined;
+  /** Listening port in HTTP mode. */
+  start(): Promise<{ port: number | undefined }>;
+  stop(): Promise<void>;
+  /** Resolves when all acknowledged work has finished. */
+  idle(): Promise<void>;
+  stats: { retries: number; duplicates: number };
+}
+
+export const EVENTS_PATH = "/slack/events";
+
+function required(value: string | undefined, name: string, why: string): string {
+  if (!value) throw new DeputyError("CONFIG_INVALID", `${name} is required ${why}`);
+  return value;
+}
+
+export function createSlackApp(deps: SlackAppDeps): SlackApp {
+  const { slack, logger } = deps;
+  const token = required(slack.botToken, "SLACK_BOT_TOKEN", "to run the Slack app");
+  const clientOptions = slack.apiUrl
+    ? { slackApiUrl: slack.apiUrl.endsWith("/") ? slack.apiUrl : `${slack.apiUrl}/` }
+    : {};
+  const sdkLogger = boltLogger(logger);
+
+  let receiver: HTTPReceiver | undefined;
+  let app: App;
+  if (slack.socketMode) {
+    const appToken = required(
+      slack.appToken,
+      "SLACK_APP_TOKEN",
+      "in Socket Mode (or set SLACK_SOCKET_MODE=false)",
+    );
+    app = new App({ token, appToken, socketMode: true, logger: sdkLogger, clientOptions });
+  } else {
+    const signingSecret = required(slack.signingSecret, "SLACK_SIGNING_SECRET", "in HTTP mode");
+    receiver = new HTTPReceiver({
+      signingSecret,
+      endpoints: EVENTS_PATH,
+      logger: sdkLogger,
+      customRoutes: [
+        {
+          path: "/healthz",
+          method: ["GET"],
+          handler: (_req, res) => {
+            res.writeHead(200, { "content-type": "text/plain" });
+            res.end("ok");
+          },
+        },
+      ],
+    });
+    app = new App({ token, receiver, logger: sdkLogger, clientOptions });
+  }
+
+  const tasks = createBackgroundTasks(logger);
+  const services: BotServices = {
+    logger,
+    mcp: deps.mcp,
+    agent: deps.agent,
+    decider: deps.decider,
+    conversations: createConversationStore(deps.redis, { prefix: deps.redisPrefix }),
+    deduper: createDeduper(deps.redis, { prefix: deps.redisPrefix }),
+    tasks,
+    approverMention: approverMention(deps.approvals.approvers, deps.approvals.approverGroup),
+    statusIntervalMs: deps.statusIntervalMs ?? 1000,
+    turnLockMs: deps.turnLockMs ?? 15 * 60_000,
+  };
+  const stats = { retries: 0, duplicates: 0 };
+
+  // Everything Bolt does after the ack counts as running work for idle()/stop().
+  app.use(async ({ next }) => {
+    await tasks.track(next());
+  });
+  dedupeEvents.register(app, services, stats);
+  events.register(app, services);
+  commands.register(app, services);
+  actions.register(app, services);
+  app.error(async (error) => {
+    logger.error({ err: describeError(error) }, "Slack listener error");
+  });
+
+  const group = deps.approvals.approverGroup;
+  return {
+    app,
+    client: app.client,
+    isInGroup: group ? createUserGroupChecker(app.client, group) : undefined,
+    stats,
+    async start() {
+      if (!receiver) {
+        await app.start();
+        logger.info("Slack app connected in Socket Mode");
+        return { port: undefined };
+      }
+      const server = (await app.start(slack.port)) as Server;
+      const port = (server.address() as AddressInfo | null)?.port;
+      logger.info({ port, path: EVENTS_PATH }, "Slack app listening (HTTP mode)");
+      return { port };
+    },
+    async stop() {
+      await app.stop();
+      await tasks.idle();
+    },
+    idle: () => tasks.idle(),
+  };
+}

@@ -1,0 +1,35 @@
+import type { Client } from "@modelcontextprotocol/sdk/client/index.js";
+import type { Identity } from "../core/identity.ts";
+import type { Logger } from "../core/logger.ts";
+import type { Decision, DecisionResult } from "../core/pending.ts";
+import type { AgentTurnInput, AgentTurnResult } from "./agent/types.ts";
+import type { BackgroundTasks } from "./background.ts";
+import type { ConversationStore } from "./conversation-store.ts";
+import type { Deduper } from "./dedupe.ts";
+
+/** The executor's decision API (in-process or over HTTP); the model never sees it. */
+export interface ApprovalDecider {
+  decide(request: { actionId: string; approver: Identity; decision: Decision }): Promise<DecisionResult>;
+}
+
+export interface AgentRunner {
+  run(input: AgentTurnInput): Promise<AgentTurnResult>;
+}
+
+/** What every listener needs, built once in createSlackApp. */
+export interface BotServices {
+  logger: Logger;
+  mcp: Client;
+  /** Undefined without an Anthropic key: direct commands still work. */
+  agent: AgentRunner | undefined;
+  decider: ApprovalDecider;
+  conversations: ConversationStore;
+  deduper: Deduper;
+  tasks: BackgroundTasks;
+  /** `<!subteam^…>` or `<@U…>` mentions for the approval card. */
+  approverMention: string | undefined;
+  /** Spacing of progress edits (Slack rate limits chat.update). */
+  statusIntervalMs: number;
+  /** How long one turn may hold a thread. */
+  turnLockMs: number;
+}

@@ -1,0 +1,136 @@
+import type { webApi } from "@slack/bolt";
+import { describeError } from "../../core/errors.ts";
+import type { ConversationRef, Identity } from "../../core/identity.ts";
+import type { Decision, DecisionResult, PendingAction } from "../../core/pending.ts";
+import { decidedCardBlocks, decisionLine, decisionResultText } from "../blocks/approval-card.ts";
+import type { BotServices } from "../deps.ts";
+import { sanitizePlain } from "../sanitize.ts";
+
+export interface DecisionClick {
+  decision: Decision;
+  /** The button's value: only the opaque action id. */
+  actionId: string;
+  approver: Identity;
+  /** Where the card is. */
+  channel: string;
+  messageTs: string;
+  threadTs: string | undefined;
+  /** Identifies this click; a replayed payload carries the same one. */
+  clickKey: string;
+}
+
+const ACTION_ID = /^act_[A-Za-z0-9_-]{20,128}$/;
+
+function conversationOf(action: PendingAction | undefined, click: DecisionClick): ConversationRef {
+  if (action?.conversation?.surface === "slack") return action.conversation;
+  return {
+    surface: "slack",
+    teamId: click.approver.teamId,
+    channel: click.channel,
+    thread: click.threadTs ?? click.messageTs,
+  };
+}
+
+/** The note the agent reads on its next turn in the thread. */
+function agentNote(result: DecisionResult): string | undefined {
+  if (result.status === "refused" || result.status === "not_pending") return undefined;
+  const a = result.action;
+  const who = a.decidedBy ? ` by ${a.decidedBy.kind}:${a.decidedBy.id}` : "";
+  const outcome = a.outcome?.message ?? result.message;
+  return `Action ${a.id} (${a.tool} on ${a.target.kind} ${a.target.namespace ? `${a.target.namespace}/` : ""}${a.target.name}) was ${result.status}${who}.${outcome ? ` Result: ${outcome}` : ""}`;
+}
+
+/**
+ * An Approve or Reject click, already acknowledged. The executor decides
+ * (approver checks, two-person rule, expiry, exactly-once); we only show the
+ * result: card updated in place, the outcome in the thread, or an ephemeral
+ * explanation to the person whose click was refused.
+ */
+export async function handleDecisionClick(
+  services: BotServices,
+  client: webApi.WebClient,
+  click: DecisionClick,
+): Promise<void> {
+  const log = services.logger.child({
+    actionId: click.actionId,
+    approver: click.approver,
+    decision: click.decision,
+  });
+  // `text` must already be safe mrkdwn (sanitise anything from the executor or the cluster).
+  const ephemeral = (text: string): Promise<unknown> =>
+    client.chat.postEphemeral({
+      channel: click.channel,
+      user: click.approver.id,
+      text,
+      ...(click.threadTs ? { thread_ts: click.threadTs } : {}),
+    });
+
+  if (!ACTION_ID.test(click.actionId)) {
+    await ephemeral("This button does not carry a valid Deputy action id; nothing was done.");
+    return;
+  }
+  if (!(await services.deduper.claim("interaction", click.clickKey))) {
+    log.info("replayed click ignored");
+    return;
+  }
+
+  let result: DecisionResult;
+  try {
+    result = await services.decider.decide({
+      actionId: click.actionId,
+      approver: click.approver,
+      decision: click.decision,
+    });
+  } catch (error) {
+    log.error({ err: describeError(error) }, "decision failed");
+    await ephemeral(sanitizePlain(`Deputy could not record your decision: ${describeError(error)}`));
+    return;
+  }
+  log.info({ status: result.status }, "decision result");
+
+  if (result.status === "refused") {
+    await ephemeral(`:no_entry: ${sanitizePlain(result.message)}`);
+    // An expired action's card should stop offering buttons.
+    if (result.action && result.action.state !== "pending")
+      await updateCard(client, click, result.action, log);
+    return;
+  }
+  await updateCard(client, click, result.action, log);
+  if (result.status === "not_pending") {
+    await ephemeral(`${decisionLine(result.action)}. ${sanitizePlain(result.message)}`);
+    return;
+  }
+
+  const conversation = conversationOf(result.action, click);
+  await client.chat.postMessage({
+    channel: click.channel,
+    thread_ts: click.threadTs ?? click.messageTs,
+    text: `${decisionLine(result.action)}\n${decisionResultText(result)}`,
+    unfurl_links: false,
+    unfurl_media: false,
+  });
+  const note = agentNote(result);
+  if (note) {
+    await services.conversations
+      .addNote(conversation, note)
+      .catch((error: unknown) => log.warn({ err: describeError(error) }, "could not store the note"));
+  }
+}
+
+async function updateCard(
+  client: webApi.WebClient,
+  click: DecisionClick,
+  action: PendingAction,
+  log: BotServices["logger"],
+): Promise<void> {
+  try {
+    await client.chat.update({
+      channel: click.channel,
+      ts: click.messageTs,
+      text: `${action.tool}: ${action.state}`,
+      blocks: decidedCardBlocks(action),
+    });
+  } catch (error) {
+    log.warn({ err: describeError(error) }, "card update failed");
+  }
+}

@@ -1,0 +1,116 @@
+import type { webApi } from "@slack/bolt";
+import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
+import { describeError } from "../../core/errors.ts";
+import {
+  META_CONVERSATION,
+  META_PROMPT,
+  META_REASON,
+  META_REQUESTER,
+  pendingActionOf,
+} from "../agent/run-agent-turn.ts";
+import { wrapToolResult } from "../agent/fence.ts";
+import { describeTarget } from "../agent/mcp-tools.ts";
+import { answerMessages } from "../blocks/answer.ts";
+import type { BotServices } from "../deps.ts";
+import { sanitizeForSlack } from "../sanitize.ts";
+import { postStatusMessage, type StatusMessage } from "../status-message.ts";
+import { postApprovalCard, reportError, type Question } from "./question.ts";
+
+/**
+ * Cluster text arrives fenced as `<untrusted-data source="…">…</untrusted-data>`
+ * for the model; a person reads it better as a labelled code block.
+ */
+export function toolTextForPeople(text: string): string {
+  return text
+    .replace(/<untrusted-data source="([^"]*)">\n?/g, (_m, source: string) => `_${source}:_\n\`\`\`\n`)
+    .replace(/\n?<\/untrusted-data>/g, "\n```");
+}
+
+/**
+ * A direct command (`/deputy restart deployment/checkout -n shop`): the same
+ * MCP tool the agent would call, with the same identity in `_meta`, so a
+ * write becomes a pending action and a card like any other.
+ */
+export async function runDirectCommand(
+  services: BotServices,
+  client: webApi.WebClient,
+  command: Question & { tool: string; arguments: Record<string, unknown> },
+): Promise<void> {
+  const { conversation } = command;
+  const target = describeTarget(command.arguments);
+  let status: StatusMessage | undefined;
+  try {
+    status = await postStatusMessage({
+      client,
+      channel: conversation.channel,
+      threadTs: conversation.thread,
+      headline: `Running ${command.tool}${target ? ` on ${target}` : ""}…`,
+      minIntervalMs: services.statusIntervalMs,
+      logger: services.logger,
+    });
+    const result = (await services.mcp.callTool(
+      {
+        name: command.tool,
+        arguments: command.arguments,
+        _meta: {
+          [META_REQUESTER]: command.requester,
+          [META_CONVERSATION]: conversation,
+          [META_PROMPT]: command.text,
+          [META_REASON]: `Asked for directly: ${command.text}`.slice(0, 500),
+        },
+      },
+      undefined,
+      { timeout: 60_000 },
+    )) as CallToolResult;
+    const pending = pendingActionOf(result);
+    if (pending) await postApprovalCard(services, client, conversation, pending);
+    const raw = result.content.map((item) => (item.type === "text" ? item.text : "")).join("\n");
+    const body = sanitizeForSlack(toolTextForPeople(raw));
+    const text = result.isError
+      ? `:warning: ${body}`
+      : pending
+        ? `${body}\nAn approver has to approve the card above before anything changes.`
+        : body;
+    const [first, ...rest] = answerMessages(text);
+    await status.flush();
+    await client.chat.update({
+      channel: conversation.channel,
+      ts: status.ts!,
+      text: text.slice(0, 3000),
+      blocks: first!,
+    });
+    for (const blocks of rest) {
+      await client.chat.postMessage({
+        channel: conversation.channel,
+        thread_ts: conversation.thread,
+        text: "(continued)",
+        blocks,
+      });
+    }
+    // Follow-up questions in this thread see what the command returned.
+    await services.conversations.appendTurn(
+      conversation,
+      [
+        {
+          role: "user",
+          content: [
+            {
+              type: "text",
+              text: `I ran the direct command "${command.text}". Its result:\n${wrapToolResult(command.tool, raw.slice(0, 20_000), { isError: result.isError === true })}`,
+            },
+          ],
+        },
+        {
+          role: "assistant",
+          content: [{ type: "text", text: "Noted; the result was shown in the thread." }],
+        },
+      ],
+      command.text,
+    );
+  } catch (error) {
+    services.logger.error({ tool: command.tool, err: describeError(error) }, "direct command failed");
+    await reportError(client, conversation, status, `${command.tool} failed: ${describeError(error)}`).catch(
+      () => undefined,
+    );
+  }
+}

@@ -1,0 +1,214 @@
+import type { webApi } from "@slack/bolt";
+import { describeError } from "../../core/errors.ts";
+import type { ConversationRef, Identity } from "../../core/identity.ts";
+import type { PendingActionSummary } from "../../core/pending.ts";
+import type { AgentProgress, AgentTurnResult } from "../agent/types.ts";
+import { answerMessages, errorBlocks } from "../blocks/answer.ts";
+import { approvalCardBlocks, approvalCardText } from "../blocks/approval-card.ts";
+import type { BotServices } from "../deps.ts";
+import { DIRECT_COMMAND_USAGE, parseDirectCommand } from "../direct-commands.ts";
+import { sanitizeForSlack, sanitizePlain } from "../sanitize.ts";
+import { postStatusMessage, type StatusMessage } from "../status-message.ts";
+import { runDirectCommand } from "./direct-command.ts";
+
+export interface Question {
+  requester: Identity;
+  conversation: ConversationRef;
+  /** Plain text of the question (bot mention removed). */
+  text: string;
+  /** Set for /deputy: usage errors are shown instead of asking the model. */
+  strictCommands?: boolean;
+}
+
+/** Post an approval card in the conversation's thread. */
+export async function postApprovalCard(
+  services: BotServices,
+  client: webApi.WebClient,
+  conversation: ConversationRef,
+  action: PendingActionSummary,
+): Promise<void> {
+  await client.chat.postMessage({
+    channel: conversation.channel,
+    thread_ts: conversation.thread,
+    text: approvalCardText(action),
+    blocks: approvalCardBlocks(action, { approverMention: services.approverMention }),
+    unfurl_links: false,
+    unfurl_media: false,
+  });
+}
+
+/** Post a plain sentence in the thread, replacing the status message if there is one. */
+export async function reportError(
+  client: webApi.WebClient,
+  conversation: ConversationRef,
+  status: StatusMessage | undefined,
+  sentence: string,
+): Promise<void> {
+  const blocks = errorBlocks(sentence);
+  const text = sanitizePlain(sentence);
+  if (status?.ts) {
+    await status.flush();
+    await client.chat.update({ channel: conversation.channel, ts: status.ts, text, blocks });
+  } else {
+    await client.chat.postMessage({
+      channel: conversation.channel,
+      thread_ts: conversation.thread,
+      text,
+      blocks,
+    });
+  }
+}
+
+function footer(result: AgentTurnResult): string {
+  const seconds = (result.durationMs / 1000).toFixed(1);
+  const tools = result.toolCalls.length === 1 ? "1 tool call" : `${result.toolCalls.length} tool calls`;
+  return `${tools} · ${seconds} s`;
+}
+
+/**
+ * A question in a thread: a direct command if it parses as one, otherwise one
+ * agent turn with progress in a status message that the answer replaces.
+ * Always ends with something in the thread, never silence.
+ */
+export async function answerQuestion(
+  services: BotServices,
+  client: webApi.WebClient,
+  question: Question,
+): Promise<void> {
+  const { conversation } = question;
+  const log = services.logger.child({ conversation, requester: question.requester });
+
+  let parsed: ReturnType<typeof parseDirectCommand> | undefined;
+  try {
+    parsed = parseDirectCommand(question.text);
+  } catch (error) {
+    // In free text a failed parse is just a sentence for the model; for /deputy it is a usage error.
+    if (question.strictCommands || !services.agent) {
+      await reportError(client, conversation, undefined, describeError(error));
+      return;
+    }
+  }
+  if (parsed?.kind === "help") {
+    await client.chat.postMessage({
+      channel: conversation.channel,
+      thread_ts: conversation.thread,
+      text: parsed.text,
+    });
+    return;
+  }
+  if (parsed?.kind === "tool") {
+    await runDirectCommand(services, client, { ...question, tool: parsed.tool, arguments: parsed.arguments });
+    return;
+  }
+  if (!services.agent) {
+    await client.chat.postMessage({
+      channel: conversation.channel,
+      thread_ts: conversation.thread,
+      text: `The AI agent is not configured here (no Anthropic API key), so I can only run direct commands.\n${DIRECT_COMMAND_USAGE}`,
+    });
+    return;
+  }
+
+  const release = await services.conversations.lock(conversation, services.turnLockMs);
+  if (!release) {
+    await client.chat.postMessage({
+      channel: conversation.channel,
+      thread_ts: conversation.thread,
+      text: "I'm still working on the previous message in this thread. Ask again when it's answered.",
+    });
+    return;
+  }
+  let status: StatusMessage | undefined;
+  try {
+    status = await postStatusMessage({
+      client,
+      channel: conversation.channel,
+      threadTs: conversation.thread,
+      headline: "Looking into it…",
+      minIntervalMs: services.statusIntervalMs,
+      logger: log,
+    });
+    const [record, notes] = await Promise.all([
+      services.conversations.load(conversation),
+      services.conversations.takeNotes(conversation),
+    ]);
+    const cardFailures: string[] = [];
+    const onProgress = async (event: AgentProgress): Promise<void> => {
+      if (event.type === "tool_start")
+        status?.step({ tool: event.tool, target: event.target, state: "running" });
+      if (event.type === "tool_end") {
+        status?.step({
+          tool: event.tool,
+          target: event.target,
+          state: event.pendingAction ? "pending_approval" : event.isError ? "error" : "done",
+        });
+      }
+      if (event.type === "pending_action") {
+        try {
+          await postApprovalCard(services, client, conversation, event.action);
+        } catch (error) {
+          cardFailures.push(
+            `I could not post the approval card for ${event.action.id}: ${describeError(error)}`,
+          );
+        }
+      }
+    };
+    const result = await services.agent.run({
+      prompt: question.text,
+      history: record.messages,
+      notes,
+      requester: question.requester,
+      conversation,
+      mcp: services.mcp,
+      onProgress,
+    });
+    await services.conversations.appendTurn(conversation, result.messages, question.text);
+
+    const answer = [
+      sanitizeForSlack(result.text, { userText: [...record.userText, question.text] }),
+      ...cardFailures.map(sanitizePlain),
+    ]
+      .filter(Boolean)
+      .join("\n\n");
+    const [first, ...rest] = answerMessages(answer, footer(result));
+    await status.flush();
+    const fallback = answer.slice(0, 3000);
+    if (status.ts) {
+      await client.chat.update({
+        channel: conversation.channel,
+        ts: status.ts,
+        text: fallback,
+        blocks: first!,
+      });
+    } else {
+      await client.chat.postMessage({
+        channel: conversation.channel,
+        thread_ts: conversation.thread,
+        text: fallback,
+        blocks: first!,
+        unfurl_links: false,
+      });
+    }
+    for (const blocks of rest) {
+      await client.chat.postMessage({
+        channel: conversation.channel,
+        thread_ts: conversation.thread,
+        text: fallback.slice(0, 200),
+        blocks,
+        unfurl_links: false,
+      });
+    }
+  } catch (error) {
+    log.error({ err: describeError(error) }, "question failed");
+    await reportError(
+      client,
+      conversation,
+      status,
+      `Sorry, I could not answer: ${describeError(error)}`,
+    ).catch((reportFailure: unknown) =>
+      log.error({ err: describeError(reportFailure) }, "could not report the failure"),
+    );
+  } finally {
+    await release();
+  }
+}

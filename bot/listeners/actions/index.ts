@@ -1,0 +1,9 @@
+import type { App } from "@slack/bolt";
+import type { BotServices } from "../../deps.ts";
+import * as approve from "./approve.ts";
+import * as reject from "./reject.ts";
+
+export function register(app: App, services: BotServices): void {
+  approve.register(app, services);
+  reject.register(app, services);
+}

@@ -1,0 +1,61 @@
+import type { App } from "@slack/bolt";
+import { describeError } from "../../../core/errors.ts";
+import type { BotServices } from "../../deps.ts";
+import { parseDirectCommand } from "../../direct-commands.ts";
+import { answerQuestion } from "../../handlers/question.ts";
+import { sanitizePlain } from "../../sanitize.ts";
+import { slackTextToPlain } from "../../slack-text.ts";
+
+export const COMMAND = "/deputy";
+
+/**
+ * `/deputy …`: help and usage errors are answered in the ack itself
+ * (ephemeral, instant). Anything that does work gets a message in the channel
+ * whose thread holds the progress, the result and any approval card.
+ */
+export function register(app: App, services: BotServices): void {
+  app.command(COMMAND, async ({ command, ack, client, respond, context }) => {
+    const text = slackTextToPlain(command.text, context.botUserId);
+    let parsed: ReturnType<typeof parseDirectCommand>;
+    try {
+      parsed = parseDirectCommand(text);
+    } catch (error) {
+      await ack({ response_type: "ephemeral", text: `:warning: ${sanitizePlain(describeError(error))}` });
+      return;
+    }
+    if (parsed.kind === "help") {
+      await ack({ response_type: "ephemeral", text: parsed.text });
+      return;
+    }
+    await ack();
+    const teamId = command.team_id;
+    services.tasks.run("slash_command", async () => {
+      let root: string | undefined;
+      try {
+        const posted = await client.chat.postMessage({
+          channel: command.channel_id,
+          text: `<@${command.user_id}> ran \`${COMMAND} ${sanitizePlain(text).replace(/`/g, "'").slice(0, 300)}\``,
+          unfurl_links: false,
+          unfurl_media: false,
+        });
+        root = posted.ts;
+      } catch (error) {
+        const reason = describeError(error);
+        await respond({
+          response_type: "ephemeral",
+          text: /not_in_channel|channel_not_found/.test(reason)
+            ? "I can't post in this channel. Invite me with `/invite @Deputy`, or use a direct message."
+            : `:warning: ${sanitizePlain(`I could not start: ${reason}`)}`,
+        });
+        return;
+      }
+      if (!root) return;
+      await answerQuestion(services, client, {
+        requester: { kind: "slack", id: command.user_id, teamId },
+        conversation: { surface: "slack", teamId, channel: command.channel_id, thread: root },
+        text,
+        strictCommands: true,
+      });
+    });
+  });
+}

@@ -1,0 +1,425 @@
+import { createHmac, randomBytes } from "node:crypto";
+import { createServer, type IncomingMessage, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+
+/**
+ * A local Slack: it sends events, slash commands and interactions to the
+ * app's Bolt HTTP receiver signed exactly like Slack (v0 HMAC-SHA256 over
+ * `v0:<timestamp>:<body>`, X-Slack-Request-Timestamp), and serves the Web API
+ * methods the app calls, recording every call. Messages posted or updated
+ * through the Web API are kept per channel so tests can read a thread.
+ */
+
+export interface WebApiCall {
+  method: string;
+  args: Record<string, unknown>;
+  token: string | undefined;
+  at: number;
+}
+
+export interface FakeMessage {
+  channel: string;
+  ts: string;
+  thread_ts: string | undefined;
+  text: string;
+  blocks: unknown[] | undefined;
+  user: string;
+  /** chat.postEphemeral: only this user sees it. */
+  ephemeralTo?: string;
+  updates: number;
+}
+
+export interface SendResult {
+  status: number;
+  body: string;
+  latencyMs: number;
+}
+
+export interface SignOptions {
+  /** Seconds since the epoch to sign with (stale timestamps are refused). */
+  timestamp?: number;
+  /** Sign with this secret instead (a forged request). */
+  secret?: string;
+  /** Send this signature header verbatim. */
+  signature?: string;
+  retryNum?: number;
+  retryReason?: string;
+}
+
+export interface SlackFakeOptions {
+  signingSecret?: string;
+  botToken?: string;
+  teamId?: string;
+  botUserId?: string;
+  /** Members of user groups, for usergroups.users.list. */
+  userGroups?: Record<string, string[]>;
+}
+
+export interface SlackFake {
+  /** Base for the Web API: pass `${apiUrl}` as SLACK_API_URL. */
+  apiUrl: string;
+  signingSecret: string;
+  botToken: string;
+  teamId: string;
+  botUserId: string;
+  calls: WebApiCall[];
+  messages: FakeMessage[];
+  responseUrlPosts: { id: string; body: Record<string, unknown> }[];
+  userGroups: Record<string, string[]>;
+  /** Where signed requests go: the app's Bolt HTTP endpoint. */
+  setTarget(url: string): void;
+  sign(body: string, options?: SignOptions): Record<string, string>;
+  /** Raw POST of a body with the given headers to the target. */
+  post(body: string, contentType: string, headers: Record<string, string>): Promise<SendResult>;
+  sendEvent(
+    event: Record<string, unknown>,
+    options?: SignOptions & { eventId?: string },
+  ): Promise<SendResult & { eventId: string }>;
+  mention(
+    options: {
+      user: string;
+      text: string;
+      channel?: string;
+      threadTs?: string;
+      ts?: string;
+      eventId?: string;
+    } & SignOptions,
+  ): Promise<SendResult & { eventId: string; ts: string }>;
+  sendCommand(
+    options: { user: string; text: string; channel?: string; command?: string } & SignOptions,
+  ): Promise<SendResult & { responseUrlId: string }>;
+  /** Click a button on a message the app posted. */
+  click(
+    options: { user: string; message: FakeMessage; actionId: string; actionTs?: string } & SignOptions,
+  ): Promise<SendResult & { payload: string }>;
+  /** Resend an exact interaction payload (a replay). */
+  replay(payload: string, options?: SignOptions): Promise<SendResult>;
+  thread(channel: string, threadTs: string): FakeMessage[];
+  callsOf(method: string): WebApiCall[];
+  waitFor<T>(probe: () => T | undefined | false, options?: { timeoutMs?: number; what?: string }): Promise<T>;
+  close(): Promise<void>;
+}
+
+async function readBody(request: IncomingMessage): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of request) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks).toString("utf8");
+}
+
+/** The Web API accepts JSON or form bodies; nested values arrive JSON-encoded in forms. */
+function parseArgs(contentType: string | undefined, body: string): Record<string, unknown> {
+  if (contentType?.includes("application/json"))
+    return body ? (JSON.parse(body) as Record<string, unknown>) : {};
+  const args: Record<string, unknown> = {};
+  for (const [key, value] of new URLSearchParams(body)) {
+    if ((value.startsWith("[") || value.startsWith("{")) && key !== "text") {
+      try {
+        args[key] = JSON.parse(value);
+        continue;
+      } catch {
+        // not JSON: keep the string
+      }
+    }
+    args[key] = value;
+  }
+  return args;
+}
+
+export async function startSlackFake(options: SlackFakeOptions = {}): Promise<SlackFake> {
+  const signingSecret = options.signingSecret ?? randomBytes(16).toString("hex");
+  const botToken = options.botToken ?? `xoxb-test-${randomBytes(8).toString("hex")}`;
+  const teamId = options.teamId ?? "T0TEAM";
+  const botUserId = options.botUserId ?? "U0DEPUTY";
+  const userGroups = options.userGroups ?? {};
+  const calls: WebApiCall[] = [];
+  const messages: FakeMessage[] = [];
+  const responseUrlPosts: { id: string; body: Record<string, unknown> }[] = [];
+  let target = "";
+  let tsCounter = 0;
+  let base = "";
+  const nextTs = (): string => {
+    tsCounter++;
+    return `${1_800_000_000 + Math.floor(tsCounter / 1_000_000)}.${String(tsCounter % 1_000_000).padStart(6, "0")}`;
+  };
+
+  const methods: Record<string, (args: Record<string, unknown>) => Record<string, unknown>> = {
+    "auth.test": () => ({
+      ok: true,
+      url: "https://fake.slack.com/",
+      team: "Fake",
+      user: "deputy",
+      team_id: teamId,
+      user_id: botUserId,
+      bot_id: "B0DEPUTY",
+    }),
+    "chat.postMessage": (args) => {
+      const channel = String(args.channel ?? "");
+      if (!channel) return { ok: false, error: "channel_not_found" };
+      if (channel.startsWith("CNOTIN")) return { ok: false, error: "not_in_channel" };
+      const message: FakeMessage = {
+        channel,
+        ts: nextTs(),
+        thread_ts: typeof args.thread_ts === "string" ? args.thread_ts : undefined,
+        text: String(args.text ?? ""),
+        blocks: Array.isArray(args.blocks) ? args.blocks : undefined,
+        user: botUserId,
+        updates: 0,
+      };
+      messages.push(message);
+      return {
+        ok: true,
+        channel,
+        ts: message.ts,
+        message: { ...message, type: "message", bot_id: "B0DEPUTY" },
+      };
+    },
+    "chat.update": (args) => {
+      const message = messages.find((m) => m.channel === args.channel && m.ts === args.ts && !m.ephemeralTo);
+      if (!message) return { ok: false, error: "message_not_found" };
+      if (typeof args.text === "string") message.text = args.text;
+      message.blocks = Array.isArray(args.blocks) ? args.blocks : message.blocks;
+      message.updates++;
+      return { ok: true, channel: message.channel, ts: message.ts, text: message.text };
+    },
+    "chat.postEphemeral": (args) => {
+      const message: FakeMessage = {
+        channel: String(args.channel ?? ""),
+        ts: nextTs(),
+        thread_ts: typeof args.thread_ts === "string" ? args.thread_ts : undefined,
+        text: String(args.text ?? ""),
+        blocks: Array.isArray(args.blocks) ? args.blocks : undefined,
+        user: botUserId,
+        ephemeralTo: String(args.user ?? ""),
+        updates: 0,
+      };
+      messages.push(message);
+      return { ok: true, message_ts: message.ts };
+    },
+    "usergroups.users.list": (args) => {
+      const users = userGroups[String(args.usergroup ?? "")];
+      return users ? { ok: true, users } : { ok: false, error: "no_such_subteam" };
+    },
+    "users.info": (args) => ({
+      ok: true,
+      user: { id: args.user, team_id: teamId, name: String(args.user).toLowerCase() },
+    }),
+  };
+
+  const server: Server = createServer((req, res) => {
+    void (async () => {
+      const body = await readBody(req);
+      const url = new URL(req.url ?? "/", "http://fake");
+      res.setHeader("content-type", "application/json");
+      if (url.pathname.startsWith("/response/")) {
+        responseUrlPosts.push({
+          id: url.pathname.slice("/response/".length),
+          body: JSON.parse(body || "{}") as Record<string, unknown>,
+        });
+        res.end(JSON.stringify({ ok: true }));
+        return;
+      }
+      const method = url.pathname.replace(/^\/api\//, "");
+      const args = parseArgs(req.headers["content-type"], body);
+      const token =
+        /^Bearer (.+)$/.exec(req.headers.authorization ?? "")?.[1] ??
+        (typeof args.token === "string" ? args.token : undefined);
+      calls.push({ method, args, token, at: Date.now() });
+      if (token !== botToken) {
+        res.end(JSON.stringify({ ok: false, error: "invalid_auth" }));
+        return;
+      }
+      const handler = methods[method];
+      res.end(JSON.stringify(handler ? handler(args) : { ok: false, error: "unknown_method" }));
+    })().catch((error: unknown) => {
+      res.statusCode = 500;
+      res.end(JSON.stringify({ ok: false, error: String(error) }));
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+
+  function sign(body: string, sign: SignOptions = {}): Record<string, string> {
+    const timestamp = String(sign.timestamp ?? Math.floor(Date.now() / 1000));
+    const hmac = createHmac("sha256", sign.secret ?? signingSecret)
+      .update(`v0:${timestamp}:${body}`)
+      .digest("hex");
+    const headers: Record<string, string> = {
+      "X-Slack-Request-Timestamp": timestamp,
+      "X-Slack-Signature": sign.signature ?? `v0=${hmac}`,
+    };
+    if (sign.retryNum !== undefined) {
+      headers["X-Slack-Retry-Num"] = String(sign.retryNum);
+      headers["X-Slack-Retry-Reason"] = sign.retryReason ?? "http_timeout";
+    }
+    return headers;
+  }
+
+  async function post(
+    body: string,
+    contentType: string,
+    headers: Record<string, string>,
+  ): Promise<SendResult> {
+    if (!target) throw new Error("slack fake: setTarget(url) first");
+    const started = performance.now();
+    const response = await fetch(target, {
+      method: "POST",
+      headers: { "content-type": contentType, ...headers },
+      body,
+    });
+    const text = await response.text();
+    return { status: response.status, body: text, latencyMs: performance.now() - started };
+  }
+
+  const fake: SlackFake = {
+    apiUrl: `${base}/api/`,
+    signingSecret,
+    botToken,
+    teamId,
+    botUserId,
+    calls,
+    messages,
+    responseUrlPosts,
+    userGroups,
+    setTarget(url) {
+      target = url;
+    },
+    sign,
+    post,
+    async sendEvent(event, opts = {}) {
+      const eventId = opts.eventId ?? `Ev${randomBytes(6).toString("hex").toUpperCase()}`;
+      const body = JSON.stringify({
+        token: "legacy-verification-token",
+        team_id: teamId,
+        api_app_id: "A0DEPUTY",
+        event,
+        type: "event_callback",
+        event_id: eventId,
+        event_time: Math.floor(Date.now() / 1000),
+        authorizations: [{ team_id: teamId, user_id: botUserId, is_bot: true }],
+      });
+      const result = await post(body, "application/json", sign(body, opts));
+      return { ...result, eventId };
+    },
+    async mention(opts) {
+      const ts = opts.ts ?? nextTs();
+      const channel = opts.channel ?? "C0CHANNEL";
+      const event = {
+        type: "app_mention",
+        user: opts.user,
+        text: `<@${botUserId}> ${opts.text}`,
+        ts,
+        channel,
+        team: teamId,
+        event_ts: ts,
+        ...(opts.threadTs ? { thread_ts: opts.threadTs } : {}),
+      };
+      messages.push({
+        channel,
+        ts,
+        thread_ts: opts.threadTs,
+        text: event.text,
+        blocks: undefined,
+        user: opts.user,
+        updates: 0,
+      });
+      const result = await fake.sendEvent(event, opts);
+      return { ...result, ts };
+    },
+    async sendCommand(opts) {
+      const responseUrlId = randomBytes(6).toString("hex");
+      const body = new URLSearchParams({
+        token: "legacy-verification-token",
+        team_id: teamId,
+        team_domain: "fake",
+        channel_id: opts.channel ?? "C0CHANNEL",
+        channel_name: "ops",
+        user_id: opts.user,
+        user_name: opts.user.toLowerCase(),
+        command: opts.command ?? "/deputy",
+        text: opts.text,
+        api_app_id: "A0DEPUTY",
+        response_url: `${base}/response/${responseUrlId}`,
+        trigger_id: `${Date.now()}.${randomBytes(4).toString("hex")}`,
+      }).toString();
+      const result = await post(body, "application/x-www-form-urlencoded", sign(body, opts));
+      return { ...result, responseUrlId };
+    },
+    async click(opts) {
+      const elements = (opts.message.blocks ?? []).flatMap((block) => {
+        const b = block as {
+          type: string;
+          block_id?: string;
+          elements?: { action_id?: string; value?: string }[];
+        };
+        return b.type === "actions"
+          ? (b.elements ?? []).map((element) => ({ ...element, block_id: b.block_id }))
+          : [];
+      });
+      const button = elements.find((element) => element.action_id === opts.actionId);
+      if (!button) throw new Error(`slack fake: no button ${opts.actionId} on message ${opts.message.ts}`);
+      const payload = JSON.stringify({
+        type: "block_actions",
+        user: { id: opts.user, username: opts.user.toLowerCase(), team_id: teamId },
+        api_app_id: "A0DEPUTY",
+        token: "legacy-verification-token",
+        container: {
+          type: "message",
+          message_ts: opts.message.ts,
+          channel_id: opts.message.channel,
+          is_ephemeral: false,
+          thread_ts: opts.message.thread_ts,
+        },
+        trigger_id: `${Date.now()}.${randomBytes(4).toString("hex")}`,
+        team: { id: teamId, domain: "fake" },
+        channel: { id: opts.message.channel, name: "ops" },
+        message: {
+          type: "message",
+          ts: opts.message.ts,
+          thread_ts: opts.message.thread_ts,
+          text: opts.message.text,
+          blocks: opts.message.blocks,
+          user: botUserId,
+        },
+        response_url: `${base}/response/${randomBytes(6).toString("hex")}`,
+        actions: [
+          {
+            type: "button",
+            action_id: button.action_id,
+            block_id: button.block_id,
+            value: button.value,
+            text: { type: "plain_text", text: opts.actionId },
+            action_ts: opts.actionTs ?? `${(Date.now() / 1000).toFixed(6)}`,
+          },
+        ],
+      });
+      const result = await fake.replay(payload, opts);
+      return { ...result, payload };
+    },
+    async replay(payload, opts = {}) {
+      const body = new URLSearchParams({ payload }).toString();
+      return post(body, "application/x-www-form-urlencoded", sign(body, opts));
+    },
+    thread(channel, threadTs) {
+      return messages.filter((m) => m.channel === channel && (m.ts === threadTs || m.thread_ts === threadTs));
+    },
+    callsOf(method) {
+      return calls.filter((call) => call.method === method);
+    },
+    async waitFor(probe, waitOptions = {}) {
+      const deadline = Date.now() + (waitOptions.timeoutMs ?? 15_000);
+      for (;;) {
+        const value = probe();
+        if (value !== undefined && value !== false) return value;
+        if (Date.now() > deadline)
+          throw new Error(`slack fake: timed out waiting for ${waitOptions.what ?? "a condition"}`);
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+    },
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+  return fake;
+}
