@@ -76,14 +76,22 @@ const envSchema = z.object({
   SLACK_PORT: int(3000, 0, 65535),
   SLACK_ALERT_CHANNEL: z.string().optional(),
   SLACK_TRIAGE_CHANNEL: z.string().optional(),
+  DEPUTY_CONVERSATION_TTL_SECONDS: int(604800, 300, 2592000),
+  // KV v2 data path prefix (e.g. secret/data/deputy): load Slack and Anthropic secrets from OpenBao
+  DEPUTY_SECRETS_FROM_OPENBAO: z
+    .string()
+    .regex(/^[A-Za-z0-9_-]+\/data\/[A-Za-z0-9_/-]+$/, "must be a KV v2 data path like secret/data/deputy")
+    .optional(),
+  DEPUTY_BAO_BOT_AUTH_ROLE: z.string().default("deputy-bot"),
 
   // Anthropic
   ANTHROPIC_API_KEY: z.string().optional(),
   ANTHROPIC_BASE_URL: z.url().optional(),
-  DEPUTY_MODEL: z.string().default("claude-sonnet-4-5"),
+  DEPUTY_MODEL: z.string().default("claude-sonnet-4-6"),
   DEPUTY_AGENT_MAX_ITERATIONS: int(12, 1, 100),
   DEPUTY_AGENT_MAX_SECONDS: int(120, 5, 3600),
   DEPUTY_AGENT_MAX_TOKENS: int(200000, 1000, 10000000),
+  DEPUTY_AGENT_MAX_OUTPUT_TOKENS: int(4096, 256, 64000),
 
   // Local mode
   DEPUTY_CONSOLE_HOST: z.string().default("127.0.0.1"),
@@ -158,6 +166,10 @@ export interface Config {
     port: number;
     alertChannel: string | undefined;
     triageChannel: string | undefined;
+    conversationTtlSeconds: number;
+    /** KV v2 data path prefix holding slack/ and anthropic/ secrets, read at start-up. */
+    secretsFromOpenBao: string | undefined;
+    openbaoRole: string;
   };
   anthropic: {
     apiKey: string | undefined;
@@ -166,6 +178,7 @@ export interface Config {
     maxIterations: number;
     maxSeconds: number;
     maxTokens: number;
+    maxOutputTokens: number;
   };
   console: { host: string; port: number; users: LocalUser[] };
   observability: {
@@ -264,6 +277,9 @@ export function parseConfig(env: Record<string, string | undefined> = process.en
       port: e.SLACK_PORT,
       alertChannel: e.SLACK_ALERT_CHANNEL,
       triageChannel: e.SLACK_TRIAGE_CHANNEL,
+      conversationTtlSeconds: e.DEPUTY_CONVERSATION_TTL_SECONDS,
+      secretsFromOpenBao: e.DEPUTY_SECRETS_FROM_OPENBAO,
+      openbaoRole: e.DEPUTY_BAO_BOT_AUTH_ROLE,
     },
     anthropic: {
       apiKey: e.ANTHROPIC_API_KEY,
@@ -272,6 +288,7 @@ export function parseConfig(env: Record<string, string | undefined> = process.en
       maxIterations: e.DEPUTY_AGENT_MAX_ITERATIONS,
       maxSeconds: e.DEPUTY_AGENT_MAX_SECONDS,
       maxTokens: e.DEPUTY_AGENT_MAX_TOKENS,
+      maxOutputTokens: e.DEPUTY_AGENT_MAX_OUTPUT_TOKENS,
     },
     console: {
       host: e.DEPUTY_CONSOLE_HOST,
