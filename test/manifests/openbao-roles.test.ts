@@ -116,6 +116,20 @@ describe("manifests/openbao/roles.yaml", () => {
       token_ttl: 60,
       token_max_ttl: 60,
     });
+    const bot = roles.auth.roles.find((role) => role.name === "deputy-bot")!;
+    expect(bot).toMatchObject({
+      bound_service_account_names: ["deputy-bot"],
+      bound_service_account_namespaces: ["deputy-agent"],
+      audience: "openbao",
+      token_ttl: 60,
+    });
+    expect(renderPolicyHcl(roles.policies["deputy-bot"]!)).not.toMatch(/creds|redis/);
+    for (const role of roles.auth.roles) expect(role.token_no_default_policy, role.name).toBe(true);
+    const kvPaths = Object.keys(roles.kv.paths).map((path) => `${roles.kv.mount}/data/${path}`);
+    const readable = Object.values(roles.policies).flatMap((policy) =>
+      Object.keys(policy.paths).filter((path) => path.startsWith(`${roles.kv.mount}/`)),
+    );
+    for (const path of readable) expect(kvPaths).toContain(path);
     const hcl = renderPolicyHcl(roles.policies["deputy-executor"]!);
     expect(hcl).toContain('path "kubernetes/creds/deputy-*" {\n  capabilities = ["update"]\n}');
     expect(hcl).toContain('path "sys/leases/revoke/kubernetes/creds/deputy-*" {');

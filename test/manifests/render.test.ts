@@ -2,6 +2,7 @@ import { mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync, mkdirS
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
+import { loadOpenBaoRoles } from "../../core/openbao-roles.ts";
 import {
   KustomizeError,
   MANIFESTS_DIR,
@@ -108,14 +109,14 @@ describe.each(OVERLAYS)("overlay %s", (overlay) => {
     expect(objects.filter((o) => o.kind === "Secret")).toEqual([]);
   });
 
-  it("gives tokens only where needed: projected, one hour, the executor's bound to OpenBao", () => {
+  it("gives tokens only where needed: projected, one hour; OpenBao's audience-bound, the API token to the reader only", () => {
     const tokens = (name: string): Array<Record<string, unknown>> =>
       (podSpec(find(objects, "Deployment", name)).volumes ?? []).flatMap((volume) =>
         (volume.projected?.sources ?? [])
           .map((source) => source.serviceAccountToken as Record<string, unknown> | undefined)
           .filter((token) => token !== undefined),
       );
-    expect(tokens("deputy-bot")).toEqual([]);
+    expect(tokens("deputy-bot")).toEqual([{ path: "token", audience: "openbao", expirationSeconds: 3600 }]);
     expect(tokens("deputy-mcp")).toEqual([{ path: "token", expirationSeconds: 3600 }]);
     expect(tokens("deputy-executor")).toEqual([
       { path: "token", audience: "openbao", expirationSeconds: 3600 },
@@ -179,6 +180,41 @@ describe.each(OVERLAYS)("overlay %s", (overlay) => {
       expect((pdb.spec as { maxUnavailable?: number }).maxUnavailable).toBe(1);
       expect(podSpec(deployment).topologySpreadConstraints?.length).toBeGreaterThan(0);
     }
+  });
+
+  it("logs in to OpenBao with roles bound to exactly these service accounts, audience and token path", () => {
+    const roles = loadOpenBaoRoles();
+    const cases = [
+      { deployment: "deputy-executor", roleKey: "DEPUTY_BAO_AUTH_ROLE" },
+      { deployment: "deputy-bot", roleKey: "DEPUTY_BAO_BOT_AUTH_ROLE" },
+    ];
+    for (const { deployment, roleKey } of cases) {
+      const workload = find(objects, "Deployment", deployment);
+      const namespace = workload.metadata.namespace!;
+      const config = find(objects, "ConfigMap", "deputy-config", namespace).data as Record<string, string>;
+      const role = roles.auth.roles.find((r) => r.name === config[roleKey]);
+      expect(role, `${deployment}: auth role ${config[roleKey]}`).toBeDefined();
+      expect(role!.bound_service_account_names).toEqual([podSpec(workload).serviceAccountName]);
+      expect(role!.bound_service_account_namespaces).toEqual([namespace]);
+      const spec = podSpec(workload);
+      const volume = spec.volumes!.find((v) =>
+        v.projected?.sources.some(
+          (source) => (source.serviceAccountToken as { audience?: string })?.audience,
+        ),
+      )!;
+      const token = volume.projected!.sources[0]!.serviceAccountToken as { audience: string; path: string };
+      expect(token.audience).toBe(role!.audience);
+      const mount = spec.containers[0]!.volumeMounts!.find((m) => m.name === volume.name)!;
+      expect(config.DEPUTY_BAO_JWT_PATH).toBe(`${mount.mountPath}/${token.path}`);
+      expect(config.DEPUTY_BAO_AUTH_MOUNT).toBe(roles.auth.mount);
+    }
+    const botConfig = find(objects, "ConfigMap", "deputy-config", "deputy-agent").data as Record<
+      string,
+      string
+    >;
+    expect(botConfig.DEPUTY_SECRETS_FROM_OPENBAO).toBe(`${roles.kv.mount}/data/deputy`);
+    const botPolicy = Object.keys(roles.policies["deputy-bot"]!.paths);
+    expect(botPolicy).toContain(`${roles.kv.mount}/data/deputy/slack`);
   });
 
   it("persists Redis with an append-only file and authenticates every client", () => {
