@@ -1,3 +1,4 @@
+import { Redis } from "ioredis";
 import { pino } from "pino";
 import { createAuditLog, type AuditLog } from "../../core/audit.ts";
 import { parseConfig, type Config } from "../../core/config.ts";
@@ -5,6 +6,7 @@ import { DeputyError } from "../../core/errors.ts";
 import { createKubeClients } from "../../core/kube/client.ts";
 import { loadKubeConfig } from "../../core/kube/config.ts";
 import { createLogger, type Logger } from "../../core/logger.ts";
+import { createWriteDeps } from "../../executor/wiring.ts";
 import type { McpDeps } from "../../mcp/deps.ts";
 import { startHttpServer } from "../../mcp/transports/http.ts";
 import { serveStdio } from "../../mcp/transports/stdio.ts";
@@ -16,13 +18,13 @@ const USAGE = `Usage:
 Kubernetes credentials: KUBECONFIG (else in-cluster service account, else ~/.kube/config).
 `;
 
-/** The read side of the MCP server's dependencies, from parsed configuration. */
-export function mcpDepsFromConfig(config: Config, logger: Logger, audit: AuditLog): McpDeps {
+/** The MCP server's dependencies from parsed configuration: read identity, plus the write tools' store and guardrails. */
+export function mcpDepsFromConfig(config: Config, logger: Logger, audit: AuditLog, redis: Redis): McpDeps {
   const kube = createKubeClients(loadKubeConfig({ kubeconfig: config.kube.kubeconfig }), {
     maxConcurrency: config.kube.maxConcurrency,
     logger: logger.child({ component: "kube" }),
   });
-  return { config, logger, audit, kube };
+  return { config, logger, audit, kube, ...createWriteDeps({ config, redis, audit }) };
 }
 
 function option(args: string[], name: string): string | undefined {
@@ -53,13 +55,18 @@ export async function run(args: string[]): Promise<number> {
     ...(config.observability.auditFile ? { file: config.observability.auditFile } : {}),
     ...(destination ? { destination } : {}),
   });
-  const deps = mcpDepsFromConfig(config, logger, audit);
+  const redis = new Redis(config.redis.url, { lazyConnect: false, maxRetriesPerRequest: 2 });
+  const deps = mcpDepsFromConfig(config, logger, audit, redis);
+  const shutdown = async (): Promise<void> => {
+    deps.kube.close();
+    await redis.quit().catch(() => undefined);
+  };
 
   if (stdio) {
     const running = await serveStdio(deps);
     await new Promise<void>((resolve) => process.stdin.once("close", resolve));
     await running.close();
-    deps.kube.close();
+    await shutdown();
     return 0;
   }
   const portText = option(args, "--port");
@@ -74,6 +81,6 @@ export async function run(args: string[]): Promise<number> {
     process.once("SIGTERM", resolve);
   });
   await running.close();
-  deps.kube.close();
+  await shutdown();
   return 0;
 }

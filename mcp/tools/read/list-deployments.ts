@@ -2,7 +2,7 @@ import { z } from "zod";
 import { defineTool } from "../../tool.ts";
 import type { McpDeps } from "../../deps.ts";
 import { gitOpsManager, rolloutStatus } from "../../diagnose/describe.ts";
-import { age, plural, safe, table } from "../../diagnose/format.ts";
+import { age, plural, table } from "../../diagnose/format.ts";
 import { optionalNamespaceArg, selectorArg } from "./support/args.ts";
 import { createOutput } from "./support/output.ts";
 import { explainSelectorError, namespacePolicy, requireNamespace } from "./support/scope.ts";
@@ -69,7 +69,7 @@ export const listDeployments = defineTool<McpDeps, typeof inputSchema.shape>({
             String(r.available),
             r.age,
             r.state,
-            safe(r.managedBy) || "-",
+            r.managedBy || "-",
           ]),
         ),
       );
