@@ -62,6 +62,8 @@ export interface ApprovalExecutorDeps {
   twoPersonRule: { normal: boolean; high: boolean };
   protectedNamespaces: readonly string[];
   clusterName: string;
+  /** The anomaly circuit breaker (core/anomaly.ts): while set, approvals are refused. */
+  writePause?: () => Promise<{ rule: string; reason: string } | undefined>;
   /** Kubernetes call retries (tests shorten them). */
   kubeRetry?: { attempts: number; baseMs: number; capMs: number };
 }
@@ -245,6 +247,18 @@ export function createApprovalExecutor(deps: ApprovalExecutorDeps): ApprovalExec
           approver,
           decision,
         );
+      }
+      if (decision === "approve" && deps.writePause) {
+        const pause = await deps.writePause();
+        if (pause) {
+          return refused(
+            "writes-paused",
+            `New write approvals are paused (${pause.rule}: ${pause.reason}); an approver must resume writes first. Nothing was run.`,
+            action,
+            approver,
+            decision,
+          );
+        }
       }
       if (actionDigest(action) !== action.digest) {
         deps.audit.record({

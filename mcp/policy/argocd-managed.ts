@@ -1,5 +1,5 @@
 import type { KubeObject } from "../../core/kube/types.ts";
-import { allow, refusal, type PolicyRule } from "./types.ts";
+import { allow, refusal, type SyncPolicyRule } from "./types.ts";
 
 /**
  * Argo CD owns the desired state of the objects it manages: a live change is
@@ -28,7 +28,7 @@ export function argoCdApplication(object: KubeObject | undefined): string | unde
   return owner?.name;
 }
 
-export const argocdManaged: PolicyRule = {
+export const argocdManaged: SyncPolicyRule = {
   id: ARGOCD_RULE,
   evaluate(input) {
     const application = argoCdApplication(input.target.object);

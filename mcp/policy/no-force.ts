@@ -1,4 +1,4 @@
-import { allow, refusal, type PolicyRule } from "./types.ts";
+import { allow, refusal, type SyncPolicyRule } from "./types.ts";
 
 /**
  * Deputy never force-deletes and never skips graceful termination. The write
@@ -52,7 +52,7 @@ export function forceRefusal(setting: string): string {
   );
 }
 
-export const noForce: PolicyRule = {
+export const noForce: SyncPolicyRule = {
   id: NO_FORCE_RULE,
   evaluate(input) {
     const setting = findForceSetting(input.arguments);

@@ -1,6 +1,6 @@
 import type { Pod, PodDisruptionBudget } from "../../core/kube/types.ts";
 import { selectorMatches } from "./label-selector.ts";
-import { allow, type PolicyRule } from "./types.ts";
+import { allow, type SyncPolicyRule } from "./types.ts";
 
 /**
  * PodDisruptionBudgets are respected: pods are only ever evicted, so the API
@@ -36,7 +36,7 @@ export function blockingBudgets(pods: readonly Pod[], pdbs: readonly PodDisrupti
   return blocks;
 }
 
-export const pdbRule: PolicyRule = {
+export const pdbRule: SyncPolicyRule = {
   id: PDB_RULE,
   evaluate(input) {
     const blocks = blockingBudgets(input.pods ?? [], input.pdbs ?? []);

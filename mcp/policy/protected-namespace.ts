@@ -1,4 +1,4 @@
-import { allow, refusal, type PolicyRule } from "./types.ts";
+import { allow, refusal, type SyncPolicyRule } from "./types.ts";
 
 /**
  * No writes in protected namespaces: kube-system, kube-public,
@@ -11,7 +11,7 @@ export function protectedNamespace(options: {
   protectedNamespaces: readonly string[];
   denied: readonly string[];
 }): {
-  rule: PolicyRule;
+  rule: SyncPolicyRule;
   isProtected: (namespace: string) => boolean;
 } {
   const isProtected = (namespace: string): boolean =>

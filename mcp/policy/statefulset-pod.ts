@@ -1,5 +1,5 @@
 import type { Pod } from "../../core/kube/types.ts";
-import { allow, type PolicyRule } from "./types.ts";
+import { allow, type SyncPolicyRule } from "./types.ts";
 
 /**
  * StatefulSet pods carry identity and storage: evicting one takes a replica of
@@ -13,7 +13,7 @@ export function statefulSetOwner(pod: Pod): string | undefined {
     ?.name;
 }
 
-export const statefulsetPod: PolicyRule = {
+export const statefulsetPod: SyncPolicyRule = {
   id: STATEFULSET_POD_RULE,
   evaluate(input) {
     const stateful = (input.pods ?? [])

@@ -31,6 +31,11 @@ export interface PolicyRule {
   evaluate(input: PolicyInput): RuleVerdict | Promise<RuleVerdict>;
 }
 
+/** A rule that needs no I/O. */
+export interface SyncPolicyRule extends PolicyRule {
+  evaluate(input: PolicyInput): RuleVerdict;
+}
+
 export type PolicyDecision =
   | { allowed: true; flags: RiskFlag[]; risk: "normal" | "high" }
   | { allowed: false; rule: string; message: string; offer?: "propose_git_change" };

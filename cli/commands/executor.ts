@@ -1,0 +1,118 @@
+import { readFileSync } from "node:fs";
+import { Redis } from "ioredis";
+import { createAuditLog } from "../../core/audit.ts";
+import { parseConfig } from "../../core/config.ts";
+import { DeputyError, describeError } from "../../core/errors.ts";
+import { loadKubeConfig } from "../../core/kube/config.ts";
+import { createLogger } from "../../core/logger.ts";
+import { startExecutorHttpServer } from "../../executor/http.ts";
+import { createOpenBaoClient } from "../../executor/openbao-client.ts";
+import { setupOpenBao } from "../../executor/openbao-setup.ts";
+import { clusterEndpointOf, createExecutorFromConfig, loadRolesFromConfig } from "../../executor/wiring.ts";
+
+const USAGE = `Usage:
+  deputy executor [--host H] [--port N]
+      Serve the approval executor's decision endpoint (POST /v1/decisions, GET /healthz).
+      Default 127.0.0.1:$DEPUTY_EXECUTOR_PORT (8081). Writes use OpenBao credentials only.
+
+  deputy executor setup-openbao --reviewer-jwt-file F --engine-jwt-file F [--kube-host URL] [--kube-ca-file F]
+      Configure OpenBao (idempotent) from manifests/openbao/roles.yaml: Kubernetes auth, policies,
+      the Kubernetes secrets engine and one role per action type. Needs an admin token in BAO_TOKEN
+      (used for this command only). --kube-host/--kube-ca-file default to the current kubeconfig's cluster.
+`;
+
+function option(args: string[], name: string): string | undefined {
+  const index = args.indexOf(name);
+  if (index < 0) return undefined;
+  const value = args[index + 1];
+  if (value === undefined || value.startsWith("--"))
+    throw new DeputyError("INPUT_INVALID", `${name} needs a value`);
+  return value;
+}
+
+function readRequired(path: string | undefined, what: string): string {
+  if (!path) throw new DeputyError("INPUT_INVALID", `${what} is required`);
+  try {
+    return readFileSync(path, "utf8").trim();
+  } catch (error) {
+    throw new DeputyError("INPUT_INVALID", `Cannot read ${what} ${path}: ${describeError(error)}`);
+  }
+}
+
+async function setup(args: string[]): Promise<number> {
+  const config = parseConfig();
+  const adminToken = process.env.BAO_TOKEN;
+  if (!adminToken)
+    throw new DeputyError("INPUT_INVALID", "BAO_TOKEN (an OpenBao admin token) is required for setup");
+  const endpoint = clusterEndpointOf(loadKubeConfig({ kubeconfig: config.kube.kubeconfig }));
+  const caFile = option(args, "--kube-ca-file");
+  const caPem = caFile ? readRequired(caFile, "--kube-ca-file") : endpoint.caPem;
+  if (!caPem) throw new DeputyError("INPUT_INVALID", "The cluster CA is unknown; pass --kube-ca-file");
+  const result = await setupOpenBao({
+    openbao: createOpenBaoClient({ addr: config.openbao.addr }),
+    adminToken,
+    roles: loadRolesFromConfig(config),
+    kubernetesHost: option(args, "--kube-host") ?? endpoint.server,
+    kubernetesCaPem: caPem,
+    tokenReviewerJwt: readRequired(option(args, "--reviewer-jwt-file"), "--reviewer-jwt-file"),
+    secretsEngineJwt: readRequired(option(args, "--engine-jwt-file"), "--engine-jwt-file"),
+  });
+  process.stdout.write(
+    `OpenBao at ${config.openbao.addr} configured: auth/${result.authMount} (roles ${result.authRoles.join(", ")}), policies ${result.policies.join(", ")}, ${result.secretsMount}/ with ${result.secretsRoles.length} roles.\n`,
+  );
+  return 0;
+}
+
+export async function run(args: string[]): Promise<number> {
+  if (args.includes("--help") || args.includes("-h")) {
+    process.stdout.write(USAGE);
+    return 0;
+  }
+  if (args[0] === "setup-openbao") return setup(args.slice(1));
+  if (args[0] !== undefined && !args[0].startsWith("--")) {
+    process.stderr.write(`deputy executor: unknown subcommand "${args[0]}"\n\n${USAGE}`);
+    return 2;
+  }
+  const config = parseConfig();
+  const logger = createLogger({ level: config.logLevel, name: "deputy-executor" });
+  const audit = createAuditLog(
+    config.observability.auditFile ? { file: config.observability.auditFile } : {},
+  );
+  const redis = new Redis(config.redis.url, { lazyConnect: true, maxRetriesPerRequest: 3 });
+  await redis.connect();
+  const { executor } = createExecutorFromConfig({
+    config,
+    redis,
+    audit,
+    logger,
+    cluster: clusterEndpointOf(loadKubeConfig({ kubeconfig: config.kube.kubeconfig })),
+  });
+  const reconciled = await executor.reconcile();
+  if (reconciled.length > 0)
+    logger.warn({ actions: reconciled.map((a) => a.id) }, "reconciled interrupted actions");
+  const sweep = setInterval(() => {
+    executor
+      .expireDue()
+      .catch((error: unknown) => logger.warn({ err: describeError(error) }, "expiry sweep failed"));
+  }, 30_000);
+  const portText = option(args, "--port");
+  const port = portText === undefined ? config.approvals.executorPort : Number(portText);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) {
+    throw new DeputyError("INPUT_INVALID", `--port "${portText}" is not a port number`);
+  }
+  const server = await startExecutorHttpServer({
+    executor,
+    logger,
+    host: option(args, "--host") ?? "127.0.0.1",
+    port,
+  });
+  process.stderr.write(`deputy executor: decisions at ${server.url}/v1/decisions\n`);
+  await new Promise<void>((resolve) => {
+    process.once("SIGINT", resolve);
+    process.once("SIGTERM", resolve);
+  });
+  clearInterval(sweep);
+  await server.close();
+  redis.disconnect();
+  return 0;
+}

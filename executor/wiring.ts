@@ -1,0 +1,116 @@
+import { readFileSync } from "node:fs";
+import type { KubeConfig } from "@kubernetes/client-node";
+import type { Redis } from "ioredis";
+import type { AuditLog } from "../core/audit.ts";
+import type { Config } from "../core/config.ts";
+import { DeputyError } from "../core/errors.ts";
+import type { Identity } from "../core/identity.ts";
+import type { Logger } from "../core/logger.ts";
+import { loadOpenBaoRoles, type OpenBaoRoles } from "../core/openbao-roles.ts";
+import type { McpDeps } from "../mcp/deps.ts";
+import { createPolicy } from "../mcp/policy/index.ts";
+import { createActionStore, type ActionStore } from "./action-store.ts";
+import {
+  createApprovalExecutor,
+  type ApprovalExecutor,
+  type ApprovalExecutorDeps,
+} from "./approval-executor.ts";
+import { createCredentialBroker, type CredentialBroker, type JitCredential } from "./credential-broker.ts";
+import type { ClusterEndpoint } from "./kube-writer.ts";
+import { createOpenBaoClient } from "./openbao-client.ts";
+
+/**
+ * Building the write path from parsed configuration, for `deputy executor`,
+ * `deputy mcp`, local mode and the bot's in-process executor. Nothing here
+ * reads the environment: it all comes from Config.
+ */
+
+export function createActionStoreFromConfig(config: Config, redis: Redis): ActionStore {
+  return createActionStore(redis, { prefix: config.redis.prefix, ttlSeconds: config.approvals.ttlSeconds });
+}
+
+/** What the MCP server's write tools need on top of the read deps. */
+export function createWriteDeps(options: {
+  config: Config;
+  redis: Redis;
+  audit: AuditLog;
+}): Pick<McpDeps, "actions" | "policy"> {
+  return {
+    actions: createActionStoreFromConfig(options.config, options.redis),
+    policy: createPolicy({ config: options.config, redis: options.redis, audit: options.audit }),
+  };
+}
+
+/** roles.yaml with this deployment's writable and jit namespaces. */
+export function loadRolesFromConfig(config: Config): OpenBaoRoles {
+  return loadOpenBaoRoles({
+    protectedNamespaces: config.guardrails.protectedNamespaces,
+    ...(config.approvals.writableNamespaces.length > 0
+      ? { writableNamespaces: config.approvals.writableNamespaces }
+      : {}),
+    ...(config.approvals.jitNamespace ? { jitNamespace: config.approvals.jitNamespace } : {}),
+  });
+}
+
+/** API server address and CA from a kubeconfig — never its credentials. */
+export function clusterEndpointOf(kubeConfig: KubeConfig): ClusterEndpoint {
+  const cluster = kubeConfig.getCurrentCluster();
+  if (!cluster)
+    throw new DeputyError("CONFIG_INVALID", "The Kubernetes configuration has no current cluster");
+  let caPem: string | undefined;
+  if (cluster.caData) caPem = Buffer.from(cluster.caData, "base64").toString("utf8");
+  else if (cluster.caFile) caPem = readFileSync(cluster.caFile, "utf8");
+  return { server: cluster.server, caPem };
+}
+
+export interface ExecutorFromConfig {
+  executor: ApprovalExecutor;
+  broker: CredentialBroker;
+  store: ActionStore;
+}
+
+export function createExecutorFromConfig(options: {
+  config: Config;
+  redis: Redis;
+  audit: AuditLog;
+  logger: Logger;
+  cluster: ClusterEndpoint;
+  /** Slack user-group membership; unset when no group is configured. */
+  isInGroup?: (identity: Identity) => Promise<boolean>;
+  writePause?: ApprovalExecutorDeps["writePause"];
+  /** Test hook only. */
+  onCredential?: (credential: Readonly<JitCredential>) => void;
+}): ExecutorFromConfig {
+  const { config } = options;
+  const roles = loadRolesFromConfig(config);
+  const store = createActionStoreFromConfig(config, options.redis);
+  const broker = createCredentialBroker({
+    openbao: createOpenBaoClient({ addr: config.openbao.addr }),
+    logger: options.logger,
+    authMount: config.openbao.authMount,
+    authRole: config.openbao.authRole,
+    secretsMount: config.openbao.secretsMount,
+    jwtPath: config.openbao.jwtPath,
+    ...(options.onCredential ? { onCredential: options.onCredential } : {}),
+  });
+  const executor = createApprovalExecutor({
+    store,
+    broker,
+    roles,
+    cluster: options.cluster,
+    audit: options.audit,
+    logger: options.logger,
+    approvers: {
+      slackUserIds: config.approvals.approvers,
+      isInGroup: config.approvals.approverGroup ? options.isInGroup : undefined,
+      localApproverIds: config.console.users
+        .filter((user) => user.roles.includes("approver"))
+        .map((user) => user.id),
+    },
+    twoPersonRule: { normal: config.approvals.twoPersonRule, high: config.approvals.twoPersonRuleHighRisk },
+    protectedNamespaces: config.guardrails.protectedNamespaces,
+    clusterName: config.kube.clusterName,
+    ...(options.writePause ? { writePause: options.writePause } : {}),
+  });
+  return { executor, broker, store };
+}

@@ -1,0 +1,138 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { Redis } from "ioredis";
+import { actionDigest, createActionStore, type ActionStore } from "../../executor/action-store.ts";
+import { alice, bob, connectRedis, draft, dropPrefix, dumpPrefix, mallory, testPrefix } from "./support.ts";
+
+describe("pending-action store (real Redis)", () => {
+  let redis: Redis;
+  let prefix: string;
+  let store: ActionStore;
+  let clock = Date.now();
+
+  beforeAll(() => {
+    redis = connectRedis();
+    prefix = testPrefix("store");
+    store = createActionStore(redis, { prefix, ttlSeconds: 900, now: () => clock });
+  });
+  afterAll(async () => {
+    await dropPrefix(redis, prefix);
+    redis.disconnect();
+  });
+
+  it("stores a proposal as pending with a random unguessable id, digest and 15-minute expiry", async () => {
+    const created = await Promise.all(Array.from({ length: 50 }, () => store.create(draft())));
+    const ids = new Set(created.map((action) => action.id));
+    expect(ids.size).toBe(50);
+    for (const action of created) {
+      expect(action.id).toMatch(/^act_[A-Za-z0-9_-]{32}$/);
+      expect(action.state).toBe("pending");
+      expect(action.digest).toBe(actionDigest(action));
+      expect(Date.parse(action.expiresAt) - Date.parse(action.createdAt)).toBe(900_000);
+    }
+    const [first] = created;
+    expect(await store.get(first!.id)).toEqual(first);
+  });
+
+  it("rejects a malformed proposal and leaves nothing behind", async () => {
+    const before = await dumpPrefix(redis, prefix);
+    await expect(store.create(draft({ preview: "not a list" as never }))).rejects.toThrow();
+    await expect(store.create(draft(), { ttlSeconds: 0 })).rejects.toThrow(/positive number of seconds/);
+    expect(await dumpPrefix(redis, prefix)).toBe(before);
+  });
+
+  it("answers unknown and malformed ids as missing, without touching Redis keys by pattern", async () => {
+    expect(await store.get("act_doesnotexist000000000000000000")).toBeUndefined();
+    expect(await store.get("../../etc")).toBeUndefined();
+    expect(await store.decide("act_*", "approved", bob)).toEqual({ ok: false, reason: "missing" });
+  });
+
+  it("lets exactly one of twenty concurrent approvals win", async () => {
+    const action = await store.create(draft());
+    const results = await Promise.all(
+      Array.from({ length: 20 }, () => store.decide(action.id, "approved", bob)),
+    );
+    expect(results.filter((result) => result.ok)).toHaveLength(1);
+    expect(results.filter((result) => !result.ok && result.reason === "wrong_state")).toHaveLength(19);
+    const stored = await store.get(action.id);
+    expect(stored?.state).toBe("approved");
+    expect(stored?.decidedBy).toEqual(bob);
+  });
+
+  it("settles approve racing reject with exactly one outcome", async () => {
+    for (let round = 0; round < 10; round++) {
+      const action = await store.create(draft());
+      const [approve, reject] = await Promise.all([
+        store.decide(action.id, "approved", bob),
+        store.decide(action.id, "rejected", mallory),
+      ]);
+      expect([approve.ok, reject.ok].filter(Boolean)).toHaveLength(1);
+      const final = await store.get(action.id);
+      expect(final?.state).toBe(approve.ok ? "approved" : "rejected");
+    }
+  });
+
+  it("begins execution at most once and only after approval", async () => {
+    const action = await store.create(draft());
+    expect((await store.beginExecution(action.id)).ok).toBe(false);
+    await store.decide(action.id, "approved", bob);
+    const begins = await Promise.all(Array.from({ length: 10 }, () => store.beginExecution(action.id)));
+    expect(begins.filter((result) => result.ok)).toHaveLength(1);
+    expect(await store.executions(action.id)).toBe(1);
+    await store.recordLease(action.id, "kubernetes/creds/deputy-scale-deployment/abc");
+    const done = await store.finish(action.id, "succeeded", {
+      message: "scaled",
+      kubeStatus: 200,
+      leaseId: "kubernetes/creds/deputy-scale-deployment/abc",
+      finishedAt: new Date().toISOString(),
+    });
+    expect(done.ok && done.action.state).toBe("succeeded");
+    expect(done.ok && done.action.outcome?.kubeStatus).toBe(200);
+    // A finished action is kept for its story, not forever.
+    expect(await redis.ttl(`${prefix}action:${action.id}`)).toBeGreaterThan(0);
+    // And a decision on it is answered with its state, never re-run.
+    const again = await store.decide(action.id, "approved", bob);
+    expect(again.ok === false && again.reason).toBe("wrong_state");
+    expect((await store.beginExecution(action.id)).ok).toBe(false);
+    expect(await store.executions(action.id)).toBe(1);
+  });
+
+  it("refuses an approval after expiry and marks the action expired", async () => {
+    const action = await store.create(draft(), { ttlSeconds: 60 });
+    clock += 61_000;
+    const result = await store.decide(action.id, "approved", bob);
+    expect(result.ok === false && result.reason).toBe("expired");
+    expect((await store.get(action.id))?.state).toBe("expired");
+    clock -= 61_000;
+  });
+
+  it("sweeps overdue pending actions to expired", async () => {
+    const overdue = await store.create(draft(), { ttlSeconds: 30 });
+    const fresh = await store.create(draft(), { ttlSeconds: 600 });
+    clock += 31_000;
+    const expired = await store.expireDue();
+    clock -= 31_000;
+    expect(expired).toContain(overdue.id);
+    expect(expired).not.toContain(fresh.id);
+    expect((await store.get(fresh.id))?.state).toBe("pending");
+  });
+
+  it("lists actions stuck in approved or executing for crash reconciliation", async () => {
+    const stuck = await store.create(draft());
+    await store.decide(stuck.id, "approved", bob);
+    await store.beginExecution(stuck.id);
+    clock += 10 * 60_000;
+    const stale = await store.listStale(5 * 60_000);
+    clock -= 10 * 60_000;
+    expect(stale.map((action) => action.id)).toContain(stuck.id);
+    expect((await store.listStale(5 * 60_000)).map((action) => action.id)).not.toContain(stuck.id);
+  });
+
+  it("keeps what a requester proposed separate from who decided", async () => {
+    const action = await store.create(draft({ requester: alice }));
+    await store.decide(action.id, "rejected", bob);
+    const stored = await store.get(action.id);
+    expect(stored?.requester).toEqual(alice);
+    expect(stored?.decidedBy).toEqual(bob);
+    expect(stored?.state).toBe("rejected");
+  });
+});

@@ -1,0 +1,99 @@
+import { randomBytes } from "node:crypto";
+import { Writable } from "node:stream";
+import { Redis } from "ioredis";
+import { createAuditLog, type AuditLog, type AuditRecord } from "../../core/audit.ts";
+import type { Identity } from "../../core/identity.ts";
+import { createLogger, type Logger } from "../../core/logger.ts";
+import type { ActionDraft } from "../../executor/action-store.ts";
+
+/** Shared by the write-path tests: a Redis key prefix of their own, captured logs and audit. */
+
+export const alice: Identity = { kind: "slack", teamId: "T1", id: "U_ALICE", name: "alice" };
+export const bob: Identity = { kind: "slack", teamId: "T1", id: "U_BOB", name: "bob" };
+export const mallory: Identity = { kind: "slack", teamId: "T1", id: "U_MALLORY", name: "mallory" };
+
+export function redisUrl(): string {
+  return process.env.REDIS_URL ?? "redis://127.0.0.1:6379";
+}
+
+export function testPrefix(name: string): string {
+  return `deputy-test:${name}:${randomBytes(4).toString("hex")}:`;
+}
+
+export function connectRedis(): Redis {
+  return new Redis(redisUrl(), { maxRetriesPerRequest: 2 });
+}
+
+/** Delete every key under a prefix (SCAN, never KEYS). */
+export async function dropPrefix(redis: Redis, prefix: string): Promise<void> {
+  let cursor = "0";
+  do {
+    const [next, keys] = await redis.scan(cursor, "MATCH", `${prefix}*`, "COUNT", 500);
+    cursor = next;
+    if (keys.length > 0) await redis.del(...keys);
+  } while (cursor !== "0");
+}
+
+/** Every value stored under a prefix, as text, for "no secret in Redis" checks. */
+export async function dumpPrefix(redis: Redis, prefix: string): Promise<string> {
+  const out: string[] = [];
+  let cursor = "0";
+  do {
+    const [next, keys] = await redis.scan(cursor, "MATCH", `${prefix}*`, "COUNT", 500);
+    cursor = next;
+    for (const key of keys) {
+      const type = await redis.type(key);
+      if (type === "hash") out.push(key, JSON.stringify(await redis.hgetall(key)));
+      else if (type === "string") out.push(key, (await redis.get(key)) ?? "");
+      else if (type === "zset") out.push(key, JSON.stringify(await redis.zrange(key, 0, -1, "WITHSCORES")));
+      else out.push(key, type);
+    }
+  } while (cursor !== "0");
+  return out.join("\n");
+}
+
+export interface Captured {
+  logger: Logger;
+  audit: AuditLog;
+  records: AuditRecord[];
+  /** Every log and audit line written so far. */
+  text(): string;
+}
+
+export function capture(): Captured {
+  const lines: string[] = [];
+  const sink = new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      lines.push(chunk.toString("utf8"));
+      done();
+    },
+  });
+  const records: AuditRecord[] = [];
+  return {
+    logger: createLogger({ level: "debug", destination: sink }),
+    audit: createAuditLog({ destination: sink, onRecord: (record) => records.push(record) }),
+    records,
+    text: () => lines.join(""),
+  };
+}
+
+export function draft(overrides: Partial<ActionDraft> = {}): ActionDraft {
+  return {
+    cluster: "test",
+    tool: "scale_deployment",
+    arguments: { namespace: "shop", name: "frontend", replicas: 3 },
+    target: {
+      kind: "Deployment",
+      namespace: "shop",
+      name: "frontend",
+      uid: "u-1",
+      resourceVersion: "10",
+      generation: 1,
+    },
+    summary: "Scale Deployment shop/frontend from 2 to 3 replica(s).",
+    preview: ["spec.replicas: 2 → 3"],
+    risk: { level: "normal", flags: [] },
+    requester: alice,
+    ...overrides,
+  };
+}

@@ -1,0 +1,84 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { Redis } from "ioredis";
+import { parseConfig } from "../../../core/config.ts";
+import { createPolicy } from "../../../mcp/policy/index.ts";
+import { capture, connectRedis, dropPrefix, testPrefix } from "../../executor/support.ts";
+import { budget, input, pod } from "./support.ts";
+
+describe("createPolicy: the guardrails together", () => {
+  let redis: Redis;
+  let prefix: string;
+  beforeAll(() => {
+    redis = connectRedis();
+    prefix = testPrefix("policy");
+  });
+  afterAll(async () => {
+    await dropPrefix(redis, prefix);
+    redis.disconnect();
+  });
+
+  function policy(env: Record<string, string> = {}) {
+    const config = parseConfig({
+      DEPUTY_REDIS_PREFIX: prefix,
+      DEPUTY_PROTECTED_NAMESPACES: "payments",
+      ...env,
+    });
+    const captured = capture();
+    return { policy: createPolicy({ config, redis, audit: captured.audit }), captured };
+  }
+
+  it("allows with flags and a high risk, and audits the decision", async () => {
+    const { policy: p, captured } = policy();
+    const decision = await p.evaluate(
+      input({
+        pods: [pod("db-0", { owner: "StatefulSet", labels: { app: "db" } })],
+        pdbs: [budget("db-pdb", { app: "db" }, 0)],
+      }),
+    );
+    expect(decision).toMatchObject({ allowed: true, risk: "high" });
+    expect(decision.allowed && decision.flags.map((flag) => flag.rule)).toEqual(["statefulset-pod", "pdb"]);
+    expect(captured.records).toHaveLength(1);
+    expect(captured.records[0]).toMatchObject({
+      kind: "policy_decision",
+      decision: "allow",
+      tool: "delete_pod",
+    });
+    expect(captured.records[0]?.details).toMatchObject({ flags: ["statefulset-pod", "pdb"] });
+  });
+
+  it("stops at the first refusal, names the rule, audits it, and does not charge the rate limit", async () => {
+    const { policy: p, captured } = policy({ DEPUTY_RATE_LIMIT_USER_PER_MINUTE: "1" });
+    const requester = { kind: "local" as const, id: "carol" };
+    const refused = await p.evaluate(
+      input({ requester, target: { kind: "Pod", namespace: "payments", name: "x" } }),
+    );
+    expect(refused).toMatchObject({ allowed: false, rule: "protected-namespace" });
+    expect(captured.records[0]).toMatchObject({
+      kind: "policy_decision",
+      decision: "deny",
+      rule: "protected-namespace",
+    });
+    // The refused proposal did not use the requester's one slot.
+    expect(await p.evaluate(input({ requester }))).toMatchObject({ allowed: true, risk: "normal" });
+    expect(await p.evaluate(input({ requester }))).toMatchObject({ allowed: false, rule: "rate-limit-user" });
+  });
+
+  it("always protects kube-system", async () => {
+    const { policy: p } = policy();
+    expect(p.isProtectedNamespace("kube-system")).toBe(true);
+    expect(
+      await p.evaluate(input({ target: { kind: "Pod", namespace: "kube-system", name: "coredns" } })),
+    ).toMatchObject({
+      allowed: false,
+      rule: "protected-namespace",
+    });
+    expect(p.rules).toEqual([
+      "no-force",
+      "protected-namespace",
+      "argocd-managed",
+      "statefulset-pod",
+      "pdb",
+      "rate-limit",
+    ]);
+  });
+});
