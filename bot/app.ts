@@ -104,7 +104,10 @@ export function createSlackApp(deps: SlackAppDeps): SlackApp {
     mcp: deps.mcp,
     agent: deps.agent,
     decider: deps.decider,
-    conversations: createConversationStore(deps.redis, { prefix: deps.redisPrefix }),
+    conversations: createConversationStore(deps.redis, {
+      prefix: deps.redisPrefix,
+      ttlSeconds: slack.conversationTtlSeconds,
+    }),
     deduper: createDeduper(deps.redis, { prefix: deps.redisPrefix }),
     tasks,
     approverMention: approverMention(deps.approvals.approvers, deps.approvals.approverGroup),

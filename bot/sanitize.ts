@@ -1,3 +1,5 @@
+import { redactText } from "../core/redact.ts";
+
 /**
  * Everything Deputy posts to Slack that came from the model or the cluster goes
  * through here. The model reads attacker-controlled text (logs, annotations),
@@ -11,7 +13,7 @@ export interface SanitizeOptions {
   userText?: readonly string[];
 }
 
-// Secret shapes redacted even after the MCP server's own redaction (second fence).
+// Secret shapes redacted after core/redact.ts (the MCP server's own fence): a second fence.
 const SECRET_PATTERNS: readonly RegExp[] = [
   /-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?(?:-----END [A-Z ]*PRIVATE KEY-----|$)/g,
   /\bxox[abposr]-[A-Za-z0-9-]{10,}/g,
@@ -30,7 +32,7 @@ export const REDACTED = "[redacted]";
 
 /** Replace anything shaped like a credential with a marker. */
 export function redactSecrets(text: string): string {
-  let out = text;
+  let out = redactText(text);
   for (const pattern of SECRET_PATTERNS) out = out.replace(pattern, REDACTED);
   out = out.replace(BEARER, `$1${REDACTED}`);
   out = out.replace(SECRET_ASSIGNMENT, (_match, prefix: string, value: string) =>

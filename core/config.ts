@@ -113,6 +113,9 @@ const envSchema = z.object({
 
 export type Env = z.input<typeof envSchema>;
 
+/** Every environment variable the configuration reads (.env.example documents each). */
+export const CONFIG_ENV_KEYS: readonly string[] = Object.keys(envSchema.shape);
+
 export interface LocalUser {
   id: string;
   roles: ReadonlyArray<"requester" | "approver">;

@@ -62,7 +62,9 @@ describe("sanitizeForSlack", () => {
   });
 
   it("sanitizePlain escapes markup and redacts", () => {
-    expect(sanitizePlain("<!here> sk-ant-api03-abcdefghijklmnopqrstuvwxyz")).toBe("&lt;!here&gt; [redacted]");
+    expect(sanitizePlain("<!here> sk-ant-api03-abcdefghijklmnopqrstuvwxyz")).toBe(
+      "&lt;!here&gt; [redacted token]",
+    );
   });
 
   it("redactSecrets leaves ordinary text alone", () => {
