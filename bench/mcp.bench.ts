@@ -1,0 +1,154 @@
+import { CoreV1Api, KubeConfig } from "@kubernetes/client-node";
+import { estimateTokens } from "../core/budget.ts";
+import { SEED, seedCluster as seedWith } from "../test/env/seed.ts";
+import { upTestEnv } from "../test/env/testenv.ts";
+import { startHarness, type Harness } from "../test/mcp/harness.ts";
+import type { BenchLine } from "./run.ts";
+
+/**
+ * MCP overhead: list_pods and troubleshoot_pod through the in-memory MCP
+ * client (validation, audit, rendering, budget, redaction, fencing) against
+ * the same Kubernetes reads done directly with client-node, in the same run
+ * on the seeded cluster, and the size in tokens of each tool's answer for
+ * each seeded problem. Brings the local test environment up if needed.
+ */
+const ROUNDS = 40;
+const WARMUP = 10;
+
+async function timeIt(rounds: number, fn: () => Promise<unknown>): Promise<number> {
+  for (let i = 0; i < WARMUP; i++) await fn();
+  const samples: number[] = [];
+  for (let i = 0; i < rounds; i++) {
+    const start = performance.now();
+    await fn();
+    samples.push(performance.now() - start);
+  }
+  samples.sort((a, b) => a - b);
+  return samples[Math.floor(samples.length / 2)]!;
+}
+
+export async function run(): Promise<BenchLine[]> {
+  const state = await upTestEnv({ progress: (line) => process.stderr.write(`testenv: ${line}\n`) });
+  const admin = new KubeConfig();
+  admin.loadFromFile(state.kubeconfig);
+  await seedWith(admin);
+  const h: Harness = await startHarness();
+  // The direct baseline uses the same read identity, through client-node's typed API.
+  const reader = h.deps.kube.kubeConfig;
+  const core = reader.makeApiClient(CoreV1Api);
+  try {
+    const ns = SEED.namespace;
+    const pods = await core.listNamespacedPod({ namespace: ns });
+    const podOf = (app: string): string => {
+      const live = pods.items.filter((p) => p.metadata?.labels?.app === app && !p.metadata.deletionTimestamp);
+      const broken = live.find((p) => p.status?.containerStatuses?.some((s) => !s.ready));
+      return (broken ?? live[0])!.metadata!.name!;
+    };
+    const checkout = podOf(SEED.crashLoop.deployment);
+
+    const directList = await timeIt(ROUNDS, () => core.listNamespacedPod({ namespace: ns }));
+    const mcpList = await timeIt(ROUNDS, () => h.call("list_pods", { namespace: ns }));
+
+    const directTroubleshoot = await timeIt(ROUNDS, async () => {
+      const pod = await core.readNamespacedPod({ namespace: ns, name: checkout });
+      await Promise.all([
+        core.listNamespacedEvent({
+          namespace: ns,
+          fieldSelector: `involvedObject.name=${checkout},involvedObject.kind=Pod,involvedObject.namespace=${ns},involvedObject.uid=${pod.metadata!.uid}`,
+        }),
+        core.readNode({ name: pod.spec!.nodeName! }),
+        core
+          .readNamespacedPodLog({
+            namespace: ns,
+            name: checkout,
+            container: SEED.crashLoop.container,
+            previous: true,
+            tailLines: 60,
+          })
+          .catch(() => ""),
+      ]);
+    });
+    const mcpTroubleshoot = await timeIt(ROUNDS, () =>
+      h.call("troubleshoot_pod", { namespace: ns, name: checkout }),
+    );
+
+    const lines: BenchLine[] = [
+      {
+        name: "list_pods shop: direct client-node (median)",
+        value: Number(directList.toFixed(2)),
+        unit: "ms",
+      },
+      {
+        name: "list_pods shop: through MCP in-memory (median)",
+        value: Number(mcpList.toFixed(2)),
+        unit: "ms",
+      },
+      {
+        name: "list_pods overhead (MCP / direct, goal ≤ 1.2)",
+        value: Number((mcpList / directList).toFixed(2)),
+        unit: "x",
+      },
+      {
+        name: "troubleshoot_pod checkout: direct client-node (median)",
+        value: Number(directTroubleshoot.toFixed(2)),
+        unit: "ms",
+      },
+      {
+        name: "troubleshoot_pod checkout: through MCP (median)",
+        value: Number(mcpTroubleshoot.toFixed(2)),
+        unit: "ms",
+      },
+      {
+        name: "troubleshoot_pod overhead (MCP / direct, goal ≤ 1.2)",
+        value: Number((mcpTroubleshoot / directTroubleshoot).toFixed(2)),
+        unit: "x",
+      },
+    ];
+
+    const sizes: [string, string, Record<string, unknown>][] = [
+      ["crash loop: troubleshoot_pod checkout", "troubleshoot_pod", { namespace: ns, name: "checkout" }],
+      [
+        "OOMKilled: troubleshoot_pod recommendations",
+        "troubleshoot_pod",
+        { namespace: ns, name: podOf(SEED.oomKilled.deployment) },
+      ],
+      [
+        "ImagePullBackOff: troubleshoot_pod payments",
+        "troubleshoot_pod",
+        { namespace: ns, name: "payments" },
+      ],
+      ["NotReady node: troubleshoot_node node-c", "troubleshoot_node", { name: SEED.notReadyNode }],
+      ["unhealthy nodes: show_unhealthy_nodes", "show_unhealthy_nodes", {}],
+      [
+        "PDB: get_resource pdb db-pdb",
+        "get_resource",
+        { kind: "pdb", name: SEED.statefulSet.pdb, namespace: ns },
+      ],
+      [
+        "Argo CD: describe_deployment catalog",
+        "describe_deployment",
+        { namespace: ns, name: SEED.argoManaged.deployment },
+      ],
+      [
+        "rollout: describe_deployment payments",
+        "describe_deployment",
+        { namespace: ns, name: SEED.imagePull.deployment },
+      ],
+      ["list_pods shop", "list_pods", { namespace: ns }],
+      ["describe_pod checkout", "describe_pod", { namespace: ns, pod: checkout }],
+      ["check_logs checkout (100 lines)", "check_logs", { namespace: ns, pod: checkout }],
+      ["get_events shop", "get_events", { namespace: ns }],
+      ["list_deployments shop", "list_deployments", { namespace: ns }],
+      ["list_namespaces", "list_namespaces", {}],
+      ["kubectl get pods,svc -n shop", "kubectl", { command: "get pods,svc -n shop" }],
+    ];
+    for (const [label, tool, args] of sizes) {
+      const reply = await h.call(tool, args);
+      if (reply.isError) throw new Error(`${tool} failed: ${reply.text}`);
+      lines.push({ name: `tokens: ${label}`, value: estimateTokens(reply.text), unit: "tokens" });
+    }
+    return lines;
+  } finally {
+    await h.close();
+  }
+}

@@ -1,0 +1,135 @@
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { Writable } from "node:stream";
+import {
+  KubernetesObjectApi,
+  PatchStrategy,
+  type KubeConfig,
+  type KubernetesObject,
+} from "@kubernetes/client-node";
+import type { Client } from "@modelcontextprotocol/sdk/client/index.js";
+import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
+import { Redis } from "ioredis";
+import { parse } from "yaml";
+import { createAuditLog, type AuditRecord } from "../../core/audit.ts";
+import { parseConfig } from "../../core/config.ts";
+import { createKubeClients, type KubeClientOptions, type KubeRequestEvent } from "../../core/kube/client.ts";
+import { createLogger } from "../../core/logger.ts";
+import { createWriteDeps } from "../../executor/wiring.ts";
+import type { McpDeps } from "../../mcp/deps.ts";
+import { connectInMemory } from "../../mcp/transports/in-memory.ts";
+import { adminKubeConfig, loadTestEnv, serviceAccountKubeConfig } from "../helpers/testenv.ts";
+
+/**
+ * Integration harness for the MCP read tools: the real MCP SDK client talks
+ * to Deputy's server over a linked in-memory transport; the server reads the
+ * real API server as a service account bound to deputy-reader, applied from
+ * manifests/base/rbac/deputy-reader.yaml.
+ */
+export const READER_NAMESPACE = "deputy-system";
+export const READER_ACCOUNT = "deputy-mcp-reader";
+
+const MANIFEST = join(import.meta.dirname, "../../manifests/base/rbac/deputy-reader.yaml");
+
+let roleApplied: Promise<void> | undefined;
+
+/** Apply the deputy-reader ClusterRole exactly as shipped in manifests/. */
+export function applyReaderRole(): Promise<void> {
+  roleApplied ??= (async () => {
+    const objects = readFileSync(MANIFEST, "utf8")
+      .split(/^---$/m)
+      .map((doc) => parse(doc) as KubernetesObject | null)
+      .filter((o): o is KubernetesObject => Boolean(o));
+    const client = KubernetesObjectApi.makeApiClient(adminKubeConfig());
+    for (const object of objects) {
+      await client.patch(object, undefined, undefined, "deputy-tests", true, PatchStrategy.ServerSideApply);
+    }
+  })();
+  return roleApplied;
+}
+
+export async function readerKubeConfig(): Promise<KubeConfig> {
+  await applyReaderRole();
+  return serviceAccountKubeConfig(READER_NAMESPACE, READER_ACCOUNT, { clusterRole: "deputy-reader" });
+}
+
+export interface Harness {
+  client: Client;
+  deps: McpDeps;
+  audit: AuditRecord[];
+  requests: KubeRequestEvent[];
+  call(name: string, args?: Record<string, unknown>, meta?: Record<string, unknown>): Promise<ToolReply>;
+  close(): Promise<void>;
+}
+
+export interface ToolReply {
+  result: CallToolResult;
+  text: string;
+  isError: boolean;
+  structured: Record<string, unknown> | undefined;
+}
+
+export interface HarnessOptions {
+  env?: Record<string, string>;
+  kubeConfig?: KubeConfig;
+  kube?: KubeClientOptions;
+}
+
+const silent = new Writable({
+  write(_chunk, _encoding, callback) {
+    callback();
+  },
+});
+
+export async function startHarness(options: HarnessOptions = {}): Promise<Harness> {
+  const kubeConfig = options.kubeConfig ?? (await readerKubeConfig());
+  const config = parseConfig({ DEPUTY_CLUSTER_NAME: "testenv", ...options.env });
+  const audit: AuditRecord[] = [];
+  const requests: KubeRequestEvent[] = [];
+  const logger = createLogger({ level: "warn", destination: silent });
+  const redis = new Redis(loadTestEnv().redisUrl);
+  const auditLog = createAuditLog({ destination: silent, onRecord: (record) => audit.push(record) });
+  const deps: McpDeps = {
+    config,
+    logger,
+    audit: auditLog,
+    ...createWriteDeps({ config, redis, audit: auditLog }),
+    kube: createKubeClients(kubeConfig, {
+      maxConcurrency: config.kube.maxConcurrency,
+      ...options.kube,
+      onRequest: (event) => {
+        requests.push(event);
+        options.kube?.onRequest?.(event);
+      },
+    }),
+  };
+  const connection = await connectInMemory(deps);
+  return {
+    client: connection.client,
+    deps,
+    audit,
+    requests,
+    async call(name, args = {}, meta) {
+      const result = (await connection.client.callTool({
+        name,
+        arguments: args,
+        ...(meta ? { _meta: meta } : {}),
+      })) as CallToolResult;
+      const text = result.content
+        .filter((c) => c.type === "text")
+        .map((c) => c.text)
+        .join("\n");
+      return {
+        result,
+        text,
+        isError: result.isError === true,
+        structured: result.structuredContent as Record<string, unknown> | undefined,
+      };
+    },
+    async close() {
+      await connection.close();
+      deps.kube.close();
+      await redis.quit();
+    },
+  };
+}
