@@ -157,7 +157,7 @@ describe.each(OVERLAYS)("overlay %s", (overlay) => {
       return [container.readinessProbe!.httpGet!.path, container.livenessProbe!.httpGet!.path, String(port)];
     };
     expect(probe("deputy-mcp")).toEqual(["/readyz", "/healthz", "8080"]);
-    expect(probe("deputy-executor")).toEqual(["/readyz", "/healthz", "8081"]);
+    expect(probe("deputy-executor")).toEqual(["/healthz", "/healthz", "8081"]);
     expect(probe("deputy-bot")).toEqual(["/readyz", "/healthz", "9090"]);
   });
 
@@ -166,7 +166,7 @@ describe.each(OVERLAYS)("overlay %s", (overlay) => {
       (podSpec(find(objects, "Deployment", name)).containers[0] as { args?: unknown }).args;
     expect(args("deputy-bot")).toEqual(["bot"]);
     expect(args("deputy-mcp")).toEqual(["mcp", "--http"]);
-    expect(args("deputy-executor")).toEqual(["executor"]);
+    expect(args("deputy-executor")).toEqual(["executor", "--host", "0.0.0.0"]);
   });
 
   it("keeps every Deputy Deployment available during disruptions and spread over nodes", () => {
@@ -215,6 +215,35 @@ describe.each(OVERLAYS)("overlay %s", (overlay) => {
     expect(botConfig.DEPUTY_SECRETS_FROM_OPENBAO).toBe(`${roles.kv.mount}/data/deputy`);
     const botPolicy = Object.keys(roles.policies["deputy-bot"]!.paths);
     expect(botPolicy).toContain(`${roles.kv.mount}/data/deputy/slack`);
+  });
+
+  it("lets OpenBao manage accounts in exactly the writable namespaces and the jit namespace", () => {
+    const config = find(objects, "ConfigMap", "deputy-config", "deputy-system").data as Record<
+      string,
+      string
+    >;
+    const writable = config.DEPUTY_WRITABLE_NAMESPACES!.split(",").map((ns) => ns.trim());
+    const roles = loadOpenBaoRoles({
+      writableNamespaces: writable,
+      jitNamespace: config.DEPUTY_JIT_NAMESPACE,
+    });
+    const bound = objects
+      .filter(
+        (o) =>
+          o.kind === "RoleBinding" &&
+          (o.roleRef as { name: string }).name === "deputy-openbao-namespaced" &&
+          (o.subjects as Array<{ name: string; namespace: string }>).some((s) => s.namespace === "openbao"),
+      )
+      .map((o) => o.metadata.namespace!)
+      .sort();
+    expect(bound).toEqual([...roles.writableNamespaces, roles.jitNamespace].sort());
+    // and never cluster-wide for the namespaced part
+    const clusterBindings = objects.filter(
+      (o) =>
+        o.kind === "ClusterRoleBinding" &&
+        (o.roleRef as { name: string }).name === "deputy-openbao-namespaced",
+    );
+    expect(clusterBindings).toEqual([]);
   });
 
   it("persists Redis with an append-only file and authenticates every client", () => {
