@@ -102,6 +102,8 @@ export function createCredentialBroker(options: CredentialBrokerOptions): Creden
   const stats: BrokerStats = { logins: 0, minted: 0, revoked: 0, revokeFailures: 0 };
   let cached: LoginToken | undefined;
   let inflight: Promise<LoginToken> | undefined;
+  // Login failures were already retried inside login(): callers must not retry them again.
+  const loginFailures = new WeakSet<object>();
 
   async function readJwt(): Promise<string> {
     try {
@@ -118,6 +120,15 @@ export function createCredentialBroker(options: CredentialBrokerOptions): Creden
   }
 
   async function login(): Promise<LoginToken> {
+    try {
+      return await loginOnce();
+    } catch (error) {
+      if (error !== null && typeof error === "object") loginFailures.add(error);
+      throw error;
+    }
+  }
+
+  async function loginOnce(): Promise<LoginToken> {
     const jwt = await readJwt();
     const response = await withRetry(
       () => {
@@ -171,7 +182,9 @@ export function createCredentialBroker(options: CredentialBrokerOptions): Creden
       },
       {
         ...retry,
-        retryable: (error) => isTransient(error) || (error instanceof OpenBaoError && error.status === 403),
+        retryable: (error) =>
+          !loginFailures.has(error as object) &&
+          (isTransient(error) || (error instanceof OpenBaoError && error.status === 403)),
         onRetry: (error, attempt, delayMs) =>
           logger.warn({ attempt, delayMs, err: describe(error) }, "OpenBao call failed, retrying"),
       },
@@ -198,13 +211,17 @@ export function createCredentialBroker(options: CredentialBrokerOptions): Creden
   }
 
   async function revokeLease(leaseId: string): Promise<void> {
-    if (!LEASE_ID_PATTERN.test(leaseId)) {
+    if (
+      !LEASE_ID_PATTERN.test(leaseId) ||
+      leaseId.split("/").some((part) => part === "" || part === "." || part === "..")
+    ) {
       throw new DeputyError("INPUT_INVALID", `"${leaseId}" is not a lease id`);
     }
+    // The lease id in the path lets the policy allow revoking only Deputy's own leases.
     await withToken((token) =>
-      options.openbao.request("PUT", "sys/leases/revoke", {
+      options.openbao.request("PUT", `sys/leases/revoke/${leaseId}`, {
         token,
-        body: { lease_id: leaseId, sync: true },
+        body: { sync: true },
         schema: ignoredSchema,
       }),
     );

@@ -1,0 +1,122 @@
+import { writeFile, mkdtemp } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { Redis } from "ioredis";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { loadOpenBaoRoles } from "../../core/openbao-roles.ts";
+import { isDeputyError } from "../../core/errors.ts";
+import { createActionStore, type ActionStore } from "../../executor/action-store.ts";
+import { createApprovalExecutor } from "../../executor/approval-executor.ts";
+import { createExecutorClient } from "../../executor/client.ts";
+import { createCredentialBroker, type CredentialBroker } from "../../executor/credential-broker.ts";
+import { startExecutorHttpServer, type ExecutorHttpServer } from "../../executor/http.ts";
+import { createOpenBaoClient } from "../../executor/openbao-client.ts";
+import { alice, bob, capture, connectRedis, draft, dropPrefix, testPrefix } from "./support.ts";
+
+/**
+ * The decision endpoint and its client, on a real executor and real Redis.
+ * OpenBao here is an address nothing listens on: approvals must end in a clear
+ * failed state after bounded, jittered retries, and nothing runs.
+ */
+describe("executor HTTP endpoint and client", () => {
+  let redis: Redis;
+  let prefix: string;
+  let store: ActionStore;
+  let broker: CredentialBroker;
+  let server: ExecutorHttpServer;
+  const captured = capture();
+
+  beforeAll(async () => {
+    redis = connectRedis();
+    prefix = testPrefix("http");
+    store = createActionStore(redis, { prefix, ttlSeconds: 900 });
+    const dir = await mkdtemp(join(tmpdir(), "deputy-jwt-"));
+    await writeFile(join(dir, "token"), "header.payload.signature");
+    broker = createCredentialBroker({
+      openbao: createOpenBaoClient({ addr: "http://127.0.0.1:9", timeoutMs: 500 }),
+      logger: captured.logger,
+      authMount: "kubernetes",
+      authRole: "deputy-executor",
+      secretsMount: "kubernetes",
+      jwtPath: join(dir, "token"),
+      retry: { attempts: 3, baseMs: 10, capMs: 40 },
+    });
+    const executor = createApprovalExecutor({
+      store,
+      broker,
+      roles: loadOpenBaoRoles(),
+      cluster: { server: "https://127.0.0.1:9", caPem: undefined },
+      audit: captured.audit,
+      logger: captured.logger,
+      approvers: { slackUserIds: [bob.id], localApproverIds: [] },
+      twoPersonRule: { normal: true, high: true },
+      protectedNamespaces: ["kube-system"],
+      clusterName: "test",
+    });
+    server = await startExecutorHttpServer({ executor, logger: captured.logger, host: "127.0.0.1", port: 0 });
+  });
+
+  afterAll(async () => {
+    await server.close();
+    await dropPrefix(redis, prefix);
+    redis.disconnect();
+  });
+
+  it("decides through the client exactly as in process", async () => {
+    const client = createExecutorClient({ url: server.url });
+    const action = await store.create(draft());
+    const rejected = await client.decide({ actionId: action.id, approver: bob, decision: "reject" });
+    expect(rejected).toMatchObject({
+      status: "rejected",
+      action: { id: action.id, state: "rejected", decidedBy: bob },
+    });
+    const again = await client.decide({ actionId: action.id, approver: bob, decision: "approve" });
+    expect(again.status).toBe("not_pending");
+    const unknown = await client.decide({
+      actionId: "act_BBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBB",
+      approver: bob,
+      decision: "approve",
+    });
+    expect(unknown).toMatchObject({ status: "refused", rule: "unknown-action" });
+    const invalid = await client.decide({ actionId: action.id, approver: bob, decision: "maybe" as never });
+    expect(invalid).toMatchObject({ status: "refused", rule: "invalid-request" });
+  });
+
+  it("ends an approval in a clear failed state when OpenBao cannot be reached, after bounded retries", async () => {
+    const client = createExecutorClient({ url: server.url });
+    const action = await store.create(draft({ requester: alice }));
+    const started = Date.now();
+    const result = await client.decide({ actionId: action.id, approver: bob, decision: "approve" });
+    expect(result.status).toBe("failed");
+    expect(result.message).toMatch(
+      /^No just-in-time credential could be obtained from OpenBao \(OpenBao auth\/kubernetes\/login answered nothing \(unreachable\)\); nothing was done\.$/,
+    );
+    expect(result.action?.state).toBe("failed");
+    expect(result.action?.outcome?.leaseId).toBeUndefined();
+    expect(broker.stats()).toMatchObject({ logins: 3, minted: 0 });
+    expect(Date.now() - started).toBeLessThan(5_000);
+    expect(await store.executions(action.id)).toBe(1);
+  });
+
+  it("answers protocol errors with the right status", async () => {
+    const post = (body: string, type = "application/json") =>
+      fetch(`${server.url}/v1/decisions`, { method: "POST", headers: { "content-type": type }, body });
+    expect((await post("{not json")).status).toBe(400);
+    expect((await post("{}", "text/plain")).status).toBe(415);
+    expect((await post(JSON.stringify({ pad: "x".repeat(20_000) }))).status).toBe(413);
+    const invalid = await post(JSON.stringify({ actionId: 1 }));
+    expect(invalid.status).toBe(400);
+    expect(await invalid.json()).toMatchObject({ status: "refused", rule: "invalid-request" });
+    expect((await fetch(`${server.url}/v1/decisions`)).status).toBe(405);
+    expect((await fetch(`${server.url}/v1/approve-everything`, { method: "POST" })).status).toBe(404);
+    expect((await fetch(`${server.url}/healthz`)).status).toBe(200);
+  });
+
+  it("reports an unreachable executor as an error, never as a decision", async () => {
+    const client = createExecutorClient({ url: "http://127.0.0.1:9", timeoutMs: 1000 });
+    const error = await client
+      .decide({ actionId: "act_CCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCC", approver: bob, decision: "approve" })
+      .catch((e: unknown) => e);
+    expect(isDeputyError(error, "UPSTREAM_FAILED")).toBe(true);
+  });
+});
