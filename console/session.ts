@@ -64,6 +64,8 @@ export interface ConsoleSession {
   postMessage(threadId: string, user: Identity, text: string): { done: Promise<void> };
   decide(actionId: string, user: Identity, decision: Decision): Promise<DecisionResult>;
   auditStory(actionId: string): Promise<AuditStoryView>;
+  /** An action changed outside a click (expiry): update its card. */
+  actionChanged(action: PendingAction): void;
   /** Proactive triage from the watcher lands here. */
   postTriage(title: string, text: string, object?: string): void;
   hasThread(threadId: string): boolean;
@@ -287,6 +289,20 @@ export function createConsoleSession(deps: ConsoleSessionDeps): ConsoleSession {
         `Pending action ${actionId} (${action.tool} on ${target}): ${result.status}, decided by ${who}.`,
       );
       return result;
+    },
+
+    actionChanged(action) {
+      const threadId = actionThreads.get(action.id);
+      if (threadId === undefined || !threads.has(threadId)) return;
+      publishCard(threadId, action);
+      if (action.state === "expired") {
+        deps.hub.publish(threadId, {
+          type: "result",
+          actionId: action.id,
+          status: "expired",
+          text: `${action.tool} on ${describeTarget(action.target)} expired without a decision. Nothing was changed.`,
+        });
+      }
     },
 
     auditStory(actionId) {

@@ -1,0 +1,388 @@
+import { existsSync, readFileSync } from "node:fs";
+import { mkdir } from "node:fs/promises";
+import { dirname, join, resolve } from "node:path";
+import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
+import { pino } from "pino";
+import { runAgentTurn } from "../bot/agent/run-agent-turn.ts";
+import { createAnthropicModel } from "../bot/agent/model.ts";
+import type { AgentProgress, MessageParam } from "../bot/agent/types.ts";
+import { parseDirectCommand } from "../bot/direct-commands.ts";
+import { triageText, type TriageSink } from "../core/alerts.ts";
+import { auditRecordFromLine, createAuditLog, type AuditRecord } from "../core/audit.ts";
+import { actionStory } from "../core/audit-story.ts";
+import { parseConfig, type Config } from "../core/config.ts";
+import { describeError } from "../core/errors.ts";
+import { createKubeClients, type KubeClients } from "../core/kube/client.ts";
+import { createLogger, type Logger } from "../core/logger.ts";
+import { createOpenBaoClient } from "../executor/openbao-client.ts";
+import { setupOpenBao } from "../executor/openbao-setup.ts";
+import { createExecutorFromConfig, createWriteDeps, loadRolesFromConfig } from "../executor/wiring.ts";
+import type { McpDeps } from "../mcp/deps.ts";
+import { META_KEYS } from "../mcp/server.ts";
+import { startHttpServer, type RunningHttpServer } from "../mcp/transports/http.ts";
+import { connectInMemory, type InMemoryConnection } from "../mcp/transports/in-memory.ts";
+import { createTriageWatcher, type TriageWatcher } from "../watcher/watcher.ts";
+import { approvalCardView } from "./card.ts";
+import { createEventHub } from "./events.ts";
+import { prepareLocalIdentities, type LocalIdentities } from "./local-identities.ts";
+import { connectRedis, resolveLocalCluster, type Progress } from "./local-cluster.ts";
+import { createConsoleServer, type ConsoleServer } from "./server.ts";
+import {
+  createConsoleSession,
+  type AgentTurnInput,
+  type AgentTurnOutput,
+  type ConsoleSession,
+} from "./session.ts";
+import { localApprovers } from "./users.ts";
+
+/**
+ * All of Deputy in one process on one machine: the same MCP server (in memory
+ * for the console and the agent, and on 127.0.0.1 for other MCP clients), the
+ * same guardrails, pending-action store, approval executor, OpenBao
+ * credentials, audit trail and triage watcher as a cluster deployment — with
+ * the local console in place of Slack.
+ */
+
+export const REPO_ROOT = resolve(import.meta.dirname, "..");
+/** Where local mode keeps its audit chain and logs unless configured otherwise. */
+export const LOCAL_STATE_DIR = join(REPO_ROOT, ".deputy");
+
+export interface LocalModeOptions {
+  env?: Record<string, string | undefined>;
+  progress?: Progress;
+}
+
+export interface LocalMode {
+  consoleUrl: string;
+  mcpUrl: string;
+  cluster: { server: string; source: "kubeconfig" | "local" };
+  auditFile: string;
+  logFile: string;
+  model: string | undefined;
+  close(): Promise<void>;
+}
+
+export const CONSOLE_DIRECT_COMMANDS = [
+  "troubleshoot shop/checkout",
+  "logs shop/checkout-<pod> --previous",
+  "events shop",
+  "restart deployment/checkout -n shop",
+  "scale deployment/frontend --replicas 3 -n shop",
+  "drain <node>",
+  "help",
+];
+
+/** Undo what was started, newest first, even when one step fails. */
+function createCloser(logger: () => Logger | undefined): {
+  add: (what: string, close: () => Promise<void> | void) => void;
+  closeAll: () => Promise<void>;
+} {
+  const steps: { what: string; close: () => Promise<void> | void }[] = [];
+  return {
+    add: (what, close) => steps.push({ what, close }),
+    async closeAll() {
+      for (const step of steps.reverse()) {
+        try {
+          await step.close();
+        } catch (error) {
+          logger()?.warn({ err: describeError(error) }, `stopping ${step.what} failed`);
+        }
+      }
+      steps.length = 0;
+    },
+  };
+}
+
+/** Audit records of one action: from this run's memory, else from the audit file. */
+function readAuditFile(file: string): AuditRecord[] {
+  if (!existsSync(file)) return [];
+  const records: AuditRecord[] = [];
+  for (const line of readFileSync(file, "utf8").split("\n")) {
+    if (!line.trim()) continue;
+    const record = auditRecordFromLine(line);
+    if (record) records.push(record);
+  }
+  return records;
+}
+
+function agentAdapter(
+  config: Config,
+  mcp: InMemoryConnection,
+  logger: Logger,
+  approvers: readonly string[],
+): ((input: AgentTurnInput) => Promise<AgentTurnOutput>) | undefined {
+  const apiKey = config.anthropic.apiKey;
+  if (!apiKey) return undefined;
+  const model = createAnthropicModel({
+    apiKey,
+    ...(config.anthropic.baseUrl ? { baseUrl: config.anthropic.baseUrl } : {}),
+  });
+  return async (input) => {
+    const onProgress = (event: AgentProgress): void => {
+      switch (event.type) {
+        case "tool_start":
+          input.emit({
+            type: "tool_call",
+            callId: event.callId,
+            tool: event.tool,
+            arguments: event.target ? { target: event.target } : {},
+            status: "running",
+          });
+          break;
+        case "tool_end":
+          input.emit({
+            type: "tool_call",
+            callId: event.callId,
+            tool: event.tool,
+            arguments: event.target ? { target: event.target } : {},
+            status: event.isError ? "error" : "ok",
+            durationMs: event.durationMs,
+          });
+          break;
+        case "pending_action":
+          input.emit({ type: "card", card: approvalCardView(event.action, approvers) });
+          break;
+        case "retrying":
+          input.emit({
+            type: "progress",
+            text: `The model is busy (${event.reason}); retrying in ${Math.round(event.delayMs / 1000)} s…`,
+          });
+          break;
+        case "model_call":
+          break;
+      }
+    };
+    const result = await runAgentTurn(
+      {
+        prompt: input.prompt,
+        history: input.history as MessageParam[],
+        notes: input.notes,
+        requester: input.requester,
+        conversation: input.conversation,
+        mcp: mcp.client,
+        onProgress,
+        signal: input.signal,
+      },
+      {
+        model,
+        modelName: config.anthropic.model,
+        limits: {
+          maxIterations: config.anthropic.maxIterations,
+          maxSeconds: config.anthropic.maxSeconds,
+          maxTokens: config.anthropic.maxTokens,
+          maxOutputTokens: 4096,
+        },
+        logger,
+      },
+    );
+    return { text: result.text, messages: result.messages };
+  };
+}
+
+function consoleTriageSink(session: ConsoleSession): TriageSink {
+  return {
+    async postTriage(message) {
+      const target = `${message.object.kind.toLowerCase()} ${message.object.namespace ? `${message.object.namespace}/` : ""}${message.object.name}`;
+      session.postTriage(message.title, triageText(message), target);
+    },
+  };
+}
+
+export async function startLocalMode(options: LocalModeOptions = {}): Promise<LocalMode> {
+  const env = options.env ?? process.env;
+  const progress = options.progress ?? ((): void => {});
+  let logger: Logger | undefined;
+  const closer = createCloser(() => logger);
+  try {
+    const config = parseConfig(env);
+    const auditFile = resolve(config.observability.auditFile ?? join(LOCAL_STATE_DIR, "audit.jsonl"));
+    const logFile = resolve(env.DEPUTY_LOG_FILE ?? join(LOCAL_STATE_DIR, "deputy.log"));
+    await mkdir(dirname(logFile), { recursive: true });
+    // The terminal is for progress; logs and the audit chain go to files.
+    const logDestination = pino.destination({ dest: logFile, sync: false, append: true, mkdir: true });
+    closer.add("the log file", () => logDestination.flushSync());
+    logger = createLogger({ level: config.logLevel, name: "deputy-local", destination: logDestination });
+
+    const cluster = await resolveLocalCluster(config, env, progress);
+    const redis = await connectRedis(cluster.redisUrl);
+    closer.add("Redis", () => void redis.disconnect());
+
+    progress("creating Deputy's identities on the cluster (read-only MCP identity, executor, OpenBao's)");
+    const roles = loadRolesFromConfig(config);
+    const identities: LocalIdentities = await prepareLocalIdentities(cluster.admin, roles);
+    closer.add("local identities", () => identities.close());
+    for (const namespace of identities.missingNamespaces) {
+      progress(`  writable namespace "${namespace}" does not exist: writes there will fail until it does`);
+    }
+
+    progress(`setting up OpenBao at ${cluster.baoAddr} (Kubernetes auth and secrets engine)`);
+    const openbao = createOpenBaoClient({ addr: cluster.baoAddr });
+    await setupOpenBao({
+      openbao,
+      adminToken: cluster.baoSetupToken,
+      roles,
+      kubernetesHost: cluster.server,
+      kubernetesCaPem: cluster.caPem ?? "",
+      tokenReviewerJwt: identities.tokenReviewerJwt,
+      secretsEngineJwt: identities.secretsEngineJwt,
+    });
+
+    const memory: AuditRecord[] = [];
+    const audit = createAuditLog({
+      file: auditFile,
+      onRecord: (record) => {
+        if (record.actionId === undefined) return;
+        memory.push(record);
+        if (memory.length > 20_000) memory.splice(0, memory.length - 20_000);
+      },
+    });
+
+    const kube: KubeClients = createKubeClients(identities.reader, {
+      maxConcurrency: config.kube.maxConcurrency,
+      logger: logger.child({ component: "kube" }),
+    });
+    closer.add("the Kubernetes client", () => kube.close());
+    // The tools read with the read-only identity; the executor logs in to
+    // OpenBao with its own token file. Neither ever sees the admin kubeconfig.
+    const localConfig: Config = {
+      ...config,
+      kube: { ...config.kube, kubeconfig: undefined },
+      redis: { ...config.redis, url: cluster.redisUrl },
+      openbao: { ...config.openbao, addr: cluster.baoAddr, jwtPath: identities.executorJwtPath },
+    };
+    const writeDeps = createWriteDeps({ config: localConfig, redis, audit });
+    const mcpDeps: McpDeps = { config: localConfig, logger, audit, kube, ...writeDeps };
+
+    progress("starting the MCP server");
+    const mcp = await connectInMemory(mcpDeps, { clientName: "deputy-console" });
+    closer.add("the in-memory MCP connection", () => mcp.close());
+    const mcpHttp: RunningHttpServer = await startHttpServer(mcpDeps, {
+      host: config.mcp.host,
+      port: config.mcp.port,
+    });
+    closer.add("the MCP HTTP server", () => mcpHttp.close());
+
+    const approvers = localApprovers(config.console.users);
+    const { executor, store: actions } = createExecutorFromConfig({
+      config: localConfig,
+      redis,
+      audit,
+      logger: logger.child({ component: "executor" }),
+      cluster: { server: cluster.server, caPem: cluster.caPem },
+    });
+    const reconciled = await executor.reconcile();
+    if (reconciled.length > 0)
+      progress(`marked ${reconciled.length} interrupted action(s) as failed (never re-run)`);
+
+    const hub = createEventHub();
+    const callTool = async (
+      name: string,
+      args: Record<string, unknown>,
+      caller: {
+        requester: unknown;
+        conversation: unknown;
+        prompt: string | undefined;
+        reason: string | undefined;
+      },
+    ): Promise<CallToolResult> =>
+      (await mcp.client.callTool(
+        {
+          name,
+          arguments: args,
+          _meta: {
+            [META_KEYS.requester]: caller.requester,
+            [META_KEYS.conversation]: caller.conversation,
+            ...(caller.prompt ? { [META_KEYS.prompt]: caller.prompt.slice(0, 4000) } : {}),
+            ...(caller.reason ? { [META_KEYS.reason]: caller.reason.slice(0, 500) } : {}),
+          },
+        },
+        undefined,
+        { timeout: 60_000 },
+      )) as CallToolResult;
+
+    const session: ConsoleSession = createConsoleSession({
+      hub,
+      logger: logger.child({ component: "console" }),
+      approvers,
+      callTool,
+      parseDirectCommand,
+      runAgentTurn: agentAdapter(config, mcp, logger.child({ component: "agent" }), approvers),
+      decide: (request) => executor.decide(request),
+      auditStory: async (actionId) => {
+        let records = memory.filter((record) => record.actionId === actionId);
+        if (records.length === 0)
+          records = readAuditFile(auditFile).filter((record) => record.actionId === actionId);
+        const story = actionStory(records, actionId);
+        return { actionId, lines: story.lines };
+      },
+      directCommandHelp: CONSOLE_DIRECT_COMMANDS,
+    });
+    closer.add("the console session", async () => {
+      session.close();
+      await session.drain();
+    });
+
+    // Expired cards change state in Redis; show that in the thread too.
+    const sweep = setInterval(() => {
+      executor
+        .expireDue()
+        .then(async (ids) => {
+          for (const id of ids) {
+            const action = await actions.get(id);
+            if (action) session.actionChanged(action);
+          }
+        })
+        .catch((error: unknown) => logger?.warn({ err: describeError(error) }, "expiry sweep failed"));
+    }, 15_000);
+    sweep.unref();
+    closer.add("the expiry sweep", () => clearInterval(sweep));
+
+    progress("starting the triage watcher");
+    const watcher: TriageWatcher = createTriageWatcher({
+      kube,
+      redis,
+      prefix: config.redis.prefix,
+      sink: consoleTriageSink(session),
+      namespaces: config.observability.watchNamespaces,
+      logger: logger.child({ component: "watcher" }),
+      audit,
+      cluster: config.kube.clusterName,
+    });
+    await watcher.start();
+    closer.add("the triage watcher", () => watcher.stop());
+
+    const server: ConsoleServer = createConsoleServer({
+      host: config.console.host,
+      port: config.console.port,
+      users: config.console.users,
+      hub,
+      session,
+      logger: logger.child({ component: "console-http" }),
+      status: () => ({
+        cluster: config.kube.clusterName,
+        model: {
+          enabled: config.anthropic.apiKey !== undefined,
+          name: config.anthropic.apiKey ? config.anthropic.model : undefined,
+        },
+        approvers,
+        directCommands: CONSOLE_DIRECT_COMMANDS,
+      }),
+    });
+    const consoleUrl = await server.listen();
+    closer.add("the console", () => server.close());
+    logger.info({ consoleUrl, mcpUrl: mcpHttp.url, cluster: cluster.server }, "local mode ready");
+
+    return {
+      consoleUrl,
+      mcpUrl: mcpHttp.url,
+      cluster: { server: cluster.server, source: cluster.source },
+      auditFile,
+      logFile,
+      model: config.anthropic.apiKey ? config.anthropic.model : undefined,
+      close: () => closer.closeAll(),
+    };
+  } catch (error) {
+    await closer.closeAll();
+    throw error;
+  }
+}
