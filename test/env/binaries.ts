@@ -1,5 +1,5 @@
 import { spawn } from "node:child_process";
-import { copyFile, chmod, mkdir, rename, rm, stat } from "node:fs/promises";
+import { copyFile, chmod, mkdir, readdir, rename, rm, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { DeputyError } from "../../core/errors.ts";
 import { GO_MODULES_DIR, VERSIONS, cacheRoot } from "./layout.ts";
@@ -66,7 +66,11 @@ function runGo(args: string[], cwd: string, progress: Progress): Promise<void> {
     };
     child.stdout.on("data", collect);
     child.stderr.on("data", collect);
-    const ticker = setInterval(() => progress("  … still building"), 30_000);
+    const started = Date.now();
+    const ticker = setInterval(
+      () => progress(`  … still building (${Math.round((Date.now() - started) / 60_000)} min)`),
+      60_000,
+    );
     child.on("error", (error) => {
       clearInterval(ticker);
       reject(
@@ -88,6 +92,19 @@ function runGo(args: string[], cwd: string, progress: Progress): Promise<void> {
         );
     });
   });
+}
+
+/** Scratch directories of builds whose process died (killed test runs) are removed. */
+async function removeAbandonedBuilds(dir: string): Promise<void> {
+  for (const entry of await readdir(dir)) {
+    const pid = /^\.build-(\d+)$/.exec(entry)?.[1];
+    if (!pid) continue;
+    try {
+      process.kill(Number(pid), 0);
+    } catch {
+      await rm(join(dir, entry), { recursive: true, force: true });
+    }
+  }
 }
 
 async function ensureBuilt(spec: BuildSpec, progress: Progress): Promise<void> {
@@ -118,6 +135,7 @@ async function ensureBuilt(spec: BuildSpec, progress: Progress): Promise<void> {
   progress(`building ${stillMissing.join(", ")} ${spec.version} (first run only, ${spec.estimate})…`);
   // Build into a scratch directory and rename, so an interrupted build never
   // leaves a half-written binary that a later run would trust.
+  await removeAbandonedBuilds(spec.dir);
   const scratch = join(spec.dir, `.build-${process.pid}`);
   await rm(scratch, { recursive: true, force: true });
   await mkdir(scratch, { recursive: true });

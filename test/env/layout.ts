@@ -32,7 +32,10 @@ export interface TestEnvLayout {
   lock: string;
 }
 
-export function testEnvLayout(root: string = join(REPO_ROOT, ".testenv")): TestEnvLayout {
+/** `DEPUTY_TESTENV_DIR` moves the whole environment elsewhere (e.g. to run two side by side). */
+export function testEnvLayout(
+  root: string = process.env.DEPUTY_TESTENV_DIR || join(REPO_ROOT, ".testenv"),
+): TestEnvLayout {
   return {
     root,
     pki: join(root, "pki"),

@@ -97,7 +97,14 @@ describe("pod logs via the API server", () => {
         (e: unknown) => e,
       );
     expect(error).toBeInstanceOf(ApiException);
-    expect(String((error as ApiException<unknown>).body)).toMatch(/previous terminated container "nginx"/);
+    const status = JSON.parse(String((error as ApiException<unknown>).body)) as {
+      code: number;
+      message: string;
+    };
+    expect(status.code).toBe(400);
+    expect(status.message).toMatch(
+      /^previous terminated container "nginx" in pod "frontend-[a-z0-9-]+" not found$/,
+    );
   });
 
   it("tails a 100 MB log without loading it", async () => {

@@ -51,6 +51,27 @@ export interface TestEnvState {
 export const SERVICE_ACCOUNT_ISSUER = "https://kubernetes.default.svc";
 export const API_AUDIENCES = ["https://kubernetes.default.svc", "openbao"];
 
+/**
+ * Only the controllers workloads need. No node lifecycle or pod GC
+ * controller: the fake nodes must not be tainted or have their pods evicted.
+ * The ClusterRole aggregation controller fills `view`, `edit` and `admin`.
+ */
+const CONTROLLERS = [
+  "deployment-controller",
+  "replicaset-controller",
+  "statefulset-controller",
+  "daemonset-controller",
+  "job-controller",
+  "cronjob-controller",
+  "ttl-after-finished-controller",
+  "garbage-collector-controller",
+  "namespace-controller",
+  "disruption-controller",
+  "serviceaccount-controller",
+  "clusterrole-aggregation-controller",
+  "root-ca-certificate-publisher-controller",
+];
+
 type Progress = (line: string) => void;
 
 async function readState(layout: TestEnvLayout): Promise<TestEnvState | undefined> {
@@ -352,9 +373,7 @@ async function startFresh(layout: TestEnvLayout, progress: Progress): Promise<Te
         executable: binaries.kubeControllerManager,
         args: [
           `--kubeconfig=${kcmKubeconfig}`,
-          // Only what workloads need. No node lifecycle controller: the fake
-          // nodes must not be tainted or have their pods evicted.
-          "--controllers=deployment,replicaset,statefulset,daemonset,job,cronjob,garbage-collector,namespace,disruption,serviceaccount",
+          `--controllers=${CONTROLLERS.join(",")}`,
           "--leader-elect=false",
           "--secure-port=0",
           "--use-service-account-credentials=false",
