@@ -19,7 +19,8 @@ export function createBackgroundTasks(logger: Logger): BackgroundTasks {
   const tasks = new Set<Promise<void>>();
   return {
     run(name, task) {
-      const promise = Promise.resolve()
+      // setImmediate: let pending I/O (more Slack requests to ack) run before the work starts.
+      const promise = new Promise<void>((resolve) => setImmediate(resolve))
         .then(task)
         .catch((error: unknown) =>
           logger.error({ task: name, err: describeError(error) }, "background task failed"),
