@@ -61,8 +61,17 @@ function required(value: string | undefined, name: string, why: string): string 
   return value;
 }
 
+/** Fail fast, naming the missing variable, before anything else starts. */
+export function assertSlackConfig(slack: Config["slack"]): void {
+  required(slack.botToken, "SLACK_BOT_TOKEN", "to run the Slack app");
+  if (slack.socketMode)
+    required(slack.appToken, "SLACK_APP_TOKEN", "in Socket Mode (or set SLACK_SOCKET_MODE=false)");
+  else required(slack.signingSecret, "SLACK_SIGNING_SECRET", "in HTTP mode");
+}
+
 export function createSlackApp(deps: SlackAppDeps): SlackApp {
   const { slack, logger } = deps;
+  assertSlackConfig(slack);
   const token = required(slack.botToken, "SLACK_BOT_TOKEN", "to run the Slack app");
   const clientOptions = slack.apiUrl
     ? { slackApiUrl: slack.apiUrl.endsWith("/") ? slack.apiUrl : `${slack.apiUrl}/` }

@@ -1,0 +1,148 @@
+import { Client } from "@modelcontextprotocol/sdk/client/index.js";
+import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
+import { Redis } from "ioredis";
+import { createAuditLog, type AuditLog } from "../core/audit.ts";
+import type { Config } from "../core/config.ts";
+import { describeError } from "../core/errors.ts";
+import type { Logger } from "../core/logger.ts";
+import { createAnthropicModel } from "./agent/model.ts";
+import { createAgentRunner } from "./agent/run-agent-turn.ts";
+import { assertSlackConfig, createSlackApp, type SlackApp } from "./app.ts";
+import type { AgentRunner, ApprovalDecider } from "./deps.ts";
+
+/**
+ * Building the running bot from parsed configuration. The MCP server and the
+ * executor are reached the way the deployment says: Streamable HTTP and the
+ * executor's HTTP API in a cluster (DEPUTY_MCP_URL, DEPUTY_EXECUTOR_URL), or
+ * in this process when those are unset. Callers that already hold an MCP
+ * client or an executor (local mode, tests, the benchmark) pass them in.
+ */
+export interface BotRuntime {
+  slack: SlackApp;
+  port: number | undefined;
+  close(): Promise<void>;
+}
+
+export interface BotRuntimeOptions {
+  logger: Logger;
+  audit?: AuditLog;
+  redis?: Redis;
+  mcp?: Client;
+  /** Build the decider once the Slack app exists (it supplies isInGroup). */
+  decider?: ApprovalDecider | ((slack: SlackApp) => ApprovalDecider | Promise<ApprovalDecider>);
+  statusIntervalMs?: number;
+}
+
+export function agentFromConfig(config: Config, logger: Logger): AgentRunner | undefined {
+  const { anthropic } = config;
+  if (!anthropic.apiKey) return undefined;
+  return createAgentRunner({
+    model: createAnthropicModel({
+      apiKey: anthropic.apiKey,
+      ...(anthropic.baseUrl ? { baseUrl: anthropic.baseUrl } : {}),
+    }),
+    modelName: anthropic.model,
+    limits: {
+      maxIterations: anthropic.maxIterations,
+      maxSeconds: anthropic.maxSeconds,
+      maxTokens: anthropic.maxTokens,
+      maxOutputTokens: anthropic.maxOutputTokens,
+    },
+    logger: logger.child({ component: "agent" }),
+  });
+}
+
+export async function connectMcpOverHttp(url: string): Promise<Client> {
+  const client = new Client({ name: "deputy-bot", version: "0.1.0" });
+  await client.connect(new StreamableHTTPClientTransport(new URL(url)));
+  return client;
+}
+
+export async function startBot(config: Config, options: BotRuntimeOptions): Promise<BotRuntime> {
+  const { logger } = options;
+  assertSlackConfig(config.slack);
+  const closers: (() => Promise<void> | void)[] = [];
+  const close = async (): Promise<void> => {
+    for (const closer of closers.reverse()) {
+      try {
+        await closer();
+      } catch (error) {
+        logger.warn({ err: describeError(error) }, "shutdown step failed");
+      }
+    }
+  };
+  try {
+    const redis = options.redis ?? new Redis(config.redis.url, { maxRetriesPerRequest: 2 });
+    if (!options.redis) closers.push(() => void redis.disconnect());
+    const audit = options.audit ?? createAuditLog();
+
+    let mcp = options.mcp;
+    if (!mcp) {
+      if (config.mcp.url) {
+        mcp = await connectMcpOverHttp(config.mcp.url);
+      } else {
+        // Single-process mode: the MCP server runs here with its read-only identity.
+        const { mcpDepsFromConfig } = await import("../cli/commands/mcp.ts");
+        const { connectInMemory } = await import("../mcp/transports/in-memory.ts");
+        const deps = mcpDepsFromConfig(config, logger, audit, redis);
+        closers.push(() => deps.kube.close());
+        mcp = (await connectInMemory(deps, { clientName: "deputy-bot" })).client;
+      }
+      const owned = mcp;
+      closers.push(() => owned.close());
+    }
+
+    // The executor needs the app's isInGroup; the app needs a decider: resolve lazily.
+    let decider: ApprovalDecider | undefined;
+    const slack = createSlackApp({
+      slack: config.slack,
+      approvals: config.approvals,
+      redisPrefix: config.redis.prefix,
+      redis,
+      logger,
+      mcp,
+      agent: agentFromConfig(config, logger),
+      decider: {
+        decide: (request) => {
+          if (!decider) throw new Error("the executor is not ready yet");
+          return decider.decide(request);
+        },
+      },
+      ...(options.statusIntervalMs !== undefined ? { statusIntervalMs: options.statusIntervalMs } : {}),
+    });
+    if (typeof options.decider === "function") decider = await options.decider(slack);
+    else if (options.decider) decider = options.decider;
+    else decider = await executorFromConfig(config, { redis, audit, logger, slack });
+
+    const { port } = await slack.start();
+    closers.push(() => slack.stop());
+    if (!config.anthropic.apiKey)
+      logger.warn("ANTHROPIC_API_KEY is not set: Deputy answers direct commands only");
+    return { slack, port, close };
+  } catch (error) {
+    await close();
+    throw error;
+  }
+}
+
+async function executorFromConfig(
+  config: Config,
+  deps: { redis: Redis; audit: AuditLog; logger: Logger; slack: SlackApp },
+): Promise<ApprovalDecider> {
+  if (config.approvals.executorUrl) {
+    const { createExecutorClient } = await import("../executor/client.ts");
+    return createExecutorClient({ url: config.approvals.executorUrl });
+  }
+  const { loadKubeConfig } = await import("../core/kube/config.ts");
+  const { clusterEndpointOf, createExecutorFromConfig } = await import("../executor/wiring.ts");
+  const { executor } = createExecutorFromConfig({
+    config,
+    redis: deps.redis,
+    audit: deps.audit,
+    logger: deps.logger.child({ component: "executor" }),
+    cluster: clusterEndpointOf(loadKubeConfig({ kubeconfig: config.kube.kubeconfig })),
+    ...(deps.slack.isInGroup ? { isInGroup: deps.slack.isInGroup } : {}),
+  });
+  await executor.reconcile();
+  return executor;
+}

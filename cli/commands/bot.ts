@@ -1,0 +1,49 @@
+import { parseConfig } from "../../core/config.ts";
+import { createAuditLog } from "../../core/audit.ts";
+import { createLogger } from "../../core/logger.ts";
+import { resolveBotSecrets } from "../../bot/secrets.ts";
+import { startBot } from "../../bot/wiring.ts";
+
+const USAGE = `Usage: deputy bot
+
+Runs Deputy's Slack app: mentions, direct messages, /deputy and approval cards.
+
+  Socket Mode (default, no inbound traffic): SLACK_BOT_TOKEN and SLACK_APP_TOKEN.
+  HTTP mode (SLACK_SOCKET_MODE=false): SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET,
+  listening on SLACK_PORT at /slack/events (health: /healthz).
+  In a cluster, DEPUTY_SECRETS_FROM_OPENBAO=secret/data/deputy reads these (and
+  ANTHROPIC_API_KEY) from OpenBao KV through Kubernetes auth instead.
+
+  DEPUTY_MCP_URL / DEPUTY_EXECUTOR_URL reach the MCP server and the executor over
+  HTTP; unset, both run in this process. Without ANTHROPIC_API_KEY the bot runs
+  direct commands only. See .env.example for every setting.
+`;
+
+export async function run(args: string[]): Promise<number> {
+  if (args.includes("--help") || args.includes("-h")) {
+    process.stdout.write(USAGE);
+    return 0;
+  }
+  if (args.length > 0) {
+    process.stderr.write(`deputy bot: unexpected "${args.join(" ")}"\n\n${USAGE}`);
+    return 2;
+  }
+  const parsed = parseConfig();
+  const logger = createLogger({ level: parsed.logLevel, name: "deputy-bot" });
+  const config = await resolveBotSecrets(parsed, logger);
+  const audit = createAuditLog(
+    config.observability.auditFile ? { file: config.observability.auditFile } : {},
+  );
+  const bot = await startBot(config, { logger, audit });
+  process.stderr.write(
+    bot.port === undefined
+      ? "deputy bot: connected to Slack in Socket Mode\n"
+      : `deputy bot: listening on :${bot.port}/slack/events\n`,
+  );
+  await new Promise<void>((resolve) => {
+    process.once("SIGINT", resolve);
+    process.once("SIGTERM", resolve);
+  });
+  await bot.close();
+  return 0;
+}
