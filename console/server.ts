@@ -1,3 +1,4 @@
+import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
@@ -141,6 +142,8 @@ export function createConsoleServer(deps: ConsoleServerDeps): ConsoleServer {
     ]),
   );
   const streams = new Set<ServerResponse>();
+  // A browser that reconnects to a restarted console must reload, not resume.
+  const epoch = randomBytes(8).toString("hex");
   let url = "";
   let allowedHosts = new Set<string>();
 
@@ -255,7 +258,7 @@ export function createConsoleServer(deps: ConsoleServerDeps): ConsoleServer {
       connection: "keep-alive",
       "x-accel-buffering": "no",
     });
-    res.write("retry: 1500\n\n");
+    res.write(`retry: 1500\nevent: hello\ndata: ${JSON.stringify({ epoch })}\n\n`);
     streams.add(res);
     const send = (event: ConsoleEvent): void => {
       res.write(`id: ${event.seq}\ndata: ${JSON.stringify(event)}\n\n`);

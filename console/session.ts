@@ -227,7 +227,8 @@ export function createConsoleSession(deps: ConsoleSessionDeps): ConsoleSession {
         say(thread.id, "system", describeError(error).replaceAll("/deputy ", ""));
         return;
       }
-      if (command.kind === "help") say(thread.id, "system", command.text.replaceAll("/deputy ", ""));
+      if (command.kind === "help")
+        say(thread.id, "system", command.text.replaceAll("/deputy ", "").replace(/[*`]/g, ""));
       else if (command.kind === "tool") await runDirectCommand(thread, command, user, text);
       else await runAgent(thread, user, command.prompt);
     } catch (error) {

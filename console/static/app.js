@@ -12,6 +12,7 @@ const state = {
   toolEls: new Map(),
   cardEls: new Map(),
   notices: new Map(),
+  epoch: null,
 };
 
 const $ = (id) => document.getElementById(id);
@@ -416,6 +417,13 @@ function cardEl(card) {
     ),
     el("div", { class: "thread-meta" }, card.actionId),
     dl,
+    pending
+      ? el(
+          "div",
+          { class: "card-hint" },
+          `${card.approvers.length > 0 ? card.approvers.join(", ") : "An approver"}: please review. The requester cannot approve their own request.`,
+        )
+      : null,
     actions,
     notice,
   );
@@ -594,6 +602,12 @@ function connect() {
     pill.dataset.state = "lost";
     pill.textContent = "reconnecting…";
   };
+  source.addEventListener("hello", (message) => {
+    const { epoch } = JSON.parse(message.data);
+    // A restarted console numbers its events from 1 again: start over.
+    if (state.epoch && state.epoch !== epoch) location.reload();
+    state.epoch = epoch;
+  });
   source.onmessage = (message) => {
     let event;
     try {

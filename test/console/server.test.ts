@@ -155,6 +155,8 @@ async function readEvents(
       while ((end = buffer.indexOf("\n\n")) >= 0) {
         const frame = buffer.slice(0, end);
         buffer = buffer.slice(end + 2);
+        // Named events (the "hello" with the server's epoch) are not thread events.
+        if (frame.split("\n").some((line) => line.startsWith("event: "))) continue;
         const data = frame
           .split("\n")
           .filter((line) => line.startsWith("data: "))
