@@ -155,6 +155,12 @@ function target(parsed: Parsed, verb: Verb, kinds: readonly string[]): { namespa
   return { namespace: checkNamespace(namespace, verb), name: checkName(name, kinds[0] ?? "object", verb) };
 }
 
+/** check_logs and describe_pod name their pod `pod`. */
+function podTarget(parsed: Parsed, verb: Verb): { namespace: string; pod: string } {
+  const { namespace, name } = target(parsed, verb, POD);
+  return { namespace, pod: name };
+}
+
 function nodeName(parsed: Parsed, verb: Verb): string {
   const [first, ...extra] = parsed.positionals;
   if (!first) throw usageError(verb, "Missing the node name");
@@ -207,9 +213,9 @@ const verbs: Record<string, Verb> = {
       return {
         tool: "check_logs",
         arguments: compact({
-          ...target(parsed, this, POD),
+          ...podTarget(parsed, this),
           container: flag(parsed, "--container"),
-          tailLines: positiveInt(flag(parsed, "--tail"), "--tail", this, 1, 5000),
+          tailLines: positiveInt(flag(parsed, "--tail"), "--tail", this, 1, 2000),
           sinceSeconds: durationSeconds(flag(parsed, "--since"), this),
           previous: parsed.flags.has("--previous") || parsed.flags.has("-p") ? true : undefined,
           grep: flag(parsed, "--grep"),
@@ -280,7 +286,7 @@ const verbs: Record<string, Verb> = {
         return { tool: "describe_deployment", arguments: target(parsed, this, DEPLOYMENT) };
       }
       if ((POD as readonly string[]).includes(kind)) {
-        return { tool: "describe_pod", arguments: target(parsed, this, POD) };
+        return { tool: "describe_pod", arguments: podTarget(parsed, this) };
       }
       throw usageError(this, "Say pod/<name> or deployment/<name>");
     },

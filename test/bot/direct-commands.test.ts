@@ -24,13 +24,13 @@ describe("parseDirectCommand", () => {
     ["troubleshoot deployment/checkout -n shop", "troubleshoot_pod", { namespace: "shop", name: "checkout" }],
     ["troubleshoot node/node-a", "troubleshoot_node", { name: "node-a" }],
     ["troubleshoot node node-a", "troubleshoot_node", { name: "node-a" }],
-    ["logs shop/checkout-xyz", "check_logs", { namespace: "shop", name: "checkout-xyz" }],
+    ["logs shop/checkout-xyz", "check_logs", { namespace: "shop", pod: "checkout-xyz" }],
     [
       "logs shop/checkout-xyz -c app --tail 50 --since 10m --previous --grep 'Null pointer'",
       "check_logs",
       {
         namespace: "shop",
-        name: "checkout-xyz",
+        pod: "checkout-xyz",
         container: "app",
         tailLines: 50,
         sinceSeconds: 600,
@@ -62,7 +62,7 @@ describe("parseDirectCommand", () => {
     ["pods shop", "list_pods", { namespace: "shop" }],
     ["events shop --limit 20", "get_events", { namespace: "shop", limit: 20 }],
     ["nodes", "show_unhealthy_nodes", {}],
-    ["describe pod/checkout-1 -n shop", "describe_pod", { namespace: "shop", name: "checkout-1" }],
+    ["describe pod/checkout-1 -n shop", "describe_pod", { namespace: "shop", pod: "checkout-1" }],
     ["describe deployment/checkout -n shop", "describe_deployment", { namespace: "shop", name: "checkout" }],
     ["kubectl get pods -n shop -o wide", "kubectl", { command: "get pods -n shop -o wide" }],
   ])("%s", (text, expectedTool, expectedArgs) => {

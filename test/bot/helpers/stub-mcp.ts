@@ -57,7 +57,7 @@ export async function startStubMcp(options: { slowMs?: number } = {}): Promise<S
     "check_logs",
     {
       description: "Tail a pod's log.",
-      inputSchema: { namespace: z.string(), name: z.string() },
+      inputSchema: { namespace: z.string(), pod: z.string() },
       annotations: read,
     },
     async (args, extra) => {
