@@ -1,6 +1,6 @@
-import { createHmac, randomBytes } from "node:crypto";
+import { createHash, createHmac, randomBytes } from "node:crypto";
 import { createServer, type IncomingMessage, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
+import type { AddressInfo, Socket } from "node:net";
 
 /**
  * A local Slack: it sends events, slash commands and interactions to the
@@ -8,6 +8,10 @@ import type { AddressInfo } from "node:net";
  * `v0:<timestamp>:<body>`, X-Slack-Request-Timestamp), and serves the Web API
  * methods the app calls, recording every call. Messages posted or updated
  * through the Web API are kept per channel so tests can read a thread.
+ *
+ * Socket Mode too: apps.connections.open hands out a ws:// URL on this server,
+ * which speaks just enough WebSocket (RFC 6455 text, ping/pong, close) to send
+ * envelopes and receive the app's acks, as Slack's socket servers do.
  */
 
 export interface WebApiCall {
@@ -53,11 +57,30 @@ export interface SlackFakeOptions {
   botUserId?: string;
   /** Members of user groups, for usergroups.users.list. */
   userGroups?: Record<string, string[]>;
+  /** App-level token accepted by apps.connections.open (Socket Mode). */
+  appToken?: string;
+}
+
+export interface SocketAck {
+  envelopeId: string;
+  payload: Record<string, unknown> | undefined;
+  latencyMs: number;
 }
 
 export interface SlackFake {
   /** Base for the Web API: pass `${apiUrl}` as SLACK_API_URL. */
   apiUrl: string;
+  appToken: string;
+  /** Socket Mode connections the app has open. */
+  readonly socketConnections: number;
+  /** Wait until the app has connected over Socket Mode. */
+  waitForSocket(timeoutMs?: number): Promise<void>;
+  /** Deliver an envelope over Socket Mode; resolves with the app's ack. */
+  sendOverSocket(
+    type: "events_api" | "slash_commands" | "interactive",
+    payload: Record<string, unknown>,
+    options?: { retryAttempt?: number },
+  ): Promise<SocketAck>;
   signingSecret: string;
   botToken: string;
   teamId: string;
@@ -130,6 +153,9 @@ export async function startSlackFake(options: SlackFakeOptions = {}): Promise<Sl
   const botToken = options.botToken ?? `xoxb-test-${randomBytes(8).toString("hex")}`;
   const teamId = options.teamId ?? "T0TEAM";
   const botUserId = options.botUserId ?? "U0DEPUTY";
+  const appToken = options.appToken ?? `xapp-test-${randomBytes(8).toString("hex")}`;
+  const sockets = new Set<Socket>();
+  const pendingAcks = new Map<string, { started: number; resolve: (ack: SocketAck) => void }>();
   const userGroups = options.userGroups ?? {};
   const calls: WebApiCall[] = [];
   const messages: FakeMessage[] = [];
@@ -143,6 +169,10 @@ export async function startSlackFake(options: SlackFakeOptions = {}): Promise<Sl
   };
 
   const methods: Record<string, (args: Record<string, unknown>) => Record<string, unknown>> = {
+    "apps.connections.open": () => ({
+      ok: true,
+      url: `${base.replace("http://", "ws://")}/socket?ticket=${randomBytes(6).toString("hex")}`,
+    }),
     "auth.test": () => ({
       ok: true,
       url: "https://fake.slack.com/",
@@ -224,7 +254,7 @@ export async function startSlackFake(options: SlackFakeOptions = {}): Promise<Sl
         /^Bearer (.+)$/.exec(req.headers.authorization ?? "")?.[1] ??
         (typeof args.token === "string" ? args.token : undefined);
       calls.push({ method, args, token, at: Date.now() });
-      if (token !== botToken) {
+      if (token !== (method === "apps.connections.open" ? appToken : botToken)) {
         res.end(JSON.stringify({ ok: false, error: "invalid_auth" }));
         return;
       }
@@ -234,6 +264,58 @@ export async function startSlackFake(options: SlackFakeOptions = {}): Promise<Sl
       res.statusCode = 500;
       res.end(JSON.stringify({ ok: false, error: String(error) }));
     });
+  });
+  server.on("upgrade", (req, socket: Socket) => {
+    const key = req.headers["sec-websocket-key"];
+    if (!req.url?.startsWith("/socket") || typeof key !== "string") {
+      socket.end("HTTP/1.1 400 Bad Request\r\n\r\n");
+      return;
+    }
+    const accept = createHash("sha1").update(`${key}258EAFA5-E914-47DA-95CA-C5AB0DC85B11`).digest("base64");
+    socket.write(
+      `HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${accept}\r\n\r\n`,
+    );
+    sockets.add(socket);
+    socket.on("close", () => sockets.delete(socket));
+    socket.on("error", () => sockets.delete(socket));
+    let buffered = Buffer.alloc(0);
+    socket.on("data", (chunk: Buffer) => {
+      buffered = Buffer.concat([buffered, chunk]);
+      for (;;) {
+        const frame = readFrame(buffered);
+        if (!frame) break;
+        buffered = buffered.subarray(frame.length);
+        if (frame.opcode === 0x9) socket.write(encodeFrame(0xa, frame.payload));
+        else if (frame.opcode === 0x8) socket.end(encodeFrame(0x8, Buffer.alloc(0)));
+        else if (frame.opcode === 0x1) {
+          const message = JSON.parse(frame.payload.toString("utf8")) as {
+            envelope_id?: string;
+            payload?: Record<string, unknown>;
+          };
+          const waiting = message.envelope_id ? pendingAcks.get(message.envelope_id) : undefined;
+          if (waiting && message.envelope_id) {
+            pendingAcks.delete(message.envelope_id);
+            waiting.resolve({
+              envelopeId: message.envelope_id,
+              payload: message.payload,
+              latencyMs: performance.now() - waiting.started,
+            });
+          }
+        }
+      }
+    });
+    socket.write(
+      encodeFrame(
+        0x1,
+        Buffer.from(
+          JSON.stringify({
+            type: "hello",
+            num_connections: sockets.size,
+            connection_info: { app_id: "A0DEPUTY" },
+          }),
+        ),
+      ),
+    );
   });
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
@@ -272,6 +354,34 @@ export async function startSlackFake(options: SlackFakeOptions = {}): Promise<Sl
 
   const fake: SlackFake = {
     apiUrl: `${base}/api/`,
+    appToken,
+    get socketConnections() {
+      return sockets.size;
+    },
+    async waitForSocket(timeoutMs = 10_000) {
+      await fake.waitFor(() => sockets.size > 0, { timeoutMs, what: "a Socket Mode connection" });
+    },
+    sendOverSocket(type, payload, socketOptions = {}) {
+      const socket = [...sockets][0];
+      if (!socket) return Promise.reject(new Error("slack fake: no Socket Mode connection"));
+      const envelopeId = randomBytes(8).toString("hex");
+      const envelope = {
+        envelope_id: envelopeId,
+        type,
+        payload,
+        accepts_response_payload: type !== "events_api",
+        ...(type === "events_api"
+          ? {
+              retry_attempt: socketOptions.retryAttempt ?? 0,
+              retry_reason: socketOptions.retryAttempt ? "timeout" : "",
+            }
+          : {}),
+      };
+      return new Promise<SocketAck>((resolve) => {
+        pendingAcks.set(envelopeId, { started: performance.now(), resolve });
+        socket.write(encodeFrame(0x1, Buffer.from(JSON.stringify(envelope))));
+      });
+    },
     signingSecret,
     botToken,
     teamId,
@@ -417,9 +527,52 @@ export async function startSlackFake(options: SlackFakeOptions = {}): Promise<Sl
     },
     close: () =>
       new Promise<void>((resolve) => {
+        for (const socket of sockets) socket.destroy();
         server.closeAllConnections();
         server.close(() => resolve());
       }),
   };
   return fake;
+}
+
+/** One WebSocket frame from the client (always masked), or undefined until complete. */
+function readFrame(data: Buffer): { opcode: number; payload: Buffer; length: number } | undefined {
+  if (data.length < 2) return undefined;
+  const opcode = data[0]! & 0x0f;
+  const masked = (data[1]! & 0x80) !== 0;
+  let length = data[1]! & 0x7f;
+  let offset = 2;
+  if (length === 126) {
+    if (data.length < 4) return undefined;
+    length = data.readUInt16BE(2);
+    offset = 4;
+  } else if (length === 127) {
+    if (data.length < 10) return undefined;
+    length = Number(data.readBigUInt64BE(2));
+    offset = 10;
+  }
+  const maskLength = masked ? 4 : 0;
+  if (data.length < offset + maskLength + length) return undefined;
+  const mask = data.subarray(offset, offset + maskLength);
+  const payload = Buffer.from(data.subarray(offset + maskLength, offset + maskLength + length));
+  if (masked) for (let i = 0; i < payload.length; i++) payload[i] = payload[i]! ^ mask[i % 4]!;
+  return { opcode, payload, length: offset + maskLength + length };
+}
+
+/** A server-to-client frame (unmasked, FIN set). */
+function encodeFrame(opcode: number, payload: Buffer): Buffer {
+  const header =
+    payload.length < 126
+      ? Buffer.from([0x80 | opcode, payload.length])
+      : payload.length < 65536
+        ? Buffer.from([0x80 | opcode, 126, payload.length >> 8, payload.length & 0xff])
+        : Buffer.concat([
+            Buffer.from([0x80 | opcode, 127]),
+            (() => {
+              const size = Buffer.alloc(8);
+              size.writeBigUInt64BE(BigInt(payload.length));
+              return size;
+            })(),
+          ]);
+  return Buffer.concat([header, payload]);
 }
