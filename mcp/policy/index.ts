@@ -9,7 +9,7 @@ import { pdbRule } from "./pdb.ts";
 import { protectedNamespace } from "./protected-namespace.ts";
 import { rateLimit } from "./rate-limit.ts";
 import { statefulsetPod } from "./statefulset-pod.ts";
-import type { PolicyDecision, PolicyInput, PolicyRule } from "./types.ts";
+import type { PolicyDecision, PolicyInput, PolicyRule, SyncPolicyRule } from "./types.ts";
 
 export type { PolicyDecision, PolicyInput, PolicyRule } from "./types.ts";
 
@@ -23,6 +23,15 @@ export interface Policy {
     input: PolicyInput,
     context?: { conversation?: ConversationRef | undefined },
   ): Promise<PolicyDecision>;
+  /**
+   * The rules that need no live object (no-force, protected-namespace), run
+   * before a tool reads anything: a refusal is audited and returned, so a
+   * write aimed at kube-system is refused even when the object does not exist.
+   */
+  precheck(
+    input: PolicyInput,
+    context?: { conversation?: ConversationRef | undefined },
+  ): PolicyDecision | undefined;
   /** True for kube-system and the other namespaces no write may touch. */
   isProtectedNamespace(namespace: string): boolean;
   readonly rules: readonly string[];
@@ -56,8 +65,42 @@ export function createPolicy(options: PolicyOptions): Policy {
     }),
   ];
 
+  const early: SyncPolicyRule[] = [noForce, protectedNs.rule];
+
+  function audit(
+    input: PolicyInput,
+    decision: PolicyDecision,
+    flags: RiskFlag[],
+    conversation: ConversationRef | undefined,
+  ): void {
+    options.audit.record({
+      kind: "policy_decision",
+      tool: input.tool,
+      arguments: input.arguments,
+      cluster: input.cluster,
+      decision: decision.allowed ? "allow" : "deny",
+      ...(decision.allowed ? {} : { rule: decision.rule, message: decision.message }),
+      ...(input.requester ? { actor: input.requester } : {}),
+      ...(conversation ? { conversation } : {}),
+      details: {
+        target: { kind: input.target.kind, namespace: input.target.namespace, name: input.target.name },
+        ...(decision.allowed && flags.length > 0 ? { flags: flags.map((flag) => flag.rule) } : {}),
+      },
+    });
+  }
+
   return {
     rules: rules.map((rule) => rule.id),
+    precheck(input, context = {}) {
+      for (const rule of early) {
+        const verdict = rule.evaluate({ ...input, pods: [] });
+        if (verdict.effect !== "deny") continue;
+        const decision: PolicyDecision = { allowed: false, rule: rule.id, message: verdict.message };
+        audit(input, decision, [], context.conversation);
+        return decision;
+      }
+      return undefined;
+    },
     isProtectedNamespace: protectedNs.isProtected,
     async evaluate(input, context = {}) {
       const flags: RiskFlag[] = [];
@@ -77,20 +120,7 @@ export function createPolicy(options: PolicyOptions): Policy {
         if (verdict.effect === "flag") flags.push(verdict.flag);
       }
       decision ??= { allowed: true, flags, risk: flags.length > 0 ? "high" : "normal" };
-      options.audit.record({
-        kind: "policy_decision",
-        tool: input.tool,
-        arguments: input.arguments,
-        cluster: input.cluster,
-        decision: decision.allowed ? "allow" : "deny",
-        ...(decision.allowed ? {} : { rule: decision.rule, message: decision.message }),
-        ...(input.requester ? { actor: input.requester } : {}),
-        ...(context.conversation ? { conversation: context.conversation } : {}),
-        details: {
-          target: { kind: input.target.kind, namespace: input.target.namespace, name: input.target.name },
-          ...(decision.allowed && flags.length > 0 ? { flags: flags.map((flag) => flag.rule) } : {}),
-        },
-      });
+      audit(input, decision, flags, context.conversation);
       return decision;
     },
   };

@@ -10,7 +10,7 @@ import { defineTool, toolError } from "../../tool.ts";
 import type { McpDeps } from "../../deps.ts";
 import { namespacePolicy } from "../read/support/scope.ts";
 import { cleanForGit, fieldChanges } from "./support/diff.ts";
-import { propose } from "./support/propose.ts";
+import { precheck, propose } from "./support/propose.ts";
 import { writeInput } from "./support/schema.ts";
 import { targetOf } from "./support/targets.ts";
 
@@ -108,6 +108,13 @@ export const applyManifest = defineTool<McpDeps, typeof inputSchema.shape>({
     const manifest = parsed.object;
     const meta = manifest.metadata as { name: string; namespace: string };
     const kind = manifest.kind as keyof typeof APPLY_KINDS;
+    const refused = precheck(
+      context,
+      "apply_manifest",
+      { manifest },
+      { kind, namespace: meta.namespace, name: meta.name },
+    );
+    if (refused) return refused;
     namespacePolicy(deps).assert(meta.namespace);
     let live: KubeObject | undefined;
     try {

@@ -2,7 +2,7 @@ import { defineTool } from "../../tool.ts";
 import type { McpDeps } from "../../deps.ts";
 import { namespaceArg, podArg } from "../read/support/args.ts";
 import { namespacePolicy, notFound } from "../read/support/scope.ts";
-import { propose } from "./support/propose.ts";
+import { precheck, propose } from "./support/propose.ts";
 import { writeInput } from "./support/schema.ts";
 import { budgetsIn, targetOf } from "./support/targets.ts";
 
@@ -16,6 +16,12 @@ export const deletePod = defineTool<McpDeps, typeof inputSchema.shape>({
   inputSchema,
   annotations: { readOnlyHint: false, destructiveHint: true, idempotentHint: false, openWorldHint: false },
   async handler(args, context) {
+    const refused = precheck(context, "delete_pod", args, {
+      kind: "Pod",
+      namespace: args.namespace,
+      name: args.name,
+    });
+    if (refused) return refused;
     const { deps, signal } = context;
     namespacePolicy(deps).assert(args.namespace);
     const pod = await deps.kube.core

@@ -3,7 +3,7 @@ import type { McpDeps } from "../../deps.ts";
 import { drainSkipReason } from "../../../executor/runners/node.ts";
 import { nodeArg } from "../read/support/args.ts";
 import { podsOnNode, readNode } from "./support/nodes.ts";
-import { propose } from "./support/propose.ts";
+import { precheck, propose } from "./support/propose.ts";
 import { writeInput } from "./support/schema.ts";
 import { budgetsIn, podName, targetOf } from "./support/targets.ts";
 
@@ -17,6 +17,8 @@ export const drainNode = defineTool<McpDeps, typeof inputSchema.shape>({
   inputSchema,
   annotations: { readOnlyHint: false, destructiveHint: true, idempotentHint: false, openWorldHint: false },
   async handler(args, context) {
+    const refused = precheck(context, "drain_node", args, { kind: "Node", name: args.name });
+    if (refused) return refused;
     const { deps, signal } = context;
     const node = await readNode(deps, args.name, signal);
     const pods = await podsOnNode(deps, args.name, signal);

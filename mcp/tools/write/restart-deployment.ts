@@ -1,7 +1,7 @@
 import { defineTool } from "../../tool.ts";
 import type { McpDeps } from "../../deps.ts";
 import { deploymentArg, namespaceArg } from "../read/support/args.ts";
-import { propose } from "./support/propose.ts";
+import { precheck, propose } from "./support/propose.ts";
 import { writeInput } from "./support/schema.ts";
 import { podsOfDeployment, readDeployment, targetOf } from "./support/targets.ts";
 
@@ -15,6 +15,12 @@ export const restartDeployment = defineTool<McpDeps, typeof inputSchema.shape>({
   inputSchema,
   annotations: { readOnlyHint: false, destructiveHint: true, idempotentHint: false, openWorldHint: false },
   async handler(args, context) {
+    const refused = precheck(context, "restart_deployment", args, {
+      kind: "Deployment",
+      namespace: args.namespace,
+      name: args.name,
+    });
+    if (refused) return refused;
     const { deps, signal } = context;
     const deployment = await readDeployment(deps, args.namespace, args.name, signal);
     const pods = await podsOfDeployment(deps, deployment, signal);

@@ -3,7 +3,7 @@ import { DeputyError } from "../../../core/errors.ts";
 import { defineTool } from "../../tool.ts";
 import type { McpDeps } from "../../deps.ts";
 import { deploymentArg, namespaceArg } from "../read/support/args.ts";
-import { propose } from "./support/propose.ts";
+import { precheck, propose } from "./support/propose.ts";
 import { writeInput } from "./support/schema.ts";
 import { matchLabelsSelector, podsOfDeployment, readDeployment, targetOf } from "./support/targets.ts";
 
@@ -28,6 +28,12 @@ export const rollbackDeployment = defineTool<McpDeps, typeof inputSchema.shape>(
   inputSchema,
   annotations: { readOnlyHint: false, destructiveHint: true, idempotentHint: false, openWorldHint: false },
   async handler(args, context) {
+    const refused = precheck(context, "rollback_deployment", args, {
+      kind: "Deployment",
+      namespace: args.namespace,
+      name: args.name,
+    });
+    if (refused) return refused;
     const { deps, signal } = context;
     const deployment = await readDeployment(deps, args.namespace, args.name, signal);
     const current = Number(deployment.metadata?.annotations?.[REVISION] ?? "0");

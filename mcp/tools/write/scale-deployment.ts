@@ -2,7 +2,7 @@ import { z } from "zod";
 import { defineTool } from "../../tool.ts";
 import type { McpDeps } from "../../deps.ts";
 import { deploymentArg, namespaceArg } from "../read/support/args.ts";
-import { propose } from "./support/propose.ts";
+import { precheck, propose } from "./support/propose.ts";
 import { writeInput } from "./support/schema.ts";
 import { podsOfDeployment, readDeployment, targetOf } from "./support/targets.ts";
 
@@ -20,6 +20,12 @@ export const scaleDeployment = defineTool<McpDeps, typeof inputSchema.shape>({
   inputSchema,
   annotations: { readOnlyHint: false, destructiveHint: true, idempotentHint: true, openWorldHint: false },
   async handler(args, context) {
+    const refused = precheck(context, "scale_deployment", args, {
+      kind: "Deployment",
+      namespace: args.namespace,
+      name: args.name,
+    });
+    if (refused) return refused;
     const { deps, signal } = context;
     const deployment = await readDeployment(deps, args.namespace, args.name, signal);
     const current = deployment.spec?.replicas ?? 1;

@@ -4,7 +4,7 @@ import { containerName } from "../../../core/kube/names.ts";
 import { defineTool } from "../../tool.ts";
 import type { McpDeps } from "../../deps.ts";
 import { deploymentArg, namespaceArg } from "../read/support/args.ts";
-import { propose } from "./support/propose.ts";
+import { precheck, propose } from "./support/propose.ts";
 import { writeInput } from "./support/schema.ts";
 import { containerNames, podsOfDeployment, readDeployment, targetOf } from "./support/targets.ts";
 
@@ -28,6 +28,12 @@ export const setDeploymentEnv = defineTool<McpDeps, typeof inputSchema.shape>({
   inputSchema,
   annotations: { readOnlyHint: false, destructiveHint: true, idempotentHint: true, openWorldHint: false },
   async handler(args, context) {
+    const refused = precheck(context, "set_deployment_env", args, {
+      kind: "Deployment",
+      namespace: args.namespace,
+      name: args.name,
+    });
+    if (refused) return refused;
     const { deps, signal } = context;
     const set = args.set ?? {};
     const remove = [...new Set(args.remove ?? [])].sort();

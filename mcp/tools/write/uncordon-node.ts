@@ -2,7 +2,7 @@ import { defineTool } from "../../tool.ts";
 import type { McpDeps } from "../../deps.ts";
 import { nodeArg } from "../read/support/args.ts";
 import { readNode } from "./support/nodes.ts";
-import { propose } from "./support/propose.ts";
+import { precheck, propose } from "./support/propose.ts";
 import { writeInput } from "./support/schema.ts";
 import { targetOf } from "./support/targets.ts";
 
@@ -16,6 +16,8 @@ export const uncordonNode = defineTool<McpDeps, typeof inputSchema.shape>({
   inputSchema,
   annotations: { readOnlyHint: false, destructiveHint: true, idempotentHint: true, openWorldHint: false },
   async handler(args, context) {
+    const refused = precheck(context, "uncordon_node", args, { kind: "Node", name: args.name });
+    if (refused) return refused;
     const { deps, signal } = context;
     const node = await readNode(deps, args.name, signal);
     const notReady = node.status?.conditions?.some((c) => c.type === "Ready" && c.status !== "True");

@@ -81,4 +81,24 @@ describe("createPolicy: the guardrails together", () => {
       "rate-limit",
     ]);
   });
+
+  it("prechecks no-force and protected-namespace before anything is read, auditing only refusals", () => {
+    const { policy: p, captured } = policy();
+    expect(p.precheck(input())).toBeUndefined();
+    expect(captured.records).toHaveLength(0);
+    expect(
+      p.precheck(input({ target: { kind: "Deployment", namespace: "payments", name: "ghost" } })),
+    ).toMatchObject({
+      allowed: false,
+      rule: "protected-namespace",
+    });
+    expect(p.precheck(input({ arguments: { name: "x", force: true } }))).toMatchObject({
+      allowed: false,
+      rule: "no-force",
+    });
+    expect(captured.records.map((record) => [record.decision, record.rule])).toEqual([
+      ["deny", "protected-namespace"],
+      ["deny", "no-force"],
+    ]);
+  });
 });

@@ -113,9 +113,9 @@ export function unifiedDiff(
   let j = 0;
   while (i < a.length || j < b.length) {
     if (i < a.length && j < b.length && a[i] === b[j]) ops.push({ tag: " ", line: a[i++]!, ai: i, bi: ++j });
-    else if (j < b.length && (i >= a.length || lcs[i]![j + 1]! >= lcs[i + 1]![j]!))
-      ops.push({ tag: "+", line: b[j++]!, ai: i, bi: j });
-    else ops.push({ tag: "-", line: a[i++]!, ai: i, bi: j });
+    else if (i < a.length && (j >= b.length || lcs[i + 1]![j]! >= lcs[i]![j + 1]!)) {
+      ops.push({ tag: "-", line: a[i++]!, ai: i, bi: j });
+    } else ops.push({ tag: "+", line: b[j++]!, ai: i, bi: j });
   }
   const changed = ops.map((op, index) => (op.tag === " " ? -1 : index)).filter((index) => index >= 0);
   if (changed.length === 0) return "";
@@ -131,9 +131,7 @@ export function unifiedDiff(
     const bStart = hunk.find((op) => op.tag !== "-")?.bi ?? 0;
     const aLen = hunk.filter((op) => op.tag !== "+").length;
     const bLen = hunk.filter((op) => op.tag !== "-").length;
-    out.push(
-      `@@ -${aLen ? aStart : aStart}${aLen === 1 ? "" : `,${aLen}`} +${bLen ? bStart : bStart}${bLen === 1 ? "" : `,${bLen}`} @@`,
-    );
+    out.push(`@@ -${aStart}${aLen === 1 ? "" : `,${aLen}`} +${bStart}${bLen === 1 ? "" : `,${bLen}`} @@`);
     for (const op of hunk) out.push(`${op.tag}${op.line}`);
     start = end + 1;
   }

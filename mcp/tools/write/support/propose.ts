@@ -28,15 +28,44 @@ export interface Proposal {
   flags?: RiskFlag[];
 }
 
+function requesterMissing(tool: string): CallToolResult {
+  return toolError(
+    `${tool} needs the requester's identity (_meta "deputy/requester") so that someone else can approve it; nothing was proposed.`,
+    { refused: { rule: "requester-required" } },
+  );
+}
+
+/**
+ * Before a tool reads anything: the caller must be identified, and the rules
+ * that need no live object (no-force, protected-namespace) must pass. Returns
+ * the refusal to send back, or undefined to go on.
+ */
+export function precheck(
+  context: ToolContext<McpDeps>,
+  tool: string,
+  rawArguments: Record<string, unknown>,
+  target: { kind: string; namespace?: string | undefined; name: string },
+): CallToolResult | undefined {
+  const { deps, caller } = context;
+  if (!caller.requester) return requesterMissing(tool);
+  const refused = deps.policy.precheck(
+    {
+      tool,
+      arguments: rawArguments,
+      requester: caller.requester,
+      cluster: deps.config.kube.clusterName,
+      target,
+    },
+    { conversation: caller.conversation },
+  );
+  if (refused && !refused.allowed) return toolError(refused.message, { refused: { rule: refused.rule } });
+  return undefined;
+}
+
 export async function propose(context: ToolContext<McpDeps>, proposal: Proposal): Promise<CallToolResult> {
   const { deps, caller } = context;
   const requester = caller.requester;
-  if (!requester) {
-    return toolError(
-      `${proposal.tool} needs the requester's identity (_meta "deputy/requester") so that someone else can approve it; nothing was proposed.`,
-      { refused: { rule: "requester-required" } },
-    );
-  }
+  if (!requester) return requesterMissing(proposal.tool);
   const cluster = deps.config.kube.clusterName;
   const decision = await deps.policy.evaluate(
     {
