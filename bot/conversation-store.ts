@@ -15,12 +15,20 @@ export interface ConversationRecord {
   messages: MessageParam[];
   /** Text people wrote in this thread: links in it may be posted back. */
   userText: string[];
+  /** Identity keys of the people who asked Deputy something in this thread. */
+  participants: string[];
+}
+
+export interface TurnAuthor {
+  text: string;
+  /** identityKey() of who asked. */
+  participant: string;
 }
 
 export interface ConversationStore {
   load(ref: ConversationRef): Promise<ConversationRecord>;
-  /** Append one finished turn and the user's text, trimming old turns. */
-  appendTurn(ref: ConversationRef, messages: readonly MessageParam[], userText: string): Promise<void>;
+  /** Append one finished turn and who asked it, trimming old turns. */
+  appendTurn(ref: ConversationRef, messages: readonly MessageParam[], author: TurnAuthor): Promise<void>;
   /** Something the agent should know on its next turn in this thread. */
   addNote(ref: ConversationRef, note: string): Promise<void>;
   /** Read and clear the notes atomically. */
@@ -40,6 +48,7 @@ export interface ConversationStoreOptions {
 const recordSchema = z.object({
   messages: z.array(z.object({ role: z.enum(["user", "assistant"]), content: z.unknown() }).loose()),
   userText: z.array(z.string()),
+  participants: z.array(z.string()).default([]),
 });
 
 const RELEASE = `if redis.call("GET", KEYS[1]) == ARGV[1] then return redis.call("DEL", KEYS[1]) else return 0 end`;
@@ -74,19 +83,22 @@ export function createConversationStore(redis: Redis, options: ConversationStore
 
   async function load(ref: ConversationRef): Promise<ConversationRecord> {
     const raw = await redis.get(keyOf(options.prefix, ref));
-    if (!raw) return { messages: [], userText: [] };
+    if (!raw) return { messages: [], userText: [], participants: [] };
     const parsed = recordSchema.safeParse(JSON.parse(raw));
     // A record we cannot read is dropped rather than fed to the model half-broken.
-    return parsed.success ? (parsed.data as ConversationRecord) : { messages: [], userText: [] };
+    return parsed.success
+      ? (parsed.data as ConversationRecord)
+      : { messages: [], userText: [], participants: [] };
   }
 
   return {
     load,
-    async appendTurn(ref, messages, userText) {
+    async appendTurn(ref, messages, author) {
       const current = await load(ref);
       const record: ConversationRecord = {
         messages: trimHistory([...current.messages, ...messages], maxChars),
-        userText: [...current.userText, userText].slice(-maxUserText),
+        userText: [...current.userText, author.text].slice(-maxUserText),
+        participants: [...new Set([...current.participants, author.participant])].slice(-50),
       };
       await redis.set(keyOf(options.prefix, ref), JSON.stringify(record), "EX", ttl);
     },

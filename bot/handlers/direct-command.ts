@@ -1,6 +1,7 @@
 import type { webApi } from "@slack/bolt";
 import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
 import { describeError } from "../../core/errors.ts";
+import { identityKey } from "../../core/identity.ts";
 import {
   META_CONVERSATION,
   META_PROMPT,
@@ -105,7 +106,7 @@ export async function runDirectCommand(
           content: [{ type: "text", text: "Noted; the result was shown in the thread." }],
         },
       ],
-      command.text,
+      { text: command.text, participant: identityKey(command.requester) },
     );
   } catch (error) {
     services.logger.error({ tool: command.tool, err: describeError(error) }, "direct command failed");

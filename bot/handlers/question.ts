@@ -1,6 +1,6 @@
 import type { webApi } from "@slack/bolt";
 import { describeError } from "../../core/errors.ts";
-import type { ConversationRef, Identity } from "../../core/identity.ts";
+import { identityKey, type ConversationRef, type Identity } from "../../core/identity.ts";
 import type { PendingActionSummary } from "../../core/pending.ts";
 import type { AgentProgress, AgentTurnResult } from "../agent/types.ts";
 import { answerMessages, errorBlocks } from "../blocks/answer.ts";
@@ -162,7 +162,10 @@ export async function answerQuestion(
       mcp: services.mcp,
       onProgress,
     });
-    await services.conversations.appendTurn(conversation, result.messages, question.text);
+    await services.conversations.appendTurn(conversation, result.messages, {
+      text: question.text,
+      participant: identityKey(question.requester),
+    });
 
     const answer = [
       sanitizeForSlack(result.text, { userText: [...record.userText, question.text] }),

@@ -325,7 +325,21 @@ describe("approval cards", () => {
     await bot.idle();
     expect(decisions).toHaveLength(2);
 
-    // A follow-up in the thread carries the outcome to the agent.
+    // Someone else chatting in the thread without mentioning Deputy is left alone.
+    const requestsBefore = model.requests.length;
+    await slack.sendEvent({
+      type: "message",
+      channel_type: "channel",
+      user: "U0CAROL",
+      text: "lunch?",
+      ts: `${Date.now() / 1000}`,
+      thread_ts: sent.ts,
+      channel: CHANNEL,
+    });
+    await bot.idle();
+    expect(model.requests.length).toBe(requestsBefore);
+
+    // A follow-up from the requester carries the outcome to the agent.
     model.setScript([text("It restarted; pods are coming back.")]);
     await slack.sendEvent({
       type: "message",

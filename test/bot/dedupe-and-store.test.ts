@@ -34,14 +34,22 @@ describe("conversation store", () => {
       { role: "user", content: [{ type: "text", text: "why is checkout crashing?" }] },
       { role: "assistant", content: [{ type: "text", text: "NullPointerException" }] },
     ];
-    await store.appendTurn(ref, turn, "why is checkout crashing? <https://runbook.acme.dev>");
+    await store.appendTurn(ref, turn, {
+      text: "why is checkout crashing? <https://runbook.acme.dev>",
+      participant: "slack:T1:U0ALICE",
+    });
     const loaded = await store.load(ref);
     expect(loaded.messages).toEqual(turn);
     expect(loaded.userText).toEqual(["why is checkout crashing? <https://runbook.acme.dev>"]);
+    expect(loaded.participants).toEqual(["slack:T1:U0ALICE"]);
     const ttl = await redis.ttl(`${prefix}conv:slack:T1:C1:1700000000.000100`);
     expect(ttl).toBeGreaterThan(500);
     expect(ttl).toBeLessThanOrEqual(600);
-    expect(await store.load({ ...ref, thread: "other" })).toEqual({ messages: [], userText: [] });
+    expect(await store.load({ ...ref, thread: "other" })).toEqual({
+      messages: [],
+      userText: [],
+      participants: [],
+    });
   });
 
   it("trims whole turns, never splitting a tool_use from its result", () => {
