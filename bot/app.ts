@@ -8,6 +8,7 @@ import { DeputyError, describeError } from "../core/errors.ts";
 import type { Logger } from "../core/logger.ts";
 import { approverMention, createUserGroupChecker, type UserGroupChecker } from "./approvers.ts";
 import { createBackgroundTasks } from "./background.ts";
+import { createCardTracker } from "./card-tracker.ts";
 import { createConversationStore } from "./conversation-store.ts";
 import { createDeduper } from "./dedupe.ts";
 import type { AgentRunner, ApprovalDecider, BotServices } from "./deps.ts";
@@ -15,6 +16,7 @@ import * as actions from "./listeners/actions/index.ts";
 import * as commands from "./listeners/commands/index.ts";
 import * as events from "./listeners/events/index.ts";
 import * as dedupeEvents from "./listeners/middleware/dedupe-events.ts";
+import { sweepExpiredCards } from "./handlers/expiry.ts";
 import { boltLogger } from "./slack-logger.ts";
 
 /**
@@ -37,8 +39,10 @@ export interface SlackAppDeps {
   decider: ApprovalDecider;
   /** Spacing of progress edits; default 1 s. */
   statusIntervalMs?: number;
-  /** Longest time one turn holds a thread; default the agent limit plus a margin. */
+  /** Longest time one turn holds a thread; default 15 minutes. */
   turnLockMs?: number;
+  /** How often expired cards are looked for; default 30 s (0: never, tests call sweepExpiredCards). */
+  cardSweepMs?: number;
 }
 
 export interface SlackApp {
@@ -51,6 +55,8 @@ export interface SlackApp {
   stop(): Promise<void>;
   /** Resolves when all acknowledged work has finished. */
   idle(): Promise<void>;
+  /** Mark cards of expired actions; returns how many. */
+  sweepExpiredCards(now?: number): Promise<number>;
   stats: { retries: number; duplicates: number };
 }
 
@@ -118,6 +124,7 @@ export function createSlackApp(deps: SlackAppDeps): SlackApp {
       ttlSeconds: slack.conversationTtlSeconds,
     }),
     deduper: createDeduper(deps.redis, { prefix: deps.redisPrefix }),
+    cards: createCardTracker(deps.redis, { prefix: deps.redisPrefix }),
     tasks,
     approverMention: approverMention(deps.approvals.approvers, deps.approvals.approverGroup),
     statusIntervalMs: deps.statusIntervalMs ?? 1000,
@@ -138,12 +145,22 @@ export function createSlackApp(deps: SlackAppDeps): SlackApp {
   });
 
   const group = deps.approvals.approverGroup;
+  const sweepMs = deps.cardSweepMs ?? 30_000;
+  let sweeper: NodeJS.Timeout | undefined;
+  const sweep = (now?: number): Promise<number> => tasks.track(sweepExpiredCards(services, app.client, now));
   return {
     app,
     client: app.client,
     isInGroup: group ? createUserGroupChecker(app.client, group) : undefined,
     stats,
+    sweepExpiredCards: sweep,
     async start() {
+      if (sweepMs > 0) {
+        sweeper = setInterval(() => {
+          sweep().catch((error: unknown) => logger.warn({ err: describeError(error) }, "card sweep failed"));
+        }, sweepMs);
+        sweeper.unref();
+      }
       if (!receiver) {
         await app.start();
         logger.info("Slack app connected in Socket Mode");
@@ -155,6 +172,7 @@ export function createSlackApp(deps: SlackAppDeps): SlackApp {
       return { port };
     },
     async stop() {
+      if (sweeper) clearInterval(sweeper);
       await app.stop();
       await tasks.idle();
     },

@@ -4,6 +4,7 @@ import type { Logger } from "../core/logger.ts";
 import type { Decision, DecisionResult } from "../core/pending.ts";
 import type { AgentTurnInput, AgentTurnResult } from "./agent/types.ts";
 import type { BackgroundTasks } from "./background.ts";
+import type { CardTracker } from "./card-tracker.ts";
 import type { ConversationStore } from "./conversation-store.ts";
 import type { Deduper } from "./dedupe.ts";
 
@@ -24,6 +25,8 @@ export interface BotServices {
   agent: AgentRunner | undefined;
   decider: ApprovalDecider;
   conversations: ConversationStore;
+  /** Where open approval cards are, to mark them expired. */
+  cards: CardTracker;
   deduper: Deduper;
   tasks: BackgroundTasks;
   /** `<!subteam^…>` or `<@U…>` mentions for the approval card. */

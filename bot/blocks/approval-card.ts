@@ -152,8 +152,13 @@ const STATE_HEADLINES: Record<PendingAction["state"], string> = {
   expired: ":alarm_clock: Expired without a decision",
 };
 
+/** What a decided card needs: the proposal and its current state (a full PendingAction fits). */
+export type CardState = PendingActionSummary &
+  Pick<PendingAction, "state"> &
+  Partial<Pick<PendingAction, "decidedBy" | "decidedAt" | "outcome">>;
+
 /** One line saying what happened to an action, for the card and the thread. */
-export function decisionLine(action: PendingAction): string {
+export function decisionLine(action: CardState): string {
   const who = action.decidedBy ? ` by ${mentionIdentity(action.decidedBy)}` : "";
   const when = action.decidedAt ? ` at ${slackDate(action.decidedAt)}` : "";
   switch (action.state) {
@@ -172,7 +177,7 @@ export function decisionLine(action: PendingAction): string {
 }
 
 /** The card after a decision: same facts, the outcome instead of buttons. */
-export function decidedCardBlocks(action: PendingAction): KnownBlock[] {
+export function decidedCardBlocks(action: CardState): KnownBlock[] {
   const outcome = action.outcome?.message ? sanitizePlain(action.outcome.message).slice(0, 2000) : undefined;
   const facts = [
     action.outcome?.kubeStatus !== undefined ? `API status ${action.outcome.kubeStatus}` : undefined,

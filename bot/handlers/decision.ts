@@ -96,6 +96,9 @@ export async function handleDecisionClick(
     return;
   }
   await updateCard(client, click, result.action, log);
+  if (result.action.state !== "pending") {
+    await services.cards.forget(result.action.id).catch(() => undefined);
+  }
   if (result.status === "not_pending") {
     await ephemeral(`${decisionLine(result.action)}. ${sanitizePlain(result.message)}`);
     return;

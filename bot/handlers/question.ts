@@ -27,7 +27,7 @@ export async function postApprovalCard(
   conversation: ConversationRef,
   action: PendingActionSummary,
 ): Promise<void> {
-  await client.chat.postMessage({
+  const posted = await client.chat.postMessage({
     channel: conversation.channel,
     thread_ts: conversation.thread,
     text: approvalCardText(action),
@@ -35,6 +35,13 @@ export async function postApprovalCard(
     unfurl_links: false,
     unfurl_media: false,
   });
+  if (posted.ts) {
+    await services.cards
+      .remember({ action, channel: conversation.channel, ts: posted.ts, conversation })
+      .catch((error: unknown) =>
+        services.logger.warn({ err: describeError(error) }, "could not track the card"),
+      );
+  }
 }
 
 /** Post a plain sentence in the thread, replacing the status message if there is one. */

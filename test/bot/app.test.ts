@@ -388,6 +388,37 @@ describe("approval cards", () => {
   });
 });
 
+describe("expiry", () => {
+  it("marks a card nobody decided as expired, and leaves decided cards alone", async () => {
+    model.setScript([
+      toolUse("restart_deployment", { namespace: "shop", name: "frontend", reason: "stale config" }),
+      text("Card posted."),
+    ]);
+    const open = await slack.mention({ user: ALICE, text: "restart frontend", channel: CHANNEL });
+    await bot.idle();
+    const card = cardIn(open.ts)!;
+    model.setScript([
+      toolUse("restart_deployment", { namespace: "shop", name: "catalog", reason: "x" }),
+      text("Card posted."),
+    ]);
+    const decided = await slack.mention({ user: ALICE, text: "restart catalog", channel: CHANNEL });
+    await bot.idle();
+    const decidedCard = cardIn(decided.ts)!;
+    await slack.click({ user: BOB, message: decidedCard, actionId: REJECT_ACTION_ID });
+    await bot.idle();
+
+    expect(await bot.sweepExpiredCards(Date.now())).toBe(0);
+    expect(await bot.sweepExpiredCards(Date.now() + 16 * 60_000)).toBeGreaterThanOrEqual(1);
+    const expired = slack.messages.find((m) => m.ts === card.ts)!;
+    expect(JSON.stringify(expired.blocks)).not.toContain(APPROVE_ACTION_ID);
+    expect(JSON.stringify(expired.blocks)).toContain("Expired without a decision");
+    expect(lastInThread(open.ts)!.text).toContain("expired without a decision; nothing was changed");
+    expect(JSON.stringify(slack.messages.find((m) => m.ts === decidedCard.ts)!.blocks)).toContain("Rejected");
+    // A second sweep (another replica) finds nothing left to claim.
+    expect(await bot.sweepExpiredCards(Date.now() + 16 * 60_000)).toBe(0);
+  });
+});
+
 describe("/deputy", () => {
   it("answers help and usage errors in the acknowledgement", async () => {
     const help = await slack.sendCommand({ user: ALICE, text: "help", channel: CHANNEL });
