@@ -31,6 +31,14 @@ describe("system prompt", () => {
     }
   });
 
+  it("names the MCP policy rules by their real ids", () => {
+    const named = new Set(PROMPT_GUARDRAILS.map((rule) => rule.guardrail));
+    for (const id of [ARGOCD_RULE, NO_FORCE_RULE, PDB_RULE, PROTECTED_NAMESPACE_RULE, STATEFULSET_POD_RULE]) {
+      expect(named.has(id), `prompt guardrail for policy rule ${id}`).toBe(true);
+      expect(SYSTEM_PROMPT).toContain(`[guardrail: ${id}`);
+    }
+  });
+
   it("is versioned", () => {
     expect(SYSTEM_PROMPT_VERSION).toMatch(/^\d{4}-\d{2}-\d{2}\.\d+$/);
     expect(SYSTEM_PROMPT_DIGEST).toMatch(/^[0-9a-f]{12}$/);
