@@ -1,4 +1,9 @@
 import { describe, expect, it } from "vitest";
+import { ARGOCD_RULE } from "../../mcp/policy/argocd-managed.ts";
+import { NO_FORCE_RULE } from "../../mcp/policy/no-force.ts";
+import { PDB_RULE } from "../../mcp/policy/pdb.ts";
+import { PROTECTED_NAMESPACE_RULE } from "../../mcp/policy/protected-namespace.ts";
+import { STATEFULSET_POD_RULE } from "../../mcp/policy/statefulset-pod.ts";
 import {
   PROMPT_GUARDRAILS,
   SYSTEM_PROMPT,
