@@ -1,6 +1,7 @@
 import { readFileSync } from "node:fs";
 import type { KubeConfig } from "@kubernetes/client-node";
 import type { Redis } from "ioredis";
+import { writePauseStatus } from "../core/anomaly.ts";
 import type { AuditLog } from "../core/audit.ts";
 import type { Config } from "../core/config.ts";
 import { DeputyError } from "../core/errors.ts";
@@ -77,6 +78,7 @@ export function createExecutorFromConfig(options: {
   cluster: ClusterEndpoint;
   /** Slack user-group membership; unset when no group is configured. */
   isInGroup?: (identity: Identity) => Promise<boolean>;
+  /** Defaults to the anomaly detector's Redis pause key (core/anomaly.ts). */
   writePause?: ApprovalExecutorDeps["writePause"];
   /** Test hook only. */
   onCredential?: (credential: Readonly<JitCredential>) => void;
@@ -110,7 +112,7 @@ export function createExecutorFromConfig(options: {
     twoPersonRule: { normal: config.approvals.twoPersonRule, high: config.approvals.twoPersonRuleHighRisk },
     protectedNamespaces: config.guardrails.protectedNamespaces,
     clusterName: config.kube.clusterName,
-    ...(options.writePause ? { writePause: options.writePause } : {}),
+    writePause: options.writePause ?? (() => writePauseStatus(options.redis, config.redis.prefix)),
   });
   return { executor, broker, store };
 }

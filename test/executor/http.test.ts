@@ -3,6 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { pauseWrites, resumeWrites, writePauseStatus } from "../../core/anomaly.ts";
 import { loadOpenBaoRoles } from "../../core/openbao-roles.ts";
 import { isDeputyError } from "../../core/errors.ts";
 import { createActionStore, type ActionStore } from "../../executor/action-store.ts";
@@ -118,5 +119,34 @@ describe("executor HTTP endpoint and client", () => {
       .decide({ actionId: "act_CCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCC", approver: bob, decision: "approve" })
       .catch((e: unknown) => e);
     expect(isDeputyError(error, "UPSTREAM_FAILED")).toBe(true);
+  });
+
+  it("refuses approvals while the anomaly detector has paused writes, but still takes rejections", async () => {
+    const paused = createApprovalExecutor({
+      store,
+      broker,
+      roles: loadOpenBaoRoles(),
+      cluster: { server: "https://127.0.0.1:9", caPem: undefined },
+      audit: captured.audit,
+      logger: captured.logger,
+      approvers: { slackUserIds: [bob.id], localApproverIds: [] },
+      twoPersonRule: { normal: true, high: true },
+      protectedNamespaces: ["kube-system"],
+      clusterName: "test",
+      writePause: () => writePauseStatus(redis, prefix),
+    });
+    await pauseWrites(redis, { rule: "delete-burst", reason: "7 deletes in a minute" }, prefix);
+    const action = await store.create(draft());
+    const minted = broker.stats().logins;
+    const refused = await paused.decide({ actionId: action.id, approver: bob, decision: "approve" });
+    expect(refused).toMatchObject({ status: "refused", rule: "writes-paused" });
+    expect(refused.message).toMatch(
+      /^New write approvals are paused \(delete-burst: 7 deletes in a minute\)/,
+    );
+    expect(broker.stats().logins).toBe(minted);
+    expect((await paused.decide({ actionId: action.id, approver: bob, decision: "reject" })).status).toBe(
+      "rejected",
+    );
+    await resumeWrites(redis, prefix);
   });
 });
