@@ -5,6 +5,7 @@ import { createAuditLog, type AuditLog } from "../core/audit.ts";
 import type { Config } from "../core/config.ts";
 import { describeError } from "../core/errors.ts";
 import type { Logger } from "../core/logger.ts";
+import type { Metrics } from "../core/metrics.ts";
 import { createAnthropicModel } from "./agent/model.ts";
 import { createAgentRunner } from "./agent/run-agent-turn.ts";
 import { assertSlackConfig, createSlackApp, type SlackApp } from "./app.ts";
@@ -20,6 +21,8 @@ import type { AgentRunner, ApprovalDecider } from "./deps.ts";
 export interface BotRuntime {
   slack: SlackApp;
   port: number | undefined;
+  /** Undefined when ready; otherwise why not (for /readyz). */
+  ready(): Promise<string | undefined>;
   close(): Promise<void>;
 }
 
@@ -31,12 +34,14 @@ export interface BotRuntimeOptions {
   /** Build the decider once the Slack app exists (it supplies isInGroup). */
   decider?: ApprovalDecider | ((slack: SlackApp) => ApprovalDecider | Promise<ApprovalDecider>);
   statusIntervalMs?: number;
+  /** Token usage of the agent is counted here. */
+  metrics?: Metrics;
 }
 
-export function agentFromConfig(config: Config, logger: Logger): AgentRunner | undefined {
+export function agentFromConfig(config: Config, logger: Logger, metrics?: Metrics): AgentRunner | undefined {
   const { anthropic } = config;
   if (!anthropic.apiKey) return undefined;
-  return createAgentRunner({
+  const runner = createAgentRunner({
     model: createAnthropicModel({
       apiKey: anthropic.apiKey,
       ...(anthropic.baseUrl ? { baseUrl: anthropic.baseUrl } : {}),
@@ -50,6 +55,18 @@ export function agentFromConfig(config: Config, logger: Logger): AgentRunner | u
     },
     logger: logger.child({ component: "agent" }),
   });
+  if (!metrics) return runner;
+  return {
+    async run(input) {
+      const result = await runner.run(input);
+      metrics.llmTokens({
+        input: result.usage.inputTokens + result.usage.cacheReadTokens + result.usage.cacheCreationTokens,
+        output: result.usage.outputTokens,
+        model: anthropic.model,
+      });
+      return result;
+    },
+  };
 }
 
 export async function connectMcpOverHttp(url: string): Promise<Client> {
@@ -101,7 +118,7 @@ export async function startBot(config: Config, options: BotRuntimeOptions): Prom
       redis,
       logger,
       mcp,
-      agent: agentFromConfig(config, logger),
+      agent: agentFromConfig(config, logger, options.metrics),
       decider: {
         decide: (request) => {
           if (!decider) throw new Error("the executor is not ready yet");
@@ -115,10 +132,23 @@ export async function startBot(config: Config, options: BotRuntimeOptions): Prom
     else decider = await executorFromConfig(config, { redis, audit, logger, slack });
 
     const { port } = await slack.start();
-    closers.push(() => slack.stop());
+    let stopped = false;
+    closers.push(async () => {
+      stopped = true;
+      await slack.stop();
+    });
     if (!config.anthropic.apiKey)
       logger.warn("ANTHROPIC_API_KEY is not set: Deputy answers direct commands only");
-    return { slack, port, close };
+    const ready = async (): Promise<string | undefined> => {
+      if (stopped) return "shutting down";
+      try {
+        await redis.ping();
+      } catch (error) {
+        return `Redis does not answer (${describeError(error)})`;
+      }
+      return undefined;
+    };
+    return { slack, port, ready, close };
   } catch (error) {
     await close();
     throw error;

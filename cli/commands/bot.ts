@@ -1,8 +1,10 @@
-import { parseConfig } from "../../core/config.ts";
-import { createAuditLog } from "../../core/audit.ts";
-import { createLogger } from "../../core/logger.ts";
+import { startHealthServer } from "../../bot/health.ts";
 import { resolveBotSecrets } from "../../bot/secrets.ts";
 import { startBot } from "../../bot/wiring.ts";
+import { createAuditLog } from "../../core/audit.ts";
+import { parseConfig } from "../../core/config.ts";
+import { createLogger } from "../../core/logger.ts";
+import { createMetrics } from "../../core/metrics.ts";
 
 const USAGE = `Usage: deputy bot
 
@@ -16,7 +18,8 @@ Runs Deputy's Slack app: mentions, direct messages, /deputy and approval cards.
 
   DEPUTY_MCP_URL / DEPUTY_EXECUTOR_URL reach the MCP server and the executor over
   HTTP; unset, both run in this process. Without ANTHROPIC_API_KEY the bot runs
-  direct commands only. See .env.example for every setting.
+  direct commands only. Probes and metrics: /healthz, /readyz and /metrics on
+  DEPUTY_METRICS_PORT (all interfaces). See .env.example for every setting.
 `;
 
 export async function run(args: string[]): Promise<number> {
@@ -31,19 +34,27 @@ export async function run(args: string[]): Promise<number> {
   const parsed = parseConfig();
   const logger = createLogger({ level: parsed.logLevel, name: "deputy-bot" });
   const config = await resolveBotSecrets(parsed, logger);
-  const audit = createAuditLog(
-    config.observability.auditFile ? { file: config.observability.auditFile } : {},
-  );
-  const bot = await startBot(config, { logger, audit });
+  const metrics = createMetrics({ processMetrics: true, labels: { component: "bot" } });
+  const audit = createAuditLog({
+    ...(config.observability.auditFile ? { file: config.observability.auditFile } : {}),
+    onRecord: (record) => metrics.observeAudit(record),
+  });
+  const bot = await startBot(config, { logger, audit, metrics });
+  // Kubelet probes reach the pod IP, so this port listens on all interfaces; it serves no secrets.
+  const health = await startHealthServer({
+    host: "0.0.0.0",
+    port: config.observability.metricsPort,
+    metrics,
+    ready: () => bot.ready(),
+  });
   process.stderr.write(
-    bot.port === undefined
-      ? "deputy bot: connected to Slack in Socket Mode\n"
-      : `deputy bot: listening on :${bot.port}/slack/events\n`,
+    `${bot.port === undefined ? "deputy bot: connected to Slack in Socket Mode" : `deputy bot: listening on :${bot.port}/slack/events`}; probes and metrics on :${health.port}\n`,
   );
   await new Promise<void>((resolve) => {
     process.once("SIGINT", resolve);
     process.once("SIGTERM", resolve);
   });
+  await health.close();
   await bot.close();
   return 0;
 }
