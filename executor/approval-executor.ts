@@ -120,7 +120,8 @@ export function createApprovalExecutor(deps: ApprovalExecutorDeps): ApprovalExec
     return { status: "refused", rule, message, action };
   }
 
-  async function execute(action: PendingAction, approver: Identity): Promise<DecisionResult> {
+  async function execute(approved: PendingAction, approver: Identity): Promise<DecisionResult> {
+    let action = approved;
     const started = performance.now();
     const begun = await deps.store.beginExecution(action.id);
     if (!begun.ok) {
@@ -131,6 +132,17 @@ export function createApprovalExecutor(deps: ApprovalExecutorDeps): ApprovalExec
         action: current,
       };
     }
+    // Run what is stored now, and only if it is still exactly what was approved.
+    if (begun.action.digest !== action.digest || actionDigest(begun.action) !== action.digest) {
+      const message = `Action ${action.id} changed in storage after approval (digest mismatch); it was not run.`;
+      deps.audit.record({ kind: "anomaly", actionId: action.id, rule: "tampered", message });
+      const failed = await deps.store.finish(action.id, "failed", {
+        message,
+        finishedAt: new Date().toISOString(),
+      });
+      return { status: "failed", message, action: failed.ok ? failed.action : begun.action };
+    }
+    action = begun.action;
     let leaseId: string | undefined;
     let revoked = true;
     let outcome: { state: "succeeded" | "failed"; message: string; kubeStatus: number | undefined };
