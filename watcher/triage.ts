@@ -17,7 +17,7 @@ import type { Problem } from "./problems.ts";
  */
 
 const LOG_LINES = 60;
-const EVIDENCE_LINES = 8;
+const EVIDENCE_LINES = 12;
 
 export function renderDiagnosis(diagnosis: Diagnosis): string {
   const lines: string[] = [];
