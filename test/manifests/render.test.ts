@@ -161,6 +161,20 @@ describe.each(OVERLAYS)("overlay %s", (overlay) => {
     expect(probe("deputy-bot")).toEqual(["/readyz", "/healthz", "9090"]);
   });
 
+  it("lets Istio rewrite the HTTP probes, so no AuthorizationPolicy has to open health paths", () => {
+    for (const name of ["deputy-bot", "deputy-mcp", "deputy-executor"]) {
+      const annotations = (
+        podTemplate(find(objects, "Deployment", name))!.metadata as {
+          annotations: Record<string, string>;
+        }
+      ).annotations;
+      expect(annotations["sidecar.istio.io/rewriteAppHTTPProbers"], name).toBe("true");
+      expect(JSON.parse(annotations["proxy.istio.io/config"]!), name).toEqual({
+        holdApplicationUntilProxyStarts: true,
+      });
+    }
+  });
+
   it("runs the commands the CLI defines", () => {
     const args = (name: string): unknown =>
       (podSpec(find(objects, "Deployment", name)).containers[0] as { args?: unknown }).args;
