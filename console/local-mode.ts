@@ -7,8 +7,9 @@ import { runAgentTurn } from "../bot/agent/run-agent-turn.ts";
 import { createAnthropicModel } from "../bot/agent/model.ts";
 import type { AgentProgress, MessageParam } from "../bot/agent/types.ts";
 import { parseDirectCommand } from "../bot/direct-commands.ts";
-import { triageText, type TriageSink } from "../core/alerts.ts";
-import { auditRecordFromLine, createAuditLog, type AuditRecord } from "../core/audit.ts";
+import { triageText, type AlertSink, type TriageSink } from "../core/alerts.ts";
+import { createAnomalyDetector, anomalySettings, isWritePaused, writePauseStatus } from "../core/anomaly.ts";
+import { auditRecordFromLine, createAuditLog, type AuditObserver, type AuditRecord } from "../core/audit.ts";
 import { actionStory } from "../core/audit-story.ts";
 import { parseConfig, type Config } from "../core/config.ts";
 import { describeError } from "../core/errors.ts";
@@ -64,7 +65,8 @@ export interface LocalMode {
 
 export const CONSOLE_DIRECT_COMMANDS = [
   "troubleshoot shop/checkout",
-  "logs shop/checkout-<pod> --previous",
+  "pods shop",
+  "logs shop/<pod> --previous",
   "events shop",
   "restart deployment/checkout -n shop",
   "scale deployment/frontend --replicas 3 -n shop",
@@ -228,13 +230,18 @@ export async function startLocalMode(options: LocalModeOptions = {}): Promise<Lo
     });
 
     const memory: AuditRecord[] = [];
+    // The anomaly detector observes the audit log it also writes to: bound below.
+    let observeAnomalies: AuditObserver = () => {};
     const audit = createAuditLog({
       file: auditFile,
-      onRecord: (record) => {
-        if (record.actionId === undefined) return;
-        memory.push(record);
-        if (memory.length > 20_000) memory.splice(0, memory.length - 20_000);
-      },
+      onRecord: [
+        (record) => {
+          if (record.actionId === undefined) return;
+          memory.push(record);
+          if (memory.length > 20_000) memory.splice(0, memory.length - 20_000);
+        },
+        (record) => observeAnomalies(record),
+      ],
     });
 
     const kube: KubeClients = createKubeClients(identities.reader, {
@@ -263,18 +270,38 @@ export async function startLocalMode(options: LocalModeOptions = {}): Promise<Lo
     closer.add("the MCP HTTP server", () => mcpHttp.close());
 
     const approvers = localApprovers(config.console.users);
+    const prefix = localConfig.redis.prefix;
     const { executor, store: actions } = createExecutorFromConfig({
       config: localConfig,
       redis,
       audit,
       logger: logger.child({ component: "executor" }),
       cluster: { server: cluster.server, caPem: cluster.caPem },
+      writePause: async () =>
+        (await isWritePaused(redis, prefix)) ? await writePauseStatus(redis, prefix) : undefined,
     });
     const reconciled = await executor.reconcile();
     if (reconciled.length > 0)
       progress(`marked ${reconciled.length} interrupted action(s) as failed (never re-run)`);
 
     const hub = createEventHub();
+    let postAlert: (title: string, text: string) => void = () => {};
+    const alertSink: AlertSink = {
+      async postAlert(alert) {
+        const paused = alert.writesPaused
+          ? " Write approvals are paused until an approver types: resume writes"
+          : "";
+        postAlert(`Anomaly: ${alert.rule} (${alert.severity})`, `${alert.text}${paused}`);
+      },
+    };
+    const anomalies = createAnomalyDetector({
+      redis,
+      ...anomalySettings(localConfig),
+      sink: alertSink,
+      audit,
+      logger: logger.child({ component: "anomaly" }),
+    });
+    observeAnomalies = anomalies.observer;
     const callTool = async (
       name: string,
       args: Record<string, unknown>,
@@ -316,7 +343,15 @@ export async function startLocalMode(options: LocalModeOptions = {}): Promise<Lo
         return { actionId, lines: story.lines };
       },
       directCommandHelp: CONSOLE_DIRECT_COMMANDS,
+      resumeWrites: async (user) => {
+        if (!approvers.includes(user.id)) return `${user.id} is not an approver, so cannot resume writes.`;
+        const lifted = await anomalies.resume(user);
+        return lifted
+          ? `Writes resumed by ${user.id} (they were paused by ${lifted.rule}: ${lifted.reason}).`
+          : "Writes were not paused.";
+      },
     });
+    postAlert = (title, text) => session.postAlert(title, text);
     closer.add("the console session", async () => {
       session.close();
       await session.drain();
@@ -344,6 +379,8 @@ export async function startLocalMode(options: LocalModeOptions = {}): Promise<Lo
       prefix: config.redis.prefix,
       sink: consoleTriageSink(session),
       namespaces: config.observability.watchNamespaces,
+      watchNodes: config.observability.watchNodes,
+      maxMessagesPerWindow: config.observability.triagePerMinute,
       logger: logger.child({ component: "watcher" }),
       audit,
       cluster: config.kube.clusterName,

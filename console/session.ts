@@ -52,6 +52,11 @@ export interface ConsoleSessionDeps {
   auditStory: (actionId: string) => Promise<AuditStoryView>;
   /** Shown when no model is configured. */
   directCommandHelp: readonly string[];
+  /**
+   * "resume writes": lift the anomaly write pause. The implementation checks
+   * the user is an approver; the answer is a plain sentence either way.
+   */
+  resumeWrites?: (user: Identity) => Promise<string>;
 }
 
 export interface AuditStoryView {
@@ -68,6 +73,8 @@ export interface ConsoleSession {
   actionChanged(action: PendingAction): void;
   /** Proactive triage from the watcher lands here. */
   postTriage(title: string, text: string, object?: string): void;
+  /** Anomaly alerts land here. */
+  postAlert(title: string, text: string): void;
   hasThread(threadId: string): boolean;
   /** Waits for running turns (used on shutdown). */
   drain(): Promise<void>;
@@ -78,6 +85,11 @@ export const MAX_MESSAGE_CHARS = 4000;
 const MAX_HISTORY_MESSAGES = 60;
 const MAX_NOTES = 20;
 export const TRIAGE_THREAD_ID = "triage";
+export const ALERTS_THREAD_ID = "alerts";
+const FEED_TITLES: Record<string, string> = {
+  [TRIAGE_THREAD_ID]: "Proactive triage",
+  [ALERTS_THREAD_ID]: "Anomaly alerts",
+};
 
 interface ThreadState {
   id: string;
@@ -140,6 +152,20 @@ export function createConsoleSession(deps: ConsoleSessionDeps): ConsoleSession {
   function publishCard(threadId: string, action: PendingAction | PendingActionSummary): void {
     actionThreads.set(action.id, threadId);
     deps.hub.publish(threadId, { type: "card", card: approvalCardView(action, deps.approvers) });
+  }
+
+  /** The triage and alert feeds: read-only threads created on first use. */
+  function feed(id: string): { publish: (body: ConsoleEventBody) => void } {
+    if (!threads.has(id)) {
+      threads.set(id, newThread(id));
+      deps.hub.publish(id, {
+        type: "thread",
+        title: FEED_TITLES[id] ?? id,
+        startedBy: undefined,
+        kind: "triage",
+      });
+    }
+    return { publish: (body) => void deps.hub.publish(id, body) };
   }
 
   function note(thread: ThreadState, text: string): void {
@@ -220,6 +246,10 @@ export function createConsoleSession(deps: ConsoleSessionDeps): ConsoleSession {
   async function handle(thread: ThreadState, user: Identity, text: string): Promise<void> {
     deps.hub.publish(thread.id, { type: "busy", busy: true });
     try {
+      if (/^resume writes$/i.test(stripSlashCommand(text)) && deps.resumeWrites) {
+        say(thread.id, "system", await deps.resumeWrites(user));
+        return;
+      }
       let command: DirectCommand;
       try {
         command = deps.parseDirectCommand(stripSlashCommand(text));
@@ -260,7 +290,7 @@ export function createConsoleSession(deps: ConsoleSessionDeps): ConsoleSession {
 
     postMessage(threadId, user, rawText) {
       const thread = threads.get(threadId);
-      if (!thread || threadId === TRIAGE_THREAD_ID) {
+      if (!thread || threadId in FEED_TITLES) {
         throw new DeputyError("NOT_FOUND", `there is no conversation thread "${threadId.slice(0, 64)}"`);
       }
       const text = validateText(rawText);
@@ -316,16 +346,11 @@ export function createConsoleSession(deps: ConsoleSessionDeps): ConsoleSession {
     },
 
     postTriage(title, text, object) {
-      if (!threads.has(TRIAGE_THREAD_ID)) {
-        threads.set(TRIAGE_THREAD_ID, newThread(TRIAGE_THREAD_ID));
-        deps.hub.publish(TRIAGE_THREAD_ID, {
-          type: "thread",
-          title: "Proactive triage",
-          startedBy: undefined,
-          kind: "triage",
-        });
-      }
-      deps.hub.publish(TRIAGE_THREAD_ID, { type: "triage", title, text, ...(object ? { object } : {}) });
+      feed(TRIAGE_THREAD_ID).publish({ type: "triage", title, text, ...(object ? { object } : {}) });
+    },
+
+    postAlert(title, text) {
+      feed(ALERTS_THREAD_ID).publish({ type: "triage", title, text });
     },
 
     hasThread(threadId) {

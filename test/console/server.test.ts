@@ -10,6 +10,7 @@ import type { CallerContext } from "../../mcp/tool.ts";
 import { createEventHub, type ConsoleEvent, type EventHub } from "../../console/events.ts";
 import { createConsoleServer, type ConsoleServer } from "../../console/server.ts";
 import { createConsoleSession, type ConsoleSession } from "../../console/session.ts";
+import { readConsoleEvents } from "./sse.ts";
 
 /**
  * The console's HTTP layer against its session: who may act, what reaches the
@@ -133,43 +134,11 @@ function rawGet(path: string, headers: Record<string, string>): Promise<number> 
   });
 }
 
-/** Read SSE events until `until` says stop. */
 async function readEvents(
   headers: Record<string, string>,
   until: (events: ConsoleEvent[]) => boolean,
 ): Promise<ConsoleEvent[]> {
-  const controller = new AbortController();
-  const response = await fetch(new URL("/api/events", base), { headers, signal: controller.signal });
-  expect(response.headers.get("content-type")).toMatch(/^text\/event-stream/);
-  const events: ConsoleEvent[] = [];
-  const decoder = new TextDecoder();
-  let buffer = "";
-  const reader = response.body!.getReader();
-  const timer = setTimeout(() => controller.abort(), 5000);
-  try {
-    while (!until(events)) {
-      const { value, done } = await reader.read();
-      if (done) break;
-      buffer += decoder.decode(value, { stream: true });
-      let end: number;
-      while ((end = buffer.indexOf("\n\n")) >= 0) {
-        const frame = buffer.slice(0, end);
-        buffer = buffer.slice(end + 2);
-        // Named events (the "hello" with the server's epoch) are not thread events.
-        if (frame.split("\n").some((line) => line.startsWith("event: "))) continue;
-        const data = frame
-          .split("\n")
-          .filter((line) => line.startsWith("data: "))
-          .map((line) => line.slice(6))
-          .join("\n");
-        if (data) events.push(JSON.parse(data) as ConsoleEvent);
-      }
-    }
-  } finally {
-    clearTimeout(timer);
-    controller.abort();
-  }
-  return events;
+  return readConsoleEvents(base, until, { headers });
 }
 
 describe("console server", () => {
