@@ -4,7 +4,7 @@ import { App, HTTPReceiver, type webApi } from "@slack/bolt";
 import type { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import type { Redis } from "ioredis";
 import type { Config } from "../core/config.ts";
-import { DeputyError, describeError } from "../core/errors.ts";
+import { describeError } from "../core/errors.ts";
 import type { Logger } from "../core/logger.ts";
 import { approverMention, createUserGroupChecker, type UserGroupChecker } from "./approvers.ts";
 import { createBackgroundTasks } from "./background.ts";
@@ -17,7 +17,10 @@ import * as commands from "./listeners/commands/index.ts";
 import * as events from "./listeners/events/index.ts";
 import * as dedupeEvents from "./listeners/middleware/dedupe-events.ts";
 import { sweepExpiredCards } from "./handlers/expiry.ts";
+import { assertSlackConfig, requiredSetting } from "./slack-config.ts";
 import { boltLogger } from "./slack-logger.ts";
+
+export { assertSlackConfig };
 
 /**
  * Deputy's Slack app (@slack/bolt). Socket Mode by default (no inbound
@@ -62,23 +65,10 @@ export interface SlackApp {
 
 export const EVENTS_PATH = "/slack/events";
 
-function required(value: string | undefined, name: string, why: string): string {
-  if (!value) throw new DeputyError("CONFIG_INVALID", `${name} is required ${why}`);
-  return value;
-}
-
-/** Fail fast, naming the missing variable, before anything else starts. */
-export function assertSlackConfig(slack: Config["slack"]): void {
-  required(slack.botToken, "SLACK_BOT_TOKEN", "to run the Slack app");
-  if (slack.socketMode)
-    required(slack.appToken, "SLACK_APP_TOKEN", "in Socket Mode (or set SLACK_SOCKET_MODE=false)");
-  else required(slack.signingSecret, "SLACK_SIGNING_SECRET", "in HTTP mode");
-}
-
 export function createSlackApp(deps: SlackAppDeps): SlackApp {
   const { slack, logger } = deps;
   assertSlackConfig(slack);
-  const token = required(slack.botToken, "SLACK_BOT_TOKEN", "to run the Slack app");
+  const token = requiredSetting(slack.botToken, "SLACK_BOT_TOKEN", "to run the Slack app");
   const clientOptions = slack.apiUrl
     ? { slackApiUrl: slack.apiUrl.endsWith("/") ? slack.apiUrl : `${slack.apiUrl}/` }
     : {};
@@ -87,14 +77,14 @@ export function createSlackApp(deps: SlackAppDeps): SlackApp {
   let receiver: HTTPReceiver | undefined;
   let app: App;
   if (slack.socketMode) {
-    const appToken = required(
+    const appToken = requiredSetting(
       slack.appToken,
       "SLACK_APP_TOKEN",
       "in Socket Mode (or set SLACK_SOCKET_MODE=false)",
     );
     app = new App({ token, appToken, socketMode: true, logger: sdkLogger, clientOptions });
   } else {
-    const signingSecret = required(slack.signingSecret, "SLACK_SIGNING_SECRET", "in HTTP mode");
+    const signingSecret = requiredSetting(slack.signingSecret, "SLACK_SIGNING_SECRET", "in HTTP mode");
     receiver = new HTTPReceiver({
       signingSecret,
       endpoints: EVENTS_PATH,

@@ -1,10 +1,6 @@
-import { startHealthServer } from "../../bot/health.ts";
-import { resolveBotSecrets } from "../../bot/secrets.ts";
-import { startBot } from "../../bot/wiring.ts";
-import { createAuditLog } from "../../core/audit.ts";
+import { assertSlackConfig } from "../../bot/slack-config.ts";
 import { parseConfig } from "../../core/config.ts";
 import { createLogger } from "../../core/logger.ts";
-import { createMetrics } from "../../core/metrics.ts";
 
 const USAGE = `Usage: deputy bot
 
@@ -33,7 +29,19 @@ export async function run(args: string[]): Promise<number> {
   }
   const parsed = parseConfig();
   const logger = createLogger({ level: parsed.logLevel, name: "deputy-bot" });
-  const config = await resolveBotSecrets(parsed, logger);
+  let config = parsed;
+  if (parsed.slack.secretsFromOpenBao) {
+    const { resolveBotSecrets } = await import("../../bot/secrets.ts");
+    config = await resolveBotSecrets(parsed, logger);
+  }
+  assertSlackConfig(config.slack);
+  // The SDKs load only once the settings are known to be complete.
+  const [{ startHealthServer }, { startBot }, { createAuditLog }, { createMetrics }] = await Promise.all([
+    import("../../bot/health.ts"),
+    import("../../bot/wiring.ts"),
+    import("../../core/audit.ts"),
+    import("../../core/metrics.ts"),
+  ]);
   const metrics = createMetrics({ processMetrics: true, labels: { component: "bot" } });
   const audit = createAuditLog({
     ...(config.observability.auditFile ? { file: config.observability.auditFile } : {}),

@@ -29,14 +29,78 @@ describe("deputy bot", () => {
   });
 
   it("names the missing secret and starts nothing", async () => {
-    const none = await deputyBot({});
+    const [none, socket, http, bad] = await Promise.all([
+      deputyBot({}),
+      deputyBot({ SLACK_BOT_TOKEN: "xoxb-test" }),
+      deputyBot({ SLACK_BOT_TOKEN: "xoxb-test", SLACK_SOCKET_MODE: "false" }),
+      deputyBot({ SLACK_BOT_TOKEN: "xoxb-test", SLACK_SOCKET_MODE: "maybe" }),
+    ]);
     expect(none.code).toBe(1);
     expect(none.stderr).toContain("deputy: CONFIG_INVALID: SLACK_BOT_TOKEN is required to run the Slack app");
-    const socket = await deputyBot({ SLACK_BOT_TOKEN: "xoxb-test" });
     expect(socket.stderr).toContain("SLACK_APP_TOKEN is required in Socket Mode");
-    const http = await deputyBot({ SLACK_BOT_TOKEN: "xoxb-test", SLACK_SOCKET_MODE: "false" });
     expect(http.stderr).toContain("SLACK_SIGNING_SECRET is required in HTTP mode");
-    const bad = await deputyBot({ SLACK_BOT_TOKEN: "xoxb-test", SLACK_SOCKET_MODE: "maybe" });
     expect(bad.stderr).toContain("SLACK_SOCKET_MODE");
   });
+});
+
+describe("deputy bot, running", () => {
+  it("serves Slack in HTTP mode with the MCP server in-process, and answers probes and metrics", async () => {
+    const { spawn } = await import("node:child_process");
+    const { startSlackFake } = await import("../../fakes/slack.ts");
+    const { loadTestEnv } = await import("../../helpers/testenv.ts");
+    const env = loadTestEnv();
+    const slack = await startSlackFake();
+    const child = spawn(process.execPath, [cli, "bot"], {
+      env: {
+        PATH: process.env.PATH ?? "",
+        KUBECONFIG: env.kubeconfig,
+        REDIS_URL: env.redisUrl,
+        DEPUTY_REDIS_PREFIX: `deputy-test:cli-bot:${Date.now()}:`,
+        SLACK_BOT_TOKEN: slack.botToken,
+        SLACK_SIGNING_SECRET: slack.signingSecret,
+        SLACK_SOCKET_MODE: "false",
+        SLACK_API_URL: slack.apiUrl,
+        SLACK_PORT: "0",
+        DEPUTY_METRICS_PORT: "0",
+        // Decisions are not exercised here; a remote executor keeps OpenBao out of this test.
+        DEPUTY_EXECUTOR_URL: "http://127.0.0.1:9/",
+        LOG_LEVEL: "warn",
+      },
+    });
+    let stderr = "";
+    child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
+    try {
+      const ports = await slack.waitFor(
+        () => {
+          const match = /listening on :(\d+)\/slack\/events; probes and metrics on :(\d+)/.exec(stderr);
+          return match ? { slack: Number(match[1]), health: Number(match[2]) } : undefined;
+        },
+        { timeoutMs: 30_000, what: `deputy bot to start (stderr: ${stderr})` },
+      );
+      expect((await fetch(`http://127.0.0.1:${ports.health}/healthz`)).status).toBe(200);
+      const ready = await fetch(`http://127.0.0.1:${ports.health}/readyz`);
+      expect(ready.status, await ready.clone().text()).toBe(200);
+      expect(await (await fetch(`http://127.0.0.1:${ports.health}/metrics`)).text()).toContain("deputy_");
+
+      slack.setTarget(`http://127.0.0.1:${ports.slack}/slack/events`);
+      const sent = await slack.mention({
+        user: "U0CLI",
+        text: "troubleshoot shop/checkout",
+        channel: "C0CLI",
+      });
+      expect(sent.status).toBe(200);
+      const answer = await slack.waitFor(
+        () =>
+          slack
+            .thread("C0CLI", sent.ts)
+            .find((m) => m.user === slack.botUserId && m.text.includes("CrashLoopBackOff")),
+        { timeoutMs: 30_000, what: "the diagnosis in the thread" },
+      );
+      expect(answer.text).toContain("checkout");
+    } finally {
+      child.kill("SIGTERM");
+      await new Promise((resolve) => child.once("exit", resolve));
+      await slack.close();
+    }
+  }, 90_000);
 });
