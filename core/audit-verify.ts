@@ -22,7 +22,15 @@ export interface ChainBreak {
 }
 
 export type ChainVerification =
-  | { ok: true; records: number; lastSeq: number | undefined; lastHash: string }
+  | {
+      ok: true;
+      records: number;
+      /** How many chains (writers) the input holds. */
+      chains: number;
+      /** Head of the last chain seen: compare with an anchor kept elsewhere to catch truncation. */
+      lastSeq: number | undefined;
+      lastHash: string;
+    }
   | { ok: false; records: number; break: ChainBreak };
 
 export interface VerifyOptions {
@@ -33,11 +41,23 @@ export interface VerifyOptions {
   ignoreOtherLines?: boolean;
   /** Where the chain starts, for a file that begins mid-chain (rotated logs). */
   start?: { seq: number; prev: string };
+  /**
+   * Accept each chain's first record as its start (a SIEM export that does
+   * not reach back to every writer's first record). Deleting the first
+   * records of a chain is then not detectable.
+   */
+  partial?: boolean;
 }
 
 interface Entry {
   line: number;
   record: AuditRecord;
+}
+
+interface ChainState {
+  expectedSeq: number;
+  expectedPrev: string;
+  previous: Entry | undefined;
 }
 
 export function verifyAuditChain(lines: Iterable<string>, options: VerifyOptions = {}): ChainVerification {
@@ -66,13 +86,14 @@ export function verifyAuditChain(lines: Iterable<string>, options: VerifyOptions
     entries.push({ line: lineNumber, record });
   }
 
-  let expectedSeq = options.start?.seq ?? 0;
-  let expectedPrev = options.start?.prev ?? GENESIS_HASH;
-  let previous: Entry | undefined;
+  const chains = new Map<string, ChainState>();
+  let last: { seq: number; hash: string } | undefined;
   for (let index = 0; index < entries.length; index++) {
     const entry = entries[index]!;
     const { record, line } = entry;
     const { hash, ...body } = record;
+    const chainId = record.chain ?? "";
+    const named = record.chain === undefined ? "" : ` of chain ${record.chain}`;
     const fail = (reason: ChainBreakReason, message: string): ChainVerification => ({
       ok: false,
       records: index,
@@ -85,21 +106,38 @@ export function verifyAuditChain(lines: Iterable<string>, options: VerifyOptions
         `line ${line} (seq ${record.seq}) was altered: its content does not match its hash`,
       );
     }
+    let state = chains.get(chainId);
+    if (!state) {
+      state = options.partial
+        ? { expectedSeq: record.seq, expectedPrev: record.prev, previous: undefined }
+        : {
+            expectedSeq: options.start?.seq ?? 0,
+            expectedPrev: options.start?.prev ?? GENESIS_HASH,
+            previous: undefined,
+          };
+      chains.set(chainId, state);
+    }
+    const { expectedSeq, expectedPrev, previous } = state;
     if (record.seq !== expectedSeq) {
       if (previous && record.seq === previous.record.seq) {
-        return fail("duplicated", `line ${line} repeats seq ${record.seq} from line ${previous.line}`);
+        return fail(
+          "duplicated",
+          `line ${line} repeats seq ${record.seq}${named} from line ${previous.line}`,
+        );
       }
       if (record.seq < expectedSeq) {
         return fail(
           "reordered",
-          `line ${line} has seq ${record.seq} but seq ${expectedSeq} was expected: it belongs earlier in the chain`,
+          `line ${line} has seq ${record.seq}${named} but seq ${expectedSeq} was expected: it belongs earlier in the chain`,
         );
       }
-      const later = entries.slice(index + 1).find((other) => other.record.seq === expectedSeq);
+      const later = entries
+        .slice(index + 1)
+        .find((other) => (other.record.chain ?? "") === chainId && other.record.seq === expectedSeq);
       if (later) {
         return fail(
           "reordered",
-          `line ${line} has seq ${record.seq} but seq ${expectedSeq} was expected; seq ${expectedSeq} ` +
+          `line ${line} has seq ${record.seq}${named} but seq ${expectedSeq} was expected; seq ${expectedSeq} ` +
             `appears later, at line ${later.line}`,
         );
       }
@@ -107,7 +145,7 @@ export function verifyAuditChain(lines: Iterable<string>, options: VerifyOptions
       return fail(
         "deleted",
         `${missing} record${missing === 1 ? "" : "s"} (seq ${expectedSeq}` +
-          `${missing > 1 ? `–${record.seq - 1}` : ""}) deleted before line ${line}`,
+          `${missing > 1 ? `–${record.seq - 1}` : ""}${named}) deleted before line ${line}`,
       );
     }
     if (record.prev !== expectedPrev) {
@@ -119,15 +157,17 @@ export function verifyAuditChain(lines: Iterable<string>, options: VerifyOptions
           : `line ${line} (seq ${record.seq}) does not start from the expected previous hash`,
       );
     }
-    expectedSeq = record.seq + 1;
-    expectedPrev = hash;
-    previous = entry;
+    state.expectedSeq = record.seq + 1;
+    state.expectedPrev = hash;
+    state.previous = entry;
+    last = { seq: record.seq, hash };
   }
   return {
     ok: true,
     records: entries.length,
-    lastSeq: previous?.record.seq,
-    lastHash: expectedPrev,
+    chains: chains.size,
+    lastSeq: last?.seq,
+    lastHash: last?.hash ?? options.start?.prev ?? GENESIS_HASH,
   };
 }
 

@@ -1,5 +1,6 @@
 import { createHash } from "node:crypto";
 import { closeSync, fstatSync, openSync, readSync } from "node:fs";
+import { hostname } from "node:os";
 import { pino, type DestinationStream } from "pino";
 import { DeputyError } from "./errors.ts";
 import { createLogger, REDACT_PATHS } from "./logger.ts";
@@ -56,6 +57,11 @@ export interface AuditEvent {
 export interface AuditRecord extends AuditEvent {
   v: number;
   time: string;
+  /**
+   * Which chain this record belongs to: each writer (replica, process) keeps
+   * its own, so a SIEM export that interleaves replicas still verifies.
+   */
+  chain?: string;
   seq: number;
   prev: string;
   hash: string;
@@ -204,7 +210,7 @@ export function auditRecordFromLine(line: string): AuditRecord | undefined {
   return record as AuditRecord;
 }
 
-function resumePoint(file: string): { prev: string; seq: number } {
+function resumePoint(file: string): { prev: string; seq: number; chain?: string } {
   const last = readLastLine(file);
   if (last === undefined) return { prev: GENESIS_HASH, seq: 0 };
   const record = auditRecordFromLine(last);
@@ -215,7 +221,12 @@ function resumePoint(file: string): { prev: string; seq: number } {
         `that cannot be verified (run "deputy audit verify ${file}")`,
     );
   }
-  return { prev: record.hash, seq: record.seq + 1 };
+  return { prev: record.hash, seq: record.seq + 1, chain: record.chain };
+}
+
+/** A chain id unique to this writer: host, process and start time. */
+export function newChainId(): string {
+  return `${hostname()}/${process.pid}/${Date.now().toString(36)}`;
 }
 
 export interface AuditLogOptions {
@@ -227,6 +238,11 @@ export interface AuditLogOptions {
    * its last line, so the chain survives restarts. One writer per file.
    */
   file?: string;
+  /**
+   * This writer's chain id (e.g. the pod name); a fresh host/pid/time id when
+   * unset. A resumed file keeps the chain id of its last record.
+   */
+  chain?: string;
   /** Observers (metrics, anomaly detection, tests) see every record. */
   onRecord?: AuditObserver | readonly AuditObserver[];
   /** Told when an observer throws; the record is written regardless. */
@@ -237,8 +253,11 @@ export function createAuditLog(options: AuditLogOptions = {}): AuditLog {
   const streams: DestinationStream[] = [];
   let prev = GENESIS_HASH;
   let seq = 0;
+  let chain: string | undefined = options.chain ?? newChainId();
   if (options.file !== undefined) {
-    ({ prev, seq } = resumePoint(options.file));
+    const resumed = resumePoint(options.file);
+    ({ prev, seq } = resumed);
+    if (resumed.seq > 0) chain = resumed.chain; // continue exactly the chain in the file
     streams.push(pino.destination({ dest: options.file, sync: true, append: true, mkdir: true }));
   }
   if (options.destination) streams.push(options.destination);
@@ -264,6 +283,7 @@ export function createAuditLog(options: AuditLogOptions = {}): AuditLog {
         ...clean,
         v: AUDIT_SCHEMA_VERSION,
         time: new Date().toISOString(),
+        chain,
         seq: seq++,
         prev,
       };

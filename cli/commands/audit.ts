@@ -5,8 +5,10 @@ import { actionStory } from "../../core/audit-story.ts";
 import { parseAuditRecords, verifyAuditChain } from "../../core/audit-verify.ts";
 
 const USAGE = `Usage:
-  deputy audit verify <file> [--ignore-other-lines]
-      Check the hash chain; exit 0 when intact, 1 naming the first break.
+  deputy audit verify <file> [--ignore-other-lines] [--partial]
+      Check the hash chains (one per writer); exit 0 when intact, 1 naming the
+      first break. --partial accepts chains whose first records are not in
+      the file (an export); --ignore-other-lines skips non-audit JSON lines.
   deputy audit show <action-id> [--file <file>]
       Print the story of one action (default file: DEPUTY_AUDIT_FILE, else stdin).
 `;
@@ -57,17 +59,19 @@ function rejectExtra(args: string[]): void {
 
 async function verify(args: string[]): Promise<number> {
   const ignoreOtherLines = takeFlag(args, "--ignore-other-lines");
+  const partial = takeFlag(args, "--partial");
   rejectExtra(args);
   const [file, ...extra] = args;
   if (file === undefined || extra.length > 0) {
     process.stderr.write(USAGE);
     return 2;
   }
-  const result = verifyAuditChain(await readLines(file), { ignoreOtherLines });
+  const result = verifyAuditChain(await readLines(file), { ignoreOtherLines, partial });
   if (result.ok) {
     const head =
-      result.lastSeq === undefined ? "empty chain" : `last seq ${result.lastSeq}, head ${result.lastHash}`;
-    process.stdout.write(`ok: ${result.records} records verified (${head})\n`);
+      result.lastSeq === undefined ? "empty" : `last seq ${result.lastSeq}, head ${result.lastHash}`;
+    const chains = result.chains === 1 ? "1 chain" : `${result.chains} chains`;
+    process.stdout.write(`ok: ${result.records} records verified in ${chains} (${head})\n`);
     return 0;
   }
   process.stdout.write(

@@ -4,7 +4,7 @@ import { verifyAuditChain } from "../../core/audit-verify.ts";
 import { Writable } from "node:stream";
 
 /** A real chain of n pino lines, captured from the real AuditLog. */
-function chain(n: number): string[] {
+function chain(n: number, id?: string): string[] {
   const out: string[] = [];
   const destination = new Writable({
     write(chunk: Buffer, _encoding, callback) {
@@ -17,7 +17,7 @@ function chain(n: number): string[] {
       callback();
     },
   });
-  const audit = createAuditLog({ destination });
+  const audit = createAuditLog({ destination, chain: id });
   for (let i = 0; i < n; i++) audit.record({ kind: "tool_call", tool: "list_pods", arguments: { i } });
   return out;
 }
@@ -99,5 +99,30 @@ describe("verifyAuditChain", () => {
     const lines = chain(4);
     const second = (JSON.parse(lines[1]!) as { audit: AuditRecord }).audit;
     expect(verifyAuditChain(lines.slice(2), { start: { seq: 2, prev: second.hash } }).ok).toBe(true);
+  });
+
+  it("verifies interleaved chains from two replicas, and names a break in either", () => {
+    const a = chain(4, "mcp-0");
+    const b = chain(4, "mcp-1");
+    const merged = [a[0]!, b[0]!, b[1]!, a[1]!, a[2]!, b[2]!, b[3]!, a[3]!];
+    expect(verifyAuditChain(merged)).toMatchObject({ ok: true, records: 8, chains: 2 });
+    const withoutB2 = merged.filter((line) => line !== b[2]);
+    expect(verifyAuditChain(withoutB2)).toMatchObject({ ok: false, break: { line: 6, reason: "deleted" } });
+    const result = verifyAuditChain(withoutB2);
+    expect(!result.ok && result.break.message).toContain("of chain mcp-1");
+  });
+
+  it("accepts an export that starts mid-chain only when asked to", () => {
+    const a = chain(5, "mcp-0").slice(2);
+    const b = chain(5, "mcp-1").slice(3);
+    const merged = [a[0]!, b[0]!, a[1]!, b[1]!, a[2]!];
+    expect(verifyAuditChain(merged)).toMatchObject({ ok: false, break: { line: 1, reason: "deleted" } });
+    expect(verifyAuditChain(merged, { partial: true })).toMatchObject({ ok: true, chains: 2 });
+    const edited = [...merged];
+    edited[3] = edit(edited[3]!, (r) => (r.tool = "delete_pod"));
+    expect(verifyAuditChain(edited, { partial: true })).toMatchObject({
+      ok: false,
+      break: { line: 4, reason: "edited" },
+    });
   });
 });

@@ -43,12 +43,13 @@ describe("audit log", () => {
 
   it("writes a file that verifies, and resumes the chain after a restart", () => {
     const file = tempAuditFile();
-    const first = createAuditLog({ file });
+    const first = createAuditLog({ file, chain: "mcp-0" });
     first.record({ kind: "tool_call", tool: "list_pods", actor: alice, conversation: thread });
     first.record({ kind: "tool_call", tool: "get_events" });
     const second = createAuditLog({ file });
     const resumed = second.record({ kind: "tool_call", tool: "check_logs" });
     expect(resumed.seq).toBe(2);
+    expect(resumed.chain).toBe((JSON.parse(lines(file)[0]!) as { audit: AuditRecord }).audit.chain);
     const written = lines(file);
     expect(written).toHaveLength(3);
     expect(resumed.prev).toBe((JSON.parse(written[1]!) as { audit: AuditRecord }).audit.hash);

@@ -36,7 +36,7 @@ describe("deputy audit", () => {
     const { file } = auditFile();
     const result = await deputy("audit", "verify", file);
     expect(result.code).toBe(0);
-    expect(result.stdout).toMatch(/^ok: 9 records verified/);
+    expect(result.stdout).toMatch(/^ok: 9 records verified in 1 chain/);
   });
 
   it("verify exits 1 naming a deleted, an altered and a reordered line", async () => {
