@@ -56,7 +56,8 @@ const RULES: readonly Rule[] = [
     pattern:
       /((?:[A-Za-z0-9_.-]*?)(?:pass(?:word|wd|phrase)?|pwd|secret|token|api[_-]?key|apikey|access[_-]?key|private[_-]?key|credentials?|client[_-]?secret|session[_-]?id|signing[_-]?key)[A-Za-z0-9_.-]*["']?)(\s*[:=]\s*["']?)([^\s"',;&)}\]]{3,})/gi,
     replace: (match: string, key: string, sep: string, value: string) =>
-      value.startsWith("[redacted") || HARMLESS_KEY.test(key.replace(/["']/g, ""))
+      // "[redacted…]" is already safe; "<from secret …>" and "<none>" are Deputy's own placeholders.
+      value.startsWith("[redacted") || value.startsWith("<") || HARMLESS_KEY.test(key.replace(/["']/g, ""))
         ? match
         : `${key}${sep}${REDACTED}`,
   },

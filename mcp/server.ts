@@ -40,15 +40,25 @@ export interface McpServerOptions {
 }
 
 const listings = new WeakMap<AnyTool, Tool>();
+const strictSchemas = new WeakMap<AnyTool, z.ZodObject>();
+
+/** Unknown arguments are refused, not silently dropped: a typo must not change what a tool does. */
+function strictSchema(tool: AnyTool): z.ZodObject {
+  let schema = strictSchemas.get(tool);
+  if (!schema) {
+    schema = tool.inputSchema.strict();
+    strictSchemas.set(tool, schema);
+  }
+  return schema;
+}
 
 /** The tools/list entry of a tool, computed once per definition. */
 export function toolListing(tool: AnyTool): Tool {
   let listing = listings.get(tool);
   if (!listing) {
-    const { $schema: _schema, ...inputSchema } = z.toJSONSchema(tool.inputSchema, { io: "input" }) as Record<
-      string,
-      unknown
-    >;
+    const { $schema: _schema, ...inputSchema } = z.toJSONSchema(strictSchema(tool), {
+      io: "input",
+    }) as Record<string, unknown>;
     listing = {
       name: tool.name,
       title: tool.title,
@@ -170,7 +180,7 @@ export function createMcpServer(deps: McpDeps, options: McpServerOptions = {}): 
         rule: "invalid-caller",
       });
     }
-    const parsed = tool.inputSchema.safeParse(rawArgs);
+    const parsed = strictSchema(tool).safeParse(rawArgs);
     if (!parsed.success) {
       return audit(toolError(describeIssues(name, parsed.error.issues)), {
         decision: "refused",

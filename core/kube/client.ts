@@ -417,8 +417,8 @@ export function createKubeClients(kubeConfig: KubeConfig, options: KubeClientOpt
 
   const request = async <T>(path: string, opts: RequestOptions = {}): Promise<T> => {
     const method = opts.method ?? "GET";
-    const run = async (): Promise<T> => {
-      const response = await execute(path, opts);
+    const run = async (effective: RequestOptions = opts): Promise<T> => {
+      const response = await execute(path, effective);
       const text = response.body.toString("utf8");
       try {
         return JSON.parse(text) as T;
@@ -436,7 +436,9 @@ export function createKubeClients(kubeConfig: KubeConfig, options: KubeClientOpt
     // Coalesce identical concurrent GETs. The caller's abort signal is not
     // shared: a joiner that gives up simply stops waiting.
     const key = `${path}${buildQuery(opts.query)}|${opts.accept ?? JSON_ACCEPT}`;
-    const flight = flights.do(key, () => run());
+    // The shared request must not die with the first caller's signal; the
+    // request timeout bounds it instead.
+    const flight = flights.do(key, () => run({ ...opts, signal: undefined }));
     if (flight.shared) counters.coalesced += 1;
     if (!opts.signal) return flight.promise;
     const signal = opts.signal;

@@ -45,7 +45,11 @@ describe("bad arguments", () => {
     ],
     ["troubleshoot_node", { name: "node-z" }, /node "node-z" not found/],
     ["list_pods", { namespace: "shop", limit: 0 }, /Invalid arguments for list_pods: limit:/],
-    ["list_pods", { namespace: "shop", colour: "red" }, /unknown argument|Invalid arguments/],
+    [
+      "list_pods",
+      { namespace: "shop", colour: "red" },
+      /Invalid arguments for list_pods: unknown argument\(s\) "colour"/,
+    ],
     [
       "get_resource",
       { kind: "frobnicators", name: "x", namespace: "shop" },

@@ -105,7 +105,7 @@ describe("redaction", () => {
   });
 
   it("nothing secret reaches the audit trail", async () => {
-    await h.call("check_logs", { namespace: ns, pod: "leaky", grep: FAKE_PASSWORD });
+    await h.call("check_logs", { namespace: ns, pod: "leaky", grep: "password|token" });
     assertNoSecret(JSON.stringify(h.audit));
   });
 });
@@ -119,7 +119,7 @@ describe("fencing", () => {
     const reply = await h.call("check_logs", {
       namespace: "shop",
       pod,
-      grep: "ignore previous instructions",
+      grep: "SYSTEM:",
     });
     expect(reply.text).toContain(SEED.injection.text);
     expect(outsideFences(reply.text)).not.toContain("ignore previous instructions");

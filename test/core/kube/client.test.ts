@@ -143,6 +143,13 @@ describe("retries", () => {
 
 /** Compact etcd at its current revision through its HTTP gateway, as the API server's compactor would. */
 async function compactEtcd(): Promise<number> {
+  // Write something first so there is a newer revision to compact to.
+  await adminKubeConfig()
+    .makeApiClient(CoreV1Api)
+    .createNamespacedConfigMap({
+      namespace: ns,
+      body: { metadata: { generateName: "bump-" }, data: { at: String(Date.now()) } },
+    });
   const state = JSON.parse(readFileSync(testEnvLayout().envJson, "utf8")) as TestEnvState;
   const base = `http://127.0.0.1:${state.ports.etcd}`;
   const range = (await (
@@ -156,12 +163,15 @@ async function compactEtcd(): Promise<number> {
     method: "POST",
     body: JSON.stringify({ revision: String(revision), physical: true }),
   });
-  expect(compact.ok).toBe(true);
+  expect(compact.ok, await compact.clone().text()).toBe(true);
   return revision;
 }
 
+/** A continue token as the API server mints them: unpadded base64url JSON. */
 function continueToken(resourceVersion: number, start: string): string {
-  return Buffer.from(JSON.stringify({ v: "meta.k8s.io/v1", rv: resourceVersion, start })).toString("base64");
+  return Buffer.from(JSON.stringify({ v: "meta.k8s.io/v1", rv: resourceVersion, start })).toString(
+    "base64url",
+  );
 }
 
 describe("410 Gone", () => {
@@ -169,7 +179,14 @@ describe("410 Gone", () => {
     const first = await kube.core.listPods(ns, { limit: 10 });
     expect(first.continue).toBeDefined();
     await compactEtcd();
-    const stale = continueToken(Number(first.resourceVersion) - 1, `p-09\u0000`);
+    // The real token, aged: its revision is older than etcd's compaction point. (A token
+    // that is merely old may still be served from the API server's watch-cache snapshots.)
+    const decoded = JSON.parse(Buffer.from(first.continue!, "base64url").toString("utf8")) as {
+      rv: number;
+      start: string;
+    };
+    expect(decoded.start).toBe("/p-09\u0000");
+    const stale = continueToken(2, decoded.start);
     const raw = createKubeClients(
       kubeConfigFromToken({
         server: loadTestEnv().server,
@@ -179,7 +196,10 @@ describe("410 Gone", () => {
     );
     await expect(
       raw.get(`/api/v1/namespaces/${ns}/pods`, { limit: 10, continue: stale }),
-    ).rejects.toMatchObject({ status: 410 });
+    ).rejects.toMatchObject({
+      status: 410,
+      reason: "Expired",
+    });
     raw.close();
   });
 

@@ -43,29 +43,29 @@ export interface KubectlCommand {
 
 /** Write verbs and the tool that does the job with human approval. */
 const WRITE_VERBS: Record<string, string> = {
-  delete: "delete_pod (pods only, evicted through the Eviction API)",
-  scale: "scale_deployment",
-  cordon: "cordon_node",
-  uncordon: "uncordon_node",
-  drain: "drain_node",
-  apply: "apply_manifest",
-  create: "apply_manifest",
-  replace: "apply_manifest",
-  patch: "apply_manifest",
-  edit: "apply_manifest",
-  label: "apply_manifest",
-  annotate: "apply_manifest",
-  taint: "apply_manifest",
-  autoscale: "apply_manifest",
-  expose: "apply_manifest",
-  run: "apply_manifest",
-  set: "set_deployment_image, set_deployment_resources or set_deployment_env",
-  evict: "delete_pod",
+  delete: "the delete_pod tool (pods only, evicted through the Eviction API)",
+  scale: "the scale_deployment tool",
+  cordon: "the cordon_node tool",
+  uncordon: "the uncordon_node tool",
+  drain: "the drain_node tool",
+  apply: "the apply_manifest tool",
+  create: "the apply_manifest tool",
+  replace: "the apply_manifest tool",
+  patch: "the apply_manifest tool",
+  edit: "the apply_manifest tool",
+  label: "the apply_manifest tool",
+  annotate: "the apply_manifest tool",
+  taint: "the apply_manifest tool",
+  autoscale: "the apply_manifest tool",
+  expose: "the apply_manifest tool",
+  run: "the apply_manifest tool",
+  set: "the set_deployment_image, set_deployment_resources or set_deployment_env tool",
+  evict: "the delete_pod tool",
 };
 
 const ROLLOUT_TOOLS: Record<string, string> = {
-  restart: "restart_deployment",
-  undo: "rollback_deployment",
+  restart: "the restart_deployment tool",
+  undo: "the rollback_deployment tool",
 };
 
 const INTERACTIVE = new Set([
@@ -212,12 +212,12 @@ function refuseWrites(tokens: readonly string[]): void {
   if (!verb) return;
   if (verb === "rollout" && sub && ROLLOUT_TOOLS[sub]) {
     refuse(
-      `"kubectl rollout ${sub}" changes the cluster; this tool only reads. Use the ${ROLLOUT_TOOLS[sub]} tool instead (it needs human approval).`,
+      `"kubectl rollout ${sub}" changes the cluster; this tool only reads. Use ${ROLLOUT_TOOLS[sub]} instead (it needs human approval).`,
     );
   }
   if (WRITE_VERBS[verb]) {
     refuse(
-      `"kubectl ${verb}" changes the cluster; this tool only reads. Use the ${WRITE_VERBS[verb]} tool instead (it needs human approval).`,
+      `"kubectl ${verb}" changes the cluster; this tool only reads. Use ${WRITE_VERBS[verb]} instead (it needs human approval).`,
     );
   }
   if (INTERACTIVE.has(verb)) {
@@ -326,28 +326,15 @@ export function parseKubectl(line: string): KubectlCommand {
       "no kubectl verb given; try get, describe, logs, events, top, explain, api-resources or auth can-i",
     );
   if (verb === "rollout") {
+    // Writes (restart, undo) were refused above; status and history are reads.
     const sub = rest[0];
-    if (sub && ROLLOUT_TOOLS[sub]) {
-      refuse(
-        `"kubectl rollout ${sub}" changes the cluster; this tool only reads. Use the ${ROLLOUT_TOOLS[sub]} tool instead (it needs human approval).`,
-      );
-    }
     if (sub === "status" || sub === "history") {
-      return { ...command, verb: "describe", sub: `rollout-${sub}`, args: ["deployment", ...rest.slice(1)] };
+      return { ...command, verb: "describe", sub: `rollout-${sub}`, args: rest.slice(1) };
     }
     refuse(
       `"kubectl rollout ${sub ?? ""}" is not supported; rollout status and history are (via describe_deployment)`,
     );
   }
-  if (WRITE_VERBS[verb]) {
-    refuse(
-      `"kubectl ${verb}" changes the cluster; this tool only reads. Use the ${WRITE_VERBS[verb]} tool instead (it needs human approval).`,
-    );
-  }
-  if (INTERACTIVE.has(verb)) {
-    refuse(`"kubectl ${verb}" (interactive access to containers or the API) is not available to Deputy`);
-  }
-  if (verb === "config") refuse('"kubectl config" shows local credentials and is not available');
   if (!(READ_VERBS as readonly string[]).includes(verb)) {
     refuse(`unknown kubectl verb "${verb}"; supported: ${READ_VERBS.join(", ")}`);
   }

@@ -70,7 +70,7 @@ describe("a 100 MB log", () => {
     expect(log).toMatch(/final line \d+\n?$/);
     expect(log).toMatch(/^\[… [\d,]+ earlier lines \([\d.]+ KB\) cut to fit the output budget\]/);
     process.stderr.write(`big-log.test: tail of 100 MB log in ${ms.toFixed(0)} ms\n`);
-  });
+  }, 120_000);
 
   it("grep streams the whole log with bounded memory", async () => {
     globalThis.gc?.();
@@ -90,6 +90,7 @@ describe("a 100 MB log", () => {
     process.stderr.write(
       `big-log.test: grep over 100 MB in ${ms.toFixed(0)} ms, RSS ${before.toFixed(0)} → peak ${peak.toFixed(0)} MB\n`,
     );
-    expect(peak - before).toBeLessThan(60);
-  });
+    // Holding the log would cost at least its 100 MB (plus chunk copies); streaming costs chunks and GC slack.
+    expect(peak - before).toBeLessThan(75);
+  }, 180_000);
 });

@@ -19,7 +19,7 @@ beforeAll(async () => {
   h = await startHarness({ env: { DEPUTY_OUTPUT_TOKEN_BUDGET: String(BUDGET) } });
   ns = await freshNamespace("budget");
   const core = adminKubeConfig().makeApiClient(CoreV1Api);
-  const limiter = createLimiter(16);
+  const limiter = createLimiter(24);
   const started = Date.now();
   await Promise.all(
     Array.from({ length: PODS }, (_, i) =>

@@ -26,7 +26,7 @@ describe("parseKubectl", () => {
     });
     expect(parseKubectl("rollout status deploy/checkout -n shop")).toMatchObject({
       verb: "describe",
-      args: ["deployment", "deploy/checkout"],
+      args: ["deploy/checkout"],
     });
     expect(parseKubectl("get pods -A --field-selector=status.phase=Pending")).toMatchObject({
       allNamespaces: true,

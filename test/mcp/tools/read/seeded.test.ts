@@ -253,6 +253,8 @@ describe("each read tool", () => {
     expect(names.text).toContain("nodes/node-c");
     const describe = await h.call("kubectl", { command: "describe node node-c" });
     expect(describe.text).toContain("node-not-ready");
+    const rollout = await h.call("kubectl", { command: "rollout status deploy/payments -n shop" });
+    expect(rollout.structured?.rolloutComplete).toBe(false);
     const logs = await h.call("kubectl", { command: `logs deploy/checkout -n shop --tail=3` });
     expect(logs.structured?.lines).toBe(3);
     const events = await h.call("kubectl", { command: "events -n shop --types=Warning" });
@@ -271,14 +273,16 @@ describe("each read tool", () => {
     expect(top.isError).toBe(false);
     expect(top.text).toMatch(/node-a/);
     const version = await h.call("kubectl", { command: "version" });
-    expect(version.text).toMatch(/Server Version: v1\.\d+/);
+    expect(version.text).toMatch(/^Server Version: \S+ \(linux\/amd64\)/);
   });
 
   it("kubectl refuses a write verb naming the write tool, before any API call", async () => {
     const before = h.requests.length;
     const reply = await h.call("kubectl", { command: "kubectl delete pod checkout-1 -n shop" });
     expect(reply.isError).toBe(true);
-    expect(reply.text).toContain("Use the delete_pod tool instead");
+    expect(reply.text).toContain(
+      "Use the delete_pod tool (pods only, evicted through the Eviction API) instead",
+    );
     const restart = await h.call("kubectl", { command: "rollout restart deployment/checkout -n shop" });
     expect(restart.text).toContain("restart_deployment");
     expect(h.requests.length).toBe(before);
