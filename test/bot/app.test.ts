@@ -195,9 +195,38 @@ describe("Slack request verification", () => {
       signature: "v0=deadbeef",
     });
     expect(garbage.status).toBe(401);
+    const forgedClick = await slack.replay(
+      JSON.stringify({
+        type: "block_actions",
+        user: { id: BOB, team_id: slack.teamId },
+        team: { id: slack.teamId },
+        channel: { id: CHANNEL },
+        container: { type: "message", message_ts: "1.1", channel_id: CHANNEL },
+        message: { ts: "1.1" },
+        actions: [
+          {
+            type: "button",
+            action_id: APPROVE_ACTION_ID,
+            value: "act_aaaaaaaaaaaaaaaaaaaaaaaa",
+            action_ts: "1.2",
+          },
+        ],
+      }),
+      { secret: "not-the-secret" },
+    );
+    expect(forgedClick.status).toBe(401);
+    const staleCommand = await slack.sendCommand({
+      user: ALICE,
+      text: "restart deployment/checkout -n shop",
+      channel: CHANNEL,
+      timestamp: Math.floor(Date.now() / 1000) - 600,
+    });
+    expect(staleCommand.status).toBe(401);
     await bot.idle();
     expect(slack.calls.slice(before).filter((c) => c.method.startsWith("chat."))).toEqual([]);
     expect(model.requests).toHaveLength(0);
+    expect(decisions).toHaveLength(0);
+    expect(mcp.calls.filter((c) => c.name === "restart_deployment")).toHaveLength(0);
   });
 });
 
