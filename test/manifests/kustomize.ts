@@ -1,6 +1,6 @@
 import { readFileSync, statSync } from "node:fs";
 import { dirname, join, relative, resolve } from "node:path";
-import { parseAllDocuments } from "yaml";
+import { parseAllDocuments, visit, type Document } from "yaml";
 import { z } from "zod";
 
 /**
@@ -75,6 +75,26 @@ export class KustomizeError extends Error {
   }
 }
 
+/**
+ * Plain scalars that YAML 1.1 (kubectl's parser) and YAML 1.2 (this one) read
+ * differently: `0444` is octal 292 to kubectl but decimal 444 here; `yes`,
+ * `on`, `off`… are booleans to kubectl but strings here. Refused, so the
+ * objects tested are the objects kubectl applies.
+ */
+const AMBIGUOUS_PLAIN = /^(0[0-7]+|[-+]?0[0-9_]+|y|Y|yes|Yes|YES|n|N|no|No|NO|on|On|ON|off|Off|OFF)$/;
+
+function refuseAmbiguousScalars(document: Document, file: string, index: number): void {
+  visit(document, {
+    Scalar(_key, node) {
+      if (node.type === "PLAIN" && typeof node.source === "string" && AMBIGUOUS_PLAIN.test(node.source)) {
+        throw new KustomizeError(
+          `${file}: document ${index + 1}: "${node.source}" means different things to kubectl (YAML 1.1) and YAML 1.2; quote it or write numbers in decimal`,
+        );
+      }
+    },
+  });
+}
+
 /** Parse every document of a YAML file; empty documents are skipped. */
 export function readYamlDocuments(file: string): unknown[] {
   const documents = parseAllDocuments(readFileSync(file, "utf8"));
@@ -83,6 +103,7 @@ export function readYamlDocuments(file: string): unknown[] {
     if (document.errors.length > 0) {
       throw new KustomizeError(`${file}: document ${index + 1}: ${document.errors[0]!.message}`);
     }
+    refuseAmbiguousScalars(document, file, index);
     const value: unknown = document.toJS();
     if (value !== null && value !== undefined) values.push(value);
   }
@@ -182,8 +203,16 @@ export function renderKustomization(directory: string): KubeObject[] {
   for (const { pairs, includeTemplates } of kustomization.labels ?? []) {
     for (const object of objects) {
       object.metadata.labels = { ...object.metadata.labels, ...pairs };
-      const template = podTemplate(object);
-      if (includeTemplates && template) {
+      if (!includeTemplates) continue;
+      // as kustomize does: pod templates and a StatefulSet's claim templates
+      const claims =
+        object.kind === "StatefulSet"
+          ? (object.spec as { volumeClaimTemplates?: unknown[] }).volumeClaimTemplates
+          : undefined;
+      for (const template of [podTemplate(object), ...(claims ?? [])] as Array<
+        Record<string, unknown> | undefined
+      >) {
+        if (!template) continue;
         const metadata = (template.metadata ??= {}) as { labels?: Record<string, string> };
         metadata.labels = { ...metadata.labels, ...pairs };
       }

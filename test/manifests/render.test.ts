@@ -350,6 +350,7 @@ describe("the kustomize subset renderer", () => {
       "overlay/kustomization.yaml": `${HEADER}resources: [../base]\nimages:\n  - {name: 'example.com:5000/web', newTag: '2.0'}\nreplicas:\n  - {name: web, count: 1}\npatches:\n  - target: {kind: Deployment, name: web}\n    patch: |-\n      - {op: add, path: /metadata/annotations, value: {a: b}}\n      - {op: replace, path: /spec/template/spec/containers/0/name, value: app}\n      - {op: add, path: /spec/template/spec/containers/-, value: {name: side, image: side}}\n`,
     });
     const [web] = renderKustomization(join(root, "overlay"));
+    expect(web!.kind).toBe("Deployment");
     expect(web!.metadata.labels).toEqual({ team: "x" });
     expect(web!.metadata.annotations).toEqual({ a: "b" });
     const spec = web!.spec as {
@@ -412,6 +413,20 @@ describe("the kustomize subset renderer", () => {
       [
         { "k/kustomization.yaml": `${HEADER}resources: [bad.yaml]\n`, "k/bad.yaml": "a: [\n" },
         /bad.yaml: document 1/,
+      ],
+      [
+        {
+          "k/kustomization.yaml": `${HEADER}resources: [mode.yaml]\n`,
+          "k/mode.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: m}\ndata: {mode: 0444}\n",
+        },
+        /"0444" means different things to kubectl/,
+      ],
+      [
+        {
+          "k/kustomization.yaml": `${HEADER}resources: [flag.yaml]\n`,
+          "k/flag.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: m, labels: {enabled: yes}}\n",
+        },
+        /"yes" means different things/,
       ],
       [
         {
