@@ -47,6 +47,9 @@ export async function run(): Promise<BenchLine[]> {
     const checkout = podOf(SEED.crashLoop.deployment);
 
     const directList = await timeIt(ROUNDS, () => core.listNamespacedPod({ namespace: ns }));
+    // The same read through Deputy's own wrapper isolates what MCP, validation,
+    // audit and rendering add on top of the API call.
+    const wrapperList = await timeIt(ROUNDS, () => h.deps.kube.core.listPods(ns, { limit: 100 }));
     const mcpList = await timeIt(ROUNDS, () => h.call("list_pods", { namespace: ns }));
 
     const directTroubleshoot = await timeIt(ROUNDS, async () => {
@@ -86,6 +89,16 @@ export async function run(): Promise<BenchLine[]> {
       {
         name: "list_pods overhead (MCP / direct, goal ≤ 1.2)",
         value: Number((mcpList / directList).toFixed(2)),
+        unit: "x",
+      },
+      {
+        name: "list_pods shop: Deputy kube wrapper only (median)",
+        value: Number(wrapperList.toFixed(2)),
+        unit: "ms",
+      },
+      {
+        name: "list_pods: MCP layer cost (MCP / wrapper)",
+        value: Number((mcpList / wrapperList).toFixed(2)),
         unit: "x",
       },
       {
