@@ -1,6 +1,6 @@
 import type { AuditRecord } from "./audit.ts";
 import { DeputyError } from "./errors.ts";
-import type { ConversationRef, Identity } from "./identity.ts";
+import { identityKey, type ConversationRef, type Identity } from "./identity.ts";
 
 /**
  * "Why did the AI do that?" — the story of one action told from its audit
@@ -71,21 +71,28 @@ function describe(record: AuditRecord, pendingAt: number | undefined): string {
       break;
     }
     case "approval_decision": {
-      const decider = record.approver ?? record.actor;
-      const verb =
-        record.decision === "approved"
-          ? "approved"
-          : record.decision === "rejected"
-            ? "rejected"
-            : record.decision === "expired"
-              ? "let expire"
+      const decider = record.approver;
+      if (record.decision === "expired") {
+        parts.push(
+          decider
+            ? `it had expired when ${who(decider)} tried to decide on it`
+            : "it expired without a decision",
+        );
+      } else {
+        const verb =
+          record.decision === "approved"
+            ? "approved"
+            : record.decision === "rejected"
+              ? "rejected"
               : record.decision === "refused"
                 ? "was refused permission to decide on"
                 : (record.decision ?? "decided on");
-      parts.push(`${who(decider)} ${verb} it`);
+        parts.push(`${who(decider ?? record.actor)} ${verb} it`);
+      }
       if (record.rule) parts.push(`(rule ${record.rule})`);
-      if (pendingAt !== undefined)
+      if (pendingAt !== undefined) {
         parts.push(`${seconds(Date.parse(record.time) - pendingAt)} after it was proposed`);
+      }
       break;
     }
     case "execution": {
@@ -127,18 +134,64 @@ function outcomeOf(records: AuditRecord[]): StoryOutcome {
   return outcome;
 }
 
+/** Story order: by time; within one writer's chain, by seq (times can tie). */
+function storyOrder(a: AuditRecord, b: AuditRecord): number {
+  if ((a.chain ?? "") === (b.chain ?? "") && a.seq !== b.seq) return a.seq - b.seq;
+  return Date.parse(a.time) - Date.parse(b.time);
+}
+
+function sameTarget(a: AuditRecord, b: AuditRecord): boolean {
+  for (const field of ["namespace", "name", "pod", "node", "deployment"]) {
+    const x = a.arguments?.[field];
+    const y = b.arguments?.[field];
+    if (x !== undefined && y !== undefined && x !== y) return false;
+  }
+  return true;
+}
+
+/**
+ * The tool call and policy decisions that produced a pending action are
+ * written before the action has an id, so they carry none. They are found
+ * next to the pending record in the same writer's chain: same tool, same
+ * requester, same target; policy decisions since that requester's previous
+ * call of the tool, and the first tool_call record after it.
+ */
+function linkedRecords(records: readonly AuditRecord[], pending: AuditRecord | undefined): AuditRecord[] {
+  if (!pending) return [];
+  const related = (record: AuditRecord): boolean =>
+    record.actionId === undefined &&
+    (record.chain ?? "") === (pending.chain ?? "") &&
+    record.tool === pending.tool &&
+    (record.actor ? identityKey(record.actor) : "") === (pending.actor ? identityKey(pending.actor) : "") &&
+    Math.abs(record.seq - pending.seq) <= 50 &&
+    sameTarget(record, pending);
+  const candidates = records.filter(related);
+  const callAfter = candidates
+    .filter((record) => record.kind === "tool_call" && record.seq > pending.seq)
+    .sort((a, b) => a.seq - b.seq)[0];
+  const previousCall = candidates
+    .filter((record) => record.kind === "tool_call" && record.seq < pending.seq)
+    .reduce((max, record) => Math.max(max, record.seq), -1);
+  const decisions = candidates.filter(
+    (record) => record.kind === "policy_decision" && record.seq > previousCall && record.seq < pending.seq,
+  );
+  return [...decisions, ...(callAfter ? [callAfter] : [])];
+}
+
 /** The story of `actionId`, from records in chain order. Throws NOT_FOUND when there are none. */
 export function actionStory(records: Iterable<AuditRecord>, actionId: string): ActionStory {
-  const mine = [...records].filter((record) => record.actionId === actionId).sort((a, b) => a.seq - b.seq);
-  if (mine.length === 0) {
+  const all = [...records];
+  const own = all.filter((record) => record.actionId === actionId);
+  if (own.length === 0) {
     throw new DeputyError("NOT_FOUND", `no audit records for action ${actionId}`, { details: { actionId } });
   }
+  const pendingRecord = own.find((record) => record.kind === "pending_action");
+  const mine = [...own, ...linkedRecords(all, pendingRecord)].sort(storyOrder);
   const first = mine[0]!;
   const asker = mine.find((record) => record.actor)?.actor;
   const conversation = mine.find((record) => record.conversation)?.conversation;
   const prompt = mine.find((record) => record.prompt)?.prompt;
   const cluster = mine.find((record) => record.cluster)?.cluster;
-  const pendingRecord = mine.find((record) => record.kind === "pending_action");
   const pendingAt = pendingRecord ? Date.parse(pendingRecord.time) : undefined;
   const outcome = outcomeOf(mine);
 

@@ -3,7 +3,8 @@ import { describe, expect, it } from "vitest";
 import { createAuditLog } from "../../core/audit.ts";
 import { actionStory } from "../../core/audit-story.ts";
 import { parseAuditRecords } from "../../core/audit-verify.ts";
-import { recordAction, tempAuditFile } from "./audit-fixtures.ts";
+import { Writable } from "node:stream";
+import { alice, bob, recordAction, tempAuditFile } from "./audit-fixtures.ts";
 
 function storyFor(ending: "approved" | "rejected" | "failed"): string {
   const file = tempAuditFile();
@@ -54,5 +55,81 @@ describe("actionStory", () => {
     expect(() => actionStory([], "act_missingxxxxxxxxxxxxxxx")).toThrow(
       /no audit records for action act_missing/,
     );
+  });
+
+  it("links the tool call and policy decision the MCP server writes before the action has an id", () => {
+    const file = tempAuditFile();
+    const mcp = createAuditLog({ file, chain: "mcp-0" });
+    const args = { namespace: "shop", name: "checkout" };
+    const call = { actor: alice, tool: "restart_deployment", arguments: args };
+    // An earlier, unrelated call of the same tool by the same person.
+    mcp.record({ kind: "policy_decision", ...call, decision: "allow" });
+    mcp.record({ kind: "pending_action", ...call, actionId: "act_EARLIERxxxxxxxxxxxxxxxx" });
+    mcp.record({ kind: "tool_call", ...call, outcome: "ok", durationMs: 30 });
+    // Someone else's call in between.
+    mcp.record({
+      kind: "policy_decision",
+      actor: bob,
+      tool: "restart_deployment",
+      arguments: args,
+      decision: "allow",
+    });
+    // The action of interest, exactly as the MCP server writes it.
+    mcp.record({
+      kind: "policy_decision",
+      ...call,
+      decision: "allow",
+      details: { flags: ["production-label"] },
+    });
+    mcp.record({
+      kind: "pending_action",
+      ...call,
+      actionId: "act_LINKEDxxxxxxxxxxxxxxxxx",
+      prompt: "restart checkout",
+    });
+    mcp.record({ kind: "tool_call", ...call, outcome: "ok", durationMs: 41 });
+    mcp.record({ kind: "tool_call", ...call, outcome: "ok", durationMs: 99 }); // a later call
+    // The executor writes to its own chain.
+    const executor = createAuditLog({ file: tempAuditFile(), chain: "executor-0" });
+    const decided = executor.record({
+      kind: "approval_decision",
+      actionId: "act_LINKEDxxxxxxxxxxxxxxxxx",
+      approver: bob,
+      decision: "approved",
+    });
+    const records = [...parseAuditRecords(readFileSync(file, "utf8").split("\n")), decided];
+
+    const story = actionStory(records, "act_LINKEDxxxxxxxxxxxxxxxxx");
+    expect(story.records.map((r) => r.kind)).toEqual([
+      "policy_decision",
+      "pending_action",
+      "tool_call",
+      "approval_decision",
+    ]);
+    expect(story.records[0]!.actor).toEqual(alice);
+    expect(story.text).toContain("in 41 ms");
+    expect(story.text).not.toContain("in 99 ms");
+    expect(story.text).not.toContain("in 30 ms");
+    expect(story.outcome).toBe("approved");
+  });
+
+  it("tells an expiry without pretending someone decided", () => {
+    const audit = createAuditLog({ destination: new Writable({ write: (_c, _e, cb) => cb() }) });
+    const records = [
+      audit.record({
+        kind: "pending_action",
+        actionId: "act_EXPIREDxxxxxxxxxxxxxxxx",
+        actor: alice,
+        tool: "delete_pod",
+      }),
+      audit.record({
+        kind: "approval_decision",
+        actionId: "act_EXPIREDxxxxxxxxxxxxxxxx",
+        decision: "expired",
+      }),
+    ];
+    const story = actionStory(records, "act_EXPIREDxxxxxxxxxxxxxxxx");
+    expect(story.outcome).toBe("expired");
+    expect(story.text).toContain("it expired without a decision");
   });
 });
