@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { AppsV1Api, CoreV1Api } from "@kubernetes/client-node";
@@ -9,11 +9,13 @@ import {
   deleteNamespace,
   eventually,
   freshNamespace,
+  loadTestEnv,
   seedCluster,
   writePodLog,
 } from "../helpers/testenv.ts";
 import { launchChromium, type LaunchedBrowser } from "./chromium.ts";
 import { localModeEnv, startLocalModeProcess, type RunningLocalMode } from "./local-mode-process.ts";
+import { readConsoleEvents } from "./sse.ts";
 
 /**
  * The whole loop in a real browser against `deputy start` on the local
@@ -43,6 +45,13 @@ async function restartedAt(): Promise<string | undefined> {
 
 async function shot(name: string): Promise<void> {
   await page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: false });
+}
+
+/** Everything the page shows, including every thread's history as the server streams it. */
+async function pageText(): Promise<string> {
+  const body = (await page.textContent("body")) ?? "";
+  const events = await readConsoleEvents(local.url, () => false, { timeoutMs: 1500, returnOnTimeout: true });
+  return `${body}\n${JSON.stringify(events)}`;
 }
 
 async function send(text: string): Promise<void> {
@@ -211,6 +220,25 @@ describe("local mode in a browser", () => {
     await triage.click();
     await page.locator(".triage", { hasText: "checkout" }).first().waitFor({ timeout: 60_000 });
     await shot("08-triage");
+  });
+
+  it("never lets a token reach the page, the terminal, the log or the audit trail", async () => {
+    const jwt = /eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}/;
+    const rootToken = loadTestEnv().baoRootToken;
+    const shown = await pageText();
+    const files = [join(workDir, "deputy.log"), join(workDir, "audit.jsonl")].map((file) =>
+      readFileSync(file, "utf8"),
+    );
+    expect(files[1]).toContain("restart_deployment");
+    for (const [what, text] of [
+      ["page", shown],
+      ["terminal", local.output()],
+      ["log", files[0]!],
+      ["audit", files[1]!],
+    ] as const) {
+      expect(jwt.test(text), `a JWT in the ${what}`).toBe(false);
+      expect(text.includes(rootToken), `the OpenBao root token in the ${what}`).toBe(false);
+    }
   });
 
   it("stops cleanly on Ctrl-C", async () => {
