@@ -1,0 +1,75 @@
+import { randomBytes } from "node:crypto";
+import { CoreV1Api, RbacAuthorizationV1Api } from "@kubernetes/client-node";
+import { credsRequestParams } from "../../core/openbao-roles.ts";
+import type { BrokerStats, CredentialBroker } from "../../executor/credential-broker.ts";
+import { adminKubeConfig } from "../helpers/testenv.ts";
+
+/**
+ * For runner tests that must not depend on OpenBao: the same thing the
+ * Kubernetes secrets engine does for one action — a generated service account
+ * bound to exactly the role's rules from roles.yaml, a TokenRequest token, and
+ * everything deleted afterwards — done by the test with the admin identity.
+ * It proves each runner works with no more than its role grants, on the real
+ * API server. The OpenBao path itself is tested with the real broker.
+ */
+export function createRbacBroker(): CredentialBroker {
+  const stats: BrokerStats = { logins: 0, minted: 0, revoked: 0, revokeFailures: 0 };
+  return {
+    async withCredential(request, use, hooks) {
+      const params = credsRequestParams(request.role, request.namespace);
+      const namespace = String(params.kubernetes_namespace);
+      const cluster = params.cluster_role_binding === true;
+      const name = `deputy-jit-test-${randomBytes(5).toString("hex")}`;
+      const kc = adminKubeConfig();
+      const core = kc.makeApiClient(CoreV1Api);
+      const rbac = kc.makeApiClient(RbacAuthorizationV1Api);
+      const subjects = [{ kind: "ServiceAccount", name, namespace }];
+      const roleRef = { apiGroup: "rbac.authorization.k8s.io", kind: cluster ? "ClusterRole" : "Role", name };
+      await core.createNamespacedServiceAccount({ namespace, body: { metadata: { name } } });
+      if (cluster) {
+        await rbac.createClusterRole({ body: { metadata: { name }, rules: request.role.rules } });
+        await rbac.createClusterRoleBinding({ body: { metadata: { name }, roleRef, subjects } });
+      } else {
+        await rbac.createNamespacedRole({
+          namespace,
+          body: { metadata: { name }, rules: request.role.rules },
+        });
+        await rbac.createNamespacedRoleBinding({
+          namespace,
+          body: { metadata: { name }, roleRef, subjects },
+        });
+      }
+      const token = (
+        await core.createNamespacedServiceAccountToken({
+          name,
+          namespace,
+          body: { spec: { expirationSeconds: 600, audiences: [] } },
+        })
+      ).status?.token;
+      stats.minted++;
+      const leaseId = `rbac-test/${name}`;
+      try {
+        await hooks?.onLease?.(leaseId);
+        // RBAC is eventually consistent in the authorizer's cache; give it a moment.
+        await new Promise((resolve) => setTimeout(resolve, 200));
+        const value = await use({ leaseId, serviceAccountName: name, namespace, token: token ?? "" });
+        return { value, leaseId, revoked: true };
+      } finally {
+        await core.deleteNamespacedServiceAccount({ name, namespace }).catch(() => undefined);
+        if (cluster) {
+          await rbac.deleteClusterRoleBinding({ name }).catch(() => undefined);
+          await rbac.deleteClusterRole({ name }).catch(() => undefined);
+        } else {
+          await rbac.deleteNamespacedRoleBinding({ name, namespace }).catch(() => undefined);
+          await rbac.deleteNamespacedRole({ name, namespace }).catch(() => undefined);
+        }
+        stats.revoked++;
+        await hooks?.onRevoke?.(true);
+      }
+    },
+    async revokeLease() {
+      // Nothing to do: every credential is deleted when its action ends.
+    },
+    stats: () => ({ ...stats }),
+  };
+}

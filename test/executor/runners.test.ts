@@ -1,0 +1,353 @@
+import { readFileSync } from "node:fs";
+import { AppsV1Api, CoreV1Api, PolicyV1Api } from "@kubernetes/client-node";
+import type { Redis } from "ioredis";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { DecisionResult, PendingActionSummary } from "../../core/pending.ts";
+import { roleForAction } from "../../core/openbao-roles.ts";
+import { createActionStore, type ActionStore } from "../../executor/action-store.ts";
+import { createKubeWriter, type ClusterEndpoint } from "../../executor/kube-writer.ts";
+import { scaleDeployment } from "../../executor/runners/deployment.ts";
+import { ActionFailed } from "../../executor/runners/types.ts";
+import { createApprovalExecutor, type ApprovalExecutor } from "../../executor/approval-executor.ts";
+import { adminKubeConfig, eventually, loadTestEnv } from "../helpers/testenv.ts";
+import { startHarness, type Harness } from "../mcp/harness.ts";
+import { alice, bob, capture, connectRedis, dropPrefix, testPrefix } from "./support.ts";
+import { createRbacBroker } from "./rbac-broker.ts";
+import { ensure, prepareNamespaces, testRoles } from "./write-env.ts";
+
+/**
+ * Every action type, proposed over MCP and run by the executor with a
+ * credential bound to exactly its roles.yaml rules (as OpenBao would generate
+ * it): what the card said is what the API server shows, and no runner needs
+ * more than its role grants.
+ */
+const NS = "deputy-w-exec";
+const NODE = "deputy-test-node-exec";
+const meta = { "deputy/requester": alice };
+
+describe("every write action runs exactly what was proposed", () => {
+  let harness: Harness;
+  let redis: Redis;
+  let prefix: string;
+  let executor: ApprovalExecutor;
+  let store: ActionStore;
+  let cluster: ClusterEndpoint;
+  const apps = () => adminKubeConfig().makeApiClient(AppsV1Api);
+  const core = () => adminKubeConfig().makeApiClient(CoreV1Api);
+  const live = () => apps().readNamespacedDeployment({ name: "svc", namespace: NS });
+
+  async function run(tool: string, args: Record<string, unknown>): Promise<DecisionResult> {
+    const reply = await harness.call(tool, args, meta);
+    expect(reply.isError, reply.text).toBe(false);
+    const { id } = reply.structured?.pendingAction as PendingActionSummary;
+    return executor.decide({ actionId: id, approver: bob, decision: "approve" });
+  }
+
+  beforeAll(async () => {
+    await prepareNamespaces();
+    const env = loadTestEnv();
+    redis = connectRedis();
+    prefix = testPrefix("runners");
+    harness = await startHarness({
+      env: { DEPUTY_REDIS_PREFIX: prefix, DEPUTY_RATE_LIMIT_USER_PER_MINUTE: "1000" },
+    });
+    const captured = capture();
+    store = createActionStore(redis, { prefix, ttlSeconds: 900 });
+    cluster = { server: env.server, caPem: readFileSync(env.caFile, "utf8") };
+    executor = createApprovalExecutor({
+      store,
+      broker: createRbacBroker(),
+      roles: testRoles(),
+      cluster,
+      audit: captured.audit,
+      logger: captured.logger,
+      approvers: { slackUserIds: [bob.id], localApproverIds: [] },
+      twoPersonRule: { normal: true, high: true },
+      protectedNamespaces: ["kube-system"],
+      clusterName: "testenv",
+    });
+    await apps()
+      .deleteNamespacedDeployment({ name: "svc", namespace: NS })
+      .catch(() => undefined);
+    await eventually("old svc gone", () =>
+      live().then(
+        () => false,
+        () => true,
+      ),
+    );
+    await apps().createNamespacedDeployment({
+      namespace: NS,
+      body: {
+        metadata: { name: "svc", namespace: NS },
+        spec: {
+          replicas: 1,
+          selector: { matchLabels: { app: "svc" } },
+          template: {
+            metadata: { labels: { app: "svc" } },
+            spec: {
+              containers: [
+                {
+                  name: "app",
+                  image: "ghcr.io/example/svc:1.0.0",
+                  env: [
+                    { name: "MODE", value: "fast" },
+                    { name: "OLD", value: "x" },
+                    { name: "TOKEN", valueFrom: { secretKeyRef: { name: "svc", key: "token" } } },
+                  ],
+                },
+              ],
+            },
+          },
+        },
+      },
+    });
+  });
+
+  afterAll(async () => {
+    await harness?.close();
+    await dropPrefix(redis, prefix);
+    redis.disconnect();
+  });
+
+  it("restart, image, resources, env and rollback", async () => {
+    const restart = await run("restart_deployment", { namespace: NS, name: "svc" });
+    expect(restart.status, restart.message).toBe("succeeded");
+    expect(
+      (await live()).spec?.template.metadata?.annotations?.["kubectl.kubernetes.io/restartedAt"],
+    ).toBeTruthy();
+
+    const image = await run("set_deployment_image", {
+      namespace: NS,
+      name: "svc",
+      container: "app",
+      image: "ghcr.io/example/svc:2.0.0",
+    });
+    expect(image.status, image.message).toBe("succeeded");
+    expect((await live()).spec?.template.spec?.containers[0]?.image).toBe("ghcr.io/example/svc:2.0.0");
+
+    const resources = await run("set_deployment_resources", {
+      namespace: NS,
+      name: "svc",
+      container: "app",
+      requests: { cpu: "100m" },
+      limits: { memory: "256Mi" },
+    });
+    expect(resources.status, resources.message).toBe("succeeded");
+    expect((await live()).spec?.template.spec?.containers[0]?.resources).toEqual({
+      requests: { cpu: "100m" },
+      limits: { memory: "256Mi" },
+    });
+
+    const env = await run("set_deployment_env", {
+      namespace: NS,
+      name: "svc",
+      container: "app",
+      set: { MODE: "safe", NEW: "1" },
+      remove: ["OLD"],
+    });
+    expect(env.status, env.message).toBe("succeeded");
+    const vars = (await live()).spec?.template.spec?.containers[0]?.env ?? [];
+    expect(vars.map((v) => [v.name, v.value ?? (v.valueFrom ? "ref" : undefined)])).toEqual(
+      expect.arrayContaining([
+        ["MODE", "safe"],
+        ["NEW", "1"],
+        ["TOKEN", "ref"],
+      ]),
+    );
+    expect(vars.map((v) => v.name)).not.toContain("OLD");
+
+    // Five template changes, five revisions: the previous one (4) still has OLD and not NEW.
+    await eventually("a ReplicaSet per revision", async () => {
+      const rs = await apps().listNamespacedReplicaSet({ namespace: NS, labelSelector: "app=svc" });
+      return rs.items.length >= 5;
+    });
+    const rollback = await run("rollback_deployment", { namespace: NS, name: "svc" });
+    expect(rollback.status, rollback.message).toBe("succeeded");
+    expect(rollback.message).toBe(`Deployment ${NS}/svc rolled back to revision 4.`);
+    const names = (await live()).spec?.template.spec?.containers[0]?.env?.map((v) => v.name);
+    expect(names).toContain("OLD");
+    expect(names).not.toContain("NEW");
+  });
+
+  it("apply_manifest creates and updates by server-side apply", async () => {
+    await core()
+      .deleteNamespacedConfigMap({ name: "flags", namespace: NS })
+      .catch(() => undefined);
+    const manifest = (value: string) =>
+      `apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: flags\n  namespace: ${NS}\ndata:\n  feature: "${value}"\n`;
+    const created = await run("apply_manifest", { manifest: manifest("on") });
+    expect(created.status, created.message).toBe("succeeded");
+    expect(created.action?.outcome?.kubeStatus).toBe(201);
+    const updated = await run("apply_manifest", { manifest: manifest("off") });
+    expect(updated.status, updated.message).toBe("succeeded");
+    const cm = await core().readNamespacedConfigMap({ name: "flags", namespace: NS });
+    expect(cm.data).toEqual({ feature: "off" });
+    expect(
+      cm.metadata?.managedFields?.some((field) => field.manager === "deputy" && field.operation === "Apply"),
+    ).toBe(true);
+  });
+
+  it("cordon, uncordon, and a drain that stops at a PodDisruptionBudget", async () => {
+    const kc = adminKubeConfig();
+    await ensure(kc, { apiVersion: "v1", kind: "Node", metadata: { name: NODE } });
+    await core()
+      .patchNode({ name: NODE, body: [{ op: "add", path: "/spec/unschedulable", value: false }] })
+      .catch(() => undefined);
+    const cordon = await run("cordon_node", { name: NODE });
+    expect(cordon.status, cordon.message).toBe("succeeded");
+    expect((await core().readNode({ name: NODE })).spec?.unschedulable).toBe(true);
+    const uncordon = await run("uncordon_node", { name: NODE });
+    expect(uncordon.status, uncordon.message).toBe("succeeded");
+    expect((await core().readNode({ name: NODE })).spec?.unschedulable).toBeFalsy();
+
+    for (const name of ["a-runner", "b-guarded"]) {
+      await core()
+        .deleteNamespacedPod({ name, namespace: NS, gracePeriodSeconds: 0 })
+        .catch(() => undefined);
+      await eventually(`${name} gone`, () =>
+        core()
+          .readNamespacedPod({ name, namespace: NS })
+          .then(
+            () => false,
+            () => true,
+          ),
+      );
+      await core().createNamespacedPod({
+        namespace: NS,
+        body: {
+          metadata: { name, labels: { app: name } },
+          spec: { nodeName: NODE, containers: [{ name: "c", image: "ghcr.io/example/c:1" }] },
+        },
+      });
+    }
+    // The guarded pod runs and a budget keeps it: evicting it would break the budget.
+    await core().patchNamespacedPodStatus({
+      name: "b-guarded",
+      namespace: NS,
+      body: [{ op: "add", path: "/status/phase", value: "Running" }],
+    });
+    await ensure(kc, {
+      apiVersion: "policy/v1",
+      kind: "PodDisruptionBudget",
+      metadata: { name: "guarded", namespace: NS },
+      spec: { minAvailable: 1, selector: { matchLabels: { app: "b-guarded" } } },
+    } as never);
+    await eventually("budget observed", async () => {
+      const pdb = await kc
+        .makeApiClient(PolicyV1Api)
+        .readNamespacedPodDisruptionBudget({ name: "guarded", namespace: NS });
+      return (
+        pdb.status?.observedGeneration === pdb.metadata?.generation && pdb.status?.disruptionsAllowed === 0
+      );
+    });
+
+    const drain = await run("drain_node", { name: NODE });
+    expect(drain.status).toBe("failed");
+    expect(drain.action?.outcome?.kubeStatus).toBe(429);
+    expect(drain.message).toMatch(
+      new RegExp(
+        `^Drain of node ${NODE} stopped: Eviction of pod ${NS}/b-guarded blocked by PodDisruptionBudget ${NS}/guarded`,
+      ),
+    );
+    expect(drain.message).toContain(
+      `The node stays cordoned. Evicted: ${NS}/a-runner. Not evicted: ${NS}/b-guarded.`,
+    );
+    expect((await core().readNode({ name: NODE })).spec?.unschedulable).toBe(true);
+    const guarded = await core().readNamespacedPod({ name: "b-guarded", namespace: NS });
+    expect(guarded.metadata?.deletionTimestamp).toBeUndefined();
+    const runner = await core()
+      .readNamespacedPod({ name: "a-runner", namespace: NS })
+      .then(
+        (p) => p.metadata?.deletionTimestamp ?? "terminating-or-gone",
+        () => "gone",
+      );
+    expect(runner).toBeTruthy();
+  });
+
+  it("delete_pod evicts through the Eviction API, and a PodDisruptionBudget with 0 disruptions blocks it", async () => {
+    await core()
+      .deleteNamespacedPod({ name: "loose", namespace: NS, gracePeriodSeconds: 0 })
+      .catch(() => undefined);
+    await eventually("loose gone", () =>
+      core()
+        .readNamespacedPod({ name: "loose", namespace: NS })
+        .then(
+          () => false,
+          () => true,
+        ),
+    );
+    await core().createNamespacedPod({
+      namespace: NS,
+      body: {
+        metadata: { name: "loose" },
+        spec: { containers: [{ name: "c", image: "ghcr.io/example/c:1" }] },
+      },
+    });
+    const evicted = await run("delete_pod", { namespace: NS, name: "loose" });
+    expect(evicted.status, evicted.message).toBe("succeeded");
+    expect(evicted.action?.outcome?.kubeStatus).toBe(201);
+    const gone = await core()
+      .readNamespacedPod({ name: "loose", namespace: NS })
+      .then(
+        (p) => Boolean(p.metadata?.deletionTimestamp),
+        () => true,
+      );
+    expect(gone).toBe(true);
+
+    const db = await core().readNamespacedPod({ name: "db-0", namespace: "shop" });
+    const blocked = await run("delete_pod", { namespace: "shop", name: "db-0" });
+    expect(blocked.status).toBe("failed");
+    expect(blocked.action?.outcome?.kubeStatus).toBe(429);
+    expect(blocked.message).toMatch(
+      /^Eviction of pod shop\/db-0 blocked by PodDisruptionBudget shop\/db-pdb: The disruption budget db-pdb needs 2 healthy pods and has 2 currently\. Nothing was deleted/,
+    );
+    const still = await core().readNamespacedPod({ name: "db-0", namespace: "shop" });
+    expect(still.metadata?.uid).toBe(db.metadata?.uid);
+    expect(still.metadata?.deletionTimestamp).toBeUndefined();
+  });
+
+  it("a change racing the write is a 409 from the API server, and nothing is written", async () => {
+    const reply = await harness.call("scale_deployment", { namespace: NS, name: "svc", replicas: 4 }, meta);
+    const { id } = reply.structured?.pendingAction as PendingActionSummary;
+    const action = (await store.get(id))!;
+    const before = (await live()).spec?.replicas;
+    const error = await createRbacBroker()
+      .withCredential(
+        { role: roleForAction(testRoles(), "scale_deployment"), namespace: NS },
+        async (credential) => {
+          const real = createKubeWriter(cluster, credential.token);
+          // A real concurrent change lands between the runner's read and its write.
+          const kube = {
+            ...real,
+            get: async <T>(path: string) => {
+              const object = await real.get<T>(path);
+              await apps().patchNamespacedDeployment({
+                name: "svc",
+                namespace: NS,
+                body: [
+                  {
+                    op: "add",
+                    path: "/metadata/annotations",
+                    value: { "example.com/touched": String(Date.now()) },
+                  },
+                ],
+              });
+              return object;
+            },
+          };
+          try {
+            return await scaleDeployment({ kube, action, protectedNamespaces: [], logger: capture().logger });
+          } finally {
+            real.close();
+          }
+        },
+      )
+      .catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ActionFailed);
+    expect((error as ActionFailed).kubeStatus).toBe(409);
+    expect((error as Error).message).toBe(
+      `Deployment ${NS}/svc changed while the action ran (409 Conflict); nothing was done.`,
+    );
+    expect((await live()).spec?.replicas).toBe(before);
+  });
+});
