@@ -140,6 +140,21 @@ describe("Pod Security admission in Deputy's namespaces", () => {
     }
   });
 
+  it("a Deployment whose template is not compliant draws a PodSecurity warning at dry-run (so 'no warning' means something)", async () => {
+    const deployment = structuredClone(
+      prod.find((o) => o.kind === "Deployment" && o.metadata.name === "deputy-mcp")!,
+    );
+    const container = (
+      podTemplate(deployment)!.spec as { containers: Array<{ securityContext: Record<string, unknown> }> }
+    ).containers[0]!;
+    container.securityContext.allowPrivilegeEscalation = true;
+    const answer = await apply(admin, deployment);
+    expect([200, 201]).toContain(answer.status);
+    expect(answer.warnings.join("\n")).toMatch(
+      /would violate PodSecurity \\?"restricted:latest\\?": allowPrivilegeEscalation/,
+    );
+  });
+
   it("the same privileged pod is admitted where restricted is not enforced (so the rejection is the label's doing)", async () => {
     const pod = podFrom(
       workloads.find((w) => w.metadata.name === "deputy-mcp")!,
