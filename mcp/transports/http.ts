@@ -17,6 +17,12 @@ export interface HttpServerOptions {
   port?: number;
   /** Largest accepted request body. */
   maxBodyBytes?: number;
+  /**
+   * Host headers accepted on /mcp. Defaults to the loopback names when bound
+   * to loopback (a web page rebinding its DNS to 127.0.0.1 is refused), and
+   * to any host otherwise (in a cluster, Istio decides who gets here).
+   */
+  allowedHosts?: readonly string[];
 }
 
 export interface RunningHttpServer {
@@ -61,6 +67,8 @@ export async function startHttpServer(
   const host = options.host ?? deps.config.mcp.host;
   const port = options.port ?? deps.config.mcp.port;
   const maxBodyBytes = options.maxBodyBytes ?? 1024 * 1024;
+  const loopback = host === "127.0.0.1" || host === "localhost" || host === "::1";
+  const allowedHosts = options.allowedHosts ?? (loopback ? ["127.0.0.1", "localhost", "[::1]"] : undefined);
   const logger = deps.logger.child({ component: "mcp-http" });
   let readiness: { at: number; ok: boolean; message: string } | undefined;
 
@@ -83,7 +91,17 @@ export async function startHttpServer(
     return readiness;
   };
 
+  const hostAllowed = (req: IncomingMessage): boolean => {
+    if (!allowedHosts) return true;
+    const header = (req.headers.host ?? "").toLowerCase();
+    return allowedHosts.some((h) => header === h || header.startsWith(`${h}:`));
+  };
+
   const handleMcp = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    if (!hostAllowed(req)) {
+      jsonRpcError(res, 403, `Host "${req.headers.host ?? ""}" is not allowed`);
+      return;
+    }
     if (req.method !== "POST") {
       // Stateless: no server-initiated streams and no sessions to delete.
       res.setHeader("allow", "POST");

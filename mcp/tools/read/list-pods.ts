@@ -81,7 +81,7 @@ export const listPods = defineTool<McpDeps, typeof inputSchema.shape>({
       pods = unhealthy.slice(0, pageSize);
       remaining = unhealthy.length - pods.length;
       out.line(
-        `${plural(unhealthy.length, "unhealthy pod")} of ${allowed.length} in ${where}${selectors ? ` matching ${selectors}` : ""}${remaining > 0 ? `; showing the first ${pods.length} (narrow with namespace or labelSelector)` : ""}${all.truncated ? "; stopped after 20,000 pods" : ""}.`,
+        `${plural(unhealthy.length, "unhealthy pod")} of ${allowed.length.toLocaleString("en-US")} in ${where}${selectors ? ` matching ${selectors}` : ""}${remaining > 0 ? `; showing the first ${pods.length} (narrow with namespace or labelSelector)` : ""}${all.truncated ? "; stopped after 20,000 pods" : ""}.`,
       );
     } else {
       const page = await list({ limit: pageSize, continue: args.continue });

@@ -1,3 +1,4 @@
+import { request } from "node:http";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
@@ -67,6 +68,28 @@ describe("Streamable HTTP transport", () => {
       body: "{not json",
     });
     expect(bad.status).toBe(400);
+    // DNS rebinding: a page served as evil.example that resolves to 127.0.0.1 is refused.
+    // (fetch cannot set Host, so this uses node:http.)
+    const rebound = await new Promise<number>((resolve, reject) => {
+      const req = request(
+        http.url,
+        {
+          method: "POST",
+          headers: {
+            host: "evil.example:8080",
+            "content-type": "application/json",
+            accept: "application/json, text/event-stream",
+          },
+        },
+        (res) => {
+          res.resume();
+          resolve(res.statusCode ?? 0);
+        },
+      );
+      req.on("error", reject);
+      req.end(JSON.stringify({ jsonrpc: "2.0", id: 1, method: "tools/list" }));
+    });
+    expect(rebound).toBe(403);
   });
 
   it("is not ready when the Kubernetes API cannot be reached", async () => {

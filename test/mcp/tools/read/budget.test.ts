@@ -86,7 +86,7 @@ describe(`a namespace with ${PODS} pods`, () => {
 
   it("unhealthyOnly counts all of them but shows what fits", async () => {
     const reply = await h.call("list_pods", { namespace: ns, unhealthyOnly: true });
-    expect(reply.text).toMatch(/^1,000 unhealthy pods of 1000 in namespace/);
+    expect(reply.text).toMatch(/^1,000 unhealthy pods of 1,000 in namespace/);
     expect(estimateTokens(reply.text)).toBeLessThanOrEqual(BUDGET);
     expect(reply.structured?.totalMatching).toBe(PODS);
   });
