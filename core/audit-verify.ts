@@ -12,7 +12,7 @@ import { auditRecordFromLine, GENESIS_HASH, hashRecord, type AuditRecord } from 
  * compare `lastSeq`/`lastHash` with an anchor kept elsewhere to catch that.
  */
 
-export type ChainBreakReason = "bad-json" | "edited" | "deleted" | "reordered" | "duplicated";
+export type ChainBreakReason = "bad-json" | "edited" | "deleted" | "reordered" | "duplicated" | "truncated";
 
 export interface ChainBreak {
   /** 1-based physical line number in the input. */
@@ -47,6 +47,12 @@ export interface VerifyOptions {
    * records of a chain is then not detectable.
    */
   partial?: boolean;
+  /**
+   * Heads of chains kept elsewhere (core/audit-anchor.ts): every anchored
+   * chain present in the input must reach its head with the same hash, so
+   * records deleted from the end are caught too.
+   */
+  anchors?: Readonly<Record<string, { seq: number; hash: string }>>;
 }
 
 interface Entry {
@@ -157,10 +163,33 @@ export function verifyAuditChain(lines: Iterable<string>, options: VerifyOptions
           : `line ${line} (seq ${record.seq}) does not start from the expected previous hash`,
       );
     }
+    const anchor = record.chain === undefined ? undefined : options.anchors?.[record.chain];
+    if (anchor && anchor.seq === record.seq && anchor.hash !== hash) {
+      return fail(
+        "edited",
+        `line ${line} (seq ${record.seq}${named}) does not match the chain's anchored head`,
+      );
+    }
     state.expectedSeq = record.seq + 1;
     state.expectedPrev = hash;
     state.previous = entry;
     last = { seq: record.seq, hash };
+  }
+  for (const [chainId, state] of chains) {
+    const anchor = chainId === "" ? undefined : options.anchors?.[chainId];
+    if (!anchor || !state.previous || state.previous.record.seq >= anchor.seq) continue;
+    const missing = anchor.seq - state.previous.record.seq;
+    return {
+      ok: false,
+      records: entries.length,
+      break: {
+        line: state.previous.line + 1,
+        reason: "truncated",
+        message:
+          `chain ${chainId} ends at seq ${state.previous.record.seq} (line ${state.previous.line}) but its ` +
+          `anchored head is seq ${anchor.seq}: ${missing} record${missing === 1 ? "" : "s"} deleted from the end`,
+      },
+    };
   }
   return {
     ok: true,

@@ -1,14 +1,17 @@
 import { readFile } from "node:fs/promises";
+import { readAuditAnchors, type AuditAnchor } from "../../core/audit-anchor.ts";
 import { parseConfig } from "../../core/config.ts";
 import { DeputyError } from "../../core/errors.ts";
 import { actionStory } from "../../core/audit-story.ts";
 import { parseAuditRecords, verifyAuditChain } from "../../core/audit-verify.ts";
 
 const USAGE = `Usage:
-  deputy audit verify <file> [--ignore-other-lines] [--partial]
+  deputy audit verify <file> [--anchors] [--ignore-other-lines] [--partial]
       Check the hash chains (one per writer); exit 0 when intact, 1 naming the
-      first break. --partial accepts chains whose first records are not in
-      the file (an export); --ignore-other-lines skips non-audit JSON lines.
+      first break. --anchors also requires each chain to reach the head kept
+      in Redis (REDIS_URL), catching records deleted from the end; --partial
+      accepts chains whose first records are not in the file (an export);
+      --ignore-other-lines skips non-audit JSON lines.
   deputy audit show <action-id> [--file <file>]
       Print the story of one action (default file: DEPUTY_AUDIT_FILE, else stdin).
 `;
@@ -57,16 +60,43 @@ function rejectExtra(args: string[]): void {
   if (unknown) throw new DeputyError("INPUT_INVALID", `unknown option ${unknown}\n\n${USAGE}`);
 }
 
+async function anchorsFromRedis(): Promise<Record<string, AuditAnchor>> {
+  const config = parseConfig();
+  const { Redis } = await import("ioredis");
+  const redis = new Redis(config.redis.url, {
+    lazyConnect: true,
+    maxRetriesPerRequest: 1,
+    enableOfflineQueue: false,
+  });
+  try {
+    await redis.connect();
+    return await readAuditAnchors(redis, config.redis.prefix);
+  } catch (error) {
+    throw new DeputyError(
+      "UPSTREAM_FAILED",
+      `cannot read audit anchors from Redis: ${(error as Error).message}`,
+      {
+        cause: error,
+      },
+    );
+  } finally {
+    redis.disconnect();
+  }
+}
+
 async function verify(args: string[]): Promise<number> {
   const ignoreOtherLines = takeFlag(args, "--ignore-other-lines");
   const partial = takeFlag(args, "--partial");
+  const useAnchors = takeFlag(args, "--anchors");
   rejectExtra(args);
   const [file, ...extra] = args;
   if (file === undefined || extra.length > 0) {
     process.stderr.write(USAGE);
     return 2;
   }
-  const result = verifyAuditChain(await readLines(file), { ignoreOtherLines, partial });
+  const lines = await readLines(file);
+  const anchors = useAnchors ? await anchorsFromRedis() : undefined;
+  const result = verifyAuditChain(lines, { ignoreOtherLines, partial, anchors });
   if (result.ok) {
     const head =
       result.lastSeq === undefined ? "empty" : `last seq ${result.lastSeq}, head ${result.lastHash}`;

@@ -126,3 +126,30 @@ describe("verifyAuditChain", () => {
     });
   });
 });
+
+describe("anchored chains", () => {
+  it("catches records deleted from the end, which the chain alone cannot", () => {
+    const lines = chain(5, "mcp-0");
+    const head = (JSON.parse(lines[4]!) as { audit: AuditRecord }).audit;
+    const anchors = { "mcp-0": { seq: head.seq, hash: head.hash } };
+    expect(verifyAuditChain(lines, { anchors }).ok).toBe(true);
+    const truncated = lines.slice(0, 3);
+    expect(verifyAuditChain(truncated).ok).toBe(true);
+    const result = verifyAuditChain(truncated, { anchors });
+    expect(result).toMatchObject({ ok: false, break: { line: 4, reason: "truncated" } });
+    expect(!result.ok && result.break.message).toContain("2 records deleted from the end");
+  });
+
+  it("catches a re-hashed last line that no longer matches its anchor", () => {
+    const lines = chain(3, "mcp-0");
+    const head = (JSON.parse(lines[2]!) as { audit: AuditRecord }).audit;
+    lines[2] = edit(lines[2]!, (r) => (r.tool = "delete_pod"), true);
+    expect(verifyAuditChain(lines).ok).toBe(true);
+    expect(
+      verifyAuditChain(lines, { anchors: { "mcp-0": { seq: head.seq, hash: head.hash } } }),
+    ).toMatchObject({
+      ok: false,
+      break: { line: 3, reason: "edited" },
+    });
+  });
+});
