@@ -1,6 +1,7 @@
-import { spawn } from "node:child_process";
-import { copyFile, chmod, mkdir, readdir, rename, rm, stat } from "node:fs/promises";
+import { execFile, spawn } from "node:child_process";
+import { copyFile, chmod, cp, mkdir, readFile, readdir, rename, rm, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
+import { promisify } from "node:util";
 import { DeputyError } from "../../core/errors.ts";
 import { GO_MODULES_DIR, VERSIONS, cacheRoot } from "./layout.ts";
 
@@ -18,6 +19,8 @@ export interface Binaries {
 
 type Progress = (line: string) => void;
 
+const execFileAsync = promisify(execFile);
+
 /** A build that was already done elsewhere on this machine and can be copied instead of rebuilt. */
 const PREBUILT_DIR = "/tmp/kbin";
 
@@ -28,7 +31,40 @@ interface BuildSpec {
   /** Binary name → Go package that builds it. */
   outputs: Record<string, string>;
   estimate: string;
+  /** Source edits to a dependency module, built from a patched copy (see VAULT_SOURCE_PATCHES). */
+  patch?: { module: string; version: string; edits: readonly SourceEdit[] };
 }
+
+interface SourceEdit {
+  file: string;
+  from: string;
+  to: string;
+}
+
+/**
+ * Vault v1.21.4 is developed against its in-repo ./sdk, which the release
+ * does not pin: the only sdk tag the Go proxy serves near it (v0.21.0) has
+ * moved on in two signatures. Three one-line adaptations make the release
+ * compile against sdk v0.21.0; nothing Deputy uses (Kubernetes auth, the
+ * Kubernetes secrets engine, ACL policies, leases, KV) is touched.
+ */
+const VAULT_SOURCE_PATCHES: readonly SourceEdit[] = [
+  {
+    file: "vault/identity_store.go",
+    from: "ActivationFunc: iStore.activateDeduplication,",
+    to: "ActivationFunc: func(ctx context.Context, req *logical.Request, _ string) error { return iStore.activateDeduplication(ctx, req) },",
+  },
+  {
+    file: "vault/logical_system_activation_flags.go",
+    from: "b.idStoreBackend.ActivationFunc(ctx, nil)",
+    to: 'b.idStoreBackend.ActivationFunc(ctx, nil, "")',
+  },
+  {
+    file: "builtin/logical/transit/path_restore.go",
+    from: "restoredKeyName, err := b.lm.RestorePolicy(ctx, req.Storage, keyName, backupB64, force)",
+    to: "restoredKeyName, err := keyName, b.lm.RestorePolicy(ctx, req.Storage, keyName, backupB64, force)",
+  },
+];
 
 export function binaryDirs(env: NodeJS.ProcessEnv = process.env): {
   kube: string;
@@ -57,14 +93,18 @@ function goEnv(): NodeJS.ProcessEnv {
   return { ...process.env, GOFLAGS: flags, GOTOOLCHAIN: "local" };
 }
 
-function runGo(args: string[], cwd: string, progress: Progress): Promise<void> {
+function runGo(args: string[], cwd: string, progress: Progress): Promise<string> {
   return new Promise((resolvePromise, reject) => {
     const child = spawn("go", args, { cwd, env: goEnv(), stdio: ["ignore", "pipe", "pipe"] });
     let tail = "";
+    let stdout = "";
     const collect = (chunk: Buffer): void => {
       tail = (tail + chunk.toString("utf8")).slice(-4000);
     };
-    child.stdout.on("data", collect);
+    child.stdout.on("data", (chunk: Buffer) => {
+      stdout += chunk.toString("utf8");
+      collect(chunk);
+    });
     child.stderr.on("data", collect);
     const started = Date.now();
     const ticker = setInterval(
@@ -85,13 +125,53 @@ function runGo(args: string[], cwd: string, progress: Progress): Promise<void> {
     });
     child.on("close", (code) => {
       clearInterval(ticker);
-      if (code === 0) resolvePromise();
+      if (code === 0) resolvePromise(stdout);
       else
         reject(
           new DeputyError("TESTENV_FAILED", `go ${args.join(" ")} failed in ${cwd} (exit ${code}):\n${tail}`),
         );
     });
   });
+}
+
+/**
+ * Copy the dependency's source out of the module cache, apply the edits, and
+ * return a copy of the wrapper module that builds against it (replace).
+ */
+async function patchedWrapper(spec: BuildSpec, scratch: string, progress: Progress): Promise<string> {
+  const patch = spec.patch!;
+  const wrapper = join(GO_MODULES_DIR, spec.module);
+  const downloaded = await runGo(
+    ["mod", "download", "-json", `${patch.module}@${patch.version}`],
+    wrapper,
+    progress,
+  );
+  const dir = (JSON.parse(downloaded) as { Dir?: string }).Dir;
+  if (!dir)
+    throw new DeputyError(
+      "TESTENV_FAILED",
+      `go mod download ${patch.module}@${patch.version} gave no directory`,
+    );
+  const source = join(scratch, "src");
+  await cp(dir, source, { recursive: true });
+  // The module cache is read-only; the copy must be editable and removable.
+  await execFileAsync("chmod", ["-R", "u+w", source]);
+  for (const edit of patch.edits) {
+    const file = join(source, edit.file);
+    const text = await readFile(file, "utf8");
+    if (!text.includes(edit.from)) {
+      throw new DeputyError(
+        "TESTENV_FAILED",
+        `cannot patch ${patch.module} ${edit.file}: expected text not found`,
+      );
+    }
+    await writeFile(file, text.replace(edit.from, edit.to));
+  }
+  const module = join(scratch, "module");
+  await mkdir(module, { recursive: true });
+  for (const name of ["go.mod", "go.sum"]) await copyFile(join(wrapper, name), join(module, name));
+  await runGo(["mod", "edit", `-replace=${patch.module}=${source}`], module, progress);
+  return module;
 }
 
 /** Scratch directories of builds whose process died (killed test runs) are removed. */
@@ -142,11 +222,10 @@ async function ensureBuilt(spec: BuildSpec, progress: Progress): Promise<void> {
   try {
     const packages = stillMissing.map((output) => spec.outputs[output]!);
     const target = packages.length > 1 ? `${scratch}/` : join(scratch, stillMissing[0]!);
-    await runGo(
-      ["build", "-trimpath", "-ldflags=-s -w", "-o", target, ...packages],
-      join(GO_MODULES_DIR, spec.module),
-      progress,
-    );
+    const moduleDir = spec.patch
+      ? await patchedWrapper(spec, scratch, progress)
+      : join(GO_MODULES_DIR, spec.module);
+    await runGo(["build", "-trimpath", "-ldflags=-s -w", "-o", target, ...packages], moduleDir, progress);
     for (const output of stillMissing) {
       await rename(join(scratch, output), join(spec.dir, output));
     }
@@ -184,6 +263,7 @@ export async function ensureBinaries(progress: Progress = () => {}): Promise<Bin
       module: "vault",
       dir: dirs.vault,
       outputs: { vault: "github.com/hashicorp/vault" },
+      patch: { module: "github.com/hashicorp/vault", version: VERSIONS.vault, edits: VAULT_SOURCE_PATCHES },
       estimate: "several minutes",
     },
   ];

@@ -32,7 +32,8 @@ export async function startDetached(options: StartOptions): Promise<ProcessRecor
   await mkdir(options.pidDir, { recursive: true });
   await mkdir(options.logDir, { recursive: true });
   const log = join(options.logDir, `${options.name}.log`);
-  const fd = openSync(log, "a");
+  // Each start gets a fresh log: old lines from an earlier environment only mislead.
+  const fd = openSync(log, "w");
   try {
     const child = spawn(options.executable, options.args, {
       cwd: options.cwd,

@@ -326,6 +326,8 @@ async function startFresh(layout: TestEnvLayout, progress: Progress): Promise<Te
           `--kubelet-certificate-authority=${pki.caCert}`,
           "--kubelet-preferred-address-types=InternalIP",
           "--allow-privileged=true",
+          // The default reconciler would publish 127.0.0.1 as the kubernetes Service endpoint, which is invalid.
+          "--endpoint-reconciler-type=none",
           "--enable-priority-and-fairness=false",
           "--profiling=false",
           "--v=1",
