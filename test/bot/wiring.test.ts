@@ -1,0 +1,103 @@
+import type { Client } from "@modelcontextprotocol/sdk/client/index.js";
+import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { runAgentTurn } from "../../bot/agent/run-agent-turn.ts";
+import { createAnthropicModel } from "../../bot/agent/model.ts";
+import { agentFromConfig, connectMcpOverHttp } from "../../bot/wiring.ts";
+import { parseConfig } from "../../core/config.ts";
+import { createLogger } from "../../core/logger.ts";
+import { startHttpServer, type RunningHttpServer } from "../../mcp/transports/http.ts";
+import { startAnthropicFake, text, toolUse, type AnthropicFake } from "../fakes/anthropic.ts";
+import { startHarness, type Harness } from "../mcp/harness.ts";
+
+/**
+ * The cluster deployment: the bot reaches the MCP server over Streamable HTTP
+ * (DEPUTY_MCP_URL) and the agent loop runs over it exactly as in-process.
+ */
+let harness: Harness;
+let server: RunningHttpServer;
+let client: Client;
+let model: AnthropicFake;
+
+beforeAll(async () => {
+  harness = await startHarness();
+  server = await startHttpServer(harness.deps, { host: "127.0.0.1", port: 0 });
+  client = await connectMcpOverHttp(server.url);
+  model = await startAnthropicFake();
+});
+
+afterAll(async () => {
+  await client?.close();
+  await server?.close();
+  await harness?.close();
+  await model?.close();
+});
+
+describe("bot wiring", () => {
+  it("talks to the MCP server over Streamable HTTP, identity in _meta included", async () => {
+    const listed = await client.listTools();
+    expect(listed.tools.map((tool) => tool.name)).toEqual(
+      expect.arrayContaining(["troubleshoot_pod", "restart_deployment"]),
+    );
+    const result = (await client.callTool({
+      name: "troubleshoot_pod",
+      arguments: { namespace: "shop", name: "checkout" },
+      _meta: { "deputy/requester": { kind: "slack", id: "U0WIRE", teamId: "T1" } },
+    })) as CallToolResult;
+    expect(result.isError).not.toBe(true);
+    expect(JSON.stringify(result.content)).toContain("CrashLoopBackOff");
+    expect(harness.audit.at(-1)).toMatchObject({
+      kind: "tool_call",
+      tool: "troubleshoot_pod",
+      actor: { id: "U0WIRE" },
+    });
+  });
+
+  it("runs an agent turn over HTTP", async () => {
+    model.setScript([
+      toolUse("troubleshoot_pod", { namespace: "shop", name: "checkout" }),
+      text("diagnosed"),
+    ]);
+    const result = await runAgentTurn(
+      {
+        prompt: "why?",
+        history: [],
+        requester: { kind: "slack", id: "U0WIRE", teamId: "T1" },
+        conversation: { surface: "slack", teamId: "T1", channel: "C1", thread: "1.1" },
+        mcp: client,
+      },
+      {
+        model: createAnthropicModel({ apiKey: model.apiKey, baseUrl: model.url }),
+        modelName: "claude-test",
+        limits: { maxIterations: 4, maxSeconds: 30, maxTokens: 100_000, maxOutputTokens: 512 },
+        logger: createLogger({ level: "silent" }),
+      },
+    );
+    expect(result.text).toBe("diagnosed");
+    expect(result.toolCalls).toEqual([expect.objectContaining({ tool: "troubleshoot_pod", isError: false })]);
+  });
+
+  it("builds the agent only with an API key, with the configured model and limits", async () => {
+    const logger = createLogger({ level: "silent" });
+    expect(agentFromConfig(parseConfig({}), logger)).toBeUndefined();
+    const config = parseConfig({
+      ANTHROPIC_API_KEY: model.apiKey,
+      ANTHROPIC_BASE_URL: model.url,
+      DEPUTY_MODEL: "claude-configured",
+      DEPUTY_AGENT_MAX_OUTPUT_TOKENS: "777",
+    });
+    model.setScript([text("hi")]);
+    const before = model.requests.length;
+    const agent = agentFromConfig(config, logger)!;
+    await agent.run({
+      prompt: "hello",
+      history: [],
+      requester: { kind: "local", id: "alice" },
+      conversation: { surface: "console", channel: "c", thread: "t" },
+      mcp: client,
+    });
+    const sent = model.requests[before]!.body;
+    expect(sent.model).toBe("claude-configured");
+    expect(sent.max_tokens).toBe(777);
+  });
+});
