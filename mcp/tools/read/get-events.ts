@@ -3,7 +3,7 @@ import { eventTime } from "../../../core/kube/client.ts";
 import { objectName } from "../../../core/kube/names.ts";
 import { defineTool } from "../../tool.ts";
 import type { McpDeps } from "../../deps.ts";
-import { age, plural, table } from "../../diagnose/format.ts";
+import { age, plural, safe, table } from "../../diagnose/format.ts";
 import { optionalNamespaceArg } from "./support/args.ts";
 import { createOutput } from "./support/output.ts";
 import { namespacePolicy, requireNamespace } from "./support/scope.ts";
@@ -91,7 +91,8 @@ export const getEvents = defineTool<McpDeps, typeof inputSchema.shape>({
       total: events.length,
       shown: shown.length,
       warnings: events.filter((e) => e.type === "Warning").length,
-      reasons: [...new Set(shown.map((e) => e.reason ?? ""))].slice(0, 30),
+      // Reasons are free text in the API: only their safe characters go into structured facts.
+      reasons: [...new Set(shown.map((e) => safe(e.reason ?? "", 60)))].slice(0, 30),
     });
   },
 });
