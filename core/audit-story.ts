@@ -134,10 +134,30 @@ function outcomeOf(records: AuditRecord[]): StoryOutcome {
   return outcome;
 }
 
-/** Story order: by time; within one writer's chain, by seq (times can tie). */
-function storyOrder(a: AuditRecord, b: AuditRecord): number {
-  if ((a.chain ?? "") === (b.chain ?? "") && a.seq !== b.seq) return a.seq - b.seq;
-  return Date.parse(a.time) - Date.parse(b.time);
+/**
+ * Story order: each writer's chain in seq order, chains merged by time (a
+ * tie goes to the chain seen first). Sorting by time alone could reorder one
+ * writer's records when its clock steps back.
+ */
+function storyOrder(records: readonly AuditRecord[]): AuditRecord[] {
+  const chains = new Map<string, AuditRecord[]>();
+  for (const record of records) {
+    const key = record.chain ?? "";
+    const list = chains.get(key) ?? [];
+    list.push(record);
+    chains.set(key, list);
+  }
+  const queues = [...chains.values()].map((list) => list.sort((a, b) => a.seq - b.seq));
+  const out: AuditRecord[] = [];
+  for (;;) {
+    let best: AuditRecord[] | undefined;
+    for (const queue of queues) {
+      if (queue.length === 0) continue;
+      if (!best || Date.parse(queue[0]!.time) < Date.parse(best[0]!.time)) best = queue;
+    }
+    if (!best) return out;
+    out.push(best.shift()!);
+  }
 }
 
 function sameTarget(a: AuditRecord, b: AuditRecord): boolean {
@@ -186,7 +206,7 @@ export function actionStory(records: Iterable<AuditRecord>, actionId: string): A
     throw new DeputyError("NOT_FOUND", `no audit records for action ${actionId}`, { details: { actionId } });
   }
   const pendingRecord = own.find((record) => record.kind === "pending_action");
-  const mine = [...own, ...linkedRecords(all, pendingRecord)].sort(storyOrder);
+  const mine = storyOrder([...own, ...linkedRecords(all, pendingRecord)]);
   const first = mine[0]!;
   const asker = mine.find((record) => record.actor)?.actor;
   const conversation = mine.find((record) => record.conversation)?.conversation;
