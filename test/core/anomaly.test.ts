@@ -152,10 +152,10 @@ describe("anomaly detection across two replicas sharing Redis", () => {
   });
 
   it("forgets deletes that slid out of the window", async () => {
-    const a = replica(redisA, 800);
-    const b = replica(redisB, 800);
+    const a = replica(redisA, 1500);
+    const b = replica(redisB, 1500);
     for (let i = 0; i < 5; i++) await emit(a, deleteProposal());
-    await new Promise((resolve) => setTimeout(resolve, 900));
+    await new Promise((resolve) => setTimeout(resolve, 1600));
     for (let i = 0; i < 5; i++) await emit(b, deleteProposal());
     expect(alerts).toHaveLength(0); // 10 in total, but only 5 in the window
     await emit(a, deleteProposal());
