@@ -106,6 +106,8 @@ export class PodSimulator {
   private pods: (Informer<V1Pod> & ObjectCache<V1Pod>) | undefined;
   private nodes: (Informer<V1Node> & ObjectCache<V1Node>) | undefined;
   private readonly inFlight = new Set<string>();
+  /** Pods that changed while work on them was in flight: handled again right after. */
+  private readonly dirty = new Set<string>();
   private readonly deleting = new Set<string>();
   private readonly timers: NodeJS.Timeout[] = [];
   private readonly startedAt = new Date();
@@ -333,7 +335,11 @@ export class PodSimulator {
 
   private handle(pod: V1Pod): void {
     const uid = pod.metadata?.uid;
-    if (!uid || this.stopped || this.inFlight.has(uid)) return;
+    if (!uid || this.stopped) return;
+    if (this.inFlight.has(uid)) {
+      this.dirty.add(uid);
+      return;
+    }
     if (!this.needsWork(pod)) return;
     this.inFlight.add(uid);
     this.work(pod)
@@ -347,7 +353,12 @@ export class PodSimulator {
           );
         }
       })
-      .finally(() => this.inFlight.delete(uid));
+      .finally(() => {
+        this.inFlight.delete(uid);
+        if (!this.dirty.delete(uid)) return;
+        const latest = this.pods?.get(pod.metadata!.name!, pod.metadata!.namespace);
+        if (latest?.metadata?.uid === uid) this.handle(latest);
+      });
   }
 
   private needsWork(pod: V1Pod): boolean {
@@ -410,7 +421,8 @@ export class PodSimulator {
       { name, namespace, body: { status: this.desiredStatus(pod, mode) } },
       MERGE_PATCH,
     );
-    await this.recordEvents(pod, mode);
+    // Events are best effort and must not hold up the next change to this pod.
+    void this.recordEvents(pod, mode);
   }
 
   private async bind(pod: V1Pod): Promise<void> {
@@ -431,7 +443,7 @@ export class PodSimulator {
       namespace,
       body: { metadata: { name, namespace }, target: { apiVersion: "v1", kind: "Node", name: node } },
     });
-    await this.event(
+    void this.event(
       pod,
       "Normal",
       "Scheduled",
@@ -458,7 +470,7 @@ export class PodSimulator {
       },
       MERGE_PATCH,
     );
-    await this.event(pod, "Warning", "FailedScheduling", message, "default-scheduler");
+    void this.event(pod, "Warning", "FailedScheduling", message, "default-scheduler");
   }
 
   private desiredStatus(pod: V1Pod, mode: SimulationMode): Record<string, unknown> {

@@ -251,7 +251,8 @@ async function startFresh(layout: TestEnvLayout, progress: Progress): Promise<Te
     const etcdUrl = `http://127.0.0.1:${ports.etcd}`;
     const server = `https://127.0.0.1:${ports.apiserver}`;
     const baoAddr = `http://127.0.0.1:${ports.vault}`;
-    const baoRootToken = `hvs.testenv-${randomBytes(16).toString("hex")}`;
+    // Vault reserves the "hvs." prefix for tokens it generates itself.
+    const baoRootToken = `testenv-${randomBytes(16).toString("hex")}`;
 
     progress(`starting etcd on 127.0.0.1:${ports.etcd}…`);
     const etcd = track(
