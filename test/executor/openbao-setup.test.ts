@@ -1,0 +1,132 @@
+import { readFileSync } from "node:fs";
+import { beforeAll, describe, expect, it } from "vitest";
+import { z } from "zod";
+import { isDeputyError } from "../../core/errors.ts";
+import { setupOpenBao } from "../../executor/openbao-setup.ts";
+import { loadTestEnv, mintServiceAccountToken } from "../helpers/testenv.ts";
+import {
+  JIT_NAMESPACE,
+  prepareWriteEnv,
+  TEST_MOUNT,
+  TEST_POLICY,
+  testRoles,
+  WRITABLE,
+  type WriteEnv,
+} from "./write-env.ts";
+
+const dataOf = <T extends z.ZodType>(schema: T) => z.object({ data: schema });
+
+describe("OpenBao setup as code (Vault dev server)", () => {
+  let env: WriteEnv;
+  beforeAll(async () => {
+    env = await prepareWriteEnv();
+  });
+
+  it("is idempotent and creates exactly what roles.yaml describes", async () => {
+    const test = loadTestEnv();
+    const jwt = await mintServiceAccountToken("openbao", "openbao");
+    const options = {
+      openbao: env.openbao,
+      adminToken: test.baoRootToken,
+      roles: testRoles(),
+      kubernetesHost: test.server,
+      kubernetesCaPem: readFileSync(test.caFile, "utf8"),
+      tokenReviewerJwt: jwt,
+      secretsEngineJwt: jwt,
+    };
+    const first = await setupOpenBao(options);
+    const second = await setupOpenBao(options);
+    expect(second).toEqual(first);
+    expect(first.secretsRoles).toHaveLength(env.roles.secretsEngine.roles.length);
+
+    const token = test.baoRootToken;
+    const login = await env.openbao.request("GET", `auth/${TEST_MOUNT}/role/deputy-executor`, {
+      token,
+      schema: dataOf(
+        z
+          .object({
+            token_ttl: z.number(),
+            token_max_ttl: z.number(),
+            audience: z.string(),
+            bound_service_account_names: z.array(z.string()),
+            token_policies: z.array(z.string()),
+          })
+          .loose(),
+      ),
+    });
+    expect(login.data).toMatchObject({
+      token_ttl: 60,
+      token_max_ttl: 60,
+      audience: "openbao",
+      bound_service_account_names: ["deputy-executor"],
+      token_policies: [TEST_POLICY],
+    });
+
+    const evict = await env.openbao.request("GET", `${TEST_MOUNT}/roles/deputy-evict-pod`, {
+      token,
+      schema: dataOf(
+        z
+          .object({
+            allowed_kubernetes_namespaces: z.array(z.string()),
+            generated_role_rules: z.string(),
+            token_default_ttl: z.number(),
+            kubernetes_role_type: z.string(),
+          })
+          .loose(),
+      ),
+    });
+    expect([...evict.data.allowed_kubernetes_namespaces].sort()).toEqual([...WRITABLE].sort());
+    expect(evict.data.allowed_kubernetes_namespaces).not.toContain("*");
+    expect(evict.data.token_default_ttl).toBe(600);
+    expect(evict.data.kubernetes_role_type).toBe("Role");
+    const rules = JSON.parse(evict.data.generated_role_rules) as {
+      rules: { resources: string[]; verbs: string[] }[];
+    };
+    expect(rules.rules.flatMap((rule) => rule.resources)).not.toContain("pods/delete");
+    expect(rules.rules.some((rule) => rule.resources.includes("pods") && rule.verbs.includes("delete"))).toBe(
+      false,
+    );
+
+    const drain = await env.openbao.request("GET", `${TEST_MOUNT}/roles/deputy-drain-node`, {
+      token,
+      schema: dataOf(
+        z
+          .object({ allowed_kubernetes_namespaces: z.array(z.string()), kubernetes_role_type: z.string() })
+          .loose(),
+      ),
+    });
+    expect(drain.data).toMatchObject({
+      allowed_kubernetes_namespaces: [JIT_NAMESPACE],
+      kubernetes_role_type: "ClusterRole",
+    });
+
+    const policy = await env.openbao.request("GET", `sys/policies/acl/${TEST_POLICY}`, {
+      token,
+      schema: dataOf(z.object({ policy: z.string() }).loose()),
+    });
+    expect(policy.data.policy).toContain(`path "${TEST_MOUNT}/creds/deputy-*"`);
+    expect(policy.data.policy).toContain(`path "sys/leases/revoke/${TEST_MOUNT}/creds/deputy-*"`);
+  });
+
+  it("refuses bad inputs before touching OpenBao", async () => {
+    const test = loadTestEnv();
+    const base = {
+      openbao: env.openbao,
+      adminToken: test.baoRootToken,
+      roles: testRoles(),
+      kubernetesHost: test.server,
+      kubernetesCaPem: readFileSync(test.caFile, "utf8"),
+      tokenReviewerJwt: "a.b.c",
+      secretsEngineJwt: "a.b.c",
+    };
+    for (const [change, message] of [
+      [{ kubernetesHost: "127.0.0.1:6443" }, /not an http\(s\) URL/],
+      [{ kubernetesCaPem: "not a cert" }, /must be a PEM certificate/],
+      [{ secretsEngineJwt: "opaque" }, /secrets engine JWT is not a JWT/],
+    ] as const) {
+      const error = await setupOpenBao({ ...base, ...change }).catch((e: unknown) => e);
+      expect(isDeputyError(error, "CONFIG_INVALID")).toBe(true);
+      expect((error as Error).message).toMatch(message);
+    }
+  });
+});
