@@ -19,7 +19,14 @@ import {
   type AnthropicFake,
 } from "../fakes/anthropic.ts";
 import { startSlackFake, type FakeMessage, type SlackFake } from "../fakes/slack.ts";
-import { capture, connectRedis, dropPrefix, testPrefix, type Captured } from "../executor/support.ts";
+import {
+  capture,
+  connectRedis,
+  dropPrefix,
+  dumpPrefix,
+  testPrefix,
+  type Captured,
+} from "../executor/support.ts";
 import { prepareWriteEnv } from "../executor/write-env.ts";
 import { adminKubeConfig, eventually, SEED } from "../helpers/testenv.ts";
 import { startHarness, type Harness } from "../mcp/harness.ts";
@@ -47,6 +54,8 @@ let prefix: string;
 let store: ActionStore;
 let captured: Captured;
 let bot: SlackApp;
+/** Every JIT token the executor minted (test hook), to prove none leaked. */
+const mintedTokens: string[] = [];
 const apps = (): AppsV1Api => adminKubeConfig().makeApiClient(AppsV1Api);
 const core = (): CoreV1Api => adminKubeConfig().makeApiClient(CoreV1Api);
 
@@ -82,6 +91,7 @@ function executor(): Promise<ApprovalDecider> {
         authRole: writeEnv.authRole,
         secretsMount: writeEnv.secretsMount,
         jwtPath: writeEnv.jwtPath,
+        onCredential: (credential) => mintedTokens.push(credential.token),
       }),
       roles: writeEnv.roles,
       cluster: writeEnv.cluster,
@@ -223,6 +233,9 @@ describe("end to end on the local cluster", () => {
     await bot.idle();
     const [card] = cards(sent.ts);
     expect(card, "an approval card in the thread").toBeDefined();
+    const actionId = (card!.blocks as { elements?: { value?: string }[] }[])
+      .flatMap((b) => b.elements ?? [])
+      .find((e) => e.value)!.value!;
     const cardJson = JSON.stringify(card!.blocks);
     expect(cardJson).toContain("restart_deployment");
     expect(cardJson).toContain(`Deployment ${NS}/${DEPLOYMENT}`);
@@ -234,7 +247,7 @@ describe("end to end on the local cluster", () => {
     await slack.click({ user: ALICE, message: card!, actionId: APPROVE_ACTION_ID });
     await bot.idle();
     const refusal = slack.messages.filter((m) => m.ephemeralTo === ALICE).at(-1);
-    expect(refusal?.text).toMatch(/requester|own/i);
+    expect(refusal?.text).toMatch(/You asked for this change|requester|own/i);
     expect(await restartedAt()).toBeUndefined();
     expect(JSON.stringify(slack.messages.find((m) => m.ts === card!.ts)!.blocks)).toContain(
       APPROVE_ACTION_ID,
@@ -255,14 +268,21 @@ describe("end to end on the local cluster", () => {
     );
 
     // A replay of the same click executes nothing.
-    const actionId = (card!.blocks as { elements?: { value?: string }[] }[])
-      .flatMap((b) => b.elements ?? [])
-      .find((e) => e.value)!.value!;
     await slack.replay(approved.payload);
     await bot.idle();
     expect(await store.executions(actionId)).toBe(1);
     expect(await restartedAt()).toBe(stamp);
     expect(executions(captured.records).filter((r) => r.actionId === actionId)).toHaveLength(1);
+
+    // The just-in-time token reached neither Slack, the model, Redis nor a log line.
+    expect(mintedTokens.length).toBeGreaterThanOrEqual(1);
+    const everywhere = [
+      JSON.stringify(slack.calls),
+      JSON.stringify(model.requests.map((r) => r.body)),
+      await dumpPrefix(redis, prefix),
+      captured.text(),
+    ].join("\n");
+    for (const token of mintedTokens) expect(everywhere.includes(token)).toBe(false);
   });
 
   it("a model that obeys the injected instructions in the seeded log yields at most pending cards; the cluster is unchanged", async () => {
