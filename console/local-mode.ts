@@ -7,7 +7,7 @@ import { runAgentTurn } from "../bot/agent/run-agent-turn.ts";
 import { createAnthropicModel } from "../bot/agent/model.ts";
 import type { AgentProgress, MessageParam } from "../bot/agent/types.ts";
 import { parseDirectCommand } from "../bot/direct-commands.ts";
-import { triageText, type AlertSink, type TriageSink } from "../core/alerts.ts";
+import type { AlertSink, TriageSink } from "../core/alerts.ts";
 import { createAnomalyDetector, anomalySettings, isWritePaused, writePauseStatus } from "../core/anomaly.ts";
 import { auditRecordFromLine, createAuditLog, type AuditObserver, type AuditRecord } from "../core/audit.ts";
 import { actionStory } from "../core/audit-story.ts";
@@ -185,7 +185,10 @@ function consoleTriageSink(session: ConsoleSession): TriageSink {
   return {
     async postTriage(message) {
       const target = `${message.object.kind.toLowerCase()} ${message.object.namespace ? `${message.object.namespace}/` : ""}${message.object.name}`;
-      session.postTriage(message.title, triageText(message), target);
+      const text = message.analysis
+        ? `${message.diagnosis}\n\nAnalysis:\n${message.analysis}`
+        : message.diagnosis;
+      session.postTriage(message.title, text, target);
     },
   };
 }

@@ -219,6 +219,8 @@ describe("local mode in a browser", () => {
     await triage.waitFor({ timeout: 60_000 });
     await triage.click();
     await page.locator(".triage", { hasText: "checkout" }).first().waitFor({ timeout: 60_000 });
+    // A feed, not a conversation: nothing to type into.
+    expect(await page.isHidden("#composer")).toBe(true);
     await shot("08-triage");
   });
 
