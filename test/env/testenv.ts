@@ -119,7 +119,7 @@ export async function testEnvStatus(layout: TestEnvLayout = testEnvLayout()): Pr
         redisAnswers(),
       ])
     : [false, false, await redisAnswers()];
-  const allRunning = REQUIRED.every((name) => processes.some((p) => p.name === name && p.running));
+  const allRunning = allRequiredRunning({ processes });
   return {
     state,
     processes,
@@ -128,6 +128,10 @@ export async function testEnvStatus(layout: TestEnvLayout = testEnvLayout()): Pr
     redis,
     healthy: Boolean(state) && allRunning && apiserver && vault && redis,
   };
+}
+
+function allRequiredRunning(status: Pick<TestEnvStatus, "processes">): boolean {
+  return REQUIRED.every((name) => status.processes.some((p) => p.name === name && p.running));
 }
 
 /** Serialise `up`/`down` across processes: vitest workers, CLI runs and other test runs share .testenv. */
@@ -484,7 +488,18 @@ export async function upTestEnv(
   const layout = options.layout ?? testEnvLayout();
   const progress = options.progress ?? (() => {});
   return withLock(layout, progress, async () => {
-    const status = await testEnvStatus(layout);
+    let status = await testEnvStatus(layout);
+    // Other test runs may be using this environment: on a loaded machine a
+    // health probe can time out while every process is fine, so look again
+    // before tearing anything down.
+    for (
+      let attempt = 0;
+      attempt < 3 && !status.healthy && status.state && allRequiredRunning(status);
+      attempt++
+    ) {
+      await sleep(2000);
+      status = await testEnvStatus(layout);
+    }
     if (status.healthy && status.state) {
       progress(`reusing the running test environment (${status.state.server})`);
       return status.state;

@@ -1,0 +1,53 @@
+import { spawn } from "node:child_process";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { loadTestEnv } from "../helpers/testenv.ts";
+import { isRunning, readRecords, startDetached, stopProcess } from "./processes.ts";
+import { testEnvStatus, upTestEnv } from "./testenv.ts";
+
+describe("test environment lifecycle", () => {
+  let dir: string;
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), "deputy-procs-"));
+  });
+  afterAll(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it("reuses a running healthy environment instead of starting another", async () => {
+    const before = loadTestEnv();
+    const state = await upTestEnv();
+    expect(state.server).toBe(before.server);
+    expect(state.baoAddr).toBe(before.baoAddr);
+    const status = await testEnvStatus();
+    expect(status.healthy).toBe(true);
+    expect(status.processes.map((p) => p.name).sort()).toEqual(
+      expect.arrayContaining(["etcd", "fake-kubelet", "kube-apiserver", "kube-controller-manager", "vault"]),
+    );
+  });
+
+  it("stops exactly the recorded process, and never a reused pid running something else", async () => {
+    const dirs = { pidDir: join(dir, "pids"), logDir: join(dir, "logs") };
+    const ours = await startDetached({ name: "sleeper", executable: "/bin/sleep", args: ["60"], ...dirs });
+    expect(await isRunning(ours)).toBe(true);
+    expect((await readRecords(dirs.pidDir)).map((r) => r.name)).toEqual(["sleeper"]);
+
+    // A process we did not start, recorded under a pid whose executable differs.
+    const stranger = spawn("tail", ["-f", "/dev/null"], { stdio: "ignore" });
+    try {
+      const impostor = { name: "impostor", pid: stranger.pid!, executable: "/bin/sleep", log: "" };
+      expect(await isRunning(impostor)).toBe(false);
+      expect(await stopProcess(impostor, dirs.pidDir, 1000)).toBe(false);
+      expect(stranger.exitCode).toBeNull();
+      expect(stranger.signalCode).toBeNull();
+
+      expect(await stopProcess(ours, dirs.pidDir, 5000)).toBe(true);
+      expect(await isRunning(ours)).toBe(false);
+      expect(await readRecords(dirs.pidDir)).toEqual([]);
+    } finally {
+      stranger.kill("SIGKILL");
+    }
+  });
+});
