@@ -1,4 +1,4 @@
-import { mkdtemp, open, rm, writeFile } from "node:fs/promises";
+import { appendFile, mkdtemp, open, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -62,6 +62,31 @@ describe("kubelet log files", () => {
     const query = parseLogQuery(new URLSearchParams("sinceSeconds=60"), new Date(now));
     expect(await read(text, query)).toBe("2030-01-01T11:59:30.123456789Z new\n  new continuation\n");
     expect(await read("no stamps\nat all\n", query)).toBe("no stamps\nat all\n");
+  });
+
+  it("prefixes each line with its timestamp when asked, as the kubelet does", async () => {
+    const text = "2030-01-01T11:00:00Z first\n  continuation\n";
+    expect(await read(text, { timestamps: true })).toBe(
+      "2030-01-01T11:00:00.000Z 2030-01-01T11:00:00Z first\n2030-01-01T11:00:00.000Z   continuation\n",
+    );
+  });
+
+  it("follows a growing file until the client goes away", async () => {
+    const file = join(dir, "follow.log");
+    await writeFile(file, "one\n");
+    const chunks: Buffer[] = [];
+    const abort = new AbortController();
+    const sink = { write: (chunk: Buffer) => chunks.push(chunk) > 0, once: () => undefined };
+    const done = streamLogFile(file, { follow: true }, sink, abort.signal);
+    await new Promise((resolveWait) => setTimeout(resolveWait, 100));
+    await appendFile(file, "two\n");
+    const deadline = Date.now() + 5000;
+    while (!Buffer.concat(chunks).toString().includes("two") && Date.now() < deadline) {
+      await new Promise((resolveWait) => setTimeout(resolveWait, 50));
+    }
+    abort.abort();
+    await done;
+    expect(Buffer.concat(chunks).toString()).toBe("one\ntwo\n");
   });
 
   it("rejects bad query values with a message naming the parameter", () => {
