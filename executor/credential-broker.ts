@@ -9,6 +9,7 @@ import {
   OpenBaoError,
   type OpenBaoClient,
 } from "./openbao-client.ts";
+import { createCallGate } from "./call-gate.ts";
 import { DEFAULT_RETRY, withRetry, type RetryOptions } from "./retry.ts";
 
 /**
@@ -78,6 +79,8 @@ export interface CredentialBrokerOptions {
   /** Stop reusing a login token when less than this is left (the longest action must fit). */
   minRemainingMs?: number;
   retry?: Partial<Omit<RetryOptions, "retryable">>;
+  /** OpenBao mint/revoke calls in flight at once (default 4); the rest queue, revocations first. */
+  maxConcurrentCalls?: number;
   now?: () => number;
   /** Test hook: sees each minted credential. Production code never sets it. */
   onCredential?: (credential: Readonly<JitCredential>) => void;
@@ -104,6 +107,7 @@ export function createCredentialBroker(options: CredentialBrokerOptions): Creden
   let inflight: Promise<LoginToken> | undefined;
   // Login failures were already retried inside login(): callers must not retry them again.
   const loginFailures = new WeakSet<object>();
+  const gate = createCallGate(options.maxConcurrentCalls ?? 4);
 
   async function readJwt(): Promise<string> {
     try {
@@ -194,12 +198,14 @@ export function createCredentialBroker(options: CredentialBrokerOptions): Creden
   async function mint(request: CredentialRequest): Promise<JitCredential> {
     // Throws (before any OpenBao call) when the namespace is not writable by the role.
     const body = credsRequestParams(request.role, request.namespace);
-    const response = await withToken((token) =>
-      options.openbao.request("POST", `${options.secretsMount}/creds/${request.role.name}`, {
-        token,
-        body,
-        schema: kubernetesCredsSchema,
-      }),
+    const response = await gate.run("normal", () =>
+      withToken((token) =>
+        options.openbao.request("POST", `${options.secretsMount}/creds/${request.role.name}`, {
+          token,
+          body,
+          schema: kubernetesCredsSchema,
+        }),
+      ),
     );
     stats.minted++;
     return {
@@ -218,12 +224,14 @@ export function createCredentialBroker(options: CredentialBrokerOptions): Creden
       throw new DeputyError("INPUT_INVALID", `"${leaseId}" is not a lease id`);
     }
     // The lease id in the path lets the policy allow revoking only Deputy's own leases.
-    await withToken((token) =>
-      options.openbao.request("PUT", `sys/leases/revoke/${leaseId}`, {
-        token,
-        body: { sync: true },
-        schema: ignoredSchema,
-      }),
+    await gate.run("high", () =>
+      withToken((token) =>
+        options.openbao.request("PUT", `sys/leases/revoke/${leaseId}`, {
+          token,
+          body: { sync: true },
+          schema: ignoredSchema,
+        }),
+      ),
     );
     stats.revoked++;
   }

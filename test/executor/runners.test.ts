@@ -36,6 +36,13 @@ describe("every write action runs exactly what was proposed", () => {
   const core = () => adminKubeConfig().makeApiClient(CoreV1Api);
   const live = () => apps().readNamespacedDeployment({ name: "svc", namespace: NS });
 
+  /** The deployment controller has seen the latest spec (so each change is its own revision). */
+  const settled = () =>
+    eventually("the deployment controller to catch up", async () => {
+      const d = await live();
+      return d.status?.observedGeneration === d.metadata?.generation;
+    });
+
   async function run(tool: string, args: Record<string, unknown>): Promise<DecisionResult> {
     const reply = await harness.call(tool, args, meta);
     expect(reply.isError, reply.text).toBe(false);
@@ -110,12 +117,14 @@ describe("every write action runs exactly what was proposed", () => {
   });
 
   it("restart, image, resources, env and rollback", async () => {
+    await settled();
     const restart = await run("restart_deployment", { namespace: NS, name: "svc" });
     expect(restart.status, restart.message).toBe("succeeded");
     expect(
       (await live()).spec?.template.metadata?.annotations?.["kubectl.kubernetes.io/restartedAt"],
     ).toBeTruthy();
 
+    await settled();
     const image = await run("set_deployment_image", {
       namespace: NS,
       name: "svc",
@@ -125,6 +134,7 @@ describe("every write action runs exactly what was proposed", () => {
     expect(image.status, image.message).toBe("succeeded");
     expect((await live()).spec?.template.spec?.containers[0]?.image).toBe("ghcr.io/example/svc:2.0.0");
 
+    await settled();
     const resources = await run("set_deployment_resources", {
       namespace: NS,
       name: "svc",
@@ -138,6 +148,7 @@ describe("every write action runs exactly what was proposed", () => {
       limits: { memory: "256Mi" },
     });
 
+    await settled();
     const env = await run("set_deployment_env", {
       namespace: NS,
       name: "svc",
@@ -156,6 +167,7 @@ describe("every write action runs exactly what was proposed", () => {
     );
     expect(vars.map((v) => v.name)).not.toContain("OLD");
 
+    await settled();
     // Five template changes, five revisions: the previous one (4) still has OLD and not NEW.
     await eventually("a ReplicaSet per revision", async () => {
       const rs = await apps().listNamespacedReplicaSet({ namespace: NS, labelSelector: "app=svc" });
