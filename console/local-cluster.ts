@@ -68,10 +68,15 @@ export async function resolveLocalCluster(
   progress: Progress,
 ): Promise<LocalCluster> {
   if (config.kube.kubeconfig) {
-    const kc = loadKubeConfig({ kubeconfig: config.kube.kubeconfig });
-    const server = kc.getCurrentCluster()!.server;
-    const probe = await probeCluster(kc);
-    if (probe.ok) {
+    let kc: KubeConfig | undefined;
+    try {
+      kc = loadKubeConfig({ kubeconfig: config.kube.kubeconfig });
+    } catch (error) {
+      progress(`KUBECONFIG cannot be used (${describeError(error)}); using the local cluster instead`);
+    }
+    const server = kc?.getCurrentCluster()?.server ?? "";
+    const probe = kc ? await probeCluster(kc) : { ok: false as const, reason: "" };
+    if (kc && probe.ok) {
       progress(`using the cluster from KUBECONFIG (${server})`);
       const bao = env.BAO_TOKEN
         ? { addr: config.openbao.addr, token: env.BAO_TOKEN }
@@ -95,9 +100,11 @@ export async function resolveLocalCluster(
         redisUrl: config.redis.url,
       };
     }
-    progress(
-      `KUBECONFIG points at ${server}, which does not answer (${probe.reason}); using the local cluster instead`,
-    );
+    if (kc && !probe.ok) {
+      progress(
+        `KUBECONFIG points at ${server}, which does not answer (${probe.reason}); using the local cluster instead`,
+      );
+    }
   }
 
   progress(

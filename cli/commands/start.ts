@@ -1,6 +1,6 @@
 import { relative } from "node:path";
 import { DeputyError, describeError, isDeputyError } from "../../core/errors.ts";
-import { REPO_ROOT, startLocalMode, type LocalMode } from "../../console/local-mode.ts";
+import { startLocalMode, type LocalMode } from "../../console/local-mode.ts";
 
 const USAGE = `Usage: deputy start [--port N] [--host H]
 
@@ -129,9 +129,7 @@ export async function run(args: string[]): Promise<number> {
     return 1;
   }
   if (mode.cluster.source === "local") {
-    say(
-      `Stopped. The local cluster keeps running for a fast next start; "npm run testenv:down" stops it (${shortPath(REPO_ROOT)}).`,
-    );
+    say(`Stopped. The local cluster keeps running for a fast next start; "npm run testenv:down" stops it.`);
   } else {
     say("Stopped.");
   }
