@@ -10,7 +10,7 @@ import type { CallerContext } from "../../mcp/tool.ts";
 import { createEventHub, type ConsoleEvent, type EventHub } from "../../console/events.ts";
 import { createConsoleServer, type ConsoleServer } from "../../console/server.ts";
 import { createConsoleSession, type ConsoleSession } from "../../console/session.ts";
-import { readConsoleEvents } from "./sse.ts";
+import { readConsoleEvents, turnDone } from "./sse.ts";
 
 /**
  * The console's HTTP layer against its session: who may act, what reaches the
@@ -96,6 +96,7 @@ function setup(): void {
       return { status: "succeeded", message: "Deployment restarted.", action };
     },
     auditStory: async (actionId) => ({ actionId, lines: [`story of ${actionId}`] }),
+    resumeWrites: async (user) => `resume asked by ${user.id}`,
   });
   server = createConsoleServer({
     host: "127.0.0.1",
@@ -335,6 +336,44 @@ describe("console server", () => {
     const story = await fetch(new URL(`/api/actions/${ACTION_ID}/story`, base));
     expect(await story.json()).toEqual({ actionId: ACTION_ID, lines: [`story of ${ACTION_ID}`] });
     expect((await fetch(new URL("/api/actions/not-an-id/story", base))).status).toBe(400);
+  });
+
+  it('hands "resume writes" to the write-pause switch as the acting user, not to a tool', async () => {
+    const { threadId } = (await (
+      await post("/api/threads", { user: "bob", text: "resume writes" })
+    ).json()) as {
+      threadId: string;
+    };
+    const events = await readEvents({}, turnDone(threadId));
+    const answer = events.find(
+      (event) => event.threadId === threadId && event.type === "message" && event.role === "system",
+    );
+    expect(answer?.type === "message" && answer.text).toBe("resume asked by bob");
+    expect(recorded.calls).toHaveLength(0);
+  });
+
+  it("updates a card that expired without a click and says so in its thread", async () => {
+    const { threadId } = (await (
+      await post("/api/threads", { user: "alice", text: "restart deployment/checkout -n shop" })
+    ).json()) as { threadId: string };
+    await readEvents({}, (seen) =>
+      seen.some((event) => event.threadId === threadId && event.type === "card"),
+    );
+    session.actionChanged({
+      ...summary({ kind: "local", id: "alice", name: "alice" }),
+      cluster: "local",
+      arguments: {},
+      digest: "d",
+      createdAt: new Date().toISOString(),
+      state: "expired",
+    });
+    const events = await readEvents({}, (seen) =>
+      seen.some((event) => event.threadId === threadId && event.type === "result"),
+    );
+    const card = events.filter((event) => event.threadId === threadId && event.type === "card").at(-1);
+    expect(card?.type === "card" && card.card.state).toBe("expired");
+    const result = events.find((event) => event.threadId === threadId && event.type === "result");
+    expect(result?.type === "result" && result.text).toMatch(/expired without a decision/);
   });
 
   it("refuses posting into a thread that does not exist", async () => {
