@@ -86,9 +86,11 @@ describe("local mode in a browser", () => {
     if (workDir) rmSync(workDir, { recursive: true, force: true });
   });
 
-  it("prints where everything runs and serves the console on loopback", () => {
+  it("prints where everything runs and serves the console and the MCP server on loopback", async () => {
     expect(local.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/$/);
-    expect(local.output()).toMatch(/MCP server: +http:\/\/127\.0\.0\.1:\d+\/mcp/);
+    const mcpUrl = /MCP server: +(http:\/\/127\.0\.0\.1:\d+)\/mcp/.exec(local.output())?.[1];
+    expect(mcpUrl).toBeDefined();
+    expect((await fetch(`${mcpUrl}/readyz`)).status).toBe(200);
     expect(local.output()).toContain("Model:          none");
   });
 
