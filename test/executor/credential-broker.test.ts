@@ -26,6 +26,7 @@ describe("credential broker (Vault dev server, real API server)", () => {
   function broker(
     options: {
       minRemainingMs?: number;
+      now?: () => number;
       jwtPath?: string;
       onCredential?: (c: Readonly<JitCredential>) => void;
     } = {},
@@ -38,6 +39,7 @@ describe("credential broker (Vault dev server, real API server)", () => {
       secretsMount: env.secretsMount,
       jwtPath: options.jwtPath ?? env.jwtPath,
       ...(options.minRemainingMs === undefined ? {} : { minRemainingMs: options.minRemainingMs }),
+      ...(options.now ? { now: options.now } : {}),
       ...(options.onCredential ? { onCredential: options.onCredential } : {}),
     });
   }
@@ -108,12 +110,17 @@ describe("credential broker (Vault dev server, real API server)", () => {
   });
 
   it("logs in again once the token has too little life left (TTL 60 s)", async () => {
-    const b = broker({ minRemainingMs: 59_500 });
+    // The broker's clock moves 45 s: the token has 15 s left, less than the 30 s an action may need.
+    let clock = Date.now();
+    const b = broker({ now: () => clock });
     const role = roleForAction(env.roles, "restart_deployment");
     await b.withCredential({ role, namespace: NS }, async () => undefined);
-    await new Promise((resolve) => setTimeout(resolve, 600));
+    clock += 20_000;
     await b.withCredential({ role, namespace: NS }, async () => undefined);
-    expect(b.stats().logins).toBe(2);
+    expect(b.stats().logins).toBe(1);
+    clock += 25_000;
+    await b.withCredential({ role, namespace: NS }, async () => undefined);
+    expect(b.stats()).toMatchObject({ logins: 2, minted: 3, revoked: 3 });
   });
 
   it("revokes the lease even when the action throws", async () => {
