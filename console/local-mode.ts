@@ -12,7 +12,7 @@ import { createAnomalyDetector, anomalySettings, isWritePaused, writePauseStatus
 import { auditRecordFromLine, createAuditLog, type AuditObserver, type AuditRecord } from "../core/audit.ts";
 import { actionStory } from "../core/audit-story.ts";
 import { parseConfig, type Config } from "../core/config.ts";
-import { describeError } from "../core/errors.ts";
+import { DeputyError, describeError } from "../core/errors.ts";
 import { createKubeClients, type KubeClients } from "../core/kube/client.ts";
 import { createLogger, type Logger } from "../core/logger.ts";
 import { createOpenBaoClient } from "../executor/openbao-client.ts";
@@ -222,15 +222,26 @@ export async function startLocalMode(options: LocalModeOptions = {}): Promise<Lo
 
     progress(`setting up OpenBao at ${cluster.baoAddr} (Kubernetes auth and secrets engine)`);
     const openbao = createOpenBaoClient({ addr: cluster.baoAddr });
-    await setupOpenBao({
-      openbao,
-      adminToken: cluster.baoSetupToken,
-      roles,
-      kubernetesHost: cluster.server,
-      kubernetesCaPem: cluster.caPem ?? "",
-      tokenReviewerJwt: identities.tokenReviewerJwt,
-      secretsEngineJwt: identities.secretsEngineJwt,
-    });
+    try {
+      await setupOpenBao({
+        openbao,
+        adminToken: cluster.baoSetupToken,
+        roles,
+        kubernetesHost: cluster.server,
+        kubernetesCaPem: cluster.caPem ?? "",
+        tokenReviewerJwt: identities.tokenReviewerJwt,
+        secretsEngineJwt: identities.secretsEngineJwt,
+      });
+    } catch (error) {
+      throw new DeputyError(
+        "UPSTREAM_FAILED",
+        `OpenBao setup at ${cluster.baoAddr} failed: ${describeError(error).replace(/\s+/g, " ").trim()} ` +
+          (cluster.source === "local"
+            ? "(the local dev server may have restarted: run deputy testenv status)"
+            : "(check BAO_ADDR, and that BAO_TOKEN is an admin token)"),
+        { cause: error },
+      );
+    }
 
     const memory: AuditRecord[] = [];
     // The anomaly detector observes the audit log it also writes to: bound below.
