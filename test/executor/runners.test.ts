@@ -1,3 +1,4 @@
+import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { AppsV1Api, CoreV1Api, PolicyV1Api } from "@kubernetes/client-node";
 import type { Redis } from "ioredis";
@@ -22,7 +23,14 @@ import { ensure, prepareNamespaces, testRoles } from "./write-env.ts";
  * more than its role grants.
  */
 const NS = "deputy-w-exec";
-const NODE = "deputy-test-node-exec";
+// Unique names per run: pods and nodes are never deleted and re-created under the same name
+// (the fake kubelet's log directories would race), and leftovers of an earlier run cannot interfere.
+const RUN = randomBytes(3).toString("hex");
+const NODE = `deputy-test-node-exec-${RUN}`;
+const RUNNER = `a-runner-${RUN}`;
+const GUARDED = `b-guarded-${RUN}`;
+const BUDGET = `guarded-${RUN}`;
+const LOOSE = `loose-${RUN}`;
 const meta = { "deputy/requester": alice };
 
 describe("every write action runs exactly what was proposed", () => {
@@ -111,6 +119,19 @@ describe("every write action runs exactly what was proposed", () => {
   });
 
   afterAll(async () => {
+    // Test cleanup with the admin identity (pods on a node without a kubelet never finish terminating).
+    for (const name of [RUNNER, GUARDED, LOOSE]) {
+      await core()
+        .deleteNamespacedPod({ name, namespace: NS, gracePeriodSeconds: 0 })
+        .catch(() => undefined);
+    }
+    await adminKubeConfig()
+      .makeApiClient(PolicyV1Api)
+      .deleteNamespacedPodDisruptionBudget({ name: BUDGET, namespace: NS })
+      .catch(() => undefined);
+    await core()
+      .deleteNode({ name: NODE })
+      .catch(() => undefined);
     await harness?.close();
     await dropPrefix(redis, prefix);
     redis.disconnect();
@@ -212,18 +233,7 @@ describe("every write action runs exactly what was proposed", () => {
     expect(uncordon.status, uncordon.message).toBe("succeeded");
     expect((await core().readNode({ name: NODE })).spec?.unschedulable).toBeFalsy();
 
-    for (const name of ["a-runner", "b-guarded"]) {
-      await core()
-        .deleteNamespacedPod({ name, namespace: NS, gracePeriodSeconds: 0 })
-        .catch(() => undefined);
-      await eventually(`${name} gone`, () =>
-        core()
-          .readNamespacedPod({ name, namespace: NS })
-          .then(
-            () => false,
-            () => true,
-          ),
-      );
+    for (const name of [RUNNER, GUARDED]) {
       await core().createNamespacedPod({
         namespace: NS,
         body: {
@@ -234,20 +244,20 @@ describe("every write action runs exactly what was proposed", () => {
     }
     // The guarded pod runs and a budget keeps it: evicting it would break the budget.
     await core().patchNamespacedPodStatus({
-      name: "b-guarded",
+      name: GUARDED,
       namespace: NS,
       body: [{ op: "add", path: "/status/phase", value: "Running" }],
     });
     await ensure(kc, {
       apiVersion: "policy/v1",
       kind: "PodDisruptionBudget",
-      metadata: { name: "guarded", namespace: NS },
-      spec: { minAvailable: 1, selector: { matchLabels: { app: "b-guarded" } } },
+      metadata: { name: BUDGET, namespace: NS },
+      spec: { minAvailable: 1, selector: { matchLabels: { app: GUARDED } } },
     } as never);
     await eventually("budget observed", async () => {
       const pdb = await kc
         .makeApiClient(PolicyV1Api)
-        .readNamespacedPodDisruptionBudget({ name: "guarded", namespace: NS });
+        .readNamespacedPodDisruptionBudget({ name: BUDGET, namespace: NS });
       return (
         pdb.status?.observedGeneration === pdb.metadata?.generation && pdb.status?.disruptionsAllowed === 0
       );
@@ -258,17 +268,17 @@ describe("every write action runs exactly what was proposed", () => {
     expect(drain.action?.outcome?.kubeStatus).toBe(429);
     expect(drain.message).toMatch(
       new RegExp(
-        `^Drain of node ${NODE} stopped: Eviction of pod ${NS}/b-guarded blocked by PodDisruptionBudget ${NS}/guarded`,
+        `^Drain of node ${NODE} stopped: Eviction of pod ${NS}/${GUARDED} blocked by PodDisruptionBudget ${NS}/${BUDGET}`,
       ),
     );
     expect(drain.message).toContain(
-      `The node stays cordoned. Evicted: ${NS}/a-runner. Not evicted: ${NS}/b-guarded.`,
+      `The node stays cordoned. Evicted: ${NS}/${RUNNER}. Not evicted: ${NS}/${GUARDED}.`,
     );
     expect((await core().readNode({ name: NODE })).spec?.unschedulable).toBe(true);
-    const guarded = await core().readNamespacedPod({ name: "b-guarded", namespace: NS });
+    const guarded = await core().readNamespacedPod({ name: GUARDED, namespace: NS });
     expect(guarded.metadata?.deletionTimestamp).toBeUndefined();
     const runner = await core()
-      .readNamespacedPod({ name: "a-runner", namespace: NS })
+      .readNamespacedPod({ name: RUNNER, namespace: NS })
       .then(
         (p) => p.metadata?.deletionTimestamp ?? "terminating-or-gone",
         () => "gone",
@@ -277,29 +287,18 @@ describe("every write action runs exactly what was proposed", () => {
   });
 
   it("delete_pod evicts through the Eviction API, and a PodDisruptionBudget with 0 disruptions blocks it", async () => {
-    await core()
-      .deleteNamespacedPod({ name: "loose", namespace: NS, gracePeriodSeconds: 0 })
-      .catch(() => undefined);
-    await eventually("loose gone", () =>
-      core()
-        .readNamespacedPod({ name: "loose", namespace: NS })
-        .then(
-          () => false,
-          () => true,
-        ),
-    );
     await core().createNamespacedPod({
       namespace: NS,
       body: {
-        metadata: { name: "loose" },
+        metadata: { name: LOOSE },
         spec: { containers: [{ name: "c", image: "ghcr.io/example/c:1" }] },
       },
     });
-    const evicted = await run("delete_pod", { namespace: NS, name: "loose" });
+    const evicted = await run("delete_pod", { namespace: NS, name: LOOSE });
     expect(evicted.status, evicted.message).toBe("succeeded");
     expect(evicted.action?.outcome?.kubeStatus).toBe(201);
     const gone = await core()
-      .readNamespacedPod({ name: "loose", namespace: NS })
+      .readNamespacedPod({ name: LOOSE, namespace: NS })
       .then(
         (p) => Boolean(p.metadata?.deletionTimestamp),
         () => true,

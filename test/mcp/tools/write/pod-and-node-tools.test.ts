@@ -1,3 +1,4 @@
+import { randomBytes } from "node:crypto";
 import { CoreV1Api } from "@kubernetes/client-node";
 import type { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -11,7 +12,12 @@ import { startHarness, type Harness } from "../../harness.ts";
 
 /** delete_pod, cordon_node, uncordon_node and drain_node proposals against the real API server. */
 const NS = "deputy-w-tools";
-const NODE = "deputy-test-node-tools";
+// Unique per run: nothing is deleted and re-created under the same name.
+const RUN = randomBytes(3).toString("hex");
+const NODE = `deputy-test-node-tools-${RUN}`;
+const WORKER = `worker-${RUN}`;
+const MIRROR = `static-proxy-${RUN}`;
+const SYSTEM = `deputy-test-dns-${RUN}`;
 const meta = { "deputy/requester": alice };
 
 describe("pod and node write tools", () => {
@@ -25,9 +31,6 @@ describe("pod and node write tools", () => {
     namespace: string,
     annotations: Record<string, string> = {},
   ): Promise<void> {
-    await core()
-      .deleteNamespacedPod({ name, namespace, gracePeriodSeconds: 0 })
-      .catch(() => undefined);
     await ensure(adminKubeConfig(), {
       apiVersion: "v1",
       kind: "Pod",
@@ -48,27 +51,39 @@ describe("pod and node write tools", () => {
       kind: "Node",
       metadata: { name: NODE, labels: { "deputy.dev/test": "true" } },
     });
-    await pod("worker", NS);
-    await pod("static-proxy", NS, { "kubernetes.io/config.mirror": "abc" });
-    await pod("deputy-test-dns", "kube-system");
+    await pod(WORKER, NS);
+    await pod(MIRROR, NS, { "kubernetes.io/config.mirror": "abc" });
+    await pod(SYSTEM, "kube-system");
   });
 
   afterAll(async () => {
+    for (const [name, namespace] of [
+      [WORKER, NS],
+      [MIRROR, NS],
+      [SYSTEM, "kube-system"],
+    ] as const) {
+      await core()
+        .deleteNamespacedPod({ name, namespace, gracePeriodSeconds: 0 })
+        .catch(() => undefined);
+    }
+    await core()
+      .deleteNode({ name: NODE })
+      .catch(() => undefined);
     await harness?.close();
     await dropPrefix(redis, prefix);
     redis.disconnect();
   });
 
   it("delete_pod proposes an eviction and flags a pod nothing will recreate", async () => {
-    const reply = await harness.call("delete_pod", { namespace: NS, name: "worker" }, meta);
+    const reply = await harness.call("delete_pod", { namespace: NS, name: WORKER }, meta);
     expect(reply.isError, reply.text).toBe(false);
     const summary = reply.structured?.pendingAction as PendingActionSummary;
-    expect(summary.summary).toBe(`Evict pod ${NS}/worker.`);
+    expect(summary.summary).toBe(`Evict pod ${NS}/${WORKER}.`);
     expect(summary.preview[1]).toBe("Not owned by a controller: nothing will recreate it.");
     expect(summary.risk.flags.map((flag) => flag.rule)).toEqual(["bare-pod"]);
     expect(summary.target.uid).toBeTruthy();
     expect(
-      (await core().readNamespacedPod({ name: "worker", namespace: NS })).metadata?.deletionTimestamp,
+      (await core().readNamespacedPod({ name: WORKER, namespace: NS })).metadata?.deletionTimestamp,
     ).toBeUndefined();
   });
 
@@ -77,10 +92,10 @@ describe("pod and node write tools", () => {
     expect(reply.isError, reply.text).toBe(false);
     const summary = reply.structured?.pendingAction as PendingActionSummary;
     expect(summary.summary).toBe(`Drain node ${NODE}: cordon it and evict 1 pod(s).`);
-    expect(summary.preview).toContain(`Evicted one by one: ${NS}/worker.`);
+    expect(summary.preview).toContain(`Evicted one by one: ${NS}/${WORKER}.`);
     const left = summary.preview.find((line) => line.startsWith("Left in place:"));
-    expect(left).toContain(`${NS}/static-proxy (mirror pod (managed by the kubelet))`);
-    expect(left).toContain("kube-system/deputy-test-dns (protected namespace)");
+    expect(left).toContain(`${NS}/${MIRROR} (mirror pod (managed by the kubelet))`);
+    expect(left).toContain(`kube-system/${SYSTEM} (protected namespace)`);
     expect(summary.risk.flags.map((flag) => flag.rule)).toContain("protected-namespace");
     const node = await core().readNode({ name: NODE });
     expect(node.spec?.unschedulable).toBeFalsy();
