@@ -11,7 +11,8 @@ import { describeError, isDeputyError } from "../core/errors.ts";
 import { conversationSchema, identitySchema } from "../core/identity.ts";
 import { redactText, redactValue } from "../core/redact.ts";
 import type { McpDeps } from "./deps.ts";
-import { toolError, type CallerContext, type ToolDefinition } from "./tool.ts";
+import { findForceSetting, forceRefusal, NO_FORCE_RULE } from "./policy/no-force.ts";
+import { requiresApproval, toolError, type CallerContext, type ToolDefinition } from "./tool.ts";
 import { allTools } from "./tools/index.ts";
 
 /**
@@ -179,6 +180,11 @@ export function createMcpServer(deps: McpDeps, options: McpServerOptions = {}): 
         decision: "refused",
         rule: "invalid-caller",
       });
+    }
+    // A write asking for force is refused by its rule, not as a mere unknown argument.
+    const forced = requiresApproval(tool.annotations) ? findForceSetting(rawArgs) : undefined;
+    if (forced) {
+      return audit(toolError(forceRefusal(forced)), { decision: "deny", rule: NO_FORCE_RULE });
     }
     const parsed = strictSchema(tool).safeParse(rawArgs);
     if (!parsed.success) {

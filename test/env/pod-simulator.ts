@@ -668,7 +668,14 @@ export class PodSimulator {
     if (!namespace || !name || !SAFE_NAME.test(namespace) || !SAFE_NAME.test(name)) return;
     // A StatefulSet pod comes back under the same name; only remove logs if no pod of that name exists now.
     if (this.pods?.get(name, namespace)) return;
-    await rm(this.podLogDir(namespace, name), { recursive: true, force: true });
+    // A pod re-created under the same name may be writing its logs into this directory right now
+    // (ENOTEMPTY): retry, and never let log cleanup take the simulator down.
+    await rm(this.podLogDir(namespace, name), {
+      recursive: true,
+      force: true,
+      maxRetries: 5,
+      retryDelay: 50,
+    }).catch(() => undefined);
   }
 
   private async recordEvents(pod: V1Pod, mode: SimulationMode): Promise<void> {

@@ -87,6 +87,20 @@ describe("pod and node write tools", () => {
     ).toBeUndefined();
   });
 
+  it("delete_pod with force or a zero grace period is refused by the no-force rule and stores nothing", async () => {
+    for (const extra of [{ force: true }, { gracePeriodSeconds: 0 }]) {
+      const before = await redis.keys(`${prefix}*`);
+      const reply = await harness.call("delete_pod", { namespace: NS, name: WORKER, ...extra }, meta);
+      expect(reply.isError).toBe(true);
+      expect(reply.text).toMatch(/^Refused by rule no-force: "(force|gracePeriodSeconds)" is not accepted/);
+      expect(reply.structured?.pendingAction).toBeUndefined();
+      expect((await redis.keys(`${prefix}*`)).filter((key) => !before.includes(key))).toEqual([]);
+    }
+    expect(
+      (await core().readNamespacedPod({ name: WORKER, namespace: NS })).metadata?.deletionTimestamp,
+    ).toBeUndefined();
+  });
+
   it("drain_node lists what it will evict and what stays, and flags protected-namespace pods", async () => {
     const reply = await harness.call("drain_node", { name: NODE }, meta);
     expect(reply.isError, reply.text).toBe(false);
