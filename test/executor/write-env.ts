@@ -67,6 +67,25 @@ export async function ensure(kc: KubeConfig, object: KubernetesObject): Promise<
   }
 }
 
+/** Create, or replace what exists with this exact object. */
+async function ensureCurrent(kc: KubeConfig, object: KubernetesObject): Promise<void> {
+  const api = KubernetesObjectApi.makeApiClient(kc);
+  try {
+    await api.create(object);
+  } catch (error) {
+    if (status(error) !== 409) throw error;
+    const live = await api.read({
+      apiVersion: object.apiVersion!,
+      kind: object.kind!,
+      metadata: { name: object.metadata!.name!, namespace: object.metadata?.namespace },
+    });
+    await api.replace({
+      ...object,
+      metadata: { ...object.metadata, resourceVersion: live.metadata?.resourceVersion },
+    });
+  }
+}
+
 /** roles.yaml, with the test mounts, policy name, namespaces and executor account. */
 export function testRoles(): OpenBaoRoles {
   const doc = parse(readFileSync(OPENBAO_ROLES_FILE, "utf8")) as {
@@ -110,7 +129,8 @@ async function applyOpenBaoRbac(kc: KubeConfig): Promise<void> {
     kind: "ServiceAccount",
     metadata: { name: "openbao", namespace: "openbao" },
   });
-  for (const doc of others) await ensure(kc, doc);
+  // The RBAC itself is replaced, not just created, so a changed manifest takes effect in a reused environment.
+  for (const doc of others) await ensureCurrent(kc, doc);
   for (const namespace of [...WRITABLE, JIT_NAMESPACE]) {
     await ensure(kc, { apiVersion: "v1", kind: "Namespace", metadata: { name: namespace } });
     await ensure(kc, { ...structuredClone(template!), metadata: { name: "deputy-openbao", namespace } });

@@ -279,6 +279,10 @@ describe("RBAC, proven by SubjectAccessReviews", () => {
       expect(await can(openbao, ["create", "rolebindings", ns, "rbac.authorization.k8s.io"]), ns).toBe(false);
     }
     expect(await can(openbao, ["create", "tokenreviews", "", "authentication.k8s.io"])).toBe(true);
+    // Cluster-wide escalate or bind would let OpenBao bind anyone, itself included, to cluster-admin.
+    for (const verb of ["escalate", "bind"]) {
+      expect(await can(openbao, [verb, "clusterroles", "", "rbac.authorization.k8s.io"]), verb).toBe(false);
+    }
     for (const check of [
       ...SECRETS,
       ["create", "pods", "shop"],
