@@ -43,6 +43,7 @@ export default tseslint.config(
           "setTimeout",
           "setInterval",
           "clearInterval",
+          "confirm",
         ].map((name) => [name, "readonly"]),
       ),
     },

@@ -522,6 +522,14 @@ function apply(event) {
 // ---------- actions ----------
 
 async function decide(card, decision, root) {
+  // As on the Slack card: a high-risk approval asks once more.
+  if (
+    decision === "approve" &&
+    card.risk.level === "high" &&
+    !confirm(`High-risk change: approve ${card.tool} on ${card.target}?`)
+  ) {
+    return;
+  }
   const buttons = root.querySelectorAll(".card-actions button.approve, .card-actions button.reject");
   buttons.forEach((button) => (button.disabled = true));
   const notice = root.querySelector(".card-notice");

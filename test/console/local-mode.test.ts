@@ -183,6 +183,33 @@ describe("local mode in a browser", () => {
     await page.click("#story-dialog .close");
   });
 
+  it("flags a StatefulSet pod's eviction as high risk, asks before approving, and can be rejected", async () => {
+    await send("delete pod/db-0 -n shop");
+    const card = page.locator('.card[data-state="pending"][data-risk="high"]');
+    await card.waitFor({ timeout: 30_000 });
+    expect(await card.locator(".card-risk").textContent()).toBe("high risk");
+    expect(await card.locator('.flags li[data-rule="statefulset-pod"]').count()).toBe(1);
+    expect(await card.locator('.flags li[data-rule="pdb"]').textContent()).toMatch(
+      /db-pdb allows 0 disruption/,
+    );
+    await card.scrollIntoViewIfNeeded();
+    await shot("06b-high-risk-card");
+
+    // The approval asks once more, as the Slack card does; declining sends nothing.
+    let asked = "";
+    page.once("dialog", (dialog) => {
+      asked = dialog.message();
+      void dialog.dismiss();
+    });
+    await card.locator("button.approve").click();
+    await expect.poll(() => asked).toBe("High-risk change: approve delete_pod on pod shop/db-0?");
+    expect(await card.getAttribute("data-state")).toBe("pending");
+
+    await card.locator("button.reject").click();
+    await page.waitForSelector('.result[data-status="rejected"]');
+    expect(await page.locator(".card").last().getAttribute("data-state")).toBe("rejected");
+  });
+
   it("renders attacker-controlled cluster text as text, never as markup", async () => {
     // A pod whose log carries markup, in a namespace of this test's own.
     const namespace = await freshNamespace("console-xss");
