@@ -1,7 +1,7 @@
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import { Redis } from "ioredis";
-import { createAuditLog, type AuditLog } from "../core/audit.ts";
+import { createAuditLog, type AuditLog, type AuditObserver } from "../core/audit.ts";
 import type { Config } from "../core/config.ts";
 import { describeError } from "../core/errors.ts";
 import type { Logger } from "../core/logger.ts";
@@ -36,6 +36,11 @@ export interface BotRuntimeOptions {
   statusIntervalMs?: number;
   /** Token usage of the agent is counted here. */
   metrics?: Metrics;
+  /**
+   * With SLACK_ALERT_CHANNEL set, the anomaly detector's audit observer is
+   * handed here, for the caller to attach to the audit log it passed in.
+   */
+  attachAuditObserver?: (observer: AuditObserver) => void;
 }
 
 export function agentFromConfig(config: Config, logger: Logger, metrics?: Metrics): AgentRunner | undefined {
@@ -131,6 +136,8 @@ export async function startBot(config: Config, options: BotRuntimeOptions): Prom
     else if (options.decider) decider = options.decider;
     else decider = await executorFromConfig(config, { redis, audit, logger, slack });
 
+    await startUnprompted(config, { ...options, redis, audit, slack }, closers);
+
     const { port } = await slack.start();
     let stopped = false;
     closers.push(async () => {
@@ -175,4 +182,51 @@ async function executorFromConfig(
   });
   await executor.reconcile();
   return executor;
+}
+
+/**
+ * Anomaly alerts and proactive triage, when their channels are configured.
+ * The anomaly counters live in Redis, so every replica counts into the same
+ * windows; the triage watcher runs only on the replica holding its Lease.
+ */
+async function startUnprompted(
+  config: Config,
+  deps: BotRuntimeOptions & { redis: Redis; audit: AuditLog; slack: SlackApp },
+  closers: (() => Promise<void> | void)[],
+): Promise<void> {
+  const { slackAlertSink, slackTriageSink } = await import("./unprompted.ts");
+  if (config.slack.alertChannel && deps.attachAuditObserver) {
+    const { anomalySettings, createAnomalyDetector } = await import("../core/anomaly.ts");
+    const detector = createAnomalyDetector({
+      redis: deps.redis,
+      ...anomalySettings(config),
+      sink: slackAlertSink(deps.slack.client, config.slack.alertChannel),
+      audit: deps.audit,
+      logger: deps.logger.child({ component: "anomaly" }),
+      ...(deps.metrics ? { metrics: deps.metrics } : {}),
+    });
+    deps.attachAuditObserver(detector.observer);
+  }
+  if (config.slack.triageChannel) {
+    const { createKubeClients } = await import("../core/kube/client.ts");
+    const { loadKubeConfig } = await import("../core/kube/config.ts");
+    const { startTriage } = await import("../watcher/start.ts");
+    const kube = createKubeClients(loadKubeConfig({ kubeconfig: config.kube.kubeconfig }), {
+      maxConcurrency: config.kube.maxConcurrency,
+      logger: deps.logger.child({ component: "kube" }),
+    });
+    const triage = startTriage({
+      config,
+      kube,
+      redis: deps.redis,
+      sink: slackTriageSink(deps.slack.client, config.slack.triageChannel),
+      logger: deps.logger,
+      audit: deps.audit,
+      ...(deps.metrics ? { metrics: deps.metrics } : {}),
+    });
+    closers.push(async () => {
+      await triage.stop({ release: true });
+      kube.close();
+    });
+  }
 }

@@ -43,11 +43,20 @@ export async function run(args: string[]): Promise<number> {
     import("../../core/metrics.ts"),
   ]);
   const metrics = createMetrics({ processMetrics: true, labels: { component: "bot" } });
+  // The anomaly detector (SLACK_ALERT_CHANNEL) observes the audit log it also writes to: bound by startBot.
+  let observeAnomalies: (record: Parameters<typeof metrics.observeAudit>[0]) => void = () => {};
   const audit = createAuditLog({
     ...(config.observability.auditFile ? { file: config.observability.auditFile } : {}),
-    onRecord: (record) => metrics.observeAudit(record),
+    onRecord: [(record) => metrics.observeAudit(record), (record) => observeAnomalies(record)],
   });
-  const bot = await startBot(config, { logger, audit, metrics });
+  const bot = await startBot(config, {
+    logger,
+    audit,
+    metrics,
+    attachAuditObserver: (observer) => {
+      observeAnomalies = observer;
+    },
+  });
   // Kubelet probes reach the pod IP, so this port listens on all interfaces; it serves no secrets.
   const health = await startHealthServer({
     host: "0.0.0.0",

@@ -1,0 +1,108 @@
+import { randomBytes } from "node:crypto";
+import { Redis } from "ioredis";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startBot, type BotRuntime } from "../../bot/wiring.ts";
+import { createAuditLog, type AuditObserver } from "../../core/audit.ts";
+import { parseConfig } from "../../core/config.ts";
+import { createLogger } from "../../core/logger.ts";
+import { freshNamespace, loadTestEnv, seedCluster } from "../helpers/testenv.ts";
+import { startSlackFake, type SlackFake } from "../fakes/slack.ts";
+
+/**
+ * The running bot (bot/wiring.ts, as `deputy bot` builds it) posts what nobody
+ * asked for: an anomaly alert into SLACK_ALERT_CHANNEL and the proactive
+ * triage of the seeded cluster into SLACK_TRIAGE_CHANNEL, against the real
+ * API server and Redis.
+ */
+const ALERTS = "C0ALERTS";
+const TRIAGE = "C0TRIAGE";
+
+let slack: SlackFake;
+let bot: BotRuntime;
+let redis: Redis;
+let observe: AuditObserver = () => {};
+const audit = createAuditLog({ onRecord: (record) => observe(record) });
+
+function postsTo(channel: string): string[] {
+  return slack.calls
+    .filter((call) => call.method === "chat.postMessage" && call.args.channel === channel)
+    .map((call) => String(call.args.text));
+}
+
+async function eventually<T>(what: string, probe: () => T | undefined, ms = 30_000): Promise<T> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const value = probe();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+beforeAll(async () => {
+  await seedCluster();
+  const env = loadTestEnv();
+  redis = new Redis(env.redisUrl);
+  slack = await startSlackFake();
+  const leaseNamespace = await freshNamespace("deputy-lease");
+  const config = parseConfig({
+    KUBECONFIG: env.kubeconfig,
+    REDIS_URL: env.redisUrl,
+    DEPUTY_REDIS_PREFIX: `deputy-test:${randomBytes(6).toString("hex")}:`,
+    SLACK_BOT_TOKEN: slack.botToken,
+    SLACK_SIGNING_SECRET: slack.signingSecret,
+    SLACK_SOCKET_MODE: "false",
+    SLACK_API_URL: slack.apiUrl,
+    SLACK_PORT: "0",
+    SLACK_ALERT_CHANNEL: ALERTS,
+    SLACK_TRIAGE_CHANNEL: TRIAGE,
+    DEPUTY_ANOMALY_DENIALS_PER_MINUTE: "2",
+    DEPUTY_WATCH_NAMESPACES: "shop",
+    DEPUTY_WATCH_LEASE_NAMESPACE: leaseNamespace,
+    DEPUTY_APPROVERS: "U0BOB",
+  });
+  bot = await startBot(config, {
+    logger: createLogger({ level: "silent" }),
+    audit,
+    redis,
+    attachAuditObserver: (observer) => {
+      observe = observer;
+    },
+  });
+}, 120_000);
+
+afterAll(async () => {
+  await bot?.close();
+  await slack?.close();
+  redis?.disconnect();
+});
+
+describe("unprompted messages from the running bot", () => {
+  it("posts an anomaly alert into the alert channel above the threshold, and not at it", async () => {
+    const denial = () =>
+      audit.record({
+        kind: "policy_decision",
+        tool: "delete_pod",
+        decision: "deny",
+        rule: "argocd-managed",
+        arguments: { namespace: "shop", name: "catalog" },
+      });
+    denial();
+    denial();
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    expect(postsTo(ALERTS), postsTo(ALERTS).join("\n")).toEqual([]);
+    denial();
+    const alert = await eventually("the alert", () => postsTo(ALERTS)[0]);
+    expect(alert).toContain("(rule denial-burst)");
+    expect(alert).toMatch(/3 policy denials/);
+  });
+
+  it("posts the proactive triage of the seeded cluster into the triage channel, and nothing for healthy frontend", async () => {
+    const checkout = await eventually("the checkout triage", () =>
+      postsTo(TRIAGE).find((text) => text.includes("checkout")),
+    );
+    expect(checkout).toMatch(/CrashLoopBackOff/);
+    expect(postsTo(TRIAGE).some((text) => text.includes("frontend"))).toBe(false);
+    expect(postsTo(TRIAGE).join("\n")).not.toMatch(/<!channel>|<!here>|@channel|@here/);
+  });
+});
