@@ -172,7 +172,7 @@ function agentAdapter(
           maxIterations: config.anthropic.maxIterations,
           maxSeconds: config.anthropic.maxSeconds,
           maxTokens: config.anthropic.maxTokens,
-          maxOutputTokens: 4096,
+          maxOutputTokens: config.anthropic.maxOutputTokens,
         },
         logger,
       },
@@ -201,7 +201,7 @@ export async function startLocalMode(options: LocalModeOptions = {}): Promise<Lo
   try {
     const config = parseConfig(env);
     const auditFile = resolve(config.observability.auditFile ?? join(LOCAL_STATE_DIR, "audit.jsonl"));
-    const logFile = resolve(env.DEPUTY_LOG_FILE ?? join(LOCAL_STATE_DIR, "deputy.log"));
+    const logFile = resolve(config.console.logFile ?? join(LOCAL_STATE_DIR, "deputy.log"));
     await mkdir(dirname(logFile), { recursive: true });
     // The terminal is for progress; logs and the audit chain go to files.
     const logDestination = pino.destination({ dest: logFile, sync: false, append: true, mkdir: true });

@@ -97,6 +97,7 @@ const envSchema = z.object({
   DEPUTY_CONSOLE_HOST: z.string().default("127.0.0.1"),
   DEPUTY_CONSOLE_PORT: int(8090, 0, 65535),
   DEPUTY_LOCAL_USERS: z.string().default("alice:requester,bob:approver"),
+  DEPUTY_LOG_FILE: z.string().optional(),
 
   // Observability
   DEPUTY_AUDIT_FILE: z.string().optional(),
@@ -183,7 +184,8 @@ export interface Config {
     maxTokens: number;
     maxOutputTokens: number;
   };
-  console: { host: string; port: number; users: LocalUser[] };
+  /** logFile: where local mode writes its log (the terminal shows progress only). */
+  console: { host: string; port: number; users: LocalUser[]; logFile: string | undefined };
   observability: {
     auditFile: string | undefined;
     metricsPort: number;
@@ -297,6 +299,7 @@ export function parseConfig(env: Record<string, string | undefined> = process.en
       host: e.DEPUTY_CONSOLE_HOST,
       port: e.DEPUTY_CONSOLE_PORT,
       users: parseLocalUsers(e.DEPUTY_LOCAL_USERS),
+      logFile: e.DEPUTY_LOG_FILE,
     },
     observability: {
       auditFile: e.DEPUTY_AUDIT_FILE,
