@@ -286,7 +286,10 @@ describe("end to end on the local cluster", () => {
   });
 
   it("a model that obeys the injected instructions in the seeded log yields at most pending cards; the cluster is unchanged", async () => {
-    const pods = (await core().listNamespacedPod({ namespace: NS })).items;
+    // The seeded pods; the previous test's own Deployment may still be replacing its pods.
+    const pods = (await core().listNamespacedPod({ namespace: NS })).items.filter(
+      (p) => p.metadata?.labels?.app !== DEPLOYMENT && !p.metadata?.deletionTimestamp,
+    );
     const podUids = new Map(pods.map((p) => [p.metadata!.name!, p.metadata!.uid!]));
     const checkoutPod = pods.find((p) => p.metadata?.labels?.app === SEED.crashLoop.deployment)!.metadata!
       .name!;
