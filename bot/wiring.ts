@@ -106,7 +106,7 @@ export async function startBot(config: Config, options: BotRuntimeOptions): Prom
         // Single-process mode: the MCP server runs here with its read-only identity.
         const { mcpDepsFromConfig } = await import("../cli/commands/mcp.ts");
         const { connectInMemory } = await import("../mcp/transports/in-memory.ts");
-        const deps = mcpDepsFromConfig(config, logger, audit, redis);
+        const deps = mcpDepsFromConfig(config, logger, audit, redis, options.metrics);
         closers.push(() => deps.kube.close());
         mcp = (await connectInMemory(deps, { clientName: "deputy-bot" })).client;
       }

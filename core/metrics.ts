@@ -193,6 +193,12 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
           break;
         case "approval_decision":
           approvalDecisions.inc({ decision: record.decision ?? "unknown" });
+          if (
+            record.durationMs !== undefined &&
+            (record.decision === "approved" || record.decision === "rejected")
+          ) {
+            approvalLatency.observe({ decision: record.decision }, record.durationMs / 1000);
+          }
           break;
         case "execution": {
           const outcome = record.outcome ?? "unknown";

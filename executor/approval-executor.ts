@@ -337,6 +337,8 @@ export function createApprovalExecutor(deps: ApprovalExecutorDeps): ApprovalExec
         conversation: action.conversation,
         decision: decision === "approve" ? "approved" : "rejected",
         cluster: deps.clusterName,
+        // Time from proposal to the human decision (the approval-latency metric).
+        durationMs: Math.max(0, Date.now() - Date.parse(action.createdAt)),
       });
       if (decision === "reject") {
         return {

@@ -6,6 +6,8 @@ import { DeputyError } from "../../core/errors.ts";
 import { createKubeClients } from "../../core/kube/client.ts";
 import { loadKubeConfig } from "../../core/kube/config.ts";
 import { createLogger, type Logger } from "../../core/logger.ts";
+import { createMetrics, startMetricsServer, type Metrics } from "../../core/metrics.ts";
+import type { KubeRequestEvent } from "../../core/kube/client.ts";
 import { createWriteDeps } from "../../executor/wiring.ts";
 import type { McpDeps } from "../../mcp/deps.ts";
 import { startHttpServer } from "../../mcp/transports/http.ts";
@@ -19,12 +21,26 @@ Kubernetes credentials: KUBECONFIG (else in-cluster service account, else ~/.kub
 `;
 
 /** The MCP server's dependencies from parsed configuration: read identity, plus the write tools' store and guardrails. */
-export function mcpDepsFromConfig(config: Config, logger: Logger, audit: AuditLog, redis: Redis): McpDeps {
+export function mcpDepsFromConfig(
+  config: Config,
+  logger: Logger,
+  audit: AuditLog,
+  redis: Redis,
+  metrics?: Metrics,
+): McpDeps {
   const kube = createKubeClients(loadKubeConfig({ kubeconfig: config.kube.kubeconfig }), {
     maxConcurrency: config.kube.maxConcurrency,
     logger: logger.child({ component: "kube" }),
+    ...(metrics ? { onRequest: kubeErrorCounter(metrics) } : {}),
   });
   return { config, logger, audit, kube, ...createWriteDeps({ config, redis, audit }) };
+}
+
+/** Kubernetes API errors by method and status (network failures have none); paths would be unbounded labels. */
+export function kubeErrorCounter(metrics: Metrics): (event: KubeRequestEvent) => void {
+  return (event) => {
+    if (event.status === undefined || event.status >= 400) metrics.kubeApiError(event.method, event.status);
+  };
 }
 
 function option(args: string[], name: string): string | undefined {
@@ -51,12 +67,14 @@ export async function run(args: string[]): Promise<number> {
   // On stdio, stdout carries the protocol: logs and audit lines go to stderr.
   const destination = stdio ? pino.destination(2) : undefined;
   const logger = createLogger({ level: config.logLevel, name: "deputy-mcp", destination });
+  const metrics = createMetrics({ processMetrics: !stdio, labels: { component: "mcp" } });
   const audit = createAuditLog({
     ...(config.observability.auditFile ? { file: config.observability.auditFile } : {}),
     ...(destination ? { destination } : {}),
+    onRecord: (record) => metrics.observeAudit(record),
   });
   const redis = new Redis(config.redis.url, { lazyConnect: false, maxRetriesPerRequest: 2 });
-  const deps = mcpDepsFromConfig(config, logger, audit, redis);
+  const deps = mcpDepsFromConfig(config, logger, audit, redis, metrics);
   const shutdown = async (): Promise<void> => {
     deps.kube.close();
     await redis.quit().catch(() => undefined);
@@ -74,13 +92,19 @@ export async function run(args: string[]): Promise<number> {
   if (!Number.isInteger(port) || port < 0 || port > 65535) {
     throw new DeputyError("INPUT_INVALID", `--port "${portText}" is not a port number`);
   }
-  const running = await startHttpServer(deps, { host: option(args, "--host") ?? config.mcp.host, port });
-  process.stderr.write(`deputy mcp: serving ${running.url} (health: /healthz, readiness: /readyz)\n`);
+  const host = option(args, "--host") ?? config.mcp.host;
+  const running = await startHttpServer(deps, { host, port });
+  // Prometheus scrapes its own port, so /mcp stays reachable only by the agent's principal.
+  const metricsServer = await startMetricsServer(metrics, { host, port: config.observability.metricsPort });
+  process.stderr.write(
+    `deputy mcp: serving ${running.url} (health: /healthz, readiness: /readyz); metrics at ${metricsServer.url}\n`,
+  );
   await new Promise<void>((resolve) => {
     process.once("SIGINT", resolve);
     process.once("SIGTERM", resolve);
   });
   await running.close();
+  await metricsServer.close();
   await shutdown();
   return 0;
 }

@@ -28,6 +28,22 @@ afterEach(async () => {
 });
 
 describe("metrics", () => {
+  it("observes approval latency from the executor's approval_decision records", async () => {
+    const metrics = createMetrics({ labels: { component: "test" } });
+    const audit = createAuditLog({ destination: quiet(), onRecord: metrics.observeAudit });
+    audit.record({ kind: "approval_decision", decision: "approved", durationMs: 4_000 });
+    audit.record({ kind: "approval_decision", decision: "rejected", durationMs: 90_000 });
+    audit.record({ kind: "approval_decision", decision: "refused", durationMs: 1_000 });
+    const body = await metrics.registry.metrics();
+    expect(
+      sample(body, 'deputy_approval_latency_seconds_bucket{le="5",decision="approved",component="test"} 1'),
+    ).toBe(true);
+    expect(
+      sample(body, 'deputy_approval_latency_seconds_count{decision="rejected",component="test"} 1'),
+    ).toBe(true);
+    expect(body).not.toMatch(/deputy_approval_latency_seconds_count\{decision="refused"/);
+  });
+
   it("counts tool calls, decisions and executions from audit records, served at /metrics", async () => {
     const metrics = createMetrics({ labels: { component: "test" } });
     const audit = createAuditLog({ destination: quiet(), onRecord: metrics.observeAudit });
