@@ -134,7 +134,8 @@ export async function startBot(config: Config, options: BotRuntimeOptions): Prom
     });
     if (typeof options.decider === "function") decider = await options.decider(slack);
     else if (options.decider) decider = options.decider;
-    else decider = await executorFromConfig(config, { redis, audit, logger, slack });
+    else
+      decider = await executorFromConfig(config, { redis, audit, logger, slack, metrics: options.metrics });
 
     await startUnprompted(config, { ...options, redis, audit, slack }, closers);
 
@@ -164,7 +165,7 @@ export async function startBot(config: Config, options: BotRuntimeOptions): Prom
 
 async function executorFromConfig(
   config: Config,
-  deps: { redis: Redis; audit: AuditLog; logger: Logger; slack: SlackApp },
+  deps: { redis: Redis; audit: AuditLog; logger: Logger; slack: SlackApp; metrics: Metrics | undefined },
 ): Promise<ApprovalDecider> {
   if (config.approvals.executorUrl) {
     const { createExecutorClient } = await import("../executor/client.ts");
@@ -179,6 +180,7 @@ async function executorFromConfig(
     logger: deps.logger.child({ component: "executor" }),
     cluster: clusterEndpointOf(loadKubeConfig({ kubeconfig: config.kube.kubeconfig })),
     ...(deps.slack.isInGroup ? { isInGroup: deps.slack.isInGroup } : {}),
+    ...(deps.metrics ? { metrics: deps.metrics } : {}),
   });
   await executor.reconcile();
   return executor;

@@ -11,6 +11,7 @@ import {
 } from "./openbao-client.ts";
 import { createCallGate } from "./call-gate.ts";
 import { DEFAULT_RETRY, withRetry, type RetryOptions } from "./retry.ts";
+import type { Metrics } from "../core/metrics.ts";
 
 /**
  * Just-in-time Kubernetes credentials from OpenBao (invariant 2).
@@ -84,6 +85,8 @@ export interface CredentialBrokerOptions {
   now?: () => number;
   /** Test hook: sees each minted credential. Production code never sets it. */
   onCredential?: (credential: Readonly<JitCredential>) => void;
+  /** OpenBao logins and failed calls are counted here (core/metrics.ts). */
+  metrics?: Pick<Metrics, "openbaoLogin" | "openbaoError">;
 }
 
 interface LoginToken {
@@ -125,9 +128,22 @@ export function createCredentialBroker(options: CredentialBrokerOptions): Creden
 
   async function login(): Promise<LoginToken> {
     try {
-      return await loginOnce();
+      const token = await loginOnce();
+      options.metrics?.openbaoLogin("ok");
+      return token;
     } catch (error) {
+      options.metrics?.openbaoLogin("error");
       if (error !== null && typeof error === "object") loginFailures.add(error);
+      throw error;
+    }
+  }
+
+  /** Count a failed mint or revoke (after retries), then let the failure go on. */
+  async function counted<T>(operation: "creds" | "revoke", call: () => Promise<T>): Promise<T> {
+    try {
+      return await call();
+    } catch (error) {
+      if (!loginFailures.has(error as object)) options.metrics?.openbaoError(operation);
       throw error;
     }
   }
@@ -198,13 +214,15 @@ export function createCredentialBroker(options: CredentialBrokerOptions): Creden
   async function mint(request: CredentialRequest): Promise<JitCredential> {
     // Throws (before any OpenBao call) when the namespace is not writable by the role.
     const body = credsRequestParams(request.role, request.namespace);
-    const response = await gate.run("normal", () =>
-      withToken((token) =>
-        options.openbao.request("POST", `${options.secretsMount}/creds/${request.role.name}`, {
-          token,
-          body,
-          schema: kubernetesCredsSchema,
-        }),
+    const response = await counted("creds", () =>
+      gate.run("normal", () =>
+        withToken((token) =>
+          options.openbao.request("POST", `${options.secretsMount}/creds/${request.role.name}`, {
+            token,
+            body,
+            schema: kubernetesCredsSchema,
+          }),
+        ),
       ),
     );
     stats.minted++;
@@ -224,13 +242,15 @@ export function createCredentialBroker(options: CredentialBrokerOptions): Creden
       throw new DeputyError("INPUT_INVALID", `"${leaseId}" is not a lease id`);
     }
     // The lease id in the path lets the policy allow revoking only Deputy's own leases.
-    await gate.run("high", () =>
-      withToken((token) =>
-        options.openbao.request("PUT", `sys/leases/revoke/${leaseId}`, {
-          token,
-          body: { sync: true },
-          schema: ignoredSchema,
-        }),
+    await counted("revoke", () =>
+      gate.run("high", () =>
+        withToken((token) =>
+          options.openbao.request("PUT", `sys/leases/revoke/${leaseId}`, {
+            token,
+            body: { sync: true },
+            schema: ignoredSchema,
+          }),
+        ),
       ),
     );
     stats.revoked++;

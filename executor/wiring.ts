@@ -19,6 +19,7 @@ import {
 import { createCredentialBroker, type CredentialBroker, type JitCredential } from "./credential-broker.ts";
 import type { ClusterEndpoint } from "./kube-writer.ts";
 import { createOpenBaoClient } from "./openbao-client.ts";
+import type { Metrics } from "../core/metrics.ts";
 
 /**
  * Building the write path from parsed configuration, for `deputy executor`,
@@ -82,6 +83,7 @@ export function createExecutorFromConfig(options: {
   writePause?: ApprovalExecutorDeps["writePause"];
   /** Test hook only. */
   onCredential?: (credential: Readonly<JitCredential>) => void;
+  metrics?: Metrics;
 }): ExecutorFromConfig {
   const { config } = options;
   const roles = loadRolesFromConfig(config);
@@ -94,6 +96,7 @@ export function createExecutorFromConfig(options: {
     secretsMount: config.openbao.secretsMount,
     jwtPath: config.openbao.jwtPath,
     ...(options.onCredential ? { onCredential: options.onCredential } : {}),
+    ...(options.metrics ? { metrics: options.metrics } : {}),
   });
   const executor = createApprovalExecutor({
     store,

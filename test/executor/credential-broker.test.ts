@@ -3,6 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { isDeputyError } from "../../core/errors.ts";
+import { createMetrics, type Metrics } from "../../core/metrics.ts";
 import { isKubeApiError } from "../../core/kube/errors.ts";
 import { roleForAction } from "../../core/openbao-roles.ts";
 import {
@@ -29,6 +30,7 @@ describe("credential broker (Vault dev server, real API server)", () => {
       now?: () => number;
       jwtPath?: string;
       onCredential?: (c: Readonly<JitCredential>) => void;
+      metrics?: Metrics;
     } = {},
   ): CredentialBroker {
     return createCredentialBroker({
@@ -41,6 +43,7 @@ describe("credential broker (Vault dev server, real API server)", () => {
       ...(options.minRemainingMs === undefined ? {} : { minRemainingMs: options.minRemainingMs }),
       ...(options.now ? { now: options.now } : {}),
       ...(options.onCredential ? { onCredential: options.onCredential } : {}),
+      ...(options.metrics ? { metrics: options.metrics } : {}),
     });
   }
 
@@ -107,6 +110,25 @@ describe("credential broker (Vault dev server, real API server)", () => {
     expect(new Set(tokens).size).toBe(8);
     for (const token of tokens)
       expect(await status(token, "get", `/apis/apps/v1/namespaces/${NS}/deployments/x`)).toBe(401);
+  });
+
+  it("counts OpenBao logins, and a refused login as an error, in its metrics", async () => {
+    const metrics = createMetrics({ labels: { component: "test" } });
+    const role = roleForAction(env.roles, "restart_deployment");
+    await broker({ metrics }).withCredential({ role, namespace: NS }, async () => undefined);
+    const dir = await mkdtemp(join(tmpdir(), "deputy-jwt-"));
+    await writeFile(join(dir, "token"), "not-a-jwt");
+    await expect(
+      broker({ metrics, jwtPath: join(dir, "token") }).withCredential(
+        { role, namespace: NS },
+        async () => undefined,
+      ),
+    ).rejects.toThrow();
+    const body = await metrics.registry.metrics();
+    expect(body).toContain('deputy_openbao_logins_total{outcome="ok",component="test"} 1');
+    expect(body).toContain('deputy_openbao_logins_total{outcome="error",component="test"} 1');
+    expect(body).toContain('deputy_openbao_errors_total{operation="login",component="test"} 1');
+    expect(body).not.toMatch(/deputy_openbao_errors_total\{operation="(creds|revoke)"/);
   });
 
   it("logs in again once the token has too little life left (TTL 60 s)", async () => {
