@@ -60,6 +60,8 @@ export interface ActionStore {
   /** How many times execution began (at most 1, by construction). */
   executions(id: string): Promise<number>;
   list(state: (typeof INDEXED_STATES)[number], limit?: number): Promise<PendingAction[]>;
+  /** How many actions are live in each indexed state (the pending-actions gauge). */
+  countByState(): Promise<Partial<Record<(typeof INDEXED_STATES)[number], number>>>;
 }
 
 export interface ActionStoreOptions {
@@ -308,6 +310,11 @@ export function createActionStore(redis: Redis, options: ActionStoreOptions): Ac
     async executions(id) {
       if (!ACTION_ID_PATTERN.test(id)) return 0;
       return Number((await redis.hget(key(id), "executions")) ?? "0");
+    },
+
+    async countByState() {
+      const counts = await Promise.all(INDEXED_STATES.map((state) => redis.zcard(indexKey(state))));
+      return Object.fromEntries(INDEXED_STATES.map((state, i) => [state, counts[i] ?? 0]));
     },
 
     async list(state, limit = 100) {

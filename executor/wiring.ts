@@ -88,6 +88,7 @@ export function createExecutorFromConfig(options: {
   const { config } = options;
   const roles = loadRolesFromConfig(config);
   const store = createActionStoreFromConfig(config, options.redis);
+  options.metrics?.setPendingActionsSource(() => store.countByState());
   const broker = createCredentialBroker({
     openbao: createOpenBaoClient({ addr: config.openbao.addr }),
     logger: options.logger,

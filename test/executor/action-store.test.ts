@@ -46,6 +46,16 @@ describe("pending-action store (real Redis)", () => {
     expect(await store.decide("act_*", "approved", bob)).toEqual({ ok: false, reason: "missing" });
   });
 
+  it("counts live actions per state for the pending-actions gauge", async () => {
+    const before = await store.countByState();
+    const [a, b] = await Promise.all([store.create(draft()), store.create(draft())]);
+    await store.decide(a.id, "approved", bob);
+    await store.decide(b.id, "rejected", bob);
+    const after = await store.countByState();
+    expect((after.pending ?? 0) - (before.pending ?? 0)).toBe(0);
+    expect((after.approved ?? 0) - (before.approved ?? 0)).toBe(1);
+  });
+
   it("lets exactly one of twenty concurrent approvals win", async () => {
     const action = await store.create(draft());
     const results = await Promise.all(
