@@ -19,6 +19,8 @@ import * as dedupeEvents from "./listeners/middleware/dedupe-events.ts";
 import { sweepExpiredCards } from "./handlers/expiry.ts";
 import { assertSlackConfig, requiredSetting } from "./slack-config.ts";
 import { boltLogger } from "./slack-logger.ts";
+import { measureAcks } from "./ack-timing.ts";
+import type { Metrics } from "../core/metrics.ts";
 
 export { assertSlackConfig };
 
@@ -40,6 +42,8 @@ export interface SlackAppDeps {
   /** Undefined when no model is configured: direct commands only. */
   agent: AgentRunner | undefined;
   decider: ApprovalDecider;
+  /** Slack acknowledgement latency is observed here. */
+  metrics?: Pick<Metrics, "observeSlackAck">;
   /** Spacing of progress edits; default 1 s. */
   statusIntervalMs?: number;
   /** Longest time one turn holds a thread; default 15 minutes. */
@@ -102,6 +106,8 @@ export function createSlackApp(deps: SlackAppDeps): SlackApp {
     });
     app = new App({ token, receiver, logger: sdkLogger, clientOptions });
   }
+
+  if (deps.metrics) measureAcks(app, deps.metrics);
 
   const tasks = createBackgroundTasks(logger);
   const services: BotServices = {

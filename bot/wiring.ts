@@ -131,6 +131,7 @@ export async function startBot(config: Config, options: BotRuntimeOptions): Prom
         },
       },
       ...(options.statusIntervalMs !== undefined ? { statusIntervalMs: options.statusIntervalMs } : {}),
+      ...(options.metrics ? { metrics: options.metrics } : {}),
     });
     if (typeof options.decider === "function") decider = await options.decider(slack);
     else if (options.decider) decider = options.decider;

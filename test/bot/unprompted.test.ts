@@ -5,6 +5,8 @@ import { startBot, type BotRuntime } from "../../bot/wiring.ts";
 import { createAuditLog, type AuditObserver } from "../../core/audit.ts";
 import { parseConfig } from "../../core/config.ts";
 import { createLogger } from "../../core/logger.ts";
+import { createMetrics } from "../../core/metrics.ts";
+import { EVENTS_PATH } from "../../bot/app.ts";
 import { freshNamespace, loadTestEnv, seedCluster } from "../helpers/testenv.ts";
 import { startSlackFake, type SlackFake } from "../fakes/slack.ts";
 
@@ -21,6 +23,7 @@ let slack: SlackFake;
 let bot: BotRuntime;
 let redis: Redis;
 let observe: AuditObserver = () => {};
+const metrics = createMetrics({ labels: { component: "test" } });
 const audit = createAuditLog({ onRecord: (record) => observe(record) });
 
 function postsTo(channel: string): string[] {
@@ -65,10 +68,12 @@ beforeAll(async () => {
     logger: createLogger({ level: "silent" }),
     audit,
     redis,
+    metrics,
     attachAuditObserver: (observer) => {
       observe = observer;
     },
   });
+  slack.setTarget(`http://127.0.0.1:${bot.port}${EVENTS_PATH}`);
 }, 120_000);
 
 afterAll(async () => {
@@ -104,5 +109,16 @@ describe("unprompted messages from the running bot", () => {
     expect(checkout).toMatch(/CrashLoopBackOff/);
     expect(postsTo(TRIAGE).some((text) => text.includes("frontend"))).toBe(false);
     expect(postsTo(TRIAGE).join("\n")).not.toMatch(/<!channel>|<!here>|@channel|@here/);
+  });
+
+  it("observes how fast each Slack request is acknowledged, by kind", async () => {
+    const mention = await slack.mention({ user: "U0ALICE", text: "hello", channel: "C0OPS" });
+    expect(mention.status).toBe(200);
+    const command = await slack.sendCommand({ user: "U0ALICE", text: "help", channel: "C0OPS" });
+    expect(command.status).toBe(200);
+    const body = await metrics.registry.metrics();
+    expect(body).toMatch(/deputy_slack_ack_seconds_count\{[^}]*kind="event"[^}]*\} [1-9]/);
+    expect(body).toMatch(/deputy_slack_ack_seconds_count\{[^}]*kind="command"[^}]*\} 1/);
+    expect(body).toMatch(/deputy_slack_ack_seconds_bucket\{le="0\.1",[^}]*kind="command"[^}]*\} 1/);
   });
 });
