@@ -198,17 +198,29 @@ async function startUnprompted(
   closers: (() => Promise<void> | void)[],
 ): Promise<void> {
   const { slackAlertSink, slackTriageSink } = await import("./unprompted.ts");
-  if (config.slack.alertChannel && deps.attachAuditObserver) {
-    const { anomalySettings, createAnomalyDetector } = await import("../core/anomaly.ts");
-    const detector = createAnomalyDetector({
+  if (config.slack.alertChannel) {
+    const { drainAlertQueue, redisAlertSink } = await import("../core/alerts.ts");
+    // Every detector (this process's, deputy mcp's, deputy executor's) queues its alerts in
+    // Redis; one bot replica pops each and posts it.
+    const drain = drainAlertQueue({
       redis: deps.redis,
-      ...anomalySettings(config),
+      prefix: config.redis.prefix,
       sink: slackAlertSink(deps.slack.client, config.slack.alertChannel),
-      audit: deps.audit,
-      logger: deps.logger.child({ component: "anomaly" }),
-      ...(deps.metrics ? { metrics: deps.metrics } : {}),
+      logger: deps.logger.child({ component: "alerts" }),
     });
-    deps.attachAuditObserver(detector.observer);
+    closers.push(() => drain.close());
+    if (deps.attachAuditObserver) {
+      const { anomalySettings, createAnomalyDetector } = await import("../core/anomaly.ts");
+      const detector = createAnomalyDetector({
+        redis: deps.redis,
+        ...anomalySettings(config),
+        sink: redisAlertSink(deps.redis, config.redis.prefix),
+        audit: deps.audit,
+        logger: deps.logger.child({ component: "anomaly" }),
+        ...(deps.metrics ? { metrics: deps.metrics } : {}),
+      });
+      deps.attachAuditObserver(detector.observer);
+    }
   }
   if (config.slack.triageChannel) {
     const { createKubeClients } = await import("../core/kube/client.ts");

@@ -1,3 +1,4 @@
+import type { Redis } from "ioredis";
 import type { Logger } from "./logger.ts";
 
 /**
@@ -77,4 +78,75 @@ export function triageText(message: TriageMessage): string {
   const parts = [message.title, "", message.diagnosis];
   if (message.analysis) parts.push("", "Analysis:", message.analysis);
   return parts.join("\n");
+}
+
+/**
+ * Alerts handed between processes through Redis: the MCP server and the
+ * executor (which see policy denials and executions) push, and whichever bot
+ * replica pops an alert posts it to Slack, so each alert is posted once.
+ */
+const ALERT_QUEUE_LIMIT = 1000;
+
+export function alertQueueKey(prefix: string): string {
+  return `${prefix}alerts:queue`;
+}
+
+export function redisAlertSink(redis: Redis, prefix: string): AlertSink {
+  return {
+    async postAlert(alert) {
+      const key = alertQueueKey(prefix);
+      // Bounded: if no bot drains the queue, the newest alerts are kept.
+      await redis.multi().rpush(key, JSON.stringify(alert)).ltrim(key, -ALERT_QUEUE_LIMIT, -1).exec();
+    },
+  };
+}
+
+/** Alerts to every sink; one failing sink does not stop the others. */
+export function fanOutAlertSink(...sinks: AlertSink[]): AlertSink {
+  return {
+    async postAlert(alert) {
+      const results = await Promise.allSettled(sinks.map((sink) => sink.postAlert(alert)));
+      const failed = results.find((result) => result.status === "rejected");
+      if (failed) throw failed.reason;
+    },
+  };
+}
+
+export interface AlertDrain {
+  close(): Promise<void>;
+}
+
+/** Pop queued alerts (blocking, on its own connection) and post them to `sink` until closed. */
+export function drainAlertQueue(options: {
+  redis: Redis;
+  prefix: string;
+  sink: AlertSink;
+  logger: Logger;
+}): AlertDrain {
+  const connection = options.redis.duplicate();
+  const key = alertQueueKey(options.prefix);
+  let stopped = false;
+  const loop = (async () => {
+    while (!stopped) {
+      try {
+        const popped = await connection.blpop(key, 1);
+        if (!popped) continue;
+        await options.sink.postAlert(JSON.parse(popped[1]) as Alert);
+      } catch (error) {
+        if (stopped) return;
+        options.logger.warn(
+          { err: error instanceof Error ? error.message : String(error) },
+          "alert delivery failed",
+        );
+        await new Promise((resolve) => setTimeout(resolve, 1000));
+      }
+    }
+  })();
+  return {
+    async close() {
+      stopped = true;
+      connection.disconnect();
+      await loop;
+    },
+  };
 }

@@ -1,6 +1,7 @@
 import { readFileSync } from "node:fs";
 import { Redis } from "ioredis";
-import { createAuditLog } from "../../core/audit.ts";
+import { createAuditLog, type AuditObserver } from "../../core/audit.ts";
+import { headlessAnomalyObserver } from "../../core/anomaly-wiring.ts";
 import { parseConfig } from "../../core/config.ts";
 import { DeputyError, describeError } from "../../core/errors.ts";
 import { loadKubeConfig } from "../../core/kube/config.ts";
@@ -75,11 +76,15 @@ export async function run(args: string[]): Promise<number> {
   }
   const config = parseConfig();
   const logger = createLogger({ level: config.logLevel, name: "deputy-executor" });
-  const audit = createAuditLog(
-    config.observability.auditFile ? { file: config.observability.auditFile } : {},
-  );
+  // Executed deletes and evictions are counted here (bound below once Redis is up).
+  let observeAnomalies: AuditObserver = () => {};
+  const audit = createAuditLog({
+    ...(config.observability.auditFile ? { file: config.observability.auditFile } : {}),
+    onRecord: (record) => observeAnomalies(record),
+  });
   const redis = new Redis(config.redis.url, { lazyConnect: true, maxRetriesPerRequest: 3 });
   await redis.connect();
+  observeAnomalies = headlessAnomalyObserver({ config, redis, audit, logger });
   const { executor } = createExecutorFromConfig({
     config,
     redis,

@@ -1,6 +1,7 @@
 import { Redis } from "ioredis";
 import { pino } from "pino";
-import { createAuditLog, type AuditLog } from "../../core/audit.ts";
+import { createAuditLog, type AuditLog, type AuditObserver } from "../../core/audit.ts";
+import { headlessAnomalyObserver } from "../../core/anomaly-wiring.ts";
 import { parseConfig, type Config } from "../../core/config.ts";
 import { DeputyError } from "../../core/errors.ts";
 import { createKubeClients } from "../../core/kube/client.ts";
@@ -68,12 +69,15 @@ export async function run(args: string[]): Promise<number> {
   const destination = stdio ? pino.destination(2) : undefined;
   const logger = createLogger({ level: config.logLevel, name: "deputy-mcp", destination });
   const metrics = createMetrics({ processMetrics: !stdio, labels: { component: "mcp" } });
+  // Policy denials and proposals in protected namespaces are counted here (bound below).
+  let observeAnomalies: AuditObserver = () => {};
   const audit = createAuditLog({
     ...(config.observability.auditFile ? { file: config.observability.auditFile } : {}),
     ...(destination ? { destination } : {}),
-    onRecord: (record) => metrics.observeAudit(record),
+    onRecord: [(record) => metrics.observeAudit(record), (record) => observeAnomalies(record)],
   });
   const redis = new Redis(config.redis.url, { lazyConnect: false, maxRetriesPerRequest: 2 });
+  observeAnomalies = headlessAnomalyObserver({ config, redis, audit, logger, metrics });
   const deps = mcpDepsFromConfig(config, logger, audit, redis, metrics);
   const shutdown = async (): Promise<void> => {
     deps.kube.close();

@@ -3,6 +3,9 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
+import { randomBytes } from "node:crypto";
+import { Redis } from "ioredis";
+import { alertQueueKey } from "../../../core/alerts.ts";
 import { loadTestEnv, seedCluster } from "../../helpers/testenv.ts";
 
 /** `deputy mcp --http` as a process: MCP on /mcp, and its metrics on their own port. */
@@ -10,6 +13,7 @@ const ROOT = join(import.meta.dirname, "../../..");
 let child: ChildProcess;
 let mcpUrl = "";
 let metricsUrl = "";
+const prefix = `deputy-test:${randomBytes(6).toString("hex")}:`;
 
 beforeAll(async () => {
   await seedCluster();
@@ -23,6 +27,8 @@ beforeAll(async () => {
         KUBECONFIG: env.kubeconfig,
         REDIS_URL: env.redisUrl,
         DEPUTY_METRICS_PORT: "0",
+        DEPUTY_REDIS_PREFIX: prefix,
+        DEPUTY_ANOMALY_DENIALS_PER_MINUTE: "1",
         LOG_LEVEL: "silent",
       },
       stdio: ["ignore", "ignore", "pipe"],
@@ -62,5 +68,34 @@ describe("deputy mcp --http", () => {
     const body = await response.text();
     expect(body).toMatch(/deputy_tool_calls_total\{tool="list_pods",outcome="ok",component="mcp"\} 1/);
     expect(body).toMatch(/deputy_process_cpu_seconds_total/);
+  });
+
+  it("counts policy denials in Redis and queues the anomaly alert for the bot to post", async () => {
+    const client = new Client({ name: "test", version: "0" });
+    await client.connect(new StreamableHTTPClientTransport(new URL(mcpUrl)));
+    const requester = { kind: "local", id: "mallory" };
+    for (const name of ["coredns-a", "coredns-b"]) {
+      const refused = await client.callTool({
+        name: "delete_pod",
+        arguments: { namespace: "kube-system", name },
+        _meta: { "deputy/requester": requester },
+      });
+      expect(refused.isError).toBe(true);
+    }
+    await client.close();
+    const redis = new Redis(loadTestEnv().redisUrl);
+    try {
+      const deadline = Date.now() + 10_000;
+      let queued: string[] = [];
+      while (Date.now() < deadline) {
+        queued = await redis.lrange(alertQueueKey(prefix), 0, -1);
+        if (queued.some((alert) => alert.includes('"rule":"denial-burst"'))) break;
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+      expect(queued.map((alert) => (JSON.parse(alert) as { rule: string }).rule)).toContain("denial-burst");
+    } finally {
+      for (const key of await redis.keys(`${prefix}*`)) await redis.del(key);
+      redis.disconnect();
+    }
   });
 });
