@@ -6,7 +6,7 @@ import type { McpDeps } from "../../deps.ts";
 import { deploymentArg, namespaceArg } from "../read/support/args.ts";
 import { precheck, propose } from "./support/propose.ts";
 import { writeInput } from "./support/schema.ts";
-import { containerNames, podsOfDeployment, readDeployment, targetOf } from "./support/targets.ts";
+import { containerOf, podsOfDeployment, readDeployment, targetOf } from "./support/targets.ts";
 
 const envName = z
   .string()
@@ -44,13 +44,7 @@ export const setDeploymentEnv = defineTool<McpDeps, typeof inputSchema.shape>({
     if (both.length > 0)
       throw new DeputyError("INPUT_INVALID", `${both.join(", ")} cannot be both set and removed.`);
     const deployment = await readDeployment(deps, args.namespace, args.name, signal);
-    const container = deployment.spec?.template.spec?.containers.find((c) => c.name === args.container);
-    if (!container) {
-      throw new DeputyError(
-        "INPUT_INVALID",
-        `Deployment ${args.namespace}/${args.name} has no container "${args.container}"; its containers are ${containerNames(deployment).join(", ")}.`,
-      );
-    }
+    const container = containerOf(deployment, args.container);
     const current = new Map((container.env ?? []).map((entry) => [entry.name, entry] as const));
     const referenced = Object.keys(set).filter((key) => current.get(key)?.valueFrom);
     if (referenced.length > 0) {

@@ -6,7 +6,7 @@ import type { McpDeps } from "../../deps.ts";
 import { deploymentArg, namespaceArg } from "../read/support/args.ts";
 import { precheck, propose } from "./support/propose.ts";
 import { writeInput } from "./support/schema.ts";
-import { containerNames, podsOfDeployment, readDeployment, targetOf } from "./support/targets.ts";
+import { containerOf, podsOfDeployment, readDeployment, targetOf } from "./support/targets.ts";
 
 // registry/path:tag or @sha256:digest, no whitespace or shell characters.
 const imageRef = z
@@ -39,13 +39,7 @@ export const setDeploymentImage = defineTool<McpDeps, typeof inputSchema.shape>(
     if (refused) return refused;
     const { deps, signal } = context;
     const deployment = await readDeployment(deps, args.namespace, args.name, signal);
-    const container = deployment.spec?.template.spec?.containers.find((c) => c.name === args.container);
-    if (!container) {
-      throw new DeputyError(
-        "INPUT_INVALID",
-        `Deployment ${args.namespace}/${args.name} has no container "${args.container}"; its containers are ${containerNames(deployment).join(", ")}.`,
-      );
-    }
+    const container = containerOf(deployment, args.container);
     if (container.image === args.image) {
       throw new DeputyError(
         "INPUT_INVALID",

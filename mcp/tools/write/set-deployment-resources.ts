@@ -6,7 +6,7 @@ import type { McpDeps } from "../../deps.ts";
 import { deploymentArg, namespaceArg } from "../read/support/args.ts";
 import { precheck, propose } from "./support/propose.ts";
 import { writeInput } from "./support/schema.ts";
-import { containerNames, podsOfDeployment, readDeployment, targetOf } from "./support/targets.ts";
+import { containerOf, podsOfDeployment, readDeployment, targetOf } from "./support/targets.ts";
 
 const cpu = z
   .string()
@@ -50,13 +50,7 @@ export const setDeploymentResources = defineTool<McpDeps, typeof inputSchema.sha
       );
     }
     const deployment = await readDeployment(deps, args.namespace, args.name, signal);
-    const container = deployment.spec?.template.spec?.containers.find((c) => c.name === args.container);
-    if (!container) {
-      throw new DeputyError(
-        "INPUT_INVALID",
-        `Deployment ${args.namespace}/${args.name} has no container "${args.container}"; its containers are ${containerNames(deployment).join(", ")}.`,
-      );
-    }
+    const container = containerOf(deployment, args.container);
     const preview: string[] = [];
     for (const [kind, values] of [
       ["requests", requests],

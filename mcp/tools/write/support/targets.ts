@@ -1,3 +1,4 @@
+import { DeputyError } from "../../../../core/errors.ts";
 import type { Deployment, Pod, PodDisruptionBudget } from "../../../../core/kube/types.ts";
 import type { PendingAction } from "../../../../core/pending.ts";
 import type { McpDeps } from "../../../deps.ts";
@@ -94,4 +95,18 @@ export function podName(pod: Pod): string {
 
 export function containerNames(deployment: Deployment): string[] {
   return (deployment.spec?.template.spec?.containers ?? []).map((c) => c.name);
+}
+
+type Container = NonNullable<NonNullable<Deployment["spec"]>["template"]["spec"]>["containers"][number];
+
+/** The named container of a Deployment's pod template, or a clear error listing the ones it has. */
+export function containerOf(deployment: Deployment, name: string): Container {
+  const container = deployment.spec?.template.spec?.containers.find((c) => c.name === name);
+  if (!container) {
+    throw new DeputyError(
+      "INPUT_INVALID",
+      `Deployment ${deployment.metadata?.namespace}/${deployment.metadata?.name} has no container "${name}"; its containers are ${containerNames(deployment).join(", ")}.`,
+    );
+  }
+  return container;
 }
