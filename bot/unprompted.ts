@@ -1,5 +1,11 @@
 import type { webApi } from "@slack/bolt";
-import type { Alert, AlertSink, TriageMessage, TriageSink } from "../core/alerts.ts";
+import {
+  triageText,
+  type Alert,
+  type AlertSink,
+  type TriageMessage,
+  type TriageSink,
+} from "../core/alerts.ts";
 import { sanitizeForSlack, splitForSlack } from "./sanitize.ts";
 
 /**
@@ -20,9 +26,7 @@ export function slackAlertSink(client: webApi.WebClient, channel: string): Alert
 export function slackTriageSink(client: webApi.WebClient, channel: string): TriageSink {
   return {
     async postTriage(message: TriageMessage): Promise<void> {
-      const body = [`:mag: *${message.title}*`, message.diagnosis];
-      if (message.analysis) body.push(`*Analysis*\n${message.analysis}`);
-      for (const text of splitForSlack(sanitizeForSlack(body.join("\n\n")))) {
+      for (const text of splitForSlack(sanitizeForSlack(`:mag: ${triageText(message)}`))) {
         await client.chat.postMessage({ channel, text, unfurl_links: false, unfurl_media: false });
       }
     },
