@@ -1,13 +1,13 @@
 import { AppsV1Api, KubeConfig } from "@kubernetes/client-node";
 import { createAuditLog } from "../core/audit.ts";
 import { createLogger } from "../core/logger.ts";
-import type { PendingAction } from "../core/pending.ts";
-import { createActionStore } from "../executor/action-store.ts";
+import type { PendingAction } from "../core/actions/schema.ts";
+import { createActionStore } from "../core/actions/store.ts";
 import { createApprovalExecutor } from "../executor/approval-executor.ts";
 import { createCredentialBroker } from "../executor/credential-broker.ts";
 import { upTestEnv } from "../test/env/testenv.ts";
 import { loadTestEnv } from "../test/helpers/testenv.ts";
-import { alice, bob, connectRedis, dropPrefix, testPrefix } from "../test/executor/support.ts";
+import { alice, bob, connectRedis, dropPrefix, testPrefix, testSigner } from "../test/executor/support.ts";
 import { prepareWriteEnv } from "../test/executor/write-env.ts";
 import type { BenchLine } from "./run.ts";
 
@@ -66,7 +66,7 @@ export async function run(): Promise<BenchLine[]> {
 
   const redis = connectRedis();
   const prefix = testPrefix("bench");
-  const store = createActionStore(redis, { prefix, ttlSeconds: 900 });
+  const store = createActionStore(redis, { prefix, ttlSeconds: 900, signer: testSigner() });
   const logger = createLogger({ level: "silent" });
   const broker = createCredentialBroker({
     openbao: env.openbao,
@@ -95,8 +95,7 @@ export async function run(): Promise<BenchLine[]> {
       tool: "scale_deployment",
       arguments: { namespace: NS, name: targets[i % DEPLOYMENTS]!.name, replicas: 1 + (i % 5) },
       target: targets[i % DEPLOYMENTS]!,
-      summary: "bench",
-      preview: [],
+      evidence: { currentReplicas: 1, pods: [] },
       risk: { level: "normal", flags: [] },
       requester: alice,
     });
@@ -104,7 +103,12 @@ export async function run(): Promise<BenchLine[]> {
   // One approval alone first: the latency of the path without contention (and a warm login).
   const single = await propose(0);
   const singleStarted = performance.now();
-  const singleResult = await executor.decide({ actionId: single.id, approver: bob, decision: "approve" });
+  const singleResult = await executor.decide({
+    actionId: single.id,
+    digest: single.digest,
+    approver: bob,
+    decision: "approve",
+  });
   const singleMs = performance.now() - singleStarted;
   if (singleResult.status !== "succeeded")
     throw new Error(`single approval ${singleResult.status}: ${singleResult.message}`);
@@ -117,7 +121,12 @@ export async function run(): Promise<BenchLine[]> {
   const results = await Promise.all(
     actions.map(async (action) => {
       const t0 = performance.now();
-      const result = await executor.decide({ actionId: action.id, approver: bob, decision: "approve" });
+      const result = await executor.decide({
+        actionId: action.id,
+        digest: action.digest,
+        approver: bob,
+        decision: "approve",
+      });
       timings.push(performance.now() - t0);
       return result;
     }),

@@ -12,6 +12,8 @@ import { createLogger } from "../core/logger.ts";
 import { startAnthropicFake, text, toolUse } from "../test/fakes/anthropic.ts";
 import { startSlackFake } from "../test/fakes/slack.ts";
 import { startStubMcp } from "../test/bot/helpers/stub-mcp.ts";
+import { testSigner } from "../test/executor/support.ts";
+import { createActionStore } from "../core/actions/store.ts";
 import type { BenchLine } from "./run.ts";
 
 /**
@@ -96,9 +98,10 @@ export async function run(): Promise<BenchLine[]> {
         : { ...toolUse("troubleshoot_pod", { namespace: "shop", name: "checkout" }), delayMs: 50 };
     },
   });
-  const mcp = await startStubMcp();
   const redis = new Redis(process.env.REDIS_URL ?? "redis://127.0.0.1:6379");
   const prefix = `deputy-bench:${randomBytes(4).toString("hex")}:`;
+  const store = createActionStore(redis, { prefix, ttlSeconds: 900, signer: testSigner() });
+  const mcp = await startStubMcp({ store });
   const logger = createLogger({ level: "silent" });
   const config = parseConfig({
     SLACK_BOT_TOKEN: slack.botToken,
@@ -123,6 +126,7 @@ export async function run(): Promise<BenchLine[]> {
     decider: {
       decide: () => Promise.reject(new Error("no decisions in this benchmark")),
     },
+    actions: store,
   });
   try {
     const server = (await app.app.start(0)) as Server;

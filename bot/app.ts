@@ -21,6 +21,7 @@ import { assertSlackConfig, requiredSetting } from "./slack-config.ts";
 import { boltLogger } from "./slack-logger.ts";
 import { measureAcks } from "./ack-timing.ts";
 import type { Metrics } from "../core/metrics.ts";
+import type { ActionStore } from "../core/actions/store.ts";
 
 export { assertSlackConfig };
 
@@ -42,6 +43,8 @@ export interface SlackAppDeps {
   /** Undefined when no model is configured: direct commands only. */
   agent: AgentRunner | undefined;
   decider: ApprovalDecider;
+  /** Stored actions (verified with the action key): cards are rendered from these. */
+  actions: ActionStore;
   /** Slack acknowledgement latency is observed here. */
   metrics?: Pick<Metrics, "observeSlackAck">;
   /** Spacing of progress edits; default 1 s. */
@@ -115,6 +118,7 @@ export function createSlackApp(deps: SlackAppDeps): SlackApp {
     mcp: deps.mcp,
     agent: deps.agent,
     decider: deps.decider,
+    actions: deps.actions,
     conversations: createConversationStore(deps.redis, {
       prefix: deps.redisPrefix,
       ttlSeconds: slack.conversationTtlSeconds,

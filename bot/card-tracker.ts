@@ -1,8 +1,7 @@
 import type { Redis } from "ioredis";
 import { z } from "zod";
 import type { ConversationRef } from "../core/identity.ts";
-import type { PendingActionSummary } from "../core/pending.ts";
-import { pendingActionSummarySchema } from "./agent/run-agent-turn.ts";
+import { pendingActionRefSchema, type PendingActionRef } from "../core/actions/schema.ts";
 
 /**
  * Where each approval card is, until it is decided or expires, so a card
@@ -11,7 +10,8 @@ import { pendingActionSummarySchema } from "./agent/run-agent-turn.ts";
  * removing the member is the claim, so one replica updates each card.
  */
 export interface TrackedCard {
-  action: PendingActionSummary;
+  /** Which stored action the card shows; the card is re-rendered from the store. */
+  action: PendingActionRef;
   channel: string;
   ts: string;
   conversation: ConversationRef;
@@ -25,7 +25,7 @@ export interface CardTracker {
 }
 
 const trackedSchema = z.object({
-  action: pendingActionSummarySchema,
+  action: pendingActionRefSchema,
   channel: z.string(),
   ts: z.string(),
   conversation: z.object({

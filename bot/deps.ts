@@ -1,7 +1,8 @@
 import type { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import type { Identity } from "../core/identity.ts";
 import type { Logger } from "../core/logger.ts";
-import type { Decision, DecisionResult } from "../core/pending.ts";
+import type { Decision, DecisionResult } from "../core/actions/schema.ts";
+import type { ActionStore } from "../core/actions/store.ts";
 import type { AgentTurnInput, AgentTurnResult } from "./agent/types.ts";
 import type { BackgroundTasks } from "./background.ts";
 import type { CardTracker } from "./card-tracker.ts";
@@ -10,7 +11,12 @@ import type { Deduper } from "./dedupe.ts";
 
 /** The executor's decision API (in-process or over HTTP); the model never sees it. */
 export interface ApprovalDecider {
-  decide(request: { actionId: string; approver: Identity; decision: Decision }): Promise<DecisionResult>;
+  decide(request: {
+    actionId: string;
+    digest?: string | undefined;
+    approver: Identity;
+    decision: Decision;
+  }): Promise<DecisionResult>;
 }
 
 export interface AgentRunner {
@@ -24,6 +30,8 @@ export interface BotServices {
   /** Undefined without an Anthropic key: direct commands still work. */
   agent: AgentRunner | undefined;
   decider: ApprovalDecider;
+  /** Stored actions, read (and verified) to render cards; never written here. */
+  actions: ActionStore;
   conversations: ConversationStore;
   /** Where open approval cards are, to mark them expired. */
   cards: CardTracker;

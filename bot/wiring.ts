@@ -8,6 +8,7 @@ import type { Logger } from "../core/logger.ts";
 import type { Metrics } from "../core/metrics.ts";
 import { createAnthropicModel } from "./agent/model.ts";
 import { createAgentRunner } from "./agent/run-agent-turn.ts";
+import { createActionStoreFromConfig } from "../executor/wiring.ts";
 import { assertSlackConfig, createSlackApp, type SlackApp } from "./app.ts";
 import type { AgentRunner, ApprovalDecider } from "./deps.ts";
 
@@ -36,6 +37,8 @@ export interface BotRuntimeOptions {
   statusIntervalMs?: number;
   /** Token usage of the agent is counted here. */
   metrics?: Metrics;
+  /** The key that verifies stored actions (the same one the MCP server signs them with). */
+  actionKey: Buffer;
   /**
    * With SLACK_ALERT_CHANNEL set, the anomaly detector's audit observer is
    * handed here, for the caller to attach to the audit log it passed in.
@@ -106,7 +109,7 @@ export async function startBot(config: Config, options: BotRuntimeOptions): Prom
         // Single-process mode: the MCP server runs here with its read-only identity.
         const { mcpDepsFromConfig } = await import("../cli/commands/mcp.ts");
         const { connectInMemory } = await import("../mcp/transports/in-memory.ts");
-        const deps = mcpDepsFromConfig(config, logger, audit, redis, options.metrics);
+        const deps = mcpDepsFromConfig(config, logger, audit, redis, options.actionKey, options.metrics);
         closers.push(() => deps.kube.close());
         mcp = (await connectInMemory(deps, { clientName: "deputy-bot" })).client;
       }
@@ -124,6 +127,7 @@ export async function startBot(config: Config, options: BotRuntimeOptions): Prom
       logger,
       mcp,
       agent: agentFromConfig(config, logger, options.metrics),
+      actions: createActionStoreFromConfig(config, redis, options.actionKey),
       decider: {
         decide: (request) => {
           if (!decider) throw new Error("the executor is not ready yet");
@@ -136,7 +140,14 @@ export async function startBot(config: Config, options: BotRuntimeOptions): Prom
     if (typeof options.decider === "function") decider = await options.decider(slack);
     else if (options.decider) decider = options.decider;
     else
-      decider = await executorFromConfig(config, { redis, audit, logger, slack, metrics: options.metrics });
+      decider = await executorFromConfig(config, {
+        redis,
+        audit,
+        logger,
+        slack,
+        metrics: options.metrics,
+        actionKey: options.actionKey,
+      });
 
     await startUnprompted(config, { ...options, redis, audit, slack }, closers);
 
@@ -166,7 +177,14 @@ export async function startBot(config: Config, options: BotRuntimeOptions): Prom
 
 async function executorFromConfig(
   config: Config,
-  deps: { redis: Redis; audit: AuditLog; logger: Logger; slack: SlackApp; metrics: Metrics | undefined },
+  deps: {
+    redis: Redis;
+    audit: AuditLog;
+    logger: Logger;
+    slack: SlackApp;
+    metrics: Metrics | undefined;
+    actionKey: Buffer;
+  },
 ): Promise<ApprovalDecider> {
   if (config.approvals.executorUrl) {
     const { createExecutorClient } = await import("../executor/client.ts");
@@ -180,6 +198,7 @@ async function executorFromConfig(
     audit: deps.audit,
     logger: deps.logger.child({ component: "executor" }),
     cluster: clusterEndpointOf(loadKubeConfig({ kubeconfig: config.kube.kubeconfig })),
+    actionKey: deps.actionKey,
     ...(deps.slack.isInGroup ? { isInGroup: deps.slack.isInGroup } : {}),
     ...(deps.metrics ? { metrics: deps.metrics } : {}),
   });

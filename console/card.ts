@@ -1,17 +1,23 @@
+import { describeTarget as targetText } from "../core/actions/action-type.ts";
+import type { ActionState, PendingAction, RiskFlag } from "../core/actions/schema.ts";
+import { approvalViewOf, viewLines } from "../core/actions/view.ts";
 import type { Identity } from "../core/identity.ts";
-import type { ActionState, PendingAction, PendingActionSummary, RiskFlag } from "../core/pending.ts";
 
 /**
- * The console's approval card: the same facts as the Slack card (tool, target,
- * preview, reason, risk flags, requester, expiry) plus the decision once made.
- * The browser receives this plain data and renders it as text; the buttons
- * carry only the action id, as in Slack.
+ * The console's approval card: the same facts as the Slack card (tool,
+ * target, cluster, the complete approval view, reason, risk flags,
+ * requester, expiry, digest) plus the decision once made. The browser
+ * receives this plain data and renders it as text; the buttons send the
+ * action id and the digest, as in Slack.
  */
 export interface ApprovalCardView {
   actionId: string;
+  digest: string;
+  cluster: string;
   tool: string;
   summary: string;
   target: string;
+  /** Every line of the approval view, security first; nothing cut. */
   preview: string[];
   reason: string | undefined;
   risk: { level: "normal" | "high"; flags: RiskFlag[] };
@@ -25,39 +31,33 @@ export interface ApprovalCardView {
   approvers: string[];
 }
 
-export function describeTarget(target: PendingActionSummary["target"]): string {
-  const where = target.namespace ? `${target.namespace}/` : "";
-  return `${target.kind.toLowerCase()} ${where}${target.name}`;
+export function describeTarget(target: PendingAction["target"]): string {
+  return targetText(target).replace(/^[A-Za-z]+/, (kind) => kind.toLowerCase());
 }
 
-function isFullAction(action: PendingAction | PendingActionSummary): action is PendingAction {
-  return "state" in action;
-}
-
-export function approvalCardView(
-  action: PendingAction | PendingActionSummary,
-  approvers: readonly string[],
-): ApprovalCardView {
-  const full = isFullAction(action) ? action : undefined;
+export function approvalCardView(action: PendingAction, approvers: readonly string[]): ApprovalCardView {
+  const view = approvalViewOf(action);
   return {
     actionId: action.id,
+    digest: action.digest,
+    cluster: action.cluster,
     tool: action.tool,
-    summary: action.summary,
+    summary: view.summary,
     target: describeTarget(action.target),
-    preview: [...action.preview],
+    preview: viewLines(view),
     reason: action.reason,
     risk: { level: action.risk.level, flags: action.risk.flags.map((flag) => ({ ...flag })) },
     requester: action.requester,
     expiresAt: action.expiresAt,
-    state: full?.state ?? "pending",
-    decidedBy: full?.decidedBy,
-    decidedAt: full?.decidedAt,
-    outcome: full?.outcome
+    state: action.state,
+    decidedBy: action.decidedBy,
+    decidedAt: action.decidedAt,
+    outcome: action.outcome
       ? {
-          message: full.outcome.message,
-          kubeStatus: full.outcome.kubeStatus,
-          leaseId: full.outcome.leaseId,
-          durationMs: full.outcome.durationMs,
+          message: action.outcome.message,
+          kubeStatus: action.outcome.kubeStatus,
+          leaseId: action.outcome.leaseId,
+          durationMs: action.outcome.durationMs,
         }
       : undefined,
     approvers: [...approvers],

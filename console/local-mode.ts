@@ -1,3 +1,4 @@
+import { randomBytes } from "node:crypto";
 import { existsSync, readFileSync } from "node:fs";
 import { mkdir } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
@@ -19,7 +20,8 @@ import { createOpenBaoClient } from "../executor/openbao-client.ts";
 import { setupOpenBao } from "../executor/openbao-setup.ts";
 import { createExecutorFromConfig, createWriteDeps, loadRolesFromConfig } from "../executor/wiring.ts";
 import type { McpDeps } from "../mcp/deps.ts";
-import { META_KEYS } from "../mcp/server.ts";
+import { META_KEYS } from "../core/actions/meta.ts";
+import type { PendingAction } from "../core/actions/schema.ts";
 import { startHttpServer, type RunningHttpServer } from "../mcp/transports/http.ts";
 import { connectInMemory, type InMemoryConnection } from "../mcp/transports/in-memory.ts";
 import { createTriageWatcher, type TriageWatcher } from "../watcher/watcher.ts";
@@ -112,6 +114,7 @@ function agentAdapter(
   mcp: InMemoryConnection,
   logger: Logger,
   approvers: readonly string[],
+  loadAction: (id: string) => Promise<PendingAction | undefined>,
 ): ((input: AgentTurnInput) => Promise<AgentTurnOutput>) | undefined {
   const apiKey = config.anthropic.apiKey;
   if (!apiKey) return undefined;
@@ -120,6 +123,7 @@ function agentAdapter(
     ...(config.anthropic.baseUrl ? { baseUrl: config.anthropic.baseUrl } : {}),
   });
   return async (input) => {
+    const cards: Promise<void>[] = [];
     const onProgress = (event: AgentProgress): void => {
       switch (event.type) {
         case "tool_start":
@@ -142,7 +146,16 @@ function agentAdapter(
           });
           break;
         case "pending_action":
-          input.emit({ type: "card", card: approvalCardView(event.action, approvers) });
+          // The card comes from the stored, verified action, never from the tool result.
+          cards.push(
+            loadAction(event.action.id).then((action) => {
+              if (action && action.digest === event.action.digest) {
+                input.emit({ type: "card", card: approvalCardView(action, approvers) });
+              } else {
+                logger.error({ actionId: event.action.id }, "stored action missing or failed its check");
+              }
+            }),
+          );
           break;
         case "retrying":
           input.emit({
@@ -177,6 +190,7 @@ function agentAdapter(
         logger,
       },
     );
+    await Promise.all(cards);
     return { text: result.text, messages: result.messages };
   };
 }
@@ -271,7 +285,9 @@ export async function startLocalMode(options: LocalModeOptions = {}): Promise<Lo
       redis: { ...config.redis, url: cluster.redisUrl },
       openbao: { ...config.openbao, addr: cluster.baoAddr, jwtPath: identities.executorJwtPath },
     };
-    const writeDeps = createWriteDeps({ config: localConfig, redis, audit });
+    // Local mode signs stored actions with a key made for this run: nothing outside this process holds it.
+    const actionKey = randomBytes(32);
+    const writeDeps = createWriteDeps({ config: localConfig, redis, audit, actionKey });
     const mcpDeps: McpDeps = { config: localConfig, logger, audit, kube, ...writeDeps };
 
     progress("starting the MCP server");
@@ -291,6 +307,7 @@ export async function startLocalMode(options: LocalModeOptions = {}): Promise<Lo
       audit,
       logger: logger.child({ component: "executor" }),
       cluster: { server: cluster.server, caPem: cluster.caPem },
+      actionKey,
       writePause: async () =>
         (await isWritePaused(redis, prefix)) ? await writePauseStatus(redis, prefix) : undefined,
     });
@@ -347,7 +364,10 @@ export async function startLocalMode(options: LocalModeOptions = {}): Promise<Lo
       approvers,
       callTool,
       parseDirectCommand,
-      runAgentTurn: agentAdapter(config, mcp, logger.child({ component: "agent" }), approvers),
+      runAgentTurn: agentAdapter(config, mcp, logger.child({ component: "agent" }), approvers, (id) =>
+        actions.get(id),
+      ),
+      loadAction: (id) => actions.get(id),
       decide: (request) => executor.decide(request),
       auditStory: async (actionId) => {
         let records = memory.filter((record) => record.actionId === actionId);

@@ -224,7 +224,18 @@ export function createConsoleServer(deps: ConsoleServerDeps): ConsoleServer {
       if (body.decision !== "approve" && body.decision !== "reject") {
         throw new DeputyError("INPUT_INVALID", 'decision must be "approve" or "reject"');
       }
-      const result = await deps.session.decide(decision[1]!, identity, body.decision);
+      if (
+        body.digest !== undefined &&
+        (typeof body.digest !== "string" || !/^[0-9a-f]{64}$/.test(body.digest))
+      ) {
+        throw new DeputyError("INPUT_INVALID", "digest must be the 64-character digest the card carries");
+      }
+      const result = await deps.session.decide(
+        decision[1]!,
+        identity,
+        body.decision,
+        typeof body.digest === "string" ? body.digest : undefined,
+      );
       const status = result.status === "refused" ? 403 : result.status === "not_pending" ? 409 : 200;
       sendJson(res, status, {
         status: result.status,

@@ -3,7 +3,7 @@ import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
 import { DeputyError, describeError } from "../core/errors.ts";
 import type { ConversationRef, Identity } from "../core/identity.ts";
 import type { Logger } from "../core/logger.ts";
-import type { Decision, DecisionResult, PendingAction, PendingActionSummary } from "../core/pending.ts";
+import type { Decision, DecisionResult, PendingAction, PendingActionRef } from "../core/actions/schema.ts";
 import type { CallerContext } from "../mcp/tool.ts";
 import type { DirectCommand } from "../bot/direct-commands.ts";
 import { pendingActionOf } from "../bot/agent/run-agent-turn.ts";
@@ -47,7 +47,14 @@ export interface ConsoleSessionDeps {
   parseDirectCommand: (text: string) => DirectCommand;
   /** Present only when a model is configured. */
   runAgentTurn: ((input: AgentTurnInput) => Promise<AgentTurnOutput>) | undefined;
-  decide: (input: { actionId: string; approver: Identity; decision: Decision }) => Promise<DecisionResult>;
+  decide: (input: {
+    actionId: string;
+    approver: Identity;
+    decision: Decision;
+    digest?: string | undefined;
+  }) => Promise<DecisionResult>;
+  /** The stored, verified action a card is rendered from. */
+  loadAction: (actionId: string) => Promise<PendingAction | undefined>;
   /** One line per audit event of the action, oldest first. */
   auditStory: (actionId: string) => Promise<AuditStoryView>;
   /** Shown when no model is configured. */
@@ -67,7 +74,7 @@ export interface AuditStoryView {
 export interface ConsoleSession {
   startThread(user: Identity, text: string): { threadId: string; done: Promise<void> };
   postMessage(threadId: string, user: Identity, text: string): { done: Promise<void> };
-  decide(actionId: string, user: Identity, decision: Decision): Promise<DecisionResult>;
+  decide(actionId: string, user: Identity, decision: Decision, digest?: string): Promise<DecisionResult>;
   auditStory(actionId: string): Promise<AuditStoryView>;
   /** An action changed outside a click (expiry): update its card. */
   actionChanged(action: PendingAction): void;
@@ -149,9 +156,23 @@ export function createConsoleSession(deps: ConsoleSessionDeps): ConsoleSession {
     deps.hub.publish(threadId, { type: "message", role, author: undefined, text });
   }
 
-  function publishCard(threadId: string, action: PendingAction | PendingActionSummary): void {
+  function publishCard(threadId: string, action: PendingAction): void {
     actionThreads.set(action.id, threadId);
     deps.hub.publish(threadId, { type: "card", card: approvalCardView(action, deps.approvers) });
+  }
+
+  /** A card from the stored action a tool result names (never from the tool result itself). */
+  async function publishStoredCard(threadId: string, ref: PendingActionRef): Promise<void> {
+    const action = await deps.loadAction(ref.id).catch(() => undefined);
+    if (!action || action.digest !== ref.digest) {
+      say(
+        threadId,
+        "system",
+        `The approval card for ${ref.id} could not be shown: the stored action is missing or failed its integrity check. It cannot be approved.`,
+      );
+      return;
+    }
+    publishCard(threadId, action);
   }
 
   /** The triage and alert feeds: read-only threads created on first use. */
@@ -193,7 +214,7 @@ export function createConsoleSession(deps: ConsoleSessionDeps): ConsoleSession {
     deps.hub.publish(thread.id, { ...base, status: result.isError ? "error" : "ok", durationMs });
     say(thread.id, result.isError ? "system" : "deputy", textOf(result) || "(no output)");
     const pending = pendingActionOf(result);
-    if (pending) publishCard(thread.id, pending);
+    if (pending) await publishStoredCard(thread.id, pending);
     // Only Deputy's own words go into notes: tool output is cluster text.
     note(
       thread,
@@ -297,8 +318,8 @@ export function createConsoleSession(deps: ConsoleSessionDeps): ConsoleSession {
       return { done: enqueue(thread, user, text) };
     },
 
-    async decide(actionId, user, decision) {
-      const result = await deps.decide({ actionId, approver: user, decision });
+    async decide(actionId, user, decision, digest) {
+      const result = await deps.decide({ actionId, approver: user, decision, digest });
       if (result.status === "refused") return result;
       const threadId = actionThreads.get(actionId) ?? result.action.conversation?.thread;
       const thread = threadId === undefined ? undefined : threads.get(threadId);
@@ -313,7 +334,7 @@ export function createConsoleSession(deps: ConsoleSessionDeps): ConsoleSession {
           ? `${who} rejected ${action.tool} on ${target}. Nothing was changed.`
           : result.status === "succeeded"
             ? `${action.tool} on ${target} succeeded (approved by ${who}). ${result.message}`.trim()
-            : `${action.tool} on ${target} failed (approved by ${who}). ${result.message} Nothing else was changed.`;
+            : `${action.tool} on ${target} failed (approved by ${who}). ${result.message}`;
       deps.hub.publish(thread.id, { type: "result", actionId, status: result.status, text });
       note(
         thread,

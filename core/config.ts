@@ -62,6 +62,8 @@ const envSchema = z.object({
   DEPUTY_WRITABLE_NAMESPACES: csv,
   DEPUTY_JIT_NAMESPACE: z.string().optional(),
   DEPUTY_PROTECTED_NAMESPACES: csv,
+  DEPUTY_IMAGE_REGISTRIES: csv,
+  DEPUTY_ALLOWED_CAPABILITIES: z.string().default("NET_BIND_SERVICE"),
   DEPUTY_RATE_LIMIT_USER_PER_MINUTE: int(10, 1, 10000),
   DEPUTY_RATE_LIMIT_CLUSTER_PER_MINUTE: int(60, 1, 100000),
   DEPUTY_EXECUTOR_URL: z.url().optional(),
@@ -158,6 +160,10 @@ export interface Config {
   };
   guardrails: {
     protectedNamespaces: string[];
+    /** Image prefixes a pod template may use without a high-risk flag; empty: no allow-list. */
+    imageRegistries: string[];
+    /** Capabilities a container may add without counting as host access. */
+    allowedCapabilities: string[];
     rateLimitUserPerMinute: number;
     rateLimitClusterPerMinute: number;
   };
@@ -270,6 +276,10 @@ export function parseConfig(env: Record<string, string | undefined> = process.en
     },
     guardrails: {
       protectedNamespaces: [...new Set([...ALWAYS_PROTECTED_NAMESPACES, ...e.DEPUTY_PROTECTED_NAMESPACES])],
+      imageRegistries: e.DEPUTY_IMAGE_REGISTRIES,
+      allowedCapabilities: e.DEPUTY_ALLOWED_CAPABILITIES.split(",")
+        .map((cap) => cap.trim())
+        .filter((cap) => cap.length > 0),
       rateLimitUserPerMinute: e.DEPUTY_RATE_LIMIT_USER_PER_MINUTE,
       rateLimitClusterPerMinute: e.DEPUTY_RATE_LIMIT_CLUSTER_PER_MINUTE,
     },

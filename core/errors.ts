@@ -13,6 +13,7 @@ export const ErrorCodes = {
   RATE_LIMITED: "A rate limit was reached",
   CONFLICT: "The object changed or the state does not allow this",
   APPROVAL_REFUSED: "The approval decision was refused",
+  TAMPERED: "A stored record failed its integrity check",
   CREDENTIAL_FAILED: "A just-in-time credential could not be obtained or revoked",
   UPSTREAM_FAILED: "A dependency (Kubernetes, OpenBao, Redis, Slack, the model) failed",
   TESTENV_FAILED: "The local test environment could not be prepared",

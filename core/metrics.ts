@@ -2,8 +2,8 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from "node:net";
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
 import type { AuditRecord } from "./audit.ts";
-import type { ActionState } from "./pending.ts";
-import { ACTION_STATES } from "./pending.ts";
+import type { ActionState } from "./actions/schema.ts";
+import { ACTION_STATES } from "./actions/schema.ts";
 
 /**
  * Prometheus metrics. Each process creates its own registry with

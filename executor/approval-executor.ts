@@ -4,15 +4,15 @@ import { describeError, isDeputyError } from "../core/errors.ts";
 import { identitySchema, sameIdentity, type Identity } from "../core/identity.ts";
 import { KubeApiError } from "../core/kube/errors.ts";
 import type { Logger } from "../core/logger.ts";
-import type { OpenBaoRoles } from "../core/openbao-roles.ts";
-import type { Decision, DecisionResult, PendingAction } from "../core/pending.ts";
-import { roleFor } from "./action-types.ts";
-import { ACTION_ID_PATTERN, actionDigest, type ActionStore } from "./action-store.ts";
+import { roleForAction, type OpenBaoRoles } from "../core/openbao-roles.ts";
+import { ActionFailed } from "../core/actions/action-type.ts";
+import { shortDigest } from "../core/actions/digest.ts";
+import type { Decision, DecisionResult, PendingAction } from "../core/actions/schema.ts";
+import { ACTION_ID_PATTERN, ActionTampered, type ActionStore } from "../core/actions/store.ts";
+import { actionTypeOf } from "../core/actions/types/index.ts";
 import type { CredentialBroker } from "./credential-broker.ts";
 import { createKubeWriter, type ClusterEndpoint } from "./kube-writer.ts";
 import { OpenBaoError } from "./openbao-client.ts";
-import { runners } from "./runners/index.ts";
-import { ActionFailed } from "./runners/types.ts";
 
 /**
  * The approval executor (invariant 1). `decide` is its whole surface: an API of
@@ -25,6 +25,8 @@ import { ActionFailed } from "./runners/types.ts";
 
 export interface DecisionRequest {
   actionId: string;
+  /** The digest the clicked card showed: an approval is for that content only. */
+  digest?: string | undefined;
   approver: Identity;
   decision: Decision;
 }
@@ -71,6 +73,10 @@ export interface ApprovalExecutorDeps {
 export const decisionRequestSchema = z
   .object({
     actionId: z.string().max(128),
+    digest: z
+      .string()
+      .regex(/^[0-9a-f]{64}$/, "must be the 64-character digest the card carries")
+      .optional(),
     approver: identitySchema,
     decision: z.enum(["approve", "reject"]),
   })
@@ -132,8 +138,8 @@ export function createApprovalExecutor(deps: ApprovalExecutorDeps): ApprovalExec
         action: current,
       };
     }
-    // Run what is stored now, and only if it is still exactly what was approved.
-    if (begun.action.digest !== action.digest || actionDigest(begun.action) !== action.digest) {
+    // Run what is stored now (its MAC verified by the store), and only if it is what was approved.
+    if (begun.action.digest !== action.digest) {
       const message = `Action ${action.id} changed in storage after approval (digest mismatch); it was not run.`;
       deps.audit.record({ kind: "anomaly", actionId: action.id, rule: "tampered", message });
       const failed = await deps.store.finish(action.id, "failed", {
@@ -147,9 +153,17 @@ export function createApprovalExecutor(deps: ApprovalExecutorDeps): ApprovalExec
     let revoked = true;
     let outcome: { state: "succeeded" | "failed"; message: string; kubeStatus: number | undefined };
     try {
-      const runner = runners[action.tool];
-      if (!runner) throw new ActionFailed("INPUT_INVALID", `No executor is defined for tool ${action.tool}`);
-      const role = roleFor(deps.roles, action.tool, action.arguments);
+      const type = actionTypeOf(action.tool);
+      if (!type) throw new ActionFailed("INPUT_INVALID", `No action type is declared for ${action.tool}`);
+      const args = type.args.safeParse(action.arguments);
+      const evidence = type.evidence.safeParse(action.evidence);
+      if (!args.success || !evidence.success) {
+        throw new ActionFailed(
+          "INPUT_INVALID",
+          `The stored ${action.tool} action does not match its declaration`,
+        );
+      }
+      const role = roleForAction(deps.roles, type.name, type.roleKind?.(args.data));
       const used = await deps.broker.withCredential(
         { role, namespace: action.target.namespace },
         async (credential) => {
@@ -159,7 +173,14 @@ export function createApprovalExecutor(deps: ApprovalExecutorDeps): ApprovalExec
             deps.kubeRetry ? { retry: deps.kubeRetry } : {},
           );
           try {
-            return await runner({ kube, action, protectedNamespaces: deps.protectedNamespaces, logger });
+            return await type.run({
+              kube,
+              action,
+              args: args.data,
+              evidence: evidence.data,
+              protectedNamespaces: deps.protectedNamespaces,
+              logger,
+            });
           } finally {
             kube.close();
           }
@@ -224,8 +245,22 @@ export function createApprovalExecutor(deps: ApprovalExecutorDeps): ApprovalExec
           undefined,
         );
       }
-      const { actionId, approver, decision } = parsed.data;
-      const action = ACTION_ID_PATTERN.test(actionId) ? await deps.store.get(actionId) : undefined;
+      const { actionId, approver, decision, digest } = parsed.data;
+      let action: PendingAction | undefined;
+      try {
+        action = ACTION_ID_PATTERN.test(actionId) ? await deps.store.get(actionId) : undefined;
+      } catch (error) {
+        if (!(error instanceof ActionTampered)) throw error;
+        // Someone rewrote the stored action: never run it, say so, and raise the alarm.
+        deps.audit.record({ kind: "anomaly", actionId, rule: "tampered", message: error.message, approver });
+        return refused(
+          "tampered",
+          `Action ${actionId} failed its integrity check: what is stored is not what was proposed, so it will not run. This has been reported; propose the change again.`,
+          undefined,
+          approver,
+          decision,
+        );
+      }
       if (!action) {
         return refused(
           "unknown-action",
@@ -272,16 +307,19 @@ export function createApprovalExecutor(deps: ApprovalExecutorDeps): ApprovalExec
           );
         }
       }
-      if (actionDigest(action) !== action.digest) {
-        deps.audit.record({
-          kind: "anomaly",
-          actionId,
-          rule: "tampered",
-          message: "stored action no longer matches its digest",
-        });
+      if (decision === "approve" && digest === undefined) {
         return refused(
-          "tampered",
-          `Action ${actionId} no longer matches what was proposed (digest mismatch); it will not run. Propose it again.`,
+          "digest-required",
+          `An approval must carry the digest of the card it was given on; nothing was run. Use the card's Approve button.`,
+          action,
+          approver,
+          decision,
+        );
+      }
+      if (digest !== undefined && digest !== action.digest) {
+        return refused(
+          "stale-card",
+          `The card you clicked showed a different version of action ${actionId} (digest ${shortDigest(digest)}, stored ${shortDigest(action.digest)}); nothing was run. Review the current card before deciding.`,
           action,
           approver,
           decision,

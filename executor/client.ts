@@ -1,6 +1,6 @@
 import { z } from "zod";
 import { DeputyError, describeError } from "../core/errors.ts";
-import { pendingActionSchema, type DecisionResult } from "../core/pending.ts";
+import { pendingActionSchema, type DecisionResult } from "../core/actions/schema.ts";
 import type { ApprovalDecider, DecisionRequest } from "./approval-executor.ts";
 import { DECISIONS_PATH } from "./http.ts";
 

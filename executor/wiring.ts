@@ -1,3 +1,4 @@
+import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
 import type { KubeConfig } from "@kubernetes/client-node";
 import type { Redis } from "ioredis";
@@ -10,7 +11,8 @@ import type { Logger } from "../core/logger.ts";
 import { loadOpenBaoRoles, type OpenBaoRoles } from "../core/openbao-roles.ts";
 import type { McpDeps } from "../mcp/deps.ts";
 import { createPolicy } from "../mcp/policy/index.ts";
-import { createActionStore, type ActionStore } from "./action-store.ts";
+import { createActionSigner, type ActionSigner } from "../core/actions/digest.ts";
+import { createActionStore, type ActionStore } from "../core/actions/store.ts";
 import {
   createApprovalExecutor,
   type ApprovalExecutor,
@@ -27,8 +29,19 @@ import type { Metrics } from "../core/metrics.ts";
  * reads the environment: it all comes from Config.
  */
 
-export function createActionStoreFromConfig(config: Config, redis: Redis): ActionStore {
-  return createActionStore(redis, { prefix: config.redis.prefix, ttlSeconds: config.approvals.ttlSeconds });
+export function createActionStoreFromConfig(config: Config, redis: Redis, actionKey: Buffer): ActionStore {
+  return createActionStore(redis, {
+    prefix: config.redis.prefix,
+    ttlSeconds: config.approvals.ttlSeconds,
+    signer: createActionSigner(actionKey),
+  });
+}
+
+export type { ActionSigner };
+
+/** Placeholder until keys come from OpenBao KV: a per-process key (split processes cannot share it). */
+export function interimActionKey(): Buffer {
+  return randomBytes(32);
 }
 
 /** What the MCP server's write tools need on top of the read deps. */
@@ -36,9 +49,11 @@ export function createWriteDeps(options: {
   config: Config;
   redis: Redis;
   audit: AuditLog;
+  /** The key that signs stored actions (never readable through Redis). */
+  actionKey: Buffer;
 }): Pick<McpDeps, "actions" | "policy"> {
   return {
-    actions: createActionStoreFromConfig(options.config, options.redis),
+    actions: createActionStoreFromConfig(options.config, options.redis, options.actionKey),
     policy: createPolicy({ config: options.config, redis: options.redis, audit: options.audit }),
   };
 }
@@ -77,6 +92,8 @@ export function createExecutorFromConfig(options: {
   audit: AuditLog;
   logger: Logger;
   cluster: ClusterEndpoint;
+  /** The key that verifies stored actions. */
+  actionKey: Buffer;
   /** Slack user-group membership; unset when no group is configured. */
   isInGroup?: (identity: Identity) => Promise<boolean>;
   /** Defaults to the anomaly detector's Redis pause key (core/anomaly.ts). */
@@ -87,7 +104,7 @@ export function createExecutorFromConfig(options: {
 }): ExecutorFromConfig {
   const { config } = options;
   const roles = loadRolesFromConfig(config);
-  const store = createActionStoreFromConfig(config, options.redis);
+  const store = createActionStoreFromConfig(config, options.redis, options.actionKey);
   options.metrics?.setPendingActionsSource(() => store.countByState());
   const broker = createCredentialBroker({
     openbao: createOpenBaoClient({ addr: config.openbao.addr }),

@@ -2,7 +2,7 @@ import type { Config } from "../core/config.ts";
 import type { Logger } from "../core/logger.ts";
 import type { AuditLog } from "../core/audit.ts";
 import type { KubeClients } from "../core/kube/client.ts";
-import type { ActionStore } from "../executor/action-store.ts";
+import type { ActionStore } from "../core/actions/store.ts";
 import type { Policy } from "./policy/index.ts";
 
 /**

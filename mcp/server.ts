@@ -8,6 +8,7 @@ import {
 import { z } from "zod";
 import type { AuditEvent } from "../core/audit.ts";
 import { describeError, isDeputyError } from "../core/errors.ts";
+import { META_KEYS } from "../core/actions/meta.ts";
 import { conversationSchema, identitySchema } from "../core/identity.ts";
 import { redactText, redactValue } from "../core/redact.ts";
 import type { McpDeps } from "./deps.ts";
@@ -25,12 +26,7 @@ import { allTools } from "./tools/index.ts";
 export const SERVER_NAME = "deputy-kubernetes";
 export const SERVER_VERSION = "0.1.0";
 
-export const META_KEYS = {
-  requester: "deputy/requester",
-  conversation: "deputy/conversation",
-  prompt: "deputy/prompt",
-  reason: "deputy/reason",
-} as const;
+export { META_KEYS };
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- each tool has its own argument shape
 type AnyTool = ToolDefinition<McpDeps, any>;

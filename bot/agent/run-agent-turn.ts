@@ -9,10 +9,8 @@ import type {
 } from "@anthropic-ai/sdk/resources/messages/messages";
 import type { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
-import { z } from "zod";
 import { describeError, isDeputyError } from "../../core/errors.ts";
-import { identitySchema } from "../../core/identity.ts";
-import { riskFlagSchema, type PendingActionSummary } from "../../core/pending.ts";
+import { pendingActionRefSchema, type PendingActionRef } from "../../core/actions/schema.ts";
 import { SYSTEM_PROMPT } from "../../prompts/index.ts";
 import { wrapToolResult } from "./fence.ts";
 import { describeTarget, loadAgentToolset, REASON_PROPERTY, type AgentToolset } from "./mcp-tools.ts";
@@ -46,30 +44,12 @@ export const META_REASON = "deputy/reason";
 
 const MAX_PARALLEL_TOOLS = 4;
 
-export const pendingActionSummarySchema = z.object({
-  id: z.string().regex(/^act_[A-Za-z0-9_-]{20,}$/),
-  tool: z.string(),
-  summary: z.string(),
-  preview: z.array(z.string()),
-  risk: z.object({ level: z.enum(["normal", "high"]), flags: z.array(riskFlagSchema) }),
-  target: z.object({
-    kind: z.string(),
-    namespace: z.string().optional(),
-    name: z.string(),
-    uid: z.string().optional(),
-    resourceVersion: z.string().optional(),
-  }),
-  requester: identitySchema,
-  expiresAt: z.string(),
-  reason: z.string().optional(),
-});
-
 /** The pending action a write tool returned, if any (validated: it becomes a card). */
-export function pendingActionOf(result: CallToolResult): PendingActionSummary | undefined {
+export function pendingActionOf(result: CallToolResult): PendingActionRef | undefined {
   const candidate = (result.structuredContent as Record<string, unknown> | undefined)?.pendingAction;
   if (candidate === undefined) return undefined;
-  const parsed = pendingActionSummarySchema.safeParse(candidate);
-  return parsed.success ? (parsed.data as PendingActionSummary) : undefined;
+  const parsed = pendingActionRefSchema.safeParse(candidate);
+  return parsed.success ? parsed.data : undefined;
 }
 
 function resultText(result: CallToolResult): string {
@@ -124,7 +104,7 @@ export async function runAgentTurn(input: AgentTurnInput, deps: AgentRunnerDeps)
     cacheReadTokens: 0,
     cacheCreationTokens: 0,
   };
-  const pendingActions: PendingActionSummary[] = [];
+  const pendingActions: PendingActionRef[] = [];
   const toolCalls: ToolCallRecord[] = [];
 
   const notify = async (event: AgentProgress): Promise<void> => {
@@ -278,7 +258,7 @@ async function runTools(
   input: AgentTurnInput,
   signal: AbortSignal,
   notify: (event: AgentProgress) => Promise<void>,
-  pendingActions: PendingActionSummary[],
+  pendingActions: PendingActionRef[],
   toolCalls: ToolCallRecord[],
   log: AgentRunnerDeps["logger"],
 ): Promise<ToolResultBlockParam[]> {
@@ -311,7 +291,7 @@ async function runOneTool(
   input: AgentTurnInput,
   signal: AbortSignal,
   notify: (event: AgentProgress) => Promise<void>,
-  pendingActions: PendingActionSummary[],
+  pendingActions: PendingActionRef[],
   toolCalls: ToolCallRecord[],
   log: AgentRunnerDeps["logger"],
 ): Promise<ToolResultBlockParam> {

@@ -2,7 +2,7 @@ import type { MessageParam } from "@anthropic-ai/sdk/resources/messages/messages
 import type { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import type { ConversationRef, Identity } from "../../core/identity.ts";
 import type { Logger } from "../../core/logger.ts";
-import type { PendingActionSummary } from "../../core/pending.ts";
+import type { PendingActionRef } from "../../core/actions/schema.ts";
 import type { AgentModel } from "./model.ts";
 
 export type { MessageParam };
@@ -18,9 +18,9 @@ export type AgentProgress =
       target: string | undefined;
       isError: boolean;
       durationMs: number;
-      pendingAction: PendingActionSummary | undefined;
+      pendingAction: PendingActionRef | undefined;
     }
-  | { type: "pending_action"; action: PendingActionSummary }
+  | { type: "pending_action"; action: PendingActionRef }
   | { type: "retrying"; attempt: number; delayMs: number; reason: string };
 
 export type StopReason = "iterations" | "time" | "tokens" | "model_unavailable" | "aborted" | "error";
@@ -68,7 +68,7 @@ export interface AgentTurnResult {
   /** The answer for the user (not yet sanitised: each surface does its own). */
   text: string;
   stoppedEarly: { reason: StopReason; message: string } | undefined;
-  pendingActions: PendingActionSummary[];
+  pendingActions: PendingActionRef[];
   toolCalls: ToolCallRecord[];
   /** This turn's messages, to append to the conversation history. */
   messages: MessageParam[];

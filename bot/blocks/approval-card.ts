@@ -1,15 +1,74 @@
 import type { types } from "@slack/bolt";
+import { describeTarget, type ApprovalView } from "../../core/actions/action-type.ts";
+import { shortDigest } from "../../core/actions/digest.ts";
+import type { DecisionResult, PendingAction } from "../../core/actions/schema.ts";
 import type { Identity } from "../../core/identity.ts";
-import type { DecisionResult, PendingAction, PendingActionSummary } from "../../core/pending.ts";
 import { sanitizeForSlack, sanitizePlain } from "../sanitize.ts";
 
 type KnownBlock = types.KnownBlock;
 
+/**
+ * The approval card, rendered from the stored, verified action and its
+ * action type's view, never from a tool result. Nothing that changes what
+ * runs is cut: risk flags and security facts come first, every changed field
+ * follows in full; when that is longer than a card can hold, the card says
+ * so, asks for confirmation, and the full text is one click away (a modal).
+ * The buttons carry the action id and its digest, so a click decides exactly
+ * this content.
+ */
+
 /** Action ids of the card's buttons; the listeners match on these. */
 export const APPROVE_ACTION_ID = "deputy_approve";
 export const REJECT_ACTION_ID = "deputy_reject";
+export const VIEW_CHANGE_ACTION_ID = "deputy_view_change";
 
-const MAX_PREVIEW_LINES = 25;
+/** Room for the change lines on a card: four code sections, under Slack's 3,000 characters each. */
+const SECTION_CHARS = 2800;
+const MAX_CHANGE_SECTIONS = 4;
+const MODAL_SECTIONS = 98;
+
+/** "act_…|<digest>": what the Approve and Reject buttons carry. */
+export function decisionValue(action: Pick<PendingAction, "id" | "digest">): string {
+  return `${action.id}|${action.digest}`;
+}
+
+export function parseDecisionValue(value: string): { actionId: string; digest: string | undefined } {
+  const [actionId = "", digest] = value.split("|", 2);
+  return { actionId, digest: digest === "" ? undefined : digest };
+}
+
+/** Lines packed into code sections of at most `limit` characters; a longer line is split, never cut. */
+export function packLines(lines: readonly string[], limit = SECTION_CHARS): string[] {
+  const chunks: string[] = [];
+  let current = "";
+  let started = false;
+  const push = (piece: string): void => {
+    if (started && current.length + 1 + piece.length > limit) {
+      chunks.push(current);
+      current = piece;
+      return;
+    }
+    current = started ? `${current}\n${piece}` : piece;
+    started = true;
+  };
+  for (const raw of lines) {
+    const line = sanitizePlain(raw).replace(/```/g, "'''");
+    if (line.length === 0) push("");
+    for (let i = 0; i < line.length; i += limit) push(line.slice(i, i + limit));
+  }
+  if (started) chunks.push(current);
+  return chunks;
+}
+
+/** Everything the full view shows, security first. */
+export function fullChangeLines(view: ApprovalView): string[] {
+  return [
+    ...(view.security.length > 0 ? ["Read first:", ...view.security.map((line) => `  ${line}`)] : []),
+    "What changes:",
+    ...view.changes.map((line) => `  ${line}`),
+    ...(view.notes.length > 0 ? ["Notes:", ...view.notes.map((line) => `  ${line}`)] : []),
+  ];
+}
 
 export function mentionIdentity(identity: Identity | undefined): string {
   if (!identity) return "someone";
@@ -25,20 +84,16 @@ export function slackDate(iso: string): string {
   return `<!date^${Math.floor(millis / 1000)}^{date_short_pretty} {time}|${fallback}>`;
 }
 
-function targetText(target: PendingActionSummary["target"]): string {
-  const where = target.namespace ? `${target.namespace}/${target.name}` : target.name;
-  return sanitizePlain(`${target.kind} ${where}`);
+function targetText(target: PendingAction["target"]): string {
+  return sanitizePlain(describeTarget(target));
 }
 
-function previewBlock(preview: readonly string[]): KnownBlock[] {
-  if (preview.length === 0) return [];
-  const shown = preview.slice(0, MAX_PREVIEW_LINES).map(sanitizePlain);
-  if (preview.length > MAX_PREVIEW_LINES) shown.push(`… ${preview.length - MAX_PREVIEW_LINES} more lines`);
-  const body = shown.join("\n").replace(/```/g, "'''").slice(0, 2800);
-  return [{ type: "section", text: { type: "mrkdwn", text: "```" + body + "```" } }];
+function code(chunk: string): KnownBlock {
+  return { type: "section", text: { type: "mrkdwn", text: "```" + chunk + "```" } };
 }
 
-function riskBlock(risk: PendingActionSummary["risk"]): KnownBlock {
+function riskBlock(action: PendingAction): KnownBlock {
+  const { risk } = action;
   if (risk.level === "normal" && risk.flags.length === 0) {
     return { type: "context", elements: [{ type: "mrkdwn", text: "Risk: normal" }] };
   }
@@ -47,7 +102,52 @@ function riskBlock(risk: PendingActionSummary["risk"]): KnownBlock {
   return { type: "section", text: { type: "mrkdwn", text: [heading, ...flags].join("\n").slice(0, 2900) } };
 }
 
-function whatAndWhy(action: PendingActionSummary): KnownBlock[] {
+interface ChangeBlocks {
+  blocks: KnownBlock[];
+  /** True when the card shows less than the whole view. */
+  truncated: boolean;
+  shownLines: number;
+  totalLines: number;
+}
+
+function changeBlocks(view: ApprovalView): ChangeBlocks {
+  const blocks: KnownBlock[] = [];
+  const security = packLines(view.security, 2700);
+  if (security.length > 0) {
+    blocks.push({
+      type: "section",
+      text: { type: "mrkdwn", text: "*Read first*\n```" + security[0] + "```" },
+    });
+  }
+  const chunks = packLines(view.changes);
+  const shown = chunks.slice(0, MAX_CHANGE_SECTIONS);
+  blocks.push(...shown.map(code));
+  const lineCount = (parts: readonly string[]): number =>
+    parts.length === 0 ? 0 : parts.join("\n").split("\n").length;
+  const shownLines = lineCount(shown);
+  const totalLines = lineCount(chunks);
+  const truncated = chunks.length > MAX_CHANGE_SECTIONS || security.length > 1;
+  if (truncated) {
+    blocks.push({
+      type: "context",
+      elements: [
+        {
+          type: "mrkdwn",
+          text: `:scissors: This change is longer than a card can show: ${shownLines} of ${totalLines} lines are above. Press *View full change* to read all of it before you approve.`,
+        },
+      ],
+    });
+  }
+  if (view.notes.length > 0) {
+    blocks.push({
+      type: "context",
+      elements: [{ type: "mrkdwn", text: sanitizePlain(view.notes.join(" ")).slice(0, 2900) }],
+    });
+  }
+  return { blocks, truncated, shownLines, totalLines };
+}
+
+function whatAndWhy(action: PendingAction, view: ApprovalView, changes: ChangeBlocks): KnownBlock[] {
   const reason = action.reason?.trim()
     ? sanitizeForSlack(action.reason.trim()).slice(0, 1500)
     : "_no reason given_";
@@ -56,16 +156,19 @@ function whatAndWhy(action: PendingActionSummary): KnownBlock[] {
       type: "section",
       fields: [
         { type: "mrkdwn", text: `*Action*\n\`${sanitizePlain(action.tool)}\`` },
-        { type: "mrkdwn", text: `*Target*\n${targetText(action.target)}` },
+        {
+          type: "mrkdwn",
+          text: `*Target*\n${targetText(action.target)}\n*Cluster* ${sanitizePlain(action.cluster)}`,
+        },
       ],
     },
     {
       type: "section",
-      text: { type: "mrkdwn", text: `*What will change*\n${sanitizePlain(action.summary).slice(0, 2800)}` },
+      text: { type: "mrkdwn", text: `*What will change*\n${sanitizePlain(view.summary).slice(0, 2800)}` },
     },
-    ...previewBlock(action.preview),
+    riskBlock(action),
+    ...changes.blocks,
     { type: "section", text: { type: "mrkdwn", text: `*Why*\n${reason}` } },
-    riskBlock(action.risk),
   ];
 }
 
@@ -74,21 +177,33 @@ export interface ApprovalCardOptions {
   approverMention: string | undefined;
 }
 
-/** The card posted in the thread when a write tool returns a pending action. */
-export function approvalCardBlocks(action: PendingActionSummary, options: ApprovalCardOptions): KnownBlock[] {
+/** The card posted in the thread for a stored pending action. */
+export function approvalCardBlocks(
+  action: PendingAction,
+  view: ApprovalView,
+  options: ApprovalCardOptions,
+): KnownBlock[] {
+  const changes = changeBlocks(view);
   const high = action.risk.level === "high";
+  const confirmText = [
+    high ? "High risk. " : "",
+    changes.truncated
+      ? `The card shows ${changes.shownLines} of ${changes.totalLines} lines: approve only after reading the full change. `
+      : "",
+    `Approve ${sanitizePlain(action.tool)} on ${targetText(action.target)} (digest ${shortDigest(action.digest)})?`,
+  ].join("");
   return [
     {
       type: "header",
       text: { type: "plain_text", text: `Approval needed: ${action.tool}`.slice(0, 150), emoji: true },
     },
-    ...whatAndWhy(action),
+    ...whatAndWhy(action, view, changes),
     {
       type: "context",
       elements: [
         {
           type: "mrkdwn",
-          text: `Requested by ${mentionIdentity(action.requester)} · expires ${slackDate(action.expiresAt)} · \`${action.id}\``,
+          text: `Requested by ${mentionIdentity(action.requester)} · expires ${slackDate(action.expiresAt)} · \`${action.id}\` · digest \`${shortDigest(action.digest)}\``,
         },
       ],
     },
@@ -108,15 +223,12 @@ export function approvalCardBlocks(action: PendingActionSummary, options: Approv
           action_id: APPROVE_ACTION_ID,
           text: { type: "plain_text", text: "Approve", emoji: true },
           style: "primary",
-          value: action.id,
-          ...(high
+          value: decisionValue(action),
+          ...(high || changes.truncated
             ? {
                 confirm: {
-                  title: { type: "plain_text", text: "High-risk change" },
-                  text: {
-                    type: "mrkdwn",
-                    text: `Approve \`${sanitizePlain(action.tool)}\` on ${targetText(action.target)}?`,
-                  },
+                  title: { type: "plain_text", text: high ? "High-risk change" : "Long change" },
+                  text: { type: "plain_text", text: confirmText.slice(0, 300) },
                   confirm: { type: "plain_text", text: "Approve" },
                   deny: { type: "plain_text", text: "Cancel" },
                 },
@@ -128,17 +240,59 @@ export function approvalCardBlocks(action: PendingActionSummary, options: Approv
           action_id: REJECT_ACTION_ID,
           text: { type: "plain_text", text: "Reject", emoji: true },
           style: "danger",
-          value: action.id,
+          value: decisionValue(action),
         },
+        ...(changes.truncated
+          ? [
+              {
+                type: "button" as const,
+                action_id: VIEW_CHANGE_ACTION_ID,
+                text: { type: "plain_text" as const, text: "View full change", emoji: true },
+                value: action.id,
+              },
+            ]
+          : []),
       ],
     },
   ];
 }
 
+/** The modal behind "View full change": every line of the view, in code sections. */
+export function fullChangeModal(action: PendingAction, view: ApprovalView): types.ModalView {
+  const sections = packLines(fullChangeLines(view));
+  const blocks: KnownBlock[] = [
+    {
+      type: "context",
+      elements: [
+        {
+          type: "mrkdwn",
+          text: `\`${sanitizePlain(action.tool)}\` on ${targetText(action.target)} · cluster ${sanitizePlain(action.cluster)} · digest \`${shortDigest(action.digest)}\``,
+        },
+      ],
+    },
+    ...sections.slice(0, MODAL_SECTIONS).map(code),
+  ];
+  if (sections.length > MODAL_SECTIONS) {
+    blocks.push({
+      type: "section",
+      text: {
+        type: "mrkdwn",
+        text: ":warning: This change is too long for Slack to show whole. Do not approve it from Slack; review it where it can be read in full.",
+      },
+    });
+  }
+  return {
+    type: "modal",
+    title: { type: "plain_text", text: "Full change" },
+    close: { type: "plain_text", text: "Close" },
+    blocks,
+  };
+}
+
 /** Notification text (push, screen readers) for the card. */
-export function approvalCardText(action: PendingActionSummary): string {
+export function approvalCardText(action: PendingAction): string {
   return sanitizePlain(
-    `Approval needed: ${action.tool} on ${action.target.kind} ${action.target.namespace ? `${action.target.namespace}/` : ""}${action.target.name}`,
+    `Approval needed: ${action.tool} on ${describeTarget(action.target)} (cluster ${action.cluster})`,
   );
 }
 
@@ -152,13 +306,8 @@ const STATE_HEADLINES: Record<PendingAction["state"], string> = {
   expired: ":alarm_clock: Expired without a decision",
 };
 
-/** What a decided card needs: the proposal and its current state (a full PendingAction fits). */
-export type CardState = PendingActionSummary &
-  Pick<PendingAction, "state"> &
-  Partial<Pick<PendingAction, "decidedBy" | "decidedAt" | "outcome">>;
-
 /** One line saying what happened to an action, for the card and the thread. */
-export function decisionLine(action: CardState): string {
+export function decisionLine(action: PendingAction): string {
   const who = action.decidedBy ? ` by ${mentionIdentity(action.decidedBy)}` : "";
   const when = action.decidedAt ? ` at ${slackDate(action.decidedAt)}` : "";
   switch (action.state) {
@@ -177,7 +326,7 @@ export function decisionLine(action: CardState): string {
 }
 
 /** The card after a decision: same facts, the outcome instead of buttons. */
-export function decidedCardBlocks(action: CardState): KnownBlock[] {
+export function decidedCardBlocks(action: PendingAction, view: ApprovalView): KnownBlock[] {
   const outcome = action.outcome?.message ? sanitizePlain(action.outcome.message).slice(0, 2000) : undefined;
   const facts = [
     action.outcome?.kubeStatus !== undefined ? `API status ${action.outcome.kubeStatus}` : undefined,
@@ -186,7 +335,7 @@ export function decidedCardBlocks(action: CardState): KnownBlock[] {
   ].filter((fact): fact is string => fact !== undefined);
   return [
     { type: "header", text: { type: "plain_text", text: `${action.tool}`.slice(0, 150), emoji: true } },
-    ...whatAndWhy(action),
+    ...whatAndWhy(action, view, changeBlocks(view)),
     {
       type: "section",
       text: { type: "mrkdwn", text: `*${decisionLine(action)}*${outcome ? `\n${outcome}` : ""}` },
@@ -196,9 +345,12 @@ export function decidedCardBlocks(action: CardState): KnownBlock[] {
       elements: [
         {
           type: "mrkdwn",
-          text: [`Requested by ${mentionIdentity(action.requester)}`, `\`${action.id}\``, ...facts].join(
-            " · ",
-          ),
+          text: [
+            `Requested by ${mentionIdentity(action.requester)}`,
+            `\`${action.id}\``,
+            `digest \`${shortDigest(action.digest)}\``,
+            ...facts,
+          ].join(" · "),
         },
       ],
     },
@@ -212,7 +364,7 @@ export function decidedCardBlocks(action: CardState): KnownBlock[] {
 export function decisionResultText(result: DecisionResult): string {
   if (result.status === "refused") return sanitizePlain(result.message);
   const action = result.action;
-  const target = `${action.target.kind} ${action.target.namespace ? `${action.target.namespace}/` : ""}${action.target.name}`;
+  const target = `${describeTarget(action.target)} (cluster ${action.cluster})`;
   const detail = result.message ? ` ${result.message}` : "";
   switch (result.status) {
     case "succeeded":
@@ -220,7 +372,7 @@ export function decisionResultText(result: DecisionResult): string {
         `${action.tool} on ${target} succeeded.${detail} Next: check that the workload recovers (ask me to troubleshoot it again).`,
       );
     case "failed":
-      return sanitizePlain(`${action.tool} on ${target} failed.${detail} Nothing else was changed.`);
+      return sanitizePlain(`${action.tool} on ${target} failed.${detail}`);
     case "rejected":
       return sanitizePlain(`${action.tool} on ${target} was rejected.${detail} Nothing was changed.`);
     case "not_pending":

@@ -1,15 +1,18 @@
 import type { webApi } from "@slack/bolt";
 import { describeError } from "../../core/errors.ts";
 import type { ConversationRef, Identity } from "../../core/identity.ts";
-import type { Decision, DecisionResult, PendingAction } from "../../core/pending.ts";
+import type { Decision, DecisionResult, PendingAction } from "../../core/actions/schema.ts";
+import { approvalViewOf } from "../../core/actions/view.ts";
+import { ACTION_ID_PATTERN } from "../../core/actions/schema.ts";
 import { decidedCardBlocks, decisionLine, decisionResultText } from "../blocks/approval-card.ts";
 import type { BotServices } from "../deps.ts";
 import { sanitizePlain } from "../sanitize.ts";
 
 export interface DecisionClick {
   decision: Decision;
-  /** The button's value: only the opaque action id. */
+  /** From the button's value: the opaque action id and the digest of the content the card showed. */
   actionId: string;
+  digest: string | undefined;
   approver: Identity;
   /** Where the card is. */
   channel: string;
@@ -18,8 +21,6 @@ export interface DecisionClick {
   /** Identifies this click; a replayed payload carries the same one. */
   clickKey: string;
 }
-
-const ACTION_ID = /^act_[A-Za-z0-9_-]{20,128}$/;
 
 function conversationOf(action: PendingAction | undefined, click: DecisionClick): ConversationRef {
   if (action?.conversation?.surface === "slack") return action.conversation;
@@ -65,7 +66,7 @@ export async function handleDecisionClick(
       ...(click.threadTs ? { thread_ts: click.threadTs } : {}),
     });
 
-  if (!ACTION_ID.test(click.actionId)) {
+  if (!ACTION_ID_PATTERN.test(click.actionId)) {
     await ephemeral("This button does not carry a valid Deputy action id; nothing was done.");
     return;
   }
@@ -78,6 +79,7 @@ export async function handleDecisionClick(
   try {
     result = await services.decider.decide({
       actionId: click.actionId,
+      digest: click.digest,
       approver: click.approver,
       decision: click.decision,
     });
@@ -131,7 +133,7 @@ async function updateCard(
       channel: click.channel,
       ts: click.messageTs,
       text: `${action.tool}: ${action.state}`,
-      blocks: decidedCardBlocks(action),
+      blocks: decidedCardBlocks(action, approvalViewOf(action)),
     });
   } catch (error) {
     log.warn({ err: describeError(error) }, "card update failed");

@@ -1,5 +1,7 @@
 import type { webApi } from "@slack/bolt";
 import { describeError } from "../../core/errors.ts";
+import { describeTarget } from "../../core/actions/action-type.ts";
+import { approvalViewOf } from "../../core/actions/view.ts";
 import { decidedCardBlocks } from "../blocks/approval-card.ts";
 import type { BotServices } from "../deps.ts";
 import { sanitizePlain } from "../sanitize.ts";
@@ -16,14 +18,25 @@ export async function sweepExpiredCards(
 ): Promise<number> {
   const expired = await services.cards.claimExpired(now);
   for (const card of expired) {
-    const { action } = card;
-    const target = `${action.target.kind} ${action.target.namespace ? `${action.target.namespace}/` : ""}${action.target.name}`;
+    const ref = card.action;
     try {
+      const action = await services.actions.get(ref.id);
+      if (!action) continue;
+      // Tell what is known: an action that was approved and began running did not expire.
+      if (action.state !== "pending" && action.state !== "expired") {
+        services.logger.info(
+          { actionId: ref.id, state: action.state },
+          "card not marked expired: action was decided",
+        );
+        continue;
+      }
+      const expiredAction = { ...action, state: "expired" as const };
+      const target = describeTarget(action.target);
       await client.chat.update({
         channel: card.channel,
         ts: card.ts,
         text: `${action.tool}: expired`,
-        blocks: decidedCardBlocks({ ...action, state: "expired" }),
+        blocks: decidedCardBlocks(expiredAction, approvalViewOf(action)),
       });
       await client.chat.postMessage({
         channel: card.channel,
@@ -37,10 +50,7 @@ export async function sweepExpiredCards(
         `Action ${action.id} (${action.tool} on ${target}) expired without a decision; nothing was changed.`,
       );
     } catch (error) {
-      services.logger.warn(
-        { actionId: action.id, err: describeError(error) },
-        "could not mark an expired card",
-      );
+      services.logger.warn({ actionId: ref.id, err: describeError(error) }, "could not mark an expired card");
     }
   }
   return expired.length;

@@ -1,7 +1,8 @@
 import type { webApi } from "@slack/bolt";
 import { describeError } from "../../core/errors.ts";
 import { identityKey, type ConversationRef, type Identity } from "../../core/identity.ts";
-import type { PendingActionSummary } from "../../core/pending.ts";
+import type { PendingActionRef } from "../../core/actions/schema.ts";
+import { approvalViewOf } from "../../core/actions/view.ts";
 import type { AgentProgress, AgentTurnResult } from "../agent/types.ts";
 import { answerMessages, errorBlocks } from "../blocks/answer.ts";
 import { approvalCardBlocks, approvalCardText } from "../blocks/approval-card.ts";
@@ -20,24 +21,44 @@ export interface Question {
   strictCommands?: boolean;
 }
 
-/** Post an approval card in the conversation's thread. */
+/**
+ * Post an approval card in the conversation's thread, rendered from the
+ * stored action (its MAC verified), never from the tool result that named it:
+ * the card shows exactly what the executor will run.
+ */
 export async function postApprovalCard(
   services: BotServices,
   client: webApi.WebClient,
   conversation: ConversationRef,
-  action: PendingActionSummary,
+  ref: PendingActionRef,
 ): Promise<void> {
+  let problem: string | undefined;
+  const action = await services.actions.get(ref.id).catch((error: unknown) => {
+    problem = describeError(error);
+    return undefined;
+  });
+  if (!action || action.digest !== ref.digest) {
+    services.logger.error({ actionId: ref.id, problem }, "approval card not posted: stored action unusable");
+    await client.chat.postMessage({
+      channel: conversation.channel,
+      thread_ts: conversation.thread,
+      text: sanitizePlain(
+        `I could not show the approval card for ${ref.id}: ${problem ?? "the stored action is missing or differs from what was proposed"}. It cannot be approved; ask again to propose it anew.`,
+      ),
+    });
+    return;
+  }
   const posted = await client.chat.postMessage({
     channel: conversation.channel,
     thread_ts: conversation.thread,
     text: approvalCardText(action),
-    blocks: approvalCardBlocks(action, { approverMention: services.approverMention }),
+    blocks: approvalCardBlocks(action, approvalViewOf(action), { approverMention: services.approverMention }),
     unfurl_links: false,
     unfurl_media: false,
   });
   if (posted.ts) {
     await services.cards
-      .remember({ action, channel: conversation.channel, ts: posted.ts, conversation })
+      .remember({ action: ref, channel: conversation.channel, ts: posted.ts, conversation })
       .catch((error: unknown) =>
         services.logger.warn({ err: describeError(error) }, "could not track the card"),
       );

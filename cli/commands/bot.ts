@@ -53,6 +53,7 @@ export async function run(args: string[]): Promise<number> {
     logger,
     audit,
     metrics,
+    actionKey: (await import("../../executor/wiring.ts")).interimActionKey(),
     attachAuditObserver: (observer) => {
       observeAnomalies = observer;
     },

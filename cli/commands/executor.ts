@@ -9,7 +9,12 @@ import { createLogger } from "../../core/logger.ts";
 import { startExecutorHttpServer } from "../../executor/http.ts";
 import { createOpenBaoClient } from "../../executor/openbao-client.ts";
 import { setupOpenBao } from "../../executor/openbao-setup.ts";
-import { clusterEndpointOf, createExecutorFromConfig, loadRolesFromConfig } from "../../executor/wiring.ts";
+import {
+  clusterEndpointOf,
+  createExecutorFromConfig,
+  interimActionKey,
+  loadRolesFromConfig,
+} from "../../executor/wiring.ts";
 
 const USAGE = `Usage:
   deputy executor [--host H] [--port N]
@@ -91,6 +96,7 @@ export async function run(args: string[]): Promise<number> {
     audit,
     logger,
     cluster: clusterEndpointOf(loadKubeConfig({ kubeconfig: config.kube.kubeconfig })),
+    actionKey: interimActionKey(),
   });
   const reconciled = await executor.reconcile();
   if (reconciled.length > 0)

@@ -9,7 +9,7 @@ import { loadKubeConfig } from "../../core/kube/config.ts";
 import { createLogger, type Logger } from "../../core/logger.ts";
 import { createMetrics, startMetricsServer, type Metrics } from "../../core/metrics.ts";
 import type { KubeRequestEvent } from "../../core/kube/client.ts";
-import { createWriteDeps } from "../../executor/wiring.ts";
+import { createWriteDeps, interimActionKey } from "../../executor/wiring.ts";
 import type { McpDeps } from "../../mcp/deps.ts";
 import { startHttpServer } from "../../mcp/transports/http.ts";
 import { serveStdio } from "../../mcp/transports/stdio.ts";
@@ -27,6 +27,7 @@ export function mcpDepsFromConfig(
   logger: Logger,
   audit: AuditLog,
   redis: Redis,
+  actionKey: Buffer,
   metrics?: Metrics,
 ): McpDeps {
   const kube = createKubeClients(loadKubeConfig({ kubeconfig: config.kube.kubeconfig }), {
@@ -34,7 +35,7 @@ export function mcpDepsFromConfig(
     logger: logger.child({ component: "kube" }),
     ...(metrics ? { onRequest: kubeErrorCounter(metrics) } : {}),
   });
-  return { config, logger, audit, kube, ...createWriteDeps({ config, redis, audit }) };
+  return { config, logger, audit, kube, ...createWriteDeps({ config, redis, audit, actionKey }) };
 }
 
 /** Kubernetes API errors by method and status (network failures have none); paths would be unbounded labels. */
@@ -78,7 +79,7 @@ export async function run(args: string[]): Promise<number> {
   });
   const redis = new Redis(config.redis.url, { lazyConnect: false, maxRetriesPerRequest: 2 });
   observeAnomalies = headlessAnomalyObserver({ config, redis, audit, logger, metrics });
-  const deps = mcpDepsFromConfig(config, logger, audit, redis, metrics);
+  const deps = mcpDepsFromConfig(config, logger, audit, redis, interimActionKey(), metrics);
   const shutdown = async (): Promise<void> => {
     deps.kube.close();
     await redis.quit().catch(() => undefined);

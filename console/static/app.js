@@ -415,7 +415,11 @@ function cardEl(card) {
       el("span", { class: "card-state" }, stateLabel(card)),
       card.risk.level === "high" ? el("span", { class: "card-risk" }, "high risk") : null,
     ),
-    el("div", { class: "thread-meta" }, card.actionId),
+    el(
+      "div",
+      { class: "thread-meta" },
+      `${card.actionId} · digest ${card.digest.slice(0, 12)} · cluster ${card.cluster}`,
+    ),
     dl,
     pending
       ? el(
@@ -526,7 +530,7 @@ async function decide(card, decision, root) {
   if (
     decision === "approve" &&
     card.risk.level === "high" &&
-    !confirm(`High-risk change: approve ${card.tool} on ${card.target}?`)
+    !confirm(`High-risk change: approve ${card.tool} on ${card.target} (digest ${card.digest.slice(0, 12)})?`)
   ) {
     return;
   }
@@ -537,6 +541,7 @@ async function decide(card, decision, root) {
   const result = await api("POST", `/api/actions/${encodeURIComponent(card.actionId)}/decision`, {
     user: state.user,
     decision,
+    digest: card.digest,
   });
   if (result.ok) {
     state.notices.delete(card.actionId);

@@ -2,8 +2,10 @@ import type { Redis } from "ioredis";
 import type { AuditLog } from "../../core/audit.ts";
 import type { Config } from "../../core/config.ts";
 import type { ConversationRef } from "../../core/identity.ts";
-import type { RiskFlag } from "../../core/pending.ts";
+import type { RiskFlag } from "../../core/actions/schema.ts";
 import { argocdManaged } from "./argocd-managed.ts";
+import { hostAccess } from "./host-access.ts";
+import { podSpecRisk } from "./pod-spec-risk.ts";
 import { noForce } from "./no-force.ts";
 import { pdbRule } from "./pdb.ts";
 import { protectedNamespace } from "./protected-namespace.ts";
@@ -54,7 +56,9 @@ export function createPolicy(options: PolicyOptions): Policy {
     noForce,
     protectedNs.rule,
     argocdManaged,
+    hostAccess({ allowedCapabilities: guard.allowedCapabilities }),
     statefulsetPod,
+    podSpecRisk({ allowedRegistries: guard.imageRegistries, allowedCapabilities: guard.allowedCapabilities }),
     pdbRule,
     rateLimit({
       redis: options.redis,
@@ -117,7 +121,7 @@ export function createPolicy(options: PolicyOptions): Policy {
           };
           break;
         }
-        if (verdict.effect === "flag") flags.push(verdict.flag);
+        if (verdict.effect === "flag") flags.push(...[verdict.flag].flat());
       }
       decision ??= { allowed: true, flags, risk: flags.length > 0 ? "high" : "normal" };
       audit(input, decision, flags, context.conversation);

@@ -1,6 +1,7 @@
 import type { Identity } from "../../core/identity.ts";
 import type { KubeObject, Pod, PodDisruptionBudget } from "../../core/kube/types.ts";
-import type { RiskFlag } from "../../core/pending.ts";
+import type { PodTemplateChange } from "../../core/actions/pod-spec.ts";
+import type { RiskFlag } from "../../core/actions/schema.ts";
 
 /**
  * Guardrails as code. Each rule is one module with a stable id; a rule looks
@@ -19,11 +20,13 @@ export interface PolicyInput {
   pods?: readonly Pod[];
   /** PodDisruptionBudgets in the namespaces of those pods. */
   pdbs?: readonly PodDisruptionBudget[];
+  /** Pod templates the write creates or replaces (from its action type). */
+  podTemplates?: readonly PodTemplateChange[];
 }
 
 export type RuleVerdict =
   | { effect: "allow" }
-  | { effect: "flag"; flag: RiskFlag }
+  | { effect: "flag"; flag: RiskFlag | readonly RiskFlag[] }
   | { effect: "deny"; message: string; offer?: "propose_git_change" };
 
 export interface PolicyRule {

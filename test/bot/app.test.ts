@@ -9,7 +9,9 @@ import type { ApprovalDecider } from "../../bot/deps.ts";
 import { parseConfig } from "../../core/config.ts";
 import { sameIdentity, type Identity } from "../../core/identity.ts";
 import { createLogger } from "../../core/logger.ts";
-import type { DecisionResult, PendingAction } from "../../core/pending.ts";
+import type { DecisionResult, PendingAction } from "../../core/actions/schema.ts";
+import { createActionStore, type ActionStore } from "../../core/actions/store.ts";
+import { testSigner } from "../executor/support.ts";
 import { apiError, startAnthropicFake, text, toolUse, type AnthropicFake } from "../fakes/anthropic.ts";
 import { startSlackFake, type FakeMessage, type SlackFake } from "../fakes/slack.ts";
 import { startStubMcp, type StubMcp } from "./helpers/stub-mcp.ts";
@@ -29,6 +31,7 @@ let model: AnthropicFake;
 let mcp: StubMcp;
 let redis: Redis;
 let bot: SlackApp;
+let store: ActionStore;
 const decisions: { actionId: string; approver: Identity; decision: string }[] = [];
 
 /** Executor stand-in: two-person rule and exactly-once, like the real one's contract. */
@@ -40,14 +43,10 @@ function fakeDecider(): ApprovalDecider {
       const summary = mcp.pending.find((p) => p.id === request.actionId);
       if (!summary)
         return { status: "refused", rule: "unknown-action", message: "No such action.", action: undefined };
-      const base: PendingAction = {
-        ...summary,
-        cluster: "local",
-        arguments: {},
-        digest: "0".repeat(64),
-        createdAt: new Date().toISOString(),
-        state: "pending",
-      };
+      if (request.digest !== summary.digest) {
+        return { status: "refused", rule: "stale-card", message: "The card is stale.", action: summary };
+      }
+      const base: PendingAction = summary;
       const earlier = decided.get(request.actionId);
       if (earlier)
         return {
@@ -130,6 +129,7 @@ async function startBot(options: { withAgent?: boolean } = {}): Promise<SlackApp
     mcp: mcp.client,
     agent,
     decider: fakeDecider(),
+    actions: store,
     statusIntervalMs: 0,
   });
   const { port } = await app.start();
@@ -154,7 +154,12 @@ beforeAll(async () => {
   redis = new Redis(process.env.REDIS_URL ?? "redis://127.0.0.1:6379");
   slack = await startSlackFake({ userGroups: { S0ONCALL: [BOB] } });
   model = await startAnthropicFake();
-  mcp = await startStubMcp();
+  store = createActionStore(redis, {
+    prefix: `deputy-test:app:${randomBytes(4).toString("hex")}:`,
+    ttlSeconds: 900,
+    signer: testSigner(),
+  });
+  mcp = await startStubMcp({ store });
   bot = await startBot();
 });
 
@@ -548,6 +553,7 @@ describe("approver group", () => {
       mcp: mcp.client,
       agent: undefined,
       decider: fakeDecider(),
+      actions: store,
     });
     const before = slack.callsOf("usergroups.users.list").length;
     expect(await app.isInGroup!({ kind: "slack", id: BOB, teamId: slack.teamId })).toBe(true);
@@ -566,6 +572,7 @@ describe("approver group", () => {
       mcp: mcp.client,
       agent: undefined,
       decider: fakeDecider(),
+      actions: store,
     };
     expect(() =>
       createSlackApp({ ...deps, slack: parseConfig({ ...base, SLACK_SOCKET_MODE: "true" }).slack }),

@@ -8,7 +8,7 @@ import { APPROVE_ACTION_ID } from "../../bot/blocks/approval-card.ts";
 import type { ApprovalDecider } from "../../bot/deps.ts";
 import type { AuditRecord } from "../../core/audit.ts";
 import { parseConfig } from "../../core/config.ts";
-import { createActionStore, type ActionStore } from "../../executor/action-store.ts";
+import { createActionStore, type ActionStore } from "../../core/actions/store.ts";
 import { createApprovalExecutor } from "../../executor/approval-executor.ts";
 import { createCredentialBroker } from "../../executor/credential-broker.ts";
 import {
@@ -25,6 +25,7 @@ import {
   dropPrefix,
   dumpPrefix,
   testPrefix,
+  testSigner,
   type Captured,
 } from "../executor/support.ts";
 import { prepareWriteEnv } from "../executor/write-env.ts";
@@ -112,7 +113,7 @@ beforeAll(async () => {
   harness = await startHarness({
     env: { DEPUTY_REDIS_PREFIX: prefix, DEPUTY_RATE_LIMIT_USER_PER_MINUTE: "1000" },
   });
-  store = createActionStore(redis, { prefix, ttlSeconds: 900 });
+  store = createActionStore(redis, { prefix, ttlSeconds: 900, signer: testSigner() });
   captured = capture();
 
   await apps()
@@ -165,6 +166,7 @@ beforeAll(async () => {
       logger: captured.logger,
     }),
     decider: { decide: async (request) => (await executor()).decide(request) },
+    actions: store,
     statusIntervalMs: 0,
   });
   const { port } = await bot.start();

@@ -5,6 +5,8 @@ import { createAnthropicModel } from "../../bot/agent/model.ts";
 import { createAgentRunner } from "../../bot/agent/run-agent-turn.ts";
 import { createSlackApp, type SlackApp } from "../../bot/app.ts";
 import { parseConfig } from "../../core/config.ts";
+import { createActionStore } from "../../core/actions/store.ts";
+import { testSigner } from "../executor/support.ts";
 import { createLogger } from "../../core/logger.ts";
 import { startAnthropicFake, text, toolUse, type AnthropicFake } from "../fakes/anthropic.ts";
 import { startSlackFake, type SlackFake } from "../fakes/slack.ts";
@@ -25,7 +27,12 @@ beforeAll(async () => {
   redis = new Redis(process.env.REDIS_URL ?? "redis://127.0.0.1:6379");
   slack = await startSlackFake();
   model = await startAnthropicFake();
-  mcp = await startStubMcp();
+  const store = createActionStore(redis, {
+    prefix: `deputy-test:socket:${randomBytes(4).toString("hex")}:`,
+    ttlSeconds: 900,
+    signer: testSigner(),
+  });
+  mcp = await startStubMcp({ store });
   const config = parseConfig({
     SLACK_BOT_TOKEN: slack.botToken,
     SLACK_APP_TOKEN: slack.appToken,
@@ -47,6 +54,7 @@ beforeAll(async () => {
       logger,
     }),
     decider: { decide: () => Promise.reject(new Error("not in this test")) },
+    actions: store,
     statusIntervalMs: 0,
   });
   const { port } = await bot.start();

@@ -8,6 +8,7 @@ import { createLogger } from "../../core/logger.ts";
 import { createMetrics } from "../../core/metrics.ts";
 import { EVENTS_PATH } from "../../bot/app.ts";
 import { freshNamespace, loadTestEnv, seedCluster } from "../helpers/testenv.ts";
+import { TEST_ACTION_KEY } from "../executor/support.ts";
 import { startSlackFake, type SlackFake } from "../fakes/slack.ts";
 
 /**
@@ -69,6 +70,7 @@ beforeAll(async () => {
     audit,
     redis,
     metrics,
+    actionKey: TEST_ACTION_KEY,
     attachAuditObserver: (observer) => {
       observe = observer;
     },

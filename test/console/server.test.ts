@@ -5,7 +5,7 @@ import { parseDirectCommand } from "../../bot/direct-commands.ts";
 import { parseConfig } from "../../core/config.ts";
 import type { Identity } from "../../core/identity.ts";
 import { createLogger } from "../../core/logger.ts";
-import type { DecisionResult, PendingAction, PendingActionSummary } from "../../core/pending.ts";
+import type { DecisionResult, PendingAction } from "../../core/actions/schema.ts";
 import type { CallerContext } from "../../mcp/tool.ts";
 import { createEventHub, type ConsoleEvent, type EventHub } from "../../console/events.ts";
 import { createConsoleServer, type ConsoleServer } from "../../console/server.ts";
@@ -24,22 +24,36 @@ const users = parseConfig({}).console.users;
 
 interface Recorded {
   calls: { name: string; args: Record<string, unknown>; caller: CallerContext }[];
-  decisions: { actionId: string; approver: Identity; decision: string }[];
+  decisions: { actionId: string; approver: Identity; decision: string; digest?: string | undefined }[];
 }
 
-function summary(requester: Identity): PendingActionSummary {
+const DIGEST = "d".repeat(64);
+
+/** The stored action the stand-in tool "created" (the session renders cards from the store). */
+function summary(requester: Identity): PendingAction {
   return {
     id: ACTION_ID,
+    cluster: "local",
     tool: "restart_deployment",
-    summary: "Rolling restart of Deployment shop/checkout",
-    preview: ["replaces 2 pods: <b>checkout-1</b>, checkout-2"],
+    arguments: { namespace: "shop", name: "checkout" },
+    evidence: {
+      pods: ["shop/<b>checkout-1</b>", "shop/checkout-2"],
+      strategy: "RollingUpdate",
+      maxUnavailable: "25%",
+      maxSurge: "25%",
+    },
     risk: { level: "normal", flags: [] },
     target: { kind: "Deployment", namespace: "shop", name: "checkout", uid: "u-1", resourceVersion: "7" },
     requester,
+    createdAt: new Date().toISOString(),
     expiresAt: new Date(Date.now() + 900_000).toISOString(),
     reason: "direct command",
+    digest: DIGEST,
+    state: "pending",
   };
 }
+
+let lastRequester: Identity = { kind: "local", id: "alice", name: "alice" };
 
 let hub: EventHub;
 let session: ConsoleSession;
@@ -59,10 +73,13 @@ function setup(): void {
     directCommandHelp: ["troubleshoot shop/checkout", "restart deployment/checkout -n shop"],
     callTool: async (name, args, caller): Promise<CallToolResult> => {
       recorded.calls.push({ name, args, caller });
+      lastRequester = caller.requester!;
       if (name === "restart_deployment") {
         return {
           content: [{ type: "text", text: `pending approval (id ${ACTION_ID})` }],
-          structuredContent: { pendingAction: summary(caller.requester!) },
+          structuredContent: {
+            pendingAction: { id: ACTION_ID, tool: "restart_deployment", digest: DIGEST, expiresAt: "x" },
+          },
         };
       }
       return { content: [{ type: "text", text: "checkout: CrashLoopBackOff <script>x</script>" }] };
@@ -79,10 +96,6 @@ function setup(): void {
       }
       const action: PendingAction = {
         ...summary({ kind: "local", id: "alice", name: "alice" }),
-        cluster: "local",
-        arguments: { namespace: "shop", name: "checkout" },
-        digest: "d",
-        createdAt: new Date().toISOString(),
         state: "succeeded",
         decidedBy: input.approver,
         decidedAt: new Date().toISOString(),
@@ -95,6 +108,7 @@ function setup(): void {
       };
       return { status: "succeeded", message: "Deployment restarted.", action };
     },
+    loadAction: async (actionId) => (actionId === ACTION_ID ? summary(lastRequester) : undefined),
     auditStory: async (actionId) => ({ actionId, lines: [`story of ${actionId}`] }),
     resumeWrites: async (user) => `resume asked by ${user.id}`,
   });
@@ -313,13 +327,16 @@ describe("console server", () => {
       message: "alice requested this action and cannot approve it",
     });
 
-    const approved = await post(decisionPath, { user: "bob", decision: "approve" });
+    const approved = await post(decisionPath, { user: "bob", decision: "approve", digest: DIGEST });
     expect(approved.status).toBe(200);
     expect(await approved.json()).toMatchObject({ status: "succeeded", state: "succeeded" });
     expect(recorded.decisions.map((d) => [d.actionId, d.approver.id, d.decision])).toEqual([
       [ACTION_ID, "alice", "approve"],
       [ACTION_ID, "bob", "approve"],
     ]);
+    // The click carries the digest of the card it was made on.
+    expect(recorded.decisions.at(-1)).toMatchObject({ digest: DIGEST });
+    expect((await post(decisionPath, { user: "bob", decision: "approve", digest: "zz" })).status).toBe(400);
 
     const after = await readEvents({}, (seen) =>
       seen.some((event) => event.threadId === threadId && event.type === "result"),
@@ -361,10 +378,6 @@ describe("console server", () => {
     );
     session.actionChanged({
       ...summary({ kind: "local", id: "alice", name: "alice" }),
-      cluster: "local",
-      arguments: {},
-      digest: "d",
-      createdAt: new Date().toISOString(),
       state: "expired",
     });
     const events = await readEvents({}, (seen) =>

@@ -3,8 +3,8 @@ import type { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Identity } from "../../core/identity.ts";
 import { isKubeApiError } from "../../core/kube/errors.ts";
-import type { DecisionResult, PendingActionSummary } from "../../core/pending.ts";
-import { createActionStore, type ActionStore } from "../../executor/action-store.ts";
+import type { DecisionResult, PendingAction } from "../../core/actions/schema.ts";
+import { createActionStore, type ActionStore } from "../../core/actions/store.ts";
 import { createApprovalExecutor, type ApprovalExecutor } from "../../executor/approval-executor.ts";
 import { createCredentialBroker, type CredentialBroker } from "../../executor/credential-broker.ts";
 import { createKubeWriter } from "../../executor/kube-writer.ts";
@@ -19,6 +19,7 @@ import {
   dumpPrefix,
   mallory,
   testPrefix,
+  testSigner,
   type Captured,
 } from "./support.ts";
 import { prepareWriteEnv, type WriteEnv } from "./write-env.ts";
@@ -80,8 +81,11 @@ describe("approval executor: propose → approve → JIT credential → revoke",
   async function propose(tool: string, args: Record<string, unknown>, requester: Identity = alice) {
     const reply = await harness.call(tool, args, meta(requester));
     expect(reply.isError, reply.text).toBe(false);
-    const summary = reply.structured?.pendingAction as PendingActionSummary;
-    expect(reply.text).toMatch(new RegExp(`^pending approval \\(id ${summary.id}\\)`));
+    const ref = reply.structured?.pendingAction as { id: string };
+    expect(reply.text).toMatch(new RegExp(`^pending approval \\(id ${ref.id}, digest [0-9a-f]{12}\\)`));
+    // What the tests look at is what the card shows: the stored, verified action.
+    const summary = (await store.get(ref.id)) as PendingAction;
+    expect(summary).toBeDefined();
     return { reply, summary };
   }
 
@@ -89,7 +93,12 @@ describe("approval executor: propose → approve → JIT credential → revoke",
     actionId: string,
     approver: Identity,
     decision: "approve" | "reject" = "approve",
-  ): Promise<DecisionResult> => executor.decide({ actionId, approver, decision });
+  ): Promise<DecisionResult> =>
+    // As a card click does: the id and the digest of the stored action the card was rendered from.
+    store
+      .get(actionId)
+      .catch(() => undefined)
+      .then((action) => executor.decide({ actionId, digest: action?.digest, approver, decision }));
 
   beforeAll(async () => {
     env = await prepareWriteEnv();
@@ -98,7 +107,7 @@ describe("approval executor: propose → approve → JIT credential → revoke",
     harness = await startHarness({
       env: { DEPUTY_REDIS_PREFIX: prefix, DEPUTY_RATE_LIMIT_USER_PER_MINUTE: "1000" },
     });
-    store = createActionStore(redis, { prefix, ttlSeconds: 900 });
+    store = createActionStore(redis, { prefix, ttlSeconds: 900, signer: testSigner() });
     captured = capture();
     broker = createCredentialBroker({
       openbao: env.openbao,
@@ -132,7 +141,7 @@ describe("approval executor: propose → approve → JIT credential → revoke",
   it("a write tool call changes nothing and stores exactly one pending action", async () => {
     await deployment("web");
     const before = await apps().readNamespacedDeployment({ name: "web", namespace: NS });
-    const { summary } = await propose("scale_deployment", { namespace: NS, name: "web", replicas: 3 });
+    const { summary, reply } = await propose("scale_deployment", { namespace: NS, name: "web", replicas: 3 });
     expect(summary).toMatchObject({
       tool: "scale_deployment",
       target: { kind: "Deployment", namespace: NS, name: "web", uid: before.metadata?.uid },
@@ -140,7 +149,7 @@ describe("approval executor: propose → approve → JIT credential → revoke",
       reason: "more replicas to absorb load",
       risk: { level: "normal", flags: [] },
     });
-    expect(summary.preview).toContain("spec.replicas: 1 → 3");
+    expect(reply.text).toContain("spec.replicas: 1 → 3");
     const after = await apps().readNamespacedDeployment({ name: "web", namespace: NS });
     // The controller may update status meanwhile; the spec is what a write would change.
     expect(after.metadata?.generation).toBe(before.metadata?.generation);
@@ -238,7 +247,7 @@ describe("approval executor: propose → approve → JIT credential → revoke",
     });
     expect(invalid).toMatchObject({ status: "refused", rule: "invalid-request" });
 
-    // Someone with Redis access edits the stored arguments: the digest no longer matches.
+    // Someone with Redis access edits the stored arguments: the MAC no longer matches.
     const key = `${prefix}action:${summary.id}`;
     const doc = JSON.parse((await redis.hget(key, "doc"))!) as { arguments: { replicas: number } };
     doc.arguments.replicas = 50;
@@ -248,7 +257,7 @@ describe("approval executor: propose → approve → JIT credential → revoke",
 
     expect(broker.stats().minted).toBe(minted);
     expect((await apps().readNamespacedDeployment({ name: "web", namespace: NS })).spec?.replicas).toBe(1);
-    expect((await store.get(summary.id))?.state).toBe("pending");
+    expect(await redis.hget(key, "state")).toBe("pending");
     const refusals = captured.records
       .filter((record) => record.kind === "approval_decision" && record.decision === "refused")
       .map((record) => record.rule);

@@ -6,13 +6,13 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { pauseWrites, resumeWrites, writePauseStatus } from "../../core/anomaly.ts";
 import { loadOpenBaoRoles } from "../../core/openbao-roles.ts";
 import { isDeputyError } from "../../core/errors.ts";
-import { createActionStore, type ActionStore } from "../../executor/action-store.ts";
+import { createActionStore, type ActionStore } from "../../core/actions/store.ts";
 import { createApprovalExecutor } from "../../executor/approval-executor.ts";
 import { createExecutorClient } from "../../executor/client.ts";
 import { createCredentialBroker, type CredentialBroker } from "../../executor/credential-broker.ts";
 import { startExecutorHttpServer, type ExecutorHttpServer } from "../../executor/http.ts";
 import { createOpenBaoClient } from "../../executor/openbao-client.ts";
-import { alice, bob, capture, connectRedis, draft, dropPrefix, testPrefix } from "./support.ts";
+import { alice, bob, capture, connectRedis, draft, dropPrefix, testPrefix, testSigner } from "./support.ts";
 
 /**
  * The decision endpoint and its client, on a real executor and real Redis.
@@ -30,7 +30,7 @@ describe("executor HTTP endpoint and client", () => {
   beforeAll(async () => {
     redis = connectRedis();
     prefix = testPrefix("http");
-    store = createActionStore(redis, { prefix, ttlSeconds: 900 });
+    store = createActionStore(redis, { prefix, ttlSeconds: 900, signer: testSigner() });
     const dir = await mkdtemp(join(tmpdir(), "deputy-jwt-"));
     await writeFile(join(dir, "token"), "header.payload.signature");
     broker = createCredentialBroker({

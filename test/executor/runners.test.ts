@@ -3,16 +3,16 @@ import { readFileSync } from "node:fs";
 import { AppsV1Api, CoreV1Api, PolicyV1Api } from "@kubernetes/client-node";
 import type { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { DecisionResult, PendingActionSummary } from "../../core/pending.ts";
+import type { DecisionResult, PendingActionRef } from "../../core/actions/schema.ts";
 import { roleForAction } from "../../core/openbao-roles.ts";
-import { createActionStore, type ActionStore } from "../../executor/action-store.ts";
+import { createActionStore, type ActionStore } from "../../core/actions/store.ts";
 import { createKubeWriter, type ClusterEndpoint } from "../../executor/kube-writer.ts";
-import { scaleDeployment } from "../../executor/runners/deployment.ts";
-import { ActionFailed } from "../../executor/runners/types.ts";
+import { ActionFailed } from "../../core/actions/action-type.ts";
+import { scaleDeployment } from "../../core/actions/types/index.ts";
 import { createApprovalExecutor, type ApprovalExecutor } from "../../executor/approval-executor.ts";
 import { adminKubeConfig, eventually, loadTestEnv } from "../helpers/testenv.ts";
 import { startHarness, type Harness } from "../mcp/harness.ts";
-import { alice, bob, capture, connectRedis, dropPrefix, testPrefix } from "./support.ts";
+import { alice, bob, capture, connectRedis, dropPrefix, testPrefix, testSigner } from "./support.ts";
 import { createRbacBroker } from "./rbac-broker.ts";
 import { ensure, prepareNamespaces, testRoles } from "./write-env.ts";
 
@@ -54,8 +54,8 @@ describe("every write action runs exactly what was proposed", () => {
   async function run(tool: string, args: Record<string, unknown>): Promise<DecisionResult> {
     const reply = await harness.call(tool, args, meta);
     expect(reply.isError, reply.text).toBe(false);
-    const { id } = reply.structured?.pendingAction as PendingActionSummary;
-    return executor.decide({ actionId: id, approver: bob, decision: "approve" });
+    const { id, digest } = reply.structured?.pendingAction as PendingActionRef;
+    return executor.decide({ actionId: id, digest, approver: bob, decision: "approve" });
   }
 
   beforeAll(async () => {
@@ -67,7 +67,7 @@ describe("every write action runs exactly what was proposed", () => {
       env: { DEPUTY_REDIS_PREFIX: prefix, DEPUTY_RATE_LIMIT_USER_PER_MINUTE: "1000" },
     });
     const captured = capture();
-    store = createActionStore(redis, { prefix, ttlSeconds: 900 });
+    store = createActionStore(redis, { prefix, ttlSeconds: 900, signer: testSigner() });
     cluster = { server: env.server, caPem: readFileSync(env.caFile, "utf8") };
     executor = createApprovalExecutor({
       store,
@@ -233,11 +233,25 @@ describe("every write action runs exactly what was proposed", () => {
     expect(uncordon.status, uncordon.message).toBe("succeeded");
     expect((await core().readNode({ name: NODE })).spec?.unschedulable).toBeFalsy();
 
+    // Drained pods need a controller (a bare pod is left in place); an existing owner object will do.
+    const owner = await core().createNamespacedConfigMap({
+      namespace: NS,
+      body: { metadata: { name: `owner-${RUN}` } },
+    });
+    const ownerReferences = [
+      {
+        apiVersion: "v1",
+        kind: "ConfigMap",
+        name: `owner-${RUN}`,
+        uid: owner.metadata!.uid!,
+        controller: true,
+      },
+    ];
     for (const name of [RUNNER, GUARDED]) {
       await core().createNamespacedPod({
         namespace: NS,
         body: {
-          metadata: { name, labels: { app: name } },
+          metadata: { name, labels: { app: name }, ownerReferences },
           spec: { nodeName: NODE, containers: [{ name: "c", image: "ghcr.io/example/c:1" }] },
         },
       });
@@ -319,7 +333,7 @@ describe("every write action runs exactly what was proposed", () => {
 
   it("a change racing the write is a 409 from the API server, and nothing is written", async () => {
     const reply = await harness.call("scale_deployment", { namespace: NS, name: "svc", replicas: 4 }, meta);
-    const { id } = reply.structured?.pendingAction as PendingActionSummary;
+    const { id } = reply.structured?.pendingAction as PendingActionRef;
     const action = (await store.get(id))!;
     const before = (await live()).spec?.replicas;
     const error = await createRbacBroker()
@@ -347,7 +361,14 @@ describe("every write action runs exactly what was proposed", () => {
             },
           };
           try {
-            return await scaleDeployment({ kube, action, protectedNamespaces: [], logger: capture().logger });
+            return await scaleDeployment.run({
+              kube,
+              action,
+              args: scaleDeployment.args.parse(action.arguments),
+              evidence: scaleDeployment.evidence.parse(action.evidence),
+              protectedNamespaces: [],
+              logger: capture().logger,
+            });
           } finally {
             real.close();
           }

@@ -4,7 +4,8 @@ import { Redis } from "ioredis";
 import { createAuditLog, type AuditLog, type AuditRecord } from "../../core/audit.ts";
 import type { Identity } from "../../core/identity.ts";
 import { createLogger, type Logger } from "../../core/logger.ts";
-import type { ActionDraft } from "../../executor/action-store.ts";
+import { createActionSigner, type ActionSigner } from "../../core/actions/digest.ts";
+import type { ActionDraft } from "../../core/actions/store.ts";
 
 /** Shared by the write-path tests: a Redis key prefix of their own, captured logs and audit. */
 
@@ -90,10 +91,16 @@ export function draft(overrides: Partial<ActionDraft> = {}): ActionDraft {
       resourceVersion: "10",
       generation: 1,
     },
-    summary: "Scale Deployment shop/frontend from 2 to 3 replica(s).",
-    preview: ["spec.replicas: 2 → 3"],
+    evidence: { currentReplicas: 2, pods: [] },
     risk: { level: "normal", flags: [] },
     requester: alice,
     ...overrides,
   };
+}
+
+/** The action MAC key every test process shares with itself: made per run, never stored. */
+export const TEST_ACTION_KEY = randomBytes(32);
+
+export function testSigner(key: Buffer = TEST_ACTION_KEY): ActionSigner {
+  return createActionSigner(key);
 }

@@ -11,7 +11,8 @@ import {
   secretsRoleParams,
 } from "../../core/openbao-roles.ts";
 import { isDeputyError } from "../../core/errors.ts";
-import { APPLY_KINDS, roleFor } from "../../executor/action-types.ts";
+import { APPLY_KINDS } from "../../core/actions/apply-kinds.ts";
+import { actionTypes, applyManifest } from "../../core/actions/types/index.ts";
 
 const WRITE_TOOLS = [
   "restart_deployment",
@@ -143,12 +144,18 @@ describe("manifests/openbao/roles.yaml", () => {
     expect(() => credsRequestParams(restart, undefined)).toThrow(/not writable/);
   });
 
+  it("has a role for every declared action type, and a declared action type for every role", () => {
+    const roleTools = new Set(roles.secretsEngine.roles.flatMap((role) => role.tools));
+    expect([...roleTools].sort()).toEqual(actionTypes.map((type) => type.name).sort());
+  });
+
   it("covers exactly the kinds apply_manifest accepts", () => {
     expect(Object.keys(APPLY_KINDS).sort()).toEqual(
       roles.secretsEngine.roles.flatMap((role) => role.kinds ?? []).sort(),
     );
     for (const kind of Object.keys(APPLY_KINDS)) {
-      expect(roleFor(roles, "apply_manifest", { kind }).name).toBe(`deputy-apply-${kind.toLowerCase()}`);
+      const role = roleForAction(roles, applyManifest.name, applyManifest.roleKind?.({ kind } as never));
+      expect(role.name).toBe(`deputy-apply-${kind.toLowerCase()}`);
     }
   });
 

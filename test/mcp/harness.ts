@@ -16,6 +16,10 @@ import { parseConfig } from "../../core/config.ts";
 import { createKubeClients, type KubeClientOptions, type KubeRequestEvent } from "../../core/kube/client.ts";
 import { createLogger } from "../../core/logger.ts";
 import { createWriteDeps } from "../../executor/wiring.ts";
+import type { PendingAction } from "../../core/actions/schema.ts";
+import type { ActionStore } from "../../core/actions/store.ts";
+import { approvalViewOf } from "../../core/actions/view.ts";
+import { TEST_ACTION_KEY } from "../executor/support.ts";
 import type { McpDeps } from "../../mcp/deps.ts";
 import { connectInMemory } from "../../mcp/transports/in-memory.ts";
 import { adminKubeConfig, loadTestEnv, serviceAccountKubeConfig } from "../helpers/testenv.ts";
@@ -93,7 +97,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
     config,
     logger,
     audit: auditLog,
-    ...createWriteDeps({ config, redis, audit: auditLog }),
+    ...createWriteDeps({ config, redis, audit: auditLog, actionKey: TEST_ACTION_KEY }),
     kube: createKubeClients(kubeConfig, {
       maxConcurrency: config.kube.maxConcurrency,
       ...options.kube,
@@ -132,4 +136,17 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
       await redis.quit();
     },
   };
+}
+
+/** What an approver sees for a proposal: the stored action (MAC verified) with its view's text. */
+export type ProposalView = PendingAction & { summary: string; preview: string[] };
+
+export async function storedProposal(store: ActionStore, reply: ToolReply): Promise<ProposalView> {
+  if (reply.isError) throw new Error(`expected a pending action, got an error: ${reply.text}`);
+  const ref = reply.structured?.pendingAction as { id: string } | undefined;
+  if (!ref) throw new Error(`no pending action in the reply: ${reply.text}`);
+  const action = await store.get(ref.id);
+  if (!action) throw new Error(`pending action ${ref.id} is not stored`);
+  const view = approvalViewOf(action);
+  return { ...action, summary: view.summary, preview: [...view.security, ...view.changes, ...view.notes] };
 }

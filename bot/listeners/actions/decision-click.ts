@@ -1,5 +1,6 @@
 import type { BlockAction, ButtonAction, SlackActionMiddlewareArgs } from "@slack/bolt";
-import type { Decision } from "../../../core/pending.ts";
+import type { Decision } from "../../../core/actions/schema.ts";
+import { parseDecisionValue } from "../../blocks/approval-card.ts";
 import type { DecisionClick } from "../../handlers/decision.ts";
 
 /** The facts of an Approve/Reject click, taken from Slack's payload (never from the card's text). */
@@ -12,9 +13,11 @@ export function clickFrom(
   const messageTs = body.message?.ts ?? body.container?.message_ts;
   if (!channel || !messageTs) return undefined;
   const teamId = body.user.team_id ?? body.team?.id;
+  const { actionId, digest } = parseDecisionValue(action.value ?? "");
   return {
     decision,
-    actionId: action.value ?? "",
+    actionId,
+    digest,
     approver: { kind: "slack", id: body.user.id, ...(teamId ? { teamId } : {}) },
     channel,
     messageTs,

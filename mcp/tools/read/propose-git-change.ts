@@ -3,11 +3,11 @@ import { parse } from "yaml";
 import { DeputyError } from "../../../core/errors.ts";
 import { containerName } from "../../../core/kube/names.ts";
 import type { KubeObject } from "../../../core/kube/types.ts";
-import { APPLY_KINDS, applyObjectPath, type ApplyKind } from "../../../executor/action-types.ts";
+import { APPLY_KINDS, applyObjectPath, type ApplyKind } from "../../../core/actions/apply-kinds.ts";
 import { argoCdApplication } from "../../policy/argocd-managed.ts";
 import { defineTool, toolText } from "../../tool.ts";
 import type { McpDeps } from "../../deps.ts";
-import { cleanForGit, mergeInto, toYaml, unifiedDiff } from "../write/support/diff.ts";
+import { cleanForGit, mergeInto, toYaml, unifiedDiff } from "../../../core/actions/diff.ts";
 import { namespaceArg } from "./support/args.ts";
 import { namespacePolicy, notFound } from "./support/scope.ts";
 

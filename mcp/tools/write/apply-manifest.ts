@@ -4,17 +4,18 @@ import { DeputyError } from "../../../core/errors.ts";
 import { isKubeApiError } from "../../../core/kube/errors.ts";
 import { validateName } from "../../../core/kube/names.ts";
 import type { KubeObject } from "../../../core/kube/types.ts";
-import { APPLY_KINDS, applyObjectPath, isApplyKind } from "../../../executor/action-types.ts";
+import { APPLY_KINDS, applyObjectPath, isApplyKind } from "../../../core/actions/apply-kinds.ts";
+import { cleanForGit, fieldChanges } from "../../../core/actions/diff.ts";
+import * as actions from "../../../core/actions/types/index.ts";
 import { refusal } from "../../policy/types.ts";
-import { defineTool, toolError } from "../../tool.ts";
-import type { McpDeps } from "../../deps.ts";
+import { toolError } from "../../tool.ts";
 import { namespacePolicy } from "../read/support/scope.ts";
-import { cleanForGit, fieldChanges } from "./support/diff.ts";
-import { precheck, propose } from "./support/propose.ts";
+import { defineWriteTool, precheck, propose } from "./support/propose.ts";
 import { writeInput } from "./support/schema.ts";
 import { targetOf } from "./support/targets.ts";
 
 export const APPLY_KIND_RULE = "apply-kind";
+const type = actions.applyManifest;
 
 const inputSchema = writeInput({
   manifest: z
@@ -81,12 +82,11 @@ export function parseManifest(
   return { object: record };
 }
 
-export const applyManifest = defineTool<McpDeps, typeof inputSchema.shape>({
-  name: "apply_manifest",
+export const applyManifest = defineWriteTool<typeof inputSchema.shape>(type, {
   title: "Apply a manifest (needs approval)",
-  description: `For changes no other write tool covers: propose creating or updating ONE object from a YAML manifest, by server-side apply. Allowed kinds: ${Object.keys(APPLY_KINDS).join(", ")} (never RBAC, Secrets, CRDs, webhooks or Namespaces). The card shows a field-by-field diff against the live object; at execution a server-side dry run runs first. Returns at once with 'pending approval (id act_…)'; a human approver (not the requester) must approve.`,
+  description: `For changes no other write tool covers: propose creating or updating ONE object from a YAML manifest, by server-side apply. Allowed kinds: ${Object.keys(APPLY_KINDS).join(", ")} (never RBAC, Secrets, CRDs, webhooks or Namespaces). The card shows every field the manifest sets (a field-by-field diff against the live object); pods with host access (privileged, hostPath, host namespaces) are refused, and Secret references, service-account changes and DaemonSets are high risk; at execution a server-side dry run runs first. Returns at once with 'pending approval (id act_…)'; a human approver (not the requester) must approve.`,
   inputSchema,
-  annotations: { readOnlyHint: false, destructiveHint: true, idempotentHint: true, openWorldHint: false },
+  annotations: { idempotentHint: true },
   async handler(args, context) {
     const { deps, signal } = context;
     const parsed = parseManifest(args.manifest);
@@ -110,7 +110,7 @@ export const applyManifest = defineTool<McpDeps, typeof inputSchema.shape>({
     const kind = manifest.kind as keyof typeof APPLY_KINDS;
     const refused = precheck(
       context,
-      "apply_manifest",
+      type,
       { manifest },
       { kind, namespace: meta.namespace, name: meta.name },
     );
@@ -133,19 +133,12 @@ export const applyManifest = defineTool<McpDeps, typeof inputSchema.shape>({
         `${kind} ${meta.namespace}/${meta.name} already matches the manifest; nothing to apply.`,
       );
     }
-    const what = `${kind} ${meta.namespace}/${meta.name}`;
-    return propose(context, {
-      tool: "apply_manifest",
+    return propose(context, type, {
       rawArguments: { manifest },
       arguments: { namespace: meta.namespace, kind, name: meta.name, manifest },
+      evidence: live ? { live: cleanForGit(live) } : {},
       target: live ? targetOf(kind, live) : { kind, namespace: meta.namespace, name: meta.name },
       object: live ?? (manifest as KubeObject),
-      summary: live ? `Update ${what} by server-side apply.` : `Create ${what} by server-side apply.`,
-      preview: [
-        live ? `Changes to the live ${kind}:` : `New ${kind}; fields set:`,
-        ...changes,
-        "At execution: server-side dry run first, then the apply (field manager deputy, no force).",
-      ],
     });
   },
 });

@@ -1,51 +1,73 @@
-import { defineTool } from "../../tool.ts";
-import type { McpDeps } from "../../deps.ts";
-import { drainSkipReason } from "../../../executor/runners/node.ts";
+import * as actions from "../../../core/actions/types/index.ts";
+import type { Pod } from "../../../core/kube/types.ts";
 import { nodeArg } from "../read/support/args.ts";
 import { podsOnNode, readNode } from "./support/nodes.ts";
-import { precheck, propose } from "./support/propose.ts";
+import { defineWriteTool, precheck, propose } from "./support/propose.ts";
 import { writeInput } from "./support/schema.ts";
 import { budgetsIn, podName, targetOf } from "./support/targets.ts";
 
+const type = actions.drainNode;
 const inputSchema = writeInput({ name: nodeArg });
 
-export const drainNode = defineTool<McpDeps, typeof inputSchema.shape>({
-  name: "drain_node",
+/** Why a pod on a node is left alone by a drain, or undefined when it is evicted. */
+export function drainSkipReason(
+  pod: Pod,
+  options: { protectedNamespaces: readonly string[]; writableNamespaces: readonly string[] },
+): string | undefined {
+  const namespace = pod.metadata?.namespace ?? "";
+  if (pod.metadata?.annotations?.["kubernetes.io/config.mirror"])
+    return "mirror pod (managed by the kubelet)";
+  const controller = pod.metadata?.ownerReferences?.find((owner) => owner.controller);
+  if (controller?.kind === "DaemonSet") return "DaemonSet pod";
+  if (pod.status?.phase === "Succeeded" || pod.status?.phase === "Failed") return "already finished";
+  if (pod.metadata?.deletionTimestamp) return "already terminating";
+  if (options.protectedNamespaces.includes(namespace)) return "protected namespace";
+  if (options.writableNamespaces.length > 0 && !options.writableNamespaces.includes(namespace)) {
+    return "outside the namespaces Deputy may change";
+  }
+  // kubectl drain refuses these without --force: nothing would recreate the pod.
+  if (!controller) return "no controller: nothing would recreate it";
+  return undefined;
+}
+
+export const drainNode = defineWriteTool<typeof inputSchema.shape>(type, {
   title: "Drain a node (needs approval)",
   description:
-    "Propose draining a node: cordon it, then evict its pods one by one through the Eviction API. DaemonSet and mirror pods, and pods in protected namespaces, stay. A PodDisruptionBudget that blocks an eviction stops the drain there (reported; never forced). Returns at once with 'pending approval (id act_…)'; a human approver (not the requester) must approve.",
+    "Propose draining a node: cordon it, then evict its pods one by one through the Eviction API. The card lists exactly the pods that will be evicted; DaemonSet and mirror pods, pods with no controller, and pods outside the namespaces Deputy may change stay. A PodDisruptionBudget that blocks an eviction stops the drain there (reported; never forced). Returns at once with 'pending approval (id act_…)'; a human approver (not the requester) must approve.",
   inputSchema,
-  annotations: { readOnlyHint: false, destructiveHint: true, idempotentHint: false, openWorldHint: false },
+  annotations: { idempotentHint: false },
   async handler(args, context) {
-    const refused = precheck(context, "drain_node", args, { kind: "Node", name: args.name });
+    const refused = precheck(context, type, args, { kind: "Node", name: args.name });
     if (refused) return refused;
     const { deps, signal } = context;
     const node = await readNode(deps, args.name, signal);
     const pods = await podsOnNode(deps, args.name, signal);
-    const protectedNamespaces = deps.config.guardrails.protectedNamespaces;
-    const evicted = pods.filter((pod) => !drainSkipReason(pod, protectedNamespaces));
-    const skipped = pods
-      .map((pod) => ({ pod, reason: drainSkipReason(pod, protectedNamespaces) }))
-      .filter((entry) => entry.reason !== undefined);
+    const options = {
+      protectedNamespaces: deps.config.guardrails.protectedNamespaces,
+      writableNamespaces: deps.config.approvals.writableNamespaces,
+    };
+    const evicted = pods.filter((pod) => !drainSkipReason(pod, options));
+    const leave = pods.flatMap((pod) => {
+      const reason = drainSkipReason(pod, options);
+      return reason ? [{ pod: podName(pod), reason }] : [];
+    });
     const pdbs = await budgetsIn(deps, undefined, signal);
-    return propose(context, {
-      tool: "drain_node",
+    return propose(context, type, {
       rawArguments: args,
-      arguments: { name: args.name },
+      arguments: {
+        name: args.name,
+        evict: evicted.map((pod) => ({
+          namespace: pod.metadata?.namespace ?? "",
+          name: pod.metadata?.name ?? "",
+          uid: pod.metadata?.uid ?? "",
+        })),
+      },
+      evidence: { alreadyCordoned: node.spec?.unschedulable === true, leave },
       target: targetOf("Node", { metadata: { ...node.metadata, generation: undefined } }),
       object: node,
-      pods,
+      // The guardrails (StatefulSet pods, budgets) look at the pods that will actually be evicted.
+      pods: evicted,
       pdbs,
-      summary: `Drain node ${args.name}: cordon it and evict ${evicted.length} pod(s).`,
-      preview: [
-        node.spec?.unschedulable
-          ? `Node ${args.name} is already cordoned.`
-          : "spec.unschedulable: false → true",
-        `Evicted one by one: ${evicted.map(podName).join(", ") || "none"}.`,
-        ...(skipped.length > 0
-          ? [`Left in place: ${skipped.map(({ pod, reason }) => `${podName(pod)} (${reason})`).join(", ")}.`]
-          : []),
-      ],
     });
   },
 });

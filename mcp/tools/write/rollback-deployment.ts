@@ -1,11 +1,18 @@
 import { z } from "zod";
 import { DeputyError } from "../../../core/errors.ts";
-import { defineTool } from "../../tool.ts";
-import type { McpDeps } from "../../deps.ts";
 import { deploymentArg, namespaceArg } from "../read/support/args.ts";
-import { precheck, propose } from "./support/propose.ts";
+import * as actions from "../../../core/actions/types/index.ts";
+import { defineWriteTool, precheck, propose } from "./support/propose.ts";
 import { writeInput } from "./support/schema.ts";
-import { matchLabelsSelector, podsOfDeployment, readDeployment, targetOf } from "./support/targets.ts";
+import {
+  matchLabelsSelector,
+  podNames,
+  podsOfDeployment,
+  readDeployment,
+  targetOf,
+} from "./support/targets.ts";
+
+const type = actions.rollbackDeployment;
 
 const REVISION = "deployment.kubernetes.io/revision";
 
@@ -20,15 +27,14 @@ const inputSchema = writeInput({
     .describe("revision to return to (see describe_deployment); defaults to the previous one"),
 });
 
-export const rollbackDeployment = defineTool<McpDeps, typeof inputSchema.shape>({
-  name: "rollback_deployment",
+export const rollbackDeployment = defineWriteTool<typeof inputSchema.shape>(type, {
   title: "Roll back a deployment (needs approval)",
   description:
     "Propose returning a Deployment's pod template to an earlier revision (like `kubectl rollout undo`), e.g. after a bad image. The card shows which images change. Returns at once with 'pending approval (id act_…)'; a human approver (not the requester) must approve.",
   inputSchema,
-  annotations: { readOnlyHint: false, destructiveHint: true, idempotentHint: false, openWorldHint: false },
+  annotations: { idempotentHint: false },
   async handler(args, context) {
-    const refused = precheck(context, "rollback_deployment", args, {
+    const refused = precheck(context, type, args, {
       kind: "Deployment",
       namespace: args.namespace,
       name: args.name,
@@ -68,18 +74,10 @@ export const rollbackDeployment = defineTool<McpDeps, typeof inputSchema.shape>(
         `Deployment ${args.namespace}/${args.name} has no revision ${wanted}; available: ${revisions.join(", ") || "none"}.`,
       );
     }
-    const currentImages = new Map(
-      (deployment.spec?.template.spec?.containers ?? []).map((c) => [c.name, c.image ?? "?"] as const),
-    );
-    const imageLines = (target.rs.spec?.template?.spec?.containers ?? []).map((c) => {
-      const before = currentImages.get(c.name);
-      return before === c.image
-        ? `container ${c.name}: image ${c.image} (unchanged)`
-        : `container ${c.name}: image ${before ?? "(new container)"} → ${c.image}`;
-    });
+    const template = structuredClone(target.rs.spec?.template ?? {});
+    if (template.metadata?.labels) delete template.metadata.labels["pod-template-hash"];
     const pods = await podsOfDeployment(deps, deployment, signal);
-    return propose(context, {
-      tool: "rollback_deployment",
+    return propose(context, type, {
       rawArguments: args,
       arguments: {
         namespace: args.namespace,
@@ -87,16 +85,16 @@ export const rollbackDeployment = defineTool<McpDeps, typeof inputSchema.shape>(
         toRevision: wanted,
         replicaSet: target.rs.metadata?.name ?? "",
         replicaSetUid: target.rs.metadata?.uid ?? "",
+        template: template as Record<string, unknown>,
+      },
+      evidence: {
+        currentRevision: current,
+        currentTemplate: structuredClone(deployment.spec?.template ?? {}) as Record<string, unknown>,
+        pods: podNames(pods),
       },
       target: targetOf("Deployment", deployment),
       object: deployment,
       pods,
-      summary: `Roll back Deployment ${args.namespace}/${args.name} from revision ${current} to revision ${wanted}.`,
-      preview: [
-        `Pod template of revision ${wanted} (ReplicaSet ${target.rs.metadata?.name}) replaces the current one.`,
-        ...imageLines,
-        `Pods affected (rolling update): ${pods.length}.`,
-      ],
     });
   },
 });

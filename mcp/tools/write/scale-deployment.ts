@@ -1,26 +1,25 @@
 import { z } from "zod";
-import { defineTool } from "../../tool.ts";
-import type { McpDeps } from "../../deps.ts";
+import * as actions from "../../../core/actions/types/index.ts";
 import { deploymentArg, namespaceArg } from "../read/support/args.ts";
-import { precheck, propose } from "./support/propose.ts";
+import { defineWriteTool, precheck, propose } from "./support/propose.ts";
 import { writeInput } from "./support/schema.ts";
-import { podsOfDeployment, readDeployment, targetOf } from "./support/targets.ts";
+import { podNames, podsOfDeployment, readDeployment, targetOf } from "./support/targets.ts";
 
+const type = actions.scaleDeployment;
 const inputSchema = writeInput({
   namespace: namespaceArg,
   name: deploymentArg,
   replicas: z.number().int().min(0).max(1000).describe("desired number of replicas (0–1000)"),
 });
 
-export const scaleDeployment = defineTool<McpDeps, typeof inputSchema.shape>({
-  name: "scale_deployment",
+export const scaleDeployment = defineWriteTool<typeof inputSchema.shape>(type, {
   title: "Scale a deployment (needs approval)",
   description:
     "Propose setting a Deployment's replica count. Returns at once with 'pending approval (id act_…)'; a human approver (not the requester) must approve before anything changes. A HorizontalPodAutoscaler, if any, may later override the count.",
   inputSchema,
-  annotations: { readOnlyHint: false, destructiveHint: true, idempotentHint: true, openWorldHint: false },
+  annotations: { idempotentHint: true },
   async handler(args, context) {
-    const refused = precheck(context, "scale_deployment", args, {
+    const refused = precheck(context, type, args, {
       kind: "Deployment",
       namespace: args.namespace,
       name: args.name,
@@ -30,32 +29,13 @@ export const scaleDeployment = defineTool<McpDeps, typeof inputSchema.shape>({
     const deployment = await readDeployment(deps, args.namespace, args.name, signal);
     const current = deployment.spec?.replicas ?? 1;
     const pods = args.replicas < current ? await podsOfDeployment(deps, deployment, signal) : [];
-    return propose(context, {
-      tool: "scale_deployment",
+    return propose(context, type, {
       rawArguments: args,
       arguments: { namespace: args.namespace, name: args.name, replicas: args.replicas },
+      evidence: { currentReplicas: current, pods: podNames(pods) },
       target: targetOf("Deployment", deployment),
       object: deployment,
       pods,
-      summary: `Scale Deployment ${args.namespace}/${args.name} from ${current} to ${args.replicas} replica(s).`,
-      preview: [
-        `spec.replicas: ${current} → ${args.replicas}`,
-        args.replicas < current
-          ? `${current - args.replicas} pod(s) will be stopped.`
-          : args.replicas > current
-            ? `${args.replicas - current} pod(s) will be started.`
-            : "No change in the replica count.",
-      ],
-      ...(args.replicas === 0
-        ? {
-            flags: [
-              {
-                rule: "scale-to-zero",
-                message: `Scaling to 0 stops every pod of ${args.namespace}/${args.name}.`,
-              },
-            ],
-          }
-        : {}),
     });
   },
 });

@@ -1,34 +1,38 @@
 import { z } from "zod";
 import { DeputyError } from "../../../core/errors.ts";
 import { containerName } from "../../../core/kube/names.ts";
-import { defineTool } from "../../tool.ts";
-import type { McpDeps } from "../../deps.ts";
 import { deploymentArg, namespaceArg } from "../read/support/args.ts";
-import { precheck, propose } from "./support/propose.ts";
+import * as actions from "../../../core/actions/types/index.ts";
+import { envVarName } from "../../../core/actions/types/set-deployment-env.ts";
+import { defineWriteTool, precheck, propose } from "./support/propose.ts";
 import { writeInput } from "./support/schema.ts";
-import { containerOf, podsOfDeployment, readDeployment, targetOf } from "./support/targets.ts";
+import {
+  containerOf,
+  podNames,
+  podSpecOf,
+  podsOfDeployment,
+  readDeployment,
+  targetOf,
+} from "./support/targets.ts";
 
-const envName = z
-  .string()
-  .regex(/^[A-Za-z_][A-Za-z0-9_.-]{0,127}$/, { message: "not a valid environment variable name" });
+const type = actions.setDeploymentEnv;
 
 const inputSchema = writeInput({
   namespace: namespaceArg,
   name: deploymentArg,
   container: containerName.describe("container whose environment changes"),
-  set: z.record(envName, z.string().max(4096)).optional().describe("variables to set to plain values"),
-  remove: z.array(envName).max(50).optional().describe("variables to remove"),
+  set: z.record(envVarName, z.string().max(4096)).optional().describe("variables to set to plain values"),
+  remove: z.array(envVarName).max(50).optional().describe("variables to remove"),
 });
 
-export const setDeploymentEnv = defineTool<McpDeps, typeof inputSchema.shape>({
-  name: "set_deployment_env",
+export const setDeploymentEnv = defineWriteTool<typeof inputSchema.shape>(type, {
   title: "Change a deployment's environment (needs approval)",
   description:
     "Propose setting or removing plain environment variables of one container in a Deployment (a rolling update follows). Values are plain text shown on the approval card: never put secrets here. Variables that come from a Secret or ConfigMap reference are not replaced. Returns at once with 'pending approval (id act_…)'; a human approver (not the requester) must approve.",
   inputSchema,
-  annotations: { readOnlyHint: false, destructiveHint: true, idempotentHint: true, openWorldHint: false },
+  annotations: { idempotentHint: true },
   async handler(args, context) {
-    const refused = precheck(context, "set_deployment_env", args, {
+    const refused = precheck(context, type, args, {
       kind: "Deployment",
       namespace: args.namespace,
       name: args.name,
@@ -61,17 +65,13 @@ export const setDeploymentEnv = defineTool<McpDeps, typeof inputSchema.shape>({
       );
     }
     const sortedSet = Object.fromEntries(Object.entries(set).sort(([a], [b]) => (a < b ? -1 : 1)));
-    const preview = [
-      ...Object.entries(sortedSet).map(
-        ([key, value]) =>
-          `container ${args.container}: ${key} ${current.has(key) ? `"${current.get(key)?.value ?? ""}"` : "(unset)"} → "${value}"`,
-      ),
-      ...remove.map((key) => `container ${args.container}: remove ${key}`),
-    ];
+    const currentValues = Object.fromEntries(
+      Object.keys(sortedSet)
+        .filter((key) => current.has(key))
+        .map((key) => [key, current.get(key)?.value ?? ""] as const),
+    );
     const pods = await podsOfDeployment(deps, deployment, signal);
-    preview.push(`Pods replaced by a rolling update: ${pods.length}.`);
-    return propose(context, {
-      tool: "set_deployment_env",
+    return propose(context, type, {
       rawArguments: args,
       arguments: {
         namespace: args.namespace,
@@ -80,11 +80,10 @@ export const setDeploymentEnv = defineTool<McpDeps, typeof inputSchema.shape>({
         set: sortedSet,
         remove,
       },
+      evidence: { current: currentValues, podSpec: podSpecOf(deployment), pods: podNames(pods) },
       target: targetOf("Deployment", deployment),
       object: deployment,
       pods,
-      summary: `Change the environment of ${args.container} in Deployment ${args.namespace}/${args.name}.`,
-      preview,
     });
   },
 });

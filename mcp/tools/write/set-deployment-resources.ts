@@ -1,12 +1,13 @@
 import { z } from "zod";
 import { DeputyError } from "../../../core/errors.ts";
 import { containerName } from "../../../core/kube/names.ts";
-import { defineTool } from "../../tool.ts";
-import type { McpDeps } from "../../deps.ts";
 import { deploymentArg, namespaceArg } from "../read/support/args.ts";
-import { precheck, propose } from "./support/propose.ts";
+import * as actions from "../../../core/actions/types/index.ts";
+import { defineWriteTool, precheck, propose } from "./support/propose.ts";
 import { writeInput } from "./support/schema.ts";
-import { containerOf, podsOfDeployment, readDeployment, targetOf } from "./support/targets.ts";
+import { containerOf, podNames, podsOfDeployment, readDeployment, targetOf } from "./support/targets.ts";
+
+const type = actions.setDeploymentResources;
 
 const cpu = z
   .string()
@@ -26,15 +27,14 @@ const inputSchema = writeInput({
   limits: amounts.optional().describe("new limits (only the given ones change)"),
 });
 
-export const setDeploymentResources = defineTool<McpDeps, typeof inputSchema.shape>({
-  name: "set_deployment_resources",
+export const setDeploymentResources = defineWriteTool<typeof inputSchema.shape>(type, {
   title: "Change a deployment's CPU/memory (needs approval)",
   description:
     "Propose new CPU/memory requests or limits for one container of a Deployment, e.g. raising the memory limit of an OOMKilled container. Only the values given change. Returns at once with 'pending approval (id act_…)'; a human approver (not the requester) must approve.",
   inputSchema,
-  annotations: { readOnlyHint: false, destructiveHint: true, idempotentHint: true, openWorldHint: false },
+  annotations: { idempotentHint: true },
   async handler(args, context) {
-    const refused = precheck(context, "set_deployment_resources", args, {
+    const refused = precheck(context, type, args, {
       kind: "Deployment",
       namespace: args.namespace,
       name: args.name,
@@ -51,29 +51,18 @@ export const setDeploymentResources = defineTool<McpDeps, typeof inputSchema.sha
     }
     const deployment = await readDeployment(deps, args.namespace, args.name, signal);
     const container = containerOf(deployment, args.container);
-    const preview: string[] = [];
-    for (const [kind, values] of [
-      ["requests", requests],
-      ["limits", limits],
-    ] as const) {
-      const current = (container.resources?.[kind] ?? {}) as Record<string, string | undefined>;
-      for (const [resource, value] of Object.entries(values)) {
-        preview.push(
-          `container ${args.container}: ${kind}.${resource} ${current[resource] ?? "(none)"} → ${value}`,
-        );
-      }
-    }
     const pods = await podsOfDeployment(deps, deployment, signal);
-    preview.push(`Pods replaced by a rolling update: ${pods.length}.`);
-    return propose(context, {
-      tool: "set_deployment_resources",
+    const current = {
+      requests: { ...(container.resources?.requests ?? {}) } as Record<string, string>,
+      limits: { ...(container.resources?.limits ?? {}) } as Record<string, string>,
+    };
+    return propose(context, type, {
       rawArguments: args,
       arguments: { namespace: args.namespace, name: args.name, container: args.container, requests, limits },
+      evidence: { current, pods: podNames(pods) },
       target: targetOf("Deployment", deployment),
       object: deployment,
       pods,
-      summary: `Change resources of ${args.container} in Deployment ${args.namespace}/${args.name}.`,
-      preview,
     });
   },
 });

@@ -1,48 +1,32 @@
-import { defineTool } from "../../tool.ts";
-import type { McpDeps } from "../../deps.ts";
 import { nodeArg } from "../read/support/args.ts";
 import { readNode } from "./support/nodes.ts";
-import { precheck, propose } from "./support/propose.ts";
+import * as actions from "../../../core/actions/types/index.ts";
+import { defineWriteTool, precheck, propose } from "./support/propose.ts";
 import { writeInput } from "./support/schema.ts";
 import { targetOf } from "./support/targets.ts";
 
+const type = actions.uncordonNode;
+
 const inputSchema = writeInput({ name: nodeArg });
 
-export const uncordonNode = defineTool<McpDeps, typeof inputSchema.shape>({
-  name: "uncordon_node",
+export const uncordonNode = defineWriteTool<typeof inputSchema.shape>(type, {
   title: "Uncordon a node (needs approval)",
   description:
     "Propose making a cordoned node schedulable again. Returns at once with 'pending approval (id act_…)'; a human approver (not the requester) must approve.",
   inputSchema,
-  annotations: { readOnlyHint: false, destructiveHint: true, idempotentHint: true, openWorldHint: false },
+  annotations: { idempotentHint: true },
   async handler(args, context) {
-    const refused = precheck(context, "uncordon_node", args, { kind: "Node", name: args.name });
+    const refused = precheck(context, type, args, { kind: "Node", name: args.name });
     if (refused) return refused;
     const { deps, signal } = context;
     const node = await readNode(deps, args.name, signal);
-    const notReady = node.status?.conditions?.some((c) => c.type === "Ready" && c.status !== "True");
-    return propose(context, {
-      tool: "uncordon_node",
+    const ready = !node.status?.conditions?.some((c) => c.type === "Ready" && c.status !== "True");
+    return propose(context, type, {
       rawArguments: args,
       arguments: { name: args.name },
+      evidence: { cordoned: node.spec?.unschedulable === true, ready },
       target: targetOf("Node", { metadata: { ...node.metadata, generation: undefined } }),
       object: node,
-      summary: `Uncordon node ${args.name}.`,
-      preview: [
-        node.spec?.unschedulable
-          ? "spec.unschedulable: true → false"
-          : `Node ${args.name} is not cordoned; this changes nothing.`,
-      ],
-      ...(notReady
-        ? {
-            flags: [
-              {
-                rule: "node-not-ready",
-                message: `Node ${args.name} is NotReady: pods scheduled there may not start.`,
-              },
-            ],
-          }
-        : {}),
     });
   },
 });

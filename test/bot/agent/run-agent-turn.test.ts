@@ -17,6 +17,9 @@ import {
   type AnthropicFake,
 } from "../../fakes/anthropic.ts";
 import { startStubMcp, type StubMcp } from "../helpers/stub-mcp.ts";
+import type { Redis } from "ioredis";
+import { createActionStore, type ActionStore } from "../../../core/actions/store.ts";
+import { connectRedis, testPrefix, testSigner } from "../../executor/support.ts";
 
 const requester = { kind: "slack" as const, id: "U0ALICE", teamId: "T1" };
 const conversation = { surface: "slack" as const, teamId: "T1", channel: "C1", thread: "1700000000.000100" };
@@ -24,6 +27,8 @@ const limits: AgentLimits = { maxIterations: 6, maxSeconds: 20, maxTokens: 100_0
 
 let fake: AnthropicFake;
 let mcp: StubMcp;
+let redis: Redis;
+let store: ActionStore;
 
 function deps(overrides: Partial<AgentRunnerDeps> = {}, apiKey?: string): AgentRunnerDeps {
   return {
@@ -52,13 +57,16 @@ function input(prompt: string, events?: AgentProgress[]): AgentTurnInput {
 
 beforeAll(async () => {
   fake = await startAnthropicFake();
+  redis = connectRedis();
+  store = createActionStore(redis, { prefix: testPrefix("agent"), ttlSeconds: 900, signer: testSigner() });
 });
 afterAll(async () => {
   await fake.close();
+  redis.disconnect();
 });
 beforeEach(async () => {
   await mcp?.close();
-  mcp = await startStubMcp();
+  mcp = await startStubMcp({ store });
   fake.requests.length = 0;
 });
 
@@ -130,7 +138,7 @@ describe("runAgentTurn", () => {
     expect(mcp.calls[0]!.arguments).toEqual({ namespace: "shop", name: "checkout" });
     expect(mcp.calls[0]!.meta!["deputy/reason"]).toBe("Pods hold a stale config; a restart reloads it.");
     expect(result.pendingActions).toHaveLength(1);
-    expect(result.pendingActions[0]!.requester).toEqual(requester);
+    expect((await store.get(result.pendingActions[0]!.id))?.requester).toEqual(requester);
     expect(events.find((e) => e.type === "pending_action")).toEqual({
       type: "pending_action",
       action: result.pendingActions[0],
@@ -157,7 +165,8 @@ describe("runAgentTurn", () => {
     const result = await runAgentTurn(input("look at checkout's logs"), deps());
     const toolNames = fake.requests[0]!.body.tools!.map((tool) => tool.name);
     expect(toolNames.some((name) => /approv|decide|execut/i.test(name))).toBe(false);
-    expect(result.pendingActions.map((a) => a.target.name)).toEqual(["checkout-7d9f", "db-0", "frontend-1"]);
+    const stored = await Promise.all(result.pendingActions.map((a) => store.get(a.id)));
+    expect(stored.map((a) => a?.target.name)).toEqual(["checkout-7d9f", "db-0", "frontend-1"]);
     expect(result.toolCalls.filter((c) => c.tool === "delete_pod").every((c) => c.pendingActionId)).toBe(
       true,
     );

@@ -9,7 +9,7 @@ describe("rule pdb", () => {
       input({ pods: [pod("db-0", { labels: { app: "db" } })], pdbs: [budget("db-pdb", { app: "db" }, 0)] }),
     );
     expect(verdict.effect).toBe("flag");
-    expect(verdict.effect === "flag" && verdict.flag.message).toBe(
+    expect(verdict.effect === "flag" && [verdict.flag].flat()[0]?.message).toBe(
       "PodDisruptionBudget shop/db-pdb allows 0 disruption(s) now (healthy 1 of 1, 1 required), covering shop/db-0. The eviction will be refused by the API server unless that changes; Deputy will not delete instead.",
     );
   });

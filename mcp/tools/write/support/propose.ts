@@ -1,36 +1,37 @@
 import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
+import type { z } from "zod";
+import type { ActionType, AnyActionType } from "../../../../core/actions/action-type.ts";
+import { shortDigest } from "../../../../core/actions/digest.ts";
+import type { ActionTarget, PendingActionRef } from "../../../../core/actions/schema.ts";
+import { approvalViewOf, viewLines } from "../../../../core/actions/view.ts";
 import type { KubeObject, Pod, PodDisruptionBudget } from "../../../../core/kube/types.ts";
-import type { PendingAction, RiskFlag } from "../../../../core/pending.ts";
-import { summarizeAction } from "../../../../executor/action-store.ts";
 import type { McpDeps } from "../../../deps.ts";
-import { toolError, toolText, type ToolContext } from "../../../tool.ts";
+import { defineTool, toolError, toolText, type ToolContext, type ToolDefinition } from "../../../tool.ts";
 
 /**
- * The one path every write tool ends in: guardrails, then a pending action in
- * Redis, then "pending approval (id act_…)" — at once, like a 202 Accepted.
- * Nothing here can write to the cluster; the executor runs the stored action
- * after a human approves it.
+ * The one path every write tool ends in: typed arguments checked against the
+ * action type, guardrails, then a signed pending action in Redis, then
+ * "pending approval (id act_…)" — at once, like a 202 Accepted. Nothing here
+ * can write to the cluster; the executor runs the stored action after a human
+ * approves it.
  */
-export interface Proposal {
-  tool: string;
+export interface Proposal<Args, Evidence> {
   /** Arguments as the caller sent them (for the guardrails and the audit). */
   rawArguments: Record<string, unknown>;
-  /** Normalised arguments: exactly what the executor will run. */
-  arguments: Record<string, unknown>;
-  target: PendingAction["target"];
+  /** Normalised, typed arguments: exactly what the executor will run. */
+  arguments: Args;
+  /** What the view needs beside the arguments (live values, pods affected). */
+  evidence: Evidence;
+  target: ActionTarget;
   /** The live object, for guardrails that look at its labels and owners. */
   object?: KubeObject | undefined;
   pods?: readonly Pod[];
   pdbs?: readonly PodDisruptionBudget[];
-  summary: string;
-  preview: string[];
-  /** Risks the tool itself knows about (e.g. scaling to zero). */
-  flags?: RiskFlag[];
 }
 
 function requesterMissing(tool: string): CallToolResult {
   return toolError(
-    `${tool} needs the requester's identity (_meta "deputy/requester") so that someone else can approve it; nothing was proposed.`,
+    `${tool} needs the requester's identity so that someone else can approve it; nothing was proposed.`,
     { refused: { rule: "requester-required" } },
   );
 }
@@ -42,15 +43,15 @@ function requesterMissing(tool: string): CallToolResult {
  */
 export function precheck(
   context: ToolContext<McpDeps>,
-  tool: string,
+  type: AnyActionType,
   rawArguments: Record<string, unknown>,
   target: { kind: string; namespace?: string | undefined; name: string },
 ): CallToolResult | undefined {
   const { deps, caller } = context;
-  if (!caller.requester) return requesterMissing(tool);
+  if (!caller.requester) return requesterMissing(type.name);
   const refused = deps.policy.precheck(
     {
-      tool,
+      tool: type.name,
       arguments: rawArguments,
       requester: caller.requester,
       cluster: deps.config.kube.clusterName,
@@ -62,14 +63,29 @@ export function precheck(
   return undefined;
 }
 
-export async function propose(context: ToolContext<McpDeps>, proposal: Proposal): Promise<CallToolResult> {
+export async function propose<Args extends Record<string, unknown>, Evidence extends Record<string, unknown>>(
+  context: ToolContext<McpDeps>,
+  type: ActionType<Args, Evidence>,
+  proposal: Proposal<Args, Evidence>,
+): Promise<CallToolResult> {
   const { deps, caller } = context;
   const requester = caller.requester;
-  if (!requester) return requesterMissing(proposal.tool);
+  if (!requester) return requesterMissing(type.name);
+  // What the runner would refuse is refused now, before anyone is asked to approve it.
+  const args = type.args.safeParse(proposal.arguments);
+  const evidence = type.evidence.safeParse(proposal.evidence);
+  if (!args.success || !evidence.success) {
+    const issues = [...(args.error?.issues ?? []), ...(evidence.error?.issues ?? [])]
+      .map((issue) => `${issue.path.join(".") || "arguments"}: ${issue.message}`)
+      .join("; ");
+    return toolError(`${type.name} cannot be proposed: ${issues}. Nothing was stored.`, {
+      refused: { rule: "invalid-arguments" },
+    });
+  }
   const cluster = deps.config.kube.clusterName;
   const decision = await deps.policy.evaluate(
     {
-      tool: proposal.tool,
+      tool: type.name,
       arguments: proposal.rawArguments,
       requester,
       cluster,
@@ -81,6 +97,7 @@ export async function propose(context: ToolContext<McpDeps>, proposal: Proposal)
       },
       ...(proposal.pods ? { pods: proposal.pods } : {}),
       ...(proposal.pdbs ? { pdbs: proposal.pdbs } : {}),
+      podTemplates: type.podTemplates?.(args.data, evidence.data) ?? [],
     },
     { conversation: caller.conversation },
   );
@@ -93,14 +110,13 @@ export async function propose(context: ToolContext<McpDeps>, proposal: Proposal)
       refused: { rule: decision.rule, ...(decision.offer ? { offer: decision.offer } : {}) },
     });
   }
-  const flags = [...(proposal.flags ?? []), ...decision.flags];
+  const flags = [...(type.flags?.(args.data, evidence.data) ?? []), ...decision.flags];
   const action = await deps.actions.create({
     cluster,
-    tool: proposal.tool,
-    arguments: proposal.arguments,
+    tool: type.name,
+    arguments: args.data,
+    evidence: evidence.data,
     target: proposal.target,
-    summary: proposal.summary,
-    preview: proposal.preview,
     risk: { level: flags.length > 0 ? "high" : "normal", flags },
     requester,
     ...(caller.reason ? { reason: caller.reason } : {}),
@@ -120,12 +136,41 @@ export async function propose(context: ToolContext<McpDeps>, proposal: Proposal)
     ...(caller.reason ? { reason: caller.reason } : {}),
     details: { risk: action.risk.level, flags: flags.map((flag) => flag.rule), digest: action.digest },
   });
+  const view = approvalViewOf(action);
   const lines = [
-    `pending approval (id ${action.id})`,
-    action.summary,
-    ...action.preview.map((line) => `- ${line}`),
+    `pending approval (id ${action.id}, digest ${shortDigest(action.digest)})`,
+    view.summary,
+    ...viewLines(view),
     ...flags.map((flag) => `! ${flag.rule}: ${flag.message}`),
     `Nothing has changed yet. An authorised approver other than the requester must approve before ${action.expiresAt}; the result will be posted in the conversation.`,
   ];
-  return toolText(lines.join("\n"), { pendingAction: summarizeAction(action) });
+  const ref: PendingActionRef = {
+    id: action.id,
+    tool: action.tool,
+    digest: action.digest,
+    expiresAt: action.expiresAt,
+  };
+  return toolText(lines.join("\n"), { pendingAction: ref });
+}
+
+/**
+ * A write tool for an action type: the tool's name is the type's, and the
+ * annotations say it writes, so it always needs approval.
+ */
+export function defineWriteTool<Shape extends z.ZodRawShape>(
+  type: AnyActionType,
+  tool: Omit<ToolDefinition<McpDeps, Shape>, "name" | "annotations"> & {
+    annotations: { idempotentHint: boolean };
+  },
+): ToolDefinition<McpDeps, Shape> {
+  return defineTool<McpDeps, Shape>({
+    ...tool,
+    name: type.name,
+    annotations: {
+      readOnlyHint: false,
+      destructiveHint: true,
+      idempotentHint: tool.annotations.idempotentHint,
+      openWorldHint: false,
+    },
+  });
 }

@@ -1,6 +1,6 @@
 import { DeputyError } from "../../../../core/errors.ts";
 import type { Deployment, Pod, PodDisruptionBudget } from "../../../../core/kube/types.ts";
-import type { PendingAction } from "../../../../core/pending.ts";
+import type { ActionTarget } from "../../../../core/actions/schema.ts";
 import type { McpDeps } from "../../../deps.ts";
 import { namespacePolicy, notFound } from "../../read/support/scope.ts";
 
@@ -21,7 +21,7 @@ export function targetOf(
       generation?: number;
     };
   },
-): PendingAction["target"] {
+): ActionTarget {
   const meta = object.metadata ?? {};
   return {
     kind,
@@ -91,6 +91,15 @@ export async function budgetsIn(
 
 export function podName(pod: Pod): string {
   return `${pod.metadata?.namespace}/${pod.metadata?.name}`;
+}
+
+export function podNames(pods: readonly Pod[]): string[] {
+  return pods.map(podName);
+}
+
+/** A Deployment's pod spec as plain JSON, for the pod-spec analysis and the view. */
+export function podSpecOf(deployment: Deployment): Record<string, unknown> {
+  return structuredClone(deployment.spec?.template.spec ?? {}) as Record<string, unknown>;
 }
 
 export function containerNames(deployment: Deployment): string[] {

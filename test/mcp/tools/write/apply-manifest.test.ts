@@ -1,14 +1,13 @@
 import { CoreV1Api } from "@kubernetes/client-node";
 import type { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { PendingActionSummary } from "../../../../core/pending.ts";
-import { createActionStore } from "../../../../executor/action-store.ts";
+import { createActionStore, type ActionStore } from "../../../../core/actions/store.ts";
 import { parseManifest } from "../../../../mcp/tools/write/apply-manifest.ts";
-import { unifiedDiff } from "../../../../mcp/tools/write/support/diff.ts";
+import { unifiedDiff } from "../../../../core/actions/diff.ts";
 import { adminKubeConfig } from "../../../helpers/testenv.ts";
-import { alice, connectRedis, dropPrefix, testPrefix } from "../../../executor/support.ts";
+import { alice, connectRedis, dropPrefix, testPrefix, testSigner } from "../../../executor/support.ts";
 import { ensure, prepareNamespaces } from "../../../executor/write-env.ts";
-import { startHarness, type Harness } from "../../harness.ts";
+import { startHarness, storedProposal, type Harness } from "../../harness.ts";
 
 const NS = "deputy-w-tools";
 const meta = { "deputy/requester": alice };
@@ -23,11 +22,13 @@ describe("apply_manifest and propose_git_change", () => {
   let harness: Harness;
   let redis: Redis;
   let prefix: string;
+  let store: ActionStore;
 
   beforeAll(async () => {
     await prepareNamespaces();
     redis = connectRedis();
     prefix = testPrefix("apply");
+    store = createActionStore(redis, { prefix, ttlSeconds: 900, signer: testSigner() });
     harness = await startHarness({
       env: { DEPUTY_REDIS_PREFIX: prefix, DEPUTY_RATE_LIMIT_USER_PER_MINUTE: "1000" },
     });
@@ -56,7 +57,7 @@ describe("apply_manifest and propose_git_change", () => {
       meta,
     );
     expect(reply.isError, reply.text).toBe(false);
-    const summary = reply.structured?.pendingAction as PendingActionSummary;
+    const summary = await storedProposal(store, reply);
     expect(summary.summary).toBe(`Update ConfigMap ${NS}/settings by server-side apply.`);
     expect(summary.preview).toEqual([
       "Changes to the live ConfigMap:",
@@ -64,7 +65,7 @@ describe("apply_manifest and propose_git_change", () => {
       'data.extra: (absent) → "1"',
       "At execution: server-side dry run first, then the apply (field manager deputy, no force).",
     ]);
-    const stored = await createActionStore(redis, { prefix, ttlSeconds: 900 }).get(summary.id);
+    const stored = await store.get(summary.id);
     expect(stored?.arguments).toMatchObject({
       kind: "ConfigMap",
       namespace: NS,
@@ -81,7 +82,7 @@ describe("apply_manifest and propose_git_change", () => {
       { manifest: configMap({ a: "b" }, "brand-new") },
       meta,
     );
-    expect((created.structured?.pendingAction as PendingActionSummary).summary).toBe(
+    expect((await storedProposal(store, created)).summary).toBe(
       `Create ConfigMap ${NS}/brand-new by server-side apply.`,
     );
   });

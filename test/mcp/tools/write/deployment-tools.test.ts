@@ -1,12 +1,17 @@
 import { AppsV1Api } from "@kubernetes/client-node";
 import type { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { PendingActionSummary } from "../../../../core/pending.ts";
-import { createActionStore, type ActionStore } from "../../../../executor/action-store.ts";
+import { createActionStore, type ActionStore } from "../../../../core/actions/store.ts";
 import { adminKubeConfig, eventually } from "../../../helpers/testenv.ts";
-import { alice, connectRedis, dropPrefix, testPrefix } from "../../../executor/support.ts";
+import { alice, connectRedis, dropPrefix, testPrefix, testSigner } from "../../../executor/support.ts";
 import { prepareNamespaces } from "../../../executor/write-env.ts";
-import { startHarness, type Harness, type ToolReply } from "../../harness.ts";
+import {
+  startHarness,
+  storedProposal,
+  type Harness,
+  type ProposalView,
+  type ToolReply,
+} from "../../harness.ts";
 
 /**
  * Deployment write tools over MCP against the real API server: each reads its
@@ -23,16 +28,16 @@ describe("deployment write tools propose, never write", () => {
   let store: ActionStore;
   const apps = () => adminKubeConfig().makeApiClient(AppsV1Api);
 
-  const pending = (reply: ToolReply): PendingActionSummary => {
+  const pending = (reply: ToolReply): Promise<ProposalView> => {
     expect(reply.isError, reply.text).toBe(false);
-    return reply.structured?.pendingAction as PendingActionSummary;
+    return storedProposal(store, reply);
   };
 
   beforeAll(async () => {
     await prepareNamespaces();
     redis = connectRedis();
     prefix = testPrefix("tools");
-    store = createActionStore(redis, { prefix, ttlSeconds: 900 });
+    store = createActionStore(redis, { prefix, ttlSeconds: 900, signer: testSigner() });
     harness = await startHarness({
       env: { DEPUTY_REDIS_PREFIX: prefix, DEPUTY_RATE_LIMIT_USER_PER_MINUTE: "1000" },
     });
@@ -115,7 +120,7 @@ describe("deployment write tools propose, never write", () => {
       ),
       await harness.call("rollback_deployment", { namespace: NS, name: "api" }, meta),
     ];
-    const ids = replies.map((reply) => pending(reply).id);
+    const ids = (await Promise.all(replies.map(pending))).map((proposal) => proposal.id);
     expect(new Set(ids).size).toBe(6);
     const after = await apps().readNamespacedDeployment({ name: "api", namespace: NS });
     // The controller may update status meanwhile; the spec is what a write would change.
@@ -125,16 +130,16 @@ describe("deployment write tools propose, never write", () => {
   });
 
   it("previews exactly what changes and stores normalised arguments", async () => {
-    const scale = pending(
+    const scale = await pending(
       await harness.call("scale_deployment", { namespace: NS, name: "api", replicas: 0 }, meta),
     );
-    expect(scale.preview).toEqual(["spec.replicas: 2 → 0", "2 pod(s) will be stopped."]);
+    expect(scale.preview.slice(0, 2)).toEqual(["spec.replicas: 2 → 0", "2 pod(s) will be stopped."]);
     expect(scale.risk).toEqual({
       level: "high",
       flags: [{ rule: "scale-to-zero", message: `Scaling to 0 stops every pod of ${NS}/api.` }],
     });
 
-    const env = pending(
+    const env = await pending(
       await harness.call(
         "set_deployment_env",
         { namespace: NS, name: "api", container: "app", set: { NEW: "1", MODE: "safe" }, remove: [] },
@@ -153,7 +158,7 @@ describe("deployment write tools propose, never write", () => {
       remove: [],
     });
 
-    const resources = pending(
+    const resources = await pending(
       await harness.call(
         "set_deployment_resources",
         {
@@ -171,10 +176,12 @@ describe("deployment write tools propose, never write", () => {
       "container app: limits.memory 128Mi → 256Mi",
     ]);
 
-    const rollback = pending(await harness.call("rollback_deployment", { namespace: NS, name: "api" }, meta));
+    const rollback = await pending(
+      await harness.call("rollback_deployment", { namespace: NS, name: "api" }, meta),
+    );
     expect(rollback.summary).toBe(`Roll back Deployment ${NS}/api from revision 2 to revision 1.`);
     expect(rollback.preview).toContain(
-      "container app: image ghcr.io/example/api:1.1.0 → ghcr.io/example/api:1.0.0",
+      'spec.template.spec.containers[0].image: "ghcr.io/example/api:1.1.0" → "ghcr.io/example/api:1.0.0"',
     );
     const stored = await store.get(rollback.id);
     expect(stored?.arguments).toMatchObject({ toRevision: 1, replicaSet: expect.stringMatching(/^api-/) });

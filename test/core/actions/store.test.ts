@@ -1,7 +1,18 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Redis } from "ioredis";
-import { actionDigest, createActionStore, type ActionStore } from "../../executor/action-store.ts";
-import { alice, bob, connectRedis, draft, dropPrefix, dumpPrefix, mallory, testPrefix } from "./support.ts";
+import { actionDigest, createActionSigner } from "../../../core/actions/digest.ts";
+import { ActionTampered, createActionStore, type ActionStore } from "../../../core/actions/store.ts";
+import {
+  alice,
+  bob,
+  connectRedis,
+  draft,
+  dropPrefix,
+  dumpPrefix,
+  mallory,
+  testPrefix,
+  testSigner,
+} from "../../executor/support.ts";
 
 describe("pending-action store (real Redis)", () => {
   let redis: Redis;
@@ -12,7 +23,7 @@ describe("pending-action store (real Redis)", () => {
   beforeAll(() => {
     redis = connectRedis();
     prefix = testPrefix("store");
-    store = createActionStore(redis, { prefix, ttlSeconds: 900, now: () => clock });
+    store = createActionStore(redis, { prefix, ttlSeconds: 900, signer: testSigner(), now: () => clock });
   });
   afterAll(async () => {
     await dropPrefix(redis, prefix);
@@ -35,7 +46,7 @@ describe("pending-action store (real Redis)", () => {
 
   it("rejects a malformed proposal and leaves nothing behind", async () => {
     const before = await dumpPrefix(redis, prefix);
-    await expect(store.create(draft({ preview: "not a list" as never }))).rejects.toThrow();
+    await expect(store.create(draft({ evidence: "not an object" as never }))).rejects.toThrow();
     await expect(store.create(draft(), { ttlSeconds: 0 })).rejects.toThrow(/positive number of seconds/);
     expect(await dumpPrefix(redis, prefix)).toBe(before);
   });
@@ -144,5 +155,73 @@ describe("pending-action store (real Redis)", () => {
     expect(stored?.requester).toEqual(alice);
     expect(stored?.decidedBy).toEqual(bob);
     expect(stored?.state).toBe("rejected");
+  });
+
+  describe("integrity: a Redis writer cannot swap what runs", () => {
+    const docOf = async (id: string): Promise<Record<string, unknown>> =>
+      JSON.parse((await redis.hget(`${prefix}action:${id}`, "doc")) ?? "{}") as Record<string, unknown>;
+
+    it("refuses a document rewritten in Redis, even with a recomputed plain digest", async () => {
+      const action = await store.create(
+        draft({ tool: "restart_deployment", arguments: { namespace: "shop", name: "frontend" } }),
+      );
+      const swapped = {
+        ...(await docOf(action.id)),
+        tool: "apply_manifest",
+        arguments: { namespace: "shop", kind: "Job", name: "warm", manifest: { spec: {} } },
+      } as unknown as Parameters<typeof actionDigest>[0] & Record<string, unknown>;
+      swapped.digest = actionDigest(swapped);
+      await redis.hset(`${prefix}action:${action.id}`, "doc", JSON.stringify(swapped));
+      await expect(store.get(action.id)).rejects.toBeInstanceOf(ActionTampered);
+      await expect(store.decide(action.id, "approved", bob)).rejects.toThrow(/integrity check/);
+    });
+
+    it("refuses a rewritten requester, risk or expiry", async () => {
+      for (const change of [
+        { requester: mallory },
+        { risk: { level: "normal", flags: [] }, _from: "high" },
+        { expiresAt: new Date(Date.now() + 86_400_000).toISOString() },
+      ]) {
+        const action = await store.create(
+          draft({ risk: { level: "high", flags: [{ rule: "statefulset-pod", message: "db-0" }] } }),
+        );
+        const { _from: _ignored, ...patch } = change as Record<string, unknown>;
+        await redis.hset(
+          `${prefix}action:${action.id}`,
+          "doc",
+          JSON.stringify({ ...(await docOf(action.id)), ...patch }),
+        );
+        await expect(store.get(action.id)).rejects.toBeInstanceOf(ActionTampered);
+      }
+    });
+
+    it("refuses a MAC made with another key, and a missing MAC", async () => {
+      const other = createActionStore(redis, {
+        prefix,
+        ttlSeconds: 900,
+        signer: createActionSigner(Buffer.alloc(32, 7)),
+      });
+      const foreign = await other.create(draft());
+      await expect(store.get(foreign.id)).rejects.toBeInstanceOf(ActionTampered);
+      const mine = await store.create(draft());
+      await redis.hdel(`${prefix}action:${mine.id}`, "mac");
+      await expect(store.get(mine.id)).rejects.toBeInstanceOf(ActionTampered);
+    });
+
+    it("never moves a finished action back to pending, and never runs it twice", async () => {
+      const action = await store.create(draft());
+      await store.decide(action.id, "approved", bob);
+      expect((await store.beginExecution(action.id)).ok).toBe(true);
+      await store.finish(action.id, "succeeded", { message: "done", finishedAt: new Date().toISOString() });
+      // A Redis writer flips the state back; the executions counter still says it ran.
+      await redis.hset(`${prefix}action:${action.id}`, "state", "approved");
+      const again = await store.beginExecution(action.id);
+      expect(again.ok === false && again.reason).toBe("already_ran");
+      expect(await store.executions(action.id)).toBe(1);
+    });
+
+    it("refuses a signing key shorter than 32 bytes", () => {
+      expect(() => createActionSigner(Buffer.alloc(16))).toThrow(/at least 32 bytes/);
+    });
   });
 });

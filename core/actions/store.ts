@@ -1,52 +1,69 @@
-import { createHash, randomBytes } from "node:crypto";
+import { randomBytes } from "node:crypto";
 import type { Redis } from "ioredis";
 import { z } from "zod";
-import { canonicalJson } from "../core/audit.ts";
-import { DeputyError } from "../core/errors.ts";
-import { identitySchema, type Identity } from "../core/identity.ts";
+import { DeputyError } from "../errors.ts";
+import { identitySchema, type Identity } from "../identity.ts";
+import { actionDigest, type ActionSigner } from "./digest.ts";
 import {
+  ACTION_ID_PATTERN,
+  outcomeSchema,
   pendingActionSchema,
+  proposalSchema,
+  type ActionOutcome,
   type ActionState,
   type PendingAction,
-  type PendingActionSummary,
-} from "../core/pending.ts";
+  type Proposal,
+} from "./schema.ts";
 
 /**
  * Pending actions in Redis. Every state change is one Lua script, so two
  * approvers clicking at once, or an approval racing a rejection, see exactly one
  * winner: pending → approved → executing → succeeded | failed, and
- * pending → rejected | expired. Nothing here talks to the cluster.
+ * pending → rejected | expired. Nothing moves back to pending, and
+ * approved → executing happens at most once per action (the `executions`
+ * counter is checked in the same script that increments it).
  *
- * One hash per action: `doc` (the immutable proposal as JSON, covered by
- * `digest`), `state`, and the mutable decision/outcome fields. Non-terminal
- * states are indexed in sorted sets so expiry sweeps and crash reconciliation
- * never scan the keyspace.
+ * One hash per action: `doc` (the immutable proposal as JSON) and `mac` (its
+ * HMAC under a key Redis never sees), `state`, and the decision/outcome
+ * fields. Every read verifies the MAC: a document someone rewrote in Redis is
+ * an ActionTampered error, never an action. Non-terminal states are indexed in
+ * sorted sets so expiry sweeps and crash reconciliation never scan the keyspace.
  */
 
-export const ACTION_ID_PATTERN = /^act_[A-Za-z0-9_-]{20,}$/;
+export { ACTION_ID_PATTERN };
 const INDEXED_STATES = ["pending", "approved", "executing"] as const;
 const TERMINAL_STATES: readonly ActionState[] = ["succeeded", "failed", "rejected", "expired"];
 
-export type ActionDraft = Omit<
-  PendingAction,
-  "id" | "digest" | "createdAt" | "expiresAt" | "state" | "decidedBy" | "decidedAt" | "outcome"
->;
-
-export type ActionOutcome = NonNullable<PendingAction["outcome"]>;
+export type ActionDraft = Omit<Proposal, "id" | "digest" | "createdAt" | "expiresAt">;
+export type { ActionOutcome };
 
 export type TransitionResult =
   | { ok: true; action: PendingAction }
   | { ok: false; reason: "missing" }
   | { ok: false; reason: "expired"; action: PendingAction }
-  | { ok: false; reason: "wrong_state"; action: PendingAction };
+  | { ok: false; reason: "wrong_state"; action: PendingAction }
+  | { ok: false; reason: "already_ran"; action: PendingAction };
+
+/** A stored action whose document no longer matches its MAC (or cannot be read as one). */
+export class ActionTampered extends DeputyError {
+  readonly actionId: string;
+  constructor(actionId: string, why: string) {
+    super("TAMPERED", `Stored action ${actionId} failed its integrity check (${why}); it will not be used.`, {
+      details: { actionId },
+    });
+    this.name = "ActionTampered";
+    this.actionId = actionId;
+  }
+}
 
 export interface ActionStore {
-  /** Store a proposal as `pending` with a fresh unguessable id. */
+  /** Store a proposal as `pending` with a fresh unguessable id, its digest and its MAC. */
   create(draft: ActionDraft, options?: { ttlSeconds?: number }): Promise<PendingAction>;
+  /** The verified action, undefined when unknown; throws ActionTampered when its MAC fails. */
   get(id: string): Promise<PendingAction | undefined>;
   /** pending → approved | rejected, refusing an expired action (which becomes `expired`). */
   decide(id: string, decision: "approved" | "rejected", by: Identity): Promise<TransitionResult>;
-  /** approved → executing; the lease id is recorded as soon as it is known. */
+  /** approved → executing, once: a second call answers `already_ran`. */
   beginExecution(id: string): Promise<TransitionResult>;
   recordLease(id: string, leaseId: string): Promise<void>;
   /** executing → succeeded | failed (or approved → failed when execution never started). */
@@ -69,47 +86,17 @@ export interface ActionStoreOptions {
   prefix: string;
   /** Default approval window. */
   ttlSeconds: number;
+  /** Signs and verifies stored proposals (key from OpenBao KV, or generated in local mode). */
+  signer: ActionSigner;
   /** How long finished actions are kept for the thread and the audit story. */
   retentionSeconds?: number;
   now?: () => number;
-}
-
-/** sha256 over exactly what will run: cluster, tool, normalised arguments, target. */
-export function actionDigest(
-  parts: Pick<PendingAction, "cluster" | "tool" | "arguments" | "target">,
-): string {
-  return createHash("sha256")
-    .update(
-      canonicalJson({
-        cluster: parts.cluster,
-        tool: parts.tool,
-        arguments: parts.arguments,
-        target: parts.target,
-      }),
-    )
-    .digest("hex");
 }
 
 export function newActionId(): string {
   // 24 random bytes: 192 bits, so ids cannot be guessed or enumerated.
   return `act_${randomBytes(24).toString("base64url")}`;
 }
-
-export function summarizeAction(action: PendingAction): PendingActionSummary {
-  return {
-    id: action.id,
-    tool: action.tool,
-    summary: action.summary,
-    preview: action.preview,
-    risk: action.risk,
-    target: action.target,
-    requester: action.requester,
-    expiresAt: action.expiresAt,
-    ...(action.reason === undefined ? {} : { reason: action.reason }),
-  };
-}
-
-const outcomeSchema = pendingActionSchema.shape.outcome.unwrap();
 
 // Lua: the only place state changes. ARGV: allowed from-states (comma list),
 // to-state, now (ms), check expiry ("1"/"0"), terminal ("1"/"0"), retention
@@ -119,11 +106,15 @@ const TRANSITION_SCRIPT = `
 local indexed = { ${INDEXED_STATES.map((s) => `["${s}"] = ${INDEXED_STATES.indexOf(s) + 2}`).join(", ")} }
 local state = redis.call('HGET', KEYS[1], 'state')
 if not state then return {'missing'} end
+if ARGV[2] == 'pending' then return {'wrong_state', state} end
 local allowed = false
 for s in string.gmatch(ARGV[1], '[^,]+') do
   if s == state then allowed = true end
 end
 if not allowed then return {'wrong_state', state} end
+if ARGV[2] == 'executing' and tonumber(redis.call('HGET', KEYS[1], 'executions') or '0') ~= 0 then
+  return {'already_ran', state}
+end
 local now = tonumber(ARGV[3])
 local id = redis.call('HGET', KEYS[1], 'id')
 local function move(to)
@@ -151,11 +142,20 @@ return {'ok', state}
 const storedSchema = z.object({
   id: z.string(),
   doc: z.string(),
-  state: z.string(),
+  mac: z.string(),
+  state: z.enum(["pending", "approved", "executing", "succeeded", "failed", "rejected", "expired"]),
   decidedBy: z.string().optional(),
   decidedAt: z.string().optional(),
   outcome: z.string().optional(),
 });
+
+function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+}
 
 export function createActionStore(redis: Redis, options: ActionStoreOptions): ActionStore {
   const now = options.now ?? Date.now;
@@ -167,23 +167,30 @@ export function createActionStore(redis: Redis, options: ActionStoreOptions): Ac
   async function load(id: string): Promise<PendingAction | undefined> {
     if (!ACTION_ID_PATTERN.test(id)) return undefined;
     const raw = await redis.hgetall(key(id));
-    if (!raw.doc) return undefined;
-    const stored = storedSchema.parse(raw);
-    const doc: unknown = JSON.parse(stored.doc);
-    const parsed = pendingActionSchema.safeParse({
-      ...(doc as Record<string, unknown>),
-      id: stored.id,
-      state: stored.state,
-      ...(stored.decidedBy ? { decidedBy: JSON.parse(stored.decidedBy) } : {}),
-      ...(stored.decidedAt ? { decidedAt: stored.decidedAt } : {}),
-      ...(stored.outcome ? { outcome: JSON.parse(stored.outcome) } : {}),
-    });
-    if (!parsed.success) {
-      throw new DeputyError("INTERNAL", `Pending action ${id} in Redis is malformed and was not used`, {
-        details: { actionId: id },
-      });
+    if (Object.keys(raw).length === 0) return undefined;
+    const stored = storedSchema.safeParse(raw);
+    if (!stored.success) throw new ActionTampered(id, "its record is incomplete");
+    const proposal = proposalSchema.strict().safeParse(parseJson(stored.data.doc));
+    if (!proposal.success) throw new ActionTampered(id, "its document is malformed");
+    if (proposal.data.id !== id || stored.data.id !== id) throw new ActionTampered(id, "its id was changed");
+    if (!options.signer.verify(proposal.data, stored.data.mac)) {
+      throw new ActionTampered(id, "its MAC does not match its document");
     }
-    return parsed.data;
+    // A verified document with a digest that does not match it was signed wrong: refuse it too.
+    if (actionDigest(proposal.data) !== proposal.data.digest) {
+      throw new ActionTampered(id, "its digest does not match its document");
+    }
+    const decidedBy = stored.data.decidedBy
+      ? identitySchema.safeParse(parseJson(stored.data.decidedBy))
+      : undefined;
+    const outcome = stored.data.outcome ? outcomeSchema.safeParse(parseJson(stored.data.outcome)) : undefined;
+    return pendingActionSchema.parse({
+      ...proposal.data,
+      state: stored.data.state,
+      ...(decidedBy?.success ? { decidedBy: decidedBy.data } : {}),
+      ...(stored.data.decidedAt ? { decidedAt: stored.data.decidedAt } : {}),
+      ...(outcome?.success ? { outcome: outcome.data } : {}),
+    });
   }
 
   async function transition(
@@ -214,7 +221,14 @@ export function createActionStore(redis: Redis, options: ActionStoreOptions): Ac
     if (reply[0] === "missing" || !action) return { ok: false, reason: "missing" };
     if (reply[0] === "expired") return { ok: false, reason: "expired", action };
     if (reply[0] === "wrong_state") return { ok: false, reason: "wrong_state", action };
+    if (reply[0] === "already_ran") return { ok: false, reason: "already_ran", action };
     return { ok: true, action };
+  }
+
+  /** Ids in an index whose documents verify; a tampered one is left out (and reported by `get`). */
+  async function loadMany(ids: readonly string[]): Promise<PendingAction[]> {
+    const actions = await Promise.all(ids.map((id) => load(id).catch(() => undefined)));
+    return actions.filter((a): a is PendingAction => a !== undefined);
   }
 
   return {
@@ -229,19 +243,20 @@ export function createActionStore(redis: Redis, options: ActionStoreOptions): Ac
       const createdMs = now();
       const expiresMs = createdMs + ttlSeconds * 1000;
       const id = newActionId();
-      const doc = {
+      const unsigned = {
         ...draft,
-        digest: actionDigest(draft),
+        id,
         createdAt: new Date(createdMs).toISOString(),
         expiresAt: new Date(expiresMs).toISOString(),
       };
       // Validate before writing so a malformed proposal leaves nothing behind.
-      const action = pendingActionSchema.parse({ ...doc, id, state: "pending" });
+      const proposal = proposalSchema.strict().parse({ ...unsigned, digest: actionDigest(unsigned) });
       const created = await redis
         .multi()
         .hset(key(id), {
           id,
-          doc: JSON.stringify(doc),
+          doc: JSON.stringify(proposal),
+          mac: options.signer.mac(proposal),
           state: "pending",
           createdAtMs: String(createdMs),
           expiresAtMs: String(expiresMs),
@@ -252,7 +267,7 @@ export function createActionStore(redis: Redis, options: ActionStoreOptions): Ac
       if (!created || created.some(([error]) => error !== null)) {
         throw new DeputyError("UPSTREAM_FAILED", "Could not store the pending action in Redis");
       }
-      return action;
+      return pendingActionSchema.parse({ ...proposal, state: "pending" });
     },
 
     get: load,
@@ -285,9 +300,12 @@ export function createActionStore(redis: Redis, options: ActionStoreOptions): Ac
       const due = await redis.zrangebyscore(indexKey("pending"), 0, now());
       const expired: string[] = [];
       for (const id of due) {
-        const result = await transition(id, ["pending"], "expired", {}, true);
-        if (!result.ok && result.reason === "expired") expired.push(id);
-        if (!result.ok && result.reason === "missing") await redis.zrem(indexKey("pending"), id);
+        const result = await transition(id, ["pending"], "expired", {}, true).catch((error: unknown) => {
+          if (error instanceof ActionTampered) return undefined;
+          throw error;
+        });
+        if (result && !result.ok && result.reason === "expired") expired.push(id);
+        if (result && !result.ok && result.reason === "missing") await redis.zrem(indexKey("pending"), id);
       }
       return expired;
     },
@@ -298,8 +316,7 @@ export function createActionStore(redis: Redis, options: ActionStoreOptions): Ac
         ...(await redis.zrangebyscore(indexKey("approved"), 0, cutoff)),
         ...(await redis.zrangebyscore(indexKey("executing"), 0, cutoff)),
       ];
-      const actions = await Promise.all(ids.map(load));
-      return actions.filter((a): a is PendingAction => a !== undefined);
+      return loadMany(ids);
     },
 
     async leaseOf(id) {
@@ -318,9 +335,7 @@ export function createActionStore(redis: Redis, options: ActionStoreOptions): Ac
     },
 
     async list(state, limit = 100) {
-      const ids = await redis.zrange(indexKey(state), 0, limit - 1);
-      const actions = await Promise.all(ids.map(load));
-      return actions.filter((a): a is PendingAction => a !== undefined);
+      return loadMany(await redis.zrange(indexKey(state), 0, limit - 1));
     },
   };
 }

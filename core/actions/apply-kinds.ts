@@ -1,13 +1,3 @@
-import { DeputyError } from "../core/errors.ts";
-import { roleForAction, type OpenBaoRoles, type SecretsRole } from "../core/openbao-roles.ts";
-
-/**
- * Which OpenBao secrets-engine role an action runs under. The roles
- * themselves (generated RBAC rules per action type) live in
- * manifests/openbao/roles.yaml, read through core/openbao-roles.ts, so setup,
- * broker and tests use one description.
- */
-
 /** Kinds apply_manifest accepts, and where they live. Never RBAC, Secrets, CRDs, webhooks or Namespaces. */
 export const APPLY_KINDS = {
   ConfigMap: { apiVersion: "v1", resource: "configmaps" },
@@ -33,19 +23,4 @@ export function applyObjectPath(kind: ApplyKind, namespace: string, name?: strin
   const base = apiVersion.includes("/") ? `/apis/${apiVersion}` : `/api/${apiVersion}`;
   const collection = `${base}/namespaces/${encodeURIComponent(namespace)}/${resource}`;
   return name === undefined ? collection : `${collection}/${encodeURIComponent(name)}`;
-}
-
-/** The role an action runs under, from its tool and (for apply_manifest) the manifest's kind. */
-export function roleFor(roles: OpenBaoRoles, tool: string, args: Record<string, unknown>): SecretsRole {
-  if (tool === "apply_manifest") {
-    const kind = args.kind;
-    if (typeof kind !== "string" || !isApplyKind(kind)) {
-      throw new DeputyError(
-        "INPUT_INVALID",
-        `apply_manifest: kind ${String(kind)} is not one Deputy may apply`,
-      );
-    }
-    return roleForAction(roles, tool, kind);
-  }
-  return roleForAction(roles, tool);
 }

@@ -48,19 +48,21 @@ export function toYaml(object: unknown): string {
 
 function show(value: unknown): string {
   if (value === undefined) return "(absent)";
-  const text = JSON.stringify(value);
-  return text.length > 100 ? `${text.slice(0, 97)}…` : text;
+  // Values in full: a cut value could hide exactly the part that matters.
+  return JSON.stringify(value);
 }
 
 /**
  * "spec.replicas: 2 → 3" for every leaf the manifest sets that differs from
- * the live object. Lists are compared whole (server-side apply merges some by
- * key, but whole-list lines keep the card honest and short).
+ * the live object, lists walked element by element
+ * ("spec.template.spec.containers[0].securityContext.privileged: (absent) →
+ * true"), so every field that will change has a line of its own and no value
+ * is shortened. An empty object or list the manifest sets is a leaf too.
  */
-export function fieldChanges(live: Json | undefined, desired: Json, maxLines = 40): string[] {
+export function fieldChanges(live: unknown, desired: Json): string[] {
   const lines: string[] = [];
   const walk = (want: unknown, have: unknown, path: string): void => {
-    if (isObject(want)) {
+    if (isObject(want) && Object.keys(want).length > 0) {
       for (const [key, value] of Object.entries(want)) {
         if (path === "" && (key === "apiVersion" || key === "kind")) continue;
         if (path === "metadata" && (key === "name" || key === "namespace")) continue;
@@ -68,13 +70,20 @@ export function fieldChanges(live: Json | undefined, desired: Json, maxLines = 4
       }
       return;
     }
+    if (Array.isArray(want) && want.length > 0) {
+      want.forEach((item, index) =>
+        walk(item, Array.isArray(have) ? have[index] : undefined, `${path}[${index}]`),
+      );
+      if (Array.isArray(have) && have.length > want.length) {
+        lines.push(
+          `${path}: ${have.length - want.length} trailing item(s) removed (${show(have.slice(want.length))})`,
+        );
+      }
+      return;
+    }
     if (JSON.stringify(want) !== JSON.stringify(have)) lines.push(`${path}: ${show(have)} → ${show(want)}`);
   };
   walk(desired, live, "");
-  if (lines.length > maxLines) {
-    const more = lines.length - maxLines;
-    return [...lines.slice(0, maxLines), `… and ${more} more change(s)`];
-  }
   return lines;
 }
 

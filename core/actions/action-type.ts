@@ -1,0 +1,137 @@
+import type { z } from "zod";
+import { DeputyError } from "../errors.ts";
+import type { Logger } from "../logger.ts";
+import type { ActionTarget, PendingAction, RiskFlag } from "./schema.ts";
+import type { PodTemplateChange } from "./pod-spec.ts";
+
+/**
+ * One declaration per write action: its name, its typed arguments, the
+ * OpenBao role it runs under, what it hands the guardrails, the complete
+ * view an approver sees, and its runner. The MCP write tool, the store, both
+ * approval cards and the executor all read this one declaration, so a tool,
+ * its runner and its role can no longer drift apart.
+ */
+
+/** The executor's Kubernetes client for one action, with the action's minted credential. */
+export interface KubeWriter {
+  get<T>(path: string, query?: Record<string, string>): Promise<T>;
+  patch<T>(
+    path: string,
+    body: unknown,
+    type: "merge" | "strategic" | "json" | "apply",
+    query?: Record<string, string>,
+  ): Promise<T>;
+  post<T>(path: string, body: unknown, query?: Record<string, string>): Promise<T>;
+  close(): void;
+}
+
+export interface RunContext<Args, Evidence = unknown> {
+  kube: KubeWriter;
+  /** The verified stored action. */
+  action: PendingAction;
+  /** Its arguments, parsed by the action type's schema. */
+  args: Args;
+  /** What the card showed beside the arguments, parsed by the evidence schema. */
+  evidence: Evidence;
+  protectedNamespaces: readonly string[];
+  logger: Logger;
+}
+
+export interface RunResult {
+  message: string;
+  /** HTTP status of the decisive Kubernetes call. */
+  kubeStatus: number;
+}
+
+/**
+ * What the approver sees, complete: nothing that changes what runs is cut.
+ * The card may show less than this when Slack's limits force it, says so, and
+ * puts the rest one click away.
+ */
+export interface ApprovalView {
+  /** One sentence: what happens to what. */
+  summary: string;
+  /** Security-relevant facts, shown before anything else. */
+  security: string[];
+  /** Every change, one line per field, values in full. */
+  changes: string[];
+  /** Context: pods affected, strategy, what is left alone. */
+  notes: string[];
+}
+
+export interface ActionType<Args extends Record<string, unknown>, Evidence extends Record<string, unknown>> {
+  /** The MCP tool name and the stored action's `tool`. */
+  name: string;
+  /** Strict schema of the stored arguments: checked at proposal and again before the run. */
+  args: z.ZodType<Args>;
+  /** What the proposer read for the view (live object, pods): stored, signed, never run. */
+  evidence: z.ZodType<Evidence>;
+  /** For a role chosen by argument (apply_manifest: by kind); else the role is chosen by name. */
+  roleKind?: (args: Args) => string;
+  /** Pod templates this action creates or replaces, for the pod-spec guardrails. */
+  podTemplates?: (args: Args, evidence: Evidence) => PodTemplateChange[];
+  /** Risks this action knows about itself (scaling to zero, a Recreate restart). */
+  flags?: (args: Args, evidence: Evidence) => RiskFlag[];
+  view(args: Args, evidence: Evidence, target: ActionTarget): ApprovalView;
+  run(context: RunContext<Args, Evidence>): Promise<RunResult>;
+}
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- each action type has its own argument shape
+export type AnyActionType = ActionType<any, any>;
+
+/** Declare an action type with its argument and evidence types inferred. */
+export function defineActionType<
+  Args extends Record<string, unknown>,
+  Evidence extends Record<string, unknown>,
+>(type: ActionType<Args, Evidence>): ActionType<Args, Evidence> {
+  return type;
+}
+
+/** A write refused before or by the API server; `kubeStatus` says how. */
+export class ActionFailed extends DeputyError {
+  readonly kubeStatus: number | undefined;
+  constructor(
+    code: "CONFLICT" | "POLICY_DENIED" | "INPUT_INVALID" | "NOT_FOUND",
+    message: string,
+    kubeStatus?: number,
+  ) {
+    super(code, message, { details: { kubeStatus } });
+    this.name = "ActionFailed";
+    this.kubeStatus = kubeStatus;
+  }
+}
+
+export interface ObjectMeta {
+  name?: string;
+  namespace?: string;
+  uid?: string;
+  resourceVersion?: string;
+  generation?: number;
+  labels?: Record<string, string>;
+  annotations?: Record<string, string>;
+  ownerReferences?: { kind: string; name: string; uid: string; controller?: boolean }[];
+}
+
+/** The object is still the one proposed: same uid, and (when known) same spec generation. */
+export function assertUnchanged(live: { metadata?: ObjectMeta }, target: ActionTarget, what: string): void {
+  const meta = live.metadata ?? {};
+  if (target.uid && meta.uid !== target.uid) {
+    throw new ActionFailed(
+      "CONFLICT",
+      `${what} was deleted and re-created since it was proposed (uid changed); nothing was done. Propose the change again.`,
+      409,
+    );
+  }
+  if (target.generation !== undefined && meta.generation !== target.generation) {
+    throw new ActionFailed(
+      "CONFLICT",
+      `${what} changed since it was proposed (spec generation ${target.generation} → ${meta.generation ?? "?"}); nothing was done. Propose the change again to act on the current version.`,
+      409,
+    );
+  }
+}
+
+/** "Deployment shop/checkout", "Node node-a". */
+export function describeTarget(target: Pick<ActionTarget, "kind" | "namespace" | "name">): string {
+  return `${target.kind} ${target.namespace ? `${target.namespace}/` : ""}${target.name}`;
+}

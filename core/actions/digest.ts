@@ -1,0 +1,63 @@
+import { createHash, createHmac, timingSafeEqual } from "node:crypto";
+import { canonicalJson } from "../audit.ts";
+import type { Proposal } from "./schema.ts";
+
+/**
+ * Two checks over a stored proposal, for two readers:
+ *
+ * - The digest is what a person can compare: sha256 over everything that
+ *   decides what runs and who may decide it (cluster, tool, typed arguments,
+ *   target uid and resourceVersion, requester, risk, expiry). The card shows
+ *   its first characters and the button carries it whole, so a click approves
+ *   that content and nothing else.
+ * - The MAC is what Redis cannot forge: HMAC-SHA256 over the whole proposal
+ *   under a key the Redis user cannot read. A document whose MAC fails is
+ *   refused as tampering, whatever its digest says.
+ */
+
+export type DigestParts = Pick<
+  Proposal,
+  "cluster" | "tool" | "arguments" | "target" | "requester" | "risk" | "expiresAt"
+>;
+
+export function actionDigest(parts: DigestParts): string {
+  return createHash("sha256")
+    .update(
+      canonicalJson({
+        cluster: parts.cluster,
+        tool: parts.tool,
+        arguments: parts.arguments,
+        target: parts.target,
+        // Who asked decides who may approve (two-person rule): the id is the person.
+        requester: { kind: parts.requester.kind, id: parts.requester.id },
+        risk: parts.risk,
+        expiresAt: parts.expiresAt,
+      }),
+    )
+    .digest("hex");
+}
+
+/** The short form a person reads on the card and compares with the confirm dialog. */
+export function shortDigest(digest: string): string {
+  return digest.slice(0, 12);
+}
+
+/** Signs a proposal; a key shorter than 32 bytes is refused so a typo cannot weaken it. */
+export interface ActionSigner {
+  mac(proposal: Proposal): string;
+  verify(proposal: Proposal, mac: string): boolean;
+}
+
+export function createActionSigner(key: Buffer): ActionSigner {
+  if (key.length < 32) throw new Error("the action MAC key must be at least 32 bytes");
+  const mac = (proposal: Proposal): string =>
+    createHmac("sha256", key).update("deputy-action-v1\n").update(canonicalJson(proposal)).digest("hex");
+  return {
+    mac,
+    verify(proposal, given) {
+      const expected = Buffer.from(mac(proposal), "hex");
+      const actual = Buffer.from(given, "hex");
+      return actual.length === expected.length && timingSafeEqual(actual, expected);
+    },
+  };
+}

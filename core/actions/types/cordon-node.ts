@@ -1,0 +1,28 @@
+import { z } from "zod";
+import { defineActionType } from "../action-type.ts";
+import { liveNode, setUnschedulable } from "./node-support.ts";
+import { objectName } from "./support.ts";
+
+export const cordonNode = defineActionType({
+  name: "cordon_node",
+  args: z.strictObject({ name: objectName }),
+  evidence: z.strictObject({ alreadyCordoned: z.boolean(), podCount: z.number().int().min(0) }),
+  view: (args, ev) => ({
+    summary: `Cordon node ${args.name}.`,
+    security: [],
+    changes: [
+      ev.alreadyCordoned
+        ? `Node ${args.name} is already cordoned; this changes nothing.`
+        : "spec.unschedulable: false → true",
+    ],
+    notes: [`${ev.podCount} pod(s) on the node keep running.`],
+  }),
+  async run(context) {
+    const node = await liveNode(context);
+    await setUnschedulable(context, node, true);
+    return {
+      message: `Node ${context.args.name} cordoned: no new pods will be scheduled on it.`,
+      kubeStatus: 200,
+    };
+  },
+});

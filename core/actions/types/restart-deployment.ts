@@ -1,0 +1,42 @@
+import { z } from "zod";
+import { defineActionType } from "../action-type.ts";
+import { deploymentRef, done, guardedPatch, liveDeployment, podsLine } from "./support.ts";
+
+export const restartDeployment = defineActionType({
+  name: "restart_deployment",
+  args: z.strictObject(deploymentRef),
+  evidence: z.strictObject({
+    pods: z.array(z.string()),
+    strategy: z.enum(["RollingUpdate", "Recreate"]),
+    maxUnavailable: z.string(),
+    maxSurge: z.string(),
+  }),
+  flags: (_args, evidence) =>
+    evidence.strategy === "Recreate"
+      ? [{ rule: "recreate-strategy", message: "Recreate strategy: the restart causes downtime." }]
+      : [],
+  view: (args, evidence) => ({
+    summary: `Restart Deployment ${args.namespace}/${args.name} (rolling restart of ${evidence.pods.length} pod(s)).`,
+    security: [],
+    changes: [
+      "spec.template.metadata.annotations.kubectl.kubernetes.io/restartedAt: set to the time of the run",
+    ],
+    notes: [
+      evidence.strategy === "RollingUpdate"
+        ? `Pods are replaced gradually (maxUnavailable ${evidence.maxUnavailable}, maxSurge ${evidence.maxSurge}).`
+        : "Strategy Recreate: every pod stops before new ones start (downtime).",
+      podsLine(evidence.pods, "Pods affected"),
+      "Nothing else in the Deployment changes.",
+    ],
+  }),
+  async run(context) {
+    const live = await liveDeployment(context);
+    const restartedAt = new Date().toISOString();
+    await guardedPatch(context, live, {
+      template: { metadata: { annotations: { "kubectl.kubernetes.io/restartedAt": restartedAt } } },
+    });
+    return done(
+      `Deployment ${context.args.namespace}/${context.args.name} is restarting (rollout at ${restartedAt}).`,
+    );
+  },
+});

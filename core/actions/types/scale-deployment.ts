@@ -1,0 +1,42 @@
+import { z } from "zod";
+import { defineActionType } from "../action-type.ts";
+import { deploymentRef, done, guardedPatch, liveDeployment, podsLine } from "./support.ts";
+
+export const scaleDeployment = defineActionType({
+  name: "scale_deployment",
+  args: z.strictObject({ ...deploymentRef, replicas: z.number().int().min(0).max(1000) }),
+  evidence: z.strictObject({ currentReplicas: z.number().int().min(0), pods: z.array(z.string()) }),
+  flags: (args) =>
+    args.replicas === 0
+      ? [
+          {
+            rule: "scale-to-zero",
+            message: `Scaling to 0 stops every pod of ${args.namespace}/${args.name}.`,
+          },
+        ]
+      : [],
+  view: (args, evidence) => {
+    const current = evidence.currentReplicas;
+    return {
+      summary: `Scale Deployment ${args.namespace}/${args.name} from ${current} to ${args.replicas} replica(s).`,
+      security: [],
+      changes: [`spec.replicas: ${current} → ${args.replicas}`],
+      notes: [
+        args.replicas < current
+          ? `${current - args.replicas} pod(s) will be stopped.`
+          : args.replicas > current
+            ? `${args.replicas - current} pod(s) will be started.`
+            : "No change in the replica count.",
+        ...(evidence.pods.length > 0 ? [podsLine(evidence.pods, "Pods now running")] : []),
+      ],
+    };
+  },
+  async run(context) {
+    const live = await liveDeployment(context);
+    await guardedPatch(context, live, { replicas: context.args.replicas });
+    const { namespace, name, replicas } = context.args;
+    return done(
+      `Deployment ${namespace}/${name} scaled from ${live.spec?.replicas ?? 1} to ${replicas} replicas.`,
+    );
+  },
+});

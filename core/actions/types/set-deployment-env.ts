@@ -1,0 +1,78 @@
+import { z } from "zod";
+import { defineActionType } from "../action-type.ts";
+import {
+  deploymentRef,
+  done,
+  guardedPatch,
+  liveDeployment,
+  objectName,
+  podSpecEvidence,
+  podsLine,
+  requireContainer,
+  withContainer,
+} from "./support.ts";
+
+export const envVarName = z
+  .string()
+  .regex(/^[A-Za-z_][A-Za-z0-9_.-]{0,127}$/, { message: "not a valid environment variable name" });
+
+const args = z.strictObject({
+  ...deploymentRef,
+  container: objectName,
+  set: z.record(envVarName, z.string().max(4096)),
+  remove: z.array(envVarName).max(50),
+});
+type Args = z.infer<typeof args>;
+
+function after(a: Args, spec: Record<string, unknown>): Record<string, unknown> {
+  return withContainer(spec, a.container, (c) => {
+    const env = (Array.isArray(c.env) ? (c.env as { name: string }[]) : []).filter(
+      (entry) => !a.remove.includes(entry.name) && !Object.hasOwn(a.set, entry.name),
+    );
+    return { ...c, env: [...env, ...Object.entries(a.set).map(([name, value]) => ({ name, value }))] };
+  });
+}
+
+export const setDeploymentEnv = defineActionType({
+  name: "set_deployment_env",
+  args,
+  evidence: z.strictObject({
+    /** Current literal values of the variables this action sets (absent: unset). */
+    current: z.record(z.string(), z.string()),
+    podSpec: podSpecEvidence,
+    pods: z.array(z.string()),
+  }),
+  podTemplates: (a, ev) => [
+    {
+      workload: `Deployment ${a.namespace}/${a.name}`,
+      kind: "Deployment",
+      before: ev.podSpec,
+      after: after(a, ev.podSpec),
+    },
+  ],
+  view: (a, ev) => ({
+    summary: `Change the environment of ${a.container} in Deployment ${a.namespace}/${a.name}.`,
+    security: [],
+    changes: [
+      ...Object.entries(a.set).map(
+        ([key, value]) =>
+          `container ${a.container}: ${key} ${Object.hasOwn(ev.current, key) ? JSON.stringify(ev.current[key]) : "(unset)"} → ${JSON.stringify(value)}`,
+      ),
+      ...a.remove.map((key) => `container ${a.container}: remove ${key}`),
+    ],
+    notes: [podsLine(ev.pods, "Pods replaced by a rolling update")],
+  }),
+  async run(context) {
+    const { namespace, name, container, set, remove } = context.args;
+    const live = await liveDeployment(context);
+    requireContainer(live, container);
+    const env = [
+      ...Object.entries(set).map(([key, value]) => ({ name: key, value })),
+      ...remove.map((key) => ({ name: key, $patch: "delete" })),
+    ];
+    await guardedPatch(context, live, { template: { spec: { containers: [{ name: container, env }] } } });
+    return done(
+      `Deployment ${namespace}/${name}: environment of ${container} updated (${Object.keys(set).length} set, ${remove.length} removed).`,
+    );
+  },
+});

@@ -1,0 +1,62 @@
+import { z } from "zod";
+import { defineActionType } from "../action-type.ts";
+import { podSpecSummary } from "../pod-spec.ts";
+import {
+  deploymentRef,
+  done,
+  guardedPatch,
+  liveDeployment,
+  objectName,
+  podSpecEvidence,
+  podsLine,
+  requireContainer,
+  withContainer,
+} from "./support.ts";
+
+// registry/path:tag or @sha256:digest, no whitespace or shell characters.
+export const imageReference = z
+  .string()
+  .max(512)
+  .regex(/^[a-z0-9][a-z0-9._\-/:]*(@sha256:[a-f0-9]{64})?$/i, {
+    message: "image must be a reference like registry.example.com/team/app:1.2.3 or …@sha256:<digest>",
+  });
+
+const evidence = z.strictObject({
+  currentImage: z.string(),
+  podSpec: podSpecEvidence,
+  pods: z.array(z.string()),
+});
+
+function after(
+  args: { container: string; image: string },
+  spec: Record<string, unknown>,
+): Record<string, unknown> {
+  return withContainer(spec, args.container, (c) => ({ ...c, image: args.image }));
+}
+
+export const setDeploymentImage = defineActionType({
+  name: "set_deployment_image",
+  args: z.strictObject({ ...deploymentRef, container: objectName, image: imageReference }),
+  evidence,
+  podTemplates: (args, ev) => [
+    {
+      workload: `Deployment ${args.namespace}/${args.name}`,
+      kind: "Deployment",
+      before: ev.podSpec,
+      after: after(args, ev.podSpec),
+    },
+  ],
+  view: (args, ev) => ({
+    summary: `Set the image of ${args.container} in Deployment ${args.namespace}/${args.name} to ${args.image}.`,
+    security: podSpecSummary({ workload: "", kind: "Deployment", after: after(args, ev.podSpec) }),
+    changes: [`container ${args.container}: image ${ev.currentImage} → ${args.image}`],
+    notes: [podsLine(ev.pods, "Pods replaced by a rolling update")],
+  }),
+  async run(context) {
+    const { namespace, name, container, image } = context.args;
+    const live = await liveDeployment(context);
+    requireContainer(live, container);
+    await guardedPatch(context, live, { template: { spec: { containers: [{ name: container, image }] } } });
+    return done(`Deployment ${namespace}/${name}: container ${container} now runs ${image}.`);
+  },
+});

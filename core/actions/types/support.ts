@@ -1,0 +1,101 @@
+import { z } from "zod";
+import { isKubeApiError } from "../../kube/errors.ts";
+import type { Deployment } from "../../kube/types.ts";
+import { ActionFailed, assertUnchanged, type RunContext, type RunResult } from "../action-type.ts";
+
+/** Shared by the action types: argument pieces, Deployment reads and guarded patches. */
+
+export const objectName = z.string().min(1).max(253);
+export const namespaceName = z.string().min(1).max(63);
+export const deploymentRef = { namespace: namespaceName, name: objectName };
+export const podRefSchema = z.strictObject({
+  namespace: namespaceName,
+  name: objectName,
+  uid: z.string().min(1),
+});
+export type PodRef = z.infer<typeof podRefSchema>;
+
+/** Pod spec as read from the API: checked to be an object, walked by the pod-spec analysis. */
+export const podSpecEvidence = z.record(z.string(), z.unknown());
+
+export function deploymentPath(namespace: string, name: string): string {
+  return `/apis/apps/v1/namespaces/${encodeURIComponent(namespace)}/deployments/${encodeURIComponent(name)}`;
+}
+
+export function podPath(namespace: string, name: string): string {
+  return `/api/v1/namespaces/${encodeURIComponent(namespace)}/pods/${encodeURIComponent(name)}`;
+}
+
+export function nodePath(name: string): string {
+  return `/api/v1/nodes/${encodeURIComponent(name)}`;
+}
+
+export const done = (message: string): RunResult => ({ message, kubeStatus: 200 });
+
+/** Read the deployment with the minted credential and check it is the one proposed. */
+export async function liveDeployment(
+  context: RunContext<{ namespace: string; name: string }>,
+): Promise<Deployment> {
+  const { namespace, name } = context.args;
+  const what = `Deployment ${namespace}/${name}`;
+  let live: Deployment;
+  try {
+    live = await context.kube.get<Deployment>(deploymentPath(namespace, name));
+  } catch (error) {
+    if (isKubeApiError(error, 404))
+      throw new ActionFailed("NOT_FOUND", `${what} no longer exists; nothing was done.`, 404);
+    throw error;
+  }
+  assertUnchanged(live, context.action.target, what);
+  return live;
+}
+
+/** Strategic merge patch guarded by uid + resourceVersion: a concurrent change is a 409. */
+export async function guardedPatch(
+  context: RunContext<unknown>,
+  live: Deployment,
+  spec: Record<string, unknown>,
+): Promise<void> {
+  const meta = live.metadata ?? {};
+  const { namespace = "", name = "" } = meta;
+  try {
+    await context.kube.patch(
+      deploymentPath(namespace, name),
+      { metadata: { uid: meta.uid, resourceVersion: meta.resourceVersion }, spec },
+      "strategic",
+      { fieldManager: "deputy" },
+    );
+  } catch (error) {
+    if (isKubeApiError(error, 409)) {
+      throw new ActionFailed(
+        "CONFLICT",
+        `Deployment ${namespace}/${name} changed while the action ran (409 Conflict); nothing was done.`,
+        409,
+      );
+    }
+    throw error;
+  }
+}
+
+export function requireContainer(live: Deployment, container: string): void {
+  const names = (live.spec?.template.spec?.containers ?? []).map((c) => c.name);
+  if (!names.includes(container)) {
+    throw new ActionFailed(
+      "INPUT_INVALID",
+      `Deployment ${live.metadata?.namespace}/${live.metadata?.name} has no container "${container}" any more (has ${names.join(", ")}); nothing was done.`,
+      422,
+    );
+  }
+}
+
+type Json = Record<string, unknown>;
+
+/** A copy of a pod spec with one container changed, for the pod-spec analysis of the result. */
+export function withContainer(spec: Json, container: string, change: (c: Json) => Json): Json {
+  const containers = Array.isArray(spec.containers) ? (spec.containers as Json[]) : [];
+  return { ...spec, containers: containers.map((c) => (c.name === container ? change(c) : c)) };
+}
+
+export function podsLine(pods: readonly string[], how: string): string {
+  return `${how}: ${pods.length} (${pods.join(", ") || "none running"}).`;
+}
