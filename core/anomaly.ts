@@ -16,7 +16,7 @@ import type { Metrics } from "./metrics.ts";
  * checks with isWritePaused) until an approver resumes them.
  */
 
-export type AnomalyRule = "delete-burst" | "denial-burst" | "protected-namespace-write";
+export type AnomalyRule = "delete-burst" | "denial-burst" | "protected-namespace-write" | "action-tampered";
 
 export interface AnomalyThresholds {
   /** Alert when MORE than this many delete/evict actions fall in one window. */
@@ -325,6 +325,18 @@ export function createAnomalyDetector(deps: AnomalyDetectorDeps): AnomalyDetecto
           ),
         );
       }
+    }
+
+    // A stored action that failed its integrity check: someone with Redis access changed it.
+    if (record.kind === "anomaly" && record.rule === "tampered") {
+      alerts.push(
+        await fire(
+          "action-tampered",
+          record,
+          `Anomaly: stored action ${record.actionId ?? "(unknown)"} failed its integrity check: what is in Redis is not what was proposed, so it was not run. Check who can write to Deputy's Redis.`,
+          { actionId: record.actionId },
+        ),
+      );
     }
 
     const namespace = namespaceOf(record);

@@ -176,17 +176,17 @@ export function podSpecRisks(change: PodTemplateChange, options: PodSpecOptions)
   const oldAccount = before
     ? (str(before.serviceAccountName) ?? str(before.serviceAccount) ?? "default")
     : "default";
+  const identity: string[] = [];
   if (account !== oldAccount || (!before && account !== "default")) {
-    flags.push({
-      rule: "service-account",
-      message: `${change.workload} runs as service account ${account}${before ? ` (was ${oldAccount})` : ""}: its pods get that account's permissions.`,
-    });
+    identity.push(
+      `runs as service account ${account}${before ? ` (was ${oldAccount})` : ""}: its pods get that account's permissions`,
+    );
   }
   if (after.automountServiceAccountToken === true && before?.automountServiceAccountToken !== true) {
-    flags.push({
-      rule: "service-account",
-      message: `${change.workload} sets automountServiceAccountToken: true: its pods get the account's API token.`,
-    });
+    identity.push("sets automountServiceAccountToken: true: its pods get the account's API token");
+  }
+  if (identity.length > 0) {
+    flags.push({ rule: "service-account", message: `${change.workload} ${identity.join("; ")}.` });
   }
   if (options.allowedRegistries.length > 0) {
     const oldImages = new Set(before ? imagesOf(before).values() : []);

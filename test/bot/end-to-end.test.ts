@@ -235,9 +235,12 @@ describe("end to end on the local cluster", () => {
     await bot.idle();
     const [card] = cards(sent.ts);
     expect(card, "an approval card in the thread").toBeDefined();
-    const actionId = (card!.blocks as { elements?: { value?: string }[] }[])
+    // The button carries "id|digest": the click approves exactly the stored content the card shows.
+    const [actionId, digest] = (card!.blocks as { elements?: { value?: string }[] }[])
       .flatMap((b) => b.elements ?? [])
-      .find((e) => e.value)!.value!;
+      .find((e) => e.value)!
+      .value!.split("|") as [string, string];
+    expect((await store.get(actionId))?.digest).toBe(digest);
     const cardJson = JSON.stringify(card!.blocks);
     expect(cardJson).toContain("restart_deployment");
     expect(cardJson).toContain(`Deployment ${NS}/${DEPLOYMENT}`);
@@ -266,7 +269,7 @@ describe("end to end on the local cluster", () => {
     expect(updated).toContain(`approved by <@${BOB}>`);
     expect(updated).toMatch(/lease `[^`]+`/);
     expect(botReplies(sent.ts).at(-1)!.text).toContain(
-      `restart_deployment on Deployment ${NS}/${DEPLOYMENT} succeeded.`,
+      `restart_deployment on Deployment ${NS}/${DEPLOYMENT} (cluster testenv) succeeded.`,
     );
 
     // A replay of the same click executes nothing.

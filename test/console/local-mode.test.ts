@@ -202,7 +202,9 @@ describe("local mode in a browser", () => {
       void dialog.dismiss();
     });
     await card.locator("button.approve").click();
-    await expect.poll(() => asked).toBe("High-risk change: approve delete_pod on pod shop/db-0?");
+    await expect
+      .poll(() => asked)
+      .toMatch(/^High-risk change: approve delete_pod on pod shop\/db-0 \(digest [0-9a-f]{12}\)\?$/);
     expect(await card.getAttribute("data-state")).toBe("pending");
 
     await card.locator("button.reject").click();

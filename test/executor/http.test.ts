@@ -71,7 +71,12 @@ describe("executor HTTP endpoint and client", () => {
       status: "rejected",
       action: { id: action.id, state: "rejected", decidedBy: bob },
     });
-    const again = await client.decide({ actionId: action.id, approver: bob, decision: "approve" });
+    const again = await client.decide({
+      actionId: action.id,
+      digest: action.digest,
+      approver: bob,
+      decision: "approve",
+    });
     expect(again.status).toBe("not_pending");
     const unknown = await client.decide({
       actionId: "act_BBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBB",
@@ -87,7 +92,12 @@ describe("executor HTTP endpoint and client", () => {
     const client = createExecutorClient({ url: server.url });
     const action = await store.create(draft({ requester: alice }));
     const started = Date.now();
-    const result = await client.decide({ actionId: action.id, approver: bob, decision: "approve" });
+    const result = await client.decide({
+      actionId: action.id,
+      digest: action.digest,
+      approver: bob,
+      decision: "approve",
+    });
     expect(result.status).toBe("failed");
     expect(result.message).toMatch(
       /^No just-in-time credential could be obtained from OpenBao \(OpenBao auth\/kubernetes\/login answered nothing \(unreachable\)\); nothing was done\.$/,
@@ -138,7 +148,12 @@ describe("executor HTTP endpoint and client", () => {
     await pauseWrites(redis, { rule: "delete-burst", reason: "7 deletes in a minute" }, prefix);
     const action = await store.create(draft());
     const minted = broker.stats().logins;
-    const refused = await paused.decide({ actionId: action.id, approver: bob, decision: "approve" });
+    const refused = await paused.decide({
+      actionId: action.id,
+      digest: action.digest,
+      approver: bob,
+      decision: "approve",
+    });
     expect(refused).toMatchObject({ status: "refused", rule: "writes-paused" });
     expect(refused.message).toMatch(
       /^New write approvals are paused \(delete-burst: 7 deletes in a minute\)/,

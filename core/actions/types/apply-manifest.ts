@@ -50,7 +50,14 @@ export const applyManifest = defineActionType({
         ev.live ? `Changes to the live ${args.kind}:` : `New ${args.kind}; every field it sets:`,
         ...fieldChanges(ev.live, args.manifest),
       ],
-      notes: ["At execution: server-side dry run first, then the apply (field manager deputy, no force)."],
+      notes: [
+        "At execution: server-side dry run first, then the apply (field manager deputy, no force).",
+        ...(ev.live
+          ? [
+              "Fields Deputy applied to this object before and this manifest leaves out are removed; fields other managers own stay.",
+            ]
+          : []),
+      ],
     };
   },
   async run(context) {

@@ -76,7 +76,9 @@ describe("createPolicy: the guardrails together", () => {
       "no-force",
       "protected-namespace",
       "argocd-managed",
+      "host-access",
       "statefulset-pod",
+      "pod-spec-risk",
       "pdb",
       "rate-limit",
     ]);

@@ -64,6 +64,7 @@ describe("apply_manifest and propose_git_change", () => {
       'data.mode: "fast" → "safe"',
       'data.extra: (absent) → "1"',
       "At execution: server-side dry run first, then the apply (field manager deputy, no force).",
+      "Fields Deputy applied to this object before and this manifest leaves out are removed; fields other managers own stay.",
     ]);
     const stored = await store.get(summary.id);
     expect(stored?.arguments).toMatchObject({

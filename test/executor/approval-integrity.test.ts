@@ -1,0 +1,357 @@
+import { randomBytes } from "node:crypto";
+import { AppsV1Api, BatchV1Api, CoreV1Api } from "@kubernetes/client-node";
+import type { Redis } from "ioredis";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { approvalCardBlocks, fullChangeModal } from "../../bot/blocks/approval-card.ts";
+import type { Alert } from "../../core/alerts.ts";
+import { createAnomalyDetector } from "../../core/anomaly.ts";
+import { actionDigest, createActionSigner } from "../../core/actions/digest.ts";
+import type { PendingAction, PendingActionRef } from "../../core/actions/schema.ts";
+import { createActionStore, type ActionStore } from "../../core/actions/store.ts";
+import { approvalViewOf } from "../../core/actions/view.ts";
+import { createAuditLog, type AuditRecord } from "../../core/audit.ts";
+import type { Identity } from "../../core/identity.ts";
+import { createLogger } from "../../core/logger.ts";
+import { createApprovalExecutor, type ApprovalExecutor } from "../../executor/approval-executor.ts";
+import { createCredentialBroker } from "../../executor/credential-broker.ts";
+import { adminKubeConfig, eventually } from "../helpers/testenv.ts";
+import { startHarness, storedProposal, type Harness } from "../mcp/harness.ts";
+import {
+  alice,
+  bob,
+  connectRedis,
+  dropPrefix,
+  dumpPrefix,
+  TEST_ACTION_KEY,
+  testPrefix,
+  testSigner,
+} from "./support.ts";
+import { ensure, prepareWriteEnv, type WriteEnv } from "./write-env.ts";
+
+/**
+ * "No write other than the one the approver saw", tried as an attacker would,
+ * against the real API server, the OpenBao-compatible dev server and Redis:
+ * a pod that reaches into its node is refused before anyone is asked; a
+ * Secret it reads makes it high risk and is named; a stored action swapped in
+ * Redis is refused and raises an alarm; a click on an old card is refused; a
+ * drain evicts exactly the pods its card listed.
+ */
+const NS = "deputy-w-exec";
+const OTHER_NS = "deputy-w-tools";
+const RUN = randomBytes(3).toString("hex");
+const NODE = `deputy-test-node-integrity-${RUN}`;
+const meta = (requester: Identity = alice) => ({
+  "deputy/requester": requester,
+  "deputy/conversation": { surface: "slack", teamId: "T1", channel: "C1", thread: "1700000000.0002" },
+  "deputy/reason": "integrity test",
+});
+
+function job(name: string, podSpec: Record<string, unknown>): string {
+  return JSON.stringify({
+    apiVersion: "batch/v1",
+    kind: "Job",
+    metadata: { name, namespace: NS },
+    spec: { template: { spec: { restartPolicy: "Never", ...podSpec } } },
+  });
+}
+
+describe("approval integrity: the approver sees exactly what runs, and the click is bound to it", () => {
+  let env: WriteEnv;
+  let harness: Harness;
+  let redis: Redis;
+  let prefix: string;
+  let store: ActionStore;
+  let executor: ApprovalExecutor;
+  const records: AuditRecord[] = [];
+  const alerts: Alert[] = [];
+  const apps = () => adminKubeConfig().makeApiClient(AppsV1Api);
+  const core = () => adminKubeConfig().makeApiClient(CoreV1Api);
+
+  const decide = (action: Pick<PendingAction, "id">, digest: string | undefined, approver = bob) =>
+    executor.decide({ actionId: action.id, digest, approver, decision: "approve" });
+
+  beforeAll(async () => {
+    env = await prepareWriteEnv();
+    redis = connectRedis();
+    prefix = testPrefix("integrity");
+    harness = await startHarness({
+      env: {
+        DEPUTY_REDIS_PREFIX: prefix,
+        DEPUTY_RATE_LIMIT_USER_PER_MINUTE: "1000",
+        DEPUTY_WRITABLE_NAMESPACES: NS,
+      },
+    });
+    store = createActionStore(redis, { prefix, ttlSeconds: 900, signer: testSigner() });
+    const logger = createLogger({ level: "silent" });
+    const detector = createAnomalyDetector({
+      redis,
+      prefix,
+      thresholds: { deletesPerWindow: 100, denialsPerWindow: 100, protectedNamespaces: ["kube-system"] },
+      sink: { postAlert: async (alert) => void alerts.push(alert) },
+      logger,
+    });
+    const audit = createAuditLog({
+      destination: { write: () => true } as never,
+      onRecord: [(record) => records.push(record), detector.observer],
+    });
+    executor = createApprovalExecutor({
+      store,
+      broker: createCredentialBroker({
+        openbao: env.openbao,
+        logger,
+        authMount: env.authMount,
+        authRole: env.authRole,
+        secretsMount: env.secretsMount,
+        jwtPath: env.jwtPath,
+      }),
+      roles: env.roles,
+      cluster: env.cluster,
+      audit,
+      logger,
+      approvers: { slackUserIds: [alice.id, bob.id], localApproverIds: [] },
+      twoPersonRule: { normal: true, high: true },
+      protectedNamespaces: ["kube-system"],
+      clusterName: "testenv",
+    });
+  });
+
+  afterAll(async () => {
+    await harness?.close();
+    await core()
+      .deleteNode({ name: NODE })
+      .catch(() => undefined);
+    await dropPrefix(redis, prefix);
+    redis.disconnect();
+  });
+
+  it("refuses a Job that is privileged, mounts the node's / and reads a Secret, by rule, storing nothing", async () => {
+    const before = await dumpPrefix(redis, prefix);
+    const reply = await harness.call(
+      "apply_manifest",
+      {
+        manifest: job("warm", {
+          volumes: [{ name: "host", hostPath: { path: "/" } }],
+          containers: [
+            {
+              name: "warm",
+              image: "busybox:1.36",
+              command: ["sh", "-c", "echo warming caches"],
+              securityContext: { privileged: true },
+              envFrom: [{ secretRef: { name: "payment-gateway" } }],
+              volumeMounts: [{ name: "host", mountPath: "/host" }],
+            },
+          ],
+        }),
+      },
+      meta(),
+    );
+    expect(reply.isError).toBe(true);
+    expect(reply.text).toMatch(
+      /^Refused by rule host-access: Job deputy-w-exec\/warm would get access to its node: /,
+    );
+    expect(reply.text).toContain("container warm is privileged");
+    expect(reply.text).toContain("volume host mounts the node's path / (hostPath)");
+    expect(reply.structured?.pendingAction).toBeUndefined();
+    expect(await dumpPrefix(redis, prefix)).toBe(before);
+    await expect(
+      adminKubeConfig().makeApiClient(BatchV1Api).readNamespacedJob({ name: "warm", namespace: NS }),
+    ).rejects.toThrow();
+  });
+
+  it("makes a Job reading a Secret high risk and names the Secret; a long manifest's field past the cut is one click away", async () => {
+    const env = Array.from({ length: 300 }, (_, i) => ({
+      name: `SETTING_${i}`,
+      value: `v${i}-${"y".repeat(24)}`,
+    }));
+    const reply = await harness.call(
+      "apply_manifest",
+      {
+        manifest: job(`secretive-${RUN}`, {
+          containers: [
+            {
+              name: "warm",
+              image: "busybox:1.36",
+              env,
+              envFrom: [{ secretRef: { name: "payment-gateway" } }],
+              command: ["sh", "-c", "echo FIELD-PAST-THE-CUT"],
+            },
+          ],
+        }),
+      },
+      meta(),
+    );
+    const action = await storedProposal(store, reply);
+    expect(action.risk.level).toBe("high");
+    const secretFlag = action.risk.flags.find((flag) => flag.rule === "secret-reference");
+    expect(secretFlag?.message).toContain("Secret payment-gateway (envFrom of container warm)");
+    const view = approvalViewOf(action);
+    const card = JSON.stringify(approvalCardBlocks(action, view, { approverMention: undefined }));
+    expect(card).toContain("payment-gateway");
+    expect(card).toContain("High risk");
+    expect(card).not.toContain("FIELD-PAST-THE-CUT");
+    expect(card).toContain("View full change");
+    const modal = JSON.stringify(fullChangeModal(action, view));
+    expect(modal).toContain("FIELD-PAST-THE-CUT");
+    expect(modal).toContain("SETTING_299");
+  });
+
+  it("refuses a stored restart swapped in Redis for an apply_manifest, audits it as tampering and raises an alert", async () => {
+    await apps()
+      .deleteNamespacedDeployment({ name: "swap", namespace: NS })
+      .catch(() => undefined);
+    await eventually("old swap gone", () =>
+      apps()
+        .readNamespacedDeployment({ name: "swap", namespace: NS })
+        .then(
+          () => false,
+          () => true,
+        ),
+    );
+    await apps().createNamespacedDeployment({
+      namespace: NS,
+      body: {
+        metadata: { name: "swap", namespace: NS },
+        spec: {
+          replicas: 1,
+          selector: { matchLabels: { app: "swap" } },
+          template: {
+            metadata: { labels: { app: "swap" } },
+            spec: { containers: [{ name: "app", image: "ghcr.io/example/swap:1.0.0" }] },
+          },
+        },
+      },
+    });
+    const reply = await harness.call("restart_deployment", { namespace: NS, name: "swap" }, meta());
+    const ref = reply.structured?.pendingAction as PendingActionRef;
+    const key = `${prefix}action:${ref.id}`;
+    const doc = JSON.parse((await redis.hget(key, "doc"))!) as Record<string, unknown>;
+    const swapped: Record<string, unknown> = {
+      ...doc,
+      tool: "apply_manifest",
+      arguments: {
+        namespace: NS,
+        kind: "Job",
+        name: `evil-${RUN}`,
+        manifest: JSON.parse(job(`evil-${RUN}`, { containers: [{ name: "x", image: "busybox:1.36" }] })),
+      },
+      evidence: {},
+      target: { kind: "Job", namespace: NS, name: `evil-${RUN}` },
+    };
+    // The attacker can recompute a plain digest; without the key they cannot recompute the MAC.
+    swapped.digest = actionDigest(swapped as never);
+    await redis.hset(key, "doc", JSON.stringify(swapped));
+
+    const result = await decide({ id: ref.id }, swapped.digest as string);
+    expect(result).toMatchObject({ status: "refused", rule: "tampered" });
+    expect(result.message).toContain("failed its integrity check");
+    expect(await redis.hget(key, "state")).toBe("pending");
+    expect(await store.executions(ref.id)).toBe(0);
+    await expect(
+      adminKubeConfig()
+        .makeApiClient(BatchV1Api)
+        .readNamespacedJob({ name: `evil-${RUN}`, namespace: NS }),
+    ).rejects.toThrow();
+    expect(records.some((r) => r.kind === "anomaly" && r.rule === "tampered" && r.actionId === ref.id)).toBe(
+      true,
+    );
+    expect(
+      records.some(
+        (r) => r.kind === "approval_decision" && r.decision === "refused" && r.rule === "tampered",
+      ),
+    ).toBe(true);
+    await eventually("the tampering alert", async () =>
+      alerts.some((alert) => alert.rule === "action-tampered"),
+    );
+  });
+
+  it("refuses a click on an old card after the action was re-proposed under the same id, and one without a digest", async () => {
+    const reply = await harness.call(
+      "scale_deployment",
+      { namespace: NS, name: "swap", replicas: 2 },
+      meta(),
+    );
+    const ref = reply.structured?.pendingAction as PendingActionRef;
+    const original = (await store.get(ref.id))!;
+    // Re-proposed with a valid MAC (as the MCP server would sign it): the old card's digest no longer matches.
+    const key = `${prefix}action:${ref.id}`;
+    const doc = JSON.parse((await redis.hget(key, "doc"))!) as Record<string, unknown>;
+    const reproposed: Record<string, unknown> = {
+      ...doc,
+      arguments: { namespace: NS, name: "swap", replicas: 7 },
+    };
+    reproposed.digest = actionDigest(reproposed as never);
+    await redis.hset(key, {
+      doc: JSON.stringify(reproposed),
+      mac: createActionSigner(TEST_ACTION_KEY).mac(reproposed as never),
+    });
+    const stale = await decide(original, original.digest);
+    expect(stale).toMatchObject({ status: "refused", rule: "stale-card" });
+    const bare = await decide(original, undefined);
+    expect(bare).toMatchObject({ status: "refused", rule: "digest-required" });
+    expect((await apps().readNamespacedDeployment({ name: "swap", namespace: NS })).spec?.replicas).toBe(1);
+    // The current card's digest works, and the action runs exactly once.
+    const current = (await store.get(ref.id))!;
+    expect((await decide(current, current.digest)).status).toBe("succeeded");
+    expect((await decide(current, current.digest)).status).toBe("not_pending");
+    expect(await store.executions(ref.id)).toBe(1);
+    expect((await apps().readNamespacedDeployment({ name: "swap", namespace: NS })).spec?.replicas).toBe(7);
+  });
+
+  it("drains exactly the pods on the card: a later pod, a bare pod and a pod outside the writable namespaces stay", async () => {
+    const kc = adminKubeConfig();
+    await ensure(kc, { apiVersion: "v1", kind: "Node", metadata: { name: NODE } });
+    const owner = await core().createNamespacedConfigMap({
+      namespace: NS,
+      body: { metadata: { name: `owner-${RUN}` } },
+    });
+    const controlled = [
+      {
+        apiVersion: "v1",
+        kind: "ConfigMap",
+        name: `owner-${RUN}`,
+        uid: owner.metadata!.uid!,
+        controller: true,
+      },
+    ];
+    const pod = async (name: string, namespace: string, owned: boolean): Promise<void> => {
+      await core().createNamespacedPod({
+        namespace,
+        body: {
+          metadata: { name, namespace, ...(owned ? { ownerReferences: controlled } : {}) },
+          spec: { nodeName: NODE, containers: [{ name: "c", image: "ghcr.io/example/c:1" }] },
+        },
+      });
+    };
+    await pod(`carded-${RUN}`, NS, true);
+    await pod(`bare-${RUN}`, NS, false);
+    await pod(`elsewhere-${RUN}`, OTHER_NS, false);
+
+    const reply = await harness.call("drain_node", { name: NODE }, meta());
+    const proposal = await storedProposal(store, reply);
+    expect(proposal.arguments).toMatchObject({ evict: [{ namespace: NS, name: `carded-${RUN}` }] });
+    const left = proposal.preview.find((line) => line.startsWith("Left in place:"))!;
+    expect(left).toContain(`${NS}/bare-${RUN} (no controller: nothing would recreate it)`);
+    expect(left).toContain(`${OTHER_NS}/elsewhere-${RUN} (outside the namespaces Deputy may change)`);
+    expect(proposal.preview).toContain("The node will not be empty after the drain.");
+
+    // A pod arrives after the card was built: it is not on the card.
+    await pod(`latecomer-${RUN}`, NS, true);
+    const result = await decide(proposal, proposal.digest);
+    expect(result.status, result.message).toBe("succeeded");
+    expect(result.message).toContain(`evicted 1 pod(s) (${NS}/carded-${RUN})`);
+    expect(result.message).toContain(
+      `Not on the approved card, so not evicted (a new approval is needed): ${NS}/latecomer-${RUN}`,
+    );
+    const terminating = async (name: string, namespace = NS) =>
+      core()
+        .readNamespacedPod({ name, namespace })
+        .then(
+          (p) => p.metadata?.deletionTimestamp !== undefined,
+          () => true,
+        );
+    expect(await terminating(`carded-${RUN}`)).toBe(true);
+    expect(await terminating(`latecomer-${RUN}`)).toBe(false);
+    expect(await terminating(`bare-${RUN}`)).toBe(false);
+    expect(await terminating(`elsewhere-${RUN}`, OTHER_NS)).toBe(false);
+  });
+});
