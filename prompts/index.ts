@@ -43,6 +43,11 @@ export const PROMPT_GUARDRAILS: readonly PromptRule[] = [
       "MCP write tools' policy check (core/config.ts ALWAYS_PROTECTED_NAMESPACES + DEPUTY_PROTECTED_NAMESPACES)",
   },
   {
+    guardrail: "host-access",
+    enforcedBy:
+      "MCP write tools' policy check (mcp/policy/host-access.ts, core/actions/pod-spec.ts); pod-spec-risk flags the rest",
+  },
+  {
     guardrail: "fenced-tool-output",
     enforcedBy: "bot/agent/fence.ts wraps every tool result; MCP server fences cluster text",
   },
