@@ -17,6 +17,9 @@ import * as commands from "./listeners/commands/index.ts";
 import * as events from "./listeners/events/index.ts";
 import * as dedupeEvents from "./listeners/middleware/dedupe-events.ts";
 import { sweepExpiredCards } from "./handlers/expiry.ts";
+import { deliverActionNotice } from "./handlers/action-notice.ts";
+import { drainActionNotices } from "../core/actions/notices.ts";
+import type { QueueDrain } from "../core/queue.ts";
 import { assertSlackConfig, requiredSetting } from "./slack-config.ts";
 import { boltLogger } from "./slack-logger.ts";
 import { measureAcks } from "./ack-timing.ts";
@@ -147,6 +150,7 @@ export function createSlackApp(deps: SlackAppDeps): SlackApp {
   const group = deps.approvals.approverGroup;
   const sweepMs = deps.cardSweepMs ?? 30_000;
   let sweeper: NodeJS.Timeout | undefined;
+  let notices: QueueDrain | undefined;
   const sweep = (now?: number): Promise<number> => tasks.track(sweepExpiredCards(services, app.client, now));
   return {
     app,
@@ -161,6 +165,13 @@ export function createSlackApp(deps: SlackAppDeps): SlackApp {
         }, sweepMs);
         sweeper.unref();
       }
+      // What became of actions decided earlier (an interrupted run), from any executor.
+      notices = drainActionNotices({
+        redis: deps.redis,
+        prefix: deps.redisPrefix,
+        deliver: (notice) => tasks.track(deliverActionNotice(services, app.client, notice)),
+        logger,
+      });
       if (!receiver) {
         await app.start();
         logger.info("Slack app connected in Socket Mode");
@@ -173,6 +184,7 @@ export function createSlackApp(deps: SlackAppDeps): SlackApp {
     },
     async stop() {
       if (sweeper) clearInterval(sweeper);
+      await notices?.close();
       await app.stop();
       await tasks.idle();
     },

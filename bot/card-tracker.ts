@@ -20,6 +20,8 @@ export interface TrackedCard {
 export interface CardTracker {
   remember(card: TrackedCard): Promise<void>;
   forget(actionId: string): Promise<void>;
+  /** Where an action's card is, while it is tracked. */
+  locate(actionId: string): Promise<TrackedCard | undefined>;
   /** Cards whose action expired before `now`, each claimed by exactly one caller. */
   claimExpired(now?: number): Promise<TrackedCard[]>;
 }
@@ -52,6 +54,11 @@ export function createCardTracker(redis: Redis, options: { prefix: string }): Ca
     },
     async forget(actionId) {
       await redis.multi().zrem(index, actionId).del(key(actionId)).exec();
+    },
+    async locate(actionId) {
+      const raw = await redis.get(key(actionId));
+      const parsed = raw ? trackedSchema.safeParse(JSON.parse(raw)) : undefined;
+      return parsed?.success ? (parsed.data as TrackedCard) : undefined;
     },
     async claimExpired(now = Date.now()) {
       const due = await redis.zrangebyscore(index, 0, now, "LIMIT", 0, 100);

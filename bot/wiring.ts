@@ -147,6 +147,7 @@ export async function startBot(config: Config, options: BotRuntimeOptions): Prom
         slack,
         metrics: options.metrics,
         actionKey: options.actionKey,
+        closers,
       });
 
     await startUnprompted(config, { ...options, redis, audit, slack }, closers);
@@ -184,6 +185,7 @@ async function executorFromConfig(
     slack: SlackApp;
     metrics: Metrics | undefined;
     actionKey: Buffer;
+    closers: (() => Promise<void> | void)[];
   },
 ): Promise<ApprovalDecider> {
   if (config.approvals.executorUrl) {
@@ -192,6 +194,7 @@ async function executorFromConfig(
   }
   const { loadKubeConfig } = await import("../core/kube/config.ts");
   const { clusterEndpointOf, createExecutorFromConfig } = await import("../executor/wiring.ts");
+  const { startExecutorUpkeep } = await import("../executor/upkeep.ts");
   const { executor } = createExecutorFromConfig({
     config,
     redis: deps.redis,
@@ -202,7 +205,8 @@ async function executorFromConfig(
     ...(deps.slack.isInGroup ? { isInGroup: deps.slack.isInGroup } : {}),
     ...(deps.metrics ? { metrics: deps.metrics } : {}),
   });
-  await executor.reconcile();
+  const upkeep = startExecutorUpkeep(executor, deps.logger.child({ component: "executor" }));
+  deps.closers.push(() => upkeep.stop());
   return executor;
 }
 

@@ -1,4 +1,5 @@
 import { randomBytes } from "node:crypto";
+import { readFile, writeFile } from "node:fs/promises";
 import { existsSync, readFileSync } from "node:fs";
 import { mkdir } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
@@ -18,6 +19,7 @@ import { createKubeClients, type KubeClients } from "../core/kube/client.ts";
 import { createLogger, type Logger } from "../core/logger.ts";
 import { createOpenBaoClient } from "../executor/openbao-client.ts";
 import { setupOpenBao } from "../executor/openbao-setup.ts";
+import { startExecutorUpkeep } from "../executor/upkeep.ts";
 import { createExecutorFromConfig, createWriteDeps, loadRolesFromConfig } from "../executor/wiring.ts";
 import type { McpDeps } from "../mcp/deps.ts";
 import { META_KEYS } from "../core/actions/meta.ts";
@@ -285,8 +287,9 @@ export async function startLocalMode(options: LocalModeOptions = {}): Promise<Lo
       redis: { ...config.redis, url: cluster.redisUrl },
       openbao: { ...config.openbao, addr: cluster.baoAddr, jwtPath: identities.executorJwtPath },
     };
-    // Local mode signs stored actions with a key made for this run: nothing outside this process holds it.
-    const actionKey = randomBytes(32);
+    // Local mode signs stored actions with a key made once for this environment and kept beside
+    // its audit file (never in Redis), so actions from an earlier run can still be checked.
+    const actionKey = await localActionKey(join(dirname(auditFile), "action.key"));
     const writeDeps = createWriteDeps({ config: localConfig, redis, audit, actionKey });
     const mcpDeps: McpDeps = { config: localConfig, logger, audit, kube, ...writeDeps };
 
@@ -312,8 +315,9 @@ export async function startLocalMode(options: LocalModeOptions = {}): Promise<Lo
         (await isWritePaused(redis, prefix)) ? await writePauseStatus(redis, prefix) : undefined,
     });
     const reconciled = await executor.reconcile();
-    if (reconciled.length > 0)
-      progress(`marked ${reconciled.length} interrupted action(s) as failed (never re-run)`);
+    if (reconciled.length > 0) progress(`marked ${reconciled.length} interrupted action(s) (never re-run)`);
+    const upkeep = startExecutorUpkeep(executor, logger.child({ component: "executor" }));
+    closer.add("the executor's upkeep", () => upkeep.stop());
 
     const hub = createEventHub();
     let postAlert: (title: string, text: string) => void = () => {};
@@ -456,4 +460,18 @@ export async function startLocalMode(options: LocalModeOptions = {}): Promise<Lo
     await closer.closeAll();
     throw error;
   }
+}
+
+/** This environment's action MAC key: made once (32 random bytes), readable by its owner only. */
+async function localActionKey(path: string): Promise<Buffer> {
+  try {
+    const key = Buffer.from((await readFile(path, "utf8")).trim(), "base64");
+    if (key.length >= 32) return key;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw error;
+  }
+  const key = randomBytes(32);
+  await mkdir(dirname(path), { recursive: true });
+  await writeFile(path, key.toString("base64"), { mode: 0o600 });
+  return key;
 }

@@ -1,5 +1,6 @@
 import type { Redis } from "ioredis";
 import type { Logger } from "./logger.ts";
+import { drainQueue, pushToQueue, type QueueDrain } from "./queue.ts";
 
 /**
  * Where Deputy's unprompted messages go. The Slack app implements these for a
@@ -85,20 +86,12 @@ export function triageText(message: TriageMessage): string {
  * executor (which see policy denials and executions) push, and whichever bot
  * replica pops an alert posts it to Slack, so each alert is posted once.
  */
-const ALERT_QUEUE_LIMIT = 1000;
-
 export function alertQueueKey(prefix: string): string {
   return `${prefix}alerts:queue`;
 }
 
 export function redisAlertSink(redis: Redis, prefix: string): AlertSink {
-  return {
-    async postAlert(alert) {
-      const key = alertQueueKey(prefix);
-      // Bounded: if no bot drains the queue, the newest alerts are kept.
-      await redis.multi().rpush(key, JSON.stringify(alert)).ltrim(key, -ALERT_QUEUE_LIMIT, -1).exec();
-    },
-  };
+  return { postAlert: (alert) => pushToQueue(redis, alertQueueKey(prefix), alert) };
 }
 
 /** Alerts to every sink; one failing sink does not stop the others. */
@@ -112,9 +105,7 @@ export function fanOutAlertSink(...sinks: AlertSink[]): AlertSink {
   };
 }
 
-export interface AlertDrain {
-  close(): Promise<void>;
-}
+export type AlertDrain = QueueDrain;
 
 /** Pop queued alerts (blocking, on its own connection) and post them to `sink` until closed. */
 export function drainAlertQueue(options: {
@@ -123,30 +114,11 @@ export function drainAlertQueue(options: {
   sink: AlertSink;
   logger: Logger;
 }): AlertDrain {
-  const connection = options.redis.duplicate();
-  const key = alertQueueKey(options.prefix);
-  let stopped = false;
-  const loop = (async () => {
-    while (!stopped) {
-      try {
-        const popped = await connection.blpop(key, 1);
-        if (!popped) continue;
-        await options.sink.postAlert(JSON.parse(popped[1]) as Alert);
-      } catch (error) {
-        if (stopped) return;
-        options.logger.warn(
-          { err: error instanceof Error ? error.message : String(error) },
-          "alert delivery failed",
-        );
-        await new Promise((resolve) => setTimeout(resolve, 1000));
-      }
-    }
-  })();
-  return {
-    async close() {
-      stopped = true;
-      connection.disconnect();
-      await loop;
-    },
-  };
+  return drainQueue({
+    redis: options.redis,
+    key: alertQueueKey(options.prefix),
+    deliver: (item) => options.sink.postAlert(item as Alert),
+    logger: options.logger,
+    what: "alert",
+  });
 }

@@ -10,7 +10,7 @@ import { identityKey, type ConversationRef, type Identity } from "./identity.ts"
  */
 
 export type StoryOutcome =
-  "pending" | "approved" | "rejected" | "expired" | "refused" | "succeeded" | "failed";
+  "pending" | "approved" | "rejected" | "expired" | "refused" | "succeeded" | "failed" | "interrupted";
 
 export interface ActionStory {
   actionId: string;
@@ -120,6 +120,7 @@ function outcomeOf(records: AuditRecord[]): StoryOutcome {
     if (record.kind === "execution") {
       if (record.outcome === "succeeded" || record.outcome === "ok") outcome = "succeeded";
       else if (record.outcome === "failed" || record.outcome === "error") outcome = "failed";
+      else if (record.outcome === "interrupted") outcome = "interrupted";
     } else if (record.kind === "approval_decision") {
       if (record.decision === "approved" || record.decision === "rejected" || record.decision === "expired") {
         outcome = record.decision;

@@ -45,7 +45,7 @@ export interface AuditEvent {
   leaseId?: string;
   kubeStatus?: number;
   durationMs?: number;
-  outcome?: "ok" | "error" | "succeeded" | "failed";
+  outcome?: "ok" | "error" | "succeeded" | "failed" | "interrupted";
   message?: string;
   cluster?: string;
   /** The agent's stated reason for a write (shown on the approval card). */

@@ -5,9 +5,11 @@ import { identitySchema, sameIdentity, type Identity } from "../core/identity.ts
 import { KubeApiError } from "../core/kube/errors.ts";
 import type { Logger } from "../core/logger.ts";
 import { roleForAction, type OpenBaoRoles } from "../core/openbao-roles.ts";
-import { ActionFailed } from "../core/actions/action-type.ts";
+import { randomBytes } from "node:crypto";
+import { hostname } from "node:os";
+import { ActionFailed, describeTarget } from "../core/actions/action-type.ts";
 import { shortDigest } from "../core/actions/digest.ts";
-import type { Decision, DecisionResult, PendingAction } from "../core/actions/schema.ts";
+import type { ActionStep, Decision, DecisionResult, PendingAction } from "../core/actions/schema.ts";
 import { ACTION_ID_PATTERN, ActionTampered, type ActionStore } from "../core/actions/store.ts";
 import { actionTypeOf } from "../core/actions/types/index.ts";
 import type { CredentialBroker } from "./credential-broker.ts";
@@ -37,8 +39,18 @@ export interface ApprovalDecider {
 }
 
 export interface ApprovalExecutor extends ApprovalDecider {
-  /** Fail actions a crashed executor left in approved/executing; never re-run them. */
-  reconcile(options?: { olderThanMs?: number }): Promise<PendingAction[]>;
+  /**
+   * Actions whose executor stopped: executing ones whose owner stopped
+   * sending heartbeats become `interrupted` (with the steps done and not
+   * done, their lease revoked, the thread told); approved ones that never
+   * began become `failed`. Never re-run. Safe to call from every replica at
+   * any time: a live owner's actions are left alone.
+   */
+  reconcile(): Promise<PendingAction[]>;
+  /** Refresh the heartbeat of the actions this executor is running. */
+  heartbeat(): Promise<void>;
+  /** This executor's identity as an owner of running actions. */
+  readonly owner: string;
   /** Mark overdue pending actions expired (audited). */
   expireDue(): Promise<string[]>;
 }
@@ -68,6 +80,12 @@ export interface ApprovalExecutorDeps {
   writePause?: () => Promise<{ rule: string; reason: string } | undefined>;
   /** Kubernetes call retries (tests shorten them). */
   kubeRetry?: { attempts: number; baseMs: number; capMs: number };
+  /** Who this executor is, as the owner of the actions it runs (default: host, pid and a random part). */
+  owner?: string;
+  /** An executing action whose owner sent no heartbeat for this long is interrupted (default 30 s). */
+  staleAfterMs?: number;
+  /** Tells the conversation what became of an action decided earlier (an interrupted run). */
+  notify?: (action: PendingAction, text: string) => Promise<void>;
 }
 
 export const decisionRequestSchema = z
@@ -97,6 +115,10 @@ export async function isAuthorisedApprover(policy: ApproverPolicy, identity: Ide
 
 export function createApprovalExecutor(deps: ApprovalExecutorDeps): ApprovalExecutor {
   const logger = deps.logger.child({ component: "approval-executor" });
+  const owner = deps.owner ?? `${hostname()}/${process.pid}/${randomBytes(4).toString("hex")}`;
+  const staleAfterMs = deps.staleAfterMs ?? 30_000;
+  /** Actions this executor is running now: their heartbeats are sent, never reaped here. */
+  const running = new Set<string>();
 
   function refused(
     rule: string,
@@ -129,7 +151,7 @@ export function createApprovalExecutor(deps: ApprovalExecutorDeps): ApprovalExec
   async function execute(approved: PendingAction, approver: Identity): Promise<DecisionResult> {
     let action = approved;
     const started = performance.now();
-    const begun = await deps.store.beginExecution(action.id);
+    const begun = await deps.store.beginExecution(action.id, owner);
     if (!begun.ok) {
       const current = begun.reason === "missing" ? action : begun.action;
       return {
@@ -149,6 +171,25 @@ export function createApprovalExecutor(deps: ApprovalExecutorDeps): ApprovalExec
       return { status: "failed", message, action: failed.ok ? failed.action : begun.action };
     }
     action = begun.action;
+    running.add(action.id);
+    const step = async <T>(name: string, work: () => Promise<T>): Promise<T> => {
+      const record = (status: "started" | "done" | "failed", detail?: string): Promise<void> =>
+        deps.store.recordStep(action.id, {
+          step: name,
+          status,
+          at: new Date().toISOString(),
+          ...(detail ? { detail: detail.slice(0, 500) } : {}),
+        });
+      await record("started");
+      try {
+        const value = await work();
+        await record("done");
+        return value;
+      } catch (error) {
+        await record("failed", describeError(error)).catch(() => undefined);
+        throw error;
+      }
+    };
     let leaseId: string | undefined;
     let revoked = true;
     let outcome: { state: "succeeded" | "failed"; message: string; kubeStatus: number | undefined };
@@ -172,15 +213,19 @@ export function createApprovalExecutor(deps: ApprovalExecutorDeps): ApprovalExec
             credential.token,
             deps.kubeRetry ? { retry: deps.kubeRetry } : {},
           );
-          try {
-            return await type.run({
+          const run = () =>
+            type.run({
               kube,
               action,
               args: args.data,
               evidence: evidence.data,
               protectedNamespaces: deps.protectedNamespaces,
               logger,
+              step,
             });
+          try {
+            // An action that names its steps records them itself; any other is one step.
+            return await (type.plannedSteps ? run() : step(wholeStep(action), run));
           } finally {
             kube.close();
           }
@@ -202,6 +247,7 @@ export function createApprovalExecutor(deps: ApprovalExecutorDeps): ApprovalExec
     if (leaseId && !revoked) {
       outcome.message += ` Warning: lease ${leaseId} could not be revoked now; it ends with its OpenBao token within 60 s.`;
     }
+    running.delete(action.id);
     const durationMs = Math.round(performance.now() - started);
     const finished = await deps.store.finish(action.id, outcome.state, {
       message: outcome.message,
@@ -388,28 +434,68 @@ export function createApprovalExecutor(deps: ApprovalExecutorDeps): ApprovalExec
       return execute(transition.action, approver);
     },
 
-    async reconcile({ olderThanMs = 5 * 60_000 } = {}) {
-      const stale = await deps.store.listStale(olderThanMs);
+    owner,
+
+    async heartbeat() {
+      if (running.size > 0) await deps.store.heartbeat([...running], owner);
+    },
+
+    async reconcile() {
       const reconciled: PendingAction[] = [];
-      for (const action of stale) {
+      const revoke = async (action: PendingAction): Promise<string | undefined> => {
         const leaseId = await deps.store.leaseOf(action.id);
-        if (leaseId) {
-          try {
-            await deps.broker.revokeLease(leaseId);
-          } catch (error) {
-            logger.warn(
-              { actionId: action.id, leaseId, err: describeError(error) },
-              "could not revoke orphan lease",
-            );
-          }
+        if (!leaseId) return undefined;
+        try {
+          await deps.broker.revokeLease(leaseId);
+        } catch (error) {
+          logger.warn(
+            { actionId: action.id, leaseId, err: describeError(error) },
+            "could not revoke orphan lease",
+          );
         }
-        const message =
-          action.state === "executing"
-            ? "The executor stopped while this action was running; it was not run again. Check the cluster for its effect."
-            : "The executor stopped after approval, before running; it was not run.";
-        const result = await deps.store.finish(action.id, "failed", {
+        return leaseId;
+      };
+      for (const action of await deps.store.listOrphaned(staleAfterMs)) {
+        if (running.has(action.id)) continue;
+        const type = actionTypeOf(action.tool);
+        const parsed = type?.args.safeParse(action.arguments);
+        const planned =
+          parsed?.success && type?.plannedSteps ? type.plannedSteps(parsed.data) : [wholeStep(action)];
+        const message = interruptedMessage(planned, await deps.store.steps(action.id));
+        const leaseId = await revoke(action);
+        const result = await deps.store.finish(action.id, "interrupted", {
           message,
           ...(leaseId ? { leaseId } : {}),
+          finishedAt: new Date().toISOString(),
+        });
+        if (!result.ok) continue;
+        deps.audit.record({
+          kind: "execution",
+          actionId: action.id,
+          tool: action.tool,
+          actor: action.requester,
+          conversation: action.conversation,
+          cluster: deps.clusterName,
+          outcome: "interrupted",
+          rule: "owner-stopped",
+          message,
+          ...(leaseId ? { leaseId } : {}),
+          details: { owner: action.owner, reapedBy: owner },
+        });
+        await deps
+          .notify?.(result.action, message)
+          .catch((error: unknown) =>
+            logger.warn({ actionId: action.id, err: describeError(error) }, "could not tell the thread"),
+          );
+        reconciled.push(result.action);
+      }
+      // Approved, but the executor stopped before it began: nothing was run.
+      for (const action of await deps.store.listStale(staleAfterMs)) {
+        if (action.state !== "approved" || running.has(action.id)) continue;
+        const message =
+          "The executor stopped after the approval, before running it; nothing was run. Approve a new proposal if it is still needed.";
+        const result = await deps.store.finish(action.id, "failed", {
+          message,
           finishedAt: new Date().toISOString(),
         });
         if (!result.ok) continue;
@@ -420,8 +506,8 @@ export function createApprovalExecutor(deps: ApprovalExecutorDeps): ApprovalExec
           outcome: "failed",
           rule: "crash-reconciliation",
           message,
-          ...(leaseId ? { leaseId } : {}),
         });
+        await deps.notify?.(result.action, message).catch(() => undefined);
         reconciled.push(result.action);
       }
       return reconciled;
@@ -434,6 +520,30 @@ export function createApprovalExecutor(deps: ApprovalExecutorDeps): ApprovalExec
       return ids;
     },
   };
+}
+
+/** The single step of an action that does not name its steps. */
+function wholeStep(action: PendingAction): string {
+  return `${action.tool} on ${describeTarget(action.target)}`;
+}
+
+/** What an interrupted run did and did not do, from its own step records. */
+export function interruptedMessage(planned: readonly string[], steps: readonly ActionStep[]): string {
+  const last = new Map<string, ActionStep["status"]>();
+  for (const step of steps) last.set(step.step, step.status);
+  const named = [...new Set([...planned, ...last.keys()])];
+  const done = named.filter((name) => last.get(name) === "done");
+  const failed = named.filter((name) => last.get(name) === "failed");
+  const unknown = named.filter((name) => last.get(name) === "started");
+  const notStarted = named.filter((name) => !last.has(name));
+  const list = (names: string[]): string => names.join(", ");
+  return [
+    "Interrupted: the executor running this action stopped part-way; it was not run again.",
+    done.length > 0 ? `Done: ${list(done)}.` : "Nothing was completed.",
+    ...(failed.length > 0 ? [`Failed: ${list(failed)}.`] : []),
+    ...(unknown.length > 0 ? [`Started, outcome unknown (check the cluster): ${list(unknown)}.`] : []),
+    ...(notStarted.length > 0 ? [`Not done: ${list(notStarted)}.`] : []),
+  ].join(" ");
 }
 
 /** A failure as a sentence for the thread, with the API status when there is one. */

@@ -12,6 +12,7 @@ import { loadOpenBaoRoles, type OpenBaoRoles } from "../core/openbao-roles.ts";
 import type { McpDeps } from "../mcp/deps.ts";
 import { createPolicy } from "../mcp/policy/index.ts";
 import { createActionSigner, type ActionSigner } from "../core/actions/digest.ts";
+import { queueActionNotice } from "../core/actions/notices.ts";
 import { createActionStore, type ActionStore } from "../core/actions/store.ts";
 import {
   createApprovalExecutor,
@@ -134,6 +135,8 @@ export function createExecutorFromConfig(options: {
     protectedNamespaces: config.guardrails.protectedNamespaces,
     clusterName: config.kube.clusterName,
     writePause: options.writePause ?? (() => writePauseStatus(options.redis, config.redis.prefix)),
+    // Interrupted runs are told in their thread by whichever bot replica pops the notice.
+    notify: queueActionNotice(options.redis, config.redis.prefix),
   });
   return { executor, broker, store };
 }

@@ -304,6 +304,7 @@ const STATE_HEADLINES: Record<PendingAction["state"], string> = {
   failed: ":x: Approved, but it failed",
   rejected: ":no_entry_sign: Rejected",
   expired: ":alarm_clock: Expired without a decision",
+  interrupted: ":warning: Approved, but interrupted part-way",
 };
 
 /** One line saying what happened to an action, for the card and the thread. */
@@ -315,6 +316,7 @@ export function decisionLine(action: PendingAction): string {
     case "failed":
     case "approved":
     case "executing":
+    case "interrupted":
       return `${STATE_HEADLINES[action.state]} — approved${who}${when}`;
     case "rejected":
       return `${STATE_HEADLINES.rejected}${who}${when}`;

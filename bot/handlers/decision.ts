@@ -98,7 +98,8 @@ export async function handleDecisionClick(
     return;
   }
   await updateCard(client, click, result.action, log);
-  if (result.action.state !== "pending") {
+  // Keep tracking a card until its action is final: an interrupted run updates it later.
+  if (!["pending", "approved", "executing"].includes(result.action.state)) {
     await services.cards.forget(result.action.id).catch(() => undefined);
   }
   if (result.status === "not_pending") {

@@ -7,6 +7,7 @@ import { DeputyError, describeError } from "../../core/errors.ts";
 import { loadKubeConfig } from "../../core/kube/config.ts";
 import { createLogger } from "../../core/logger.ts";
 import { startExecutorHttpServer } from "../../executor/http.ts";
+import { startExecutorUpkeep } from "../../executor/upkeep.ts";
 import { createOpenBaoClient } from "../../executor/openbao-client.ts";
 import { setupOpenBao } from "../../executor/openbao-setup.ts";
 import {
@@ -98,14 +99,7 @@ export async function run(args: string[]): Promise<number> {
     cluster: clusterEndpointOf(loadKubeConfig({ kubeconfig: config.kube.kubeconfig })),
     actionKey: interimActionKey(),
   });
-  const reconciled = await executor.reconcile();
-  if (reconciled.length > 0)
-    logger.warn({ actions: reconciled.map((a) => a.id) }, "reconciled interrupted actions");
-  const sweep = setInterval(() => {
-    executor
-      .expireDue()
-      .catch((error: unknown) => logger.warn({ err: describeError(error) }, "expiry sweep failed"));
-  }, 30_000);
+  const upkeep = startExecutorUpkeep(executor, logger);
   const portText = option(args, "--port");
   const port = portText === undefined ? config.approvals.executorPort : Number(portText);
   if (!Number.isInteger(port) || port < 0 || port > 65535) {
@@ -122,7 +116,7 @@ export async function run(args: string[]): Promise<number> {
     process.once("SIGINT", resolve);
     process.once("SIGTERM", resolve);
   });
-  clearInterval(sweep);
+  upkeep.stop();
   await server.close();
   redis.disconnect();
   return 0;

@@ -35,6 +35,11 @@ export interface RunContext<Args, Evidence = unknown> {
   evidence: Evidence;
   protectedNamespaces: readonly string[];
   logger: Logger;
+  /**
+   * Record a step before and after it changes the cluster, so that an
+   * interrupted run can say exactly what was done and what was not.
+   */
+  step<T>(name: string, work: () => Promise<T>): Promise<T>;
 }
 
 export interface RunResult {
@@ -73,6 +78,8 @@ export interface ActionType<Args extends Record<string, unknown>, Evidence exten
   /** Risks this action knows about itself (scaling to zero, a Recreate restart). */
   flags?: (args: Args, evidence: Evidence) => RiskFlag[];
   view(args: Args, evidence: Evidence, target: ActionTarget): ApprovalView;
+  /** The steps a run takes, by the names its runner records (default: one step, the whole action). */
+  plannedSteps?: (args: Args) => string[];
   run(context: RunContext<Args, Evidence>): Promise<RunResult>;
 }
 

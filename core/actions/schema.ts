@@ -16,6 +16,8 @@ export const ACTION_STATES = [
   "failed",
   "rejected",
   "expired",
+  /** The executor running it stopped mid-way: some steps may be done; never run again. */
+  "interrupted",
 ] as const;
 export type ActionState = (typeof ACTION_STATES)[number];
 
@@ -51,6 +53,15 @@ export const outcomeSchema = z.object({
   finishedAt: z.string(),
 });
 export type ActionOutcome = z.infer<typeof outcomeSchema>;
+
+/** One step of a run, recorded before and after it touches the cluster. */
+export const stepSchema = z.object({
+  step: z.string(),
+  status: z.enum(["started", "done", "failed"]),
+  at: z.string(),
+  detail: z.string().optional(),
+});
+export type ActionStep = z.infer<typeof stepSchema>;
 
 /** The immutable proposal: everything the MAC covers. */
 export const proposalSchema = z.object({

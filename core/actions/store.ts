@@ -9,6 +9,8 @@ import {
   outcomeSchema,
   pendingActionSchema,
   proposalSchema,
+  stepSchema,
+  type ActionStep,
   type ActionOutcome,
   type ActionState,
   type PendingAction,
@@ -32,7 +34,7 @@ import {
 
 export { ACTION_ID_PATTERN };
 const INDEXED_STATES = ["pending", "approved", "executing"] as const;
-const TERMINAL_STATES: readonly ActionState[] = ["succeeded", "failed", "rejected", "expired"];
+const TERMINAL_STATES: readonly ActionState[] = ["succeeded", "failed", "rejected", "expired", "interrupted"];
 
 export type ActionDraft = Omit<Proposal, "id" | "digest" | "createdAt" | "expiresAt">;
 export type { ActionOutcome };
@@ -63,18 +65,32 @@ export interface ActionStore {
   get(id: string): Promise<PendingAction | undefined>;
   /** pending → approved | rejected, refusing an expired action (which becomes `expired`). */
   decide(id: string, decision: "approved" | "rejected", by: Identity): Promise<TransitionResult>;
-  /** approved → executing, once: a second call answers `already_ran`. */
-  beginExecution(id: string): Promise<TransitionResult>;
+  /** approved → executing, once (a second call answers `already_ran`), owned by one executor. */
+  beginExecution(id: string, owner: string): Promise<TransitionResult>;
+  /** The owner is alive: refresh the heartbeat of its executing actions (others' are left alone). */
+  heartbeat(ids: readonly string[], owner: string): Promise<void>;
+  /**
+   * Record a step before and after it touches the cluster. The first step
+   * started is when the action reached the cluster: `executions` counts that.
+   */
+  recordStep(id: string, step: ActionStep): Promise<void>;
+  steps(id: string): Promise<ActionStep[]>;
+  /** Executing actions whose owner has not sent a heartbeat for `staleMs` (a stopped executor). */
+  listOrphaned(staleMs: number): Promise<(PendingAction & { owner: string | undefined })[]>;
   recordLease(id: string, leaseId: string): Promise<void>;
-  /** executing → succeeded | failed (or approved → failed when execution never started). */
-  finish(id: string, state: "succeeded" | "failed", outcome: ActionOutcome): Promise<TransitionResult>;
+  /** executing → succeeded | failed | interrupted (or approved → failed when execution never started). */
+  finish(
+    id: string,
+    state: "succeeded" | "failed" | "interrupted",
+    outcome: ActionOutcome,
+  ): Promise<TransitionResult>;
   /** Mark overdue pending actions expired; returns their ids. */
   expireDue(): Promise<string[]>;
   /** Actions stuck in approved/executing since before `olderThanMs` ago (a crashed executor). */
   listStale(olderThanMs: number): Promise<PendingAction[]>;
   /** The recorded lease id of an action, if execution got that far. */
   leaseOf(id: string): Promise<string | undefined>;
-  /** How many times execution began (at most 1, by construction). */
+  /** How many times the action reached the cluster (at most 1, by construction). */
   executions(id: string): Promise<number>;
   list(state: (typeof INDEXED_STATES)[number], limit?: number): Promise<PendingAction[]>;
   /** How many actions are live in each indexed state (the pending-actions gauge). */
@@ -112,7 +128,7 @@ for s in string.gmatch(ARGV[1], '[^,]+') do
   if s == state then allowed = true end
 end
 if not allowed then return {'wrong_state', state} end
-if ARGV[2] == 'executing' and tonumber(redis.call('HGET', KEYS[1], 'executions') or '0') ~= 0 then
+if ARGV[2] == 'executing' and redis.call('HGET', KEYS[1], 'began') then
   return {'already_ran', state}
 end
 local now = tonumber(ARGV[3])
@@ -134,16 +150,44 @@ move(ARGV[2])
 for i = 7, #ARGV, 2 do
   redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])
 end
-if ARGV[2] == 'executing' then redis.call('HINCRBY', KEYS[1], 'executions', 1) end
+if ARGV[2] == 'executing' then redis.call('HSET', KEYS[1], 'began', '1') end
 if ARGV[5] == '1' then redis.call('EXPIRE', KEYS[1], tonumber(ARGV[6])) end
 return {'ok', state}
+`;
+
+// KEYS[1]: the action hash. ARGV: owner, now. Only the owner's heartbeat counts.
+const HEARTBEAT_SCRIPT = `
+if redis.call('HGET', KEYS[1], 'state') ~= 'executing' then return 0 end
+if redis.call('HGET', KEYS[1], 'owner') ~= ARGV[1] then return 0 end
+redis.call('HSET', KEYS[1], 'heartbeatMs', ARGV[2])
+return 1
+`;
+
+// KEYS: the action hash, its step list. ARGV: the step as JSON, its status. The first step
+// started marks the moment the action reached the cluster; that is what "executions" counts.
+const STEP_SCRIPT = `
+if not redis.call('HGET', KEYS[1], 'state') then return 0 end
+redis.call('RPUSH', KEYS[2], ARGV[1])
+if ARGV[2] == 'started' and redis.call('HSETNX', KEYS[1], 'reachedCluster', '1') == 1 then
+  redis.call('HINCRBY', KEYS[1], 'executions', 1)
+end
+return 1
 `;
 
 const storedSchema = z.object({
   id: z.string(),
   doc: z.string(),
   mac: z.string(),
-  state: z.enum(["pending", "approved", "executing", "succeeded", "failed", "rejected", "expired"]),
+  state: z.enum([
+    "pending",
+    "approved",
+    "executing",
+    "succeeded",
+    "failed",
+    "rejected",
+    "expired",
+    "interrupted",
+  ]),
   decidedBy: z.string().optional(),
   decidedAt: z.string().optional(),
   outcome: z.string().optional(),
@@ -161,6 +205,7 @@ export function createActionStore(redis: Redis, options: ActionStoreOptions): Ac
   const now = options.now ?? Date.now;
   const retention = options.retentionSeconds ?? 30 * 24 * 3600;
   const key = (id: string): string => `${options.prefix}action:${id}`;
+  const stepsKey = (id: string): string => `${options.prefix}action:${id}:steps`;
   const indexKey = (state: string): string => `${options.prefix}actions:${state}`;
   const indexKeys = INDEXED_STATES.map(indexKey);
 
@@ -283,17 +328,68 @@ export function createActionStore(redis: Redis, options: ActionStoreOptions): Ac
       );
     },
 
-    beginExecution(id) {
-      return transition(id, ["approved"], "executing", { executingSinceMs: String(now()) }, false);
+    beginExecution(id, owner) {
+      const at = String(now());
+      return transition(
+        id,
+        ["approved"],
+        "executing",
+        { executingSinceMs: at, owner, heartbeatMs: at },
+        false,
+      );
+    },
+
+    async heartbeat(ids, owner) {
+      for (const id of ids) {
+        if (!ACTION_ID_PATTERN.test(id)) continue;
+        await redis.eval(HEARTBEAT_SCRIPT, 1, key(id), owner, String(now()));
+      }
+    },
+
+    async recordStep(id, step) {
+      if (!ACTION_ID_PATTERN.test(id)) return;
+      const checked = stepSchema.parse(step);
+      await redis.eval(STEP_SCRIPT, 2, key(id), stepsKey(id), JSON.stringify(checked), checked.status);
+    },
+
+    async steps(id) {
+      if (!ACTION_ID_PATTERN.test(id)) return [];
+      const raw = await redis.lrange(stepsKey(id), 0, -1);
+      return raw.flatMap((line) => {
+        const parsed = stepSchema.safeParse(parseJson(line));
+        return parsed.success ? [parsed.data] : [];
+      });
+    },
+
+    async listOrphaned(staleMs) {
+      const ids = await redis.zrange(indexKey("executing"), 0, -1);
+      const cutoff = now() - staleMs;
+      const orphaned: (PendingAction & { owner: string | undefined })[] = [];
+      for (const id of ids) {
+        const [owner, beat] = await redis.hmget(key(id), "owner", "heartbeatMs");
+        if (Number(beat ?? "0") > cutoff) continue;
+        const action = await load(id).catch(() => undefined);
+        if (action?.state === "executing") orphaned.push({ ...action, owner: owner ?? undefined });
+      }
+      return orphaned;
     },
 
     async recordLease(id, leaseId) {
       await redis.hset(key(id), "leaseId", leaseId);
     },
 
-    finish(id, state, outcome) {
+    async finish(id, state, outcome) {
       const checked = outcomeSchema.parse(outcome);
-      return transition(id, ["executing", "approved"], state, { outcome: JSON.stringify(checked) }, false);
+      const result = await transition(
+        id,
+        ["executing", "approved"],
+        state,
+        { outcome: JSON.stringify(checked) },
+        false,
+      );
+      // The step log is kept as long as the action's story.
+      if (result.ok) await redis.expire(stepsKey(id), retention);
+      return result;
     },
 
     async expireDue() {

@@ -12,6 +12,8 @@ import { createLogger } from "../../core/logger.ts";
 import type { DecisionResult, PendingAction } from "../../core/actions/schema.ts";
 import { createActionStore, type ActionStore } from "../../core/actions/store.ts";
 import { testSigner } from "../executor/support.ts";
+import { eventually } from "../helpers/testenv.ts";
+import { queueActionNotice } from "../../core/actions/notices.ts";
 import { apiError, startAnthropicFake, text, toolUse, type AnthropicFake } from "../fakes/anthropic.ts";
 import { startSlackFake, type FakeMessage, type SlackFake } from "../fakes/slack.ts";
 import { startStubMcp, type StubMcp } from "./helpers/stub-mcp.ts";
@@ -32,6 +34,8 @@ let mcp: StubMcp;
 let redis: Redis;
 let bot: SlackApp;
 let store: ActionStore;
+/** The bot's Redis prefix: where its queues (action notices) live. */
+const botPrefix = `deputy-test:${randomBytes(6).toString("hex")}:`;
 const decisions: { actionId: string; approver: Identity; decision: string }[] = [];
 
 /** Executor stand-in: two-person rule and exactly-once, like the real one's contract. */
@@ -123,7 +127,7 @@ async function startBot(options: { withAgent?: boolean } = {}): Promise<SlackApp
   const app = createSlackApp({
     slack: config.slack,
     approvals: config.approvals,
-    redisPrefix: `deputy-test:${randomBytes(6).toString("hex")}:`,
+    redisPrefix: botPrefix,
     redis,
     logger,
     mcp: mcp.client,
@@ -419,6 +423,39 @@ describe("approval cards", () => {
       "valid Deputy action id",
     );
     expect(decisions.at(-1)!.decision).toBe("reject");
+  });
+});
+
+describe("interrupted actions", () => {
+  it("updates the card and tells the thread what was and was not done when another executor reports it", async () => {
+    model.setScript([
+      toolUse("restart_deployment", { namespace: "shop", name: "checkout", reason: "stale config" }),
+      text("Card posted."),
+    ]);
+    const sent = await slack.mention({ user: ALICE, text: "restart checkout", channel: CHANNEL });
+    await bot.idle();
+    const card = cardIn(sent.ts)!;
+    const action = mcp.pending.at(-1)!;
+    // The executor that ran it stopped; another one found it and queued a notice.
+    await store.decide(action.id, "approved", { kind: "slack", id: BOB });
+    await store.beginExecution(action.id, "stopped-executor");
+    const interrupted = await store.finish(action.id, "interrupted", {
+      message:
+        "Interrupted: the executor running this action stopped part-way; it was not run again. Nothing was completed.",
+      finishedAt: new Date().toISOString(),
+    });
+    expect(interrupted.ok).toBe(true);
+    await queueActionNotice(redis, botPrefix)(
+      interrupted.ok ? interrupted.action : action,
+      "Interrupted: the executor running this action stopped part-way; it was not run again. Nothing was completed.",
+    );
+    await eventually("the notice in the thread", async () =>
+      (lastInThread(sent.ts)?.text ?? "").includes("Nothing was completed."),
+    );
+    expect(lastInThread(sent.ts)!.text).toContain("interrupted part-way");
+    const updated = JSON.stringify(slack.messages.find((m) => m.ts === card.ts)!.blocks);
+    expect(updated).not.toContain(APPROVE_ACTION_ID);
+    expect(updated).toContain("interrupted part-way");
   });
 });
 

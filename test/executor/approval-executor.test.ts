@@ -385,14 +385,20 @@ describe("approval executor: propose → approve → JIT credential → revoke",
   it("an executor that crashed mid-execution is reconciled without running twice", async () => {
     const { summary } = await propose("scale_deployment", { namespace: NS, name: "web", replicas: 2 });
     await store.decide(summary.id, "approved", bob);
-    await store.beginExecution(summary.id);
+    await store.beginExecution(summary.id, "test-owner");
     await store.recordLease(summary.id, "k8s-deputy-test/creds/deputy-scale-deployment/not-a-real-lease");
-    const reconciled = await executor.reconcile({ olderThanMs: 0 });
+    // Its owner is alive (fresh heartbeat): another executor leaves it alone.
+    expect((await executor.reconcile()).map((a) => a.id)).not.toContain(summary.id);
+    // The owner stops sending heartbeats.
+    await redis.hset(`${prefix}action:${summary.id}`, "heartbeatMs", "0");
+    const reconciled = await executor.reconcile();
     expect(reconciled.map((a) => a.id)).toContain(summary.id);
     const final = await store.get(summary.id);
-    expect(final?.state).toBe("failed");
+    expect(final?.state).toBe("interrupted");
     expect(final?.outcome?.message).toMatch(/not run again/);
-    expect(await store.executions(summary.id)).toBe(1);
+    expect(final?.outcome?.message).toContain("Nothing was completed.");
+    // It never reached the cluster: nothing was executed.
+    expect(await store.executions(summary.id)).toBe(0);
     expect(await decide(summary.id, bob)).toMatchObject({ status: "not_pending" });
     expect((await apps().readNamespacedDeployment({ name: "web", namespace: NS })).spec?.replicas).toBe(1);
   });

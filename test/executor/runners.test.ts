@@ -368,6 +368,7 @@ describe("every write action runs exactly what was proposed", () => {
               evidence: scaleDeployment.evidence.parse(action.evidence),
               protectedNamespaces: [],
               logger: capture().logger,
+              step: (_name, work) => work(),
             });
           } finally {
             real.close();

@@ -23,6 +23,7 @@ export const drainNode = defineActionType({
   name: "drain_node",
   args: z.strictObject({ name: objectName, evict: z.array(podRefSchema).max(500) }),
   evidence: z.strictObject({ alreadyCordoned: z.boolean(), leave: z.array(left).max(2000) }),
+  plannedSteps: (args) => [`cordon node ${args.name}`, ...args.evict.map((ref) => `evict ${podId(ref)}`)],
   view: (args, ev) => ({
     summary: `Drain node ${args.name}: cordon it and evict ${args.evict.length} pod(s).`,
     security: [],
@@ -43,7 +44,7 @@ export const drainNode = defineActionType({
   async run(context) {
     const { name, evict } = context.args;
     const node = await liveNode(context);
-    await setUnschedulable(context, node, true);
+    await context.step(`cordon node ${name}`, () => setUnschedulable(context, node, true));
     const pods = await context.kube.get<WireList<Pod>>("/api/v1/pods", {
       fieldSelector: `spec.nodeName=${name}`,
     });
@@ -69,7 +70,7 @@ export const drainNode = defineActionType({
         );
       }
       try {
-        await evictPod(context.kube, ref);
+        await context.step(`evict ${podId(ref)}`, () => evictPod(context.kube, ref));
         evicted.push(podId(ref));
       } catch (error) {
         if (error instanceof ActionFailed && error.kubeStatus === 429) {

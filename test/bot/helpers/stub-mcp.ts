@@ -4,7 +4,7 @@ import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import { z } from "zod";
 import type { PendingAction, PendingActionRef } from "../../../core/actions/schema.ts";
 import type { ActionStore } from "../../../core/actions/store.ts";
-import type { Identity } from "../../../core/identity.ts";
+import type { ConversationRef, Identity } from "../../../core/identity.ts";
 
 /**
  * A small MCP server with the shapes of Deputy's real tools, for unit tests of
@@ -84,6 +84,7 @@ export async function startStubMcp(options: { store: ActionStore; slowMs?: numbe
         calls.push({ name, arguments: args, meta: extra._meta });
         const requester = (extra._meta?.["deputy/requester"] ?? { kind: "local", id: "unknown" }) as Identity;
         const reason = extra._meta?.["deputy/reason"] as string | undefined;
+        const conversation = extra._meta?.["deputy/conversation"] as ConversationRef | undefined;
         const action = await options.store.create({
           cluster: "local",
           tool: name,
@@ -96,6 +97,7 @@ export async function startStubMcp(options: { store: ActionStore; slowMs?: numbe
           target: { kind, namespace: args.namespace, name: args.name },
           requester,
           ...(reason ? { reason } : {}),
+          ...(conversation ? { conversation } : {}),
         });
         pending.push(action);
         return {

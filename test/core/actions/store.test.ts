@@ -94,11 +94,24 @@ describe("pending-action store (real Redis)", () => {
 
   it("begins execution at most once and only after approval", async () => {
     const action = await store.create(draft());
-    expect((await store.beginExecution(action.id)).ok).toBe(false);
+    expect((await store.beginExecution(action.id, "test-owner")).ok).toBe(false);
     await store.decide(action.id, "approved", bob);
-    const begins = await Promise.all(Array.from({ length: 10 }, () => store.beginExecution(action.id)));
+    const begins = await Promise.all(
+      Array.from({ length: 10 }, () => store.beginExecution(action.id, "test-owner")),
+    );
     expect(begins.filter((result) => result.ok)).toHaveLength(1);
+    // Began, but the cluster was not called yet: nothing counts as executed until a step starts.
+    expect(await store.executions(action.id)).toBe(0);
+    const at = new Date().toISOString();
+    await store.recordStep(action.id, { step: "patch Deployment shop/frontend", status: "started", at });
+    await store.recordStep(action.id, { step: "patch Deployment shop/frontend", status: "done", at });
+    await store.recordStep(action.id, { step: "second call", status: "started", at });
     expect(await store.executions(action.id)).toBe(1);
+    expect((await store.steps(action.id)).map((step) => `${step.step}:${step.status}`)).toEqual([
+      "patch Deployment shop/frontend:started",
+      "patch Deployment shop/frontend:done",
+      "second call:started",
+    ]);
     await store.recordLease(action.id, "kubernetes/creds/deputy-scale-deployment/abc");
     const done = await store.finish(action.id, "succeeded", {
       message: "scaled",
@@ -113,8 +126,24 @@ describe("pending-action store (real Redis)", () => {
     // And a decision on it is answered with its state, never re-run.
     const again = await store.decide(action.id, "approved", bob);
     expect(again.ok === false && again.reason).toBe("wrong_state");
-    expect((await store.beginExecution(action.id)).ok).toBe(false);
+    expect((await store.beginExecution(action.id, "test-owner")).ok).toBe(false);
     expect(await store.executions(action.id)).toBe(1);
+  });
+
+  it("finds executing actions whose owner stopped sending heartbeats, and only those", async () => {
+    const [live, dead] = await Promise.all([store.create(draft()), store.create(draft())]);
+    for (const action of [live, dead]) {
+      await store.decide(action.id, "approved", bob);
+      await store.beginExecution(action.id, action === live ? "owner-a" : "owner-b");
+    }
+    clock += 40_000;
+    // Only the owner's heartbeat counts: owner-a's refreshes live, owner-a cannot refresh dead.
+    await store.heartbeat([live.id, dead.id], "owner-a");
+    const orphaned = await store.listOrphaned(30_000);
+    clock -= 40_000;
+    expect(orphaned.map((action) => action.id)).toContain(dead.id);
+    expect(orphaned.map((action) => action.id)).not.toContain(live.id);
+    expect(orphaned.find((action) => action.id === dead.id)?.owner).toBe("owner-b");
   });
 
   it("refuses an approval after expiry and marks the action expired", async () => {
@@ -140,7 +169,7 @@ describe("pending-action store (real Redis)", () => {
   it("lists actions stuck in approved or executing for crash reconciliation", async () => {
     const stuck = await store.create(draft());
     await store.decide(stuck.id, "approved", bob);
-    await store.beginExecution(stuck.id);
+    await store.beginExecution(stuck.id, "test-owner");
     clock += 10 * 60_000;
     const stale = await store.listStale(5 * 60_000);
     clock -= 10 * 60_000;
@@ -211,11 +240,12 @@ describe("pending-action store (real Redis)", () => {
     it("never moves a finished action back to pending, and never runs it twice", async () => {
       const action = await store.create(draft());
       await store.decide(action.id, "approved", bob);
-      expect((await store.beginExecution(action.id)).ok).toBe(true);
+      expect((await store.beginExecution(action.id, "test-owner")).ok).toBe(true);
+      await store.recordStep(action.id, { step: "scale", status: "started", at: new Date().toISOString() });
       await store.finish(action.id, "succeeded", { message: "done", finishedAt: new Date().toISOString() });
       // A Redis writer flips the state back; the executions counter still says it ran.
       await redis.hset(`${prefix}action:${action.id}`, "state", "approved");
-      const again = await store.beginExecution(action.id);
+      const again = await store.beginExecution(action.id, "test-owner");
       expect(again.ok === false && again.reason).toBe("already_ran");
       expect(await store.executions(action.id)).toBe(1);
     });

@@ -1,0 +1,40 @@
+import net from "node:net";
+import type { AddressInfo } from "node:net";
+
+/**
+ * A TCP proxy on loopback that holds every chunk the client sends for
+ * `delayMs` before passing it on: a slow network or a busy API server, with
+ * TLS untouched end to end.
+ */
+export interface DelayProxy {
+  url: string;
+  close(): Promise<void>;
+}
+
+export async function startDelayProxy(target: URL, delayMs: number): Promise<DelayProxy> {
+  const sockets = new Set<net.Socket>();
+  const server = net.createServer((client) => {
+    const upstream = net.connect(Number(target.port || 443), target.hostname);
+    sockets.add(client).add(upstream);
+    client.on("data", (chunk) => {
+      setTimeout(() => upstream.write(chunk), delayMs);
+    });
+    upstream.pipe(client);
+    const end = (): void => {
+      client.destroy();
+      upstream.destroy();
+    };
+    client.on("error", end).on("close", end);
+    upstream.on("error", end).on("close", end);
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `https://127.0.0.1:${port}`,
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const socket of sockets) socket.destroy();
+        server.close(() => resolve());
+      }),
+  };
+}
