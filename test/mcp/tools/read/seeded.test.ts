@@ -8,6 +8,7 @@ import {
   eventually,
   freshNamespace,
 } from "../../../helpers/testenv.ts";
+import { countTokens } from "../../../helpers/tokens.ts";
 import { startHarness, type Harness } from "../../harness.ts";
 
 /**
@@ -154,6 +155,72 @@ describe("diagnosis of every seeded problem", () => {
       name: await podOf(SEED.healthy.deployment),
     });
     expect(reply.text).toContain("healthy: No problem found");
+  });
+});
+
+/**
+ * Shorter answers must still be answers: each seeded problem's diagnosis
+ * names its cause on its first line, within 400 tokens (Claude's tokenizer),
+ * and the node list costs no more than the TypeScript mcp-server-kubernetes'
+ * `kubectl_get nodes` on the same cluster.
+ */
+const DIAGNOSIS_TOKENS = 400;
+// Measured by `npm run bench -- tokens` (mcp-server-kubernetes 4.1.7, kubectl_get
+// resourceType=nodes against the seeded cluster); tests cannot install the peer.
+const TS_SERVER_NODE_LIST_TOKENS = 160;
+
+describe("the cut never removes the answer", () => {
+  const firstLine = (text: string): string => text.split("\n")[0]!;
+
+  it("crash loop: CrashLoopBackOff with exit code 1 first, the missing setting as the first evidence", async () => {
+    const reply = await h.call("troubleshoot_pod", { namespace: "shop", name: SEED.crashLoop.deployment });
+    expect(firstLine(reply.text)).toMatch(
+      /^pod shop\/checkout-\S+ \(Deployment shop\/checkout\), CrashLoopBackOff: \[critical\] crash-loop: Container checkout is in CrashLoopBackOff: .*exit code 1 \(application error\)/,
+    );
+    const evidence = extractFenced(reply.text)[0]!;
+    expect(evidence.source).toMatch(/^pod-log shop\/checkout-\S+\/checkout _previous_, \d of \d+ lines$/);
+    expect(evidence.text).toMatch(/Caused by: .*PAYMENT_GATEWAY_URL is not set/);
+    expect(countTokens(reply.text)).toBeLessThanOrEqual(DIAGNOSIS_TOKENS);
+  });
+
+  it("OOMKilled: the memory limit on the first line", async () => {
+    const reply = await h.call("troubleshoot_pod", {
+      namespace: "shop",
+      name: await podOf(SEED.oomKilled.deployment),
+    });
+    expect(firstLine(reply.text)).toMatch(
+      /\[critical\] oom-killed: Container recommendations was OOMKilled \(exit code 137\).*memory limit is 256Mi/,
+    );
+    expect(countTokens(reply.text)).toBeLessThanOrEqual(DIAGNOSIS_TOKENS);
+  });
+
+  it("ImagePullBackOff: the image and why it cannot be pulled on the first line", async () => {
+    const reply = await h.call("troubleshoot_pod", { namespace: "shop", name: SEED.imagePull.deployment });
+    expect(firstLine(reply.text)).toContain(
+      `image-pull: Container payments cannot start: image ${SEED.imagePull.badImage} cannot be pulled`,
+    );
+    expect(firstLine(reply.text)).toContain("the image or tag does not exist in the registry");
+    expect(countTokens(reply.text)).toBeLessThanOrEqual(DIAGNOSIS_TOKENS);
+  });
+
+  it("NotReady node: NotReady and memory pressure, the NotReady first", async () => {
+    const reply = await h.call("troubleshoot_node", { name: SEED.notReadyNode });
+    expect(firstLine(reply.text)).toMatch(
+      /^node node-c, NotReady\S*: \[critical\] node-not-ready: Node node-c is NotReady/,
+    );
+    expect(outsideFences(reply.text)).toMatch(/memory-pressure: Node node-c reports MemoryPressure/);
+    expect(countTokens(reply.text)).toBeLessThanOrEqual(DIAGNOSIS_TOKENS);
+  });
+
+  it("node list: the NotReady node and its problems, for no more than the TypeScript server's tokens", async () => {
+    const reply = await h.call("show_unhealthy_nodes");
+    expect(reply.text).toMatch(/^node-c\s+NotReady\S*\s+node-not-ready,memory-pressure\s/m);
+    // Other tests add and cordon nodes of their own: their table rows are left out of the count.
+    const seeded = reply.text
+      .split("\n")
+      .filter((line) => /^node-[abc]\s/.test(line) || !/^\S+\s+(Ready|NotReady|Unknown)\S*\s/.test(line))
+      .join("\n");
+    expect(countTokens(seeded)).toBeLessThanOrEqual(TS_SERVER_NODE_LIST_TOKENS);
   });
 });
 
