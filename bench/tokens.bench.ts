@@ -76,9 +76,16 @@ function textOf(result: CallToolResult): string {
     .join("\n");
 }
 
+/** The line that says what went wrong: a failed command's stderr before its "Command failed" banner. */
 function firstLine(error: unknown): string {
-  const text = error instanceof Error ? error.message : String(error);
-  return text.split("\n").find((l) => l.trim() !== "") ?? text;
+  const stderr = (error as { stderr?: unknown } | null)?.stderr;
+  const text =
+    typeof stderr === "string" && stderr.trim() !== ""
+      ? stderr
+      : error instanceof Error
+        ? error.message
+        : String(error);
+  return (text.split("\n").find((l) => l.trim() !== "") ?? text).trim();
 }
 
 async function connect(
@@ -109,7 +116,7 @@ async function installPeers(dir: string): Promise<string | undefined> {
     );
     return undefined;
   } catch (error) {
-    return `skipped: npm install ${PEERS.join(" ")} failed (${firstLine(error)})`;
+    return `skipped: npm install ${PEERS.join(" ")} failed, is the registry reachable? (${firstLine(error)})`;
   }
 }
 
@@ -183,7 +190,9 @@ export async function run(): Promise<BenchReport> {
       exportBaseline(baseline, beforeDir),
       installPeers(peersDir),
     ]);
-    const [goVersion, tsVersion] = await Promise.all(PEERS.map((p) => versionOf(peersDir, p)));
+    const [goVersion, tsVersion] = await Promise.all(
+      PEERS.map((p) => (peersProblem ? Promise.resolve("") : versionOf(peersDir, p))),
+    );
 
     const starts: [Server, () => Promise<{ client: Client; close: () => Promise<void> }>, string?][] = [
       [
@@ -196,7 +205,7 @@ export async function run(): Promise<BenchReport> {
         beforeProblem,
       ],
       [
-        { id: "ts", label: `mcp-server-kubernetes ${tsVersion}` },
+        { id: "ts", label: `mcp-server-kubernetes ${tsVersion}`.trim() },
         () =>
           connect("ts", NODE, [join(peersDir, "node_modules/mcp-server-kubernetes/dist/index.js")], {
             KUBECONFIG: kubeconfig,
@@ -204,7 +213,7 @@ export async function run(): Promise<BenchReport> {
         peersProblem,
       ],
       [
-        { id: "go", label: `kubernetes-mcp-server ${goVersion}` },
+        { id: "go", label: `kubernetes-mcp-server ${goVersion}`.trim() },
         () =>
           connect(
             "go",
