@@ -68,18 +68,32 @@ export const getEvents = defineTool<McpDeps, typeof inputSchema.shape>({
     }
     if (shown.length > 0) {
       const all = !args.namespace;
+      // A column that filters made constant says nothing on every row.
+      const typed = args.type === "all";
       out.data(
         `events ${args.namespace ?? "all-namespaces"}`,
         table(
-          ["LAST SEEN", "TYPE", "REASON", ...(all ? ["NAMESPACE"] : []), "OBJECT", "COUNT", "MESSAGE"],
+          [
+            "LAST SEEN",
+            ...(typed ? ["TYPE"] : []),
+            "REASON",
+            ...(all ? ["NAMESPACE"] : []),
+            "OBJECT",
+            "COUNT",
+            "MESSAGE",
+          ],
           shown.map((e) => [
             age(eventTime(e)),
-            e.type ?? "",
+            ...(typed ? [e.type ?? ""] : []),
             e.reason ?? "",
             ...(all ? [e.metadata?.namespace ?? ""] : []),
             `${(e.involvedObject?.kind ?? "").toLowerCase()}/${e.involvedObject?.name ?? ""}`,
             String(e.count ?? 1),
-            (e.message ?? "").replace(/\s+/g, " ").slice(0, 300),
+            (e.message ?? "")
+              .replace(/\s+/g, " ")
+              // The kubelet's "in pod NAME_NAMESPACE(UID)" repeats the OBJECT column.
+              .replace(/ in pod \S+_[a-z0-9-]+\([0-9a-f-]{36}\)/, "")
+              .slice(0, 300),
           ]),
         ),
         "tail",

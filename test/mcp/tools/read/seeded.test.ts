@@ -276,7 +276,13 @@ describe("each read tool", () => {
   it("get_events", async () => {
     const reply = await h.call("get_events", { namespace: "shop", type: "Warning" });
     expect(outsideFences(reply.text)).toMatch(/\d+ events in namespace shop for Warning/);
-    expect(extractFenced(reply.text)[0]?.text).toMatch(/BackOff/);
+    const table = extractFenced(reply.text)[0]!.text;
+    expect(table).toMatch(
+      /BackOff\s+pod\/checkout-\S+\s+\d+\s+Back-off restarting failed container checkout$/m,
+    );
+    // Filtered to Warnings, the TYPE column and the kubelet's repeat of the pod's name and uid go.
+    expect(table.split("\n")[0]).toMatch(/^LAST SEEN\s+REASON\s+OBJECT\s+COUNT\s+MESSAGE$/);
+    expect(table).not.toMatch(/_shop\([0-9a-f-]{36}\)/);
     expect(reply.structured?.warnings).toBeGreaterThan(0);
   });
 
