@@ -149,6 +149,41 @@ function memoryLimitOf(pod: Pod, container: string): string | undefined {
   return limit === undefined ? undefined : String(limit);
 }
 
+/**
+ * What kind of failure a crash log reports, in Deputy's own words, so the
+ * first line can name the cause while the log text itself stays fenced: an
+ * attacker who writes the log can only pick among these phrases.
+ */
+const CRASH_CAUSES: [RegExp, string][] = [
+  [
+    /\b(not set|missing|is required|undefined|not defined|no value)\b.*\b(config\w*|setting|variable|env\w*|property|key|parameter|option)\b|\b(config\w*|setting|variable|env\w*|property|parameter|option)\b.*\b(not set|missing|is required|undefined|not defined)\b/i,
+    "a missing configuration setting",
+  ],
+  [/connection refused|ECONNREFUSED/i, "a refused connection to a dependency"],
+  [
+    /no such host|name resolution|could not resolve|unknown ?host|ENOTFOUND/i,
+    "a host name that does not resolve",
+  ],
+  [/timed? ?out|deadline exceeded|ETIMEDOUT/i, "a timeout reaching a dependency"],
+  [
+    /permission denied|EACCES|access denied|forbidden|unauthori[sz]ed/i,
+    "a permission or authentication error",
+  ],
+  [/out ?of ?memory|cannot allocate/i, "running out of memory"],
+  [/address already in use|EADDRINUSE/i, "a port already in use"],
+  [/no such file|ENOENT|FileNotFound/i, "a missing file"],
+  [/segmentation fault|SIGSEGV|nil pointer|null ?pointer/i, "a crash in the program itself"],
+];
+
+export function classifyCrash(lines: readonly string[]): string | undefined {
+  // The root cause is usually reported last (the deepest Caused by, the final error).
+  for (const line of [...lines].reverse()) {
+    const match = CRASH_CAUSES.find(([pattern]) => pattern.test(line));
+    if (match) return match[1];
+  }
+  return undefined;
+}
+
 function classifyPullError(message: string): string {
   if (/not found|manifest unknown|does not exist|NotFound/i.test(message)) {
     return "the image or tag does not exist in the registry";
@@ -305,10 +340,14 @@ export function analysePod(input: PodEvidence): Diagnosis {
       const code = term?.exitCode;
       const meaning = exitCodeMeaning(code, term?.signal);
       const log = logOf(container);
+      const cause = log ? classifyCrash(explainingLines(log.lines)) : undefined;
+      const logSays = cause
+        ? ` Its log reports ${cause}; the lines below show it.`
+        : " The log lines below explain the failure.";
       findings.push({
         rule: "crash-loop",
         severity: "critical",
-        summary: `${label} is in CrashLoopBackOff: it has restarted ${cs.restartCount ?? 0} times; the last run ended with ${safe(term?.reason ?? "an unknown reason")}${code === undefined ? "" : `, exit code ${code} (${meaning})`}${term?.finishedAt ? `, ${age(term.finishedAt, now)} ago` : ""}.${log?.lines.length ? " The log lines below explain the failure." : log?.error ? ` No log could be read (${safe(log.error, 80)}).` : ""}`,
+        summary: `${label} is in CrashLoopBackOff: it has restarted ${cs.restartCount ?? 0} times; the last run ended with ${safe(term?.reason ?? "an unknown reason")}${code === undefined ? "" : `, exit code ${code} (${meaning})`}${term?.finishedAt ? `, ${age(term.finishedAt, now)} ago` : ""}.${log?.lines.length ? logSays : log?.error ? ` No log could be read (${safe(log.error, 80)}).` : ""}`,
         evidence: [
           ...logEvidence(container),
           ...evidence(`container state ${ref}/${container}`, [term?.message ?? ""].filter(Boolean)),

@@ -173,10 +173,10 @@ const TS_SERVER_NODE_LIST_TOKENS = 168;
 describe("the cut never removes the answer", () => {
   const firstLine = (text: string): string => text.split("\n")[0]!;
 
-  it("crash loop: CrashLoopBackOff with exit code 1 first, the missing setting as the first evidence", async () => {
+  it("crash loop: CrashLoopBackOff, exit code 1 and a missing setting first, the setting itself as the first evidence", async () => {
     const reply = await h.call("troubleshoot_pod", { namespace: "shop", name: SEED.crashLoop.deployment });
     expect(firstLine(reply.text)).toMatch(
-      /^pod shop\/checkout-\S+ \(Deployment shop\/checkout\), CrashLoopBackOff: \[critical\] crash-loop: Container checkout is in CrashLoopBackOff: .*exit code 1 \(application error\)/,
+      /^pod shop\/checkout-\S+ \(Deployment shop\/checkout\), CrashLoopBackOff: \[critical\] crash-loop: Container checkout is in CrashLoopBackOff: .*exit code 1 \(application error\).*Its log reports a missing configuration setting/,
     );
     const evidence = extractFenced(reply.text)[0]!;
     expect(evidence.source).toMatch(/^pod-log shop\/checkout-\S+\/checkout _previous_, \d of \d+ lines$/);
