@@ -3,7 +3,7 @@ import { eventTime } from "../../../core/kube/client.ts";
 import { objectName } from "../../../core/kube/names.ts";
 import { defineTool } from "../../tool.ts";
 import type { McpDeps } from "../../deps.ts";
-import { age, plural, safe, table } from "../../diagnose/format.ts";
+import { age, eventMessage, plural, safe, table } from "../../diagnose/format.ts";
 import { optionalNamespaceArg } from "./support/args.ts";
 import { createOutput } from "./support/output.ts";
 import { namespacePolicy, requireNamespace } from "./support/scope.ts";
@@ -89,11 +89,7 @@ export const getEvents = defineTool<McpDeps, typeof inputSchema.shape>({
             ...(all ? [e.metadata?.namespace ?? ""] : []),
             `${(e.involvedObject?.kind ?? "").toLowerCase()}/${e.involvedObject?.name ?? ""}`,
             String(e.count ?? 1),
-            (e.message ?? "")
-              .replace(/\s+/g, " ")
-              // The kubelet's "in pod NAME_NAMESPACE(UID)" repeats the OBJECT column.
-              .replace(/ in pod \S+_[a-z0-9-]+\([0-9a-f-]{36}\)/, "")
-              .slice(0, 300),
+            eventMessage(e.message),
           ]),
         ),
         "tail",

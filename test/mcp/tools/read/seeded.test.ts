@@ -249,6 +249,7 @@ describe("each read tool", () => {
     expect(body).toContain("Image: ghcr.io/shop-example/checkout:2.14.0");
     expect(body).toContain("SPRING_PROFILES_ACTIVE=production");
     expect(body).toMatch(/Events:\n.*BackOff/s);
+    expect(body.slice(body.indexOf("Events:"))).not.toMatch(/_shop\([0-9a-f-]{36}\)/);
   });
 
   it("check_logs: tail, grep and previous", async () => {
