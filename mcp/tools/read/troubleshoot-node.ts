@@ -68,7 +68,8 @@ export const troubleshootNode = defineTool<McpDeps, typeof inputSchema.shape>({
           `(${notReady.length - MAX_PODS} more: list_pods with fieldSelector spec.nodeName=${args.name})`,
         );
     }
-    // Labels, addresses, capacity and versions are one call away (kubectl describe node).
+    // Labels, addresses, capacity and versions are one call away, not in every diagnosis.
+    out.line(`Full details: kubectl "describe node ${args.name}".`);
     return out.result({
       name: args.name,
       status: diagnosis.status,

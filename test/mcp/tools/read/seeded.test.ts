@@ -210,6 +210,7 @@ describe("the cut never removes the answer", () => {
       /^node node-c, NotReady\S*: \[critical\] node-not-ready: Node node-c is NotReady/,
     );
     expect(outsideFences(reply.text)).toMatch(/memory-pressure: Node node-c reports MemoryPressure/);
+    expect(reply.text).toContain('kubectl "describe node node-c"');
     expect(countTokens(reply.text)).toBeLessThanOrEqual(DIAGNOSIS_TOKENS);
   });
 
