@@ -13,10 +13,11 @@ import { countTokens } from "../helpers/tokens.ts";
  * `npm run bench -- tokens`.
  */
 const READ_TOOLS_BUDGET = 2_100;
-// The whole list today (read 2,092 + write 2,021): a ceiling against regressions.
+// The whole list is about 4,100-4,200 today (read 2,092, write 2,000-2,100 as
+// the write tools are being reworked): a ceiling against regressions.
 // Shortening the write tools' descriptions (each still repeats the approval
-// sentence the server's instructions now say once) brings it to about 3,700.
-const WHOLE_LIST_CEILING = 4_150;
+// sentence the server's instructions now say once) brings it to about 3,750.
+const WHOLE_LIST_CEILING = 4_250;
 
 function listingTokens(tools: readonly Parameters<typeof toolListing>[0][]): number {
   return countTokens(JSON.stringify(tools.map(toolListing)));
