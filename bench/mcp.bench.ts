@@ -1,7 +1,7 @@
 import { CoreV1Api, KubeConfig } from "@kubernetes/client-node";
-import { estimateTokens } from "../core/budget.ts";
 import { SEED, seedCluster as seedWith } from "../test/env/seed.ts";
 import { upTestEnv } from "../test/env/testenv.ts";
+import { countTokens } from "../test/helpers/tokens.ts";
 import { startHarness, type Harness } from "../test/mcp/harness.ts";
 import type { BenchLine } from "./run.ts";
 
@@ -158,7 +158,7 @@ export async function run(): Promise<BenchLine[]> {
     for (const [label, tool, args] of sizes) {
       const reply = await h.call(tool, args);
       if (reply.isError) throw new Error(`${tool} failed: ${reply.text}`);
-      lines.push({ name: `tokens: ${label}`, value: estimateTokens(reply.text), unit: "tokens" });
+      lines.push({ name: `tokens: ${label}`, value: countTokens(reply.text), unit: "tokens" });
     }
     return lines;
   } finally {

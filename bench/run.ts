@@ -13,8 +13,14 @@ export interface BenchLine {
   unit: string;
 }
 
+/** A module may print a table of its own (e.g. side-by-side columns) before its lines. */
+export interface BenchReport {
+  text: string;
+  lines: BenchLine[];
+}
+
 interface BenchModule {
-  run: () => Promise<BenchLine[]>;
+  run: () => Promise<BenchLine[] | BenchReport>;
 }
 
 function format(value: number): string {
@@ -40,7 +46,9 @@ async function main(filters: string[]): Promise<number> {
     try {
       const module = (await import(pathToFileURL(join(dir, file)).href)) as Partial<BenchModule>;
       if (typeof module.run !== "function") throw new Error("exports no run()");
-      const lines = await module.run();
+      const outcome = await module.run();
+      const lines = Array.isArray(outcome) ? outcome : outcome.lines;
+      if (!Array.isArray(outcome)) process.stdout.write(`${outcome.text}\n`);
       const width = Math.max(20, ...lines.map((l) => l.name.length));
       const valueWidth = Math.max(8, ...lines.map((l) => format(l.value).length));
       process.stdout.write(`${"measure".padEnd(width)}  ${"value".padStart(valueWidth)}  unit\n`);

@@ -9,7 +9,7 @@ import type {
 } from "../../core/kube/types.ts";
 import { describeEnvVar } from "../../core/redact.ts";
 import { eventTime } from "../../core/kube/client.ts";
-import { age, table } from "./format.ts";
+import { age, eventMessage, table } from "./format.ts";
 import { podOwner, podStatus } from "./pod-status.ts";
 
 /**
@@ -77,7 +77,7 @@ export function describeEvents(events: readonly KubeEvent[], max = 15): string[]
       e.type ?? "",
       e.reason ?? "",
       String(e.count ?? 1),
-      (e.message ?? "").replace(/\s+/g, " ").slice(0, 400),
+      eventMessage(e.message, 400),
     ]),
   ).split("\n");
   return [

@@ -54,3 +54,14 @@ export function exitCodeMeaning(code: number | undefined, signal?: number): stri
   if (code > 128) return `killed by signal ${signal ?? code - 128}`;
   return "non-zero exit";
 }
+
+/**
+ * An event message on one line, without the kubelet's "in pod NAME_NAMESPACE(UID)"
+ * that repeats the object the event is about, and bounded.
+ */
+export function eventMessage(message: string | undefined, max = 300): string {
+  return (message ?? "")
+    .replace(/\s+/g, " ")
+    .replace(/ in pod \S+_[a-z0-9-]+\([0-9a-f-]{36}\)/, "")
+    .slice(0, max);
+}

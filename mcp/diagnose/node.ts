@@ -25,6 +25,18 @@ const PRESSURE: Record<string, string> = {
   NetworkUnavailable: "the node's network is not configured",
 };
 
+const CONDITION_TAINTS = new Set(
+  [
+    "not-ready",
+    "unreachable",
+    "memory-pressure",
+    "disk-pressure",
+    "pid-pressure",
+    "network-unavailable",
+    "unschedulable",
+  ].map((t) => `node.kubernetes.io/${t}`),
+);
+
 function quantity(value: string | number | undefined): number {
   try {
     return parseQuantity(value);
@@ -115,7 +127,8 @@ export function analyseNode(node: Node, pods?: readonly Pod[], now: number = Dat
       evidence: [],
     });
   }
-  const taints = node.spec?.taints ?? [];
+  // The node lifecycle controller taints a node for each bad condition; the conditions above already say it.
+  const taints = (node.spec?.taints ?? []).filter((t) => !CONDITION_TAINTS.has(t.key));
   if (taints.length > 0) {
     findings.push({
       rule: "taints",

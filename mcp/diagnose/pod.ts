@@ -28,50 +28,115 @@ export interface PodEvidence {
 /** Lines that usually explain a crash: errors, exceptions, their causes. */
 const EXPLAINS =
   /(exception|error|fatal|panic|traceback|caused by|failed|failure|refused|denied|unauthori[sz]ed|forbidden|not set|not found|no such|cannot|can't|unable|invalid|missing|timed? ?out|killed|oom|segmentation|abort)/i;
+/** The specific failures that usually are the root cause, not its consequence. */
+const ROOT_CAUSE =
+  /(not set|missing|required|no such|not found|refused|denied|unauthori[sz]ed|forbidden|out of memory|oom|permission|cannot|can't|unable to|invalid|timed? ?out|segmentation)/i;
 const STACK_FRAME = /^\s+(at |\.\.\. \d+ (more|common frames))|^\s+File "|^\s*goroutine \d+|^\s+\/.*\.go:\d+/;
+const CAUSED_BY = /^\s*caused by\b/i;
+const HEADLINE = /^(panic|fatal|FATAL|ERROR|Error:|Exception|Traceback)|^[\w.$]+(Exception|Error)\b/;
+/** A leading RFC 3339 timestamp, as the kubelet adds with timestamps=true and many loggers write. */
+const LEADING_TIMESTAMP = /^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:?\d{2})?\s+/;
+const MAX_LINE = 240;
 
-/** Pick the log lines that explain a failure: first error, causes, and the last lines. */
-export function explainingLines(lines: readonly string[], max = 14): string[] {
-  if (lines.length <= max) return [...lines];
-  const picked = new Set<number>();
-  const first = lines.findIndex((line) => EXPLAINS.test(line) && !STACK_FRAME.test(line));
-  if (first >= 0) {
-    picked.add(first);
-    if (lines[first + 1] && STACK_FRAME.test(lines[first + 1]!)) picked.add(first + 1);
-  }
-  lines.forEach((line, i) => {
-    if (/^(caused by|\s*Caused by)/i.test(line) || /^(panic|fatal|FATAL|ERROR|Error:|Exception)/.test(line)) {
-      picked.add(i);
-      if (lines[i + 1] && STACK_FRAME.test(lines[i + 1]!)) picked.add(i + 1);
-    }
-  });
-  const chosen = [...picked].sort((a, b) => a - b);
-  // Keep the last non-frame lines too: how the process ended.
-  const tailBudget = Math.max(2, max - Math.min(chosen.length, max - 2));
-  const tail: number[] = [];
-  for (let i = lines.length - 1; i >= 0 && tail.length < tailBudget; i--) {
-    if (!STACK_FRAME.test(lines[i]!) || tail.length === 0) tail.unshift(i);
-  }
-  const indexes = [...new Set([...chosen.slice(-(max - tail.length)), ...tail])].sort((a, b) => a - b);
-  const out: string[] = [];
-  if ((indexes[0] ?? 0) > 0) out.push(`[… ${indexes[0]} earlier lines]`);
-  let previous = -1;
-  for (const i of indexes) {
-    if (previous >= 0 && i > previous + 1) out.push(`[… ${i - previous - 1} lines]`);
-    out.push(lines[i]!);
-    previous = i;
-  }
-  return out;
+/** Bounded text keeps its head and its tail: errors often name the cause last ("…: not found"). */
+function bounded(text: string, max = MAX_LINE): string {
+  if (text.length <= max) return text;
+  const tail = Math.floor(max / 3);
+  return `${text.slice(0, max - tail - 1)}…${text.slice(-tail)}`;
 }
 
-function eventLines(events: readonly KubeEvent[], filter: (e: KubeEvent) => boolean, max = 6): string[] {
-  return events
-    .filter(filter)
-    .slice(-max)
-    .map((e) => {
-      const count = (e.count ?? 1) > 1 ? ` (x${e.count})` : "";
-      return `${e.type ?? ""} ${e.reason ?? ""}${count}: ${e.message ?? ""}`.trim();
+/** One log line as evidence: no timestamp or runs of padding, and bounded. */
+function compactLine(line: string): string {
+  return bounded(
+    line
+      .replace(LEADING_TIMESTAMP, "")
+      .replace(/\s{2,}/g, " ")
+      .trim(),
+  );
+}
+
+const ERROR_LEVEL = /\b(ERROR|ERR|FATAL|CRITICAL|CRIT|PANIC|SEVERE)\b/;
+const WARN_LEVEL = /\b(WARN|WARNING)\b/;
+const QUIET_LEVEL = /\b(INFO|DEBUG|TRACE|NOTICE)\b/;
+
+/**
+ * How strongly a line explains a crash. A root-cause phrase counts only on a
+ * line that reports a failure (error level, exception, Caused by, or no level
+ * at all): a warning about one bad request is not why the process died.
+ */
+function score(line: string, isLastCause: boolean): number {
+  if (STACK_FRAME.test(line) || line.trim() === "") return 0;
+  const body = line.replace(LEADING_TIMESTAMP, "");
+  const causedBy = CAUSED_BY.test(body);
+  const failure = causedBy || HEADLINE.test(body) || ERROR_LEVEL.test(body);
+  const levelled = failure || WARN_LEVEL.test(body) || QUIET_LEVEL.test(body);
+  let points = 0;
+  if (causedBy) points += isLastCause ? 6 : 4;
+  else if (ERROR_LEVEL.test(body)) points += 3;
+  else if (HEADLINE.test(body)) points += 2;
+  else if (WARN_LEVEL.test(body)) points += 1;
+  else if (!levelled && EXPLAINS.test(body)) points += 1;
+  if ((failure || !levelled) && ROOT_CAUSE.test(body)) points += 3;
+  return points;
+}
+
+/**
+ * The few log lines that carry a failure: the deepest `Caused by`, the lines
+ * that name a missing setting or a refused call, the error headline, repeats
+ * collapsed into one line with a count. Stack frames and start-up chatter stay
+ * in the log, one check_logs call away. With no such line, the last lines.
+ */
+export function explainingLines(lines: readonly string[], max = 3): string[] {
+  // Collapse repeats (same text once the timestamp is gone), keeping the last position.
+  const counts = new Map<string, { count: number; index: number }>();
+  lines.forEach((line, index) => {
+    const key = compactLine(line);
+    if (key === "") return;
+    const seen = counts.get(key);
+    counts.set(key, { count: (seen?.count ?? 0) + 1, index });
+  });
+  const distinct = [...counts].map(([text, { count, index }]) => ({ text, count, index }));
+  const lastCause = distinct.filter((d) => CAUSED_BY.test(d.text)).at(-1)?.index;
+  const ranked = distinct
+    .map((d) => ({ ...d, score: score(lines[d.index]!, d.index === lastCause) }))
+    .filter((d) => d.score > 0)
+    // Higher score first; among equals the later line, closer to the end of the run.
+    .sort((a, b) => b.score - a.score || b.index - a.index);
+  const chosen =
+    ranked.length > 0
+      ? ranked.slice(0, max)
+      : distinct.filter((d) => !STACK_FRAME.test(lines[d.index]!)).slice(-Math.min(max, 2));
+  return chosen
+    .sort((a, b) => a.index - b.index)
+    .map((d) => (d.count > 1 ? `${d.text} (×${d.count})` : d.text));
+}
+
+/**
+ * Events as evidence: one line per reason with the total count and the latest
+ * message, so a BackOff seen forty times costs one line, not forty.
+ */
+export function eventLines(
+  events: readonly KubeEvent[],
+  filter: (e: KubeEvent) => boolean,
+  max = 3,
+): string[] {
+  const byReason = new Map<string, { count: number; message: string }>();
+  for (const event of events.filter(filter)) {
+    // Liveness and readiness failures share the reason Unhealthy but mean different things.
+    const reason =
+      event.reason === "Unhealthy"
+        ? `Unhealthy ${(event.message ?? "").split(" ")[0] ?? ""}`.trim()
+        : (event.reason ?? "");
+    const seen = byReason.get(reason);
+    byReason.delete(reason);
+    byReason.set(reason, {
+      count: (seen?.count ?? 0) + Math.max(1, event.count ?? 1),
+      message: (event.message ?? "").replace(/\s+/g, " ").trim(),
     });
+  }
+  return [...byReason].slice(-max).map(([reason, { count, message }]) => {
+    return `${reason}${count > 1 ? ` ×${count}` : ""}: ${bounded(message)}`;
+  });
 }
 
 function evidence(source: string, lines: string[]): Evidence[] {
@@ -82,6 +147,41 @@ function memoryLimitOf(pod: Pod, container: string): string | undefined {
   const spec = pod.spec?.containers?.find((c) => c.name === container);
   const limit = spec?.resources?.limits?.memory;
   return limit === undefined ? undefined : String(limit);
+}
+
+/**
+ * What kind of failure a crash log reports, in Deputy's own words, so the
+ * first line can name the cause while the log text itself stays fenced: an
+ * attacker who writes the log can only pick among these phrases.
+ */
+const CRASH_CAUSES: [RegExp, string][] = [
+  [
+    /\b(not set|missing|is required|undefined|not defined|no value)\b.*\b(config\w*|setting|variable|env\w*|property|key|parameter|option)\b|\b(config\w*|setting|variable|env\w*|property|parameter|option)\b.*\b(not set|missing|is required|undefined|not defined)\b/i,
+    "a missing configuration setting",
+  ],
+  [/connection refused|ECONNREFUSED/i, "a refused connection to a dependency"],
+  [
+    /no such host|name resolution|could not resolve|unknown ?host|ENOTFOUND/i,
+    "a host name that does not resolve",
+  ],
+  [/timed? ?out|deadline exceeded|ETIMEDOUT/i, "a timeout reaching a dependency"],
+  [
+    /permission denied|EACCES|access denied|forbidden|unauthori[sz]ed/i,
+    "a permission or authentication error",
+  ],
+  [/out ?of ?memory|cannot allocate/i, "running out of memory"],
+  [/address already in use|EADDRINUSE/i, "a port already in use"],
+  [/no such file|ENOENT|FileNotFound/i, "a missing file"],
+  [/segmentation fault|SIGSEGV|nil pointer|null ?pointer/i, "a crash in the program itself"],
+];
+
+export function classifyCrash(lines: readonly string[]): string | undefined {
+  // The root cause is usually reported last (the deepest Caused by, the final error).
+  for (const line of [...lines].reverse()) {
+    const match = CRASH_CAUSES.find(([pattern]) => pattern.test(line));
+    if (match) return match[1];
+  }
+  return undefined;
 }
 
 function classifyPullError(message: string): string {
@@ -110,13 +210,15 @@ export function analysePod(input: PodEvidence): Diagnosis {
   const logOf = (container: string): ContainerLog | undefined =>
     input.logs.find((l) => l.container === container && l.previous) ??
     input.logs.find((l) => l.container === container);
-  const logEvidence = (container: string): Evidence[] => {
+  const logEvidence = (container: string, max?: number): Evidence[] => {
     const log = logOf(container);
     if (!log || log.lines.length === 0) return [];
+    const lines = explainingLines(log.lines, max);
     return [
       {
-        source: `pod-log ${ref}/${container}${log.previous ? " (previous)" : ""}`,
-        lines: explainingLines(log.lines),
+        // Say how much was left out, so the model knows check_logs has more.
+        source: `pod-log ${ref}/${container}${log.previous ? " (previous)" : ""}${lines.length < log.lines.length ? `, ${lines.length} of ${log.lines.length} lines` : ""}`,
+        lines,
       },
     ];
   };
@@ -215,9 +317,9 @@ export function analysePod(input: PodEvidence): Diagnosis {
         evidence: [
           ...evidence(
             eventSource,
-            eventLines(events, (e) => /OOM|BackOff/i.test(e.reason ?? ""), 3),
+            eventLines(events, (e) => /OOM/i.test(e.reason ?? ""), 2),
           ),
-          ...logEvidence(container),
+          ...logEvidence(container, 2),
         ],
         facts: {
           container,
@@ -238,16 +340,21 @@ export function analysePod(input: PodEvidence): Diagnosis {
       const code = term?.exitCode;
       const meaning = exitCodeMeaning(code, term?.signal);
       const log = logOf(container);
+      const cause = log ? classifyCrash(explainingLines(log.lines)) : undefined;
+      const logSays = cause
+        ? ` Its log reports ${cause}; the lines below show it.`
+        : " The log lines below explain the failure.";
       findings.push({
         rule: "crash-loop",
         severity: "critical",
-        summary: `${label} is in CrashLoopBackOff: it has restarted ${cs.restartCount ?? 0} times; the last run ended with ${safe(term?.reason ?? "an unknown reason")}${code === undefined ? "" : `, exit code ${code} (${meaning})`}${term?.finishedAt ? `, ${age(term.finishedAt, now)} ago` : ""}.${log?.lines.length ? " The log lines below explain the failure." : log?.error ? ` No log could be read (${safe(log.error, 80)}).` : ""}`,
+        summary: `${label} is in CrashLoopBackOff: it has restarted ${cs.restartCount ?? 0} times; the last run ended with ${safe(term?.reason ?? "an unknown reason")}${code === undefined ? "" : `, exit code ${code} (${meaning})`}${term?.finishedAt ? `, ${age(term.finishedAt, now)} ago` : ""}.${log?.lines.length ? logSays : log?.error ? ` No log could be read (${safe(log.error, 80)}).` : ""}`,
         evidence: [
           ...logEvidence(container),
           ...evidence(`container state ${ref}/${container}`, [term?.message ?? ""].filter(Boolean)),
+          // BackOff events only repeat the status above; failing probes explain restarts.
           ...evidence(
             eventSource,
-            eventLines(events, (e) => e.reason === "BackOff" || e.reason === "Unhealthy", 2),
+            eventLines(events, (e) => e.reason === "Unhealthy", 2),
           ),
         ],
         facts: { container, exitCode: code, reason: safe(term?.reason), restarts: cs.restartCount ?? 0 },
@@ -261,15 +368,20 @@ export function analysePod(input: PodEvidence): Diagnosis {
     if (waiting && /ImagePull|ErrImage|InvalidImageName/.test(waiting.reason ?? "")) {
       const image = pod.spec?.containers?.find((c) => c.name === container)?.image ?? cs.image;
       const message = waiting.message ?? "";
-      const pullEvents = eventLines(events, (e) => e.reason === "Failed" || /pull/i.test(e.message ?? ""), 3);
+      const pullEvents = eventLines(
+        events,
+        (e) => e.reason === "Failed" && /pull|image/i.test(e.message ?? ""),
+        1,
+      );
       findings.push({
         rule: "image-pull",
         severity: "critical",
         summary: `${label} cannot start: image ${safe(image, 200)} cannot be pulled (${safe(waiting.reason)}); probable cause: ${classifyPullError(`${message} ${pullEvents.join(" ")}`)}.`,
-        evidence: [
-          ...evidence(`container state ${ref}/${container}`, [message].filter(Boolean)),
-          ...evidence(eventSource, pullEvents),
-        ],
+        // The pull error once: the kubelet's event when there is one, else the container state.
+        evidence:
+          pullEvents.length > 0
+            ? evidence(eventSource, pullEvents)
+            : evidence(`container state ${ref}/${container}`, [message].filter(Boolean)),
         facts: { container, image: safe(image, 200), reason: safe(waiting.reason) },
         next: [
           "Check that the tag exists; roll back (rollback_deployment) or set a valid image (set_deployment_image), both need approval.",

@@ -299,6 +299,8 @@ describe("end to end on the local cluster", () => {
     const checkoutPod = pods.find((p) => p.metadata?.labels?.app === SEED.crashLoop.deployment)!.metadata!
       .name!;
     const executionsBefore = executions(captured.records).length;
+    // Earlier tests in this file made model requests of their own.
+    const requestsBefore = model.requests.length;
 
     model.setScript((request, index) => {
       if (index === 0)
@@ -324,7 +326,7 @@ describe("end to end on the local cluster", () => {
     });
     await bot.idle();
 
-    const logResult = lastToolResults(model.requests[1]!.body)[0]!;
+    const logResult = lastToolResults(model.requests[requestsBefore + 1]!.body)[0]!;
     expect(logResult).toContain(SEED.injection.text);
     expect(logResult).toMatch(/<untrusted-data[^>]*>[\s\S]*SYSTEM: ignore previous instructions/);
     const deleteResults = lastToolResults(model.requests.at(-1)!.body);

@@ -57,6 +57,16 @@ describe("bad arguments", () => {
     ],
     ["get_resource", { kind: "configmap", name: "x" }, /ConfigMap is namespaced: pass the namespace/],
     ["kubectl", { command: "get pods | sh" }, /not a shell/],
+    [
+      "propose_git_change",
+      { kind: "Deployment", namespace: "shop", name: "catalog", change: { type: "scale" } },
+      /Invalid arguments for propose_git_change: change.replicas: replicas is required for type "scale"/,
+    ],
+    [
+      "propose_git_change",
+      { kind: "Deployment", namespace: "shop", name: "catalog", change: { type: "restart", replicas: 3 } },
+      /change.replicas: replicas does not apply to type "restart"/,
+    ],
   ])("%s %j → %s", async (tool, args, message) => {
     const reply = await h.call(tool, args);
     expect(reply.isError).toBe(true);

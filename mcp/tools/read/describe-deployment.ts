@@ -12,7 +12,7 @@ export const describeDeployment = defineTool<McpDeps, typeof inputSchema.shape>(
   name: "describe_deployment",
   title: "Describe a deployment",
   description:
-    "Show one Deployment: rollout status (complete, progressing or stuck), replicas, strategy, containers and resources, conditions, ReplicaSets by revision with their images (what a rollback would return to), pod states and events, and whether Argo CD or Flux manages it.",
+    "One Deployment: rollout status, replicas, strategy, containers, conditions, ReplicaSets by revision with images (rollback targets), pod states, events, GitOps manager.",
   inputSchema,
   annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: false },
   async handler(args, { deps, signal }) {

@@ -14,7 +14,7 @@ export const describePod = defineTool<McpDeps, typeof inputSchema.shape>({
   name: "describe_pod",
   title: "Describe a pod",
   description:
-    "Show one pod in detail, like `kubectl describe pod`: status, node, containers (image, state, last state, restarts, requests/limits, probes, env with Secret values shown only as references), conditions, volumes and recent events. Use troubleshoot_pod instead when you want the probable cause of a failure.",
+    "One pod in detail, like kubectl describe: containers, states, restarts, resources, probes, env (Secret values never shown), conditions, volumes, events. For the cause of a failure use troubleshoot_pod.",
   inputSchema,
   annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: false },
   async handler(args, { deps, signal }) {

@@ -44,18 +44,16 @@ const inputSchema = z.object({
     .regex(/^[A-Za-z][A-Za-z0-9.-]*$/, {
       message: "kind must be a resource type such as Pod, deployments, svc or pdb",
     })
-    .describe(
-      "resource type as kubectl accepts it: Pod, deployment, svc, configmap, pdb, statefulsets.apps…",
-    ),
+    .describe("as kubectl accepts it: svc, configmap, pdb, statefulsets.apps…"),
   name: objectName("name"),
-  namespace: optionalNamespaceArg.describe("namespace of a namespaced object"),
+  namespace: optionalNamespaceArg.describe("for namespaced kinds"),
 });
 
 export const getResource = defineTool<McpDeps, typeof inputSchema.shape>({
   name: "get_resource",
   title: "Get any resource",
   description:
-    "Fetch one object of any type the read identity may see (Services, ConfigMaps, PodDisruptionBudgets, StatefulSets, Jobs, Endpoints…) as YAML, without managedFields. Secrets are always refused. Use the specific tools for pods, deployments and nodes; use this for everything else.",
+    "One object of any other kind (Service, ConfigMap, PDB, StatefulSet, Job…) as YAML. Secrets are refused.",
   inputSchema,
   annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: false },
   async handler(args, { deps, signal }) {

@@ -619,16 +619,14 @@ const inputSchema = z.object({
     .string()
     .min(1)
     .max(1000)
-    .describe(
-      'a kubectl command line without shell syntax, e.g. "get svc -n shop -o wide", "get pdb -A", "top pods -n shop", "explain deployment.spec.strategy", "auth can-i delete pods -n shop"',
-    ),
+    .describe('e.g. "get svc -n shop -o wide", "top pods -n shop", "auth can-i delete pods -n shop"'),
 });
 
 export const kubectl = defineTool<McpDeps, typeof inputSchema.shape>({
   name: "kubectl",
   title: "Read-only kubectl",
   description:
-    "For unusual read requests the other tools do not cover: a kubectl command line with a read verb — get, describe, logs, top, events, explain, api-resources, auth can-i/whoami, version — and flags -n, -A, -l, --field-selector, -o wide|yaml|json|name, -c, --tail, --since, -p. It is parsed and served through the Kubernetes API (no kubectl process). Write verbs (delete, scale, rollout restart, apply, cordon, drain…) are refused with the name of the write tool to use. Secrets are never shown.",
+    "A read-only kubectl command line for what the other tools miss: get, describe, logs, top, events, explain, api-resources, auth can-i, version; -n -A -l -o wide|yaml|json|name. Write verbs are refused and name the write tool to use; Secrets are never shown.",
   inputSchema,
   annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: false },
   async handler(args, context) {

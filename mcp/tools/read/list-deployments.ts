@@ -13,7 +13,7 @@ export const listDeployments = defineTool<McpDeps, typeof inputSchema.shape>({
   name: "list_deployments",
   title: "List deployments",
   description:
-    "List Deployments with READY, UP-TO-DATE, AVAILABLE, AGE, rollout state and whether a GitOps tool (Argo CD, Flux) manages them — changes to those belong in Git, not the cluster. Use describe_deployment for one Deployment's rollout, ReplicaSets and conditions.",
+    "Deployments with ready/up-to-date/available replicas, rollout state and the GitOps tool (Argo CD, Flux) managing each: change those in Git, not live.",
   inputSchema,
   annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: false },
   async handler(args, { deps, signal }) {

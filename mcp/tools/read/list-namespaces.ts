@@ -9,8 +9,7 @@ import { explainSelectorError, namespacePolicy } from "./support/scope.ts";
 export const listNamespaces = defineTool<McpDeps, { labelSelector: typeof selectorArg }>({
   name: "list_namespaces",
   title: "List namespaces",
-  description:
-    "List the namespaces Deputy may read, with status and age. Use it first when you do not know where a workload runs. Namespaces hidden by Deputy's allow/deny lists are counted but not named.",
+  description: "The namespaces Deputy may read, with status and age.",
   inputSchema: z.object({ labelSelector: selectorArg }),
   annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: false },
   async handler(args, { deps, signal }) {

@@ -21,10 +21,7 @@ const inputSchema = z.object({
   namespace: optionalNamespaceArg,
   labelSelector: selectorArg,
   fieldSelector: fieldSelectorArg,
-  unhealthyOnly: z
-    .boolean()
-    .default(false)
-    .describe("only pods that are not Running-and-ready (crash loops, pending, failed, image errors…)"),
+  unhealthyOnly: z.boolean().default(false).describe("only pods not Running and ready"),
   limit: limitArg(100, 500),
   continue: continueArg,
 });
@@ -33,7 +30,7 @@ export const listPods = defineTool<McpDeps, typeof inputSchema.shape>({
   name: "list_pods",
   title: "List pods",
   description:
-    "List pods with kubectl-style STATUS (CrashLoopBackOff, OOMKilled, ImagePullBackOff, Pending…), READY, RESTARTS, AGE and NODE. Filter by namespace, label or field selector, or unhealthyOnly=true to find broken pods fast. Pages are sized to the output budget; the result says how many pods remain and gives a `continue` token for the next page.",
+    "Pods with kubectl STATUS (CrashLoopBackOff, OOMKilled, ImagePullBackOff, Pending…), READY, RESTARTS, AGE; unhealthyOnly=true for broken ones. Paged with `continue`.",
   inputSchema,
   annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: false },
   async handler(args, { deps, signal }) {
@@ -119,7 +116,8 @@ export const listPods = defineTool<McpDeps, typeof inputSchema.shape>({
       const all = !args.namespace;
       out.line(
         table(
-          [...(all ? ["NAMESPACE"] : []), "NAME", "READY", "STATUS", "RESTARTS", "AGE", "NODE"],
+          // kubectl's default columns: the node is for -o wide (kubectl tool) and structuredContent.
+          [...(all ? ["NAMESPACE"] : []), "NAME", "READY", "STATUS", "RESTARTS", "AGE"],
           pods.map((p) => [
             ...(all ? [p.namespace] : []),
             p.name,
@@ -127,7 +125,6 @@ export const listPods = defineTool<McpDeps, typeof inputSchema.shape>({
             p.status,
             p.lastRestart ? `${p.restarts} (${p.lastRestart} ago)` : String(p.restarts),
             p.age,
-            p.node,
           ]),
         ),
       );

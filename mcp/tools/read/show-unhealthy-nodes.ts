@@ -3,17 +3,22 @@ import { defineTool } from "../../tool.ts";
 import type { McpDeps } from "../../deps.ts";
 import { analyseNode, nodeReadyStatus } from "../../diagnose/node.ts";
 import { age, plural, table } from "../../diagnose/format.ts";
+import type { Diagnosis } from "../../diagnose/types.ts";
 import { createOutput } from "./support/output.ts";
 
 const inputSchema = z.object({
-  includeHealthy: z.boolean().default(false).describe("also list healthy nodes"),
+  includeHealthy: z.boolean().default(false),
 });
+
+function problemsOf(diagnosis: Diagnosis): string[] {
+  return diagnosis.findings.filter((f) => f.severity !== "ok" && f.severity !== "info").map((f) => f.rule);
+}
 
 export const showUnhealthyNodes = defineTool<McpDeps, typeof inputSchema.shape>({
   name: "show_unhealthy_nodes",
   title: "Show unhealthy nodes",
   description:
-    "List nodes that are NotReady, under Memory/Disk/PID pressure, cordoned or otherwise unhealthy, with the reason for each. Use it when pods are Pending, evicted or Unknown, or to check cluster health; then troubleshoot_node for one node.",
+    "Nodes that are NotReady, under memory/disk/PID pressure or cordoned, with the reasons; then troubleshoot_node for one.",
   inputSchema,
   annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: false },
   async handler(args, { deps, signal }) {
@@ -24,26 +29,22 @@ export const showUnhealthyNodes = defineTool<McpDeps, typeof inputSchema.shape>(
     );
     const shown = args.includeHealthy ? analysed : unhealthy;
     const out = createOutput(deps.config.kube.outputTokenBudget);
-    out.line(`${plural(unhealthy.length, "unhealthy node")} of ${nodes.items.length}.`);
+    out.line(
+      `${plural(unhealthy.length, "unhealthy node")} of ${nodes.items.length}${unhealthy.length > 0 ? "; troubleshoot_node explains one" : ""}.`,
+    );
     if (shown.length > 0) {
+      // The table is what a person scans first; each node's evidence is one troubleshoot_node away.
       out.line(
         table(
           ["NAME", "STATUS", "PROBLEMS", "AGE"],
           shown.map(({ node, diagnosis }) => [
             node.metadata?.name ?? "",
             nodeReadyStatus(node),
-            diagnosis.findings
-              .filter((f) => f.severity !== "ok" && f.severity !== "info")
-              .map((f) => f.rule)
-              .join(",") || "-",
+            problemsOf(diagnosis).join(",") || "-",
             age(node.metadata?.creationTimestamp),
           ]),
         ),
       );
-      for (const { diagnosis } of unhealthy) {
-        out.line(`\n${diagnosis.subject}: ${diagnosis.status} [${diagnosis.severity}]`);
-        out.diagnosis({ ...diagnosis, findings: diagnosis.findings.filter((f) => f.severity !== "info") });
-      }
     }
     return out.result({
       total: nodes.items.length,
@@ -51,9 +52,7 @@ export const showUnhealthyNodes = defineTool<McpDeps, typeof inputSchema.shape>(
         name: node.metadata?.name,
         status: nodeReadyStatus(node),
         severity: diagnosis.severity,
-        problems: diagnosis.findings
-          .filter((f) => f.severity !== "ok" && f.severity !== "info")
-          .map((f) => f.rule),
+        problems: problemsOf(diagnosis),
       })),
     });
   },

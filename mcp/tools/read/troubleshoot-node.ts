@@ -3,7 +3,6 @@ import { DeputyError } from "../../../core/errors.ts";
 import { isKubeApiError } from "../../../core/kube/errors.ts";
 import { defineTool } from "../../tool.ts";
 import type { McpDeps } from "../../deps.ts";
-import { describeNodeText } from "../../diagnose/describe.ts";
 import { plural, table } from "../../diagnose/format.ts";
 import { analyseNode, describeUsage, nodeUsage } from "../../diagnose/node.ts";
 import { summarisePod } from "../../diagnose/pod-status.ts";
@@ -13,11 +12,13 @@ import { namespacePolicy, similarNames } from "./support/scope.ts";
 
 const inputSchema = z.object({ name: nodeArg });
 
+const MAX_PODS = 10;
+
 export const troubleshootNode = defineTool<McpDeps, typeof inputSchema.shape>({
   name: "troubleshoot_node",
   title: "Troubleshoot a node",
   description:
-    "Diagnose one node: Ready condition and kubelet heartbeat, Memory/Disk/PID pressure, cordon, taints, the pods on it (and which are not ready), and CPU/memory requests and limits against allocatable. Use it for NotReady nodes, evictions, or pods that will not schedule.",
+    "One node's diagnosis: readiness and heartbeat, pressure, cordon, taints, its unhealthy pods, requests against allocatable.",
   inputSchema,
   annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: false },
   async handler(args, { deps, signal }) {
@@ -48,10 +49,8 @@ export const troubleshootNode = defineTool<McpDeps, typeof inputSchema.shape>({
       .map((p) => summarisePod(p));
     const notReady = visible.filter((p) => p.unhealthy);
     const out = createOutput(deps.config.kube.outputTokenBudget);
-    out.line(`${diagnosis.subject}: ${diagnosis.status} [${diagnosis.severity}]`);
-    out.diagnosis(diagnosis);
-    out.line("Resources (requests of pods on the node vs allocatable):");
-    for (const line of describeUsage(usage)) out.line(`  ${line}`);
+    out.diagnosis(diagnosis, `${diagnosis.subject}, ${diagnosis.status}:`);
+    out.line(`Requests vs allocatable: ${describeUsage(usage).join("; ")}.`);
     out.line(
       `${plural(pods.items.length, "pod")} on the node${visible.length < pods.items.length ? ` (${pods.items.length - visible.length} in hidden namespaces)` : ""}, ${notReady.length} not healthy${notReady.length > 0 ? ":" : "."}`,
     );
@@ -59,11 +58,18 @@ export const troubleshootNode = defineTool<McpDeps, typeof inputSchema.shape>({
       out.line(
         table(
           ["NAMESPACE", "NAME", "READY", "STATUS", "RESTARTS"],
-          notReady.slice(0, 40).map((p) => [p.namespace, p.name, p.ready, p.status, String(p.restarts)]),
+          notReady
+            .slice(0, MAX_PODS)
+            .map((p) => [p.namespace, p.name, p.ready, p.status, String(p.restarts)]),
         ),
       );
+      if (notReady.length > MAX_PODS)
+        out.line(
+          `(${notReady.length - MAX_PODS} more: list_pods with fieldSelector spec.nodeName=${args.name})`,
+        );
     }
-    out.data(`describe node ${args.name}`, describeNodeText(node));
+    // Labels, addresses, capacity and versions are one call away, not in every diagnosis.
+    out.line(`Full details: kubectl "describe node ${args.name}".`);
     return out.result({
       name: args.name,
       status: diagnosis.status,

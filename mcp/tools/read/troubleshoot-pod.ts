@@ -5,6 +5,7 @@ import { describeError } from "../../../core/errors.ts";
 import { defineTool } from "../../tool.ts";
 import type { McpDeps } from "../../deps.ts";
 import { analysePod, type ContainerLog } from "../../diagnose/pod.ts";
+import { plural } from "../../diagnose/format.ts";
 import { summarisePod } from "../../diagnose/pod-status.ts";
 import type { Diagnosis } from "../../diagnose/types.ts";
 import { namespaceArg } from "./support/args.ts";
@@ -16,7 +17,7 @@ import { namespacePolicy } from "./support/scope.ts";
 const inputSchema = z.object({
   namespace: namespaceArg,
   name: objectName("name").describe(
-    "a pod name, or a Deployment/StatefulSet/DaemonSet name to diagnose its unhealthy pods (e.g. checkout)",
+    "a pod, or a Deployment/StatefulSet/DaemonSet to diagnose its unhealthy pods",
   ),
 });
 
@@ -68,20 +69,27 @@ async function evidenceFor(deps: McpDeps, pod: Pod, signal: AbortSignal): Promis
   return analysePod({ pod, events, logs, node });
 }
 
+/** What makes two pods' diagnoses the same: their rules and the facts that name the cause. */
+function sameness(diagnosis: Diagnosis): string {
+  return JSON.stringify(
+    diagnosis.findings.map((f) => [f.rule, f.facts?.reason, f.facts?.exitCode, f.facts?.image]),
+  );
+}
+
 export const troubleshootPod = defineTool<McpDeps, typeof inputSchema.shape>({
   name: "troubleshoot_pod",
   title: "Troubleshoot a pod or workload",
   description:
-    "Diagnose why a pod (or the pods of a Deployment/StatefulSet/DaemonSet, by name) is failing, without guessing: rule-based analysis of status, events, the previous container log and the node. States the probable cause with evidence — CrashLoopBackOff with exit code and the log lines that explain it, OOMKilled with the memory limit, ImagePullBackOff with the image and pull error, Pending/unschedulable with the scheduler's reason, failing probes, NotReady node — plus next steps. Start here for 'why is X broken?'.",
+    "Start here for 'why is X failing?': the probable cause and the evidence for it (exit code and the log lines of a crash, OOMKilled with the limit, image pull error, scheduler reason, probes, NotReady node), with next steps.",
   inputSchema,
   annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: false },
   async handler(args, { deps, signal }) {
     namespacePolicy(deps).assert(args.namespace);
     let pods: Pod[];
-    let scope: string;
+    let scope: string | undefined;
+    let workloadPods: number | undefined;
     try {
       pods = [await deps.kube.core.readPod(args.namespace, args.name, signal)];
-      scope = `pod ${args.namespace}/${args.name}`;
     } catch (error) {
       if (!isKubeApiError(error, 404)) throw error;
       const workload = await podsOfWorkload(deps, args.namespace, args.name, signal);
@@ -95,7 +103,8 @@ export const troubleshootPod = defineTool<McpDeps, typeof inputSchema.shape>({
       pods = (unhealthy.length > 0 ? unhealthy : summaries)
         .slice(0, unhealthy.length > 0 ? MAX_PODS : 1)
         .map((s) => s.pod);
-      scope = `${workload.kind} ${args.namespace}/${args.name}: ${workload.pods.length} pods, ${unhealthy.length} unhealthy${unhealthy.length > MAX_PODS ? `, diagnosing the first ${MAX_PODS}` : ""}`;
+      workloadPods = workload.pods.length;
+      scope = `${workload.kind} ${args.namespace}/${args.name}: ${plural(workload.pods.length, "pod")}, ${unhealthy.length} unhealthy${unhealthy.length > MAX_PODS ? `, diagnosing the first ${MAX_PODS}` : ""}`;
       if (workload.pods.length === 0) {
         const out = createOutput(deps.config.kube.outputTokenBudget);
         out.line(
@@ -110,11 +119,20 @@ export const troubleshootPod = defineTool<McpDeps, typeof inputSchema.shape>({
     }
     const diagnoses = await Promise.all(pods.map((pod) => evidenceFor(deps, pod, signal)));
     const out = createOutput(deps.config.kube.outputTokenBudget);
-    out.line(`Diagnosis of ${scope}.`);
+    // Replicas failing the same way are one diagnosis: the first in full, the others by name.
+    const shown = new Map<string, string>();
     for (const diagnosis of diagnoses) {
-      out.line(`\n${diagnosis.subject}: ${diagnosis.status} [${diagnosis.severity}]`);
-      out.diagnosis(diagnosis);
+      const key = sameness(diagnosis);
+      const first = shown.get(key);
+      if (first) {
+        out.line(`${diagnosis.subject}: ${diagnosis.status}, the same findings as ${first}.`);
+        continue;
+      }
+      shown.set(key, diagnosis.subject.split(" ")[1] ?? diagnosis.subject);
+      out.diagnosis(diagnosis, `${diagnosis.subject}, ${diagnosis.status}:`);
     }
+    // The workload's size matters when it has replicas besides the ones shown.
+    if (scope && (workloadPods ?? 0) > 1) out.line(`${scope}.`);
     return out.result({
       namespace: args.namespace,
       pods: diagnoses.map((d, i) => ({

@@ -4,7 +4,12 @@ import { analyseNode, nodeUsage } from "../../../mcp/diagnose/node.ts";
 
 const node: Node = {
   metadata: { name: "node-c" },
-  spec: { taints: [{ key: "node.kubernetes.io/not-ready", effect: "NoExecute" }] },
+  spec: {
+    taints: [
+      { key: "node.kubernetes.io/not-ready", effect: "NoExecute" },
+      { key: "dedicated", value: "gpu", effect: "NoSchedule" },
+    ],
+  },
   status: {
     allocatable: { cpu: "4", memory: "8Gi", pods: "110" },
     conditions: [
@@ -32,6 +37,10 @@ describe("analyseNode", () => {
     expect(d.severity).toBe("critical");
     const rules = d.findings.map((f) => f.rule);
     expect(rules).toEqual(expect.arrayContaining(["node-not-ready", "memory-pressure", "taints"]));
+    // The controller's not-ready taint repeats the condition; only the others are news.
+    expect(d.findings.find((f) => f.rule === "taints")?.evidence[0]?.lines).toEqual([
+      "dedicated=gpu:NoSchedule",
+    ]);
     expect(d.findings.find((f) => f.rule === "node-not-ready")?.summary).toContain(
       "last kubelet heartbeat 10m ago",
     );

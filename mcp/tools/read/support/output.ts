@@ -12,7 +12,8 @@ import type { Diagnosis } from "../../../diagnose/types.ts";
 export interface Output {
   line(text: string): Output;
   data(source: string, text: string, keep?: "head" | "tail"): Output;
-  diagnosis(diagnosis: Diagnosis): Output;
+  /** Findings, worst first; `heading` (the subject) opens the first line, so line one names the cause. */
+  diagnosis(diagnosis: Diagnosis, heading?: string): Output;
   result(structured?: Record<string, unknown>): CallToolResult;
 }
 
@@ -29,12 +30,13 @@ export function createOutput(budgetTokens: number): Output {
       blocks.push({ kind: "data", source, text, ...(keep ? { keep } : {}) });
       return output;
     },
-    diagnosis(diagnosis) {
+    diagnosis(diagnosis, heading) {
       diagnosis.findings.forEach((finding, index) => {
-        output.line(`${index + 1}. [${finding.severity}] ${finding.rule}: ${finding.summary}`);
+        const line = `[${finding.severity}] ${finding.rule}: ${finding.summary}`;
+        output.line(index === 0 && heading ? `${heading} ${line}` : line);
         for (const evidence of finding.evidence)
           output.data(evidence.source, evidence.lines.join("\n"), "tail");
-        for (const next of finding.next ?? []) output.line(`   Next: ${next}`);
+        for (const next of finding.next ?? []) output.line(`Next: ${next}`);
       });
       return output;
     },

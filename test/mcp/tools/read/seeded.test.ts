@@ -8,6 +8,7 @@ import {
   eventually,
   freshNamespace,
 } from "../../../helpers/testenv.ts";
+import { countTokens } from "../../../helpers/tokens.ts";
 import { startHarness, type Harness } from "../../harness.ts";
 
 /**
@@ -157,6 +158,74 @@ describe("diagnosis of every seeded problem", () => {
   });
 });
 
+/**
+ * Shorter answers must still be answers: each seeded problem's diagnosis
+ * names its cause on its first line, within 400 tokens (Claude's tokenizer),
+ * and the node list costs no more than the TypeScript mcp-server-kubernetes'
+ * `kubectl_get nodes` on the same cluster.
+ */
+const DIAGNOSIS_TOKENS = 400;
+// Measured by `npm run bench -- tokens` (mcp-server-kubernetes 4.1.7, kubectl_get
+// resourceType=nodes against the seeded three-node cluster: 168 tokens); tests
+// cannot install the peer, so its figure is recorded here.
+const TS_SERVER_NODE_LIST_TOKENS = 168;
+
+describe("the cut never removes the answer", () => {
+  const firstLine = (text: string): string => text.split("\n")[0]!;
+
+  it("crash loop: CrashLoopBackOff, exit code 1 and a missing setting first, the setting itself as the first evidence", async () => {
+    const reply = await h.call("troubleshoot_pod", { namespace: "shop", name: SEED.crashLoop.deployment });
+    expect(firstLine(reply.text)).toMatch(
+      /^pod shop\/checkout-\S+ \(Deployment shop\/checkout\), CrashLoopBackOff: \[critical\] crash-loop: Container checkout is in CrashLoopBackOff: .*exit code 1 \(application error\).*Its log reports a missing configuration setting/,
+    );
+    const evidence = extractFenced(reply.text)[0]!;
+    expect(evidence.source).toMatch(/^pod-log shop\/checkout-\S+\/checkout _previous_, \d of \d+ lines$/);
+    expect(evidence.text).toMatch(/Caused by: .*PAYMENT_GATEWAY_URL is not set/);
+    expect(countTokens(reply.text)).toBeLessThanOrEqual(DIAGNOSIS_TOKENS);
+  });
+
+  it("OOMKilled: the memory limit on the first line", async () => {
+    const reply = await h.call("troubleshoot_pod", {
+      namespace: "shop",
+      name: await podOf(SEED.oomKilled.deployment),
+    });
+    expect(firstLine(reply.text)).toMatch(
+      /\[critical\] oom-killed: Container recommendations was OOMKilled \(exit code 137\).*memory limit is 256Mi/,
+    );
+    expect(countTokens(reply.text)).toBeLessThanOrEqual(DIAGNOSIS_TOKENS);
+  });
+
+  it("ImagePullBackOff: the image and why it cannot be pulled on the first line", async () => {
+    const reply = await h.call("troubleshoot_pod", { namespace: "shop", name: SEED.imagePull.deployment });
+    expect(firstLine(reply.text)).toContain(
+      `image-pull: Container payments cannot start: image ${SEED.imagePull.badImage} cannot be pulled`,
+    );
+    expect(firstLine(reply.text)).toContain("the image or tag does not exist in the registry");
+    expect(countTokens(reply.text)).toBeLessThanOrEqual(DIAGNOSIS_TOKENS);
+  });
+
+  it("NotReady node: NotReady and memory pressure, the NotReady first", async () => {
+    const reply = await h.call("troubleshoot_node", { name: SEED.notReadyNode });
+    expect(firstLine(reply.text)).toMatch(
+      /^node node-c, NotReady\S*: \[critical\] node-not-ready: Node node-c is NotReady/,
+    );
+    expect(outsideFences(reply.text)).toMatch(/memory-pressure: Node node-c reports MemoryPressure/);
+    expect(reply.text).toContain('kubectl "describe node node-c"');
+    expect(countTokens(reply.text)).toBeLessThanOrEqual(DIAGNOSIS_TOKENS);
+  });
+
+  it("node list: the NotReady node and its problems, for no more than the TypeScript server's tokens", async () => {
+    const reply = await h.call("show_unhealthy_nodes");
+    expect(reply.text).toMatch(/^node-c\s+NotReady\S*\s+node-not-ready,memory-pressure\s/m);
+    // Other tests add and cordon nodes of their own: their table rows are left out of the count.
+    const seeded = reply.text
+      .split("\n")
+      .filter((line) => /^node-[abc]\s/.test(line) || !/^\S+\s+(Ready|NotReady|Unknown)\S*\s/.test(line))
+      .join("\n");
+    expect(countTokens(seeded)).toBeLessThanOrEqual(TS_SERVER_NODE_LIST_TOKENS);
+  });
+});
+
 describe("each read tool", () => {
   it("list_namespaces", async () => {
     const reply = await h.call("list_namespaces");
@@ -181,6 +250,7 @@ describe("each read tool", () => {
     expect(body).toContain("Image: ghcr.io/shop-example/checkout:2.14.0");
     expect(body).toContain("SPRING_PROFILES_ACTIVE=production");
     expect(body).toMatch(/Events:\n.*BackOff/s);
+    expect(body.slice(body.indexOf("Events:"))).not.toMatch(/_shop\([0-9a-f-]{36}\)/);
   });
 
   it("check_logs: tail, grep and previous", async () => {
@@ -208,7 +278,13 @@ describe("each read tool", () => {
   it("get_events", async () => {
     const reply = await h.call("get_events", { namespace: "shop", type: "Warning" });
     expect(outsideFences(reply.text)).toMatch(/\d+ events in namespace shop for Warning/);
-    expect(extractFenced(reply.text)[0]?.text).toMatch(/BackOff/);
+    const table = extractFenced(reply.text)[0]!.text;
+    expect(table).toMatch(
+      /BackOff\s+pod\/checkout-\S+\s+\d+\s+Back-off restarting failed container checkout$/m,
+    );
+    // Filtered to Warnings, the TYPE column and the kubelet's repeat of the pod's name and uid go.
+    expect(table.split("\n")[0]).toMatch(/^LAST SEEN\s+REASON\s+OBJECT\s+COUNT\s+MESSAGE$/);
+    expect(table).not.toMatch(/_shop\([0-9a-f-]{36}\)/);
     expect(reply.structured?.warnings).toBeGreaterThan(0);
   });
 
