@@ -84,7 +84,7 @@ export function parseManifest(
 
 export const applyManifest = defineWriteTool<typeof inputSchema.shape>(type, {
   title: "Apply a manifest (needs approval)",
-  description: `For changes no other write tool covers: propose creating or updating ONE object from a YAML manifest, by server-side apply. Allowed kinds: ${Object.keys(APPLY_KINDS).join(", ")} (never RBAC, Secrets, CRDs, webhooks or Namespaces). The card shows every field the manifest sets (a field-by-field diff against the live object); pods with host access (privileged, hostPath, host namespaces) are refused, and Secret references, service-account changes and DaemonSets are high risk; at execution a server-side dry run runs first. Returns at once with 'pending approval (id act_…)'; a human approver (not the requester) must approve.`,
+  description: `For changes no other write tool covers: propose creating or updating ONE object from YAML by server-side apply. Kinds: ${Object.keys(APPLY_KINDS).join(", ")} (never RBAC, Secrets, CRDs, webhooks or Namespaces). The card shows every field it sets; pods with host access are refused; Secret references, service-account changes and DaemonSets are high risk; a server-side dry run runs first.`,
   inputSchema,
   annotations: { idempotentHint: true },
   async handler(args, context) {

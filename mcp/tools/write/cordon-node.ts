@@ -11,8 +11,7 @@ const inputSchema = writeInput({ name: nodeArg });
 
 export const cordonNode = defineWriteTool<typeof inputSchema.shape>(type, {
   title: "Cordon a node (needs approval)",
-  description:
-    "Propose marking a node unschedulable so no new pods land on it; pods already there keep running (use drain_node to move them). Returns at once with 'pending approval (id act_…)'; a human approver (not the requester) must approve.",
+  description: "Propose marking a node unschedulable; its pods keep running (drain_node moves them).",
   inputSchema,
   annotations: { idempotentHint: true },
   async handler(args, context) {

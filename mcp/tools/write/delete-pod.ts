@@ -12,7 +12,7 @@ const inputSchema = writeInput({ namespace: namespaceArg, name: podArg });
 export const deletePod = defineWriteTool<typeof inputSchema.shape>(type, {
   title: "Evict a pod (needs approval)",
   description:
-    "Propose removing one pod through the Eviction API, so PodDisruptionBudgets are respected; its controller (ReplicaSet, StatefulSet…) starts a replacement. There is no force or grace-period option, and a budget that allows no disruption blocks the eviction (reported, never bypassed). Returns at once with 'pending approval (id act_…)'; a human approver (not the requester) must approve.",
+    "Propose evicting one pod through the Eviction API; its controller replaces it. No force or grace-period option; a PodDisruptionBudget that allows no disruption blocks it (reported, never bypassed).",
   inputSchema,
   annotations: { idempotentHint: false },
   async handler(args, context) {

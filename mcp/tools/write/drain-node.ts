@@ -33,7 +33,7 @@ export function drainSkipReason(
 export const drainNode = defineWriteTool<typeof inputSchema.shape>(type, {
   title: "Drain a node (needs approval)",
   description:
-    "Propose draining a node: cordon it, then evict its pods one by one through the Eviction API. The card lists exactly the pods that will be evicted; DaemonSet and mirror pods, pods with no controller, and pods outside the namespaces Deputy may change stay. A PodDisruptionBudget that blocks an eviction stops the drain there (reported; never forced). Returns at once with 'pending approval (id act_…)'; a human approver (not the requester) must approve.",
+    "Propose draining a node: cordon it, then evict its pods one by one. The card lists the pods to evict; DaemonSet, mirror and controller-less pods, and pods outside Deputy's writable namespaces, stay. A blocking PodDisruptionBudget stops the drain (reported, never forced).",
   inputSchema,
   annotations: { idempotentHint: false },
   async handler(args, context) {

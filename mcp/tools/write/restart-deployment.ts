@@ -10,7 +10,7 @@ const inputSchema = writeInput({ namespace: namespaceArg, name: deploymentArg })
 export const restartDeployment = defineWriteTool<typeof inputSchema.shape>(type, {
   title: "Restart a deployment (needs approval)",
   description:
-    "Propose a rolling restart of a Deployment (like `kubectl rollout restart`): its pods are replaced one by one following its update strategy. Use it for a stuck or leaking process after diagnosing it. Nothing happens until a human approver (not the requester) approves; the tool returns at once with 'pending approval (id act_…)'. Do not wait or retry: the approval result is posted to the conversation.",
+    "Propose a rolling restart of a Deployment, like `kubectl rollout restart`: for a stuck or leaking process, once diagnosed.",
   inputSchema,
   annotations: { idempotentHint: false },
   async handler(args, context) {

@@ -30,7 +30,7 @@ const inputSchema = writeInput({
 export const rollbackDeployment = defineWriteTool<typeof inputSchema.shape>(type, {
   title: "Roll back a deployment (needs approval)",
   description:
-    "Propose returning a Deployment's pod template to an earlier revision (like `kubectl rollout undo`), e.g. after a bad image. The card shows which images change. Returns at once with 'pending approval (id act_…)'; a human approver (not the requester) must approve.",
+    "Propose returning a Deployment to an earlier revision, like `kubectl rollout undo` (e.g. after a bad image); the card shows which images change.",
   inputSchema,
   annotations: { idempotentHint: false },
   async handler(args, context) {

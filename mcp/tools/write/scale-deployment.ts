@@ -14,8 +14,7 @@ const inputSchema = writeInput({
 
 export const scaleDeployment = defineWriteTool<typeof inputSchema.shape>(type, {
   title: "Scale a deployment (needs approval)",
-  description:
-    "Propose setting a Deployment's replica count. Returns at once with 'pending approval (id act_…)'; a human approver (not the requester) must approve before anything changes. A HorizontalPodAutoscaler, if any, may later override the count.",
+  description: "Propose a Deployment's replica count; a HorizontalPodAutoscaler may later override it.",
   inputSchema,
   annotations: { idempotentHint: true },
   async handler(args, context) {

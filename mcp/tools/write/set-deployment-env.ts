@@ -28,7 +28,7 @@ const inputSchema = writeInput({
 export const setDeploymentEnv = defineWriteTool<typeof inputSchema.shape>(type, {
   title: "Change a deployment's environment (needs approval)",
   description:
-    "Propose setting or removing plain environment variables of one container in a Deployment (a rolling update follows). Values are plain text shown on the approval card: never put secrets here. Variables that come from a Secret or ConfigMap reference are not replaced. Returns at once with 'pending approval (id act_…)'; a human approver (not the requester) must approve.",
+    "Propose setting or removing plain env vars of one container in a Deployment. Values show on the approval card: never put secrets here. Secret/ConfigMap references are not replaced.",
   inputSchema,
   annotations: { idempotentHint: true },
   async handler(args, context) {

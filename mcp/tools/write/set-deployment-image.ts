@@ -24,8 +24,7 @@ const inputSchema = writeInput({
 
 export const setDeploymentImage = defineWriteTool<typeof inputSchema.shape>(type, {
   title: "Change a deployment's image (needs approval)",
-  description:
-    "Propose changing one container's image in a Deployment (a rolling update follows). Returns at once with 'pending approval (id act_…)'; a human approver (not the requester) must approve.",
+  description: "Propose changing one container's image in a Deployment (a rolling update follows).",
   inputSchema,
   annotations: { idempotentHint: true },
   async handler(args, context) {

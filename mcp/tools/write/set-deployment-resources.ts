@@ -30,7 +30,7 @@ const inputSchema = writeInput({
 export const setDeploymentResources = defineWriteTool<typeof inputSchema.shape>(type, {
   title: "Change a deployment's CPU/memory (needs approval)",
   description:
-    "Propose new CPU/memory requests or limits for one container of a Deployment, e.g. raising the memory limit of an OOMKilled container. Only the values given change. Returns at once with 'pending approval (id act_…)'; a human approver (not the requester) must approve.",
+    "Propose new CPU/memory requests or limits for one container of a Deployment, e.g. a higher memory limit after OOMKilled; only the values given change.",
   inputSchema,
   annotations: { idempotentHint: true },
   async handler(args, context) {

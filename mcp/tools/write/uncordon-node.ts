@@ -11,8 +11,7 @@ const inputSchema = writeInput({ name: nodeArg });
 
 export const uncordonNode = defineWriteTool<typeof inputSchema.shape>(type, {
   title: "Uncordon a node (needs approval)",
-  description:
-    "Propose making a cordoned node schedulable again. Returns at once with 'pending approval (id act_…)'; a human approver (not the requester) must approve.",
+  description: "Propose making a cordoned node schedulable again.",
   inputSchema,
   annotations: { idempotentHint: true },
   async handler(args, context) {
