@@ -1,4 +1,5 @@
 import { pino, type Logger, type DestinationStream } from "pino";
+import { redactText, redactValue } from "./redact.ts";
 
 export type { Logger };
 
@@ -43,6 +44,13 @@ export interface LoggerOptions {
   level?: string;
   name?: string;
   destination?: DestinationStream;
+  /**
+   * Run every message and logged value through the secret redactor (default
+   * true). Cluster text and error messages reach logs too, and a secret in
+   * them has no key name for the paths above to catch. The audit trail turns
+   * it off: it redacts each event itself before hashing it.
+   */
+  redactValues?: boolean;
 }
 
 export function createLogger(options: LoggerOptions = {}): Logger {
@@ -53,6 +61,19 @@ export function createLogger(options: LoggerOptions = {}): Logger {
       redact: { paths: [...REDACT_PATHS], censor: "[redacted]" },
       base: undefined,
       timestamp: pino.stdTimeFunctions.isoTime,
+      ...(options.redactValues === false
+        ? {}
+        : {
+            formatters: { log: (object: Record<string, unknown>) => redactValue(object) },
+            hooks: {
+              logMethod(args: Parameters<Logger["info"]>, method: (...args: unknown[]) => void): void {
+                method.apply(
+                  this,
+                  args.map((arg) => (typeof arg === "string" ? redactText(arg) : arg)),
+                );
+              },
+            },
+          }),
     },
     options.destination,
   );
