@@ -11,10 +11,11 @@ import type { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
 import { z } from "zod";
 import { describeError, isDeputyError } from "../../core/errors.ts";
+import { wrapToolResult } from "../../core/fence.ts";
 import { identitySchema } from "../../core/identity.ts";
 import { riskFlagSchema, type PendingActionSummary } from "../../core/pending.ts";
 import { SYSTEM_PROMPT } from "../../prompts/index.ts";
-import { wrapToolResult } from "./fence.ts";
+import { redactText, redactValue } from "../../core/redact.ts";
 import { describeTarget, loadAgentToolset, REASON_PROPERTY, type AgentToolset } from "./mcp-tools.ts";
 import type {
   AgentProgress,
@@ -34,8 +35,11 @@ import type {
  * pending actions and the answer their own way.
  *
  * The model is untrusted. It only ever gets MCP tools (no approval path
- * exists here), every tool result is fenced as data, and a write it asks for
- * comes back as a pending action for a human.
+ * exists here), every tool result is redacted and fenced as data (whatever
+ * the MCP server already did: it may be remote or misbehave), and a write it
+ * asks for comes back as a pending action for a human. What the model says is
+ * redacted before it is kept, so an echoed secret reaches neither the stored
+ * history nor any surface.
  */
 
 /** `_meta` keys the MCP server reads the caller from (mcp/tool.ts). */
@@ -78,6 +82,15 @@ function resultText(result: CallToolResult): string {
     .filter((part) => part.length > 0);
   if (parts.length === 0 && result.structuredContent) return JSON.stringify(result.structuredContent);
   return parts.join("\n");
+}
+
+/** The model's reply as it is kept and shown: secrets in its text and tool inputs redacted. */
+function redactReply(content: readonly ContentBlock[]): ContentBlock[] {
+  return content.map((block) => {
+    if (block.type === "text") return { ...block, text: redactText(block.text) };
+    if (block.type === "tool_use") return { ...block, input: redactValue(block.input) };
+    return block;
+  });
 }
 
 function textOf(content: readonly ContentBlock[]): string {
@@ -244,8 +257,9 @@ export async function runAgentTurn(input: AgentTurnInput, deps: AgentRunnerDeps)
     usage.cacheReadTokens += response.usage.cache_read_input_tokens ?? 0;
     usage.cacheCreationTokens += response.usage.cache_creation_input_tokens ?? 0;
 
-    turnMessages.push({ role: "assistant", content: response.content as ContentBlockParam[] });
-    const said = textOf(response.content);
+    const kept = redactReply(response.content);
+    turnMessages.push({ role: "assistant", content: kept as ContentBlockParam[] });
+    const said = textOf(kept);
     if (said) lastText = said;
     const toolUses = response.content.filter((block): block is ToolUseBlock => block.type === "tool_use");
 
@@ -323,7 +337,7 @@ async function runOneTool(
   const reply = (text: string, isError: boolean, note?: string): ToolResultBlockParam => ({
     type: "tool_result",
     tool_use_id: use.id,
-    content: wrapToolResult(use.name, text, { isError, note }),
+    content: wrapToolResult(use.name, redactText(text), { isError, note }),
     ...(isError ? { is_error: true } : {}),
   });
 
