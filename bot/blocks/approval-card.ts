@@ -1,7 +1,7 @@
 import type { types } from "@slack/bolt";
 import type { Identity } from "../../core/identity.ts";
 import type { DecisionResult, PendingAction, PendingActionSummary } from "../../core/pending.ts";
-import { sanitizeForSlack, sanitizePlain } from "../sanitize.ts";
+import { sanitizeForSlack, sanitizeInCodeBlock, sanitizePlain } from "../sanitize.ts";
 
 type KnownBlock = types.KnownBlock;
 
@@ -32,7 +32,7 @@ function targetText(target: PendingActionSummary["target"]): string {
 
 function previewBlock(preview: readonly string[]): KnownBlock[] {
   if (preview.length === 0) return [];
-  const shown = preview.slice(0, MAX_PREVIEW_LINES).map(sanitizePlain);
+  const shown = preview.slice(0, MAX_PREVIEW_LINES).map(sanitizeInCodeBlock);
   if (preview.length > MAX_PREVIEW_LINES) shown.push(`… ${preview.length - MAX_PREVIEW_LINES} more lines`);
   const body = shown.join("\n").replace(/```/g, "'''").slice(0, 2800);
   return [{ type: "section", text: { type: "mrkdwn", text: "```" + body + "```" } }];

@@ -137,7 +137,7 @@ async function updateCard(
     await client.chat.update({
       channel: click.channel,
       ts: click.messageTs,
-      text: `${action.tool}: ${action.state}`,
+      text: sanitizePlain(`${action.tool}: ${action.state}`),
       blocks: decidedCardBlocks(action),
     });
   } catch (error) {

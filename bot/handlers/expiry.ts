@@ -22,7 +22,7 @@ export async function sweepExpiredCards(
       await client.chat.update({
         channel: card.channel,
         ts: card.ts,
-        text: `${action.tool}: expired`,
+        text: sanitizePlain(`${action.tool}: expired`),
         blocks: decidedCardBlocks({ ...action, state: "expired" }),
       });
       await client.chat.postMessage({
