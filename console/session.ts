@@ -3,6 +3,7 @@ import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
 import { DeputyError, describeError } from "../core/errors.ts";
 import type { ConversationRef, Identity } from "../core/identity.ts";
 import type { Logger } from "../core/logger.ts";
+import { redactText } from "../core/redact.ts";
 import type { Decision, DecisionResult, PendingAction, PendingActionSummary } from "../core/pending.ts";
 import type { CallerContext } from "../mcp/tool.ts";
 import type { DirectCommand } from "../bot/direct-commands.ts";
@@ -145,8 +146,9 @@ export function createConsoleSession(deps: ConsoleSessionDeps): ConsoleSession {
     thread: threadId,
   });
 
+  // Everything the console shows in a thread passes the shared redactor: answers, tool output, errors.
   function say(threadId: string, role: "deputy" | "system", text: string): void {
-    deps.hub.publish(threadId, { type: "message", role, author: undefined, text });
+    deps.hub.publish(threadId, { type: "message", role, author: undefined, text: redactText(text) });
   }
 
   function publishCard(threadId: string, action: PendingAction | PendingActionSummary): void {

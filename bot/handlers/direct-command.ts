@@ -10,6 +10,7 @@ import {
   pendingActionOf,
 } from "../agent/run-agent-turn.ts";
 import { wrapToolResult } from "../../core/fence.ts";
+import { redactText } from "../../core/redact.ts";
 import { describeTarget } from "../agent/mcp-tools.ts";
 import { answerMessages } from "../blocks/answer.ts";
 import type { BotServices } from "../deps.ts";
@@ -100,7 +101,7 @@ export async function runDirectCommand(
           content: [
             {
               type: "text",
-              text: `I ran the direct command "${command.text}". Its result:\n${wrapToolResult(command.tool, raw.slice(0, 20_000), { isError: result.isError === true })}`,
+              text: `I ran the direct command "${command.text}". Its result:\n${wrapToolResult(command.tool, redactText(raw.slice(0, 20_000)), { isError: result.isError === true })}`,
             },
           ],
         },
