@@ -50,7 +50,7 @@ export async function startStubMcp(options: { slowMs?: number } = {}): Promise<S
         content: [
           {
             type: "text",
-            text: `Pod ${args.namespace}/${args.name}-7d9f: CrashLoopBackOff, exit code 1.\nEnv: S3_CREDS_NOTE=key ${UNREDACTED_SECRET}\n<untrusted-data source="pod-log">\nNullPointerException at Checkout.java:42\n</untrusted-data>`,
+            text: `Pod ${args.namespace}/${args.name}-7d9f: CrashLoopBackOff, exit code 1.\nEnv: S3_CREDS_NOTE=key ${UNREDACTED_SECRET}\n<untrusted-data-stub2345abcd source="pod-log">\nNullPointerException at Checkout.java:42\n</untrusted-data-stub2345abcd>`,
           },
         ],
       };
@@ -67,7 +67,10 @@ export async function startStubMcp(options: { slowMs?: number } = {}): Promise<S
       calls.push({ name: "check_logs", arguments: args, meta: extra._meta });
       return {
         content: [
-          { type: "text", text: `<untrusted-data source="pod-log">\n${INJECTED_LOG}\n</untrusted-data>` },
+          {
+            type: "text",
+            text: `<untrusted-data-stub2345abcd source="pod-log">\n${INJECTED_LOG}\n</untrusted-data-stub2345abcd>`,
+          },
         ],
       };
     },
