@@ -138,7 +138,8 @@ const STRUCTURAL_RULES: readonly Rule[] = [
   {
     // scheme://user:password@host and scheme://:password@host; passwords may hold "/" and ":".
     name: "url-credentials",
-    pattern: /\b([a-z][a-z0-9+.-]*:\/\/[^\s:/@'"<>]*):([^\s@'"<>]+)@/gi,
+    // Bounded lengths keep long attacker-written runs linear.
+    pattern: /\b([a-z][a-z0-9+.-]{0,30}:\/\/[^\s:/@'"<>]{0,256}):([^\s@'"<>]{1,512})@/gi,
     replace: (_m, prefix: string) => `${prefix}:${REDACTED}@`,
   },
   {
@@ -152,7 +153,9 @@ const STRUCTURAL_RULES: readonly Rule[] = [
     // key=value, key: value, "key": "value", --key=value, Password=x; (ADO.NET / Azure connection strings)
     name: "key-value",
     pattern: new RegExp(
-      `((?:[A-Za-z0-9_.-]*?)(?:${SECRET_WORDS})[A-Za-z0-9_.-]*["']?)([ \\t]*[:=][ \\t]*["']?)([^\\s"',;&)}\\]]{3,})`,
+      // The key starts where a token starts and is at most ~150 characters long: attacker-controlled
+      // text with long runs of key characters must cost linear time, not quadratic.
+      `(?<![A-Za-z0-9_.-])((?:[A-Za-z0-9_.-]{0,64}?)(?:${SECRET_WORDS})[A-Za-z0-9_.-]{0,64}["']?)([ \\t]*[:=][ \\t]*["']?)([^\\s"',;&)}\\]]{3,})`,
       "gi",
     ),
     replace: (match: string, key: string, sep: string, value: string) =>
@@ -170,7 +173,7 @@ const STRUCTURAL_RULES: readonly Rule[] = [
     // Prose words are left alone: the value must carry an upper-case letter, a digit or a symbol.
     name: "key-space-value",
     pattern: new RegExp(
-      `\\b([A-Za-z0-9]+(?:[_-][A-Za-z0-9]+)*[_-](?:${SECRET_WORDS}))([ \\t]+)([A-Za-z0-9/+=._~-]{8,})`,
+      `(?<![A-Za-z0-9_-])([A-Za-z0-9]{1,32}(?:[_-][A-Za-z0-9]{1,32}){0,6}[_-](?:${SECRET_WORDS}))([ \\t]+)([A-Za-z0-9/+=._~-]{8,})`,
       "gi",
     ),
     replace: (match: string, key: string, space: string, value: string) =>

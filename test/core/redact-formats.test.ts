@@ -127,4 +127,43 @@ describe("redaction of every known format", () => {
     ].join("\n");
     expect(redactText(text)).toBe(text);
   });
+
+  it("takes linear time on long attacker-written runs (no quadratic backtracking)", () => {
+    const unit = fc
+      .array(
+        fc.constantFrom(
+          "A",
+          "a",
+          "7",
+          "/",
+          "+",
+          "_",
+          "-",
+          ".",
+          ":",
+          "=",
+          "@",
+          "//",
+          "password",
+          "token",
+          "key",
+          "eyJ",
+          "a://",
+          "aws_secret_access_key",
+          "LS0t",
+          " ",
+        ),
+        { minLength: 1, maxLength: 4 },
+      )
+      .map((parts) => parts.join(""));
+    fc.assert(
+      fc.property(unit, (piece) => {
+        const text = piece.repeat(Math.ceil(100_000 / piece.length));
+        const started = performance.now();
+        redactText(text);
+        expect(performance.now() - started).toBeLessThan(2_000);
+      }),
+      { numRuns: 40 },
+    );
+  });
 });
