@@ -30,4 +30,15 @@ describe("createLogger", () => {
     expect(out).toContain("redacted");
     expect(out).toContain("upstream said");
   });
+
+  it("keeps errors readable: type, redacted message and stack", () => {
+    const { logger, text } = captureLogger();
+    const slack = "xoxe-1-My0xLTEyMzQ1Njc4OTAtMTIzNDU2Nzg5MA";
+    logger.error({ err: new TypeError(`refresh failed for ${slack}`) }, "tool failed");
+    const line = JSON.parse(text()) as { err: { type: string; message: string; stack: string } };
+    expect(line.err.type).toBe("TypeError");
+    expect(line.err.message).toBe("refresh failed for [redacted token]");
+    expect(line.err.stack).toContain("logger.test.ts");
+    expect(text()).not.toContain(slack);
+  });
 });
