@@ -348,11 +348,16 @@ export function createConsoleSession(deps: ConsoleSessionDeps): ConsoleSession {
     },
 
     postTriage(title, text, object) {
-      feed(TRIAGE_THREAD_ID).publish({ type: "triage", title, text, ...(object ? { object } : {}) });
+      feed(TRIAGE_THREAD_ID).publish({
+        type: "triage",
+        title: redactText(title),
+        text: redactText(text),
+        ...(object ? { object } : {}),
+      });
     },
 
     postAlert(title, text) {
-      feed(ALERTS_THREAD_ID).publish({ type: "triage", title, text });
+      feed(ALERTS_THREAD_ID).publish({ type: "triage", title: redactText(title), text: redactText(text) });
     },
 
     hasThread(threadId) {
