@@ -53,7 +53,7 @@ const SCHEME_URL = String.raw`[a-z][a-z0-9+.-]{0,30}:\/\/[^\s\x60"'()\[\]{}|]*`;
 const SCHEMES = "mailto|tel|sms|slack|javascript|vbscript|data|file|news|xmpp|callto|skype|facetime";
 const SCHEME_ONLY = String.raw`\b(?:${SCHEMES}):[^\s\x60"'()\[\]{}|]*`;
 const LABEL = String.raw`[\p{L}\p{N}_-]+`;
-const HOST = String.raw`(?<![\p{L}\p{N}_-])(?:${LABEL}${DOT})+\p{L}[\p{L}\p{N}-]*[\p{L}\p{N}](?:[:/][^\s\x60"'()\[\]{}|]*)?`;
+const HOST = String.raw`(?<![\p{L}\p{N}_-])(?:${LABEL}${DOT}){1,10}\p{L}[\p{L}\p{N}-]*[\p{L}\p{N}](?:[:/][^\s\x60"'()\[\]{}|]*)?`;
 
 /** URL-shaped text: a scheme URL, a scheme-only link, or a dotted host name with any TLD. */
 export const URL_SHAPED = new RegExp(`${SCHEME_URL}|${SCHEME_ONLY}|${HOST}`, "giu");

@@ -107,4 +107,25 @@ describe("Slack output of generated hostile text", () => {
       { numRuns: 2000 },
     );
   });
+
+  it("takes linear time on long hostile runs", () => {
+    const unit = fc
+      .array(
+        fc.constantFrom("a", "b.", ".", "．", "-", "_", "x://", ":", "@", "here", "`", "*", "<", "&", "1"),
+        {
+          minLength: 1,
+          maxLength: 4,
+        },
+      )
+      .map((parts) => parts.join(""));
+    fc.assert(
+      fc.property(unit, (piece) => {
+        const text = piece.repeat(Math.ceil(60_000 / piece.length));
+        const started = performance.now();
+        sanitizeForSlack(text);
+        expect(performance.now() - started).toBeLessThan(2_000);
+      }),
+      { numRuns: 40 },
+    );
+  });
 });
