@@ -153,10 +153,13 @@ export async function runAgentTurn(input: AgentTurnInput, deps: AgentRunnerDeps)
   if (input.notes && input.notes.length > 0) {
     promptBlocks.push({
       type: "text",
-      text: `Deputy notes since your last answer (trusted):\n${input.notes.map((note) => `- ${note}`).join("\n")}`,
+      text: redactText(
+        `Deputy notes since your last answer (trusted):\n${input.notes.map((note) => `- ${note}`).join("\n")}`,
+      ),
     });
   }
-  promptBlocks.push({ type: "text", text: input.prompt });
+  // A secret pasted into the question is no more welcome in the model's context or the history.
+  promptBlocks.push({ type: "text", text: redactText(input.prompt) });
   const turnMessages: MessageParam[] = [{ role: "user", content: promptBlocks }];
   const messages = (): MessageParam[] => [...input.history, ...turnMessages];
 

@@ -171,14 +171,17 @@ describe("runAgentTurn", () => {
     expect(logResult).toContain("[/tool-output (neutralised)]");
   });
 
-  it("redacts a secret the MCP server let through, and one the model echoes, before anything keeps it", async () => {
+  it("redacts a secret the MCP server let through, one the user pasted and one the model echoes, before anything keeps it", async () => {
     fake.setScript([
       toolUse("troubleshoot_pod", { namespace: "shop", name: "checkout" }),
       text(
         `The pod has S3_CREDS_NOTE set to ${UNREDACTED_SECRET} and aws_secret_access_key ${UNREDACTED_SECRET}.`,
       ),
     ]);
-    const result = await runAgentTurn(input("why is checkout failing?"), deps());
+    const result = await runAgentTurn(
+      input(`why is checkout failing? I pasted our key by mistake: ${UNREDACTED_SECRET}`),
+      deps(),
+    );
     const toolResult = lastToolResults(fake.requests[1]!.body)[0]!;
     expect(toolResult).toContain("S3_CREDS_NOTE=key [redacted");
     expect(JSON.stringify(fake.requests.map((r) => r.body))).not.toContain(UNREDACTED_SECRET);
