@@ -200,8 +200,13 @@ export function redactText(text: string): string {
   return applyRules(redactBlockScalars(applyRules(text, SHAPE_RULES)), STRUCTURAL_RULES);
 }
 
+/**
+ * Whether a key's value is secret by name: `DB_PASSWORD`, `client-key-data`,
+ * and ConfigMap entries named like files (`password.txt`, `credentials.json`).
+ */
 export function isSensitiveKey(key: string): boolean {
-  return !HARMLESS_KEY.test(key) && SENSITIVE_KEY.test(key);
+  const base = key.replace(/\.(?:txt|json|ya?ml|ini|conf|cfg|env|properties|toml|pem|key)$/i, "");
+  return !HARMLESS_KEY.test(key) && SENSITIVE_KEY.test(base);
 }
 
 /**

@@ -115,6 +115,20 @@ describe("redaction of every known format", () => {
     expect(JSON.stringify(env)).not.toContain(secret);
   });
 
+  it("blanks ConfigMap entries named like secret files, whatever they hold", () => {
+    const configMap = redactValue({
+      kind: "ConfigMap",
+      data: {
+        "password.txt": "correct horse battery staple",
+        "credentials.json": '{"user":"svc","pw":"x9"}',
+        "app.properties": "log.level=info",
+      },
+    });
+    expect(configMap.data["password.txt"]).toBe("[redacted]");
+    expect(configMap.data["credentials.json"]).toBe("[redacted]");
+    expect(configMap.data["app.properties"]).toBe("log.level=info");
+  });
+
   it("keeps ordinary Kubernetes text readable", () => {
     const text = [
       "image: ghcr.io/example/checkout:1.4.2@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
