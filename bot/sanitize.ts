@@ -1,5 +1,7 @@
 import { redactText } from "../core/redact.ts";
 
+export { REDACTED } from "../core/redact.ts";
+
 /**
  * The one sanitiser for everything Deputy posts to Slack that did not come
  * from Deputy's own code: model answers, cluster text, tool and executor
@@ -32,8 +34,6 @@ export interface SanitizeOptions {
    */
   inCodeBlock?: boolean;
 }
-
-export const REDACTED = "[redacted]";
 
 /** Replace anything shaped like a credential with a marker (the shared redactor). */
 export function redactSecrets(text: string): string {
