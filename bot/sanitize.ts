@@ -1,44 +1,43 @@
 import { redactText } from "../core/redact.ts";
 
+export { REDACTED } from "../core/redact.ts";
+
 /**
- * Everything Deputy posts to Slack that came from the model or the cluster goes
- * through here. The model reads attacker-controlled text (logs, annotations),
- * so its output may try to ping a whole channel, plant a phishing link or echo
- * a secret. Slack renders `<!here>`, `<!subteam^…>`, `<url|label>` and bare
- * URLs specially; we neutralise all of them except links the user gave us.
+ * The one sanitiser for everything Deputy posts to Slack that did not come
+ * from Deputy's own code: model answers, cluster text, tool and executor
+ * messages, error sentences, names. The model reads attacker-controlled text
+ * (logs, annotations), so its output may try to ping a whole channel, plant a
+ * phishing link or echo a secret. In order:
+ * - secrets are redacted (core/redact.ts);
+ * - `&`, `<` and `>` are escaped, which disables every Slack `<…>` construct:
+ *   `<!channel>`, `<!here>`, `<!everyone>`, `<!subteam^…>`, `<@U…>`, `<#C…>`,
+ *   `<url|label>`;
+ * - bare `@channel`, `@here` and `@everyone` get a zero-width space;
+ * - anything URL-shaped (a scheme, or a dotted host name with any TLD) is
+ *   defanged (`hxxps[:]//example[.]zip`) unless the user gave that link in the
+ *   conversation. Defanging works inside code spans too: Slack does not treat
+ *   intraword backticks as code, so a code span is no guarantee.
+ * Mentions and dates that Deputy builds itself (`<@approver>`) are added
+ * around sanitised pieces, never passed through here.
  */
 
 export interface SanitizeOptions {
   /** Text the user wrote in this conversation: links found here stay clickable. */
   userText?: readonly string[];
+  /** Convert the model's Markdown to Slack mrkdwn (default true); plain text skips it. */
+  markdown?: boolean;
+  /**
+   * The text goes inside a ``` block that Deputy builds (the approval card's
+   * preview): Slack shows such a block verbatim and links nothing in it, so
+   * URLs stay readable for the approver, and backtick runs are broken so the
+   * text cannot end the block.
+   */
+  inCodeBlock?: boolean;
 }
 
-// Secret shapes redacted after core/redact.ts (the MCP server's own fence): a second fence.
-const SECRET_PATTERNS: readonly RegExp[] = [
-  /-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?(?:-----END [A-Z ]*PRIVATE KEY-----|$)/g,
-  /\bxox[abposr]-[A-Za-z0-9-]{10,}/g,
-  /\bxapp-[A-Za-z0-9-]{10,}/g,
-  /\bsk-ant-[A-Za-z0-9_-]{10,}/g,
-  /\bhv[sbr]\.[A-Za-z0-9_-]{20,}/g,
-  /\beyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}/g,
-  /\bAKIA[0-9A-Z]{16}\b/g,
-  /\bgh[pousr]_[A-Za-z0-9]{30,}/g,
-];
-const SECRET_ASSIGNMENT =
-  /\b((?:password|passwd|pwd|secret|token|api[_-]?key|access[_-]?key|client[_-]?secret|authorization)["']?\s*[:=]\s*["']?)(?:Bearer\s+)?([^\s"'`,;]{4,})/gi;
-const BEARER = /\b(Bearer\s+)[A-Za-z0-9._~+/-]{8,}=*/g;
-
-export const REDACTED = "[redacted]";
-
-/** Replace anything shaped like a credential with a marker. */
+/** Replace anything shaped like a credential with a marker (the shared redactor). */
 export function redactSecrets(text: string): string {
-  let out = redactText(text);
-  for (const pattern of SECRET_PATTERNS) out = out.replace(pattern, REDACTED);
-  out = out.replace(BEARER, `$1${REDACTED}`);
-  out = out.replace(SECRET_ASSIGNMENT, (_match, prefix: string, value: string) =>
-    value === REDACTED ? `${prefix}${value}` : `${prefix}${REDACTED}`,
-  );
-  return out;
+  return redactText(text);
 }
 
 /** Slack's control characters: escaping them disables every `<…>` construct. */
@@ -47,53 +46,75 @@ export function escapeMrkdwn(text: string): string {
 }
 
 const BROADCAST = /([@＠])(channel|here|everyone)\b/gi;
-// A scheme URL, or a bare host with a public-looking TLD that Slack would autolink.
-const URL_PATTERN =
-  /\b(?:(?:https?|ftp|mailto|slack|file):(?:\/\/)?[^\s<>`"')\]]+|(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+(?:com|net|org|io|co|ai|dev|app|xyz|info|biz|me|ru|cn|tk|top|site|online|link|click|sh|ly|gg|us|uk|de)\b(?:\/[^\s<>`"')\]]*)?)/gi;
+
+/** Dots that browsers and Slack may read as label separators. */
+const DOT = "[.．。｡]";
+const SCHEME_URL = String.raw`[a-z][a-z0-9+.-]{0,30}:\/\/[^\s\x60"'()\[\]{}|]*`;
+const SCHEMES = "mailto|tel|sms|slack|javascript|vbscript|data|file|news|xmpp|callto|skype|facetime";
+const SCHEME_ONLY = String.raw`\b(?:${SCHEMES}):[^\s\x60"'()\[\]{}|]*`;
+const LABEL = String.raw`[\p{L}\p{N}_-]+`;
+const HOST = String.raw`(?<![\p{L}\p{N}_-])(?:${LABEL}${DOT}){1,10}\p{L}[\p{L}\p{N}-]*[\p{L}\p{N}](?:[:/][^\s\x60"'()\[\]{}|]*)?`;
+
+/** URL-shaped text: a scheme URL, a scheme-only link, or a dotted host name with any TLD. */
+export const URL_SHAPED = new RegExp(`${SCHEME_URL}|${SCHEME_ONLY}|${HOST}`, "giu");
 
 function normaliseUrl(url: string): string {
   return url
+    .replace(/&amp;/g, "&")
     .toLowerCase()
     .replace(/^[a-z]+:(\/\/)?/, "")
     .replace(/^www\./, "")
     .replace(/[/.,;:!?]+$/, "");
 }
 
-/** For text shown inside code blocks or from the cluster: no markup, no pings, no secrets. */
-export function sanitizePlain(text: string): string {
-  return escapeMrkdwn(redactSecrets(text)).replace(
-    BROADCAST,
-    (_m, at: string, word: string) => `${at}\u200b${word}`,
-  );
+const SCHEME_COLON = new RegExp(String.raw`([a-z0-9+.-]):(?=\/\/)|\b(${SCHEMES}):`, "gi");
+
+/** `https://evil.zip/x` → `hxxps[:]//evil[.]zip/x`: readable, never a link (nested schemes included). */
+function defang(url: string): string {
+  return url
+    .replace(/^http/i, (h) => (h === "http" ? "hxxp" : "HXXP"))
+    .replace(SCHEME_COLON, (_m, before: string | undefined, scheme: string | undefined) =>
+      before !== undefined ? `${before}[:]` : `${scheme}[:]`,
+    )
+    .replace(new RegExp(DOT, "g"), "[.]");
 }
 
-/**
- * Make model or cluster text safe to post: secrets redacted, Slack markup
- * escaped, broadcast mentions defused, and links the user did not supply
- * turned into inert code spans (Slack does not autolink inside code).
- */
-export function sanitizeForSlack(text: string, options: SanitizeOptions = {}): string {
+function userLinks(userText: readonly string[]): Set<string> {
   const allowed = new Set<string>();
-  for (const source of options.userText ?? []) {
-    // Slack delivers user links as <url> or <url|label>; take both forms.
+  for (const source of userText) {
+    // Slack delivers user links as <url> or <url|label>; take both forms and bare ones.
     for (const match of source.matchAll(/<((?:https?|mailto):[^|>\s]+)(?:\|[^>]*)?>/g)) {
       allowed.add(normaliseUrl(match[1]!));
     }
-    for (const match of source.matchAll(URL_PATTERN)) allowed.add(normaliseUrl(match[0]));
+    for (const match of source.matchAll(URL_SHAPED)) allowed.add(normaliseUrl(match[0]));
   }
+  return allowed;
+}
 
-  let out = redactSecrets(text);
-  out = escapeMrkdwn(out);
+/**
+ * Make model or cluster text safe to post (see the module comment). Every
+ * posting path uses this, or sanitizePlain, which is this without Markdown.
+ */
+export function sanitizeForSlack(text: string, options: SanitizeOptions = {}): string {
+  const allowed = userLinks(options.userText ?? []);
+  let out = escapeMrkdwn(redactText(text));
   out = out.replace(BROADCAST, (_m, at: string, word: string) => `${at}\u200b${word}`);
-  out = replaceOutsideCode(out, (segment) =>
-    segment.replace(URL_PATTERN, (url) => {
-      const trimmed = url.replace(/[.,;:!?]+$/, "");
-      const tail = url.slice(trimmed.length);
-      if (allowed.has(normaliseUrl(trimmed))) return url;
-      return `\`${trimmed.replace(/`/g, "")}\`${tail}`;
-    }),
-  );
-  return markdownToMrkdwn(out);
+  if (options.inCodeBlock) return out.replace(/`{3,}/g, (run) => "'".repeat(run.length));
+  out = out.replace(URL_SHAPED, (url) => {
+    const trimmed = url.replace(/[.,;:!?]+$/, "");
+    return allowed.has(normaliseUrl(trimmed)) ? url : defang(url);
+  });
+  return options.markdown === false ? out : markdownToMrkdwn(out);
+}
+
+/** For names, error sentences, fallback texts: the same sanitiser, no Markdown. */
+export function sanitizePlain(text: string): string {
+  return sanitizeForSlack(text, { markdown: false });
+}
+
+/** For a line Deputy places inside a ``` block it builds: the same sanitiser, links left readable. */
+export function sanitizeInCodeBlock(text: string): string {
+  return sanitizeForSlack(text, { markdown: false, inCodeBlock: true });
 }
 
 /** Apply `transform` to the parts of `text` that are not in code spans or fences. */

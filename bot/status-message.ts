@@ -28,7 +28,7 @@ export async function postStatusMessage(options: {
   const posted = await client.chat.postMessage({
     channel,
     thread_ts: options.threadTs,
-    text: headline,
+    text: statusText(headline, steps),
     blocks: statusBlocks(headline, steps),
     unfurl_links: false,
     unfurl_media: false,

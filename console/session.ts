@@ -4,6 +4,7 @@ import { DeputyError, describeError } from "../core/errors.ts";
 import type { ConversationRef, Identity } from "../core/identity.ts";
 import type { Logger } from "../core/logger.ts";
 import type { Decision, DecisionResult, PendingAction, PendingActionRef } from "../core/actions/schema.ts";
+import { redactText } from "../core/redact.ts";
 import type { CallerContext } from "../mcp/tool.ts";
 import type { DirectCommand } from "../bot/direct-commands.ts";
 import { pendingActionOf } from "../bot/agent/run-agent-turn.ts";
@@ -152,8 +153,9 @@ export function createConsoleSession(deps: ConsoleSessionDeps): ConsoleSession {
     thread: threadId,
   });
 
+  // Everything the console shows in a thread passes the shared redactor: answers, tool output, errors.
   function say(threadId: string, role: "deputy" | "system", text: string): void {
-    deps.hub.publish(threadId, { type: "message", role, author: undefined, text });
+    deps.hub.publish(threadId, { type: "message", role, author: undefined, text: redactText(text) });
   }
 
   function publishCard(threadId: string, action: PendingAction): void {
@@ -367,11 +369,16 @@ export function createConsoleSession(deps: ConsoleSessionDeps): ConsoleSession {
     },
 
     postTriage(title, text, object) {
-      feed(TRIAGE_THREAD_ID).publish({ type: "triage", title, text, ...(object ? { object } : {}) });
+      feed(TRIAGE_THREAD_ID).publish({
+        type: "triage",
+        title: redactText(title),
+        text: redactText(text),
+        ...(object ? { object } : {}),
+      });
     },
 
     postAlert(title, text) {
-      feed(ALERTS_THREAD_ID).publish({ type: "triage", title, text });
+      feed(ALERTS_THREAD_ID).publish({ type: "triage", title: redactText(title), text: redactText(text) });
     },
 
     hasThread(threadId) {

@@ -267,7 +267,7 @@ export function createAuditLog(options: AuditLogOptions = {}): AuditLog {
       : streams.length === 1
         ? streams[0]
         : pino.multistream(streams.map((stream) => ({ stream })));
-  const logger = createLogger({ name: "audit", destination });
+  const logger = createLogger({ name: "audit", destination, redactValues: false });
   const observers: readonly AuditObserver[] =
     options.onRecord === undefined
       ? []

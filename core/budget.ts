@@ -1,4 +1,4 @@
-import { FENCE_CLOSE, FENCE_TAG, fenceUntrusted } from "./fence.ts";
+import { FENCE_TAG, fenceCloseTag, fenceUntrusted, newFenceNonce } from "./fence.ts";
 import { redactText } from "./redact.ts";
 
 /**
@@ -79,7 +79,8 @@ export interface RenderedOutput {
   tokens: number;
 }
 
-const FENCE_OVERHEAD = 60;
+// Tags, nonce twice, quotes and newlines around each fenced block.
+const FENCE_OVERHEAD = 90;
 
 /**
  * Assemble blocks into one text within maxTokens: every block is redacted,
@@ -113,6 +114,9 @@ export function renderWithinBudget(blocks: readonly OutputBlock[], maxTokens: nu
     }
   }
 
+  // One nonce per tool result: its blocks share it, the next result gets another.
+  const nonce = newFenceNonce();
+  const close = fenceCloseTag(FENCE_TAG, nonce);
   const parts: string[] = [];
   let dataIndex = 0;
   for (const block of redacted) {
@@ -133,15 +137,15 @@ export function renderWithinBudget(blocks: readonly OutputBlock[], maxTokens: nu
       truncated ||= cut.truncated;
       body = cut.text;
     }
-    parts.push(fenceUntrusted(block.source, body));
+    parts.push(fenceUntrusted(block.source, body, nonce));
   }
   let text = parts.join("\n");
   if (text.length > maxChars) {
     // Rounding or pathological input: a final hard cut keeps the promise.
-    const cut = truncateText(text, maxChars - FENCE_CLOSE.length - 1, "head");
-    const opens = cut.text.split(`<${FENCE_TAG} `).length - 1;
-    const closes = cut.text.split(FENCE_CLOSE).length - 1;
-    text = opens > closes ? `${cut.text}\n${FENCE_CLOSE}` : cut.text;
+    const cut = truncateText(text, maxChars - close.length - 1, "head");
+    const opens = cut.text.split(`<${FENCE_TAG}-${nonce} `).length - 1;
+    const closes = cut.text.split(close).length - 1;
+    text = opens > closes ? `${cut.text}\n${close}` : cut.text;
     truncated = true;
   }
   return { text, truncated, tokens: estimateTokens(text) };

@@ -1,4 +1,5 @@
 import { pino, type Logger, type DestinationStream } from "pino";
+import { isSensitiveKey, REDACTED, redactText } from "./redact.ts";
 
 export type { Logger };
 
@@ -43,6 +44,45 @@ export interface LoggerOptions {
   level?: string;
   name?: string;
   destination?: DestinationStream;
+  /**
+   * Run every message and logged value through the secret redactor (default
+   * true). Cluster text and error messages reach logs too, and a secret in
+   * them has no key name for the paths above to catch. The audit trail turns
+   * it off: it redacts each event itself before hashing it.
+   */
+  redactValues?: boolean;
+}
+
+/**
+ * A logged value with secrets redacted: strings scanned, values under secret
+ * keys blanked, errors kept as errors (message and stack redacted) so pino's
+ * error serializer still shows them; other objects (dates, buffers) pass.
+ */
+function redactLogValue(value: unknown, depth: number): unknown {
+  if (typeof value === "string") return redactText(value);
+  if (depth > 16 || value === null || typeof value !== "object") return value;
+  if (Array.isArray(value)) return value.map((item) => redactLogValue(item, depth + 1));
+  if (value instanceof Error) {
+    // Same prototype, so the serializer still reports TypeError, KubeApiError…
+    const copy = Object.create(Object.getPrototypeOf(value) as object) as Error;
+    copy.message = redactText(value.message);
+    if (value.stack !== undefined) copy.stack = redactText(value.stack);
+    for (const [key, item] of Object.entries(value)) {
+      (copy as unknown as Record<string, unknown>)[key] = redactLogValue(item, depth + 1);
+    }
+    if (value.cause !== undefined) copy.cause = redactLogValue(value.cause, depth + 1);
+    return copy;
+  }
+  if (Object.getPrototypeOf(value) !== Object.prototype && Object.getPrototypeOf(value) !== null)
+    return value;
+  const out: Record<string, unknown> = {};
+  for (const [key, item] of Object.entries(value)) {
+    out[key] =
+      typeof item === "string" && item.length > 0 && isSensitiveKey(key)
+        ? REDACTED
+        : redactLogValue(item, depth + 1);
+  }
+  return out;
 }
 
 export function createLogger(options: LoggerOptions = {}): Logger {
@@ -53,6 +93,21 @@ export function createLogger(options: LoggerOptions = {}): Logger {
       redact: { paths: [...REDACT_PATHS], censor: "[redacted]" },
       base: undefined,
       timestamp: pino.stdTimeFunctions.isoTime,
+      ...(options.redactValues === false
+        ? {}
+        : {
+            formatters: {
+              log: (object: Record<string, unknown>) => redactLogValue(object, 0) as Record<string, unknown>,
+            },
+            hooks: {
+              logMethod(args: Parameters<Logger["info"]>, method: (...args: unknown[]) => void): void {
+                method.apply(
+                  this,
+                  args.map((arg) => (typeof arg === "string" ? redactText(arg) : arg)),
+                );
+              },
+            },
+          }),
     },
     options.destination,
   );

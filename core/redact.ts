@@ -1,36 +1,148 @@
 /**
  * Secret redaction for anything Deputy shows to a person, a model or a log:
- * cluster text (logs, events, annotations, env values) can carry credentials
- * by accident. Patterns err on the side of over-redaction: a hidden harmless
- * value costs little, a leaked token costs a lot.
+ * cluster text (logs, events, annotations, env values, ConfigMaps, kubeconfigs)
+ * can carry credentials by accident. Two kinds of rules:
+ * - shape rules find known credential formats wherever they appear, whatever
+ *   the key or sentence around them (an AWS secret under `S3_CREDS_NOTE` is
+ *   still an AWS secret);
+ * - structural rules find values by where they sit: secret-looking keys in
+ *   YAML, JSON, env and `key=value` text, kubeconfig fields, connection-string
+ *   passwords, YAML block scalars.
+ * Patterns err on the side of over-redaction: a hidden harmless value costs
+ * little, a leaked token costs a lot. Every rule leaves already-redacted text
+ * unchanged, so redacting twice gives the same text (the audit chain relies on it).
  */
-
 export const REDACTED = "[redacted]";
 
+/** Words that make a key secret-looking (matched at the end of a key, any case). */
+const SECRET_WORDS =
+  "pass(?:word|wd|phrase)?|pwd|secret|token|api[_-]?key|apikey|access[_-]?key|private[_-]?key|account[_-]?key|shared[_-]?access[_-]?key|credentials?|client[_-]?secret|session[_-]?id|signing[_-]?key|key[_-]?data|cert(?:ificate)?[_-]?data|dsn";
+
 /** Key names whose values are secret whatever they look like. */
-const SENSITIVE_KEY =
-  /(pass(word|wd|phrase)?|pwd|secret|token|api[_-]?key|apikey|access[_-]?key|private[_-]?key|credential|auth(orization)?|session[_-]?id|cookie|signing[_-]?key|client[_-]?secret|dsn)$/i;
+const SENSITIVE_KEY = new RegExp(`(${SECRET_WORDS}|auth(?:orization)?|cookie)$`, "i");
 
 /** Key names that merely contain a sensitive word but are harmless labels. */
 const HARMLESS_KEY =
-  /^(secretKeyRef|secretRef|secretName|tokenExpirationSeconds|automountServiceAccountToken)$/i;
+  /^(secretKeyRef|secretRef|secretName|tokenExpirationSeconds|automountServiceAccountToken|expirationSeconds)$/i;
+
+type Replacer = (match: string, ...groups: string[]) => string;
 
 interface Rule {
   name: string;
   pattern: RegExp;
-  replace: string | ((match: string, ...groups: string[]) => string);
+  replace: string | Replacer;
 }
 
-const RULES: readonly Rule[] = [
+/** Base64 alphabet boundaries: a shape must not be a slice of a longer blob. */
+const B64 = "A-Za-z0-9+/";
+
+/**
+ * Known credential formats, found by shape alone. Sources: the providers'
+ * documented formats, as collected by the gitleaks and secretlint rule sets.
+ */
+const SHAPE_RULES: readonly Rule[] = [
   {
+    // PEM (RSA, EC, OPENSSH, ENCRYPTED, PKCS#8) and PGP private key blocks, to the end if unterminated.
     name: "private-key",
-    pattern: /-----BEGIN ([A-Z0-9 ]*)PRIVATE KEY-----[\s\S]*?(-----END \1PRIVATE KEY-----|$)/g,
+    pattern: /-----BEGIN ([A-Z0-9 ]*)PRIVATE KEY( BLOCK)?-----[\s\S]*?(?:-----END \1PRIVATE KEY\2-----|$)/g,
+    replace: "[redacted private key]",
+  },
+  {
+    // A PEM block base64-encoded once more, as in kubeconfig `client-key-data` or Secret data.
+    name: "base64-pem",
+    pattern: /LS0tLS1CRUdJTi[A-Za-z0-9+/=]*/g,
     replace: "[redacted private key]",
   },
   {
     name: "jwt",
-    pattern: /\beyJ[A-Za-z0-9_-]{5,}\.eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*/g,
+    // Starts only where a run of token characters starts: "eyJ-eyJ-eyJ…" is one attempt, not one per
+    // "eyJ" (each would rescan the rest of the run: quadratic on attacker-written text).
+    pattern: /(?<![A-Za-z0-9_-])eyJ[A-Za-z0-9_-]{5,}\.eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*/g,
     replace: "[redacted jwt]",
+  },
+  {
+    name: "well-known-token",
+    pattern: new RegExp(
+      "\\b(?:" +
+        [
+          "xox[a-z](?:\\.xox[a-z])?-[A-Za-z0-9-]{10,}", // Slack bot, user, app, refresh (xoxe-) and rotating tokens
+          "xapp-[A-Za-z0-9-]{10,}",
+          "hooks\\.slack\\.com/(?:services|workflows)/[A-Za-z0-9/_-]{10,}",
+          "gh[pousr]_[A-Za-z0-9]{30,}",
+          "github_pat_[A-Za-z0-9_]{30,}",
+          "glpat-[A-Za-z0-9_-]{20,}",
+          "(?:AKIA|ASIA|ABIA|ACCA)[0-9A-Z]{16}",
+          "AIza[0-9A-Za-z_-]{35}",
+          "ya29\\.[0-9A-Za-z_-]{20,}",
+          "sk-(?:ant-|proj-)?[A-Za-z0-9_-]{20,}",
+          "(?:sk|rk)_(?:live|test)_[A-Za-z0-9]{16,}",
+          "SG\\.[A-Za-z0-9_-]{16,}\\.[A-Za-z0-9_-]{16,}",
+          "npm_[A-Za-z0-9]{36}",
+          "hv[sbr]\\.[A-Za-z0-9_-]{20,}",
+          "s\\.[A-Za-z0-9]{24}",
+          "AGE-SECRET-KEY-1[0-9A-Z]{58}",
+        ].join("|") +
+        ")",
+      "g",
+    ),
+    replace: "[redacted token]",
+  },
+  {
+    // Azure storage account keys: 64 random bytes, base64.
+    name: "azure-storage-key",
+    pattern: new RegExp(`(?<![${B64}])[${B64}]{86}==(?![${B64}=])`, "g"),
+    replace: "[redacted key]",
+  },
+  {
+    // AWS secret access keys: 40 characters of base64 with upper, lower and digits, on their own.
+    // Paths (leading or doubled slash) are left alone.
+    name: "aws-secret-shape",
+    pattern: new RegExp(
+      `(?<![${B64}=])(?!/)(?![${B64}]*//)(?=[${B64}]*[A-Z])(?=[${B64}]*[a-z])(?=[${B64}]*[0-9])[${B64}]{40}(?![${B64}=])`,
+      "g",
+    ),
+    replace: "[redacted key]",
+  },
+];
+
+/** A YAML key line opening a block scalar (`password: |`), with its indentation. */
+const BLOCK_SCALAR_KEY =
+  /^([ \t]*)(?:- )?["']?([A-Za-z0-9_./-]+)["']?[ \t]*:[ \t]*[|>][-+0-9]*[ \t]*(?:#.*)?$/;
+
+/** Lines of a block scalar under a secret-looking key become one marker each. */
+function redactBlockScalars(text: string): string {
+  if (!/:[ \t]*[|>]/.test(text)) return text;
+  const lines = text.split("\n");
+  for (let i = 0; i < lines.length; i++) {
+    const opener = BLOCK_SCALAR_KEY.exec(lines[i]!);
+    if (!opener || !SENSITIVE_KEY_ANYWHERE.test(opener[2]!) || HARMLESS_KEY.test(opener[2]!)) continue;
+    const indent = opener[1]!.replace(/\t/g, "  ").length;
+    let j = i + 1;
+    for (; j < lines.length; j++) {
+      const line = lines[j]!;
+      if (line.trim() === "") continue;
+      const lineIndent = /^[ \t]*/.exec(line)![0].replace(/\t/g, "  ").length;
+      if (lineIndent <= indent) break;
+      lines[j] =
+        line.trim() === REDACTED
+          ? line
+          : `${line.slice(0, line.length - line.trimStart().length)}${REDACTED}`;
+    }
+    i = j - 1;
+  }
+  return lines.join("\n");
+}
+
+/** A secret word anywhere in a key (`password_file`, `tokenValue`): for block scalars and kubeconfig keys. */
+const SENSITIVE_KEY_ANYWHERE = new RegExp(`(${SECRET_WORDS})`, "i");
+
+const STRUCTURAL_RULES: readonly Rule[] = [
+  {
+    // scheme://user:password@host and scheme://:password@host; passwords may hold "/" and ":".
+    name: "url-credentials",
+    // Bounded lengths keep long attacker-written runs linear.
+    pattern: /\b([a-z][a-z0-9+.-]{0,30}:\/\/[^\s:/@'"<>]{0,256}):([^\s@'"<>]{1,512})@/gi,
+    replace: (_m, prefix: string) => `${prefix}:${REDACTED}@`,
   },
   {
     name: "bearer",
@@ -40,42 +152,63 @@ const RULES: readonly Rule[] = [
       /^[A-Za-z]{1,19}$/.test(credential) ? match : `${scheme}${space}${REDACTED}`,
   },
   {
-    name: "url-credentials",
-    pattern: /\b([a-z][a-z0-9+.-]*:\/\/[^\s:/@]+):([^\s@/]+)@/gi,
-    replace: (_m, prefix: string) => `${prefix}:${REDACTED}@`,
-  },
-  {
-    name: "well-known-token",
-    pattern:
-      /\b(xox[abposr]-[A-Za-z0-9-]{10,}|xapp-[A-Za-z0-9-]{10,}|gh[pousr]_[A-Za-z0-9]{30,}|github_pat_[A-Za-z0-9_]{30,}|glpat-[A-Za-z0-9_-]{20,}|AKIA[0-9A-Z]{16}|ASIA[0-9A-Z]{16}|AIza[0-9A-Za-z_-]{35}|sk-(?:ant-)?[A-Za-z0-9_-]{20,}|hv[sbr]\.[A-Za-z0-9_-]{20,}|s\.[A-Za-z0-9]{24})\b/g,
-    replace: "[redacted token]",
-  },
-  {
-    // key=value, key: value, "key": "value", --key=value
+    // key=value, key: value, "key": "value", --key=value, Password=x; (ADO.NET / Azure connection strings)
     name: "key-value",
-    pattern:
-      /((?:[A-Za-z0-9_.-]*?)(?:pass(?:word|wd|phrase)?|pwd|secret|token|api[_-]?key|apikey|access[_-]?key|private[_-]?key|credentials?|client[_-]?secret|session[_-]?id|signing[_-]?key)[A-Za-z0-9_.-]*["']?)(\s*[:=]\s*["']?)([^\s"',;&)}\]]{3,})/gi,
+    pattern: new RegExp(
+      // The key starts where a token starts and is at most ~150 characters long: attacker-controlled
+      // text with long runs of key characters must cost linear time, not quadratic.
+      `(?<![A-Za-z0-9_.-])((?:[A-Za-z0-9_.-]{0,64}?)(?:${SECRET_WORDS})[A-Za-z0-9_.-]{0,64}["']?)([ \\t]*[:=][ \\t]*["']?)([^\\s"',;&)}\\]]{3,})`,
+      "gi",
+    ),
     replace: (match: string, key: string, sep: string, value: string) =>
-      // "[redacted…]" is already safe; "<from secret …>" and "<none>" are Deputy's own placeholders.
-      value.startsWith("[redacted") || value.startsWith("<") || HARMLESS_KEY.test(key.replace(/["']/g, ""))
+      // "[redacted…]" is already safe; "<from secret …>" and "<none>" are Deputy's own placeholders;
+      // "|" and ">" open a block scalar, handled on its own.
+      value.startsWith("[redacted") ||
+      value.startsWith("<") ||
+      /^[|>][-+0-9]*$/.test(value) ||
+      HARMLESS_KEY.test(key.replace(/["']/g, ""))
         ? match
         : `${key}${sep}${REDACTED}`,
   },
+  {
+    // Identifier-style keys followed by spaces, as in `aws_secret_access_key   wJalr…` (ini, CLI output).
+    // Prose words are left alone: the value must carry an upper-case letter, a digit or a symbol.
+    name: "key-space-value",
+    pattern: new RegExp(
+      `(?<![A-Za-z0-9_-])([A-Za-z0-9]{1,32}(?:[_-][A-Za-z0-9]{1,32}){0,6}[_-](?:${SECRET_WORDS}))([ \\t]+)([A-Za-z0-9/+=._~-]{8,})`,
+      "gi",
+    ),
+    replace: (match: string, key: string, space: string, value: string) =>
+      /^[a-z]+$/.test(value) ? match : `${key}${space}${REDACTED}`,
+  },
 ];
 
-/** Redact token, password, key, bearer, JWT and private-key patterns in free text. */
-export function redactText(text: string): string {
+function applyRules(text: string, rules: readonly Rule[]): string {
   let result = text;
-  for (const rule of RULES) {
-    if (typeof rule.replace === "string") result = result.replace(rule.pattern, rule.replace);
-    else
-      result = result.replace(rule.pattern, rule.replace as (substring: string, ...args: string[]) => string);
+  for (const rule of rules) {
+    result =
+      typeof rule.replace === "string"
+        ? result.replace(rule.pattern, rule.replace)
+        : result.replace(rule.pattern, rule.replace as (substring: string, ...args: string[]) => string);
   }
   return result;
 }
 
+/**
+ * Redact secrets in free text: known formats by shape first (so a key name
+ * around them cannot hide them), then block scalars and key/value structure.
+ */
+export function redactText(text: string): string {
+  return applyRules(redactBlockScalars(applyRules(text, SHAPE_RULES)), STRUCTURAL_RULES);
+}
+
+/**
+ * Whether a key's value is secret by name: `DB_PASSWORD`, `client-key-data`,
+ * and ConfigMap entries named like files (`password.txt`, `credentials.json`).
+ */
 export function isSensitiveKey(key: string): boolean {
-  return !HARMLESS_KEY.test(key) && SENSITIVE_KEY.test(key);
+  const base = key.replace(/\.(?:txt|json|ya?ml|ini|conf|cfg|env|properties|toml|pem|key)$/i, "");
+  return !HARMLESS_KEY.test(key) && SENSITIVE_KEY.test(base);
 }
 
 /**

@@ -9,6 +9,7 @@ import type { TriageMessage, TriageObjectRef, TriageSink } from "../core/alerts.
 import { admitInWindow } from "../core/anomaly.ts";
 import type { AuditLog } from "../core/audit.ts";
 import { describeError } from "../core/errors.ts";
+import { fenceUntrusted } from "../core/fence.ts";
 import type { KubeClients } from "../core/kube/client.ts";
 import type { Node, Pod } from "../core/kube/types.ts";
 import type { Logger } from "../core/logger.ts";
@@ -88,7 +89,13 @@ export function createTriageWatcher(deps: TriageWatcherDeps): TriageWatcher {
     if (!deps.analyse) return undefined;
     const signal = AbortSignal.any([abort.signal, AbortSignal.timeout(analyseTimeoutMs)]);
     try {
-      return await deps.analyse(`${message.title}\n\nRule-based diagnosis:\n${message.diagnosis}`, signal);
+      // The diagnosis quotes cluster text: it reaches the model fenced as data, like any tool result.
+      const { kind, namespace, name } = message.object;
+      const diagnosis = fenceUntrusted(
+        `triage ${kind} ${namespace ? `${namespace}/` : ""}${name}`,
+        message.diagnosis,
+      );
+      return await deps.analyse(`${message.title}\n\nRule-based diagnosis:\n${diagnosis}`, signal);
     } catch (error) {
       deps.logger.warn({ err: describeError(error), object: message.object }, "triage analysis failed");
       return undefined;

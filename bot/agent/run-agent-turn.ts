@@ -11,8 +11,9 @@ import type { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
 import { describeError, isDeputyError } from "../../core/errors.ts";
 import { pendingActionRefSchema, type PendingActionRef } from "../../core/actions/schema.ts";
+import { wrapToolResult } from "../../core/fence.ts";
 import { SYSTEM_PROMPT } from "../../prompts/index.ts";
-import { wrapToolResult } from "./fence.ts";
+import { redactText, redactValue } from "../../core/redact.ts";
 import { describeTarget, loadAgentToolset, REASON_PROPERTY, type AgentToolset } from "./mcp-tools.ts";
 import type {
   AgentProgress,
@@ -32,8 +33,11 @@ import type {
  * pending actions and the answer their own way.
  *
  * The model is untrusted. It only ever gets MCP tools (no approval path
- * exists here), every tool result is fenced as data, and a write it asks for
- * comes back as a pending action for a human.
+ * exists here), every tool result is redacted and fenced as data (whatever
+ * the MCP server already did: it may be remote or misbehave), and a write it
+ * asks for comes back as a pending action for a human. What the model says is
+ * redacted before it is kept, so an echoed secret reaches neither the stored
+ * history nor any surface.
  */
 
 /** `_meta` keys the MCP server reads the caller from (mcp/tool.ts). */
@@ -58,6 +62,15 @@ function resultText(result: CallToolResult): string {
     .filter((part) => part.length > 0);
   if (parts.length === 0 && result.structuredContent) return JSON.stringify(result.structuredContent);
   return parts.join("\n");
+}
+
+/** The model's reply as it is kept and shown: secrets in its text and tool inputs redacted. */
+function redactReply(content: readonly ContentBlock[]): ContentBlock[] {
+  return content.map((block) => {
+    if (block.type === "text") return { ...block, text: redactText(block.text) };
+    if (block.type === "tool_use") return { ...block, input: redactValue(block.input) };
+    return block;
+  });
 }
 
 function textOf(content: readonly ContentBlock[]): string {
@@ -120,10 +133,13 @@ export async function runAgentTurn(input: AgentTurnInput, deps: AgentRunnerDeps)
   if (input.notes && input.notes.length > 0) {
     promptBlocks.push({
       type: "text",
-      text: `Deputy notes since your last answer (trusted):\n${input.notes.map((note) => `- ${note}`).join("\n")}`,
+      text: redactText(
+        `Deputy notes since your last answer (trusted):\n${input.notes.map((note) => `- ${note}`).join("\n")}`,
+      ),
     });
   }
-  promptBlocks.push({ type: "text", text: input.prompt });
+  // A secret pasted into the question is no more welcome in the model's context or the history.
+  promptBlocks.push({ type: "text", text: redactText(input.prompt) });
   const turnMessages: MessageParam[] = [{ role: "user", content: promptBlocks }];
   const messages = (): MessageParam[] => [...input.history, ...turnMessages];
 
@@ -224,8 +240,9 @@ export async function runAgentTurn(input: AgentTurnInput, deps: AgentRunnerDeps)
     usage.cacheReadTokens += response.usage.cache_read_input_tokens ?? 0;
     usage.cacheCreationTokens += response.usage.cache_creation_input_tokens ?? 0;
 
-    turnMessages.push({ role: "assistant", content: response.content as ContentBlockParam[] });
-    const said = textOf(response.content);
+    const kept = redactReply(response.content);
+    turnMessages.push({ role: "assistant", content: kept as ContentBlockParam[] });
+    const said = textOf(kept);
     if (said) lastText = said;
     const toolUses = response.content.filter((block): block is ToolUseBlock => block.type === "tool_use");
 
@@ -303,7 +320,7 @@ async function runOneTool(
   const reply = (text: string, isError: boolean, note?: string): ToolResultBlockParam => ({
     type: "tool_result",
     tool_use_id: use.id,
-    content: wrapToolResult(use.name, text, { isError, note }),
+    content: wrapToolResult(use.name, redactText(text), { isError, note }),
     ...(isError ? { is_error: true } : {}),
   });
 

@@ -3,7 +3,7 @@ import { describeTarget, type ApprovalView } from "../../core/actions/action-typ
 import { shortDigest } from "../../core/actions/digest.ts";
 import type { DecisionResult, PendingAction } from "../../core/actions/schema.ts";
 import type { Identity } from "../../core/identity.ts";
-import { sanitizeForSlack, sanitizePlain } from "../sanitize.ts";
+import { sanitizeForSlack, sanitizeInCodeBlock, sanitizePlain } from "../sanitize.ts";
 
 type KnownBlock = types.KnownBlock;
 
@@ -52,7 +52,8 @@ export function packLines(lines: readonly string[], limit = SECTION_CHARS): stri
     started = true;
   };
   for (const raw of lines) {
-    const line = sanitizePlain(raw).replace(/```/g, "'''");
+    // Field paths and values stay readable in code; broadcasts, markup and secret shapes do not pass.
+    const line = sanitizeInCodeBlock(raw);
     if (line.length === 0) push("");
     for (let i = 0; i < line.length; i += limit) push(line.slice(i, i + limit));
   }

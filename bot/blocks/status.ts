@@ -34,7 +34,10 @@ export function statusBlocks(headline: string, steps: readonly StatusStep[]): Kn
   ];
 }
 
+/** The fallback text (notifications, screen readers): sanitised like the blocks, since Slack acts on it too. */
 export function statusText(headline: string, steps: readonly StatusStep[]): string {
   const last = steps.at(-1);
-  return last ? `${headline} (${last.tool}${last.target ? ` on ${last.target}` : ""})` : headline;
+  return sanitizePlain(
+    last ? `${headline} (${last.tool}${last.target ? ` on ${last.target}` : ""})` : headline,
+  );
 }

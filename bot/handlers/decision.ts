@@ -1,5 +1,6 @@
 import type { webApi } from "@slack/bolt";
 import { describeError } from "../../core/errors.ts";
+import { fenceUntrusted } from "../../core/fence.ts";
 import type { ConversationRef, Identity } from "../../core/identity.ts";
 import type { Decision, DecisionResult, PendingAction } from "../../core/actions/schema.ts";
 import { approvalViewOf } from "../../core/actions/view.ts";
@@ -32,13 +33,19 @@ function conversationOf(action: PendingAction | undefined, click: DecisionClick)
   };
 }
 
-/** The note the agent reads on its next turn in the thread. */
-function agentNote(result: DecisionResult): string | undefined {
+/**
+ * The note the agent reads on its next turn in the thread. Notes are Deputy's
+ * trusted words, but the outcome quotes the Kubernetes API (an admission
+ * webhook's denial is text anyone who runs a webhook writes), so it is fenced
+ * as data like any other cluster text.
+ */
+export function agentNote(result: DecisionResult): string | undefined {
   if (result.status === "refused" || result.status === "not_pending") return undefined;
   const a = result.action;
   const who = a.decidedBy ? ` by ${a.decidedBy.kind}:${a.decidedBy.id}` : "";
   const outcome = a.outcome?.message ?? result.message;
-  return `Action ${a.id} (${a.tool} on ${a.target.kind} ${a.target.namespace ? `${a.target.namespace}/` : ""}${a.target.name}) was ${result.status}${who}.${outcome ? ` Result: ${outcome}` : ""}`;
+  const quoted = outcome ? ` Result, as reported:\n${fenceUntrusted(`outcome ${a.id}`, outcome)}` : "";
+  return `Action ${a.id} (${a.tool} on ${a.target.kind} ${a.target.namespace ? `${a.target.namespace}/` : ""}${a.target.name}) was ${result.status}${who}.${quoted}`;
 }
 
 /**
@@ -133,7 +140,7 @@ async function updateCard(
     await client.chat.update({
       channel: click.channel,
       ts: click.messageTs,
-      text: `${action.tool}: ${action.state}`,
+      text: sanitizePlain(`${action.tool}: ${action.state}`),
       blocks: decidedCardBlocks(action, approvalViewOf(action)),
     });
   } catch (error) {

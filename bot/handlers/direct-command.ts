@@ -9,7 +9,8 @@ import {
   META_REQUESTER,
   pendingActionOf,
 } from "../agent/run-agent-turn.ts";
-import { wrapToolResult } from "../agent/fence.ts";
+import { wrapToolResult } from "../../core/fence.ts";
+import { redactText } from "../../core/redact.ts";
 import { describeTarget } from "../agent/mcp-tools.ts";
 import { answerMessages } from "../blocks/answer.ts";
 import type { BotServices } from "../deps.ts";
@@ -18,13 +19,16 @@ import { postStatusMessage, type StatusMessage } from "../status-message.ts";
 import { postApprovalCard, reportError, type Question } from "./question.ts";
 
 /**
- * Cluster text arrives fenced as `<untrusted-data source="…">…</untrusted-data>`
+ * Cluster text arrives fenced as `<untrusted-data-NONCE source="…">…</untrusted-data-NONCE>`
  * for the model; a person reads it better as a labelled code block.
  */
 export function toolTextForPeople(text: string): string {
   return text
-    .replace(/<untrusted-data source="([^"]*)">\n?/g, (_m, source: string) => `_${source}:_\n\`\`\`\n`)
-    .replace(/\n?<\/untrusted-data>/g, "\n```");
+    .replace(
+      /<untrusted-data-[a-z0-9]+ source="([^"]*)">\n?/g,
+      (_m, source: string) => `_${source}:_\n\`\`\`\n`,
+    )
+    .replace(/\n?<\/untrusted-data-[a-z0-9]+>/g, "\n```");
 }
 
 /**
@@ -97,7 +101,7 @@ export async function runDirectCommand(
           content: [
             {
               type: "text",
-              text: `I ran the direct command "${command.text}". Its result:\n${wrapToolResult(command.tool, raw.slice(0, 20_000), { isError: result.isError === true })}`,
+              text: `I ran the direct command "${command.text}". Its result:\n${wrapToolResult(command.tool, redactText(raw.slice(0, 20_000)), { isError: result.isError === true })}`,
             },
           ],
         },

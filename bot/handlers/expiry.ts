@@ -35,7 +35,7 @@ export async function sweepExpiredCards(
       await client.chat.update({
         channel: card.channel,
         ts: card.ts,
-        text: `${action.tool}: expired`,
+        text: sanitizePlain(`${action.tool}: expired`),
         blocks: decidedCardBlocks(expiredAction, approvalViewOf(action)),
       });
       await client.chat.postMessage({

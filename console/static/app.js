@@ -228,11 +228,11 @@ function emptyState() {
 // ---------- rendering events ----------
 
 function richText(text) {
-  // Fenced cluster data and ``` blocks become preformatted boxes; everything
-  // stays a text node, whatever it contains.
+  // Fenced cluster data (tags carry a per-result nonce) and ``` blocks become
+  // preformatted boxes; everything stays a text node, whatever it contains.
   const source = String(text);
   const pattern =
-    /<untrusted-data source="([^"]*)">\n([\s\S]*?)\n?<\/untrusted-data>|```[^\n]*\n([\s\S]*?)```/g;
+    /<untrusted-data-([a-z0-9]+) source="([^"]*)">\n([\s\S]*?)\n?<\/untrusted-data-\1>|```[^\n]*\n([\s\S]*?)```/g;
   const nodes = [];
   let last = 0;
   for (const match of source.matchAll(pattern)) {
@@ -242,12 +242,12 @@ function richText(text) {
         el(
           "figure",
           { class: "untrusted" },
-          el("figcaption", {}, `cluster data · ${match[1]} · untrusted, shown as text`),
-          el("pre", {}, match[2]),
+          el("figcaption", {}, `cluster data · ${match[2]} · untrusted, shown as text`),
+          el("pre", {}, match[3]),
         ),
       );
     } else {
-      nodes.push(el("pre", {}, match[3].replace(/\n$/, "")));
+      nodes.push(el("pre", {}, match[4].replace(/\n$/, "")));
     }
     last = match.index + match[0].length;
   }

@@ -264,7 +264,7 @@ describe("mentions", () => {
     ).toBe(true);
     expect(status.text).toContain("*checkout* crashes: NullPointerException.");
     expect(status.text).not.toContain("<!channel>");
-    expect(status.text).toContain("`https://evil.example.com`");
+    expect(status.text).toContain("hxxps[:]//evil[.]example[.]com");
     expect(mcp.calls.at(-1)!.meta!["deputy/requester"]).toEqual({
       kind: "slack",
       id: ALICE,

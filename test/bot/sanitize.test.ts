@@ -18,13 +18,26 @@ describe("sanitizeForSlack", () => {
     expect(out).toContain("@\u200bhere");
   });
 
-  it("turns links the user did not supply into inert code spans", () => {
+  it("defangs links the user did not supply", () => {
     const out = sanitizeForSlack(
       "Log in at https://evil.example.com/login or <https://evil.com|click here> or evil.io/x",
     );
-    expect(out).toContain("`https://evil.example.com/login`");
+    expect(out).toContain("hxxps[:]//evil[.]example[.]com/login");
     expect(out).not.toMatch(/<https?:/);
-    expect(out).toContain("`evil.io/x`");
+    expect(out).toContain("evil[.]io/x");
+  });
+
+  it.each([
+    ["a .zip host", "download evil.zip now", "evil[.]zip"],
+    ["a .cloud host", "open login.acme.cloud/reset", "login[.]acme[.]cloud/reset"],
+    ["a .support host", "call help.support", "help[.]support"],
+    ["a URL in intraword backticks", "foo`https://evil.zip/x`bar", "foo`hxxps[:]//evil[.]zip/x`bar"],
+    ["a URL in a code span", "`curl https://x.com`", "`curl hxxps[:]//x[.]com`"],
+    ["an email address", "mail bob@evil.example", "bob@evil[.]example"],
+    ["full-width dots", "evil．zip", "evil[.]zip"],
+    ["a mailto link", "mailto:a@b.example", "mailto[:]a@b[.]example"],
+  ])("makes %s inert whatever its TLD", (_label, input, expected) => {
+    expect(sanitizeForSlack(input)).toContain(expected);
   });
 
   it("keeps links the user gave", () => {
@@ -34,9 +47,11 @@ describe("sanitizeForSlack", () => {
     expect(out).toBe("See https://runbooks.acme.dev/checkout.");
   });
 
-  it("does not touch Kubernetes names or text already in code", () => {
-    const out = sanitizeForSlack("checkout.shop.svc.cluster.local is down; `curl https://x.com` failed");
-    expect(out).toBe("checkout.shop.svc.cluster.local is down; `curl https://x.com` failed");
+  it("leaves names without dots, versions and addresses as they are", () => {
+    const out = sanitizeForSlack(
+      "checkout-7d9f in shop runs v1.2.3 and talks to 10.0.0.12:5432, e.g. the db",
+    );
+    expect(out).toBe("checkout-7d9f in shop runs v1.2.3 and talks to 10.0.0.12:5432, e.g. the db");
   });
 
   it("redacts secrets", () => {

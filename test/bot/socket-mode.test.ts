@@ -109,7 +109,8 @@ describe("Socket Mode", () => {
       .thread("C0SOCK", "1800000001.000100")
       .filter((m) => m.user === slack.botUserId)
       .at(-1);
-    expect(answer?.text).toBe("NullPointerException at Checkout.java:42");
+    // File names are URL-shaped too (.zip is both an extension and a TLD): defanged like any host.
+    expect(answer?.text).toBe("NullPointerException at Checkout[.]java:42");
 
     const before = model.requests.length;
     await slack.sendOverSocket("events_api", mention("1800000001.000100", "EvSOCK0001"), { retryAttempt: 1 });

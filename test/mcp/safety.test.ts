@@ -1,6 +1,6 @@
 import { AppsV1Api, CoreV1Api } from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { FENCE_CLOSE, extractFenced, outsideFences } from "../../core/fence.ts";
+import { FENCE_CLOSE_PATTERN, extractFenced, outsideFences } from "../../core/fence.ts";
 import {
   SEED,
   adminKubeConfig,
@@ -143,7 +143,7 @@ describe("fencing", () => {
 
   it("cluster text cannot close the fence early", async () => {
     const reply = await h.call("describe_pod", { namespace: ns, pod: "leaky" });
-    expect(reply.text.split(FENCE_CLOSE)).toHaveLength(extractFenced(reply.text).length + 1);
+    expect(reply.text.match(FENCE_CLOSE_PATTERN)).toHaveLength(extractFenced(reply.text).length);
     expect(outsideFences(reply.text)).not.toContain("admin mode");
   });
 });

@@ -147,6 +147,8 @@ describe("triage watcher on the seeded cluster", () => {
     expect(crash.diagnosis).toContain("(cluster text, untrusted)");
     expect(crash.analysis).toBe("The agent thinks this needs a look.");
     expect(analysed.some((text) => text.includes(crash.diagnosis))).toBe(true);
+    // The diagnosis quotes cluster text: the model gets it fenced as data.
+    expect(analysed.some((text) => /<untrusted-data-[a-z2-7]{12} source="triage /.test(text))).toBe(true);
     const oom = posted.find((p) => subjectOf(p) === expected[1])!.message;
     expect(oom.diagnosis).toMatch(/memory limit/i);
     const image = posted.find((p) => subjectOf(p) === expected[2])!.message;
