@@ -19,7 +19,12 @@ const ICONS: Record<StatusStep["state"], string> = {
 };
 
 /** The progress message shown while a turn runs; replaced by the answer. */
-export function statusBlocks(headline: string, steps: readonly StatusStep[]): KnownBlock[] {
+export function statusBlocks(
+  headline: string,
+  steps: readonly StatusStep[],
+  /** A passing condition, e.g. the model service being retried. */
+  note?: string,
+): KnownBlock[] {
   const recent = steps.slice(-8);
   const lines = recent.map(
     (step) =>
@@ -31,10 +36,19 @@ export function statusBlocks(headline: string, steps: readonly StatusStep[]): Kn
     ...(lines.length > 0
       ? [{ type: "section" as const, text: { type: "mrkdwn" as const, text: lines.join("\n") } }]
       : []),
+    ...(note
+      ? [
+          {
+            type: "context" as const,
+            elements: [{ type: "mrkdwn" as const, text: `:hourglass: ${sanitizePlain(note)}` }],
+          },
+        ]
+      : []),
   ];
 }
 
-export function statusText(headline: string, steps: readonly StatusStep[]): string {
+export function statusText(headline: string, steps: readonly StatusStep[], note?: string): string {
+  if (note) return `${headline} (${note})`;
   const last = steps.at(-1);
   return last ? `${headline} (${last.tool}${last.target ? ` on ${last.target}` : ""})` : headline;
 }
