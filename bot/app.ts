@@ -3,7 +3,9 @@ import type { AddressInfo } from "node:net";
 import { App, HTTPReceiver, type webApi } from "@slack/bolt";
 import type { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import type { Redis } from "ioredis";
+import type { AuditLog } from "../core/audit.ts";
 import type { Config } from "../core/config.ts";
+import { createActionStore } from "../executor/action-store.ts";
 import { describeError } from "../core/errors.ts";
 import type { Logger } from "../core/logger.ts";
 import { approverMention, createUserGroupChecker, type UserGroupChecker } from "./approvers.ts";
@@ -11,7 +13,7 @@ import { createBackgroundTasks } from "./background.ts";
 import { createCardTracker } from "./card-tracker.ts";
 import { createConversationStore } from "./conversation-store.ts";
 import { createDeduper } from "./dedupe.ts";
-import type { AgentRunner, ApprovalDecider, BotServices } from "./deps.ts";
+import type { ActionReader, AgentRunner, ApprovalDecider, BotServices } from "./deps.ts";
 import * as actions from "./listeners/actions/index.ts";
 import * as commands from "./listeners/commands/index.ts";
 import * as events from "./listeners/events/index.ts";
@@ -42,6 +44,10 @@ export interface SlackAppDeps {
   /** Undefined when no model is configured: direct commands only. */
   agent: AgentRunner | undefined;
   decider: ApprovalDecider;
+  /** Where action states are read; default: the action store in `redis` under `redisPrefix`. */
+  actions?: ActionReader;
+  /** Audit trail for what the bot does on its own (marking cards whose window ended). */
+  audit?: AuditLog;
   /** Slack acknowledgement latency is observed here. */
   metrics?: Pick<Metrics, "observeSlackAck">;
   /** Spacing of progress edits; default 1 s. */
@@ -115,6 +121,9 @@ export function createSlackApp(deps: SlackAppDeps): SlackApp {
     mcp: deps.mcp,
     agent: deps.agent,
     decider: deps.decider,
+    // Only read here: the approval window (ttlSeconds) matters to the executor that creates actions.
+    actions: deps.actions ?? createActionStore(deps.redis, { prefix: deps.redisPrefix, ttlSeconds: 900 }),
+    audit: deps.audit,
     conversations: createConversationStore(deps.redis, {
       prefix: deps.redisPrefix,
       ttlSeconds: slack.conversationTtlSeconds,

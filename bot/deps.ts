@@ -1,7 +1,8 @@
 import type { Client } from "@modelcontextprotocol/sdk/client/index.js";
+import type { AuditLog } from "../core/audit.ts";
 import type { Identity } from "../core/identity.ts";
 import type { Logger } from "../core/logger.ts";
-import type { Decision, DecisionResult } from "../core/pending.ts";
+import type { Decision, DecisionResult, PendingAction } from "../core/pending.ts";
 import type { AgentTurnInput, AgentTurnResult } from "./agent/types.ts";
 import type { BackgroundTasks } from "./background.ts";
 import type { CardTracker } from "./card-tracker.ts";
@@ -11,6 +12,11 @@ import type { Deduper } from "./dedupe.ts";
 /** The executor's decision API (in-process or over HTTP); the model never sees it. */
 export interface ApprovalDecider {
   decide(request: { actionId: string; approver: Identity; decision: Decision }): Promise<DecisionResult>;
+}
+
+/** Reads an action's current state (the store the executor writes), to report it truthfully. */
+export interface ActionReader {
+  get(actionId: string): Promise<PendingAction | undefined>;
 }
 
 export interface AgentRunner {
@@ -24,6 +30,9 @@ export interface BotServices {
   /** Undefined without an Anthropic key: direct commands still work. */
   agent: AgentRunner | undefined;
   decider: ApprovalDecider;
+  actions: ActionReader;
+  /** Card updates the bot makes on its own (the expiry sweep) are audited here. */
+  audit: AuditLog | undefined;
   conversations: ConversationStore;
   /** Where open approval cards are, to mark them expired. */
   cards: CardTracker;

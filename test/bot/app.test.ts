@@ -5,7 +5,7 @@ import { createAnthropicModel } from "../../bot/agent/model.ts";
 import { createAgentRunner } from "../../bot/agent/run-agent-turn.ts";
 import { createSlackApp, EVENTS_PATH, type SlackApp } from "../../bot/app.ts";
 import { APPROVE_ACTION_ID, REJECT_ACTION_ID } from "../../bot/blocks/approval-card.ts";
-import type { ApprovalDecider } from "../../bot/deps.ts";
+import type { ActionReader, ApprovalDecider } from "../../bot/deps.ts";
 import { parseConfig } from "../../core/config.ts";
 import { sameIdentity, type Identity } from "../../core/identity.ts";
 import { createLogger } from "../../core/logger.ts";
@@ -32,9 +32,24 @@ let bot: SlackApp;
 const decisions: { actionId: string; approver: Identity; decision: string }[] = [];
 
 /** Executor stand-in: two-person rule and exactly-once, like the real one's contract. */
-function fakeDecider(): ApprovalDecider {
+function fakeDecider(): ApprovalDecider & ActionReader {
   const decided = new Map<string, PendingAction>();
+  const stored = (id: string): PendingAction | undefined => {
+    const summary = mcp.pending.find((p) => p.id === id);
+    if (!summary) return undefined;
+    return (
+      decided.get(id) ?? {
+        ...summary,
+        cluster: "local",
+        arguments: {},
+        digest: "0".repeat(64),
+        createdAt: new Date().toISOString(),
+        state: "pending",
+      }
+    );
+  };
   return {
+    get: async (id) => stored(id),
     async decide(request) {
       decisions.push(request);
       const summary = mcp.pending.find((p) => p.id === request.actionId);
@@ -115,12 +130,13 @@ async function startBot(options: { withAgent?: boolean } = {}): Promise<SlackApp
           model: createAnthropicModel({
             apiKey: model.apiKey,
             baseUrl: model.url,
-            retry: { attempts: 2, baseMs: 5, capMs: 10 },
+            retry: { windowMs: 50, baseMs: 5, capMs: 10 },
           }),
           modelName: config.anthropic.model,
           limits: { maxIterations: 6, maxSeconds: 30, maxTokens: 100_000, maxOutputTokens: 1024 },
           logger,
         });
+  const decider = fakeDecider();
   const app = createSlackApp({
     slack: config.slack,
     approvals: config.approvals,
@@ -129,7 +145,8 @@ async function startBot(options: { withAgent?: boolean } = {}): Promise<SlackApp
     logger,
     mcp: mcp.client,
     agent,
-    decider: fakeDecider(),
+    decider,
+    actions: decider,
     statusIntervalMs: 0,
   });
   const { port } = await app.start();
