@@ -24,11 +24,21 @@ export function isOutage(error: unknown): boolean {
   );
 }
 
-/** A click that was not recorded: nothing ran, and clicking again later works. */
+/** A click that was not recorded before anything was decided: nothing ran, and clicking again later works. */
 export function decisionNotRecorded(decision: Decision, error: unknown): string {
   const what = decision === "approve" ? "approval" : "rejection";
   const outcome = decision === "approve" ? "nothing ran" : "the action is still pending";
   return `I couldn't record your ${what} because ${failureCause(error)}; ${outcome}; please click again in a minute.`;
+}
+
+/**
+ * The executor failed while deciding: most often before anything ran, but it
+ * cannot be ruled out here, so the card (updated by whoever knows) is the
+ * place to look before clicking again.
+ */
+export function decisionFailed(decision: Decision, error: unknown): string {
+  const what = decision === "approve" ? "approval" : "rejection";
+  return `I couldn't complete your ${what} because ${failureCause(error)}. If the card still shows its buttons, nothing was decided; please click again in a minute.`;
 }
 
 /** A question that could not start or finish. */

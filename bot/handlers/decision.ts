@@ -4,7 +4,7 @@ import type { ConversationRef, Identity } from "../../core/identity.ts";
 import type { Decision, DecisionResult, PendingAction } from "../../core/pending.ts";
 import { decidedCardBlocks, decisionLine, decisionResultText } from "../blocks/approval-card.ts";
 import type { BotServices } from "../deps.ts";
-import { decisionNotRecorded, failureCause } from "../failure-text.ts";
+import { decisionFailed, decisionNotRecorded, failureCause } from "../failure-text.ts";
 import { sanitizePlain } from "../sanitize.ts";
 
 export interface DecisionClick {
@@ -121,7 +121,7 @@ async function decideAndReport(
       .catch((releaseFailure: unknown) =>
         log.warn({ err: describeError(releaseFailure) }, "could not release the click claim"),
       );
-    await ephemeral(sanitizePlain(decisionNotRecorded(click.decision, error)));
+    await ephemeral(sanitizePlain(decisionFailed(click.decision, error)));
     return;
   }
   log.info({ status: result.status }, "decision result");

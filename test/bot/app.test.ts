@@ -30,6 +30,8 @@ let mcp: StubMcp;
 let redis: Redis;
 let bot: SlackApp;
 const decisions: { actionId: string; approver: Identity; decision: string }[] = [];
+/** The executor stand-in throws this many times before deciding (an executor that failed mid-call). */
+let deciderFailures = 0;
 
 /** Executor stand-in: two-person rule and exactly-once, like the real one's contract. */
 function fakeDecider(): ApprovalDecider & ActionReader {
@@ -51,6 +53,10 @@ function fakeDecider(): ApprovalDecider & ActionReader {
   return {
     get: async (id) => stored(id),
     async decide(request) {
+      if (deciderFailures > 0) {
+        deciderFailures--;
+        throw new Error("the executor did not answer");
+      }
       decisions.push(request);
       const summary = mcp.pending.find((p) => p.id === request.actionId);
       if (!summary)
@@ -431,6 +437,30 @@ describe("approval cards", () => {
       "valid Deputy action id",
     );
     expect(decisions.at(-1)!.decision).toBe("reject");
+  });
+});
+
+describe("a decision that fails", () => {
+  it("tells the clicker, and the same click delivered again is decided rather than dropped as a replay", async () => {
+    model.setScript([
+      toolUse("restart_deployment", { namespace: "shop", name: "recommendations", reason: "stuck" }),
+      text("Card posted."),
+    ]);
+    const sent = await slack.mention({ user: ALICE, text: "restart recommendations", channel: CHANNEL });
+    await bot.idle();
+    const card = cardIn(sent.ts)!;
+    deciderFailures = 1;
+    const click = await slack.click({ user: BOB, message: card, actionId: APPROVE_ACTION_ID });
+    await bot.idle();
+    expect(slack.messages.filter((m) => m.ephemeralTo === BOB).at(-1)!.text).toBe(
+      "I couldn't complete your approval because the executor did not answer. If the card still shows its buttons, nothing was decided; please click again in a minute.",
+    );
+    expect(decisions).toHaveLength(0);
+
+    await slack.replay(click.payload);
+    await bot.idle();
+    expect(decisions).toHaveLength(1);
+    expect(lastInThread(sent.ts)!.text).toContain("succeeded");
   });
 });
 

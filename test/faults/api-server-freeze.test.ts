@@ -1,7 +1,9 @@
 import { mkdtemp, readFile, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { KubeConfig } from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createKubeClients } from "../../core/kube/client.ts";
 import { startAnthropicFake, toolUse, text, type AnthropicFake } from "../fakes/anthropic.ts";
 import { startSlackFake, type FakeMessage, type SlackFake } from "../fakes/slack.ts";
 import { loadTestEnv } from "../helpers/testenv.ts";
@@ -29,6 +31,7 @@ let model: AnthropicFake;
 let proxy: PausableProxy;
 let running: FaultBot;
 let server: string;
+let kubeconfig: string;
 
 function botMessages(threadTs: string): FakeMessage[] {
   return slack.thread(CHANNEL, threadTs).filter((m) => m.user === slack.botUserId && !m.ephemeralTo);
@@ -46,7 +49,7 @@ beforeAll(async () => {
   // The same kubeconfig, pointed at the proxy (the server certificate is for 127.0.0.1 either way).
   server = `https://127.0.0.1:${proxy.port}`;
   const dir = await mkdtemp(join(tmpdir(), "deputy-faults-kube-"));
-  const kubeconfig = join(dir, "kubeconfig");
+  kubeconfig = join(dir, "kubeconfig");
   await writeFile(kubeconfig, (await readFile(env.kubeconfig, "utf8")).replaceAll(env.server, server));
   running = await startFaultBot({
     slack,
@@ -64,6 +67,32 @@ afterAll(async () => {
 });
 
 describe("a frozen API server", () => {
+  it("fails one read at the call's deadline, retries and the wait for a slot included, naming the server", async () => {
+    const kc = new KubeConfig();
+    kc.loadFromFile(kubeconfig);
+    const kube = createKubeClients(kc, { callTimeoutMs: 1500, maxConcurrency: 1 });
+    try {
+      expect((await kube.core.readNamespace("shop")).metadata?.name).toBe("shop");
+      proxy.pause();
+      const started = Date.now();
+      const [first, queued] = await Promise.allSettled([
+        kube.core.readPod("shop", "no-such-pod"),
+        kube.core.listNodes(),
+      ]);
+      const took = Date.now() - started;
+      for (const outcome of [first, queued]) {
+        expect(outcome.status).toBe("rejected");
+        const error = (outcome as PromiseRejectedResult).reason as Error;
+        expect(error.message).toBe(`the Kubernetes API server at ${server} did not answer within 1.5 s`);
+      }
+      expect(took).toBeGreaterThanOrEqual(1400);
+      expect(took).toBeLessThan(4000);
+    } finally {
+      proxy.resume();
+      kube.close();
+    }
+  });
+
   it("is reported by name within the per-call deadline, for a direct command", async () => {
     const before = await slack.mention({ user: ALICE, text: "pods shop", channel: CHANNEL });
     await eventually(
