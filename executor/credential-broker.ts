@@ -133,7 +133,7 @@ export function createCredentialBroker(options: CredentialBrokerOptions): Creden
       return token;
     } catch (caught) {
       options.metrics?.openbaoLogin("error");
-      const error = notConfiguredForLogin(caught, options) ?? caught;
+      const error = (await notConfiguredForLogin(caught, options)) ?? caught;
       if (error !== null && typeof error === "object") loginFailures.add(error);
       throw error;
     }
@@ -313,17 +313,34 @@ function looksUnconfigured(error: OpenBaoError): boolean {
  * Deputy, as one sentence naming what is missing, rather than a bare
  * "permission denied (403)". The cause stays attached for the logs.
  */
-function notConfiguredForLogin(
+async function notConfiguredForLogin(
   error: unknown,
   options: Pick<CredentialBrokerOptions, "openbao" | "authMount" | "authRole">,
-): DeputyError | undefined {
+): Promise<DeputyError | undefined> {
   if (!(error instanceof OpenBaoError) || ![400, 403, 404].includes(error.status)) return undefined;
   if (!looksUnconfigured(error)) return undefined;
-  const missing = /no handler for route|route entry not found|unsupported path/i.test(error.errors.join("; "))
-    ? `the Kubernetes auth method is not enabled at auth/${options.authMount}/`
-    : /role/i.test(error.errors.join("; "))
-      ? `the Kubernetes auth role "${options.authRole}" does not exist`
-      : `the Kubernetes auth method at auth/${options.authMount}/ is missing or does not trust this executor's service account (role "${options.authRole}")`;
+  const said = error.errors.join("; ");
+  let missing: string;
+  if (/no handler for route|route entry not found|unsupported path/i.test(said)) {
+    missing = `the Kubernetes auth method is not enabled at auth/${options.authMount}/`;
+  } else if (/role/i.test(said)) {
+    missing = `the Kubernetes auth role "${options.authRole}" does not exist`;
+  } else {
+    // "permission denied" means either no auth method there or a token it refused. A
+    // mounted method names an unknown role (400); nothing mounted denies that too.
+    const mounted = await options.openbao
+      .request("POST", `auth/${options.authMount}/login`, {
+        body: { role: `deputy-probe-${Date.now()}`, jwt: "probe" },
+        schema: ignoredSchema,
+      })
+      .then(
+        () => true,
+        (probe: unknown) => !(probe instanceof OpenBaoError && probe.status === 403),
+      );
+    missing = mounted
+      ? `the Kubernetes auth method at auth/${options.authMount}/ refused the executor's service-account token for role "${options.authRole}" (its Kubernetes host, CA or the role's bound service account is not set up for this cluster)`
+      : `the Kubernetes auth method is not enabled at auth/${options.authMount}/`;
+  }
   return new DeputyError(
     "CREDENTIAL_FAILED",
     `OpenBao at ${options.openbao.addr} answers but is not configured for Deputy: ${missing} (it said ${error.status} ${describeOpenBaoErrors(error)}); ${SETUP_HINT}.`,

@@ -7,6 +7,8 @@ import { createLogger } from "../../core/logger.ts";
 import { loadOpenBaoRoles, roleForAction } from "../../core/openbao-roles.ts";
 import { createCredentialBroker } from "../../executor/credential-broker.ts";
 import { createOpenBaoClient } from "../../executor/openbao-client.ts";
+import { TEST_MOUNT } from "../executor/write-env.ts";
+import { loadTestEnv } from "../helpers/testenv.ts";
 import { startBareVault, type BareVault } from "./support.ts";
 
 /**
@@ -53,8 +55,32 @@ describe("an OpenBao that answers but is not configured", () => {
     expect(isDeputyError(failure, "CREDENTIAL_FAILED")).toBe(true);
     const message = (failure as Error).message;
     expect(message).toContain(`OpenBao at ${vault.addr} answers but is not configured for Deputy`);
-    expect(message).toContain("auth/kubernetes/");
+    expect(message).toContain("the Kubernetes auth method is not enabled at auth/kubernetes/");
     expect(message).toContain('run "deputy executor setup-openbao"');
     expect(broker.stats().minted).toBe(0);
+  });
+
+  it("does not call a configured auth method missing when it refuses a token for its own reason", async () => {
+    const env = loadTestEnv();
+    // The test environment's OpenBao has the test mount configured; this token is not one it trusts.
+    const broker = createCredentialBroker({
+      openbao: createOpenBaoClient({ addr: env.baoAddr }),
+      logger: createLogger({ level: "silent" }),
+      authMount: TEST_MOUNT,
+      authRole: "deputy-executor",
+      secretsMount: TEST_MOUNT,
+      jwtPath,
+      retry: { attempts: 1 },
+    });
+    const role = roleForAction(loadOpenBaoRoles(), "restart_deployment");
+    const failure = await broker
+      .withCredential({ role, namespace: "shop" }, async () => undefined)
+      .then(
+        () => undefined,
+        (error: unknown) => error as Error,
+      );
+    // A configured method says why it refused the token; that is passed on, not called "not configured".
+    expect(failure?.message).toContain("invalid audience");
+    expect(failure?.message).not.toContain("not configured for Deputy");
   });
 });

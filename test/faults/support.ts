@@ -23,6 +23,14 @@ export async function freePort(): Promise<number> {
   return port;
 }
 
+async function canListen(port: number): Promise<boolean> {
+  const server = createServer();
+  return new Promise((resolve) => {
+    server.once("error", () => resolve(false));
+    server.listen(port, "127.0.0.1", () => server.close(() => resolve(true)));
+  });
+}
+
 async function waitForPort(port: number, up: boolean, timeoutMs = 10_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
@@ -178,12 +186,16 @@ export interface BareVault {
  * dev server is after a restart.
  */
 export async function startBareVault(): Promise<BareVault> {
-  const port = await freePort();
+  // Vault also listens on port + 1 (its cluster port): both must be free.
+  let port = await freePort();
+  while (!(await canListen(port + 1))) port = await freePort();
   const rootToken = `root-${randomBytes(8).toString("hex")}`;
+  // Its own HOME: the dev server writes ~/.vault-token.
+  const home = await mkdtemp(join(tmpdir(), "deputy-faults-vault-"));
   const child = spawn(
     join(binaryDirs().vault, "vault"),
     ["server", "-dev", `-dev-listen-address=127.0.0.1:${port}`, `-dev-root-token-id=${rootToken}`],
-    { stdio: "ignore", env: { PATH: process.env.PATH ?? "", HOME: tmpdir() } },
+    { stdio: "ignore", env: { PATH: process.env.PATH ?? "", HOME: home } },
   );
   const addr = `http://127.0.0.1:${port}`;
   const deadline = Date.now() + 30_000;
@@ -202,6 +214,7 @@ export async function startBareVault(): Promise<BareVault> {
     async close() {
       child.kill("SIGTERM");
       await exited(child);
+      await rm(home, { recursive: true, force: true });
     },
   };
 }
