@@ -1,5 +1,4 @@
-import type { App } from "@slack/bolt";
-import type { webApi } from "@slack/bolt";
+import type { App, webApi } from "@slack/bolt";
 import { describeError } from "../../../core/errors.ts";
 import { identityKey, type ConversationRef } from "../../../core/identity.ts";
 import type { ConversationRecord } from "../../conversation-store.ts";
