@@ -1,4 +1,4 @@
-import { mkdtemp, readFile, writeFile } from "node:fs/promises";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { KubeConfig } from "@kubernetes/client-node";
@@ -32,6 +32,7 @@ let proxy: PausableProxy;
 let running: FaultBot;
 let server: string;
 let kubeconfig: string;
+let dir: string;
 
 function botMessages(threadTs: string): FakeMessage[] {
   return slack.thread(CHANNEL, threadTs).filter((m) => m.user === slack.botUserId && !m.ephemeralTo);
@@ -48,7 +49,7 @@ beforeAll(async () => {
   ]);
   // The same kubeconfig, pointed at the proxy (the server certificate is for 127.0.0.1 either way).
   server = `https://127.0.0.1:${proxy.port}`;
-  const dir = await mkdtemp(join(tmpdir(), "deputy-faults-kube-"));
+  dir = await mkdtemp(join(tmpdir(), "deputy-faults-kube-"));
   kubeconfig = join(dir, "kubeconfig");
   await writeFile(kubeconfig, (await readFile(env.kubeconfig, "utf8")).replaceAll(env.server, server));
   running = await startFaultBot({
@@ -62,8 +63,9 @@ beforeAll(async () => {
 
 afterAll(async () => {
   proxy?.resume();
-  await running?.bot.close();
+  await running?.close();
   await Promise.all([redis?.close(), slack?.close(), model?.close(), proxy?.close()]);
+  if (dir) await rm(dir, { recursive: true, force: true });
 });
 
 describe("a frozen API server", () => {

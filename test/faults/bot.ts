@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { mkdtemp, writeFile } from "node:fs/promises";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Writable } from "node:stream";
@@ -18,6 +18,8 @@ export interface FaultBot {
   /** Parsed log lines of the bot, to count what it logged. */
   logs: Record<string, unknown>[];
   audit: AuditRecord[];
+  /** Stop the bot and remove its files. */
+  close(): Promise<void>;
 }
 
 /**
@@ -65,5 +67,14 @@ export async function startFaultBot(options: {
     statusIntervalMs: 0,
   });
   options.slack.setTarget(`http://127.0.0.1:${bot.port}/slack/events`);
-  return { bot, prefix, logs: capture.lines, audit };
+  return {
+    bot,
+    prefix,
+    logs: capture.lines,
+    audit,
+    async close() {
+      await bot.close();
+      await rm(jwtDir, { recursive: true, force: true });
+    },
+  };
 }

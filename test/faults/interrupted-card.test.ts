@@ -46,7 +46,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   client?.disconnect();
-  await running?.bot.close();
+  await running?.close();
   await Promise.all([redis?.close(), slack?.close(), model?.close()]);
 });
 

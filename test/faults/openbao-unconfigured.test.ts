@@ -1,4 +1,4 @@
-import { mkdtemp, writeFile } from "node:fs/promises";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -18,16 +18,18 @@ import { startBareVault, type BareVault } from "./support.ts";
  */
 let vault: BareVault;
 let jwtPath: string;
+let dir: string;
 
 beforeAll(async () => {
   vault = await startBareVault();
-  const dir = await mkdtemp(join(tmpdir(), "deputy-faults-bao-"));
+  dir = await mkdtemp(join(tmpdir(), "deputy-faults-bao-"));
   jwtPath = join(dir, "token");
   await writeFile(jwtPath, "eyJhbGciOiJSUzI1NiJ9.e30.c2ln");
 });
 
 afterAll(async () => {
   await vault?.close();
+  if (dir) await rm(dir, { recursive: true, force: true });
 });
 
 describe("an OpenBao that answers but is not configured", () => {

@@ -1,11 +1,10 @@
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { APPROVE_ACTION_ID } from "../../bot/blocks/approval-card.ts";
-import type { BotRuntime } from "../../bot/wiring.ts";
 import { createActionStore } from "../../executor/action-store.ts";
 import { startAnthropicFake, text, type AnthropicFake } from "../fakes/anthropic.ts";
 import { startSlackFake, type FakeMessage, type SlackFake } from "../fakes/slack.ts";
-import { startFaultBot } from "./bot.ts";
+import { startFaultBot, type FaultBot } from "./bot.ts";
 import { eventually, startBareVault, startOwnRedis, type BareVault, type OwnRedis } from "./support.ts";
 
 /**
@@ -23,7 +22,7 @@ let redis: OwnRedis;
 let vault: BareVault;
 let slack: SlackFake;
 let model: AnthropicFake;
-let bot: BotRuntime;
+let running: FaultBot;
 let prefix: string;
 let logs: Record<string, unknown>[];
 
@@ -50,20 +49,19 @@ beforeAll(async () => {
     startSlackFake(),
     startAnthropicFake(),
   ]);
-  const started = await startFaultBot({
+  running = await startFaultBot({
     slack,
     model,
     redisUrl: redis.url,
     baoAddr: vault.addr,
     env: { DEPUTY_APPROVERS: BOB },
   });
-  bot = started.bot;
-  prefix = started.prefix;
-  logs = started.logs;
+  prefix = running.prefix;
+  logs = running.logs;
 });
 
 afterAll(async () => {
-  await bot?.close();
+  await running?.close();
   await Promise.all([redis?.close(), vault?.close(), slack?.close(), model?.close()]);
 });
 

@@ -28,7 +28,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await running?.bot.close();
+  await running?.close();
   await Promise.all([redis?.close(), slack?.close(), model?.close()]);
 });
 
