@@ -131,6 +131,28 @@ describe("Redis stopped and started again under a running bot", () => {
     }
   });
 
+  it("answers a write command during the outage with what failed and that nothing changed", async () => {
+    await redis.stop();
+    try {
+      const asked = await slack.mention({
+        user: ALICE,
+        text: "restart deployment/frontend -n shop",
+        channel: CHANNEL,
+      });
+      const reply = await eventually(
+        () => botMessages(asked.ts).find((m) => m.text.includes("state store")),
+        "the outage named in the thread",
+      );
+      expect(reply.text).toContain(
+        "restart_deployment could not run because Deputy's state store is unavailable; nothing was changed. Try again in a minute.",
+      );
+      expect(reply.text).not.toContain("maxRetriesPerRequest");
+      expect(cardIn(asked.ts)).toBeUndefined();
+    } finally {
+      await redis.start();
+    }
+  });
+
   it("answers an Approve click during the outage ephemerally, runs nothing, and takes the same click once Redis is back", async () => {
     const asked = await slack.mention({
       user: ALICE,
