@@ -3,6 +3,7 @@ import type { AddressInfo } from "node:net";
 import { App, HTTPReceiver, type webApi } from "@slack/bolt";
 import type { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import type { Redis } from "ioredis";
+import type { AuditLog } from "../core/audit.ts";
 import type { Config } from "../core/config.ts";
 import { describeError } from "../core/errors.ts";
 import type { Logger } from "../core/logger.ts";
@@ -48,6 +49,8 @@ export interface SlackAppDeps {
   decider: ApprovalDecider;
   /** Stored actions (verified with the action key): cards are rendered from these. */
   actions: ActionStore;
+  /** Audit trail for what the bot does on its own (marking cards whose window ended). */
+  audit?: AuditLog;
   /** Slack acknowledgement latency is observed here. */
   metrics?: Pick<Metrics, "observeSlackAck">;
   /** Spacing of progress edits; default 1 s. */
@@ -122,6 +125,7 @@ export function createSlackApp(deps: SlackAppDeps): SlackApp {
     agent: deps.agent,
     decider: deps.decider,
     actions: deps.actions,
+    audit: deps.audit,
     conversations: createConversationStore(deps.redis, {
       prefix: deps.redisPrefix,
       ttlSeconds: slack.conversationTtlSeconds,

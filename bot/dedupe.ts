@@ -9,8 +9,12 @@ import type { Redis } from "ioredis";
  */
 export interface Deduper {
   /** True exactly once per (kind, key) within the TTL, across replicas. */
-  claim(kind: "event" | "interaction" | "command", key: string): Promise<boolean>;
+  claim(kind: DedupeKind, key: string): Promise<boolean>;
+  /** Give a claim back when the work it guarded did not happen, so a retry is not dropped. */
+  release(kind: DedupeKind, key: string): Promise<void>;
 }
+
+export type DedupeKind = "event" | "interaction" | "command";
 
 export interface DeduperOptions {
   prefix: string;
@@ -20,11 +24,15 @@ export interface DeduperOptions {
 
 export function createDeduper(redis: Redis, options: DeduperOptions): Deduper {
   const ttl = options.ttlSeconds ?? 2 * 3600;
+  const keyOf = (kind: DedupeKind, key: string): string =>
+    `${options.prefix}dedupe:${kind}:${createHash("sha256").update(key).digest("base64url")}`;
   return {
     async claim(kind, key) {
-      const digest = createHash("sha256").update(key).digest("base64url");
-      const reply = await redis.set(`${options.prefix}dedupe:${kind}:${digest}`, "1", "EX", ttl, "NX");
+      const reply = await redis.set(keyOf(kind, key), "1", "EX", ttl, "NX");
       return reply === "OK";
+    },
+    async release(kind, key) {
+      await redis.del(keyOf(kind, key));
     },
   };
 }

@@ -1,4 +1,5 @@
 import type { Client } from "@modelcontextprotocol/sdk/client/index.js";
+import type { AuditLog } from "../core/audit.ts";
 import type { Identity } from "../core/identity.ts";
 import type { Logger } from "../core/logger.ts";
 import type { Decision, DecisionResult } from "../core/actions/schema.ts";
@@ -32,6 +33,8 @@ export interface BotServices {
   decider: ApprovalDecider;
   /** Stored actions, read (and verified) to render cards; never written here. */
   actions: ActionStore;
+  /** Card updates the bot makes on its own (the expiry sweep) are audited here. */
+  audit: AuditLog | undefined;
   conversations: ConversationStore;
   /** Where open approval cards are, to mark them expired. */
   cards: CardTracker;

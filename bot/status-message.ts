@@ -11,6 +11,8 @@ import { statusBlocks, statusText, type StatusStep } from "./blocks/status.ts";
 export interface StatusMessage {
   readonly ts: string | undefined;
   step(step: StatusStep): void;
+  /** Show a passing condition under the steps ("retrying…"); undefined clears it. */
+  note(text: string | undefined): void;
   /** Wait for queued edits; later the answer replaces the message. */
   flush(): Promise<void>;
 }
@@ -25,6 +27,7 @@ export async function postStatusMessage(options: {
 }): Promise<StatusMessage> {
   const { client, channel, headline, logger } = options;
   const steps: StatusStep[] = [];
+  let note: string | undefined;
   const posted = await client.chat.postMessage({
     channel,
     thread_ts: options.threadTs,
@@ -48,8 +51,8 @@ export async function postStatusMessage(options: {
         await client.chat.update({
           channel,
           ts: ts!,
-          text: statusText(headline, steps),
-          blocks: statusBlocks(headline, steps),
+          text: statusText(headline, steps, note),
+          blocks: statusBlocks(headline, steps, note),
         });
       } catch (error) {
         logger.warn({ err: describeError(error) }, "status update failed");
@@ -73,6 +76,12 @@ export async function postStatusMessage(options: {
       );
       if (existing >= 0) steps[existing] = step;
       else steps.push(step);
+      dirty = true;
+      kick();
+    },
+    note(text) {
+      if (text === note) return;
+      note = text;
       dirty = true;
       kick();
     },

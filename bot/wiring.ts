@@ -1,3 +1,4 @@
+import { watchRedisHealth } from "../core/redis.ts";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import { Redis } from "ioredis";
@@ -6,7 +7,7 @@ import type { Config } from "../core/config.ts";
 import { describeError } from "../core/errors.ts";
 import type { Logger } from "../core/logger.ts";
 import type { Metrics } from "../core/metrics.ts";
-import { createAnthropicModel } from "./agent/model.ts";
+import { createAnthropicModel, DEFAULT_MODEL_RETRY } from "./agent/model.ts";
 import { createAgentRunner } from "./agent/run-agent-turn.ts";
 import { createActionStoreFromConfig } from "../executor/wiring.ts";
 import { assertSlackConfig, createSlackApp, type SlackApp } from "./app.ts";
@@ -53,6 +54,7 @@ export function agentFromConfig(config: Config, logger: Logger, metrics?: Metric
     model: createAnthropicModel({
       apiKey: anthropic.apiKey,
       ...(anthropic.baseUrl ? { baseUrl: anthropic.baseUrl } : {}),
+      retry: { ...DEFAULT_MODEL_RETRY, windowMs: anthropic.retryWindowMs },
     }),
     modelName: anthropic.model,
     limits: {
@@ -98,7 +100,10 @@ export async function startBot(config: Config, options: BotRuntimeOptions): Prom
   };
   try {
     const redis = options.redis ?? new Redis(config.redis.url, { maxRetriesPerRequest: 2 });
-    if (!options.redis) closers.push(() => void redis.disconnect());
+    if (!options.redis) {
+      watchRedisHealth(redis, logger);
+      closers.push(() => void redis.disconnect());
+    }
     const audit = options.audit ?? createAuditLog();
 
     let mcp = options.mcp;
@@ -128,6 +133,7 @@ export async function startBot(config: Config, options: BotRuntimeOptions): Prom
       mcp,
       agent: agentFromConfig(config, logger, options.metrics),
       actions: createActionStoreFromConfig(config, redis, options.actionKey),
+      audit,
       decider: {
         decide: (request) => {
           if (!decider) throw new Error("the executor is not ready yet");
@@ -251,6 +257,7 @@ async function startUnprompted(
     const { startTriage } = await import("../watcher/start.ts");
     const kube = createKubeClients(loadKubeConfig({ kubeconfig: config.kube.kubeconfig }), {
       maxConcurrency: config.kube.maxConcurrency,
+      callTimeoutMs: config.kube.callTimeoutMs,
       logger: deps.logger.child({ component: "kube" }),
     });
     const triage = startTriage({

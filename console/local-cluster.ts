@@ -1,3 +1,5 @@
+import { watchRedisHealth } from "../core/redis.ts";
+import type { Logger } from "../core/logger.ts";
 import { readFileSync } from "node:fs";
 import type { KubeConfig } from "@kubernetes/client-node";
 import { Redis } from "ioredis";
@@ -136,11 +138,9 @@ export async function resolveLocalCluster(
 }
 
 /** A Redis client that has answered PING, or a clear error. */
-export async function connectRedis(url: string): Promise<Redis> {
+export async function connectRedis(url: string, logger: Logger): Promise<Redis> {
   const redis = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 2, connectTimeout: 5000 });
-  redis.on("error", () => {
-    // Reported through the failing command; keep ioredis from printing unhandled errors.
-  });
+  watchRedisHealth(redis, logger);
   try {
     await redis.connect();
     await redis.ping();

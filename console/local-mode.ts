@@ -6,7 +6,7 @@ import { dirname, join, resolve } from "node:path";
 import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
 import { pino } from "pino";
 import { runAgentTurn } from "../bot/agent/run-agent-turn.ts";
-import { createAnthropicModel } from "../bot/agent/model.ts";
+import { createAnthropicModel, DEFAULT_MODEL_RETRY } from "../bot/agent/model.ts";
 import type { AgentProgress, MessageParam } from "../bot/agent/types.ts";
 import { parseDirectCommand } from "../bot/direct-commands.ts";
 import type { AlertSink, TriageSink } from "../core/alerts.ts";
@@ -123,6 +123,7 @@ function agentAdapter(
   const model = createAnthropicModel({
     apiKey,
     ...(config.anthropic.baseUrl ? { baseUrl: config.anthropic.baseUrl } : {}),
+    retry: { ...DEFAULT_MODEL_RETRY, windowMs: config.anthropic.retryWindowMs },
   });
   return async (input) => {
     const cards: Promise<void>[] = [];
@@ -225,7 +226,7 @@ export async function startLocalMode(options: LocalModeOptions = {}): Promise<Lo
     logger = createLogger({ level: config.logLevel, name: "deputy-local", destination: logDestination });
 
     const cluster = await resolveLocalCluster(config, env, progress);
-    const redis = await connectRedis(cluster.redisUrl);
+    const redis = await connectRedis(cluster.redisUrl, logger);
     closer.add("Redis", () => void redis.disconnect());
 
     progress("creating Deputy's identities on the cluster (read-only MCP identity, executor, OpenBao's)");
@@ -276,6 +277,7 @@ export async function startLocalMode(options: LocalModeOptions = {}): Promise<Lo
 
     const kube: KubeClients = createKubeClients(identities.reader, {
       maxConcurrency: config.kube.maxConcurrency,
+      callTimeoutMs: config.kube.callTimeoutMs,
       logger: logger.child({ component: "kube" }),
     });
     closer.add("the Kubernetes client", () => kube.close());

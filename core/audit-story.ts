@@ -109,6 +109,11 @@ function describe(record: AuditRecord, pendingAt: number | undefined): string {
     case "triage":
       parts.push(`triage${record.rule ? ` ${record.rule}` : ""}`);
       break;
+    case "card_update": {
+      const shows = record.details?.cardShows;
+      parts.push(`the approval card was updated${typeof shows === "string" ? ` to show ${shows}` : ""}`);
+      break;
+    }
   }
   if (record.message) parts.push(`: ${quote(record.message)}`);
   return `${record.time}  ${parts.join(" ")}`.replace(/ :/g, ":");

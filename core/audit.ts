@@ -27,7 +27,9 @@ export type AuditKind =
   | "approval_decision"
   | "execution"
   | "anomaly"
-  | "triage";
+  | "triage"
+  /** The bot changed an approval card on its own (e.g. its approval window ended). */
+  | "card_update";
 
 export interface AuditEvent {
   kind: AuditKind;

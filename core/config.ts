@@ -35,6 +35,7 @@ const envSchema = z.object({
   DEPUTY_NAMESPACE_ALLOW: csv,
   DEPUTY_NAMESPACE_DENY: csv,
   DEPUTY_KUBE_MAX_CONCURRENCY: int(8, 1, 256),
+  DEPUTY_KUBE_TIMEOUT_SECONDS: int(10, 1, 50),
   DEPUTY_OUTPUT_TOKEN_BUDGET: int(4000, 500, 100000),
 
   // MCP server
@@ -94,6 +95,7 @@ const envSchema = z.object({
   DEPUTY_AGENT_MAX_SECONDS: int(120, 5, 3600),
   DEPUTY_AGENT_MAX_TOKENS: int(200000, 1000, 10000000),
   DEPUTY_AGENT_MAX_OUTPUT_TOKENS: int(4096, 256, 64000),
+  DEPUTY_MODEL_RETRY_SECONDS: int(30, 1, 600),
 
   // Local mode
   DEPUTY_CONSOLE_HOST: z.string().default("127.0.0.1"),
@@ -132,6 +134,8 @@ export interface Config {
     namespaceAllow: string[];
     namespaceDeny: string[];
     maxConcurrency: number;
+    /** Longest one Kubernetes read may take, retries included. */
+    callTimeoutMs: number;
     outputTokenBudget: number;
   };
   mcp: { host: string; port: number; url: string | undefined };
@@ -189,6 +193,8 @@ export interface Config {
     maxSeconds: number;
     maxTokens: number;
     maxOutputTokens: number;
+    /** How long a rate-limited or overloaded model service is retried before giving up. */
+    retryWindowMs: number;
   };
   /** logFile: where local mode writes its log (the terminal shows progress only). */
   console: { host: string; port: number; users: LocalUser[]; logFile: string | undefined };
@@ -252,6 +258,7 @@ export function parseConfig(env: Record<string, string | undefined> = process.en
       namespaceAllow: e.DEPUTY_NAMESPACE_ALLOW,
       namespaceDeny: e.DEPUTY_NAMESPACE_DENY,
       maxConcurrency: e.DEPUTY_KUBE_MAX_CONCURRENCY,
+      callTimeoutMs: e.DEPUTY_KUBE_TIMEOUT_SECONDS * 1000,
       outputTokenBudget: e.DEPUTY_OUTPUT_TOKEN_BUDGET,
     },
     mcp: { host: e.DEPUTY_MCP_HOST, port: e.DEPUTY_MCP_PORT, url: e.DEPUTY_MCP_URL },
@@ -304,6 +311,7 @@ export function parseConfig(env: Record<string, string | undefined> = process.en
       maxSeconds: e.DEPUTY_AGENT_MAX_SECONDS,
       maxTokens: e.DEPUTY_AGENT_MAX_TOKENS,
       maxOutputTokens: e.DEPUTY_AGENT_MAX_OUTPUT_TOKENS,
+      retryWindowMs: e.DEPUTY_MODEL_RETRY_SECONDS * 1000,
     },
     console: {
       host: e.DEPUTY_CONSOLE_HOST,

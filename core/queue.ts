@@ -22,7 +22,10 @@ export function drainQueue(options: {
   logger: Logger;
   what: string;
 }): QueueDrain {
+  // Its own connection (BLPOP blocks it). The client it was made from already reports an
+  // outage, once; this one only retries (and the loop below logs what it fails to deliver).
   const connection = options.redis.duplicate();
+  connection.on("error", () => undefined);
   let stopped = false;
   const loop = (async () => {
     while (!stopped) {

@@ -131,8 +131,9 @@ export function createCredentialBroker(options: CredentialBrokerOptions): Creden
       const token = await loginOnce();
       options.metrics?.openbaoLogin("ok");
       return token;
-    } catch (error) {
+    } catch (caught) {
       options.metrics?.openbaoLogin("error");
+      const error = (await notConfiguredForLogin(caught, options)) ?? caught;
       if (error !== null && typeof error === "object") loginFailures.add(error);
       throw error;
     }
@@ -224,7 +225,9 @@ export function createCredentialBroker(options: CredentialBrokerOptions): Creden
           }),
         ),
       ),
-    );
+    ).catch((error: unknown) => {
+      throw notConfiguredForMint(error, options, request.role.name) ?? error;
+    });
     stats.minted++;
     return {
       leaseId: response.lease_id,
@@ -290,6 +293,83 @@ export function createCredentialBroker(options: CredentialBrokerOptions): Creden
     revokeLease,
     stats: () => ({ ...stats }),
   };
+}
+
+const SETUP_HINT =
+  'a restarted dev server loses its configuration; run "deputy executor setup-openbao" (or apply manifests/openbao) against it';
+
+/** OpenBao's words for a path nothing is mounted at, or a role or policy that is missing. */
+function looksUnconfigured(error: OpenBaoError): boolean {
+  const text = error.errors.join("; ");
+  return (
+    /no handler for route|route entry not found|unsupported path/i.test(text) ||
+    /permission denied/i.test(text) ||
+    /invalid role name|role .* not found|role not found/i.test(text)
+  );
+}
+
+/**
+ * A login that OpenBao answered but refused because it is not set up for
+ * Deputy, as one sentence naming what is missing, rather than a bare
+ * "permission denied (403)". The cause stays attached for the logs.
+ */
+async function notConfiguredForLogin(
+  error: unknown,
+  options: Pick<CredentialBrokerOptions, "openbao" | "authMount" | "authRole">,
+): Promise<DeputyError | undefined> {
+  if (!(error instanceof OpenBaoError) || ![400, 403, 404].includes(error.status)) return undefined;
+  if (!looksUnconfigured(error)) return undefined;
+  const said = error.errors.join("; ");
+  let missing: string;
+  if (/no handler for route|route entry not found|unsupported path/i.test(said)) {
+    missing = `the Kubernetes auth method is not enabled at auth/${options.authMount}/`;
+  } else if (/role/i.test(said)) {
+    missing = `the Kubernetes auth role "${options.authRole}" does not exist`;
+  } else {
+    // "permission denied" means either no auth method there or a token it refused. A
+    // mounted method names an unknown role (400); nothing mounted denies that too.
+    const mounted = await options.openbao
+      .request("POST", `auth/${options.authMount}/login`, {
+        body: { role: `deputy-probe-${Date.now()}`, jwt: "probe" },
+        schema: ignoredSchema,
+      })
+      .then(
+        () => true,
+        (probe: unknown) => !(probe instanceof OpenBaoError && probe.status === 403),
+      );
+    missing = mounted
+      ? `the Kubernetes auth method at auth/${options.authMount}/ refused the executor's service-account token for role "${options.authRole}" (its Kubernetes host, CA or the role's bound service account is not set up for this cluster)`
+      : `the Kubernetes auth method is not enabled at auth/${options.authMount}/`;
+  }
+  return new DeputyError(
+    "CREDENTIAL_FAILED",
+    `OpenBao at ${options.openbao.addr} answers but is not configured for Deputy: ${missing} (it said ${error.status} ${describeOpenBaoErrors(error)}); ${SETUP_HINT}.`,
+    { cause: error, details: { status: error.status, authMount: options.authMount } },
+  );
+}
+
+/** The same for minting: the secrets engine or the action type's role is missing. */
+function notConfiguredForMint(
+  error: unknown,
+  options: Pick<CredentialBrokerOptions, "openbao" | "secretsMount">,
+  roleName: string,
+): DeputyError | undefined {
+  if (!(error instanceof OpenBaoError) || ![400, 403, 404].includes(error.status)) return undefined;
+  if (!looksUnconfigured(error)) return undefined;
+  const missing = /no handler for route|route entry not found|unsupported path/i.test(error.errors.join("; "))
+    ? `the Kubernetes secrets engine is not enabled at ${options.secretsMount}/`
+    : /role/i.test(error.errors.join("; "))
+      ? `the secrets-engine role "${roleName}" does not exist`
+      : `Deputy's policy does not allow ${options.secretsMount}/creds/${roleName}`;
+  return new DeputyError(
+    "CREDENTIAL_FAILED",
+    `OpenBao at ${options.openbao.addr} answers but is not configured for Deputy: ${missing} (it said ${error.status} ${describeOpenBaoErrors(error)}); ${SETUP_HINT}.`,
+    { cause: error, details: { status: error.status, secretsMount: options.secretsMount, role: roleName } },
+  );
+}
+
+function describeOpenBaoErrors(error: OpenBaoError): string {
+  return error.errors.length > 0 ? `"${error.errors.join("; ")}"` : "with no reason";
 }
 
 function describe(error: unknown): string {

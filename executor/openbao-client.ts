@@ -19,6 +19,8 @@ export interface OpenBaoClient {
 
 export class OpenBaoError extends DeputyError {
   readonly status: number;
+  /** OpenBao's own error strings (never contain tokens). */
+  readonly errors: readonly string[];
   constructor(status: number, path: string, errors: string[], cause?: unknown) {
     super(
       "UPSTREAM_FAILED",
@@ -27,6 +29,7 @@ export class OpenBaoError extends DeputyError {
     );
     this.name = "OpenBaoError";
     this.status = status;
+    this.errors = errors;
   }
 
   /** Worth another try: unreachable, rate limited, or a server-side error. */

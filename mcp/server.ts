@@ -7,6 +7,7 @@ import {
 } from "@modelcontextprotocol/sdk/types.js";
 import { z } from "zod";
 import type { AuditEvent } from "../core/audit.ts";
+import { isRedisUnavailable } from "../core/redis.ts";
 import { describeError, isDeputyError } from "../core/errors.ts";
 import { META_KEYS } from "../core/actions/meta.ts";
 import { conversationSchema, identitySchema } from "../core/identity.ts";
@@ -266,6 +267,13 @@ export function createMcpServer(deps: McpDeps, options: McpServerOptions = {}): 
         });
       } else if (extra.signal.aborted) {
         result = toolError(`${name} was cancelled.`);
+      } else if (isRedisUnavailable(error)) {
+        // Pending actions and rate limits live in Redis: without it a write cannot even be proposed.
+        logger.error({ err: error }, "state store unavailable");
+        result = toolError(
+          `${name} could not run because Deputy's state store is unavailable; nothing was changed. Try again in a minute.`,
+          { error: { code: "UPSTREAM_FAILED" } },
+        );
       } else {
         logger.error({ err: error }, "tool failed unexpectedly");
         result = toolError(`${name} failed unexpectedly: ${describeError(error)}`, {

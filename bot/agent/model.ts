@@ -17,13 +17,19 @@ export interface ModelCallOptions {
   onRetry?: (info: { attempt: number; delayMs: number; reason: string }) => void;
 }
 
+/**
+ * Backoff over a bounded window: an overload usually passes within seconds to
+ * tens of seconds, so a few tries in the first second would give up too soon,
+ * and minutes of trying would keep the thread waiting for nothing.
+ */
 export interface RetryPolicy {
-  attempts: number;
+  /** Keep trying for this long after the first failure (MODEL_RETRY_SECONDS). */
+  windowMs: number;
   baseMs: number;
   capMs: number;
 }
 
-export const DEFAULT_MODEL_RETRY: RetryPolicy = { attempts: 4, baseMs: 500, capMs: 8000 };
+export const DEFAULT_MODEL_RETRY: RetryPolicy = { windowMs: 30_000, baseMs: 1000, capMs: 8000 };
 
 export interface AnthropicModelOptions {
   apiKey: string;
@@ -39,7 +45,8 @@ function retryReason(error: unknown): string | undefined {
     if (error.status === 429) return "rate limited (HTTP 429)";
     if (error.status === 529 || type === "overloaded_error")
       return `overloaded (HTTP ${error.status ?? 529})`;
-    if (error.status !== undefined && error.status >= 500) return `server error (HTTP ${error.status})`;
+    if (error.status !== undefined && error.status >= 500)
+      return `returning server errors (HTTP ${error.status})`;
     if (error instanceof Anthropic.APIConnectionError && !(error instanceof Anthropic.APIUserAbortError)) {
       return "unreachable";
     }
@@ -80,7 +87,7 @@ export function withModelRetry(
 ): AgentModel {
   return {
     async create(params, { signal, onRetry }) {
-      let lastReason = "";
+      let firstFailure: number | undefined;
       for (let attempt = 1; ; attempt++) {
         try {
           return await create(params, signal);
@@ -100,16 +107,22 @@ export function withModelRetry(
             }
             throw error;
           }
-          lastReason = reason;
-          if (attempt >= policy.attempts) {
+          const now = Date.now();
+          firstFailure ??= now;
+          const elapsed = now - firstFailure;
+          const left = policy.windowMs - elapsed;
+          if (left <= 0) {
             throw new DeputyError(
               "UPSTREAM_FAILED",
-              `The model service is ${lastReason} and still was after ${policy.attempts} tries; please try again in a few minutes.`,
-              { cause: error, details: { attempts: policy.attempts } },
+              `The model service is ${reason}; I tried for ${formatSeconds(elapsed)}. Please ask again in a few minutes.`,
+              { cause: error, details: { attempts: attempt, elapsedMs: elapsed } },
             );
           }
-          const backoff = Math.random() * Math.min(policy.capMs, policy.baseMs * 2 ** (attempt - 1));
-          const delayMs = Math.min(policy.capMs, Math.max(backoff, retryAfterMs(error) ?? 0));
+          // Equal jitter: at least half the step, so retries spread over the window
+          // instead of bunching at its start; the last wait ends at the window's end.
+          const step = Math.min(policy.capMs, policy.baseMs * 2 ** (attempt - 1));
+          const backoff = step / 2 + (Math.random() * step) / 2;
+          const delayMs = Math.min(left, Math.max(backoff, retryAfterMs(error) ?? 0));
           onRetry?.({ attempt, delayMs, reason });
           await sleep(delayMs, signal);
         }
@@ -126,4 +139,9 @@ export function createAnthropicModel(options: AnthropicModelOptions): AgentModel
     timeout: options.timeoutMs ?? 120_000,
   });
   return withModelRetry((params, signal) => client.messages.create(params, { signal }), options.retry);
+}
+
+function formatSeconds(ms: number): string {
+  const seconds = ms / 1000;
+  return seconds >= 10 ? `${Math.round(seconds)} s` : `${seconds.toFixed(1)} s`;
 }

@@ -19,7 +19,12 @@ const ICONS: Record<StatusStep["state"], string> = {
 };
 
 /** The progress message shown while a turn runs; replaced by the answer. */
-export function statusBlocks(headline: string, steps: readonly StatusStep[]): KnownBlock[] {
+export function statusBlocks(
+  headline: string,
+  steps: readonly StatusStep[],
+  /** A passing condition, e.g. the model service being retried. */
+  note?: string,
+): KnownBlock[] {
   const recent = steps.slice(-8);
   const lines = recent.map(
     (step) =>
@@ -31,11 +36,20 @@ export function statusBlocks(headline: string, steps: readonly StatusStep[]): Kn
     ...(lines.length > 0
       ? [{ type: "section" as const, text: { type: "mrkdwn" as const, text: lines.join("\n") } }]
       : []),
+    ...(note
+      ? [
+          {
+            type: "context" as const,
+            elements: [{ type: "mrkdwn" as const, text: `:hourglass: ${sanitizePlain(note)}` }],
+          },
+        ]
+      : []),
   ];
 }
 
 /** The fallback text (notifications, screen readers): sanitised like the blocks, since Slack acts on it too. */
-export function statusText(headline: string, steps: readonly StatusStep[]): string {
+export function statusText(headline: string, steps: readonly StatusStep[], note?: string): string {
+  if (note) return sanitizePlain(`${headline} (${note})`);
   const last = steps.at(-1);
   return sanitizePlain(
     last ? `${headline} (${last.tool}${last.target ? ` on ${last.target}` : ""})` : headline,

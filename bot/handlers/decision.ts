@@ -7,6 +7,7 @@ import { approvalViewOf } from "../../core/actions/view.ts";
 import { ACTION_ID_PATTERN } from "../../core/actions/schema.ts";
 import { decidedCardBlocks, decisionLine, decisionResultText } from "../blocks/approval-card.ts";
 import type { BotServices } from "../deps.ts";
+import { decisionFailed, decisionNotRecorded, failureCause } from "../failure-text.ts";
 import { sanitizePlain } from "../sanitize.ts";
 
 export interface DecisionClick {
@@ -73,11 +74,42 @@ export async function handleDecisionClick(
       ...(click.threadTs ? { thread_ts: click.threadTs } : {}),
     });
 
+  try {
+    await decideAndReport(services, client, click, log, ephemeral);
+  } catch (error) {
+    // Whatever failed after the decision (Slack, the store), the clicker hears about it.
+    log.error({ err: describeError(error) }, "decision click failed");
+    await ephemeral(
+      sanitizePlain(
+        `Something went wrong after your click: ${failureCause(error)}. Check the card and the thread.`,
+      ),
+    ).catch((reportFailure: unknown) =>
+      log.error({ err: describeError(reportFailure) }, "could not report the failure"),
+    );
+  }
+}
+
+async function decideAndReport(
+  services: BotServices,
+  client: webApi.WebClient,
+  click: DecisionClick,
+  log: BotServices["logger"],
+  ephemeral: (text: string) => Promise<unknown>,
+): Promise<void> {
   if (!ACTION_ID_PATTERN.test(click.actionId)) {
     await ephemeral("This button does not carry a valid Deputy action id; nothing was done.");
     return;
   }
-  if (!(await services.deduper.claim("interaction", click.clickKey))) {
+  let first: boolean;
+  try {
+    first = await services.deduper.claim("interaction", click.clickKey);
+  } catch (error) {
+    // No claim was taken, so this click (or a replay of it) can be tried again.
+    log.error({ err: describeError(error) }, "click dedupe unavailable");
+    await ephemeral(sanitizePlain(decisionNotRecorded(click.decision, error)));
+    return;
+  }
+  if (!first) {
     log.info("replayed click ignored");
     return;
   }
@@ -92,7 +124,13 @@ export async function handleDecisionClick(
     });
   } catch (error) {
     log.error({ err: describeError(error) }, "decision failed");
-    await ephemeral(sanitizePlain(`Deputy could not record your decision: ${describeError(error)}`));
+    // The decision was not recorded: give the claim back so the same click can be retried.
+    await services.deduper
+      .release("interaction", click.clickKey)
+      .catch((releaseFailure: unknown) =>
+        log.warn({ err: describeError(releaseFailure) }, "could not release the click claim"),
+      );
+    await ephemeral(sanitizePlain(decisionFailed(click.decision, error)));
     return;
   }
   log.info({ status: result.status }, "decision result");

@@ -14,6 +14,7 @@ import { redactText } from "../../core/redact.ts";
 import { describeTarget } from "../agent/mcp-tools.ts";
 import { answerMessages } from "../blocks/answer.ts";
 import type { BotServices } from "../deps.ts";
+import { failureCause } from "../failure-text.ts";
 import { sanitizeForSlack } from "../sanitize.ts";
 import { postStatusMessage, type StatusMessage } from "../status-message.ts";
 import { postApprovalCard, reportError, type Question } from "./question.ts";
@@ -92,30 +93,39 @@ export async function runDirectCommand(
         blocks,
       });
     }
-    // Follow-up questions in this thread see what the command returned.
-    await services.conversations.appendTurn(
-      conversation,
-      [
-        {
-          role: "user",
-          content: [
-            {
-              type: "text",
-              text: `I ran the direct command "${command.text}". Its result:\n${wrapToolResult(command.tool, redactText(raw.slice(0, 20_000)), { isError: result.isError === true })}`,
-            },
-          ],
-        },
-        {
-          role: "assistant",
-          content: [{ type: "text", text: "Noted; the result was shown in the thread." }],
-        },
-      ],
-      { text: command.text, participant: identityKey(command.requester) },
-    );
+    // Follow-up questions in this thread see what the command returned. The result is
+    // already shown, so a store failure here is logged rather than replacing it.
+    await services.conversations
+      .appendTurn(
+        conversation,
+        [
+          {
+            role: "user",
+            content: [
+              {
+                type: "text",
+                text: `I ran the direct command "${command.text}". Its result:\n${wrapToolResult(command.tool, redactText(raw.slice(0, 20_000)), { isError: result.isError === true })}`,
+              },
+            ],
+          },
+          {
+            role: "assistant",
+            content: [{ type: "text", text: "Noted; the result was shown in the thread." }],
+          },
+        ],
+        { text: command.text, participant: identityKey(command.requester) },
+      )
+      .catch((error: unknown) =>
+        services.logger.warn(
+          { err: describeError(error) },
+          "could not store the command in the thread history",
+        ),
+      );
   } catch (error) {
     services.logger.error({ tool: command.tool, err: describeError(error) }, "direct command failed");
-    await reportError(client, conversation, status, `${command.tool} failed: ${describeError(error)}`).catch(
-      () => undefined,
+    await reportError(client, conversation, status, `${command.tool} failed: ${failureCause(error)}.`).catch(
+      (reportFailure: unknown) =>
+        services.logger.error({ err: describeError(reportFailure) }, "could not report the failure"),
     );
   }
 }

@@ -8,6 +8,7 @@ import { answerMessages, errorBlocks } from "../blocks/answer.ts";
 import { approvalCardBlocks, approvalCardText } from "../blocks/approval-card.ts";
 import type { BotServices } from "../deps.ts";
 import { DIRECT_COMMAND_USAGE, parseDirectCommand } from "../direct-commands.ts";
+import { questionFailed } from "../failure-text.ts";
 import { sanitizeForSlack, sanitizePlain } from "../sanitize.ts";
 import { postStatusMessage, type StatusMessage } from "../status-message.ts";
 import { runDirectCommand } from "./direct-command.ts";
@@ -105,7 +106,25 @@ export async function answerQuestion(
 ): Promise<void> {
   const { conversation } = question;
   const log = services.logger.child({ conversation, requester: question.requester });
+  try {
+    await routeQuestion(services, client, question, log);
+  } catch (error) {
+    // Anything before the turn proper (parsing, Slack, the thread lock) ends in a sentence too.
+    log.error({ err: describeError(error) }, "question failed before it started");
+    await reportError(client, conversation, undefined, questionFailed(error)).catch(
+      (reportFailure: unknown) =>
+        log.error({ err: describeError(reportFailure) }, "could not report the failure"),
+    );
+  }
+}
 
+async function routeQuestion(
+  services: BotServices,
+  client: webApi.WebClient,
+  question: Question,
+  log: BotServices["logger"],
+): Promise<void> {
+  const { conversation } = question;
   let parsed: ReturnType<typeof parseDirectCommand> | undefined;
   try {
     parsed = parseDirectCommand(question.text);
@@ -136,7 +155,18 @@ export async function answerQuestion(
     });
     return;
   }
+  await runAgentTurn(services, client, question, services.agent, log);
+}
 
+async function runAgentTurn(
+  services: BotServices,
+  client: webApi.WebClient,
+  question: Question,
+  agent: NonNullable<BotServices["agent"]>,
+  log: BotServices["logger"],
+): Promise<void> {
+  const { conversation } = question;
+  // Throws when the store is down: the caller turns that into a sentence in the thread.
   const release = await services.conversations.lock(conversation, services.turnLockMs);
   if (!release) {
     await client.chat.postMessage({
@@ -162,8 +192,14 @@ export async function answerQuestion(
     ]);
     const cardFailures: string[] = [];
     const onProgress = async (event: AgentProgress): Promise<void> => {
-      if (event.type === "tool_start")
+      if (event.type === "retrying")
+        status?.note(
+          `The model service is ${event.reason}; retrying in ${Math.max(1, Math.round(event.delayMs / 1000))} s (attempt ${event.attempt + 1})…`,
+        );
+      if (event.type === "tool_start") {
+        status?.note(undefined);
         status?.step({ tool: event.tool, target: event.target, state: "running" });
+      }
       if (event.type === "tool_end") {
         status?.step({
           tool: event.tool,
@@ -181,7 +217,7 @@ export async function answerQuestion(
         }
       }
     };
-    const result = await services.agent.run({
+    const result = await agent.run({
       prompt: question.text,
       history: record.messages,
       notes,
@@ -231,15 +267,13 @@ export async function answerQuestion(
     }
   } catch (error) {
     log.error({ err: describeError(error) }, "question failed");
-    await reportError(
-      client,
-      conversation,
-      status,
-      `Sorry, I could not answer: ${describeError(error)}`,
-    ).catch((reportFailure: unknown) =>
+    await reportError(client, conversation, status, questionFailed(error)).catch((reportFailure: unknown) =>
       log.error({ err: describeError(reportFailure) }, "could not report the failure"),
     );
   } finally {
-    await release();
+    // The lock expires by itself; a failed release must not hide the answer or the report.
+    await release().catch((error: unknown) =>
+      log.warn({ err: describeError(error) }, "could not release the thread lock"),
+    );
   }
 }

@@ -1,3 +1,4 @@
+import { watchRedisHealth } from "../../core/redis.ts";
 import { readFileSync } from "node:fs";
 import { Redis } from "ioredis";
 import { createAuditLog, type AuditObserver } from "../../core/audit.ts";
@@ -89,6 +90,7 @@ export async function run(args: string[]): Promise<number> {
     onRecord: (record) => observeAnomalies(record),
   });
   const redis = new Redis(config.redis.url, { lazyConnect: true, maxRetriesPerRequest: 3 });
+  watchRedisHealth(redis, logger);
   await redis.connect();
   observeAnomalies = headlessAnomalyObserver({ config, redis, audit, logger });
   const { executor } = createExecutorFromConfig({

@@ -1,3 +1,4 @@
+import { watchRedisHealth } from "../../core/redis.ts";
 import { Redis } from "ioredis";
 import { pino } from "pino";
 import { createAuditLog, type AuditLog, type AuditObserver } from "../../core/audit.ts";
@@ -32,6 +33,7 @@ export function mcpDepsFromConfig(
 ): McpDeps {
   const kube = createKubeClients(loadKubeConfig({ kubeconfig: config.kube.kubeconfig }), {
     maxConcurrency: config.kube.maxConcurrency,
+    callTimeoutMs: config.kube.callTimeoutMs,
     logger: logger.child({ component: "kube" }),
     ...(metrics ? { onRequest: kubeErrorCounter(metrics) } : {}),
   });
@@ -78,6 +80,7 @@ export async function run(args: string[]): Promise<number> {
     onRecord: [(record) => metrics.observeAudit(record), (record) => observeAnomalies(record)],
   });
   const redis = new Redis(config.redis.url, { lazyConnect: false, maxRetriesPerRequest: 2 });
+  watchRedisHealth(redis, logger);
   observeAnomalies = headlessAnomalyObserver({ config, redis, audit, logger, metrics });
   const deps = mcpDepsFromConfig(config, logger, audit, redis, interimActionKey(), metrics);
   const shutdown = async (): Promise<void> => {

@@ -75,6 +75,12 @@ export interface KubeClientOptions {
   random?: () => number;
   /** Socket inactivity timeout for ordinary calls. */
   requestTimeoutMs?: number;
+  /**
+   * Longest one call may take, waiting for a slot and retries included
+   * (default 10 s). Kept well under the MCP request timeout (60 s) so a
+   * frozen API server is reported as such, not as the MCP call timing out.
+   */
+  callTimeoutMs?: number;
   /** Largest JSON body accepted, to keep a runaway list from exhausting memory. */
   maxResponseBytes?: number;
 }
@@ -217,7 +223,15 @@ export function createKubeClients(kubeConfig: KubeConfig, options: KubeClientOpt
   const maxConcurrency = options.maxConcurrency ?? 8;
   const limiter: Limiter = createLimiter(maxConcurrency);
   const flights = createSingleFlight();
-  const requestTimeoutMs = options.requestTimeoutMs ?? 30_000;
+  const callTimeoutMs = options.callTimeoutMs ?? 10_000;
+  const requestTimeoutMs = Math.min(options.requestTimeoutMs ?? 30_000, callTimeoutMs);
+  const serverName = `${serverUrl.protocol}//${serverUrl.host}`;
+  const notAnswering = (ms: number, cause?: unknown): DeputyError =>
+    new DeputyError(
+      "UPSTREAM_FAILED",
+      `the Kubernetes API server at ${serverName} did not answer within ${formatSeconds(ms)}`,
+      { cause, details: { server: serverName, timeoutMs: ms } },
+    );
   const maxResponseBytes = options.maxResponseBytes ?? 64 * 1024 * 1024;
   const logger = options.logger;
   const counters = { requests: 0, coalesced: 0, retries: 0, listRestarts: 0 };
@@ -284,9 +298,12 @@ export function createKubeClients(kubeConfig: KubeConfig, options: KubeClientOpt
         resolve,
       );
       request.on("timeout", () => {
-        const error = Object.assign(new Error(`no answer from the Kubernetes API within ${timeoutMs} ms`), {
-          code: "ETIMEDOUT",
-        });
+        const error = Object.assign(
+          new Error(
+            `the Kubernetes API server at ${serverName} did not answer within ${formatSeconds(timeoutMs)}`,
+          ),
+          { code: "ETIMEDOUT" },
+        );
         request.destroy(error);
       });
       request.on("error", reject);
@@ -369,12 +386,16 @@ export function createKubeClients(kubeConfig: KubeConfig, options: KubeClientOpt
     const body = opts.body === undefined ? undefined : JSON.stringify(opts.body);
     const accept = opts.accept ?? JSON_ACCEPT;
     const retryable = opts.retry ?? method === "GET";
+    // One deadline for the whole call: slot, attempts and backoff sleeps.
+    const deadline = AbortSignal.timeout(callTimeoutMs);
+    const signal = opts.signal ? AbortSignal.any([opts.signal, deadline]) : deadline;
     for (let number = 1; ; number++) {
       let response: RawResponse;
       try {
-        response = await attempt(method, pathWithQuery, body, accept, opts.signal, number);
+        response = await attempt(method, pathWithQuery, body, accept, signal, number);
       } catch (error) {
         if (opts.signal?.aborted) throw error;
+        if (deadline.aborted) throw notAnswering(callTimeoutMs, error);
         if (retryable && number < retryPolicy.maxAttempts && isRetryableNetworkError(error)) {
           counters.retries += 1;
           const delay = backoffDelay(number, retryPolicy, random);
@@ -382,12 +403,14 @@ export function createKubeClients(kubeConfig: KubeConfig, options: KubeClientOpt
             { path, attempt: number, delay, err: describeError(error) },
             "kube retry after error",
           );
-          await sleep(delay, opts.signal);
+          await sleep(delay, signal).catch((sleepError: unknown) => {
+            throw opts.signal?.aborted ? sleepError : notAnswering(callTimeoutMs, error);
+          });
           continue;
         }
         throw new DeputyError(
           "UPSTREAM_FAILED",
-          `the Kubernetes API at ${serverUrl.host} could not be reached: ${describeError(error)}`,
+          `the Kubernetes API server at ${serverName} could not be reached: ${describeError(error)}`,
           { cause: error },
         );
       }
@@ -401,7 +424,9 @@ export function createKubeClients(kubeConfig: KubeConfig, options: KubeClientOpt
           parseRetryAfter(response.headers["retry-after"]),
         );
         logger?.debug({ path, status: response.status, attempt: number, delay }, "kube retry");
-        await sleep(delay, opts.signal);
+        await sleep(delay, signal).catch((sleepError: unknown) => {
+          throw opts.signal?.aborted ? sleepError : notAnswering(callTimeoutMs);
+        });
         continue;
       }
       const status = parseStatus(response.body);
@@ -536,7 +561,8 @@ export function createKubeClients(kubeConfig: KubeConfig, options: KubeClientOpt
     counters.requests += 1;
     let response: http.IncomingMessage;
     try {
-      response = await open("GET", pathWithQuery, undefined, "*/*", signal, 60_000);
+      // Inactivity bound: a log that stops flowing for this long is a server that stopped answering.
+      response = await open("GET", pathWithQuery, undefined, "*/*", signal, callTimeoutMs);
     } catch (error) {
       release();
       options.onRequest?.({
@@ -549,7 +575,7 @@ export function createKubeClients(kubeConfig: KubeConfig, options: KubeClientOpt
       });
       throw new DeputyError(
         "UPSTREAM_FAILED",
-        `the Kubernetes API could not be reached: ${describeError(error)}`,
+        `the Kubernetes API server at ${serverName} could not be reached: ${describeError(error)}`,
         {
           cause: error,
         },
@@ -666,4 +692,10 @@ export function eventTime(event: KubeEvent): string {
   return (
     event.lastTimestamp ?? event.eventTime ?? event.firstTimestamp ?? event.metadata?.creationTimestamp ?? ""
   );
+}
+
+/** "10 s", "1.5 s": how long Deputy waited, for people. */
+function formatSeconds(ms: number): string {
+  const seconds = ms / 1000;
+  return `${Number.isInteger(seconds) ? seconds : seconds.toFixed(1)} s`;
 }

@@ -37,12 +37,18 @@ let store: ActionStore;
 /** The bot's Redis prefix: where its queues (action notices) live. */
 const botPrefix = `deputy-test:${randomBytes(6).toString("hex")}:`;
 const decisions: { actionId: string; approver: Identity; decision: string }[] = [];
+/** The executor stand-in throws this many times before deciding (an executor that failed mid-call). */
+let deciderFailures = 0;
 
 /** Executor stand-in: two-person rule and exactly-once, like the real one's contract. */
 function fakeDecider(): ApprovalDecider {
   const decided = new Map<string, PendingAction>();
   return {
     async decide(request) {
+      if (deciderFailures > 0) {
+        deciderFailures--;
+        throw new Error("the executor did not answer");
+      }
       decisions.push(request);
       const summary = mcp.pending.find((p) => p.id === request.actionId);
       if (!summary)
@@ -90,6 +96,16 @@ function fakeDecider(): ApprovalDecider {
           : {}),
       };
       decided.set(request.actionId, action);
+      // The store tells the rest of the bot (the expiry sweep, notices) what happened, as the real executor's does.
+      await store.decide(
+        action.id,
+        request.decision === "approve" ? "approved" : "rejected",
+        request.approver,
+      );
+      if (request.decision === "approve") {
+        await store.beginExecution(action.id, "fake-executor");
+        await store.finish(action.id, "succeeded", action.outcome!);
+      }
       const result: DecisionResult =
         request.decision === "approve"
           ? { status: "succeeded", message: "Deployment shop/checkout restarted.", action }
@@ -118,12 +134,13 @@ async function startBot(options: { withAgent?: boolean } = {}): Promise<SlackApp
           model: createAnthropicModel({
             apiKey: model.apiKey,
             baseUrl: model.url,
-            retry: { attempts: 2, baseMs: 5, capMs: 10 },
+            retry: { windowMs: 50, baseMs: 5, capMs: 10 },
           }),
           modelName: config.anthropic.model,
           limits: { maxIterations: 6, maxSeconds: 30, maxTokens: 100_000, maxOutputTokens: 1024 },
           logger,
         });
+  const decider = fakeDecider();
   const app = createSlackApp({
     slack: config.slack,
     approvals: config.approvals,
@@ -132,7 +149,7 @@ async function startBot(options: { withAgent?: boolean } = {}): Promise<SlackApp
     logger,
     mcp: mcp.client,
     agent,
-    decider: fakeDecider(),
+    decider,
     actions: store,
     statusIntervalMs: 0,
   });
@@ -456,6 +473,30 @@ describe("interrupted actions", () => {
     const updated = JSON.stringify(slack.messages.find((m) => m.ts === card.ts)!.blocks);
     expect(updated).not.toContain(APPROVE_ACTION_ID);
     expect(updated).toContain("interrupted part-way");
+  });
+});
+
+describe("a decision that fails", () => {
+  it("tells the clicker, and the same click delivered again is decided rather than dropped as a replay", async () => {
+    model.setScript([
+      toolUse("restart_deployment", { namespace: "shop", name: "recommendations", reason: "stuck" }),
+      text("Card posted."),
+    ]);
+    const sent = await slack.mention({ user: ALICE, text: "restart recommendations", channel: CHANNEL });
+    await bot.idle();
+    const card = cardIn(sent.ts)!;
+    deciderFailures = 1;
+    const click = await slack.click({ user: BOB, message: card, actionId: APPROVE_ACTION_ID });
+    await bot.idle();
+    expect(slack.messages.filter((m) => m.ephemeralTo === BOB).at(-1)!.text).toBe(
+      "I couldn't complete your approval because the executor did not answer. If the card still shows its buttons, nothing was decided; please click again in a minute.",
+    );
+    expect(decisions).toHaveLength(0);
+
+    await slack.replay(click.payload);
+    await bot.idle();
+    expect(decisions).toHaveLength(1);
+    expect(lastInThread(sent.ts)!.text).toContain("succeeded");
   });
 });
 

@@ -118,6 +118,11 @@ export interface SlackFake {
   /** Resend an exact interaction payload (a replay). */
   replay(payload: string, options?: SignOptions): Promise<SendResult>;
   thread(channel: string, threadTs: string): FakeMessage[];
+  /**
+   * Make the next `times` calls of a Web API method fail: with HTTP `status`
+   * (the SDK may retry those) or, by default, Slack's `{ ok: false, error }`.
+   */
+  failNext(method: string, failure?: { error?: string; status?: number; times?: number }): void;
   callsOf(method: string): WebApiCall[];
   waitFor<T>(probe: () => T | undefined | false, options?: { timeoutMs?: number; what?: string }): Promise<T>;
   close(): Promise<void>;
@@ -160,6 +165,7 @@ export async function startSlackFake(options: SlackFakeOptions = {}): Promise<Sl
   const calls: WebApiCall[] = [];
   const messages: FakeMessage[] = [];
   const responseUrlPosts: { id: string; body: Record<string, unknown> }[] = [];
+  const failures = new Map<string, { error: string; status: number | undefined; times: number }>();
   let target = "";
   let tsCounter = 0;
   let base = "";
@@ -225,6 +231,16 @@ export async function startSlackFake(options: SlackFakeOptions = {}): Promise<Sl
       messages.push(message);
       return { ok: true, message_ts: message.ts };
     },
+    "conversations.replies": (args) => ({
+      ok: true,
+      messages: messages
+        .filter(
+          (m) =>
+            m.channel === args.channel && !m.ephemeralTo && (m.ts === args.ts || m.thread_ts === args.ts),
+        )
+        .map((m) => ({ type: "message", ts: m.ts, thread_ts: m.thread_ts, user: m.user, text: m.text })),
+      has_more: false,
+    }),
     "usergroups.users.list": (args) => {
       const users = userGroups[String(args.usergroup ?? "")];
       return users ? { ok: true, users } : { ok: false, error: "no_such_subteam" };
@@ -256,6 +272,13 @@ export async function startSlackFake(options: SlackFakeOptions = {}): Promise<Sl
       calls.push({ method, args, token, at: Date.now() });
       if (token !== (method === "apps.connections.open" ? appToken : botToken)) {
         res.end(JSON.stringify({ ok: false, error: "invalid_auth" }));
+        return;
+      }
+      const failure = failures.get(method);
+      if (failure) {
+        if (--failure.times <= 0) failures.delete(method);
+        if (failure.status !== undefined) res.statusCode = failure.status;
+        res.end(JSON.stringify({ ok: false, error: failure.error }));
         return;
       }
       const handler = methods[method];
@@ -511,6 +534,13 @@ export async function startSlackFake(options: SlackFakeOptions = {}): Promise<Sl
     },
     thread(channel, threadTs) {
       return messages.filter((m) => m.channel === channel && (m.ts === threadTs || m.thread_ts === threadTs));
+    },
+    failNext(method, failure = {}) {
+      failures.set(method, {
+        error: failure.error ?? "internal_error",
+        status: failure.status,
+        times: failure.times ?? 1,
+      });
     },
     callsOf(method) {
       return calls.filter((call) => call.method === method);

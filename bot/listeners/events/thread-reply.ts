@@ -1,6 +1,10 @@
-import type { App } from "@slack/bolt";
-import { identityKey } from "../../../core/identity.ts";
+import type { App, webApi } from "@slack/bolt";
+import { describeError } from "../../../core/errors.ts";
+import { identityKey, type ConversationRef } from "../../../core/identity.ts";
+import type { ConversationRecord } from "../../conversation-store.ts";
 import type { BotServices } from "../../deps.ts";
+import { questionFailed } from "../../failure-text.ts";
+import { sanitizePlain } from "../../sanitize.ts";
 import { answerQuestion } from "../../handlers/question.ts";
 import { slackTextToPlain } from "../../slack-text.ts";
 
@@ -25,7 +29,21 @@ export function register(app: App, services: BotServices): void {
     const user = event.user;
     services.tasks.run("thread_reply", async () => {
       const requester = { kind: "slack" as const, id: user, teamId };
-      const record = await services.conversations.load(conversation);
+      let record: ConversationRecord;
+      try {
+        record = await services.conversations.load(conversation);
+      } catch (error) {
+        services.logger.error({ conversation, err: describeError(error) }, "thread history unavailable");
+        // Without the history we cannot tell who Deputy talks to here; Slack can tell
+        // whether Deputy is in this thread at all, and only then is a reply expected.
+        if (await deputyIsInThread(client, conversation, context.botUserId))
+          await client.chat.postMessage({
+            channel: conversation.channel,
+            thread_ts: conversation.thread,
+            text: sanitizePlain(questionFailed(error)),
+          });
+        return;
+      }
       if (record.messages.length === 0 || !record.participants.includes(identityKey(requester))) return;
       await answerQuestion(services, client, {
         requester,
@@ -34,4 +52,18 @@ export function register(app: App, services: BotServices): void {
       });
     });
   });
+}
+
+async function deputyIsInThread(
+  client: webApi.WebClient,
+  conversation: ConversationRef,
+  botUserId: string | undefined,
+): Promise<boolean> {
+  if (!botUserId) return false;
+  const replies = await client.conversations.replies({
+    channel: conversation.channel,
+    ts: conversation.thread,
+    limit: 200,
+  });
+  return (replies.messages ?? []).some((message) => message.user === botUserId);
 }

@@ -35,7 +35,7 @@ function deps(overrides: Partial<AgentRunnerDeps> = {}, apiKey?: string): AgentR
     model: createAnthropicModel({
       apiKey: apiKey ?? fake.apiKey,
       baseUrl: fake.url,
-      retry: { attempts: 3, baseMs: 5, capMs: 20 },
+      retry: { windowMs: 300, baseMs: 20, capMs: 80 },
     }),
     modelName: "claude-test",
     limits,
@@ -249,14 +249,30 @@ describe("runAgentTurn", () => {
     ]);
   });
 
-  it("reports persistent overload as a plain sentence", async () => {
+  it("keeps retrying persistent overload for the whole window, then says so in a plain sentence", async () => {
     fake.setScript(() => apiError(529, "overloaded_error"));
-    const result = await runAgentTurn(input("hello"), deps());
+    const events: AgentProgress[] = [];
+    const started = Date.now();
+    const result = await runAgentTurn(input("hello", events), deps());
+    const took = Date.now() - started;
     expect(result.stoppedEarly?.reason).toBe("model_unavailable");
-    expect(result.text).toBe(
-      "I could not finish: The model service is overloaded (HTTP 529) and still was after 3 tries; please try again in a few minutes.",
+    expect(result.text).toMatch(
+      /^I could not finish: The model service is overloaded \(HTTP 529\); I tried for 0\.[34] s\. Please ask again in a few minutes\.$/,
     );
-    expect(fake.requests).toHaveLength(3);
+    // Backoff spreads the tries over the window: neither one try nor a tight loop.
+    expect(took).toBeGreaterThanOrEqual(300);
+    expect(took).toBeLessThan(2000);
+    expect(fake.requests.length).toBeGreaterThanOrEqual(4);
+    expect(fake.requests.length).toBeLessThan(15);
+    expect(events.filter((e) => e.type === "retrying")).toHaveLength(fake.requests.length - 1);
+  });
+
+  it("names a server error grammatically", async () => {
+    fake.setScript(() => apiError(500, "api_error"));
+    const result = await runAgentTurn(input("hello"), deps());
+    expect(result.text).toMatch(
+      /^I could not finish: The model service is returning server errors \(HTTP 500\); I tried for/,
+    );
   });
 
   it("reports a refused API key plainly without retrying", async () => {
