@@ -8,6 +8,12 @@ import type { OpenBaoRoles } from "../core/openbao-roles.ts";
 import type { Decision, DecisionResult, PendingAction } from "../core/pending.ts";
 import { roleFor } from "./action-types.ts";
 import { ACTION_ID_PATTERN, actionDigest, type ActionStore } from "./action-store.ts";
+import {
+  identityKindRefusal,
+  isAuthorisedApprover,
+  type ApproverPolicy,
+  type DecisionContext,
+} from "./approvers.ts";
 import type { CredentialBroker } from "./credential-broker.ts";
 import { createKubeWriter, type ClusterEndpoint } from "./kube-writer.ts";
 import { OpenBaoError } from "./openbao-client.ts";
@@ -31,23 +37,16 @@ export interface DecisionRequest {
 
 /** What the bot calls: the in-process executor or the HTTP client, same shape. */
 export interface ApprovalDecider {
-  decide(request: DecisionRequest): Promise<DecisionResult>;
+  decide(request: DecisionRequest, context?: DecisionContext): Promise<DecisionResult>;
 }
+
+export { isAuthorisedApprover, type ApproverPolicy, type DecisionContext };
 
 export interface ApprovalExecutor extends ApprovalDecider {
   /** Fail actions a crashed executor left in approved/executing; never re-run them. */
   reconcile(options?: { olderThanMs?: number }): Promise<PendingAction[]>;
   /** Mark overdue pending actions expired (audited). */
   expireDue(): Promise<string[]>;
-}
-
-export interface ApproverPolicy {
-  /** Slack user ids (or `T…:U…`) allowed to approve. */
-  slackUserIds: readonly string[];
-  /** Membership of the configured Slack user group (injected; Slack is the source of truth). */
-  isInGroup?: ((identity: Identity) => Promise<boolean>) | undefined;
-  /** Local-mode users with the approver role. */
-  localApproverIds: readonly string[];
 }
 
 export interface ApprovalExecutorDeps {
@@ -75,19 +74,6 @@ export const decisionRequestSchema = z
     decision: z.enum(["approve", "reject"]),
   })
   .strict();
-
-export async function isAuthorisedApprover(policy: ApproverPolicy, identity: Identity): Promise<boolean> {
-  if (identity.kind === "local") return policy.localApproverIds.includes(identity.id);
-  const keys = [identity.id, ...(identity.teamId ? [`${identity.teamId}:${identity.id}`] : [])];
-  if (keys.some((key) => policy.slackUserIds.includes(key))) return true;
-  if (!policy.isInGroup) return false;
-  try {
-    return await policy.isInGroup(identity);
-  } catch {
-    // Fail closed: if Slack cannot say, the answer is no.
-    return false;
-  }
-}
 
 export function createApprovalExecutor(deps: ApprovalExecutorDeps): ApprovalExecutor {
   const logger = deps.logger.child({ component: "approval-executor" });
@@ -210,7 +196,7 @@ export function createApprovalExecutor(deps: ApprovalExecutorDeps): ApprovalExec
   }
 
   return {
-    async decide(request) {
+    async decide(request, context = {}) {
       const parsed = decisionRequestSchema.safeParse(request);
       if (!parsed.success) {
         const problems = parsed.error.issues
@@ -236,7 +222,9 @@ export function createApprovalExecutor(deps: ApprovalExecutorDeps): ApprovalExec
         );
       }
 
-      const authorised = await isAuthorisedApprover(deps.approvers, approver);
+      const kindRefusal = identityKindRefusal(deps.approvers, approver);
+      if (kindRefusal) return refused("local-identity-refused", kindRefusal, action, approver, decision);
+      const authorised = await isAuthorisedApprover(deps.approvers, approver, context);
       const cancellingOwn = decision === "reject" && sameIdentity(approver, action.requester);
       if (!authorised && !cancellingOwn) {
         return refused(
