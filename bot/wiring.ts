@@ -1,8 +1,8 @@
-import { Client } from "@modelcontextprotocol/sdk/client/index.js";
-import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
+import type { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { Redis } from "ioredis";
 import { createAuditLog, type AuditLog, type AuditObserver } from "../core/audit.ts";
 import type { Config } from "../core/config.ts";
+import { requireKey, type DeputyKeys, type KeyPurpose } from "../core/keys.ts";
 import { describeError } from "../core/errors.ts";
 import type { Logger } from "../core/logger.ts";
 import type { Metrics } from "../core/metrics.ts";
@@ -10,6 +10,9 @@ import { createAnthropicModel } from "./agent/model.ts";
 import { createAgentRunner } from "./agent/run-agent-turn.ts";
 import { assertSlackConfig, createSlackApp, type SlackApp } from "./app.ts";
 import type { AgentRunner, ApprovalDecider } from "./deps.ts";
+import { connectMcpOverHttp } from "./mcp-client.ts";
+
+export { connectMcpOverHttp };
 
 /**
  * Building the running bot from parsed configuration. The MCP server and the
@@ -36,6 +39,8 @@ export interface BotRuntimeOptions {
   statusIntervalMs?: number;
   /** Token usage of the agent is counted here. */
   metrics?: Metrics;
+  /** Deputy's keys (core/keys.ts): the caller keys sign requests to a remote MCP server and executor. */
+  keys?: DeputyKeys;
   /**
    * With SLACK_ALERT_CHANNEL set, the anomaly detector's audit observer is
    * handed here, for the caller to attach to the audit log it passed in.
@@ -74,10 +79,13 @@ export function agentFromConfig(config: Config, logger: Logger, metrics?: Metric
   };
 }
 
-export async function connectMcpOverHttp(url: string): Promise<Client> {
-  const client = new Client({ name: "deputy-bot", version: "0.1.0" });
-  await client.connect(new StreamableHTTPClientTransport(new URL(url)));
-  return client;
+/** The keys this bot's shape needs: a caller key per remote component, the action key for in-process ones. */
+export function botKeyPurposes(config: Config): KeyPurpose[] {
+  const purposes: KeyPurpose[] = [];
+  if (!config.mcp.url || !config.approvals.executorUrl) purposes.push("action");
+  if (config.mcp.url) purposes.push("mcpCaller");
+  if (config.approvals.executorUrl) purposes.push("executorCaller");
+  return purposes;
 }
 
 export async function startBot(config: Config, options: BotRuntimeOptions): Promise<BotRuntime> {
@@ -101,7 +109,10 @@ export async function startBot(config: Config, options: BotRuntimeOptions): Prom
     let mcp = options.mcp;
     if (!mcp) {
       if (config.mcp.url) {
-        mcp = await connectMcpOverHttp(config.mcp.url);
+        mcp = await connectMcpOverHttp(
+          config.mcp.url,
+          requireKey(options.keys ?? {}, "mcpCaller", "deputy bot"),
+        );
       } else {
         // Single-process mode: the MCP server runs here with its read-only identity.
         const { mcpDepsFromConfig } = await import("../cli/commands/mcp.ts");
@@ -136,7 +147,14 @@ export async function startBot(config: Config, options: BotRuntimeOptions): Prom
     if (typeof options.decider === "function") decider = await options.decider(slack);
     else if (options.decider) decider = options.decider;
     else
-      decider = await executorFromConfig(config, { redis, audit, logger, slack, metrics: options.metrics });
+      decider = await executorFromConfig(config, {
+        redis,
+        audit,
+        logger,
+        slack,
+        metrics: options.metrics,
+        keys: options.keys ?? {},
+      });
 
     await startUnprompted(config, { ...options, redis, audit, slack }, closers);
 
@@ -166,11 +184,24 @@ export async function startBot(config: Config, options: BotRuntimeOptions): Prom
 
 async function executorFromConfig(
   config: Config,
-  deps: { redis: Redis; audit: AuditLog; logger: Logger; slack: SlackApp; metrics: Metrics | undefined },
+  deps: {
+    redis: Redis;
+    audit: AuditLog;
+    logger: Logger;
+    slack: SlackApp;
+    metrics: Metrics | undefined;
+    keys: DeputyKeys;
+  },
 ): Promise<ApprovalDecider> {
   if (config.approvals.executorUrl) {
     const { createExecutorClient } = await import("../executor/client.ts");
-    return createExecutorClient({ url: config.approvals.executorUrl });
+    const group = config.approvals.approverGroup;
+    const isMember = deps.slack.isInGroup;
+    return createExecutorClient({
+      url: config.approvals.executorUrl,
+      key: requireKey(deps.keys, "executorCaller", "deputy bot"),
+      ...(group && isMember ? { approverGroup: { id: group, isMember } } : {}),
+    });
   }
   const { loadKubeConfig } = await import("../core/kube/config.ts");
   const { clusterEndpointOf, createExecutorFromConfig } = await import("../executor/wiring.ts");

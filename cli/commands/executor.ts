@@ -9,7 +9,14 @@ import { createLogger } from "../../core/logger.ts";
 import { startExecutorHttpServer } from "../../executor/http.ts";
 import { createOpenBaoClient } from "../../executor/openbao-client.ts";
 import { setupOpenBao } from "../../executor/openbao-setup.ts";
-import { clusterEndpointOf, createExecutorFromConfig, loadRolesFromConfig } from "../../executor/wiring.ts";
+import { createCallerVerifier } from "../../core/caller-auth.ts";
+import { requireKey } from "../../core/keys.ts";
+import {
+  clusterEndpointOf,
+  createExecutorFromConfig,
+  loadKeysFromConfig,
+  loadRolesFromConfig,
+} from "../../executor/wiring.ts";
 
 const USAGE = `Usage:
   deputy executor [--host H] [--port N]
@@ -76,6 +83,14 @@ export async function run(args: string[]): Promise<number> {
   }
   const config = parseConfig();
   const logger = createLogger({ level: config.logLevel, name: "deputy-executor" });
+  // Before anything listens: without its keys the executor cannot tell the bot from anyone else.
+  const keys = await loadKeysFromConfig({
+    config,
+    role: config.openbao.authRole,
+    purposes: ["action", "executorCaller"],
+    component: "deputy executor",
+    logger,
+  });
   // Executed deletes and evictions are counted here (bound below once Redis is up).
   let observeAnomalies: AuditObserver = () => {};
   const audit = createAuditLog({
@@ -108,6 +123,13 @@ export async function run(args: string[]): Promise<number> {
   const server = await startExecutorHttpServer({
     executor,
     logger,
+    audit,
+    callers: createCallerVerifier({
+      key: requireKey(keys, "executorCaller", "deputy executor"),
+      purpose: "executor",
+      redis,
+      prefix: config.redis.prefix,
+    }),
     host: option(args, "--host") ?? "127.0.0.1",
     port,
   });

@@ -9,7 +9,9 @@ import { loadKubeConfig } from "../../core/kube/config.ts";
 import { createLogger, type Logger } from "../../core/logger.ts";
 import { createMetrics, startMetricsServer, type Metrics } from "../../core/metrics.ts";
 import type { KubeRequestEvent } from "../../core/kube/client.ts";
-import { createWriteDeps } from "../../executor/wiring.ts";
+import { createCallerVerifier } from "../../core/caller-auth.ts";
+import { requireKey } from "../../core/keys.ts";
+import { createWriteDeps, loadKeysFromConfig } from "../../executor/wiring.ts";
 import type { McpDeps } from "../../mcp/deps.ts";
 import { startHttpServer } from "../../mcp/transports/http.ts";
 import { serveStdio } from "../../mcp/transports/stdio.ts";
@@ -76,6 +78,16 @@ export async function run(args: string[]): Promise<number> {
     ...(destination ? { destination } : {}),
     onRecord: [(record) => metrics.observeAudit(record), (record) => observeAnomalies(record)],
   });
+  // Over HTTP the server believes an identity only from a caller holding the mcpCaller key.
+  const keys = http
+    ? await loadKeysFromConfig({
+        config,
+        role: config.keys.mcpAuthRole,
+        purposes: ["mcpCaller"],
+        component: "deputy mcp --http",
+        logger,
+      })
+    : {};
   const redis = new Redis(config.redis.url, { lazyConnect: false, maxRetriesPerRequest: 2 });
   observeAnomalies = headlessAnomalyObserver({ config, redis, audit, logger, metrics });
   const deps = mcpDepsFromConfig(config, logger, audit, redis, metrics);
@@ -97,7 +109,16 @@ export async function run(args: string[]): Promise<number> {
     throw new DeputyError("INPUT_INVALID", `--port "${portText}" is not a port number`);
   }
   const host = option(args, "--host") ?? config.mcp.host;
-  const running = await startHttpServer(deps, { host, port });
+  const running = await startHttpServer(deps, {
+    host,
+    port,
+    callers: createCallerVerifier({
+      key: requireKey(keys, "mcpCaller", "deputy mcp"),
+      purpose: "mcp",
+      redis,
+      prefix: config.redis.prefix,
+    }),
+  });
   // Prometheus scrapes its own port, so /mcp stays reachable only by the agent's principal.
   const metricsServer = await startMetricsServer(metrics, { host, port: config.observability.metricsPort });
   process.stderr.write(
