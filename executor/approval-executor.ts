@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { RESUME_HINT } from "../core/anomaly.ts";
 import type { AuditLog } from "../core/audit.ts";
 import { describeError, isDeputyError } from "../core/errors.ts";
 import { identitySchema, sameIdentity, type Identity } from "../core/identity.ts";
@@ -62,7 +63,7 @@ export interface ApprovalExecutorDeps {
   protectedNamespaces: readonly string[];
   clusterName: string;
   /** The anomaly circuit breaker (core/anomaly.ts): while set, approvals are refused. */
-  writePause?: () => Promise<{ rule: string; reason: string } | undefined>;
+  writePause?: () => Promise<{ rule: string; reason: string; until?: string } | undefined>;
   /** Kubernetes call retries (tests shorten them). */
   kubeRetry?: { attempts: number; baseMs: number; capMs: number };
 }
@@ -253,7 +254,7 @@ export function createApprovalExecutor(deps: ApprovalExecutorDeps): ApprovalExec
         if (pause) {
           return refused(
             "writes-paused",
-            `New write approvals are paused (${pause.rule}: ${pause.reason}); an approver must resume writes first. Nothing was run.`,
+            `New write approvals are paused (${pause.rule}: ${pause.reason})${pause.until ? ` until ${pause.until}` : ""}; ${RESUME_HINT}. Nothing was run.`,
             action,
             approver,
             decision,
