@@ -3,9 +3,11 @@ import type { AddressInfo } from "node:net";
 import { App, HTTPReceiver, type webApi } from "@slack/bolt";
 import type { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import type { Redis } from "ioredis";
+import type { AuditLog } from "../core/audit.ts";
 import type { Config } from "../core/config.ts";
 import { describeError } from "../core/errors.ts";
 import type { Logger } from "../core/logger.ts";
+import { createRequesterAccess } from "./access.ts";
 import { approverMention, createUserGroupChecker, type UserGroupChecker } from "./approvers.ts";
 import { createBackgroundTasks } from "./background.ts";
 import { createCardTracker } from "./card-tracker.ts";
@@ -20,6 +22,8 @@ import { sweepExpiredCards } from "./handlers/expiry.ts";
 import { assertSlackConfig, requiredSetting } from "./slack-config.ts";
 import { boltLogger } from "./slack-logger.ts";
 import { measureAcks } from "./ack-timing.ts";
+import { refuseFutureRequests } from "./slack-timestamp.ts";
+import { createWritePauseControl } from "./write-pause.ts";
 import type { Metrics } from "../core/metrics.ts";
 
 export { assertSlackConfig };
@@ -34,6 +38,10 @@ export { assertSlackConfig };
 export interface SlackAppDeps {
   slack: Config["slack"];
   approvals: Pick<Config["approvals"], "approvers" | "approverGroup">;
+  /** Who may ask, from where (DEPUTY_ALLOWED_CHANNELS, …); default: any channel, no DMs. */
+  access?: Config["access"];
+  /** Refusals and resumes are audited here. */
+  audit?: AuditLog;
   redisPrefix: string;
   redis: Redis;
   logger: Logger;
@@ -104,12 +112,21 @@ export function createSlackApp(deps: SlackAppDeps): SlackApp {
         },
       ],
     });
+    refuseFutureRequests(receiver, logger);
     app = new App({ token, receiver, logger: sdkLogger, clientOptions });
   }
 
   if (deps.metrics) measureAcks(app, deps.metrics);
 
   const tasks = createBackgroundTasks(logger);
+  const group = deps.approvals.approverGroup;
+  const isInGroup = group ? createUserGroupChecker(app.client, group) : undefined;
+  const access = deps.access ?? {
+    channels: [],
+    requesterGroup: undefined,
+    allowDirectMessages: false,
+    channelNamespaces: {},
+  };
   const services: BotServices = {
     logger,
     mcp: deps.mcp,
@@ -123,6 +140,20 @@ export function createSlackApp(deps: SlackAppDeps): SlackApp {
     cards: createCardTracker(deps.redis, { prefix: deps.redisPrefix }),
     tasks,
     approverMention: approverMention(deps.approvals.approvers, deps.approvals.approverGroup),
+    access: createRequesterAccess({
+      access,
+      isInRequesterGroup: access.requesterGroup
+        ? createUserGroupChecker(app.client, access.requesterGroup)
+        : undefined,
+      audit: deps.audit,
+    }),
+    writePause: createWritePauseControl({
+      redis: deps.redis,
+      prefix: deps.redisPrefix,
+      approvals: deps.approvals,
+      isInGroup,
+      audit: deps.audit,
+    }),
     statusIntervalMs: deps.statusIntervalMs ?? 1000,
     turnLockMs: deps.turnLockMs ?? 15 * 60_000,
   };
@@ -140,14 +171,13 @@ export function createSlackApp(deps: SlackAppDeps): SlackApp {
     logger.error({ err: describeError(error) }, "Slack listener error");
   });
 
-  const group = deps.approvals.approverGroup;
   const sweepMs = deps.cardSweepMs ?? 30_000;
   let sweeper: NodeJS.Timeout | undefined;
   const sweep = (now?: number): Promise<number> => tasks.track(sweepExpiredCards(services, app.client, now));
   return {
     app,
     client: app.client,
-    isInGroup: group ? createUserGroupChecker(app.client, group) : undefined,
+    isInGroup,
     stats,
     sweepExpiredCards: sweep,
     async start() {

@@ -130,6 +130,8 @@ export async function startBot(config: Config, options: BotRuntimeOptions): Prom
     const slack = createSlackApp({
       slack: config.slack,
       approvals: config.approvals,
+      access: config.access,
+      audit,
       redisPrefix: config.redis.prefix,
       redis,
       logger,

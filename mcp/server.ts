@@ -7,6 +7,7 @@ import {
 } from "@modelcontextprotocol/sdk/types.js";
 import { z } from "zod";
 import type { AuditEvent } from "../core/audit.ts";
+import { channelScope } from "../core/access.ts";
 import type { CallerClaims } from "../core/caller-auth.ts";
 import { describeError, isDeputyError } from "../core/errors.ts";
 import { conversationSchema, identitySchema, sameIdentity } from "../core/identity.ts";
@@ -227,8 +228,10 @@ export function createMcpServer(deps: McpDeps, options: McpServerOptions = {}): 
     let result: CallToolResult;
     let rule: string | undefined;
     try {
+      // The conversation's channel narrows what this call may see (DEPUTY_CHANNEL_NAMESPACES).
+      const scope = channelScope(deps.config.access, callerResult.caller.conversation);
       result = await tool.handler(parsed.data, {
-        deps,
+        deps: scope ? { ...deps, namespaceScope: scope } : deps,
         logger,
         signal: extra.signal,
         caller: callerResult.caller,

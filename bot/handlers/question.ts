@@ -85,6 +85,14 @@ export async function answerQuestion(
   const { conversation } = question;
   const log = services.logger.child({ conversation, requester: question.requester });
 
+  // Before any parse, tool call or model turn: is this person allowed to ask here?
+  const refusal = await services.access.refusal(question.requester, conversation);
+  if (refusal) {
+    log.info("request refused by the access rules");
+    await reportError(client, conversation, undefined, refusal);
+    return;
+  }
+
   let parsed: ReturnType<typeof parseDirectCommand> | undefined;
   try {
     parsed = parseDirectCommand(question.text);

@@ -2,8 +2,10 @@ import type { App } from "@slack/bolt";
 import type { BotServices } from "../../deps.ts";
 import * as approve from "./approve.ts";
 import * as reject from "./reject.ts";
+import * as resumeWrites from "./resume-writes.ts";
 
 export function register(app: App, services: BotServices): void {
   approve.register(app, services);
   reject.register(app, services);
+  resumeWrites.register(app, services);
 }

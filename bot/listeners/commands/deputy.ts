@@ -16,6 +16,19 @@ export const COMMAND = "/deputy";
 export function register(app: App, services: BotServices): void {
   app.command(COMMAND, async ({ command, ack, client, respond, context }) => {
     const text = slackTextToPlain(command.text, context.botUserId);
+    if (/^resume[- ]writes$/i.test(text.trim())) {
+      await ack();
+      services.tasks.run("resume_writes", async () => {
+        const requester = { kind: "slack" as const, id: command.user_id, teamId: command.team_id };
+        const result = await services.writePause.resume(requester);
+        if (result.resumed) {
+          await client.chat.postMessage({ channel: command.channel_id, text: result.text });
+        } else {
+          await respond({ response_type: "ephemeral", text: result.text });
+        }
+      });
+      return;
+    }
     let parsed: ReturnType<typeof parseDirectCommand>;
     try {
       parsed = parseDirectCommand(text);
