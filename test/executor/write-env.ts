@@ -28,6 +28,8 @@ import { adminKubeConfig, loadTestEnv, mintServiceAccountToken } from "../helper
 
 export const TEST_MOUNT = "k8s-deputy-test";
 export const TEST_POLICY = "deputy-executor-test";
+/** The MCP server's policy under its test name (it reads Deputy's keys, nothing else). */
+export const TEST_MCP_POLICY = "deputy-mcp-test";
 export const EXECUTOR_NAMESPACE = "deputy-test-system";
 export const EXECUTOR_SA = "deputy-executor";
 export const JIT_NAMESPACE = "deputy-test-jit";
@@ -97,22 +99,26 @@ export function testRoles(): OpenBaoRoles {
     secretsEngine: { mount: string };
   };
   const rename = (path: string): string => path.replace(/(^|\/)kubernetes\//, `$1${TEST_MOUNT}/`);
+  const testName = (name: string): string =>
+    name === "deputy-executor" ? TEST_POLICY : name === "deputy-mcp" ? TEST_MCP_POLICY : name;
   doc.policies = Object.fromEntries(
     Object.entries(doc.policies).map(([name, policy]) => [
-      name === "deputy-executor" ? TEST_POLICY : name,
+      testName(name),
       { paths: Object.fromEntries(Object.entries(policy.paths).map(([path, caps]) => [rename(path), caps])) },
     ]),
   );
   doc.auth.mount = TEST_MOUNT;
   doc.secretsEngine.mount = TEST_MOUNT;
   doc.auth.roles = doc.auth.roles
-    .filter((role) => role.name === "deputy-executor")
+    .filter((role) => role.name === "deputy-executor" || role.name === "deputy-mcp")
     .map((role) => ({
       ...role,
-      token_policies: [TEST_POLICY],
+      token_policies: role.token_policies.map(testName),
       bound_service_account_namespaces: [EXECUTOR_NAMESPACE],
     }));
-  doc.policies = Object.fromEntries(Object.entries(doc.policies).filter(([name]) => name === TEST_POLICY));
+  doc.policies = Object.fromEntries(
+    Object.entries(doc.policies).filter(([name]) => name === TEST_POLICY || name === TEST_MCP_POLICY),
+  );
   return parseOpenBaoRoles(doc, { writableNamespaces: [...WRITABLE], jitNamespace: JIT_NAMESPACE });
 }
 
