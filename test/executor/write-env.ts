@@ -30,6 +30,9 @@ export const TEST_MOUNT = "k8s-deputy-test";
 export const TEST_POLICY = "deputy-executor-test";
 /** The MCP server's policy under its test name (it reads Deputy's keys, nothing else). */
 export const TEST_MCP_POLICY = "deputy-mcp-test";
+export const TEST_BOT_POLICY = "deputy-bot-test";
+/** Components' Kubernetes-auth roles the test mount has: all bound to EXECUTOR_NAMESPACE. */
+const TEST_AUTH_ROLES = ["deputy-executor", "deputy-mcp", "deputy-bot"];
 export const EXECUTOR_NAMESPACE = "deputy-test-system";
 export const EXECUTOR_SA = "deputy-executor";
 export const JIT_NAMESPACE = "deputy-test-jit";
@@ -99,8 +102,12 @@ export function testRoles(): OpenBaoRoles {
     secretsEngine: { mount: string };
   };
   const rename = (path: string): string => path.replace(/(^|\/)kubernetes\//, `$1${TEST_MOUNT}/`);
-  const testName = (name: string): string =>
-    name === "deputy-executor" ? TEST_POLICY : name === "deputy-mcp" ? TEST_MCP_POLICY : name;
+  const testNames: Record<string, string> = {
+    "deputy-executor": TEST_POLICY,
+    "deputy-mcp": TEST_MCP_POLICY,
+    "deputy-bot": TEST_BOT_POLICY,
+  };
+  const testName = (name: string): string => testNames[name] ?? name;
   doc.policies = Object.fromEntries(
     Object.entries(doc.policies).map(([name, policy]) => [
       testName(name),
@@ -110,14 +117,14 @@ export function testRoles(): OpenBaoRoles {
   doc.auth.mount = TEST_MOUNT;
   doc.secretsEngine.mount = TEST_MOUNT;
   doc.auth.roles = doc.auth.roles
-    .filter((role) => role.name === "deputy-executor" || role.name === "deputy-mcp")
+    .filter((role) => TEST_AUTH_ROLES.includes(role.name))
     .map((role) => ({
       ...role,
       token_policies: role.token_policies.map(testName),
       bound_service_account_namespaces: [EXECUTOR_NAMESPACE],
     }));
   doc.policies = Object.fromEntries(
-    Object.entries(doc.policies).filter(([name]) => name === TEST_POLICY || name === TEST_MCP_POLICY),
+    Object.entries(doc.policies).filter(([name]) => Object.values(testNames).includes(name)),
   );
   return parseOpenBaoRoles(doc, { writableNamespaces: [...WRITABLE], jitNamespace: JIT_NAMESPACE });
 }

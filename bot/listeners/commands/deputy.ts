@@ -43,6 +43,15 @@ export function register(app: App, services: BotServices): void {
     await ack();
     const teamId = command.team_id;
     services.tasks.run("slash_command", async () => {
+      // Refused before anything is posted in a channel Deputy does not serve.
+      const refusal = await services.access.refusal(
+        { kind: "slack", id: command.user_id, teamId },
+        { surface: "slack", teamId, channel: command.channel_id, thread: command.trigger_id },
+      );
+      if (refusal) {
+        await respond({ response_type: "ephemeral", text: `:no_entry: ${sanitizePlain(refusal)}` });
+        return;
+      }
       let root: string | undefined;
       try {
         const posted = await client.chat.postMessage({
