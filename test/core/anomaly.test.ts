@@ -209,6 +209,26 @@ describe("anomaly detection across two replicas sharing Redis", () => {
     expect(await isWritePaused(redisA, prefix)).toBe(false);
   });
 
+  it("alerts on a refused proposal in kube-system, and writes stay open", async () => {
+    const a = replica(redisA);
+    await emit(a, {
+      kind: "policy_decision",
+      actor: { kind: "slack", id: "U0MALLORY" },
+      tool: "restart_deployment",
+      arguments: { namespace: "kube-system", name: "coredns" },
+      decision: "deny",
+      rule: "protected-namespace",
+    });
+    expect(alerts).toEqual([
+      expect.objectContaining({
+        rule: "protected-namespace-write",
+        severity: "warning",
+        writesPaused: false,
+      }),
+    ]);
+    expect(await isWritePaused(redisA, prefix)).toBe(false);
+  });
+
   it("ends a pause by itself after its TTL", async () => {
     expect(await pauseWrites(redisA, { rule: "delete-burst", reason: "testing" }, prefix, 1)).toBe(true);
     const status = await writePauseStatus(redisB, prefix);
