@@ -7,6 +7,7 @@ import type { AuditLog } from "../core/audit.ts";
 import type { Config } from "../core/config.ts";
 import { describeError } from "../core/errors.ts";
 import type { Logger } from "../core/logger.ts";
+import { createRequesterAccess } from "./access.ts";
 import { approverMention, createUserGroupChecker, type UserGroupChecker } from "./approvers.ts";
 import { createBackgroundTasks } from "./background.ts";
 import { createCardTracker } from "./card-tracker.ts";
@@ -24,6 +25,8 @@ import type { QueueDrain } from "../core/queue.ts";
 import { assertSlackConfig, requiredSetting } from "./slack-config.ts";
 import { boltLogger } from "./slack-logger.ts";
 import { measureAcks } from "./ack-timing.ts";
+import { refuseFutureRequests } from "./slack-timestamp.ts";
+import { createWritePauseControl } from "./write-pause.ts";
 import type { Metrics } from "../core/metrics.ts";
 import type { ActionStore } from "../core/actions/store.ts";
 
@@ -39,6 +42,10 @@ export { assertSlackConfig };
 export interface SlackAppDeps {
   slack: Config["slack"];
   approvals: Pick<Config["approvals"], "approvers" | "approverGroup">;
+  /** Who may ask, from where (DEPUTY_ALLOWED_CHANNELS, …); default: any channel, no DMs. */
+  access?: Config["access"];
+  /** Refusals, resumes and the cards the bot updates on its own (expiry sweep) are audited here. */
+  audit?: AuditLog;
   redisPrefix: string;
   redis: Redis;
   logger: Logger;
@@ -49,8 +56,6 @@ export interface SlackAppDeps {
   decider: ApprovalDecider;
   /** Stored actions (verified with the action key): cards are rendered from these. */
   actions: ActionStore;
-  /** Audit trail for what the bot does on its own (marking cards whose window ended). */
-  audit?: AuditLog;
   /** Slack acknowledgement latency is observed here. */
   metrics?: Pick<Metrics, "observeSlackAck">;
   /** Spacing of progress edits; default 1 s. */
@@ -113,12 +118,21 @@ export function createSlackApp(deps: SlackAppDeps): SlackApp {
         },
       ],
     });
+    refuseFutureRequests(receiver, logger);
     app = new App({ token, receiver, logger: sdkLogger, clientOptions });
   }
 
   if (deps.metrics) measureAcks(app, deps.metrics);
 
   const tasks = createBackgroundTasks(logger);
+  const group = deps.approvals.approverGroup;
+  const isInGroup = group ? createUserGroupChecker(app.client, group) : undefined;
+  const access = deps.access ?? {
+    channels: [],
+    requesterGroup: undefined,
+    allowDirectMessages: false,
+    channelNamespaces: {},
+  };
   const services: BotServices = {
     logger,
     mcp: deps.mcp,
@@ -134,6 +148,20 @@ export function createSlackApp(deps: SlackAppDeps): SlackApp {
     cards: createCardTracker(deps.redis, { prefix: deps.redisPrefix }),
     tasks,
     approverMention: approverMention(deps.approvals.approvers, deps.approvals.approverGroup),
+    access: createRequesterAccess({
+      access,
+      isInRequesterGroup: access.requesterGroup
+        ? createUserGroupChecker(app.client, access.requesterGroup)
+        : undefined,
+      audit: deps.audit,
+    }),
+    writePause: createWritePauseControl({
+      redis: deps.redis,
+      prefix: deps.redisPrefix,
+      approvals: deps.approvals,
+      isInGroup,
+      audit: deps.audit,
+    }),
     statusIntervalMs: deps.statusIntervalMs ?? 1000,
     turnLockMs: deps.turnLockMs ?? 15 * 60_000,
   };
@@ -151,7 +179,6 @@ export function createSlackApp(deps: SlackAppDeps): SlackApp {
     logger.error({ err: describeError(error) }, "Slack listener error");
   });
 
-  const group = deps.approvals.approverGroup;
   const sweepMs = deps.cardSweepMs ?? 30_000;
   let sweeper: NodeJS.Timeout | undefined;
   let notices: QueueDrain | undefined;
@@ -159,7 +186,7 @@ export function createSlackApp(deps: SlackAppDeps): SlackApp {
   return {
     app,
     client: app.client,
-    isInGroup: group ? createUserGroupChecker(app.client, group) : undefined,
+    isInGroup,
     stats,
     sweepExpiredCards: sweep,
     async start() {

@@ -4,11 +4,13 @@ import type { Identity } from "../core/identity.ts";
 import type { Logger } from "../core/logger.ts";
 import type { Decision, DecisionResult } from "../core/actions/schema.ts";
 import type { ActionStore } from "../core/actions/store.ts";
+import type { RequesterAccess } from "./access.ts";
 import type { AgentTurnInput, AgentTurnResult } from "./agent/types.ts";
 import type { BackgroundTasks } from "./background.ts";
 import type { CardTracker } from "./card-tracker.ts";
 import type { ConversationStore } from "./conversation-store.ts";
 import type { Deduper } from "./dedupe.ts";
+import type { WritePauseControl } from "./write-pause.ts";
 
 /** The executor's decision API (in-process or over HTTP); the model never sees it. */
 export interface ApprovalDecider {
@@ -40,6 +42,10 @@ export interface BotServices {
   cards: CardTracker;
   deduper: Deduper;
   tasks: BackgroundTasks;
+  /** Who may ask from where; checked before any tool call. */
+  access: RequesterAccess;
+  /** `/deputy resume-writes` and the alert's button. */
+  writePause: WritePauseControl;
   /** `<!subteam^…>` or `<@U…>` mentions for the approval card. */
   approverMention: string | undefined;
   /** Spacing of progress edits (Slack rate limits chat.update). */

@@ -369,6 +369,7 @@ const verbs: Record<string, Verb> = {
 export const DIRECT_COMMAND_USAGE: string = [
   "*Direct commands* (no AI; writes still need an approver):",
   ...Object.values(verbs).map((verb) => `• \`/deputy ${verb.usage}\` — ${verb.summary}`),
+  "• `/deputy resume-writes` — approvers: lift an anomaly write pause before it ends by itself",
   "• `/deputy help` — this list",
   "Anything else is a question for Deputy, e.g. `/deputy why is checkout crashing in shop?`",
 ].join("\n");

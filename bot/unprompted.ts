@@ -1,4 +1,4 @@
-import type { webApi } from "@slack/bolt";
+import type { types, webApi } from "@slack/bolt";
 import {
   triageText,
   type Alert,
@@ -13,12 +13,52 @@ import { sanitizeForSlack, splitForSlack } from "./sanitize.ts";
  * proactive triage (SLACK_TRIAGE_CHANNEL). Triage quotes cluster text, which
  * is attacker-controlled: everything is sanitised like any other reply.
  */
+type KnownBlock = types.KnownBlock;
+
+export const RESUME_WRITES_ACTION_ID = "deputy_resume_writes";
+
+/** An alert as Block Kit; one that paused writes carries the button that resumes them. */
+export function alertBlocks(alert: Alert, text: string): KnownBlock[] {
+  const blocks: KnownBlock[] = [{ type: "section", text: { type: "mrkdwn", text } }];
+  if (alert.writesPaused) {
+    blocks.push({
+      type: "actions",
+      block_id: "write_pause",
+      elements: [
+        {
+          type: "button",
+          action_id: RESUME_WRITES_ACTION_ID,
+          text: { type: "plain_text", text: "Resume writes" },
+          style: "danger",
+          value: "resume",
+          confirm: {
+            title: { type: "plain_text", text: "Resume write approvals?" },
+            text: {
+              type: "mrkdwn",
+              text: "Approvals will run again cluster-wide. Only approvers can do this.",
+            },
+            confirm: { type: "plain_text", text: "Resume" },
+            deny: { type: "plain_text", text: "Cancel" },
+          },
+        },
+      ],
+    });
+  }
+  return blocks;
+}
+
 export function slackAlertSink(client: webApi.WebClient, channel: string): AlertSink {
   return {
     async postAlert(alert: Alert): Promise<void> {
       const level = alert.severity === "critical" ? "Critical" : "Warning";
       const text = sanitizeForSlack(`:rotating_light: *${level}* (rule ${alert.rule})\n${alert.text}`);
-      await client.chat.postMessage({ channel, text, unfurl_links: false, unfurl_media: false });
+      await client.chat.postMessage({
+        channel,
+        text,
+        blocks: alertBlocks(alert, text),
+        unfurl_links: false,
+        unfurl_media: false,
+      });
     },
   };
 }

@@ -1,9 +1,9 @@
 import { watchRedisHealth } from "../core/redis.ts";
-import { Client } from "@modelcontextprotocol/sdk/client/index.js";
-import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
+import type { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { Redis } from "ioredis";
 import { createAuditLog, type AuditLog, type AuditObserver } from "../core/audit.ts";
 import type { Config } from "../core/config.ts";
+import { requireKey, type DeputyKeys, type KeyPurpose } from "../core/keys.ts";
 import { describeError } from "../core/errors.ts";
 import type { Logger } from "../core/logger.ts";
 import type { Metrics } from "../core/metrics.ts";
@@ -12,6 +12,9 @@ import { createAgentRunner } from "./agent/run-agent-turn.ts";
 import { createActionStoreFromConfig } from "../executor/wiring.ts";
 import { assertSlackConfig, createSlackApp, type SlackApp } from "./app.ts";
 import type { AgentRunner, ApprovalDecider } from "./deps.ts";
+import { connectMcpOverHttp } from "./mcp-client.ts";
+
+export { connectMcpOverHttp };
 
 /**
  * Building the running bot from parsed configuration. The MCP server and the
@@ -38,8 +41,12 @@ export interface BotRuntimeOptions {
   statusIntervalMs?: number;
   /** Token usage of the agent is counted here. */
   metrics?: Metrics;
-  /** The key that verifies stored actions (the same one the MCP server signs them with). */
-  actionKey: Buffer;
+  /**
+   * Deputy's keys (core/keys.ts): the action key verifies the stored actions
+   * cards are rendered from (always needed); the caller keys sign requests to
+   * a remote MCP server and executor.
+   */
+  keys?: DeputyKeys;
   /**
    * With SLACK_ALERT_CHANNEL set, the anomaly detector's audit observer is
    * handed here, for the caller to attach to the audit log it passed in.
@@ -79,10 +86,14 @@ export function agentFromConfig(config: Config, logger: Logger, metrics?: Metric
   };
 }
 
-export async function connectMcpOverHttp(url: string): Promise<Client> {
-  const client = new Client({ name: "deputy-bot", version: "0.1.0" });
-  await client.connect(new StreamableHTTPClientTransport(new URL(url)));
-  return client;
+/** The keys this bot's shape needs: a caller key per remote component, the action key for in-process ones. */
+export function botKeyPurposes(config: Config): KeyPurpose[] {
+  const purposes: KeyPurpose[] = [];
+  // Cards are rendered from the stored, signed actions: the bot always verifies them.
+  purposes.push("action");
+  if (config.mcp.url) purposes.push("mcpCaller");
+  if (config.approvals.executorUrl) purposes.push("executorCaller");
+  return purposes;
 }
 
 export async function startBot(config: Config, options: BotRuntimeOptions): Promise<BotRuntime> {
@@ -105,16 +116,20 @@ export async function startBot(config: Config, options: BotRuntimeOptions): Prom
       closers.push(() => void redis.disconnect());
     }
     const audit = options.audit ?? createAuditLog();
+    const actionKey = requireKey(options.keys ?? {}, "action", "deputy bot");
 
     let mcp = options.mcp;
     if (!mcp) {
       if (config.mcp.url) {
-        mcp = await connectMcpOverHttp(config.mcp.url);
+        mcp = await connectMcpOverHttp(
+          config.mcp.url,
+          requireKey(options.keys ?? {}, "mcpCaller", "deputy bot"),
+        );
       } else {
         // Single-process mode: the MCP server runs here with its read-only identity.
         const { mcpDepsFromConfig } = await import("../cli/commands/mcp.ts");
         const { connectInMemory } = await import("../mcp/transports/in-memory.ts");
-        const deps = mcpDepsFromConfig(config, logger, audit, redis, options.actionKey, options.metrics);
+        const deps = mcpDepsFromConfig(config, logger, audit, redis, actionKey, options.metrics);
         closers.push(() => deps.kube.close());
         mcp = (await connectInMemory(deps, { clientName: "deputy-bot" })).client;
       }
@@ -127,13 +142,14 @@ export async function startBot(config: Config, options: BotRuntimeOptions): Prom
     const slack = createSlackApp({
       slack: config.slack,
       approvals: config.approvals,
+      access: config.access,
+      audit,
       redisPrefix: config.redis.prefix,
       redis,
       logger,
       mcp,
       agent: agentFromConfig(config, logger, options.metrics),
-      actions: createActionStoreFromConfig(config, redis, options.actionKey),
-      audit,
+      actions: createActionStoreFromConfig(config, redis, actionKey),
       decider: {
         decide: (request) => {
           if (!decider) throw new Error("the executor is not ready yet");
@@ -152,7 +168,7 @@ export async function startBot(config: Config, options: BotRuntimeOptions): Prom
         logger,
         slack,
         metrics: options.metrics,
-        actionKey: options.actionKey,
+        keys: options.keys ?? {},
         closers,
       });
 
@@ -190,13 +206,19 @@ async function executorFromConfig(
     logger: Logger;
     slack: SlackApp;
     metrics: Metrics | undefined;
-    actionKey: Buffer;
+    keys: DeputyKeys;
     closers: (() => Promise<void> | void)[];
   },
 ): Promise<ApprovalDecider> {
   if (config.approvals.executorUrl) {
     const { createExecutorClient } = await import("../executor/client.ts");
-    return createExecutorClient({ url: config.approvals.executorUrl });
+    const group = config.approvals.approverGroup;
+    const isMember = deps.slack.isInGroup;
+    return createExecutorClient({
+      url: config.approvals.executorUrl,
+      key: requireKey(deps.keys, "executorCaller", "deputy bot"),
+      ...(group && isMember ? { approverGroup: { id: group, isMember } } : {}),
+    });
   }
   const { loadKubeConfig } = await import("../core/kube/config.ts");
   const { clusterEndpointOf, createExecutorFromConfig } = await import("../executor/wiring.ts");
@@ -207,7 +229,7 @@ async function executorFromConfig(
     audit: deps.audit,
     logger: deps.logger.child({ component: "executor" }),
     cluster: clusterEndpointOf(loadKubeConfig({ kubeconfig: config.kube.kubeconfig })),
-    actionKey: deps.actionKey,
+    actionKey: requireKey(deps.keys, "action", "deputy bot"),
     ...(deps.slack.isInGroup ? { isInGroup: deps.slack.isInGroup } : {}),
     ...(deps.metrics ? { metrics: deps.metrics } : {}),
   });

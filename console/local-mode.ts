@@ -298,9 +298,11 @@ export async function startLocalMode(options: LocalModeOptions = {}): Promise<Lo
     progress("starting the MCP server");
     const mcp = await connectInMemory(mcpDeps, { clientName: "deputy-console" });
     closer.add("the in-memory MCP connection", () => mcp.close());
+    // Other local MCP clients cannot sign; they may read, and their _meta names nobody.
     const mcpHttp: RunningHttpServer = await startHttpServer(mcpDeps, {
       host: config.mcp.host,
       port: config.mcp.port,
+      callers: "anonymous",
     });
     closer.add("the MCP HTTP server", () => mcpHttp.close());
 
@@ -313,6 +315,7 @@ export async function startLocalMode(options: LocalModeOptions = {}): Promise<Lo
       logger: logger.child({ component: "executor" }),
       cluster: { server: cluster.server, caPem: cluster.caPem },
       actionKey,
+      localMode: true,
       writePause: async () =>
         (await isWritePaused(redis, prefix)) ? await writePauseStatus(redis, prefix) : undefined,
     });

@@ -9,11 +9,15 @@ import type { Metrics } from "./metrics.ts";
 
 /**
  * Anomaly detection over the audit stream, with sliding-window counters in
- * Redis so every replica counts into the same window: more than N deletes or
- * evictions a minute, bursts of policy denials (the agent probing blocked
- * namespaces), writes proposed in protected namespaces. When a write anomaly
- * fires, new write approvals pause cluster-wide (a Redis key the executor
- * checks with isWritePaused) until an approver resumes them.
+ * Redis so every replica counts into the same window: more than N executed
+ * deletes or evictions a minute, bursts of policy denials (the agent probing
+ * blocked namespaces), writes proposed in protected namespaces. Only what
+ * happened pauses writes: a burst of executed deletes pauses new write
+ * approvals cluster-wide (a Redis key the executor checks) for a bounded time
+ * (DEPUTY_WRITE_PAUSE_TTL_SECONDS) or until an approver resumes them.
+ * Proposals, refusals and denials only alert: otherwise anyone who can make
+ * the agent propose something refused (a prompt injection can) could freeze
+ * every write in the cluster.
  */
 
 export type AnomalyRule = "delete-burst" | "denial-burst" | "protected-namespace-write" | "action-tampered";
@@ -39,8 +43,10 @@ export interface AnomalyDetectorDeps {
   /** Alerts and resumes are audited too. */
   audit?: AuditLog;
   logger?: Logger;
-  /** Rules that pause write approvals when they fire. */
+  /** Rules that pause write approvals when they fire (only delete-burst counts what happened). */
   pauseOn?: readonly AnomalyRule[];
+  /** How long a pause lasts unless resumed; default 15 minutes. */
+  pauseTtlSeconds?: number;
   /** Tools that delete or evict (each action counts once). */
   deleteTools?: readonly string[];
   /** Tools that change the cluster. */
@@ -72,12 +78,16 @@ export const DEFAULT_WRITE_TOOLS: readonly string[] = [
   "apply_manifest",
 ];
 
-export const DEFAULT_PAUSE_ON: readonly AnomalyRule[] = ["delete-burst", "protected-namespace-write"];
+export const DEFAULT_PAUSE_ON: readonly AnomalyRule[] = ["delete-burst"];
+export const DEFAULT_PAUSE_TTL_SECONDS = 900;
+
+/** Rules that count things that happened; only these may pause writes. */
+const PAUSABLE: ReadonlySet<AnomalyRule> = new Set(["delete-burst"]);
 
 /** Thresholds and pause rules as configured (DEPUTY_ANOMALY_*, DEPUTY_PROTECTED_NAMESPACES). */
 export function anomalySettings(
   config: Config,
-): Pick<AnomalyDetectorDeps, "thresholds" | "pauseOn" | "prefix"> {
+): Pick<AnomalyDetectorDeps, "thresholds" | "pauseOn" | "prefix" | "pauseTtlSeconds"> {
   return {
     prefix: config.redis.prefix,
     thresholds: {
@@ -86,6 +96,7 @@ export function anomalySettings(
       protectedNamespaces: config.guardrails.protectedNamespaces,
     },
     pauseOn: config.observability.pauseWritesOnAnomaly ? DEFAULT_PAUSE_ON : [],
+    pauseTtlSeconds: config.observability.writePauseTtlSeconds,
   };
 }
 
@@ -167,7 +178,13 @@ export interface WritePause {
   rule: string;
   reason: string;
   since: string;
+  /** When the pause ends by itself (ISO time). */
+  until?: string;
 }
+
+/** How people lift a pause, for alerts and refusals. */
+export const RESUME_HINT =
+  "an approver can resume them with /deputy resume-writes or the Resume writes button on the alert";
 
 function pauseKey(prefix: string): string {
   return `${prefix}writes:paused`;
@@ -188,14 +205,24 @@ export async function writePauseStatus(redis: Redis, prefix = "deputy:"): Promis
   }
 }
 
-/** Pause new write approvals until resumeWrites; keeps the first pause's reason if already paused. */
+/**
+ * Pause new write approvals for `ttlSeconds` or until resumeWrites; keeps the
+ * first pause's reason if already paused. The expiry is Redis's, so a pause
+ * nobody lifts cannot outlive its TTL.
+ */
 export async function pauseWrites(
   redis: Redis,
   pause: { rule: string; reason: string },
   prefix = "deputy:",
+  ttlSeconds = DEFAULT_PAUSE_TTL_SECONDS,
 ): Promise<boolean> {
-  const value: WritePause = { ...pause, since: new Date().toISOString() };
-  return (await redis.set(pauseKey(prefix), JSON.stringify(value), "NX")) === "OK";
+  const now = Date.now();
+  const value: WritePause = {
+    ...pause,
+    since: new Date(now).toISOString(),
+    until: new Date(now + ttlSeconds * 1000).toISOString(),
+  };
+  return (await redis.set(pauseKey(prefix), JSON.stringify(value), "EX", ttlSeconds, "NX")) === "OK";
 }
 
 /** Lift the pause. Only an approver may call this (checked by the caller). */
@@ -233,7 +260,8 @@ export function createAnomalyDetector(deps: AnomalyDetectorDeps): AnomalyDetecto
   const deleteTools = new Set(deps.deleteTools ?? DEFAULT_DELETE_TOOLS);
   const writeTools = new Set(deps.writeTools ?? DEFAULT_WRITE_TOOLS);
   const protectedNamespaces = new Set(deps.thresholds.protectedNamespaces);
-  const pauseOn = new Set(deps.pauseOn ?? DEFAULT_PAUSE_ON);
+  const pauseOn = new Set((deps.pauseOn ?? DEFAULT_PAUSE_ON).filter((rule) => PAUSABLE.has(rule)));
+  const pauseTtlSeconds = deps.pauseTtlSeconds ?? DEFAULT_PAUSE_TTL_SECONDS;
   const key = (rule: AnomalyRule): string => `${deps.prefix}anomaly:{${rule}}`;
 
   async function fire(
@@ -244,14 +272,15 @@ export function createAnomalyDetector(deps: AnomalyDetectorDeps): AnomalyDetecto
   ): Promise<Alert> {
     let writesPaused = false;
     if (pauseOn.has(rule)) {
-      await pauseWrites(deps.redis, { rule, reason: text }, deps.prefix);
+      await pauseWrites(deps.redis, { rule, reason: text }, deps.prefix, pauseTtlSeconds);
       writesPaused = true;
     }
+    const minutes = Math.round(pauseTtlSeconds / 60);
     const alert: Alert = {
       rule,
       severity: writesPaused ? "critical" : "warning",
       text: writesPaused
-        ? `${text} New write approvals are paused cluster-wide until an approver resumes them.`
+        ? `${text} New write approvals are paused cluster-wide for ${minutes} min; ${RESUME_HINT}.`
         : text,
       writesPaused,
       at: new Date().toISOString(),
@@ -280,10 +309,8 @@ export function createAnomalyDetector(deps: AnomalyDetectorDeps): AnomalyDetecto
     const member = record.actionId ?? record.hash;
     const isWrite = record.tool !== undefined && writeTools.has(record.tool);
 
-    if (
-      deleteTools.has(record.tool ?? "") &&
-      (record.kind === "pending_action" || record.kind === "execution")
-    ) {
+    // What happened, not what was asked: a proposal deletes nothing until a person approves it.
+    if (deleteTools.has(record.tool ?? "") && record.kind === "execution" && record.outcome === "succeeded") {
       const threshold = deps.thresholds.deletesPerWindow;
       const { count, fired } = await countInWindow(
         deps.redis,
@@ -297,7 +324,7 @@ export function createAnomalyDetector(deps: AnomalyDetectorDeps): AnomalyDetecto
           await fire(
             "delete-burst",
             record,
-            `Anomaly: ${count} delete or evict actions in ${windowText} (more than ${threshold}); ` +
+            `Anomaly: ${count} executed delete or evict actions in ${windowText} (more than ${threshold}); ` +
               `latest ${target(record)} for ${requester(record)}.`,
             { count, threshold, windowMs },
           ),

@@ -86,6 +86,21 @@ const envSchema = z.object({
     .regex(/^[A-Za-z0-9_-]+\/data\/[A-Za-z0-9_/-]+$/, "must be a KV v2 data path like secret/data/deputy")
     .optional(),
   DEPUTY_BAO_BOT_AUTH_ROLE: z.string().default("deputy-bot"),
+  // KV v2 data path prefix holding Deputy's HMAC keys, one entry per key (core/keys.ts)
+  DEPUTY_KEYS_FROM_OPENBAO: z
+    .string()
+    .regex(
+      /^[A-Za-z0-9_-]+\/data\/[A-Za-z0-9_/-]+$/,
+      "must be a KV v2 data path like secret/data/deputy/keys",
+    )
+    .optional(),
+  DEPUTY_BAO_MCP_AUTH_ROLE: z.string().default("deputy-mcp"),
+
+  // Who may ask, from where, and what they may see
+  DEPUTY_ALLOWED_CHANNELS: csv,
+  DEPUTY_REQUESTER_GROUP: z.string().optional(),
+  DEPUTY_ALLOW_DIRECT_MESSAGES: bool(false),
+  DEPUTY_CHANNEL_NAMESPACES: csv,
 
   // Anthropic
   ANTHROPIC_API_KEY: z.string().optional(),
@@ -114,6 +129,7 @@ const envSchema = z.object({
   DEPUTY_WATCH_IDENTITY: z.string().min(1).optional(),
   DEPUTY_TRIAGE_PER_MINUTE: int(10, 1, 1000),
   DEPUTY_ANOMALY_PAUSE_WRITES: bool(true),
+  DEPUTY_WRITE_PAUSE_TTL_SECONDS: int(900, 60, 86400),
 });
 
 export type Env = z.input<typeof envSchema>;
@@ -185,6 +201,23 @@ export interface Config {
     secretsFromOpenBao: string | undefined;
     openbaoRole: string;
   };
+  /** Deputy's HMAC keys (core/keys.ts). */
+  keys: {
+    /** KV v2 data path prefix, e.g. secret/data/deputy/keys; unset outside a cluster. */
+    fromOpenBao: string | undefined;
+    /** The MCP server's Kubernetes-auth role in OpenBao (it reads its keys only). */
+    mcpAuthRole: string;
+  };
+  /** Who may ask Deputy, from which conversations, and which namespaces each channel sees. */
+  access: {
+    /** Slack channel ids Deputy answers in; empty: any channel it is invited to. */
+    channels: string[];
+    /** A Slack user group whose members may ask; unset: anyone in the channel. */
+    requesterGroup: string | undefined;
+    allowDirectMessages: boolean;
+    /** Channel id (or "dm") → namespace globs its people may read and change. */
+    channelNamespaces: Record<string, string[]>;
+  };
   anthropic: {
     apiKey: string | undefined;
     baseUrl: string | undefined;
@@ -212,6 +245,8 @@ export interface Config {
     triagePerMinute: number;
     /** Pause new write approvals when a write anomaly fires. */
     pauseWritesOnAnomaly: boolean;
+    /** How long a write pause lasts unless an approver resumes writes earlier. */
+    writePauseTtlSeconds: number;
   };
 }
 
@@ -239,6 +274,26 @@ function parseLocalUsers(spec: string): LocalUser[] {
       });
       return { id, roles: parsed.length > 0 ? parsed : ["requester"] };
     });
+}
+
+/** "C123=shop|payments-*" entries: a channel id (or "dm") and the namespaces its people may see. */
+function parseChannelNamespaces(entries: readonly string[]): Record<string, string[]> {
+  const scopes: Record<string, string[]> = {};
+  for (const entry of entries) {
+    const match = /^([A-Z0-9]+|dm)=([a-z0-9*|.-]+)$/.exec(entry);
+    if (!match) {
+      throw new DeputyError(
+        "CONFIG_INVALID",
+        `DEPUTY_CHANNEL_NAMESPACES: "${entry}" is not "CHANNEL_ID=namespace|namespace" (globs with * allowed)`,
+      );
+    }
+    const [, channel, list] = match as unknown as [string, string, string];
+    if (scopes[channel]) {
+      throw new DeputyError("CONFIG_INVALID", `DEPUTY_CHANNEL_NAMESPACES names ${channel} twice`);
+    }
+    scopes[channel] = list.split("|").filter((namespace) => namespace.length > 0);
+  }
+  return scopes;
 }
 
 export function parseConfig(env: Record<string, string | undefined> = process.env): Config {
@@ -272,7 +327,7 @@ export function parseConfig(env: Record<string, string | undefined> = process.en
     },
     approvals: {
       approvers: e.DEPUTY_APPROVERS,
-      approverGroup: e.DEPUTY_APPROVER_GROUP,
+      approverGroup: e.DEPUTY_APPROVER_GROUP || undefined,
       ttlSeconds: e.DEPUTY_APPROVAL_TTL_SECONDS,
       twoPersonRule: e.DEPUTY_TWO_PERSON_RULE,
       twoPersonRuleHighRisk: e.DEPUTY_TWO_PERSON_RULE_HIGH_RISK,
@@ -303,6 +358,13 @@ export function parseConfig(env: Record<string, string | undefined> = process.en
       secretsFromOpenBao: e.DEPUTY_SECRETS_FROM_OPENBAO,
       openbaoRole: e.DEPUTY_BAO_BOT_AUTH_ROLE,
     },
+    keys: { fromOpenBao: e.DEPUTY_KEYS_FROM_OPENBAO, mcpAuthRole: e.DEPUTY_BAO_MCP_AUTH_ROLE },
+    access: {
+      channels: e.DEPUTY_ALLOWED_CHANNELS,
+      requesterGroup: e.DEPUTY_REQUESTER_GROUP || undefined,
+      allowDirectMessages: e.DEPUTY_ALLOW_DIRECT_MESSAGES,
+      channelNamespaces: parseChannelNamespaces(e.DEPUTY_CHANNEL_NAMESPACES),
+    },
     anthropic: {
       apiKey: e.ANTHROPIC_API_KEY,
       baseUrl: e.ANTHROPIC_BASE_URL,
@@ -330,6 +392,7 @@ export function parseConfig(env: Record<string, string | undefined> = process.en
       watchIdentity: e.DEPUTY_WATCH_IDENTITY,
       triagePerMinute: e.DEPUTY_TRIAGE_PER_MINUTE,
       pauseWritesOnAnomaly: e.DEPUTY_ANOMALY_PAUSE_WRITES,
+      writePauseTtlSeconds: e.DEPUTY_WRITE_PAUSE_TTL_SECONDS,
     },
   };
 }

@@ -18,11 +18,22 @@ export const conversationSchema = z.object({
 });
 export type ConversationRef = z.infer<typeof conversationSchema>;
 
-/** Stable comparison key: the same person is the same key on every path. */
+/**
+ * Stable comparison key: the same person is the same key on every path. A
+ * Slack user id is unique across an Enterprise Grid org, while the team id a
+ * payload carries depends on the workspace or Slack Connect channel the click
+ * came from, so the user id alone decides; the team id is for display.
+ */
 export function identityKey(identity: Identity): string {
-  return identity.kind === "slack"
-    ? `slack:${identity.teamId ?? "-"}:${identity.id}`
-    : `local:${identity.id}`;
+  return identity.kind === "slack" ? `slack:${identity.id}` : `local:${identity.id}`;
+}
+
+/**
+ * The Slack user id an approver list entry names: `U123` or, as older
+ * configurations wrote it, `T123:U123` (the team part is ignored, see identityKey).
+ */
+export function slackUserIdOf(entry: string): string {
+  return entry.split(":").at(-1) ?? entry;
 }
 
 export function sameIdentity(a: Identity, b: Identity): boolean {

@@ -38,6 +38,10 @@ export const REDACT_PATHS: readonly string[] = [
   "*.signingSecret",
   "apiKey",
   "*.apiKey",
+  // Deputy's HMAC keys (core/keys.ts) and the signed assertions made with them.
+  "keys",
+  "*.keys",
+  "*.headers['x-deputy-assertion']",
 ];
 
 export interface LoggerOptions {

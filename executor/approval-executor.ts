@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { RESUME_HINT } from "../core/anomaly.ts";
 import type { AuditLog } from "../core/audit.ts";
 import { describeError, isDeputyError } from "../core/errors.ts";
 import { identitySchema, sameIdentity, type Identity } from "../core/identity.ts";
@@ -12,6 +13,12 @@ import { shortDigest } from "../core/actions/digest.ts";
 import type { ActionStep, Decision, DecisionResult, PendingAction } from "../core/actions/schema.ts";
 import { ACTION_ID_PATTERN, ActionTampered, type ActionStore } from "../core/actions/store.ts";
 import { actionTypeOf } from "../core/actions/types/index.ts";
+import {
+  identityKindRefusal,
+  isAuthorisedApprover,
+  type ApproverPolicy,
+  type DecisionContext,
+} from "./approvers.ts";
 import type { CredentialBroker } from "./credential-broker.ts";
 import { createKubeWriter, type ClusterEndpoint } from "./kube-writer.ts";
 import { OpenBaoError } from "./openbao-client.ts";
@@ -35,8 +42,10 @@ export interface DecisionRequest {
 
 /** What the bot calls: the in-process executor or the HTTP client, same shape. */
 export interface ApprovalDecider {
-  decide(request: DecisionRequest): Promise<DecisionResult>;
+  decide(request: DecisionRequest, context?: DecisionContext): Promise<DecisionResult>;
 }
+
+export { isAuthorisedApprover, type ApproverPolicy, type DecisionContext };
 
 export interface ApprovalExecutor extends ApprovalDecider {
   /**
@@ -55,15 +64,6 @@ export interface ApprovalExecutor extends ApprovalDecider {
   expireDue(): Promise<string[]>;
 }
 
-export interface ApproverPolicy {
-  /** Slack user ids (or `T…:U…`) allowed to approve. */
-  slackUserIds: readonly string[];
-  /** Membership of the configured Slack user group (injected; Slack is the source of truth). */
-  isInGroup?: ((identity: Identity) => Promise<boolean>) | undefined;
-  /** Local-mode users with the approver role. */
-  localApproverIds: readonly string[];
-}
-
 export interface ApprovalExecutorDeps {
   store: ActionStore;
   broker: CredentialBroker;
@@ -77,7 +77,7 @@ export interface ApprovalExecutorDeps {
   protectedNamespaces: readonly string[];
   clusterName: string;
   /** The anomaly circuit breaker (core/anomaly.ts): while set, approvals are refused. */
-  writePause?: () => Promise<{ rule: string; reason: string } | undefined>;
+  writePause?: () => Promise<{ rule: string; reason: string; until?: string } | undefined>;
   /** Kubernetes call retries (tests shorten them). */
   kubeRetry?: { attempts: number; baseMs: number; capMs: number };
   /** Who this executor is, as the owner of the actions it runs (default: host, pid and a random part). */
@@ -99,19 +99,6 @@ export const decisionRequestSchema = z
     decision: z.enum(["approve", "reject"]),
   })
   .strict();
-
-export async function isAuthorisedApprover(policy: ApproverPolicy, identity: Identity): Promise<boolean> {
-  if (identity.kind === "local") return policy.localApproverIds.includes(identity.id);
-  const keys = [identity.id, ...(identity.teamId ? [`${identity.teamId}:${identity.id}`] : [])];
-  if (keys.some((key) => policy.slackUserIds.includes(key))) return true;
-  if (!policy.isInGroup) return false;
-  try {
-    return await policy.isInGroup(identity);
-  } catch {
-    // Fail closed: if Slack cannot say, the answer is no.
-    return false;
-  }
-}
 
 export function createApprovalExecutor(deps: ApprovalExecutorDeps): ApprovalExecutor {
   const logger = deps.logger.child({ component: "approval-executor" });
@@ -277,7 +264,7 @@ export function createApprovalExecutor(deps: ApprovalExecutorDeps): ApprovalExec
   }
 
   return {
-    async decide(request) {
+    async decide(request, context = {}) {
       const parsed = decisionRequestSchema.safeParse(request);
       if (!parsed.success) {
         const problems = parsed.error.issues
@@ -317,7 +304,9 @@ export function createApprovalExecutor(deps: ApprovalExecutorDeps): ApprovalExec
         );
       }
 
-      const authorised = await isAuthorisedApprover(deps.approvers, approver);
+      const kindRefusal = identityKindRefusal(deps.approvers, approver);
+      if (kindRefusal) return refused("local-identity-refused", kindRefusal, action, approver, decision);
+      const authorised = await isAuthorisedApprover(deps.approvers, approver, context);
       const cancellingOwn = decision === "reject" && sameIdentity(approver, action.requester);
       if (!authorised && !cancellingOwn) {
         return refused(
@@ -346,7 +335,7 @@ export function createApprovalExecutor(deps: ApprovalExecutorDeps): ApprovalExec
         if (pause) {
           return refused(
             "writes-paused",
-            `New write approvals are paused (${pause.rule}: ${pause.reason}); an approver must resume writes first. Nothing was run.`,
+            `New write approvals are paused (${pause.rule}: ${pause.reason})${pause.until ? ` until ${pause.until}` : ""}; ${RESUME_HINT}. Nothing was run.`,
             action,
             approver,
             decision,

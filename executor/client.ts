@@ -1,5 +1,7 @@
 import { z } from "zod";
+import { signingFetch } from "../core/caller-auth.ts";
 import { DeputyError, describeError } from "../core/errors.ts";
+import type { Identity } from "../core/identity.ts";
 import { pendingActionSchema, type DecisionResult } from "../core/actions/schema.ts";
 import type { ApprovalDecider, DecisionRequest } from "./approval-executor.ts";
 import { DECISIONS_PATH } from "./http.ts";
@@ -8,7 +10,11 @@ import { DECISIONS_PATH } from "./http.ts";
  * The bot's side of a remote executor: the same `decide` as the in-process
  * executor, over POST /v1/decisions. The answer is validated; a transport
  * failure is an error (the decision may or may not have happened — the bot
- * says so and shows the action's state), never a silent success.
+ * says so and shows the action's state), never a silent success. Every
+ * request is signed with the executorCaller key (core/caller-auth.ts); when
+ * an approver group is configured, the bot asks Slack whether the approver
+ * is a member and vouches for the answer in the signed claims, so an
+ * executor without a Slack client can still honour the group.
  */
 const decisionResultSchema = z.discriminatedUnion("status", [
   z.object({
@@ -24,14 +30,29 @@ const decisionResultSchema = z.discriminatedUnion("status", [
 
 export function createExecutorClient(options: {
   url: string;
+  /** The executorCaller key (core/keys.ts). */
+  key: Buffer;
+  /** The configured approver group and how to check membership with Slack. */
+  approverGroup?: { id: string; isMember: (identity: Identity) => Promise<boolean> } | undefined;
   timeoutMs?: number;
   fetch?: typeof fetch;
 }): ApprovalDecider {
   const endpoint = new URL(DECISIONS_PATH, options.url).toString();
-  const doFetch = options.fetch ?? fetch;
   const timeoutMs = options.timeoutMs ?? 120_000;
+  const group = options.approverGroup;
   return {
     async decide(request: DecisionRequest): Promise<DecisionResult> {
+      let member = false;
+      if (group) {
+        // Fail closed: a membership Slack cannot confirm is not vouched for.
+        member = await group.isMember(request.approver).catch(() => false);
+      }
+      const doFetch = signingFetch({
+        key: options.key,
+        purpose: "executor",
+        ...(member && group ? { claimsOf: () => ({ approverGroups: [group.id] }) } : {}),
+        ...(options.fetch ? { fetch: options.fetch } : {}),
+      });
       let response: Response;
       try {
         response = await doFetch(endpoint, {

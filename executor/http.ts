@@ -1,5 +1,7 @@
 import http from "node:http";
 import type { AddressInfo } from "node:net";
+import type { AuditLog } from "../core/audit.ts";
+import { ASSERTION_HEADER, type CallerVerifier } from "../core/caller-auth.ts";
 import { describeError } from "../core/errors.ts";
 import type { Logger } from "../core/logger.ts";
 import type { ApprovalDecider } from "./approval-executor.ts";
@@ -9,8 +11,11 @@ import type { ApprovalDecider } from "./approval-executor.ts";
  * { actionId, approver, decision } answers a DecisionResult. In production
  * only the agent (the Slack bot) can reach it — Istio's AuthorizationPolicy
  * allows just the agent's SPIFFE principal — and the MCP server cannot, so the
- * model has no route to an approval. Bodies are small and validated by the
- * executor; nothing here trusts the caller with more than an opaque id.
+ * model has no route to an approval. The mesh is one layer; the endpoint
+ * checks again: every request carries the bot's signed assertion
+ * (core/caller-auth.ts) over this exact method, path and body, or it is
+ * answered 401 and audited, and nothing is decided. Bodies are small and
+ * validated by the executor.
  */
 export const DECISIONS_PATH = "/v1/decisions";
 const MAX_BODY_BYTES = 16 * 1024;
@@ -35,10 +40,18 @@ async function readBody(request: http.IncomingMessage): Promise<string | undefin
   return Buffer.concat(chunks).toString("utf8");
 }
 
+export interface ExecutorHttpOptions {
+  executor: ApprovalDecider;
+  logger: Logger;
+  /** Verifies the bot's assertion (key: executorCaller). There is no unauthenticated mode. */
+  callers: CallerVerifier;
+  audit: AuditLog;
+}
+
 export function createExecutorHttpHandler(
-  executor: ApprovalDecider,
-  logger: Logger,
+  options: ExecutorHttpOptions,
 ): (request: http.IncomingMessage, response: http.ServerResponse) => void {
+  const { executor, logger, callers, audit } = options;
   return (request, response) => {
     const path = (request.url ?? "/").split("?")[0];
     if (path === "/healthz" && request.method === "GET") return send(response, 200, { ok: true });
@@ -54,13 +67,34 @@ export function createExecutorHttpHandler(
       const text = await readBody(request);
       if (text === undefined)
         return send(response, 413, { error: `Body larger than ${MAX_BODY_BYTES} bytes` });
+      const verified = await callers.verify({
+        header: request.headers[ASSERTION_HEADER],
+        method: request.method ?? "",
+        path,
+        body: text,
+      });
+      if (!verified.ok) {
+        audit.record({
+          kind: "policy_decision",
+          decision: "refused",
+          rule: "caller-unauthenticated",
+          message: `POST ${DECISIONS_PATH} from an unauthenticated caller refused: ${verified.reason}`,
+          details: { remote: request.socket.remoteAddress },
+        });
+        logger.warn({ reason: verified.reason }, "unauthenticated decision request refused");
+        return send(response, 401, {
+          error: `Unauthenticated: ${verified.reason}. Only Deputy's bot may send decisions; nothing was decided.`,
+        });
+      }
       let body: unknown;
       try {
         body = JSON.parse(text);
       } catch {
         return send(response, 400, { error: "Body is not JSON" });
       }
-      const result = await executor.decide(body as Parameters<ApprovalDecider["decide"]>[0]);
+      const result = await executor.decide(body as Parameters<ApprovalDecider["decide"]>[0], {
+        ...(verified.claims.approverGroups ? { verifiedApproverGroups: verified.claims.approverGroups } : {}),
+      });
       send(response, result.status === "refused" && result.rule === "invalid-request" ? 400 : 200, result);
     })().catch((error: unknown) => {
       logger.error({ err: describeError(error) }, "decision failed");
@@ -77,13 +111,10 @@ export interface ExecutorHttpServer {
   close(): Promise<void>;
 }
 
-export async function startExecutorHttpServer(options: {
-  executor: ApprovalDecider;
-  logger: Logger;
-  host: string;
-  port: number;
-}): Promise<ExecutorHttpServer> {
-  const server = http.createServer(createExecutorHttpHandler(options.executor, options.logger));
+export async function startExecutorHttpServer(
+  options: ExecutorHttpOptions & { host: string; port: number },
+): Promise<ExecutorHttpServer> {
+  const server = http.createServer(createExecutorHttpHandler(options));
   server.requestTimeout = 120_000;
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);

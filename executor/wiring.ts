@@ -1,11 +1,12 @@
-import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
+import { readFile } from "node:fs/promises";
 import type { KubeConfig } from "@kubernetes/client-node";
 import type { Redis } from "ioredis";
 import { writePauseStatus } from "../core/anomaly.ts";
 import type { AuditLog } from "../core/audit.ts";
 import type { Config } from "../core/config.ts";
-import { DeputyError } from "../core/errors.ts";
+import { DeputyError, describeError } from "../core/errors.ts";
+import { loadDeputyKeys, type DeputyKeys, type KeyPurpose, type KeySource } from "../core/keys.ts";
 import type { Identity } from "../core/identity.ts";
 import type { Logger } from "../core/logger.ts";
 import { loadOpenBaoRoles, type OpenBaoRoles } from "../core/openbao-roles.ts";
@@ -39,11 +40,6 @@ export function createActionStoreFromConfig(config: Config, redis: Redis, action
 }
 
 export type { ActionSigner };
-
-/** Placeholder until keys come from OpenBao KV: a per-process key (split processes cannot share it). */
-export function interimActionKey(): Buffer {
-  return randomBytes(32);
-}
 
 /** What the MCP server's write tools need on top of the read deps. */
 export function createWriteDeps(options: {
@@ -97,6 +93,8 @@ export function createExecutorFromConfig(options: {
   actionKey: Buffer;
   /** Slack user-group membership; unset when no group is configured. */
   isInGroup?: (identity: Identity) => Promise<boolean>;
+  /** Only `deputy start` sets this: local-mode identities are accepted, from DEPUTY_LOCAL_USERS. */
+  localMode?: boolean;
   /** Defaults to the anomaly detector's Redis pause key (core/anomaly.ts). */
   writePause?: ApprovalExecutorDeps["writePause"];
   /** Test hook only. */
@@ -126,10 +124,13 @@ export function createExecutorFromConfig(options: {
     logger: options.logger,
     approvers: {
       slackUserIds: config.approvals.approvers,
+      group: config.approvals.approverGroup,
       isInGroup: config.approvals.approverGroup ? options.isInGroup : undefined,
-      localApproverIds: config.console.users
-        .filter((user) => user.roles.includes("approver"))
-        .map((user) => user.id),
+      // DEPUTY_LOCAL_USERS has a default; outside local mode it must not name anyone.
+      localIdentities: options.localMode === true,
+      localApproverIds: options.localMode
+        ? config.console.users.filter((user) => user.roles.includes("approver")).map((user) => user.id)
+        : [],
     },
     twoPersonRule: { normal: config.approvals.twoPersonRule, high: config.approvals.twoPersonRuleHighRisk },
     protectedNamespaces: config.guardrails.protectedNamespaces,
@@ -139,4 +140,48 @@ export function createExecutorFromConfig(options: {
     notify: queueActionNotice(options.redis, config.redis.prefix),
   });
   return { executor, broker, store };
+}
+
+/**
+ * Where a production process reads Deputy's keys: OpenBao KV when
+ * DEPUTY_KEYS_FROM_OPENBAO is set (logging in with its own role and its
+ * projected token), otherwise nowhere, and loadDeputyKeys refuses to start.
+ */
+export async function keySourceFromConfig(config: Config, role: string): Promise<KeySource | undefined> {
+  const path = config.keys.fromOpenBao;
+  if (!path) return undefined;
+  let jwt: string;
+  try {
+    jwt = await readFile(config.openbao.jwtPath, "utf8");
+  } catch (error) {
+    throw new DeputyError(
+      "CONFIG_INVALID",
+      `DEPUTY_KEYS_FROM_OPENBAO is set but the service-account token at ${config.openbao.jwtPath} (DEPUTY_BAO_JWT_PATH) is unreadable: ${describeError(error)}`,
+      { cause: error },
+    );
+  }
+  return {
+    kind: "openbao",
+    openbao: createOpenBaoClient({ addr: config.openbao.addr }),
+    authMount: config.openbao.authMount,
+    role,
+    jwt,
+    path,
+  };
+}
+
+/** Load the keys a production component needs, or refuse to start with a sentence saying how to fix it. */
+export async function loadKeysFromConfig(options: {
+  config: Config;
+  role: string;
+  purposes: readonly KeyPurpose[];
+  component: string;
+  logger: Logger;
+}): Promise<DeputyKeys> {
+  return loadDeputyKeys({
+    purposes: options.purposes,
+    source: await keySourceFromConfig(options.config, options.role),
+    component: options.component,
+    logger: options.logger,
+  });
 }

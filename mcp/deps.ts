@@ -20,4 +20,9 @@ export interface McpDeps {
   actions: ActionStore;
   /** Guardrails evaluated on every write proposal. */
   policy: Policy;
+  /**
+   * Set per call from the caller's conversation (DEPUTY_CHANNEL_NAMESPACES):
+   * the namespaces that channel's people may read and change.
+   */
+  namespaceScope?: { channel: string; namespaces: readonly string[] };
 }

@@ -8,9 +8,11 @@ import {
 import { z } from "zod";
 import type { AuditEvent } from "../core/audit.ts";
 import { isRedisUnavailable } from "../core/redis.ts";
+import { channelScope } from "../core/access.ts";
+import type { CallerClaims } from "../core/caller-auth.ts";
 import { describeError, isDeputyError } from "../core/errors.ts";
 import { META_KEYS } from "../core/actions/meta.ts";
-import { conversationSchema, identitySchema } from "../core/identity.ts";
+import { conversationSchema, identitySchema, sameIdentity } from "../core/identity.ts";
 import { fenceUntrusted } from "../core/fence.ts";
 import { KubeApiError } from "../core/kube/errors.ts";
 import { redactText, redactValue } from "../core/redact.ts";
@@ -34,9 +36,35 @@ export { META_KEYS };
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- each tool has its own argument shape
 type AnyTool = ToolDefinition<McpDeps, any>;
 
+/**
+ * How far the transport vouches for `_meta`: stdio and in-memory callers are
+ * the local user or this process (trusted); an HTTP caller is trusted only
+ * for what its verified assertion claims; an unauthenticated loopback caller
+ * in local mode may read, but names nobody (writes then need a requester).
+ */
+export type CallerTrust =
+  { kind: "trusted" } | { kind: "verified"; claims: CallerClaims } | { kind: "anonymous" };
+
 export interface McpServerOptions {
   /** Tools to register; defaults to every tool in mcp/tools/index.ts. */
   tools?: readonly AnyTool[];
+  /** Defaults to trusted (stdio, in-memory). */
+  callerTrust?: CallerTrust;
+}
+
+/** The caller context `_meta` gives, checked against what the transport vouches for. */
+export function applyCallerTrust(
+  caller: CallerContext,
+  trust: CallerTrust,
+): { caller: CallerContext } | { problem: string } {
+  if (trust.kind === "trusted") return { caller };
+  if (trust.kind === "anonymous")
+    return { caller: { ...caller, requester: undefined, conversation: undefined } };
+  const { requester, conversation } = trust.claims;
+  if (caller.requester && (!requester || !sameIdentity(caller.requester, requester))) {
+    return { problem: "the requester in _meta is not the one the caller's signed assertion names" };
+  }
+  return { caller: { ...caller, requester, conversation } };
 }
 
 const listings = new WeakMap<AnyTool, Tool>();
@@ -208,7 +236,11 @@ export function createMcpServer(deps: McpDeps, options: McpServerOptions = {}): 
     const rawArgs = request.params.arguments ?? {};
     const tool = byName.get(name);
     const logger = deps.logger.child({ tool: name, requestId: String(extra.requestId) });
-    const callerResult = parseCaller(request.params._meta);
+    const parsedCaller = parseCaller(request.params._meta);
+    const callerResult =
+      "caller" in parsedCaller
+        ? applyCallerTrust(parsedCaller.caller, options.callerTrust ?? { kind: "trusted" })
+        : parsedCaller;
     const caller = "caller" in callerResult ? callerResult.caller : undefined;
 
     const audit = (result: CallToolResult, extraFields: Partial<AuditEvent>): CallToolResult => {
@@ -252,8 +284,10 @@ export function createMcpServer(deps: McpDeps, options: McpServerOptions = {}): 
     let result: CallToolResult;
     let rule: string | undefined;
     try {
+      // The conversation's channel narrows what this call may see (DEPUTY_CHANNEL_NAMESPACES).
+      const scope = channelScope(deps.config.access, callerResult.caller.conversation);
       result = await tool.handler(parsed.data, {
-        deps,
+        deps: scope ? { ...deps, namespaceScope: scope } : deps,
         logger,
         signal: extra.signal,
         caller: callerResult.caller,

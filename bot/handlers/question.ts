@@ -125,6 +125,14 @@ async function routeQuestion(
   log: BotServices["logger"],
 ): Promise<void> {
   const { conversation } = question;
+  // Before any parse, tool call or model turn: is this person allowed to ask here?
+  const refusal = await services.access.refusal(question.requester, conversation);
+  if (refusal) {
+    log.info("request refused by the access rules");
+    await reportError(client, conversation, undefined, refusal);
+    return;
+  }
+
   let parsed: ReturnType<typeof parseDirectCommand> | undefined;
   try {
     parsed = parseDirectCommand(question.text);

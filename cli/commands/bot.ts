@@ -35,6 +35,15 @@ export async function run(args: string[]): Promise<number> {
     config = await resolveBotSecrets(parsed, logger);
   }
   assertSlackConfig(config.slack);
+  const { botKeyPurposes } = await import("../../bot/wiring.ts");
+  const { loadKeysFromConfig } = await import("../../executor/wiring.ts");
+  const keys = await loadKeysFromConfig({
+    config,
+    role: config.slack.openbaoRole,
+    purposes: botKeyPurposes(config),
+    component: "deputy bot",
+    logger,
+  });
   // The SDKs load only once the settings are known to be complete.
   const [{ startHealthServer }, { startBot }, { createAuditLog }, { createMetrics }] = await Promise.all([
     import("../../bot/health.ts"),
@@ -51,9 +60,9 @@ export async function run(args: string[]): Promise<number> {
   });
   const bot = await startBot(config, {
     logger,
+    keys,
     audit,
     metrics,
-    actionKey: (await import("../../executor/wiring.ts")).interimActionKey(),
     attachAuditObserver: (observer) => {
       observeAnomalies = observer;
     },

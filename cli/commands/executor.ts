@@ -11,10 +11,12 @@ import { startExecutorHttpServer } from "../../executor/http.ts";
 import { startExecutorUpkeep } from "../../executor/upkeep.ts";
 import { createOpenBaoClient } from "../../executor/openbao-client.ts";
 import { setupOpenBao } from "../../executor/openbao-setup.ts";
+import { createCallerVerifier } from "../../core/caller-auth.ts";
+import { requireKey } from "../../core/keys.ts";
 import {
   clusterEndpointOf,
   createExecutorFromConfig,
-  interimActionKey,
+  loadKeysFromConfig,
   loadRolesFromConfig,
 } from "../../executor/wiring.ts";
 
@@ -83,6 +85,14 @@ export async function run(args: string[]): Promise<number> {
   }
   const config = parseConfig();
   const logger = createLogger({ level: config.logLevel, name: "deputy-executor" });
+  // Before anything listens: without its keys the executor cannot tell the bot from anyone else.
+  const keys = await loadKeysFromConfig({
+    config,
+    role: config.openbao.authRole,
+    purposes: ["action", "executorCaller"],
+    component: "deputy executor",
+    logger,
+  });
   // Executed deletes and evictions are counted here (bound below once Redis is up).
   let observeAnomalies: AuditObserver = () => {};
   const audit = createAuditLog({
@@ -99,7 +109,7 @@ export async function run(args: string[]): Promise<number> {
     audit,
     logger,
     cluster: clusterEndpointOf(loadKubeConfig({ kubeconfig: config.kube.kubeconfig })),
-    actionKey: interimActionKey(),
+    actionKey: requireKey(keys, "action", "deputy executor"),
   });
   const upkeep = startExecutorUpkeep(executor, logger);
   const portText = option(args, "--port");
@@ -110,6 +120,13 @@ export async function run(args: string[]): Promise<number> {
   const server = await startExecutorHttpServer({
     executor,
     logger,
+    audit,
+    callers: createCallerVerifier({
+      key: requireKey(keys, "executorCaller", "deputy executor"),
+      purpose: "executor",
+      redis,
+      prefix: config.redis.prefix,
+    }),
     host: option(args, "--host") ?? "127.0.0.1",
     port,
   });

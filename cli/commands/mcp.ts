@@ -10,7 +10,9 @@ import { loadKubeConfig } from "../../core/kube/config.ts";
 import { createLogger, type Logger } from "../../core/logger.ts";
 import { createMetrics, startMetricsServer, type Metrics } from "../../core/metrics.ts";
 import type { KubeRequestEvent } from "../../core/kube/client.ts";
-import { createWriteDeps, interimActionKey } from "../../executor/wiring.ts";
+import { createCallerVerifier } from "../../core/caller-auth.ts";
+import { generateKeys, requireKey } from "../../core/keys.ts";
+import { createWriteDeps, loadKeysFromConfig } from "../../executor/wiring.ts";
 import type { McpDeps } from "../../mcp/deps.ts";
 import { startHttpServer } from "../../mcp/transports/http.ts";
 import { serveStdio } from "../../mcp/transports/stdio.ts";
@@ -79,10 +81,35 @@ export async function run(args: string[]): Promise<number> {
     ...(destination ? { destination } : {}),
     onRecord: [(record) => metrics.observeAudit(record), (record) => observeAnomalies(record)],
   });
+  // The action key signs every proposal; over HTTP the server believes an identity only from
+  // a caller holding the mcpCaller key. A local stdio server with no key source signs with a
+  // key of its own: its proposals verify only in this process, never in another executor.
+  const keys =
+    stdio && !config.keys.fromOpenBao
+      ? generateKeys(["action"])
+      : await loadKeysFromConfig({
+          config,
+          role: config.keys.mcpAuthRole,
+          purposes: http ? ["action", "mcpCaller"] : ["action"],
+          component: http ? "deputy mcp --http" : "deputy mcp --stdio",
+          logger,
+        });
+  if (stdio && !config.keys.fromOpenBao) {
+    logger.warn(
+      "DEPUTY_KEYS_FROM_OPENBAO is not set: proposals are signed with a key made for this process and no other executor will accept them",
+    );
+  }
   const redis = new Redis(config.redis.url, { lazyConnect: false, maxRetriesPerRequest: 2 });
   watchRedisHealth(redis, logger);
   observeAnomalies = headlessAnomalyObserver({ config, redis, audit, logger, metrics });
-  const deps = mcpDepsFromConfig(config, logger, audit, redis, interimActionKey(), metrics);
+  const deps = mcpDepsFromConfig(
+    config,
+    logger,
+    audit,
+    redis,
+    requireKey(keys, "action", "deputy mcp"),
+    metrics,
+  );
   const shutdown = async (): Promise<void> => {
     deps.kube.close();
     await redis.quit().catch(() => undefined);
@@ -101,7 +128,16 @@ export async function run(args: string[]): Promise<number> {
     throw new DeputyError("INPUT_INVALID", `--port "${portText}" is not a port number`);
   }
   const host = option(args, "--host") ?? config.mcp.host;
-  const running = await startHttpServer(deps, { host, port });
+  const running = await startHttpServer(deps, {
+    host,
+    port,
+    callers: createCallerVerifier({
+      key: requireKey(keys, "mcpCaller", "deputy mcp"),
+      purpose: "mcp",
+      redis,
+      prefix: config.redis.prefix,
+    }),
+  });
   // Prometheus scrapes its own port, so /mcp stays reachable only by the agent's principal.
   const metricsServer = await startMetricsServer(metrics, { host, port: config.observability.metricsPort });
   process.stderr.write(

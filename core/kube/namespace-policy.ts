@@ -29,9 +29,15 @@ function globToRegExp(glob: string): RegExp {
 export function createNamespacePolicy(lists: {
   allow: readonly string[];
   deny: readonly string[];
+  /**
+   * A further allow list: the namespaces of the conversation's channel
+   * (DEPUTY_CHANNEL_NAMESPACES). Both lists must admit a namespace.
+   */
+  scope?: { namespaces: readonly string[]; channel: string };
 }): NamespacePolicy {
   const allow = lists.allow.map((glob) => ({ glob, re: globToRegExp(glob) }));
   const deny = lists.deny.map((glob) => ({ glob, re: globToRegExp(glob) }));
+  const scope = lists.scope?.namespaces.map((glob) => ({ glob, re: globToRegExp(glob) }));
   const check = (namespace: string): NamespaceDecision => {
     const denied = deny.find((d) => d.re.test(namespace));
     if (denied) {
@@ -48,6 +54,14 @@ export function createNamespacePolicy(lists: {
         message: `namespace "${namespace}" is not in the namespace allow list (DEPUTY_NAMESPACE_ALLOW: ${allow.map((a) => a.glob).join(", ")})`,
       };
     }
+    if (scope && !scope.some((a) => a.re.test(namespace))) {
+      const channel = lists.scope!.channel;
+      return {
+        allowed: false,
+        rule: "channel-scope",
+        message: `namespace "${namespace}" is outside the scope of ${channel === "dm" ? "direct messages" : `channel ${channel}`} (DEPUTY_CHANNEL_NAMESPACES: ${scope.map((a) => a.glob).join(", ") || "none"})`,
+      };
+    }
     return { allowed: true };
   };
   return {
@@ -61,6 +75,6 @@ export function createNamespacePolicy(lists: {
         });
       }
     },
-    restricted: allow.length > 0 || deny.length > 0,
+    restricted: allow.length > 0 || deny.length > 0 || scope !== undefined,
   };
 }

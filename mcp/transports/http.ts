@@ -1,18 +1,28 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { StreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/streamableHttp.js";
+import { ASSERTION_HEADER, type CallerVerifier } from "../../core/caller-auth.ts";
 import { describeError } from "../../core/errors.ts";
 import type { McpDeps } from "../deps.ts";
-import { createMcpServer } from "../server.ts";
+import { createMcpServer, type CallerTrust } from "../server.ts";
 
 /**
  * Streamable HTTP on `/mcp` (stateless: every POST gets a fresh server and
  * transport, so any replica can answer any request), plus `/healthz`
  * (process alive) and `/readyz` (the Kubernetes API answers). In a cluster,
- * Istio's mTLS and AuthorizationPolicy decide who may reach `/mcp`; by
+ * Istio's mTLS and AuthorizationPolicy decide who may reach `/mcp`, and the
+ * application checks again: every POST must carry the bot's signed assertion
+ * (core/caller-auth.ts), and the requester is the one that assertion names,
+ * never `_meta` as given; anything else is answered 401 and audited. By
  * default it binds to 127.0.0.1.
  */
 export interface HttpServerOptions {
+  /**
+   * Who may call /mcp: a verifier of the bot's assertion (every deployed
+   * server), or "anonymous" (local mode's loopback listener for other MCP
+   * clients: served, but `_meta` identities are ignored, so only reads work).
+   */
+  callers: CallerVerifier | "anonymous";
   host?: string;
   port?: number;
   /** Largest accepted request body. */
@@ -33,7 +43,7 @@ export interface RunningHttpServer {
 
 const READY_CACHE_MS = 5000;
 
-async function readJson(req: IncomingMessage, limit: number): Promise<unknown> {
+async function readJson(req: IncomingMessage, limit: number): Promise<{ text: string; json: unknown }> {
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of req) {
@@ -41,8 +51,9 @@ async function readJson(req: IncomingMessage, limit: number): Promise<unknown> {
     if (size > limit) throw Object.assign(new Error(`request body exceeds ${limit} bytes`), { status: 413 });
     chunks.push(chunk as Buffer);
   }
+  const text = Buffer.concat(chunks).toString("utf8");
   try {
-    return JSON.parse(Buffer.concat(chunks).toString("utf8"));
+    return { text, json: JSON.parse(text) };
   } catch {
     throw Object.assign(new Error("request body is not JSON"), { status: 400 });
   }
@@ -60,10 +71,7 @@ function jsonRpcError(res: ServerResponse, status: number, message: string): voi
   send(res, status, { jsonrpc: "2.0", error: { code: -32600, message }, id: null });
 }
 
-export async function startHttpServer(
-  deps: McpDeps,
-  options: HttpServerOptions = {},
-): Promise<RunningHttpServer> {
+export async function startHttpServer(deps: McpDeps, options: HttpServerOptions): Promise<RunningHttpServer> {
   const host = options.host ?? deps.config.mcp.host;
   const port = options.port ?? deps.config.mcp.port;
   const maxBodyBytes = options.maxBodyBytes ?? 1024 * 1024;
@@ -108,14 +116,41 @@ export async function startHttpServer(
       jsonRpcError(res, 405, "Method not allowed: this server is stateless; use POST");
       return;
     }
-    let body: unknown;
+    let body: { text: string; json: unknown };
     try {
       body = await readJson(req, maxBodyBytes);
     } catch (error) {
       jsonRpcError(res, (error as { status?: number }).status ?? 400, describeError(error));
       return;
     }
-    const server = createMcpServer(deps);
+    let callerTrust: CallerTrust = { kind: "anonymous" };
+    if (options.callers !== "anonymous") {
+      const verified = await options.callers.verify({
+        header: req.headers[ASSERTION_HEADER],
+        method: req.method,
+        path: (req.url ?? "/").split("?")[0] ?? "/",
+        body: body.text,
+      });
+      if (!verified.ok) {
+        deps.audit.record({
+          kind: "policy_decision",
+          decision: "refused",
+          rule: "caller-unauthenticated",
+          message: `POST /mcp from an unauthenticated caller refused: ${verified.reason}`,
+          cluster: deps.config.kube.clusterName,
+          details: { remote: req.socket.remoteAddress },
+        });
+        logger.warn({ reason: verified.reason }, "unauthenticated MCP request refused");
+        jsonRpcError(
+          res,
+          401,
+          `Unauthenticated: ${verified.reason}. Only Deputy's bot may call this server.`,
+        );
+        return;
+      }
+      callerTrust = { kind: "verified", claims: verified.claims };
+    }
+    const server = createMcpServer(deps, { callerTrust });
     const transport = new StreamableHTTPServerTransport({
       sessionIdGenerator: undefined,
       enableJsonResponse: true,
@@ -125,7 +160,7 @@ export async function startHttpServer(
       void server.close();
     });
     await server.connect(transport);
-    await transport.handleRequest(req, res, body);
+    await transport.handleRequest(req, res, body.json);
   };
 
   const server = createServer((req, res) => {

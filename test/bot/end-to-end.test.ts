@@ -257,6 +257,15 @@ describe("end to end on the local cluster", () => {
     expect(JSON.stringify(slack.messages.find((m) => m.ts === card!.ts)!.blocks)).toContain(
       APPROVE_ACTION_ID,
     );
+    // Again, from another workspace of the same org (a validly signed payload with another team id):
+    // the same person, so refused the same way.
+    await slack.click({ user: ALICE, message: card!, actionId: APPROVE_ACTION_ID, teamId: "T0OTHERORG" });
+    await bot.idle();
+    expect(slack.messages.filter((m) => m.ephemeralTo === ALICE).at(-1)?.text).toMatch(
+      /You asked for this change/,
+    );
+    expect(await restartedAt()).toBeUndefined();
+    expect(await store.executions(actionId)).toBe(0);
 
     // Another approver approves: the Deployment is restarted on the API server.
     const approved = await slack.click({ user: BOB, message: card!, actionId: APPROVE_ACTION_ID });

@@ -70,7 +70,7 @@ beforeAll(async () => {
     audit,
     redis,
     metrics,
-    actionKey: TEST_ACTION_KEY,
+    keys: { action: TEST_ACTION_KEY },
     attachAuditObserver: (observer) => {
       observe = observer;
     },

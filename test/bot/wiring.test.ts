@@ -4,7 +4,12 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { runAgentTurn } from "../../bot/agent/run-agent-turn.ts";
 import { createAnthropicModel } from "../../bot/agent/model.ts";
 import { agentFromConfig, connectMcpOverHttp } from "../../bot/wiring.ts";
+import { randomBytes } from "node:crypto";
+import { Redis } from "ioredis";
+import { createCallerVerifier } from "../../core/caller-auth.ts";
 import { parseConfig } from "../../core/config.ts";
+import { generateKeys } from "../../core/keys.ts";
+import { loadTestEnv } from "../helpers/testenv.ts";
 import { createLogger } from "../../core/logger.ts";
 import { startHttpServer, type RunningHttpServer } from "../../mcp/transports/http.ts";
 import { startAnthropicFake, text, toolUse, type AnthropicFake } from "../fakes/anthropic.ts";
@@ -18,11 +23,23 @@ let harness: Harness;
 let server: RunningHttpServer;
 let client: Client;
 let model: AnthropicFake;
+let redis: Redis;
 
 beforeAll(async () => {
   harness = await startHarness();
-  server = await startHttpServer(harness.deps, { host: "127.0.0.1", port: 0 });
-  client = await connectMcpOverHttp(server.url);
+  redis = new Redis(loadTestEnv().redisUrl);
+  const keys = generateKeys(["mcpCaller"]);
+  server = await startHttpServer(harness.deps, {
+    host: "127.0.0.1",
+    port: 0,
+    callers: createCallerVerifier({
+      key: keys.mcpCaller!,
+      purpose: "mcp",
+      redis,
+      prefix: `deputy-test-trust-${randomBytes(4).toString("hex")}:`,
+    }),
+  });
+  client = await connectMcpOverHttp(server.url, keys.mcpCaller!);
   model = await startAnthropicFake();
 });
 
@@ -31,6 +48,7 @@ afterAll(async () => {
   await server?.close();
   await harness?.close();
   await model?.close();
+  redis?.disconnect();
 });
 
 describe("bot wiring", () => {

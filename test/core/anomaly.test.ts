@@ -89,6 +89,17 @@ const deleteProposal = (id = actionId()): AuditEvent => ({
   decision: "pending",
 });
 
+const deleteExecution = (id = actionId()): AuditEvent => ({
+  kind: "execution",
+  actionId: id,
+  actor: alice,
+  approver: bob,
+  tool: "delete_pod",
+  arguments: { namespace: "shop", name: `checkout-${id.slice(-6)}` },
+  outcome: "succeeded",
+  kubeStatus: 200,
+});
+
 const denial = (): AuditEvent => ({
   kind: "policy_decision",
   actor: alice,
@@ -104,61 +115,59 @@ beforeEach(() => {
 });
 
 describe("anomaly detection across two replicas sharing Redis", () => {
-  it("does not fire at 5 deletes in a minute, fires once at the 6th, and pauses writes", async () => {
+  it("does not fire at 5 executed deletes in a minute, fires once at the 6th, and pauses writes", async () => {
     const a = replica(redisA);
     const b = replica(redisB);
-    for (let i = 0; i < 5; i++) await emit(i % 2 === 0 ? a : b, deleteProposal());
+    for (let i = 0; i < 5; i++) await emit(i % 2 === 0 ? a : b, deleteExecution());
     expect(alerts).toHaveLength(0);
     expect(await isWritePaused(redisA, prefix)).toBe(false);
 
-    const fired = await emit(b, deleteProposal());
+    const fired = await emit(b, deleteExecution());
     expect(fired).toHaveLength(1);
     expect(alerts).toHaveLength(1);
     expect(alerts[0]).toMatchObject({ rule: "delete-burst", severity: "critical", writesPaused: true });
-    expect(alerts[0]!.text).toContain("6 delete or evict actions in 1 min (more than 5)");
+    expect(alerts[0]!.text).toContain("6 executed delete or evict actions in 1 min (more than 5)");
+    // The alert says how long and how to lift it.
+    expect(alerts[0]!.text).toContain(
+      "paused cluster-wide for 15 min; an approver can resume them with /deputy resume-writes or the Resume writes button on the alert.",
+    );
     expect(await isWritePaused(redisA, prefix)).toBe(true);
     expect(await writePauseStatus(redisB, prefix)).toMatchObject({ rule: "delete-burst" });
     expect(b.records.some((r) => r.kind === "anomaly" && r.rule === "delete-burst")).toBe(true);
     expect(await b.metrics.registry.metrics()).toContain('deputy_anomalies_total{rule="delete-burst"} 1');
 
     // Further deletes in the same window do not repeat the alert.
-    await emit(a, deleteProposal());
-    await emit(b, deleteProposal());
+    await emit(a, deleteExecution());
+    await emit(b, deleteExecution());
     expect(alerts).toHaveLength(1);
   });
 
-  it("counts one action once, whether proposed or executed", async () => {
+  it("counts only what happened: proposed or failed deletes never pause writes", async () => {
     const a = replica(redisA);
     const b = replica(redisB);
-    for (let i = 0; i < 5; i++) {
-      const id = actionId();
-      await emit(a, deleteProposal(id));
-      await emit(b, {
-        kind: "execution",
-        actionId: id,
-        tool: "delete_pod",
-        outcome: "succeeded",
-        kubeStatus: 201,
-      });
+    for (let i = 0; i < 20; i++) {
+      await emit(a, deleteProposal());
+      await emit(b, { ...deleteExecution(), outcome: "failed", kubeStatus: 429 });
     }
     expect(alerts).toHaveLength(0);
+    expect(await isWritePaused(redisA, prefix)).toBe(false);
   });
 
   it("fires exactly once when both replicas race past the threshold", async () => {
     const a = replica(redisA);
     const b = replica(redisB);
-    await Promise.all(Array.from({ length: 20 }, (_, i) => emit(i % 2 === 0 ? a : b, deleteProposal())));
+    await Promise.all(Array.from({ length: 20 }, (_, i) => emit(i % 2 === 0 ? a : b, deleteExecution())));
     expect(alerts.filter((alert) => alert.rule === "delete-burst")).toHaveLength(1);
   });
 
   it("forgets deletes that slid out of the window", async () => {
     const a = replica(redisA, 1500);
     const b = replica(redisB, 1500);
-    for (let i = 0; i < 5; i++) await emit(a, deleteProposal());
+    for (let i = 0; i < 5; i++) await emit(a, deleteExecution());
     await new Promise((resolve) => setTimeout(resolve, 1600));
-    for (let i = 0; i < 5; i++) await emit(b, deleteProposal());
+    for (let i = 0; i < 5; i++) await emit(b, deleteExecution());
     expect(alerts).toHaveLength(0); // 10 in total, but only 5 in the window
-    await emit(a, deleteProposal());
+    await emit(a, deleteExecution());
     expect(alerts).toHaveLength(1); // the 6th inside the window
   });
 
@@ -175,7 +184,7 @@ describe("anomaly detection across two replicas sharing Redis", () => {
     expect(await isWritePaused(redisA, prefix)).toBe(false);
   });
 
-  it("fires on the first write proposed in a protected namespace and pauses writes", async () => {
+  it("alerts on the first write proposed in a protected namespace, without pausing writes", async () => {
     const a = replica(redisA);
     const b = replica(redisB);
     await emit(a, { kind: "tool_call", tool: "list_pods", arguments: { namespace: "kube-system" } });
@@ -189,11 +198,45 @@ describe("anomaly detection across two replicas sharing Redis", () => {
       arguments: { namespace: "payments", name: "api", replicas: 0 },
     });
     expect(alerts).toHaveLength(1);
-    expect(alerts[0]).toMatchObject({ rule: "protected-namespace-write", writesPaused: true });
+    expect(alerts[0]).toMatchObject({
+      rule: "protected-namespace-write",
+      severity: "warning",
+      writesPaused: false,
+    });
     expect(alerts[0]!.text).toContain(
       "protected namespace payments: scale_deployment payments/api for alice",
     );
-    expect(await isWritePaused(redisA, prefix)).toBe(true);
+    expect(await isWritePaused(redisA, prefix)).toBe(false);
+  });
+
+  it("alerts on a refused proposal in kube-system, and writes stay open", async () => {
+    const a = replica(redisA);
+    await emit(a, {
+      kind: "policy_decision",
+      actor: { kind: "slack", id: "U0MALLORY" },
+      tool: "restart_deployment",
+      arguments: { namespace: "kube-system", name: "coredns" },
+      decision: "deny",
+      rule: "protected-namespace",
+    });
+    expect(alerts).toEqual([
+      expect.objectContaining({
+        rule: "protected-namespace-write",
+        severity: "warning",
+        writesPaused: false,
+      }),
+    ]);
+    expect(await isWritePaused(redisA, prefix)).toBe(false);
+  });
+
+  it("ends a pause by itself after its TTL", async () => {
+    expect(await pauseWrites(redisA, { rule: "delete-burst", reason: "testing" }, prefix, 1)).toBe(true);
+    const status = await writePauseStatus(redisB, prefix);
+    expect(status).toMatchObject({ rule: "delete-burst", until: expect.any(String) });
+    expect(Date.parse(status!.until!) - Date.parse(status!.since)).toBe(1000);
+    expect(await redisA.ttl(`${prefix}writes:paused`)).toBeGreaterThan(0);
+    await new Promise((resolve) => setTimeout(resolve, 1300));
+    expect(await isWritePaused(redisB, prefix)).toBe(false);
   });
 
   it("lets an approver resume writes, audited", async () => {
@@ -220,7 +263,7 @@ describe("anomaly detection across two replicas sharing Redis", () => {
       },
     });
     const audit = createAuditLog({ destination: new Writable({ write: (_c, _e, cb) => cb() }) });
-    expect(await detector.observe(audit.record(deleteProposal()))).toHaveLength(1);
+    expect(await detector.observe(audit.record(deleteExecution()))).toHaveLength(1);
     expect(await isWritePaused(redisB, prefix)).toBe(true);
   });
 

@@ -4,6 +4,8 @@ import { join } from "node:path";
 import type { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { pauseWrites, resumeWrites, writePauseStatus } from "../../core/anomaly.ts";
+import { ASSERTION_HEADER, createCallerVerifier, signAssertion } from "../../core/caller-auth.ts";
+import { generateKeys } from "../../core/keys.ts";
 import { loadOpenBaoRoles } from "../../core/openbao-roles.ts";
 import { isDeputyError } from "../../core/errors.ts";
 import { createActionStore, type ActionStore } from "../../core/actions/store.ts";
@@ -26,6 +28,8 @@ describe("executor HTTP endpoint and client", () => {
   let broker: CredentialBroker;
   let server: ExecutorHttpServer;
   const captured = capture();
+  const keys = generateKeys(["executorCaller"]);
+  const signed = (url: string) => createExecutorClient({ url, key: keys.executorCaller! });
 
   beforeAll(async () => {
     redis = connectRedis();
@@ -54,7 +58,14 @@ describe("executor HTTP endpoint and client", () => {
       protectedNamespaces: ["kube-system"],
       clusterName: "test",
     });
-    server = await startExecutorHttpServer({ executor, logger: captured.logger, host: "127.0.0.1", port: 0 });
+    server = await startExecutorHttpServer({
+      executor,
+      logger: captured.logger,
+      audit: captured.audit,
+      callers: createCallerVerifier({ key: keys.executorCaller!, purpose: "executor", redis, prefix }),
+      host: "127.0.0.1",
+      port: 0,
+    });
   });
 
   afterAll(async () => {
@@ -64,7 +75,7 @@ describe("executor HTTP endpoint and client", () => {
   });
 
   it("decides through the client exactly as in process", async () => {
-    const client = createExecutorClient({ url: server.url });
+    const client = signed(server.url);
     const action = await store.create(draft());
     const rejected = await client.decide({ actionId: action.id, approver: bob, decision: "reject" });
     expect(rejected).toMatchObject({
@@ -89,7 +100,7 @@ describe("executor HTTP endpoint and client", () => {
   });
 
   it("ends an approval in a clear failed state when OpenBao cannot be reached, after bounded retries", async () => {
-    const client = createExecutorClient({ url: server.url });
+    const client = signed(server.url);
     const action = await store.create(draft({ requester: alice }));
     const started = Date.now();
     const result = await client.decide({
@@ -110,9 +121,67 @@ describe("executor HTTP endpoint and client", () => {
     expect(await store.executions(action.id)).toBe(0);
   });
 
+  it("answers 401 to a forged decision, audits it, and decides nothing", async () => {
+    const action = await store.create(draft({ requester: alice }));
+    const forged = JSON.stringify({
+      actionId: action.id,
+      approver: { kind: "local", id: "bob" },
+      decision: "reject",
+    });
+    const post = (headers: Record<string, string>) =>
+      fetch(`${server.url}/v1/decisions`, {
+        method: "POST",
+        headers: { "content-type": "application/json", ...headers },
+        body: forged,
+      });
+    const unsigned = await post({});
+    expect(unsigned.status).toBe(401);
+    expect(await unsigned.text()).toMatch(/Unauthenticated: no x-deputy-assertion header/);
+    const wrongKey = signAssertion(generateKeys(["executorCaller"]).executorCaller!, "executor", {
+      method: "POST",
+      path: "/v1/decisions",
+      body: forged,
+    });
+    expect((await post({ [ASSERTION_HEADER]: wrongKey })).status).toBe(401);
+    // A valid signature for the MCP server's purpose is not one for the executor.
+    const otherPurpose = signAssertion(keys.executorCaller!, "mcp", {
+      method: "POST",
+      path: "/v1/decisions",
+      body: forged,
+    });
+    expect((await post({ [ASSERTION_HEADER]: otherPurpose })).status).toBe(401);
+    expect((await store.get(action.id))?.state).toBe("pending");
+    expect(
+      captured.records.filter((r) => r.rule === "caller-unauthenticated" && r.decision === "refused"),
+    ).toHaveLength(3);
+  });
+
+  it("refuses a local-mode identity even from the authenticated bot: this is not local mode", async () => {
+    const action = await store.create(draft({ requester: alice }));
+    const result = await signed(server.url).decide({
+      actionId: action.id,
+      approver: { kind: "local", id: "bob" },
+      decision: "reject",
+    });
+    expect(result).toMatchObject({ status: "refused", rule: "local-identity-refused" });
+    expect(result.message).toMatch(/accepted only by Deputy's local mode/);
+    expect((await store.get(action.id))?.state).toBe("pending");
+  });
+
   it("answers protocol errors with the right status", async () => {
     const post = (body: string, type = "application/json") =>
-      fetch(`${server.url}/v1/decisions`, { method: "POST", headers: { "content-type": type }, body });
+      fetch(`${server.url}/v1/decisions`, {
+        method: "POST",
+        headers: {
+          "content-type": type,
+          [ASSERTION_HEADER]: signAssertion(keys.executorCaller!, "executor", {
+            method: "POST",
+            path: "/v1/decisions",
+            body,
+          }),
+        },
+        body,
+      });
     expect((await post("{not json")).status).toBe(400);
     expect((await post("{}", "text/plain")).status).toBe(415);
     expect((await post(JSON.stringify({ pad: "x".repeat(20_000) }))).status).toBe(413);
@@ -125,7 +194,11 @@ describe("executor HTTP endpoint and client", () => {
   });
 
   it("reports an unreachable executor as an error, never as a decision", async () => {
-    const client = createExecutorClient({ url: "http://127.0.0.1:9", timeoutMs: 1000 });
+    const client = createExecutorClient({
+      url: "http://127.0.0.1:9",
+      key: keys.executorCaller!,
+      timeoutMs: 1000,
+    });
     const error = await client
       .decide({ actionId: "act_CCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCC", approver: bob, decision: "approve" })
       .catch((e: unknown) => e);

@@ -28,6 +28,11 @@ import { adminKubeConfig, loadTestEnv, mintServiceAccountToken } from "../helper
 
 export const TEST_MOUNT = "k8s-deputy-test";
 export const TEST_POLICY = "deputy-executor-test";
+/** The MCP server's policy under its test name (it reads Deputy's keys, nothing else). */
+export const TEST_MCP_POLICY = "deputy-mcp-test";
+export const TEST_BOT_POLICY = "deputy-bot-test";
+/** Components' Kubernetes-auth roles the test mount has: all bound to EXECUTOR_NAMESPACE. */
+const TEST_AUTH_ROLES = ["deputy-executor", "deputy-mcp", "deputy-bot"];
 export const EXECUTOR_NAMESPACE = "deputy-test-system";
 export const EXECUTOR_SA = "deputy-executor";
 export const JIT_NAMESPACE = "deputy-test-jit";
@@ -97,22 +102,30 @@ export function testRoles(): OpenBaoRoles {
     secretsEngine: { mount: string };
   };
   const rename = (path: string): string => path.replace(/(^|\/)kubernetes\//, `$1${TEST_MOUNT}/`);
+  const testNames: Record<string, string> = {
+    "deputy-executor": TEST_POLICY,
+    "deputy-mcp": TEST_MCP_POLICY,
+    "deputy-bot": TEST_BOT_POLICY,
+  };
+  const testName = (name: string): string => testNames[name] ?? name;
   doc.policies = Object.fromEntries(
     Object.entries(doc.policies).map(([name, policy]) => [
-      name === "deputy-executor" ? TEST_POLICY : name,
+      testName(name),
       { paths: Object.fromEntries(Object.entries(policy.paths).map(([path, caps]) => [rename(path), caps])) },
     ]),
   );
   doc.auth.mount = TEST_MOUNT;
   doc.secretsEngine.mount = TEST_MOUNT;
   doc.auth.roles = doc.auth.roles
-    .filter((role) => role.name === "deputy-executor")
+    .filter((role) => TEST_AUTH_ROLES.includes(role.name))
     .map((role) => ({
       ...role,
-      token_policies: [TEST_POLICY],
+      token_policies: role.token_policies.map(testName),
       bound_service_account_namespaces: [EXECUTOR_NAMESPACE],
     }));
-  doc.policies = Object.fromEntries(Object.entries(doc.policies).filter(([name]) => name === TEST_POLICY));
+  doc.policies = Object.fromEntries(
+    Object.entries(doc.policies).filter(([name]) => Object.values(testNames).includes(name)),
+  );
   return parseOpenBaoRoles(doc, { writableNamespaces: [...WRITABLE], jitNamespace: JIT_NAMESPACE });
 }
 

@@ -113,7 +113,14 @@ export interface SlackFake {
   ): Promise<SendResult & { responseUrlId: string }>;
   /** Click a button on a message the app posted. */
   click(
-    options: { user: string; message: FakeMessage; actionId: string; actionTs?: string } & SignOptions,
+    options: {
+      user: string;
+      message: FakeMessage;
+      actionId: string;
+      actionTs?: string;
+      /** The team id the click's payload carries (Enterprise Grid, Slack Connect); default the fake's. */
+      teamId?: string;
+    } & SignOptions,
   ): Promise<SendResult & { payload: string }>;
   /** Resend an exact interaction payload (a replay). */
   replay(payload: string, options?: SignOptions): Promise<SendResult>;
@@ -492,7 +499,7 @@ export async function startSlackFake(options: SlackFakeOptions = {}): Promise<Sl
       if (!button) throw new Error(`slack fake: no button ${opts.actionId} on message ${opts.message.ts}`);
       const payload = JSON.stringify({
         type: "block_actions",
-        user: { id: opts.user, username: opts.user.toLowerCase(), team_id: teamId },
+        user: { id: opts.user, username: opts.user.toLowerCase(), team_id: opts.teamId ?? teamId },
         api_app_id: "A0DEPUTY",
         token: "legacy-verification-token",
         container: {

@@ -66,7 +66,7 @@ export async function startFaultBot(options: {
     logger: createLogger({ level: "info", name: "deputy-faults", destination: capture.destination }),
     audit: createAuditLog({ destination: silent, onRecord: (record) => audit.push(record) }),
     statusIntervalMs: 0,
-    actionKey: TEST_ACTION_KEY,
+    keys: { action: TEST_ACTION_KEY },
   });
   options.slack.setTarget(`http://127.0.0.1:${bot.port}/slack/events`);
   return {

@@ -134,7 +134,16 @@ describe("manifests/openbao/roles.yaml", () => {
     const hcl = renderPolicyHcl(roles.policies["deputy-executor"]!);
     expect(hcl).toContain('path "kubernetes/creds/deputy-*" {\n  capabilities = ["update"]\n}');
     expect(hcl).toContain('path "sys/leases/revoke/kubernetes/creds/deputy-*" {');
-    expect(hcl).not.toMatch(/secret\//);
+    // Of the KV store the executor reads its two keys and nothing else; the MCP server likewise.
+    expect(hcl.match(/path "secret\/[^"]+"/g)).toEqual([
+      'path "secret/data/deputy/keys/action"',
+      'path "secret/data/deputy/keys/executor-caller"',
+    ]);
+    expect(renderPolicyHcl(roles.policies["deputy-mcp"]!).match(/path "[^"]+"/g)).toEqual([
+      'path "secret/data/deputy/keys/action"',
+      'path "secret/data/deputy/keys/mcp-caller"',
+      'path "auth/token/revoke-self"',
+    ]);
   });
 
   it("refuses a credential outside the writable namespaces", () => {

@@ -117,7 +117,11 @@ describe.each(OVERLAYS)("overlay %s", (overlay) => {
           .filter((token) => token !== undefined),
       );
     expect(tokens("deputy-bot")).toEqual([{ path: "token", audience: "openbao", expirationSeconds: 3600 }]);
-    expect(tokens("deputy-mcp")).toEqual([{ path: "token", expirationSeconds: 3600 }]);
+    // The MCP server: the reader's API token, and one for OpenBao that reads its keys at start-up.
+    expect(tokens("deputy-mcp")).toEqual([
+      { path: "token", audience: "openbao", expirationSeconds: 3600 },
+      { path: "token", expirationSeconds: 3600 },
+    ]);
     expect(tokens("deputy-executor")).toEqual([
       { path: "token", audience: "openbao", expirationSeconds: 3600 },
     ]);
@@ -201,6 +205,7 @@ describe.each(OVERLAYS)("overlay %s", (overlay) => {
     const cases = [
       { deployment: "deputy-executor", roleKey: "DEPUTY_BAO_AUTH_ROLE" },
       { deployment: "deputy-bot", roleKey: "DEPUTY_BAO_BOT_AUTH_ROLE" },
+      { deployment: "deputy-mcp", roleKey: "DEPUTY_BAO_MCP_AUTH_ROLE" },
     ];
     for (const { deployment, roleKey } of cases) {
       const workload = find(objects, "Deployment", deployment);
@@ -229,6 +234,15 @@ describe.each(OVERLAYS)("overlay %s", (overlay) => {
     expect(botConfig.DEPUTY_SECRETS_FROM_OPENBAO).toBe(`${roles.kv.mount}/data/deputy`);
     const botPolicy = Object.keys(roles.policies["deputy-bot"]!.paths);
     expect(botPolicy).toContain(`${roles.kv.mount}/data/deputy/slack`);
+    // Every component reads Deputy's keys from the same place, each only its own entries.
+    const systemConfig = find(objects, "ConfigMap", "deputy-config", "deputy-system").data as Record<
+      string,
+      string
+    >;
+    for (const config of [botConfig, systemConfig]) {
+      expect(config.DEPUTY_KEYS_FROM_OPENBAO).toBe(`${roles.kv.mount}/data/deputy/keys`);
+    }
+    expect(botPolicy).toContain(`${roles.kv.mount}/data/deputy/keys/executor-caller`);
   });
 
   it("lets OpenBao manage accounts in exactly the writable namespaces and the jit namespace", () => {

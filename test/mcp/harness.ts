@@ -77,6 +77,8 @@ export interface HarnessOptions {
   env?: Record<string, string>;
   kubeConfig?: KubeConfig;
   kube?: KubeClientOptions;
+  /** The key proposals are signed with (default: the test processes' own); another process must share it. */
+  actionKey?: Buffer;
 }
 
 const silent = new Writable({
@@ -97,7 +99,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
     config,
     logger,
     audit: auditLog,
-    ...createWriteDeps({ config, redis, audit: auditLog, actionKey: TEST_ACTION_KEY }),
+    ...createWriteDeps({ config, redis, audit: auditLog, actionKey: options.actionKey ?? TEST_ACTION_KEY }),
     kube: createKubeClients(kubeConfig, {
       maxConcurrency: config.kube.maxConcurrency,
       ...options.kube,

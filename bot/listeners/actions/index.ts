@@ -3,9 +3,11 @@ import type { BotServices } from "../../deps.ts";
 import * as approve from "./approve.ts";
 import * as reject from "./reject.ts";
 import * as viewChange from "./view-change.ts";
+import * as resumeWrites from "./resume-writes.ts";
 
 export function register(app: App, services: BotServices): void {
   approve.register(app, services);
   reject.register(app, services);
   viewChange.register(app, services);
+  resumeWrites.register(app, services);
 }

@@ -16,6 +16,19 @@ export const COMMAND = "/deputy";
 export function register(app: App, services: BotServices): void {
   app.command(COMMAND, async ({ command, ack, client, respond, context }) => {
     const text = slackTextToPlain(command.text, context.botUserId);
+    if (/^resume[- ]writes$/i.test(text.trim())) {
+      await ack();
+      services.tasks.run("resume_writes", async () => {
+        const requester = { kind: "slack" as const, id: command.user_id, teamId: command.team_id };
+        const result = await services.writePause.resume(requester);
+        if (result.resumed) {
+          await client.chat.postMessage({ channel: command.channel_id, text: result.text });
+        } else {
+          await respond({ response_type: "ephemeral", text: result.text });
+        }
+      });
+      return;
+    }
     let parsed: ReturnType<typeof parseDirectCommand>;
     try {
       parsed = parseDirectCommand(text);
@@ -30,6 +43,15 @@ export function register(app: App, services: BotServices): void {
     await ack();
     const teamId = command.team_id;
     services.tasks.run("slash_command", async () => {
+      // Refused before anything is posted in a channel Deputy does not serve.
+      const refusal = await services.access.refusal(
+        { kind: "slack", id: command.user_id, teamId },
+        { surface: "slack", teamId, channel: command.channel_id, thread: command.trigger_id },
+      );
+      if (refusal) {
+        await respond({ response_type: "ephemeral", text: `:no_entry: ${sanitizePlain(refusal)}` });
+        return;
+      }
       let root: string | undefined;
       try {
         const posted = await client.chat.postMessage({

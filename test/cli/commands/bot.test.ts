@@ -28,6 +28,19 @@ describe("deputy bot", () => {
     expect(result.stdout).toContain("Socket Mode (default, no inbound traffic)");
   });
 
+  it("refuses to start without the keys to sign its requests to a separate executor", async () => {
+    const result = await deputyBot({
+      SLACK_BOT_TOKEN: "xoxb-test",
+      SLACK_APP_TOKEN: "xapp-test",
+      DEPUTY_MCP_URL: "http://127.0.0.1:9/mcp",
+      DEPUTY_EXECUTOR_URL: "http://127.0.0.1:9/",
+    });
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain(
+      "deputy bot needs Deputy's action, mcpCaller and executorCaller keys and has none: set DEPUTY_KEYS_FROM_OPENBAO",
+    );
+  });
+
   it("names the missing secret and starts nothing", async () => {
     const [none, socket, http, bad] = await Promise.all([
       deputyBot({}),
@@ -49,6 +62,20 @@ describe("deputy bot, running", () => {
     const { startSlackFake } = await import("../../fakes/slack.ts");
     const { loadTestEnv } = await import("../../helpers/testenv.ts");
     const env = loadTestEnv();
+    // A bot that reaches its executor over HTTP signs with a key it reads from OpenBao at start-up.
+    const { mkdtemp, writeFile } = await import("node:fs/promises");
+    const { tmpdir } = await import("node:os");
+    const { ensureKeysInOpenBao, TEST_KEYS_PATH } = await import("../../helpers/deputy-keys.ts");
+    const { mintServiceAccountToken } = await import("../../helpers/testenv.ts");
+    const { EXECUTOR_NAMESPACE, prepareWriteEnv } = await import("../../executor/write-env.ts");
+    const writeEnv = await prepareWriteEnv();
+    await ensureKeysInOpenBao();
+    const jwtPath = join(await mkdtemp(join(tmpdir(), "deputy-bot-")), "token");
+    await writeFile(
+      jwtPath,
+      await mintServiceAccountToken(EXECUTOR_NAMESPACE, "deputy-bot", { audience: "openbao" }),
+      { mode: 0o600 },
+    );
     const slack = await startSlackFake();
     const child = spawn(process.execPath, [cli, "bot"], {
       env: {
@@ -64,6 +91,11 @@ describe("deputy bot, running", () => {
         DEPUTY_METRICS_PORT: "0",
         // Decisions are not exercised here; a remote executor keeps OpenBao out of this test.
         DEPUTY_EXECUTOR_URL: "http://127.0.0.1:9/",
+        BAO_ADDR: env.baoAddr,
+        DEPUTY_BAO_AUTH_MOUNT: writeEnv.authMount,
+        DEPUTY_BAO_BOT_AUTH_ROLE: "deputy-bot",
+        DEPUTY_BAO_JWT_PATH: jwtPath,
+        DEPUTY_KEYS_FROM_OPENBAO: TEST_KEYS_PATH,
         LOG_LEVEL: "warn",
       },
     });

@@ -1,23 +1,41 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { Client } from "@modelcontextprotocol/sdk/client/index.js";
-import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
+import { mkdtemp, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
 import { randomBytes } from "node:crypto";
 import { Redis } from "ioredis";
+import { connectMcpOverHttp } from "../../../bot/mcp-client.ts";
 import { alertQueueKey } from "../../../core/alerts.ts";
-import { loadTestEnv, seedCluster } from "../../helpers/testenv.ts";
+import type { DeputyKeys } from "../../../core/keys.ts";
+import { ensureKeysInOpenBao, TEST_KEYS_PATH } from "../../helpers/deputy-keys.ts";
+import { loadTestEnv, mintServiceAccountToken, seedCluster } from "../../helpers/testenv.ts";
+import { EXECUTOR_NAMESPACE, prepareWriteEnv } from "../../executor/write-env.ts";
 
-/** `deputy mcp --http` as a process: MCP on /mcp, and its metrics on their own port. */
+/**
+ * `deputy mcp --http` as a process: MCP on /mcp for the bot only (its keys
+ * from OpenBao, as in a cluster), and its metrics on their own port.
+ */
 const ROOT = join(import.meta.dirname, "../../..");
 let child: ChildProcess;
 let mcpUrl = "";
 let metricsUrl = "";
+let keys: DeputyKeys;
 const prefix = `deputy-test:${randomBytes(6).toString("hex")}:`;
 
 beforeAll(async () => {
   await seedCluster();
   const env = loadTestEnv();
+  const writeEnv = await prepareWriteEnv();
+  keys = await ensureKeysInOpenBao();
+  // The MCP server's own OpenBao identity: its account, audience "openbao", in a file as projected.
+  const dir = await mkdtemp(join(tmpdir(), "deputy-mcp-"));
+  const jwtPath = join(dir, "token");
+  await writeFile(
+    jwtPath,
+    await mintServiceAccountToken(EXECUTOR_NAMESPACE, "deputy-mcp", { audience: "openbao" }),
+    { mode: 0o600 },
+  );
   child = spawn(
     join(ROOT, "node_modules/.bin/node"),
     [join(ROOT, "cli/deputy.ts"), "mcp", "--http", "--port", "0"],
@@ -29,6 +47,11 @@ beforeAll(async () => {
         DEPUTY_METRICS_PORT: "0",
         DEPUTY_REDIS_PREFIX: prefix,
         DEPUTY_ANOMALY_DENIALS_PER_MINUTE: "1",
+        BAO_ADDR: env.baoAddr,
+        DEPUTY_BAO_AUTH_MOUNT: writeEnv.authMount,
+        DEPUTY_BAO_MCP_AUTH_ROLE: "deputy-mcp",
+        DEPUTY_BAO_JWT_PATH: jwtPath,
+        DEPUTY_KEYS_FROM_OPENBAO: TEST_KEYS_PATH,
         LOG_LEVEL: "silent",
       },
       stdio: ["ignore", "ignore", "pipe"],
@@ -56,9 +79,26 @@ afterAll(() => {
 });
 
 describe("deputy mcp --http", () => {
+  it("answers 401 to a caller that does not hold the bot's key", async () => {
+    const response = await fetch(mcpUrl, {
+      method: "POST",
+      headers: { "content-type": "application/json", accept: "application/json, text/event-stream" },
+      body: JSON.stringify({
+        jsonrpc: "2.0",
+        id: 1,
+        method: "tools/call",
+        params: {
+          name: "restart_deployment",
+          arguments: { namespace: "shop", name: "frontend" },
+          _meta: { "deputy/requester": { kind: "slack", id: "U0ONCALL" } },
+        },
+      }),
+    });
+    expect(response.status).toBe(401);
+  });
+
   it("answers MCP tool calls and counts them in its Prometheus metrics", async () => {
-    const client = new Client({ name: "test", version: "0" });
-    await client.connect(new StreamableHTTPClientTransport(new URL(mcpUrl)));
+    const client = await connectMcpOverHttp(mcpUrl, keys.mcpCaller!);
     const result = await client.callTool({ name: "list_pods", arguments: { namespace: "shop" } });
     expect(result.isError).toBeFalsy();
     await client.close();
@@ -71,8 +111,7 @@ describe("deputy mcp --http", () => {
   });
 
   it("counts policy denials in Redis and queues the anomaly alert for the bot to post", async () => {
-    const client = new Client({ name: "test", version: "0" });
-    await client.connect(new StreamableHTTPClientTransport(new URL(mcpUrl)));
+    const client = await connectMcpOverHttp(mcpUrl, keys.mcpCaller!);
     const requester = { kind: "local", id: "mallory" };
     for (const name of ["coredns-a", "coredns-b"]) {
       const refused = await client.callTool({

@@ -8,16 +8,25 @@ import type { McpDeps } from "../../../deps.ts";
  * checks that turn an empty answer into "namespace x does not exist", and
  * not-found errors that suggest the names the caller probably meant.
  */
-const policies = new WeakMap<object, NamespacePolicy>();
+const policies = new WeakMap<object, Map<string, NamespacePolicy>>();
 
+/** The configured lists, narrowed to the calling conversation's channel scope when it has one. */
 export function namespacePolicy(deps: McpDeps): NamespacePolicy {
-  let policy = policies.get(deps.config);
+  let byScope = policies.get(deps.config);
+  if (!byScope) {
+    byScope = new Map();
+    policies.set(deps.config, byScope);
+  }
+  const scope = deps.namespaceScope;
+  const key = scope ? `${scope.channel}=${scope.namespaces.join("|")}` : "";
+  let policy = byScope.get(key);
   if (!policy) {
     policy = createNamespacePolicy({
       allow: deps.config.kube.namespaceAllow,
       deny: deps.config.kube.namespaceDeny,
+      ...(scope ? { scope } : {}),
     });
-    policies.set(deps.config, policy);
+    byScope.set(key, policy);
   }
   return policy;
 }

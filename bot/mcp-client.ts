@@ -1,0 +1,38 @@
+import { Client } from "@modelcontextprotocol/sdk/client/index.js";
+import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
+import { signingFetch, type CallerClaims } from "../core/caller-auth.ts";
+import { conversationSchema, identitySchema } from "../core/identity.ts";
+
+/**
+ * The bot's MCP client over Streamable HTTP. Every request is signed with the
+ * mcpCaller key; a tools/call names, in the signed claims, the requester and
+ * conversation its own `_meta` carries, so the server believes exactly what
+ * the bot vouched for and nothing a stranger wrote.
+ */
+export function mcpClaimsOf(body: string): CallerClaims | undefined {
+  let message: unknown;
+  try {
+    message = JSON.parse(body);
+  } catch {
+    return undefined;
+  }
+  const meta = (message as { method?: unknown; params?: { _meta?: Record<string, unknown> } } | null)?.params
+    ?._meta;
+  if ((message as { method?: unknown } | null)?.method !== "tools/call" || !meta) return undefined;
+  const requester = identitySchema.safeParse(meta["deputy/requester"]);
+  const conversation = conversationSchema.safeParse(meta["deputy/conversation"]);
+  return {
+    ...(requester.success ? { requester: requester.data } : {}),
+    ...(conversation.success ? { conversation: conversation.data } : {}),
+  };
+}
+
+export async function connectMcpOverHttp(url: string, key: Buffer): Promise<Client> {
+  const client = new Client({ name: "deputy-bot", version: "0.1.0" });
+  await client.connect(
+    new StreamableHTTPClientTransport(new URL(url), {
+      fetch: signingFetch({ key, purpose: "mcp", claimsOf: mcpClaimsOf }),
+    }),
+  );
+  return client;
+}

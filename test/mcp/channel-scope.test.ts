@@ -1,0 +1,60 @@
+import { randomBytes } from "node:crypto";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startHarness, type Harness } from "./harness.ts";
+
+/**
+ * DEPUTY_CHANNEL_NAMESPACES on the real MCP server against the real API
+ * server: a conversation's channel limits what every tool call may see,
+ * reads and write proposals alike; other channels and the console are not
+ * narrowed.
+ */
+let h: Harness;
+const requester = { kind: "slack", id: "U0ALICE" };
+const from = (channel: string) => ({
+  "deputy/requester": requester,
+  "deputy/conversation": { surface: "slack", channel, thread: "1700000000.000100" },
+});
+
+beforeAll(async () => {
+  h = await startHarness({
+    env: {
+      DEPUTY_CHANNEL_NAMESPACES: "C0PAYMENTS=payments-*,dm=sandbox",
+      DEPUTY_REDIS_PREFIX: `deputy-test-trust-${randomBytes(4).toString("hex")}:`,
+    },
+  });
+});
+
+afterAll(async () => {
+  await h?.close();
+});
+
+describe("per-channel namespace scope", () => {
+  it("refuses a read outside the channel's namespaces, by rule, before asking the API server", async () => {
+    const before = h.requests.length;
+    const reply = await h.call("list_pods", { namespace: "shop" }, from("C0PAYMENTS"));
+    expect(reply.isError).toBe(true);
+    expect(reply.text).toContain(
+      'namespace "shop" is outside the scope of channel C0PAYMENTS (DEPUTY_CHANNEL_NAMESPACES: payments-*)',
+    );
+    expect(h.requests.length).toBe(before);
+    expect(h.audit.at(-1)).toMatchObject({ kind: "tool_call", tool: "list_pods", rule: "channel-scope" });
+  });
+
+  it("scopes direct messages by the dm entry, and write proposals too", async () => {
+    const dm = await h.call("list_pods", { namespace: "shop" }, from("D0ALICE"));
+    expect(dm.text).toContain('namespace "shop" is outside the scope of direct messages');
+    const write = await h.call(
+      "restart_deployment",
+      { namespace: "shop", name: "frontend" },
+      from("C0PAYMENTS"),
+    );
+    expect(write.isError).toBe(true);
+    expect(write.text).toContain("outside the scope of channel C0PAYMENTS");
+    expect(await h.deps.actions.list("pending")).toEqual([]);
+  });
+
+  it("leaves a channel without an entry to the global lists", async () => {
+    const reply = await h.call("list_pods", { namespace: "shop" }, from("C0OPS"));
+    expect(reply.isError, reply.text).toBe(false);
+  });
+});
