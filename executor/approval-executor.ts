@@ -303,6 +303,16 @@ export function createApprovalExecutor(deps: ApprovalExecutorDeps): ApprovalExec
           decision,
         );
       }
+      // An executor acts on its own cluster only: the cluster is part of what the approver saw.
+      if (action.cluster !== deps.clusterName) {
+        return refused(
+          "wrong-cluster",
+          `Action ${actionId} was proposed for cluster ${action.cluster}; this executor runs changes on cluster ${deps.clusterName} only. Nothing was done.`,
+          action,
+          approver,
+          decision,
+        );
+      }
 
       const kindRefusal = identityKindRefusal(deps.approvers, approver);
       if (kindRefusal) return refused("local-identity-refused", kindRefusal, action, approver, decision);

@@ -297,6 +297,43 @@ describe("approval integrity: the approver sees exactly what runs, and the click
     expect((await apps().readNamespacedDeployment({ name: "swap", namespace: NS })).spec?.replicas).toBe(7);
   });
 
+  it("refuses a decision sent to another cluster's executor", async () => {
+    const reply = await harness.call(
+      "scale_deployment",
+      { namespace: NS, name: "swap", replicas: 3 },
+      meta(),
+    );
+    const action = await storedProposal(store, reply);
+    const otherCluster = createApprovalExecutor({
+      store,
+      broker: {
+        withCredential: () => Promise.reject(new Error("no credential may be minted for another cluster")),
+        revokeLease: () => Promise.resolve(),
+        stats: () => ({ logins: 0, minted: 0, revoked: 0, revokeFailures: 0 }),
+      },
+      roles: env.roles,
+      cluster: env.cluster,
+      audit: createAuditLog({
+        destination: { write: () => true } as never,
+        onRecord: (r) => records.push(r),
+      }),
+      logger: createLogger({ level: "silent" }),
+      approvers: { slackUserIds: [bob.id], localApproverIds: [] },
+      twoPersonRule: { normal: true, high: true },
+      protectedNamespaces: ["kube-system"],
+      clusterName: "prod-eu",
+    });
+    const result = await otherCluster.decide({
+      actionId: action.id,
+      digest: action.digest,
+      approver: bob,
+      decision: "approve",
+    });
+    expect(result).toMatchObject({ status: "refused", rule: "wrong-cluster" });
+    expect(result.message).toContain("proposed for cluster testenv");
+    expect((await store.get(action.id))?.state).toBe("pending");
+  });
+
   it("drains exactly the pods on the card: a later pod, a bare pod and a pod outside the writable namespaces stay", async () => {
     const kc = adminKubeConfig();
     await ensure(kc, { apiVersion: "v1", kind: "Node", metadata: { name: NODE } });

@@ -49,6 +49,8 @@ function executorEnv(extra: Record<string, string> = {}): Record<string, string>
     KUBECONFIG: test.kubeconfig,
     REDIS_URL: test.redisUrl,
     DEPUTY_REDIS_PREFIX: prefix,
+    // The cluster the proposals were made for (the test harness's): an executor runs its own cluster's only.
+    DEPUTY_CLUSTER_NAME: "testenv",
     BAO_ADDR: test.baoAddr,
     DEPUTY_BAO_AUTH_MOUNT: env.authMount,
     DEPUTY_BAO_AUTH_ROLE: env.authRole,
