@@ -454,6 +454,41 @@ export function createApprovalExecutor(deps: ApprovalExecutorDeps): ApprovalExec
         }
         return leaseId;
       };
+      /** Finish an action whose executor stopped: store, audit and tell its thread, once. */
+      const close = async (
+        action: PendingAction,
+        state: "interrupted" | "failed",
+        message: string,
+        rule: string,
+        leaseId: string | undefined,
+        details: Record<string, unknown>,
+      ): Promise<PendingAction | undefined> => {
+        const result = await deps.store.finish(action.id, state, {
+          message,
+          ...(leaseId ? { leaseId } : {}),
+          finishedAt: new Date().toISOString(),
+        });
+        if (!result.ok) return undefined;
+        deps.audit.record({
+          kind: "execution",
+          actionId: action.id,
+          tool: action.tool,
+          actor: action.requester,
+          conversation: action.conversation,
+          cluster: deps.clusterName,
+          outcome: state,
+          rule,
+          message,
+          ...(leaseId ? { leaseId } : {}),
+          details,
+        });
+        await deps
+          .notify?.(result.action, message)
+          .catch((error: unknown) =>
+            logger.warn({ actionId: action.id, err: describeError(error) }, "could not tell the thread"),
+          );
+        return result.action;
+      };
       for (const action of await deps.store.listOrphaned(staleAfterMs)) {
         if (running.has(action.id)) continue;
         const type = actionTypeOf(action.tool);
@@ -462,52 +497,19 @@ export function createApprovalExecutor(deps: ApprovalExecutorDeps): ApprovalExec
           parsed?.success && type?.plannedSteps ? type.plannedSteps(parsed.data) : [wholeStep(action)];
         const message = interruptedMessage(planned, await deps.store.steps(action.id));
         const leaseId = await revoke(action);
-        const result = await deps.store.finish(action.id, "interrupted", {
-          message,
-          ...(leaseId ? { leaseId } : {}),
-          finishedAt: new Date().toISOString(),
+        const closed = await close(action, "interrupted", message, "owner-stopped", leaseId, {
+          owner: action.owner,
+          reapedBy: owner,
         });
-        if (!result.ok) continue;
-        deps.audit.record({
-          kind: "execution",
-          actionId: action.id,
-          tool: action.tool,
-          actor: action.requester,
-          conversation: action.conversation,
-          cluster: deps.clusterName,
-          outcome: "interrupted",
-          rule: "owner-stopped",
-          message,
-          ...(leaseId ? { leaseId } : {}),
-          details: { owner: action.owner, reapedBy: owner },
-        });
-        await deps
-          .notify?.(result.action, message)
-          .catch((error: unknown) =>
-            logger.warn({ actionId: action.id, err: describeError(error) }, "could not tell the thread"),
-          );
-        reconciled.push(result.action);
+        if (closed) reconciled.push(closed);
       }
       // Approved, but the executor stopped before it began: nothing was run.
       for (const action of await deps.store.listStale(staleAfterMs)) {
         if (action.state !== "approved" || running.has(action.id)) continue;
         const message =
           "The executor stopped after the approval, before running it; nothing was run. Approve a new proposal if it is still needed.";
-        const result = await deps.store.finish(action.id, "failed", {
-          message,
-          finishedAt: new Date().toISOString(),
-        });
-        if (!result.ok) continue;
-        deps.audit.record({
-          kind: "execution",
-          actionId: action.id,
-          tool: action.tool,
-          outcome: "failed",
-          rule: "crash-reconciliation",
-          message,
-        });
-        await deps.notify?.(result.action, message).catch(() => undefined);
-        reconciled.push(result.action);
+        const closed = await close(action, "failed", message, "crash-reconciliation", undefined, {});
+        if (closed) reconciled.push(closed);
       }
       return reconciled;
     },

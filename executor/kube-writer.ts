@@ -2,6 +2,7 @@ import https from "node:https";
 import http from "node:http";
 import { DeputyError, describeError } from "../core/errors.ts";
 import { KubeApiError, type KubeStatus } from "../core/kube/errors.ts";
+import type { KubeWriter } from "../core/actions/action-type.ts";
 import { DEFAULT_RETRY, withRetry } from "./retry.ts";
 
 /**
@@ -12,17 +13,7 @@ import { DEFAULT_RETRY, withRetry } from "./retry.ts";
  * are KubeApiError with the API's status code and message.
  */
 
-export interface KubeWriter {
-  get<T>(path: string, query?: Record<string, string>): Promise<T>;
-  patch<T>(
-    path: string,
-    body: unknown,
-    type: "merge" | "strategic" | "json" | "apply",
-    query?: Record<string, string>,
-  ): Promise<T>;
-  post<T>(path: string, body: unknown, query?: Record<string, string>): Promise<T>;
-  close(): void;
-}
+export type { KubeWriter };
 
 export interface ClusterEndpoint {
   server: string;

@@ -6,6 +6,7 @@ import { identitySchema, type Identity } from "../identity.ts";
 import { actionDigest, type ActionSigner } from "./digest.ts";
 import {
   ACTION_ID_PATTERN,
+  ACTION_STATES,
   outcomeSchema,
   pendingActionSchema,
   proposalSchema,
@@ -178,16 +179,7 @@ const storedSchema = z.object({
   id: z.string(),
   doc: z.string(),
   mac: z.string(),
-  state: z.enum([
-    "pending",
-    "approved",
-    "executing",
-    "succeeded",
-    "failed",
-    "rejected",
-    "expired",
-    "interrupted",
-  ]),
+  state: z.enum(ACTION_STATES),
   decidedBy: z.string().optional(),
   decidedAt: z.string().optional(),
   outcome: z.string().optional(),
