@@ -1,6 +1,9 @@
 import { randomBytes } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { CoreV1Api } from "@kubernetes/client-node";
 import { startHarness, type Harness } from "./harness.ts";
+import { adminKubeConfig } from "../helpers/testenv.ts";
+import { ensure, prepareNamespaces } from "../executor/write-env.ts";
 
 /**
  * DEPUTY_CHANNEL_NAMESPACES on the real MCP server against the real API
@@ -16,6 +19,7 @@ const from = (channel: string) => ({
 });
 
 beforeAll(async () => {
+  await prepareNamespaces();
   h = await startHarness({
     env: {
       DEPUTY_CHANNEL_NAMESPACES: "C0PAYMENTS=payments-*,dm=sandbox",
@@ -51,6 +55,50 @@ describe("per-channel namespace scope", () => {
     expect(write.isError).toBe(true);
     expect(write.text).toContain("outside the scope of channel C0PAYMENTS");
     expect(await h.deps.actions.list("pending")).toEqual([]);
+  });
+
+  it("leaves pods outside the channel's namespaces on a node it drains, and names them", async () => {
+    const kc = adminKubeConfig();
+    const node = `deputy-test-node-scope-${randomBytes(3).toString("hex")}`;
+    const pod = `scoped-${randomBytes(3).toString("hex")}`;
+    await ensure(kc, { apiVersion: "v1", kind: "Node", metadata: { name: node } });
+    const core = kc.makeApiClient(CoreV1Api);
+    const owner = await core.createNamespacedConfigMap({
+      namespace: "deputy-w-tools",
+      body: { metadata: { name: `${pod}-owner` } },
+    });
+    await core.createNamespacedPod({
+      namespace: "deputy-w-tools",
+      body: {
+        metadata: {
+          name: pod,
+          ownerReferences: [
+            {
+              apiVersion: "v1",
+              kind: "ConfigMap",
+              name: `${pod}-owner`,
+              uid: owner.metadata!.uid!,
+              controller: true,
+            },
+          ],
+        },
+        spec: { nodeName: node, containers: [{ name: "c", image: "ghcr.io/example/c:1" }] },
+      },
+    });
+    try {
+      const reply = await h.call("drain_node", { name: node }, from("C0PAYMENTS"));
+      expect(reply.isError, reply.text).toBe(false);
+      expect(reply.text).toContain(
+        `deputy-w-tools/${pod} (outside the namespaces this conversation may change)`,
+      );
+      const [action] = (await h.deps.actions.list("pending")).filter((a) => a.target.name === node);
+      expect(action?.arguments).toMatchObject({ evict: [] });
+    } finally {
+      await core
+        .deleteNamespacedPod({ name: pod, namespace: "deputy-w-tools", gracePeriodSeconds: 0 })
+        .catch(() => undefined);
+      await core.deleteNode({ name: node }).catch(() => undefined);
+    }
   });
 
   it("leaves a channel without an entry to the global lists", async () => {

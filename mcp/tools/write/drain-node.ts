@@ -1,6 +1,7 @@
 import * as actions from "../../../core/actions/types/index.ts";
 import type { Pod } from "../../../core/kube/types.ts";
 import { nodeArg } from "../read/support/args.ts";
+import { namespacePolicy } from "../read/support/scope.ts";
 import { podsOnNode, readNode } from "./support/nodes.ts";
 import { defineWriteTool, precheck, propose } from "./support/propose.ts";
 import { writeInput } from "./support/schema.ts";
@@ -12,7 +13,12 @@ const inputSchema = writeInput({ name: nodeArg });
 /** Why a pod on a node is left alone by a drain, or undefined when it is evicted. */
 export function drainSkipReason(
   pod: Pod,
-  options: { protectedNamespaces: readonly string[]; writableNamespaces: readonly string[] },
+  options: {
+    protectedNamespaces: readonly string[];
+    writableNamespaces: readonly string[];
+    /** The namespaces this conversation may see and change (channel scope, allow/deny lists). */
+    inScope?: (namespace: string) => boolean;
+  },
 ): string | undefined {
   const namespace = pod.metadata?.namespace ?? "";
   if (pod.metadata?.annotations?.["kubernetes.io/config.mirror"])
@@ -25,6 +31,8 @@ export function drainSkipReason(
   if (options.writableNamespaces.length > 0 && !options.writableNamespaces.includes(namespace)) {
     return "outside the namespaces Deputy may change";
   }
+  if (options.inScope && !options.inScope(namespace))
+    return "outside the namespaces this conversation may change";
   // kubectl drain refuses these without --force: nothing would recreate the pod.
   if (!controller) return "no controller: nothing would recreate it";
   return undefined;
@@ -42,9 +50,11 @@ export const drainNode = defineWriteTool<typeof inputSchema.shape>(type, {
     const { deps, signal } = context;
     const node = await readNode(deps, args.name, signal);
     const pods = await podsOnNode(deps, args.name, signal);
+    const scope = namespacePolicy(deps);
     const options = {
       protectedNamespaces: deps.config.guardrails.protectedNamespaces,
       writableNamespaces: deps.config.approvals.writableNamespaces,
+      inScope: (namespace: string) => scope.allows(namespace),
     };
     const evicted = pods.filter((pod) => !drainSkipReason(pod, options));
     const leave = pods.flatMap((pod) => {
