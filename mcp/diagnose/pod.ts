@@ -368,11 +368,17 @@ export function analysePod(input: PodEvidence): Diagnosis {
     if (waiting && /ImagePull|ErrImage|InvalidImageName/.test(waiting.reason ?? "")) {
       const image = pod.spec?.containers?.find((c) => c.name === container)?.image ?? cs.image;
       const message = waiting.message ?? "";
-      const pullEvents = eventLines(
+      // The kubelet's detailed pull error ("Failed to pull image …: not found") says why; its
+      // short follow-up ("Error: ErrImagePull") only repeats the reason, whichever came last.
+      const detailed = eventLines(
         events,
-        (e) => e.reason === "Failed" && /pull|image/i.test(e.message ?? ""),
+        (e) => e.reason === "Failed" && /failed to pull/i.test(e.message ?? ""),
         1,
       );
+      const pullEvents =
+        detailed.length > 0
+          ? detailed
+          : eventLines(events, (e) => e.reason === "Failed" && /pull|image/i.test(e.message ?? ""), 1);
       findings.push({
         rule: "image-pull",
         severity: "critical",

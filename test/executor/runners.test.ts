@@ -383,4 +383,61 @@ describe("every write action runs exactly what was proposed", () => {
     );
     expect((await live()).spec?.replicas).toBe(before);
   });
+
+  it("a status update racing the write is not a change to what was approved: the write goes through on the fresh version", async () => {
+    const reply = await harness.call("scale_deployment", { namespace: NS, name: "svc", replicas: 5 }, meta);
+    const { id } = reply.structured?.pendingAction as PendingActionRef;
+    const action = (await store.get(id))!;
+    let statusTouched = false;
+    let patches = 0;
+    const outcome = await createRbacBroker()
+      .withCredential(
+        { role: roleForAction(testRoles(), "scale_deployment"), namespace: NS },
+        async (credential) => {
+          const real = createKubeWriter(cluster, credential.token);
+          // A real concurrent change lands between the runner's read and its write.
+          const kube = {
+            ...real,
+            patch: async <T>(...args: Parameters<typeof real.patch>) => {
+              patches++;
+              return real.patch<T>(...args);
+            },
+            get: async <T>(path: string) => {
+              const object = await real.get<T>(path);
+              // Once: what the deployment controller does all the time (status only).
+              if (!statusTouched) {
+                statusTouched = true;
+                await apps().patchNamespacedDeploymentStatus({
+                  name: "svc",
+                  namespace: NS,
+                  body: [
+                    { op: "replace", path: "/status/observedGeneration", value: 1000 + (Date.now() % 1000) },
+                  ],
+                });
+              }
+              return object;
+            },
+          };
+          try {
+            return await scaleDeployment.run({
+              kube,
+              action,
+              args: scaleDeployment.args.parse(action.arguments),
+              evidence: scaleDeployment.evidence.parse(action.evidence),
+              protectedNamespaces: [],
+              logger: capture().logger,
+              step: (_name, work) => work(),
+            });
+          } finally {
+            real.close();
+          }
+        },
+      )
+      .catch((e: unknown) => e);
+    expect(statusTouched).toBe(true);
+    // The first patch met the status update (409), the second went through.
+    expect(patches).toBe(2);
+    expect(outcome).toMatchObject({ value: { kubeStatus: 200 } });
+    expect((await live()).spec?.replicas).toBe(5);
+  });
 });

@@ -50,30 +50,53 @@ export async function liveDeployment(
   return live;
 }
 
-/** Strategic merge patch guarded by uid + resourceVersion: a concurrent change is a 409. */
+/** Same object, same spec generation, labels and annotations: what moved is status only. */
+export function onlyStatusChanged(before: Deployment, after: Deployment): boolean {
+  return (
+    before.metadata?.uid === after.metadata?.uid &&
+    before.metadata?.generation === after.metadata?.generation &&
+    JSON.stringify(before.metadata?.labels ?? {}) === JSON.stringify(after.metadata?.labels ?? {}) &&
+    JSON.stringify(before.metadata?.annotations ?? {}) === JSON.stringify(after.metadata?.annotations ?? {})
+  );
+}
+
+/**
+ * Strategic merge patch guarded by uid + resourceVersion: a concurrent change
+ * is a 409. A 409 caused only by the controllers updating status (same uid,
+ * spec generation, labels and annotations) is not a change to what the
+ * approver saw, so the patch is tried again on the fresh resourceVersion, a
+ * few times; any other change stays a conflict and nothing is written.
+ */
 export async function guardedPatch(
   context: RunContext<unknown>,
   live: Deployment,
   spec: Record<string, unknown>,
 ): Promise<void> {
-  const meta = live.metadata ?? {};
-  const { namespace = "", name = "" } = meta;
-  try {
-    await context.kube.patch(
-      deploymentPath(namespace, name),
-      { metadata: { uid: meta.uid, resourceVersion: meta.resourceVersion }, spec },
-      "strategic",
-      { fieldManager: "deputy" },
-    );
-  } catch (error) {
-    if (isKubeApiError(error, 409)) {
-      throw new ActionFailed(
-        "CONFLICT",
-        `Deployment ${namespace}/${name} changed while the action ran (409 Conflict); nothing was done.`,
-        409,
+  const { namespace = "", name = "" } = live.metadata ?? {};
+  const path = deploymentPath(namespace, name);
+  let current = live;
+  for (let attempt = 1; ; attempt++) {
+    const meta = current.metadata ?? {};
+    try {
+      await context.kube.patch(
+        path,
+        { metadata: { uid: meta.uid, resourceVersion: meta.resourceVersion }, spec },
+        "strategic",
+        { fieldManager: "deputy" },
       );
+      return;
+    } catch (error) {
+      if (!isKubeApiError(error, 409)) throw error;
+      const fresh = attempt < 4 ? await context.kube.get<Deployment>(path).catch(() => undefined) : undefined;
+      if (!fresh || !onlyStatusChanged(live, fresh)) {
+        throw new ActionFailed(
+          "CONFLICT",
+          `Deployment ${namespace}/${name} changed while the action ran (409 Conflict); nothing was done.`,
+          409,
+        );
+      }
+      current = fresh;
     }
-    throw error;
   }
 }
 
