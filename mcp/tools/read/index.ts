@@ -5,7 +5,7 @@ import { describeDeployment } from "./describe-deployment.ts";
 import { describePod } from "./describe-pod.ts";
 import { getEvents } from "./get-events.ts";
 import { getResource } from "./get-resource.ts";
-import { kubectl } from "./kubectl.ts";
+import { kubectl } from "./kubectl/index.ts";
 import { listDeployments } from "./list-deployments.ts";
 import { listNamespaces } from "./list-namespaces.ts";
 import { listPods } from "./list-pods.ts";

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { parseKubectl, tokenize } from "../../../../mcp/tools/read/support/kubectl-parse.ts";
+import { parseKubectl, tokenize } from "../../../../../mcp/tools/read/kubectl/parse.ts";
 
 describe("parseKubectl", () => {
   it("parses verbs, resources and flags the way kubectl does", () => {
