@@ -4,7 +4,8 @@ import type { KubeClients } from "../core/kube/client.ts";
 import type { Node, Pod } from "../core/kube/types.ts";
 import { redactText } from "../core/redact.ts";
 import { analyseNode } from "../mcp/diagnose/node.ts";
-import { analysePod, type ContainerLog } from "../mcp/diagnose/pod.ts";
+import { analysePod } from "../mcp/diagnose/pod.ts";
+import { gatherPodEvidence } from "../mcp/diagnose/pod-evidence.ts";
 import type { Diagnosis } from "../mcp/diagnose/types.ts";
 import type { Problem } from "./problems.ts";
 
@@ -16,7 +17,6 @@ import type { Problem } from "./problems.ts";
  * still sanitise it (no mentions, no links).
  */
 
-const LOG_LINES = 60;
 const EVIDENCE_LINES = 12;
 
 export function renderDiagnosis(diagnosis: Diagnosis): string {
@@ -34,43 +34,9 @@ export function renderDiagnosis(diagnosis: Diagnosis): string {
   return lines.length > 0 ? lines.join("\n") : "No rule explains it yet; ask Deputy to troubleshoot it.";
 }
 
-async function podDiagnosis(
-  kube: KubeClients,
-  pod: Pod,
-  problem: Problem,
-  signal: AbortSignal,
-): Promise<Diagnosis> {
-  const namespace = pod.metadata?.namespace ?? "";
-  const name = pod.metadata?.name ?? "";
-  const readLog = async (container: string, previous: boolean): Promise<ContainerLog> => {
-    try {
-      const tail = await kube.logs.tail(namespace, name, {
-        container,
-        previous,
-        tailLines: LOG_LINES,
-        signal,
-      });
-      return { container, previous, lines: tail.lines };
-    } catch (error) {
-      return { container, previous, lines: [], error: describeError(error) };
-    }
-  };
-  const wantsLog =
-    problem.container !== undefined && (problem.reason === "crash-loop" || problem.reason === "oom-killed");
-  const [events, node, logs] = await Promise.all([
-    kube.events.forObject({ kind: "Pod", namespace, name, uid: pod.metadata?.uid }, signal).catch(() => []),
-    pod.spec?.nodeName
-      ? kube.core.readNode(pod.spec.nodeName, signal).catch((): Node | undefined => undefined)
-      : Promise.resolve(undefined),
-    wantsLog
-      ? (async (): Promise<ContainerLog[]> => {
-          const previous = await readLog(problem.container!, true);
-          if (previous.lines.length > 0) return [previous];
-          return [await readLog(problem.container!, false)];
-        })()
-      : Promise.resolve([]),
-  ]);
-  return analysePod({ pod, events, logs, node });
+async function podDiagnosis(kube: KubeClients, pod: Pod, signal: AbortSignal): Promise<Diagnosis> {
+  // The same evidence troubleshoot_pod reads, so chat and triage agree on a pod.
+  return analysePod(await gatherPodEvidence(kube, pod, signal));
 }
 
 function title(subject: TriageObjectRef, problem: Problem): string {
@@ -96,7 +62,7 @@ export async function buildPodTriage(
   let diagnosis: string;
   let severity: string | undefined;
   try {
-    const result = await podDiagnosis(kube, pod, problem, signal);
+    const result = await podDiagnosis(kube, pod, signal);
     diagnosis = renderDiagnosis(result);
     severity = result.severity;
   } catch (error) {

@@ -1,10 +1,10 @@
 import { z } from "zod";
 import { isKubeApiError } from "../../../core/kube/errors.ts";
-import type { Node, Pod } from "../../../core/kube/types.ts";
-import { describeError } from "../../../core/errors.ts";
+import type { Pod } from "../../../core/kube/types.ts";
 import { defineTool } from "../../tool.ts";
 import type { McpDeps } from "../../deps.ts";
-import { analysePod, type ContainerLog } from "../../diagnose/pod.ts";
+import { analysePod } from "../../diagnose/pod.ts";
+import { gatherPodEvidence } from "../../diagnose/pod-evidence.ts";
 import { plural } from "../../diagnose/format.ts";
 import { summarisePod } from "../../diagnose/pod-status.ts";
 import type { Diagnosis } from "../../diagnose/types.ts";
@@ -22,51 +22,9 @@ const inputSchema = z.object({
 });
 
 const MAX_PODS = 3;
-const LOG_LINES = 60;
-
-/** Gather what the analyser needs: events, the node, and logs of containers that failed. */
+/** The shared evidence gathering (the triage watcher uses the same), then the analyser. */
 async function evidenceFor(deps: McpDeps, pod: Pod, signal: AbortSignal): Promise<Diagnosis> {
-  const namespace = pod.metadata?.namespace ?? "";
-  const name = pod.metadata?.name ?? "";
-  const failed = [
-    ...(pod.status?.initContainerStatuses ?? []),
-    ...(pod.status?.containerStatuses ?? []),
-  ].filter(
-    (s) =>
-      (s.restartCount ?? 0) > 0 ||
-      s.state?.terminated !== undefined ||
-      s.lastState?.terminated !== undefined ||
-      s.state?.waiting?.reason === "CrashLoopBackOff",
-  );
-  const readLog = async (container: string, previous: boolean): Promise<ContainerLog> => {
-    try {
-      const tail = await deps.kube.logs.tail(namespace, name, {
-        container,
-        previous,
-        tailLines: LOG_LINES,
-        signal,
-      });
-      return { container, previous, lines: tail.lines };
-    } catch (error) {
-      return { container, previous, lines: [], error: describeError(error) };
-    }
-  };
-  const [events, node, logs] = await Promise.all([
-    deps.kube.events.forObject({ kind: "Pod", namespace, name, uid: pod.metadata?.uid }, signal),
-    pod.spec?.nodeName
-      ? deps.kube.core.readNode(pod.spec.nodeName, signal).catch((): Node | undefined => undefined)
-      : Promise.resolve(undefined),
-    Promise.all(
-      failed.map(async (s) => {
-        // The previous run's log explains a crash; fall back to the current one.
-        const previous = await readLog(s.name, true);
-        if (previous.lines.length > 0) return previous;
-        const current = await readLog(s.name, false);
-        return current.lines.length > 0 ? current : previous;
-      }),
-    ),
-  ]);
-  return analysePod({ pod, events, logs, node });
+  return analysePod(await gatherPodEvidence(deps.kube, pod, signal));
 }
 
 /** What makes two pods' diagnoses the same: their rules and the facts that name the cause. */
