@@ -25,6 +25,7 @@ import { boltLogger } from "./slack-logger.ts";
 import { measureAcks } from "./ack-timing.ts";
 import type { Metrics } from "../core/metrics.ts";
 import type { ActionStore } from "../core/actions/store.ts";
+import { DEFAULT_FOLLOW_UP, type FollowUpSettings } from "./handlers/verify-outcome.ts";
 
 export { assertSlackConfig };
 
@@ -56,6 +57,8 @@ export interface SlackAppDeps {
   turnLockMs?: number;
   /** How often expired cards are looked for; default 30 s (0: never, tests call sweepExpiredCards). */
   cardSweepMs?: number;
+  /** How executed actions are watched afterwards (DEPUTY_VERIFY_TIMEOUT_SECONDS). */
+  followUp?: Partial<FollowUpSettings>;
 }
 
 export interface SlackApp {
@@ -132,6 +135,11 @@ export function createSlackApp(deps: SlackAppDeps): SlackApp {
     approverMention: approverMention(deps.approvals.approvers, deps.approvals.approverGroup),
     statusIntervalMs: deps.statusIntervalMs ?? 1000,
     turnLockMs: deps.turnLockMs ?? 15 * 60_000,
+    followUp: {
+      ...DEFAULT_FOLLOW_UP,
+      timeoutMs: slack.verifyTimeoutSeconds * 1000,
+      ...deps.followUp,
+    },
   };
   const stats = { retries: 0, duplicates: 0 };
 

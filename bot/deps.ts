@@ -8,6 +8,7 @@ import type { BackgroundTasks } from "./background.ts";
 import type { CardTracker } from "./card-tracker.ts";
 import type { ConversationStore } from "./conversation-store.ts";
 import type { Deduper } from "./dedupe.ts";
+import type { FollowUpSettings } from "./handlers/verify-outcome.ts";
 
 /** The executor's decision API (in-process or over HTTP); the model never sees it. */
 export interface ApprovalDecider {
@@ -43,4 +44,6 @@ export interface BotServices {
   statusIntervalMs: number;
   /** How long one turn may hold a thread. */
   turnLockMs: number;
+  /** How executed actions are watched afterwards. */
+  followUp: FollowUpSettings;
 }

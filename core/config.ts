@@ -79,6 +79,7 @@ const envSchema = z.object({
   SLACK_ALERT_CHANNEL: z.string().optional(),
   SLACK_TRIAGE_CHANNEL: z.string().optional(),
   DEPUTY_CONVERSATION_TTL_SECONDS: int(604800, 300, 2592000),
+  DEPUTY_VERIFY_TIMEOUT_SECONDS: int(300, 10, 3600),
   // KV v2 data path prefix (e.g. secret/data/deputy): load Slack and Anthropic secrets from OpenBao
   DEPUTY_SECRETS_FROM_OPENBAO: z
     .string()
@@ -177,6 +178,8 @@ export interface Config {
     alertChannel: string | undefined;
     triageChannel: string | undefined;
     conversationTtlSeconds: number;
+    /** How long an executed action's effect is watched before it is reported as not reached. */
+    verifyTimeoutSeconds: number;
     /** KV v2 data path prefix holding slack/ and anthropic/ secrets, read at start-up. */
     secretsFromOpenBao: string | undefined;
     openbaoRole: string;
@@ -293,6 +296,7 @@ export function parseConfig(env: Record<string, string | undefined> = process.en
       alertChannel: e.SLACK_ALERT_CHANNEL,
       triageChannel: e.SLACK_TRIAGE_CHANNEL,
       conversationTtlSeconds: e.DEPUTY_CONVERSATION_TTL_SECONDS,
+      verifyTimeoutSeconds: e.DEPUTY_VERIFY_TIMEOUT_SECONDS,
       secretsFromOpenBao: e.DEPUTY_SECRETS_FROM_OPENBAO,
       openbaoRole: e.DEPUTY_BAO_BOT_AUTH_ROLE,
     },

@@ -7,6 +7,7 @@ import { ACTION_ID_PATTERN } from "../../core/actions/schema.ts";
 import { decidedCardBlocks, decisionLine, decisionResultText } from "../blocks/approval-card.ts";
 import type { BotServices } from "../deps.ts";
 import { sanitizePlain } from "../sanitize.ts";
+import { followOutcome } from "./verify-outcome.ts";
 
 export interface DecisionClick {
   decision: Decision;
@@ -120,6 +121,18 @@ export async function handleDecisionClick(
     await services.conversations
       .addNote(conversation, note)
       .catch((error: unknown) => log.warn({ err: describeError(error) }, "could not store the note"));
+  }
+  if (result.status === "succeeded") {
+    const action = result.action;
+    services.tasks.run("follow_up", () =>
+      followOutcome(services, client, {
+        action,
+        channel: click.channel,
+        cardTs: click.messageTs,
+        threadTs: click.threadTs ?? click.messageTs,
+        conversation,
+      }),
+    );
   }
 }
 

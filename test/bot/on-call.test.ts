@@ -1,0 +1,329 @@
+import { AppsV1Api } from "@kubernetes/client-node";
+import type { Redis } from "ioredis";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createAnthropicModel } from "../../bot/agent/model.ts";
+import { createAgentRunner } from "../../bot/agent/run-agent-turn.ts";
+import { createSlackApp, EVENTS_PATH, type SlackApp } from "../../bot/app.ts";
+import { APPROVE_ACTION_ID } from "../../bot/blocks/approval-card.ts";
+import { UNDO_ACTION_ID } from "../../bot/blocks/follow-up.ts";
+import type { ApprovalDecider } from "../../bot/deps.ts";
+import { parseConfig } from "../../core/config.ts";
+import { createActionStore, type ActionStore } from "../../core/actions/store.ts";
+import { createApprovalExecutor } from "../../executor/approval-executor.ts";
+import { createCredentialBroker } from "../../executor/credential-broker.ts";
+import {
+  startAnthropicFake,
+  text,
+  toolUse,
+  type AnthropicFake,
+  type MessagesRequest,
+} from "../fakes/anthropic.ts";
+import { startSlackFake, type FakeMessage, type SlackFake } from "../fakes/slack.ts";
+import {
+  capture,
+  connectRedis,
+  dropPrefix,
+  testPrefix,
+  testSigner,
+  type Captured,
+} from "../executor/support.ts";
+import { prepareWriteEnv } from "../executor/write-env.ts";
+import { adminKubeConfig, eventually, SEED } from "../helpers/testenv.ts";
+import { startHarness, type Harness } from "../mcp/harness.ts";
+
+/**
+ * On call in Slack, end to end: the real Bolt app (signed requests from the
+ * Slack fake), Deputy's real MCP server with its read-only identity against
+ * the real API server, real Redis, and the real executor with OpenBao
+ * just-in-time credentials. The effect of an approved action is watched
+ * afterwards, an executed change can be undone (as a new approval), …
+ */
+const ALICE = "U0OCALICE";
+const BOB = "U0OCBOB";
+const CHANNEL = "C0ONCALL";
+const NS = SEED.namespace;
+const WEB = "oncall-web";
+const CRASHING = "oncall-crash";
+
+let slack: SlackFake;
+let model: AnthropicFake;
+let harness: Harness;
+let redis: Redis;
+let prefix: string;
+let store: ActionStore;
+let captured: Captured;
+let bot: SlackApp;
+const apps = (): AppsV1Api => adminKubeConfig().makeApiClient(AppsV1Api);
+
+function botReplies(threadTs: string): FakeMessage[] {
+  return slack.thread(CHANNEL, threadTs).filter((m) => m.user === slack.botUserId && !m.ephemeralTo);
+}
+
+function buttonsOf(message: FakeMessage): { action_id?: string; value?: string }[] {
+  return (message.blocks as { type: string; elements?: { action_id?: string; value?: string }[] }[])
+    .filter((block) => block.type === "actions")
+    .flatMap((block) => block.elements ?? []);
+}
+
+function cardsIn(threadTs: string): FakeMessage[] {
+  return botReplies(threadTs).filter((m) => JSON.stringify(m.blocks ?? []).includes('"act_'));
+}
+
+function current(message: FakeMessage): FakeMessage {
+  return slack.messages.find((m) => m.ts === message.ts && m.channel === message.channel)!;
+}
+
+function lastUserText(request: MessagesRequest): string {
+  return JSON.stringify(request.messages.at(-1)?.content ?? "");
+}
+
+async function replicasOf(name: string): Promise<number | undefined> {
+  return (await apps().readNamespacedDeployment({ name, namespace: NS })).spec?.replicas;
+}
+
+async function freshDeployment(
+  name: string,
+  options: { annotations?: Record<string, string>; progressDeadlineSeconds?: number } = {},
+): Promise<void> {
+  await apps()
+    .deleteNamespacedDeployment({ name, namespace: NS })
+    .catch(() => undefined);
+  await eventually(`old ${name} gone`, () =>
+    apps()
+      .readNamespacedDeployment({ name, namespace: NS })
+      .then(
+        () => false,
+        () => true,
+      ),
+  );
+  await apps().createNamespacedDeployment({
+    namespace: NS,
+    body: {
+      metadata: { name, namespace: NS, labels: { app: name } },
+      spec: {
+        replicas: 1,
+        ...(options.progressDeadlineSeconds
+          ? { progressDeadlineSeconds: options.progressDeadlineSeconds }
+          : {}),
+        selector: { matchLabels: { app: name } },
+        template: {
+          metadata: { labels: { app: name }, annotations: options.annotations ?? {} },
+          spec: { containers: [{ name: "web", image: "ghcr.io/example/web:1.0.0" }] },
+        },
+      },
+    },
+  });
+}
+
+let executorReady: Promise<ApprovalDecider> | undefined;
+function executor(): Promise<ApprovalDecider> {
+  executorReady ??= (async () => {
+    const writeEnv = await prepareWriteEnv();
+    const config = parseConfig({ DEPUTY_CLUSTER_NAME: "testenv" });
+    return createApprovalExecutor({
+      store,
+      broker: createCredentialBroker({
+        openbao: writeEnv.openbao,
+        logger: captured.logger,
+        authMount: writeEnv.authMount,
+        authRole: writeEnv.authRole,
+        secretsMount: writeEnv.secretsMount,
+        jwtPath: writeEnv.jwtPath,
+      }),
+      roles: writeEnv.roles,
+      cluster: writeEnv.cluster,
+      audit: captured.audit,
+      logger: captured.logger,
+      approvers: { slackUserIds: [ALICE, BOB], localApproverIds: [] },
+      twoPersonRule: { normal: true, high: true },
+      protectedNamespaces: config.guardrails.protectedNamespaces,
+      clusterName: "testenv",
+    });
+  })();
+  return executorReady;
+}
+
+beforeAll(async () => {
+  redis = connectRedis();
+  prefix = testPrefix("oncall");
+  harness = await startHarness({
+    env: { DEPUTY_REDIS_PREFIX: prefix, DEPUTY_RATE_LIMIT_USER_PER_MINUTE: "1000" },
+  });
+  store = createActionStore(redis, { prefix, ttlSeconds: 900, signer: testSigner() });
+  captured = capture();
+  await freshDeployment(WEB);
+  // Its pods crash, and the controller gives up on the rollout after 5 s.
+  await freshDeployment(CRASHING, {
+    annotations: { "testenv.deputy.dev/simulate": "crashloop" },
+    progressDeadlineSeconds: 5,
+  });
+
+  slack = await startSlackFake();
+  model = await startAnthropicFake();
+  const config = parseConfig({
+    SLACK_BOT_TOKEN: slack.botToken,
+    SLACK_SIGNING_SECRET: slack.signingSecret,
+    SLACK_SOCKET_MODE: "false",
+    SLACK_API_URL: slack.apiUrl,
+    SLACK_PORT: "0",
+    DEPUTY_APPROVERS: `${ALICE},${BOB}`,
+  });
+  bot = createSlackApp({
+    slack: config.slack,
+    approvals: config.approvals,
+    redisPrefix: prefix,
+    redis,
+    logger: captured.logger,
+    mcp: harness.client,
+    agent: createAgentRunner({
+      model: createAnthropicModel({ apiKey: model.apiKey, baseUrl: model.url }),
+      modelName: "claude-test",
+      limits: { maxIterations: 8, maxSeconds: 60, maxTokens: 200_000, maxOutputTokens: 1024 },
+      logger: captured.logger,
+    }),
+    decider: { decide: async (request) => (await executor()).decide(request) },
+    actions: store,
+    statusIntervalMs: 0,
+    followUp: { timeoutMs: 60_000, intervalMs: 300 },
+  });
+  const { port } = await bot.start();
+  slack.setTarget(`http://127.0.0.1:${port}${EVENTS_PATH}`);
+}, 180_000);
+
+afterAll(async () => {
+  await bot?.stop();
+  await harness?.close();
+  await model?.close();
+  await slack?.close();
+  for (const name of [WEB, CRASHING]) {
+    await apps()
+      .deleteNamespacedDeployment({ name, namespace: NS })
+      .catch(() => undefined);
+  }
+  if (redis) {
+    await dropPrefix(redis, prefix);
+    redis.disconnect();
+  }
+});
+
+/** A scripted model: proposes `proposal` when asked, and writes an incident-log line when resumed. */
+function scriptModel(proposal: { tool: string; input: Record<string, unknown> }, logLine: string): void {
+  model.setScript((request) => {
+    const last = lastUserText(request);
+    if (last.includes("deputy-outcome")) return text(logLine);
+    if (last.includes("tool_result")) return text("I asked for it; an approver has to approve the card.");
+    return toolUse(proposal.tool, proposal.input);
+  });
+}
+
+describe("verified outcomes and undo", () => {
+  it("watches a scale until its replicas are there, says so on the card and in the thread, resumes the agent, and undoes it through a new approval", async () => {
+    await executor();
+    scriptModel(
+      { tool: "scale_deployment", input: { namespace: NS, name: WEB, replicas: 2, reason: "More traffic." } },
+      "Incident log: oncall-web scaled to 2, both replicas available.",
+    );
+    const sent = await slack.mention({ user: ALICE, text: `scale ${WEB} to 2`, channel: CHANNEL });
+    await bot.idle();
+    const [card] = cardsIn(sent.ts);
+    expect(card).toBeDefined();
+    await slack.click({ user: BOB, message: card!, actionId: APPROVE_ACTION_ID });
+    await bot.idle();
+    expect(await replicasOf(WEB)).toBe(2);
+
+    // The card says what was verified, through the read identity, and offers Undo.
+    const verified = current(card!);
+    const cardJson = JSON.stringify(verified.blocks);
+    expect(cardJson).toContain("Verified");
+    expect(cardJson).toMatch(/Deployment shop\/oncall-web: rollout complete, 2 of 2 replica\(s\) available/);
+    expect(buttonsOf(verified).map((b) => b.action_id)).toEqual([UNDO_ACTION_ID]);
+    const readCalls = harness.audit.filter((r) => r.kind === "tool_call" && r.tool === "describe_deployment");
+    expect(readCalls.length).toBeGreaterThan(0);
+    expect(botReplies(sent.ts).some((m) => m.text.startsWith(":white_check_mark: *Verified*"))).toBe(true);
+
+    // The agent was resumed with the outcome, without anyone speaking, and its entry is in the thread.
+    const resumed = model.requests.find((r) => lastUserText(r.body).includes("deputy-outcome"));
+    expect(resumed, "a model request carrying the outcome").toBeDefined();
+    expect(lastUserText(resumed!.body)).toContain("verified after");
+    expect(botReplies(sent.ts).at(-1)!.text).toContain("Incident log: oncall-web scaled to 2");
+
+    // Undo: a new pending action (scale back to 1) requested by whoever clicked; nothing changes yet.
+    const cardsBefore = cardsIn(sent.ts).length;
+    await slack.click({ user: BOB, message: verified, actionId: UNDO_ACTION_ID });
+    await bot.idle();
+    expect(await replicasOf(WEB)).toBe(2);
+    const undoCard = cardsIn(sent.ts).at(-1)!;
+    expect(cardsIn(sent.ts).length).toBe(cardsBefore + 1);
+    const undoId = buttonsOf(undoCard)
+      .find((b) => b.action_id === APPROVE_ACTION_ID)!
+      .value!.split("|")[0]!;
+    const undo = (await store.get(undoId))!;
+    expect(undo).toMatchObject({
+      tool: "scale_deployment",
+      state: "pending",
+      arguments: { namespace: NS, name: WEB, replicas: 1 },
+      requester: { kind: "slack", id: BOB },
+    });
+    expect(undo.reason).toContain("Undo: scale Deployment shop/oncall-web back to 1 replica(s).");
+
+    // The same approval rules: the person who asked for the undo cannot approve it.
+    await slack.click({ user: BOB, message: undoCard, actionId: APPROVE_ACTION_ID });
+    await bot.idle();
+    expect((await store.get(undoId))!.state).toBe("pending");
+    expect(await replicasOf(WEB)).toBe(2);
+    await slack.click({ user: ALICE, message: undoCard, actionId: APPROVE_ACTION_ID });
+    await bot.idle();
+    expect((await store.get(undoId))!.state).toBe("succeeded");
+    expect(await replicasOf(WEB)).toBe(1);
+    expect(JSON.stringify(current(undoCard).blocks)).toContain("1 of 1 replica(s) available");
+  });
+
+  it("reports a rollout that gets stuck with the reason, and offers no undo for a restart", async () => {
+    await executor();
+    scriptModel(
+      { tool: "restart_deployment", input: { namespace: NS, name: CRASHING, reason: "Try a restart." } },
+      "Incident log: the restart did not help; the new pods crash.",
+    );
+    const sent = await slack.mention({ user: ALICE, text: `restart ${CRASHING}`, channel: CHANNEL });
+    await bot.idle();
+    const [card] = cardsIn(sent.ts);
+    await slack.click({ user: BOB, message: card!, actionId: APPROVE_ACTION_ID });
+    await bot.idle();
+    const after = current(card!);
+    const cardJson = JSON.stringify(after.blocks);
+    expect(cardJson).toContain("Not verified");
+    expect(cardJson).toMatch(/Rollout stuck: progress deadline exceeded/);
+    expect(buttonsOf(after)).toEqual([]);
+    const resumed = model.requests.find(
+      (r) => lastUserText(r.body).includes("deputy-outcome") && lastUserText(r.body).includes(CRASHING),
+    );
+    expect(lastUserText(resumed!.body)).toContain("not_verified");
+    expect(botReplies(sent.ts).at(-1)!.text).toContain("the new pods crash");
+  }, 90_000);
+
+  it("refuses an undo for an action that has none, and a forged id", async () => {
+    const bogus = await slack.click({
+      user: BOB,
+      message: {
+        channel: CHANNEL,
+        ts: "1800000000.999999",
+        thread_ts: undefined,
+        text: "",
+        user: slack.botUserId,
+        updates: 0,
+        blocks: [
+          {
+            type: "actions",
+            elements: [{ type: "button", action_id: UNDO_ACTION_ID, value: "act_not-a-real-one" }],
+          },
+        ],
+      },
+      actionId: UNDO_ACTION_ID,
+    });
+    expect(bogus.status).toBe(200);
+    await bot.idle();
+    expect(slack.messages.filter((m) => m.ephemeralTo === BOB).at(-1)!.text).toMatch(
+      /no longer stored|not carry a valid/,
+    );
+  });
+});
