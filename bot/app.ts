@@ -26,6 +26,7 @@ import { measureAcks } from "./ack-timing.ts";
 import type { Metrics } from "../core/metrics.ts";
 import type { ActionStore } from "../core/actions/store.ts";
 import { DEFAULT_FOLLOW_UP, type FollowUpSettings } from "./handlers/verify-outcome.ts";
+import { isAuthorisedApprover } from "../executor/approval-executor.ts";
 
 export { assertSlackConfig };
 
@@ -119,6 +120,9 @@ export function createSlackApp(deps: SlackAppDeps): SlackApp {
   if (deps.metrics) measureAcks(app, deps.metrics);
 
   const tasks = createBackgroundTasks(logger);
+  const groupChecker = deps.approvals.approverGroup
+    ? createUserGroupChecker(app.client, deps.approvals.approverGroup)
+    : undefined;
   const services: BotServices = {
     logger,
     mcp: deps.mcp,
@@ -140,6 +144,13 @@ export function createSlackApp(deps: SlackAppDeps): SlackApp {
       timeoutMs: slack.verifyTimeoutSeconds * 1000,
       ...deps.followUp,
     },
+    redis: deps.redis,
+    redisPrefix: deps.redisPrefix,
+    isApprover: (identity) =>
+      isAuthorisedApprover(
+        { slackUserIds: deps.approvals.approvers, isInGroup: groupChecker, localApproverIds: [] },
+        identity,
+      ),
   };
   const stats = { retries: 0, duplicates: 0 };
 
@@ -155,7 +166,6 @@ export function createSlackApp(deps: SlackAppDeps): SlackApp {
     logger.error({ err: describeError(error) }, "Slack listener error");
   });
 
-  const group = deps.approvals.approverGroup;
   const sweepMs = deps.cardSweepMs ?? 30_000;
   let sweeper: NodeJS.Timeout | undefined;
   let notices: QueueDrain | undefined;
@@ -163,7 +173,7 @@ export function createSlackApp(deps: SlackAppDeps): SlackApp {
   return {
     app,
     client: app.client,
-    isInGroup: group ? createUserGroupChecker(app.client, group) : undefined,
+    isInGroup: groupChecker,
     stats,
     sweepExpiredCards: sweep,
     async start() {

@@ -1,4 +1,5 @@
 import type { Client } from "@modelcontextprotocol/sdk/client/index.js";
+import type { Redis } from "ioredis";
 import type { Identity } from "../core/identity.ts";
 import type { Logger } from "../core/logger.ts";
 import type { Decision, DecisionResult } from "../core/actions/schema.ts";
@@ -46,4 +47,9 @@ export interface BotServices {
   turnLockMs: number;
   /** How executed actions are watched afterwards. */
   followUp: FollowUpSettings;
+  /** Shared state (write pause, alert dedupe); keys start with redisPrefix. */
+  redis: Redis;
+  redisPrefix: string;
+  /** The executor's approver rule, for what the bot offers (the executor still decides). */
+  isApprover(identity: Identity): Promise<boolean>;
 }

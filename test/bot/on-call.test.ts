@@ -6,6 +6,8 @@ import { createAgentRunner } from "../../bot/agent/run-agent-turn.ts";
 import { createSlackApp, EVENTS_PATH, type SlackApp } from "../../bot/app.ts";
 import { APPROVE_ACTION_ID } from "../../bot/blocks/approval-card.ts";
 import { UNDO_ACTION_ID } from "../../bot/blocks/follow-up.ts";
+import { REFRESH_HOME_ACTION_ID, RESUME_WRITES_ACTION_ID } from "../../bot/blocks/pending.ts";
+import { isWritePaused, pauseWrites } from "../../core/anomaly.ts";
 import type { ApprovalDecider } from "../../bot/deps.ts";
 import { parseConfig } from "../../core/config.ts";
 import { createActionStore, type ActionStore } from "../../core/actions/store.ts";
@@ -40,6 +42,8 @@ import { startHarness, type Harness } from "../mcp/harness.ts";
  */
 const ALICE = "U0OCALICE";
 const BOB = "U0OCBOB";
+/** Neither an approver nor a requester here. */
+const CAROL = "U0OCCAROL";
 const CHANNEL = "C0ONCALL";
 const NS = SEED.namespace;
 const WEB = "oncall-web";
@@ -325,5 +329,98 @@ describe("verified outcomes and undo", () => {
     expect(slack.messages.filter((m) => m.ephemeralTo === BOB).at(-1)!.text).toMatch(
       /no longer stored|not carry a valid/,
     );
+  });
+});
+
+describe("what is waiting: /deputy pending and the App Home", () => {
+  it("lists what waits for me and what I asked for, with age, expiry and a link to the card", async () => {
+    const sent = await slack.sendCommand({
+      user: ALICE,
+      text: `scale deployment/${WEB} --replicas 3 -n ${NS}`,
+      channel: CHANNEL,
+    });
+    expect(sent.status).toBe(200);
+    await bot.idle();
+    const card = slack.messages
+      .filter((m) => m.channel === CHANNEL && JSON.stringify(m.blocks ?? []).includes(APPROVE_ACTION_ID))
+      .at(-1)!;
+    const actionId = buttonsOf(card)
+      .find((b) => b.action_id === APPROVE_ACTION_ID)!
+      .value!.split("|")[0]!;
+    const permalink = `https://fake.slack.com/archives/${CHANNEL}/p${card.ts.replace(".", "")}`;
+
+    const ask = async (user: string): Promise<string> => {
+      const before = slack.responseUrlPosts.length;
+      const reply = await slack.sendCommand({ user, text: "pending", channel: CHANNEL });
+      expect(reply.status).toBe(200);
+      expect(reply.latencyMs).toBeLessThan(1000);
+      await bot.idle();
+      const posted = slack.responseUrlPosts.slice(before).find((p) => p.id === reply.responseUrlId);
+      expect(posted?.body.response_type).toBe("ephemeral");
+      return JSON.stringify(posted!.body.blocks);
+    };
+
+    const bob = await ask(BOB);
+    expect(bob).toContain("Waiting for you to approve* (1)");
+    expect(bob).toContain(`<${permalink}|scale_deployment on Deployment ${NS}/${WEB}>`);
+    expect(bob).toContain(`requested by <@${ALICE}>`);
+    expect(bob).toMatch(/just now|min ago/);
+    expect(bob).toContain("expires <!date^");
+    expect(bob).toContain(actionId.slice(0, 12));
+    expect(bob).toMatch(/Cluster: .*node\(s\)/);
+    expect(bob).toContain("Write approvals are open");
+
+    const alice = await ask(ALICE);
+    expect(alice).toContain("You requested* (1)");
+    expect(alice).toContain("Waiting for you to approve* (0)");
+
+    const carol = await ask(CAROL);
+    expect(carol).not.toContain("Waiting for you to approve");
+    expect(carol).toContain("You requested* (0)");
+    expect(carol).toContain("1 more pending action(s) wait for other approvers");
+
+    // Decided actions leave the list.
+    await slack.click({ user: BOB, message: card, actionId: "deputy_reject" });
+    await bot.idle();
+    expect(await ask(BOB)).toContain("Waiting for you to approve* (0)");
+  });
+
+  it("shows the write pause in the App Home, with Resume only for approvers, and a forged resume changes nothing", async () => {
+    await pauseWrites(redis, { rule: "delete-burst", reason: "6 deletes in one minute" }, prefix);
+    try {
+      await slack.openHome(CAROL);
+      await bot.idle();
+      const carolHome = slack.homeOf(CAROL)!;
+      expect(JSON.stringify(carolHome)).toContain("New write approvals are paused");
+      expect(JSON.stringify(carolHome)).not.toContain(RESUME_WRITES_ACTION_ID);
+
+      await slack.openHome(BOB);
+      await bot.idle();
+      const bobHome = slack.homeOf(BOB)!;
+      expect(JSON.stringify(bobHome)).toContain("delete-burst: 6 deletes in one minute");
+      expect(JSON.stringify(bobHome)).toContain(RESUME_WRITES_ACTION_ID);
+
+      // Carol replays Bob's button as her own click: refused, still paused.
+      await slack.clickView({ user: CAROL, view: bobHome, actionId: RESUME_WRITES_ACTION_ID });
+      await bot.idle();
+      expect(await isWritePaused(redis, prefix)).toBe(true);
+      expect(slack.messages.filter((m) => m.channel === CAROL).at(-1)!.text).toContain(
+        "Only an approver can resume",
+      );
+
+      await slack.clickView({ user: BOB, view: bobHome, actionId: RESUME_WRITES_ACTION_ID });
+      await bot.idle();
+      expect(await isWritePaused(redis, prefix)).toBe(false);
+      expect(JSON.stringify(slack.homeOf(BOB))).toContain("Write approvals are open");
+      expect(slack.messages.filter((m) => m.channel === BOB).at(-1)!.text).toContain(
+        "Write approvals resumed",
+      );
+
+      await slack.clickView({ user: BOB, view: slack.homeOf(BOB)!, actionId: REFRESH_HOME_ACTION_ID });
+      await bot.idle();
+      expect(slack.views.filter((v) => v.user === BOB).length).toBe(3);
+    } finally {
+      await redis.del(`${prefix}writes:paused`);
+    }
   });
 });
