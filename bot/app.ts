@@ -15,6 +15,7 @@ import type { AgentRunner, ApprovalDecider, BotServices } from "./deps.ts";
 import * as actions from "./listeners/actions/index.ts";
 import * as commands from "./listeners/commands/index.ts";
 import * as events from "./listeners/events/index.ts";
+import * as shortcuts from "./listeners/shortcuts/index.ts";
 import * as dedupeEvents from "./listeners/middleware/dedupe-events.ts";
 import { sweepExpiredCards } from "./handlers/expiry.ts";
 import { deliverActionNotice } from "./handlers/action-notice.ts";
@@ -162,6 +163,7 @@ export function createSlackApp(deps: SlackAppDeps): SlackApp {
   events.register(app, services);
   commands.register(app, services);
   actions.register(app, services);
+  shortcuts.register(app, services);
   app.error(async (error) => {
     logger.error({ err: describeError(error) }, "Slack listener error");
   });

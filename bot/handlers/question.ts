@@ -19,8 +19,8 @@ export interface Question {
   text: string;
   /** Set for /deputy: usage errors are shown instead of asking the model. */
   strictCommands?: boolean;
-  /** Deputy resumes the agent with its own text (an outcome): never a command, never user text. */
-  resume?: boolean;
+  /** Text Deputy composed (an outcome, a fenced subject): never a command, never counted as user-given text. */
+  fromDeputy?: boolean;
 }
 
 /**
@@ -110,7 +110,7 @@ export async function answerQuestion(
 
   let parsed: ReturnType<typeof parseDirectCommand> | undefined;
   try {
-    parsed = question.resume ? undefined : parseDirectCommand(question.text);
+    parsed = question.fromDeputy ? undefined : parseDirectCommand(question.text);
   } catch (error) {
     // In free text a failed parse is just a sentence for the model; for /deputy it is a usage error.
     if (question.strictCommands || !services.agent) {
@@ -199,7 +199,7 @@ export async function answerQuestion(
 
     const answer = [
       sanitizeForSlack(result.text, {
-        userText: question.resume ? record.userText : [...record.userText, question.text],
+        userText: question.fromDeputy ? record.userText : [...record.userText, question.text],
       }),
       ...cardFailures.map(sanitizePlain),
     ]

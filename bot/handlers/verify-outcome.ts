@@ -295,6 +295,6 @@ export async function followOutcome(
     requester: action.requester,
     conversation: input.conversation,
     text: outcomeForAgent(action, verification),
-    resume: true,
+    fromDeputy: true,
   });
 }
