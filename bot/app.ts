@@ -66,6 +66,8 @@ export interface SlackAppDeps {
 export interface SlackApp {
   app: App;
   client: webApi.WebClient;
+  /** What the listeners share, for receivers outside Bolt (the Alertmanager webhook). */
+  services: BotServices;
   /** Membership of the approver user group, for the executor (undefined without a group). */
   isInGroup: UserGroupChecker | undefined;
   /** Listening port in HTTP mode. */
@@ -175,6 +177,7 @@ export function createSlackApp(deps: SlackAppDeps): SlackApp {
   return {
     app,
     client: app.client,
+    services,
     isInGroup: groupChecker,
     stats,
     sweepExpiredCards: sweep,

@@ -80,6 +80,15 @@ const envSchema = z.object({
   SLACK_TRIAGE_CHANNEL: z.string().optional(),
   DEPUTY_CONVERSATION_TTL_SECONDS: int(604800, 300, 2592000),
   DEPUTY_VERIFY_TIMEOUT_SECONDS: int(300, 10, 3600),
+  // Alertmanager webhook receiver (POST /v1/alerts); off unless a token is set
+  DEPUTY_ALERTS_TOKEN: z
+    .string()
+    .min(32, "must be at least 32 characters (e.g. openssl rand -hex 32)")
+    .optional(),
+  DEPUTY_ALERTS_HOST: z.string().default("127.0.0.1"),
+  DEPUTY_ALERTS_PORT: int(8082, 0, 65535),
+  DEPUTY_ALERT_ROUTES: csv,
+  DEPUTY_ALERTS_PER_MINUTE: int(20, 1, 1000),
   // KV v2 data path prefix (e.g. secret/data/deputy): load Slack and Anthropic secrets from OpenBao
   DEPUTY_SECRETS_FROM_OPENBAO: z
     .string()
@@ -183,6 +192,15 @@ export interface Config {
     /** KV v2 data path prefix holding slack/ and anthropic/ secrets, read at start-up. */
     secretsFromOpenBao: string | undefined;
     openbaoRole: string;
+  };
+  /** Alertmanager's webhook into Slack; `token` unset: the receiver does not start. */
+  alertmanager: {
+    token: string | undefined;
+    host: string;
+    port: number;
+    /** `label=value:CHANNEL` entries, first match wins; SLACK_TRIAGE_CHANNEL catches the rest. */
+    routes: string[];
+    perMinute: number;
   };
   anthropic: {
     apiKey: string | undefined;
@@ -299,6 +317,13 @@ export function parseConfig(env: Record<string, string | undefined> = process.en
       verifyTimeoutSeconds: e.DEPUTY_VERIFY_TIMEOUT_SECONDS,
       secretsFromOpenBao: e.DEPUTY_SECRETS_FROM_OPENBAO,
       openbaoRole: e.DEPUTY_BAO_BOT_AUTH_ROLE,
+    },
+    alertmanager: {
+      token: e.DEPUTY_ALERTS_TOKEN,
+      host: e.DEPUTY_ALERTS_HOST,
+      port: e.DEPUTY_ALERTS_PORT,
+      routes: e.DEPUTY_ALERT_ROUTES,
+      perMinute: e.DEPUTY_ALERTS_PER_MINUTE,
     },
     anthropic: {
       apiKey: e.ANTHROPIC_API_KEY,

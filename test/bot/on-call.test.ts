@@ -10,6 +10,9 @@ import { REFRESH_HOME_ACTION_ID, RESUME_WRITES_ACTION_ID } from "../../bot/block
 import { isWritePaused, pauseWrites } from "../../core/anomaly.ts";
 import { ASK_ABOUT_MESSAGE_CALLBACK_ID } from "../../bot/listeners/shortcuts/ask-about-message.ts";
 import { extractFenced } from "../../core/fence.ts";
+import { ALERTS_PATH, startAlertReceiver, type AlertReceiver } from "../../bot/alerts/receiver.ts";
+import { parseAlertRoutes } from "../../bot/alerts/alertmanager.ts";
+import { randomBytes } from "node:crypto";
 import type { ApprovalDecider } from "../../bot/deps.ts";
 import { parseConfig } from "../../core/config.ts";
 import { createActionStore, type ActionStore } from "../../core/actions/store.ts";
@@ -472,5 +475,143 @@ describe("message shortcut: Ask Deputy about this", () => {
     expect(sent.status).toBe(200);
     expect(reply.body).toMatchObject({ response_type: "ephemeral" });
     expect(String(reply.body.text)).toContain("Invite me with `/invite @Deputy`");
+  });
+});
+
+describe("Alertmanager webhook", () => {
+  const TOKEN = randomBytes(32).toString("hex");
+  const SHOP_ALERTS = "C0SHOPALERTS";
+  const TRIAGE = "C0TRIAGE";
+  let receiver: AlertReceiver;
+  let url: string;
+
+  beforeAll(async () => {
+    receiver = await startAlertReceiver({
+      services: bot.services,
+      client: bot.client,
+      token: TOKEN,
+      routes: parseAlertRoutes([`namespace=${NS}:${SHOP_ALERTS}`], TRIAGE),
+      perMinute: 3,
+      host: "127.0.0.1",
+      port: 0,
+    });
+    url = `http://127.0.0.1:${receiver.port}${ALERTS_PATH}`;
+  });
+  afterAll(async () => {
+    await receiver?.close();
+  });
+
+  function alert(status: "firing" | "resolved", fingerprint: string, labels: Record<string, string> = {}) {
+    return {
+      status,
+      labels: {
+        alertname: "KubePodCrashLooping",
+        namespace: NS,
+        deployment: SEED.crashLoop.deployment,
+        severity: "critical",
+        ...labels,
+      },
+      annotations: {
+        summary: "checkout restarts over and over <!channel> see <https://evil.example/x|the runbook>",
+      },
+      startsAt: new Date(Date.now() - 60_000).toISOString(),
+      endsAt: status === "resolved" ? new Date().toISOString() : "0001-01-01T00:00:00Z",
+      fingerprint,
+    };
+  }
+
+  async function deliver(
+    alerts: unknown[],
+    headers: Record<string, string> = { authorization: `Bearer ${TOKEN}` },
+  ): Promise<{ status: number; body: Record<string, unknown> }> {
+    const response = await fetch(url, {
+      method: "POST",
+      headers: { "content-type": "application/json", ...headers },
+      body: JSON.stringify({ version: "4", status: "firing", receiver: "deputy", alerts }),
+    });
+    const body = (await response.json()) as Record<string, unknown>;
+    await bot.idle();
+    return { status: response.status, body };
+  }
+
+  const inChannel = (channel: string): FakeMessage[] =>
+    slack.messages.filter((m) => m.channel === channel && !m.thread_ts);
+
+  it("refuses a request without the right bearer token or with a malformed payload, and posts nothing", async () => {
+    const posted = slack.callsOf("chat.postMessage").length;
+    expect((await deliver([alert("firing", "0a1")], {})).status).toBe(401);
+    expect((await deliver([alert("firing", "0a1")], { authorization: `Bearer ${TOKEN}x` })).status).toBe(401);
+    expect((await deliver([alert("firing", "0a1")], { authorization: TOKEN })).status).toBe(401);
+    const malformed = await deliver([{ ...alert("firing", "0a1"), fingerprint: "not hex!" }]);
+    expect(malformed.status).toBe(400);
+    expect(String(malformed.body.error)).toContain("fingerprint");
+    const notJson = await fetch(url, {
+      method: "POST",
+      headers: { authorization: `Bearer ${TOKEN}` },
+      body: "{",
+    });
+    expect(notJson.status).toBe(400);
+    expect(slack.callsOf("chat.postMessage").length).toBe(posted);
+  });
+
+  it("posts a firing alert once to its namespace's channel, diagnoses it in the thread, and updates the message when it resolves", async () => {
+    const fingerprint = randomBytes(8).toString("hex");
+    const first = await deliver([alert("firing", fingerprint)]);
+    expect(first).toMatchObject({ status: 200, body: { posted: 1, duplicates: 0 } });
+    const message = inChannel(SHOP_ALERTS).at(-1)!;
+    const json = JSON.stringify(message.blocks);
+    expect(json).toContain("*Firing*: KubePodCrashLooping shop/checkout");
+    expect(json).toContain(fingerprint);
+    // Alert text is untrusted: no broadcast, no link it could plant.
+    expect(json).not.toContain("<!channel>");
+    expect(json).not.toContain("<https://evil.example");
+
+    // The investigation starts in the thread with Deputy's read-only diagnosis.
+    const thread = slack.thread(SHOP_ALERTS, message.ts).filter((m) => m.ts !== message.ts);
+    expect(thread.some((m) => m.text.includes("CrashLoopBackOff"))).toBe(true);
+    expect(thread.at(-1)!.text).toContain("Mention me in this thread");
+    const diagnosis = harness.audit
+      .filter((r) => r.kind === "tool_call" && r.tool === "troubleshoot_pod")
+      .at(-1)!;
+    expect(diagnosis.arguments).toMatchObject({ namespace: NS, name: SEED.crashLoop.deployment });
+
+    // Alertmanager repeats it (and another replica may get it too): one message.
+    const again = await deliver([alert("firing", fingerprint)]);
+    expect(again.body).toMatchObject({ posted: 0, duplicates: 1 });
+    expect(inChannel(SHOP_ALERTS).at(-1)!.ts).toBe(message.ts);
+
+    const resolved = await deliver([alert("resolved", fingerprint)]);
+    expect(resolved.body).toMatchObject({ resolved: 1 });
+    const updated = current(message);
+    expect(updated.updates).toBe(1);
+    expect(JSON.stringify(updated.blocks)).toContain("*Resolved*: KubePodCrashLooping shop/checkout");
+    expect(slack.thread(SHOP_ALERTS, message.ts).at(-1)!.text).toContain("resolved");
+    // A second resolved notification changes nothing.
+    expect((await deliver([alert("resolved", fingerprint)])).body).toMatchObject({ resolved: 0 });
+    expect(current(message).updates).toBe(1);
+
+    // A mention in the thread starts from the alert and the diagnosis, both fenced as data.
+    model.setScript([text("Checkout crash-loops on a missing PAYMENT_GATEWAY_URL.")]);
+    await slack.mention({ user: BOB, text: "what next?", channel: SHOP_ALERTS, threadTs: message.ts });
+    await bot.idle();
+    const history = JSON.stringify(model.requests.at(-1)!.body.messages);
+    expect(history).toContain("alertmanager alert");
+    expect(history).toContain("KubePodCrashLooping");
+  });
+
+  it("routes by labels with a fallback channel, and holds each channel to its rate limit", async () => {
+    const other = await deliver([alert("firing", randomBytes(8).toString("hex"), { namespace: "payments" })]);
+    expect(other.body).toMatchObject({ posted: 1 });
+    expect(JSON.stringify(inChannel(TRIAGE).at(-1)!.blocks)).toContain(
+      "KubePodCrashLooping payments/checkout",
+    );
+
+    const burst = Array.from({ length: 5 }, () =>
+      alert("firing", randomBytes(8).toString("hex"), { deployment: "nope" }),
+    );
+    const result = await deliver(burst);
+    // Three per minute per channel; the shop channel already had one this minute.
+    expect(result.body).toMatchObject({ rateLimited: 3 });
+    expect(result.body.posted).toBe(2);
   });
 });
