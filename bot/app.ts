@@ -17,6 +17,7 @@ import type { AgentRunner, ApprovalDecider, BotServices } from "./deps.ts";
 import * as actions from "./listeners/actions/index.ts";
 import * as commands from "./listeners/commands/index.ts";
 import * as events from "./listeners/events/index.ts";
+import * as shortcuts from "./listeners/shortcuts/index.ts";
 import * as dedupeEvents from "./listeners/middleware/dedupe-events.ts";
 import { sweepExpiredCards } from "./handlers/expiry.ts";
 import { deliverActionNotice } from "./handlers/action-notice.ts";
@@ -29,6 +30,8 @@ import { refuseFutureRequests } from "./slack-timestamp.ts";
 import { createWritePauseControl } from "./write-pause.ts";
 import type { Metrics } from "../core/metrics.ts";
 import type { ActionStore } from "../core/actions/store.ts";
+import { DEFAULT_FOLLOW_UP, type FollowUpSettings } from "./handlers/verify-outcome.ts";
+import { isAuthorisedApprover } from "../executor/approval-executor.ts";
 
 export { assertSlackConfig };
 
@@ -64,11 +67,15 @@ export interface SlackAppDeps {
   turnLockMs?: number;
   /** How often expired cards are looked for; default 30 s (0: never, tests call sweepExpiredCards). */
   cardSweepMs?: number;
+  /** How executed actions are watched afterwards (DEPUTY_VERIFY_TIMEOUT_SECONDS). */
+  followUp?: Partial<FollowUpSettings>;
 }
 
 export interface SlackApp {
   app: App;
   client: webApi.WebClient;
+  /** What the listeners share, for receivers outside Bolt (the Alertmanager webhook). */
+  services: BotServices;
   /** Membership of the approver user group, for the executor (undefined without a group). */
   isInGroup: UserGroupChecker | undefined;
   /** Listening port in HTTP mode. */
@@ -164,6 +171,18 @@ export function createSlackApp(deps: SlackAppDeps): SlackApp {
     }),
     statusIntervalMs: deps.statusIntervalMs ?? 1000,
     turnLockMs: deps.turnLockMs ?? 15 * 60_000,
+    followUp: {
+      ...DEFAULT_FOLLOW_UP,
+      timeoutMs: slack.verifyTimeoutSeconds * 1000,
+      ...deps.followUp,
+    },
+    redis: deps.redis,
+    redisPrefix: deps.redisPrefix,
+    isApprover: (identity) =>
+      isAuthorisedApprover(
+        { slackUserIds: deps.approvals.approvers, isInGroup: isInGroup, localApproverIds: [] },
+        identity,
+      ),
   };
   const stats = { retries: 0, duplicates: 0 };
 
@@ -175,6 +194,7 @@ export function createSlackApp(deps: SlackAppDeps): SlackApp {
   events.register(app, services);
   commands.register(app, services);
   actions.register(app, services);
+  shortcuts.register(app, services);
   app.error(async (error) => {
     logger.error({ err: describeError(error) }, "Slack listener error");
   });
@@ -186,6 +206,7 @@ export function createSlackApp(deps: SlackAppDeps): SlackApp {
   return {
     app,
     client: app.client,
+    services,
     isInGroup,
     stats,
     sweepExpiredCards: sweep,

@@ -1,5 +1,6 @@
 import type { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import type { AuditLog } from "../core/audit.ts";
+import type { Redis } from "ioredis";
 import type { Identity } from "../core/identity.ts";
 import type { Logger } from "../core/logger.ts";
 import type { Decision, DecisionResult } from "../core/actions/schema.ts";
@@ -11,6 +12,7 @@ import type { CardTracker } from "./card-tracker.ts";
 import type { ConversationStore } from "./conversation-store.ts";
 import type { Deduper } from "./dedupe.ts";
 import type { WritePauseControl } from "./write-pause.ts";
+import type { FollowUpSettings } from "./handlers/verify-outcome.ts";
 
 /** The executor's decision API (in-process or over HTTP); the model never sees it. */
 export interface ApprovalDecider {
@@ -52,4 +54,11 @@ export interface BotServices {
   statusIntervalMs: number;
   /** How long one turn may hold a thread. */
   turnLockMs: number;
+  /** How executed actions are watched afterwards. */
+  followUp: FollowUpSettings;
+  /** Shared state (write pause, alert dedupe); keys start with redisPrefix. */
+  redis: Redis;
+  redisPrefix: string;
+  /** The executor's approver rule, for what the bot offers (the executor still decides). */
+  isApprover(identity: Identity): Promise<boolean>;
 }

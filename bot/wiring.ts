@@ -4,7 +4,7 @@ import { Redis } from "ioredis";
 import { createAuditLog, type AuditLog, type AuditObserver } from "../core/audit.ts";
 import type { Config } from "../core/config.ts";
 import { requireKey, type DeputyKeys, type KeyPurpose } from "../core/keys.ts";
-import { describeError } from "../core/errors.ts";
+import { DeputyError, describeError } from "../core/errors.ts";
 import type { Logger } from "../core/logger.ts";
 import type { Metrics } from "../core/metrics.ts";
 import { createAnthropicModel, DEFAULT_MODEL_RETRY } from "./agent/model.ts";
@@ -173,6 +173,27 @@ export async function startBot(config: Config, options: BotRuntimeOptions): Prom
       });
 
     await startUnprompted(config, { ...options, redis, audit, slack }, closers);
+    if (config.alertmanager.token) {
+      const { startAlertReceiver } = await import("./alerts/receiver.ts");
+      const { parseAlertRoutes } = await import("./alerts/alertmanager.ts");
+      const routes = parseAlertRoutes(config.alertmanager.routes, config.slack.triageChannel);
+      if (routes.length === 0) {
+        throw new DeputyError(
+          "CONFIG_INVALID",
+          "DEPUTY_ALERTS_TOKEN is set but no alert can be routed: set DEPUTY_ALERT_ROUTES or SLACK_TRIAGE_CHANNEL",
+        );
+      }
+      const receiver = await startAlertReceiver({
+        services: slack.services,
+        client: slack.client,
+        token: config.alertmanager.token,
+        routes,
+        perMinute: config.alertmanager.perMinute,
+        host: config.alertmanager.host,
+        port: config.alertmanager.port,
+      });
+      closers.push(() => receiver.close());
+    }
 
     const { port } = await slack.start();
     let stopped = false;

@@ -80,6 +80,16 @@ const envSchema = z.object({
   SLACK_ALERT_CHANNEL: z.string().optional(),
   SLACK_TRIAGE_CHANNEL: z.string().optional(),
   DEPUTY_CONVERSATION_TTL_SECONDS: int(604800, 300, 2592000),
+  DEPUTY_VERIFY_TIMEOUT_SECONDS: int(300, 10, 3600),
+  // Alertmanager webhook receiver (POST /v1/alerts); off unless a token is set
+  DEPUTY_ALERTS_TOKEN: z
+    .string()
+    .min(32, "must be at least 32 characters (e.g. openssl rand -hex 32)")
+    .optional(),
+  DEPUTY_ALERTS_HOST: z.string().default("127.0.0.1"),
+  DEPUTY_ALERTS_PORT: int(8082, 0, 65535),
+  DEPUTY_ALERT_ROUTES: csv,
+  DEPUTY_ALERTS_PER_MINUTE: int(20, 1, 1000),
   // KV v2 data path prefix (e.g. secret/data/deputy): load Slack and Anthropic secrets from OpenBao
   DEPUTY_SECRETS_FROM_OPENBAO: z
     .string()
@@ -197,6 +207,8 @@ export interface Config {
     alertChannel: string | undefined;
     triageChannel: string | undefined;
     conversationTtlSeconds: number;
+    /** How long an executed action's effect is watched before it is reported as not reached. */
+    verifyTimeoutSeconds: number;
     /** KV v2 data path prefix holding slack/ and anthropic/ secrets, read at start-up. */
     secretsFromOpenBao: string | undefined;
     openbaoRole: string;
@@ -217,6 +229,15 @@ export interface Config {
     allowDirectMessages: boolean;
     /** Channel id (or "dm") → namespace globs its people may read and change. */
     channelNamespaces: Record<string, string[]>;
+  };
+  /** Alertmanager's webhook into Slack; `token` unset: the receiver does not start. */
+  alertmanager: {
+    token: string | undefined;
+    host: string;
+    port: number;
+    /** `label=value:CHANNEL` entries, first match wins; SLACK_TRIAGE_CHANNEL catches the rest. */
+    routes: string[];
+    perMinute: number;
   };
   anthropic: {
     apiKey: string | undefined;
@@ -355,6 +376,7 @@ export function parseConfig(env: Record<string, string | undefined> = process.en
       alertChannel: e.SLACK_ALERT_CHANNEL,
       triageChannel: e.SLACK_TRIAGE_CHANNEL,
       conversationTtlSeconds: e.DEPUTY_CONVERSATION_TTL_SECONDS,
+      verifyTimeoutSeconds: e.DEPUTY_VERIFY_TIMEOUT_SECONDS,
       secretsFromOpenBao: e.DEPUTY_SECRETS_FROM_OPENBAO,
       openbaoRole: e.DEPUTY_BAO_BOT_AUTH_ROLE,
     },
@@ -364,6 +386,13 @@ export function parseConfig(env: Record<string, string | undefined> = process.en
       requesterGroup: e.DEPUTY_REQUESTER_GROUP || undefined,
       allowDirectMessages: e.DEPUTY_ALLOW_DIRECT_MESSAGES,
       channelNamespaces: parseChannelNamespaces(e.DEPUTY_CHANNEL_NAMESPACES),
+    },
+    alertmanager: {
+      token: e.DEPUTY_ALERTS_TOKEN,
+      host: e.DEPUTY_ALERTS_HOST,
+      port: e.DEPUTY_ALERTS_PORT,
+      routes: e.DEPUTY_ALERT_ROUTES,
+      perMinute: e.DEPUTY_ALERTS_PER_MINUTE,
     },
     anthropic: {
       apiKey: e.ANTHROPIC_API_KEY,

@@ -328,8 +328,12 @@ export function decisionLine(action: PendingAction): string {
   }
 }
 
-/** The card after a decision: same facts, the outcome instead of buttons. */
-export function decidedCardBlocks(action: PendingAction, view: ApprovalView): KnownBlock[] {
+/** The card after a decision: same facts, the outcome instead of buttons; `after` adds what followed the run. */
+export function decidedCardBlocks(
+  action: PendingAction,
+  view: ApprovalView,
+  after: readonly KnownBlock[] = [],
+): KnownBlock[] {
   const outcome = action.outcome?.message ? sanitizePlain(action.outcome.message).slice(0, 2000) : undefined;
   const facts = [
     action.outcome?.kubeStatus !== undefined ? `API status ${action.outcome.kubeStatus}` : undefined,
@@ -357,6 +361,7 @@ export function decidedCardBlocks(action: PendingAction, view: ApprovalView): Kn
         },
       ],
     },
+    ...after,
   ];
 }
 

@@ -9,6 +9,7 @@ import { decidedCardBlocks, decisionLine, decisionResultText } from "../blocks/a
 import type { BotServices } from "../deps.ts";
 import { decisionFailed, decisionNotRecorded, failureCause } from "../failure-text.ts";
 import { sanitizePlain } from "../sanitize.ts";
+import { followOutcome } from "./verify-outcome.ts";
 
 export interface DecisionClick {
   decision: Decision;
@@ -165,6 +166,18 @@ async function decideAndReport(
     await services.conversations
       .addNote(conversation, note)
       .catch((error: unknown) => log.warn({ err: describeError(error) }, "could not store the note"));
+  }
+  if (result.status === "succeeded") {
+    const action = result.action;
+    services.tasks.run("follow_up", () =>
+      followOutcome(services, client, {
+        action,
+        channel: click.channel,
+        cardTs: click.messageTs,
+        threadTs: click.threadTs ?? click.messageTs,
+        conversation,
+      }),
+    );
   }
 }
 

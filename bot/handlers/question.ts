@@ -20,6 +20,8 @@ export interface Question {
   text: string;
   /** Set for /deputy: usage errors are shown instead of asking the model. */
   strictCommands?: boolean;
+  /** Text Deputy composed (an outcome, a fenced subject): never a command, never counted as user-given text. */
+  fromDeputy?: boolean;
 }
 
 /**
@@ -135,7 +137,7 @@ async function routeQuestion(
 
   let parsed: ReturnType<typeof parseDirectCommand> | undefined;
   try {
-    parsed = parseDirectCommand(question.text);
+    parsed = question.fromDeputy ? undefined : parseDirectCommand(question.text);
   } catch (error) {
     // In free text a failed parse is just a sentence for the model; for /deputy it is a usage error.
     if (question.strictCommands || !services.agent) {
@@ -240,7 +242,9 @@ async function runAgentTurn(
     });
 
     const answer = [
-      sanitizeForSlack(result.text, { userText: [...record.userText, question.text] }),
+      sanitizeForSlack(result.text, {
+        userText: question.fromDeputy ? record.userText : [...record.userText, question.text],
+      }),
       ...cardFailures.map(sanitizePlain),
     ]
       .filter(Boolean)

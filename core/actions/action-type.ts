@@ -64,6 +64,30 @@ export interface ApprovalView {
   notes: string[];
 }
 
+/**
+ * The change that puts back what an executed action replaced: a write tool and
+ * its arguments, proposed as a new pending action under the same approval
+ * rules (never run directly). Computed from the stored arguments and the
+ * evidence, which holds the values the action replaced.
+ */
+export interface InverseProposal {
+  tool: string;
+  arguments: Record<string, unknown>;
+  /** One sentence for the card's reason: what the undo puts back. */
+  summary: string;
+}
+
+/**
+ * What an executed action should visibly cause, watched afterwards with the
+ * read identity: a rollout that completes, a pod replaced, a node that is
+ * (un)schedulable or drained.
+ */
+export type ExpectedEffect =
+  | { kind: "rollout"; namespace: string; name: string; replicas?: number }
+  | { kind: "pod-replaced"; namespace: string; name: string; uid?: string }
+  | { kind: "node-schedulable"; name: string; unschedulable: boolean }
+  | { kind: "node-drained"; name: string; pods: string[] };
+
 export interface ActionType<Args extends Record<string, unknown>, Evidence extends Record<string, unknown>> {
   /** The MCP tool name and the stored action's `tool`. */
   name: string;
@@ -81,6 +105,10 @@ export interface ActionType<Args extends Record<string, unknown>, Evidence exten
   /** The steps a run takes, by the names its runner records (default: one step, the whole action). */
   plannedSteps?: (args: Args) => string[];
   run(context: RunContext<Args, Evidence>): Promise<RunResult>;
+  /** The undo of a run, when one can be proposed; undefined: no Undo (a restart, an eviction). */
+  inverse?: (args: Args, evidence: Evidence) => InverseProposal | undefined;
+  /** What to watch after a successful run; undefined: nothing to verify. */
+  effect?: (args: Args, evidence: Evidence, target: ActionTarget) => ExpectedEffect | undefined;
 }
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- each action type has its own argument shape

@@ -341,6 +341,8 @@ describe("approval cards", () => {
         reason: "stale config in the running pods",
       }),
       text("I asked for a restart of checkout; an approver has to approve it."),
+      // Resumed after the run with what Deputy saw (here: the stub cannot be read back).
+      text("Restart ran; Deputy could not read the rollout back."),
     ]);
     const sent = await slack.mention({ user: ALICE, text: "restart checkout in shop", channel: CHANNEL });
     await bot.idle();
@@ -372,7 +374,11 @@ describe("approval cards", () => {
     const updatedCard = slack.messages.find((m) => m.ts === card.ts)!;
     expect(JSON.stringify(updatedCard.blocks)).not.toContain(APPROVE_ACTION_ID);
     expect(JSON.stringify(updatedCard.blocks)).toContain(`approved by <@${BOB}>`);
-    expect(lastInThread(sent.ts)!.text).toContain("succeeded. Deployment shop/checkout restarted.");
+    const replies = slack
+      .thread(CHANNEL, sent.ts)
+      .filter((m) => !m.ephemeralTo && m.user === slack.botUserId);
+    expect(replies.some((m) => m.text.includes("succeeded. Deployment shop/checkout restarted."))).toBe(true);
+    expect(lastInThread(sent.ts)!.text).toBe("Restart ran; Deputy could not read the rollout back.");
 
     // The identical payload replayed: nothing reaches the executor.
     const replayed = await slack.replay(approved.payload);

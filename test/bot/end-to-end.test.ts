@@ -226,6 +226,8 @@ describe("end to end on the local cluster", () => {
         reason: "Pick up the rotated config.",
       }),
       text("I asked for a rolling restart; it waits for an approver."),
+      // Resumed after the run with the rollout Deputy watched.
+      text("The restart rolled out."),
     ]);
     const sent = await slack.mention({
       user: ALICE,
@@ -277,9 +279,13 @@ describe("end to end on the local cluster", () => {
     expect(updated).not.toContain(APPROVE_ACTION_ID);
     expect(updated).toContain(`approved by <@${BOB}>`);
     expect(updated).toMatch(/lease `[^`]+`/);
-    expect(botReplies(sent.ts).at(-1)!.text).toContain(
-      `restart_deployment on Deployment ${NS}/${DEPLOYMENT} (cluster testenv) succeeded.`,
-    );
+    expect(
+      botReplies(sent.ts).some((m) =>
+        m.text.includes(`restart_deployment on Deployment ${NS}/${DEPLOYMENT} (cluster testenv) succeeded.`),
+      ),
+    ).toBe(true);
+    expect(updated).toContain("Verified");
+    expect(botReplies(sent.ts).at(-1)!.text).toBe("The restart rolled out.");
 
     // A replay of the same click executes nothing.
     await slack.replay(approved.payload);

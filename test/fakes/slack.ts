@@ -9,6 +9,12 @@ import type { AddressInfo, Socket } from "node:net";
  * methods the app calls, recording every call. Messages posted or updated
  * through the Web API are kept per channel so tests can read a thread.
  *
+ * Also the surfaces beyond messages: views.publish (App Home) and views.open
+ * are recorded per user, chat.getPermalink answers, files.uploadV2's three
+ * steps (files.getUploadURLExternal, a POST of the bytes to the returned
+ * upload URL, files.completeUploadExternal) keep each uploaded file with its
+ * content, and message shortcuts and app_home_opened can be sent.
+ *
  * Socket Mode too: apps.connections.open hands out a ws:// URL on this server,
  * which speaks just enough WebSocket (RFC 6455 text, ping/pong, close) to send
  * envelopes and receive the app's acks, as Slack's socket servers do.
@@ -31,6 +37,27 @@ export interface FakeMessage {
   /** chat.postEphemeral: only this user sees it. */
   ephemeralTo?: string;
   updates: number;
+}
+
+export interface FakeView {
+  method: "views.publish" | "views.open";
+  /** views.publish: whose App Home; views.open: the trigger it answered. */
+  user: string | undefined;
+  triggerId: string | undefined;
+  view: Record<string, unknown>;
+}
+
+export interface FakeFile {
+  id: string;
+  filename: string;
+  title: string | undefined;
+  /** The bytes posted to the upload URL, as UTF-8. */
+  content: string;
+  length: number;
+  channel: string | undefined;
+  threadTs: string | undefined;
+  initialComment: string | undefined;
+  completed: boolean;
 }
 
 export interface SendResult {
@@ -89,6 +116,24 @@ export interface SlackFake {
   messages: FakeMessage[];
   responseUrlPosts: { id: string; body: Record<string, unknown> }[];
   userGroups: Record<string, string[]>;
+  views: FakeView[];
+  files: FakeFile[];
+  /** The App Home a user was last shown. */
+  homeOf(user: string): Record<string, unknown> | undefined;
+  /** The user opens the app's Home tab (an app_home_opened event). */
+  openHome(user: string, options?: SignOptions): Promise<SendResult & { eventId: string }>;
+  /** Click a button on a view (the App Home or a modal) the app published. */
+  clickView(
+    options: { user: string; view: Record<string, unknown>; actionId: string } & SignOptions,
+  ): Promise<SendResult & { payload: string }>;
+  /** A message shortcut ("…" menu on a message) run by `user` on `message`. */
+  shortcut(
+    options: {
+      user: string;
+      callbackId: string;
+      message: { channel: string; ts: string; thread_ts?: string; text: string; user?: string };
+    } & SignOptions,
+  ): Promise<SendResult & { payload: string }>;
   /** Where signed requests go: the app's Bolt HTTP endpoint. */
   setTarget(url: string): void;
   sign(body: string, options?: SignOptions): Record<string, string>;
@@ -135,10 +180,10 @@ export interface SlackFake {
   close(): Promise<void>;
 }
 
-async function readBody(request: IncomingMessage): Promise<string> {
+async function readRaw(request: IncomingMessage): Promise<Buffer> {
   const chunks: Buffer[] = [];
   for await (const chunk of request) chunks.push(chunk as Buffer);
-  return Buffer.concat(chunks).toString("utf8");
+  return Buffer.concat(chunks);
 }
 
 /** The Web API accepts JSON or form bodies; nested values arrive JSON-encoded in forms. */
@@ -173,6 +218,9 @@ export async function startSlackFake(options: SlackFakeOptions = {}): Promise<Sl
   const messages: FakeMessage[] = [];
   const responseUrlPosts: { id: string; body: Record<string, unknown> }[] = [];
   const failures = new Map<string, { error: string; status: number | undefined; times: number }>();
+  const views: FakeView[] = [];
+  const files: FakeFile[] = [];
+  let fileCounter = 0;
   let target = "";
   let tsCounter = 0;
   let base = "";
@@ -248,6 +296,65 @@ export async function startSlackFake(options: SlackFakeOptions = {}): Promise<Sl
         .map((m) => ({ type: "message", ts: m.ts, thread_ts: m.thread_ts, user: m.user, text: m.text })),
       has_more: false,
     }),
+    "chat.getPermalink": (args) => {
+      const message = messages.find((m) => m.channel === args.channel && m.ts === args.message_ts);
+      if (!message) return { ok: false, error: "message_not_found" };
+      return {
+        ok: true,
+        channel: message.channel,
+        permalink: `https://fake.slack.com/archives/${message.channel}/p${message.ts.replace(".", "")}`,
+      };
+    },
+    "views.publish": (args) => {
+      const view = (args.view ?? {}) as Record<string, unknown>;
+      if (view.type !== "home") return { ok: false, error: "invalid_arguments" };
+      // Slack's limit for a Home tab.
+      if (((view.blocks as unknown[] | undefined)?.length ?? 0) > 100)
+        return { ok: false, error: "invalid_blocks" };
+      views.push({ method: "views.publish", user: String(args.user_id ?? ""), triggerId: undefined, view });
+      return { ok: true, view: { id: `V${views.length}`, ...view } };
+    },
+    "views.open": (args) => {
+      const view = (args.view ?? {}) as Record<string, unknown>;
+      if (!args.trigger_id) return { ok: false, error: "invalid_trigger_id" };
+      views.push({ method: "views.open", user: undefined, triggerId: String(args.trigger_id), view });
+      return { ok: true, view: { id: `V${views.length}`, ...view } };
+    },
+    "files.getUploadURLExternal": (args) => {
+      const length = Number(args.length);
+      if (!args.filename || !Number.isInteger(length) || length < 1) {
+        return { ok: false, error: "invalid_arguments" };
+      }
+      const id = `F${String(++fileCounter).padStart(8, "0")}`;
+      files.push({
+        id,
+        filename: String(args.filename),
+        title: undefined,
+        content: "",
+        length,
+        channel: undefined,
+        threadTs: undefined,
+        initialComment: undefined,
+        completed: false,
+      });
+      return { ok: true, upload_url: `${base}/upload/${id}`, file_id: id };
+    },
+    "files.completeUploadExternal": (args) => {
+      const listed = (Array.isArray(args.files) ? args.files : []) as { id?: string; title?: string }[];
+      const found = listed.map((entry) => files.find((file) => file.id === entry.id));
+      if (listed.length === 0 || found.some((file) => !file)) return { ok: false, error: "file_not_found" };
+      for (const [index, file] of found.entries()) {
+        file!.completed = true;
+        file!.title = listed[index]!.title;
+        file!.channel = typeof args.channel_id === "string" ? args.channel_id : undefined;
+        file!.threadTs = typeof args.thread_ts === "string" ? args.thread_ts : undefined;
+        file!.initialComment = typeof args.initial_comment === "string" ? args.initial_comment : undefined;
+      }
+      return {
+        ok: true,
+        files: found.map((file) => ({ id: file!.id, title: file!.title, name: file!.filename })),
+      };
+    },
     "usergroups.users.list": (args) => {
       const users = userGroups[String(args.usergroup ?? "")];
       return users ? { ok: true, users } : { ok: false, error: "no_such_subteam" };
@@ -260,9 +367,29 @@ export async function startSlackFake(options: SlackFakeOptions = {}): Promise<Sl
 
   const server: Server = createServer((req, res) => {
     void (async () => {
-      const body = await readBody(req);
+      const rawBody = await readRaw(req);
+      const body = rawBody.toString("utf8");
       const url = new URL(req.url ?? "/", "http://fake");
       res.setHeader("content-type", "application/json");
+      if (url.pathname.startsWith("/upload/")) {
+        // Step 2 of files.uploadV2: the bytes, multipart, to the URL step 1 handed out.
+        const file = files.find((f) => f.id === url.pathname.slice("/upload/".length));
+        if (!file) {
+          res.statusCode = 404;
+          res.end("not found");
+          return;
+        }
+        const form = await new Request("http://fake/upload", {
+          method: "POST",
+          headers: { "content-type": req.headers["content-type"] ?? "" },
+          body: new Uint8Array(rawBody),
+        }).formData();
+        const part = [...form.values()].find((value) => typeof value !== "string");
+        file.content = part ? await part.text() : String(form.get("body") ?? "");
+        res.setHeader("content-type", "text/plain");
+        res.end(`OK - ${file.content.length}`);
+        return;
+      }
       if (url.pathname.startsWith("/response/")) {
         responseUrlPosts.push({
           id: url.pathname.slice("/response/".length),
@@ -420,6 +547,79 @@ export async function startSlackFake(options: SlackFakeOptions = {}): Promise<Sl
     messages,
     responseUrlPosts,
     userGroups,
+    views,
+    files,
+    homeOf(user) {
+      return views.filter((v) => v.method === "views.publish" && v.user === user).at(-1)?.view;
+    },
+    openHome(user, opts = {}) {
+      return fake.sendEvent(
+        { type: "app_home_opened", user, channel: `D0${user}`, tab: "home", event_ts: nextTs() },
+        opts,
+      );
+    },
+    async clickView(opts) {
+      const blocks = (opts.view.blocks ?? []) as {
+        type: string;
+        block_id?: string;
+        elements?: { action_id?: string; value?: string }[];
+      }[];
+      const block = blocks.find(
+        (b) => b.type === "actions" && b.elements?.some((e) => e.action_id === opts.actionId),
+      );
+      const button = block?.elements?.find((e) => e.action_id === opts.actionId);
+      if (!block || !button) throw new Error(`slack fake: no button ${opts.actionId} on the view`);
+      const payload = JSON.stringify({
+        type: "block_actions",
+        user: { id: opts.user, username: opts.user.toLowerCase(), team_id: teamId },
+        api_app_id: "A0DEPUTY",
+        token: "legacy-verification-token",
+        container: { type: "view", view_id: "V0HOME" },
+        trigger_id: `${Date.now()}.${randomBytes(4).toString("hex")}`,
+        team: { id: teamId, domain: "fake" },
+        view: { id: "V0HOME", type: opts.view.type, blocks: opts.view.blocks, hash: "h" },
+        actions: [
+          {
+            type: "button",
+            action_id: button.action_id,
+            block_id: block.block_id,
+            value: button.value,
+            text: { type: "plain_text", text: opts.actionId },
+            action_ts: `${(Date.now() / 1000).toFixed(6)}`,
+          },
+        ],
+      });
+      const result = await fake.replay(payload, opts);
+      return { ...result, payload };
+    },
+    async shortcut(opts) {
+      const payload = JSON.stringify({
+        type: "message_action",
+        callback_id: opts.callbackId,
+        trigger_id: `${Date.now()}.${randomBytes(4).toString("hex")}`,
+        action_ts: `${(Date.now() / 1000).toFixed(6)}`,
+        team: { id: teamId, domain: "fake" },
+        user: {
+          id: opts.user,
+          username: opts.user.toLowerCase(),
+          team_id: teamId,
+          name: opts.user.toLowerCase(),
+        },
+        channel: { id: opts.message.channel, name: "ops" },
+        message_ts: opts.message.ts,
+        message: {
+          type: "message",
+          user: opts.message.user ?? "U0SOMEONE",
+          ts: opts.message.ts,
+          text: opts.message.text,
+          ...(opts.message.thread_ts ? { thread_ts: opts.message.thread_ts } : {}),
+        },
+        response_url: `${base}/response/${randomBytes(6).toString("hex")}`,
+        token: "legacy-verification-token",
+      });
+      const result = await fake.replay(payload, opts);
+      return { ...result, payload };
+    },
     setTarget(url) {
       target = url;
     },

@@ -3,6 +3,7 @@ import { describeError } from "../../../core/errors.ts";
 import type { BotServices } from "../../deps.ts";
 import { parseDirectCommand } from "../../direct-commands.ts";
 import { answerQuestion } from "../../handlers/question.ts";
+import { isPendingCommand, showPending } from "../../handlers/show-pending.ts";
 import { sanitizePlain } from "../../sanitize.ts";
 import { slackTextToPlain } from "../../slack-text.ts";
 
@@ -38,6 +39,12 @@ export function register(app: App, services: BotServices): void {
     }
     if (parsed.kind === "help") {
       await ack({ response_type: "ephemeral", text: parsed.text });
+      return;
+    }
+    if (isPendingCommand(text)) {
+      await ack();
+      const user = { kind: "slack" as const, id: command.user_id, teamId: command.team_id };
+      services.tasks.run("pending", () => showPending(services, client, user, respond));
       return;
     }
     await ack();

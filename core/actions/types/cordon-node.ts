@@ -17,6 +17,15 @@ export const cordonNode = defineActionType({
     ],
     notes: [`${ev.podCount} pod(s) on the node keep running.`],
   }),
+  inverse: (args, ev) =>
+    ev.alreadyCordoned
+      ? undefined
+      : {
+          tool: "uncordon_node",
+          arguments: { name: args.name },
+          summary: `Undo: uncordon node ${args.name}.`,
+        },
+  effect: (args) => ({ kind: "node-schedulable", name: args.name, unschedulable: true }),
   async run(context) {
     const node = await liveNode(context);
     await setUnschedulable(context, node, true);

@@ -29,6 +29,15 @@ export const deletePod = defineActionType({
         : "Not owned by a controller: nothing will recreate it.",
     ],
   }),
+  effect: (args, ev, target) =>
+    ev.owner
+      ? {
+          kind: "pod-replaced",
+          namespace: args.namespace,
+          name: args.name,
+          ...(target.uid ? { uid: target.uid } : {}),
+        }
+      : undefined,
   async run(context) {
     const { namespace, name } = context.args;
     const what = `Pod ${namespace}/${name}`;

@@ -41,6 +41,11 @@ export const drainNode = defineActionType({
           ]
         : [],
   }),
+  effect: (args) => ({
+    kind: "node-drained",
+    name: args.name,
+    pods: args.evict.map(podId),
+  }),
   async run(context) {
     const { name, evict } = context.args;
     const node = await liveNode(context);

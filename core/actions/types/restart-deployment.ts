@@ -29,6 +29,8 @@ export const restartDeployment = defineActionType({
       "Nothing else in the Deployment changes.",
     ],
   }),
+  // A restart replaces pods; nothing to put back, so no Undo.
+  effect: (args) => ({ kind: "rollout", namespace: args.namespace, name: args.name }),
   async run(context) {
     const live = await liveDeployment(context);
     const restartedAt = new Date().toISOString();

@@ -53,6 +53,15 @@ export const rollbackDeployment = defineActionType({
     ],
     notes: [podsLine(ev.pods, "Pods replaced by a rolling update")],
   }),
+  inverse: (args, ev) =>
+    ev.currentRevision < 1 || ev.currentRevision === args.toRevision
+      ? undefined
+      : {
+          tool: "rollback_deployment",
+          arguments: { namespace: args.namespace, name: args.name, toRevision: ev.currentRevision },
+          summary: `Undo: roll Deployment ${args.namespace}/${args.name} back to revision ${ev.currentRevision}.`,
+        },
+  effect: (args) => ({ kind: "rollout", namespace: args.namespace, name: args.name }),
   async run(context) {
     const args = context.args;
     const live = await liveDeployment(context);

@@ -31,6 +31,20 @@ export const scaleDeployment = defineActionType({
       ],
     };
   },
+  inverse: (args, evidence) =>
+    evidence.currentReplicas === args.replicas
+      ? undefined
+      : {
+          tool: "scale_deployment",
+          arguments: { namespace: args.namespace, name: args.name, replicas: evidence.currentReplicas },
+          summary: `Undo: scale Deployment ${args.namespace}/${args.name} back to ${evidence.currentReplicas} replica(s).`,
+        },
+  effect: (args) => ({
+    kind: "rollout",
+    namespace: args.namespace,
+    name: args.name,
+    replicas: args.replicas,
+  }),
   async run(context) {
     const live = await liveDeployment(context);
     await guardedPatch(context, live, { replicas: context.args.replicas });

@@ -62,6 +62,37 @@ export const setDeploymentEnv = defineActionType({
     ],
     notes: [podsLine(ev.pods, "Pods replaced by a rolling update")],
   }),
+  inverse: (a, ev) => {
+    // Removed variables' earlier values are in the pod spec the card showed.
+    const containers = Array.isArray(ev.podSpec.containers) ? (ev.podSpec.containers as unknown[]) : [];
+    const before = containers.find(
+      (c): c is { env?: unknown } =>
+        c !== null && typeof c === "object" && (c as { name?: unknown }).name === a.container,
+    );
+    const env = new Map(
+      (Array.isArray(before?.env) ? (before.env as { name?: unknown; value?: unknown }[]) : []).map(
+        (entry) => [String(entry.name), entry] as const,
+      ),
+    );
+    const set: Record<string, string> = {};
+    const remove: string[] = [];
+    for (const key of Object.keys(a.set)) {
+      if (Object.hasOwn(ev.current, key)) set[key] = ev.current[key]!;
+      else remove.push(key);
+    }
+    for (const key of a.remove) {
+      const value = env.get(key)?.value;
+      // A variable that came from a reference cannot be put back as a plain value.
+      if (typeof value !== "string") return undefined;
+      set[key] = value;
+    }
+    return {
+      tool: "set_deployment_env",
+      arguments: { namespace: a.namespace, name: a.name, container: a.container, set, remove },
+      summary: `Undo: put back the previous environment of ${a.container} in Deployment ${a.namespace}/${a.name}.`,
+    };
+  },
+  effect: (a) => ({ kind: "rollout", namespace: a.namespace, name: a.name }),
   async run(context) {
     const { namespace, name, container, set, remove } = context.args;
     const live = await liveDeployment(context);

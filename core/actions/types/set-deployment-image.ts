@@ -52,6 +52,20 @@ export const setDeploymentImage = defineActionType({
     changes: [`container ${args.container}: image ${ev.currentImage} → ${args.image}`],
     notes: [podsLine(ev.pods, "Pods replaced by a rolling update")],
   }),
+  inverse: (args, ev) =>
+    ev.currentImage === "?" || ev.currentImage === args.image
+      ? undefined
+      : {
+          tool: "set_deployment_image",
+          arguments: {
+            namespace: args.namespace,
+            name: args.name,
+            container: args.container,
+            image: ev.currentImage,
+          },
+          summary: `Undo: set ${args.container} in Deployment ${args.namespace}/${args.name} back to ${ev.currentImage}.`,
+        },
+  effect: (args) => ({ kind: "rollout", namespace: args.namespace, name: args.name }),
   async run(context) {
     const { namespace, name, container, image } = context.args;
     const live = await liveDeployment(context);

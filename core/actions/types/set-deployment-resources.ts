@@ -32,6 +32,23 @@ export const setDeploymentResources = defineActionType({
     ),
     notes: [podsLine(ev.pods, "Pods replaced by a rolling update")],
   }),
+  inverse: (args, ev) => {
+    const back = { requests: {} as Record<string, string>, limits: {} as Record<string, string> };
+    for (const kind of ["requests", "limits"] as const) {
+      for (const resource of Object.keys(args[kind])) {
+        const previous = ev.current[kind][resource];
+        // A value that was not set cannot be unset through the tool: no honest undo.
+        if (previous === undefined) return undefined;
+        back[kind][resource] = previous;
+      }
+    }
+    return {
+      tool: "set_deployment_resources",
+      arguments: { namespace: args.namespace, name: args.name, container: args.container, ...back },
+      summary: `Undo: put back the previous resources of ${args.container} in Deployment ${args.namespace}/${args.name}.`,
+    };
+  },
+  effect: (args) => ({ kind: "rollout", namespace: args.namespace, name: args.name }),
   async run(context) {
     const { namespace, name, container, requests, limits } = context.args;
     const live = await liveDeployment(context);

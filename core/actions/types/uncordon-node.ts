@@ -26,6 +26,15 @@ export const uncordonNode = defineActionType({
     ],
     notes: ["New pods may be scheduled on the node again."],
   }),
+  inverse: (args, ev) =>
+    ev.cordoned
+      ? {
+          tool: "cordon_node",
+          arguments: { name: args.name },
+          summary: `Undo: cordon node ${args.name} again.`,
+        }
+      : undefined,
+  effect: (args) => ({ kind: "node-schedulable", name: args.name, unschedulable: false }),
   async run(context) {
     const node = await liveNode(context);
     await setUnschedulable(context, node, false);

@@ -1,0 +1,360 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
+import type { webApi } from "@slack/bolt";
+import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
+import { describeError } from "../../core/errors.ts";
+import { fenceUntrusted } from "../../core/fence.ts";
+import type { ConversationRef } from "../../core/identity.ts";
+import { META_CONVERSATION } from "../agent/run-agent-turn.ts";
+import type { BotServices } from "../deps.ts";
+import { toolTextForPeople } from "../handlers/direct-command.ts";
+import { sanitizeForSlack, splitForSlack } from "../sanitize.ts";
+import {
+  alertBlocks,
+  alertText,
+  bearerMatches,
+  channelFor,
+  subjectOf,
+  webhookSchema,
+  type AlertmanagerAlert,
+  type AlertRoute,
+} from "./alertmanager.ts";
+
+/**
+ * `POST /v1/alerts`: Alertmanager's webhook receiver. Authenticated with a
+ * bearer token (Alertmanager's `http_config.authorization`), compared in
+ * constant time; bounded body; each alert deduplicated by its fingerprint in
+ * Redis (Alertmanager repeats firing alerts every repeat_interval, and every
+ * bot replica may receive them), rate-limited per channel, posted to the
+ * channel its labels map to. A resolved alert updates its message. Deputy then
+ * starts the investigation in the thread with its read-only diagnosis; anyone
+ * can mention Deputy there to go on or to propose a fix (approved as usual).
+ */
+export const ALERTS_PATH = "/v1/alerts";
+const MAX_BODY_BYTES = 1_000_000;
+
+export interface AlertReceiverDeps {
+  services: BotServices;
+  client: webApi.WebClient;
+  /** Shared secret Alertmanager sends as `Authorization: Bearer <token>`. */
+  token: string;
+  routes: readonly AlertRoute[];
+  /** New alert messages per channel per minute; the rest wait for Alertmanager's next repeat. */
+  perMinute: number;
+  host: string;
+  port: number;
+  /** How long a fingerprint's message is remembered (default 7 days). */
+  rememberSeconds?: number;
+}
+
+export interface AlertReceiver {
+  port: number;
+  close(): Promise<void>;
+}
+
+export interface AlertBatchResult {
+  posted: number;
+  resolved: number;
+  duplicates: number;
+  rateLimited: number;
+  unrouted: number;
+}
+
+interface StoredAlert {
+  state: "posting" | "firing" | "resolved";
+  channel?: string;
+  ts?: string;
+}
+
+class BodyTooLarge extends Error {}
+
+async function readBody(request: IncomingMessage): Promise<string> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of request) {
+    size += (chunk as Buffer).length;
+    if (size > MAX_BODY_BYTES) throw new BodyTooLarge();
+    chunks.push(chunk as Buffer);
+  }
+  return Buffer.concat(chunks).toString("utf8");
+}
+
+function send(res: ServerResponse, status: number, body: Record<string, unknown>, headers = {}): void {
+  res.writeHead(status, { "content-type": "application/json", ...headers });
+  res.end(JSON.stringify(body));
+}
+
+export function createAlertHandler(
+  deps: AlertReceiverDeps,
+): (alerts: AlertmanagerAlert[]) => Promise<AlertBatchResult> {
+  const { services, client } = deps;
+  const remember = deps.rememberSeconds ?? 7 * 24 * 3600;
+  const key = (fingerprint: string): string => `${services.redisPrefix}alertmanager:${fingerprint}`;
+  const log = services.logger.child({ component: "alertmanager" });
+  // Threads are keyed by workspace like every other conversation, so a mention there finds the alert.
+  let team: Promise<string | undefined> | undefined;
+  const teamId = (): Promise<string | undefined> => {
+    team ??= client.auth.test().then(
+      (auth) => auth.team_id,
+      () => {
+        team = undefined;
+        return undefined;
+      },
+    );
+    return team;
+  };
+
+  async function admit(channel: string): Promise<boolean> {
+    const window = `${services.redisPrefix}alertmanager:rate:${channel}:${Math.floor(Date.now() / 60_000)}`;
+    const [[, count]] = (await services.redis.multi().incr(window).expire(window, 120).exec()) as [
+      [unknown, number],
+      [unknown, number],
+    ];
+    return count <= deps.perMinute;
+  }
+
+  async function claim(alert: AlertmanagerAlert): Promise<boolean> {
+    const posting = JSON.stringify({ state: "posting" } satisfies StoredAlert);
+    if ((await services.redis.set(key(alert.fingerprint), posting, "EX", remember, "NX")) === "OK")
+      return true;
+    // A resolved alert that fires again is a new incident: claim it back from "resolved" only.
+    const script = `if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3]) return 1 end return 0`;
+    const resolved = await services.redis.get(key(alert.fingerprint));
+    if (!resolved || (JSON.parse(resolved) as StoredAlert).state !== "resolved") return false;
+    return (
+      (await services.redis.eval(script, 1, key(alert.fingerprint), resolved, posting, String(remember))) ===
+      1
+    );
+  }
+
+  async function fire(alert: AlertmanagerAlert, channel: string, result: AlertBatchResult): Promise<void> {
+    if (!(await claim(alert))) {
+      result.duplicates++;
+      return;
+    }
+    if (!(await admit(channel))) {
+      // Forget the claim so Alertmanager's next repeat can post it.
+      await services.redis.del(key(alert.fingerprint));
+      result.rateLimited++;
+      log.warn({ fingerprint: alert.fingerprint, channel }, "alert rate limit reached; not posted");
+      return;
+    }
+    let ts: string | undefined;
+    try {
+      const posted = await client.chat.postMessage({
+        channel,
+        text: alertText(alert),
+        blocks: alertBlocks(alert),
+        unfurl_links: false,
+        unfurl_media: false,
+      });
+      ts = posted.ts;
+    } catch (error) {
+      await services.redis.del(key(alert.fingerprint));
+      throw error;
+    }
+    const stored: StoredAlert = { state: "firing", channel, ...(ts ? { ts } : {}) };
+    await services.redis.set(key(alert.fingerprint), JSON.stringify(stored), "EX", remember);
+    result.posted++;
+    if (ts) services.tasks.run("alert_diagnosis", () => startInvestigation(alert, { channel, ts }));
+  }
+
+  async function resolve(alert: AlertmanagerAlert, result: AlertBatchResult): Promise<void> {
+    const raw = await services.redis.get(key(alert.fingerprint));
+    const stored = raw ? (JSON.parse(raw) as StoredAlert) : undefined;
+    if (stored?.state !== "firing" || !stored.channel || !stored.ts) {
+      result.duplicates++;
+      return;
+    }
+    const resolvedAt =
+      alert.endsAt && !Number.isNaN(Date.parse(alert.endsAt)) && Date.parse(alert.endsAt) > 0
+        ? alert.endsAt
+        : new Date().toISOString();
+    await client.chat.update({
+      channel: stored.channel,
+      ts: stored.ts,
+      text: alertText(alert, resolvedAt),
+      blocks: alertBlocks(alert, resolvedAt),
+    });
+    await client.chat.postMessage({
+      channel: stored.channel,
+      thread_ts: stored.ts,
+      text: ":white_check_mark: Alertmanager reports this alert resolved.",
+    });
+    await services.redis.set(
+      key(alert.fingerprint),
+      JSON.stringify({ ...stored, state: "resolved" } satisfies StoredAlert),
+      "EX",
+      remember,
+    );
+    result.resolved++;
+  }
+
+  /** Deputy's read-only diagnosis of what the alert names, in the thread and in the thread's history. */
+  async function startInvestigation(
+    alert: AlertmanagerAlert,
+    where: { channel: string; ts: string },
+  ): Promise<void> {
+    const team = await teamId();
+    const conversation: ConversationRef = {
+      surface: "slack",
+      ...(team ? { teamId: team } : {}),
+      channel: where.channel,
+      thread: where.ts,
+    };
+    const subject = subjectOf(alert);
+    let raw = "";
+    try {
+      if (subject) {
+        const { tool, ...args } = subject;
+        const result = (await services.mcp.callTool(
+          { name: tool, arguments: args, _meta: { [META_CONVERSATION]: conversation } },
+          undefined,
+          { timeout: 60_000 },
+        )) as CallToolResult;
+        raw = result.content.map((item) => (item.type === "text" ? item.text : "")).join("\n");
+        for (const text of splitForSlack(sanitizeForSlack(toolTextForPeople(raw)))) {
+          await client.chat.postMessage({
+            channel: where.channel,
+            thread_ts: where.ts,
+            text,
+            unfurl_links: false,
+            unfurl_media: false,
+          });
+        }
+      }
+      await client.chat.postMessage({
+        channel: where.channel,
+        thread_ts: where.ts,
+        text: subject
+          ? "Mention me in this thread to dig deeper or to propose a fix; any change still needs an approver."
+          : "The alert names no pod, Deployment or node I can look at. Mention me in this thread with what to check.",
+      });
+      // A later mention in this thread starts from the alert and the diagnosis, both as data.
+      await services.conversations.appendTurn(
+        conversation,
+        [
+          {
+            role: "user",
+            content: [
+              {
+                type: "text",
+                text: [
+                  "Alertmanager posted this alert in the thread:",
+                  fenceUntrusted(
+                    "alertmanager alert",
+                    JSON.stringify({ labels: alert.labels, annotations: alert.annotations }),
+                  ),
+                  ...(raw
+                    ? [
+                        `Deputy's read-only diagnosis (${subject?.tool}):`,
+                        fenceUntrusted(subject?.tool ?? "diagnosis", raw),
+                      ]
+                    : []),
+                ].join("\n"),
+              },
+            ],
+          },
+          {
+            role: "assistant",
+            content: [{ type: "text", text: "Noted; the diagnosis was shown in the thread." }],
+          },
+        ],
+        { text: "", participant: "alertmanager" },
+      );
+    } catch (error) {
+      log.warn({ err: describeError(error), fingerprint: alert.fingerprint }, "alert diagnosis failed");
+      await client.chat
+        .postMessage({
+          channel: where.channel,
+          thread_ts: where.ts,
+          text: sanitizeForSlack(`I could not diagnose this alert: ${describeError(error)}`),
+        })
+        .catch(() => undefined);
+    }
+  }
+
+  return async (alerts) => {
+    const result: AlertBatchResult = { posted: 0, resolved: 0, duplicates: 0, rateLimited: 0, unrouted: 0 };
+    for (const alert of alerts) {
+      const channel = channelFor(alert, deps.routes);
+      if (!channel) {
+        result.unrouted++;
+        continue;
+      }
+      if (alert.status === "firing") await fire(alert, channel, result);
+      else await resolve(alert, result);
+    }
+    return result;
+  };
+}
+
+export async function startAlertReceiver(deps: AlertReceiverDeps): Promise<AlertReceiver> {
+  const handle = createAlertHandler(deps);
+  const log = deps.services.logger.child({ component: "alertmanager" });
+  const server: Server = createServer((req, res) => {
+    const work = (async () => {
+      const path = new URL(req.url ?? "/", "http://receiver").pathname;
+      if (req.method === "GET" && path === "/healthz") {
+        send(res, 200, { ok: true });
+        return;
+      }
+      if (path !== ALERTS_PATH) {
+        send(res, 404, { error: "not found" });
+        return;
+      }
+      if (req.method !== "POST") {
+        send(res, 405, { error: "POST only" }, { allow: "POST" });
+        return;
+      }
+      // Authenticate before reading anything the caller sent.
+      if (!bearerMatches(req.headers.authorization, deps.token)) {
+        log.warn({ remote: req.socket.remoteAddress }, "alert webhook refused: bad or missing bearer token");
+        send(res, 401, { error: "a valid bearer token is required" }, { "www-authenticate": "Bearer" });
+        return;
+      }
+      let body: unknown;
+      try {
+        body = JSON.parse(await readBody(req));
+      } catch (error) {
+        if (error instanceof BodyTooLarge)
+          send(res, 413, { error: `body larger than ${MAX_BODY_BYTES} bytes` });
+        else send(res, 400, { error: "body is not JSON" });
+        return;
+      }
+      const parsed = webhookSchema.safeParse(body);
+      if (!parsed.success) {
+        const problems = parsed.error.issues
+          .slice(0, 5)
+          .map((issue) => `${issue.path.join(".") || "body"}: ${issue.message}`)
+          .join("; ");
+        send(res, 400, { error: `not an Alertmanager webhook payload: ${problems}` });
+        return;
+      }
+      try {
+        const result = await handle(parsed.data.alerts);
+        log.info(result, "alert webhook handled");
+        send(res, 200, { ok: true, ...result });
+      } catch (error) {
+        // Alertmanager retries a failed delivery; whatever was posted is deduplicated then.
+        log.error({ err: describeError(error) }, "alert webhook failed");
+        send(res, 502, { error: `could not post to Slack: ${describeError(error)}` });
+      }
+    })();
+    void deps.services.tasks.track(work);
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(deps.port, deps.host, resolve);
+  });
+  const port = (server.address() as AddressInfo).port;
+  log.info({ port, path: ALERTS_PATH }, "Alertmanager webhook receiver listening");
+  return {
+    port,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}

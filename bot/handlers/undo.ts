@@ -1,0 +1,117 @@
+import type { webApi } from "@slack/bolt";
+import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
+import { inverseOf } from "../../core/actions/follow-up.ts";
+import { ACTION_ID_PATTERN } from "../../core/actions/schema.ts";
+import { describeError } from "../../core/errors.ts";
+import type { ConversationRef, Identity } from "../../core/identity.ts";
+import {
+  META_CONVERSATION,
+  META_PROMPT,
+  META_REASON,
+  META_REQUESTER,
+  pendingActionOf,
+} from "../agent/run-agent-turn.ts";
+import { mentionIdentity } from "../blocks/approval-card.ts";
+import type { BotServices } from "../deps.ts";
+import { sanitizePlain } from "../sanitize.ts";
+import { postApprovalCard } from "./question.ts";
+
+export interface UndoClick {
+  actionId: string;
+  user: Identity;
+  channel: string;
+  messageTs: string;
+  threadTs: string | undefined;
+  /** Identifies this click; a replayed payload carries the same one. */
+  clickKey: string;
+}
+
+/**
+ * Undo on an executed action's card: the inverse, computed from the stored
+ * and verified action (never from the button), is proposed through the same
+ * MCP write tool the agent would call, with the person who clicked as the
+ * requester. It becomes a new pending action with its own card: the same
+ * guardrails, approvers and two-person rule; nothing is written here.
+ */
+export async function handleUndoClick(
+  services: BotServices,
+  client: webApi.WebClient,
+  click: UndoClick,
+): Promise<void> {
+  const log = services.logger.child({ undoOf: click.actionId, user: click.user });
+  const thread = click.threadTs ?? click.messageTs;
+  const ephemeral = (text: string): Promise<unknown> =>
+    client.chat.postEphemeral({ channel: click.channel, user: click.user.id, text, thread_ts: thread });
+
+  if (!ACTION_ID_PATTERN.test(click.actionId)) {
+    await ephemeral("This button does not carry a valid Deputy action id; nothing was proposed.");
+    return;
+  }
+  if (!(await services.deduper.claim("interaction", click.clickKey))) return;
+
+  let action;
+  try {
+    action = await services.actions.get(click.actionId);
+  } catch (error) {
+    log.error({ err: describeError(error) }, "undo refused: stored action unusable");
+    await ephemeral(sanitizePlain(`I cannot undo ${click.actionId}: ${describeError(error)}`));
+    return;
+  }
+  if (!action) {
+    await ephemeral(`Action ${click.actionId} is no longer stored, so I cannot tell what to put back.`);
+    return;
+  }
+  const inverse = inverseOf(action);
+  if (!inverse) {
+    await ephemeral(
+      sanitizePlain(
+        `${action.tool} on ${action.target.name} is ${action.state}; there is no undo Deputy can propose for it.`,
+      ),
+    );
+    return;
+  }
+  const conversation: ConversationRef =
+    action.conversation?.surface === "slack"
+      ? action.conversation
+      : { surface: "slack", teamId: click.user.teamId, channel: click.channel, thread };
+
+  let result: CallToolResult;
+  try {
+    result = (await services.mcp.callTool(
+      {
+        name: inverse.tool,
+        arguments: inverse.arguments,
+        _meta: {
+          [META_REQUESTER]: click.user,
+          [META_CONVERSATION]: conversation,
+          [META_PROMPT]: `Undo of ${action.id}`,
+          [META_REASON]: `${inverse.summary} (undo of ${action.id})`.slice(0, 500),
+        },
+      },
+      undefined,
+      { timeout: 60_000 },
+    )) as CallToolResult;
+  } catch (error) {
+    log.error({ err: describeError(error) }, "undo proposal failed");
+    await ephemeral(sanitizePlain(`I could not propose the undo: ${describeError(error)}`));
+    return;
+  }
+  const pending = pendingActionOf(result);
+  if (!pending) {
+    // A guardrail or a changed object: the tool's own sentence says why.
+    const why = result.content.map((item) => (item.type === "text" ? item.text : "")).join(" ");
+    await client.chat.postMessage({
+      channel: conversation.channel,
+      thread_ts: conversation.thread,
+      text: sanitizePlain(`:warning: The undo of ${action.id} was not proposed: ${why}`.slice(0, 2900)),
+    });
+    return;
+  }
+  log.info({ undo: pending.id }, "undo proposed");
+  await client.chat.postMessage({
+    channel: conversation.channel,
+    thread_ts: conversation.thread,
+    text: `${mentionIdentity(click.user)} asked to undo \`${action.id}\`: ${sanitizePlain(inverse.summary)}`,
+  });
+  await postApprovalCard(services, client, conversation, pending);
+}
