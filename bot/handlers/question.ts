@@ -11,6 +11,7 @@ import { DIRECT_COMMAND_USAGE, parseDirectCommand } from "../direct-commands.ts"
 import { sanitizeForSlack, sanitizePlain } from "../sanitize.ts";
 import { postStatusMessage, type StatusMessage } from "../status-message.ts";
 import { runDirectCommand } from "./direct-command.ts";
+import { uploadLogFile } from "./log-file.ts";
 
 export interface Question {
   requester: Identity;
@@ -123,6 +124,14 @@ export async function answerQuestion(
       channel: conversation.channel,
       thread_ts: conversation.thread,
       text: parsed.text,
+    });
+    return;
+  }
+  if (parsed?.kind === "log_file") {
+    await uploadLogFile(services, client, {
+      requester: question.requester,
+      conversation,
+      ...parsed.arguments,
     });
     return;
   }
