@@ -9,6 +9,8 @@ import { DeputyError } from "../core/errors.ts";
 export type DirectCommand =
   | { kind: "tool"; tool: string; arguments: Record<string, unknown>; text: string }
   | { kind: "help"; text: string }
+  /** `logs … --full`: the whole (bounded, redacted) log uploaded as a file, not shown in the thread. */
+  | { kind: "log_file"; arguments: { namespace: string; pod: string; container?: string; previous: boolean } }
   | { kind: "ask"; prompt: string };
 
 interface Parsed {
@@ -23,6 +25,9 @@ interface Verb {
   flags: readonly string[];
   build: (parsed: Parsed) => { tool: string; arguments: Record<string, unknown> };
 }
+
+/** Not an MCP tool: the log file is read as an MCP resource and uploaded by the bot. */
+const LOG_FILE = "log_file";
 
 const NAME = /^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/;
 const NAMESPACE = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
@@ -206,10 +211,24 @@ const verbs: Record<string, Verb> = {
     },
   },
   logs: {
-    usage: "logs <namespace>/<pod> [-c container] [--tail N] [--since 10m] [--previous] [--grep text]",
-    summary: "show the end of a pod's log",
-    flags: ["--namespace", "--container", "--tail", "--since", "--previous", "--grep"],
+    usage:
+      "logs <namespace>/<pod> [-c container] [--tail N] [--since 10m] [--previous] [--grep text] [--full]",
+    summary: "show the end of a pod's log; --full uploads the whole log (bounded, redacted) as a file",
+    flags: ["--namespace", "--container", "--tail", "--since", "--previous", "--grep", "--full"],
     build(parsed) {
+      if (parsed.flags.has("--full")) {
+        const combined = ["--tail", "--since", "--grep"].filter((name) => parsed.flags.has(name));
+        if (combined.length > 0)
+          throw usageError(this, `--full is the whole log: drop ${combined.join(", ")}`);
+        return {
+          tool: LOG_FILE,
+          arguments: compact({
+            ...podTarget(parsed, this),
+            container: flag(parsed, "--container"),
+            previous: parsed.flags.has("--previous") || parsed.flags.has("-p"),
+          }),
+        };
+      }
       return {
         tool: "check_logs",
         arguments: compact({
@@ -395,5 +414,14 @@ export function parseDirectCommand(text: string): DirectCommand {
   // goes to the verb: verbs are reserved words, documented in help.
   if (!verb) return { kind: "ask", prompt: trimmed };
   const built = verb.build.call(verb, parseArgs(tokens.slice(1), verb));
+  if (built.tool === LOG_FILE) {
+    const { namespace, pod, container, previous } = built.arguments as {
+      namespace: string;
+      pod: string;
+      container?: string;
+      previous: boolean;
+    };
+    return { kind: "log_file", arguments: { namespace, pod, ...(container ? { container } : {}), previous } };
+  }
   return { kind: "tool", tool: built.tool, arguments: built.arguments, text: trimmed };
 }

@@ -283,6 +283,12 @@ export function createConsoleSession(deps: ConsoleSessionDeps): ConsoleSession {
       if (command.kind === "help")
         say(thread.id, "system", command.text.replaceAll("/deputy ", "").replace(/[*`]/g, ""));
       else if (command.kind === "tool") await runDirectCommand(thread, command, user, text);
+      else if (command.kind === "log_file")
+        say(
+          thread.id,
+          "system",
+          "--full uploads a log file into a Slack thread; here, use logs with --tail.",
+        );
       else await runAgent(thread, user, command.prompt);
     } catch (error) {
       deps.logger.error({ err: error, threadId: thread.id }, "console turn failed");

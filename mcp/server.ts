@@ -20,6 +20,7 @@ import type { McpDeps } from "./deps.ts";
 import { findForceSetting, forceRefusal, NO_FORCE_RULE } from "./policy/no-force.ts";
 import { requiresApproval, toolError, type CallerContext, type ToolDefinition } from "./tool.ts";
 import { allTools } from "./tools/index.ts";
+import { registerPodLogResource } from "./resources/pod-log.ts";
 
 /**
  * Deputy's MCP server: every ToolDefinition registered in one loop. For each
@@ -229,6 +230,10 @@ export function createMcpServer(deps: McpDeps, options: McpServerOptions = {}): 
   );
 
   server.setRequestHandler(ListToolsRequestSchema, () => ({ tools: tools.map(toolListing) }));
+  registerPodLogResource(server, deps, (meta) => {
+    const parsed = parseCaller(meta);
+    return "caller" in parsed ? parsed.caller : undefined;
+  });
 
   server.setRequestHandler(CallToolRequestSchema, async (request, extra) => {
     const started = performance.now();

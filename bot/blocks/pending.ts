@@ -7,7 +7,8 @@ import { mentionIdentity, slackDate } from "./approval-card.ts";
 type KnownBlock = types.KnownBlock;
 
 /** The App Home's and `/deputy pending`'s view of what waits, built from a PendingOverview. */
-export const RESUME_WRITES_ACTION_ID = "deputy_resume_writes";
+/** Its own id: the pause alert's button has another, so one click never reaches two listeners. */
+export const RESUME_WRITES_ACTION_ID = "deputy_home_resume_writes";
 export const REFRESH_HOME_ACTION_ID = "deputy_refresh_home";
 
 const LIST_CHARS = 2900;

@@ -12,6 +12,7 @@ import { questionFailed } from "../failure-text.ts";
 import { sanitizeForSlack, sanitizePlain } from "../sanitize.ts";
 import { postStatusMessage, type StatusMessage } from "../status-message.ts";
 import { runDirectCommand } from "./direct-command.ts";
+import { uploadLogFile } from "./log-file.ts";
 
 export interface Question {
   requester: Identity;
@@ -150,6 +151,14 @@ async function routeQuestion(
       channel: conversation.channel,
       thread_ts: conversation.thread,
       text: parsed.text,
+    });
+    return;
+  }
+  if (parsed?.kind === "log_file") {
+    await uploadLogFile(services, client, {
+      requester: question.requester,
+      conversation,
+      ...parsed.arguments,
     });
     return;
   }

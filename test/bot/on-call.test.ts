@@ -1,4 +1,4 @@
-import { AppsV1Api } from "@kubernetes/client-node";
+import { AppsV1Api, CoreV1Api } from "@kubernetes/client-node";
 import type { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createAnthropicModel } from "../../bot/agent/model.ts";
@@ -35,7 +35,7 @@ import {
   type Captured,
 } from "../executor/support.ts";
 import { prepareWriteEnv } from "../executor/write-env.ts";
-import { adminKubeConfig, eventually, SEED } from "../helpers/testenv.ts";
+import { adminKubeConfig, eventually, SEED, writePodLog } from "../helpers/testenv.ts";
 import { startHarness, type Harness } from "../mcp/harness.ts";
 
 /**
@@ -613,5 +613,63 @@ describe("Alertmanager webhook", () => {
     // Three per minute per channel; the shop channel already had one this minute.
     expect(result.body).toMatchObject({ rateLimited: 3 });
     expect(result.body.posted).toBe(2);
+  });
+});
+
+describe("full logs as a file", () => {
+  it("uploads the pod's whole log, bounded and redacted, into the thread with files.uploadV2", async () => {
+    const core = adminKubeConfig().makeApiClient(CoreV1Api);
+    const pod = await eventually("a running oncall-web pod", async () =>
+      (await core.listNamespacedPod({ namespace: NS, labelSelector: `app=${WEB}` })).items.find(
+        (p) => p.status?.phase === "Running" && !p.metadata?.deletionTimestamp,
+      ),
+    );
+    const name = pod.metadata!.name!;
+    const lines = Array.from({ length: 60_000 }, (_, i) => `INFO request ${i} served`);
+    lines[59_990] = "DEBUG connecting with password=hunter2hunter2 to db";
+    await writePodLog(NS, name, "web", `${lines.join("\n")}\n`);
+
+    const sent = await slack.sendCommand({
+      user: ALICE,
+      text: `logs ${NS}/${name} --full`,
+      channel: CHANNEL,
+    });
+    expect(sent.status).toBe(200);
+    await bot.idle();
+    const file = slack.files.at(-1)!;
+    expect(file).toMatchObject({ completed: true, channel: CHANNEL, filename: `${NS}_${name}_web.log` });
+    const root = slack.messages.find((m) => m.channel === CHANNEL && m.ts === file.threadTs)!;
+    expect(root.text).toContain(`logs ${NS}/${name} --full`);
+    expect(file.content.slice(0, 200)).toMatch(/^# Deputy: the last 50,000 lines \(older lines left out\)/);
+    expect(file.content).toContain("request 59999 served");
+    expect(file.content).not.toContain("request 9999 served\n");
+    expect(file.content).not.toContain("hunter2hunter2");
+    expect(file.content).toContain("password=[redacted]");
+    expect(file.initialComment).toContain("the last 50,000 lines");
+    // Read with the read identity, audited with who asked; never seen by the model.
+    const read = harness.audit.filter((r) => r.tool === "resource:pod-log").at(-1)!;
+    expect(read).toMatchObject({ outcome: "ok", actor: { kind: "slack", id: ALICE } });
+  });
+
+  it("says why when the log cannot be read, and refuses namespaces the read policy hides", async () => {
+    const sent = await slack.sendCommand({
+      user: ALICE,
+      text: `logs ${NS}/no-such-pod --full`,
+      channel: CHANNEL,
+    });
+    await bot.idle();
+    const before = slack.files.length;
+    const replies = slack.messages.filter(
+      (m) => m.channel === CHANNEL && m.thread_ts && m.user === slack.botUserId,
+    );
+    expect(replies.at(-1)!.text).toMatch(/could not read pod shop\/no-such-pod/i);
+    expect(slack.files.length).toBe(before);
+    expect(sent.status).toBe(200);
+    const usage = await slack.sendCommand({
+      user: ALICE,
+      text: `logs ${NS}/x --full --tail 5`,
+      channel: CHANNEL,
+    });
+    expect(usage.body).toContain("--full is the whole log");
   });
 });

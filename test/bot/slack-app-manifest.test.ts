@@ -3,9 +3,15 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { parse } from "yaml";
 import { COMMAND } from "../../bot/listeners/commands/deputy.ts";
+import { ASK_ABOUT_MESSAGE_CALLBACK_ID } from "../../bot/listeners/shortcuts/ask-about-message.ts";
 
 interface Manifest {
-  features: { slash_commands: { command: string }[]; bot_user: { display_name: string } };
+  features: {
+    slash_commands: { command: string }[];
+    bot_user: { display_name: string };
+    app_home: { home_tab_enabled: boolean };
+    shortcuts: { type: string; callback_id: string }[];
+  };
   oauth_config: { scopes: { bot: string[] } };
   settings: {
     event_subscriptions: { bot_events: string[] };
@@ -24,6 +30,9 @@ const sources = [
   "bot/status-message.ts",
   "bot/approvers.ts",
   "bot/listeners/commands/deputy.ts",
+  "bot/handlers/log-file.ts",
+  "bot/handlers/show-pending.ts",
+  "bot/handlers/pending.ts",
 ]
   .map((file) => readFileSync(join(import.meta.dirname, "../..", file), "utf8"))
   .join("\n");
@@ -34,6 +43,7 @@ const SCOPE_OF: Record<string, string> = {
   "chat.update": "chat:write",
   "chat.postEphemeral": "chat:write",
   "usergroups.users.list": "usergroups:read",
+  filesUploadV2: "files:write",
 };
 
 describe("Slack app manifest", () => {
@@ -44,6 +54,14 @@ describe("Slack app manifest", () => {
     );
     expect(manifest.settings.interactivity.is_enabled).toBe(true);
     expect(manifest.settings.socket_mode_enabled).toBe(true);
+  });
+
+  it("enables the Home tab and its event, and declares the message shortcut the code listens for", () => {
+    expect(manifest.features.app_home.home_tab_enabled).toBe(true);
+    expect(manifest.settings.event_subscriptions.bot_events).toContain("app_home_opened");
+    expect(manifest.features.shortcuts).toEqual([
+      expect.objectContaining({ type: "message", callback_id: ASK_ABOUT_MESSAGE_CALLBACK_ID }),
+    ]);
   });
 
   it("grants a scope for every Web API method the code calls, and only what it needs", () => {
@@ -57,7 +75,9 @@ describe("Slack app manifest", () => {
     expect(scopes).toContain("im:history");
     // Nothing that could read or change more than Deputy needs.
     expect(
-      scopes.filter((scope) => /admin|:write$/.test(scope) && !["chat:write", "im:write"].includes(scope)),
+      scopes.filter(
+        (scope) => /admin|:write$/.test(scope) && !["chat:write", "im:write", "files:write"].includes(scope),
+      ),
     ).toEqual([]);
   });
 });
