@@ -41,6 +41,7 @@ let harness: Harness;
 let redis: Redis;
 let child: ChildProcess | undefined;
 let url = "";
+let metricsUrl = "";
 
 function executorEnv(extra: Record<string, string> = {}): Record<string, string> {
   const test = loadTestEnv();
@@ -120,9 +121,10 @@ beforeAll(async () => {
     const timer = setTimeout(() => reject(new Error(`deputy executor did not start: ${stderr}`)), 30_000);
     child!.stderr!.on("data", (chunk: Buffer) => {
       stderr += chunk.toString();
-      const match = /decisions at (\S+)\/v1\/decisions/.exec(stderr);
+      const match = /decisions at (\S+)\/v1\/decisions; metrics at (\S+)/.exec(stderr);
       if (match) {
         clearTimeout(timer);
+        metricsUrl = match[2]!;
         resolve(match[1]!);
       }
     });
@@ -207,5 +209,23 @@ describe("deputy executor, started as its own process", () => {
         .readNamespacedDeployment({ name: NAME, namespace: NS });
       return live.spec?.replicas === 2;
     });
+  });
+
+  it("serves /metrics on its own port: executions, OpenBao logins, approval latency and pending actions", async () => {
+    // Runs after the approval above: the executor has logged in to OpenBao and executed one action.
+    const response = await fetch(metricsUrl);
+    expect(response.status).toBe(200);
+    const body = await response.text();
+    expect(body).toMatch(
+      /deputy_executions_total\{tool="scale_deployment",outcome="succeeded",code="[^"]+",component="executor"\} 1/,
+    );
+    expect(body).toMatch(/deputy_openbao_logins_total\{outcome="ok",component="executor"\} [1-9]/);
+    expect(body).toMatch(/deputy_approval_latency_seconds_count\{[^}]*decision="approved"[^}]*\} 1/);
+    expect(body).toMatch(/deputy_pending_actions\{state="pending",component="executor"\} 1/);
+    // Finished actions leave the gauge: it counts what still waits or runs.
+    expect(body).toMatch(/deputy_pending_actions\{state="executing",component="executor"\} 0/);
+    expect(body).toMatch(/deputy_process_cpu_seconds_total/);
+    // Decisions stay on their port and metrics on theirs.
+    expect((await fetch(`${url}/metrics`)).status).toBe(404);
   });
 });
