@@ -59,6 +59,8 @@ main(process.argv.slice(2)).then(
   (error: unknown) => {
     const prefix = isDeputyError(error) ? `deputy: ${error.code}: ` : "deputy: ";
     process.stderr.write(`${prefix}${describeError(error)}\n`);
-    process.exitCode = 1;
+    // A start-up failure can leave connections open (Redis, Socket Mode): exit rather than idle
+    // unready, so the pod restarts and says why instead of staying silent.
+    process.exit(1);
   },
 );

@@ -2,7 +2,9 @@ import { mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync, mkdirS
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
+import { parseConfig } from "../../core/config.ts";
 import { loadOpenBaoRoles } from "../../core/openbao-roles.ts";
+import { loadRolesFromConfig } from "../../executor/wiring.ts";
 import {
   KustomizeError,
   MANIFESTS_DIR,
@@ -272,6 +274,15 @@ describe.each(OVERLAYS)("overlay %s", (overlay) => {
         (o.roleRef as { name: string }).name === "deputy-openbao-namespaced",
     );
     expect(clusterBindings).toEqual([]);
+  });
+
+  it("loads the executor's OpenBao roles from its own ConfigMap, which protects the jit namespace from writes", () => {
+    const data = find(objects, "ConfigMap", "deputy-config", "deputy-system").data as Record<string, string>;
+    const config = parseConfig(data);
+    expect(config.guardrails.protectedNamespaces).toContain(config.approvals.jitNamespace);
+    const roles = loadRolesFromConfig(config);
+    expect(roles.jitNamespace).toBe(data.DEPUTY_JIT_NAMESPACE);
+    expect(roles.writableNamespaces).toEqual(data.DEPUTY_WRITABLE_NAMESPACES!.split(","));
   });
 
   it("persists Redis with an append-only file and authenticates every client", () => {
