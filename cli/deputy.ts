@@ -22,6 +22,10 @@ const subcommands: Record<
     load: () => import("./commands/executor.ts"),
   },
   bot: { summary: "run the Slack app", load: () => import("./commands/bot.ts") },
+  doctor: {
+    summary: "check a component's connections and permissions (mcp|executor|bot)",
+    load: () => import("./commands/doctor.ts"),
+  },
   audit: {
     summary: "verify an audit chain or show the story of one action",
     load: () => import("./commands/audit.ts"),
