@@ -85,6 +85,7 @@ let keys: DeputyKeys;
 let work: string;
 const running: Record<string, Running> = {};
 const ports: Record<string, number> = {};
+const envs: Record<string, Record<string, string>> = {};
 let objects: KubeObject[];
 
 async function freePort(): Promise<number> {
@@ -315,15 +316,17 @@ beforeAll(async () => {
   const mcp = await podOf(objects, "deputy-mcp", "deputy-system", join(work, "mcp"), secrets);
   const executor = await podOf(objects, "deputy-executor", "deputy-system", join(work, "executor"), secrets);
   const bot = await podOf(objects, "deputy-bot", "deputy-agent", join(work, "bot"), secrets);
+  envs.mcp = await processEnv(mcp, ports.mcpMetrics);
+  envs.executor = await processEnv(executor, ports.executorMetrics);
   await Promise.all([
-    start("mcp", mcp, await processEnv(mcp, ports.mcpMetrics), /deputy mcp: serving/),
-    start("executor", executor, await processEnv(executor, ports.executorMetrics), /decisions at/),
+    start("mcp", mcp, envs.mcp, /deputy mcp: serving/),
+    start("executor", executor, envs.executor, /decisions at/),
   ]);
-  const botEnv = await processEnv(bot, ports.botMetrics);
+  envs.bot = await processEnv(bot, ports.botMetrics);
   // Slack and the model through their fakes (a model gateway is set the same way).
-  botEnv.SLACK_API_URL = slack.apiUrl;
-  botEnv.ANTHROPIC_BASE_URL = model.url;
-  await start("bot", bot, botEnv, /probes and metrics on/);
+  envs.bot.SLACK_API_URL = slack.apiUrl;
+  envs.bot.ANTHROPIC_BASE_URL = model.url;
+  await start("bot", bot, envs.bot, /probes and metrics on/);
   await slack.waitForSocket();
 }, 240_000);
 
@@ -450,4 +453,20 @@ describe("the shipped deployment: bot, MCP server and executor as their manifest
     const bot = await scrape(ports.botMetrics!);
     expect(bot).toMatch(/deputy_llm_tokens_total\{direction="in",[^}]*component="bot"\} [1-9]/);
   });
+
+  it("passes deputy doctor with each Deployment's own configuration", async () => {
+    model.setScript(() => text("0"));
+    for (const component of ["mcp", "executor", "bot"] as const) {
+      const child = spawn(process.execPath, [CLI, "doctor", component], {
+        env: envs[component],
+        stdio: ["ignore", "pipe", "pipe"],
+      });
+      let stdout = "";
+      child.stdout!.on("data", (chunk: Buffer) => (stdout += chunk.toString()));
+      child.stderr!.on("data", (chunk: Buffer) => (stdout += chunk.toString()));
+      const code = await new Promise<number | null>((resolve) => child.once("exit", resolve));
+      expect(code, `deputy doctor ${component}:\n${stdout}`).toBe(0);
+      expect(stdout).toContain(`deputy doctor ${component}: everything checked works.`);
+    }
+  }, 60_000);
 });
