@@ -155,6 +155,17 @@ describe("deputy executor, started as its own process", () => {
     );
   });
 
+  it("exits with the reason when its configuration fails after Redis is connected, rather than idling unready", async () => {
+    const started = Date.now();
+    const { code, stderr } = await run({
+      DEPUTY_KEYS_FROM_OPENBAO: TEST_KEYS_PATH,
+      DEPUTY_PROTECTED_NAMESPACES: "shop",
+    });
+    expect(code).toBe(1);
+    expect(stderr).toContain('namespace "shop" is protected and can never be given to a write role');
+    expect(Date.now() - started).toBeLessThan(20_000);
+  }, 30_000);
+
   it("answers an unauthenticated decision with 401, whatever identity it names, and nothing is decided", async () => {
     const action = await propose();
     for (const approver of [
