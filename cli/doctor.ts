@@ -76,7 +76,11 @@ function redisCheck(config: Config): Check {
         connectTimeout: 5_000,
         retryStrategy: () => null,
       });
-      redis.on("error", () => undefined);
+      // An authentication refusal arrives as an "error" event; the command itself only sees a closed connection.
+      let refused: string | undefined;
+      redis.on("error", (error: Error) => {
+        if (/NOPERM|WRONGPASS|NOAUTH/.test(error.message)) refused = error.message;
+      });
       const key = `${config.redis.prefix}doctor:${process.pid}`;
       try {
         await redis.connect();
@@ -87,8 +91,11 @@ function redisCheck(config: Config): Check {
         return ok(`Redis accepts Deputy's user: read, write and scripts under "${config.redis.prefix}".`);
       } catch (error) {
         const text = describeError(error);
-        if (/NOPERM|WRONGPASS|NOAUTH/.test(text)) {
-          return wrong(`Redis refuses Deputy's user (check the password in REDIS_URL and the ACL): ${text}`);
+        const refusal = /NOPERM|WRONGPASS|NOAUTH/.test(text) ? text : refused;
+        if (refusal) {
+          return wrong(
+            `Redis refuses Deputy's user (check the password in REDIS_URL and the ACL): ${refusal}`,
+          );
         }
         return wrong(`Redis at ${redactUrl(config.redis.url)} does not answer: ${text}`);
       } finally {

@@ -1,9 +1,12 @@
 import { spawn } from "node:child_process";
+import { readFileSync } from "node:fs";
 import { randomBytes } from "node:crypto";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { parse } from "yaml";
+import { REQUIRED_SLACK_SCOPES } from "../../../cli/doctor.ts";
 import { startAnthropicFake, text, type AnthropicFake } from "../../fakes/anthropic.ts";
 import { startSlackFake, type SlackFake } from "../../fakes/slack.ts";
 import { ensureKeysInOpenBao, TEST_KEYS_PATH } from "../../helpers/deputy-keys.ts";
@@ -154,6 +157,18 @@ describe("deputy doctor", () => {
     expect(code).toBe(1);
   });
 
+  it("says so when Redis refuses Deputy's user", async () => {
+    const url = new URL(loadTestEnv().redisUrl);
+    url.username = "deputy-doctor-nobody";
+    url.password = "not-the-password";
+    const { code, stdout } = await doctor("mcp", mcpEnv({ REDIS_URL: url.toString() }));
+    expect(stdout).toMatch(
+      /PROBLEM +redis: Redis refuses Deputy's user \(check the password in REDIS_URL and the ACL\)/,
+    );
+    expect(stdout).not.toContain("not-the-password");
+    expect(code).toBe(1);
+  });
+
   it("logs the executor in to OpenBao and mints and revokes one credential", async () => {
     const { code, stdout } = await doctor("executor", executorEnv());
     expect(stdout).toMatch(
@@ -177,6 +192,33 @@ describe("deputy doctor", () => {
     expect(stdout).toContain("Slack accepts the bot token");
     expect(stdout).toMatch(/ok +model: The model endpoint \S+ answers/);
     expect(code, stdout).toBe(0);
+  });
+
+  it("names the scopes the Slack app lacks, from the app manifest's list", async () => {
+    const manifest = parse(readFileSync(join(ROOT, "bot/slack-app-manifest.yaml"), "utf8")) as {
+      oauth_config: { scopes: { bot: string[] } };
+    };
+    expect([...REQUIRED_SLACK_SCOPES].sort()).toEqual([...manifest.oauth_config.scopes.bot].sort());
+    const narrow = await startSlackFake({
+      botToken: slack.botToken,
+      scopes: REQUIRED_SLACK_SCOPES.filter((scope) => scope !== "usergroups:read"),
+    });
+    try {
+      const { code, stdout } = await doctor("bot", botEnv({ SLACK_API_URL: narrow.apiUrl }));
+      expect(stdout).toMatch(
+        /PROBLEM +slack: The Slack app lacks scopes usergroups:read: reinstall it from bot\/slack-app-manifest\.yaml\./,
+      );
+      expect(code).toBe(1);
+    } finally {
+      await narrow.close();
+    }
+    const full = await startSlackFake({ botToken: slack.botToken, scopes: [...REQUIRED_SLACK_SCOPES] });
+    try {
+      const { stdout } = await doctor("bot", botEnv({ SLACK_API_URL: full.apiUrl }));
+      expect(stdout).toContain("with every scope it needs");
+    } finally {
+      await full.close();
+    }
   });
 
   it("says so when Slack refuses the bot token, and when the model refuses the key", async () => {
