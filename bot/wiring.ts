@@ -295,6 +295,18 @@ async function startUnprompted(
     }
   }
   if (config.slack.triageChannel) {
+    const { drainTriageQueue, redisTriageSink } = await import("../core/alerts.ts");
+    // The watcher queues what it finds; one bot replica pops each message and posts it.
+    const drain = drainTriageQueue({
+      redis: deps.redis,
+      prefix: config.redis.prefix,
+      sink: slackTriageSink(deps.slack.client, config.slack.triageChannel),
+      logger: deps.logger.child({ component: "triage" }),
+    });
+    closers.push(() => drain.close());
+    // With a remote MCP server the watcher runs there, with the read identity (DEPUTY_WATCH):
+    // the bot itself holds no Kubernetes credentials. Single-process, it runs here.
+    if (config.mcp.url) return;
     const { createKubeClients } = await import("../core/kube/client.ts");
     const { loadKubeConfig } = await import("../core/kube/config.ts");
     const { startTriage } = await import("../watcher/start.ts");
@@ -307,7 +319,7 @@ async function startUnprompted(
       config,
       kube,
       redis: deps.redis,
-      sink: slackTriageSink(deps.slack.client, config.slack.triageChannel),
+      sink: redisTriageSink(deps.redis, config.redis.prefix),
       logger: deps.logger,
       audit: deps.audit,
       ...(deps.metrics ? { metrics: deps.metrics } : {}),

@@ -22,6 +22,10 @@ const subcommands: Record<
     load: () => import("./commands/executor.ts"),
   },
   bot: { summary: "run the Slack app", load: () => import("./commands/bot.ts") },
+  doctor: {
+    summary: "check a component's connections and permissions (mcp|executor|bot)",
+    load: () => import("./commands/doctor.ts"),
+  },
   audit: {
     summary: "verify an audit chain or show the story of one action",
     load: () => import("./commands/audit.ts"),
@@ -59,6 +63,8 @@ main(process.argv.slice(2)).then(
   (error: unknown) => {
     const prefix = isDeputyError(error) ? `deputy: ${error.code}: ` : "deputy: ";
     process.stderr.write(`${prefix}${describeError(error)}\n`);
-    process.exitCode = 1;
+    // A start-up failure can leave connections open (Redis, Socket Mode): exit rather than idle
+    // unready, so the pod restarts and says why instead of staying silent.
+    process.exit(1);
   },
 );

@@ -122,3 +122,32 @@ export function drainAlertQueue(options: {
     what: "alert",
   });
 }
+
+/**
+ * Triage handed between processes the same way: the watcher runs where the
+ * read identity is (`deputy mcp --http` with DEPUTY_WATCH), and a bot
+ * replica with SLACK_TRIAGE_CHANNEL pops each message and posts it once.
+ */
+export function triageQueueKey(prefix: string): string {
+  return `${prefix}triage:queue`;
+}
+
+export function redisTriageSink(redis: Redis, prefix: string): TriageSink {
+  return { postTriage: (message) => pushToQueue(redis, triageQueueKey(prefix), message) };
+}
+
+/** Pop queued triage messages (blocking, on its own connection) and post them to `sink` until closed. */
+export function drainTriageQueue(options: {
+  redis: Redis;
+  prefix: string;
+  sink: TriageSink;
+  logger: Logger;
+}): QueueDrain {
+  return drainQueue({
+    redis: options.redis,
+    key: triageQueueKey(options.prefix),
+    deliver: (item) => options.sink.postTriage(item as TriageMessage),
+    logger: options.logger,
+    what: "triage",
+  });
+}

@@ -133,6 +133,7 @@ const envSchema = z.object({
   DEPUTY_METRICS_PORT: int(9090, 0, 65535),
   DEPUTY_ANOMALY_DELETES_PER_MINUTE: int(5, 1, 10000),
   DEPUTY_ANOMALY_DENIALS_PER_MINUTE: int(10, 1, 10000),
+  DEPUTY_WATCH: bool(false),
   DEPUTY_WATCH_NAMESPACES: csv,
   DEPUTY_WATCH_NODES: bool(true),
   DEPUTY_WATCH_LEASE_NAMESPACE: z.string().min(1).default("deputy-system"),
@@ -258,6 +259,8 @@ export interface Config {
     deletesPerMinute: number;
     denialsPerMinute: number;
     watchNamespaces: string[];
+    /** `deputy mcp --http` runs the triage watcher with its read identity and queues what it finds for the bot. */
+    watch: boolean;
     watchNodes: boolean;
     /** Namespace of the watcher's leader-election Lease. */
     watchLeaseNamespace: string;
@@ -416,6 +419,7 @@ export function parseConfig(env: Record<string, string | undefined> = process.en
       deletesPerMinute: e.DEPUTY_ANOMALY_DELETES_PER_MINUTE,
       denialsPerMinute: e.DEPUTY_ANOMALY_DENIALS_PER_MINUTE,
       watchNamespaces: e.DEPUTY_WATCH_NAMESPACES,
+      watch: e.DEPUTY_WATCH,
       watchNodes: e.DEPUTY_WATCH_NODES,
       watchLeaseNamespace: e.DEPUTY_WATCH_LEASE_NAMESPACE,
       watchIdentity: e.DEPUTY_WATCH_IDENTITY,

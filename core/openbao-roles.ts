@@ -191,10 +191,15 @@ export function parseOpenBaoRoles(document: unknown, options: LoadOpenBaoRolesOp
   }
   const jit = namespaceName.safeParse(options.jitNamespace ?? data.jitNamespace);
   if (!jit.success) throw invalid(file, `jit namespace: ${jit.error.issues[0]?.message}`);
-  for (const namespace of [...writable.data, jit.data]) {
+  for (const namespace of writable.data) {
     if (protectedNamespaces.has(namespace)) {
       throw invalid(file, `namespace "${namespace}" is protected and can never be given to a write role`);
     }
+  }
+  // The jit namespace holds only the accounts OpenBao generates, so it is rightly protected from
+  // every write tool (DEPUTY_PROTECTED_NAMESPACES lists it); only the cluster's own stay refused.
+  if ((ALWAYS_PROTECTED_NAMESPACES as readonly string[]).includes(jit.data)) {
+    throw invalid(file, `namespace "${jit.data}" is protected and can never hold generated accounts`);
   }
   if (writable.data.includes(jit.data)) {
     throw invalid(file, `the jit namespace "${jit.data}" must not also be writable`);

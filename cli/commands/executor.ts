@@ -7,6 +7,7 @@ import { parseConfig } from "../../core/config.ts";
 import { DeputyError, describeError } from "../../core/errors.ts";
 import { loadKubeConfig } from "../../core/kube/config.ts";
 import { createLogger } from "../../core/logger.ts";
+import { createMetrics, startMetricsServer } from "../../core/metrics.ts";
 import { startExecutorHttpServer } from "../../executor/http.ts";
 import { startExecutorUpkeep } from "../../executor/upkeep.ts";
 import { createOpenBaoClient } from "../../executor/openbao-client.ts";
@@ -93,16 +94,19 @@ export async function run(args: string[]): Promise<number> {
     component: "deputy executor",
     logger,
   });
+  // Executions, decisions and their latency are counted from audit records; OpenBao logins by
+  // the broker; pending actions are read from the shared store at scrape time.
+  const metrics = createMetrics({ processMetrics: true, labels: { component: "executor" } });
   // Executed deletes and evictions are counted here (bound below once Redis is up).
   let observeAnomalies: AuditObserver = () => {};
   const audit = createAuditLog({
     ...(config.observability.auditFile ? { file: config.observability.auditFile } : {}),
-    onRecord: (record) => observeAnomalies(record),
+    onRecord: [(record) => metrics.observeAudit(record), (record) => observeAnomalies(record)],
   });
   const redis = new Redis(config.redis.url, { lazyConnect: true, maxRetriesPerRequest: 3 });
   watchRedisHealth(redis, logger);
   await redis.connect();
-  observeAnomalies = headlessAnomalyObserver({ config, redis, audit, logger });
+  observeAnomalies = headlessAnomalyObserver({ config, redis, audit, logger, metrics });
   const { executor } = createExecutorFromConfig({
     config,
     redis,
@@ -110,6 +114,7 @@ export async function run(args: string[]): Promise<number> {
     logger,
     cluster: clusterEndpointOf(loadKubeConfig({ kubeconfig: config.kube.kubeconfig })),
     actionKey: requireKey(keys, "action", "deputy executor"),
+    metrics,
   });
   const upkeep = startExecutorUpkeep(executor, logger);
   const portText = option(args, "--port");
@@ -117,6 +122,7 @@ export async function run(args: string[]): Promise<number> {
   if (!Number.isInteger(port) || port < 0 || port > 65535) {
     throw new DeputyError("INPUT_INVALID", `--port "${portText}" is not a port number`);
   }
+  const host = option(args, "--host") ?? "127.0.0.1";
   const server = await startExecutorHttpServer({
     executor,
     logger,
@@ -127,16 +133,21 @@ export async function run(args: string[]): Promise<number> {
       redis,
       prefix: config.redis.prefix,
     }),
-    host: option(args, "--host") ?? "127.0.0.1",
+    host,
     port,
   });
-  process.stderr.write(`deputy executor: decisions at ${server.url}/v1/decisions\n`);
+  // Prometheus scrapes its own port, so /v1/decisions stays reachable only by the bot's principal.
+  const metricsServer = await startMetricsServer(metrics, { host, port: config.observability.metricsPort });
+  process.stderr.write(
+    `deputy executor: decisions at ${server.url}/v1/decisions; metrics at ${metricsServer.url}\n`,
+  );
   await new Promise<void>((resolve) => {
     process.once("SIGINT", resolve);
     process.once("SIGTERM", resolve);
   });
   upkeep.stop();
   await server.close();
+  await metricsServer.close();
   redis.disconnect();
   return 0;
 }

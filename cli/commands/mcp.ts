@@ -138,6 +138,22 @@ export async function run(args: string[]): Promise<number> {
       prefix: config.redis.prefix,
     }),
   });
+  // Proactive triage reads with this process's identity, the read-only one; what it finds is
+  // queued in Redis and posted by a bot replica with SLACK_TRIAGE_CHANNEL.
+  let triage: { stop(options?: { release?: boolean }): Promise<void> } | undefined;
+  if (config.observability.watch) {
+    const { startTriage } = await import("../../watcher/start.ts");
+    const { redisTriageSink } = await import("../../core/alerts.ts");
+    triage = startTriage({
+      config,
+      kube: deps.kube,
+      redis,
+      sink: redisTriageSink(redis, config.redis.prefix),
+      logger,
+      audit,
+      metrics,
+    });
+  }
   // Prometheus scrapes its own port, so /mcp stays reachable only by the agent's principal.
   const metricsServer = await startMetricsServer(metrics, { host, port: config.observability.metricsPort });
   process.stderr.write(
@@ -147,6 +163,7 @@ export async function run(args: string[]): Promise<number> {
     process.once("SIGINT", resolve);
     process.once("SIGTERM", resolve);
   });
+  await triage?.stop({ release: true });
   await running.close();
   await metricsServer.close();
   await shutdown();

@@ -86,6 +86,8 @@ export interface SlackFakeOptions {
   userGroups?: Record<string, string[]>;
   /** App-level token accepted by apps.connections.open (Socket Mode). */
   appToken?: string;
+  /** Scopes of the bot token, sent as Slack does in `x-oauth-scopes` on every Web API answer. */
+  scopes?: string[];
 }
 
 export interface SocketAck {
@@ -407,6 +409,9 @@ export async function startSlackFake(options: SlackFakeOptions = {}): Promise<Sl
       if (token !== (method === "apps.connections.open" ? appToken : botToken)) {
         res.end(JSON.stringify({ ok: false, error: "invalid_auth" }));
         return;
+      }
+      if (options.scopes && method !== "apps.connections.open") {
+        res.setHeader("x-oauth-scopes", options.scopes.join(","));
       }
       const failure = failures.get(method);
       if (failure) {

@@ -2,7 +2,9 @@ import { mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync, mkdirS
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
+import { parseConfig } from "../../core/config.ts";
 import { loadOpenBaoRoles } from "../../core/openbao-roles.ts";
+import { loadRolesFromConfig } from "../../executor/wiring.ts";
 import {
   KustomizeError,
   MANIFESTS_DIR,
@@ -272,6 +274,46 @@ describe.each(OVERLAYS)("overlay %s", (overlay) => {
         (o.roleRef as { name: string }).name === "deputy-openbao-namespaced",
     );
     expect(clusterBindings).toEqual([]);
+  });
+
+  it("loads the executor's OpenBao roles from its own ConfigMap, which protects the jit namespace from writes", () => {
+    const data = find(objects, "ConfigMap", "deputy-config", "deputy-system").data as Record<string, string>;
+    const config = parseConfig(data);
+    expect(config.guardrails.protectedNamespaces).toContain(config.approvals.jitNamespace);
+    const roles = loadRolesFromConfig(config);
+    expect(roles.jitNamespace).toBe(data.DEPUTY_JIT_NAMESPACE);
+    expect(roles.writableNamespaces).toEqual(data.DEPUTY_WRITABLE_NAMESPACES!.split(","));
+  });
+
+  it("runs proactive triage in the MCP server with the read identity, and names the bot's channels for the operator", () => {
+    const system = find(objects, "ConfigMap", "deputy-config", "deputy-system").data as Record<
+      string,
+      string
+    >;
+    const agent = find(objects, "ConfigMap", "deputy-config", "deputy-agent").data as Record<string, string>;
+    expect(parseConfig(system).observability.watch).toBe(true);
+    expect(parseConfig(agent).observability.watch).toBe(false);
+    expect(Object.keys(agent)).toEqual(
+      expect.arrayContaining(["SLACK_ALERT_CHANNEL", "SLACK_TRIAGE_CHANNEL"]),
+    );
+    const role = find(objects, "Role", "deputy-watcher-lease", system.DEPUTY_WATCH_LEASE_NAMESPACE);
+    expect(role.rules).toEqual([
+      { apiGroups: ["coordination.k8s.io"], resources: ["leases"], verbs: ["create"] },
+      {
+        apiGroups: ["coordination.k8s.io"],
+        resources: ["leases"],
+        resourceNames: ["deputy-watcher"],
+        verbs: ["get", "update"],
+      },
+    ]);
+    const binding = find(objects, "RoleBinding", "deputy-watcher-lease", system.DEPUTY_WATCH_LEASE_NAMESPACE);
+    expect(binding.subjects).toEqual([
+      { kind: "ServiceAccount", name: "deputy-mcp", namespace: "deputy-system" },
+    ]);
+    const mcpEnv = podSpec(find(objects, "Deployment", "deputy-mcp")).containers[0]!.env ?? [];
+    expect(mcpEnv.find((e) => e.name === "DEPUTY_WATCH_IDENTITY")).toMatchObject({
+      valueFrom: { fieldRef: { fieldPath: "metadata.name" } },
+    });
   });
 
   it("persists Redis with an append-only file and authenticates every client", () => {

@@ -41,6 +41,7 @@ let harness: Harness;
 let redis: Redis;
 let child: ChildProcess | undefined;
 let url = "";
+let metricsUrl = "";
 
 function executorEnv(extra: Record<string, string> = {}): Record<string, string> {
   const test = loadTestEnv();
@@ -122,9 +123,10 @@ beforeAll(async () => {
     const timer = setTimeout(() => reject(new Error(`deputy executor did not start: ${stderr}`)), 30_000);
     child!.stderr!.on("data", (chunk: Buffer) => {
       stderr += chunk.toString();
-      const match = /decisions at (\S+)\/v1\/decisions/.exec(stderr);
+      const match = /decisions at (\S+)\/v1\/decisions; metrics at (\S+)/.exec(stderr);
       if (match) {
         clearTimeout(timer);
+        metricsUrl = match[2]!;
         resolve(match[1]!);
       }
     });
@@ -154,6 +156,17 @@ describe("deputy executor, started as its own process", () => {
       "deputy executor needs Deputy's action and executorCaller keys and has none: set DEPUTY_KEYS_FROM_OPENBAO",
     );
   });
+
+  it("exits with the reason when its configuration fails after Redis is connected, rather than idling unready", async () => {
+    const started = Date.now();
+    const { code, stderr } = await run({
+      DEPUTY_KEYS_FROM_OPENBAO: TEST_KEYS_PATH,
+      DEPUTY_PROTECTED_NAMESPACES: "shop",
+    });
+    expect(code).toBe(1);
+    expect(stderr).toContain('namespace "shop" is protected and can never be given to a write role');
+    expect(Date.now() - started).toBeLessThan(20_000);
+  }, 30_000);
 
   it("answers an unauthenticated decision with 401, whatever identity it names, and nothing is decided", async () => {
     const action = await propose();
@@ -209,5 +222,23 @@ describe("deputy executor, started as its own process", () => {
         .readNamespacedDeployment({ name: NAME, namespace: NS });
       return live.spec?.replicas === 2;
     });
+  });
+
+  it("serves /metrics on its own port: executions, OpenBao logins, approval latency and pending actions", async () => {
+    // Runs after the approval above: the executor has logged in to OpenBao and executed one action.
+    const response = await fetch(metricsUrl);
+    expect(response.status).toBe(200);
+    const body = await response.text();
+    expect(body).toMatch(
+      /deputy_executions_total\{tool="scale_deployment",outcome="succeeded",code="[^"]+",component="executor"\} 1/,
+    );
+    expect(body).toMatch(/deputy_openbao_logins_total\{outcome="ok",component="executor"\} [1-9]/);
+    expect(body).toMatch(/deputy_approval_latency_seconds_count\{[^}]*decision="approved"[^}]*\} 1/);
+    expect(body).toMatch(/deputy_pending_actions\{state="pending",component="executor"\} 1/);
+    // Finished actions leave the gauge: it counts what still waits or runs.
+    expect(body).toMatch(/deputy_pending_actions\{state="executing",component="executor"\} 0/);
+    expect(body).toMatch(/deputy_process_cpu_seconds_total/);
+    // Decisions stay on their port and metrics on theirs.
+    expect((await fetch(`${url}/metrics`)).status).toBe(404);
   });
 });
