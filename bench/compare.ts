@@ -45,7 +45,8 @@ export async function interleaved<Side extends string>(
 }
 
 function format(value: number): string {
-  return Number.isInteger(value) ? String(value) : value.toFixed(1);
+  if (Number.isInteger(value) || Math.abs(value) >= 100) return String(Math.round(value));
+  return value.toFixed(2);
 }
 
 /** "12.3–15.0 over 3 interleaved runs": the spread to print beside a median. */
