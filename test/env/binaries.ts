@@ -41,6 +41,8 @@ interface BuildSpec {
   estimate: string;
   /** Extra -ldflags, e.g. to stamp the version the binary reports. */
   ldflags?: string;
+  /** Go build tags. */
+  tags?: string;
   /** Source edits to a dependency module, built from a patched copy (see VAULT_SOURCE_PATCHES). */
   patch?: { module: string; version: string; edits: readonly SourceEdit[] };
 }
@@ -57,6 +59,11 @@ interface SourceEdit {
  * moved on in two signatures. Three one-line adaptations make the release
  * compile against sdk v0.21.0; nothing Deputy uses (Kubernetes auth, the
  * Kubernetes secrets engine, ACL policies, leases, KV) is touched.
+ *
+ * Vault is built with its own `minimal` tag: core, the dev server, KV and a
+ * few base plugins, without the cloud and database plugins that make up most
+ * of a full build (2,591 packages → 1,910; the binary 365 MB → 148 MB). Two
+ * more edits register the two Kubernetes plugins Deputy needs in that build.
  */
 const VAULT_SOURCE_PATCHES: readonly SourceEdit[] = [
   {
@@ -68,6 +75,32 @@ const VAULT_SOURCE_PATCHES: readonly SourceEdit[] = [
     file: "vault/logical_system_activation_flags.go",
     from: "b.idStoreBackend.ActivationFunc(ctx, nil)",
     to: 'b.idStoreBackend.ActivationFunc(ctx, nil, "")',
+  },
+  // The slim build (-tags minimal) leaves out every add-on plugin, Kubernetes
+  // auth and the Kubernetes secrets engine among them; put back those two.
+  {
+    file: "helper/builtinplugins/registry_min.go",
+    from: "package builtinplugins\n",
+    to: [
+      "package builtinplugins",
+      "",
+      "import (",
+      '\tcredKube "github.com/hashicorp/vault-plugin-auth-kubernetes"',
+      '\tlogicalKube "github.com/hashicorp/vault-plugin-secrets-kubernetes"',
+      '\t"github.com/hashicorp/vault/helper/pluginconsts"',
+      ")",
+      "",
+    ].join("\n"),
+  },
+  {
+    file: "helper/builtinplugins/registry_min.go",
+    from: "func extendAddonPlugins(_ *registry) {\n\t// No-op\n}",
+    to: [
+      "func extendAddonPlugins(reg *registry) {",
+      "\treg.credentialBackends[pluginconsts.AuthTypeKubernetes] = credentialBackend{Factory: credKube.Factory}",
+      "\treg.logicalBackends[pluginconsts.SecretEngineKubernetes] = logicalBackend{Factory: logicalKube.Factory}",
+      "}",
+    ].join("\n"),
   },
   {
     file: "builtin/logical/transit/path_restore.go",
@@ -333,7 +366,15 @@ async function ensureBuilt(spec: BuildSpec, progress: Progress): Promise<void> {
       : join(GO_MODULES_DIR, spec.module);
     const ldflags = ["-s -w", spec.ldflags].filter(Boolean).join(" ");
     await runGo(
-      ["build", "-trimpath", `-ldflags=${ldflags}`, "-o", target, ...packages],
+      [
+        "build",
+        "-trimpath",
+        ...(spec.tags ? [`-tags=${spec.tags}`] : []),
+        `-ldflags=${ldflags}`,
+        "-o",
+        target,
+        ...packages,
+      ],
       moduleDir,
       progress,
     );
@@ -386,6 +427,7 @@ function buildSpecs(): BuildSpec[] {
       dir: dirs.vault,
       outputs: { vault: "github.com/hashicorp/vault" },
       patch: { module: "github.com/hashicorp/vault", version: VERSIONS.vault, edits: VAULT_SOURCE_PATCHES },
+      tags: "minimal",
       estimate: "several minutes",
     },
   ];
