@@ -8,6 +8,8 @@ export default defineConfig({
     include: ["test/**/*.test.ts", "{bin,cli,core,mcp,executor,bot,console,prompts,bench}/**/*.test.ts"],
     exclude: ["node_modules/**", ".testenv/**"],
     globalSetup: ["test/setup/global-setup.ts"],
+    // Every file must keep its Redis keys under its own prefix (see the guard).
+    setupFiles: ["test/setup/redis-prefix-guard.ts"],
     pool: "forks",
     maxWorkers: 2,
     fileParallelism: true,

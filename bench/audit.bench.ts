@@ -6,6 +6,7 @@ import { pino } from "pino";
 import { createAuditLog, type AuditEvent } from "../core/audit.ts";
 import { verifyAuditChain } from "../core/audit-verify.ts";
 import { createLogger } from "../core/logger.ts";
+import { interleaved, spreadNote, spreadOf, type Sample } from "./compare.ts";
 
 /**
  * What the tamper-evident audit trail costs: records per second through the
@@ -60,28 +61,57 @@ export async function run(): Promise<BenchLine[]> {
       warmPino.info({ audit: event(i) });
     }
 
-    const pinoMemory = createLogger({ name: "audit", destination: discard() });
-    const plainMemory = perSecond(RECORDS, () => {
-      for (let i = 0; i < RECORDS; i++) pinoMemory.info({ audit: event(i) });
+    // Each side three times, interleaved, so the machine's load falls on both alike.
+    const memory = await interleaved({
+      plain: async () => {
+        const logger = createLogger({ name: "audit", destination: discard() });
+        return {
+          rate: perSecond(RECORDS, () => {
+            for (let i = 0; i < RECORDS; i++) logger.info({ audit: event(i) });
+          }),
+        };
+      },
+      chained: async () => {
+        const audit = createAuditLog({ destination: discard() });
+        return {
+          rate: perSecond(RECORDS, () => {
+            for (let i = 0; i < RECORDS; i++) audit.record(event(i));
+          }),
+        };
+      },
     });
-    const auditMemory = createAuditLog({ destination: discard() });
-    const chainedMemory = perSecond(RECORDS, () => {
-      for (let i = 0; i < RECORDS; i++) auditMemory.record(event(i));
+    let runs = 0;
+    let chainFile = "";
+    const file = await interleaved({
+      plain: async () => {
+        const logger = createLogger({
+          name: "audit",
+          destination: pino.destination({ dest: join(dir, `plain-${runs++}.jsonl`), sync: true }),
+        });
+        return {
+          rate: perSecond(RECORDS, () => {
+            for (let i = 0; i < RECORDS; i++) logger.info({ audit: event(i) });
+          }),
+        };
+      },
+      chained: async () => {
+        chainFile = join(dir, `audit-${runs++}.jsonl`);
+        const audit = createAuditLog({ file: chainFile });
+        return {
+          rate: perSecond(RECORDS, () => {
+            for (let i = 0; i < RECORDS; i++) audit.record(event(i));
+          }),
+        };
+      },
     });
-
-    const plainFile = join(dir, "plain.jsonl");
-    const pinoFile = createLogger({
-      name: "audit",
-      destination: pino.destination({ dest: plainFile, sync: true }),
-    });
-    const plainToFile = perSecond(RECORDS, () => {
-      for (let i = 0; i < RECORDS; i++) pinoFile.info({ audit: event(i) });
-    });
-    const chainFile = join(dir, "audit.jsonl");
-    const auditFile = createAuditLog({ file: chainFile });
-    const chainedToFile = perSecond(RECORDS, () => {
-      for (let i = 0; i < RECORDS; i++) auditFile.record(event(i));
-    });
+    const rates = (samples: Sample[]): number[] => samples.map((sample) => sample.rate!);
+    const costs = (plain: Sample[], chained: Sample[]): number[] =>
+      plain.map((sample, i) => sample.rate! / chained[i]!.rate!);
+    const median = (values: number[]): number => spreadOf(values).median;
+    const plainMemory = median(rates(memory.plain));
+    const chainedMemory = median(rates(memory.chained));
+    const plainToFile = median(rates(file.plain));
+    const chainedToFile = median(rates(file.chained));
 
     const lines = readFileSync(chainFile, "utf8").split("\n");
     let verified = 0;
@@ -96,19 +126,35 @@ export async function run(): Promise<BenchLine[]> {
     const resumeMs = Number(process.hrtime.bigint() - resumeStart) / 1e6;
 
     return [
-      { name: "plain pino, discarding stream", value: plainMemory, unit: "records/s" },
-      { name: "audit chain (redact+hash+pino), discarding stream", value: chainedMemory, unit: "records/s" },
+      {
+        name: "plain pino, discarding stream",
+        value: plainMemory,
+        unit: `records/s (${spreadNote(rates(memory.plain))})`,
+      },
+      {
+        name: "audit chain (redact+hash+pino), discarding stream",
+        value: chainedMemory,
+        unit: `records/s (${spreadNote(rates(memory.chained))})`,
+      },
       {
         name: "chain cost vs plain pino (CPU)",
-        value: Number((plainMemory / chainedMemory).toFixed(2)),
-        unit: "x",
+        value: Number(median(costs(memory.plain, memory.chained)).toFixed(2)),
+        unit: `x (${spreadNote(costs(memory.plain, memory.chained))})`,
       },
-      { name: "plain pino, sync file", value: plainToFile, unit: "records/s" },
-      { name: "audit chain, sync file", value: chainedToFile, unit: "records/s" },
+      {
+        name: "plain pino, sync file",
+        value: plainToFile,
+        unit: `records/s (${spreadNote(rates(file.plain))})`,
+      },
+      {
+        name: "audit chain, sync file",
+        value: chainedToFile,
+        unit: `records/s (${spreadNote(rates(file.chained))})`,
+      },
       {
         name: "chain cost vs plain pino (file)",
-        value: Number((plainToFile / chainedToFile).toFixed(2)),
-        unit: "x",
+        value: Number(median(costs(file.plain, file.chained)).toFixed(2)),
+        unit: `x (${spreadNote(costs(file.plain, file.chained))})`,
       },
       { name: "audit verify", value: verifyRate, unit: "records/s" },
       { name: `resume a ${RECORDS}-record file and append`, value: Number(resumeMs.toFixed(2)), unit: "ms" },

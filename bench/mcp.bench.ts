@@ -3,13 +3,15 @@ import { SEED, seedCluster as seedWith } from "../test/env/seed.ts";
 import { upTestEnv } from "../test/env/testenv.ts";
 import { countTokens } from "../test/helpers/tokens.ts";
 import { startHarness, type Harness } from "../test/mcp/harness.ts";
+import { interleaved, spreadNote, spreadOf, type Sample } from "./compare.ts";
 import type { BenchLine } from "./run.ts";
 
 /**
  * MCP overhead: list_pods and troubleshoot_pod through the in-memory MCP
  * client (validation, audit, rendering, budget, redaction, fencing) against
  * the same Kubernetes reads done directly with client-node, in the same run
- * on the seeded cluster, and the size in tokens of each tool's answer for
+ * on the seeded cluster (each side three times, interleaved, with the
+ * spread printed), and the size in tokens of each tool's answer for
  * each seeded problem. Brings the local test environment up if needed.
  */
 const ROUNDS = 40;
@@ -46,75 +48,92 @@ export async function run(): Promise<BenchLine[]> {
     };
     const checkout = podOf(SEED.crashLoop.deployment);
 
-    const directList = await timeIt(ROUNDS, () => core.listNamespacedPod({ namespace: ns }));
-    // The same read through Deputy's own wrapper isolates what MCP, validation,
-    // audit and rendering add on top of the API call.
-    const wrapperList = await timeIt(ROUNDS, () => h.deps.kube.core.listPods(ns, { limit: 100 }));
-    const mcpList = await timeIt(ROUNDS, () => h.call("list_pods", { namespace: ns }));
-
-    const directTroubleshoot = await timeIt(ROUNDS, async () => {
-      const pod = await core.readNamespacedPod({ namespace: ns, name: checkout });
-      await Promise.all([
-        core.listNamespacedEvent({
-          namespace: ns,
-          fieldSelector: `involvedObject.name=${checkout},involvedObject.kind=Pod,involvedObject.namespace=${ns},involvedObject.uid=${pod.metadata!.uid}`,
-        }),
-        core.readNode({ name: pod.spec!.nodeName! }),
-        core
-          .readNamespacedPodLog({
-            namespace: ns,
-            name: checkout,
-            container: SEED.crashLoop.container,
-            previous: true,
-            tailLines: 60,
-          })
-          .catch(() => ""),
-      ]);
+    // Each side is measured three times, interleaved, so load on the machine falls on all of them alike.
+    const list = await interleaved({
+      direct: async () => ({ ms: await timeIt(ROUNDS, () => core.listNamespacedPod({ namespace: ns })) }),
+      // The same read through Deputy's own wrapper isolates what MCP, validation,
+      // audit and rendering add on top of the API call.
+      wrapper: async () => ({
+        ms: await timeIt(ROUNDS, () => h.deps.kube.core.listPods(ns, { limit: 100 })),
+      }),
+      mcp: async () => ({ ms: await timeIt(ROUNDS, () => h.call("list_pods", { namespace: ns })) }),
     });
-    const mcpTroubleshoot = await timeIt(ROUNDS, () =>
-      h.call("troubleshoot_pod", { namespace: ns, name: checkout }),
-    );
+    const troubleshoot = await interleaved({
+      direct: async () => ({
+        ms: await timeIt(ROUNDS, async () => {
+          const pod = await core.readNamespacedPod({ namespace: ns, name: checkout });
+          await Promise.all([
+            core.listNamespacedEvent({
+              namespace: ns,
+              fieldSelector: `involvedObject.name=${checkout},involvedObject.kind=Pod,involvedObject.namespace=${ns},involvedObject.uid=${pod.metadata!.uid}`,
+            }),
+            core.readNode({ name: pod.spec!.nodeName! }),
+            core
+              .readNamespacedPodLog({
+                namespace: ns,
+                name: checkout,
+                container: SEED.crashLoop.container,
+                previous: true,
+                tailLines: 60,
+              })
+              .catch(() => ""),
+          ]);
+        }),
+      }),
+      mcp: async () => ({
+        ms: await timeIt(ROUNDS, () => h.call("troubleshoot_pod", { namespace: ns, name: checkout })),
+      }),
+    });
+    const ms = (samples: Sample[]): number[] => samples.map((sample) => sample.ms!);
+    const ratios = (a: Sample[], b: Sample[]): number[] => a.map((sample, i) => sample.ms! / b[i]!.ms!);
+    const median = (values: number[]): number => spreadOf(values).median;
+    const directList = median(ms(list.direct));
+    const wrapperList = median(ms(list.wrapper));
+    const mcpList = median(ms(list.mcp));
+    const directTroubleshoot = median(ms(troubleshoot.direct));
+    const mcpTroubleshoot = median(ms(troubleshoot.mcp));
+    const unit = (values: number[], what = "ms"): string => `${what} (${spreadNote(values)})`;
 
     const lines: BenchLine[] = [
       {
         name: "list_pods shop: direct client-node (median)",
         value: Number(directList.toFixed(2)),
-        unit: "ms",
+        unit: unit(ms(list.direct)),
       },
       {
         name: "list_pods shop: through MCP in-memory (median)",
         value: Number(mcpList.toFixed(2)),
-        unit: "ms",
+        unit: unit(ms(list.mcp)),
       },
       {
         name: "list_pods overhead (MCP / direct, goal ≤ 1.2)",
-        value: Number((mcpList / directList).toFixed(2)),
-        unit: "x",
+        value: Number(median(ratios(list.mcp, list.direct)).toFixed(2)),
+        unit: unit(ratios(list.mcp, list.direct), "x"),
       },
       {
         name: "list_pods shop: Deputy kube wrapper only (median)",
         value: Number(wrapperList.toFixed(2)),
-        unit: "ms",
+        unit: unit(ms(list.wrapper)),
       },
       {
         name: "list_pods: MCP layer cost (MCP / wrapper)",
-        value: Number((mcpList / wrapperList).toFixed(2)),
-        unit: "x",
+        value: Number(median(ratios(list.mcp, list.wrapper)).toFixed(2)),
+        unit: unit(ratios(list.mcp, list.wrapper), "x"),
       },
       {
         name: "troubleshoot_pod checkout: direct client-node (median)",
         value: Number(directTroubleshoot.toFixed(2)),
-        unit: "ms",
+        unit: unit(ms(troubleshoot.direct)),
       },
       {
         name: "troubleshoot_pod checkout: through MCP (median)",
         value: Number(mcpTroubleshoot.toFixed(2)),
-        unit: "ms",
+        unit: unit(ms(troubleshoot.mcp)),
       },
       {
         name: "troubleshoot_pod overhead (MCP / direct, goal ≤ 1.2)",
-        value: Number((mcpTroubleshoot / directTroubleshoot).toFixed(2)),
-        unit: "x",
+        value: Number(median(ratios(troubleshoot.mcp, troubleshoot.direct)).toFixed(2)),
+        unit: unit(ratios(troubleshoot.mcp, troubleshoot.direct), "x"),
       },
     ];
 

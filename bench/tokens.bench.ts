@@ -1,3 +1,4 @@
+import { randomBytes } from "node:crypto";
 import { execFile } from "node:child_process";
 import { mkdtemp, readFile, rm, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -180,7 +181,13 @@ export async function run(): Promise<BenchReport> {
     const reader = await readerKubeConfig();
     const kubeconfig = join(work, "reader.kubeconfig");
     await writeFile(kubeconfig, reader.exportConfig(), { mode: 0o600 });
-    const deputyEnv = { KUBECONFIG: kubeconfig, REDIS_URL: state.redisUrl, LOG_LEVEL: "error" };
+    const deputyEnv = {
+      KUBECONFIG: kubeconfig,
+      REDIS_URL: state.redisUrl,
+      // Never the default prefix: a running `npm start` shares this Redis.
+      DEPUTY_REDIS_PREFIX: `deputy-bench-tokens-${randomBytes(4).toString("hex")}:`,
+      LOG_LEVEL: "error",
+    };
 
     const baseline = process.env.DEPUTY_BENCH_BASELINE || DEFAULT_BASELINE;
     const beforeDir = join(work, "deputy-before");

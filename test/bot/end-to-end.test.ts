@@ -29,7 +29,8 @@ import {
   type Captured,
 } from "../executor/support.ts";
 import { prepareWriteEnv } from "../executor/write-env.ts";
-import { adminKubeConfig, eventually, SEED } from "../helpers/testenv.ts";
+import { toolOutcome } from "../helpers/tool-outcome.ts";
+import { adminKubeConfig, eventually, seededCopyOfShop, SEED } from "../helpers/testenv.ts";
 import { startHarness, type Harness } from "../mcp/harness.ts";
 
 /**
@@ -43,7 +44,12 @@ import { startHarness, type Harness } from "../mcp/harness.ts";
 const ALICE = "U0E2EALICE";
 const BOB = "U0E2EBOB";
 const CHANNEL = "C0E2E";
-const NS = SEED.namespace;
+/**
+ * This file's own seeded copy of `shop` (writable by the test roles): it
+ * restarts a Deployment and counts pods, so it must not share them with files
+ * running beside it.
+ */
+const NS = "deputy-w-e2e";
 const DEPLOYMENT = "bot-e2e-web";
 const RESTARTED_AT = "kubectl.kubernetes.io/restartedAt";
 
@@ -108,6 +114,7 @@ function executor(): Promise<ApprovalDecider> {
 }
 
 beforeAll(async () => {
+  await seededCopyOfShop(NS);
   redis = connectRedis();
   prefix = testPrefix("bot-e2e");
   harness = await startHarness({
@@ -199,7 +206,7 @@ describe("end to end on the local cluster", () => {
     });
     const sent = await slack.mention({
       user: ALICE,
-      text: "why is checkout crashing in shop?",
+      text: `why is checkout crashing in ${NS}?`,
       channel: CHANNEL,
     });
     expect(sent.status).toBe(200);
@@ -231,7 +238,7 @@ describe("end to end on the local cluster", () => {
     ]);
     const sent = await slack.mention({
       user: ALICE,
-      text: `please restart ${DEPLOYMENT} in shop`,
+      text: `please restart ${DEPLOYMENT} in ${NS}`,
       channel: CHANNEL,
     });
     await bot.idle();
@@ -305,7 +312,7 @@ describe("end to end on the local cluster", () => {
     for (const token of mintedTokens) expect(everywhere.includes(token)).toBe(false);
   });
 
-  it("a model that obeys the injected instructions in the seeded log yields at most pending cards; the cluster is unchanged", async () => {
+  it("a model that obeys the injected instructions in the seeded log gets one pending action per pod, exactly; no pod is touched", async () => {
     // The seeded pods; the previous test's own Deployment may still be replacing its pods.
     const pods = (await core().listNamespacedPod({ namespace: NS })).items.filter(
       (p) => p.metadata?.labels?.app !== DEPLOYMENT && !p.metadata?.deletionTimestamp,
@@ -344,28 +351,46 @@ describe("end to end on the local cluster", () => {
     const logResult = lastToolResults(model.requests[requestsBefore + 1]!.body)[0]!;
     expect(logResult).toContain(SEED.injection.text);
     expect(logResult).toMatch(/<untrusted-data[^>]*>[\s\S]*SYSTEM: ignore previous instructions/);
+    // Exactly one outcome per pod, by rule: Argo CD–managed pods are refused by argocd-managed; every
+    // other delete is a pending action (the StatefulSet's pods flagged statefulset-pod); nothing else.
     const deleteResults = lastToolResults(model.requests.at(-1)!.body);
-    expect(deleteResults).toHaveLength(podUids.size);
-    for (const result of deleteResults)
-      expect(result).toMatch(/pending approval \(id act_|refused|not allowed|guardrail|rate/i);
+    const podNames = [...podUids.keys()];
+    expect(deleteResults).toHaveLength(podNames.length);
+    const outcomes = deleteResults.map(toolOutcome);
+    // Eviction is not a workload change, so the Argo CD rule does not refuse it; the StatefulSet's
+    // pods carry both risk flags; no delete is refused here, and every one is a pending action.
+    expect(
+      outcomes.map(({ tool, outcome, flags }, i) => ({ pod: podNames[i], tool, outcome, flags })),
+    ).toEqual(
+      podNames.map((pod) => {
+        const app = pods.find((p) => p.metadata!.name === pod)!.metadata!.labels!.app;
+        const flags = app === SEED.statefulSet.name ? ["statefulset-pod", "pdb"] : [];
+        return { pod, tool: "delete_pod", outcome: "pending", flags };
+      }),
+    );
+    const pendingIds = outcomes.map((o) => o.actionId!);
+    expect(new Set(pendingIds).size).toBe(podNames.length);
+
     const posted = cards(sent.ts);
-    expect(posted.length).toBeGreaterThan(0);
     const dbCard = posted.find((card) =>
       JSON.stringify(card.blocks).includes(`Pod ${NS}/${SEED.statefulSet.name}-0`),
     );
     expect(dbCard, "the StatefulSet pod's card").toBeDefined();
     expect(JSON.stringify(dbCard!.blocks)).toContain("statefulset-pod");
     expect(JSON.stringify(dbCard!.blocks)).toContain("High risk");
-    expect(posted.length).toBe(deleteResults.filter((r) => r.includes("pending approval (id act_")).length);
-
-    // Nothing was deleted or evicted: the same pods, the same uids, no execution at all.
-    const after = new Map(
-      (await core().listNamespacedPod({ namespace: NS })).items.map((p) => [
-        p.metadata!.name!,
-        p.metadata!.uid!,
-      ]),
+    // One card per pending action, each carrying its own id.
+    expect(posted.map((card) => JSON.stringify(card.blocks).match(/act_[\w-]{32}/)?.[0]).sort()).toEqual(
+      [...pendingIds].sort(),
     );
-    for (const [name, uid] of podUids) expect(after.get(name), name).toBe(uid);
+
+    // Nothing was deleted, evicted or even marked for deletion: the same pods, the same uids,
+    // no deletionTimestamp, and not one execution, counted by the store and by the audit.
+    const after = (await core().listNamespacedPod({ namespace: NS })).items.filter(
+      (p) => p.metadata?.labels?.app !== DEPLOYMENT,
+    );
+    expect(after.filter((p) => p.metadata?.deletionTimestamp).map((p) => p.metadata!.name)).toEqual([]);
+    expect(new Map(after.map((p) => [p.metadata!.name!, p.metadata!.uid!]))).toEqual(podUids);
+    for (const id of pendingIds) expect(await store.executions(id), id).toBe(0);
     expect(executions(captured.records).length).toBe(executionsBefore);
   });
 });

@@ -1,5 +1,5 @@
 import { execFile, spawn } from "node:child_process";
-import { copyFile, chmod, cp, mkdir, readFile, readdir, rename, rm, stat, writeFile } from "node:fs/promises";
+import { copyFile, cp, mkdir, open, readFile, readdir, rename, rm, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { DeputyError } from "../../core/errors.ts";
@@ -8,7 +8,9 @@ import { GO_MODULES_DIR, VERSIONS, cacheRoot } from "./layout.ts";
 /**
  * The real control-plane binaries, built from Go modules pinned in
  * test/env/go/* and cached outside the repo by version. Only the first run on
- * a machine pays the build; later runs just check the files exist.
+ * a machine pays the build. Every run checks that each binary is the pinned
+ * version (from the Go build information it embeds, or what it reports), so a
+ * stray or stale executable is never trusted.
  */
 export interface Binaries {
   kubeApiserver: string;
@@ -21,16 +23,26 @@ type Progress = (line: string) => void;
 
 const execFileAsync = promisify(execFile);
 
-/** A build that was already done elsewhere on this machine and can be copied instead of rebuilt. */
-const PREBUILT_DIR = "/tmp/kbin";
+/**
+ * A directory of already-built binaries to use instead of the cache, named
+ * explicitly (never guessed). They are used in place, not copied, and must be
+ * the pinned versions.
+ */
+export const BIN_DIR_VARIABLE = "DEPUTY_TESTENV_BIN_DIR";
 
 interface BuildSpec {
   version: string;
+  /** The Go module whose version is the pin, as recorded in each binary's build information. */
+  pinnedModule: string;
   module: string;
   dir: string;
   /** Binary name → Go package that builds it. */
   outputs: Record<string, string>;
   estimate: string;
+  /** Extra -ldflags, e.g. to stamp the version the binary reports. */
+  ldflags?: string;
+  /** Go build tags. */
+  tags?: string;
   /** Source edits to a dependency module, built from a patched copy (see VAULT_SOURCE_PATCHES). */
   patch?: { module: string; version: string; edits: readonly SourceEdit[] };
 }
@@ -47,6 +59,11 @@ interface SourceEdit {
  * moved on in two signatures. Three one-line adaptations make the release
  * compile against sdk v0.21.0; nothing Deputy uses (Kubernetes auth, the
  * Kubernetes secrets engine, ACL policies, leases, KV) is touched.
+ *
+ * Vault is built with its own `minimal` tag: core, the dev server, KV and a
+ * few base plugins, without the cloud and database plugins that make up most
+ * of a full build (2,591 packages → 1,910; the binary 365 MB → 148 MB). Two
+ * more edits register the two Kubernetes plugins Deputy needs in that build.
  */
 const VAULT_SOURCE_PATCHES: readonly SourceEdit[] = [
   {
@@ -58,6 +75,32 @@ const VAULT_SOURCE_PATCHES: readonly SourceEdit[] = [
     file: "vault/logical_system_activation_flags.go",
     from: "b.idStoreBackend.ActivationFunc(ctx, nil)",
     to: 'b.idStoreBackend.ActivationFunc(ctx, nil, "")',
+  },
+  // The slim build (-tags minimal) leaves out every add-on plugin, Kubernetes
+  // auth and the Kubernetes secrets engine among them; put back those two.
+  {
+    file: "helper/builtinplugins/registry_min.go",
+    from: "package builtinplugins\n",
+    to: [
+      "package builtinplugins",
+      "",
+      "import (",
+      '\tcredKube "github.com/hashicorp/vault-plugin-auth-kubernetes"',
+      '\tlogicalKube "github.com/hashicorp/vault-plugin-secrets-kubernetes"',
+      '\t"github.com/hashicorp/vault/helper/pluginconsts"',
+      ")",
+      "",
+    ].join("\n"),
+  },
+  {
+    file: "helper/builtinplugins/registry_min.go",
+    from: "func extendAddonPlugins(_ *registry) {\n\t// No-op\n}",
+    to: [
+      "func extendAddonPlugins(reg *registry) {",
+      "\treg.credentialBackends[pluginconsts.AuthTypeKubernetes] = credentialBackend{Factory: credKube.Factory}",
+      "\treg.logicalBackends[pluginconsts.SecretEngineKubernetes] = logicalBackend{Factory: logicalKube.Factory}",
+      "}",
+    ].join("\n"),
   },
   {
     file: "builtin/logical/transit/path_restore.go",
@@ -187,32 +230,128 @@ async function removeAbandonedBuilds(dir: string): Promise<void> {
   }
 }
 
+const BUILD_INFO_MAGIC = Buffer.from("\xff Go buildinf:", "latin1");
+
+/**
+ * The module versions a Go binary records about itself (what `go version -m`
+ * prints), read without Go: the 16-byte-aligned "\xff Go buildinf:" header
+ * is followed by the Go version and the module information as
+ * length-prefixed strings (Go 1.18 and later).
+ */
+export async function goModuleVersions(file: string): Promise<Map<string, string>> {
+  const handle = await open(file, "r");
+  try {
+    const chunk = Buffer.alloc(4 * 1024 * 1024);
+    let carry = Buffer.alloc(0);
+    let base = 0;
+    for (;;) {
+      const { bytesRead } = await handle.read(chunk, 0, chunk.length, base + carry.length);
+      if (bytesRead === 0) return new Map();
+      const window = Buffer.concat([carry, chunk.subarray(0, bytesRead)]);
+      let at = window.indexOf(BUILD_INFO_MAGIC);
+      while (at >= 0 && (base + at) % 16 !== 0) at = window.indexOf(BUILD_INFO_MAGIC, at + 1);
+      if (at >= 0) {
+        const header = Buffer.alloc(32 + 64 * 1024);
+        const read = await handle.read(header, 0, header.length, base + at);
+        return parseModuleInfo(header.subarray(0, read.bytesRead));
+      }
+      const keep = Math.min(window.length, 32);
+      base += window.length - keep;
+      carry = Buffer.from(window.subarray(window.length - keep));
+    }
+  } finally {
+    await handle.close();
+  }
+}
+
+function parseModuleInfo(header: Buffer): Map<string, string> {
+  const versions = new Map<string, string>();
+  // Flag bit 2: the strings follow the header inline (every Go since 1.18).
+  if ((header[15]! & 2) === 0) return versions;
+  let offset = 32;
+  const readString = (): string => {
+    let length = 0;
+    let shift = 0;
+    for (;;) {
+      const byte = header[offset++] ?? 0;
+      length |= (byte & 0x7f) << shift;
+      if (byte < 0x80) break;
+      shift += 7;
+    }
+    const text = header.toString("latin1", offset, offset + length);
+    offset += length;
+    return text;
+  };
+  readString(); // the Go version
+  for (const line of readString().split("\n")) {
+    const [kind, path, version] = line.split("\t");
+    if ((kind === "mod" || kind === "dep") && path && version) versions.set(path, version);
+  }
+  return versions;
+}
+
+/** What `<binary> --version` (or `vault version`) prints, or "" if it cannot run. */
+async function reportedVersion(file: string): Promise<string> {
+  const args = file.endsWith("vault") ? ["version"] : ["--version"];
+  try {
+    const { stdout } = await execFileAsync(file, args, { timeout: 20_000 });
+    return stdout.trim();
+  } catch {
+    return "";
+  }
+}
+
+/**
+ * The version a binary is, as far as it can tell: the pinned module's version
+ * in its build information, else the version it reports. Undefined when it
+ * is not the pin.
+ */
+export async function checkBinaryVersion(
+  file: string,
+  pin: { module: string; version: string },
+): Promise<{ ok: boolean; found: string }> {
+  const recorded = (await goModuleVersions(file)).get(pin.module);
+  if (recorded === pin.version) return { ok: true, found: recorded };
+  const reported = await reportedVersion(file);
+  const bare = pin.version.replace(/^v/, "");
+  // "Kubernetes v1.35.4", "etcd Version: 3.6.13", "Vault v1.21.4, built …"
+  if (new RegExp(`(^|[\\s:v])${bare.replaceAll(".", "\\.")}([\\s,+]|$)`, "m").test(reported)) {
+    return { ok: true, found: pin.version };
+  }
+  return { ok: false, found: recorded ?? (reported.split("\n")[0] || "no version information") };
+}
+
+async function verify(file: string, spec: BuildSpec): Promise<void> {
+  const check = await checkBinaryVersion(file, { module: spec.pinnedModule, version: spec.version });
+  if (!check.ok) {
+    throw new DeputyError(
+      "TESTENV_FAILED",
+      `${file} is ${check.found}, not the pinned ${spec.pinnedModule} ${spec.version}; ` +
+        `remove it and run "npm run testenv:up" to build the pinned version`,
+    );
+  }
+}
+
 async function ensureBuilt(spec: BuildSpec, progress: Progress): Promise<void> {
   const missing: string[] = [];
   for (const output of Object.keys(spec.outputs)) {
-    if (!(await isExecutable(join(spec.dir, output)))) missing.push(output);
+    const file = join(spec.dir, output);
+    if (!(await isExecutable(file))) {
+      missing.push(output);
+      continue;
+    }
+    const check = await checkBinaryVersion(file, { module: spec.pinnedModule, version: spec.version });
+    if (!check.ok) {
+      // A cached file that is not the pin is never used; build the pin over it.
+      progress(`${file} is ${check.found}, not ${spec.version}; rebuilding it`);
+      missing.push(output);
+    }
   }
   if (missing.length === 0) return;
   await mkdir(spec.dir, { recursive: true });
 
-  // Reuse a build already present on this machine, if any, before compiling.
-  const stillMissing: string[] = [];
-  for (const output of missing) {
-    const prebuilt = join(PREBUILT_DIR, output);
-    if (await isExecutable(prebuilt)) {
-      const partial = join(spec.dir, `.${output}.partial`);
-      await copyFile(prebuilt, partial);
-      await chmod(partial, 0o755);
-      await rename(partial, join(spec.dir, output));
-      progress(`copied prebuilt ${output} from ${PREBUILT_DIR}`);
-    } else {
-      stillMissing.push(output);
-    }
-  }
-  if (stillMissing.length === 0) return;
-
   const started = Date.now();
-  progress(`building ${stillMissing.join(", ")} ${spec.version} (first run only, ${spec.estimate})…`);
+  progress(`building ${missing.join(", ")} ${spec.version} (first run only, ${spec.estimate})…`);
   // Build into a scratch directory and rename, so an interrupted build never
   // leaves a half-written binary that a later run would trust.
   await removeAbandonedBuilds(spec.dir);
@@ -220,39 +359,62 @@ async function ensureBuilt(spec: BuildSpec, progress: Progress): Promise<void> {
   await rm(scratch, { recursive: true, force: true });
   await mkdir(scratch, { recursive: true });
   try {
-    const packages = stillMissing.map((output) => spec.outputs[output]!);
-    const target = packages.length > 1 ? `${scratch}/` : join(scratch, stillMissing[0]!);
+    const packages = missing.map((output) => spec.outputs[output]!);
+    const target = packages.length > 1 ? `${scratch}/` : join(scratch, missing[0]!);
     const moduleDir = spec.patch
       ? await patchedWrapper(spec, scratch, progress)
       : join(GO_MODULES_DIR, spec.module);
-    await runGo(["build", "-trimpath", "-ldflags=-s -w", "-o", target, ...packages], moduleDir, progress);
-    for (const output of stillMissing) {
+    const ldflags = ["-s -w", spec.ldflags].filter(Boolean).join(" ");
+    await runGo(
+      [
+        "build",
+        "-trimpath",
+        ...(spec.tags ? [`-tags=${spec.tags}`] : []),
+        `-ldflags=${ldflags}`,
+        "-o",
+        target,
+        ...packages,
+      ],
+      moduleDir,
+      progress,
+    );
+    for (const output of missing) {
+      await verify(join(scratch, output), spec);
       await rename(join(scratch, output), join(spec.dir, output));
     }
   } finally {
     await rm(scratch, { recursive: true, force: true });
   }
-  progress(
-    `built ${stillMissing.join(", ")} ${spec.version} in ${Math.round((Date.now() - started) / 1000)} s`,
-  );
+  progress(`built ${missing.join(", ")} ${spec.version} in ${Math.round((Date.now() - started) / 1000)} s`);
 }
 
-/** Make sure every binary exists in the cache, building what is missing. */
-export async function ensureBinaries(progress: Progress = () => {}): Promise<Binaries> {
+/** The build of each binary: where it is cached, what pins it, how to make it. */
+function buildSpecs(): BuildSpec[] {
   const dirs = binaryDirs();
-  const specs: BuildSpec[] = [
+  const [kubeMajor, kubeMinor] = VERSIONS.kube.replace(/^v/, "").split(".");
+  const kubeVersionPackage = "k8s.io/component-base/version";
+  return [
     {
       version: VERSIONS.kube,
+      pinnedModule: "k8s.io/kubernetes",
       module: "kube",
       dir: dirs.kube,
       outputs: {
         "kube-apiserver": "k8s.io/kubernetes/cmd/kube-apiserver",
         "kube-controller-manager": "k8s.io/kubernetes/cmd/kube-controller-manager",
       },
+      // A plain "go build" reports v0.0.0-master from /version; stamp the pin as a release build does.
+      ldflags: [
+        `-X ${kubeVersionPackage}.gitVersion=${VERSIONS.kube}`,
+        `-X ${kubeVersionPackage}.gitMajor=${kubeMajor}`,
+        `-X ${kubeVersionPackage}.gitMinor=${kubeMinor}`,
+        `-X ${kubeVersionPackage}.gitTreeState=clean`,
+      ].join(" "),
       estimate: "several minutes",
     },
     {
       version: VERSIONS.etcd,
+      pinnedModule: "go.etcd.io/etcd/server/v3",
       module: "etcd",
       dir: dirs.etcd,
       outputs: { etcd: "." },
@@ -260,14 +422,57 @@ export async function ensureBinaries(progress: Progress = () => {}): Promise<Bin
     },
     {
       version: VERSIONS.vault,
+      pinnedModule: "github.com/hashicorp/vault",
       module: "vault",
       dir: dirs.vault,
       outputs: { vault: "github.com/hashicorp/vault" },
       patch: { module: "github.com/hashicorp/vault", version: VERSIONS.vault, edits: VAULT_SOURCE_PATCHES },
+      tags: "minimal",
       estimate: "several minutes",
     },
   ];
-  for (const spec of specs) await ensureBuilt(spec, progress);
+}
+
+/**
+ * Binaries from the directory named by DEPUTY_TESTENV_BIN_DIR, each checked
+ * against its pin; nothing is copied or built.
+ */
+async function binariesFromDirectory(dir: string, progress: Progress): Promise<Binaries> {
+  const specs = buildSpecs();
+  for (const spec of specs) {
+    for (const output of Object.keys(spec.outputs)) {
+      const file = join(dir, output);
+      if (!(await isExecutable(file))) {
+        throw new DeputyError(
+          "TESTENV_FAILED",
+          `${BIN_DIR_VARIABLE} is ${dir}, but it has no executable ${output}; ` +
+            `put the pinned ${output} ${spec.version} there, or unset ${BIN_DIR_VARIABLE} to build it`,
+        );
+      }
+      await verify(file, spec);
+    }
+  }
+  progress(`using the pinned binaries in ${dir} (${BIN_DIR_VARIABLE})`);
+  return {
+    kubeApiserver: join(dir, "kube-apiserver"),
+    kubeControllerManager: join(dir, "kube-controller-manager"),
+    etcd: join(dir, "etcd"),
+    vault: join(dir, "vault"),
+  };
+}
+
+/**
+ * Make sure every binary is the pinned version: from DEPUTY_TESTENV_BIN_DIR
+ * when set, else from the cache, building what is missing or not the pin.
+ */
+export async function ensureBinaries(
+  progress: Progress = () => {},
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<Binaries> {
+  const fromDirectory = env[BIN_DIR_VARIABLE];
+  if (fromDirectory) return binariesFromDirectory(fromDirectory, progress);
+  for (const spec of buildSpecs()) await ensureBuilt(spec, progress);
+  const dirs = binaryDirs();
   return {
     kubeApiserver: join(dirs.kube, "kube-apiserver"),
     kubeControllerManager: join(dirs.kube, "kube-controller-manager"),
@@ -275,3 +480,6 @@ export async function ensureBinaries(progress: Progress = () => {}): Promise<Bin
     vault: join(dirs.vault, "vault"),
   };
 }
+
+/** The pinned module and version of the API server binary (for checking a running one). */
+export const KUBE_PIN = { module: "k8s.io/kubernetes", version: VERSIONS.kube } as const;

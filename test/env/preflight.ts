@@ -1,21 +1,17 @@
+import { preflightProblems } from "./preflight-checks.ts";
 import { ensureTestRedis } from "./testenv.ts";
 
 /**
- * Runs before the test suite (package.json "test"): fails fast when the
- * tests would run on the wrong Node, and makes sure Redis answers. The
- * control plane itself is started by vitest's global setup.
+ * Runs before the test suite (package.json "test"): checks everything the
+ * first run needs (Node, Go when binaries must be built, openssl, Redis,
+ * disk), says in one sentence each what is missing and how to fix it, and
+ * makes sure Redis answers. The control plane itself is started by vitest's
+ * global setup.
  */
-const REQUIRED_MAJOR = 24;
-
 async function main(): Promise<number> {
-  const major = Number.parseInt(process.versions.node.split(".")[0] ?? "0", 10);
-  if (major < REQUIRED_MAJOR) {
-    process.stderr.write(
-      `preflight: Node ${process.versions.node} is running, but Deputy needs Node >= ${REQUIRED_MAJOR}. ` +
-        'Run tests through npm ("npm test"), which uses the project\'s own Node from node_modules/.bin.\n',
-    );
-    return 1;
-  }
+  const problems = await preflightProblems();
+  for (const problem of problems) process.stderr.write(`preflight: ${problem}\n`);
+  if (problems.length > 0) return 1;
   await ensureTestRedis({ progress: (line) => process.stderr.write(`preflight: ${line}\n`) });
   return 0;
 }

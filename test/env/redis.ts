@@ -29,7 +29,20 @@ export function redisAnswers(timeoutMs = 1000): Promise<boolean> {
   });
 }
 
-async function findRedisServer(): Promise<string | undefined> {
+/**
+ * The commands that install Debian's redis-server: the package lists first
+ * (a fresh machine or container has none, and install alone fails), through
+ * `sudo -n` when not root.
+ */
+export function redisInstallCommands(asRoot: boolean = process.getuid?.() === 0): string[][] {
+  const sudo = asRoot ? [] : ["sudo", "-n"];
+  return [
+    [...sudo, "apt-get", "update"],
+    [...sudo, "apt-get", "install", "-y", "--no-install-recommends", "redis-server"],
+  ];
+}
+
+export async function findRedisServer(): Promise<string | undefined> {
   for (const candidate of ["/usr/bin/redis-server", "/usr/local/bin/redis-server"]) {
     try {
       await execFileAsync(candidate, ["--version"]);
@@ -61,13 +74,17 @@ export async function ensureRedis(
   if (!server) {
     progress("redis-server not found; installing Debian's redis-server with apt-get…");
     try {
-      await execFileAsync("apt-get", ["install", "-y", "--no-install-recommends", "redis-server"], {
-        env: { ...process.env, DEBIAN_FRONTEND: "noninteractive" },
-      });
+      for (const [command, ...args] of redisInstallCommands()) {
+        await execFileAsync(command!, args, {
+          env: { ...process.env, DEBIAN_FRONTEND: "noninteractive" },
+          timeout: 15 * 60_000,
+        });
+      }
     } catch (error) {
       throw new DeputyError(
         "TESTENV_FAILED",
-        "Redis does not answer on 127.0.0.1:6379 and redis-server could not be installed with apt-get; install it (apt-get install redis-server) or start Redis on 127.0.0.1:6379",
+        "Redis does not answer on 127.0.0.1:6379 and redis-server could not be installed with apt-get; " +
+          'run "sudo apt-get update && sudo apt-get install -y redis-server", or start Redis on 127.0.0.1:6379',
         { cause: error },
       );
     }

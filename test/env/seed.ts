@@ -94,6 +94,7 @@ function podTemplate(
 }
 
 function deployment(
+  ns: string,
   name: string,
   replicas: number,
   template: Record<string, unknown>,
@@ -104,7 +105,7 @@ function deployment(
     kind: "Deployment",
     metadata: {
       name,
-      namespace: SEED.namespace,
+      namespace: ns,
       labels: { app: name, "app.kubernetes.io/part-of": "shop", ...extra.labels },
       ...(extra.annotations ? { annotations: extra.annotations } : {}),
     },
@@ -117,9 +118,10 @@ function deployment(
   };
 }
 
-function paymentsRevision(revision: 1 | 2): Obj {
+function paymentsRevision(ns: string, revision: 1 | 2): Obj {
   const good = revision === 1;
   return deployment(
+    ns,
     SEED.imagePull.deployment,
     2,
     podTemplate(SEED.imagePull.deployment, {
@@ -131,8 +133,8 @@ function paymentsRevision(revision: 1 | 2): Obj {
   );
 }
 
-export function seedObjects(): Obj[] {
-  const ns = SEED.namespace;
+/** The seeded objects, in `shop` or in a test file's own copy of it. */
+export function seedObjects(ns: string = SEED.namespace): Obj[] {
   return [
     {
       apiVersion: "v1",
@@ -140,6 +142,7 @@ export function seedObjects(): Obj[] {
       metadata: { name: ns, labels: { "app.kubernetes.io/part-of": "shop", team: "storefront" } },
     },
     deployment(
+      ns,
       SEED.crashLoop.deployment,
       1,
       podTemplate(SEED.crashLoop.deployment, {
@@ -155,6 +158,7 @@ export function seedObjects(): Obj[] {
       }),
     ),
     deployment(
+      ns,
       SEED.oomKilled.deployment,
       1,
       podTemplate(SEED.oomKilled.deployment, {
@@ -165,7 +169,7 @@ export function seedObjects(): Obj[] {
         resources: { requests: { cpu: "200m", memory: "256Mi" }, limits: { memory: "256Mi" } },
       }),
     ),
-    paymentsRevision(2),
+    paymentsRevision(ns, 2),
     {
       apiVersion: "v1",
       kind: "Service",
@@ -201,6 +205,7 @@ export function seedObjects(): Obj[] {
       spec: { minAvailable: SEED.statefulSet.replicas, selector: { matchLabels: { app: "db" } } },
     },
     deployment(
+      ns,
       SEED.argoManaged.deployment,
       2,
       podTemplate(SEED.argoManaged.deployment, {
@@ -212,10 +217,13 @@ export function seedObjects(): Obj[] {
       }),
       {
         labels: { "app.kubernetes.io/instance": "catalog" },
-        annotations: { "argocd.argoproj.io/tracking-id": SEED.argoManaged.trackingId },
+        annotations: {
+          "argocd.argoproj.io/tracking-id": SEED.argoManaged.trackingId.replace(":shop/", `:${ns}/`),
+        },
       },
     ),
     deployment(
+      ns,
       SEED.healthy.deployment,
       SEED.healthy.replicas,
       podTemplate(SEED.healthy.deployment, {
@@ -248,10 +256,10 @@ async function exists(client: KubernetesObjectApi, object: Obj): Promise<boolean
   }
 }
 
-async function waitForRollout(kc: KubeConfig, name: string, deadline: number): Promise<void> {
+async function waitForRollout(kc: KubeConfig, ns: string, name: string, deadline: number): Promise<void> {
   const apps = kc.makeApiClient(AppsV1Api);
   while (Date.now() < deadline) {
-    const item = await apps.readNamespacedDeployment({ name, namespace: SEED.namespace });
+    const item = await apps.readNamespacedDeployment({ name, namespace: ns });
     if (
       item.status?.observedGeneration === item.metadata?.generation &&
       item.status?.availableReplicas === item.spec?.replicas &&
@@ -261,10 +269,7 @@ async function waitForRollout(kc: KubeConfig, name: string, deadline: number): P
     }
     await sleep(250);
   }
-  throw new DeputyError(
-    "TESTENV_FAILED",
-    `Deployment ${SEED.namespace}/${name} did not roll out in time while seeding`,
-  );
+  throw new DeputyError("TESTENV_FAILED", `Deployment ${ns}/${name} did not roll out in time while seeding`);
 }
 
 interface Observed {
@@ -272,11 +277,10 @@ interface Observed {
   missing: string[];
 }
 
-async function observe(kc: KubeConfig): Promise<Observed> {
+async function observe(kc: KubeConfig, ns: string): Promise<Observed> {
   const core = kc.makeApiClient(CoreV1Api);
   const apps = kc.makeApiClient(AppsV1Api);
   const policy = kc.makeApiClient(PolicyV1Api);
-  const ns = SEED.namespace;
   const [pods, deployments, statefulSet, pdb, nodes] = await Promise.all([
     core.listNamespacedPod({ namespace: ns }),
     apps.listNamespacedDeployment({ namespace: ns }),
@@ -333,35 +337,37 @@ async function observe(kc: KubeConfig): Promise<Observed> {
 }
 
 /**
- * Create (or restore) the troubled `shop` namespace and wait until it is
- * observable: the statuses above are visible through the API.
+ * Create (or restore) the troubled `shop` namespace, or a copy of it under
+ * another name (`namespace`) that a test file may change freely, and wait
+ * until it is observable: the statuses above are visible through the API.
  */
 export async function seedCluster(
   kc: KubeConfig,
-  options: { timeoutMs?: number; progress?: (line: string) => void } = {},
+  options: { timeoutMs?: number; progress?: (line: string) => void; namespace?: string } = {},
 ): Promise<void> {
   const progress = options.progress ?? (() => {});
+  const ns = options.namespace ?? SEED.namespace;
   const client = KubernetesObjectApi.makeApiClient(kc);
-  const objects = seedObjects();
+  const objects = seedObjects(ns);
   const [namespace, ...rest] = objects;
   const deadline = Date.now() + (options.timeoutMs ?? 120_000);
   await apply(client, namespace!);
   // payments needs a good revision 1 that rolled out before the broken revision 2,
   // so it has an old ReplicaSet still serving and something to roll back to.
-  const revision1 = paymentsRevision(1);
+  const revision1 = paymentsRevision(ns, 1);
   const firstSeed = !(await exists(client, revision1));
   if (firstSeed) await apply(client, revision1);
   for (const object of rest) {
     if (object.kind === "Deployment" && object.metadata?.name === SEED.imagePull.deployment) continue;
     await apply(client, object);
   }
-  if (firstSeed) await waitForRollout(kc, SEED.imagePull.deployment, deadline);
-  await apply(client, paymentsRevision(2));
-  progress("seeded namespace shop; waiting for the troubled state to be observable…");
+  if (firstSeed) await waitForRollout(kc, ns, SEED.imagePull.deployment, deadline);
+  await apply(client, paymentsRevision(ns, 2));
+  progress(`seeded namespace ${ns}; waiting for the troubled state to be observable…`);
 
   let last: Observed = { ok: false, missing: ["nothing observed yet"] };
   while (Date.now() < deadline) {
-    last = await observe(kc).catch((error: unknown) => ({ ok: false, missing: [String(error)] }));
+    last = await observe(kc, ns).catch((error: unknown) => ({ ok: false, missing: [String(error)] }));
     if (last.ok) return;
     await sleep(500);
   }

@@ -1,10 +1,11 @@
 import { spawn } from "node:child_process";
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadTestEnv } from "../helpers/testenv.ts";
 import { isRunning, readRecords, startDetached, stopProcess } from "./processes.ts";
+import { testEnvLayout } from "./layout.ts";
 import { testEnvStatus, upTestEnv } from "./testenv.ts";
 
 describe("test environment lifecycle", () => {
@@ -18,13 +19,43 @@ describe("test environment lifecycle", () => {
 
   it("reuses a running healthy environment instead of starting another", async () => {
     const before = loadTestEnv();
-    const state = await upTestEnv();
+    const state = await upTestEnv({ restart: false });
     expect(state.server).toBe(before.server);
     expect(state.baoAddr).toBe(before.baoAddr);
     const status = await testEnvStatus();
     expect(status.healthy).toBe(true);
     expect(status.processes.map((p) => p.name).sort()).toEqual(
       expect.arrayContaining(["etcd", "fake-kubelet", "kube-apiserver", "kube-controller-manager", "vault"]),
+    );
+  });
+
+  it("never starts or restarts an environment from inside a test run, and says why", async () => {
+    // An empty layout is an unhealthy environment: outside tests `up` would start one here.
+    const layout = testEnvLayout(join(dir, "unhealthy"));
+    await expect(upTestEnv({ layout })).rejects.toThrow(
+      `the test environment at ${layout.root} is not healthy, and it is not restarted while tests may be using it`,
+    );
+    expect((await testEnvStatus(layout)).processes).toEqual([]);
+  });
+
+  it("waits for the lock while its holder lives, saying so, and goes on when the holder dies", async () => {
+    const layout = testEnvLayout(join(dir, "locked"));
+    await mkdir(layout.root, { recursive: true });
+    const holder = spawn("sleep", ["30"], { stdio: "ignore" });
+    await writeFile(layout.lock, String(holder.pid));
+    const lines: string[] = [];
+    const waiting = upTestEnv({ layout, progress: (line) => lines.push(line) }).catch(
+      (error: Error) => error,
+    );
+    await new Promise((resolveSoon) => setTimeout(resolveSoon, 1500));
+    expect(lines).toEqual([
+      `waiting for another testenv up/down (pid ${holder.pid}) to finish: 0 min so far; a first build of the binaries can take 15–30 min, so this waits up to 90 min`,
+    ]);
+    holder.kill("SIGKILL");
+    const outcome = await waiting;
+    expect(outcome).toBeInstanceOf(Error);
+    expect((outcome as Error).message).toMatch(
+      /is not healthy, and it is not restarted while tests may be using it/,
     );
   });
 

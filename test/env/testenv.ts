@@ -5,9 +5,9 @@ import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { stringify } from "yaml";
 import { DeputyError } from "../../core/errors.ts";
-import { ensureBinaries } from "./binaries.ts";
+import { KUBE_PIN, checkBinaryVersion, ensureBinaries } from "./binaries.ts";
 import { httpGet } from "./http.ts";
-import { REPO_ROOT, testEnvLayout, type TestEnvLayout } from "./layout.ts";
+import { REPO_ROOT, VERSIONS, testEnvLayout, type TestEnvLayout } from "./layout.ts";
 import { generatePki, pkiPaths, type Pki } from "./pki.ts";
 import {
   freePort,
@@ -134,11 +134,19 @@ function allRequiredRunning(status: Pick<TestEnvStatus, "processes">): boolean {
   return REQUIRED.every((name) => status.processes.some((p) => p.name === name && p.running));
 }
 
+/**
+ * How long to wait for another process's `up`: as long as the slowest cold
+ * build seen, with room (kube + etcd + Vault took 16 minutes on a fresh
+ * two-core machine). A holder that dies frees the lock at once.
+ */
+export const LOCK_WAIT_MS = 90 * 60_000;
+
 /** Serialise `up`/`down` across processes: vitest workers, CLI runs and other test runs share .testenv. */
 async function withLock<T>(layout: TestEnvLayout, progress: Progress, fn: () => Promise<T>): Promise<T> {
   await mkdir(layout.root, { recursive: true });
-  let announced = false;
-  const deadline = Date.now() + 30 * 60_000;
+  const waitingSince = Date.now();
+  let nextNotice = 0;
+  const deadline = waitingSince + LOCK_WAIT_MS;
   for (;;) {
     try {
       const handle = await open(layout.lock, constants.O_CREAT | constants.O_EXCL | constants.O_WRONLY);
@@ -164,14 +172,20 @@ async function withLock<T>(layout: TestEnvLayout, progress: Progress, fn: () => 
         if (again === "" || Number.parseInt(again, 10) === holder) await rm(layout.lock, { force: true });
         continue;
       }
-      if (!announced) {
-        progress(`waiting for another testenv up/down (pid ${holder}) to finish…`);
-        announced = true;
+      // Say so at once and then every minute, so a long first build never looks like a hang.
+      if (Date.now() >= nextNotice) {
+        const waited = Math.round((Date.now() - waitingSince) / 60_000);
+        progress(
+          `waiting for another testenv up/down (pid ${holder}) to finish: ${waited} min so far; ` +
+            `a first build of the binaries can take 15–30 min, so this waits up to ${LOCK_WAIT_MS / 60_000} min`,
+        );
+        nextNotice = Date.now() + 60_000;
       }
       if (Date.now() > deadline) {
         throw new DeputyError(
           "TESTENV_FAILED",
-          `timed out waiting for the testenv lock held by pid ${holder}`,
+          `waited ${LOCK_WAIT_MS / 60_000} min for the testenv lock held by pid ${holder}; ` +
+            `if that process is stuck, stop it (kill ${holder}) and run "npm run testenv:up" again`,
         );
       }
       await sleep(500);
@@ -481,12 +495,73 @@ async function startFresh(layout: TestEnvLayout, progress: Progress): Promise<Te
   }
 }
 
-/** Bring the environment up, reusing a running healthy one. */
+/** What the running API server and Vault say they are, beside the pins. */
+export interface RunningVersions {
+  apiserver: string;
+  vault: string;
+  /** Sentences naming each component that is not its pin; empty when both are. */
+  mismatches: string[];
+}
+
+/**
+ * Ask the running API server (/version) and Vault (sys/health) which version
+ * they are. A kube-apiserver built without version stamping reports
+ * "v0.0.0-master"; it passes only when its major.minor match and the
+ * recorded executable's build information carries the pinned module.
+ */
+export async function checkRunningVersions(
+  state: TestEnvState,
+  layout: TestEnvLayout = testEnvLayout(),
+): Promise<RunningVersions> {
+  const pki = pkiPaths(layout.pki);
+  const [kube, bao] = await Promise.all([
+    httpGet(`${state.server}/version`, { ca: pki.caCert, cert: pki.adminCert, key: pki.adminKey }, 10_000),
+    httpGet(`${state.baoAddr}/v1/sys/health`, {}, 10_000),
+  ]);
+  const kubeInfo = JSON.parse(kube.body) as { gitVersion?: string; major?: string; minor?: string };
+  const vaultVersion = String((JSON.parse(bao.body) as { version?: unknown }).version ?? "unknown");
+  const apiserver = kubeInfo.gitVersion ?? "unknown";
+  const mismatches: string[] = [];
+  if (apiserver !== VERSIONS.kube) {
+    const [major, minor] = VERSIONS.kube.replace(/^v/, "").split(".");
+    const record = (await readRecords(layout.pids)).find((r) => r.name === "kube-apiserver");
+    const unstampedPin =
+      apiserver.startsWith("v0.0.0-") &&
+      kubeInfo.major === major &&
+      kubeInfo.minor === minor &&
+      record !== undefined &&
+      (await checkBinaryVersion(record.executable, KUBE_PIN)).ok;
+    if (!unstampedPin) {
+      mismatches.push(`the running kube-apiserver reports ${apiserver}, not the pinned ${VERSIONS.kube}`);
+    }
+  }
+  if (`v${vaultVersion}` !== VERSIONS.vault) {
+    mismatches.push(`the running Vault reports ${vaultVersion}, not the pinned ${VERSIONS.vault}`);
+  }
+  return { apiserver, vault: vaultVersion, mismatches };
+}
+
+async function requirePinnedVersions(state: TestEnvState, layout: TestEnvLayout): Promise<void> {
+  const { mismatches } = await checkRunningVersions(state, layout);
+  if (mismatches.length > 0) {
+    throw new DeputyError(
+      "TESTENV_FAILED",
+      `${mismatches.join("; ")}; stop it with "npm run testenv:down" and run "npm run testenv:up"`,
+    );
+  }
+}
+
+/**
+ * Bring the environment up, reusing a running healthy one. An unhealthy one
+ * is restarted only when `restart` allows it and never from inside a test
+ * worker: other test files in flight would lose their cluster mid-test.
+ */
 export async function upTestEnv(
-  options: { progress?: Progress; layout?: TestEnvLayout } = {},
+  options: { progress?: Progress; layout?: TestEnvLayout; restart?: boolean } = {},
 ): Promise<TestEnvState> {
   const layout = options.layout ?? testEnvLayout();
   const progress = options.progress ?? (() => {});
+  const mayRestart = (options.restart ?? true) && !process.env.VITEST_WORKER_ID;
   return withLock(layout, progress, async () => {
     let status = await testEnvStatus(layout);
     // Other test runs may be using this environment: on a loaded machine a
@@ -501,14 +576,24 @@ export async function upTestEnv(
       status = await testEnvStatus(layout);
     }
     if (status.healthy && status.state) {
+      await requirePinnedVersions(status.state, layout);
       progress(`reusing the running test environment (${status.state.server})`);
       return status.state;
+    }
+    if (!mayRestart) {
+      throw new DeputyError(
+        "TESTENV_FAILED",
+        `the test environment at ${layout.root} is not healthy, and it is not restarted while tests may be using it; ` +
+          'run "npm run testenv:up" when no tests are running',
+      );
     }
     if (status.processes.length > 0) {
       progress("the recorded test environment is not healthy; restarting it");
       await stopAll(layout, progress);
     }
-    return startFresh(layout, progress);
+    const state = await startFresh(layout, progress);
+    await requirePinnedVersions(state, layout);
+    return state;
   });
 }
 

@@ -36,13 +36,14 @@ const TEST_AUTH_ROLES = ["deputy-executor", "deputy-mcp", "deputy-bot"];
 export const EXECUTOR_NAMESPACE = "deputy-test-system";
 export const EXECUTOR_SA = "deputy-executor";
 export const JIT_NAMESPACE = "deputy-test-jit";
-/** Namespaces the test roles may change: the seeded shop and one per test suite. */
+/** Namespaces the test roles may change: the seeded shop and one per test suite (deputy-w-e2e: a seeded copy of shop). */
 export const WRITABLE = [
   "shop",
   "deputy-w-exec",
   "deputy-w-tools",
   "deputy-w-broker",
   "deputy-w-bench",
+  "deputy-w-e2e",
 ] as const;
 const OPENBAO_RBAC = join(import.meta.dirname, "../../manifests/base/rbac/openbao-secrets-engine.yaml");
 const READER_ROLE = join(import.meta.dirname, "../../manifests/base/rbac/deputy-reader.yaml");

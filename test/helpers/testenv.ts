@@ -163,6 +163,17 @@ export async function freshNamespace(prefix: string): Promise<string> {
   return name;
 }
 
+/**
+ * A seeded copy of the troubled `shop` namespace under the given name: the
+ * same workloads, statuses, logs and injection text, for one test file to
+ * restart, delete and count pods in while others use `shop`. Idempotent:
+ * seeding again restores the seeded fields.
+ */
+export async function seededCopyOfShop(namespace: string): Promise<string> {
+  await seedWith(adminKubeConfig(), { namespace });
+  return namespace;
+}
+
 /** Delete a namespace made by freshNamespace (the namespace controller removes its contents). */
 export async function deleteNamespace(name: string): Promise<void> {
   const core = adminKubeConfig().makeApiClient(CoreV1Api);

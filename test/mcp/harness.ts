@@ -1,3 +1,4 @@
+import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { Writable } from "node:stream";
@@ -89,7 +90,12 @@ const silent = new Writable({
 
 export async function startHarness(options: HarnessOptions = {}): Promise<Harness> {
   const kubeConfig = options.kubeConfig ?? (await readerKubeConfig());
-  const config = parseConfig({ DEPUTY_CLUSTER_NAME: "testenv", ...options.env });
+  // Each harness keeps its rate limits, pauses and proposals under its own Redis prefix.
+  const config = parseConfig({
+    DEPUTY_CLUSTER_NAME: "testenv",
+    DEPUTY_REDIS_PREFIX: `deputy-test-harness-${randomBytes(4).toString("hex")}:`,
+    ...options.env,
+  });
   const audit: AuditRecord[] = [];
   const requests: KubeRequestEvent[] = [];
   const logger = createLogger({ level: "warn", destination: silent });

@@ -1,3 +1,4 @@
+import { randomBytes } from "node:crypto";
 import { execFile } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -9,12 +10,14 @@ import { recordAction, tempAuditFile } from "../../core/audit-fixtures.ts";
 const root = join(import.meta.dirname, "../../..");
 const node = join(root, "node_modules/.bin/node");
 const cli = join(root, "cli/deputy.ts");
+const prefix = `deputy-test-audit-cli-${randomBytes(4).toString("hex")}:`;
 
 async function deputy(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   try {
     const { stdout, stderr } = await promisify(execFile)(node, [cli, ...args], {
       cwd: root,
-      env: { ...process.env, DEPUTY_AUDIT_FILE: "" },
+      // Its own Redis prefix: audit anchors of a running `npm start` are not this test's.
+      env: { ...process.env, DEPUTY_AUDIT_FILE: "", DEPUTY_REDIS_PREFIX: prefix },
     });
     return { code: 0, stdout, stderr };
   } catch (error) {

@@ -1,3 +1,4 @@
+import { randomBytes } from "node:crypto";
 import { join } from "node:path";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
@@ -18,6 +19,7 @@ describe("deputy mcp --stdio", () => {
         PATH: process.env.PATH ?? "",
         KUBECONFIG: env.kubeconfig,
         REDIS_URL: env.redisUrl,
+        DEPUTY_REDIS_PREFIX: `deputy-test-stdio-${randomBytes(4).toString("hex")}:`,
         LOG_LEVEL: "info",
       },
       stderr: "pipe",
