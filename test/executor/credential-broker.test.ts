@@ -15,7 +15,7 @@ import { createKubeWriter } from "../../executor/kube-writer.ts";
 import { ignoredSchema } from "../../executor/openbao-client.ts";
 import { loadTestEnv, mintServiceAccountToken } from "../helpers/testenv.ts";
 import { capture } from "./support.ts";
-import { prepareWriteEnv, type WriteEnv } from "./write-env.ts";
+import { prepareWriteEnv, TEST_POLICY, type WriteEnv } from "./write-env.ts";
 
 /** OpenBao Kubernetes auth + secrets engine, for real: login, mint, use, revoke. */
 const NS = "deputy-w-broker";
@@ -204,7 +204,7 @@ describe("credential broker (Vault dev server, real API server)", () => {
       .catch((e: unknown) => e);
     expect(isDeputyError(wrongAudience, "UPSTREAM_FAILED")).toBe(true);
     expect((wrongAudience as Error).message).toMatch(
-      /^OpenBao auth\/k8s-deputy-test\/login answered (400|403)/,
+      new RegExp(`^OpenBao auth/${env.authMount}/login answered (400|403)`),
     );
   });
 
@@ -222,7 +222,7 @@ describe("credential broker (Vault dev server, real API server)", () => {
       "sys/mounts",
       `${env.secretsMount}/config`,
       "secret/data/deputy/slack",
-      "sys/policies/acl/deputy-executor-test",
+      `sys/policies/acl/${TEST_POLICY}`,
     ]) {
       const denied = await env.openbao
         .request("GET", path, { token, schema: ignoredSchema })

@@ -1,9 +1,12 @@
 import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import { parse } from "yaml";
 import { describe, expect, it } from "vitest";
 import {
   OPENBAO_ROLES_FILE,
+  actionClusterRoles,
   credsRequestParams,
+  renderActionRolesManifest,
   loadOpenBaoRoles,
   parseOpenBaoRoles,
   renderPolicyHcl,
@@ -13,6 +16,7 @@ import {
 import { isDeputyError } from "../../core/errors.ts";
 import { APPLY_KINDS } from "../../core/actions/apply-kinds.ts";
 import { actionTypes, applyManifest } from "../../core/actions/types/index.ts";
+import { MANIFESTS_DIR } from "./kustomize.ts";
 
 const WRITE_TOOLS = [
   "restart_deployment",
@@ -74,14 +78,19 @@ describe("manifests/openbao/roles.yaml", () => {
       }
       const params = secretsRoleParams(roles, role);
       expect(params.allowed_kubernetes_namespaces).toEqual(role.allowedNamespaces);
-      expect(JSON.parse(params.generated_role_rules as string)).toEqual({ rules: role.rules });
+      // Existing-role mode: the engine binds the pre-created ClusterRole and never creates one.
+      expect(params).toMatchObject({
+        kubernetes_role_type: "ClusterRole",
+        kubernetes_role_name: role.clusterRoleName,
+      });
+      expect(params).toMatchObject({ generated_role_rules: "", service_account_name: "" });
     }
   });
 
   it("keeps node roles cluster-scoped but limited to nodes (and drain's evictions)", () => {
     for (const tool of ["cordon_node", "uncordon_node"]) {
       const role = roleForAction(roles, tool);
-      expect(role.kubernetes_role_type).toBe("ClusterRole");
+      expect(role.clusterRoleBinding).toBe(true);
       expect(role.rules).toEqual([{ apiGroups: [""], resources: ["nodes"], verbs: ["get", "patch"] }]);
       expect(credsRequestParams(role, "shop")).toEqual({
         kubernetes_namespace: roles.jitNamespace,
@@ -148,7 +157,10 @@ describe("manifests/openbao/roles.yaml", () => {
 
   it("refuses a credential outside the writable namespaces", () => {
     const restart = roleForAction(roles, "restart_deployment");
-    expect(credsRequestParams(restart, "shop")).toEqual({ kubernetes_namespace: "shop" });
+    expect(credsRequestParams(restart, "shop")).toEqual({
+      kubernetes_namespace: "shop",
+      cluster_role_binding: false,
+    });
     expect(() => credsRequestParams(restart, "kube-system")).toThrow(/not writable by deputy-restart/);
     expect(() => credsRequestParams(restart, undefined)).toThrow(/not writable/);
   });
@@ -209,6 +221,19 @@ describe("roles validation refuses unsafe roles with a clear reason", () => {
       mutated((d) => (d.secretsEngine.roles[0].rules[0].apiGroups = ["rbac.authorization.k8s.io"])),
       /API group "rbac.authorization.k8s.io" may not be granted/,
     );
+  });
+
+  it("renders one pre-created ClusterRole per action type, exactly as the shipped manifest", () => {
+    const shipped = readFileSync(join(MANIFESTS_DIR, "base", "rbac", "deputy-action-roles.yaml"), "utf8");
+    const roles = loadOpenBaoRoles();
+    expect(shipped, "regenerate with: deputy executor action-roles").toBe(renderActionRolesManifest(roles));
+    const rendered = actionClusterRoles(roles);
+    expect(rendered.map((role) => role.metadata.name)).toEqual(
+      roles.secretsEngine.roles.map((role) => `deputy-action-${role.name.slice("deputy-".length)}`),
+    );
+    for (const [index, role] of rendered.entries()) {
+      expect(role.rules).toEqual(roles.secretsEngine.roles[index]!.rules);
+    }
   });
 
   it("refuses nodes in a namespaced Role, duplicates, unknown keys and unknown policies", () => {

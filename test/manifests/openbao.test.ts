@@ -100,8 +100,8 @@ beforeAll(async () => {
   document.secretsEngine.mount = SECRETS_MOUNT;
   roles = parseOpenBaoRoles(document);
 
-  // OpenBao's own account (openbao/openbao), bound by the manifest to
-  // system:auth-delegator and the secrets engine's RBAC: it reviews tokens and mints.
+  // OpenBao's own account (openbao/openbao), bound by the manifest to the
+  // secrets engine's RBAC: it mints. Logins are reviewed with their own token.
   const openbaoJwt = await mintServiceAccountToken("openbao", "openbao");
   await setupOpenBao({
     openbao: bao,
@@ -109,7 +109,6 @@ beforeAll(async () => {
     roles,
     kubernetesHost: env.server,
     kubernetesCaPem: readFileSync(env.caFile, "utf8"),
-    tokenReviewerJwt: openbaoJwt,
     secretsEngineJwt: openbaoJwt,
   });
 });
