@@ -72,13 +72,15 @@ const authRoleSchema = z
     bound_service_account_names: z.array(exactName).min(1),
     bound_service_account_namespaces: z.array(namespaceName).min(1),
     audience: z.string().min(1),
+    // A token lives 60 s unless renewed; renewal (only while an action runs) is bounded by the max.
     token_ttl: z.number().int().min(1).max(60),
-    token_max_ttl: z.number().int().min(1).max(60),
+    token_max_ttl: z.number().int().min(1).max(3600),
     token_policies: z.array(exactName).min(1),
     token_no_default_policy: z.boolean().default(true),
     token_type: z.enum(["service", "batch"]).default("service"),
   })
-  .strict();
+  .strict()
+  .refine((role) => role.token_max_ttl >= role.token_ttl, { message: "token_max_ttl is below token_ttl" });
 export type AuthRole = z.infer<typeof authRoleSchema>;
 
 const secretsRoleSchema = z
@@ -117,7 +119,8 @@ const rolesFileSchema = z
       .object({
         mount: exactName,
         token_default_ttl: z.number().int().min(600),
-        token_max_ttl: z.number().int().min(600),
+        // The longest action's lease; the executor sizes each lease within it.
+        token_max_ttl: z.number().int().min(600).max(3600),
         name_template: z.string().min(1),
         roles: z.array(secretsRoleSchema).min(1),
       })

@@ -112,6 +112,9 @@ export function createExecutorFromConfig(options: {
     authRole: config.openbao.authRole,
     secretsMount: config.openbao.secretsMount,
     jwtPath: config.openbao.jwtPath,
+    // Renewals keep a running action's lease alive up to the auth role's max TTL (roles.yaml).
+    tokenMaxTtlSeconds:
+      roles.auth.roles.find((role) => role.name === config.openbao.authRole)?.token_max_ttl ?? 60,
     ...(options.onCredential ? { onCredential: options.onCredential } : {}),
     ...(options.metrics ? { metrics: options.metrics } : {}),
   });

@@ -106,7 +106,14 @@ describe("credential broker (Vault dev server, real API server)", () => {
       ),
     );
     await b.withCredential({ role, namespace: NS }, async () => undefined);
-    expect(b.stats()).toEqual({ logins: 1, minted: 9, revoked: 9, revokeFailures: 0 });
+    expect(b.stats()).toEqual({
+      logins: 1,
+      minted: 9,
+      revoked: 9,
+      revokeFailures: 0,
+      renewals: 0,
+      renewFailures: 0,
+    });
     expect(new Set(tokens).size).toBe(8);
     for (const token of tokens)
       expect(await status(token, "get", `/apis/apps/v1/namespaces/${NS}/deployments/x`)).toBe(401);

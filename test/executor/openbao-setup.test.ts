@@ -56,7 +56,7 @@ describe("OpenBao setup as code (Vault dev server)", () => {
     });
     expect(login.data).toMatchObject({
       token_ttl: 60,
-      token_max_ttl: 60,
+      token_max_ttl: 3600,
       audience: "openbao",
       bound_service_account_names: ["deputy-executor"],
       token_policies: [TEST_POLICY],

@@ -124,8 +124,13 @@ describe("manifests/openbao/roles.yaml", () => {
       bound_service_account_namespaces: ["deputy-system"],
       audience: "openbao",
       token_ttl: 60,
-      token_max_ttl: 60,
+      // Renewable only while an action runs, up to the longest action (its leases die with it).
+      token_max_ttl: 3600,
     });
+    expect(roles.policies["deputy-executor"]!.paths["auth/token/renew-self"]).toEqual(["update"]);
+    for (const other of roles.auth.roles.filter((role) => role.name !== "deputy-executor")) {
+      expect(other.token_max_ttl, other.name).toBe(60);
+    }
     const bot = roles.auth.roles.find((role) => role.name === "deputy-bot")!;
     expect(bot).toMatchObject({
       bound_service_account_names: ["deputy-bot"],
@@ -274,6 +279,10 @@ describe("roles validation refuses unsafe roles with a clear reason", () => {
     expectInvalid(
       mutated((d) => (d.auth.roles[0].token_ttl = 3600)),
       /auth\.roles\.0\.token_ttl/,
+    );
+    expectInvalid(
+      mutated((d) => (d.auth.roles[0].token_max_ttl = 7200)),
+      /auth\.roles\.0\.token_max_ttl/,
     );
   });
 
