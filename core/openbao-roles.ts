@@ -121,6 +121,7 @@ const rolesFileSchema = z
         token_default_ttl: z.number().int().min(600),
         // The longest action's lease; the executor sizes each lease within it.
         token_max_ttl: z.number().int().min(600).max(3600),
+        parallelMounts: z.number().int().min(1).max(32).default(1),
         name_template: z.string().min(1),
         roles: z.array(secretsRoleSchema).min(1),
       })
@@ -152,6 +153,8 @@ export interface OpenBaoRoles {
     mount: string;
     token_default_ttl: number;
     token_max_ttl: number;
+    /** Identically configured engine mounts credentials are spread over (secretsMounts). */
+    parallelMounts: number;
     name_template: string;
     roles: SecretsRole[];
   };
@@ -233,14 +236,42 @@ export function parseOpenBaoRoles(document: unknown, options: LoadOpenBaoRolesOp
     }
   }
 
+  // A policy path on the secrets engine's mount holds on each of its parallel mounts.
+  const mounts = secretsMounts(data.secretsEngine.mount, data.secretsEngine.parallelMounts);
+  const policies = Object.fromEntries(
+    Object.entries(data.policies).map(([name, policy]) => [
+      name,
+      {
+        paths: Object.fromEntries(
+          Object.entries(policy.paths).flatMap(([path, caps]) => {
+            const match = /^(sys\/leases\/revoke\/)?([^/]+)(\/.*)$/.exec(path);
+            if (!match || match[2] !== data.secretsEngine.mount) return [[path, caps]];
+            return mounts.map((mount) => [`${match[1] ?? ""}${mount}${match[3]}`, caps]);
+          }),
+        ),
+      },
+    ]),
+  );
+
   return {
     writableNamespaces: writable.data,
     jitNamespace: jit.data,
     auth: data.auth,
     kv: data.kv,
-    policies: data.policies,
+    policies,
     secretsEngine: { ...data.secretsEngine, roles },
   };
+}
+
+/**
+ * The secrets engine's mounts: `mount`, then `mount-2` … `mount-<n>`. The
+ * engine talks to Kubernetes through a client limited to 5 requests/s (with
+ * bursts of 10) per mount, and each lease costs 5 requests (account, token and
+ * binding; two deletions at revocation). Identical mounts, each with its own
+ * client, let concurrent approvals mint in parallel.
+ */
+export function secretsMounts(mount: string, parallelMounts: number): string[] {
+  return [mount, ...Array.from({ length: parallelMounts - 1 }, (_, i) => `${mount}-${i + 2}`)];
 }
 
 /** Read, validate and expand manifests/openbao/roles.yaml (or another file). */

@@ -88,6 +88,12 @@ export interface CredentialBrokerOptions {
   authMount: string;
   authRole: string;
   secretsMount: string;
+  /**
+   * The secrets engine's parallel mounts (core/openbao-roles.ts secretsMounts),
+   * used in turn so concurrent mints do not queue behind one mount's rate limit.
+   * Defaults to `[secretsMount]`.
+   */
+  secretsMounts?: readonly string[];
   /** File holding the executor's projected service-account token (audience `openbao`). */
   jwtPath: string;
   /** Stop reusing a login token when less than this is left before its next renewal is due. */
@@ -100,7 +106,7 @@ export interface CredentialBrokerOptions {
   /** How often a token holding a running action's lease is renewed (default 20 s, a third of 60 s). */
   renewEveryMs?: number;
   retry?: Partial<Omit<RetryOptions, "retryable">>;
-  /** OpenBao mint/revoke calls in flight at once (default 4); the rest queue, revocations first. */
+  /** OpenBao mint/revoke calls in flight at once (default 4 per secrets mount); the rest queue, revocations first. */
   maxConcurrentCalls?: number;
   now?: () => number;
   /** Test hook: sees each minted credential. Production code never sets it. */
@@ -143,7 +149,9 @@ export function createCredentialBroker(options: CredentialBrokerOptions): Creden
   let inflight: Promise<LoginToken> | undefined;
   // Login failures were already retried inside login(): callers must not retry them again.
   const loginFailures = new WeakSet<object>();
-  const gate = createCallGate(options.maxConcurrentCalls ?? 4);
+  const mounts = options.secretsMounts?.length ? [...options.secretsMounts] : [options.secretsMount];
+  let nextMount = 0;
+  const gate = createCallGate(options.maxConcurrentCalls ?? 4 * mounts.length);
 
   async function readJwt(): Promise<string> {
     try {
@@ -305,11 +313,12 @@ export function createCredentialBroker(options: CredentialBrokerOptions): Creden
     // Throws (before any OpenBao call) when the namespace is not writable by the role.
     const body = credsRequestParams(request.role, request.namespace, request.ttlSeconds);
     let parent = "";
+    const mount = mounts[nextMount++ % mounts.length]!;
     const response = await counted("creds", () =>
       gate.run("normal", () =>
         withToken((token) => {
           parent = token;
-          return options.openbao.request("POST", `${options.secretsMount}/creds/${request.role.name}`, {
+          return options.openbao.request("POST", `${mount}/creds/${request.role.name}`, {
             token,
             body,
             schema: kubernetesCredsSchema,

@@ -3,6 +3,7 @@ import { DeputyError } from "../core/errors.ts";
 import {
   authRoleParams,
   renderPolicyHcl,
+  secretsMounts,
   secretsRoleParams,
   type OpenBaoRoles,
 } from "../core/openbao-roles.ts";
@@ -100,24 +101,24 @@ export async function setupOpenBao(options: OpenBaoSetupOptions): Promise<OpenBa
     await call("POST", `auth/${authMount}/role/${role.name}`, authRoleParams(role));
   }
 
-  // 3. Kubernetes secrets engine and one role per action type.
+  // 3. Kubernetes secrets engine and one role per action type, on each parallel mount.
   const secretsMount = roles.secretsEngine.mount;
-  if (!(await mounted("sys/mounts", secretsMount))) {
-    await call("POST", `sys/mounts/${secretsMount}`, {
-      type: "kubernetes",
-      description: "Deputy JIT credentials",
+  const setUpMount = async (mount: string): Promise<void> => {
+    if (!(await mounted("sys/mounts", mount))) {
+      await call("POST", `sys/mounts/${mount}`, { type: "kubernetes", description: "Deputy JIT credentials" });
+    }
+    await call("POST", `${mount}/config`, {
+      kubernetes_host: options.kubernetesHost,
+      kubernetes_ca_cert: options.kubernetesCaPem,
+      // Without a JWT (empty clears an earlier one), the engine reads its pod's own token.
+      service_account_jwt: options.secretsEngineJwt ?? "",
+      disable_local_ca_jwt: options.secretsEngineJwt !== undefined,
     });
-  }
-  await call("POST", `${secretsMount}/config`, {
-    kubernetes_host: options.kubernetesHost,
-    kubernetes_ca_cert: options.kubernetesCaPem,
-    // Without a JWT (empty clears an earlier one), the engine reads its pod's own token.
-    service_account_jwt: options.secretsEngineJwt ?? "",
-    disable_local_ca_jwt: options.secretsEngineJwt !== undefined,
-  });
-  for (const role of roles.secretsEngine.roles) {
-    await call("POST", `${secretsMount}/roles/${role.name}`, secretsRoleParams(roles, role));
-  }
+    for (const role of roles.secretsEngine.roles) {
+      await call("POST", `${mount}/roles/${role.name}`, secretsRoleParams(roles, role));
+    }
+  };
+  await Promise.all(secretsMounts(secretsMount, roles.secretsEngine.parallelMounts).map(setUpMount));
 
   return {
     authMount,

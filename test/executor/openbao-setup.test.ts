@@ -102,6 +102,15 @@ describe("OpenBao setup as code (Vault dev server)", () => {
       kubernetes_role_name: "deputy-action-drain-node",
     });
 
+    // Every parallel mount carries every role, identically.
+    for (const mount of env.secretsMounts) {
+      const same = await env.openbao.request("GET", `${mount}/roles/deputy-drain-node`, {
+        token,
+        schema: dataOf(z.object({ kubernetes_role_name: z.string() }).loose()),
+      });
+      expect(same.data.kubernetes_role_name, mount).toBe("deputy-action-drain-node");
+    }
+
     // No standing reviewer credential: each login's TokenReview uses the client's own token.
     const auth = await env.openbao.request("GET", `auth/${TEST_MOUNT}/config`, {
       token,

@@ -9,7 +9,12 @@ import {
   type KubernetesObject,
 } from "@kubernetes/client-node";
 import { parseAllDocuments, parse } from "yaml";
-import { OPENBAO_ROLES_FILE, parseOpenBaoRoles, type OpenBaoRoles } from "../../core/openbao-roles.ts";
+import {
+  OPENBAO_ROLES_FILE,
+  parseOpenBaoRoles,
+  secretsMounts,
+  type OpenBaoRoles,
+} from "../../core/openbao-roles.ts";
 import type { ClusterEndpoint } from "../../executor/kube-writer.ts";
 import { createOpenBaoClient, type OpenBaoClient } from "../../executor/openbao-client.ts";
 import { setupOpenBao } from "../../executor/openbao-setup.ts";
@@ -61,6 +66,8 @@ export interface WriteEnv {
   jwtPath: string;
   authMount: string;
   secretsMount: string;
+  /** All of the secrets engine's parallel mounts, for the broker's `secretsMounts`. */
+  secretsMounts: string[];
   authRole: string;
 }
 
@@ -256,6 +263,7 @@ export function prepareWriteEnv(): Promise<WriteEnv> {
       jwtPath,
       authMount: TEST_MOUNT,
       secretsMount: TEST_MOUNT,
+      secretsMounts: secretsMounts(TEST_MOUNT, roles.secretsEngine.parallelMounts),
       authRole: "deputy-executor",
     };
   })();

@@ -7,6 +7,7 @@ import {
   actionClusterRoles,
   credsRequestParams,
   renderActionRolesManifest,
+  secretsMounts,
   loadOpenBaoRoles,
   parseOpenBaoRoles,
   renderPolicyHcl,
@@ -226,6 +227,29 @@ describe("roles validation refuses unsafe roles with a clear reason", () => {
       mutated((d) => (d.secretsEngine.roles[0].rules[0].apiGroups = ["rbac.authorization.k8s.io"])),
       /API group "rbac.authorization.k8s.io" may not be granted/,
     );
+  });
+
+  it("spreads the secrets engine over parallel mounts, each in the executor's policy", () => {
+    const roles = loadOpenBaoRoles();
+    const mounts = secretsMounts(roles.secretsEngine.mount, roles.secretsEngine.parallelMounts);
+    expect(mounts).toHaveLength(roles.secretsEngine.parallelMounts);
+    expect(mounts.slice(0, 2)).toEqual(["kubernetes", "kubernetes-2"]);
+    const paths = roles.policies["deputy-executor"]!.paths;
+    for (const mount of mounts) {
+      expect(paths[`${mount}/creds/deputy-*`], mount).toEqual(["update"]);
+      expect(paths[`sys/leases/revoke/${mount}/creds/deputy-*`], mount).toEqual(["update"]);
+    }
+    // Nothing else is widened: the keys and the token paths are as written.
+    expect(
+      Object.keys(paths)
+        .filter((path) => !/creds\/deputy-\*$/.test(path))
+        .sort(),
+    ).toEqual([
+      "auth/token/renew-self",
+      "auth/token/revoke-self",
+      "secret/data/deputy/keys/action",
+      "secret/data/deputy/keys/executor-caller",
+    ]);
   });
 
   it("renders one pre-created ClusterRole per action type, exactly as the shipped manifest", () => {

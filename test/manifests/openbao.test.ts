@@ -8,6 +8,7 @@ import {
   credsRequestParams,
   parseOpenBaoRoles,
   roleForAction,
+  secretsMounts,
   type OpenBaoRoles,
 } from "../../core/openbao-roles.ts";
 import {
@@ -114,7 +115,8 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  for (const path of [`sys/auth/${AUTH_MOUNT}`, `sys/mounts/${SECRETS_MOUNT}`]) {
+  const mounts = roles ? secretsMounts(SECRETS_MOUNT, roles.secretsEngine.parallelMounts) : [SECRETS_MOUNT];
+  for (const path of [`sys/auth/${AUTH_MOUNT}`, ...mounts.map((mount) => `sys/mounts/${mount}`)]) {
     await bao.request("DELETE", path, { token: root, schema: ignoredSchema }).catch(() => undefined);
   }
   if (strangerNamespace) await deleteNamespace(strangerNamespace);
