@@ -1,4 +1,4 @@
-import https from "node:https";
+import { dirname, join } from "node:path";
 import { AppsV1Api, CoreV1Api, KubeConfig, RbacAuthorizationV1Api } from "@kubernetes/client-node";
 import { createAuditLog } from "../core/audit.ts";
 import { createLogger } from "../core/logger.ts";
@@ -18,6 +18,7 @@ import {
   prepareWriteEnv,
   type WriteEnv,
 } from "../test/executor/write-env.ts";
+import { startCountingProxy, type CountingProxy } from "./counting-proxy.ts";
 import type { BenchReport } from "./run.ts";
 
 /**
@@ -31,9 +32,9 @@ import type { BenchReport } from "./run.ts";
  *  - generated: the engine generates a Role per lease (generated_role_rules)
  *    on one mount, as Deputy did before; its OpenBao account needs escalate
  *    and bind, so it is a separate, bench-only account and mount.
- * The API calls per credential are the API server's own request counters
- * (apiserver_request_total) for what the engine creates and deletes; other
- * clients of the shared test cluster may add a little.
+ * The API calls per credential are counted exactly: for the run, every
+ * engine mount talks to the API server through a counting HTTPS proxy
+ * (bench/counting-proxy.ts), and is pointed back at the API server after.
  */
 const NS = "deputy-w-bench";
 const APPROVALS = 50;
@@ -55,41 +56,8 @@ interface ModeResult {
   apiCalls: number;
 }
 
-/** What the secrets engine creates and deletes per lease, from the API server's counters. */
-async function engineRequests(admin: KubeConfig): Promise<number> {
-  const options: https.RequestOptions = {};
-  await admin.applyToHTTPSOptions(options);
-  const url = new URL("/metrics", admin.getCurrentCluster()!.server);
-  const text = await new Promise<string>((resolve, reject) => {
-    https
-      .get(url, options, (response) => {
-        let data = "";
-        response.setEncoding("utf8");
-        response.on("data", (chunk: string) => (data += chunk));
-        response.on("end", () => resolve(data));
-      })
-      .on("error", reject);
-  });
-  let total = 0;
-  for (const line of text.split("\n")) {
-    if (!line.startsWith("apiserver_request_total{")) continue;
-    const labels = Object.fromEntries(
-      [...line.matchAll(/(\w+)="([^"]*)"/g)].map((match) => [match[1], match[2]] as const),
-    );
-    if (!["POST", "DELETE"].includes(labels.verb ?? "")) continue;
-    if (
-      !["serviceaccounts", "roles", "rolebindings", "clusterroles", "clusterrolebindings"].includes(
-        labels.resource ?? "",
-      )
-    )
-      continue;
-    total += Number(line.slice(line.lastIndexOf(" ") + 1));
-  }
-  return total;
-}
-
 /** The generated-role mode, bench-only: its own OpenBao account (escalate + bind), mount, policy and login role. */
-async function setUpGeneratedMode(env: WriteEnv, admin: KubeConfig): Promise<void> {
+async function setUpGeneratedMode(env: WriteEnv, admin: KubeConfig): Promise<string> {
   const rbac = admin.makeApiClient(RbacAuthorizationV1Api);
   const core = admin.makeApiClient(CoreV1Api);
   const ignore409 = (error: { code?: number }) => {
@@ -179,6 +147,25 @@ async function setUpGeneratedMode(env: WriteEnv, admin: KubeConfig): Promise<voi
     token_policies: [GENERATED_POLICY],
     token_no_default_policy: true,
   });
+  return jwt;
+}
+
+/** Point the engine mounts at `host` (the counting proxy, or back at the API server). */
+async function pointMounts(env: WriteEnv, mounts: Record<string, string>, host: string): Promise<void> {
+  await Promise.all(
+    Object.entries(mounts).map(([mount, jwt]) =>
+      env.openbao.request("POST", `${mount}/config`, {
+        token: loadTestEnv().baoRootToken,
+        body: {
+          kubernetes_host: host,
+          kubernetes_ca_cert: env.cluster.caPem,
+          service_account_jwt: jwt,
+          disable_local_ca_jwt: true,
+        },
+        schema: ignoredSchema,
+      }),
+    ),
+  );
 }
 
 function percentile(sorted: number[], p: number): number {
@@ -199,7 +186,35 @@ export async function run(): Promise<BenchReport> {
   const admin = new KubeConfig();
   admin.loadFromFile(loadTestEnv().kubeconfig);
   const apps = admin.makeApiClient(AppsV1Api);
-  await setUpGeneratedMode(env, admin);
+  const generatedJwt = await setUpGeneratedMode(env, admin);
+  const engineJwt = await mintServiceAccountToken(OPENBAO_ACCOUNT.namespace, OPENBAO_ACCOUNT.name, {
+    expirationSeconds: 24 * 3600,
+  });
+  const mounts: Record<string, string> = {
+    ...Object.fromEntries(env.secretsMounts.map((mount) => [mount, engineJwt])),
+    [GENERATED_MOUNT]: generatedJwt,
+  };
+  const test = loadTestEnv();
+  const proxy: CountingProxy = await startCountingProxy({
+    target: new URL(test.server),
+    caFile: test.caFile,
+    caKeyFile: join(dirname(test.caFile), "ca.key"),
+  });
+  await pointMounts(env, mounts, proxy.url);
+  try {
+    return await measure(env, admin, apps, proxy);
+  } finally {
+    await pointMounts(env, mounts, env.cluster.server);
+    await proxy.close();
+  }
+}
+
+async function measure(
+  env: WriteEnv,
+  admin: KubeConfig,
+  apps: AppsV1Api,
+  proxy: CountingProxy,
+): Promise<BenchReport> {
   // One deployment per approval: 50 independent writes, so any failure is the write path's own.
   const targets: PendingAction["target"][] = [];
   for (let i = 0; i < DEPLOYMENTS; i++) {
@@ -302,7 +317,7 @@ export async function run(): Promise<BenchReport> {
     const executor = executorFor(broker);
     const actions = await Promise.all(Array.from({ length: APPROVALS }, (_, i) => propose(i)));
     const before = broker.stats();
-    const callsBefore = await engineRequests(admin);
+    proxy.reset();
     const started = performance.now();
     const timings: number[] = [];
     const results = await Promise.all(
@@ -319,7 +334,7 @@ export async function run(): Promise<BenchReport> {
       }),
     );
     const wall = performance.now() - started;
-    const apiCalls = (await engineRequests(admin)) - callsBefore;
+    const apiCalls = proxy.total();
     const after = broker.stats();
     const failures = results.filter((result) => result.status !== "succeeded");
     for (const failure of failures.slice(0, 3))

@@ -105,7 +105,10 @@ export async function setupOpenBao(options: OpenBaoSetupOptions): Promise<OpenBa
   const secretsMount = roles.secretsEngine.mount;
   const setUpMount = async (mount: string): Promise<void> => {
     if (!(await mounted("sys/mounts", mount))) {
-      await call("POST", `sys/mounts/${mount}`, { type: "kubernetes", description: "Deputy JIT credentials" });
+      await call("POST", `sys/mounts/${mount}`, {
+        type: "kubernetes",
+        description: "Deputy JIT credentials",
+      });
     }
     await call("POST", `${mount}/config`, {
       kubernetes_host: options.kubernetesHost,
