@@ -20,8 +20,9 @@ import type { OpenBaoRoles } from "../core/openbao-roles.ts";
  * the admin kubeconfig at start-up from the same manifests a platform team
  * applies (manifests/base): the read-only `deputy-mcp` bound to
  * `deputy-reader`, the `deputy-executor` with no RBAC at all, and OpenBao's
- * own account (`openbao/openbao`) with TokenReview and the rights to generate
- * per-action accounts in the writable namespaces and deputy-jit. Then tokens:
+ * own account (`openbao/openbao`) with the rights to create per-action
+ * accounts and bindings to Deputy's pre-created roles in the writable
+ * namespaces and deputy-jit. Then tokens:
  * the MCP server reads with deputy-mcp's, never with the admin credentials,
  * and the executor's (audience `openbao`) only logs in to OpenBao.
  *
@@ -34,7 +35,11 @@ const MANIFEST_FILES = [
   "service-accounts.yaml",
   "rbac/deputy-reader.yaml",
   "rbac/deputy-reader-binding.yaml",
+  "rbac/deputy-action-roles.yaml",
   "rbac/openbao-secrets-engine.yaml",
+  "rbac/openbao-login-review.yaml",
+  // Not rbac/openbao-guard.yaml: a cluster-wide admission policy is the platform
+  // team's to install, not something a developer's local run should leave behind.
 ];
 export const SYSTEM_NAMESPACE = "deputy-system";
 /** Where the manifests expect OpenBao's service account (the Helm chart's default). */
@@ -51,7 +56,6 @@ export interface LocalIdentities {
   reader: KubeConfig;
   /** The executor's token (audience openbao) in a 0600 file of a private directory, as a projected token would be. */
   executorJwtPath: string;
-  tokenReviewerJwt: string;
   secretsEngineJwt: string;
   /** Writable namespaces that do not exist (no OpenBao binding there yet). */
   missingNamespaces: string[];
@@ -84,11 +88,11 @@ export function localIdentityObjects(roles: OpenBaoRoles): Obj[] {
     objects.push({
       apiVersion: "rbac.authorization.k8s.io/v1",
       kind: "RoleBinding",
-      metadata: { name: "deputy-openbao", namespace },
+      metadata: { name: "deputy-openbao-leases", namespace },
       roleRef: {
         apiGroup: "rbac.authorization.k8s.io",
         kind: "ClusterRole",
-        name: "deputy-openbao-namespaced",
+        name: "deputy-openbao-leases",
       },
       subjects: [{ kind: "ServiceAccount", ...OPENBAO_ACCOUNT }],
     });
@@ -186,7 +190,6 @@ export async function prepareLocalIdentities(
   return {
     reader: kubeConfigFromToken({ server: cluster.server, caData, token: readerToken, name: "deputy-mcp" }),
     executorJwtPath,
-    tokenReviewerJwt: openbaoJwt,
     secretsEngineJwt: openbaoJwt,
     missingNamespaces,
     async close() {

@@ -246,7 +246,6 @@ export async function startLocalMode(options: LocalModeOptions = {}): Promise<Lo
         roles,
         kubernetesHost: cluster.server,
         kubernetesCaPem: cluster.caPem ?? "",
-        tokenReviewerJwt: identities.tokenReviewerJwt,
         secretsEngineJwt: identities.secretsEngineJwt,
       });
     } catch (error) {

@@ -17,6 +17,7 @@ export const ErrorCodes = {
   CREDENTIAL_FAILED: "A just-in-time credential could not be obtained or revoked",
   UPSTREAM_FAILED: "A dependency (Kubernetes, OpenBao, Redis, Slack, the model) failed",
   TESTENV_FAILED: "The local test environment could not be prepared",
+  DEADLINE_EXCEEDED: "An operation ran past its deadline",
   INTERNAL: "An unexpected internal error",
 } as const;
 

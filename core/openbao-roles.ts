@@ -1,6 +1,6 @@
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
-import { parse } from "yaml";
+import { parse, stringify } from "yaml";
 import { z } from "zod";
 import { ALWAYS_PROTECTED_NAMESPACES } from "./config.ts";
 import { DeputyError } from "./errors.ts";
@@ -72,13 +72,15 @@ const authRoleSchema = z
     bound_service_account_names: z.array(exactName).min(1),
     bound_service_account_namespaces: z.array(namespaceName).min(1),
     audience: z.string().min(1),
+    // A token lives 60 s unless renewed; renewal (only while an action runs) is bounded by the max.
     token_ttl: z.number().int().min(1).max(60),
-    token_max_ttl: z.number().int().min(1).max(60),
+    token_max_ttl: z.number().int().min(1).max(3600),
     token_policies: z.array(exactName).min(1),
     token_no_default_policy: z.boolean().default(true),
     token_type: z.enum(["service", "batch"]).default("service"),
   })
-  .strict();
+  .strict()
+  .refine((role) => role.token_max_ttl >= role.token_ttl, { message: "token_max_ttl is below token_ttl" });
 export type AuthRole = z.infer<typeof authRoleSchema>;
 
 const secretsRoleSchema = z
@@ -86,17 +88,14 @@ const secretsRoleSchema = z
     name: z.string().regex(/^deputy-[a-z0-9-]+$/, 'must start with "deputy-"'),
     tools: z.array(z.string().regex(/^[a-z][a-z_]*$/)).min(1),
     kinds: z.array(z.string().regex(/^[A-Z][A-Za-z]*$/)).optional(),
-    kubernetes_role_type: z.enum(["Role", "ClusterRole"]),
     clusterRoleBinding: z.boolean().default(false),
     namespaces: z.enum(["writable", "jit"]),
     rules: z.array(policyRuleSchema).min(1),
   })
   .strict()
-  .refine((role) => !role.clusterRoleBinding || role.kubernetes_role_type === "ClusterRole", {
-    message: "clusterRoleBinding needs kubernetes_role_type ClusterRole",
-  })
-  .refine((role) => role.kubernetes_role_type === "Role" || role.namespaces === "jit", {
-    message: "a ClusterRole's generated service account must live in the jit namespace",
+  .refine((role) => role.clusterRoleBinding === (role.namespaces === "jit"), {
+    message:
+      "a role bound cluster-wide (clusterRoleBinding) mints in the jit namespace, and only such a role does",
   });
 type SecretsRoleSpec = z.infer<typeof secretsRoleSchema>;
 
@@ -120,7 +119,9 @@ const rolesFileSchema = z
       .object({
         mount: exactName,
         token_default_ttl: z.number().int().min(600),
-        token_max_ttl: z.number().int().min(600),
+        // The longest action's lease; the executor sizes each lease within it.
+        token_max_ttl: z.number().int().min(600).max(3600),
+        parallelMounts: z.number().int().min(1).max(32).default(1),
         name_template: z.string().min(1),
         roles: z.array(secretsRoleSchema).min(1),
       })
@@ -131,6 +132,15 @@ const rolesFileSchema = z
 export interface SecretsRole extends SecretsRoleSpec {
   /** The expanded namespace list: never "*", never a protected namespace. */
   allowedNamespaces: string[];
+  /** The pre-created ClusterRole the secrets engine binds (actionClusterRoles renders it). */
+  clusterRoleName: string;
+}
+
+/** Every pre-created action role is named with this prefix, so OpenBao's `bind` can name them. */
+export const ACTION_ROLE_PREFIX = "deputy-action-";
+
+function clusterRoleNameFor(roleName: string): string {
+  return `${ACTION_ROLE_PREFIX}${roleName.slice("deputy-".length)}`;
 }
 
 export interface OpenBaoRoles {
@@ -143,6 +153,8 @@ export interface OpenBaoRoles {
     mount: string;
     token_default_ttl: number;
     token_max_ttl: number;
+    /** Identically configured engine mounts credentials are spread over (secretsMounts). */
+    parallelMounts: number;
     name_template: string;
     roles: SecretsRole[];
   };
@@ -209,13 +221,17 @@ export function parseOpenBaoRoles(document: unknown, options: LoadOpenBaoRolesOp
   const roles = data.secretsEngine.roles.map((role): SecretsRole => {
     if (names.has(role.name)) throw invalid(file, `secrets-engine role "${role.name}" is defined twice`);
     names.add(role.name);
-    if (role.kubernetes_role_type === "Role" && role.rules.some((rule) => rule.resources.includes("nodes"))) {
+    if (!role.clusterRoleBinding && role.rules.some((rule) => rule.resources.includes("nodes"))) {
       throw invalid(
         file,
-        `role "${role.name}" grants nodes, which are cluster-scoped: use kubernetes_role_type ClusterRole`,
+        `role "${role.name}" grants nodes, which are cluster-scoped and never granted by a namespaced binding: set clusterRoleBinding: true`,
       );
     }
-    return { ...role, allowedNamespaces: role.namespaces === "writable" ? [...writable.data] : [jit.data] };
+    return {
+      ...role,
+      allowedNamespaces: role.namespaces === "writable" ? [...writable.data] : [jit.data],
+      clusterRoleName: clusterRoleNameFor(role.name),
+    };
   });
 
   for (const role of data.auth.roles) {
@@ -225,14 +241,42 @@ export function parseOpenBaoRoles(document: unknown, options: LoadOpenBaoRolesOp
     }
   }
 
+  // A policy path on the secrets engine's mount holds on each of its parallel mounts.
+  const mounts = secretsMounts(data.secretsEngine.mount, data.secretsEngine.parallelMounts);
+  const policies = Object.fromEntries(
+    Object.entries(data.policies).map(([name, policy]) => [
+      name,
+      {
+        paths: Object.fromEntries(
+          Object.entries(policy.paths).flatMap(([path, caps]) => {
+            const match = /^(sys\/leases\/revoke\/)?([^/]+)(\/.*)$/.exec(path);
+            if (!match || match[2] !== data.secretsEngine.mount) return [[path, caps]];
+            return mounts.map((mount) => [`${match[1] ?? ""}${mount}${match[3]}`, caps]);
+          }),
+        ),
+      },
+    ]),
+  );
+
   return {
     writableNamespaces: writable.data,
     jitNamespace: jit.data,
     auth: data.auth,
     kv: data.kv,
-    policies: data.policies,
+    policies,
     secretsEngine: { ...data.secretsEngine, roles },
   };
+}
+
+/**
+ * The secrets engine's mounts: `mount`, then `mount-2` … `mount-<n>`. The
+ * engine talks to Kubernetes through a client limited to 5 requests/s (with
+ * bursts of 10) per mount, and each lease costs 5 requests (account, token and
+ * binding; two deletions at revocation). Identical mounts, each with its own
+ * client, let concurrent approvals mint in parallel.
+ */
+export function secretsMounts(mount: string, parallelMounts: number): string[] {
+  return [mount, ...Array.from({ length: parallelMounts - 1 }, (_, i) => `${mount}-${i + 2}`)];
 }
 
 /** Read, validate and expand manifests/openbao/roles.yaml (or another file). */
@@ -253,12 +297,22 @@ export function authRoleParams(role: AuthRole): Record<string, unknown> {
   return params;
 }
 
-/** The body for `POST <secrets mount>/roles/<name>`. */
+/**
+ * The body for `POST <secrets mount>/roles/<name>`: the engine's existing-role
+ * mode. It binds the pre-created ClusterRole and never creates or edits a role,
+ * so OpenBao needs `bind` on Deputy's roles only, and no `escalate`. Per lease
+ * it creates a service account, a token for it and one binding (a RoleBinding
+ * in the action's namespace, or a ClusterRoleBinding for node roles), and
+ * deletes the account and binding at revocation.
+ */
 export function secretsRoleParams(roles: OpenBaoRoles, role: SecretsRole): Record<string, unknown> {
   return {
     allowed_kubernetes_namespaces: role.allowedNamespaces,
-    kubernetes_role_type: role.kubernetes_role_type,
-    generated_role_rules: JSON.stringify({ rules: role.rules }),
+    kubernetes_role_type: "ClusterRole",
+    kubernetes_role_name: role.clusterRoleName,
+    // The engine allows one of the three modes; empty clears what an earlier setup set.
+    generated_role_rules: "",
+    service_account_name: "",
     token_default_ttl: roles.secretsEngine.token_default_ttl,
     token_max_ttl: roles.secretsEngine.token_max_ttl,
     name_template: roles.secretsEngine.name_template,
@@ -266,16 +320,58 @@ export function secretsRoleParams(roles: OpenBaoRoles, role: SecretsRole): Recor
   };
 }
 
+export interface ActionClusterRole {
+  apiVersion: "rbac.authorization.k8s.io/v1";
+  kind: "ClusterRole";
+  metadata: { name: string; labels: Record<string, string> };
+  rules: PolicyRule[];
+}
+
 /**
- * The body for `POST <secrets mount>/creds/<role>` for one action. Cluster-scoped
- * roles mint in the jit namespace with a ClusterRoleBinding.
+ * The pre-created ClusterRoles, one per secrets-engine role, exactly as
+ * manifests/base/rbac/deputy-action-roles.yaml ships them. Binding one with a
+ * RoleBinding grants its rules in that namespace only.
+ */
+export function actionClusterRoles(roles: OpenBaoRoles): ActionClusterRole[] {
+  return roles.secretsEngine.roles.map((role) => ({
+    apiVersion: "rbac.authorization.k8s.io/v1",
+    kind: "ClusterRole",
+    metadata: {
+      name: role.clusterRoleName,
+      labels: { "app.kubernetes.io/part-of": "deputy", "deputy.dev/role": role.name },
+    },
+    rules: role.rules,
+  }));
+}
+
+/** manifests/base/rbac/deputy-action-roles.yaml, rendered from roles.yaml. */
+export function renderActionRolesManifest(roles: OpenBaoRoles): string {
+  const header = [
+    "# Generated from manifests/openbao/roles.yaml by `deputy executor action-roles`; do not edit.",
+    "# One ClusterRole per write action type. Nothing binds them standing: OpenBao's",
+    "# secrets engine binds one to a fresh service account per approved action (a",
+    "# RoleBinding in the action's namespace; node actions a ClusterRoleBinding) and",
+    "# deletes the binding when the lease is revoked.",
+  ].join("\n");
+  const docs = actionClusterRoles(roles).map((role) => stringify(role, { lineWidth: 0 }).trimEnd());
+  return `${header}\n${docs.map((doc) => `---\n${doc}`).join("\n")}\n`;
+}
+
+/**
+ * The body for `POST <secrets mount>/creds/<role>` for one action. Namespaced
+ * roles mint in the action's namespace with a RoleBinding to the action's
+ * ClusterRole; node roles mint in the jit namespace with a ClusterRoleBinding.
+ * `ttlSeconds` sizes the lease to the action (within the engine's token_max_ttl).
  */
 export function credsRequestParams(
   role: SecretsRole,
   targetNamespace: string | undefined,
+  ttlSeconds?: number,
 ): Record<string, unknown> {
+  // Unset, the engine's token_default_ttl applies.
+  const lease = ttlSeconds === undefined ? {} : { ttl: `${Math.ceil(ttlSeconds)}s` };
   if (role.clusterRoleBinding) {
-    return { kubernetes_namespace: role.allowedNamespaces[0], cluster_role_binding: true };
+    return { kubernetes_namespace: role.allowedNamespaces[0], cluster_role_binding: true, ...lease };
   }
   if (!targetNamespace || !role.allowedNamespaces.includes(targetNamespace)) {
     throw new DeputyError(
@@ -283,7 +379,7 @@ export function credsRequestParams(
       `namespace "${targetNamespace ?? "(none)"}" is not writable by ${role.name} (allowed: ${role.allowedNamespaces.join(", ")})`,
     );
   }
-  return { kubernetes_namespace: targetNamespace };
+  return { kubernetes_namespace: targetNamespace, cluster_role_binding: false, ...lease };
 }
 
 /** The secrets-engine role a write tool (and, for apply_manifest, a kind) uses. */

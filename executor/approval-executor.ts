@@ -13,6 +13,7 @@ import { shortDigest } from "../core/actions/digest.ts";
 import type { ActionStep, Decision, DecisionResult, PendingAction } from "../core/actions/schema.ts";
 import { ACTION_ID_PATTERN, ActionTampered, type ActionStore } from "../core/actions/store.ts";
 import { actionTypeOf } from "../core/actions/types/index.ts";
+import { ActionTimedOut, actionBudgetMs, leaseTtlSeconds } from "../core/actions/budget.ts";
 import {
   identityKindRefusal,
   isAuthorisedApprover,
@@ -86,6 +87,8 @@ export interface ApprovalExecutorDeps {
   staleAfterMs?: number;
   /** Tells the conversation what became of an action decided earlier (an interrupted run). */
   notify?: (action: PendingAction, text: string) => Promise<void>;
+  /** The longest any action may run (default MAX_ACTION_BUDGET_MS, 50 min); tests shorten it. */
+  maxActionMs?: number;
 }
 
 export const decisionRequestSchema = z
@@ -159,7 +162,10 @@ export function createApprovalExecutor(deps: ApprovalExecutorDeps): ApprovalExec
     }
     action = begun.action;
     running.add(action.id);
+    // Set once the action's budget is known; no step starts after it.
+    let deadline: { at: number; budgetMs: number } | undefined;
     const step = async <T>(name: string, work: () => Promise<T>): Promise<T> => {
+      if (deadline && performance.now() > deadline.at) throw new ActionTimedOut(deadline.budgetMs);
       const record = (status: "started" | "done" | "failed", detail?: string): Promise<void> =>
         deps.store.recordStep(action.id, {
           step: name,
@@ -178,6 +184,7 @@ export function createApprovalExecutor(deps: ApprovalExecutorDeps): ApprovalExec
       }
     };
     let leaseId: string | undefined;
+    let planned: string[] = [];
     let revoked = true;
     let outcome: { state: "succeeded" | "failed"; message: string; kubeStatus: number | undefined };
     try {
@@ -192,8 +199,17 @@ export function createApprovalExecutor(deps: ApprovalExecutorDeps): ApprovalExec
         );
       }
       const role = roleForAction(deps.roles, type.name, type.roleKind?.(args.data));
+      // An overall deadline, and a credential that lives as long as the action may (within a bound).
+      const budgetMs = actionBudgetMs(type.budgetMs?.(args.data, evidence.data), deps.maxActionMs);
+      deadline = { at: performance.now() + budgetMs, budgetMs };
+      planned = type.plannedSteps ? type.plannedSteps(args.data) : [wholeStep(action)];
       const used = await deps.broker.withCredential(
-        { role, namespace: action.target.namespace },
+        {
+          role,
+          namespace: action.target.namespace,
+          ttlSeconds: leaseTtlSeconds(budgetMs, deps.roles.secretsEngine.token_max_ttl),
+          runForMs: budgetMs,
+        },
         async (credential) => {
           const kube = createKubeWriter(
             deps.cluster,
@@ -210,10 +226,17 @@ export function createApprovalExecutor(deps: ApprovalExecutorDeps): ApprovalExec
               logger,
               step,
             });
+          let timer: NodeJS.Timeout | undefined;
+          const timedOut = new Promise<never>((_, reject) => {
+            timer = setTimeout(() => reject(new ActionTimedOut(budgetMs)), budgetMs);
+          });
           try {
             // An action that names its steps records them itself; any other is one step.
-            return await (type.plannedSteps ? run() : step(wholeStep(action), run));
+            const running = type.plannedSteps ? run() : step(wholeStep(action), run);
+            running.catch(() => undefined); // past the deadline its failure is reported as the timeout
+            return await Promise.race([running, timedOut]);
           } finally {
+            clearTimeout(timer);
             kube.close();
           }
         },
@@ -229,7 +252,14 @@ export function createApprovalExecutor(deps: ApprovalExecutorDeps): ApprovalExec
       );
       outcome = { state: "succeeded", message: used.value.message, kubeStatus: used.value.kubeStatus };
     } catch (error) {
-      outcome = { state: "failed", ...failureOf(error, leaseId !== undefined) };
+      outcome =
+        error instanceof ActionTimedOut
+          ? {
+              state: "failed",
+              message: timedOutMessage(error, planned, await deps.store.steps(action.id)),
+              kubeStatus: undefined,
+            }
+          : { state: "failed", ...failureOf(error, leaseId !== undefined) };
     }
     if (leaseId && !revoked) {
       outcome.message += ` Warning: lease ${leaseId} could not be revoked now; it ends with its OpenBao token within 60 s.`;
@@ -526,6 +556,16 @@ export function createApprovalExecutor(deps: ApprovalExecutorDeps): ApprovalExec
 /** The single step of an action that does not name its steps. */
 function wholeStep(action: PendingAction): string {
   return `${action.tool} on ${describeTarget(action.target)}`;
+}
+
+/** A run stopped at its deadline: failed, with what it did and did not do. */
+function timedOutMessage(
+  error: ActionTimedOut,
+  planned: readonly string[],
+  steps: readonly ActionStep[],
+): string {
+  const report = interruptedMessage(planned, steps).replace(/^Interrupted: [^.]*\. /, "");
+  return `Timed out: the action ran past its deadline of ${Math.round(error.budgetMs / 1000)} s and was stopped; its credential was revoked. ${report}`;
 }
 
 /** What an interrupted run did and did not do, from its own step records. */

@@ -20,7 +20,13 @@ import type { Metrics } from "../core/metrics.ts";
  * service-account token → an OpenBao token with a 60 s TTL, reused while it
  * has enough life left, one login shared by all concurrent callers.
  * mint: `kubernetes/creds/<role>` → a generated service account bound to
- * exactly that action type's rules, in the action's namespace.
+ * that action type's pre-created role, in the action's namespace, with a
+ * lease TTL sized to the action (`ttlSeconds`).
+ * keep alive: OpenBao revokes a lease when the token that created it ends, so
+ * while an action runs its token is renewed (`auth/token/renew-self`, every
+ * third of its TTL) up to the auth role's max TTL. A token is only used for a
+ * mint if its max TTL leaves room for the whole action. If the executor dies,
+ * renewals stop and the lease ends with the token within 60 s.
  * revoke: `sys/leases/revoke` in a `finally`, which deletes the generated
  * account and kills its token. If revocation itself fails, the lease still
  * dies with the OpenBao token that created it (≤ 60 s).
@@ -38,6 +44,10 @@ export interface CredentialRequest {
   role: SecretsRole;
   /** Namespace of the action (namespaced roles); cluster roles mint in the jit namespace. */
   namespace?: string | undefined;
+  /** Lease (and Kubernetes token) TTL sized to the action; the engine's default when unset. */
+  ttlSeconds?: number | undefined;
+  /** How long the action may run: the login token minting it must be renewable for that long. */
+  runForMs?: number | undefined;
 }
 
 export interface CredentialUse<T> {
@@ -52,6 +62,9 @@ export interface BrokerStats {
   minted: number;
   revoked: number;
   revokeFailures: number;
+  /** Renewals of a login token that a running action's lease depends on. */
+  renewals: number;
+  renewFailures: number;
 }
 
 export interface CredentialBroker {
@@ -75,12 +88,25 @@ export interface CredentialBrokerOptions {
   authMount: string;
   authRole: string;
   secretsMount: string;
+  /**
+   * The secrets engine's parallel mounts (core/openbao-roles.ts secretsMounts),
+   * used in turn so concurrent mints do not queue behind one mount's rate limit.
+   * Defaults to `[secretsMount]`.
+   */
+  secretsMounts?: readonly string[];
   /** File holding the executor's projected service-account token (audience `openbao`). */
   jwtPath: string;
-  /** Stop reusing a login token when less than this is left (the longest action must fit). */
+  /** Stop reusing a login token when less than this is left before its next renewal is due. */
   minRemainingMs?: number;
+  /**
+   * The auth role's token_max_ttl (roles.yaml, default 3600): how long renewals
+   * can keep a login token, and so the leases it minted, alive.
+   */
+  tokenMaxTtlSeconds?: number;
+  /** How often a token holding a running action's lease is renewed (default 20 s, a third of 60 s). */
+  renewEveryMs?: number;
   retry?: Partial<Omit<RetryOptions, "retryable">>;
-  /** OpenBao mint/revoke calls in flight at once (default 4); the rest queue, revocations first. */
+  /** OpenBao mint/revoke calls in flight at once (default 4 per secrets mount); the rest queue, revocations first. */
   maxConcurrentCalls?: number;
   now?: () => number;
   /** Test hook: sees each minted credential. Production code never sets it. */
@@ -92,6 +118,8 @@ export interface CredentialBrokerOptions {
 interface LoginToken {
   token: string;
   expiresAtMs: number;
+  /** Renewals cannot take it past this. */
+  maxExpiresAtMs: number;
 }
 
 const LEASE_ID_PATTERN = /^[A-Za-z0-9/_.-]{1,512}$/;
@@ -105,12 +133,25 @@ export function createCredentialBroker(options: CredentialBrokerOptions): Creden
   const minRemainingMs = options.minRemainingMs ?? 30_000;
   const retry = { ...DEFAULT_RETRY, ...options.retry };
   const logger = options.logger.child({ component: "credential-broker" });
-  const stats: BrokerStats = { logins: 0, minted: 0, revoked: 0, revokeFailures: 0 };
+  const tokenMaxTtlMs = (options.tokenMaxTtlSeconds ?? 3600) * 1000;
+  const renewEveryMs = options.renewEveryMs ?? 20_000;
+  const stats: BrokerStats = {
+    logins: 0,
+    minted: 0,
+    revoked: 0,
+    revokeFailures: 0,
+    renewals: 0,
+    renewFailures: 0,
+  };
+  /** Login tokens that running actions' leases depend on, with how many hold each. */
+  const held = new Map<string, { holders: number; timer: NodeJS.Timeout; login: LoginToken }>();
   let cached: LoginToken | undefined;
   let inflight: Promise<LoginToken> | undefined;
   // Login failures were already retried inside login(): callers must not retry them again.
   const loginFailures = new WeakSet<object>();
-  const gate = createCallGate(options.maxConcurrentCalls ?? 4);
+  const mounts = options.secretsMounts?.length ? [...options.secretsMounts] : [options.secretsMount];
+  let nextMount = 0;
+  const gate = createCallGate(options.maxConcurrentCalls ?? 4 * mounts.length);
 
   async function readJwt(): Promise<string> {
     try {
@@ -167,12 +208,26 @@ export function createCredentialBroker(options: CredentialBrokerOptions): Creden
       },
     );
     logger.debug({ ttlSeconds: response.auth.lease_duration }, "OpenBao login");
-    return { token: response.auth.client_token, expiresAtMs: now() + response.auth.lease_duration * 1000 };
+    const at = now();
+    return {
+      token: response.auth.client_token,
+      expiresAtMs: at + response.auth.lease_duration * 1000,
+      maxExpiresAtMs: at + Math.max(tokenMaxTtlMs, response.auth.lease_duration * 1000),
+    };
   }
 
-  /** A login token with enough life left; concurrent callers share one login. */
-  async function loginToken(): Promise<string> {
-    if (cached && cached.expiresAtMs - now() > minRemainingMs) return cached.token;
+  /**
+   * A login token with enough life left, and whose max TTL leaves `needMs` for
+   * the action its lease will serve; concurrent callers share one login.
+   */
+  async function loginToken(needMs = 0): Promise<string> {
+    const fits = (login: LoginToken): boolean =>
+      login.expiresAtMs - now() > minRemainingMs && login.maxExpiresAtMs - now() > needMs;
+    if (cached && fits(cached)) return cached.token;
+    if (inflight) {
+      const shared = await inflight;
+      if (fits(shared)) return shared.token;
+    }
     if (!inflight) {
       inflight = login()
         .then((token) => {
@@ -187,10 +242,10 @@ export function createCredentialBroker(options: CredentialBrokerOptions): Creden
   }
 
   /** Run an OpenBao call with a login token, re-logging in once if the token was refused. */
-  async function withToken<T>(call: (token: string) => Promise<T>): Promise<T> {
+  async function withToken<T>(call: (token: string) => Promise<T>, needMs = 0): Promise<T> {
     return withRetry(
       async () => {
-        const token = await loginToken();
+        const token = await loginToken(needMs);
         try {
           return await call(token);
         } catch (error) {
@@ -212,28 +267,76 @@ export function createCredentialBroker(options: CredentialBrokerOptions): Creden
     );
   }
 
-  async function mint(request: CredentialRequest): Promise<JitCredential> {
+  /** Keep a login token alive while an action's lease depends on it; returns the release. */
+  function hold(token: string): () => void {
+    let entry = held.get(token);
+    if (!entry) {
+      const login = cached?.token === token ? cached : { token, expiresAtMs: 0, maxExpiresAtMs: Infinity };
+      const timer = setInterval(() => void renew(token), renewEveryMs);
+      timer.unref();
+      entry = { holders: 0, timer, login };
+      held.set(token, entry);
+    }
+    entry.holders++;
+    const mine = entry;
+    return () => {
+      mine.holders--;
+      if (mine.holders === 0) {
+        clearInterval(mine.timer);
+        held.delete(token);
+      }
+    };
+  }
+
+  async function renew(token: string): Promise<void> {
+    try {
+      const answer = await options.openbao.request("PUT", "auth/token/renew-self", {
+        token,
+        body: {},
+        schema: loginResponseSchema,
+      });
+      stats.renewals++;
+      const entry = held.get(token);
+      if (entry) entry.login.expiresAtMs = now() + answer.auth.lease_duration * 1000;
+    } catch (error) {
+      stats.renewFailures++;
+      logger.warn(
+        { err: describe(error) },
+        "could not renew the OpenBao token a running action's lease depends on; it retries",
+      );
+    }
+  }
+
+  async function mint(
+    request: CredentialRequest,
+  ): Promise<{ credential: JitCredential; release: () => void }> {
     // Throws (before any OpenBao call) when the namespace is not writable by the role.
-    const body = credsRequestParams(request.role, request.namespace);
+    const body = credsRequestParams(request.role, request.namespace, request.ttlSeconds);
+    let parent = "";
+    const mount = mounts[nextMount++ % mounts.length]!;
     const response = await counted("creds", () =>
       gate.run("normal", () =>
-        withToken((token) =>
-          options.openbao.request("POST", `${options.secretsMount}/creds/${request.role.name}`, {
+        withToken((token) => {
+          parent = token;
+          return options.openbao.request("POST", `${mount}/creds/${request.role.name}`, {
             token,
             body,
             schema: kubernetesCredsSchema,
-          }),
-        ),
+          });
+        }, request.runForMs ?? 0),
       ),
     ).catch((error: unknown) => {
       throw notConfiguredForMint(error, options, request.role.name) ?? error;
     });
     stats.minted++;
     return {
-      leaseId: response.lease_id,
-      serviceAccountName: response.data.service_account_name,
-      namespace: response.data.service_account_namespace,
-      token: response.data.service_account_token,
+      credential: {
+        leaseId: response.lease_id,
+        serviceAccountName: response.data.service_account_name,
+        namespace: response.data.service_account_namespace,
+        token: response.data.service_account_token,
+      },
+      release: hold(parent),
     };
   }
 
@@ -261,7 +364,7 @@ export function createCredentialBroker(options: CredentialBrokerOptions): Creden
 
   return {
     async withCredential(request, use, hooks) {
-      const credential = await mint(request);
+      const { credential, release } = await mint(request);
       options.onCredential?.(credential);
       const log = logger.child({ leaseId: credential.leaseId, role: request.role.name });
       log.info(
@@ -286,6 +389,7 @@ export function createCredentialBroker(options: CredentialBrokerOptions): Creden
         stats.revokeFailures++;
         log.error({ err: describe(error) }, "lease revocation failed; it dies with the OpenBao token");
       }
+      release();
       await hooks?.onRevoke?.(revoked);
       if (!result.ok) throw result.error;
       return { value: result.value, leaseId: credential.leaseId, revoked };

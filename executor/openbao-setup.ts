@@ -3,6 +3,7 @@ import { DeputyError } from "../core/errors.ts";
 import {
   authRoleParams,
   renderPolicyHcl,
+  secretsMounts,
   secretsRoleParams,
   type OpenBaoRoles,
 } from "../core/openbao-roles.ts";
@@ -15,17 +16,20 @@ import { ignoredSchema, type OpenBaoClient } from "./openbao-client.ts";
  * it creates is described in manifests/openbao/roles.yaml:
  *
  * 1. Kubernetes auth at `auth/<mount>`, configured with the API server's
- *    address, CA and a token-reviewer JWT (a service account bound to
- *    system:auth-delegator), and the login roles — `deputy-executor` is bound
+ *    address and CA and NO token-reviewer JWT: each login's TokenReview is
+ *    authenticated by the logging-in client's own short-lived token (its
+ *    account holds system:auth-delegator), so no standing reviewer credential
+ *    is stored in OpenBao. The login roles — `deputy-executor` is bound
  *    to the executor's service account name + namespace, audience `openbao`,
  *    token TTL and max TTL 60 s, one policy.
  * 2. The policies, rendered to HCL: the executor's may only mint
  *    `<mount>/creds/deputy-*` and revoke leases.
  * 3. The Kubernetes secrets engine at `<mount>/`, configured with its own
  *    service account's JWT (manifests/base/rbac/openbao-secrets-engine.yaml),
- *    and one role per action type: generated rules, an explicit namespace
- *    list (never `*`), token TTL 10 min — Kubernetes' minimum; revocation is
- *    what makes the credential short-lived.
+ *    and one role per action type naming its pre-created ClusterRole
+ *    (kubernetes_role_name, manifests/base/rbac/deputy-action-roles.yaml), an
+ *    explicit namespace list (never `*`); the lease TTL is sized per action
+ *    and revocation ends it as soon as the action does.
  */
 
 export interface OpenBaoSetupOptions {
@@ -35,10 +39,12 @@ export interface OpenBaoSetupOptions {
   roles: OpenBaoRoles;
   kubernetesHost: string;
   kubernetesCaPem: string;
-  /** JWT of a service account allowed to create TokenReviews (system:auth-delegator). */
-  tokenReviewerJwt: string;
-  /** JWT of the secrets engine's own service account. */
-  secretsEngineJwt: string;
+  /**
+   * JWT of the secrets engine's own service account. Omit it when OpenBao runs
+   * in the cluster: the engine then uses its pod's projected token, which the
+   * kubelet rotates, so no long-lived token is stored.
+   */
+  secretsEngineJwt?: string | undefined;
 }
 
 export interface OpenBaoSetupResult {
@@ -62,11 +68,8 @@ export async function setupOpenBao(options: OpenBaoSetupOptions): Promise<OpenBa
   if (!options.kubernetesCaPem.includes("-----BEGIN CERTIFICATE-----")) {
     throw new DeputyError("CONFIG_INVALID", "The Kubernetes CA must be a PEM certificate");
   }
-  for (const [what, jwt] of [
-    ["token reviewer JWT", options.tokenReviewerJwt],
-    ["secrets engine JWT", options.secretsEngineJwt],
-  ] as const) {
-    if (jwt.split(".").length !== 3) throw new DeputyError("CONFIG_INVALID", `The ${what} is not a JWT`);
+  if (options.secretsEngineJwt !== undefined && options.secretsEngineJwt.split(".").length !== 3) {
+    throw new DeputyError("CONFIG_INVALID", "The secrets engine JWT is not a JWT");
   }
 
   const call = (method: "POST" | "PUT", path: string, body: unknown): Promise<unknown> =>
@@ -85,7 +88,8 @@ export async function setupOpenBao(options: OpenBaoSetupOptions): Promise<OpenBa
   await call("POST", `auth/${authMount}/config`, {
     kubernetes_host: options.kubernetesHost,
     kubernetes_ca_cert: options.kubernetesCaPem,
-    token_reviewer_jwt: options.tokenReviewerJwt,
+    // Empty clears a reviewer JWT an earlier setup stored: logins review themselves.
+    token_reviewer_jwt: "",
     disable_local_ca_jwt: true,
   });
 
@@ -97,23 +101,27 @@ export async function setupOpenBao(options: OpenBaoSetupOptions): Promise<OpenBa
     await call("POST", `auth/${authMount}/role/${role.name}`, authRoleParams(role));
   }
 
-  // 3. Kubernetes secrets engine and one role per action type.
+  // 3. Kubernetes secrets engine and one role per action type, on each parallel mount.
   const secretsMount = roles.secretsEngine.mount;
-  if (!(await mounted("sys/mounts", secretsMount))) {
-    await call("POST", `sys/mounts/${secretsMount}`, {
-      type: "kubernetes",
-      description: "Deputy JIT credentials",
+  const setUpMount = async (mount: string): Promise<void> => {
+    if (!(await mounted("sys/mounts", mount))) {
+      await call("POST", `sys/mounts/${mount}`, {
+        type: "kubernetes",
+        description: "Deputy JIT credentials",
+      });
+    }
+    await call("POST", `${mount}/config`, {
+      kubernetes_host: options.kubernetesHost,
+      kubernetes_ca_cert: options.kubernetesCaPem,
+      // Without a JWT (empty clears an earlier one), the engine reads its pod's own token.
+      service_account_jwt: options.secretsEngineJwt ?? "",
+      disable_local_ca_jwt: options.secretsEngineJwt !== undefined,
     });
-  }
-  await call("POST", `${secretsMount}/config`, {
-    kubernetes_host: options.kubernetesHost,
-    kubernetes_ca_cert: options.kubernetesCaPem,
-    service_account_jwt: options.secretsEngineJwt,
-    disable_local_ca_jwt: true,
-  });
-  for (const role of roles.secretsEngine.roles) {
-    await call("POST", `${secretsMount}/roles/${role.name}`, secretsRoleParams(roles, role));
-  }
+    for (const role of roles.secretsEngine.roles) {
+      await call("POST", `${mount}/roles/${role.name}`, secretsRoleParams(roles, role));
+    }
+  };
+  await Promise.all(secretsMounts(secretsMount, roles.secretsEngine.parallelMounts).map(setUpMount));
 
   return {
     authMount,

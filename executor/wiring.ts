@@ -9,7 +9,7 @@ import { DeputyError, describeError } from "../core/errors.ts";
 import { loadDeputyKeys, type DeputyKeys, type KeyPurpose, type KeySource } from "../core/keys.ts";
 import type { Identity } from "../core/identity.ts";
 import type { Logger } from "../core/logger.ts";
-import { loadOpenBaoRoles, type OpenBaoRoles } from "../core/openbao-roles.ts";
+import { loadOpenBaoRoles, secretsMounts, type OpenBaoRoles } from "../core/openbao-roles.ts";
 import type { McpDeps } from "../mcp/deps.ts";
 import { createPolicy } from "../mcp/policy/index.ts";
 import { createActionSigner, type ActionSigner } from "../core/actions/digest.ts";
@@ -111,7 +111,11 @@ export function createExecutorFromConfig(options: {
     authMount: config.openbao.authMount,
     authRole: config.openbao.authRole,
     secretsMount: config.openbao.secretsMount,
+    secretsMounts: secretsMounts(config.openbao.secretsMount, roles.secretsEngine.parallelMounts),
     jwtPath: config.openbao.jwtPath,
+    // Renewals keep a running action's lease alive up to the auth role's max TTL (roles.yaml).
+    tokenMaxTtlSeconds:
+      roles.auth.roles.find((role) => role.name === config.openbao.authRole)?.token_max_ttl ?? 60,
     ...(options.onCredential ? { onCredential: options.onCredential } : {}),
     ...(options.metrics ? { metrics: options.metrics } : {}),
   });

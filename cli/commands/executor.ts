@@ -12,6 +12,7 @@ import { startExecutorHttpServer } from "../../executor/http.ts";
 import { startExecutorUpkeep } from "../../executor/upkeep.ts";
 import { createOpenBaoClient } from "../../executor/openbao-client.ts";
 import { setupOpenBao } from "../../executor/openbao-setup.ts";
+import { loadOpenBaoRoles, renderActionRolesManifest } from "../../core/openbao-roles.ts";
 import { createCallerVerifier } from "../../core/caller-auth.ts";
 import { requireKey } from "../../core/keys.ts";
 import {
@@ -26,10 +27,16 @@ const USAGE = `Usage:
       Serve the approval executor's decision endpoint (POST /v1/decisions, GET /healthz).
       Default 127.0.0.1:$DEPUTY_EXECUTOR_PORT (8081). Writes use OpenBao credentials only.
 
-  deputy executor setup-openbao --reviewer-jwt-file F --engine-jwt-file F [--kube-host URL] [--kube-ca-file F]
+  deputy executor setup-openbao [--engine-jwt-file F] [--kube-host URL] [--kube-ca-file F]
       Configure OpenBao (idempotent) from manifests/openbao/roles.yaml: Kubernetes auth, policies,
       the Kubernetes secrets engine and one role per action type. Needs an admin token in BAO_TOKEN
       (used for this command only). --kube-host/--kube-ca-file default to the current kubeconfig's cluster.
+      No token-reviewer JWT is stored: each login's own token authenticates its TokenReview. Without
+      --engine-jwt-file the secrets engine uses the OpenBao pod's own (kubelet-rotated) token.
+
+  deputy executor action-roles
+      Print the pre-created ClusterRoles (one per action type) rendered from roles.yaml, as shipped in
+      manifests/base/rbac/deputy-action-roles.yaml.
 `;
 
 function option(args: string[], name: string): string | undefined {
@@ -59,14 +66,14 @@ async function setup(args: string[]): Promise<number> {
   const caFile = option(args, "--kube-ca-file");
   const caPem = caFile ? readRequired(caFile, "--kube-ca-file") : endpoint.caPem;
   if (!caPem) throw new DeputyError("INPUT_INVALID", "The cluster CA is unknown; pass --kube-ca-file");
+  const engineJwtFile = option(args, "--engine-jwt-file");
   const result = await setupOpenBao({
     openbao: createOpenBaoClient({ addr: config.openbao.addr }),
     adminToken,
     roles: loadRolesFromConfig(config),
     kubernetesHost: option(args, "--kube-host") ?? endpoint.server,
     kubernetesCaPem: caPem,
-    tokenReviewerJwt: readRequired(option(args, "--reviewer-jwt-file"), "--reviewer-jwt-file"),
-    secretsEngineJwt: readRequired(option(args, "--engine-jwt-file"), "--engine-jwt-file"),
+    secretsEngineJwt: engineJwtFile ? readRequired(engineJwtFile, "--engine-jwt-file") : undefined,
   });
   process.stdout.write(
     `OpenBao at ${config.openbao.addr} configured: auth/${result.authMount} (roles ${result.authRoles.join(", ")}), policies ${result.policies.join(", ")}, ${result.secretsMount}/ with ${result.secretsRoles.length} roles.\n`,
@@ -80,6 +87,10 @@ export async function run(args: string[]): Promise<number> {
     return 0;
   }
   if (args[0] === "setup-openbao") return setup(args.slice(1));
+  if (args[0] === "action-roles") {
+    process.stdout.write(renderActionRolesManifest(loadOpenBaoRoles()));
+    return 0;
+  }
   if (args[0] !== undefined && !args[0].startsWith("--")) {
     process.stderr.write(`deputy executor: unknown subcommand "${args[0]}"\n\n${USAGE}`);
     return 2;

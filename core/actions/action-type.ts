@@ -102,6 +102,11 @@ export interface ActionType<Args extends Record<string, unknown>, Evidence exten
   /** Risks this action knows about itself (scaling to zero, a Recreate restart). */
   flags?: (args: Args, evidence: Evidence) => RiskFlag[];
   view(args: Args, evidence: Evidence, target: ActionTarget): ApprovalView;
+  /**
+   * How long a run may take at most, in ms: its deadline, and what its
+   * credential's TTL is sized to (core/actions/budget.ts; default 2 min).
+   */
+  budgetMs?: (args: Args, evidence: Evidence) => number;
   /** The steps a run takes, by the names its runner records (default: one step, the whole action). */
   plannedSteps?: (args: Args) => string[];
   run(context: RunContext<Args, Evidence>): Promise<RunResult>;

@@ -34,15 +34,21 @@ describe("local mode identities", () => {
         (o.kind === "ClusterRoleBinding" || o.kind === "RoleBinding") &&
         (o as { subjects?: { name: string }[] }).subjects?.some((s) => s.name === "deputy-mcp"),
     );
-    expect(bindings.map((b) => (b as { roleRef: { name: string } }).roleRef.name)).toEqual(["deputy-reader"]);
+    // system:auth-delegator: its OpenBao login's TokenReview is sent with its own token.
+    expect(bindings.map((b) => (b as { roleRef: { name: string } }).roleRef.name).sort()).toEqual([
+      "deputy-reader",
+      "system:auth-delegator",
+    ]);
   });
 
-  it("gives the executor no RBAC at all", () => {
+  it("gives the executor no RBAC but TokenReview for its own OpenBao login", () => {
     expect(named("ServiceAccount", "deputy-executor", "deputy-system")).toHaveLength(1);
     const executorBindings = objects.filter((o) =>
       (o as { subjects?: { name: string }[] }).subjects?.some((s) => s.name === "deputy-executor"),
     );
-    expect(executorBindings).toEqual([]);
+    expect(executorBindings.map((b) => (b as { roleRef: { name: string } }).roleRef.name)).toEqual([
+      "system:auth-delegator",
+    ]);
   });
 
   it("lets OpenBao generate accounts in exactly the writable namespaces and the jit namespace", () => {
@@ -50,7 +56,7 @@ describe("local mode identities", () => {
       .filter(
         (o) =>
           o.kind === "RoleBinding" &&
-          (o as { roleRef: { name: string } }).roleRef.name === "deputy-openbao-namespaced",
+          (o as { roleRef: { name: string } }).roleRef.name === "deputy-openbao-leases",
       )
       .map((o) => o.metadata?.namespace)
       .sort();

@@ -288,7 +288,6 @@ beforeAll(async () => {
     roles: shippedRoles(MOUNT, writable),
     kubernetesHost: test.server,
     kubernetesCaPem: await readFile(test.caFile, "utf8"),
-    tokenReviewerJwt: engineJwt,
     secretsEngineJwt: engineJwt,
   });
   // The bot's secrets, where the README says to store them.

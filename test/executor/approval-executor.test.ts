@@ -22,7 +22,7 @@ import {
   testSigner,
   type Captured,
 } from "./support.ts";
-import { prepareWriteEnv, type WriteEnv } from "./write-env.ts";
+import { prepareWriteEnv, TEST_MOUNT, type WriteEnv } from "./write-env.ts";
 
 /**
  * The whole write path against the real API server, the OpenBao-compatible
@@ -169,7 +169,7 @@ describe("approval executor: propose → approve → JIT credential → revoke",
     expect(result.action?.state).toBe("succeeded");
     expect(result.action?.outcome).toMatchObject({
       kubeStatus: 200,
-      leaseId: expect.stringMatching(/^k8s-deputy-test\/creds\/deputy-scale-deployment\//),
+      leaseId: expect.stringMatching(new RegExp(`^${TEST_MOUNT}/creds/deputy-scale-deployment/`)),
     });
     expect((await apps().readNamespacedDeployment({ name: "web", namespace: NS })).spec?.replicas).toBe(3);
     expect(broker.stats()).toMatchObject({
@@ -386,7 +386,7 @@ describe("approval executor: propose → approve → JIT credential → revoke",
     const { summary } = await propose("scale_deployment", { namespace: NS, name: "web", replicas: 2 });
     await store.decide(summary.id, "approved", bob);
     await store.beginExecution(summary.id, "test-owner");
-    await store.recordLease(summary.id, "k8s-deputy-test/creds/deputy-scale-deployment/not-a-real-lease");
+    await store.recordLease(summary.id, `${TEST_MOUNT}/creds/deputy-scale-deployment/not-a-real-lease`);
     // Its owner is alive (fresh heartbeat): another executor leaves it alone.
     expect((await executor.reconcile()).map((a) => a.id)).not.toContain(summary.id);
     // The owner stops sending heartbeats.

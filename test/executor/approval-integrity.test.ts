@@ -309,7 +309,7 @@ describe("approval integrity: the approver sees exactly what runs, and the click
       broker: {
         withCredential: () => Promise.reject(new Error("no credential may be minted for another cluster")),
         revokeLease: () => Promise.resolve(),
-        stats: () => ({ logins: 0, minted: 0, revoked: 0, revokeFailures: 0 }),
+        stats: () => ({ logins: 0, minted: 0, revoked: 0, revokeFailures: 0, renewals: 0, renewFailures: 0 }),
       },
       roles: env.roles,
       cluster: env.cluster,

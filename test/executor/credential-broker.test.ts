@@ -15,7 +15,7 @@ import { createKubeWriter } from "../../executor/kube-writer.ts";
 import { ignoredSchema } from "../../executor/openbao-client.ts";
 import { loadTestEnv, mintServiceAccountToken } from "../helpers/testenv.ts";
 import { capture } from "./support.ts";
-import { prepareWriteEnv, type WriteEnv } from "./write-env.ts";
+import { prepareWriteEnv, TEST_POLICY, type WriteEnv } from "./write-env.ts";
 
 /** OpenBao Kubernetes auth + secrets engine, for real: login, mint, use, revoke. */
 const NS = "deputy-w-broker";
@@ -106,7 +106,14 @@ describe("credential broker (Vault dev server, real API server)", () => {
       ),
     );
     await b.withCredential({ role, namespace: NS }, async () => undefined);
-    expect(b.stats()).toEqual({ logins: 1, minted: 9, revoked: 9, revokeFailures: 0 });
+    expect(b.stats()).toEqual({
+      logins: 1,
+      minted: 9,
+      revoked: 9,
+      revokeFailures: 0,
+      renewals: 0,
+      renewFailures: 0,
+    });
     expect(new Set(tokens).size).toBe(8);
     for (const token of tokens)
       expect(await status(token, "get", `/apis/apps/v1/namespaces/${NS}/deployments/x`)).toBe(401);
@@ -204,7 +211,7 @@ describe("credential broker (Vault dev server, real API server)", () => {
       .catch((e: unknown) => e);
     expect(isDeputyError(wrongAudience, "UPSTREAM_FAILED")).toBe(true);
     expect((wrongAudience as Error).message).toMatch(
-      /^OpenBao auth\/k8s-deputy-test\/login answered (400|403)/,
+      new RegExp(`^OpenBao auth/${env.authMount}/login answered (400|403)`),
     );
   });
 
@@ -222,7 +229,7 @@ describe("credential broker (Vault dev server, real API server)", () => {
       "sys/mounts",
       `${env.secretsMount}/config`,
       "secret/data/deputy/slack",
-      "sys/policies/acl/deputy-executor-test",
+      `sys/policies/acl/${TEST_POLICY}`,
     ]) {
       const denied = await env.openbao
         .request("GET", path, { token, schema: ignoredSchema })

@@ -6,6 +6,7 @@ import { setupOpenBao } from "../../executor/openbao-setup.ts";
 import { loadTestEnv, mintServiceAccountToken } from "../helpers/testenv.ts";
 import {
   JIT_NAMESPACE,
+  OPENBAO_ACCOUNT,
   prepareWriteEnv,
   TEST_MOUNT,
   TEST_POLICY,
@@ -24,14 +25,13 @@ describe("OpenBao setup as code (Vault dev server)", () => {
 
   it("is idempotent and creates exactly what roles.yaml describes", async () => {
     const test = loadTestEnv();
-    const jwt = await mintServiceAccountToken("openbao", "openbao");
+    const jwt = await mintServiceAccountToken(OPENBAO_ACCOUNT.namespace, OPENBAO_ACCOUNT.name);
     const options = {
       openbao: env.openbao,
       adminToken: test.baoRootToken,
       roles: testRoles(),
       kubernetesHost: test.server,
       kubernetesCaPem: readFileSync(test.caFile, "utf8"),
-      tokenReviewerJwt: jwt,
       secretsEngineJwt: jwt,
     };
     const first = await setupOpenBao(options);
@@ -56,7 +56,7 @@ describe("OpenBao setup as code (Vault dev server)", () => {
     });
     expect(login.data).toMatchObject({
       token_ttl: 60,
-      token_max_ttl: 60,
+      token_max_ttl: 3600,
       audience: "openbao",
       bound_service_account_names: ["deputy-executor"],
       token_policies: [TEST_POLICY],
@@ -69,6 +69,7 @@ describe("OpenBao setup as code (Vault dev server)", () => {
           .object({
             allowed_kubernetes_namespaces: z.array(z.string()),
             generated_role_rules: z.string(),
+            kubernetes_role_name: z.string(),
             token_default_ttl: z.number(),
             kubernetes_role_type: z.string(),
           })
@@ -78,27 +79,44 @@ describe("OpenBao setup as code (Vault dev server)", () => {
     expect([...evict.data.allowed_kubernetes_namespaces].sort()).toEqual([...WRITABLE].sort());
     expect(evict.data.allowed_kubernetes_namespaces).not.toContain("*");
     expect(evict.data.token_default_ttl).toBe(600);
-    expect(evict.data.kubernetes_role_type).toBe("Role");
-    const rules = JSON.parse(evict.data.generated_role_rules) as {
-      rules: { resources: string[]; verbs: string[] }[];
-    };
-    expect(rules.rules.flatMap((rule) => rule.resources)).not.toContain("pods/delete");
-    expect(rules.rules.some((rule) => rule.resources.includes("pods") && rule.verbs.includes("delete"))).toBe(
-      false,
-    );
+    // Existing-role mode: a RoleBinding to the pre-created ClusterRole, never a generated role.
+    expect(evict.data.kubernetes_role_type).toBe("ClusterRole");
+    expect(evict.data.kubernetes_role_name).toBe("deputy-action-evict-pod");
+    expect(evict.data.generated_role_rules).toBe("");
 
     const drain = await env.openbao.request("GET", `${TEST_MOUNT}/roles/deputy-drain-node`, {
       token,
       schema: dataOf(
         z
-          .object({ allowed_kubernetes_namespaces: z.array(z.string()), kubernetes_role_type: z.string() })
+          .object({
+            allowed_kubernetes_namespaces: z.array(z.string()),
+            kubernetes_role_type: z.string(),
+            kubernetes_role_name: z.string(),
+          })
           .loose(),
       ),
     });
     expect(drain.data).toMatchObject({
       allowed_kubernetes_namespaces: [JIT_NAMESPACE],
       kubernetes_role_type: "ClusterRole",
+      kubernetes_role_name: "deputy-action-drain-node",
     });
+
+    // Every parallel mount carries every role, identically.
+    for (const mount of env.secretsMounts) {
+      const same = await env.openbao.request("GET", `${mount}/roles/deputy-drain-node`, {
+        token,
+        schema: dataOf(z.object({ kubernetes_role_name: z.string() }).loose()),
+      });
+      expect(same.data.kubernetes_role_name, mount).toBe("deputy-action-drain-node");
+    }
+
+    // No standing reviewer credential: each login's TokenReview uses the client's own token.
+    const auth = await env.openbao.request("GET", `auth/${TEST_MOUNT}/config`, {
+      token,
+      schema: dataOf(z.object({ token_reviewer_jwt_set: z.boolean() }).loose()),
+    });
+    expect(auth.data.token_reviewer_jwt_set).toBe(false);
 
     const policy = await env.openbao.request("GET", `sys/policies/acl/${TEST_POLICY}`, {
       token,
@@ -116,7 +134,6 @@ describe("OpenBao setup as code (Vault dev server)", () => {
       roles: testRoles(),
       kubernetesHost: test.server,
       kubernetesCaPem: readFileSync(test.caFile, "utf8"),
-      tokenReviewerJwt: "a.b.c",
       secretsEngineJwt: "a.b.c",
     };
     for (const [change, message] of [

@@ -7,13 +7,20 @@ import { adminKubeConfig } from "../helpers/testenv.ts";
 /**
  * For runner tests that must not depend on OpenBao: the same thing the
  * Kubernetes secrets engine does for one action — a generated service account
- * bound to exactly the role's rules from roles.yaml, a TokenRequest token, and
+ * bound to the action's pre-created ClusterRole, a TokenRequest token, and
  * everything deleted afterwards — done by the test with the admin identity.
  * It proves each runner works with no more than its role grants, on the real
  * API server. The OpenBao path itself is tested with the real broker.
  */
 export function createRbacBroker(): CredentialBroker {
-  const stats: BrokerStats = { logins: 0, minted: 0, revoked: 0, revokeFailures: 0 };
+  const stats: BrokerStats = {
+    logins: 0,
+    minted: 0,
+    revoked: 0,
+    revokeFailures: 0,
+    renewals: 0,
+    renewFailures: 0,
+  };
   return {
     async withCredential(request, use, hooks) {
       const params = credsRequestParams(request.role, request.namespace);
@@ -24,16 +31,16 @@ export function createRbacBroker(): CredentialBroker {
       const core = kc.makeApiClient(CoreV1Api);
       const rbac = kc.makeApiClient(RbacAuthorizationV1Api);
       const subjects = [{ kind: "ServiceAccount", name, namespace }];
-      const roleRef = { apiGroup: "rbac.authorization.k8s.io", kind: cluster ? "ClusterRole" : "Role", name };
+      // The pre-created action role (manifests/base/rbac/deputy-action-roles.yaml), as OpenBao binds it.
+      const roleRef = {
+        apiGroup: "rbac.authorization.k8s.io",
+        kind: "ClusterRole",
+        name: request.role.clusterRoleName,
+      };
       await core.createNamespacedServiceAccount({ namespace, body: { metadata: { name } } });
       if (cluster) {
-        await rbac.createClusterRole({ body: { metadata: { name }, rules: request.role.rules } });
         await rbac.createClusterRoleBinding({ body: { metadata: { name }, roleRef, subjects } });
       } else {
-        await rbac.createNamespacedRole({
-          namespace,
-          body: { metadata: { name }, rules: request.role.rules },
-        });
         await rbac.createNamespacedRoleBinding({
           namespace,
           body: { metadata: { name }, roleRef, subjects },
@@ -58,10 +65,8 @@ export function createRbacBroker(): CredentialBroker {
         await core.deleteNamespacedServiceAccount({ name, namespace }).catch(() => undefined);
         if (cluster) {
           await rbac.deleteClusterRoleBinding({ name }).catch(() => undefined);
-          await rbac.deleteClusterRole({ name }).catch(() => undefined);
         } else {
           await rbac.deleteNamespacedRoleBinding({ name, namespace }).catch(() => undefined);
-          await rbac.deleteNamespacedRole({ name, namespace }).catch(() => undefined);
         }
         stats.revoked++;
         await hooks?.onRevoke?.(true);

@@ -9,7 +9,12 @@ import {
   type KubernetesObject,
 } from "@kubernetes/client-node";
 import { parseAllDocuments, parse } from "yaml";
-import { OPENBAO_ROLES_FILE, parseOpenBaoRoles, type OpenBaoRoles } from "../../core/openbao-roles.ts";
+import {
+  OPENBAO_ROLES_FILE,
+  parseOpenBaoRoles,
+  secretsMounts,
+  type OpenBaoRoles,
+} from "../../core/openbao-roles.ts";
 import type { ClusterEndpoint } from "../../executor/kube-writer.ts";
 import { createOpenBaoClient, type OpenBaoClient } from "../../executor/openbao-client.ts";
 import { setupOpenBao } from "../../executor/openbao-setup.ts";
@@ -26,11 +31,11 @@ import { adminKubeConfig, loadTestEnv, mintServiceAccountToken } from "../helper
  * server cannot change the roles under them; everything else is roles.yaml.
  */
 
-export const TEST_MOUNT = "k8s-deputy-test";
-export const TEST_POLICY = "deputy-executor-test";
+export const TEST_MOUNT = "k8s-deputy-prebound";
+export const TEST_POLICY = "deputy-executor-prebound";
 /** The MCP server's policy under its test name (it reads Deputy's keys, nothing else). */
-export const TEST_MCP_POLICY = "deputy-mcp-test";
-export const TEST_BOT_POLICY = "deputy-bot-test";
+export const TEST_MCP_POLICY = "deputy-mcp-prebound";
+export const TEST_BOT_POLICY = "deputy-bot-prebound";
 /** Components' Kubernetes-auth roles the test mount has: all bound to EXECUTOR_NAMESPACE. */
 const TEST_AUTH_ROLES = ["deputy-executor", "deputy-mcp", "deputy-bot"];
 export const EXECUTOR_NAMESPACE = "deputy-test-system";
@@ -45,7 +50,13 @@ export const WRITABLE = [
   "deputy-w-bench",
   "deputy-w-e2e",
 ] as const;
-const OPENBAO_RBAC = join(import.meta.dirname, "../../manifests/base/rbac/openbao-secrets-engine.yaml");
+const RBAC_DIR = join(import.meta.dirname, "../../manifests/base/rbac");
+/**
+ * OpenBao's account in the tests: its own, so that the manifests' RBAC and
+ * admission guard are the only rights it has, whatever else shares the cluster.
+ */
+export const OPENBAO_ACCOUNT = { namespace: "deputy-test-openbao", name: "openbao" } as const;
+export const OPENBAO_USER = `system:serviceaccount:${OPENBAO_ACCOUNT.namespace}:${OPENBAO_ACCOUNT.name}`;
 const READER_ROLE = join(import.meta.dirname, "../../manifests/base/rbac/deputy-reader.yaml");
 
 export interface WriteEnv {
@@ -56,6 +67,8 @@ export interface WriteEnv {
   jwtPath: string;
   authMount: string;
   secretsMount: string;
+  /** All of the secrets engine's parallel mounts, for the broker's `secretsMounts`. */
+  secretsMounts: string[];
   authRole: string;
 }
 
@@ -130,24 +143,62 @@ export function testRoles(): OpenBaoRoles {
   return parseOpenBaoRoles(doc, { writableNamespaces: [...WRITABLE], jitNamespace: JIT_NAMESPACE });
 }
 
-/** Apply manifests/base/rbac/openbao-secrets-engine.yaml, with a RoleBinding in every writable namespace. */
+function manifest(file: string): KubernetesObject[] {
+  return parseAllDocuments(readFileSync(join(RBAC_DIR, file), "utf8"))
+    .map((doc) => doc.toJS() as KubernetesObject | null)
+    .filter((doc): doc is KubernetesObject => doc !== null);
+}
+
+type Binding = KubernetesObject & { subjects: { kind: string; name: string; namespace?: string }[] };
+
+/**
+ * Apply the shipped RBAC for the write path: the pre-created action roles,
+ * OpenBao's rights (a RoleBinding in every writable namespace and the jit
+ * namespace) and its admission guard, and the login-review binding, with
+ * OpenBao's and the components' accounts swapped for the tests' own. Objects
+ * with cluster-wide names get a "-test" suffix so local mode's never collide.
+ */
 async function applyOpenBaoRbac(kc: KubeConfig): Promise<void> {
-  const docs = parseAllDocuments(readFileSync(OPENBAO_RBAC, "utf8")).map(
-    (doc) => doc.toJS() as KubernetesObject,
-  );
-  const template = docs.find((doc) => doc.kind === "RoleBinding");
-  const others = docs.filter((doc) => doc.kind !== "RoleBinding");
-  await ensure(kc, { apiVersion: "v1", kind: "Namespace", metadata: { name: "openbao" } });
-  await ensure(kc, {
-    apiVersion: "v1",
-    kind: "ServiceAccount",
-    metadata: { name: "openbao", namespace: "openbao" },
-  });
+  const docs = manifest("openbao-secrets-engine.yaml");
+  const template = docs.find((doc) => doc.kind === "RoleBinding") as Binding;
+  const asTest = (doc: KubernetesObject): KubernetesObject => {
+    const copy = structuredClone(doc) as Binding;
+    if (copy.kind === "ClusterRoleBinding" || copy.kind === "RoleBinding") {
+      copy.subjects = copy.subjects.map((subject) =>
+        subject.name === "openbao" ? { ...subject, ...OPENBAO_ACCOUNT } : subject,
+      );
+    }
+    if (copy.kind === "ClusterRoleBinding") copy.metadata = { name: `${copy.metadata!.name}-test` };
+    return copy;
+  };
+  await ensure(kc, { apiVersion: "v1", kind: "Namespace", metadata: { name: OPENBAO_ACCOUNT.namespace } });
+  await ensure(kc, { apiVersion: "v1", kind: "ServiceAccount", metadata: { ...OPENBAO_ACCOUNT } });
   // The RBAC itself is replaced, not just created, so a changed manifest takes effect in a reused environment.
-  for (const doc of others) await ensureCurrent(kc, doc);
+  for (const doc of manifest("deputy-action-roles.yaml")) await ensureCurrent(kc, doc);
+  for (const doc of docs.filter((doc) => doc.kind !== "RoleBinding")) await ensureCurrent(kc, asTest(doc));
   for (const namespace of [...WRITABLE, JIT_NAMESPACE]) {
     await ensure(kc, { apiVersion: "v1", kind: "Namespace", metadata: { name: namespace } });
-    await ensure(kc, { ...structuredClone(template!), metadata: { name: "deputy-openbao", namespace } });
+    await ensureCurrent(kc, {
+      ...asTest(template),
+      metadata: { name: "deputy-openbao-leases-test", namespace },
+    });
+  }
+  for (const doc of manifest("openbao-guard.yaml")) {
+    const copy = structuredClone(doc) as KubernetesObject & { spec: Record<string, unknown> };
+    copy.metadata = { name: `${copy.metadata!.name}-test` };
+    if (copy.kind === "ValidatingAdmissionPolicyBinding") copy.spec.policyName = copy.metadata.name;
+    const text = JSON.stringify(copy).replaceAll("system:serviceaccount:openbao:openbao", OPENBAO_USER);
+    await ensureCurrent(kc, JSON.parse(text) as KubernetesObject);
+  }
+  for (const doc of manifest("openbao-login-review.yaml")) {
+    const copy = structuredClone(doc) as Binding;
+    copy.metadata = { name: `${copy.metadata!.name}-test` };
+    copy.subjects = TEST_AUTH_ROLES.map((name) => ({
+      kind: "ServiceAccount",
+      name,
+      namespace: EXECUTOR_NAMESPACE,
+    }));
+    await ensureCurrent(kc, copy);
   }
 }
 
@@ -186,15 +237,16 @@ export function prepareWriteEnv(): Promise<WriteEnv> {
     const roles = testRoles();
     const openbao = createOpenBaoClient({ addr: env.baoAddr });
     const caPem = readFileSync(env.caFile, "utf8");
-    // OpenBao's own service account: token reviewer and secrets engine.
-    const engineJwt = await mintServiceAccountToken("openbao", "openbao", { expirationSeconds: 24 * 3600 });
+    // OpenBao's own service account, for the secrets engine only (logins review themselves).
+    const engineJwt = await mintServiceAccountToken(OPENBAO_ACCOUNT.namespace, OPENBAO_ACCOUNT.name, {
+      expirationSeconds: 24 * 3600,
+    });
     await setupOpenBao({
       openbao,
       adminToken: env.baoRootToken,
       roles,
       kubernetesHost: env.server,
       kubernetesCaPem: caPem,
-      tokenReviewerJwt: engineJwt,
       secretsEngineJwt: engineJwt,
     });
     // The executor's token, audience-bound to OpenBao, in a file as a projected volume would be.
@@ -212,6 +264,7 @@ export function prepareWriteEnv(): Promise<WriteEnv> {
       jwtPath,
       authMount: TEST_MOUNT,
       secretsMount: TEST_MOUNT,
+      secretsMounts: secretsMounts(TEST_MOUNT, roles.secretsEngine.parallelMounts),
       authRole: "deputy-executor",
     };
   })();

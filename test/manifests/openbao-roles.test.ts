@@ -1,9 +1,13 @@
 import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import { parse } from "yaml";
 import { describe, expect, it } from "vitest";
 import {
   OPENBAO_ROLES_FILE,
+  actionClusterRoles,
   credsRequestParams,
+  renderActionRolesManifest,
+  secretsMounts,
   loadOpenBaoRoles,
   parseOpenBaoRoles,
   renderPolicyHcl,
@@ -13,6 +17,7 @@ import {
 import { isDeputyError } from "../../core/errors.ts";
 import { APPLY_KINDS } from "../../core/actions/apply-kinds.ts";
 import { actionTypes, applyManifest } from "../../core/actions/types/index.ts";
+import { MANIFESTS_DIR } from "./kustomize.ts";
 
 const WRITE_TOOLS = [
   "restart_deployment",
@@ -74,14 +79,19 @@ describe("manifests/openbao/roles.yaml", () => {
       }
       const params = secretsRoleParams(roles, role);
       expect(params.allowed_kubernetes_namespaces).toEqual(role.allowedNamespaces);
-      expect(JSON.parse(params.generated_role_rules as string)).toEqual({ rules: role.rules });
+      // Existing-role mode: the engine binds the pre-created ClusterRole and never creates one.
+      expect(params).toMatchObject({
+        kubernetes_role_type: "ClusterRole",
+        kubernetes_role_name: role.clusterRoleName,
+      });
+      expect(params).toMatchObject({ generated_role_rules: "", service_account_name: "" });
     }
   });
 
   it("keeps node roles cluster-scoped but limited to nodes (and drain's evictions)", () => {
     for (const tool of ["cordon_node", "uncordon_node"]) {
       const role = roleForAction(roles, tool);
-      expect(role.kubernetes_role_type).toBe("ClusterRole");
+      expect(role.clusterRoleBinding).toBe(true);
       expect(role.rules).toEqual([{ apiGroups: [""], resources: ["nodes"], verbs: ["get", "patch"] }]);
       expect(credsRequestParams(role, "shop")).toEqual({
         kubernetes_namespace: roles.jitNamespace,
@@ -115,8 +125,13 @@ describe("manifests/openbao/roles.yaml", () => {
       bound_service_account_namespaces: ["deputy-system"],
       audience: "openbao",
       token_ttl: 60,
-      token_max_ttl: 60,
+      // Renewable only while an action runs, up to the longest action (its leases die with it).
+      token_max_ttl: 3600,
     });
+    expect(roles.policies["deputy-executor"]!.paths["auth/token/renew-self"]).toEqual(["update"]);
+    for (const other of roles.auth.roles.filter((role) => role.name !== "deputy-executor")) {
+      expect(other.token_max_ttl, other.name).toBe(60);
+    }
     const bot = roles.auth.roles.find((role) => role.name === "deputy-bot")!;
     expect(bot).toMatchObject({
       bound_service_account_names: ["deputy-bot"],
@@ -148,7 +163,10 @@ describe("manifests/openbao/roles.yaml", () => {
 
   it("refuses a credential outside the writable namespaces", () => {
     const restart = roleForAction(roles, "restart_deployment");
-    expect(credsRequestParams(restart, "shop")).toEqual({ kubernetes_namespace: "shop" });
+    expect(credsRequestParams(restart, "shop")).toEqual({
+      kubernetes_namespace: "shop",
+      cluster_role_binding: false,
+    });
     expect(() => credsRequestParams(restart, "kube-system")).toThrow(/not writable by deputy-restart/);
     expect(() => credsRequestParams(restart, undefined)).toThrow(/not writable/);
   });
@@ -211,6 +229,42 @@ describe("roles validation refuses unsafe roles with a clear reason", () => {
     );
   });
 
+  it("spreads the secrets engine over parallel mounts, each in the executor's policy", () => {
+    const roles = loadOpenBaoRoles();
+    const mounts = secretsMounts(roles.secretsEngine.mount, roles.secretsEngine.parallelMounts);
+    expect(mounts).toHaveLength(roles.secretsEngine.parallelMounts);
+    expect(mounts.slice(0, 2)).toEqual(["kubernetes", "kubernetes-2"]);
+    const paths = roles.policies["deputy-executor"]!.paths;
+    for (const mount of mounts) {
+      expect(paths[`${mount}/creds/deputy-*`], mount).toEqual(["update"]);
+      expect(paths[`sys/leases/revoke/${mount}/creds/deputy-*`], mount).toEqual(["update"]);
+    }
+    // Nothing else is widened: the keys and the token paths are as written.
+    expect(
+      Object.keys(paths)
+        .filter((path) => !/creds\/deputy-\*$/.test(path))
+        .sort(),
+    ).toEqual([
+      "auth/token/renew-self",
+      "auth/token/revoke-self",
+      "secret/data/deputy/keys/action",
+      "secret/data/deputy/keys/executor-caller",
+    ]);
+  });
+
+  it("renders one pre-created ClusterRole per action type, exactly as the shipped manifest", () => {
+    const shipped = readFileSync(join(MANIFESTS_DIR, "base", "rbac", "deputy-action-roles.yaml"), "utf8");
+    const roles = loadOpenBaoRoles();
+    expect(shipped, "regenerate with: deputy executor action-roles").toBe(renderActionRolesManifest(roles));
+    const rendered = actionClusterRoles(roles);
+    expect(rendered.map((role) => role.metadata.name)).toEqual(
+      roles.secretsEngine.roles.map((role) => `deputy-action-${role.name.slice("deputy-".length)}`),
+    );
+    for (const [index, role] of rendered.entries()) {
+      expect(role.rules).toEqual(roles.secretsEngine.roles[index]!.rules);
+    }
+  });
+
   it("refuses nodes in a namespaced Role, duplicates, unknown keys and unknown policies", () => {
     expectInvalid(
       mutated(
@@ -249,6 +303,10 @@ describe("roles validation refuses unsafe roles with a clear reason", () => {
     expectInvalid(
       mutated((d) => (d.auth.roles[0].token_ttl = 3600)),
       /auth\.roles\.0\.token_ttl/,
+    );
+    expectInvalid(
+      mutated((d) => (d.auth.roles[0].token_max_ttl = 7200)),
+      /auth\.roles\.0\.token_max_ttl/,
     );
   });
 

@@ -8,6 +8,7 @@ import {
   credsRequestParams,
   parseOpenBaoRoles,
   roleForAction,
+  secretsMounts,
   type OpenBaoRoles,
 } from "../../core/openbao-roles.ts";
 import {
@@ -100,8 +101,8 @@ beforeAll(async () => {
   document.secretsEngine.mount = SECRETS_MOUNT;
   roles = parseOpenBaoRoles(document);
 
-  // OpenBao's own account (openbao/openbao), bound by the manifest to
-  // system:auth-delegator and the secrets engine's RBAC: it reviews tokens and mints.
+  // OpenBao's own account (openbao/openbao), bound by the manifest to the
+  // secrets engine's RBAC: it mints. Logins are reviewed with their own token.
   const openbaoJwt = await mintServiceAccountToken("openbao", "openbao");
   await setupOpenBao({
     openbao: bao,
@@ -109,13 +110,13 @@ beforeAll(async () => {
     roles,
     kubernetesHost: env.server,
     kubernetesCaPem: readFileSync(env.caFile, "utf8"),
-    tokenReviewerJwt: openbaoJwt,
     secretsEngineJwt: openbaoJwt,
   });
 });
 
 afterAll(async () => {
-  for (const path of [`sys/auth/${AUTH_MOUNT}`, `sys/mounts/${SECRETS_MOUNT}`]) {
+  const mounts = roles ? secretsMounts(SECRETS_MOUNT, roles.secretsEngine.parallelMounts) : [SECRETS_MOUNT];
+  for (const path of [`sys/auth/${AUTH_MOUNT}`, ...mounts.map((mount) => `sys/mounts/${mount}`)]) {
     await bao.request("DELETE", path, { token: root, schema: ignoredSchema }).catch(() => undefined);
   }
   if (strangerNamespace) await deleteNamespace(strangerNamespace);

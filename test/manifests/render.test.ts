@@ -261,7 +261,7 @@ describe.each(OVERLAYS)("overlay %s", (overlay) => {
       .filter(
         (o) =>
           o.kind === "RoleBinding" &&
-          (o.roleRef as { name: string }).name === "deputy-openbao-namespaced" &&
+          (o.roleRef as { name: string }).name === "deputy-openbao-leases" &&
           (o.subjects as Array<{ name: string; namespace: string }>).some((s) => s.namespace === "openbao"),
       )
       .map((o) => o.metadata.namespace!)
@@ -270,8 +270,7 @@ describe.each(OVERLAYS)("overlay %s", (overlay) => {
     // and never cluster-wide for the namespaced part
     const clusterBindings = objects.filter(
       (o) =>
-        o.kind === "ClusterRoleBinding" &&
-        (o.roleRef as { name: string }).name === "deputy-openbao-namespaced",
+        o.kind === "ClusterRoleBinding" && (o.roleRef as { name: string }).name === "deputy-openbao-leases",
     );
     expect(clusterBindings).toEqual([]);
   });

@@ -15,6 +15,13 @@ import { objectName, podRefSchema, type PodRef } from "./support.ts";
  */
 const left = z.strictObject({ pod: z.string(), reason: z.string() });
 
+/**
+ * Per pod: an eviction's request timeouts and retries (20 s each) with room
+ * for a slow API server; plus a minute for the node itself (cordon, pod list).
+ */
+export const DRAIN_PER_POD_MS = 60_000;
+const DRAIN_NODE_MS = 60_000;
+
 function podId(ref: { namespace: string; name: string }): string {
   return `${ref.namespace}/${ref.name}`;
 }
@@ -23,6 +30,7 @@ export const drainNode = defineActionType({
   name: "drain_node",
   args: z.strictObject({ name: objectName, evict: z.array(podRefSchema).max(500) }),
   evidence: z.strictObject({ alreadyCordoned: z.boolean(), leave: z.array(left).max(2000) }),
+  budgetMs: (args) => DRAIN_NODE_MS + DRAIN_PER_POD_MS * args.evict.length,
   plannedSteps: (args) => [`cordon node ${args.name}`, ...args.evict.map((ref) => `evict ${podId(ref)}`)],
   view: (args, ev) => ({
     summary: `Drain node ${args.name}: cordon it and evict ${args.evict.length} pod(s).`,
