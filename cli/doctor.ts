@@ -41,6 +41,7 @@ export const REQUIRED_SLACK_SCOPES = [
   "im:write",
   "chat:write",
   "commands",
+  "files:write",
   "usergroups:read",
   "users:read",
 ] as const;

@@ -20,6 +20,16 @@ export const RESOURCES: Record<string, { path: string; plural: string; namespace
   PodDisruptionBudget: { path: "/apis/policy/v1", plural: "poddisruptionbudgets", namespaced: true },
   NetworkPolicy: { path: "/apis/networking.k8s.io/v1", plural: "networkpolicies", namespaced: true },
   ClusterRole: { path: "/apis/rbac.authorization.k8s.io/v1", plural: "clusterroles", namespaced: false },
+  ValidatingAdmissionPolicy: {
+    path: "/apis/admissionregistration.k8s.io/v1",
+    plural: "validatingadmissionpolicies",
+    namespaced: false,
+  },
+  ValidatingAdmissionPolicyBinding: {
+    path: "/apis/admissionregistration.k8s.io/v1",
+    plural: "validatingadmissionpolicybindings",
+    namespaced: false,
+  },
   ClusterRoleBinding: {
     path: "/apis/rbac.authorization.k8s.io/v1",
     plural: "clusterrolebindings",
