@@ -156,8 +156,12 @@ async function applyRenderedIdentities(): Promise<void> {
   for (const kind of kinds) {
     for (const object of objects.filter((o) => o.kind === kind)) {
       // OpenBao's own RBAC is applied by prepareNamespaces (it needs one binding per writable namespace).
-      if (object.metadata.name.startsWith("deputy-openbao") || object.metadata.namespace === "openbao")
-        continue;
+      // The login-review binding is the client accounts' own (their logins are reviewed with their tokens).
+      const openbaos =
+        (object.metadata.name.startsWith("deputy-openbao") &&
+          object.metadata.name !== "deputy-openbao-login-review") ||
+        object.metadata.namespace === "openbao";
+      if (openbaos) continue;
       await applyObject(object as KubernetesObject);
     }
   }
