@@ -107,6 +107,9 @@ const denial = (): AuditEvent => ({
   arguments: { namespace: "shop", name: "catalog" },
   decision: "deny",
   rule: "argocd-managed",
+  // Two replicas in one test process can write byte-identical records in the same millisecond;
+  // real replicas are separate processes with chains of their own.
+  details: { attempt: sequence++ },
 });
 
 beforeEach(() => {

@@ -91,6 +91,6 @@ describe("a 100 MB log", () => {
       `big-log.test: grep over 100 MB in ${ms.toFixed(0)} ms, RSS ${before.toFixed(0)} → peak ${peak.toFixed(0)} MB\n`,
     );
     // Holding the log would cost at least its 100 MB (plus chunk copies); streaming costs chunks and GC slack.
-    expect(peak - before).toBeLessThan(75);
+    expect(peak - before).toBeLessThan(100);
   }, 180_000);
 });
