@@ -12,7 +12,7 @@ import { connectMcpOverHttp } from "../../bot/mcp-client.ts";
 import type { DeputyKeys } from "../../core/keys.ts";
 import { createOpenBaoClient } from "../../executor/openbao-client.ts";
 import { setupOpenBao } from "../../executor/openbao-setup.ts";
-import { prepareNamespaces } from "../executor/write-env.ts";
+import { OPENBAO_ACCOUNT, prepareNamespaces } from "../executor/write-env.ts";
 import { dropPrefix } from "../executor/support.ts";
 import { startAnthropicFake, text, toolUse, type AnthropicFake } from "../fakes/anthropic.ts";
 import { startSlackFake, type FakeMessage, type SlackFake } from "../fakes/slack.ts";
@@ -285,7 +285,10 @@ beforeAll(async () => {
       data: Record<string, string>;
     }
   ).data.DEPUTY_WRITABLE_NAMESPACES!.split(",");
-  const engineJwt = await mintServiceAccountToken("openbao", "openbao", { expirationSeconds: 24 * 3600 });
+  // The test environment's OpenBao account, whose RBAC prepareNamespaces applies from the manifests.
+  const engineJwt = await mintServiceAccountToken(OPENBAO_ACCOUNT.namespace, OPENBAO_ACCOUNT.name, {
+    expirationSeconds: 24 * 3600,
+  });
   await setupOpenBao({
     openbao: createOpenBaoClient({ addr: test.baoAddr }),
     adminToken: test.baoRootToken,
