@@ -284,7 +284,10 @@ describe("verified outcomes and undo", () => {
     await bot.idle();
     expect((await store.get(undoId))!.state).toBe("succeeded");
     expect(await replicasOf(WEB)).toBe(1);
-    expect(JSON.stringify(current(undoCard).blocks)).toContain("1 of 1 replica(s) available");
+    // The verdict comes once the controller has the replica count down, which a loaded machine delays.
+    await eventually("the undo's verified outcome on its card", async () =>
+      JSON.stringify(current(undoCard).blocks).includes("1 of 1 replica(s) available"),
+    );
   });
 
   it("reports a rollout that gets stuck with the reason, and offers no undo for a restart", async () => {
