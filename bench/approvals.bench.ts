@@ -8,7 +8,7 @@ import { createApprovalExecutor } from "../executor/approval-executor.ts";
 import { createCredentialBroker, type CredentialBroker } from "../executor/credential-broker.ts";
 import { ignoredSchema } from "../executor/openbao-client.ts";
 import { renderPolicyHcl, roleForAction } from "../core/openbao-roles.ts";
-import { upTestEnv } from "../test/env/testenv.ts";
+import { upTestEnv } from "../devenv/testenv.ts";
 import { loadTestEnv, mintServiceAccountToken } from "../test/helpers/testenv.ts";
 import { alice, bob, connectRedis, dropPrefix, testPrefix, testSigner } from "../test/executor/support.ts";
 import {

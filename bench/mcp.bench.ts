@@ -1,6 +1,6 @@
 import { CoreV1Api, KubeConfig } from "@kubernetes/client-node";
-import { SEED, seedCluster as seedWith } from "../test/env/seed.ts";
-import { upTestEnv } from "../test/env/testenv.ts";
+import { SEED, seedCluster as seedWith } from "../devenv/seed.ts";
+import { upTestEnv } from "../devenv/testenv.ts";
 import { countTokens } from "../test/helpers/tokens.ts";
 import { startHarness, type Harness } from "../test/mcp/harness.ts";
 import { interleaved, spreadNote, spreadOf, type Sample } from "./compare.ts";

@@ -7,9 +7,9 @@ import type { Config } from "../core/config.ts";
 import { DeputyError, describeError } from "../core/errors.ts";
 import { createKubeClients } from "../core/kube/client.ts";
 import { loadKubeConfig } from "../core/kube/config.ts";
-import { testEnvLayout } from "../test/env/layout.ts";
-import { seedCluster } from "../test/env/seed.ts";
-import { testEnvStatus, upTestEnv } from "../test/env/testenv.ts";
+import { testEnvLayout } from "../devenv/layout.ts";
+import { seedCluster } from "../devenv/seed.ts";
+import { testEnvStatus, upTestEnv } from "../devenv/testenv.ts";
 
 /**
  * Where local mode's cluster, OpenBao and Redis come from. A KUBECONFIG that

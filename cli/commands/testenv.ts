@@ -1,7 +1,7 @@
 import { KubeConfig } from "@kubernetes/client-node";
 import { DeputyError } from "../../core/errors.ts";
-import { seedCluster } from "../../test/env/seed.ts";
-import { downTestEnv, requireTestEnvState, testEnvStatus, upTestEnv } from "../../test/env/testenv.ts";
+import { seedCluster } from "../../devenv/seed.ts";
+import { downTestEnv, requireTestEnvState, testEnvStatus, upTestEnv } from "../../devenv/testenv.ts";
 
 /**
  * `deputy testenv up|down|seed|status`: the local control plane, Vault dev

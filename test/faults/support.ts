@@ -6,7 +6,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Writable } from "node:stream";
 import { setTimeout as sleep } from "node:timers/promises";
-import { binaryDirs } from "../env/binaries.ts";
+import { binaryDirs } from "../../devenv/binaries.ts";
 
 /**
  * The real parts a fault test can break and mend: its own Redis (never the

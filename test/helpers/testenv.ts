@@ -5,9 +5,9 @@ import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { ApiException, CoreV1Api, KubeConfig, RbacAuthorizationV1Api } from "@kubernetes/client-node";
 import { DeputyError } from "../../core/errors.ts";
-import { testEnvLayout } from "../env/layout.ts";
-import { SEED, seedCluster as seedWith } from "../env/seed.ts";
-import type { TestEnvState } from "../env/testenv.ts";
+import { testEnvLayout } from "../../devenv/layout.ts";
+import { SEED, seedCluster as seedWith } from "../../devenv/seed.ts";
+import type { TestEnvState } from "../../devenv/testenv.ts";
 
 /**
  * What integration tests use to reach the local test environment, which

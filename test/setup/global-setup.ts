@@ -1,6 +1,6 @@
 import { KubeConfig } from "@kubernetes/client-node";
-import { seedCluster } from "../env/seed.ts";
-import { upTestEnv } from "../env/testenv.ts";
+import { seedCluster } from "../../devenv/seed.ts";
+import { upTestEnv } from "../../devenv/testenv.ts";
 import { ensureChromium } from "../console/chromium.ts";
 
 /**

@@ -4,8 +4,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createKubeClients, type KubeClients } from "../../../core/kube/client.ts";
 import { kubeConfigFromToken } from "../../../core/kube/config.ts";
 import { createLimiter } from "../../../core/kube/limiter.ts";
-import { testEnvLayout } from "../../env/layout.ts";
-import type { TestEnvState } from "../../env/testenv.ts";
+import { testEnvLayout } from "../../../devenv/layout.ts";
+import type { TestEnvState } from "../../../devenv/testenv.ts";
 import {
   adminKubeConfig,
   deleteNamespace,

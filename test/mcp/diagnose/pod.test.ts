@@ -178,7 +178,10 @@ describe("analysePod", () => {
 });
 
 describe("explainingLines", () => {
-  const checkoutLog = readFileSync(join(import.meta.dirname, "../../env/seed-logs/checkout.txt"), "utf8")
+  const checkoutLog = readFileSync(
+    join(import.meta.dirname, "../../../devenv/seed-logs/checkout.txt"),
+    "utf8",
+  )
     .replace(/\{\{ts:(-?\d+)\}\}/g, (_m, offset: string) =>
       new Date(now + Number(offset) * 1000).toISOString(),
     )

@@ -4,7 +4,7 @@ import { mkdir, open, readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { stringify } from "yaml";
-import { DeputyError } from "../../core/errors.ts";
+import { DeputyError } from "../core/errors.ts";
 import { KUBE_PIN, checkBinaryVersion, ensureBinaries } from "./binaries.ts";
 import { httpGet } from "./http.ts";
 import { REPO_ROOT, VERSIONS, testEnvLayout, type TestEnvLayout } from "./layout.ts";
@@ -425,7 +425,7 @@ async function startFresh(layout: TestEnvLayout, progress: Progress): Promise<Te
       await startDetached({
         name: "fake-kubelet",
         executable: process.execPath,
-        args: [join(REPO_ROOT, "test", "env", "fake-kubelet.ts"), kubeletConfig],
+        args: [join(REPO_ROOT, "devenv", "fake-kubelet.ts"), kubeletConfig],
         cwd: REPO_ROOT,
         ...dirs,
       }),

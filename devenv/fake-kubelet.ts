@@ -3,7 +3,7 @@ import { stat } from "node:fs/promises";
 import { createServer, type Server } from "node:https";
 import { join } from "node:path";
 import { KubeConfig } from "@kubernetes/client-node";
-import { createLogger } from "../../core/logger.ts";
+import { createLogger } from "../core/logger.ts";
 import { LogQueryError, parseLogQuery, streamLogFile } from "./kubelet-logs.ts";
 import { PodSimulator } from "./pod-simulator.ts";
 
@@ -11,7 +11,7 @@ import { PodSimulator } from "./pod-simulator.ts";
  * The fake kubelet: one process that serves /containerLogs for every fake
  * node (the API server proxies pods/log here) and runs the pod simulator.
  * Only clients with a certificate from the test CA (the API server's kubelet
- * client cert) are served. Usage: node test/env/fake-kubelet.ts <config.json>
+ * client cert) are served. Usage: node devenv/fake-kubelet.ts <config.json>
  */
 interface FakeKubeletConfig {
   kubeconfig: string;

@@ -10,8 +10,8 @@ import {
   loadTestEnv,
   writePodLog,
 } from "../helpers/testenv.ts";
-import { testEnvLayout } from "./layout.ts";
-import type { TestEnvState } from "./testenv.ts";
+import { testEnvLayout } from "../../devenv/layout.ts";
+import type { TestEnvState } from "../../devenv/testenv.ts";
 
 /** pods/log through the real API server, which proxies to the fake kubelet. */
 describe("pod logs via the API server", () => {

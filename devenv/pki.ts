@@ -3,7 +3,7 @@ import { randomBytes } from "node:crypto";
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import { DeputyError } from "../../core/errors.ts";
+import { DeputyError } from "../core/errors.ts";
 
 const execFileAsync = promisify(execFile);
 

@@ -14,7 +14,7 @@ import {
   type V1Node,
   type V1Pod,
 } from "@kubernetes/client-node";
-import type { Logger } from "../../core/logger.ts";
+import type { Logger } from "../core/logger.ts";
 
 /**
  * Plays the kubelet (and the scheduler) for fake nodes: keeps Node objects

@@ -4,7 +4,7 @@ import { mkdir, readFile, readdir, rm, writeFile } from "node:fs/promises";
 import { createServer } from "node:net";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import { DeputyError } from "../../core/errors.ts";
+import { DeputyError } from "../core/errors.ts";
 
 /**
  * Detached child processes with pid files. `down` must stop exactly what `up`

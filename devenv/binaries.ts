@@ -2,12 +2,12 @@ import { execFile, spawn } from "node:child_process";
 import { copyFile, cp, mkdir, open, readFile, readdir, rename, rm, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import { DeputyError } from "../../core/errors.ts";
+import { DeputyError } from "../core/errors.ts";
 import { GO_MODULES_DIR, VERSIONS, cacheRoot } from "./layout.ts";
 
 /**
  * The real control-plane binaries, built from Go modules pinned in
- * test/env/go/* and cached outside the repo by version. Only the first run on
+ * devenv/go/* and cached outside the repo by version. Only the first run on
  * a machine pays the build. Every run checks that each binary is the pinned
  * version (from the Go build information it embeds, or what it reports), so a
  * stray or stale executable is never trusted.

@@ -4,9 +4,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { minimumGoVersion, preflightProblems } from "./preflight-checks.ts";
-import { REPO_ROOT } from "./layout.ts";
-import { redisInstallCommands } from "./redis.ts";
+import { minimumGoVersion, preflightProblems } from "../../devenv/preflight-checks.ts";
+import { REPO_ROOT } from "../../devenv/layout.ts";
+import { redisInstallCommands } from "../../devenv/redis.ts";
 
 const NODE = join(REPO_ROOT, "node_modules", ".bin", "node");
 
@@ -77,7 +77,7 @@ describe("preflight", () => {
   });
 
   it("fails npm test's first step with those sentences and exit code 1", async () => {
-    const outcome = await promisify(execFile)(NODE, [join(REPO_ROOT, "test/env/preflight.ts")], {
+    const outcome = await promisify(execFile)(NODE, [join(REPO_ROOT, "devenv/preflight.ts")], {
       env: { PATH: barePath, XDG_CACHE_HOME: emptyCache, HOME: dir },
     }).then(
       () => ({ code: 0, stderr: "" }),

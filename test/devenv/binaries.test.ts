@@ -8,9 +8,9 @@ import {
   checkBinaryVersion,
   ensureBinaries,
   goModuleVersions,
-} from "./binaries.ts";
-import { VERSIONS } from "./layout.ts";
-import { checkRunningVersions, requireTestEnvState } from "./testenv.ts";
+} from "../../devenv/binaries.ts";
+import { VERSIONS } from "../../devenv/layout.ts";
+import { checkRunningVersions, requireTestEnvState } from "../../devenv/testenv.ts";
 
 const NAMES = ["kube-apiserver", "kube-controller-manager", "etcd", "vault"] as const;
 

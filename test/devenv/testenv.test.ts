@@ -4,9 +4,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadTestEnv } from "../helpers/testenv.ts";
-import { isRunning, readRecords, startDetached, stopProcess } from "./processes.ts";
-import { testEnvLayout } from "./layout.ts";
-import { testEnvStatus, upTestEnv } from "./testenv.ts";
+import { isRunning, readRecords, startDetached, stopProcess } from "../../devenv/processes.ts";
+import { testEnvLayout } from "../../devenv/layout.ts";
+import { testEnvStatus, upTestEnv } from "../../devenv/testenv.ts";
 
 describe("test environment lifecycle", () => {
   let dir: string;

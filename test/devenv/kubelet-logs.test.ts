@@ -2,7 +2,13 @@ import { appendFile, mkdtemp, open, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { LogQueryError, parseLogQuery, streamLogFile, tailOffset, type LogQuery } from "./kubelet-logs.ts";
+import {
+  LogQueryError,
+  parseLogQuery,
+  streamLogFile,
+  tailOffset,
+  type LogQuery,
+} from "../../devenv/kubelet-logs.ts";
 
 /** The fake kubelet's log reading on its own: exact bytes, bounded memory. */
 describe("kubelet log files", () => {

@@ -10,7 +10,7 @@ import {
   type KubernetesObject,
   type V1Pod,
 } from "@kubernetes/client-node";
-import { DeputyError } from "../../core/errors.ts";
+import { DeputyError } from "../core/errors.ts";
 import { LOG_TEMPLATE_ANNOTATION, SIMULATE_ANNOTATION, type SimulationMode } from "./pod-simulator.ts";
 
 /**

@@ -1,7 +1,7 @@
 import { execFile } from "node:child_process";
 import { connect } from "node:net";
 import { promisify } from "node:util";
-import { DeputyError } from "../../core/errors.ts";
+import { DeputyError } from "../core/errors.ts";
 import { startDetached, waitUntil, type ProcessRecord } from "./processes.ts";
 
 const execFileAsync = promisify(execFile);

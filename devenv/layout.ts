@@ -9,8 +9,8 @@ import { join, resolve } from "node:path";
  */
 export const VERSIONS = { kube: "v1.35.4", etcd: "v3.6.13", vault: "v1.21.4" } as const;
 
-export const REPO_ROOT = resolve(import.meta.dirname, "..", "..");
-export const GO_MODULES_DIR = join(REPO_ROOT, "test", "env", "go");
+export const REPO_ROOT = resolve(import.meta.dirname, "..");
+export const GO_MODULES_DIR = join(REPO_ROOT, "devenv", "go");
 
 export function cacheRoot(env: NodeJS.ProcessEnv = process.env): string {
   const base =
