@@ -2,7 +2,7 @@ import { DeputyError, describeError } from "../core/errors.ts";
 import { KubeApiError, type KubeStatus } from "../core/kube/errors.ts";
 import { bearerTokenCredentials, createKubeConnection, readBody } from "../core/kube/transport.ts";
 import type { KubeWriter } from "../core/actions/action-type.ts";
-import { DEFAULT_RETRY, withRetry } from "./retry.ts";
+import { DEFAULT_RETRY, withRetry } from "../core/backoff.ts";
 
 /**
  * The executor's Kubernetes client: one minted bearer token, one action, no
