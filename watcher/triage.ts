@@ -4,8 +4,7 @@ import type { KubeClients } from "../core/kube/client.ts";
 import type { Node, Pod } from "../core/kube/types.ts";
 import { redactText } from "../core/redact.ts";
 import { analyseNode } from "../mcp/diagnose/node.ts";
-import { analysePod } from "../mcp/diagnose/pod.ts";
-import { gatherPodEvidence } from "../mcp/diagnose/pod-evidence.ts";
+import { diagnosePod } from "../mcp/diagnose/pod-evidence.ts";
 import type { Diagnosis } from "../mcp/diagnose/types.ts";
 import type { Problem } from "./problems.ts";
 
@@ -34,11 +33,6 @@ export function renderDiagnosis(diagnosis: Diagnosis): string {
   return lines.length > 0 ? lines.join("\n") : "No rule explains it yet; ask Deputy to troubleshoot it.";
 }
 
-async function podDiagnosis(kube: KubeClients, pod: Pod, signal: AbortSignal): Promise<Diagnosis> {
-  // The same evidence troubleshoot_pod reads, so chat and triage agree on a pod.
-  return analysePod(await gatherPodEvidence(kube, pod, signal));
-}
-
 function title(subject: TriageObjectRef, problem: Problem): string {
   const where = subject.namespace ? `${subject.namespace}/${subject.name}` : subject.name;
   const pod = subject.pod && subject.pod !== subject.name ? ` (pod ${subject.pod})` : "";
@@ -62,7 +56,8 @@ export async function buildPodTriage(
   let diagnosis: string;
   let severity: string | undefined;
   try {
-    const result = await podDiagnosis(kube, pod, signal);
+    // The same gathering and analysis as troubleshoot_pod, so chat and triage agree on a pod.
+    const result = await diagnosePod(kube, pod, signal);
     diagnosis = renderDiagnosis(result);
     severity = result.severity;
   } catch (error) {
