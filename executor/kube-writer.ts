@@ -60,26 +60,22 @@ export function createKubeWriter(
     describeTimeout: (ms) => `no answer from the Kubernetes API within ${ms} ms`,
   });
 
-  function send<T>(
-    method: string,
-    path: string,
-    body: unknown,
-    contentType: string,
-    query?: Record<string, string>,
-  ): Promise<T> {
-    return withRetry(() => sendOnce<T>(method, path, body, contentType, query), {
+  interface WriterRequest {
+    method: string;
+    path: string;
+    body: unknown;
+    contentType: string;
+    query?: Record<string, string> | undefined;
+  }
+
+  function send<T>(request: WriterRequest): Promise<T> {
+    return withRetry(() => sendOnce<T>(request), {
       ...retry,
-      retryable: (error) => isRetryableKubeFailure(method, path, error),
+      retryable: (error) => isRetryableKubeFailure(request.method, request.path, error),
     });
   }
 
-  async function sendOnce<T>(
-    method: string,
-    path: string,
-    body: unknown,
-    contentType: string,
-    query?: Record<string, string>,
-  ): Promise<T> {
+  async function sendOnce<T>({ method, path, body, contentType, query }: WriterRequest): Promise<T> {
     const search = query && Object.keys(query).length > 0 ? `?${new URLSearchParams(query).toString()}` : "";
     let response;
     try {
@@ -114,9 +110,11 @@ export function createKubeWriter(
   }
 
   return {
-    get: (path, query) => send("GET", path, undefined, "application/json", query),
-    patch: (path, body, type, query) => send("PATCH", path, body, CONTENT_TYPES[type], query),
-    post: (path, body, query) => send("POST", path, body, "application/json", query),
+    get: (path, query) =>
+      send({ method: "GET", path, body: undefined, contentType: "application/json", query }),
+    patch: (path, body, type, query) =>
+      send({ method: "PATCH", path, body, contentType: CONTENT_TYPES[type], query }),
+    post: (path, body, query) => send({ method: "POST", path, body, contentType: "application/json", query }),
     close: () => connection.close(),
   };
 }

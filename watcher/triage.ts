@@ -46,60 +46,74 @@ function title(subject: TriageObjectRef, problem: Problem): string {
   return `Triage: ${subject.kind} ${where}${pod} ${what[problem.reason]}`;
 }
 
-export async function buildPodTriage(
+/** Diagnose, render, and wrap as a triage message; a failed diagnosis says so and what was seen. */
+async function triageMessage(
+  subject: TriageObjectRef,
+  problem: Problem,
+  diagnose: () => Promise<Diagnosis>,
+  seen: string,
+  payload: (severity: string | undefined) => Record<string, unknown>,
+): Promise<TriageMessage> {
+  let diagnosis: string;
+  let severity: string | undefined;
+  try {
+    const result = await diagnose();
+    diagnosis = renderDiagnosis(result);
+    severity = result.severity;
+  } catch (error) {
+    diagnosis = `The rule-based diagnosis failed (${describeError(error)}); ${seen}.`;
+  }
+  return {
+    reason: problem.reason,
+    object: subject,
+    title: title(subject, problem),
+    diagnosis,
+    at: new Date().toISOString(),
+    payload: payload(severity),
+  };
+}
+
+export function buildPodTriage(
   kube: KubeClients,
   pod: Pod,
   subject: TriageObjectRef,
   problem: Problem,
   signal: AbortSignal,
 ): Promise<TriageMessage> {
-  let diagnosis: string;
-  let severity: string | undefined;
-  try {
+  return triageMessage(
+    subject,
+    problem,
     // The same gathering and analysis as troubleshoot_pod, so chat and triage agree on a pod.
-    const result = await diagnosePod(kube, pod, signal);
-    diagnosis = renderDiagnosis(result);
-    severity = result.severity;
-  } catch (error) {
-    diagnosis = `The rule-based diagnosis failed (${describeError(error)}); the pod shows ${problem.status}.`;
-  }
-  return {
-    reason: problem.reason,
-    object: subject,
-    title: title(subject, problem),
-    diagnosis,
-    at: new Date().toISOString(),
-    payload: { status: problem.status, container: problem.container, severity, uid: pod.metadata?.uid },
-  };
+    () => diagnosePod(kube, pod, signal),
+    `the pod shows ${problem.status}`,
+    (severity) => ({
+      status: problem.status,
+      container: problem.container,
+      severity,
+      uid: pod.metadata?.uid,
+    }),
+  );
 }
 
-export async function buildNodeTriage(
+export function buildNodeTriage(
   kube: KubeClients,
   node: Node,
   subject: TriageObjectRef,
   problem: Problem,
   signal: AbortSignal,
 ): Promise<TriageMessage> {
-  let diagnosis: string;
-  let severity: string | undefined;
-  try {
-    const name = node.metadata?.name ?? "";
-    const pods = await kube.core
-      .listPods(undefined, { fieldSelector: `spec.nodeName=${name}`, maxItems: 500, signal })
-      .then((list) => list.items)
-      .catch(() => undefined);
-    const result = analyseNode(node, pods);
-    diagnosis = renderDiagnosis(result);
-    severity = result.severity;
-  } catch (error) {
-    diagnosis = `The rule-based diagnosis failed (${describeError(error)}); the node is ${problem.status}.`;
-  }
-  return {
-    reason: problem.reason,
-    object: subject,
-    title: title(subject, problem),
-    diagnosis,
-    at: new Date().toISOString(),
-    payload: { status: problem.status, severity, uid: node.metadata?.uid },
-  };
+  return triageMessage(
+    subject,
+    problem,
+    async () => {
+      const name = node.metadata?.name ?? "";
+      const pods = await kube.core
+        .listPods(undefined, { fieldSelector: `spec.nodeName=${name}`, maxItems: 500, signal })
+        .then((list) => list.items)
+        .catch(() => undefined);
+      return analyseNode(node, pods);
+    },
+    `the node is ${problem.status}`,
+    (severity) => ({ status: problem.status, severity, uid: node.metadata?.uid }),
+  );
 }
