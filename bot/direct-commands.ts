@@ -1,4 +1,5 @@
 import { DeputyError } from "../core/errors.ts";
+import { tokenize } from "../core/tokenize.ts";
 
 /**
  * `/deputy <verb> …` commands that need no model: each maps to one of the same
@@ -50,12 +51,19 @@ function usageError(verb: Verb | undefined, problem: string): DeputyError {
   return new DeputyError("INPUT_INVALID", `${problem}. ${usage}`);
 }
 
-function tokenize(text: string): string[] {
-  const tokens: string[] = [];
-  for (const match of text.matchAll(/"([^"]*)"|'([^']*)'|(\S+)/g)) {
-    tokens.push(match[1] ?? match[2] ?? match[3]!);
+/** The first word decides: a verb, kubectl, or a question (which may hold any punctuation). */
+function firstWord(text: string): string {
+  const word = /^\S+/.exec(text)?.[0] ?? "";
+  return /^(["'])(.*)\1$/.exec(word)?.[2] ?? word;
+}
+
+/** A verb's arguments, split like a shell would (quotes group; an unterminated one is an error). */
+function argumentsOf(text: string, verb: Verb): string[] {
+  try {
+    return tokenize(text, { unterminated: (quote) => `Unterminated ${quote} quote` }).slice(1);
+  } catch (error) {
+    throw usageError(verb, (error as Error).message);
   }
-  return tokens;
 }
 
 function parseArgs(tokens: string[], verb: Verb): Parsed {
@@ -402,8 +410,7 @@ export function parseDirectCommand(text: string): DirectCommand {
   const trimmed = text.trim();
   if (trimmed === "" || /^(help|-h|--help|\?)$/i.test(trimmed))
     return { kind: "help", text: DIRECT_COMMAND_USAGE };
-  const tokens = tokenize(trimmed);
-  const word = tokens[0]!.toLowerCase();
+  const word = firstWord(trimmed).toLowerCase();
   if (word === "kubectl") {
     const rest = trimmed.slice(trimmed.toLowerCase().indexOf("kubectl") + "kubectl".length).trim();
     if (!rest) throw usageError(verbs.kubectl, "Missing the kubectl command");
@@ -413,7 +420,7 @@ export function parseDirectCommand(text: string): DirectCommand {
   // A question that happens to start like a sentence ("restart why …?") still
   // goes to the verb: verbs are reserved words, documented in help.
   if (!verb) return { kind: "ask", prompt: trimmed };
-  const built = verb.build.call(verb, parseArgs(tokens.slice(1), verb));
+  const built = verb.build.call(verb, parseArgs(argumentsOf(trimmed, verb), verb));
   if (built.tool === LOG_FILE) {
     const { namespace, pod, container, previous } = built.arguments as {
       namespace: string;

@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { KubeConfig } from "@kubernetes/client-node";
 import { createLogger } from "../core/logger.ts";
 import { LogQueryError, parseLogQuery, streamLogFile } from "./kubelet-logs.ts";
-import { PodSimulator } from "./pod-simulator.ts";
+import { PodSimulator } from "./pod-simulator/index.ts";
 
 /**
  * The fake kubelet: one process that serves /containerLogs for every fake

@@ -11,7 +11,7 @@ import {
   type V1Pod,
 } from "@kubernetes/client-node";
 import { DeputyError } from "../core/errors.ts";
-import { LOG_TEMPLATE_ANNOTATION, SIMULATE_ANNOTATION, type SimulationMode } from "./pod-simulator.ts";
+import { LOG_TEMPLATE_ANNOTATION, SIMULATE_ANNOTATION, type SimulationMode } from "./pod-simulator/index.ts";
 
 /**
  * The troubled `shop` namespace every test and demo starts from. Applied

@@ -1,25 +1,18 @@
-import { z } from "zod";
-import { RESUME_HINT } from "../core/anomaly.ts";
 import type { AuditLog } from "../core/audit.ts";
 import { describeError, isDeputyError } from "../core/errors.ts";
-import { identitySchema, sameIdentity, type Identity } from "../core/identity.ts";
+import type { Identity } from "../core/identity.ts";
 import { KubeApiError } from "../core/kube/errors.ts";
 import type { Logger } from "../core/logger.ts";
 import { roleForAction, type OpenBaoRoles } from "../core/openbao-roles.ts";
 import { randomBytes } from "node:crypto";
 import { hostname } from "node:os";
 import { ActionFailed, describeTarget } from "../core/actions/action-type.ts";
-import { shortDigest } from "../core/actions/digest.ts";
 import type { ActionStep, Decision, DecisionResult, PendingAction } from "../core/actions/schema.ts";
 import { ACTION_ID_PATTERN, ActionTampered, type ActionStore } from "../core/actions/store.ts";
 import { actionTypeOf } from "../core/actions/types/index.ts";
 import { ActionTimedOut, actionBudgetMs, leaseTtlSeconds } from "../core/actions/budget.ts";
-import {
-  identityKindRefusal,
-  isAuthorisedApprover,
-  type ApproverPolicy,
-  type DecisionContext,
-} from "./approvers.ts";
+import { checkDecision, decisionRequestSchema, parseDecisionRequest } from "./approval-checks.ts";
+import { isAuthorisedApprover, type ApproverPolicy, type DecisionContext } from "./approvers.ts";
 import type { CredentialBroker } from "./credential-broker.ts";
 import { createKubeWriter, type ClusterEndpoint } from "./kube-writer.ts";
 import { OpenBaoError } from "./openbao-client.ts";
@@ -91,17 +84,7 @@ export interface ApprovalExecutorDeps {
   maxActionMs?: number;
 }
 
-export const decisionRequestSchema = z
-  .object({
-    actionId: z.string().max(128),
-    digest: z
-      .string()
-      .regex(/^[0-9a-f]{64}$/, "must be the 64-character digest the card carries")
-      .optional(),
-    approver: identitySchema,
-    decision: z.enum(["approve", "reject"]),
-  })
-  .strict();
+export { decisionRequestSchema };
 
 export function createApprovalExecutor(deps: ApprovalExecutorDeps): ApprovalExecutor {
   const logger = deps.logger.child({ component: "approval-executor" });
@@ -110,13 +93,20 @@ export function createApprovalExecutor(deps: ApprovalExecutorDeps): ApprovalExec
   /** Actions this executor is running now: their heartbeats are sent, never reaped here. */
   const running = new Set<string>();
 
-  function refused(
-    rule: string,
-    message: string,
-    action: PendingAction | undefined,
-    approver: Identity | undefined,
-    decision: Decision | undefined,
-  ): DecisionResult {
+  /** A decision refused by a named rule: audited, logged, and answered with that sentence. */
+  function refused({
+    rule,
+    message,
+    action,
+    approver,
+    decision,
+  }: {
+    rule: string;
+    message: string;
+    action?: PendingAction | undefined;
+    approver?: Identity | undefined;
+    decision?: Decision | undefined;
+  }): DecisionResult {
     deps.audit.record({
       kind: "approval_decision",
       decision: "refused",
@@ -295,20 +285,9 @@ export function createApprovalExecutor(deps: ApprovalExecutorDeps): ApprovalExec
 
   return {
     async decide(request, context = {}) {
-      const parsed = decisionRequestSchema.safeParse(request);
-      if (!parsed.success) {
-        const problems = parsed.error.issues
-          .map((i) => `${i.path.join(".") || "request"}: ${i.message}`)
-          .join("; ");
-        return refused(
-          "invalid-request",
-          `The decision request is invalid: ${problems}`,
-          undefined,
-          undefined,
-          undefined,
-        );
-      }
-      const { actionId, approver, decision, digest } = parsed.data;
+      const parsed = parseDecisionRequest(request);
+      if (!parsed.ok) return refused(parsed.refusal);
+      const { actionId, approver, decision, digest } = parsed.request;
       let action: PendingAction | undefined;
       try {
         action = ACTION_ID_PATTERN.test(actionId) ? await deps.store.get(actionId) : undefined;
@@ -316,90 +295,23 @@ export function createApprovalExecutor(deps: ApprovalExecutorDeps): ApprovalExec
         if (!(error instanceof ActionTampered)) throw error;
         // Someone rewrote the stored action: never run it, say so, and raise the alarm.
         deps.audit.record({ kind: "anomaly", actionId, rule: "tampered", message: error.message, approver });
-        return refused(
-          "tampered",
-          `Action ${actionId} failed its integrity check: what is stored is not what was proposed, so it will not run. This has been reported; propose the change again.`,
-          undefined,
+        return refused({
+          rule: "tampered",
+          message: `Action ${actionId} failed its integrity check: what is stored is not what was proposed, so it will not run. This has been reported; propose the change again.`,
           approver,
           decision,
-        );
+        });
       }
       if (!action) {
-        return refused(
-          "unknown-action",
-          `There is no pending action with id ${actionId}.`,
-          undefined,
+        return refused({
+          rule: "unknown-action",
+          message: `There is no pending action with id ${actionId}.`,
           approver,
           decision,
-        );
+        });
       }
-      // An executor acts on its own cluster only: the cluster is part of what the approver saw.
-      if (action.cluster !== deps.clusterName) {
-        return refused(
-          "wrong-cluster",
-          `Action ${actionId} was proposed for cluster ${action.cluster}; this executor runs changes on cluster ${deps.clusterName} only. Nothing was done.`,
-          action,
-          approver,
-          decision,
-        );
-      }
-
-      const kindRefusal = identityKindRefusal(deps.approvers, approver);
-      if (kindRefusal) return refused("local-identity-refused", kindRefusal, action, approver, decision);
-      const authorised = await isAuthorisedApprover(deps.approvers, approver, context);
-      const cancellingOwn = decision === "reject" && sameIdentity(approver, action.requester);
-      if (!authorised && !cancellingOwn) {
-        return refused(
-          "approver-not-authorised",
-          `${approver.name ?? approver.id} is not an authorised approver; ask an on-call approver to decide.`,
-          action,
-          approver,
-          decision,
-        );
-      }
-      if (
-        decision === "approve" &&
-        sameIdentity(approver, action.requester) &&
-        deps.twoPersonRule[action.risk.level]
-      ) {
-        return refused(
-          "two-person-rule",
-          "You asked for this change, so someone else must approve it (two-person rule).",
-          action,
-          approver,
-          decision,
-        );
-      }
-      if (decision === "approve" && deps.writePause) {
-        const pause = await deps.writePause();
-        if (pause) {
-          return refused(
-            "writes-paused",
-            `New write approvals are paused (${pause.rule}: ${pause.reason})${pause.until ? ` until ${pause.until}` : ""}; ${RESUME_HINT}. Nothing was run.`,
-            action,
-            approver,
-            decision,
-          );
-        }
-      }
-      if (decision === "approve" && digest === undefined) {
-        return refused(
-          "digest-required",
-          `An approval must carry the digest of the card it was given on; nothing was run. Use the card's Approve button.`,
-          action,
-          approver,
-          decision,
-        );
-      }
-      if (digest !== undefined && digest !== action.digest) {
-        return refused(
-          "stale-card",
-          `The card you clicked showed a different version of action ${actionId} (digest ${shortDigest(digest)}, stored ${shortDigest(action.digest)}); nothing was run. Review the current card before deciding.`,
-          action,
-          approver,
-          decision,
-        );
-      }
+      const refusal = await checkDecision(deps, { action, approver, decision, digest }, context);
+      if (refusal) return refused({ ...refusal, action, approver, decision });
 
       const transition = await deps.store.decide(
         actionId,
@@ -408,13 +320,12 @@ export function createApprovalExecutor(deps: ApprovalExecutorDeps): ApprovalExec
       );
       if (!transition.ok) {
         if (transition.reason === "missing") {
-          return refused(
-            "unknown-action",
-            `There is no pending action with id ${actionId}.`,
-            undefined,
+          return refused({
+            rule: "unknown-action",
+            message: `There is no pending action with id ${actionId}.`,
             approver,
             decision,
-          );
+          });
         }
         if (transition.reason === "expired") {
           deps.audit.record({
@@ -424,13 +335,13 @@ export function createApprovalExecutor(deps: ApprovalExecutorDeps): ApprovalExec
             approver,
             tool: action.tool,
           });
-          return refused(
-            "expired",
-            `Action ${actionId} expired at ${action.expiresAt}; nothing was run. Ask again if it is still needed.`,
-            transition.action,
+          return refused({
+            rule: "expired",
+            message: `Action ${actionId} expired at ${action.expiresAt}; nothing was run. Ask again if it is still needed.`,
+            action: transition.action,
             approver,
             decision,
-          );
+          });
         }
         const current = transition.action;
         return {

@@ -10,7 +10,7 @@ import {
   type OpenBaoClient,
 } from "./openbao-client.ts";
 import { createCallGate } from "./call-gate.ts";
-import { DEFAULT_RETRY, withRetry, type RetryOptions } from "./retry.ts";
+import { DEFAULT_RETRY, withRetry, type RetryOptions } from "../core/backoff.ts";
 import type { Metrics } from "../core/metrics.ts";
 
 /**

@@ -1,13 +1,13 @@
-import https from "node:https";
-import http from "node:http";
 import { DeputyError, describeError } from "../core/errors.ts";
 import { KubeApiError, type KubeStatus } from "../core/kube/errors.ts";
+import { bearerTokenCredentials, createKubeConnection, readBody } from "../core/kube/transport.ts";
 import type { KubeWriter } from "../core/actions/action-type.ts";
-import { DEFAULT_RETRY, withRetry } from "./retry.ts";
+import { DEFAULT_RETRY, withRetry } from "../core/backoff.ts";
 
 /**
  * The executor's Kubernetes client: one minted bearer token, one action, no
  * connection reuse after it (the agent is destroyed when the action ends).
+ * It speaks over the same connection code as the reader (core/kube/transport.ts).
  * Raw JSON over HTTPS so every write states its content type (merge patch,
  * JSON patch, server-side apply) and its preconditions explicitly. Failures
  * are KubeApiError with the API's status code and message.
@@ -54,98 +54,67 @@ export function createKubeWriter(
 ): KubeWriter {
   const timeoutMs = options.timeoutMs ?? 20_000;
   const retry = options.retry ?? DEFAULT_RETRY;
-  const url = new URL(cluster.server);
-  const secure = url.protocol === "https:";
-  const agent = secure
-    ? new https.Agent({ keepAlive: true, maxSockets: 4, ...(cluster.caPem ? { ca: cluster.caPem } : {}) })
-    : new http.Agent({ keepAlive: true, maxSockets: 4 });
-  const basePath = url.pathname.replace(/\/$/, "");
+  const connection = createKubeConnection(bearerTokenCredentials(cluster, token), {
+    maxSockets: 4,
+    userAgent: "deputy-executor",
+    describeTimeout: (ms) => `no answer from the Kubernetes API within ${ms} ms`,
+  });
 
-  function send<T>(
-    method: string,
-    path: string,
-    body: unknown,
-    contentType: string,
-    query?: Record<string, string>,
-  ): Promise<T> {
-    return withRetry(() => sendOnce<T>(method, path, body, contentType, query), {
+  interface WriterRequest {
+    method: string;
+    path: string;
+    body: unknown;
+    contentType: string;
+    query?: Record<string, string> | undefined;
+  }
+
+  function send<T>(request: WriterRequest): Promise<T> {
+    return withRetry(() => sendOnce<T>(request), {
       ...retry,
-      retryable: (error) => isRetryableKubeFailure(method, path, error),
+      retryable: (error) => isRetryableKubeFailure(request.method, request.path, error),
     });
   }
 
-  function sendOnce<T>(
-    method: string,
-    path: string,
-    body: unknown,
-    contentType: string,
-    query?: Record<string, string>,
-  ): Promise<T> {
+  async function sendOnce<T>({ method, path, body, contentType, query }: WriterRequest): Promise<T> {
     const search = query && Object.keys(query).length > 0 ? `?${new URLSearchParams(query).toString()}` : "";
-    const payload = body === undefined ? undefined : JSON.stringify(body);
-    return new Promise<T>((resolve, reject) => {
-      const request = (secure ? https : http).request(
+    let response;
+    try {
+      response = await connection.open({
+        method,
+        pathWithQuery: `${path}${search}`,
+        body: body === undefined ? undefined : JSON.stringify(body),
+        accept: "application/json",
+        contentType,
+        timeoutMs,
+      });
+    } catch (error) {
+      throw new DeputyError(
+        "UPSTREAM_FAILED",
+        `the Kubernetes API could not be reached: ${describeError(error)}`,
         {
-          protocol: url.protocol,
-          hostname: url.hostname,
-          port: url.port || (secure ? 443 : 80),
-          path: `${basePath}${path}${search}`,
-          method,
-          agent,
-          timeout: timeoutMs,
-          headers: {
-            accept: "application/json",
-            authorization: `Bearer ${token}`,
-            "user-agent": "deputy-executor",
-            ...(payload === undefined
-              ? {}
-              : { "content-type": contentType, "content-length": Buffer.byteLength(payload) }),
-          },
-        },
-        (response) => {
-          const chunks: Buffer[] = [];
-          response.on("data", (chunk: Buffer) => chunks.push(chunk));
-          response.on("error", reject);
-          response.on("end", () => {
-            const text = Buffer.concat(chunks).toString("utf8");
-            const status = response.statusCode ?? 0;
-            let json: unknown;
-            try {
-              json = text ? JSON.parse(text) : undefined;
-            } catch {
-              json = undefined;
-            }
-            if (status >= 200 && status < 300) resolve(json as T);
-            else
-              reject(
-                new KubeApiError(method, path, status, json as KubeStatus | undefined, text.slice(0, 300)),
-              );
-          });
+          cause: error,
+          details: { network: true },
         },
       );
-      request.on("timeout", () =>
-        request.destroy(new Error(`no answer from the Kubernetes API within ${timeoutMs} ms`)),
-      );
-      request.on("error", (error) =>
-        reject(
-          new DeputyError(
-            "UPSTREAM_FAILED",
-            `the Kubernetes API could not be reached: ${describeError(error)}`,
-            {
-              cause: error,
-              details: { network: true },
-            },
-          ),
-        ),
-      );
-      request.end(payload);
-    });
+    }
+    const text = (await readBody(response)).toString("utf8");
+    const status = response.statusCode ?? 0;
+    let json: unknown;
+    try {
+      json = text ? JSON.parse(text) : undefined;
+    } catch {
+      json = undefined;
+    }
+    if (status >= 200 && status < 300) return json as T;
+    throw new KubeApiError(method, path, status, json as KubeStatus | undefined, text.slice(0, 300));
   }
 
   return {
-    get: (path, query) => send("GET", path, undefined, "application/json", query),
-    patch: (path, body, type, query) => send("PATCH", path, body, CONTENT_TYPES[type], query),
-    post: (path, body, query) => send("POST", path, body, "application/json", query),
-    close: () => agent.destroy(),
+    get: (path, query) =>
+      send({ method: "GET", path, body: undefined, contentType: "application/json", query }),
+    patch: (path, body, type, query) =>
+      send({ method: "PATCH", path, body, contentType: CONTENT_TYPES[type], query }),
+    post: (path, body, query) => send({ method: "POST", path, body, contentType: "application/json", query }),
+    close: () => connection.close(),
   };
 }

@@ -4,8 +4,7 @@ import type { KubeClients } from "../core/kube/client.ts";
 import type { Node, Pod } from "../core/kube/types.ts";
 import { redactText } from "../core/redact.ts";
 import { analyseNode } from "../mcp/diagnose/node.ts";
-import { analysePod } from "../mcp/diagnose/pod.ts";
-import { gatherPodEvidence } from "../mcp/diagnose/pod-evidence.ts";
+import { diagnosePod } from "../mcp/diagnose/pod-evidence.ts";
 import type { Diagnosis } from "../mcp/diagnose/types.ts";
 import type { Problem } from "./problems.ts";
 
@@ -34,11 +33,6 @@ export function renderDiagnosis(diagnosis: Diagnosis): string {
   return lines.length > 0 ? lines.join("\n") : "No rule explains it yet; ask Deputy to troubleshoot it.";
 }
 
-async function podDiagnosis(kube: KubeClients, pod: Pod, signal: AbortSignal): Promise<Diagnosis> {
-  // The same evidence troubleshoot_pod reads, so chat and triage agree on a pod.
-  return analysePod(await gatherPodEvidence(kube, pod, signal));
-}
-
 function title(subject: TriageObjectRef, problem: Problem): string {
   const where = subject.namespace ? `${subject.namespace}/${subject.name}` : subject.name;
   const pod = subject.pod && subject.pod !== subject.name ? ` (pod ${subject.pod})` : "";
@@ -52,59 +46,74 @@ function title(subject: TriageObjectRef, problem: Problem): string {
   return `Triage: ${subject.kind} ${where}${pod} ${what[problem.reason]}`;
 }
 
-export async function buildPodTriage(
+/** Diagnose, render, and wrap as a triage message; a failed diagnosis says so and what was seen. */
+async function triageMessage(
+  subject: TriageObjectRef,
+  problem: Problem,
+  diagnose: () => Promise<Diagnosis>,
+  seen: string,
+  payload: (severity: string | undefined) => Record<string, unknown>,
+): Promise<TriageMessage> {
+  let diagnosis: string;
+  let severity: string | undefined;
+  try {
+    const result = await diagnose();
+    diagnosis = renderDiagnosis(result);
+    severity = result.severity;
+  } catch (error) {
+    diagnosis = `The rule-based diagnosis failed (${describeError(error)}); ${seen}.`;
+  }
+  return {
+    reason: problem.reason,
+    object: subject,
+    title: title(subject, problem),
+    diagnosis,
+    at: new Date().toISOString(),
+    payload: payload(severity),
+  };
+}
+
+export function buildPodTriage(
   kube: KubeClients,
   pod: Pod,
   subject: TriageObjectRef,
   problem: Problem,
   signal: AbortSignal,
 ): Promise<TriageMessage> {
-  let diagnosis: string;
-  let severity: string | undefined;
-  try {
-    const result = await podDiagnosis(kube, pod, signal);
-    diagnosis = renderDiagnosis(result);
-    severity = result.severity;
-  } catch (error) {
-    diagnosis = `The rule-based diagnosis failed (${describeError(error)}); the pod shows ${problem.status}.`;
-  }
-  return {
-    reason: problem.reason,
-    object: subject,
-    title: title(subject, problem),
-    diagnosis,
-    at: new Date().toISOString(),
-    payload: { status: problem.status, container: problem.container, severity, uid: pod.metadata?.uid },
-  };
+  return triageMessage(
+    subject,
+    problem,
+    // The same gathering and analysis as troubleshoot_pod, so chat and triage agree on a pod.
+    () => diagnosePod(kube, pod, signal),
+    `the pod shows ${problem.status}`,
+    (severity) => ({
+      status: problem.status,
+      container: problem.container,
+      severity,
+      uid: pod.metadata?.uid,
+    }),
+  );
 }
 
-export async function buildNodeTriage(
+export function buildNodeTriage(
   kube: KubeClients,
   node: Node,
   subject: TriageObjectRef,
   problem: Problem,
   signal: AbortSignal,
 ): Promise<TriageMessage> {
-  let diagnosis: string;
-  let severity: string | undefined;
-  try {
-    const name = node.metadata?.name ?? "";
-    const pods = await kube.core
-      .listPods(undefined, { fieldSelector: `spec.nodeName=${name}`, maxItems: 500, signal })
-      .then((list) => list.items)
-      .catch(() => undefined);
-    const result = analyseNode(node, pods);
-    diagnosis = renderDiagnosis(result);
-    severity = result.severity;
-  } catch (error) {
-    diagnosis = `The rule-based diagnosis failed (${describeError(error)}); the node is ${problem.status}.`;
-  }
-  return {
-    reason: problem.reason,
-    object: subject,
-    title: title(subject, problem),
-    diagnosis,
-    at: new Date().toISOString(),
-    payload: { status: problem.status, severity, uid: node.metadata?.uid },
-  };
+  return triageMessage(
+    subject,
+    problem,
+    async () => {
+      const name = node.metadata?.name ?? "";
+      const pods = await kube.core
+        .listPods(undefined, { fieldSelector: `spec.nodeName=${name}`, maxItems: 500, signal })
+        .then((list) => list.items)
+        .catch(() => undefined);
+      return analyseNode(node, pods);
+    },
+    `the node is ${problem.status}`,
+    (severity) => ({ status: problem.status, severity, uid: node.metadata?.uid }),
+  );
 }

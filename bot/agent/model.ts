@@ -1,5 +1,6 @@
 import Anthropic from "@anthropic-ai/sdk";
 import type { Message, MessageCreateParamsNonStreaming } from "@anthropic-ai/sdk/resources/messages/messages";
+import { jitteredBackoff, sleep } from "../../core/backoff.ts";
 import { DeputyError } from "../../core/errors.ts";
 
 /**
@@ -62,24 +63,6 @@ function retryAfterMs(error: unknown): number | undefined {
   return Number.isFinite(seconds) && seconds >= 0 ? seconds * 1000 : undefined;
 }
 
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal.aborted) {
-      reject(signal.reason);
-      return;
-    }
-    const timer = setTimeout(() => {
-      signal.removeEventListener("abort", onAbort);
-      resolve();
-    }, ms);
-    const onAbort = (): void => {
-      clearTimeout(timer);
-      reject(signal.reason);
-    };
-    signal.addEventListener("abort", onAbort, { once: true });
-  });
-}
-
 /** Wrap any `create` with capped exponential backoff, full jitter and Retry-After. */
 export function withModelRetry(
   create: (params: MessageCreateParamsNonStreaming, signal: AbortSignal) => Promise<Message>,
@@ -120,8 +103,7 @@ export function withModelRetry(
           }
           // Equal jitter: at least half the step, so retries spread over the window
           // instead of bunching at its start; the last wait ends at the window's end.
-          const step = Math.min(policy.capMs, policy.baseMs * 2 ** (attempt - 1));
-          const backoff = step / 2 + (Math.random() * step) / 2;
+          const backoff = jitteredBackoff(attempt, { ...policy, jitter: "equal" });
           const delayMs = Math.min(left, Math.max(backoff, retryAfterMs(error) ?? 0));
           onRetry?.({ attempt, delayMs, reason });
           await sleep(delayMs, signal);

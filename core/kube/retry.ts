@@ -1,7 +1,11 @@
+import { jitteredBackoff } from "../backoff.ts";
+
+export { sleep } from "../backoff.ts";
+
 /**
- * Retry policy for Kubernetes reads: capped exponential backoff with full
- * jitter (sleep a random time between 0 and min(cap, base·2^attempt)), so many
- * clients that failed together do not retry together. Retry-After from the API
+ * Retry policy for Kubernetes reads: the shared backoff with full jitter
+ * (core/backoff.ts), so many clients that failed together do not retry
+ * together. Retry-After from the API
  * server's priority-and-fairness 429s is honoured, within the cap.
  */
 export interface RetryPolicy {
@@ -39,8 +43,7 @@ export function backoffDelay(
   random: () => number = Math.random,
   retryAfterSeconds?: number,
 ): number {
-  const ceiling = Math.min(policy.capMs, policy.baseMs * 2 ** (attempt - 1));
-  const jittered = Math.floor(random() * ceiling);
+  const jittered = jitteredBackoff(attempt, policy, random);
   if (retryAfterSeconds !== undefined && Number.isFinite(retryAfterSeconds) && retryAfterSeconds > 0) {
     return Math.min(policy.capMs, Math.max(jittered, retryAfterSeconds * 1000));
   }
@@ -52,22 +55,4 @@ export function parseRetryAfter(header: string | string[] | undefined): number |
   if (!value) return undefined;
   const seconds = Number(value);
   return Number.isFinite(seconds) ? seconds : undefined;
-}
-
-export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) {
-      reject(signal.reason instanceof Error ? signal.reason : new Error("aborted"));
-      return;
-    }
-    const timer = setTimeout(() => {
-      signal?.removeEventListener("abort", onAbort);
-      resolve();
-    }, ms);
-    const onAbort = (): void => {
-      clearTimeout(timer);
-      reject(signal?.reason instanceof Error ? signal.reason : new Error("aborted"));
-    };
-    signal?.addEventListener("abort", onAbort, { once: true });
-  });
 }

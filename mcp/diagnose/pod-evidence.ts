@@ -1,7 +1,8 @@
 import { describeError } from "../../core/errors.ts";
 import type { KubeClients } from "../../core/kube/client.ts";
 import type { Node, Pod } from "../../core/kube/types.ts";
-import type { ContainerLog, PodEvidence } from "./pod.ts";
+import { analysePod, type ContainerLog, type PodEvidence } from "./pod.ts";
+import type { Diagnosis } from "./types.ts";
 
 /**
  * What the pod analyser reads, gathered one way for every caller — the
@@ -60,4 +61,9 @@ export async function gatherPodEvidence(
     ),
   ]);
   return { pod, events, logs, node };
+}
+
+/** Gather, then analyse: the one path troubleshoot_pod and the triage watcher both take. */
+export async function diagnosePod(kube: KubeClients, pod: Pod, signal: AbortSignal): Promise<Diagnosis> {
+  return analysePod(await gatherPodEvidence(kube, pod, signal));
 }

@@ -82,6 +82,20 @@ describe("parseDirectCommand", () => {
     });
   });
 
+  it("leaves a question's punctuation alone: quotes and shell characters are the agent's to read", () => {
+    const prompt = `what's wrong with "checkout; it says $PORT isn't set | grep?`;
+    expect(parseDirectCommand(prompt)).toEqual({ kind: "ask", prompt });
+  });
+
+  it("splits a verb's arguments as a shell would, with the kubectl tool's tokenizer", () => {
+    expect(tool(`logs shop/checkout --grep "a \\"quoted\\" word|error$"`).arguments).toMatchObject({
+      grep: 'a "quoted" word|error$',
+    });
+    expect(tool("logs shop/checkout --grep=Null' 'pointer").arguments).toMatchObject({
+      grep: "Null pointer",
+    });
+  });
+
   it.each([
     ["restart deployment/checkout", "Which namespace is checkout in?"],
     ["scale deployment/checkout -n shop", "--replicas is required"],
@@ -98,6 +112,7 @@ describe("parseDirectCommand", () => {
     ["cordon node-a node-b", 'Unexpected "node-b"'],
     ["restart deployment/checkout -n shop --replicas 2", "Unknown option --replicas"],
     ["describe checkout -n shop", "Say pod/<name> or deployment/<name>"],
+    ["logs shop/checkout --grep 'Null pointer", "Unterminated ' quote"],
   ])("refuses %s with a clear usage error", (text, fragment) => {
     const { code, message } = failure(text);
     expect(code).toBe("INPUT_INVALID");

@@ -3,8 +3,7 @@ import { isKubeApiError } from "../../../core/kube/errors.ts";
 import type { Pod } from "../../../core/kube/types.ts";
 import { defineTool } from "../../tool.ts";
 import type { McpDeps } from "../../deps.ts";
-import { analysePod } from "../../diagnose/pod.ts";
-import { gatherPodEvidence } from "../../diagnose/pod-evidence.ts";
+import { diagnosePod } from "../../diagnose/pod-evidence.ts";
 import { plural } from "../../diagnose/format.ts";
 import { summarisePod } from "../../diagnose/pod-status.ts";
 import type { Diagnosis } from "../../diagnose/types.ts";
@@ -22,9 +21,9 @@ const inputSchema = z.object({
 });
 
 const MAX_PODS = 3;
-/** The shared evidence gathering (the triage watcher uses the same), then the analyser. */
-async function evidenceFor(deps: McpDeps, pod: Pod, signal: AbortSignal): Promise<Diagnosis> {
-  return analysePod(await gatherPodEvidence(deps.kube, pod, signal));
+/** The shared gathering and analysis (the triage watcher takes the same path). */
+function evidenceFor(deps: McpDeps, pod: Pod, signal: AbortSignal): Promise<Diagnosis> {
+  return diagnosePod(deps.kube, pod, signal);
 }
 
 /** What makes two pods' diagnoses the same: their rules and the facts that name the cause. */

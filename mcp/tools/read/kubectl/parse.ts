@@ -1,4 +1,5 @@
 import { DeputyError } from "../../../../core/errors.ts";
+import { tokenize as splitWords } from "../../../../core/tokenize.ts";
 
 /**
  * Parses a kubectl command line into a structured read request. Nothing here
@@ -146,40 +147,13 @@ function refuse(message: string): never {
 
 /** Shell-like splitting with quotes; shell operators are refused, not interpreted. */
 export function tokenize(line: string): string[] {
-  const tokens: string[] = [];
-  let current = "";
-  let quote: '"' | "'" | undefined;
-  let started = false;
-  for (let i = 0; i < line.length; i++) {
-    const ch = line[i]!;
-    if (quote) {
-      if (ch === quote) quote = undefined;
-      else if (ch === "\\" && quote === '"' && i + 1 < line.length) current += line[++i];
-      else current += ch;
-      continue;
-    }
-    if (ch === '"' || ch === "'") {
-      quote = ch;
-      started = true;
-      continue;
-    }
-    if (/\s/.test(ch)) {
-      if (started) tokens.push(current);
-      current = "";
-      started = false;
-      continue;
-    }
-    if (";|&><`$".includes(ch)) {
-      refuse(
+  return splitWords(line, {
+    refuseOperators: {
+      message: (ch) =>
         `the kubectl tool runs one read-only kubectl command, not a shell: "${ch}" (pipes, redirection, substitution, command chaining) is not supported`,
-      );
-    }
-    current += ch;
-    started = true;
-  }
-  if (quote) refuse(`unterminated ${quote} quote in the kubectl command`);
-  if (started) tokens.push(current);
-  return tokens;
+    },
+    unterminated: (quote) => `unterminated ${quote} quote in the kubectl command`,
+  });
 }
 
 function parseDuration(value: string): number {
