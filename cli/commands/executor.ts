@@ -2,7 +2,7 @@ import { watchRedisHealth } from "../../core/redis.ts";
 import { readFileSync } from "node:fs";
 import { Redis } from "ioredis";
 import { createAuditLog, type AuditObserver } from "../../core/audit.ts";
-import { headlessAnomalyObserver } from "../../core/anomaly-wiring.ts";
+import { headlessAnomalyObserver } from "../../core/anomaly.ts";
 import { parseConfig } from "../../core/config.ts";
 import { DeputyError, describeError } from "../../core/errors.ts";
 import { loadKubeConfig } from "../../core/kube/config.ts";
