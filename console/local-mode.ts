@@ -19,7 +19,7 @@ import { createLogger, type Logger } from "../core/logger.ts";
 import { createOpenBaoClient } from "../executor/openbao-client.ts";
 import { setupOpenBao } from "../executor/openbao-setup.ts";
 import { loadRolesFromConfig, startExecutorFromConfig } from "../executor/wiring.ts";
-import { META_KEYS } from "../core/actions/meta.ts";
+import { callerMeta } from "../core/actions/meta.ts";
 import type { PendingAction } from "../core/actions/schema.ts";
 import { startHttpServer, type RunningHttpServer } from "../mcp/transports/http.ts";
 import { connectInMemory, type InMemoryConnection } from "../mcp/transports/in-memory.ts";
@@ -303,12 +303,7 @@ export async function startLocalMode(options: LocalModeOptions = {}): Promise<Lo
         {
           name,
           arguments: args,
-          _meta: {
-            [META_KEYS.requester]: caller.requester,
-            [META_KEYS.conversation]: caller.conversation,
-            ...(caller.prompt ? { [META_KEYS.prompt]: caller.prompt.slice(0, 4000) } : {}),
-            ...(caller.reason ? { [META_KEYS.reason]: caller.reason.slice(0, 500) } : {}),
-          },
+          _meta: callerMeta({ ...caller, prompt: caller.prompt || undefined }),
         },
         undefined,
         { timeout: 60_000 },

@@ -4,6 +4,7 @@ import { pino } from "pino";
 import { createAuditLog, type AuditObserver } from "../../core/audit.ts";
 import { headlessAnomalyObserver } from "../../core/anomaly.ts";
 import { parseConfig } from "../../core/config.ts";
+import { createCloser } from "../../core/closer.ts";
 import { DeputyError } from "../../core/errors.ts";
 import { createLogger } from "../../core/logger.ts";
 import { createMetrics, startMetricsServer } from "../../core/metrics.ts";
@@ -71,8 +72,15 @@ export async function run(args: string[]): Promise<number> {
       "DEPUTY_KEYS_FROM_OPENBAO is not set: proposals are signed with a key made for this process and no other executor will accept them",
     );
   }
+  const closer = createCloser(() => logger);
   const redis = new Redis(config.redis.url, { lazyConnect: false, maxRetriesPerRequest: 2 });
   watchRedisHealth(redis, logger);
+  closer.add("Redis", () =>
+    redis.quit().then(
+      () => undefined,
+      () => undefined,
+    ),
+  );
   observeAnomalies = headlessAnomalyObserver({ config, redis, audit, logger, metrics });
   const deps = mcpDepsFromConfig(config, {
     logger,
@@ -81,16 +89,13 @@ export async function run(args: string[]): Promise<number> {
     actionKey: requireKey(keys, "action", "deputy mcp"),
     metrics,
   });
-  const shutdown = async (): Promise<void> => {
-    deps.kube.close();
-    await redis.quit().catch(() => undefined);
-  };
+  closer.add("the Kubernetes client", () => deps.kube.close());
 
   if (stdio) {
     const running = await serveStdio(deps);
+    closer.add("the stdio server", () => running.close());
     await new Promise<void>((resolve) => process.stdin.once("close", resolve));
-    await running.close();
-    await shutdown();
+    await closer.closeAll();
     return 0;
   }
   const portText = option(args, "--port");
@@ -109,13 +114,13 @@ export async function run(args: string[]): Promise<number> {
       prefix: config.redis.prefix,
     }),
   });
+  closer.add("the MCP HTTP server", () => running.close());
   // Proactive triage reads with this process's identity, the read-only one; what it finds is
   // queued in Redis and posted by a bot replica with SLACK_TRIAGE_CHANNEL.
-  let triage: { stop(options?: { release?: boolean }): Promise<void> } | undefined;
   if (config.observability.watch) {
     const { startTriage } = await import("../../watcher/wiring.ts");
     const { redisTriageSink } = await import("../../core/alerts.ts");
-    triage = startTriage({
+    const triage = startTriage({
       config,
       kube: deps.kube,
       redis,
@@ -124,9 +129,11 @@ export async function run(args: string[]): Promise<number> {
       audit,
       metrics,
     });
+    closer.add("the triage watcher", () => triage.stop({ release: true }));
   }
   // Prometheus scrapes its own port, so /mcp stays reachable only by the agent's principal.
   const metricsServer = await startMetricsServer(metrics, { host, port: config.observability.metricsPort });
+  closer.add("the metrics server", () => metricsServer.close());
   process.stderr.write(
     `deputy mcp: serving ${running.url} (health: /healthz, readiness: /readyz); metrics at ${metricsServer.url}\n`,
   );
@@ -134,9 +141,6 @@ export async function run(args: string[]): Promise<number> {
     process.once("SIGINT", resolve);
     process.once("SIGTERM", resolve);
   });
-  await triage?.stop({ release: true });
-  await running.close();
-  await metricsServer.close();
-  await shutdown();
+  await closer.closeAll();
   return 0;
 }
