@@ -2,35 +2,17 @@ import type { webApi } from "@slack/bolt";
 import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
 import { describeError } from "../../core/errors.ts";
 import { identityKey } from "../../core/identity.ts";
-import {
-  META_CONVERSATION,
-  META_PROMPT,
-  META_REASON,
-  META_REQUESTER,
-  pendingActionOf,
-} from "../agent/run-agent-turn.ts";
-import { wrapToolResult } from "../../core/fence.ts";
+import { callerMeta } from "../../core/actions/meta.ts";
+import { pendingActionOf } from "../agent/run-agent-turn.ts";
+import { toolTextForPeople, wrapToolResult } from "../../core/fence.ts";
 import { redactText } from "../../core/redact.ts";
-import { describeTarget } from "../agent/mcp-tools.ts";
+import { describeCallTarget } from "../agent/mcp-tools.ts";
 import { answerMessages } from "../blocks/answer.ts";
 import type { BotServices } from "../deps.ts";
 import { failureCause } from "../failure-text.ts";
 import { sanitizeForSlack } from "../sanitize.ts";
 import { postStatusMessage, type StatusMessage } from "../status-message.ts";
-import { postApprovalCard, reportError, type Question } from "./question.ts";
-
-/**
- * Cluster text arrives fenced as `<untrusted-data-NONCE source="…">…</untrusted-data-NONCE>`
- * for the model; a person reads it better as a labelled code block.
- */
-export function toolTextForPeople(text: string): string {
-  return text
-    .replace(
-      /<untrusted-data-[a-z0-9]+ source="([^"]*)">\n?/g,
-      (_m, source: string) => `_${source}:_\n\`\`\`\n`,
-    )
-    .replace(/\n?<\/untrusted-data-[a-z0-9]+>/g, "\n```");
-}
+import { postApprovalCard, reportError, type Question } from "./thread-replies.ts";
 
 /**
  * A direct command (`/deputy restart deployment/checkout -n shop`): the same
@@ -43,7 +25,7 @@ export async function runDirectCommand(
   command: Question & { tool: string; arguments: Record<string, unknown> },
 ): Promise<void> {
   const { conversation } = command;
-  const target = describeTarget(command.arguments);
+  const target = describeCallTarget(command.arguments);
   let status: StatusMessage | undefined;
   try {
     status = await postStatusMessage({
@@ -58,12 +40,12 @@ export async function runDirectCommand(
       {
         name: command.tool,
         arguments: command.arguments,
-        _meta: {
-          [META_REQUESTER]: command.requester,
-          [META_CONVERSATION]: conversation,
-          [META_PROMPT]: command.text,
-          [META_REASON]: `Asked for directly: ${command.text}`.slice(0, 500),
-        },
+        _meta: callerMeta({
+          requester: command.requester,
+          conversation,
+          prompt: command.text,
+          reason: `Asked for directly: ${command.text}`,
+        }),
       },
       undefined,
       { timeout: 60_000 },
