@@ -1,8 +1,9 @@
 import type { RespondFn, webApi } from "@slack/bolt";
 import { resumeWrites } from "../../core/anomaly.ts";
 import { describeError } from "../../core/errors.ts";
-import type { Identity } from "../../core/identity.ts";
-import { homeView, pendingBlocks, pendingText } from "../blocks/pending.ts";
+import { isDirectMessageChannel } from "../../core/access.ts";
+import type { ConversationRef, Identity } from "../../core/identity.ts";
+import { homeView, pendingBlocks, pendingText, refusedHomeView } from "../blocks/pending.ts";
 import type { BotServices } from "../deps.ts";
 import { sanitizePlain } from "../sanitize.ts";
 import { pendingOverview } from "./pending.ts";
@@ -16,10 +17,20 @@ export async function showPending(
   services: BotServices,
   client: webApi.WebClient,
   user: Identity,
+  where: ConversationRef,
   respond: RespondFn,
 ): Promise<void> {
   try {
-    const overview = await pendingOverview(services, client, user);
+    // The same rules as a question asked here: refused, the person sees nothing else.
+    const refusal = await services.access.refusal(user, where);
+    if (refusal) {
+      await respond({ response_type: "ephemeral", text: `:no_entry: ${sanitizePlain(refusal)}` });
+      return;
+    }
+    const overview = await pendingOverview(services, client, user, {
+      channel: where.channel,
+      health: where,
+    });
     await respond({
       response_type: "ephemeral",
       text: pendingText(overview),
@@ -34,14 +45,34 @@ export async function showPending(
   }
 }
 
-/** Publish the user's App Home tab. */
+/**
+ * Publish the user's App Home tab. It has no channel of its own: the person
+ * must be allowed to ask at all (the requester group), it lists only what
+ * they may see (pendingOverview), and its health line follows the rules of
+ * a direct message with Deputy (`homeChannel`, the app's DM with the user).
+ */
 export async function publishHome(
   services: BotServices,
   client: webApi.WebClient,
   user: Identity,
+  homeChannel: string | undefined,
 ): Promise<void> {
-  const overview = await pendingOverview(services, client, user);
-  await client.views.publish({ user_id: user.id, view: homeView(overview) });
+  const dm = homeChannel && isDirectMessageChannel(homeChannel) ? homeChannel : undefined;
+  const place: ConversationRef = {
+    surface: "slack",
+    ...(user.teamId ? { teamId: user.teamId } : {}),
+    channel: dm ?? "app-home",
+    thread: "app-home",
+  };
+  const refusal = await services.access.personRefusal(user, place);
+  if (refusal) {
+    await client.views.publish({ user_id: user.id, view: refusedHomeView(sanitizePlain(refusal)) });
+    return;
+  }
+  const scope = services.access.channellessScope();
+  const health = scope === "global" ? "global" : scope === "direct-messages" && dm ? place : undefined;
+  const overview = await pendingOverview(services, client, user, { channel: undefined, health });
+  await client.views.publish({ user_id: user.id, view: homeView(overview, dm) });
 }
 
 /**
