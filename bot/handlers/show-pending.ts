@@ -1,5 +1,4 @@
 import type { RespondFn, webApi } from "@slack/bolt";
-import { resumeWrites } from "../../core/anomaly.ts";
 import { describeError } from "../../core/errors.ts";
 import { isDirectMessageChannel } from "../../core/access.ts";
 import type { ConversationRef, Identity } from "../../core/identity.ts";
@@ -76,24 +75,13 @@ export async function publishHome(
 }
 
 /**
- * "Resume writes" from the App Home or a pending list. The button is shown
- * only to approvers, but a click is checked again: anyone can forge one.
+ * "Resume writes" from the App Home or a pending list: the same audited
+ * service as `/deputy resume-writes` and the alert's button. The button is
+ * shown only to approvers, but a click is checked again there (anyone can
+ * forge one), and refused or not, it is audited.
  */
-export async function resumeWritesFor(
-  services: BotServices,
-  client: webApi.WebClient,
-  user: Identity,
-): Promise<string> {
-  if (!(await services.isApprover(user))) {
-    services.logger.warn({ user }, "write resume refused: not an approver");
-    return "Only an approver can resume write approvals; nothing changed.";
-  }
-  const lifted = await resumeWrites(services.redis, services.redisPrefix);
-  services.logger.info(
-    { user, lifted },
-    lifted ? "write approvals resumed" : "write approvals were not paused",
-  );
-  return lifted
-    ? sanitizePlain(`Write approvals resumed (the pause was ${lifted.rule}: ${lifted.reason}).`)
-    : "Write approvals were not paused.";
+export async function resumeWritesFor(services: BotServices, user: Identity): Promise<string> {
+  const result = await services.writePause.resume(user);
+  services.logger.info({ user, resumed: result.resumed }, "write resume from the pending view");
+  return result.text;
 }

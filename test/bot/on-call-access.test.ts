@@ -2,6 +2,8 @@ import { AppsV1Api } from "@kubernetes/client-node";
 import type { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createSlackApp, EVENTS_PATH, type SlackApp } from "../../bot/app.ts";
+import { RESUME_WRITES_ACTION_ID } from "../../bot/blocks/pending.ts";
+import { isWritePaused, pauseWrites } from "../../core/anomaly.ts";
 import { ASK_ABOUT_MESSAGE_CALLBACK_ID } from "../../bot/listeners/shortcuts/ask-about-message.ts";
 import type { PendingActionRef } from "../../core/actions/schema.ts";
 import { createActionStore } from "../../core/actions/store.ts";
@@ -31,7 +33,10 @@ const BOB = "U0ACBOB";
 const ERIN = "U0ACERIN";
 /** Not in the requester group. */
 const DAVE = "U0ACDAVE";
+/** An approver only through the approver user group. */
+const FRANK = "U0ACFRANK";
 const REQUESTERS = "S0ACREQ";
+const APPROVERS = "S0ACAPPR";
 const CHANNEL = "C0ACOPS";
 /** A private channel Bob is not in. */
 const PRIVATE = "C0ACPRIV";
@@ -95,7 +100,7 @@ beforeAll(async () => {
   });
   captured = capture();
   slack = await startSlackFake({
-    userGroups: { [REQUESTERS]: [ALICE, BOB, ERIN] },
+    userGroups: { [REQUESTERS]: [ALICE, BOB, ERIN, FRANK], [APPROVERS]: [FRANK] },
     // Bob is on the second page of the ops channel: a client reading one page would miss him.
     channelMembers: {
       [CHANNEL]: [ALICE, ERIN, "U0ACX", BOB],
@@ -111,6 +116,7 @@ beforeAll(async () => {
     SLACK_API_URL: slack.apiUrl,
     SLACK_PORT: "0",
     DEPUTY_APPROVERS: `${ALICE},${BOB},${ERIN}`,
+    DEPUTY_APPROVER_GROUP: APPROVERS,
     DEPUTY_ALLOWED_CHANNELS: `${CHANNEL},${PRIVATE},${SCOPED}`,
     DEPUTY_REQUESTER_GROUP: REQUESTERS,
     DEPUTY_CHANNEL_NAMESPACES: `${SCOPED}=${emptyNs}`,
@@ -204,6 +210,28 @@ describe("App Home: only what the viewer may see", () => {
     expect(dave).not.toContain("Cluster");
     for (const id of Object.values(proposed)) expect(dave).not.toContain(short(id));
     expect(refusalsOf(DAVE).map((r) => r.rule)).toContain("requester-not-in-group");
+  });
+});
+
+describe("App Home: Resume writes", () => {
+  it("offers Resume to an approver by user group, and the click goes through the audited write-pause service", async () => {
+    await pauseWrites(redis, { rule: "delete-burst", reason: "6 deletes in one minute" }, prefix);
+    const frank = await home(FRANK);
+    expect(frank).toContain(RESUME_WRITES_ACTION_ID);
+    expect(await home(DAVE)).not.toContain(RESUME_WRITES_ACTION_ID);
+
+    await slack.clickView({ user: FRANK, view: slack.homeOf(FRANK)!, actionId: RESUME_WRITES_ACTION_ID });
+    await bot.idle();
+    expect(await isWritePaused(redis, prefix)).toBe(false);
+    expect(slack.messages.filter((m) => m.channel === FRANK).at(-1)!.text).toContain(
+      `Write approvals resumed by <@${FRANK}>`,
+    );
+    expect(
+      captured.records.filter((r) => r.kind === "anomaly" && r.rule === "writes-resumed").at(-1),
+    ).toMatchObject({
+      approver: { id: FRANK },
+    });
+    expect(JSON.stringify(slack.homeOf(FRANK))).toContain("Write approvals are open");
   });
 });
 

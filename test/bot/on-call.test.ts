@@ -183,6 +183,7 @@ beforeAll(async () => {
     redisPrefix: prefix,
     redis,
     logger: captured.logger,
+    audit: captured.audit,
     mcp: harness.client,
     agent: createAgentRunner({
       model: createAnthropicModel({ apiKey: model.apiKey, baseUrl: model.url }),
@@ -413,16 +414,23 @@ describe("what is waiting: /deputy pending and the App Home", () => {
       await bot.idle();
       expect(await isWritePaused(redis, prefix)).toBe(true);
       expect(slack.messages.filter((m) => m.channel === CAROL).at(-1)!.text).toContain(
-        "Only an approver can resume",
+        `<@${CAROL}> is not an authorised approver, so cannot resume writes; nothing changed.`,
       );
+      // The same audited service as /deputy resume-writes: the refusal is on record.
+      expect(
+        captured.records.filter((r) => r.kind === "anomaly" && r.rule === "writes-resume-refused").at(-1),
+      ).toMatchObject({ decision: "refused", actor: { id: CAROL } });
 
       await slack.clickView({ user: BOB, view: bobHome, actionId: RESUME_WRITES_ACTION_ID });
       await bot.idle();
       expect(await isWritePaused(redis, prefix)).toBe(false);
       expect(JSON.stringify(slack.homeOf(BOB))).toContain("Write approvals are open");
       expect(slack.messages.filter((m) => m.channel === BOB).at(-1)!.text).toContain(
-        "Write approvals resumed",
+        `Write approvals resumed by <@${BOB}> (they were paused by delete-burst`,
       );
+      expect(
+        captured.records.filter((r) => r.kind === "anomaly" && r.rule === "writes-resumed").at(-1),
+      ).toMatchObject({ actor: { id: BOB }, approver: { id: BOB } });
 
       await slack.clickView({ user: BOB, view: slack.homeOf(BOB)!, actionId: REFRESH_HOME_ACTION_ID });
       await bot.idle();

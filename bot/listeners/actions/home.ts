@@ -25,7 +25,7 @@ export function register(app: App, services: BotServices): void {
     await ack();
     const user = userOf(body);
     services.tasks.run("resume_writes", async () => {
-      const message = await resumeWritesFor(services, client, user).catch(
+      const message = await resumeWritesFor(services, user).catch(
         (error: unknown) => `Write approvals could not be resumed: ${describeError(error)}`,
       );
       if (body.view?.type === "home") {
