@@ -35,7 +35,7 @@ import {
   type Captured,
 } from "../executor/support.ts";
 import { prepareWriteEnv } from "../executor/write-env.ts";
-import { adminKubeConfig, eventually, SEED, writePodLog } from "../helpers/testenv.ts";
+import { adminKubeConfig, eventually, seededCopyOfShop, SEED, writePodLog } from "../helpers/testenv.ts";
 import { startHarness, type Harness } from "../mcp/harness.ts";
 
 /**
@@ -50,7 +50,8 @@ const BOB = "U0OCBOB";
 /** Neither an approver nor a requester here. */
 const CAROL = "U0OCCAROL";
 const CHANNEL = "C0ONCALL";
-const NS = SEED.namespace;
+/** Its own seeded copy of shop: the scales, restarts and logs here never touch the shared one. */
+const NS = "deputy-w-oncall";
 const WEB = "oncall-web";
 const CRASHING = "oncall-crash";
 
@@ -153,6 +154,7 @@ function executor(): Promise<ApprovalDecider> {
 }
 
 beforeAll(async () => {
+  await seededCopyOfShop(NS);
   redis = connectRedis();
   prefix = testPrefix("oncall");
   harness = await startHarness({
@@ -245,7 +247,9 @@ describe("verified outcomes and undo", () => {
     const verified = current(card!);
     const cardJson = JSON.stringify(verified.blocks);
     expect(cardJson).toContain("Verified");
-    expect(cardJson).toMatch(/Deployment shop\/oncall-web: rollout complete, 2 of 2 replica\(s\) available/);
+    expect(cardJson).toMatch(
+      new RegExp(`Deployment ${NS}/oncall-web: rollout complete, 2 of 2 replica\\(s\\) available`),
+    );
     expect(buttonsOf(verified).map((b) => b.action_id)).toEqual([UNDO_ACTION_ID]);
     const readCalls = harness.audit.filter((r) => r.kind === "tool_call" && r.tool === "describe_deployment");
     expect(readCalls.length).toBeGreaterThan(0);
@@ -274,7 +278,7 @@ describe("verified outcomes and undo", () => {
       arguments: { namespace: NS, name: WEB, replicas: 1 },
       requester: { kind: "slack", id: BOB },
     });
-    expect(undo.reason).toContain("Undo: scale Deployment shop/oncall-web back to 1 replica(s).");
+    expect(undo.reason).toContain(`Undo: scale Deployment ${NS}/oncall-web back to 1 replica(s).`);
 
     // The same approval rules: the person who asked for the undo cannot approve it.
     await slack.click({ user: BOB, message: undoCard, actionId: APPROVE_ACTION_ID });
@@ -571,7 +575,7 @@ describe("Alertmanager webhook", () => {
     expect(first).toMatchObject({ status: 200, body: { posted: 1, duplicates: 0 } });
     const message = inChannel(SHOP_ALERTS).at(-1)!;
     const json = JSON.stringify(message.blocks);
-    expect(json).toContain("*Firing*: KubePodCrashLooping shop/checkout");
+    expect(json).toContain(`*Firing*: KubePodCrashLooping ${NS}/checkout`);
     expect(json).toContain(fingerprint);
     // Alert text is untrusted: no broadcast, no link it could plant.
     expect(json).not.toContain("<!channel>");
@@ -595,7 +599,7 @@ describe("Alertmanager webhook", () => {
     expect(resolved.body).toMatchObject({ resolved: 1 });
     const updated = current(message);
     expect(updated.updates).toBe(1);
-    expect(JSON.stringify(updated.blocks)).toContain("*Resolved*: KubePodCrashLooping shop/checkout");
+    expect(JSON.stringify(updated.blocks)).toContain(`*Resolved*: KubePodCrashLooping ${NS}/checkout`);
     expect(slack.thread(SHOP_ALERTS, message.ts).at(-1)!.text).toContain("resolved");
     // A second resolved notification changes nothing.
     expect((await deliver([alert("resolved", fingerprint)])).body).toMatchObject({ resolved: 0 });
@@ -673,7 +677,7 @@ describe("full logs as a file", () => {
     const replies = slack.messages.filter(
       (m) => m.channel === CHANNEL && m.thread_ts && m.user === slack.botUserId,
     );
-    expect(replies.at(-1)!.text).toMatch(/could not read pod shop\/no-such-pod/i);
+    expect(replies.at(-1)!.text).toMatch(new RegExp(`could not read pod ${NS}/no-such-pod`, "i"));
     expect(slack.files.length).toBe(before);
     expect(sent.status).toBe(200);
     const usage = await slack.sendCommand({
