@@ -158,7 +158,11 @@ beforeAll(async () => {
   redis = connectRedis();
   prefix = testPrefix("oncall");
   harness = await startHarness({
-    env: { DEPUTY_REDIS_PREFIX: prefix, DEPUTY_RATE_LIMIT_USER_PER_MINUTE: "1000" },
+    env: {
+      DEPUTY_REDIS_PREFIX: prefix,
+      DEPUTY_RATE_LIMIT_USER_PER_MINUTE: "1000",
+      DEPUTY_NAMESPACE_DENY: "kube-system",
+    },
   });
   store = createActionStore(redis, { prefix, ttlSeconds: 900, signer: testSigner() });
   captured = capture();
@@ -614,6 +618,46 @@ describe("Alertmanager webhook", () => {
     expect(history).toContain("KubePodCrashLooping");
   });
 
+  it("posts an alert once when two replicas receive it at the same moment", async () => {
+    // Two receivers over the same Redis, as two bot replicas behind the Service (their own
+    // channel, so the other tests' rate limits are untouched).
+    const REPLICAS = "C0REPLICAS";
+    const start = () =>
+      startAlertReceiver({
+        services: bot.services,
+        client: bot.client,
+        token: TOKEN,
+        routes: parseAlertRoutes([`namespace=${NS}:${REPLICAS}`], TRIAGE),
+        perMinute: 3,
+        host: "127.0.0.1",
+        port: 0,
+      });
+    const replicas = await Promise.all([start(), start()]);
+    try {
+      const body = JSON.stringify({
+        version: "4",
+        status: "firing",
+        receiver: "deputy",
+        alerts: [alert("firing", randomBytes(8).toString("hex"))],
+      });
+      const answers = await Promise.all(
+        replicas.map((replica) =>
+          fetch(`http://127.0.0.1:${replica.port}${ALERTS_PATH}`, {
+            method: "POST",
+            headers: { "content-type": "application/json", authorization: `Bearer ${TOKEN}` },
+            body,
+          }).then(async (response) => (await response.json()) as Record<string, unknown>),
+        ),
+      );
+      await bot.idle();
+      expect(answers.map((a) => a.posted).sort()).toEqual([0, 1]);
+      expect(answers.map((a) => a.duplicates).sort()).toEqual([0, 1]);
+      expect(inChannel(REPLICAS)).toHaveLength(1);
+    } finally {
+      await Promise.all(replicas.map((replica) => replica.close()));
+    }
+  });
+
   it("routes by labels with a fallback channel, and holds each channel to its rate limit", async () => {
     const other = await deliver([alert("firing", randomBytes(8).toString("hex"), { namespace: "payments" })]);
     expect(other.body).toMatchObject({ posted: 1 });
@@ -686,5 +730,27 @@ describe("full logs as a file", () => {
       channel: CHANNEL,
     });
     expect(usage.body).toContain("--full is the whole log");
+
+    // A namespace the read policy hides, with and without the container named (the second
+    // goes straight to the log resource): refused by the MCP server, audited, nothing uploaded.
+    for (const text of [
+      "logs kube-system/kube-apiserver-node-a --full",
+      "logs kube-system/kube-apiserver-node-a -c app --full",
+    ]) {
+      const audited = harness.audit.length;
+      const hidden = await slack.sendCommand({ user: ALICE, text, channel: CHANNEL });
+      expect(hidden.status).toBe(200);
+      await bot.idle();
+      expect(slack.files.length, text).toBe(before);
+      const refusal = slack.messages
+        .filter((m) => m.channel === CHANNEL && m.thread_ts && m.user === slack.botUserId)
+        .at(-1)!;
+      expect(refusal.text, text).toMatch(/kube-system/);
+      const reads = harness.audit.slice(audited);
+      expect(reads.length, text).toBeGreaterThan(0);
+      for (const record of reads) {
+        expect(record, text).toMatchObject({ outcome: "error", actor: { kind: "slack", id: ALICE } });
+      }
+    }
   });
 });
