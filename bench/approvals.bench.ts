@@ -19,6 +19,7 @@ import {
   type WriteEnv,
 } from "../test/executor/write-env.ts";
 import { startCountingProxy, type CountingProxy } from "./counting-proxy.ts";
+import { interleaved, spreadNote } from "./compare.ts";
 import type { BenchReport } from "./run.ts";
 
 /**
@@ -32,6 +33,11 @@ import type { BenchReport } from "./run.ts";
  *  - generated: the engine generates a Role per lease (generated_role_rules)
  *    on one mount, as Deputy did before; its OpenBao account needs escalate
  *    and bind, so it is a separate, bench-only account and mount.
+ *  - one login per approval: pre-created roles, but every approval's broker
+ *    logs in on its own, as an executor without the shared login would (the
+ *    thundering herd against OpenBao's login endpoint).
+ * Every herd starts with fresh brokers (no login cached), so the login count
+ * of the shared login is what a cold herd costs, beside one per approval.
  * The API calls per credential are counted exactly: for the run, every
  * engine mount talks to the API server through a counting HTTPS proxy
  * (bench/counting-proxy.ts), and is pointed back at the API server after.
@@ -44,6 +50,9 @@ const GENERATED_MOUNT = "k8s-deputy-bench-generated";
 const GENERATED_POLICY = "deputy-bench-generated";
 const GENERATED_AUTH_ROLE = "deputy-executor-bench-generated";
 const GENERATED_ACCOUNT = "openbao-generated-roles";
+
+const MODES = ["pre-created", "generated", "per-approval"] as const;
+type Mode = (typeof MODES)[number];
 
 interface ModeResult {
   p50: number;
@@ -250,25 +259,36 @@ async function measure(
   const prefix = testPrefix("bench");
   const store = createActionStore(redis, { prefix, ttlSeconds: 900, signer: testSigner() });
   const logger = createLogger({ level: "silent" });
-  const brokers: Record<"pre-created" | "generated", CredentialBroker> = {
-    "pre-created": createCredentialBroker({
-      openbao: env.openbao,
-      logger,
-      authMount: env.authMount,
-      authRole: env.authRole,
-      secretsMount: env.secretsMount,
-      secretsMounts: env.secretsMounts,
-      jwtPath: env.jwtPath,
-    }),
-    generated: createCredentialBroker({
-      openbao: env.openbao,
-      logger,
-      authMount: env.authMount,
-      authRole: GENERATED_AUTH_ROLE,
-      secretsMount: GENERATED_MOUNT,
-      jwtPath: env.jwtPath,
-    }),
+  /**
+   * A new broker: nothing cached, so its first credential needs a login.
+   * `start` rotates the parallel mounts so that brokers made one per approval
+   * spread their credentials over the mounts as one shared broker does.
+   */
+  let brokersMade = 0;
+  const rotated = (start: number): string[] => {
+    const mounts = env.secretsMounts;
+    const at = start % mounts.length;
+    return [...mounts.slice(at), ...mounts.slice(0, at)];
   };
+  const newBroker = (mode: Mode): CredentialBroker =>
+    mode === "generated"
+      ? createCredentialBroker({
+          openbao: env.openbao,
+          logger,
+          authMount: env.authMount,
+          authRole: GENERATED_AUTH_ROLE,
+          secretsMount: GENERATED_MOUNT,
+          jwtPath: env.jwtPath,
+        })
+      : createCredentialBroker({
+          openbao: env.openbao,
+          logger,
+          authMount: env.authMount,
+          authRole: env.authRole,
+          secretsMount: env.secretsMount,
+          secretsMounts: rotated(brokersMade++),
+          jwtPath: env.jwtPath,
+        });
   const executorFor = (broker: CredentialBroker) =>
     createApprovalExecutor({
       store,
@@ -295,12 +315,12 @@ async function measure(
       requester: alice,
     });
 
-  // One approval alone per mode first: the uncontended latency (and a warm login).
+  // One approval alone per mode first: the uncontended latency, login included.
   const single: Record<string, number> = {};
-  for (const mode of ["pre-created", "generated"] as const) {
+  for (const mode of MODES) {
     const action = await propose(0);
     const t0 = performance.now();
-    const result = await executorFor(brokers[mode]).decide({
+    const result = await executorFor(newBroker(mode)).decide({
       actionId: action.id,
       digest: action.digest,
       approver: bob,
@@ -311,17 +331,24 @@ async function measure(
       throw new Error(`single approval (${mode}) ${result.status}: ${result.message}`);
   }
 
-  async function herd(mode: "pre-created" | "generated"): Promise<ModeResult> {
+  async function herd(mode: Mode): Promise<ModeResult> {
     round++;
-    const broker = brokers[mode];
-    const executor = executorFor(broker);
+    // Shared: one broker (one login) for the herd. Per approval: a broker, and so a login, each.
+    const shared = mode === "per-approval" ? undefined : newBroker(mode);
+    const brokers: CredentialBroker[] = [];
+    const executorOf = (): ReturnType<typeof executorFor> => {
+      const broker = shared ?? newBroker(mode);
+      if (!shared || brokers.length === 0) brokers.push(broker);
+      return executorFor(broker);
+    };
+    const sharedExecutor = shared ? executorOf() : undefined;
     const actions = await Promise.all(Array.from({ length: APPROVALS }, (_, i) => propose(i)));
-    const before = broker.stats();
     proxy.reset();
     const started = performance.now();
     const timings: number[] = [];
     const results = await Promise.all(
       actions.map(async (action) => {
+        const executor = sharedExecutor ?? executorOf();
         const t0 = performance.now();
         const result = await executor.decide({
           actionId: action.id,
@@ -335,7 +362,7 @@ async function measure(
     );
     const wall = performance.now() - started;
     const apiCalls = proxy.total();
-    const after = broker.stats();
+    const stats = brokers.map((broker) => broker.stats());
     const failures = results.filter((result) => result.status !== "succeeded");
     for (const failure of failures.slice(0, 3))
       process.stderr.write(`approvals bench (${mode}): ${failure.status}: ${failure.message}\n`);
@@ -346,19 +373,22 @@ async function measure(
       wall,
       failures: failures.length,
       conflicts: failures.filter((result) => result.action?.outcome?.kubeStatus === 409).length,
-      minted: after.minted - before.minted,
-      logins: after.logins - before.logins,
+      minted: stats.reduce((sum, stat) => sum + stat.minted, 0),
+      logins: stats.reduce((sum, stat) => sum + stat.logins, 0),
       apiCalls,
     };
   }
 
-  const runs: Record<"pre-created" | "generated", ModeResult[]> = { "pre-created": [], generated: [] };
-  for (let repeat = 0; repeat < REPEATS; repeat++) {
-    // Interleaved, alternating which goes first.
-    const order =
-      repeat % 2 === 0 ? (["pre-created", "generated"] as const) : (["generated", "pre-created"] as const);
-    for (const mode of order) runs[mode].push(await herd(mode));
-  }
+  // Interleaved, alternating which goes first (bench/compare.ts).
+  const sample = (mode: Mode) => async () => ({ ...(await herd(mode)) });
+  const runs = (await interleaved(
+    {
+      "pre-created": sample("pre-created"),
+      generated: sample("generated"),
+      "per-approval": sample("per-approval"),
+    },
+    REPEATS,
+  )) as unknown as Record<Mode, ModeResult[]>;
 
   await dropPrefix(redis, prefix);
   redis.disconnect();
@@ -374,14 +404,14 @@ async function measure(
         results.reduce((sum, r) => sum + r.minted, 0),
       )
     ).toFixed(1);
-  const rows: [string, (results: ModeResult[], mode: "pre-created" | "generated") => string][] = [
+  const rows: [string, (results: ModeResult[], mode: Mode) => string][] = [
     ["single approval→done", (_, mode) => ms(single[mode]!)],
     ["p95 approval→done, median (each run)", (results) => spread(results.map((r) => r.p95))],
     ["median approval→done (each run)", (results) => spread(results.map((r) => r.p50))],
     ["wall time for 50 (each run)", (results) => spread(results.map((r) => r.wall))],
     ["API calls per credential", (results) => perCredential(results)],
     ["credentials minted", (results) => String(results.reduce((sum, r) => sum + r.minted, 0))],
-    ["OpenBao logins during runs", (results) => String(results.reduce((sum, r) => sum + r.logins, 0))],
+    ["OpenBao logins per herd (each run)", (results) => results.map((r) => r.logins).join(" / ")],
     [
       "failures (write conflicts)",
       (results) =>
@@ -389,18 +419,22 @@ async function measure(
     ],
   ];
   const width = Math.max(...rows.map(([name]) => name.length));
-  const cells = rows.map(
-    ([name, cell]) =>
-      [name, cell(runs["pre-created"], "pre-created"), cell(runs.generated, "generated")] as const,
+  const headings = ["pre-created roles", "generated roles", "one login per approval"];
+  const cells = rows.map(([name, cell]) => [name, ...MODES.map((mode) => cell(runs[mode], mode))] as const);
+  const colWidth = Math.max(
+    ...cells.flatMap(([, ...values]) => values.map((v) => v.length)),
+    ...headings.map((h) => h.length),
   );
-  const colWidth = Math.max(...cells.map(([, a]) => a.length), "pre-created roles".length);
   const text = [
-    `${APPROVALS} concurrent approvals, ${REPEATS} runs per mode, interleaved; ${env.secretsMounts.length} parallel mounts for pre-created roles, 1 for generated`,
-    `${"".padEnd(width)}  ${"pre-created roles".padEnd(colWidth)}  generated roles`,
-    ...cells.map(([name, a, b]) => `${name.padEnd(width)}  ${a.padEnd(colWidth)}  ${b}`),
+    `${APPROVALS} concurrent approvals, ${REPEATS} runs per mode, interleaved; ${env.secretsMounts.length} parallel mounts for pre-created roles (both login modes), 1 for generated; every herd starts with no login cached`,
+    `${"".padEnd(width)}  ${headings.map((h) => h.padEnd(colWidth)).join("  ")}`,
+    ...cells.map(
+      ([name, ...values]) => `${name.padEnd(width)}  ${values.map((v) => v.padEnd(colWidth)).join("  ")}`,
+    ),
     "",
   ].join("\n");
   const pre = runs["pre-created"];
+  const perApproval = runs["per-approval"];
   return {
     text,
     lines: [
@@ -421,6 +455,26 @@ async function measure(
         unit: "calls",
       },
       { name: "failures (pre-created)", value: pre.reduce((sum, r) => sum + r.failures, 0), unit: "actions" },
+      {
+        name: "OpenBao logins per herd, shared login",
+        value: median(pre.map((r) => r.logins)),
+        unit: `(median; ${spreadNote(pre.map((r) => r.logins))}; goal 1)`,
+      },
+      {
+        name: "OpenBao logins per herd, one login per approval",
+        value: median(perApproval.map((r) => r.logins)),
+        unit: `(median; ${spreadNote(perApproval.map((r) => r.logins))})`,
+      },
+      {
+        name: "p95 approval→done (one login per approval)",
+        value: Math.round(median(perApproval.map((r) => r.p95))),
+        unit: "ms",
+      },
+      {
+        name: "failures (one login per approval)",
+        value: perApproval.reduce((sum, r) => sum + r.failures, 0),
+        unit: "actions",
+      },
     ],
   };
 }

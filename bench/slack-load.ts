@@ -8,7 +8,9 @@ import { Agent, request } from "node:http";
  * `count` signed app_mention events at once and prints one JSON line:
  * per-request latency, status, event id and message ts.
  *
- *   node bench/slack-load.ts <url> <signingSecret> <count> <channel> <botUserId> <teamId>
+ *   node bench/slack-load.ts <url> <signingSecret> <count> <channel> <botUserId> <teamId> [round]
+ *
+ * `round` keeps event ids of repeated bursts apart (Slack's are unique).
  */
 interface Sent {
   latencyMs: number;
@@ -50,7 +52,7 @@ function post(
 }
 
 async function main(): Promise<void> {
-  const [target, secret, countText, channel, botUserId, teamId] = process.argv.slice(2);
+  const [target, secret, countText, channel, botUserId, teamId, round = "0"] = process.argv.slice(2);
   if (!target || !secret || !countText || !channel || !botUserId || !teamId) {
     throw new Error("usage: slack-load.ts <url> <signingSecret> <count> <channel> <botUserId> <teamId>");
   }
@@ -60,7 +62,7 @@ async function main(): Promise<void> {
   const base = Math.floor(Date.now() / 1000);
   const events = Array.from({ length: count }, (_, i) => {
     const ts = `${base}.${String(100000 + i).padStart(6, "0")}`;
-    const eventId = `EvLOAD${base}${i}`;
+    const eventId = `EvLOAD${base}R${round}N${i}`;
     const body = JSON.stringify({
       team_id: teamId,
       api_app_id: "A0DEPUTY",

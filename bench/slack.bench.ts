@@ -14,6 +14,7 @@ import { startSlackFake } from "../test/fakes/slack.ts";
 import { startStubMcp } from "../test/bot/helpers/stub-mcp.ts";
 import { testSigner } from "../test/executor/support.ts";
 import { createActionStore } from "../core/actions/store.ts";
+import { comparisonLines, interleaved, MIN_ROUNDS, spreadNote, spreadOf, type Sample } from "./compare.ts";
 import type { BenchLine } from "./run.ts";
 
 /**
@@ -21,11 +22,16 @@ import type { BenchLine } from "./run.ts";
  * once, each signed like Slack, at the real Bolt HTTP receiver. Every one must
  * be acknowledged fast (goal p99 < 100 ms) while the 100 agent turns it starts
  * (a tool call and an answer each, against local fakes) run in the background.
- * An ack slower than 3 s, or not 200, is one Slack would retry. Then Slack's
- * retries of all 100 are replayed to show none starts a second turn.
+ * An ack slower than 3 s, or not 200, is one Slack would retry. Beside it,
+ * the sender's floor: the same burst to a server that answers 200 at once.
+ * Both sides run at least three times, interleaved (bench/compare.ts), each
+ * burst in a channel of its own, and the medians print with their spread.
+ * Then Slack's retries of the last burst are replayed to show none starts a
+ * second turn.
  */
 const MENTIONS = 100;
 const CHANNEL = "C0BENCH";
+const ROUNDS = MIN_ROUNDS;
 
 interface LoadResult {
   latencyMs: number;
@@ -40,6 +46,8 @@ async function fireFromAnotherProcess(
   secret: string,
   botUserId: string,
   teamId: string,
+  channel: string,
+  round: number,
 ): Promise<LoadResult[]> {
   const { stdout } = await promisify(execFile)(
     process.execPath,
@@ -48,9 +56,10 @@ async function fireFromAnotherProcess(
       target,
       secret,
       String(MENTIONS),
-      CHANNEL,
+      channel,
       botUserId,
       teamId,
+      String(round),
     ],
     { maxBuffer: 16 * 1024 * 1024 },
   );
@@ -63,8 +72,8 @@ function percentile(sorted: readonly number[], p: number): number {
   return sorted[Math.max(0, index)]!;
 }
 
-/** The sender's own floor: the same burst against a server that answers 200 at once. */
-async function clientFloor(): Promise<number[]> {
+/** The sender's own floor: a server that answers 200 at once, for the same burst. */
+async function startNoOpServer(): Promise<{ url: string; close(): void }> {
   const server = createServer((req, res) => {
     req.resume();
     req.on("end", () => {
@@ -75,17 +84,17 @@ async function clientFloor(): Promise<number[]> {
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   const address = server.address();
   const port = typeof address === "object" && address ? address.port : 0;
-  try {
-    const sent = await fireFromAnotherProcess(`http://127.0.0.1:${port}/`, "floor", "U0FLOOR", "T0FLOOR");
-    return sent.map((s) => s.latencyMs).sort((a, b) => a - b);
-  } finally {
-    server.closeAllConnections();
-    server.close();
-  }
+  return {
+    url: `http://127.0.0.1:${port}/`,
+    close() {
+      server.closeAllConnections();
+      server.close();
+    },
+  };
 }
 
 export async function run(): Promise<BenchLine[]> {
-  const floor = await clientFloor();
+  const noOp = await startNoOpServer();
   const slack = await startSlackFake();
   const model = await startAnthropicFake({
     // Each turn: one tool call, then an answer, with a little model latency.
@@ -143,34 +152,67 @@ export async function run(): Promise<BenchLine[]> {
     // Warm up connections and JIT with one mention, not counted.
     await slack.mention({ user: "U0WARM", text: "warm up", channel: CHANNEL });
     await app.idle();
-    model.requests.length = 0;
-    serverAck.length = 0;
 
-    const started = performance.now();
-    const sent = await fireFromAnotherProcess(target, slack.signingSecret, slack.botUserId, slack.teamId);
-    await app.idle();
-    const answeredAllMs = performance.now() - started;
+    let round = 0;
+    let last: { channel: string; sent: LoadResult[] } | undefined;
+    const deputy = async (): Promise<Sample> => {
+      round++;
+      const channel = `${CHANNEL}${round}`;
+      serverAck.length = 0;
+      const callsBefore = model.requests.length;
+      const started = performance.now();
+      const sent = await fireFromAnotherProcess(
+        target,
+        slack.signingSecret,
+        slack.botUserId,
+        slack.teamId,
+        channel,
+        round,
+      );
+      await app.idle();
+      const answeredAllMs = performance.now() - started;
+      last = { channel, sent };
+      const latencies = sent.map((s) => s.latencyMs).sort((a, b) => a - b);
+      const acks = [...serverAck].sort((a, b) => a - b);
+      return {
+        serverP50: percentile(acks, 50),
+        serverP99: percentile(acks, 99),
+        clientP50: percentile(latencies, 50),
+        clientP99: percentile(latencies, 99),
+        clientMax: latencies.at(-1)!,
+        wouldRetry: sent.filter((s) => s.status !== 200 || s.latencyMs >= 3000).length,
+        answered: sent.filter((s) =>
+          slack
+            .thread(channel, s.ts)
+            .some((m) => m.user === slack.botUserId && m.text.includes("NullPointerException")),
+        ).length,
+        answeredAllMs,
+        modelCalls: model.requests.length - callsBefore,
+      };
+    };
+    const floor = async (): Promise<Sample> => {
+      round++;
+      const sent = await fireFromAnotherProcess(noOp.url, "floor", "U0FLOOR", "T0FLOOR", CHANNEL, round);
+      const latencies = sent.map((s) => s.latencyMs).sort((a, b) => a - b);
+      return {
+        clientP50: percentile(latencies, 50),
+        clientP99: percentile(latencies, 99),
+        clientMax: latencies.at(-1)!,
+      };
+    };
+    const samples = await interleaved({ deputy, floor }, ROUNDS);
 
-    const latencies = sent.map((s) => s.latencyMs).sort((a, b) => a - b);
-    const acks = [...serverAck].sort((a, b) => a - b);
-    const wouldRetry = sent.filter((s) => s.status !== 200 || s.latencyMs >= 3000).length;
-    const answered = sent.filter((s) =>
-      slack
-        .thread(CHANNEL, s.ts)
-        .some((m) => m.user === slack.botUserId && m.text.includes("NullPointerException")),
-    ).length;
+    // Slack's retries of every event of the last burst (as if each ack had been lost): none may start a turn.
     const turnsBefore = model.requests.length;
-
-    // Slack's retries of every event (as if each ack had been lost): none may start a turn.
     const retries = await Promise.all(
-      sent.map((s, i) =>
+      last!.sent.map((s, i) =>
         slack.sendEvent(
           {
             type: "app_mention",
             user: `U0LOAD${i}`,
             text: `<@${slack.botUserId}> again`,
             ts: s.ts,
-            channel: CHANNEL,
+            channel: last!.channel,
             event_ts: s.ts,
           },
           { eventId: s.eventId, retryNum: 1, retryReason: "http_timeout" },
@@ -179,29 +221,44 @@ export async function run(): Promise<BenchLine[]> {
     );
     await app.idle();
     const extraTurns = model.requests.length - turnsBefore;
-    const round = (value: number): number => Math.round(value * 100) / 100;
 
+    const ours = (key: string): number[] => samples.deputy.map((sample) => sample[key] ?? Number.NaN);
+    const median = (key: string): number => Math.round(spreadOf(ours(key)).median * 100) / 100;
+    const over = (key: string, unit: string): string => `${unit} (median; ${spreadNote(ours(key))})`;
+    const total = (key: string): number => ours(key).reduce((sum, value) => sum + value, 0);
     return [
-      { name: "mentions sent at once", value: MENTIONS, unit: "requests (from another process)" },
+      {
+        name: "mentions sent at once",
+        value: MENTIONS,
+        unit: `requests per burst (from another process), ${ROUNDS} bursts`,
+      },
       {
         name: "ack p50 (server)",
-        value: round(percentile(acks, 50)),
-        unit: "ms, request in to response out",
+        value: median("serverP50"),
+        unit: over("serverP50", "ms, request in to response out"),
       },
-      { name: "ack p99 (server)", value: round(percentile(acks, 99)), unit: "ms (goal < 100)" },
-      { name: "ack p50 (client)", value: round(percentile(latencies, 50)), unit: "ms, as the sender saw it" },
-      { name: "ack p99 (client)", value: round(percentile(latencies, 99)), unit: "ms" },
-      { name: "ack max (client)", value: round(latencies.at(-1)!), unit: "ms" },
+      { name: "ack p99 (server)", value: median("serverP99"), unit: over("serverP99", "ms (goal < 100)") },
+      ...comparisonLines(
+        { deputy: samples.deputy, floor: samples.floor },
+        { deputy: "Deputy", floor: "sender floor (no-op server)" },
+        [
+          { key: "clientP50", name: "ack p50 (client)", unit: "ms, as the sender saw it" },
+          { key: "clientP99", name: "ack p99 (client)", unit: "ms" },
+          { key: "clientMax", name: "ack max (client)", unit: "ms" },
+        ],
+      ),
       {
-        name: "sender floor p50",
-        value: round(percentile(floor, 50)),
-        unit: "ms, same burst to a no-op server",
+        name: "acks Slack would retry",
+        value: total("wouldRetry"),
+        unit: `of ${MENTIONS * ROUNDS} (goal 0: >= 3 s or not 200)`,
       },
-      { name: "sender floor p99", value: round(percentile(floor, 99)), unit: "ms" },
-      { name: "acks Slack would retry", value: wouldRetry, unit: "(goal 0: >= 3 s or not 200)" },
-      { name: "threads answered", value: answered, unit: `of ${MENTIONS}` },
-      { name: "all answered after", value: Math.round(answeredAllMs), unit: "ms" },
-      { name: "model calls", value: turnsBefore, unit: "(2 per turn)" },
+      { name: "threads answered", value: total("answered"), unit: `of ${MENTIONS * ROUNDS}` },
+      {
+        name: "all answered after",
+        value: Math.round(median("answeredAllMs")),
+        unit: over("answeredAllMs", "ms"),
+      },
+      { name: "model calls", value: total("modelCalls"), unit: "(2 per turn)" },
       {
         name: "retried events acked 200",
         value: retries.filter((r) => r.status === 200).length,
@@ -210,6 +267,7 @@ export async function run(): Promise<BenchLine[]> {
       { name: "turns started by retries", value: extraTurns, unit: "(goal 0)" },
     ];
   } finally {
+    noOp.close();
     await app.stop();
     await mcp.close();
     await model.close();

@@ -180,7 +180,12 @@ export function createSlackApp(deps: SlackAppDeps): SlackApp {
     redisPrefix: deps.redisPrefix,
     isApprover: (identity) =>
       isAuthorisedApprover(
-        { slackUserIds: deps.approvals.approvers, isInGroup: isInGroup, localApproverIds: [] },
+        {
+          slackUserIds: deps.approvals.approvers,
+          group: deps.approvals.approverGroup,
+          isInGroup,
+          localApproverIds: [],
+        },
         identity,
       ),
   };

@@ -83,7 +83,8 @@ function userLinks(userText: readonly string[]): Set<string> {
   const allowed = new Set<string>();
   for (const source of userText) {
     // Slack delivers user links as <url> or <url|label>; take both forms and bare ones.
-    for (const match of source.matchAll(/<((?:https?|mailto):[^|>\s]+)(?:\|[^>]*)?>/g)) {
+    // Neither part crosses a `<`: each candidate is scanned up to the next one, never to the end.
+    for (const match of source.matchAll(/<((?:https?|mailto):[^|<>\s]+)(?:\|[^<>]*)?>/g)) {
       allowed.add(normaliseUrl(match[1]!));
     }
     for (const match of source.matchAll(URL_SHAPED)) allowed.add(normaliseUrl(match[0]));
@@ -127,10 +128,12 @@ function replaceOutsideCode(text: string, transform: (segment: string) => string
 export function markdownToMrkdwn(text: string): string {
   return replaceOutsideCode(text, (segment) =>
     segment
-      .replace(/^#{1,6}\s+(.+)$/gm, "*$1*")
+      // [ \t], not \s: a \s* after ^ runs over every following newline from every line
+      // start, which is quadratic in a run of blank lines (test/bot/sanitize-properties.test.ts).
+      .replace(/^#{1,6}[ \t]+(.+)$/gm, "*$1*")
       .replace(/\*\*([^*\n]+)\*\*/g, "*$1*")
       .replace(/__([^_\n]+)__/g, "*$1*")
-      .replace(/^(\s*)[-*]\s+/gm, "$1• "),
+      .replace(/^([ \t]*)[-*][ \t]+/gm, "$1• "),
   );
 }
 

@@ -13,8 +13,9 @@ import {
 /**
  * Production secrets for the bot come from OpenBao KV v2, not from an env file
  * or a manifest: the pod logs in with its projected service-account token
- * (Kubernetes auth, audience-bound), reads `<path>/slack` and
- * `<path>/anthropic` once at start-up, and revokes its OpenBao token at once.
+ * (Kubernetes auth, audience-bound), reads `<path>/slack`,
+ * `<path>/anthropic` and `<path>/alerts` (the Alertmanager webhook's bearer
+ * token, optional) once at start-up, and revokes its OpenBao token at once.
  * Key names follow manifests/openbao/roles.yaml (kv.paths).
  */
 export interface BotSecrets {
@@ -22,6 +23,8 @@ export interface BotSecrets {
   slackSigningSecret?: string;
   slackAppToken?: string;
   anthropicApiKey?: string;
+  /** Bearer token Alertmanager sends to POST /v1/alerts (DEPUTY_ALERTS_TOKEN). */
+  alertsToken?: string;
 }
 
 export interface LoadSecretsOptions {
@@ -40,6 +43,7 @@ const kvSchema = z.object({ data: z.object({ data: z.record(z.string(), z.unknow
 const SOURCES = {
   slack: { bot_token: "slackBotToken", signing_secret: "slackSigningSecret", app_token: "slackAppToken" },
   anthropic: { api_key: "anthropicApiKey" },
+  alerts: { token: "alertsToken" },
 } as const satisfies Record<string, Record<string, keyof BotSecrets>>;
 
 export async function loadBotSecretsFromOpenBao(options: LoadSecretsOptions): Promise<BotSecrets> {
@@ -93,6 +97,13 @@ export async function loadBotSecretsFromOpenBao(options: LoadSecretsOptions): Pr
 
 /** The config with secrets from OpenBao filled in; OpenBao wins where it has a value. */
 export function applyBotSecrets(config: Config, secrets: BotSecrets): Config {
+  // The same rule DEPUTY_ALERTS_TOKEN is held to in the environment.
+  if (secrets.alertsToken !== undefined && secrets.alertsToken.length < 32) {
+    throw new DeputyError(
+      "CONFIG_INVALID",
+      "OpenBao's alerts token (key token) must be at least 32 characters (e.g. openssl rand -hex 32)",
+    );
+  }
   return {
     ...config,
     slack: {
@@ -102,6 +113,7 @@ export function applyBotSecrets(config: Config, secrets: BotSecrets): Config {
       appToken: secrets.slackAppToken ?? config.slack.appToken,
     },
     anthropic: { ...config.anthropic, apiKey: secrets.anthropicApiKey ?? config.anthropic.apiKey },
+    alertmanager: { ...config.alertmanager, token: secrets.alertsToken ?? config.alertmanager.token },
   };
 }
 

@@ -34,6 +34,8 @@ const wrong = (sentence: string): CheckResult => ({ ok: false, sentence });
 /** Bot scopes the Slack app manifest (bot/slack-app-manifest.yaml) asks for. */
 export const REQUIRED_SLACK_SCOPES = [
   "app_mentions:read",
+  "channels:read",
+  "groups:read",
   "channels:history",
   "groups:history",
   "im:history",

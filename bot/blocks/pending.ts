@@ -122,10 +122,11 @@ export function pendingText(overview: PendingOverview): string {
   return `${forMe}${overview.mine.length} requested by you${overview.pause ? "; writes are paused" : ""}.`;
 }
 
-/** The App Home tab. */
-export function homeView(overview: PendingOverview): types.HomeView {
+/** The App Home tab; `homeChannel` (the app's DM with the viewer) is kept for its buttons. */
+export function homeView(overview: PendingOverview, homeChannel?: string): types.HomeView {
   return {
     type: "home",
+    ...(homeChannel ? { private_metadata: homeChannel } : {}),
     blocks: [
       { type: "header", text: { type: "plain_text", text: "Deputy on call", emoji: true } },
       ...pendingBlocks(overview),
@@ -151,6 +152,17 @@ export function homeView(overview: PendingOverview): types.HomeView {
           },
         ],
       },
+    ],
+  };
+}
+
+/** The App Home of someone Deputy does not serve: the reason, and nothing else. */
+export function refusedHomeView(reason: string): types.HomeView {
+  return {
+    type: "home",
+    blocks: [
+      { type: "header", text: { type: "plain_text", text: "Deputy on call", emoji: true } },
+      { type: "section", text: { type: "mrkdwn", text: `:no_entry: ${reason}` } },
     ],
   };
 }

@@ -50,6 +50,12 @@ export async function askAboutMessage(
     channel: subject.channel,
     thread: subject.threadTs ?? subject.ts,
   };
+  // The same rules as a mention there; refused, nothing is posted in the channel.
+  const refusal = await services.access.refusal(requester, conversation);
+  if (refusal) {
+    await explain(`:no_entry: ${sanitizePlain(refusal)}`);
+    return;
+  }
   try {
     await client.chat.postMessage({
       channel: conversation.channel,

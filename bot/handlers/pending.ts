@@ -3,7 +3,9 @@ import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
 import type { PendingAction } from "../../core/actions/schema.ts";
 import { writePauseStatus, type WritePause } from "../../core/anomaly.ts";
 import { describeError } from "../../core/errors.ts";
-import { sameIdentity, type Identity } from "../../core/identity.ts";
+import { isDirectMessageChannel } from "../../core/access.ts";
+import { sameIdentity, type ConversationRef, type Identity } from "../../core/identity.ts";
+import { META_CONVERSATION, META_REQUESTER } from "../agent/run-agent-turn.ts";
 import type { BotServices } from "../deps.ts";
 
 /**
@@ -12,7 +14,25 @@ import type { BotServices } from "../deps.ts";
  * Read from the signed store (a tampered action is left out), the pause key,
  * and Deputy's MCP read tools (so the health line shows only what the read
  * identity and the namespace policy let anyone see).
+ *
+ * Only what the viewer may see is listed: an action proposed in a channel
+ * Deputy no longer serves, in a channel the viewer is not a member of (Slack
+ * says; if it cannot, the answer is no), or in someone else's direct
+ * messages is left out, and not counted. The health line's reads carry the
+ * viewer and the place the list was asked from, so the MCP server narrows
+ * them to that channel's namespaces (DEPUTY_CHANNEL_NAMESPACES).
  */
+
+/** Where the overview is shown: a channel (`/deputy pending`) or the App Home. */
+export interface OverviewPlace {
+  /** The channel `/deputy pending` ran in; undefined for the App Home. */
+  channel: string | undefined;
+  /**
+   * The conversation the health line's reads belong to; "global" for no
+   * channel narrowing; undefined when the viewer may see no cluster state here.
+   */
+  health: ConversationRef | "global" | undefined;
+}
 export interface PendingEntry {
   action: PendingAction;
   /** Link to the approval card, when the card is still tracked. */
@@ -47,19 +67,37 @@ async function permalinkOf(
   }
 }
 
-async function readTool(services: BotServices, name: string, args: Record<string, unknown>) {
-  const result = (await services.mcp.callTool({ name, arguments: args }, undefined, {
+async function readTool(
+  services: BotServices,
+  name: string,
+  args: Record<string, unknown>,
+  viewer: Identity,
+  conversation: ConversationRef | undefined,
+) {
+  const _meta = {
+    [META_REQUESTER]: viewer,
+    ...(conversation ? { [META_CONVERSATION]: conversation } : {}),
+  };
+  const result = (await services.mcp.callTool({ name, arguments: args, _meta }, undefined, {
     timeout: 10_000,
   })) as CallToolResult;
   return result.isError ? undefined : ((result.structuredContent ?? {}) as Record<string, unknown>);
 }
 
 /** One line: nodes and pods that are not healthy, as the read identity sees them. */
-export async function healthLine(services: BotServices): Promise<string> {
+export async function healthLine(
+  services: BotServices,
+  viewer: Identity,
+  place: OverviewPlace["health"],
+): Promise<string> {
+  if (place === undefined) {
+    return "Cluster health is shown where you use Deputy: run `/deputy pending` in one of its channels.";
+  }
+  const conversation = place === "global" ? undefined : place;
   try {
     const [nodes, pods] = await Promise.all([
-      readTool(services, "show_unhealthy_nodes", {}),
-      readTool(services, "list_pods", { unhealthyOnly: true, limit: 1 }),
+      readTool(services, "show_unhealthy_nodes", {}, viewer, conversation),
+      readTool(services, "list_pods", { unhealthyOnly: true, limit: 1 }, viewer, conversation),
     ]);
     if (!nodes || !pods) return "Cluster health could not be read.";
     const unhealthy = Array.isArray(nodes.unhealthy) ? (nodes.unhealthy as { name?: unknown }[]) : [];
@@ -77,9 +115,63 @@ export async function healthLine(services: BotServices): Promise<string> {
             .slice(0, 5)
             .map((node) => String(node.name))
             .join(", ")})`;
-    return `Cluster: ${nodePart}; ${badPods === 0 ? "no unhealthy pods" : `${badPods} unhealthy pod(s)`} in the namespaces Deputy may read.`;
+    const where = conversation
+      ? "in the namespaces Deputy may read here"
+      : "in the namespaces Deputy may read";
+    return `Cluster: ${nodePart}; ${badPods === 0 ? "no unhealthy pods" : `${badPods} unhealthy pod(s)`} ${where}.`;
   } catch (error) {
     return `Cluster health could not be read: ${describeError(error)}`;
+  }
+}
+
+/**
+ * Whether the viewer may see an action: proposed in a Slack conversation
+ * Deputy still serves, and either their own direct messages or a channel
+ * they are a member of. Membership is asked of Slack once per channel.
+ */
+function createVisibility(
+  services: BotServices,
+  client: webApi.WebClient,
+  viewer: Identity,
+  place: OverviewPlace,
+): (action: PendingAction) => Promise<boolean> {
+  const members = new Map<string, Promise<boolean>>();
+  const isMember = (channel: string): Promise<boolean> => {
+    let known = members.get(channel);
+    if (!known) {
+      known = channelHasMember(client, channel, viewer.id);
+      members.set(channel, known);
+    }
+    return known;
+  };
+  return async (action) => {
+    const conversation = action.conversation;
+    if (!conversation || conversation.surface !== "slack") return false;
+    if (!services.access.channelServed(conversation)) return false;
+    if (isDirectMessageChannel(conversation.channel)) return sameIdentity(action.requester, viewer);
+    // Slack delivered the command from this channel: the viewer is in it.
+    if (conversation.channel === place.channel) return true;
+    return isMember(conversation.channel);
+  };
+}
+
+/** conversations.members, paged; any failure counts as "not a member". */
+async function channelHasMember(client: webApi.WebClient, channel: string, user: string): Promise<boolean> {
+  try {
+    let cursor: string | undefined;
+    for (let page = 0; page < 50; page++) {
+      const result = await client.conversations.members({
+        channel,
+        limit: 1000,
+        ...(cursor ? { cursor } : {}),
+      });
+      if (result.members?.includes(user)) return true;
+      cursor = result.response_metadata?.next_cursor || undefined;
+      if (!cursor) return false;
+    }
+    return false;
+  } catch {
+    return false;
   }
 }
 
@@ -87,16 +179,20 @@ export async function pendingOverview(
   services: BotServices,
   client: webApi.WebClient,
   user: Identity,
+  place: OverviewPlace,
 ): Promise<PendingOverview> {
   const [actions, pause, isApprover, health] = await Promise.all([
     services.actions.list("pending", MAX_LISTED),
     writePauseStatus(services.redis, services.redisPrefix),
     services.isApprover(user),
-    healthLine(services),
+    healthLine(services, user, place.health),
   ]);
   const now = Date.now();
-  const live = actions
-    .filter((action) => Date.parse(action.expiresAt) > now)
+  const visible = createVisibility(services, client, user, place);
+  const candidates = actions.filter((action) => Date.parse(action.expiresAt) > now);
+  const shown = await Promise.all(candidates.map(visible));
+  const live = candidates
+    .filter((_, index) => shown[index])
     .sort((a, b) => Date.parse(a.createdAt) - Date.parse(b.createdAt));
   const mineActions = live.filter((action) => sameIdentity(action.requester, user));
   const forMeActions = isApprover ? live.filter((action) => !sameIdentity(action.requester, user)) : [];

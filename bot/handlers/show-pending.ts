@@ -1,8 +1,8 @@
 import type { RespondFn, webApi } from "@slack/bolt";
-import { resumeWrites } from "../../core/anomaly.ts";
 import { describeError } from "../../core/errors.ts";
-import type { Identity } from "../../core/identity.ts";
-import { homeView, pendingBlocks, pendingText } from "../blocks/pending.ts";
+import { isDirectMessageChannel } from "../../core/access.ts";
+import type { ConversationRef, Identity } from "../../core/identity.ts";
+import { homeView, pendingBlocks, pendingText, refusedHomeView } from "../blocks/pending.ts";
 import type { BotServices } from "../deps.ts";
 import { sanitizePlain } from "../sanitize.ts";
 import { pendingOverview } from "./pending.ts";
@@ -16,10 +16,20 @@ export async function showPending(
   services: BotServices,
   client: webApi.WebClient,
   user: Identity,
+  where: ConversationRef,
   respond: RespondFn,
 ): Promise<void> {
   try {
-    const overview = await pendingOverview(services, client, user);
+    // The same rules as a question asked here: refused, the person sees nothing else.
+    const refusal = await services.access.refusal(user, where);
+    if (refusal) {
+      await respond({ response_type: "ephemeral", text: `:no_entry: ${sanitizePlain(refusal)}` });
+      return;
+    }
+    const overview = await pendingOverview(services, client, user, {
+      channel: where.channel,
+      health: where,
+    });
     await respond({
       response_type: "ephemeral",
       text: pendingText(overview),
@@ -34,35 +44,44 @@ export async function showPending(
   }
 }
 
-/** Publish the user's App Home tab. */
+/**
+ * Publish the user's App Home tab. It has no channel of its own: the person
+ * must be allowed to ask at all (the requester group), it lists only what
+ * they may see (pendingOverview), and its health line follows the rules of
+ * a direct message with Deputy (`homeChannel`, the app's DM with the user).
+ */
 export async function publishHome(
   services: BotServices,
   client: webApi.WebClient,
   user: Identity,
+  homeChannel: string | undefined,
 ): Promise<void> {
-  const overview = await pendingOverview(services, client, user);
-  await client.views.publish({ user_id: user.id, view: homeView(overview) });
+  const dm = homeChannel && isDirectMessageChannel(homeChannel) ? homeChannel : undefined;
+  const place: ConversationRef = {
+    surface: "slack",
+    ...(user.teamId ? { teamId: user.teamId } : {}),
+    channel: dm ?? "app-home",
+    thread: "app-home",
+  };
+  const refusal = await services.access.personRefusal(user, place);
+  if (refusal) {
+    await client.views.publish({ user_id: user.id, view: refusedHomeView(sanitizePlain(refusal)) });
+    return;
+  }
+  const scope = services.access.channellessScope();
+  const health = scope === "global" ? "global" : scope === "direct-messages" && dm ? place : undefined;
+  const overview = await pendingOverview(services, client, user, { channel: undefined, health });
+  await client.views.publish({ user_id: user.id, view: homeView(overview, dm) });
 }
 
 /**
- * "Resume writes" from the App Home or a pending list. The button is shown
- * only to approvers, but a click is checked again: anyone can forge one.
+ * "Resume writes" from the App Home or a pending list: the same audited
+ * service as `/deputy resume-writes` and the alert's button. The button is
+ * shown only to approvers, but a click is checked again there (anyone can
+ * forge one), and refused or not, it is audited.
  */
-export async function resumeWritesFor(
-  services: BotServices,
-  client: webApi.WebClient,
-  user: Identity,
-): Promise<string> {
-  if (!(await services.isApprover(user))) {
-    services.logger.warn({ user }, "write resume refused: not an approver");
-    return "Only an approver can resume write approvals; nothing changed.";
-  }
-  const lifted = await resumeWrites(services.redis, services.redisPrefix);
-  services.logger.info(
-    { user, lifted },
-    lifted ? "write approvals resumed" : "write approvals were not paused",
-  );
-  return lifted
-    ? sanitizePlain(`Write approvals resumed (the pause was ${lifted.rule}: ${lifted.reason}).`)
-    : "Write approvals were not paused.";
+export async function resumeWritesFor(services: BotServices, user: Identity): Promise<string> {
+  const result = await services.writePause.resume(user);
+  services.logger.info({ user, resumed: result.resumed }, "write resume from the pending view");
+  return result.text;
 }

@@ -24,6 +24,11 @@ export interface LogTail {
   clippedLines: number;
   /** True when maxScanBytes stopped the scan before the stream ended. */
   stoppedEarly: boolean;
+  /**
+   * The most characters held at once: the kept lines, the unfinished line and
+   * the chunk being read. Bounded by the tail and one chunk, not by the log.
+   */
+  peakHeldChars: number;
 }
 
 export async function tailLogStream(
@@ -40,6 +45,8 @@ export async function tailLogStream(
   let clippedLines = 0;
   let partial = "";
   let partialClipped = false;
+  let ringChars = 0;
+  let peakHeldChars = 0;
   const decoder = new StringDecoder("utf8");
 
   const accept = (line: string, clipped: boolean): void => {
@@ -48,12 +55,15 @@ export async function tailLogStream(
     if (options.grep && !options.grep.test(line)) return;
     matchedLines += 1;
     if (clipped) clippedLines += 1;
-    ring[next] = clipped ? `${line} [… line clipped]` : line;
+    const keptLine = clipped ? `${line} [… line clipped]` : line;
+    ringChars += keptLine.length - (ring[next]?.length ?? 0);
+    ring[next] = keptLine;
     next = (next + 1) % size;
     kept = Math.min(size, kept + 1);
   };
 
   const feed = (text: string): void => {
+    peakHeldChars = Math.max(peakHeldChars, ringChars + partial.length + text.length);
     let start = 0;
     for (;;) {
       const newline = text.indexOf("\n", start);
@@ -67,8 +77,12 @@ export async function tailLogStream(
           partial += piece;
         }
       }
-      if (newline === -1) return;
+      if (newline === -1) {
+        peakHeldChars = Math.max(peakHeldChars, ringChars + partial.length + text.length);
+        return;
+      }
       accept(partial, partialClipped);
+      peakHeldChars = Math.max(peakHeldChars, ringChars + partial.length + text.length);
       partial = "";
       partialClipped = false;
       start = newline + 1;
@@ -90,5 +104,5 @@ export async function tailLogStream(
 
   const lines: string[] = [];
   for (let i = 0; i < kept; i++) lines.push(ring[(next - kept + i + size) % size]!);
-  return { lines, scannedLines, matchedLines, scannedBytes, clippedLines, stoppedEarly };
+  return { lines, scannedLines, matchedLines, scannedBytes, clippedLines, stoppedEarly, peakHeldChars };
 }

@@ -35,7 +35,7 @@ import {
   type Captured,
 } from "../executor/support.ts";
 import { prepareWriteEnv } from "../executor/write-env.ts";
-import { adminKubeConfig, eventually, SEED, writePodLog } from "../helpers/testenv.ts";
+import { adminKubeConfig, eventually, seededCopyOfShop, SEED, writePodLog } from "../helpers/testenv.ts";
 import { startHarness, type Harness } from "../mcp/harness.ts";
 
 /**
@@ -50,7 +50,8 @@ const BOB = "U0OCBOB";
 /** Neither an approver nor a requester here. */
 const CAROL = "U0OCCAROL";
 const CHANNEL = "C0ONCALL";
-const NS = SEED.namespace;
+/** Its own seeded copy of shop: the scales, restarts and logs here never touch the shared one. */
+const NS = "deputy-w-oncall";
 const WEB = "oncall-web";
 const CRASHING = "oncall-crash";
 
@@ -153,10 +154,15 @@ function executor(): Promise<ApprovalDecider> {
 }
 
 beforeAll(async () => {
+  await seededCopyOfShop(NS);
   redis = connectRedis();
   prefix = testPrefix("oncall");
   harness = await startHarness({
-    env: { DEPUTY_REDIS_PREFIX: prefix, DEPUTY_RATE_LIMIT_USER_PER_MINUTE: "1000" },
+    env: {
+      DEPUTY_REDIS_PREFIX: prefix,
+      DEPUTY_RATE_LIMIT_USER_PER_MINUTE: "1000",
+      DEPUTY_NAMESPACE_DENY: "kube-system",
+    },
   });
   store = createActionStore(redis, { prefix, ttlSeconds: 900, signer: testSigner() });
   captured = capture();
@@ -183,6 +189,7 @@ beforeAll(async () => {
     redisPrefix: prefix,
     redis,
     logger: captured.logger,
+    audit: captured.audit,
     mcp: harness.client,
     agent: createAgentRunner({
       model: createAnthropicModel({ apiKey: model.apiKey, baseUrl: model.url }),
@@ -244,7 +251,9 @@ describe("verified outcomes and undo", () => {
     const verified = current(card!);
     const cardJson = JSON.stringify(verified.blocks);
     expect(cardJson).toContain("Verified");
-    expect(cardJson).toMatch(/Deployment shop\/oncall-web: rollout complete, 2 of 2 replica\(s\) available/);
+    expect(cardJson).toMatch(
+      new RegExp(`Deployment ${NS}/oncall-web: rollout complete, 2 of 2 replica\\(s\\) available`),
+    );
     expect(buttonsOf(verified).map((b) => b.action_id)).toEqual([UNDO_ACTION_ID]);
     const readCalls = harness.audit.filter((r) => r.kind === "tool_call" && r.tool === "describe_deployment");
     expect(readCalls.length).toBeGreaterThan(0);
@@ -273,7 +282,7 @@ describe("verified outcomes and undo", () => {
       arguments: { namespace: NS, name: WEB, replicas: 1 },
       requester: { kind: "slack", id: BOB },
     });
-    expect(undo.reason).toContain("Undo: scale Deployment shop/oncall-web back to 1 replica(s).");
+    expect(undo.reason).toContain(`Undo: scale Deployment ${NS}/oncall-web back to 1 replica(s).`);
 
     // The same approval rules: the person who asked for the undo cannot approve it.
     await slack.click({ user: BOB, message: undoCard, actionId: APPROVE_ACTION_ID });
@@ -413,16 +422,23 @@ describe("what is waiting: /deputy pending and the App Home", () => {
       await bot.idle();
       expect(await isWritePaused(redis, prefix)).toBe(true);
       expect(slack.messages.filter((m) => m.channel === CAROL).at(-1)!.text).toContain(
-        "Only an approver can resume",
+        `<@${CAROL}> is not an authorised approver, so cannot resume writes; nothing changed.`,
       );
+      // The same audited service as /deputy resume-writes: the refusal is on record.
+      expect(
+        captured.records.filter((r) => r.kind === "anomaly" && r.rule === "writes-resume-refused").at(-1),
+      ).toMatchObject({ decision: "refused", actor: { id: CAROL } });
 
       await slack.clickView({ user: BOB, view: bobHome, actionId: RESUME_WRITES_ACTION_ID });
       await bot.idle();
       expect(await isWritePaused(redis, prefix)).toBe(false);
       expect(JSON.stringify(slack.homeOf(BOB))).toContain("Write approvals are open");
       expect(slack.messages.filter((m) => m.channel === BOB).at(-1)!.text).toContain(
-        "Write approvals resumed",
+        `Write approvals resumed by <@${BOB}> (they were paused by delete-burst`,
       );
+      expect(
+        captured.records.filter((r) => r.kind === "anomaly" && r.rule === "writes-resumed").at(-1),
+      ).toMatchObject({ actor: { id: BOB }, approver: { id: BOB } });
 
       await slack.clickView({ user: BOB, view: slack.homeOf(BOB)!, actionId: REFRESH_HOME_ACTION_ID });
       await bot.idle();
@@ -563,7 +579,7 @@ describe("Alertmanager webhook", () => {
     expect(first).toMatchObject({ status: 200, body: { posted: 1, duplicates: 0 } });
     const message = inChannel(SHOP_ALERTS).at(-1)!;
     const json = JSON.stringify(message.blocks);
-    expect(json).toContain("*Firing*: KubePodCrashLooping shop/checkout");
+    expect(json).toContain(`*Firing*: KubePodCrashLooping ${NS}/checkout`);
     expect(json).toContain(fingerprint);
     // Alert text is untrusted: no broadcast, no link it could plant.
     expect(json).not.toContain("<!channel>");
@@ -587,7 +603,7 @@ describe("Alertmanager webhook", () => {
     expect(resolved.body).toMatchObject({ resolved: 1 });
     const updated = current(message);
     expect(updated.updates).toBe(1);
-    expect(JSON.stringify(updated.blocks)).toContain("*Resolved*: KubePodCrashLooping shop/checkout");
+    expect(JSON.stringify(updated.blocks)).toContain(`*Resolved*: KubePodCrashLooping ${NS}/checkout`);
     expect(slack.thread(SHOP_ALERTS, message.ts).at(-1)!.text).toContain("resolved");
     // A second resolved notification changes nothing.
     expect((await deliver([alert("resolved", fingerprint)])).body).toMatchObject({ resolved: 0 });
@@ -600,6 +616,46 @@ describe("Alertmanager webhook", () => {
     const history = JSON.stringify(model.requests.at(-1)!.body.messages);
     expect(history).toContain("alertmanager alert");
     expect(history).toContain("KubePodCrashLooping");
+  });
+
+  it("posts an alert once when two replicas receive it at the same moment", async () => {
+    // Two receivers over the same Redis, as two bot replicas behind the Service (their own
+    // channel, so the other tests' rate limits are untouched).
+    const REPLICAS = "C0REPLICAS";
+    const start = () =>
+      startAlertReceiver({
+        services: bot.services,
+        client: bot.client,
+        token: TOKEN,
+        routes: parseAlertRoutes([`namespace=${NS}:${REPLICAS}`], TRIAGE),
+        perMinute: 3,
+        host: "127.0.0.1",
+        port: 0,
+      });
+    const replicas = await Promise.all([start(), start()]);
+    try {
+      const body = JSON.stringify({
+        version: "4",
+        status: "firing",
+        receiver: "deputy",
+        alerts: [alert("firing", randomBytes(8).toString("hex"))],
+      });
+      const answers = await Promise.all(
+        replicas.map((replica) =>
+          fetch(`http://127.0.0.1:${replica.port}${ALERTS_PATH}`, {
+            method: "POST",
+            headers: { "content-type": "application/json", authorization: `Bearer ${TOKEN}` },
+            body,
+          }).then(async (response) => (await response.json()) as Record<string, unknown>),
+        ),
+      );
+      await bot.idle();
+      expect(answers.map((a) => a.posted).sort()).toEqual([0, 1]);
+      expect(answers.map((a) => a.duplicates).sort()).toEqual([0, 1]);
+      expect(inChannel(REPLICAS)).toHaveLength(1);
+    } finally {
+      await Promise.all(replicas.map((replica) => replica.close()));
+    }
   });
 
   it("routes by labels with a fallback channel, and holds each channel to its rate limit", async () => {
@@ -665,7 +721,7 @@ describe("full logs as a file", () => {
     const replies = slack.messages.filter(
       (m) => m.channel === CHANNEL && m.thread_ts && m.user === slack.botUserId,
     );
-    expect(replies.at(-1)!.text).toMatch(/could not read pod shop\/no-such-pod/i);
+    expect(replies.at(-1)!.text).toMatch(new RegExp(`could not read pod ${NS}/no-such-pod`, "i"));
     expect(slack.files.length).toBe(before);
     expect(sent.status).toBe(200);
     const usage = await slack.sendCommand({
@@ -674,5 +730,27 @@ describe("full logs as a file", () => {
       channel: CHANNEL,
     });
     expect(usage.body).toContain("--full is the whole log");
+
+    // A namespace the read policy hides, with and without the container named (the second
+    // goes straight to the log resource): refused by the MCP server, audited, nothing uploaded.
+    for (const text of [
+      "logs kube-system/kube-apiserver-node-a --full",
+      "logs kube-system/kube-apiserver-node-a -c app --full",
+    ]) {
+      const audited = harness.audit.length;
+      const hidden = await slack.sendCommand({ user: ALICE, text, channel: CHANNEL });
+      expect(hidden.status).toBe(200);
+      await bot.idle();
+      expect(slack.files.length, text).toBe(before);
+      const refusal = slack.messages
+        .filter((m) => m.channel === CHANNEL && m.thread_ts && m.user === slack.botUserId)
+        .at(-1)!;
+      expect(refusal.text, text).toMatch(/kube-system/);
+      const reads = harness.audit.slice(audited);
+      expect(reads.length, text).toBeGreaterThan(0);
+      for (const record of reads) {
+        expect(record, text).toMatchObject({ outcome: "error", actor: { kind: "slack", id: ALICE } });
+      }
+    }
   });
 });

@@ -5,7 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Writable } from "node:stream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { resolveBotSecrets } from "../../bot/secrets.ts";
+import { applyBotSecrets, resolveBotSecrets } from "../../bot/secrets.ts";
 import { parseConfig } from "../../core/config.ts";
 import { isDeputyError } from "../../core/errors.ts";
 import { createLogger } from "../../core/logger.ts";
@@ -27,6 +27,7 @@ const slackSecrets = {
   app_token: `xapp-${suffix}-app`,
 };
 const anthropicSecret = { api_key: `sk-ant-${suffix}-key-000000000000` };
+const alertsSecret = { token: `alerts-${suffix}-${"0".repeat(32)}` };
 let namespace: string;
 let dir: string;
 
@@ -100,6 +101,7 @@ beforeAll(async () => {
   );
   await ok(bao("POST", `${kvPath}/slack`, { data: slackSecrets }));
   await ok(bao("POST", `${kvPath}/anthropic`, { data: anthropicSecret }));
+  await ok(bao("POST", `${kvPath}/alerts`, { data: alertsSecret }));
 });
 
 afterAll(async () => {
@@ -107,6 +109,7 @@ afterAll(async () => {
   await bao("DELETE", `sys/policies/acl/${policy}`);
   await bao("DELETE", `${kvPath.replace("/data/", "/metadata/")}/slack`);
   await bao("DELETE", `${kvPath.replace("/data/", "/metadata/")}/anthropic`);
+  await bao("DELETE", `${kvPath.replace("/data/", "/metadata/")}/alerts`);
   await deleteNamespace(namespace);
 });
 
@@ -120,9 +123,10 @@ describe("bot secrets from OpenBao", () => {
     expect(resolved.slack.signingSecret).toBe(slackSecrets.signing_secret);
     expect(resolved.slack.appToken).toBe(slackSecrets.app_token);
     expect(resolved.anthropic.apiKey).toBe(anthropicSecret.api_key);
+    expect(resolved.alertmanager.token).toBe(alertsSecret.token);
     const logged = text();
     expect(logged).toContain("secrets loaded from OpenBao");
-    for (const value of [...Object.values(slackSecrets), anthropicSecret.api_key])
+    for (const value of [...Object.values(slackSecrets), anthropicSecret.api_key, alertsSecret.token])
       expect(logged).not.toContain(value);
   });
 
@@ -184,6 +188,12 @@ describe("bot secrets from OpenBao", () => {
     ).catch((e: unknown) => e);
     // The policy does not reach there, or nothing is there: either way a sentence naming the path.
     expect(String((empty as Error).message)).toContain(`${kvPath}/nothing-here`);
+  });
+
+  it("holds an alerts token from OpenBao to the rule the environment variable has", () => {
+    const base = parseConfig({});
+    expect(applyBotSecrets(base, { alertsToken: "a".repeat(32) }).alertmanager.token).toBe("a".repeat(32));
+    expect(() => applyBotSecrets(base, { alertsToken: "short" })).toThrow(/at least 32 characters/);
   });
 
   it("leaves the config alone when not configured", async () => {

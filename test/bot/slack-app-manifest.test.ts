@@ -44,6 +44,7 @@ const SCOPE_OF: Record<string, string> = {
   "chat.postEphemeral": "chat:write",
   "usergroups.users.list": "usergroups:read",
   filesUploadV2: "files:write",
+  "conversations.members": "channels:read",
 };
 
 describe("Slack app manifest", () => {
@@ -73,6 +74,8 @@ describe("Slack app manifest", () => {
     expect(scopes).toContain("app_mentions:read");
     expect(scopes).toContain("commands");
     expect(scopes).toContain("im:history");
+    // conversations.members on a private channel needs groups:read too.
+    expect(scopes).toContain("groups:read");
     // Nothing that could read or change more than Deputy needs.
     expect(
       scopes.filter(

@@ -16,6 +16,14 @@ export interface RunningLocalMode {
   stop(timeoutMs?: number): Promise<{ code: number | null; signal: NodeJS.Signals | null; output: string }>;
 }
 
+/**
+ * The seeded copy of `shop` the browser test restarts and evicts in, so that
+ * files reading `shop` meanwhile see it unchanged. Every local-mode process
+ * in the tests lists it as writable: local mode configures OpenBao's shared
+ * `kubernetes` mounts at start, and two lists would overwrite each other.
+ */
+export const CONSOLE_WRITE_NAMESPACE = "deputy-w-console";
+
 /** Environment that points local mode at the running test environment, isolated from other tests. */
 export function localModeEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
   const env = loadTestEnv();
@@ -33,6 +41,7 @@ export function localModeEnv(extra: Record<string, string> = {}): NodeJS.Process
     DEPUTY_CONSOLE_PORT: "0",
     DEPUTY_MCP_PORT: "0",
     DEPUTY_REDIS_PREFIX: `deputy-console-test-${id}:`,
+    DEPUTY_WRITABLE_NAMESPACES: `shop,${CONSOLE_WRITE_NAMESPACE}`,
     LOG_LEVEL: "debug",
     ...extra,
   };

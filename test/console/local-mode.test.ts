@@ -10,11 +10,16 @@ import {
   eventually,
   freshNamespace,
   loadTestEnv,
-  seedCluster,
+  seededCopyOfShop,
   writePodLog,
 } from "../helpers/testenv.ts";
 import { launchChromium, type LaunchedBrowser } from "./chromium.ts";
-import { localModeEnv, startLocalModeProcess, type RunningLocalMode } from "./local-mode-process.ts";
+import {
+  CONSOLE_WRITE_NAMESPACE,
+  localModeEnv,
+  startLocalModeProcess,
+  type RunningLocalMode,
+} from "./local-mode-process.ts";
 import { readConsoleEvents } from "./sse.ts";
 
 /**
@@ -24,11 +29,13 @@ import { readConsoleEvents } from "./sse.ts";
  * refused with the reason, the approver's Approve restarts the Deployment
  * (checked on the API server) through OpenBao's just-in-time credential, and
  * the audit story tells it. Screenshots go to test-results/console/.
+ * It changes its own seeded copy of shop (NS), never the shared one.
  */
 
 const REPO = resolve(import.meta.dirname, "..", "..");
 const SHOTS = join(REPO, "test-results", "console");
 const RESTARTED_AT = "kubectl.kubernetes.io/restartedAt";
+const NS = CONSOLE_WRITE_NAMESPACE;
 const MARKUP = '<img src=x onerror="window.__pwned=1"><script>window.__pwned=2</script>';
 
 let local: RunningLocalMode;
@@ -39,7 +46,7 @@ const pageErrors: string[] = [];
 
 async function restartedAt(): Promise<string | undefined> {
   const apps = adminKubeConfig().makeApiClient(AppsV1Api);
-  const deployment = await apps.readNamespacedDeployment({ namespace: "shop", name: "checkout" });
+  const deployment = await apps.readNamespacedDeployment({ namespace: NS, name: "checkout" });
   return deployment.spec?.template.metadata?.annotations?.[RESTARTED_AT];
 }
 
@@ -63,7 +70,7 @@ describe("local mode in a browser", () => {
   beforeAll(async () => {
     mkdirSync(SHOTS, { recursive: true });
     workDir = mkdtempSync(join(tmpdir(), "deputy-console-"));
-    await seedCluster();
+    await seededCopyOfShop(NS);
     browser = await launchChromium();
     local = await startLocalModeProcess({
       command: join(REPO, "node_modules", ".bin", "node"),
@@ -72,7 +79,7 @@ describe("local mode in a browser", () => {
       env: localModeEnv({
         DEPUTY_AUDIT_FILE: join(workDir, "audit.jsonl"),
         DEPUTY_LOG_FILE: join(workDir, "deputy.log"),
-        DEPUTY_WATCH_NAMESPACES: "shop",
+        DEPUTY_WATCH_NAMESPACES: NS,
       }),
       timeoutMs: 120_000,
     });
@@ -104,7 +111,7 @@ describe("local mode in a browser", () => {
   });
 
   it("diagnoses the crash loop with a direct command, through the MCP tool", async () => {
-    await send("troubleshoot shop/checkout");
+    await send(`troubleshoot ${NS}/checkout`);
     const answer = page.locator(".msg.deputy .msg-text", { hasText: "CrashLoopBackOff" });
     await answer.first().waitFor({ timeout: 30_000 });
     await page.waitForSelector('.tool[data-tool="troubleshoot_pod"][data-status="ok"]');
@@ -113,12 +120,12 @@ describe("local mode in a browser", () => {
 
   it("turns a restart into an approval card with the same facts as the Slack card", async () => {
     const before = await restartedAt();
-    await send("restart deployment/checkout -n shop");
+    await send(`restart deployment/checkout -n ${NS}`);
     const card = page.locator('.card[data-state="pending"]');
     await card.waitFor({ timeout: 30_000 });
     const text = (await card.textContent()) ?? "";
     expect(text).toContain("restart_deployment");
-    expect(text).toMatch(/deployment shop\/checkout/);
+    expect(text).toContain(`deployment ${NS}/checkout`);
     expect(text).toContain("Requested by");
     expect(text).toContain("alice");
     expect(text).toContain("Expires");
@@ -184,7 +191,7 @@ describe("local mode in a browser", () => {
   });
 
   it("flags a StatefulSet pod's eviction as high risk, asks before approving, and can be rejected", async () => {
-    await send("delete pod/db-0 -n shop");
+    await send(`delete pod/db-0 -n ${NS}`);
     const card = page.locator('.card[data-state="pending"][data-risk="high"]');
     await card.waitFor({ timeout: 30_000 });
     expect(await card.locator(".card-risk").textContent()).toBe("high risk");
@@ -204,7 +211,9 @@ describe("local mode in a browser", () => {
     await card.locator("button.approve").click();
     await expect
       .poll(() => asked)
-      .toMatch(/^High-risk change: approve delete_pod on pod shop\/db-0 \(digest [0-9a-f]{12}\)\?$/);
+      .toMatch(
+        new RegExp(`^High-risk change: approve delete_pod on pod ${NS}/db-0 \\(digest [0-9a-f]{12}\\)\\?$`),
+      );
     expect(await card.getAttribute("data-state")).toBe("pending");
 
     await card.locator("button.reject").click();

@@ -1,4 +1,4 @@
-import { AppsV1Api, CoreV1Api } from "@kubernetes/client-node";
+import { AppsV1Api, CoreV1Api, PolicyV1Api } from "@kubernetes/client-node";
 import type { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Identity } from "../../core/identity.ts";
@@ -8,7 +8,7 @@ import { createActionStore, type ActionStore } from "../../core/actions/store.ts
 import { createApprovalExecutor, type ApprovalExecutor } from "../../executor/approval-executor.ts";
 import { createCredentialBroker, type CredentialBroker } from "../../executor/credential-broker.ts";
 import { createKubeWriter } from "../../executor/kube-writer.ts";
-import { adminKubeConfig, eventually } from "../helpers/testenv.ts";
+import { adminKubeConfig, eventually, seededCopyOfShop, SEED } from "../helpers/testenv.ts";
 import { startHarness, type Harness } from "../mcp/harness.ts";
 import {
   alice,
@@ -30,6 +30,8 @@ import { prepareWriteEnv, TEST_MOUNT, type WriteEnv } from "./write-env.ts";
  * the executor, a just-in-time credential does the write and dies right after.
  */
 const NS = "deputy-w-exec";
+/** A seeded copy of shop for the StatefulSet pod behind its PodDisruptionBudget: the shared shop is never written to. */
+const SEEDED = "deputy-w-approvals";
 const meta = (requester: Identity = alice) => ({
   "deputy/requester": requester,
   "deputy/conversation": { surface: "slack", teamId: "T1", channel: "C1", thread: "1700000000.0001" },
@@ -102,6 +104,7 @@ describe("approval executor: propose → approve → JIT credential → revoke",
 
   beforeAll(async () => {
     env = await prepareWriteEnv();
+    await seededCopyOfShop(SEEDED);
     redis = connectRedis();
     prefix = testPrefix("executor");
     harness = await startHarness({
@@ -336,9 +339,22 @@ describe("approval executor: propose → approve → JIT credential → revoke",
   });
 
   it("PDB allowing 0 disruptions: the eviction is blocked and reported, nothing is deleted", async () => {
-    const pods = await core().listNamespacedPod({ namespace: "shop", labelSelector: "app=db" });
+    // The disruption controller has counted the db pods: the budget allows nothing.
+    await eventually(
+      "db-pdb to allow no disruption",
+      async () => {
+        const pdb = await adminKubeConfig()
+          .makeApiClient(PolicyV1Api)
+          .readNamespacedPodDisruptionBudget({ name: SEED.statefulSet.pdb, namespace: SEEDED });
+        return (
+          pdb.status?.currentHealthy === SEED.statefulSet.replicas && pdb.status.disruptionsAllowed === 0
+        );
+      },
+      { timeoutMs: 60_000 },
+    );
+    const pods = await core().listNamespacedPod({ namespace: SEEDED, labelSelector: "app=db" });
     const pod = pods.items.find((p) => p.metadata?.name === "db-0") ?? pods.items[0]!;
-    const { summary } = await propose("delete_pod", { namespace: "shop", name: pod.metadata!.name! });
+    const { summary } = await propose("delete_pod", { namespace: SEEDED, name: pod.metadata!.name! });
     expect(summary.risk.level).toBe("high");
     expect(summary.risk.flags.map((flag) => flag.rule)).toEqual(
       expect.arrayContaining(["statefulset-pod", "pdb"]),
@@ -348,10 +364,10 @@ describe("approval executor: propose → approve → JIT credential → revoke",
     expect(result.action?.outcome?.kubeStatus).toBe(429);
     expect(result.message).toMatch(
       new RegExp(
-        `^Eviction of pod shop/${pod.metadata!.name} blocked by PodDisruptionBudget shop/db-pdb: The disruption budget db-pdb needs \\d+ healthy pods and has \\d+ currently`,
+        `^Eviction of pod ${SEEDED}/${pod.metadata!.name} blocked by PodDisruptionBudget ${SEEDED}/db-pdb: The disruption budget db-pdb needs \\d+ healthy pods and has \\d+ currently`,
       ),
     );
-    const still = await core().readNamespacedPod({ name: pod.metadata!.name!, namespace: "shop" });
+    const still = await core().readNamespacedPod({ name: pod.metadata!.name!, namespace: SEEDED });
     expect(still.metadata?.uid).toBe(pod.metadata?.uid);
     expect(still.metadata?.deletionTimestamp).toBeUndefined();
   });
@@ -412,10 +428,10 @@ describe("approval executor: propose → approve → JIT credential → revoke",
       .catch((error: unknown) => error);
     const secrets = await reader.get(`/api/v1/namespaces/${NS}/secrets`).catch((error: unknown) => error);
     const evict = await reader
-      .post(`/api/v1/namespaces/shop/pods/db-0/eviction`, {
+      .post(`/api/v1/namespaces/${SEEDED}/pods/db-0/eviction`, {
         apiVersion: "policy/v1",
         kind: "Eviction",
-        metadata: { name: "db-0", namespace: "shop" },
+        metadata: { name: "db-0", namespace: SEEDED },
       })
       .catch((error: unknown) => error);
     reader.close();

@@ -10,7 +10,7 @@ import { createKubeWriter, type ClusterEndpoint } from "../../executor/kube-writ
 import { ActionFailed } from "../../core/actions/action-type.ts";
 import { scaleDeployment } from "../../core/actions/types/index.ts";
 import { createApprovalExecutor, type ApprovalExecutor } from "../../executor/approval-executor.ts";
-import { adminKubeConfig, eventually, loadTestEnv } from "../helpers/testenv.ts";
+import { adminKubeConfig, eventually, loadTestEnv, seededCopyOfShop, SEED } from "../helpers/testenv.ts";
 import { startHarness, type Harness } from "../mcp/harness.ts";
 import { alice, bob, capture, connectRedis, dropPrefix, testPrefix, testSigner } from "./support.ts";
 import { createRbacBroker } from "./rbac-broker.ts";
@@ -23,6 +23,8 @@ import { ensure, prepareNamespaces, testRoles } from "./write-env.ts";
  * more than its role grants.
  */
 const NS = "deputy-w-exec";
+/** A seeded copy of shop for the StatefulSet pod behind its PodDisruptionBudget: the shared shop is never written to. */
+const SEEDED = "deputy-w-runners";
 // Unique names per run: pods and nodes are never deleted and re-created under the same name
 // (the fake kubelet's log directories would race), and leftovers of an earlier run cannot interfere.
 const RUN = randomBytes(3).toString("hex");
@@ -60,6 +62,18 @@ describe("every write action runs exactly what was proposed", () => {
 
   beforeAll(async () => {
     await prepareNamespaces();
+    await seededCopyOfShop(SEEDED);
+    // The disruption controller has counted both db pods: the budget allows nothing.
+    await eventually(
+      "db-pdb to count two healthy pods",
+      async () => {
+        const pdb = await adminKubeConfig()
+          .makeApiClient(PolicyV1Api)
+          .readNamespacedPodDisruptionBudget({ name: SEED.statefulSet.pdb, namespace: SEEDED });
+        return pdb.status?.currentHealthy === 2 && pdb.status.disruptionsAllowed === 0;
+      },
+      { timeoutMs: 60_000 },
+    );
     const env = loadTestEnv();
     redis = connectRedis();
     prefix = testPrefix("runners");
@@ -319,14 +333,16 @@ describe("every write action runs exactly what was proposed", () => {
       );
     expect(gone).toBe(true);
 
-    const db = await core().readNamespacedPod({ name: "db-0", namespace: "shop" });
-    const blocked = await run("delete_pod", { namespace: "shop", name: "db-0" });
+    const db = await core().readNamespacedPod({ name: "db-0", namespace: SEEDED });
+    const blocked = await run("delete_pod", { namespace: SEEDED, name: "db-0" });
     expect(blocked.status).toBe("failed");
     expect(blocked.action?.outcome?.kubeStatus).toBe(429);
     expect(blocked.message).toMatch(
-      /^Eviction of pod shop\/db-0 blocked by PodDisruptionBudget shop\/db-pdb: The disruption budget db-pdb needs 2 healthy pods and has 2 currently\. Nothing was deleted/,
+      new RegExp(
+        `^Eviction of pod ${SEEDED}/db-0 blocked by PodDisruptionBudget ${SEEDED}/db-pdb: The disruption budget db-pdb needs 2 healthy pods and has 2 currently\\. Nothing was deleted`,
+      ),
     );
-    const still = await core().readNamespacedPod({ name: "db-0", namespace: "shop" });
+    const still = await core().readNamespacedPod({ name: "db-0", namespace: SEEDED });
     expect(still.metadata?.uid).toBe(db.metadata?.uid);
     expect(still.metadata?.deletionTimestamp).toBeUndefined();
   });

@@ -41,7 +41,7 @@ const TEST_AUTH_ROLES = ["deputy-executor", "deputy-mcp", "deputy-bot"];
 export const EXECUTOR_NAMESPACE = "deputy-test-system";
 export const EXECUTOR_SA = "deputy-executor";
 export const JIT_NAMESPACE = "deputy-test-jit";
-/** Namespaces the test roles may change: the seeded shop and one per test suite (deputy-w-e2e: a seeded copy of shop). */
+/** Namespaces the test roles may change: the seeded shop and one per test suite (deputy-w-e2e, deputy-w-runners, deputy-w-approvals, deputy-w-oncall: seeded copies of shop). */
 export const WRITABLE = [
   "shop",
   "deputy-w-exec",
@@ -49,6 +49,9 @@ export const WRITABLE = [
   "deputy-w-broker",
   "deputy-w-bench",
   "deputy-w-e2e",
+  "deputy-w-runners",
+  "deputy-w-approvals",
+  "deputy-w-oncall",
 ] as const;
 const RBAC_DIR = join(import.meta.dirname, "../../manifests/base/rbac");
 /**

@@ -84,6 +84,8 @@ export interface SlackFakeOptions {
   botUserId?: string;
   /** Members of user groups, for usergroups.users.list. */
   userGroups?: Record<string, string[]>;
+  /** Members of channels, for conversations.members (a channel not listed: channel_not_found). */
+  channelMembers?: Record<string, string[]>;
   /** App-level token accepted by apps.connections.open (Socket Mode). */
   appToken?: string;
   /** Scopes of the bot token, sent as Slack does in `x-oauth-scopes` on every Web API answer. */
@@ -118,6 +120,8 @@ export interface SlackFake {
   messages: FakeMessage[];
   responseUrlPosts: { id: string; body: Record<string, unknown> }[];
   userGroups: Record<string, string[]>;
+  /** Members of channels (change freely): conversations.members answers from it, two per page. */
+  channelMembers: Record<string, string[]>;
   views: FakeView[];
   files: FakeFile[];
   /** The App Home a user was last shown. */
@@ -216,6 +220,7 @@ export async function startSlackFake(options: SlackFakeOptions = {}): Promise<Sl
   const sockets = new Set<Socket>();
   const pendingAcks = new Map<string, { started: number; resolve: (ack: SocketAck) => void }>();
   const userGroups = options.userGroups ?? {};
+  const channelMembers = options.channelMembers ?? {};
   const calls: WebApiCall[] = [];
   const messages: FakeMessage[] = [];
   const responseUrlPosts: { id: string; body: Record<string, unknown> }[] = [];
@@ -360,6 +365,14 @@ export async function startSlackFake(options: SlackFakeOptions = {}): Promise<Sl
     "usergroups.users.list": (args) => {
       const users = userGroups[String(args.usergroup ?? "")];
       return users ? { ok: true, users } : { ok: false, error: "no_such_subteam" };
+    },
+    "conversations.members": (args) => {
+      const members = channelMembers[String(args.channel ?? "")];
+      if (!members) return { ok: false, error: "channel_not_found" };
+      // Small pages, so that a client reading only the first one misses members.
+      const start = Number(args.cursor ?? 0) || 0;
+      const next = start + 2 < members.length ? String(start + 2) : "";
+      return { ok: true, members: members.slice(start, start + 2), response_metadata: { next_cursor: next } };
     },
     "users.info": (args) => ({
       ok: true,
@@ -552,6 +565,7 @@ export async function startSlackFake(options: SlackFakeOptions = {}): Promise<Sl
     messages,
     responseUrlPosts,
     userGroups,
+    channelMembers,
     views,
     files,
     homeOf(user) {
@@ -582,7 +596,13 @@ export async function startSlackFake(options: SlackFakeOptions = {}): Promise<Sl
         container: { type: "view", view_id: "V0HOME" },
         trigger_id: `${Date.now()}.${randomBytes(4).toString("hex")}`,
         team: { id: teamId, domain: "fake" },
-        view: { id: "V0HOME", type: opts.view.type, blocks: opts.view.blocks, hash: "h" },
+        view: {
+          id: "V0HOME",
+          type: opts.view.type,
+          blocks: opts.view.blocks,
+          private_metadata: opts.view.private_metadata ?? "",
+          hash: "h",
+        },
         actions: [
           {
             type: "button",

@@ -17,6 +17,8 @@ import { MANIFESTS_DIR, podTemplate, renderKustomization, type KubeObject } from
  */
 
 const AGENT = "cluster.local/ns/deputy-agent/sa/deputy-bot";
+/** kube-prometheus's Alertmanager; an overlay names the cluster's own. */
+const ALERTMANAGER = "cluster.local/ns/monitoring/sa/alertmanager-main";
 const models = {
   "security.istio.io/v1/AuthorizationPolicy": (o: KubeObject) => new AuthorizationPolicy(o as never),
   "security.istio.io/v1/PeerAuthentication": (o: KubeObject) => new PeerAuthentication(o as never),
@@ -244,6 +246,11 @@ describe("zero-trust policy graph", () => {
         expect(r.to?.length, policy.metadata.name).toBeGreaterThan(0);
         for (const from of r.from ?? []) {
           for (const principal of from.source.principals) {
+            // Deputy's own accounts, and Alertmanager on the bot's webhook alone (tested below).
+            if (policy.metadata.name === "deputy-bot-allow-alertmanager") {
+              expect(principal).toBe(ALERTMANAGER);
+              continue;
+            }
             expect(principal, policy.metadata.name).toMatch(
               /^cluster\.local\/ns\/deputy-[a-z]+\/sa\/deputy-[a-z]+$/,
             );
@@ -297,6 +304,35 @@ describe("zero-trust policy graph", () => {
         JSON.stringify(change),
       ).toBe(false);
     }
+  });
+
+  it("only Alertmanager reaches the bot, and only POST /v1/alerts on the webhook port", () => {
+    const webhook = {
+      namespace: "deputy-agent",
+      workload: "deputy-bot",
+      port: "8082",
+      principal: ALERTMANAGER,
+      method: "POST",
+      path: "/v1/alerts",
+    };
+    expect(allowed(webhook)).toBe(true);
+    for (const change of [
+      { principal: AGENT },
+      { principal: "cluster.local/ns/monitoring/sa/prometheus-k8s" },
+      { principal: "cluster.local/ns/shop/sa/default" },
+      { principal: "" },
+      { method: "GET" },
+      { method: "PUT" },
+      { path: "/v1/alerts/x" },
+      { path: "/healthz" },
+      { path: "/metrics" },
+      { port: "9090" },
+    ]) {
+      expect(allowed({ ...webhook, ...change }), JSON.stringify(change)).toBe(false);
+    }
+    // The port the policy opens is the one the bot serves the webhook on.
+    const bot = workloads.find((w) => w.name === "deputy-bot")!;
+    expect(bot.ports).toContain("8082");
   });
 
   it("Redis is reached by Deputy's three workloads only; the bot by nobody", () => {

@@ -201,13 +201,14 @@ describe("OpenBao Kubernetes auth, as configured from roles.yaml", () => {
     // 404 = allowed but empty; 403 = refused by policy
     expect([200, 404]).toContain(await statusOf("GET", kv("deputy/slack"), bot.token!));
     expect([200, 404]).toContain(await statusOf("GET", kv("deputy/anthropic"), bot.token!));
+    expect([200, 404]).toContain(await statusOf("GET", kv("deputy/alerts"), bot.token!));
     expect(await statusOf("GET", kv("deputy/redis"), bot.token!)).toBe(403);
     expect(
       await statusOf("POST", `kubernetes/creds/deputy-restart-deployment`, bot.token!, {
         kubernetes_namespace: "shop",
       }),
     ).toBe(403);
-    for (const path of ["deputy/slack", "deputy/anthropic", "deputy/redis"]) {
+    for (const path of ["deputy/slack", "deputy/anthropic", "deputy/alerts", "deputy/redis"]) {
       expect(await statusOf("GET", kv(path), executor.token!), path).toBe(403);
     }
     expect(await statusOf("GET", "sys/policies/acl/deputy-executor", executor.token!)).toBe(403);

@@ -334,6 +334,58 @@ describe.each(OVERLAYS)("overlay %s", (overlay) => {
     }
   });
 
+  it("serves the Alertmanager webhook: a Service on the bot's port, the bot listening there, its only ingress from Alertmanager's pods, its token from OpenBao", () => {
+    const bot = find(objects, "Deployment", "deputy-bot");
+    const alertsPort = podSpec(bot).containers[0]!.ports!.find((p) => p.name === "http-alerts")!;
+    const agentConfig = find(objects, "ConfigMap", "deputy-config", "deputy-agent").data as Record<
+      string,
+      string
+    >;
+    const parsed = parseConfig(agentConfig);
+    expect(parsed.alertmanager.port).toBe(alertsPort.containerPort);
+    // Inside the pod, behind the mesh: the default 127.0.0.1 would not be reachable through the sidecar.
+    expect(parsed.alertmanager.host).toBe("0.0.0.0");
+    // No token in git: the bot reads it from OpenBao (secret/deputy/alerts), which its role may read.
+    expect(agentConfig.DEPUTY_ALERTS_TOKEN).toBeUndefined();
+    expect(parsed.slack.secretsFromOpenBao).toBe("secret/data/deputy");
+    const roles = loadOpenBaoRoles();
+    expect(roles.kv.paths["deputy/alerts"]).toEqual(["token"]);
+    expect(roles.policies["deputy-bot"]!.paths["secret/data/deputy/alerts"]).toEqual(["read"]);
+
+    const service = find(objects, "Service", "deputy-bot", "deputy-agent");
+    const botLabels = (podTemplate(bot)!.metadata as { labels: Record<string, string> }).labels;
+    const selector = (service.spec as { selector: Record<string, string> }).selector;
+    expect(Object.entries(selector).every(([k, v]) => botLabels[k] === v)).toBe(true);
+    expect(service.spec).toMatchObject({
+      ports: [{ name: "http-alerts", port: alertsPort.containerPort, targetPort: "http-alerts" }],
+    });
+
+    type Ingress = {
+      from: Array<{ namespaceSelector?: unknown; podSelector?: unknown }>;
+      ports: Array<{ port: number }>;
+    };
+    const botIngress = objects.filter(
+      (o) =>
+        o.kind === "NetworkPolicy" &&
+        o.metadata.namespace === "deputy-agent" &&
+        (o.spec as { policyTypes: string[] }).policyTypes.includes("Ingress") &&
+        Object.keys((o.spec as { podSelector: { matchLabels?: object } }).podSelector.matchLabels ?? {})
+          .length > 0,
+    );
+    expect(botIngress.map((o) => o.metadata.name)).toEqual(["deputy-bot-alerts-ingress"]);
+    expect((botIngress[0]!.spec as { ingress: Ingress[] }).ingress).toEqual([
+      {
+        from: [
+          {
+            namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": "monitoring" } },
+            podSelector: { matchLabels: { "app.kubernetes.io/name": "alertmanager" } },
+          },
+        ],
+        ports: [{ protocol: "TCP", port: alertsPort.containerPort }],
+      },
+    ]);
+  });
+
   it("pins the image per environment", () => {
     const images = new Set(
       workloads.filter((w) => w.metadata.name !== "deputy-redis").map((w) => podSpec(w).containers[0]!.image),

@@ -11,10 +11,12 @@ export function register(app: App, services: BotServices): void {
     const teamId = body.user.team_id ?? body.team?.id;
     return { kind: "slack", id: body.user.id, ...(teamId ? { teamId } : {}) };
   };
+  // Kept in the view by publishHome; checked there to be a direct-message id (a forged one gains nothing).
+  const homeChannelOf = (body: BlockAction): string | undefined => body.view?.private_metadata || undefined;
   app.action<BlockAction<ButtonAction>>(REFRESH_HOME_ACTION_ID, async ({ ack, body, client }) => {
     await ack();
     services.tasks.run("app_home_refresh", () =>
-      publishHome(services, client, userOf(body)).catch((error: unknown) =>
+      publishHome(services, client, userOf(body), homeChannelOf(body)).catch((error: unknown) =>
         services.logger.warn({ err: describeError(error) }, "App Home refresh failed"),
       ),
     );
@@ -23,11 +25,11 @@ export function register(app: App, services: BotServices): void {
     await ack();
     const user = userOf(body);
     services.tasks.run("resume_writes", async () => {
-      const message = await resumeWritesFor(services, client, user).catch(
+      const message = await resumeWritesFor(services, user).catch(
         (error: unknown) => `Write approvals could not be resumed: ${describeError(error)}`,
       );
       if (body.view?.type === "home") {
-        await publishHome(services, client, user).catch(() => undefined);
+        await publishHome(services, client, user, homeChannelOf(body)).catch(() => undefined);
         await client.chat.postMessage({ channel: user.id, text: message }).catch(() => undefined);
       } else {
         await respond({ response_type: "ephemeral", replace_original: false, text: message });

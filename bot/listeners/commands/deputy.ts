@@ -44,7 +44,13 @@ export function register(app: App, services: BotServices): void {
     if (isPendingCommand(text)) {
       await ack();
       const user = { kind: "slack" as const, id: command.user_id, teamId: command.team_id };
-      services.tasks.run("pending", () => showPending(services, client, user, respond));
+      const where = {
+        surface: "slack" as const,
+        teamId: command.team_id,
+        channel: command.channel_id,
+        thread: command.trigger_id,
+      };
+      services.tasks.run("pending", () => showPending(services, client, user, where, respond));
       return;
     }
     await ack();

@@ -10,7 +10,12 @@ export function register(app: App, services: BotServices): void {
     const teamId = body.team_id;
     services.tasks.run("app_home", async () => {
       try {
-        await publishHome(services, client, { kind: "slack", id: event.user, ...(teamId ? { teamId } : {}) });
+        await publishHome(
+          services,
+          client,
+          { kind: "slack", id: event.user, ...(teamId ? { teamId } : {}) },
+          event.channel,
+        );
       } catch (error) {
         services.logger.warn({ err: describeError(error) }, "App Home publish failed");
       }

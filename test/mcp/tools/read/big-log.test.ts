@@ -14,7 +14,10 @@ import { startHarness, type Harness } from "../../harness.ts";
 
 /**
  * A 100 MB container log: check_logs returns the tail within the budget, and
- * even a grep over the whole log streams it without holding it in memory.
+ * a grep scans the whole log through the API server's stream. That the scan
+ * holds the tail and one chunk, not the log, is counted in
+ * test/core/kube/log-tail.test.ts; the memory it costs beside holding the log
+ * is measured by `npm run bench -- logs`.
  */
 const SIZE = 100 * 1024 * 1024;
 let h: Harness;
@@ -55,10 +58,6 @@ afterAll(async () => {
   if (ns) await deleteNamespace(ns);
 });
 
-function rssMb(): number {
-  return process.memoryUsage().rss / 1048576;
-}
-
 describe("a 100 MB log", () => {
   it("check_logs returns the tail within budget, quickly", async () => {
     const started = performance.now();
@@ -72,25 +71,11 @@ describe("a 100 MB log", () => {
     process.stderr.write(`big-log.test: tail of 100 MB log in ${ms.toFixed(0)} ms\n`);
   }, 120_000);
 
-  it("grep streams the whole log with bounded memory", async () => {
-    globalThis.gc?.();
-    const before = rssMb();
-    let peak = before;
-    const sampler = setInterval(() => {
-      peak = Math.max(peak, rssMb());
-    }, 20);
-    const started = performance.now();
+  it("grep scans the whole log through the stream and finds the one match", async () => {
     const reply = await h.call("check_logs", { namespace: ns, pod: "chatty", grep: "needle" });
-    clearInterval(sampler);
-    const ms = performance.now() - started;
     expect(reply.isError, reply.text).toBe(false);
     expect(reply.structured?.matchedLines).toBe(1);
     expect(reply.structured?.scannedBytes as number).toBeGreaterThan(SIZE);
     expect(extractFenced(reply.text)[0]?.text).toContain("ERROR needle: upstream timed out");
-    process.stderr.write(
-      `big-log.test: grep over 100 MB in ${ms.toFixed(0)} ms, RSS ${before.toFixed(0)} → peak ${peak.toFixed(0)} MB\n`,
-    );
-    // Holding the log would cost at least its 100 MB (plus chunk copies); streaming costs chunks and GC slack.
-    expect(peak - before).toBeLessThan(100);
   }, 180_000);
 });
