@@ -5,7 +5,7 @@ import { writePauseStatus, type WritePause } from "../../core/anomaly.ts";
 import { describeError } from "../../core/errors.ts";
 import { isDirectMessageChannel } from "../../core/access.ts";
 import { sameIdentity, type ConversationRef, type Identity } from "../../core/identity.ts";
-import { META_CONVERSATION, META_REQUESTER } from "../agent/run-agent-turn.ts";
+import { callerMeta } from "../../core/actions/meta.ts";
 import type { BotServices } from "../deps.ts";
 
 /**
@@ -74,10 +74,8 @@ async function readTool(
   viewer: Identity,
   conversation: ConversationRef | undefined,
 ) {
-  const _meta = {
-    [META_REQUESTER]: viewer,
-    ...(conversation ? { [META_CONVERSATION]: conversation } : {}),
-  };
+  // Without a conversation (the App Home) the key is left out: JSON drops undefined.
+  const _meta = callerMeta({ requester: viewer, conversation });
   const result = (await services.mcp.callTool({ name, arguments: args, _meta }, undefined, {
     timeout: 10_000,
   })) as CallToolResult;
