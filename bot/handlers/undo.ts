@@ -43,6 +43,17 @@ export async function handleUndoClick(
     return;
   }
   if (!(await services.deduper.claim("interaction", click.clickKey))) return;
+  // Whoever clicks becomes the requester of the inverse: the rules of a question here apply.
+  const refusal = await services.access.refusal(click.user, {
+    surface: "slack",
+    ...(click.user.teamId ? { teamId: click.user.teamId } : {}),
+    channel: click.channel,
+    thread,
+  });
+  if (refusal) {
+    await ephemeral(`:no_entry: ${sanitizePlain(refusal)}`);
+    return;
+  }
 
   let action;
   try {

@@ -3,6 +3,7 @@ import type { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createSlackApp, EVENTS_PATH, type SlackApp } from "../../bot/app.ts";
 import { RESUME_WRITES_ACTION_ID } from "../../bot/blocks/pending.ts";
+import { UNDO_ACTION_ID } from "../../bot/blocks/follow-up.ts";
 import { isWritePaused, pauseWrites } from "../../core/anomaly.ts";
 import { ASK_ABOUT_MESSAGE_CALLBACK_ID } from "../../bot/listeners/shortcuts/ask-about-message.ts";
 import type { PendingActionRef } from "../../core/actions/schema.ts";
@@ -294,5 +295,44 @@ describe("message shortcut: the rules of the message's channel", () => {
     expect(slack.thread(CHANNEL, "1800000999.000400")[0]?.text).toBe(
       `<@${ERIN}> asked me to look into this message. I'll answer here.`,
     );
+  });
+});
+
+describe("Undo: the rules of a question in the card's channel", () => {
+  it("refuses someone outside the requester group, and anyone in a channel Deputy does not serve, before anything is looked up or proposed", async () => {
+    const store = createActionStore(redis, { prefix, ttlSeconds: 900, signer: testSigner() });
+    const pendingBefore = (await store.list("pending")).length;
+    for (const [user, channel, reason] of [
+      [DAVE, CHANNEL, "Only members of Deputy's requester group"],
+      [BOB, RETIRED, "Deputy is not enabled in this channel"],
+    ] as const) {
+      const before = refusalsOf(user).length;
+      const sent = await slack.click({
+        user,
+        message: {
+          channel,
+          ts: "1800000000.000100",
+          thread_ts: undefined,
+          text: "",
+          user: slack.botUserId,
+          updates: 0,
+          blocks: [
+            {
+              type: "actions",
+              elements: [{ type: "button", action_id: UNDO_ACTION_ID, value: proposed[channel] }],
+            },
+          ],
+        },
+        actionId: UNDO_ACTION_ID,
+      });
+      expect(sent.status).toBe(200);
+      await bot.idle();
+      const told = slack.messages.filter((m) => m.ephemeralTo === user).at(-1)!.text;
+      expect(told).toContain(reason);
+      // Not the answer an allowed person gets for a pending action ("there is no undo …").
+      expect(told).not.toContain("no undo");
+      expect(refusalsOf(user).length).toBe(before + 1);
+    }
+    expect((await store.list("pending")).length).toBe(pendingBefore);
   });
 });
