@@ -31,6 +31,7 @@ import { toolOutcome } from "../helpers/tool-outcome.ts";
 import { adminKubeConfig, eventually, seededCopyOfShop, SEED } from "../helpers/testenv.ts";
 import { startHarness, type Harness } from "../mcp/harness.ts";
 import { scriptedAgent, slackFakeEnv } from "./helpers/over-fakes.ts";
+import { freshDeployment } from "../helpers/deployments.ts";
 
 /**
  * The whole loop, end to end: the real Bolt app receives signed Slack
@@ -122,31 +123,7 @@ beforeAll(async () => {
   store = createActionStore(redis, { prefix, ttlSeconds: 900, signer: testSigner() });
   captured = capture();
 
-  await apps()
-    .deleteNamespacedDeployment({ name: DEPLOYMENT, namespace: NS })
-    .catch(() => undefined);
-  await eventually(`old ${DEPLOYMENT} gone`, () =>
-    apps()
-      .readNamespacedDeployment({ name: DEPLOYMENT, namespace: NS })
-      .then(
-        () => false,
-        () => true,
-      ),
-  );
-  await apps().createNamespacedDeployment({
-    namespace: NS,
-    body: {
-      metadata: { name: DEPLOYMENT, namespace: NS, labels: { app: DEPLOYMENT } },
-      spec: {
-        replicas: 1,
-        selector: { matchLabels: { app: DEPLOYMENT } },
-        template: {
-          metadata: { labels: { app: DEPLOYMENT } },
-          spec: { containers: [{ name: "web", image: "ghcr.io/example/web:1.0.0" }] },
-        },
-      },
-    },
-  });
+  await freshDeployment(NS, DEPLOYMENT);
 
   slack = await startSlackFake();
   model = await startAnthropicFake();

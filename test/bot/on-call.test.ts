@@ -36,6 +36,7 @@ import { prepareWriteEnv } from "../executor/write-env.ts";
 import { adminKubeConfig, eventually, SEED, writePodLog } from "../helpers/testenv.ts";
 import { startHarness, type Harness } from "../mcp/harness.ts";
 import { scriptedAgent, slackFakeEnv } from "./helpers/over-fakes.ts";
+import { freshDeployment } from "../helpers/deployments.ts";
 
 /**
  * On call in Slack, end to end: the real Bolt app (signed requests from the
@@ -89,40 +90,6 @@ async function replicasOf(name: string): Promise<number | undefined> {
   return (await apps().readNamespacedDeployment({ name, namespace: NS })).spec?.replicas;
 }
 
-async function freshDeployment(
-  name: string,
-  options: { annotations?: Record<string, string>; progressDeadlineSeconds?: number } = {},
-): Promise<void> {
-  await apps()
-    .deleteNamespacedDeployment({ name, namespace: NS })
-    .catch(() => undefined);
-  await eventually(`old ${name} gone`, () =>
-    apps()
-      .readNamespacedDeployment({ name, namespace: NS })
-      .then(
-        () => false,
-        () => true,
-      ),
-  );
-  await apps().createNamespacedDeployment({
-    namespace: NS,
-    body: {
-      metadata: { name, namespace: NS, labels: { app: name } },
-      spec: {
-        replicas: 1,
-        ...(options.progressDeadlineSeconds
-          ? { progressDeadlineSeconds: options.progressDeadlineSeconds }
-          : {}),
-        selector: { matchLabels: { app: name } },
-        template: {
-          metadata: { labels: { app: name }, annotations: options.annotations ?? {} },
-          spec: { containers: [{ name: "web", image: "ghcr.io/example/web:1.0.0" }] },
-        },
-      },
-    },
-  });
-}
-
 let executorReady: Promise<ApprovalDecider> | undefined;
 function executor(): Promise<ApprovalDecider> {
   executorReady ??= (async () => {
@@ -159,9 +126,9 @@ beforeAll(async () => {
   });
   store = createActionStore(redis, { prefix, ttlSeconds: 900, signer: testSigner() });
   captured = capture();
-  await freshDeployment(WEB);
+  await freshDeployment(NS, WEB);
   // Its pods crash, and the controller gives up on the rollout after 5 s.
-  await freshDeployment(CRASHING, {
+  await freshDeployment(NS, CRASHING, {
     annotations: { "testenv.deputy.dev/simulate": "crashloop" },
     progressDeadlineSeconds: 5,
   });
