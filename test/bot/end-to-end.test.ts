@@ -1,8 +1,6 @@
 import { AppsV1Api, CoreV1Api } from "@kubernetes/client-node";
 import type { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createAnthropicModel } from "../../bot/agent/model.ts";
-import { createAgentRunner } from "../../bot/agent/run-agent-turn.ts";
 import { createSlackApp, EVENTS_PATH, type SlackApp } from "../../bot/app.ts";
 import { APPROVE_ACTION_ID } from "../../bot/blocks/approval-card.ts";
 import type { ApprovalDecider } from "../../bot/deps.ts";
@@ -32,6 +30,8 @@ import { prepareWriteEnv } from "../executor/write-env.ts";
 import { toolOutcome } from "../helpers/tool-outcome.ts";
 import { adminKubeConfig, eventually, seededCopyOfShop, SEED } from "../helpers/testenv.ts";
 import { startHarness, type Harness } from "../mcp/harness.ts";
+import { scriptedAgent, slackFakeEnv } from "./helpers/over-fakes.ts";
+import { freshDeployment } from "../helpers/deployments.ts";
 
 /**
  * The whole loop, end to end: the real Bolt app receives signed Slack
@@ -123,40 +123,12 @@ beforeAll(async () => {
   store = createActionStore(redis, { prefix, ttlSeconds: 900, signer: testSigner() });
   captured = capture();
 
-  await apps()
-    .deleteNamespacedDeployment({ name: DEPLOYMENT, namespace: NS })
-    .catch(() => undefined);
-  await eventually(`old ${DEPLOYMENT} gone`, () =>
-    apps()
-      .readNamespacedDeployment({ name: DEPLOYMENT, namespace: NS })
-      .then(
-        () => false,
-        () => true,
-      ),
-  );
-  await apps().createNamespacedDeployment({
-    namespace: NS,
-    body: {
-      metadata: { name: DEPLOYMENT, namespace: NS, labels: { app: DEPLOYMENT } },
-      spec: {
-        replicas: 1,
-        selector: { matchLabels: { app: DEPLOYMENT } },
-        template: {
-          metadata: { labels: { app: DEPLOYMENT } },
-          spec: { containers: [{ name: "web", image: "ghcr.io/example/web:1.0.0" }] },
-        },
-      },
-    },
-  });
+  await freshDeployment(NS, DEPLOYMENT);
 
   slack = await startSlackFake();
   model = await startAnthropicFake();
   const slackConfig = parseConfig({
-    SLACK_BOT_TOKEN: slack.botToken,
-    SLACK_SIGNING_SECRET: slack.signingSecret,
-    SLACK_SOCKET_MODE: "false",
-    SLACK_API_URL: slack.apiUrl,
-    SLACK_PORT: "0",
+    ...slackFakeEnv(slack),
     DEPUTY_APPROVERS: BOB,
   });
   bot = createSlackApp({
@@ -166,12 +138,7 @@ beforeAll(async () => {
     redis,
     logger: captured.logger,
     mcp: harness.client,
-    agent: createAgentRunner({
-      model: createAnthropicModel({ apiKey: model.apiKey, baseUrl: model.url }),
-      modelName: "claude-test",
-      limits: { maxIterations: 8, maxSeconds: 60, maxTokens: 200_000, maxOutputTokens: 1024 },
-      logger: captured.logger,
-    }),
+    agent: scriptedAgent(model, captured.logger),
     decider: { decide: async (request) => (await executor()).decide(request) },
     actions: store,
     statusIntervalMs: 0,

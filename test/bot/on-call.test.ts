@@ -1,8 +1,6 @@
 import { AppsV1Api, CoreV1Api } from "@kubernetes/client-node";
 import type { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createAnthropicModel } from "../../bot/agent/model.ts";
-import { createAgentRunner } from "../../bot/agent/run-agent-turn.ts";
 import { createSlackApp, EVENTS_PATH, type SlackApp } from "../../bot/app.ts";
 import { APPROVE_ACTION_ID } from "../../bot/blocks/approval-card.ts";
 import { UNDO_ACTION_ID } from "../../bot/blocks/follow-up.ts";
@@ -37,6 +35,8 @@ import {
 import { prepareWriteEnv } from "../executor/write-env.ts";
 import { adminKubeConfig, eventually, seededCopyOfShop, SEED, writePodLog } from "../helpers/testenv.ts";
 import { startHarness, type Harness } from "../mcp/harness.ts";
+import { scriptedAgent, slackFakeEnv } from "./helpers/over-fakes.ts";
+import { freshDeployment } from "../helpers/deployments.ts";
 
 /**
  * On call in Slack, end to end: the real Bolt app (signed requests from the
@@ -91,40 +91,6 @@ async function replicasOf(name: string): Promise<number | undefined> {
   return (await apps().readNamespacedDeployment({ name, namespace: NS })).spec?.replicas;
 }
 
-async function freshDeployment(
-  name: string,
-  options: { annotations?: Record<string, string>; progressDeadlineSeconds?: number } = {},
-): Promise<void> {
-  await apps()
-    .deleteNamespacedDeployment({ name, namespace: NS })
-    .catch(() => undefined);
-  await eventually(`old ${name} gone`, () =>
-    apps()
-      .readNamespacedDeployment({ name, namespace: NS })
-      .then(
-        () => false,
-        () => true,
-      ),
-  );
-  await apps().createNamespacedDeployment({
-    namespace: NS,
-    body: {
-      metadata: { name, namespace: NS, labels: { app: name } },
-      spec: {
-        replicas: 1,
-        ...(options.progressDeadlineSeconds
-          ? { progressDeadlineSeconds: options.progressDeadlineSeconds }
-          : {}),
-        selector: { matchLabels: { app: name } },
-        template: {
-          metadata: { labels: { app: name }, annotations: options.annotations ?? {} },
-          spec: { containers: [{ name: "web", image: "ghcr.io/example/web:1.0.0" }] },
-        },
-      },
-    },
-  });
-}
-
 let executorReady: Promise<ApprovalDecider> | undefined;
 function executor(): Promise<ApprovalDecider> {
   executorReady ??= (async () => {
@@ -166,9 +132,9 @@ beforeAll(async () => {
   });
   store = createActionStore(redis, { prefix, ttlSeconds: 900, signer: testSigner() });
   captured = capture();
-  await freshDeployment(WEB);
+  await freshDeployment(NS, WEB);
   // Its pods crash, and the controller gives up on the rollout after 5 s.
-  await freshDeployment(CRASHING, {
+  await freshDeployment(NS, CRASHING, {
     annotations: { "testenv.deputy.dev/simulate": "crashloop" },
     progressDeadlineSeconds: 5,
   });
@@ -176,11 +142,7 @@ beforeAll(async () => {
   slack = await startSlackFake();
   model = await startAnthropicFake();
   const config = parseConfig({
-    SLACK_BOT_TOKEN: slack.botToken,
-    SLACK_SIGNING_SECRET: slack.signingSecret,
-    SLACK_SOCKET_MODE: "false",
-    SLACK_API_URL: slack.apiUrl,
-    SLACK_PORT: "0",
+    ...slackFakeEnv(slack),
     DEPUTY_APPROVERS: `${ALICE},${BOB}`,
   });
   bot = createSlackApp({
@@ -191,12 +153,7 @@ beforeAll(async () => {
     logger: captured.logger,
     audit: captured.audit,
     mcp: harness.client,
-    agent: createAgentRunner({
-      model: createAnthropicModel({ apiKey: model.apiKey, baseUrl: model.url }),
-      modelName: "claude-test",
-      limits: { maxIterations: 8, maxSeconds: 60, maxTokens: 200_000, maxOutputTokens: 1024 },
-      logger: captured.logger,
-    }),
+    agent: scriptedAgent(model, captured.logger),
     decider: { decide: async (request) => (await executor()).decide(request) },
     actions: store,
     statusIntervalMs: 0,

@@ -23,6 +23,7 @@ import {
   type Captured,
 } from "./support.ts";
 import { prepareWriteEnv, TEST_MOUNT, type WriteEnv } from "./write-env.ts";
+import { freshDeployment } from "../helpers/deployments.ts";
 
 /**
  * The whole write path against the real API server, the OpenBao-compatible
@@ -52,34 +53,7 @@ describe("approval executor: propose → approve → JIT credential → revoke",
   const apps = () => adminKubeConfig().makeApiClient(AppsV1Api);
   const core = () => adminKubeConfig().makeApiClient(CoreV1Api);
 
-  async function deployment(name: string, replicas = 1): Promise<void> {
-    await apps()
-      .deleteNamespacedDeployment({ name, namespace: NS })
-      .catch(() => undefined);
-    await eventually(`old ${name} gone`, async () =>
-      apps()
-        .readNamespacedDeployment({ name, namespace: NS })
-        .then(
-          () => false,
-          () => true,
-        ),
-    );
-    await apps().createNamespacedDeployment({
-      namespace: NS,
-      body: {
-        metadata: { name, namespace: NS, labels: { app: name } },
-        spec: {
-          replicas,
-          selector: { matchLabels: { app: name } },
-          template: {
-            metadata: { labels: { app: name } },
-            spec: { containers: [{ name: "web", image: "ghcr.io/example/web:1.0.0" }] },
-          },
-        },
-      },
-    });
-  }
-
+  const deployment = (name: string, replicas = 1): Promise<void> => freshDeployment(NS, name, { replicas });
   async function propose(tool: string, args: Record<string, unknown>, requester: Identity = alice) {
     const reply = await harness.call(tool, args, meta(requester));
     expect(reply.isError, reply.text).toBe(false);

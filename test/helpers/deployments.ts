@@ -1,0 +1,42 @@
+import { AppsV1Api } from "@kubernetes/client-node";
+import { adminKubeConfig, eventually } from "./testenv.ts";
+
+/**
+ * A new Deployment `name` in `namespace` (labels app=name, one "web"
+ * container), after the old one of that name is gone, so a test starts from
+ * generation 1 and pods of its own.
+ */
+export async function freshDeployment(
+  namespace: string,
+  name: string,
+  options: { replicas?: number; annotations?: Record<string, string>; progressDeadlineSeconds?: number } = {},
+): Promise<void> {
+  const apps = adminKubeConfig().makeApiClient(AppsV1Api);
+  await apps.deleteNamespacedDeployment({ name, namespace }).catch(() => undefined);
+  await eventually(`old ${name} gone`, () =>
+    apps.readNamespacedDeployment({ name, namespace }).then(
+      () => false,
+      () => true,
+    ),
+  );
+  await apps.createNamespacedDeployment({
+    namespace,
+    body: {
+      metadata: { name, namespace, labels: { app: name } },
+      spec: {
+        replicas: options.replicas ?? 1,
+        ...(options.progressDeadlineSeconds
+          ? { progressDeadlineSeconds: options.progressDeadlineSeconds }
+          : {}),
+        selector: { matchLabels: { app: name } },
+        template: {
+          metadata: {
+            labels: { app: name },
+            ...(options.annotations ? { annotations: options.annotations } : {}),
+          },
+          spec: { containers: [{ name: "web", image: "ghcr.io/example/web:1.0.0" }] },
+        },
+      },
+    },
+  });
+}
