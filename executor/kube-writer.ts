@@ -4,6 +4,7 @@ import { DeputyError, describeError } from "../core/errors.ts";
 import { KubeApiError, type KubeStatus } from "../core/kube/errors.ts";
 import type { KubeWriter } from "../core/actions/action-type.ts";
 import { DEFAULT_RETRY, withRetry } from "./retry.ts";
+import { inSpan, SpanKind } from "../core/tracing.ts";
 
 /**
  * The executor's Kubernetes client: one minted bearer token, one action, no
@@ -68,10 +69,12 @@ export function createKubeWriter(
     contentType: string,
     query?: Record<string, string>,
   ): Promise<T> {
-    return withRetry(() => sendOnce<T>(method, path, body, contentType, query), {
-      ...retry,
-      retryable: (error) => isRetryableKubeFailure(method, path, error),
-    });
+    return inSpan(`kube ${method}`, { kind: SpanKind.CLIENT }, () =>
+      withRetry(() => sendOnce<T>(method, path, body, contentType, query), {
+        ...retry,
+        retryable: (error) => isRetryableKubeFailure(method, path, error),
+      }),
+    );
   }
 
   function sendOnce<T>(

@@ -1,3 +1,4 @@
+import { startTracing } from "../../core/tracing.ts";
 import { watchRedisHealth } from "../../core/redis.ts";
 import { readFileSync } from "node:fs";
 import { Redis } from "ioredis";
@@ -95,6 +96,7 @@ export async function run(args: string[]): Promise<number> {
     process.stderr.write(`deputy executor: unknown subcommand "${args[0]}"\n\n${USAGE}`);
     return 2;
   }
+  startTracing("deputy-executor");
   const config = parseConfig();
   const logger = createLogger({ level: config.logLevel, name: "deputy-executor" });
   // Before anything listens: without its keys the executor cannot tell the bot from anyone else.

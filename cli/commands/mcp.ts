@@ -1,3 +1,4 @@
+import { startTracing } from "../../core/tracing.ts";
 import { watchRedisHealth } from "../../core/redis.ts";
 import { Redis } from "ioredis";
 import { pino } from "pino";
@@ -69,6 +70,7 @@ export async function run(args: string[]): Promise<number> {
     process.stderr.write(`deputy mcp: choose exactly one of --http or --stdio\n\n${USAGE}`);
     return 2;
   }
+  startTracing("deputy-mcp");
   const config = parseConfig();
   // On stdio, stdout carries the protocol: logs and audit lines go to stderr.
   const destination = stdio ? pino.destination(2) : undefined;

@@ -32,6 +32,9 @@ import type {
   StatefulSet,
   WireList,
 } from "./types.ts";
+import { inSpan, SpanKind } from "../tracing.ts";
+
+const KUBE_SPAN = { kind: SpanKind.CLIENT };
 
 /**
  * Deputy's typed Kubernetes client. Every read in Deputy goes through here:
@@ -443,7 +446,7 @@ export function createKubeClients(kubeConfig: KubeConfig, options: KubeClientOpt
   const request = async <T>(path: string, opts: RequestOptions = {}): Promise<T> => {
     const method = opts.method ?? "GET";
     const run = async (effective: RequestOptions = opts): Promise<T> => {
-      const response = await execute(path, effective);
+      const response = await inSpan(`kube ${method}`, KUBE_SPAN, () => execute(path, effective));
       const text = response.body.toString("utf8");
       try {
         return JSON.parse(text) as T;

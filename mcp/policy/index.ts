@@ -12,6 +12,7 @@ import { protectedNamespace } from "./protected-namespace.ts";
 import { rateLimit } from "./rate-limit.ts";
 import { statefulsetPod } from "./statefulset-pod.ts";
 import type { PolicyDecision, PolicyInput, PolicyRule, SyncPolicyRule } from "./types.ts";
+import { inSpan } from "../../core/tracing.ts";
 
 export type { PolicyDecision, PolicyInput, PolicyRule } from "./types.ts";
 
@@ -106,26 +107,34 @@ export function createPolicy(options: PolicyOptions): Policy {
       return undefined;
     },
     isProtectedNamespace: protectedNs.isProtected,
-    async evaluate(input, context = {}) {
-      const flags: RiskFlag[] = [];
-      let decision: PolicyDecision | undefined;
-      for (const rule of rules) {
-        const verdict = await rule.evaluate(input);
-        if (verdict.effect === "deny") {
-          const rid = verdict.message.match(/^Refused by rule ([a-z-]+):/)?.[1] ?? rule.id;
-          decision = {
-            allowed: false,
-            rule: rid,
-            message: verdict.message,
-            ...(verdict.offer ? { offer: verdict.offer } : {}),
-          };
-          break;
-        }
-        if (verdict.effect === "flag") flags.push(...[verdict.flag].flat());
-      }
-      decision ??= { allowed: true, flags, risk: flags.length > 0 ? "high" : "normal" };
-      audit(input, decision, flags, context.conversation);
-      return decision;
-    },
+    evaluate: (input, context = {}) =>
+      inSpan("policy decision", { attributes: { "deputy.tool": input.tool } }, () =>
+        evaluate(input, context),
+      ),
   };
+
+  async function evaluate(
+    input: PolicyInput,
+    context: { conversation?: ConversationRef | undefined },
+  ): Promise<PolicyDecision> {
+    const flags: RiskFlag[] = [];
+    let decision: PolicyDecision | undefined;
+    for (const rule of rules) {
+      const verdict = await rule.evaluate(input);
+      if (verdict.effect === "deny") {
+        const rid = verdict.message.match(/^Refused by rule ([a-z-]+):/)?.[1] ?? rule.id;
+        decision = {
+          allowed: false,
+          rule: rid,
+          message: verdict.message,
+          ...(verdict.offer ? { offer: verdict.offer } : {}),
+        };
+        break;
+      }
+      if (verdict.effect === "flag") flags.push(...[verdict.flag].flat());
+    }
+    decision ??= { allowed: true, flags, risk: flags.length > 0 ? "high" : "normal" };
+    audit(input, decision, flags, context.conversation);
+    return decision;
+  }
 }
