@@ -1,7 +1,9 @@
 import { watchRedisHealth } from "../core/redis.ts";
 import type { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { Redis } from "ioredis";
+import { createActionStoreFromConfig } from "../core/actions/store.ts";
 import { createAuditLog, type AuditLog, type AuditObserver } from "../core/audit.ts";
+import { createCloser, type Closer } from "../core/closer.ts";
 import type { Config } from "../core/config.ts";
 import { requireKey, type DeputyKeys, type KeyPurpose } from "../core/keys.ts";
 import { DeputyError, describeError } from "../core/errors.ts";
@@ -9,7 +11,6 @@ import type { Logger } from "../core/logger.ts";
 import type { Metrics } from "../core/metrics.ts";
 import { createAnthropicModel, DEFAULT_MODEL_RETRY } from "./agent/model.ts";
 import { createAgentRunner } from "./agent/run-agent-turn.ts";
-import { createActionStoreFromConfig } from "../executor/wiring.ts";
 import { assertSlackConfig, createSlackApp, type SlackApp } from "./app.ts";
 import type { AgentRunner, ApprovalDecider } from "./deps.ts";
 import { connectMcpOverHttp } from "./mcp-client.ts";
@@ -99,42 +100,31 @@ export function botKeyPurposes(config: Config): KeyPurpose[] {
 export async function startBot(config: Config, options: BotRuntimeOptions): Promise<BotRuntime> {
   const { logger } = options;
   assertSlackConfig(config.slack);
-  const closers: (() => Promise<void> | void)[] = [];
-  const close = async (): Promise<void> => {
-    for (const closer of closers.reverse()) {
-      try {
-        await closer();
-      } catch (error) {
-        logger.warn({ err: describeError(error) }, "shutdown step failed");
-      }
-    }
-  };
+  const closer = createCloser(() => logger);
   try {
     const redis = options.redis ?? new Redis(config.redis.url, { maxRetriesPerRequest: 2 });
     if (!options.redis) {
       watchRedisHealth(redis, logger);
-      closers.push(() => void redis.disconnect());
+      closer.add("Redis", () => void redis.disconnect());
     }
     const audit = options.audit ?? createAuditLog();
-    const actionKey = requireKey(options.keys ?? {}, "action", "deputy bot");
+    const keys = options.keys ?? {};
+    const actionKey = requireKey(keys, "action", "deputy bot");
 
     let mcp = options.mcp;
     if (!mcp) {
       if (config.mcp.url) {
-        mcp = await connectMcpOverHttp(
-          config.mcp.url,
-          requireKey(options.keys ?? {}, "mcpCaller", "deputy bot"),
-        );
+        mcp = await connectMcpOverHttp(config.mcp.url, requireKey(keys, "mcpCaller", "deputy bot"));
       } else {
         // Single-process mode: the MCP server runs here with its read-only identity.
-        const { mcpDepsFromConfig } = await import("../cli/commands/mcp.ts");
+        const { mcpDepsFromConfig } = await import("../mcp/wiring.ts");
         const { connectInMemory } = await import("../mcp/transports/in-memory.ts");
-        const deps = mcpDepsFromConfig(config, logger, audit, redis, actionKey, options.metrics);
-        closers.push(() => deps.kube.close());
+        const deps = mcpDepsFromConfig(config, { logger, audit, redis, actionKey, metrics: options.metrics });
+        closer.add("the Kubernetes client", () => deps.kube.close());
         mcp = (await connectInMemory(deps, { clientName: "deputy-bot" })).client;
       }
       const owned = mcp;
-      closers.push(() => owned.close());
+      closer.add("the MCP client", () => owned.close());
     }
 
     // The executor needs the app's isInGroup; the app needs a decider: resolve lazily.
@@ -161,18 +151,21 @@ export async function startBot(config: Config, options: BotRuntimeOptions): Prom
     });
     if (typeof options.decider === "function") decider = await options.decider(slack);
     else if (options.decider) decider = options.decider;
-    else
-      decider = await executorFromConfig(config, {
+    else {
+      const { deciderFromConfig } = await import("../executor/wiring.ts");
+      decider = deciderFromConfig(config, {
         redis,
         audit,
         logger,
-        slack,
+        keys,
+        closer,
+        component: "deputy bot",
+        isInGroup: slack.isInGroup,
         metrics: options.metrics,
-        keys: options.keys ?? {},
-        closers,
       });
+    }
 
-    await startUnprompted(config, { ...options, redis, audit, slack }, closers);
+    await startUnprompted(config, { ...options, redis, audit, slack }, closer);
     if (config.alertmanager.token) {
       const { startAlertReceiver } = await import("./alerts/receiver.ts");
       const { parseAlertRoutes } = await import("./alerts/alertmanager.ts");
@@ -192,12 +185,12 @@ export async function startBot(config: Config, options: BotRuntimeOptions): Prom
         host: config.alertmanager.host,
         port: config.alertmanager.port,
       });
-      closers.push(() => receiver.close());
+      closer.add("the Alertmanager receiver", () => receiver.close());
     }
 
     const { port } = await slack.start();
     let stopped = false;
-    closers.push(async () => {
+    closer.add("the Slack app", async () => {
       stopped = true;
       await slack.stop();
     });
@@ -212,51 +205,11 @@ export async function startBot(config: Config, options: BotRuntimeOptions): Prom
       }
       return undefined;
     };
-    return { slack, port, ready, close };
+    return { slack, port, ready, close: () => closer.closeAll() };
   } catch (error) {
-    await close();
+    await closer.closeAll();
     throw error;
   }
-}
-
-async function executorFromConfig(
-  config: Config,
-  deps: {
-    redis: Redis;
-    audit: AuditLog;
-    logger: Logger;
-    slack: SlackApp;
-    metrics: Metrics | undefined;
-    keys: DeputyKeys;
-    closers: (() => Promise<void> | void)[];
-  },
-): Promise<ApprovalDecider> {
-  if (config.approvals.executorUrl) {
-    const { createExecutorClient } = await import("../executor/client.ts");
-    const group = config.approvals.approverGroup;
-    const isMember = deps.slack.isInGroup;
-    return createExecutorClient({
-      url: config.approvals.executorUrl,
-      key: requireKey(deps.keys, "executorCaller", "deputy bot"),
-      ...(group && isMember ? { approverGroup: { id: group, isMember } } : {}),
-    });
-  }
-  const { loadKubeConfig } = await import("../core/kube/config.ts");
-  const { clusterEndpointOf, createExecutorFromConfig } = await import("../executor/wiring.ts");
-  const { startExecutorUpkeep } = await import("../executor/upkeep.ts");
-  const { executor } = createExecutorFromConfig({
-    config,
-    redis: deps.redis,
-    audit: deps.audit,
-    logger: deps.logger.child({ component: "executor" }),
-    cluster: clusterEndpointOf(loadKubeConfig({ kubeconfig: config.kube.kubeconfig })),
-    actionKey: requireKey(deps.keys, "action", "deputy bot"),
-    ...(deps.slack.isInGroup ? { isInGroup: deps.slack.isInGroup } : {}),
-    ...(deps.metrics ? { metrics: deps.metrics } : {}),
-  });
-  const upkeep = startExecutorUpkeep(executor, deps.logger.child({ component: "executor" }));
-  deps.closers.push(() => upkeep.stop());
-  return executor;
 }
 
 /**
@@ -267,7 +220,7 @@ async function executorFromConfig(
 async function startUnprompted(
   config: Config,
   deps: BotRuntimeOptions & { redis: Redis; audit: AuditLog; slack: SlackApp },
-  closers: (() => Promise<void> | void)[],
+  closer: Closer,
 ): Promise<void> {
   const { slackAlertSink, slackTriageSink } = await import("./unprompted.ts");
   if (config.slack.alertChannel) {
@@ -280,16 +233,15 @@ async function startUnprompted(
       sink: slackAlertSink(deps.slack.client, config.slack.alertChannel),
       logger: deps.logger.child({ component: "alerts" }),
     });
-    closers.push(() => drain.close());
+    closer.add("the alert queue", () => drain.close());
     if (deps.attachAuditObserver) {
-      const { anomalySettings, createAnomalyDetector } = await import("../core/anomaly.ts");
-      const detector = createAnomalyDetector({
+      const { anomalyDetectorFromConfig } = await import("../core/anomaly.ts");
+      const detector = anomalyDetectorFromConfig(config, {
         redis: deps.redis,
-        ...anomalySettings(config),
-        sink: redisAlertSink(deps.redis, config.redis.prefix),
         audit: deps.audit,
-        logger: deps.logger.child({ component: "anomaly" }),
-        ...(deps.metrics ? { metrics: deps.metrics } : {}),
+        logger: deps.logger,
+        sink: redisAlertSink(deps.redis, config.redis.prefix),
+        metrics: deps.metrics,
       });
       deps.attachAuditObserver(detector.observer);
     }
@@ -303,18 +255,14 @@ async function startUnprompted(
       sink: slackTriageSink(deps.slack.client, config.slack.triageChannel),
       logger: deps.logger.child({ component: "triage" }),
     });
-    closers.push(() => drain.close());
+    closer.add("the triage queue", () => drain.close());
     // With a remote MCP server the watcher runs there, with the read identity (DEPUTY_WATCH):
     // the bot itself holds no Kubernetes credentials. Single-process, it runs here.
     if (config.mcp.url) return;
-    const { createKubeClients } = await import("../core/kube/client.ts");
-    const { loadKubeConfig } = await import("../core/kube/config.ts");
-    const { startTriage } = await import("../watcher/start.ts");
-    const kube = createKubeClients(loadKubeConfig({ kubeconfig: config.kube.kubeconfig }), {
-      maxConcurrency: config.kube.maxConcurrency,
-      callTimeoutMs: config.kube.callTimeoutMs,
-      logger: deps.logger.child({ component: "kube" }),
-    });
+    const { kubeClientsFromConfig } = await import("../mcp/wiring.ts");
+    const { startTriage } = await import("../watcher/wiring.ts");
+    const kube = kubeClientsFromConfig(config, deps.logger);
+    closer.add("the watcher's Kubernetes client", () => kube.close());
     const triage = startTriage({
       config,
       kube,
@@ -324,9 +272,6 @@ async function startUnprompted(
       audit: deps.audit,
       ...(deps.metrics ? { metrics: deps.metrics } : {}),
     });
-    closers.push(async () => {
-      await triage.stop({ release: true });
-      kube.close();
-    });
+    closer.add("the triage watcher", () => triage.stop({ release: true }));
   }
 }

@@ -5,28 +5,26 @@ import { mkdir } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
 import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
 import { pino } from "pino";
-import { runAgentTurn } from "../bot/agent/run-agent-turn.ts";
-import { createAnthropicModel, DEFAULT_MODEL_RETRY } from "../bot/agent/model.ts";
 import type { AgentProgress, MessageParam } from "../bot/agent/types.ts";
+import { agentFromConfig } from "../bot/wiring.ts";
 import { parseDirectCommand } from "../bot/direct-commands.ts";
 import type { AlertSink, TriageSink } from "../core/alerts.ts";
-import { createAnomalyDetector, anomalySettings, isWritePaused, writePauseStatus } from "../core/anomaly.ts";
+import { anomalyDetectorFromConfig, isWritePaused, writePauseStatus } from "../core/anomaly.ts";
 import { auditRecordFromLine, createAuditLog, type AuditObserver, type AuditRecord } from "../core/audit.ts";
 import { actionStory } from "../core/audit-story.ts";
 import { parseConfig, type Config } from "../core/config.ts";
+import { createCloser } from "../core/closer.ts";
 import { DeputyError, describeError } from "../core/errors.ts";
-import { createKubeClients, type KubeClients } from "../core/kube/client.ts";
 import { createLogger, type Logger } from "../core/logger.ts";
 import { createOpenBaoClient } from "../executor/openbao-client.ts";
 import { setupOpenBao } from "../executor/openbao-setup.ts";
-import { startExecutorUpkeep } from "../executor/upkeep.ts";
-import { createExecutorFromConfig, createWriteDeps, loadRolesFromConfig } from "../executor/wiring.ts";
-import type { McpDeps } from "../mcp/deps.ts";
-import { META_KEYS } from "../core/actions/meta.ts";
+import { loadRolesFromConfig, startExecutorFromConfig } from "../executor/wiring.ts";
+import { callerMeta } from "../core/actions/meta.ts";
 import type { PendingAction } from "../core/actions/schema.ts";
 import { startHttpServer, type RunningHttpServer } from "../mcp/transports/http.ts";
 import { connectInMemory, type InMemoryConnection } from "../mcp/transports/in-memory.ts";
-import { createTriageWatcher, type TriageWatcher } from "../watcher/watcher.ts";
+import { kubeClientsFromConfig, mcpDepsFromConfig } from "../mcp/wiring.ts";
+import { triageWatcherFromConfig } from "../watcher/wiring.ts";
 import { approvalCardView } from "./card.ts";
 import { createEventHub } from "./events.ts";
 import { prepareLocalIdentities, type LocalIdentities } from "./local-identities.ts";
@@ -78,27 +76,6 @@ export const CONSOLE_DIRECT_COMMANDS = [
   "help",
 ];
 
-/** Undo what was started, newest first, even when one step fails. */
-function createCloser(logger: () => Logger | undefined): {
-  add: (what: string, close: () => Promise<void> | void) => void;
-  closeAll: () => Promise<void>;
-} {
-  const steps: { what: string; close: () => Promise<void> | void }[] = [];
-  return {
-    add: (what, close) => steps.push({ what, close }),
-    async closeAll() {
-      for (const step of steps.reverse()) {
-        try {
-          await step.close();
-        } catch (error) {
-          logger()?.warn({ err: describeError(error) }, `stopping ${step.what} failed`);
-        }
-      }
-      steps.length = 0;
-    },
-  };
-}
-
 /** Audit records of one action: from this run's memory, else from the audit file. */
 function readAuditFile(file: string): AuditRecord[] {
   if (!existsSync(file)) return [];
@@ -118,13 +95,9 @@ function agentAdapter(
   approvers: readonly string[],
   loadAction: (id: string) => Promise<PendingAction | undefined>,
 ): ((input: AgentTurnInput) => Promise<AgentTurnOutput>) | undefined {
-  const apiKey = config.anthropic.apiKey;
-  if (!apiKey) return undefined;
-  const model = createAnthropicModel({
-    apiKey,
-    ...(config.anthropic.baseUrl ? { baseUrl: config.anthropic.baseUrl } : {}),
-    retry: { ...DEFAULT_MODEL_RETRY, windowMs: config.anthropic.retryWindowMs },
-  });
+  const agent = agentFromConfig(config, logger);
+  if (!agent) return undefined;
+  const log = logger.child({ component: "agent" });
   return async (input) => {
     const cards: Promise<void>[] = [];
     const onProgress = (event: AgentProgress): void => {
@@ -155,7 +128,7 @@ function agentAdapter(
               if (action && action.digest === event.action.digest) {
                 input.emit({ type: "card", card: approvalCardView(action, approvers) });
               } else {
-                logger.error({ actionId: event.action.id }, "stored action missing or failed its check");
+                log.error({ actionId: event.action.id }, "stored action missing or failed its check");
               }
             }),
           );
@@ -170,29 +143,16 @@ function agentAdapter(
           break;
       }
     };
-    const result = await runAgentTurn(
-      {
-        prompt: input.prompt,
-        history: input.history as MessageParam[],
-        notes: input.notes,
-        requester: input.requester,
-        conversation: input.conversation,
-        mcp: mcp.client,
-        onProgress,
-        signal: input.signal,
-      },
-      {
-        model,
-        modelName: config.anthropic.model,
-        limits: {
-          maxIterations: config.anthropic.maxIterations,
-          maxSeconds: config.anthropic.maxSeconds,
-          maxTokens: config.anthropic.maxTokens,
-          maxOutputTokens: config.anthropic.maxOutputTokens,
-        },
-        logger,
-      },
-    );
+    const result = await agent.run({
+      prompt: input.prompt,
+      history: input.history as MessageParam[],
+      notes: input.notes,
+      requester: input.requester,
+      conversation: input.conversation,
+      mcp: mcp.client,
+      onProgress,
+      signal: input.signal,
+    });
     await Promise.all(cards);
     return { text: result.text, messages: result.messages };
   };
@@ -274,11 +234,7 @@ export async function startLocalMode(options: LocalModeOptions = {}): Promise<Lo
       ],
     });
 
-    const kube: KubeClients = createKubeClients(identities.reader, {
-      maxConcurrency: config.kube.maxConcurrency,
-      callTimeoutMs: config.kube.callTimeoutMs,
-      logger: logger.child({ component: "kube" }),
-    });
+    const kube = kubeClientsFromConfig(config, logger, { kubeConfig: identities.reader });
     closer.add("the Kubernetes client", () => kube.close());
     // The tools read with the read-only identity; the executor logs in to
     // OpenBao with its own token file. Neither ever sees the admin kubeconfig.
@@ -291,8 +247,7 @@ export async function startLocalMode(options: LocalModeOptions = {}): Promise<Lo
     // Local mode signs stored actions with a key made once for this environment and kept beside
     // its audit file (never in Redis), so actions from an earlier run can still be checked.
     const actionKey = await localActionKey(join(dirname(auditFile), "action.key"));
-    const writeDeps = createWriteDeps({ config: localConfig, redis, audit, actionKey });
-    const mcpDeps: McpDeps = { config: localConfig, logger, audit, kube, ...writeDeps };
+    const mcpDeps = mcpDepsFromConfig(localConfig, { logger, audit, redis, actionKey, kube });
 
     progress("starting the MCP server");
     const mcp = await connectInMemory(mcpDeps, { clientName: "deputy-console" });
@@ -307,7 +262,7 @@ export async function startLocalMode(options: LocalModeOptions = {}): Promise<Lo
 
     const approvers = localApprovers(config.console.users);
     const prefix = localConfig.redis.prefix;
-    const { executor, store: actions } = createExecutorFromConfig({
+    const { executor, store: actions } = startExecutorFromConfig({
       config: localConfig,
       redis,
       audit,
@@ -317,11 +272,10 @@ export async function startLocalMode(options: LocalModeOptions = {}): Promise<Lo
       localMode: true,
       writePause: async () =>
         (await isWritePaused(redis, prefix)) ? await writePauseStatus(redis, prefix) : undefined,
+      closer,
     });
     const reconciled = await executor.reconcile();
     if (reconciled.length > 0) progress(`marked ${reconciled.length} interrupted action(s) (never re-run)`);
-    const upkeep = startExecutorUpkeep(executor, logger.child({ component: "executor" }));
-    closer.add("the executor's upkeep", () => upkeep.stop());
 
     const hub = createEventHub();
     let postAlert: (title: string, text: string) => void = () => {};
@@ -333,13 +287,7 @@ export async function startLocalMode(options: LocalModeOptions = {}): Promise<Lo
         postAlert(`Anomaly: ${alert.rule} (${alert.severity})`, `${alert.text}${paused}`);
       },
     };
-    const anomalies = createAnomalyDetector({
-      redis,
-      ...anomalySettings(localConfig),
-      sink: alertSink,
-      audit,
-      logger: logger.child({ component: "anomaly" }),
-    });
+    const anomalies = anomalyDetectorFromConfig(localConfig, { redis, audit, logger, sink: alertSink });
     observeAnomalies = anomalies.observer;
     const callTool = async (
       name: string,
@@ -355,12 +303,7 @@ export async function startLocalMode(options: LocalModeOptions = {}): Promise<Lo
         {
           name,
           arguments: args,
-          _meta: {
-            [META_KEYS.requester]: caller.requester,
-            [META_KEYS.conversation]: caller.conversation,
-            ...(caller.prompt ? { [META_KEYS.prompt]: caller.prompt.slice(0, 4000) } : {}),
-            ...(caller.reason ? { [META_KEYS.reason]: caller.reason.slice(0, 500) } : {}),
-          },
+          _meta: callerMeta({ ...caller, prompt: caller.prompt || undefined }),
         },
         undefined,
         { timeout: 60_000 },
@@ -372,9 +315,7 @@ export async function startLocalMode(options: LocalModeOptions = {}): Promise<Lo
       approvers,
       callTool,
       parseDirectCommand,
-      runAgentTurn: agentAdapter(config, mcp, logger.child({ component: "agent" }), approvers, (id) =>
-        actions.get(id),
-      ),
+      runAgentTurn: agentAdapter(config, mcp, logger, approvers, (id) => actions.get(id)),
       loadAction: (id) => actions.get(id),
       decide: (request) => executor.decide(request),
       auditStory: async (actionId) => {
@@ -415,17 +356,13 @@ export async function startLocalMode(options: LocalModeOptions = {}): Promise<Lo
     closer.add("the expiry sweep", () => clearInterval(sweep));
 
     progress("starting the triage watcher");
-    const watcher: TriageWatcher = createTriageWatcher({
+    const watcher = triageWatcherFromConfig({
+      config,
       kube,
       redis,
-      prefix: config.redis.prefix,
       sink: consoleTriageSink(session),
-      namespaces: config.observability.watchNamespaces,
-      watchNodes: config.observability.watchNodes,
-      maxMessagesPerWindow: config.observability.triagePerMinute,
-      logger: logger.child({ component: "watcher" }),
+      logger,
       audit,
-      cluster: config.kube.clusterName,
     });
     await watcher.start();
     closer.add("the triage watcher", () => watcher.stop());

@@ -1,5 +1,5 @@
 import type { Redis } from "ioredis";
-import type { Alert, AlertSink } from "./alerts.ts";
+import { fanOutAlertSink, loggerAlertSink, redisAlertSink, type Alert, type AlertSink } from "./alerts.ts";
 import type { AuditLog, AuditObserver, AuditRecord } from "./audit.ts";
 import type { Config } from "./config.ts";
 import { describeError } from "./errors.ts";
@@ -415,4 +415,38 @@ export function createAnomalyDetector(deps: AnomalyDetectorDeps): AnomalyDetecto
       return lifted;
     },
   };
+}
+
+/** The detector as configured, alerting into `sink`: where alerts go is each process's choice. */
+export function anomalyDetectorFromConfig(
+  config: Config,
+  deps: { redis: Redis; audit: AuditLog; logger: Logger; sink: AlertSink; metrics?: Metrics | undefined },
+): AnomalyDetector {
+  return createAnomalyDetector({
+    redis: deps.redis,
+    ...anomalySettings(config),
+    sink: deps.sink,
+    audit: deps.audit,
+    logger: deps.logger.child({ component: "anomaly" }),
+    ...(deps.metrics ? { metrics: deps.metrics } : {}),
+  });
+}
+
+/**
+ * The anomaly detector of a headless process (deputy mcp, deputy executor):
+ * counts in Redis with every replica, logs each alert, and queues it for the
+ * bot to post in SLACK_ALERT_CHANNEL.
+ */
+export function headlessAnomalyObserver(deps: {
+  config: Config;
+  redis: Redis;
+  audit: AuditLog;
+  logger: Logger;
+  metrics?: Metrics;
+}): AuditObserver {
+  const logger = deps.logger.child({ component: "anomaly" });
+  return anomalyDetectorFromConfig(deps.config, {
+    ...deps,
+    sink: fanOutAlertSink(loggerAlertSink(logger), redisAlertSink(deps.redis, deps.config.redis.prefix)),
+  }).observer;
 }

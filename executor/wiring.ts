@@ -6,54 +6,38 @@ import { writePauseStatus } from "../core/anomaly.ts";
 import type { AuditLog } from "../core/audit.ts";
 import type { Config } from "../core/config.ts";
 import { DeputyError, describeError } from "../core/errors.ts";
-import { loadDeputyKeys, type DeputyKeys, type KeyPurpose, type KeySource } from "../core/keys.ts";
+import {
+  loadDeputyKeys,
+  requireKey,
+  type DeputyKeys,
+  type KeyPurpose,
+  type KeySource,
+} from "../core/keys.ts";
 import type { Identity } from "../core/identity.ts";
 import type { Logger } from "../core/logger.ts";
 import { loadOpenBaoRoles, secretsMounts, type OpenBaoRoles } from "../core/openbao-roles.ts";
-import type { McpDeps } from "../mcp/deps.ts";
-import { createPolicy } from "../mcp/policy/index.ts";
-import { createActionSigner, type ActionSigner } from "../core/actions/digest.ts";
 import { queueActionNotice } from "../core/actions/notices.ts";
-import { createActionStore, type ActionStore } from "../core/actions/store.ts";
+import { createActionStoreFromConfig, type ActionStore } from "../core/actions/store.ts";
+import type { Closer } from "../core/closer.ts";
+import { loadKubeConfig } from "../core/kube/config.ts";
 import {
   createApprovalExecutor,
+  type ApprovalDecider,
   type ApprovalExecutor,
   type ApprovalExecutorDeps,
 } from "./approval-executor.ts";
+import { createExecutorClient } from "./client.ts";
 import { createCredentialBroker, type CredentialBroker, type JitCredential } from "./credential-broker.ts";
 import type { ClusterEndpoint } from "./kube-writer.ts";
 import { createOpenBaoClient } from "./openbao-client.ts";
+import { startExecutorUpkeep } from "./upkeep.ts";
 import type { Metrics } from "../core/metrics.ts";
 
 /**
  * Building the write path from parsed configuration, for `deputy executor`,
- * `deputy mcp`, local mode and the bot's in-process executor. Nothing here
+ * local mode and the bot's in-process executor (or its client of a remote one). Nothing here
  * reads the environment: it all comes from Config.
  */
-
-export function createActionStoreFromConfig(config: Config, redis: Redis, actionKey: Buffer): ActionStore {
-  return createActionStore(redis, {
-    prefix: config.redis.prefix,
-    ttlSeconds: config.approvals.ttlSeconds,
-    signer: createActionSigner(actionKey),
-  });
-}
-
-export type { ActionSigner };
-
-/** What the MCP server's write tools need on top of the read deps. */
-export function createWriteDeps(options: {
-  config: Config;
-  redis: Redis;
-  audit: AuditLog;
-  /** The key that signs stored actions (never readable through Redis). */
-  actionKey: Buffer;
-}): Pick<McpDeps, "actions" | "policy"> {
-  return {
-    actions: createActionStoreFromConfig(options.config, options.redis, options.actionKey),
-    policy: createPolicy({ config: options.config, redis: options.redis, audit: options.audit }),
-  };
-}
 
 /** roles.yaml with this deployment's writable and jit namespaces. */
 export function loadRolesFromConfig(config: Config): OpenBaoRoles {
@@ -144,6 +128,59 @@ export function createExecutorFromConfig(options: {
     notify: queueActionNotice(options.redis, config.redis.prefix),
   });
   return { executor, broker, store };
+}
+
+type ExecutorOptions = Parameters<typeof createExecutorFromConfig>[0];
+
+/**
+ * The executor with its background duties (heartbeats, finding interrupted
+ * actions, expiring undecided ones), stopped by `closer`.
+ */
+export function startExecutorFromConfig(options: ExecutorOptions & { closer: Closer }): ExecutorFromConfig {
+  const built = createExecutorFromConfig(options);
+  const upkeep = startExecutorUpkeep(built.executor, options.logger);
+  options.closer.add("the executor's upkeep", () => upkeep.stop());
+  return built;
+}
+
+/**
+ * What approves and rejects for the bot: the executor's HTTP API when
+ * DEPUTY_EXECUTOR_URL is set (signed with the executorCaller key), otherwise
+ * an executor in this process, writing with the cluster in the kubeconfig.
+ */
+export function deciderFromConfig(
+  config: Config,
+  deps: {
+    redis: Redis;
+    audit: AuditLog;
+    logger: Logger;
+    keys: DeputyKeys;
+    closer: Closer;
+    component: string;
+    isInGroup?: ((identity: Identity) => Promise<boolean>) | undefined;
+    metrics?: Metrics | undefined;
+  },
+): ApprovalDecider {
+  if (config.approvals.executorUrl) {
+    const group = config.approvals.approverGroup;
+    const isMember = deps.isInGroup;
+    return createExecutorClient({
+      url: config.approvals.executorUrl,
+      key: requireKey(deps.keys, "executorCaller", deps.component),
+      ...(group && isMember ? { approverGroup: { id: group, isMember } } : {}),
+    });
+  }
+  return startExecutorFromConfig({
+    config,
+    redis: deps.redis,
+    audit: deps.audit,
+    logger: deps.logger.child({ component: "executor" }),
+    cluster: clusterEndpointOf(loadKubeConfig({ kubeconfig: config.kube.kubeconfig })),
+    actionKey: requireKey(deps.keys, "action", deps.component),
+    closer: deps.closer,
+    ...(deps.isInGroup ? { isInGroup: deps.isInGroup } : {}),
+    ...(deps.metrics ? { metrics: deps.metrics } : {}),
+  }).executor;
 }
 
 /**

@@ -12,6 +12,7 @@ import type { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
 import { describeError, isDeputyError } from "../../core/errors.ts";
 import { pendingActionRefSchema, type PendingActionRef } from "../../core/actions/schema.ts";
+import { callerMeta } from "../../core/actions/meta.ts";
 import { wrapToolResult } from "../../core/fence.ts";
 import { SYSTEM_PROMPT } from "../../prompts/index.ts";
 import { redactText, redactValue } from "../../core/redact.ts";
@@ -40,12 +41,6 @@ import type {
  * redacted before it is kept, so an echoed secret reaches neither the stored
  * history nor any surface.
  */
-
-/** `_meta` keys the MCP server reads the caller from (mcp/tool.ts). */
-export const META_REQUESTER = "deputy/requester";
-export const META_CONVERSATION = "deputy/conversation";
-export const META_PROMPT = "deputy/prompt";
-export const META_REASON = "deputy/reason";
 
 const MAX_PARALLEL_TOOLS = 4;
 
@@ -358,12 +353,12 @@ async function runOneTool(
       {
         name: use.name,
         arguments: args,
-        _meta: {
-          [META_REQUESTER]: input.requester,
-          [META_CONVERSATION]: input.conversation,
-          [META_PROMPT]: input.prompt.slice(0, 4000),
-          ...(reason ? { [META_REASON]: reason } : {}),
-        },
+        _meta: callerMeta({
+          requester: input.requester,
+          conversation: input.conversation,
+          prompt: input.prompt,
+          reason,
+        }),
       },
       undefined,
       { signal, timeout: 60_000 },

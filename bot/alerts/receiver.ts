@@ -5,7 +5,7 @@ import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
 import { describeError } from "../../core/errors.ts";
 import { fenceUntrusted } from "../../core/fence.ts";
 import type { ConversationRef } from "../../core/identity.ts";
-import { META_CONVERSATION } from "../agent/run-agent-turn.ts";
+import { META_KEYS } from "../../core/actions/meta.ts";
 import type { BotServices } from "../deps.ts";
 import { toolTextForPeople } from "../handlers/direct-command.ts";
 import { sanitizeForSlack, splitForSlack } from "../sanitize.ts";
@@ -208,7 +208,7 @@ export function createAlertHandler(
       if (subject) {
         const { tool, ...args } = subject;
         const result = (await services.mcp.callTool(
-          { name: tool, arguments: args, _meta: { [META_CONVERSATION]: conversation } },
+          { name: tool, arguments: args, _meta: { [META_KEYS.conversation]: conversation } },
           undefined,
           { timeout: 60_000 },
         )) as CallToolResult;

@@ -2,13 +2,8 @@ import type { webApi } from "@slack/bolt";
 import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
 import { describeError } from "../../core/errors.ts";
 import { identityKey } from "../../core/identity.ts";
-import {
-  META_CONVERSATION,
-  META_PROMPT,
-  META_REASON,
-  META_REQUESTER,
-  pendingActionOf,
-} from "../agent/run-agent-turn.ts";
+import { callerMeta } from "../../core/actions/meta.ts";
+import { pendingActionOf } from "../agent/run-agent-turn.ts";
 import { wrapToolResult } from "../../core/fence.ts";
 import { redactText } from "../../core/redact.ts";
 import { describeTarget } from "../agent/mcp-tools.ts";
@@ -58,12 +53,12 @@ export async function runDirectCommand(
       {
         name: command.tool,
         arguments: command.arguments,
-        _meta: {
-          [META_REQUESTER]: command.requester,
-          [META_CONVERSATION]: conversation,
-          [META_PROMPT]: command.text,
-          [META_REASON]: `Asked for directly: ${command.text}`.slice(0, 500),
-        },
+        _meta: callerMeta({
+          requester: command.requester,
+          conversation,
+          prompt: command.text,
+          reason: `Asked for directly: ${command.text}`,
+        }),
       },
       undefined,
       { timeout: 60_000 },

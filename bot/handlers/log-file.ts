@@ -2,7 +2,7 @@ import type { webApi } from "@slack/bolt";
 import { podLogUri } from "../../mcp/resources/pod-log.ts";
 import { describeError } from "../../core/errors.ts";
 import type { ConversationRef, Identity } from "../../core/identity.ts";
-import { META_CONVERSATION, META_REQUESTER } from "../agent/run-agent-turn.ts";
+import { callerMeta } from "../../core/actions/meta.ts";
 import type { BotServices } from "../deps.ts";
 import { redactSecrets, sanitizePlain } from "../sanitize.ts";
 
@@ -36,7 +36,7 @@ export async function uploadLogFile(
       const described = await services.mcp.callTool({
         name: "describe_pod",
         arguments: { namespace: request.namespace, pod: request.pod },
-        _meta: { [META_REQUESTER]: request.requester, [META_CONVERSATION]: conversation },
+        _meta: callerMeta({ requester: request.requester, conversation }),
       });
       const names = (described.structuredContent as { containers?: unknown } | undefined)?.containers;
       if (described.isError || !Array.isArray(names) || names.length === 0) {
@@ -66,7 +66,7 @@ export async function uploadLogFile(
     });
     const read = await services.mcp.readResource({
       uri,
-      _meta: { [META_REQUESTER]: request.requester, [META_CONVERSATION]: conversation },
+      _meta: callerMeta({ requester: request.requester, conversation }),
     });
     const first = read.contents[0];
     const text = first && "text" in first && typeof first.text === "string" ? first.text : "";

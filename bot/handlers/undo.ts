@@ -4,13 +4,8 @@ import { inverseOf } from "../../core/actions/follow-up.ts";
 import { ACTION_ID_PATTERN } from "../../core/actions/schema.ts";
 import { describeError } from "../../core/errors.ts";
 import type { ConversationRef, Identity } from "../../core/identity.ts";
-import {
-  META_CONVERSATION,
-  META_PROMPT,
-  META_REASON,
-  META_REQUESTER,
-  pendingActionOf,
-} from "../agent/run-agent-turn.ts";
+import { callerMeta } from "../../core/actions/meta.ts";
+import { pendingActionOf } from "../agent/run-agent-turn.ts";
 import { mentionIdentity } from "../blocks/approval-card.ts";
 import type { BotServices } from "../deps.ts";
 import { sanitizePlain } from "../sanitize.ts";
@@ -81,12 +76,12 @@ export async function handleUndoClick(
       {
         name: inverse.tool,
         arguments: inverse.arguments,
-        _meta: {
-          [META_REQUESTER]: click.user,
-          [META_CONVERSATION]: conversation,
-          [META_PROMPT]: `Undo of ${action.id}`,
-          [META_REASON]: `${inverse.summary} (undo of ${action.id})`.slice(0, 500),
-        },
+        _meta: callerMeta({
+          requester: click.user,
+          conversation,
+          prompt: `Undo of ${action.id}`,
+          reason: `${inverse.summary} (undo of ${action.id})`,
+        }),
       },
       undefined,
       { timeout: 60_000 },

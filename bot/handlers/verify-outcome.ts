@@ -9,7 +9,7 @@ import { approvalViewOf } from "../../core/actions/view.ts";
 import { describeError } from "../../core/errors.ts";
 import { fenceUntrusted, neutraliseFenceTags, outsideFences } from "../../core/fence.ts";
 import type { ConversationRef } from "../../core/identity.ts";
-import { META_CONVERSATION } from "../agent/run-agent-turn.ts";
+import { META_KEYS } from "../../core/actions/meta.ts";
 import { decidedCardBlocks } from "../blocks/approval-card.ts";
 import { followUpBlocks, verificationLine, type Verification } from "../blocks/follow-up.ts";
 import type { BotServices } from "../deps.ts";
@@ -54,7 +54,7 @@ async function read(
     {
       name: tool,
       arguments: args,
-      ...(conversation ? { _meta: { [META_CONVERSATION]: conversation } } : {}),
+      ...(conversation ? { _meta: { [META_KEYS.conversation]: conversation } } : {}),
     },
     undefined,
     { timeout: 30_000 },

@@ -3,14 +3,14 @@ import { watchRedisHealth } from "../../core/redis.ts";
 import { readFileSync } from "node:fs";
 import { Redis } from "ioredis";
 import { createAuditLog, type AuditObserver } from "../../core/audit.ts";
-import { headlessAnomalyObserver } from "../../core/anomaly-wiring.ts";
+import { headlessAnomalyObserver } from "../../core/anomaly.ts";
 import { parseConfig } from "../../core/config.ts";
+import { createCloser } from "../../core/closer.ts";
 import { DeputyError, describeError } from "../../core/errors.ts";
 import { loadKubeConfig } from "../../core/kube/config.ts";
 import { createLogger } from "../../core/logger.ts";
 import { createMetrics, startMetricsServer } from "../../core/metrics.ts";
 import { startExecutorHttpServer } from "../../executor/http.ts";
-import { startExecutorUpkeep } from "../../executor/upkeep.ts";
 import { createOpenBaoClient } from "../../executor/openbao-client.ts";
 import { setupOpenBao } from "../../executor/openbao-setup.ts";
 import { loadOpenBaoRoles, renderActionRolesManifest } from "../../core/openbao-roles.ts";
@@ -18,7 +18,7 @@ import { createCallerVerifier } from "../../core/caller-auth.ts";
 import { requireKey } from "../../core/keys.ts";
 import {
   clusterEndpointOf,
-  createExecutorFromConfig,
+  startExecutorFromConfig,
   loadKeysFromConfig,
   loadRolesFromConfig,
 } from "../../executor/wiring.ts";
@@ -116,11 +116,13 @@ export async function run(args: string[]): Promise<number> {
     ...(config.observability.auditFile ? { file: config.observability.auditFile } : {}),
     onRecord: [(record) => metrics.observeAudit(record), (record) => observeAnomalies(record)],
   });
+  const closer = createCloser(() => logger);
   const redis = new Redis(config.redis.url, { lazyConnect: true, maxRetriesPerRequest: 3 });
   watchRedisHealth(redis, logger);
+  closer.add("Redis", () => redis.disconnect());
   await redis.connect();
   observeAnomalies = headlessAnomalyObserver({ config, redis, audit, logger, metrics });
-  const { executor } = createExecutorFromConfig({
+  const { executor } = startExecutorFromConfig({
     config,
     redis,
     audit,
@@ -128,8 +130,8 @@ export async function run(args: string[]): Promise<number> {
     cluster: clusterEndpointOf(loadKubeConfig({ kubeconfig: config.kube.kubeconfig })),
     actionKey: requireKey(keys, "action", "deputy executor"),
     metrics,
+    closer,
   });
-  const upkeep = startExecutorUpkeep(executor, logger);
   const portText = option(args, "--port");
   const port = portText === undefined ? config.approvals.executorPort : Number(portText);
   if (!Number.isInteger(port) || port < 0 || port > 65535) {
@@ -149,8 +151,10 @@ export async function run(args: string[]): Promise<number> {
     host,
     port,
   });
+  closer.add("the decisions server", () => server.close());
   // Prometheus scrapes its own port, so /v1/decisions stays reachable only by the bot's principal.
   const metricsServer = await startMetricsServer(metrics, { host, port: config.observability.metricsPort });
+  closer.add("the metrics server", () => metricsServer.close());
   process.stderr.write(
     `deputy executor: decisions at ${server.url}/v1/decisions; metrics at ${metricsServer.url}\n`,
   );
@@ -158,9 +162,6 @@ export async function run(args: string[]): Promise<number> {
     process.once("SIGINT", resolve);
     process.once("SIGTERM", resolve);
   });
-  upkeep.stop();
-  await server.close();
-  await metricsServer.close();
-  redis.disconnect();
+  await closer.closeAll();
   return 0;
 }

@@ -2,19 +2,17 @@ import { startTracing } from "../../core/tracing.ts";
 import { watchRedisHealth } from "../../core/redis.ts";
 import { Redis } from "ioredis";
 import { pino } from "pino";
-import { createAuditLog, type AuditLog, type AuditObserver } from "../../core/audit.ts";
-import { headlessAnomalyObserver } from "../../core/anomaly-wiring.ts";
-import { parseConfig, type Config } from "../../core/config.ts";
+import { createAuditLog, type AuditObserver } from "../../core/audit.ts";
+import { headlessAnomalyObserver } from "../../core/anomaly.ts";
+import { parseConfig } from "../../core/config.ts";
+import { createCloser } from "../../core/closer.ts";
 import { DeputyError } from "../../core/errors.ts";
-import { createKubeClients } from "../../core/kube/client.ts";
-import { loadKubeConfig } from "../../core/kube/config.ts";
-import { createLogger, type Logger } from "../../core/logger.ts";
-import { createMetrics, startMetricsServer, type Metrics } from "../../core/metrics.ts";
-import type { KubeRequestEvent } from "../../core/kube/client.ts";
+import { createLogger } from "../../core/logger.ts";
+import { createMetrics, startMetricsServer } from "../../core/metrics.ts";
 import { createCallerVerifier } from "../../core/caller-auth.ts";
 import { generateKeys, requireKey } from "../../core/keys.ts";
-import { createWriteDeps, loadKeysFromConfig } from "../../executor/wiring.ts";
-import type { McpDeps } from "../../mcp/deps.ts";
+import { loadKeysFromConfig } from "../../executor/wiring.ts";
+import { mcpDepsFromConfig } from "../../mcp/wiring.ts";
 import { startHttpServer } from "../../mcp/transports/http.ts";
 import { serveStdio } from "../../mcp/transports/stdio.ts";
 
@@ -24,31 +22,6 @@ const USAGE = `Usage:
 
 Kubernetes credentials: KUBECONFIG (else in-cluster service account, else ~/.kube/config).
 `;
-
-/** The MCP server's dependencies from parsed configuration: read identity, plus the write tools' store and guardrails. */
-export function mcpDepsFromConfig(
-  config: Config,
-  logger: Logger,
-  audit: AuditLog,
-  redis: Redis,
-  actionKey: Buffer,
-  metrics?: Metrics,
-): McpDeps {
-  const kube = createKubeClients(loadKubeConfig({ kubeconfig: config.kube.kubeconfig }), {
-    maxConcurrency: config.kube.maxConcurrency,
-    callTimeoutMs: config.kube.callTimeoutMs,
-    logger: logger.child({ component: "kube" }),
-    ...(metrics ? { onRequest: kubeErrorCounter(metrics) } : {}),
-  });
-  return { config, logger, audit, kube, ...createWriteDeps({ config, redis, audit, actionKey }) };
-}
-
-/** Kubernetes API errors by method and status (network failures have none); paths would be unbounded labels. */
-export function kubeErrorCounter(metrics: Metrics): (event: KubeRequestEvent) => void {
-  return (event) => {
-    if (event.status === undefined || event.status >= 400) metrics.kubeApiError(event.method, event.status);
-  };
-}
 
 function option(args: string[], name: string): string | undefined {
   const index = args.indexOf(name);
@@ -101,27 +74,30 @@ export async function run(args: string[]): Promise<number> {
       "DEPUTY_KEYS_FROM_OPENBAO is not set: proposals are signed with a key made for this process and no other executor will accept them",
     );
   }
+  const closer = createCloser(() => logger);
   const redis = new Redis(config.redis.url, { lazyConnect: false, maxRetriesPerRequest: 2 });
   watchRedisHealth(redis, logger);
+  closer.add("Redis", () =>
+    redis.quit().then(
+      () => undefined,
+      () => undefined,
+    ),
+  );
   observeAnomalies = headlessAnomalyObserver({ config, redis, audit, logger, metrics });
-  const deps = mcpDepsFromConfig(
-    config,
+  const deps = mcpDepsFromConfig(config, {
     logger,
     audit,
     redis,
-    requireKey(keys, "action", "deputy mcp"),
+    actionKey: requireKey(keys, "action", "deputy mcp"),
     metrics,
-  );
-  const shutdown = async (): Promise<void> => {
-    deps.kube.close();
-    await redis.quit().catch(() => undefined);
-  };
+  });
+  closer.add("the Kubernetes client", () => deps.kube.close());
 
   if (stdio) {
     const running = await serveStdio(deps);
+    closer.add("the stdio server", () => running.close());
     await new Promise<void>((resolve) => process.stdin.once("close", resolve));
-    await running.close();
-    await shutdown();
+    await closer.closeAll();
     return 0;
   }
   const portText = option(args, "--port");
@@ -140,13 +116,13 @@ export async function run(args: string[]): Promise<number> {
       prefix: config.redis.prefix,
     }),
   });
+  closer.add("the MCP HTTP server", () => running.close());
   // Proactive triage reads with this process's identity, the read-only one; what it finds is
   // queued in Redis and posted by a bot replica with SLACK_TRIAGE_CHANNEL.
-  let triage: { stop(options?: { release?: boolean }): Promise<void> } | undefined;
   if (config.observability.watch) {
-    const { startTriage } = await import("../../watcher/start.ts");
+    const { startTriage } = await import("../../watcher/wiring.ts");
     const { redisTriageSink } = await import("../../core/alerts.ts");
-    triage = startTriage({
+    const triage = startTriage({
       config,
       kube: deps.kube,
       redis,
@@ -155,9 +131,11 @@ export async function run(args: string[]): Promise<number> {
       audit,
       metrics,
     });
+    closer.add("the triage watcher", () => triage.stop({ release: true }));
   }
   // Prometheus scrapes its own port, so /mcp stays reachable only by the agent's principal.
   const metricsServer = await startMetricsServer(metrics, { host, port: config.observability.metricsPort });
+  closer.add("the metrics server", () => metricsServer.close());
   process.stderr.write(
     `deputy mcp: serving ${running.url} (health: /healthz, readiness: /readyz); metrics at ${metricsServer.url}\n`,
   );
@@ -165,9 +143,6 @@ export async function run(args: string[]): Promise<number> {
     process.once("SIGINT", resolve);
     process.once("SIGTERM", resolve);
   });
-  await triage?.stop({ release: true });
-  await running.close();
-  await metricsServer.close();
-  await shutdown();
+  await closer.closeAll();
   return 0;
 }

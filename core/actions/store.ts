@@ -3,7 +3,8 @@ import type { Redis } from "ioredis";
 import { z } from "zod";
 import { DeputyError } from "../errors.ts";
 import { identitySchema, type Identity } from "../identity.ts";
-import { actionDigest, type ActionSigner } from "./digest.ts";
+import type { Config } from "../config.ts";
+import { actionDigest, createActionSigner, type ActionSigner } from "./digest.ts";
 import {
   ACTION_ID_PATTERN,
   ACTION_STATES,
@@ -426,4 +427,13 @@ export function createActionStore(redis: Redis, options: ActionStoreOptions): Ac
       return loadMany(await redis.zrange(indexKey(state), 0, limit - 1));
     },
   };
+}
+
+/** The store as configured (DEPUTY_APPROVAL_TTL_SECONDS, the Redis prefix), signing with the action key. */
+export function createActionStoreFromConfig(config: Config, redis: Redis, actionKey: Buffer): ActionStore {
+  return createActionStore(redis, {
+    prefix: config.redis.prefix,
+    ttlSeconds: config.approvals.ttlSeconds,
+    signer: createActionSigner(actionKey),
+  });
 }

@@ -16,7 +16,7 @@ import { createAuditLog, type AuditRecord } from "../../core/audit.ts";
 import { parseConfig } from "../../core/config.ts";
 import { createKubeClients, type KubeClientOptions, type KubeRequestEvent } from "../../core/kube/client.ts";
 import { createLogger } from "../../core/logger.ts";
-import { createWriteDeps } from "../../executor/wiring.ts";
+import { createWriteDeps } from "../../mcp/wiring.ts";
 import type { PendingAction } from "../../core/actions/schema.ts";
 import type { ActionStore } from "../../core/actions/store.ts";
 import { approvalViewOf } from "../../core/actions/view.ts";

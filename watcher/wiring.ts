@@ -7,7 +7,7 @@ import type { KubeClients } from "../core/kube/client.ts";
 import type { Logger } from "../core/logger.ts";
 import type { Metrics } from "../core/metrics.ts";
 import { createTriageService, type TriageService } from "./service.ts";
-import { createTriageWatcher } from "./watcher.ts";
+import { createTriageWatcher, type TriageWatcher } from "./watcher.ts";
 
 export interface TriageDeps {
   config: Config;
@@ -21,11 +21,13 @@ export interface TriageDeps {
   analyse?: (text: string, signal: AbortSignal) => Promise<string>;
 }
 
-/** The triage watcher as configured (DEPUTY_WATCH_*, DEPUTY_TRIAGE_PER_MINUTE), campaigning for its Lease. */
-export function startTriage(deps: TriageDeps): TriageService {
+/**
+ * The triage watcher as configured (DEPUTY_WATCH_*, DEPUTY_TRIAGE_PER_MINUTE),
+ * not yet started: local mode runs it alone, startTriage under a Lease.
+ */
+export function triageWatcherFromConfig(deps: TriageDeps): TriageWatcher {
   const o = deps.config.observability;
-  const logger = deps.logger.child({ component: "watcher" });
-  const watcher = createTriageWatcher({
+  return createTriageWatcher({
     kube: deps.kube,
     redis: deps.redis,
     prefix: deps.config.redis.prefix,
@@ -33,18 +35,23 @@ export function startTriage(deps: TriageDeps): TriageService {
     namespaces: o.watchNamespaces,
     watchNodes: o.watchNodes,
     maxMessagesPerWindow: o.triagePerMinute,
-    logger,
+    logger: deps.logger.child({ component: "watcher" }),
     metrics: deps.metrics,
     audit: deps.audit,
     cluster: deps.config.kube.clusterName,
     analyse: deps.analyse,
   });
+}
+
+/** The triage watcher as configured, campaigning for its Lease (one replica watches at a time). */
+export function startTriage(deps: TriageDeps): TriageService {
+  const o = deps.config.observability;
   const service = createTriageService({
-    watcher,
+    watcher: triageWatcherFromConfig(deps),
     kubeConfig: deps.kube.kubeConfig,
     leaseNamespace: o.watchLeaseNamespace,
     identity: o.watchIdentity ?? hostname(),
-    logger,
+    logger: deps.logger.child({ component: "watcher" }),
   });
   service.start();
   return service;
