@@ -42,7 +42,7 @@ export interface Tracing {
 
 const OFF: Tracing = { enabled: false, shutdown: async () => undefined };
 
-/** Whether the OTEL_* environment asks for traces, or a sentence saying what is wrong with it. */
+/** Whether the OTEL_* environment asks for traces; a DeputyError for an exporter Deputy does not have. */
 export function tracingWanted(env: NodeJS.ProcessEnv): boolean {
   if ((env.OTEL_SDK_DISABLED ?? "").toLowerCase() === "true") return false;
   const exporters = (env.OTEL_TRACES_EXPORTER ?? "")
@@ -79,9 +79,12 @@ export function startTracing(serviceName: string, env: NodeJS.ProcessEnv = proce
       `OTEL_EXPORTER_OTLP_PROTOCOL=${protocol}: Deputy's exporter speaks OTLP over HTTP with JSON ("http/json")`,
     );
   }
+  // The exporter reads headers, timeout and the rest from the environment itself; the endpoint comes from `env`.
+  const base = env.OTEL_EXPORTER_OTLP_ENDPOINT?.replace(/\/+$/, "");
+  const url = env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT || (base ? `${base}/v1/traces` : undefined);
   const provider = new NodeTracerProvider({
     resource: resourceFromAttributes({ "service.name": env.OTEL_SERVICE_NAME || serviceName }),
-    spanProcessors: [new BatchSpanProcessor(new OTLPTraceExporter())],
+    spanProcessors: [new BatchSpanProcessor(new OTLPTraceExporter(url ? { url } : {}))],
   });
   // Registers the AsyncLocalStorage context manager and W3C trace-context propagation.
   provider.register({ propagator: new W3CTraceContextPropagator() });
@@ -89,6 +92,11 @@ export function startTracing(serviceName: string, env: NodeJS.ProcessEnv = proce
     enabled: true,
     shutdown: async () => {
       await provider.shutdown();
+      // Off again, as if never started (the benchmark turns tracing on and off in one process).
+      trace.disable();
+      context.disable();
+      propagation.disable();
+      started = OFF;
     },
   };
   return started;
