@@ -3,7 +3,7 @@ import type { AuditLog } from "../core/audit.ts";
 import type { Redis } from "ioredis";
 import type { Identity } from "../core/identity.ts";
 import type { Logger } from "../core/logger.ts";
-import type { Decision, DecisionResult } from "../core/actions/schema.ts";
+import type { ApprovalDecider } from "../executor/approval-executor.ts";
 import type { ActionStore } from "../core/actions/store.ts";
 import type { RequesterAccess } from "./access.ts";
 import type { AgentTurnInput, AgentTurnResult } from "./agent/types.ts";
@@ -15,14 +15,7 @@ import type { WritePauseControl } from "./write-pause.ts";
 import type { FollowUpSettings } from "./handlers/verify-outcome.ts";
 
 /** The executor's decision API (in-process or over HTTP); the model never sees it. */
-export interface ApprovalDecider {
-  decide(request: {
-    actionId: string;
-    digest?: string | undefined;
-    approver: Identity;
-    decision: Decision;
-  }): Promise<DecisionResult>;
-}
+export type { ApprovalDecider };
 
 export interface AgentRunner {
   run(input: AgentTurnInput): Promise<AgentTurnResult>;

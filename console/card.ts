@@ -1,4 +1,4 @@
-import { describeTarget as targetText } from "../core/actions/action-type.ts";
+import { describeTarget } from "../core/actions/action-type.ts";
 import type { ActionState, PendingAction, RiskFlag } from "../core/actions/schema.ts";
 import { approvalViewOf, viewLines } from "../core/actions/view.ts";
 import type { Identity } from "../core/identity.ts";
@@ -31,10 +31,6 @@ export interface ApprovalCardView {
   approvers: string[];
 }
 
-export function describeTarget(target: PendingAction["target"]): string {
-  return targetText(target).replace(/^[A-Za-z]+/, (kind) => kind.toLowerCase());
-}
-
 export function approvalCardView(action: PendingAction, approvers: readonly string[]): ApprovalCardView {
   const view = approvalViewOf(action);
   return {
@@ -43,7 +39,7 @@ export function approvalCardView(action: PendingAction, approvers: readonly stri
     cluster: action.cluster,
     tool: action.tool,
     summary: view.summary,
-    target: describeTarget(action.target),
+    target: describeTarget(action.target, { lowercaseKind: true }),
     preview: viewLines(view),
     reason: action.reason,
     risk: { level: action.risk.level, flags: action.risk.flags.map((flag) => ({ ...flag })) },

@@ -19,6 +19,7 @@ import { createLogger, type Logger } from "../core/logger.ts";
 import { createOpenBaoClient } from "../executor/openbao-client.ts";
 import { setupOpenBao } from "../executor/openbao-setup.ts";
 import { loadRolesFromConfig, startExecutorFromConfig } from "../executor/wiring.ts";
+import { describeTarget } from "../core/actions/action-type.ts";
 import { callerMeta } from "../core/actions/meta.ts";
 import type { PendingAction } from "../core/actions/schema.ts";
 import { startHttpServer, type RunningHttpServer } from "../mcp/transports/http.ts";
@@ -161,7 +162,7 @@ function agentAdapter(
 function consoleTriageSink(session: ConsoleSession): TriageSink {
   return {
     async postTriage(message) {
-      const target = `${message.object.kind.toLowerCase()} ${message.object.namespace ? `${message.object.namespace}/` : ""}${message.object.name}`;
+      const target = describeTarget(message.object, { lowercaseKind: true });
       const text = message.analysis
         ? `${message.diagnosis}\n\nAnalysis:\n${message.analysis}`
         : message.diagnosis;

@@ -8,7 +8,8 @@ import { redactText } from "../core/redact.ts";
 import type { CallerContext } from "../mcp/tool.ts";
 import type { DirectCommand } from "../bot/direct-commands.ts";
 import { pendingActionOf } from "../bot/agent/run-agent-turn.ts";
-import { approvalCardView, describeTarget } from "./card.ts";
+import { describeTarget } from "../core/actions/action-type.ts";
+import { approvalCardView } from "./card.ts";
 import type { ConsoleEventBody, EventHub } from "./events.ts";
 
 /**
@@ -336,7 +337,7 @@ export function createConsoleSession(deps: ConsoleSessionDeps): ConsoleSession {
       if (result.status === "not_pending") return result;
       const action = result.action;
       const who = user.name ?? user.id;
-      const target = describeTarget(action.target);
+      const target = describeTarget(action.target, { lowercaseKind: true });
       const text =
         result.status === "rejected"
           ? `${who} rejected ${action.tool} on ${target}. Nothing was changed.`
@@ -360,7 +361,7 @@ export function createConsoleSession(deps: ConsoleSessionDeps): ConsoleSession {
           type: "result",
           actionId: action.id,
           status: "expired",
-          text: `${action.tool} on ${describeTarget(action.target)} expired without a decision. Nothing was changed.`,
+          text: `${action.tool} on ${describeTarget(action.target, { lowercaseKind: true })} expired without a decision. Nothing was changed.`,
         });
       }
     },

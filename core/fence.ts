@@ -266,3 +266,16 @@ export function extractFenced(text: string): FencedBlock[] {
 export function outsideFences(text: string): string {
   return text.replace(FENCE_BLOCK, "");
 }
+
+const FENCE_OPEN_FOR_PEOPLE = new RegExp(`<${FENCE_TAG}-[a-z0-9]+ source="([^"]*)">\\n?`, "g");
+const FENCE_CLOSE_FOR_PEOPLE = new RegExp(`\\n?</${FENCE_TAG}-[a-z0-9]+>`, "g");
+
+/**
+ * Cluster text arrives fenced as `<untrusted-data-NONCE source="…">…</untrusted-data-NONCE>`
+ * for the model; a person reads it better as a labelled code block.
+ */
+export function toolTextForPeople(text: string): string {
+  return text
+    .replace(FENCE_OPEN_FOR_PEOPLE, (_m, source: string) => `_${source}:_\n\`\`\`\n`)
+    .replace(FENCE_CLOSE_FOR_PEOPLE, "\n```");
+}

@@ -79,7 +79,7 @@ export async function loadAgentToolset(mcp: Client, signal?: AbortSignal): Promi
 }
 
 /** "shop/checkout", "node-a" or the query: what a tool call acts on, for progress lines. */
-export function describeTarget(args: Record<string, unknown>): string | undefined {
+export function describeCallTarget(args: Record<string, unknown>): string | undefined {
   const str = (value: unknown): string | undefined =>
     typeof value === "string" && value.length > 0 ? value : undefined;
   const namespace = str(args.namespace);

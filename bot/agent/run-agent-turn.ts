@@ -16,7 +16,7 @@ import { callerMeta } from "../../core/actions/meta.ts";
 import { wrapToolResult } from "../../core/fence.ts";
 import { SYSTEM_PROMPT } from "../../prompts/index.ts";
 import { redactText, redactValue } from "../../core/redact.ts";
-import { describeTarget, loadAgentToolset, REASON_PROPERTY, type AgentToolset } from "./mcp-tools.ts";
+import { describeCallTarget, loadAgentToolset, REASON_PROPERTY, type AgentToolset } from "./mcp-tools.ts";
 import type {
   AgentProgress,
   AgentRunnerDeps,
@@ -317,7 +317,7 @@ async function runOneTool(
   const tool = toolset.byName.get(use.name);
   const rawArgs =
     use.input !== null && typeof use.input === "object" ? { ...(use.input as Record<string, unknown>) } : {};
-  const target = describeTarget(rawArgs);
+  const target = describeCallTarget(rawArgs);
   const reply = (text: string, isError: boolean, note?: string): ToolResultBlockParam => ({
     type: "tool_result",
     tool_use_id: use.id,

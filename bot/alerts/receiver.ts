@@ -3,11 +3,10 @@ import type { AddressInfo } from "node:net";
 import type { webApi } from "@slack/bolt";
 import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
 import { describeError } from "../../core/errors.ts";
-import { fenceUntrusted } from "../../core/fence.ts";
+import { fenceUntrusted, toolTextForPeople } from "../../core/fence.ts";
 import type { ConversationRef } from "../../core/identity.ts";
 import { META_KEYS } from "../../core/actions/meta.ts";
 import type { BotServices } from "../deps.ts";
-import { toolTextForPeople } from "../handlers/direct-command.ts";
 import { sanitizeForSlack, splitForSlack } from "../sanitize.ts";
 import {
   alertBlocks,

@@ -4,28 +4,15 @@ import { describeError } from "../../core/errors.ts";
 import { identityKey } from "../../core/identity.ts";
 import { callerMeta } from "../../core/actions/meta.ts";
 import { pendingActionOf } from "../agent/run-agent-turn.ts";
-import { wrapToolResult } from "../../core/fence.ts";
+import { toolTextForPeople, wrapToolResult } from "../../core/fence.ts";
 import { redactText } from "../../core/redact.ts";
-import { describeTarget } from "../agent/mcp-tools.ts";
+import { describeCallTarget } from "../agent/mcp-tools.ts";
 import { answerMessages } from "../blocks/answer.ts";
 import type { BotServices } from "../deps.ts";
 import { failureCause } from "../failure-text.ts";
 import { sanitizeForSlack } from "../sanitize.ts";
 import { postStatusMessage, type StatusMessage } from "../status-message.ts";
-import { postApprovalCard, reportError, type Question } from "./question.ts";
-
-/**
- * Cluster text arrives fenced as `<untrusted-data-NONCE source="…">…</untrusted-data-NONCE>`
- * for the model; a person reads it better as a labelled code block.
- */
-export function toolTextForPeople(text: string): string {
-  return text
-    .replace(
-      /<untrusted-data-[a-z0-9]+ source="([^"]*)">\n?/g,
-      (_m, source: string) => `_${source}:_\n\`\`\`\n`,
-    )
-    .replace(/\n?<\/untrusted-data-[a-z0-9]+>/g, "\n```");
-}
+import { postApprovalCard, reportError, type Question } from "./thread-replies.ts";
 
 /**
  * A direct command (`/deputy restart deployment/checkout -n shop`): the same
@@ -38,7 +25,7 @@ export async function runDirectCommand(
   command: Question & { tool: string; arguments: Record<string, unknown> },
 ): Promise<void> {
   const { conversation } = command;
-  const target = describeTarget(command.arguments);
+  const target = describeCallTarget(command.arguments);
   let status: StatusMessage | undefined;
   try {
     status = await postStatusMessage({

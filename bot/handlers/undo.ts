@@ -9,7 +9,7 @@ import { pendingActionOf } from "../agent/run-agent-turn.ts";
 import { mentionIdentity } from "../blocks/approval-card.ts";
 import type { BotServices } from "../deps.ts";
 import { sanitizePlain } from "../sanitize.ts";
-import { postApprovalCard } from "./question.ts";
+import { postApprovalCard } from "./thread-replies.ts";
 
 export interface UndoClick {
   actionId: string;

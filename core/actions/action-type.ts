@@ -171,7 +171,11 @@ export function assertUnchanged(live: { metadata?: ObjectMeta }, target: ActionT
   }
 }
 
-/** "Deployment shop/checkout", "Node node-a". */
-export function describeTarget(target: Pick<ActionTarget, "kind" | "namespace" | "name">): string {
-  return `${target.kind} ${target.namespace ? `${target.namespace}/` : ""}${target.name}`;
+/** "Deployment shop/checkout", "Node node-a"; in running text (the console) "deployment shop/checkout". */
+export function describeTarget(
+  target: Pick<ActionTarget, "kind" | "namespace" | "name">,
+  options: { lowercaseKind?: boolean } = {},
+): string {
+  const kind = options.lowercaseKind ? target.kind.toLowerCase() : target.kind;
+  return `${kind} ${target.namespace ? `${target.namespace}/` : ""}${target.name}`;
 }

@@ -10,6 +10,7 @@ import {
   findFenceTags,
   newFenceNonce,
   outsideFences,
+  toolTextForPeople,
   wrapToolResult,
 } from "../../core/fence.ts";
 
@@ -162,6 +163,15 @@ describe("no generated input closes a fence", () => {
         );
       }),
       { numRuns: 1000 },
+    );
+  });
+});
+
+describe("toolTextForPeople", () => {
+  it("turns each fenced block into a code block labelled with its source, leaving Deputy's own text", () => {
+    const text = `Pod shop/checkout-1 is crash-looping.\n${fenceUntrusted("pod-log shop/checkout-1/app", "panic: boom", "k2x9")}`;
+    expect(toolTextForPeople(text)).toBe(
+      "Pod shop/checkout-1 is crash-looping.\n_pod-log shop/checkout-1/app:_\n```\npanic: boom\n```",
     );
   });
 });
