@@ -28,7 +28,7 @@ export async function run(args: string[]): Promise<number> {
     process.stderr.write(`deputy bot: unexpected "${args.join(" ")}"\n\n${USAGE}`);
     return 2;
   }
-  startTracing("deputy-bot");
+  const tracing = startTracing("deputy-bot");
   const parsed = parseConfig();
   const logger = createLogger({ level: parsed.logLevel, name: "deputy-bot" });
   let config = parsed;
@@ -85,5 +85,6 @@ export async function run(args: string[]): Promise<number> {
   });
   await health.close();
   await bot.close();
+  await tracing.shutdown();
   return 0;
 }
