@@ -139,6 +139,32 @@ export function inSpan<T>(name: string, options: SpanOptions, work: (span: Span)
   );
 }
 
+/** `inSpan` for synchronous work. */
+export function inSpanSync<T>(name: string, options: SpanOptions, work: (span: Span) => T): T {
+  const tracer = trace.getTracer(TRACER);
+  return tracer.startActiveSpan(
+    name,
+    {
+      kind: options.kind ?? SpanKind.INTERNAL,
+      ...(options.attributes ? { attributes: options.attributes } : {}),
+    },
+    options.parent ?? context.active(),
+    (span) => {
+      try {
+        return work(span);
+      } catch (error) {
+        span.setStatus({
+          code: SpanStatusCode.ERROR,
+          message: error instanceof Error ? error.message.slice(0, 300) : "failed",
+        });
+        throw error;
+      } finally {
+        span.end();
+      }
+    },
+  );
+}
+
 /** The W3C headers (`traceparent`, `tracestate`) of the active context; empty while tracing is off. */
 export function injectTraceContext(carrier: Record<string, string> = {}): Record<string, string> {
   propagation.inject(context.active(), carrier);

@@ -12,7 +12,7 @@ import { protectedNamespace } from "./protected-namespace.ts";
 import { rateLimit } from "./rate-limit.ts";
 import { statefulsetPod } from "./statefulset-pod.ts";
 import type { PolicyDecision, PolicyInput, PolicyRule, SyncPolicyRule } from "./types.ts";
-import { inSpan } from "../../core/tracing.ts";
+import { inSpan, inSpanSync } from "../../core/tracing.ts";
 
 export type { PolicyDecision, PolicyInput, PolicyRule } from "./types.ts";
 
@@ -96,16 +96,17 @@ export function createPolicy(options: PolicyOptions): Policy {
 
   return {
     rules: rules.map((rule) => rule.id),
-    precheck(input, context = {}) {
-      for (const rule of early) {
-        const verdict = rule.evaluate({ ...input, pods: [] });
-        if (verdict.effect !== "deny") continue;
-        const decision: PolicyDecision = { allowed: false, rule: rule.id, message: verdict.message };
-        audit(input, decision, [], context.conversation);
-        return decision;
-      }
-      return undefined;
-    },
+    precheck: (input, context = {}) =>
+      inSpanSync("policy precheck", { attributes: { "deputy.tool": input.tool } }, () => {
+        for (const rule of early) {
+          const verdict = rule.evaluate({ ...input, pods: [] });
+          if (verdict.effect !== "deny") continue;
+          const decision: PolicyDecision = { allowed: false, rule: rule.id, message: verdict.message };
+          audit(input, decision, [], context.conversation);
+          return decision;
+        }
+        return undefined;
+      }),
     isProtectedNamespace: protectedNs.isProtected,
     evaluate: (input, context = {}) =>
       inSpan("policy decision", { attributes: { "deputy.tool": input.tool } }, () =>

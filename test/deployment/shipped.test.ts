@@ -567,6 +567,7 @@ describe("the shipped deployment: bot, MCP server and executor as their manifest
     expect(turn.parentSpanId).toBe(mention.spanId);
     const tool = named("deputy-mcp", "tool scale_deployment");
     expect(tool.parentSpanId).toBe(turn.spanId);
+    expect(named("deputy-mcp", "policy precheck").parentSpanId).toBe(tool.spanId);
     expect(named("deputy-mcp", "policy decision").parentSpanId).toBe(tool.spanId);
   });
 
