@@ -6,7 +6,7 @@ import { countTokens } from "../test/helpers/tokens.ts";
 import { startHarness, type Harness } from "../test/mcp/harness.ts";
 import { interleaved, spreadNote, spreadOf, type Sample } from "./compare.ts";
 import type { BenchLine } from "./run.ts";
-import { startTracing } from "../core/tracing.ts";
+import { inSpan, startTracing } from "../core/tracing.ts";
 
 /**
  * MCP overhead: list_pods and troubleshoot_pod through the in-memory MCP
@@ -119,6 +119,17 @@ export async function run(): Promise<BenchLine[]> {
       },
     });
     receiver.close();
+    // What one span costs while tracing is off: the API's no-op tracer around an empty async call.
+    const CALLS = 100_000;
+    const perCall = async (fn: () => Promise<unknown>): Promise<number> => {
+      const start = performance.now();
+      for (let i = 0; i < CALLS; i++) await fn();
+      return ((performance.now() - start) * 1e6) / CALLS;
+    };
+    const spanOff = await interleaved({
+      bare: async () => ({ ns: await perCall(async () => undefined) }),
+      span: async () => ({ ns: await perCall(() => inSpan("bench", {}, async () => undefined)) }),
+    });
     const ms = (samples: Sample[]): number[] => samples.map((sample) => sample.ms!);
     const ratios = (a: Sample[], b: Sample[]): number[] => a.map((sample, i) => sample.ms! / b[i]!.ms!);
     const median = (values: number[]): number => spreadOf(values).median;
@@ -169,6 +180,11 @@ export async function run(): Promise<BenchLine[]> {
         name: "tracing overhead (on / off)",
         value: Number(median(ratios(traced.on, traced.off)).toFixed(2)),
         unit: unit(ratios(traced.on, traced.off), "x"),
+      },
+      {
+        name: "one span with tracing off: added cost per call (median)",
+        value: Number(median(spanOff.span.map((sample, i) => sample.ns! - spanOff.bare[i]!.ns!)).toFixed(0)),
+        unit: `ns (${spreadNote(spanOff.span.map((sample, i) => sample.ns! - spanOff.bare[i]!.ns!))})`,
       },
       {
         name: "troubleshoot_pod checkout: direct client-node (median)",
