@@ -1,13 +1,13 @@
-import { readFile } from "node:fs/promises";
 import { z } from "zod";
 import type { Config } from "../core/config.ts";
-import { DeputyError, describeError } from "../core/errors.ts";
+import { DeputyError } from "../core/errors.ts";
 import type { Logger } from "../core/logger.ts";
 import {
   createOpenBaoClient,
   ignoredSchema,
   loginResponseSchema,
   OpenBaoError,
+  readOpenBaoJwt,
 } from "../executor/openbao-client.ts";
 
 /**
@@ -109,16 +109,7 @@ export function applyBotSecrets(config: Config, secrets: BotSecrets): Config {
 export async function resolveBotSecrets(config: Config, logger: Logger): Promise<Config> {
   const path = config.slack.secretsFromOpenBao;
   if (!path) return config;
-  let jwt: string;
-  try {
-    jwt = await readFile(config.openbao.jwtPath, "utf8");
-  } catch (error) {
-    throw new DeputyError(
-      "CONFIG_INVALID",
-      `DEPUTY_SECRETS_FROM_OPENBAO is set but the service-account token at ${config.openbao.jwtPath} (DEPUTY_BAO_JWT_PATH) is unreadable: ${describeError(error)}`,
-      { cause: error },
-    );
-  }
+  const jwt = await readOpenBaoJwt(config, "DEPUTY_SECRETS_FROM_OPENBAO");
   const secrets = await loadBotSecretsFromOpenBao({
     addr: config.openbao.addr,
     authMount: config.openbao.authMount,

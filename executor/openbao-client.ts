@@ -1,6 +1,8 @@
+import { readFile } from "node:fs/promises";
 import createVault from "node-vault";
 import { z } from "zod";
-import { DeputyError } from "../core/errors.ts";
+import type { Config } from "../core/config.ts";
+import { DeputyError, describeError } from "../core/errors.ts";
 import { inSpan, SpanKind } from "../core/tracing.ts";
 
 /**
@@ -214,4 +216,21 @@ function raceAbort<T>(call: Promise<T>, signal: AbortSignal): Promise<T> {
     signal.addEventListener("abort", onAbort, { once: true });
     call.then(resolve, reject).finally(() => signal.removeEventListener("abort", onAbort));
   });
+}
+
+/**
+ * The projected service-account token a process logs in to OpenBao with
+ * (DEPUTY_BAO_JWT_PATH); unreadable, the process refuses to start, naming
+ * the setting (`because`) that asked for the login.
+ */
+export async function readOpenBaoJwt(config: Config, because: string): Promise<string> {
+  try {
+    return await readFile(config.openbao.jwtPath, "utf8");
+  } catch (error) {
+    throw new DeputyError(
+      "CONFIG_INVALID",
+      `${because} is set but the service-account token at ${config.openbao.jwtPath} (DEPUTY_BAO_JWT_PATH) is unreadable: ${describeError(error)}`,
+      { cause: error },
+    );
+  }
 }

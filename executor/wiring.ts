@@ -1,11 +1,10 @@
 import { readFileSync } from "node:fs";
-import { readFile } from "node:fs/promises";
 import type { KubeConfig } from "@kubernetes/client-node";
 import type { Redis } from "ioredis";
 import { writePauseStatus } from "../core/anomaly.ts";
 import type { AuditLog } from "../core/audit.ts";
 import type { Config } from "../core/config.ts";
-import { DeputyError, describeError } from "../core/errors.ts";
+import { DeputyError } from "../core/errors.ts";
 import {
   loadDeputyKeys,
   requireKey,
@@ -29,7 +28,7 @@ import {
 import { createExecutorClient } from "./client.ts";
 import { createCredentialBroker, type CredentialBroker, type JitCredential } from "./credential-broker.ts";
 import type { ClusterEndpoint } from "./kube-writer.ts";
-import { createOpenBaoClient } from "./openbao-client.ts";
+import { createOpenBaoClient, readOpenBaoJwt } from "./openbao-client.ts";
 import { startExecutorUpkeep } from "./upkeep.ts";
 import type { Metrics } from "../core/metrics.ts";
 
@@ -191,16 +190,7 @@ export function deciderFromConfig(
 export async function keySourceFromConfig(config: Config, role: string): Promise<KeySource | undefined> {
   const path = config.keys.fromOpenBao;
   if (!path) return undefined;
-  let jwt: string;
-  try {
-    jwt = await readFile(config.openbao.jwtPath, "utf8");
-  } catch (error) {
-    throw new DeputyError(
-      "CONFIG_INVALID",
-      `DEPUTY_KEYS_FROM_OPENBAO is set but the service-account token at ${config.openbao.jwtPath} (DEPUTY_BAO_JWT_PATH) is unreadable: ${describeError(error)}`,
-      { cause: error },
-    );
-  }
+  const jwt = await readOpenBaoJwt(config, "DEPUTY_KEYS_FROM_OPENBAO");
   return {
     kind: "openbao",
     openbao: createOpenBaoClient({ addr: config.openbao.addr }),

@@ -6,6 +6,7 @@ import { createAuditLog, type AuditObserver } from "../../core/audit.ts";
 import { headlessAnomalyObserver } from "../../core/anomaly.ts";
 import { parseConfig } from "../../core/config.ts";
 import { createCloser } from "../../core/closer.ts";
+import { option, portOption } from "../options.ts";
 import { DeputyError, describeError } from "../../core/errors.ts";
 import { loadKubeConfig } from "../../core/kube/config.ts";
 import { createLogger } from "../../core/logger.ts";
@@ -39,15 +40,6 @@ const USAGE = `Usage:
       Print the pre-created ClusterRoles (one per action type) rendered from roles.yaml, as shipped in
       manifests/base/rbac/deputy-action-roles.yaml.
 `;
-
-function option(args: string[], name: string): string | undefined {
-  const index = args.indexOf(name);
-  if (index < 0) return undefined;
-  const value = args[index + 1];
-  if (value === undefined || value.startsWith("--"))
-    throw new DeputyError("INPUT_INVALID", `${name} needs a value`);
-  return value;
-}
 
 function readRequired(path: string | undefined, what: string): string {
   if (!path) throw new DeputyError("INPUT_INVALID", `${what} is required`);
@@ -133,11 +125,7 @@ export async function run(args: string[]): Promise<number> {
     metrics,
     closer,
   });
-  const portText = option(args, "--port");
-  const port = portText === undefined ? config.approvals.executorPort : Number(portText);
-  if (!Number.isInteger(port) || port < 0 || port > 65535) {
-    throw new DeputyError("INPUT_INVALID", `--port "${portText}" is not a port number`);
-  }
+  const port = portOption(args, config.approvals.executorPort);
   const host = option(args, "--host") ?? "127.0.0.1";
   const server = await startExecutorHttpServer({
     executor,

@@ -6,7 +6,7 @@ import { createAuditLog, type AuditObserver } from "../../core/audit.ts";
 import { headlessAnomalyObserver } from "../../core/anomaly.ts";
 import { parseConfig } from "../../core/config.ts";
 import { createCloser } from "../../core/closer.ts";
-import { DeputyError } from "../../core/errors.ts";
+import { option, portOption } from "../options.ts";
 import { createLogger } from "../../core/logger.ts";
 import { createMetrics, startMetricsServer } from "../../core/metrics.ts";
 import { createCallerVerifier } from "../../core/caller-auth.ts";
@@ -22,15 +22,6 @@ const USAGE = `Usage:
 
 Kubernetes credentials: KUBECONFIG (else in-cluster service account, else ~/.kube/config).
 `;
-
-function option(args: string[], name: string): string | undefined {
-  const index = args.indexOf(name);
-  if (index < 0) return undefined;
-  const value = args[index + 1];
-  if (value === undefined || value.startsWith("--"))
-    throw new DeputyError("INPUT_INVALID", `${name} needs a value`);
-  return value;
-}
 
 export async function run(args: string[]): Promise<number> {
   if (args.includes("--help") || args.includes("-h")) {
@@ -101,11 +92,7 @@ export async function run(args: string[]): Promise<number> {
     await closer.closeAll();
     return 0;
   }
-  const portText = option(args, "--port");
-  const port = portText === undefined ? config.mcp.port : Number(portText);
-  if (!Number.isInteger(port) || port < 0 || port > 65535) {
-    throw new DeputyError("INPUT_INVALID", `--port "${portText}" is not a port number`);
-  }
+  const port = portOption(args, config.mcp.port);
   const host = option(args, "--host") ?? config.mcp.host;
   const running = await startHttpServer(deps, {
     host,

@@ -17,6 +17,7 @@ import { queueActionNotice } from "../../core/actions/notices.ts";
 import { apiError, startAnthropicFake, text, toolUse, type AnthropicFake } from "../fakes/anthropic.ts";
 import { startSlackFake, type FakeMessage, type SlackFake } from "../fakes/slack.ts";
 import { startStubMcp, type StubMcp } from "./helpers/stub-mcp.ts";
+import { slackFakeEnv } from "./helpers/over-fakes.ts";
 
 /**
  * The real Bolt app over HTTP, signed requests from the Slack fake, the real
@@ -117,11 +118,7 @@ function fakeDecider(): ApprovalDecider {
 
 async function startBot(options: { withAgent?: boolean } = {}): Promise<SlackApp> {
   const config = parseConfig({
-    SLACK_BOT_TOKEN: slack.botToken,
-    SLACK_SIGNING_SECRET: slack.signingSecret,
-    SLACK_SOCKET_MODE: "false",
-    SLACK_API_URL: slack.apiUrl,
-    SLACK_PORT: "0",
+    ...slackFakeEnv(slack),
     DEPUTY_APPROVERS: BOB,
     ANTHROPIC_API_KEY: model.apiKey,
     ANTHROPIC_BASE_URL: model.url,

@@ -1,8 +1,6 @@
 import { AppsV1Api, CoreV1Api } from "@kubernetes/client-node";
 import type { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createAnthropicModel } from "../../bot/agent/model.ts";
-import { createAgentRunner } from "../../bot/agent/run-agent-turn.ts";
 import { createSlackApp, EVENTS_PATH, type SlackApp } from "../../bot/app.ts";
 import { APPROVE_ACTION_ID } from "../../bot/blocks/approval-card.ts";
 import type { ApprovalDecider } from "../../bot/deps.ts";
@@ -32,6 +30,7 @@ import { prepareWriteEnv } from "../executor/write-env.ts";
 import { toolOutcome } from "../helpers/tool-outcome.ts";
 import { adminKubeConfig, eventually, seededCopyOfShop, SEED } from "../helpers/testenv.ts";
 import { startHarness, type Harness } from "../mcp/harness.ts";
+import { scriptedAgent, slackFakeEnv } from "./helpers/over-fakes.ts";
 
 /**
  * The whole loop, end to end: the real Bolt app receives signed Slack
@@ -152,11 +151,7 @@ beforeAll(async () => {
   slack = await startSlackFake();
   model = await startAnthropicFake();
   const slackConfig = parseConfig({
-    SLACK_BOT_TOKEN: slack.botToken,
-    SLACK_SIGNING_SECRET: slack.signingSecret,
-    SLACK_SOCKET_MODE: "false",
-    SLACK_API_URL: slack.apiUrl,
-    SLACK_PORT: "0",
+    ...slackFakeEnv(slack),
     DEPUTY_APPROVERS: BOB,
   });
   bot = createSlackApp({
@@ -166,12 +161,7 @@ beforeAll(async () => {
     redis,
     logger: captured.logger,
     mcp: harness.client,
-    agent: createAgentRunner({
-      model: createAnthropicModel({ apiKey: model.apiKey, baseUrl: model.url }),
-      modelName: "claude-test",
-      limits: { maxIterations: 8, maxSeconds: 60, maxTokens: 200_000, maxOutputTokens: 1024 },
-      logger: captured.logger,
-    }),
+    agent: scriptedAgent(model, captured.logger),
     decider: { decide: async (request) => (await executor()).decide(request) },
     actions: store,
     statusIntervalMs: 0,

@@ -2,8 +2,6 @@ import { randomBytes } from "node:crypto";
 import { CoreV1Api, type V1Pod } from "@kubernetes/client-node";
 import type { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createAnthropicModel } from "../../bot/agent/model.ts";
-import { createAgentRunner } from "../../bot/agent/run-agent-turn.ts";
 import { createSlackApp, EVENTS_PATH, type SlackApp } from "../../bot/app.ts";
 import { parseConfig } from "../../core/config.ts";
 import {
@@ -34,6 +32,7 @@ import {
 import { startHarness, type Harness } from "../mcp/harness.ts";
 import { createActionStore, type ActionStore } from "../../core/actions/store.ts";
 import { toolOutcome } from "../helpers/tool-outcome.ts";
+import { scriptedAgent, slackFakeEnv } from "./helpers/over-fakes.ts";
 
 /**
  * Known prompt-injection texts, planted in a pod's log, an event, the pod's
@@ -188,11 +187,7 @@ beforeAll(async () => {
   slack = await startSlackFake();
   model = await startAnthropicFake();
   const config = parseConfig({
-    SLACK_BOT_TOKEN: slack.botToken,
-    SLACK_SIGNING_SECRET: slack.signingSecret,
-    SLACK_SOCKET_MODE: "false",
-    SLACK_API_URL: slack.apiUrl,
-    SLACK_PORT: "0",
+    ...slackFakeEnv(slack),
     DEPUTY_APPROVERS: BOB,
   });
   bot = createSlackApp({
@@ -202,12 +197,7 @@ beforeAll(async () => {
     redis,
     logger: captured.logger,
     mcp: harness.client,
-    agent: createAgentRunner({
-      model: createAnthropicModel({ apiKey: model.apiKey, baseUrl: model.url }),
-      modelName: "claude-test",
-      limits: { maxIterations: 8, maxSeconds: 60, maxTokens: 200_000, maxOutputTokens: 1024 },
-      logger: captured.logger,
-    }),
+    agent: scriptedAgent(model, captured.logger),
     // Nobody clicks in this test: any decision at all would be a write path opened by the data.
     decider: {
       decide: () => {

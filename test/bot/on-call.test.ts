@@ -1,8 +1,6 @@
 import { AppsV1Api, CoreV1Api } from "@kubernetes/client-node";
 import type { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createAnthropicModel } from "../../bot/agent/model.ts";
-import { createAgentRunner } from "../../bot/agent/run-agent-turn.ts";
 import { createSlackApp, EVENTS_PATH, type SlackApp } from "../../bot/app.ts";
 import { APPROVE_ACTION_ID } from "../../bot/blocks/approval-card.ts";
 import { UNDO_ACTION_ID } from "../../bot/blocks/follow-up.ts";
@@ -37,6 +35,7 @@ import {
 import { prepareWriteEnv } from "../executor/write-env.ts";
 import { adminKubeConfig, eventually, SEED, writePodLog } from "../helpers/testenv.ts";
 import { startHarness, type Harness } from "../mcp/harness.ts";
+import { scriptedAgent, slackFakeEnv } from "./helpers/over-fakes.ts";
 
 /**
  * On call in Slack, end to end: the real Bolt app (signed requests from the
@@ -170,11 +169,7 @@ beforeAll(async () => {
   slack = await startSlackFake();
   model = await startAnthropicFake();
   const config = parseConfig({
-    SLACK_BOT_TOKEN: slack.botToken,
-    SLACK_SIGNING_SECRET: slack.signingSecret,
-    SLACK_SOCKET_MODE: "false",
-    SLACK_API_URL: slack.apiUrl,
-    SLACK_PORT: "0",
+    ...slackFakeEnv(slack),
     DEPUTY_APPROVERS: `${ALICE},${BOB}`,
   });
   bot = createSlackApp({
@@ -184,12 +179,7 @@ beforeAll(async () => {
     redis,
     logger: captured.logger,
     mcp: harness.client,
-    agent: createAgentRunner({
-      model: createAnthropicModel({ apiKey: model.apiKey, baseUrl: model.url }),
-      modelName: "claude-test",
-      limits: { maxIterations: 8, maxSeconds: 60, maxTokens: 200_000, maxOutputTokens: 1024 },
-      logger: captured.logger,
-    }),
+    agent: scriptedAgent(model, captured.logger),
     decider: { decide: async (request) => (await executor()).decide(request) },
     actions: store,
     statusIntervalMs: 0,

@@ -12,6 +12,7 @@ import { startSlackFake, type SlackFake } from "../fakes/slack.ts";
 import { createActionStore } from "../../core/actions/store.ts";
 import { testSigner } from "../executor/support.ts";
 import { startStubMcp, type StubMcp } from "./helpers/stub-mcp.ts";
+import { slackFakeEnv } from "./helpers/over-fakes.ts";
 
 /**
  * Who may ask and from where, Slack's timestamp window, and lifting the write
@@ -36,11 +37,7 @@ beforeAll(async () => {
   const store = createActionStore(redis, { prefix, ttlSeconds: 900, signer: testSigner() });
   mcp = await startStubMcp({ store });
   const config = parseConfig({
-    SLACK_BOT_TOKEN: slack.botToken,
-    SLACK_SIGNING_SECRET: slack.signingSecret,
-    SLACK_SOCKET_MODE: "false",
-    SLACK_API_URL: slack.apiUrl,
-    SLACK_PORT: "0",
+    ...slackFakeEnv(slack),
     DEPUTY_APPROVERS: BOB,
     DEPUTY_ALLOWED_CHANNELS: OPS,
   });

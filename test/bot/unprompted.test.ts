@@ -10,6 +10,7 @@ import { EVENTS_PATH } from "../../bot/app.ts";
 import { freshNamespace, loadTestEnv, seedCluster } from "../helpers/testenv.ts";
 import { TEST_ACTION_KEY } from "../executor/support.ts";
 import { startSlackFake, type SlackFake } from "../fakes/slack.ts";
+import { slackFakeEnv } from "./helpers/over-fakes.ts";
 
 /**
  * The running bot (bot/wiring.ts, as `deputy bot` builds it) posts what nobody
@@ -53,11 +54,7 @@ beforeAll(async () => {
     KUBECONFIG: env.kubeconfig,
     REDIS_URL: env.redisUrl,
     DEPUTY_REDIS_PREFIX: `deputy-test:${randomBytes(6).toString("hex")}:`,
-    SLACK_BOT_TOKEN: slack.botToken,
-    SLACK_SIGNING_SECRET: slack.signingSecret,
-    SLACK_SOCKET_MODE: "false",
-    SLACK_API_URL: slack.apiUrl,
-    SLACK_PORT: "0",
+    ...slackFakeEnv(slack),
     SLACK_ALERT_CHANNEL: ALERTS,
     SLACK_TRIAGE_CHANNEL: TRIAGE,
     DEPUTY_ANOMALY_DENIALS_PER_MINUTE: "2",
