@@ -1,3 +1,4 @@
+import { createServer } from "node:http";
 import { CoreV1Api, KubeConfig } from "@kubernetes/client-node";
 import { SEED, seedCluster as seedWith } from "../devenv/seed.ts";
 import { upTestEnv } from "../devenv/testenv.ts";
@@ -5,6 +6,7 @@ import { countTokens } from "../test/helpers/tokens.ts";
 import { startHarness, type Harness } from "../test/mcp/harness.ts";
 import { interleaved, spreadNote, spreadOf, type Sample } from "./compare.ts";
 import type { BenchLine } from "./run.ts";
+import { inSpan, startTracing } from "../core/tracing.ts";
 
 /**
  * MCP overhead: list_pods and troubleshoot_pod through the in-memory MCP
@@ -16,6 +18,22 @@ import type { BenchLine } from "./run.ts";
  */
 const ROUNDS = 40;
 const WARMUP = 10;
+
+/** Receives OTLP/HTTP JSON exports and counts their spans. */
+async function startOtlpSink(): Promise<{ url: string; spans: () => number; close: () => void }> {
+  let spans = 0;
+  const server = createServer((request, response) => {
+    let body = "";
+    request.on("data", (chunk: Buffer) => (body += chunk.toString()));
+    request.on("end", () => {
+      spans += (body.match(/"spanId"/g) ?? []).length;
+      response.writeHead(200, { "content-type": "application/json" }).end("{}");
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as { port: number };
+  return { url: `http://127.0.0.1:${port}`, spans: () => spans, close: () => server.close() };
+}
 
 async function timeIt(rounds: number, fn: () => Promise<unknown>): Promise<number> {
   for (let i = 0; i < WARMUP; i++) await fn();
@@ -84,6 +102,34 @@ export async function run(): Promise<BenchLine[]> {
         ms: await timeIt(ROUNDS, () => h.call("troubleshoot_pod", { namespace: ns, name: checkout })),
       }),
     });
+    // Tracing off (what ships by default) against tracing on, exporting to a local OTLP receiver.
+    const receiver = await startOtlpSink();
+    const traced = await interleaved({
+      off: async () => ({ ms: await timeIt(ROUNDS, () => h.call("list_pods", { namespace: ns })) }),
+      on: async () => {
+        const tracing = startTracing("deputy-bench", {
+          OTEL_TRACES_EXPORTER: "otlp",
+          OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url,
+        });
+        try {
+          return { ms: await timeIt(ROUNDS, () => h.call("list_pods", { namespace: ns })) };
+        } finally {
+          await tracing.shutdown();
+        }
+      },
+    });
+    receiver.close();
+    // What one span costs while tracing is off: the API's no-op tracer around an empty async call.
+    const CALLS = 100_000;
+    const perCall = async (fn: () => Promise<unknown>): Promise<number> => {
+      const start = performance.now();
+      for (let i = 0; i < CALLS; i++) await fn();
+      return ((performance.now() - start) * 1e6) / CALLS;
+    };
+    const spanOff = await interleaved({
+      bare: async () => ({ ns: await perCall(async () => undefined) }),
+      span: async () => ({ ns: await perCall(() => inSpan("bench", {}, async () => undefined)) }),
+    });
     const ms = (samples: Sample[]): number[] => samples.map((sample) => sample.ms!);
     const ratios = (a: Sample[], b: Sample[]): number[] => a.map((sample, i) => sample.ms! / b[i]!.ms!);
     const median = (values: number[]): number => spreadOf(values).median;
@@ -119,6 +165,26 @@ export async function run(): Promise<BenchLine[]> {
         name: "list_pods: MCP layer cost (MCP / wrapper)",
         value: Number(median(ratios(list.mcp, list.wrapper)).toFixed(2)),
         unit: unit(ratios(list.mcp, list.wrapper), "x"),
+      },
+      {
+        name: "list_pods through MCP, tracing off (median)",
+        value: Number(median(ms(traced.off)).toFixed(2)),
+        unit: unit(ms(traced.off)),
+      },
+      {
+        name: `list_pods through MCP, tracing on, OTLP export (median; ${receiver.spans()} spans received)`,
+        value: Number(median(ms(traced.on)).toFixed(2)),
+        unit: unit(ms(traced.on)),
+      },
+      {
+        name: "tracing overhead (on / off)",
+        value: Number(median(ratios(traced.on, traced.off)).toFixed(2)),
+        unit: unit(ratios(traced.on, traced.off), "x"),
+      },
+      {
+        name: "one span with tracing off: added cost per call (median)",
+        value: Number(median(spanOff.span.map((sample, i) => sample.ns! - spanOff.bare[i]!.ns!)).toFixed(0)),
+        unit: `ns (${spreadNote(spanOff.span.map((sample, i) => sample.ns! - spanOff.bare[i]!.ns!))})`,
       },
       {
         name: "troubleshoot_pod checkout: direct client-node (median)",

@@ -1,3 +1,4 @@
+import { inSpan, SpanKind } from "../core/tracing.ts";
 import type { Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { App, HTTPReceiver, type webApi } from "@slack/bolt";
@@ -192,8 +193,9 @@ export function createSlackApp(deps: SlackAppDeps): SlackApp {
   const stats = { retries: 0, duplicates: 0 };
 
   // Everything Bolt does after the ack counts as running work for idle()/stop().
-  app.use(async ({ next }) => {
-    await tasks.track(next());
+  // Each Slack request is the root span of its trace (core/tracing.ts).
+  app.use(async ({ next, body }) => {
+    await tasks.track(inSpan(`slack ${slackRequestKind(body)}`, { kind: SpanKind.SERVER }, () => next()));
   });
   dedupeEvents.register(app, services, stats);
   events.register(app, services);
@@ -247,4 +249,10 @@ export function createSlackApp(deps: SlackAppDeps): SlackApp {
     },
     idle: () => tasks.idle(),
   };
+}
+
+function slackRequestKind(body: unknown): string {
+  const request = body as { type?: unknown; event?: { type?: unknown }; command?: unknown };
+  const kind = request.event?.type ?? request.type ?? (request.command === undefined ? "request" : "command");
+  return typeof kind === "string" ? kind : "request";
 }

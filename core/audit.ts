@@ -5,6 +5,7 @@ import { pino, type DestinationStream } from "pino";
 import { DeputyError } from "./errors.ts";
 import { createLogger, REDACT_PATHS } from "./logger.ts";
 import { isSensitiveKey, REDACTED, redactText, redactValue } from "./redact.ts";
+import { currentTraceId } from "./tracing.ts";
 import type { ConversationRef, Identity } from "./identity.ts";
 
 export { REDACTED };
@@ -54,6 +55,8 @@ export interface AuditEvent {
   reason?: string;
   /** Extra machine-readable facts (never secrets); redacted like arguments. */
   details?: Record<string, unknown>;
+  /** The OpenTelemetry trace of the request that caused it (core/tracing.ts); set by `record` when tracing is on. */
+  traceId?: string;
 }
 
 export interface AuditRecord extends AuditEvent {
@@ -281,6 +284,8 @@ export function createAuditLog(options: AuditLogOptions = {}): AuditLog {
       // The JSON round trip makes what is hashed exactly what a reader parses
       // back (Dates become strings, undefined array items become null).
       const clean = JSON.parse(JSON.stringify(redactAuditEvent(event))) as AuditEvent;
+      const traceId = clean.traceId ?? currentTraceId();
+      if (traceId !== undefined) clean.traceId = traceId;
       const body: Omit<AuditRecord, "hash"> = {
         ...clean,
         v: AUDIT_SCHEMA_VERSION,

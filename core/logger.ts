@@ -1,5 +1,6 @@
 import { pino, type Logger, type DestinationStream } from "pino";
 import { isSensitiveKey, REDACTED, redactText } from "./redact.ts";
+import { currentTraceId } from "./tracing.ts";
 
 export type { Logger };
 
@@ -89,6 +90,12 @@ function redactLogValue(value: unknown, depth: number): unknown {
   return out;
 }
 
+// pino merges the line's fields into what this returns: a fresh object each time.
+function traceMixin(): Record<string, string> {
+  const traceId = currentTraceId();
+  return traceId === undefined ? {} : { traceId };
+}
+
 export function createLogger(options: LoggerOptions = {}): Logger {
   return pino(
     {
@@ -97,6 +104,8 @@ export function createLogger(options: LoggerOptions = {}): Logger {
       redact: { paths: [...REDACT_PATHS], censor: "[redacted]" },
       base: undefined,
       timestamp: pino.stdTimeFunctions.isoTime,
+      // Every line written inside a traced request names its trace (nothing while tracing is off).
+      mixin: traceMixin,
       ...(options.redactValues === false
         ? {}
         : {

@@ -2,6 +2,7 @@ import { z } from "zod";
 import { signingFetch } from "../core/caller-auth.ts";
 import { DeputyError, describeError } from "../core/errors.ts";
 import type { Identity } from "../core/identity.ts";
+import { injectTraceContext } from "../core/tracing.ts";
 import { pendingActionSchema, type DecisionResult } from "../core/actions/schema.ts";
 import type { ApprovalDecider, DecisionRequest } from "./approval-executor.ts";
 import { DECISIONS_PATH } from "./http.ts";
@@ -57,7 +58,7 @@ export function createExecutorClient(options: {
       try {
         response = await doFetch(endpoint, {
           method: "POST",
-          headers: { "content-type": "application/json" },
+          headers: injectTraceContext({ "content-type": "application/json" }),
           body: JSON.stringify(request),
           signal: AbortSignal.timeout(timeoutMs),
         });

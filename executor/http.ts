@@ -4,6 +4,7 @@ import type { AuditLog } from "../core/audit.ts";
 import { ASSERTION_HEADER, type CallerVerifier } from "../core/caller-auth.ts";
 import { describeError } from "../core/errors.ts";
 import type { Logger } from "../core/logger.ts";
+import { extractTraceContext, inSpan, SpanKind } from "../core/tracing.ts";
 import type { ApprovalDecider } from "./approval-executor.ts";
 
 /**
@@ -63,7 +64,9 @@ export function createExecutorHttpHandler(
     if (!(request.headers["content-type"] ?? "").startsWith("application/json")) {
       return send(response, 415, { error: "Send application/json" });
     }
-    void (async () => {
+    // The bot's trace continues here (W3C `traceparent` header): decision, OpenBao and Kubernetes spans are its children.
+    const parent = extractTraceContext(request.headers);
+    void inSpan("executor POST /v1/decisions", { kind: SpanKind.SERVER, parent }, async () => {
       const text = await readBody(request);
       if (text === undefined)
         return send(response, 413, { error: `Body larger than ${MAX_BODY_BYTES} bytes` });
@@ -96,7 +99,7 @@ export function createExecutorHttpHandler(
         ...(verified.claims.approverGroups ? { verifiedApproverGroups: verified.claims.approverGroups } : {}),
       });
       send(response, result.status === "refused" && result.rule === "invalid-request" ? 400 : 200, result);
-    })().catch((error: unknown) => {
+    }).catch((error: unknown) => {
       logger.error({ err: describeError(error) }, "decision failed");
       if (!response.headersSent)
         send(response, 500, {

@@ -3,6 +3,7 @@ import { KubeApiError, type KubeStatus } from "../core/kube/errors.ts";
 import { bearerTokenCredentials, createKubeConnection, readBody } from "../core/kube/transport.ts";
 import type { KubeWriter } from "../core/actions/action-type.ts";
 import { DEFAULT_RETRY, withRetry } from "../core/backoff.ts";
+import { inSpan, SpanKind } from "../core/tracing.ts";
 
 /**
  * The executor's Kubernetes client: one minted bearer token, one action, no
@@ -69,10 +70,12 @@ export function createKubeWriter(
   }
 
   function send<T>(request: WriterRequest): Promise<T> {
-    return withRetry(() => sendOnce<T>(request), {
-      ...retry,
-      retryable: (error) => isRetryableKubeFailure(request.method, request.path, error),
-    });
+    return inSpan(`kube ${request.method}`, { kind: SpanKind.CLIENT }, () =>
+      withRetry(() => sendOnce<T>(request), {
+        ...retry,
+        retryable: (error) => isRetryableKubeFailure(request.method, request.path, error),
+      }),
+    );
   }
 
   async function sendOnce<T>({ method, path, body, contentType, query }: WriterRequest): Promise<T> {

@@ -1,13 +1,23 @@
 import { readFile } from "node:fs/promises";
+import createVault from "node-vault";
 import { z } from "zod";
 import type { Config } from "../core/config.ts";
 import { DeputyError, describeError } from "../core/errors.ts";
+import { inSpan, SpanKind } from "../core/tracing.ts";
 
 /**
- * A typed thin client for the few OpenBao HTTP endpoints Deputy uses. Plain
- * fetch plus zod-validated responses: every field we rely on is checked at run
- * time, and no token ever ends up in an error message (OpenBao's own error
- * strings do not echo tokens; we never include request bodies).
+ * A typed thin client for the few OpenBao HTTP endpoints Deputy uses, over
+ * `node-vault` (its generic `request`, with the token passed per call).
+ * Every answer is validated with a zod schema: every field we rely on is
+ * checked at run time. No token ever ends up in an error or a log line:
+ * OpenBao's own error strings do not echo tokens, we never include request
+ * bodies, and a transport failure is re-raised with its message only —
+ * node-vault's transport (axios) attaches the request configuration, headers
+ * and X-Vault-Token included, to its errors, so those are never kept as a
+ * `cause`. node-vault's own debug output (request bodies: login JWTs, KV
+ * values) is switched off, and the VAULT_* variables it would read
+ * (VAULT_TOKEN, VAULT_PREFIX, VAULT_NAMESPACE, VAULT_SKIP_VERIFY) are pinned
+ * so that only Deputy's own configuration decides where a token goes.
  */
 
 export interface OpenBaoClient {
@@ -74,61 +84,138 @@ export const kubernetesCredsSchema = z
 /** Any response whose body we do not need (204 or a JSON document). */
 export const ignoredSchema = z.unknown();
 
-export function createOpenBaoClient(options: {
-  addr: string;
-  fetch?: typeof fetch;
-  timeoutMs?: number;
-}): OpenBaoClient {
-  const doFetch = options.fetch ?? fetch;
-  const base = options.addr.replace(/\/+$/, "");
-  const timeoutMs = options.timeoutMs ?? 10_000;
+/**
+ * node-vault's pluggable transport (its `request-promise` option): given
+ * `{ method, uri, headers, json }`, answer `{ statusCode, body, request: { path } }`.
+ */
+export interface OpenBaoTransport {
+  defaults(defaults: Record<string, unknown>): (options: TransportRequest) => Promise<TransportResponse>;
+}
+interface TransportRequest {
+  method: string;
+  uri: string;
+  headers?: Record<string, string>;
+  json?: unknown;
+}
+interface TransportResponse {
+  statusCode: number;
+  body: unknown;
+  request: { path: string };
+}
+
+/** A transport over a fetch function (tests inject one; the bot's secrets loader too). */
+export function fetchTransport(doFetch: typeof fetch, timeoutMs: number): OpenBaoTransport {
   return {
-    addr: base,
-    async request(method, path, { token, body, schema, signal }) {
-      const cleanPath = path.replace(/^\/+/, "");
-      if (cleanPath.includes("..")) {
-        throw new DeputyError("INPUT_INVALID", `OpenBao path "${cleanPath}" is not allowed`);
-      }
-      const headers: Record<string, string> = {};
-      if (token) headers["X-Vault-Token"] = token;
-      if (body !== undefined) headers["Content-Type"] = "application/json";
-      const timeout = AbortSignal.timeout(timeoutMs);
-      let response: Response;
-      try {
-        response = await doFetch(`${base}/v1/${cleanPath}`, {
-          method,
-          headers,
-          body: body === undefined ? undefined : JSON.stringify(body),
-          signal: signal ? AbortSignal.any([signal, timeout]) : timeout,
-        });
-      } catch (error) {
-        throw new OpenBaoError(0, cleanPath, [], error);
-      }
+    defaults: () => async (options) => {
+      const hasBody = options.json !== undefined && typeof options.json === "object";
+      const response = await doFetch(options.uri, {
+        method: options.method,
+        headers: { ...options.headers, ...(hasBody ? { "Content-Type": "application/json" } : {}) },
+        body: hasBody ? JSON.stringify(options.json) : undefined,
+        signal: AbortSignal.timeout(timeoutMs),
+      });
       const text = await response.text();
-      let json: unknown = undefined;
+      let body: unknown = text;
       if (text.length > 0) {
         try {
-          json = JSON.parse(text);
+          body = JSON.parse(text);
         } catch {
-          json = undefined;
+          body = text;
         }
       }
-      if (!response.ok) {
-        const parsed = errorBodySchema.safeParse(json);
-        throw new OpenBaoError(response.status, cleanPath, parsed.success ? (parsed.data.errors ?? []) : []);
-      }
-      const result = schema.safeParse(json);
-      if (!result.success) {
-        throw new DeputyError(
-          "UPSTREAM_FAILED",
-          `OpenBao ${cleanPath} answered an unexpected document: ${result.error.issues
-            .map((issue) => `${issue.path.join(".")}: ${issue.message}`)
-            .join("; ")}`,
-        );
-      }
-      return result.data;
+      return { statusCode: response.status, body, request: { path: new URL(options.uri).pathname } };
     },
   };
+}
+
+/** node-vault's rejection for an answer other than 200/204 (its class is not exported). */
+function apiResponseOf(error: unknown): { statusCode: number; body: unknown } | undefined {
+  const response = (error as { response?: { statusCode?: unknown; body?: unknown } } | null)?.response;
+  return typeof response?.statusCode === "number"
+    ? { statusCode: response.statusCode, body: response.body }
+    : undefined;
+}
+
+/** What a transport failure may keep: its code and message, never the request it carried. */
+function transportFailure(error: unknown): Error {
+  const code = (error as { code?: unknown } | null)?.code;
+  const message = error instanceof Error ? error.message : String(error);
+  return new Error(typeof code === "string" && !message.includes(code) ? `${code}: ${message}` : message);
+}
+
+export function createOpenBaoClient(options: {
+  addr: string;
+  /** Inject a fetch (tests); node-vault's own transport otherwise. */
+  fetch?: typeof fetch;
+  /** Inject node-vault's transport (tests). */
+  transport?: OpenBaoTransport;
+  timeoutMs?: number;
+}): OpenBaoClient {
+  const base = options.addr.replace(/\/+$/, "");
+  const timeoutMs = options.timeoutMs ?? 10_000;
+  const transport =
+    options.transport ?? (options.fetch ? fetchTransport(options.fetch, timeoutMs) : undefined);
+  const vault = createVault({
+    endpoint: base,
+    apiVersion: "v1",
+    // Request bodies (login JWTs, KV values) must never reach a debug log.
+    debug: () => undefined,
+    ...(transport ? { "request-promise": transport } : {}),
+    // VAULT_SKIP_VERIFY must not turn TLS verification off behind Deputy's back.
+    rpDefaults: { strictSSL: true, timeout: timeoutMs },
+  } as Parameters<typeof createVault>[0]);
+  // No ambient token, prefix or namespace from VAULT_*: each call names its own token.
+  (vault as { token?: string }).token = undefined;
+  (vault as { pathPrefix?: string }).pathPrefix = "";
+  (vault as { namespace?: string }).namespace = undefined;
+
+  return {
+    addr: base,
+    request(method, path, { token, body, schema, signal }) {
+      const cleanPath = path.replace(/^\/+/, "");
+      if (cleanPath.includes("..")) {
+        return Promise.reject(new DeputyError("INPUT_INVALID", `OpenBao path "${cleanPath}" is not allowed`));
+      }
+      return inSpan(`openbao ${method}`, { kind: SpanKind.CLIENT }, async () => {
+        const call = vault.request({
+          path: `/${cleanPath}`,
+          method,
+          headers: token ? { "X-Vault-Token": token } : {},
+          ...(body !== undefined ? { json: body } : {}),
+        }) as Promise<unknown>;
+        let answer: unknown;
+        try {
+          answer = await (signal ? raceAbort(call, signal) : call);
+        } catch (error) {
+          const api = apiResponseOf(error);
+          if (api === undefined) throw new OpenBaoError(0, cleanPath, [], transportFailure(error));
+          const parsed = errorBodySchema.safeParse(api.body);
+          throw new OpenBaoError(api.statusCode, cleanPath, parsed.success ? (parsed.data.errors ?? []) : []);
+        }
+        // A 204 answers an empty body, which node-vault passes on as "".
+        const result = schema.safeParse(answer === "" ? undefined : answer);
+        if (!result.success) {
+          throw new DeputyError(
+            "UPSTREAM_FAILED",
+            `OpenBao ${cleanPath} answered an unexpected document: ${result.error.issues
+              .map((issue) => `${issue.path.join(".")}: ${issue.message}`)
+              .join("; ")}`,
+          );
+        }
+        return result.data;
+      });
+    },
+  };
+}
+
+/** node-vault's transport takes no abort signal: stop waiting when the caller gives up. */
+function raceAbort<T>(call: Promise<T>, signal: AbortSignal): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = (): void => reject(signal.reason instanceof Error ? signal.reason : new Error("aborted"));
+    if (signal.aborted) return onAbort();
+    signal.addEventListener("abort", onAbort, { once: true });
+    call.then(resolve, reject).finally(() => signal.removeEventListener("abort", onAbort));
+  });
 }
 
 /**

@@ -2,9 +2,13 @@ import { Server } from "@modelcontextprotocol/sdk/server/index.js";
 import {
   CallToolRequestSchema,
   ListToolsRequestSchema,
+  type CallToolRequest,
   type CallToolResult,
+  type ServerNotification,
+  type ServerRequest,
   type Tool,
 } from "@modelcontextprotocol/sdk/types.js";
+import type { RequestHandlerExtra } from "@modelcontextprotocol/sdk/shared/protocol.js";
 import { z } from "zod";
 import type { AuditEvent } from "../core/audit.ts";
 import { isRedisUnavailable } from "../core/redis.ts";
@@ -16,6 +20,7 @@ import { conversationSchema, identitySchema, sameIdentity } from "../core/identi
 import { fenceUntrusted } from "../core/fence.ts";
 import { KubeApiError } from "../core/kube/errors.ts";
 import { redactText, redactValue } from "../core/redact.ts";
+import { extractTraceContext, inSpan, SpanKind } from "../core/tracing.ts";
 import type { McpDeps } from "./deps.ts";
 import { findForceSetting, forceRefusal, NO_FORCE_RULE } from "./policy/no-force.ts";
 import { requiresApproval, toolError, type CallerContext, type ToolDefinition } from "./tool.ts";
@@ -235,7 +240,19 @@ export function createMcpServer(deps: McpDeps, options: McpServerOptions = {}): 
     return "caller" in parsed ? parsed.caller : undefined;
   });
 
-  server.setRequestHandler(CallToolRequestSchema, async (request, extra) => {
+  // Each tool call is a span, a child of the caller's trace when `_meta` carries W3C `traceparent`.
+  server.setRequestHandler(CallToolRequestSchema, (request, extra) =>
+    inSpan(
+      `tool ${request.params.name}`,
+      { kind: SpanKind.SERVER, parent: extractTraceContext(request.params._meta) },
+      () => callTool(request, extra),
+    ),
+  );
+
+  const callTool = async (
+    request: CallToolRequest,
+    extra: RequestHandlerExtra<ServerRequest, ServerNotification>,
+  ): Promise<CallToolResult> => {
     const started = performance.now();
     const name = request.params.name;
     const rawArgs = request.params.arguments ?? {};
@@ -321,7 +338,7 @@ export function createMcpServer(deps: McpDeps, options: McpServerOptions = {}): 
       }
     }
     return audit(sanitiseResult(result), rule ? { rule, decision: "deny" } : {});
-  });
+  };
 
   return server;
 }

@@ -1,3 +1,4 @@
+import { inSpan } from "../../core/tracing.ts";
 import { randomUUID } from "node:crypto";
 import type {
   ContentBlock,
@@ -98,7 +99,12 @@ const STOP_MESSAGES: Record<StopReason, (limit: string) => string> = {
   error: (reason) => `I could not finish because of an internal error: ${reason}`,
 };
 
-export async function runAgentTurn(input: AgentTurnInput, deps: AgentRunnerDeps): Promise<AgentTurnResult> {
+/** One turn of the agent: a span of its own, parent of its model calls' tool calls. */
+export function runAgentTurn(input: AgentTurnInput, deps: AgentRunnerDeps): Promise<AgentTurnResult> {
+  return inSpan("agent turn", {}, () => agentTurn(input, deps));
+}
+
+async function agentTurn(input: AgentTurnInput, deps: AgentRunnerDeps): Promise<AgentTurnResult> {
   const started = Date.now();
   const { limits, logger } = deps;
   const turnId = randomUUID();

@@ -1,3 +1,4 @@
+import { startTracing } from "../../core/tracing.ts";
 import { assertSlackConfig } from "../../bot/slack-config.ts";
 import { parseConfig } from "../../core/config.ts";
 import { createLogger } from "../../core/logger.ts";
@@ -27,6 +28,7 @@ export async function run(args: string[]): Promise<number> {
     process.stderr.write(`deputy bot: unexpected "${args.join(" ")}"\n\n${USAGE}`);
     return 2;
   }
+  const tracing = startTracing("deputy-bot");
   const parsed = parseConfig();
   const logger = createLogger({ level: parsed.logLevel, name: "deputy-bot" });
   let config = parsed;
@@ -83,5 +85,6 @@ export async function run(args: string[]): Promise<number> {
   });
   await health.close();
   await bot.close();
+  await tracing.shutdown();
   return 0;
 }

@@ -1,3 +1,4 @@
+import { startTracing } from "../../core/tracing.ts";
 import { watchRedisHealth } from "../../core/redis.ts";
 import { readFileSync } from "node:fs";
 import { Redis } from "ioredis";
@@ -87,6 +88,7 @@ export async function run(args: string[]): Promise<number> {
     process.stderr.write(`deputy executor: unknown subcommand "${args[0]}"\n\n${USAGE}`);
     return 2;
   }
+  const tracing = startTracing("deputy-executor");
   const config = parseConfig();
   const logger = createLogger({ level: config.logLevel, name: "deputy-executor" });
   // Before anything listens: without its keys the executor cannot tell the bot from anyone else.
@@ -107,6 +109,7 @@ export async function run(args: string[]): Promise<number> {
     onRecord: [(record) => metrics.observeAudit(record), (record) => observeAnomalies(record)],
   });
   const closer = createCloser(() => logger);
+  closer.add("tracing", () => tracing.shutdown()); // closed last: exports the spans of the rest
   const redis = new Redis(config.redis.url, { lazyConnect: true, maxRetriesPerRequest: 3 });
   watchRedisHealth(redis, logger);
   closer.add("Redis", () => redis.disconnect());

@@ -1,3 +1,4 @@
+import { startTracing } from "../../core/tracing.ts";
 import { watchRedisHealth } from "../../core/redis.ts";
 import { Redis } from "ioredis";
 import { pino } from "pino";
@@ -33,6 +34,7 @@ export async function run(args: string[]): Promise<number> {
     process.stderr.write(`deputy mcp: choose exactly one of --http or --stdio\n\n${USAGE}`);
     return 2;
   }
+  const tracing = startTracing("deputy-mcp");
   const config = parseConfig();
   // On stdio, stdout carries the protocol: logs and audit lines go to stderr.
   const destination = stdio ? pino.destination(2) : undefined;
@@ -64,6 +66,7 @@ export async function run(args: string[]): Promise<number> {
     );
   }
   const closer = createCloser(() => logger);
+  closer.add("tracing", () => tracing.shutdown()); // closed last: exports the spans of the rest
   const redis = new Redis(config.redis.url, { lazyConnect: false, maxRetriesPerRequest: 2 });
   watchRedisHealth(redis, logger);
   closer.add("Redis", () =>

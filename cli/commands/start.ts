@@ -1,3 +1,4 @@
+import { startTracing } from "../../core/tracing.ts";
 import { relative } from "node:path";
 import { DeputyError, describeError, isDeputyError } from "../../core/errors.ts";
 import { startLocalMode, type LocalMode } from "../../console/local-mode.ts";
@@ -52,6 +53,7 @@ export async function run(args: string[]): Promise<number> {
     process.stdout.write(USAGE);
     return 0;
   }
+  startTracing("deputy");
   const say = (line: string): void => void process.stdout.write(`${line}\n`);
   const started = Date.now();
   let lastLine = Date.now();

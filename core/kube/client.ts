@@ -14,6 +14,9 @@ import {
   type RequestOptions,
   type TransportOptions,
 } from "./transport.ts";
+import { inSpan, SpanKind } from "../tracing.ts";
+
+const KUBE_SPAN = { kind: SpanKind.CLIENT };
 
 /**
  * Deputy's typed Kubernetes client. Every read in Deputy goes through here.
@@ -67,7 +70,7 @@ export function createKubeClients(kubeConfig: KubeConfig, options: KubeClientOpt
   const request = async <T>(path: string, opts: RequestOptions = {}): Promise<T> => {
     const method = opts.method ?? "GET";
     const run = async (effective: RequestOptions = opts): Promise<T> => {
-      const response = await transport.send(path, effective);
+      const response = await inSpan(`kube ${method}`, KUBE_SPAN, () => transport.send(path, effective));
       const text = response.body.toString("utf8");
       try {
         return JSON.parse(text) as T;

@@ -12,6 +12,7 @@ import { protectedNamespace } from "./protected-namespace.ts";
 import { rateLimit } from "./rate-limit.ts";
 import { statefulsetPod } from "./statefulset-pod.ts";
 import type { PolicyDecision, PolicyInput, PolicyRule, SyncPolicyRule } from "./types.ts";
+import { inSpan, inSpanSync } from "../../core/tracing.ts";
 
 export type { PolicyDecision, PolicyInput, PolicyRule } from "./types.ts";
 
@@ -95,37 +96,46 @@ export function createPolicy(options: PolicyOptions): Policy {
 
   return {
     rules: rules.map((rule) => rule.id),
-    precheck(input, context = {}) {
-      for (const rule of early) {
-        const verdict = rule.evaluate({ ...input, pods: [] });
-        if (verdict.effect !== "deny") continue;
-        const decision: PolicyDecision = { allowed: false, rule: rule.id, message: verdict.message };
-        audit(input, decision, [], context.conversation);
-        return decision;
-      }
-      return undefined;
-    },
-    isProtectedNamespace: protectedNs.isProtected,
-    async evaluate(input, context = {}) {
-      const flags: RiskFlag[] = [];
-      let decision: PolicyDecision | undefined;
-      for (const rule of rules) {
-        const verdict = await rule.evaluate(input);
-        if (verdict.effect === "deny") {
-          const rid = verdict.message.match(/^Refused by rule ([a-z-]+):/)?.[1] ?? rule.id;
-          decision = {
-            allowed: false,
-            rule: rid,
-            message: verdict.message,
-            ...(verdict.offer ? { offer: verdict.offer } : {}),
-          };
-          break;
+    precheck: (input, context = {}) =>
+      inSpanSync("policy precheck", { attributes: { "deputy.tool": input.tool } }, () => {
+        for (const rule of early) {
+          const verdict = rule.evaluate({ ...input, pods: [] });
+          if (verdict.effect !== "deny") continue;
+          const decision: PolicyDecision = { allowed: false, rule: rule.id, message: verdict.message };
+          audit(input, decision, [], context.conversation);
+          return decision;
         }
-        if (verdict.effect === "flag") flags.push(...[verdict.flag].flat());
-      }
-      decision ??= { allowed: true, flags, risk: flags.length > 0 ? "high" : "normal" };
-      audit(input, decision, flags, context.conversation);
-      return decision;
-    },
+        return undefined;
+      }),
+    isProtectedNamespace: protectedNs.isProtected,
+    evaluate: (input, context = {}) =>
+      inSpan("policy decision", { attributes: { "deputy.tool": input.tool } }, () =>
+        evaluate(input, context),
+      ),
   };
+
+  async function evaluate(
+    input: PolicyInput,
+    context: { conversation?: ConversationRef | undefined },
+  ): Promise<PolicyDecision> {
+    const flags: RiskFlag[] = [];
+    let decision: PolicyDecision | undefined;
+    for (const rule of rules) {
+      const verdict = await rule.evaluate(input);
+      if (verdict.effect === "deny") {
+        const rid = verdict.message.match(/^Refused by rule ([a-z-]+):/)?.[1] ?? rule.id;
+        decision = {
+          allowed: false,
+          rule: rid,
+          message: verdict.message,
+          ...(verdict.offer ? { offer: verdict.offer } : {}),
+        };
+        break;
+      }
+      if (verdict.effect === "flag") flags.push(...[verdict.flag].flat());
+    }
+    decision ??= { allowed: true, flags, risk: flags.length > 0 ? "high" : "normal" };
+    audit(input, decision, flags, context.conversation);
+    return decision;
+  }
 }

@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { createServer as createHttpServer, type Server } from "node:http";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -87,6 +88,70 @@ const running: Record<string, Running> = {};
 const ports: Record<string, number> = {};
 const envs: Record<string, Record<string, string>> = {};
 let objects: KubeObject[];
+let otlp: { server: Server; url: string; spans: ExportedSpan[] };
+
+/** One span as the processes exported it over OTLP/HTTP JSON. */
+interface ExportedSpan {
+  service: string;
+  traceId: string;
+  spanId: string;
+  parentSpanId?: string;
+  name: string;
+}
+
+/** A tiny OTLP/HTTP receiver: decodes the JSON the processes export to /v1/traces. */
+async function startOtlpReceiver(): Promise<typeof otlp> {
+  const spans: ExportedSpan[] = [];
+  const server = createHttpServer((request, response) => {
+    let body = "";
+    request.on("data", (chunk: Buffer) => (body += chunk.toString()));
+    request.on("end", () => {
+      expect(request.url).toBe("/v1/traces");
+      expect(request.headers["content-type"]).toContain("application/json");
+      const document = JSON.parse(body) as {
+        resourceSpans: {
+          resource: { attributes: { key: string; value: { stringValue?: string } }[] };
+          scopeSpans: {
+            spans: { traceId: string; spanId: string; parentSpanId?: string; name: string }[];
+          }[];
+        }[];
+      };
+      for (const resource of document.resourceSpans) {
+        const service =
+          resource.resource.attributes.find((a) => a.key === "service.name")?.value.stringValue ?? "";
+        for (const scope of resource.scopeSpans) {
+          for (const span of scope.spans) {
+            spans.push({
+              service,
+              traceId: span.traceId,
+              spanId: span.spanId,
+              ...(span.parentSpanId ? { parentSpanId: span.parentSpanId } : {}),
+              name: span.name,
+            });
+          }
+        }
+      }
+      response.writeHead(200, { "content-type": "application/json" }).end("{}");
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as { port: number };
+  return { server, url: `http://127.0.0.1:${port}`, spans };
+}
+
+/** Audit records a process wrote to its stdout. */
+function auditRecords(name: string): Record<string, unknown>[] {
+  return running[name]!.output()
+    .split("\n")
+    .flatMap((line) => {
+      try {
+        const parsed = JSON.parse(line) as { audit?: Record<string, unknown> };
+        return parsed.audit ? [parsed.audit] : [];
+      } catch {
+        return [];
+      }
+    });
+}
 
 async function freePort(): Promise<number> {
   const server = createServer();
@@ -123,6 +188,11 @@ async function processEnv(pod: PodShape, metricsPort: number): Promise<Record<st
   if (pod.mountPaths.includes("/var/run/secrets/kubernetes.io/serviceaccount")) {
     env.KUBECONFIG = await inClusterKubeconfig(pod);
   }
+  // Traces go to the in-test OTLP receiver, as an operator would set it (README, Configuration).
+  env.OTEL_TRACES_EXPORTER = "otlp";
+  env.OTEL_EXPORTER_OTLP_ENDPOINT = otlp.url;
+  env.OTEL_EXPORTER_OTLP_PROTOCOL = "http/json";
+  env.OTEL_BSP_SCHEDULE_DELAY = "200";
   return { PATH: process.env.PATH ?? "", ...env };
 }
 
@@ -254,6 +324,7 @@ beforeAll(async () => {
     }
   }
   work = await mkdtemp(join(tmpdir(), "deputy-shipped-"));
+  otlp = await startOtlpReceiver();
   redis = new Redis(test.redisUrl);
   keys = await ensureKeysInOpenBao();
   slack = await startSlackFake({ userGroups: { [GROUP]: [CAROL] } });
@@ -344,6 +415,7 @@ afterAll(async () => {
     .catch(() => undefined);
   await model?.close();
   await slack?.close();
+  otlp?.server.close();
   if (redis) {
     await dropPrefix(redis, prefix);
     redis.disconnect();
@@ -397,6 +469,106 @@ describe("the shipped deployment: bot, MCP server and executor as their manifest
     const updated = JSON.stringify(slack.messages.find((m) => m.ts === card.ts)!.blocks);
     expect(updated).toContain(`approved by <@${CAROL}>`);
     expect(updated).toMatch(/lease `[^`]+`/);
+  });
+
+  it("traces that approval as one trace across the bot, the MCP server and the executor, named in its audit records", async () => {
+    // The executor's audit records of the approval carry the trace id.
+    const decision = auditRecords("executor").find(
+      (r) => r.kind === "approval_decision" && r.decision === "approved" && r.tool === "scale_deployment",
+    );
+    expect(decision, "the approval's audit record").toBeDefined();
+    const traceId = decision!.traceId as string;
+    expect(traceId).toMatch(/^[0-9a-f]{32}$/);
+    const executions = auditRecords("executor").filter(
+      (r) => r.kind === "execution" && r.actionId === decision!.actionId,
+    );
+    expect(executions.length).toBeGreaterThan(0);
+    for (const record of executions) expect(record.traceId).toBe(traceId);
+
+    // The MCP server's read (the verified outcome) ends the trace: wait until it is exported.
+    await eventually("spans of the approval from all three processes", async () => {
+      const services = new Set(otlp.spans.filter((s) => s.traceId === traceId).map((s) => s.service));
+      return services.has("deputy-bot") && services.has("deputy-mcp") && services.has("deputy-executor");
+    });
+    const trace = otlp.spans.filter((s) => s.traceId === traceId);
+    const byId = new Map(trace.map((s) => [s.spanId, s]));
+    const parentOf = (span: ExportedSpan): ExportedSpan | undefined =>
+      span.parentSpanId ? byId.get(span.parentSpanId) : undefined;
+
+    // One root: the bot's Slack request (the click).
+    const roots = trace.filter((s) => !s.parentSpanId);
+    expect(roots.map((s) => `${s.service} ${s.name}`)).toEqual(["deputy-bot slack block_actions"]);
+    // The executor's decision is a child of the bot's span, and its OpenBao and Kubernetes calls of it.
+    const decide = trace.find(
+      (s) => s.service === "deputy-executor" && s.name === "executor POST /v1/decisions",
+    );
+    expect(decide, JSON.stringify(trace, null, 1)).toBeDefined();
+    expect(parentOf(decide!)?.service).toBe("deputy-bot");
+    const underDecision = (span: ExportedSpan): boolean => {
+      for (let at = parentOf(span); at; at = parentOf(at)) if (at === decide) return true;
+      return false;
+    };
+    const executorCalls = trace.filter((s) => s.service === "deputy-executor" && s !== decide);
+    expect(executorCalls.some((s) => s.name === "openbao POST")).toBe(true);
+    expect(executorCalls.some((s) => /^kube (PATCH|PUT|POST)$/.test(s.name))).toBe(true);
+    for (const span of executorCalls) expect(underDecision(span), span.name).toBe(true);
+    // The MCP server's tool calls (the outcome read with the read identity) are children of the bot's spans,
+    // and its Kubernetes reads children of those.
+    const tools = trace.filter((s) => s.service === "deputy-mcp" && s.name.startsWith("tool "));
+    expect(tools.length).toBeGreaterThan(0);
+    for (const tool of tools) expect(parentOf(tool)?.service).toBe("deputy-bot");
+    for (const span of trace.filter((s) => s.service === "deputy-mcp" && !s.name.startsWith("tool "))) {
+      expect(parentOf(span)?.service, span.name).toBe("deputy-mcp");
+    }
+    // Every parent link points at a span of the same trace.
+    for (const span of trace)
+      if (span.parentSpanId) expect(byId.has(span.parentSpanId), span.name).toBe(true);
+    // Log lines written for the approval name the trace too, in each process.
+    const logLines = (name: string): Record<string, unknown>[] =>
+      running[name]!.output()
+        .split("\n")
+        .flatMap((line) => {
+          try {
+            return [JSON.parse(line) as Record<string, unknown>];
+          } catch {
+            return [];
+          }
+        })
+        .filter(
+          (line) =>
+            line.audit === undefined &&
+            (line.actionId === decision!.actionId ||
+              (line.leaseId !== undefined && executions.some((r) => r.leaseId === line.leaseId))),
+        );
+    expect(logLines("executor").length).toBeGreaterThan(0);
+    for (const line of logLines("executor")) expect(line.traceId, JSON.stringify(line)).toBe(traceId);
+    expect(logLines("bot").length).toBeGreaterThan(0);
+    for (const line of logLines("bot")) expect(line.traceId, JSON.stringify(line)).toBe(traceId);
+
+    // The proposal before it: the mention's trace holds the agent turn, the MCP tool call and its policy decision.
+    const pending = auditRecords("mcp").find(
+      (r) => r.kind === "pending_action" && r.actionId === decision!.actionId,
+    );
+    const mentionTrace = pending!.traceId as string;
+    expect(mentionTrace).toMatch(/^[0-9a-f]{32}$/);
+    expect(mentionTrace).not.toBe(traceId);
+    const proposal = await eventually("the proposal's tool span", async () => {
+      const spans = otlp.spans.filter((s) => s.traceId === mentionTrace);
+      return spans.some((s) => s.name === "policy decision") ? spans : undefined;
+    });
+    const named = (service: string, name: string): ExportedSpan => {
+      const span = proposal.find((s) => s.service === service && s.name === name);
+      expect(span, `${service} ${name} in ${JSON.stringify(proposal, null, 1)}`).toBeDefined();
+      return span!;
+    };
+    const mention = named("deputy-bot", "slack app_mention");
+    expect(mention.parentSpanId).toBeUndefined();
+    const turn = named("deputy-bot", "agent turn");
+    expect(turn.parentSpanId).toBe(mention.spanId);
+    const tool = named("deputy-mcp", "tool scale_deployment");
+    expect(tool.parentSpanId).toBe(turn.spanId);
+    expect(named("deputy-mcp", "policy precheck").parentSpanId).toBe(tool.spanId);
+    expect(named("deputy-mcp", "policy decision").parentSpanId).toBe(tool.spanId);
   });
 
   it("posts proactive triage of the crash-looping checkout in the triage channel", async () => {
