@@ -2,15 +2,9 @@ import { z } from "zod";
 import { DeputyError } from "../../../core/errors.ts";
 import { deploymentArg, namespaceArg } from "../read/support/args.ts";
 import * as actions from "../../../core/actions/types/index.ts";
-import { defineWriteTool, precheck, propose } from "./support/propose.ts";
+import { defineDeploymentWriteTool } from "./support/deployment-tool.ts";
 import { writeInput } from "./support/schema.ts";
-import {
-  matchLabelsSelector,
-  podNames,
-  podsOfDeployment,
-  readDeployment,
-  targetOf,
-} from "./support/targets.ts";
+import { matchLabelsSelector, podNames, podsOfDeployment } from "./support/targets.ts";
 
 const type = actions.rollbackDeployment;
 
@@ -27,21 +21,13 @@ const inputSchema = writeInput({
     .describe("revision to return to (see describe_deployment); defaults to the previous one"),
 });
 
-export const rollbackDeployment = defineWriteTool<typeof inputSchema.shape>(type, {
+export const rollbackDeployment = defineDeploymentWriteTool(type, {
   title: "Roll back a deployment (needs approval)",
   description:
     "Propose returning a Deployment to an earlier revision, like `kubectl rollout undo` (e.g. after a bad image); the card shows which images change.",
   inputSchema,
   annotations: { idempotentHint: false },
-  async handler(args, context) {
-    const refused = precheck(context, type, args, {
-      kind: "Deployment",
-      namespace: args.namespace,
-      name: args.name,
-    });
-    if (refused) return refused;
-    const { deps, signal } = context;
-    const deployment = await readDeployment(deps, args.namespace, args.name, signal);
+  async plan(args, deployment, { deps, signal }) {
     const current = Number(deployment.metadata?.annotations?.[REVISION] ?? "0");
     const replicaSets = (
       await deps.kube.apps.listReplicaSets(args.namespace, {
@@ -77,8 +63,7 @@ export const rollbackDeployment = defineWriteTool<typeof inputSchema.shape>(type
     const template = structuredClone(target.rs.spec?.template ?? {});
     if (template.metadata?.labels) delete template.metadata.labels["pod-template-hash"];
     const pods = await podsOfDeployment(deps, deployment, signal);
-    return propose(context, type, {
-      rawArguments: args,
+    return {
       arguments: {
         namespace: args.namespace,
         name: args.name,
@@ -92,9 +77,7 @@ export const rollbackDeployment = defineWriteTool<typeof inputSchema.shape>(type
         currentTemplate: structuredClone(deployment.spec?.template ?? {}) as Record<string, unknown>,
         pods: podNames(pods),
       },
-      target: targetOf("Deployment", deployment),
-      object: deployment,
       pods,
-    });
+    };
   },
 });

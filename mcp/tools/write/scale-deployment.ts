@@ -1,9 +1,9 @@
 import { z } from "zod";
 import * as actions from "../../../core/actions/types/index.ts";
 import { deploymentArg, namespaceArg } from "../read/support/args.ts";
-import { defineWriteTool, precheck, propose } from "./support/propose.ts";
+import { defineDeploymentWriteTool } from "./support/deployment-tool.ts";
 import { writeInput } from "./support/schema.ts";
-import { podNames, podsOfDeployment, readDeployment, targetOf } from "./support/targets.ts";
+import { podNames, podsOfDeployment } from "./support/targets.ts";
 
 const type = actions.scaleDeployment;
 const inputSchema = writeInput({
@@ -12,29 +12,18 @@ const inputSchema = writeInput({
   replicas: z.number().int().min(0).max(1000).describe("desired number of replicas (0–1000)"),
 });
 
-export const scaleDeployment = defineWriteTool<typeof inputSchema.shape>(type, {
+export const scaleDeployment = defineDeploymentWriteTool(type, {
   title: "Scale a deployment (needs approval)",
   description: "Propose a Deployment's replica count; a HorizontalPodAutoscaler may later override it.",
   inputSchema,
   annotations: { idempotentHint: true },
-  async handler(args, context) {
-    const refused = precheck(context, type, args, {
-      kind: "Deployment",
-      namespace: args.namespace,
-      name: args.name,
-    });
-    if (refused) return refused;
-    const { deps, signal } = context;
-    const deployment = await readDeployment(deps, args.namespace, args.name, signal);
+  async plan(args, deployment, { deps, signal }) {
     const current = deployment.spec?.replicas ?? 1;
     const pods = args.replicas < current ? await podsOfDeployment(deps, deployment, signal) : [];
-    return propose(context, type, {
-      rawArguments: args,
+    return {
       arguments: { namespace: args.namespace, name: args.name, replicas: args.replicas },
       evidence: { currentReplicas: current, pods: podNames(pods) },
-      target: targetOf("Deployment", deployment),
-      object: deployment,
       pods,
-    });
+    };
   },
 });

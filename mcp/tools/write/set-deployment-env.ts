@@ -4,16 +4,9 @@ import { containerName } from "../../../core/kube/names.ts";
 import { deploymentArg, namespaceArg } from "../read/support/args.ts";
 import * as actions from "../../../core/actions/types/index.ts";
 import { envVarName } from "../../../core/actions/types/set-deployment-env.ts";
-import { defineWriteTool, precheck, propose } from "./support/propose.ts";
+import { defineDeploymentWriteTool } from "./support/deployment-tool.ts";
 import { writeInput } from "./support/schema.ts";
-import {
-  containerOf,
-  podNames,
-  podSpecOf,
-  podsOfDeployment,
-  readDeployment,
-  targetOf,
-} from "./support/targets.ts";
+import { containerOf, podNames, podSpecOf, podsOfDeployment } from "./support/targets.ts";
 
 const type = actions.setDeploymentEnv;
 
@@ -25,29 +18,25 @@ const inputSchema = writeInput({
   remove: z.array(envVarName).max(50).optional().describe("variables to remove"),
 });
 
-export const setDeploymentEnv = defineWriteTool<typeof inputSchema.shape>(type, {
+export const setDeploymentEnv = defineDeploymentWriteTool(type, {
   title: "Change a deployment's environment (needs approval)",
   description:
     "Propose setting or removing plain env vars of one container in a Deployment. Values show on the approval card: never put secrets here. Secret/ConfigMap references are not replaced.",
   inputSchema,
   annotations: { idempotentHint: true },
-  async handler(args, context) {
-    const refused = precheck(context, type, args, {
-      kind: "Deployment",
-      namespace: args.namespace,
-      name: args.name,
-    });
-    if (refused) return refused;
-    const { deps, signal } = context;
+  check(args) {
     const set = args.set ?? {};
-    const remove = [...new Set(args.remove ?? [])].sort();
+    const remove = args.remove ?? [];
     if (Object.keys(set).length + remove.length === 0) {
       throw new DeputyError("INPUT_INVALID", "Give variables to set or to remove.");
     }
-    const both = remove.filter((key) => Object.hasOwn(set, key));
+    const both = [...new Set(remove)].sort().filter((key) => Object.hasOwn(set, key));
     if (both.length > 0)
       throw new DeputyError("INPUT_INVALID", `${both.join(", ")} cannot be both set and removed.`);
-    const deployment = await readDeployment(deps, args.namespace, args.name, signal);
+  },
+  async plan(args, deployment, { deps, signal }) {
+    const set = args.set ?? {};
+    const remove = [...new Set(args.remove ?? [])].sort();
     const container = containerOf(deployment, args.container);
     const current = new Map((container.env ?? []).map((entry) => [entry.name, entry] as const));
     const referenced = Object.keys(set).filter((key) => current.get(key)?.valueFrom);
@@ -71,8 +60,7 @@ export const setDeploymentEnv = defineWriteTool<typeof inputSchema.shape>(type, 
         .map((key) => [key, current.get(key)?.value ?? ""] as const),
     );
     const pods = await podsOfDeployment(deps, deployment, signal);
-    return propose(context, type, {
-      rawArguments: args,
+    return {
       arguments: {
         namespace: args.namespace,
         name: args.name,
@@ -81,9 +69,7 @@ export const setDeploymentEnv = defineWriteTool<typeof inputSchema.shape>(type, 
         remove,
       },
       evidence: { current: currentValues, podSpec: podSpecOf(deployment), pods: podNames(pods) },
-      target: targetOf("Deployment", deployment),
-      object: deployment,
       pods,
-    });
+    };
   },
 });

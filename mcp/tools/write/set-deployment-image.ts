@@ -3,16 +3,9 @@ import { imageReference } from "../../../core/actions/types/set-deployment-image
 import * as actions from "../../../core/actions/types/index.ts";
 import { containerName } from "../../../core/kube/names.ts";
 import { deploymentArg, namespaceArg } from "../read/support/args.ts";
-import { defineWriteTool, precheck, propose } from "./support/propose.ts";
+import { defineDeploymentWriteTool } from "./support/deployment-tool.ts";
 import { writeInput } from "./support/schema.ts";
-import {
-  containerOf,
-  podNames,
-  podSpecOf,
-  podsOfDeployment,
-  readDeployment,
-  targetOf,
-} from "./support/targets.ts";
+import { containerOf, podNames, podSpecOf, podsOfDeployment } from "./support/targets.ts";
 
 const type = actions.setDeploymentImage;
 const inputSchema = writeInput({
@@ -22,20 +15,12 @@ const inputSchema = writeInput({
   image: imageReference.describe("new image reference, e.g. ghcr.io/acme/checkout:1.4.2"),
 });
 
-export const setDeploymentImage = defineWriteTool<typeof inputSchema.shape>(type, {
+export const setDeploymentImage = defineDeploymentWriteTool(type, {
   title: "Change a deployment's image (needs approval)",
   description: "Propose changing one container's image in a Deployment (a rolling update follows).",
   inputSchema,
   annotations: { idempotentHint: true },
-  async handler(args, context) {
-    const refused = precheck(context, type, args, {
-      kind: "Deployment",
-      namespace: args.namespace,
-      name: args.name,
-    });
-    if (refused) return refused;
-    const { deps, signal } = context;
-    const deployment = await readDeployment(deps, args.namespace, args.name, signal);
+  async plan(args, deployment, { deps, signal }) {
     const container = containerOf(deployment, args.container);
     if (container.image === args.image) {
       throw new DeputyError(
@@ -44,17 +29,14 @@ export const setDeploymentImage = defineWriteTool<typeof inputSchema.shape>(type
       );
     }
     const pods = await podsOfDeployment(deps, deployment, signal);
-    return propose(context, type, {
-      rawArguments: args,
+    return {
       arguments: { namespace: args.namespace, name: args.name, container: args.container, image: args.image },
       evidence: {
         currentImage: container.image ?? "?",
         podSpec: podSpecOf(deployment),
         pods: podNames(pods),
       },
-      target: targetOf("Deployment", deployment),
-      object: deployment,
       pods,
-    });
+    };
   },
 });

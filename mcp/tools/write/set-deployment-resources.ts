@@ -3,9 +3,9 @@ import { DeputyError } from "../../../core/errors.ts";
 import { containerName } from "../../../core/kube/names.ts";
 import { deploymentArg, namespaceArg } from "../read/support/args.ts";
 import * as actions from "../../../core/actions/types/index.ts";
-import { defineWriteTool, precheck, propose } from "./support/propose.ts";
+import { defineDeploymentWriteTool } from "./support/deployment-tool.ts";
 import { writeInput } from "./support/schema.ts";
-import { containerOf, podNames, podsOfDeployment, readDeployment, targetOf } from "./support/targets.ts";
+import { containerOf, podNames, podsOfDeployment } from "./support/targets.ts";
 
 const type = actions.setDeploymentResources;
 
@@ -27,42 +27,33 @@ const inputSchema = writeInput({
   limits: amounts.optional().describe("new limits (only the given ones change)"),
 });
 
-export const setDeploymentResources = defineWriteTool<typeof inputSchema.shape>(type, {
+export const setDeploymentResources = defineDeploymentWriteTool(type, {
   title: "Change a deployment's CPU/memory (needs approval)",
   description:
     "Propose new CPU/memory requests or limits for one container of a Deployment, e.g. a higher memory limit after OOMKilled; only the values given change.",
   inputSchema,
   annotations: { idempotentHint: true },
-  async handler(args, context) {
-    const refused = precheck(context, type, args, {
-      kind: "Deployment",
-      namespace: args.namespace,
-      name: args.name,
-    });
-    if (refused) return refused;
-    const { deps, signal } = context;
-    const requests = args.requests ?? {};
-    const limits = args.limits ?? {};
-    if (Object.keys(requests).length + Object.keys(limits).length === 0) {
+  check(args) {
+    if (Object.keys(args.requests ?? {}).length + Object.keys(args.limits ?? {}).length === 0) {
       throw new DeputyError(
         "INPUT_INVALID",
         "Give at least one of requests.cpu, requests.memory, limits.cpu or limits.memory.",
       );
     }
-    const deployment = await readDeployment(deps, args.namespace, args.name, signal);
+  },
+  async plan(args, deployment, { deps, signal }) {
+    const requests = args.requests ?? {};
+    const limits = args.limits ?? {};
     const container = containerOf(deployment, args.container);
     const pods = await podsOfDeployment(deps, deployment, signal);
     const current = {
       requests: { ...(container.resources?.requests ?? {}) } as Record<string, string>,
       limits: { ...(container.resources?.limits ?? {}) } as Record<string, string>,
     };
-    return propose(context, type, {
-      rawArguments: args,
+    return {
       arguments: { namespace: args.namespace, name: args.name, container: args.container, requests, limits },
       evidence: { current, pods: podNames(pods) },
-      target: targetOf("Deployment", deployment),
-      object: deployment,
       pods,
-    });
+    };
   },
 });
