@@ -31,8 +31,12 @@ beforeAll(async () => {
     namespace: ns,
     body: { metadata: { name: "chatty" }, spec: { containers: [{ name: "app", image: "busybox:1.36" }] } },
   });
-  await eventually("pod bound", async () =>
-    Boolean((await core.readNamespacedPod({ namespace: ns, name: "chatty" })).spec?.nodeName),
+  // The fake kubelet binds within a second when idle; on a loaded 2-core machine (the whole
+  // suite running) one run took over 30 s, so this waits up to 90 s of the hook's 120.
+  await eventually(
+    "pod bound",
+    async () => Boolean((await core.readNamespacedPod({ namespace: ns, name: "chatty" })).spec?.nodeName),
+    { timeoutMs: 90_000 },
   );
   const file = await writePodLog(ns, "chatty", "app", "");
   const handle = await open(file, "w");
