@@ -21,6 +21,9 @@ export interface ClusterConfig {
   channels: string[];
 }
 
+/** DEPUTY_CLUSTER_NAME when unset. */
+export const DEFAULT_CLUSTER_NAME = "local";
+
 const DNS_LABEL = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
 
 export const clusterNameSchema = z

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { parseClusters, type ClusterConfig } from "./clusters.ts";
+import { DEFAULT_CLUSTER_NAME, parseClusters, type ClusterConfig } from "./clusters.ts";
 import { DeputyError } from "./errors.ts";
 
 /**
@@ -32,7 +32,7 @@ const envSchema = z.object({
 
   // Kubernetes (reads use this identity; writes never do)
   KUBECONFIG: z.string().optional(),
-  DEPUTY_CLUSTER_NAME: z.string().min(1).default("local"),
+  DEPUTY_CLUSTER_NAME: z.string().min(1).default(DEFAULT_CLUSTER_NAME),
   // JSON list (or a path to a JSON/YAML file) of {name, mcpUrl, executorUrl, channels}
   DEPUTY_CLUSTERS: z.string().optional(),
   DEPUTY_NAMESPACE_ALLOW: csv,

@@ -1,5 +1,5 @@
 import type { RespondFn, webApi } from "@slack/bolt";
-import { resumeWrites } from "../../core/anomaly.ts";
+import { resumeWritesOf } from "../../core/anomaly.ts";
 import { describeError } from "../../core/errors.ts";
 import type { Identity } from "../../core/identity.ts";
 import { homeView, pendingBlocks, pendingText } from "../blocks/pending.ts";
@@ -57,12 +57,20 @@ export async function resumeWritesFor(
     services.logger.warn({ user }, "write resume refused: not an approver");
     return "Only an approver can resume write approvals; nothing changed.";
   }
-  const lifted = await resumeWrites(services.redis, services.redisPrefix);
+  const lifted = await resumeWritesOf(services.redis, services.redisPrefix, services.clusterNames);
   services.logger.info(
     { user, lifted },
-    lifted ? "write approvals resumed" : "write approvals were not paused",
+    lifted.length > 0 ? "write approvals resumed" : "write approvals were not paused",
   );
-  return lifted
-    ? sanitizePlain(`Write approvals resumed (the pause was ${lifted.rule}: ${lifted.reason}).`)
-    : "Write approvals were not paused.";
+  if (lifted.length === 0) return "Write approvals were not paused.";
+  const named = services.clusterNames.length > 1;
+  return sanitizePlain(
+    lifted
+      .map((pause) =>
+        named
+          ? `Write approvals resumed in cluster ${pause.cluster} (the pause was ${pause.rule}: ${pause.reason}).`
+          : `Write approvals resumed (the pause was ${pause.rule}: ${pause.reason}).`,
+      )
+      .join(" "),
+  );
 }
