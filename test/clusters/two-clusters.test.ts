@@ -10,7 +10,24 @@ import type { TestEnvState } from "../../devenv/testenv.ts";
 import { createCredentialBroker } from "../../executor/credential-broker.ts";
 import { createKubeWriter } from "../../executor/kube-writer.ts";
 import type { ClusterEndpoint } from "../../executor/kube-writer.ts";
-import { capture } from "../executor/support.ts";
+import { randomBytes } from "node:crypto";
+import { AppsV1Api, KubeConfig } from "@kubernetes/client-node";
+import type { Redis } from "ioredis";
+import { createActionStore, type ActionStore } from "../../core/actions/store.ts";
+import { createAuditLog, type AuditRecord } from "../../core/audit.ts";
+import { createLogger } from "../../core/logger.ts";
+import { createApprovalExecutor } from "../../executor/approval-executor.ts";
+import { freshDeployment } from "../helpers/deployments.ts";
+import { startHarness, storedProposal, type Harness } from "../mcp/harness.ts";
+import {
+  alice,
+  bob,
+  capture,
+  connectRedis,
+  dropPrefix,
+  testPrefix,
+  testSigner,
+} from "../executor/support.ts";
 import { prepareWriteEnv, type WriteEnv } from "../executor/write-env.ts";
 
 /**
@@ -25,6 +42,11 @@ const NS = "deputy-w-broker";
 let dirB: string;
 let clusterB: ClusterEndpoint;
 let envA: WriteEnv;
+let adminB: KubeConfig;
+let redis: Redis;
+let prefix: string;
+let harnessA: Harness;
+let store: ActionStore;
 const captured = capture();
 
 /** `deputy testenv` in another directory, as a process of its own (a test worker may not start one). */
@@ -41,10 +63,28 @@ beforeAll(async () => {
   await testenv("up");
   const state = JSON.parse(await readFile(join(dirB, "env.json"), "utf8")) as TestEnvState;
   clusterB = { server: state.server, caPem: await readFile(state.caFile, "utf8") };
+  adminB = new KubeConfig();
+  adminB.loadFromFile(state.kubeconfig);
   envA = await prepareWriteEnv();
+  redis = connectRedis();
+  prefix = testPrefix("two-clusters");
+  // Cluster A's MCP server, with A's read identity (its name is "testenv").
+  harnessA = await startHarness({
+    env: {
+      DEPUTY_REDIS_PREFIX: prefix,
+      DEPUTY_RATE_LIMIT_USER_PER_MINUTE: "1000",
+      DEPUTY_WRITABLE_NAMESPACES: NS,
+    },
+  });
+  store = createActionStore(redis, { prefix, ttlSeconds: 900, signer: testSigner() });
 }, 120_000);
 
 afterAll(async () => {
+  await harnessA?.close();
+  if (redis) {
+    await dropPrefix(redis, prefix);
+    redis.disconnect();
+  }
   if (dirB) {
     await testenv("down").catch(() => undefined);
     await rm(dirB, { recursive: true, force: true });
@@ -87,5 +127,63 @@ describe("two clusters side by side", () => {
     }));
     expect(statuses.value).toEqual({ inA: 404, inB: 401 });
     expect(statuses.revoked).toBe(true);
+  });
+
+  it("an approval of an action proposed in cluster A, sent to cluster B's executor, is refused and changes nothing in B", async () => {
+    const name = `cross-${randomBytes(3).toString("hex")}`;
+    await freshDeployment(NS, name, { replicas: 1 });
+    const reply = await harnessA.call(
+      "scale_deployment",
+      { namespace: NS, name, replicas: 3 },
+      {
+        "deputy/requester": alice,
+        "deputy/conversation": { surface: "slack", teamId: "T1", channel: "C0A", thread: "1700000000.0001" },
+        "deputy/reason": "two clusters",
+      },
+    );
+    const action = await storedProposal(store, reply);
+    const minted: string[] = [];
+    const records: AuditRecord[] = [];
+    const executorB = createApprovalExecutor({
+      store,
+      broker: {
+        withCredential: (request) => {
+          minted.push(request.role.name);
+          return Promise.reject(new Error("cluster B's executor must not mint for A's action"));
+        },
+        revokeLease: () => Promise.resolve(),
+        stats: () => ({ logins: 0, minted: 0, revoked: 0, revokeFailures: 0, renewals: 0, renewFailures: 0 }),
+      },
+      roles: envA.roles,
+      cluster: clusterB,
+      audit: createAuditLog({
+        destination: { write: () => true } as never,
+        onRecord: (r) => records.push(r),
+      }),
+      logger: createLogger({ level: "silent" }),
+      approvers: { slackUserIds: [bob.id], localApproverIds: [] },
+      twoPersonRule: { normal: true, high: true },
+      protectedNamespaces: ["kube-system"],
+      clusterName: "cluster-b",
+    });
+    const result = await executorB.decide({
+      actionId: action.id,
+      digest: action.digest,
+      approver: bob,
+      decision: "approve",
+    });
+    expect(result).toMatchObject({ status: "refused", rule: "wrong-cluster" });
+    expect(result.message).toContain("proposed for cluster testenv");
+    expect(minted).toEqual([]);
+    expect((await store.get(action.id))?.state).toBe("pending");
+    // Nothing of A's exists in B: the Deployment the action names is not there to scale.
+    const inB = await adminB
+      .makeApiClient(AppsV1Api)
+      .readNamespacedDeployment({ name, namespace: NS })
+      .then(
+        () => 200,
+        (error: { code?: number }) => error.code,
+      );
+    expect(inB).toBe(404);
   });
 });
