@@ -6,6 +6,7 @@ import type { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import type { Redis } from "ioredis";
 import type { AuditLog } from "../core/audit.ts";
 import type { Config } from "../core/config.ts";
+import { DEFAULT_CLUSTER_NAME } from "../core/clusters.ts";
 import { describeError } from "../core/errors.ts";
 import type { Logger } from "../core/logger.ts";
 import { createRequesterAccess } from "./access.ts";
@@ -51,6 +52,8 @@ export interface SlackAppDeps {
   /** Refusals, resumes and the cards the bot updates on its own (expiry sweep) are audited here. */
   audit?: AuditLog;
   redisPrefix: string;
+  /** The clusters this bot serves (config.clusters); each has its own write pause. Default: `local`. */
+  clusterNames?: readonly string[];
   redis: Redis;
   logger: Logger;
   /** Connected to Deputy's MCP server (in-memory or Streamable HTTP). */
@@ -93,6 +96,7 @@ export const EVENTS_PATH = "/slack/events";
 
 export function createSlackApp(deps: SlackAppDeps): SlackApp {
   const { slack, logger } = deps;
+  const clusterNames = deps.clusterNames ?? [DEFAULT_CLUSTER_NAME];
   assertSlackConfig(slack);
   const token = requiredSetting(slack.botToken, "SLACK_BOT_TOKEN", "to run the Slack app");
   const clientOptions = slack.apiUrl
@@ -166,6 +170,7 @@ export function createSlackApp(deps: SlackAppDeps): SlackApp {
     writePause: createWritePauseControl({
       redis: deps.redis,
       prefix: deps.redisPrefix,
+      clusterNames,
       approvals: deps.approvals,
       isInGroup,
       audit: deps.audit,
@@ -179,6 +184,7 @@ export function createSlackApp(deps: SlackAppDeps): SlackApp {
     },
     redis: deps.redis,
     redisPrefix: deps.redisPrefix,
+    clusterNames,
     isApprover: (identity) =>
       isAuthorisedApprover(
         {

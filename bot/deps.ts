@@ -52,6 +52,8 @@ export interface BotServices {
   /** Shared state (write pause, alert dedupe); keys start with redisPrefix. */
   redis: Redis;
   redisPrefix: string;
+  /** The clusters served; write pauses are kept per cluster (clusterKeyPrefix). */
+  clusterNames: readonly string[];
   /** The executor's approver rule, for what the bot offers (the executor still decides). */
   isApprover(identity: Identity): Promise<boolean>;
 }

@@ -87,8 +87,34 @@ export function agentFromConfig(config: Config, logger: Logger, metrics?: Metric
   };
 }
 
+/**
+ * The cluster this bot talks to, from DEPUTY_CLUSTERS (or DEPUTY_CLUSTER_NAME
+ * and friends without it): its name, MCP server and executor. Binding each
+ * thread to one of several clusters is not built yet, so several clusters are
+ * refused at start-up rather than silently served through the first.
+ */
+export function servedClusterConfig(config: Config): Config {
+  const [cluster, ...others] = config.clusters;
+  if (!cluster) throw new DeputyError("CONFIG_INVALID", "DEPUTY_CLUSTERS lists no cluster");
+  if (others.length > 0) {
+    throw new DeputyError(
+      "CONFIG_INVALID",
+      `DEPUTY_CLUSTERS lists ${config.clusters.length} clusters (${config.clusters
+        .map((c) => c.name)
+        .join(", ")}), but this bot cannot yet bind a thread to one of several: list one cluster per bot`,
+    );
+  }
+  return {
+    ...config,
+    kube: { ...config.kube, clusterName: cluster.name },
+    mcp: { ...config.mcp, url: cluster.mcpUrl },
+    approvals: { ...config.approvals, executorUrl: cluster.executorUrl },
+  };
+}
+
 /** The keys this bot's shape needs: a caller key per remote component, the action key for in-process ones. */
-export function botKeyPurposes(config: Config): KeyPurpose[] {
+export function botKeyPurposes(given: Config): KeyPurpose[] {
+  const config = servedClusterConfig(given);
   const purposes: KeyPurpose[] = [];
   // Cards are rendered from the stored, signed actions: the bot always verifies them.
   purposes.push("action");
@@ -97,8 +123,9 @@ export function botKeyPurposes(config: Config): KeyPurpose[] {
   return purposes;
 }
 
-export async function startBot(config: Config, options: BotRuntimeOptions): Promise<BotRuntime> {
+export async function startBot(given: Config, options: BotRuntimeOptions): Promise<BotRuntime> {
   const { logger } = options;
+  const config = servedClusterConfig(given);
   assertSlackConfig(config.slack);
   const closer = createCloser(() => logger);
   try {
@@ -135,6 +162,7 @@ export async function startBot(config: Config, options: BotRuntimeOptions): Prom
       access: config.access,
       audit,
       redisPrefix: config.redis.prefix,
+      clusterNames: config.clusters.map((cluster) => cluster.name),
       redis,
       logger,
       mcp,

@@ -1,5 +1,5 @@
 import type { Redis } from "ioredis";
-import { resumeWrites } from "../core/anomaly.ts";
+import { resumeWritesOf } from "../core/anomaly.ts";
 import type { AuditLog } from "../core/audit.ts";
 import type { Config } from "../core/config.ts";
 import { describeError } from "../core/errors.ts";
@@ -20,6 +20,8 @@ export interface WritePauseControl {
 export function createWritePauseControl(deps: {
   redis: Redis;
   prefix: string;
+  /** Every served cluster's pause is lifted, each named in the reply and the audit. */
+  clusterNames: readonly string[];
   approvals: Pick<Config["approvals"], "approvers" | "approverGroup">;
   isInGroup: UserGroupChecker | undefined;
   audit: AuditLog | undefined;
@@ -48,22 +50,24 @@ export function createWritePauseControl(deps: {
       }
       let lifted;
       try {
-        lifted = await resumeWrites(deps.redis, deps.prefix);
+        lifted = await resumeWritesOf(deps.redis, deps.prefix, deps.clusterNames);
       } catch (error) {
         return { resumed: false, text: `Deputy could not resume writes: ${describeError(error)}` };
       }
-      if (!lifted) return { resumed: false, text: "Writes are not paused; nothing to resume." };
-      deps.audit?.record({
-        kind: "anomaly",
-        rule: "writes-resumed",
-        actor: by,
-        approver: by,
-        message: `${by.id} resumed write approvals (paused by ${lifted.rule} since ${lifted.since})`,
+      if (lifted.length === 0) return { resumed: false, text: "Writes are not paused; nothing to resume." };
+      const named = deps.clusterNames.length > 1;
+      const texts = lifted.map((pause) => {
+        const where = named ? ` in cluster ${pause.cluster}` : "";
+        deps.audit?.record({
+          kind: "anomaly",
+          rule: "writes-resumed",
+          actor: by,
+          approver: by,
+          message: `${by.id} resumed write approvals${where} (paused by ${pause.rule} since ${pause.since})`,
+        });
+        return `Write approvals resumed${where} by <@${by.id}> (they were paused by ${pause.rule} since ${pause.since}).`;
       });
-      return {
-        resumed: true,
-        text: `Write approvals resumed by <@${by.id}> (they were paused by ${lifted.rule} since ${lifted.since}).`,
-      };
+      return { resumed: true, text: texts.join(" ") };
     },
   };
 }

@@ -9,7 +9,12 @@ import type { AgentProgress, MessageParam } from "../bot/agent/types.ts";
 import { agentFromConfig } from "../bot/wiring.ts";
 import { parseDirectCommand } from "../bot/direct-commands.ts";
 import type { AlertSink, TriageSink } from "../core/alerts.ts";
-import { anomalyDetectorFromConfig, isWritePaused, writePauseStatus } from "../core/anomaly.ts";
+import {
+  anomalyDetectorFromConfig,
+  clusterStatePrefix,
+  isWritePaused,
+  writePauseStatus,
+} from "../core/anomaly.ts";
 import { auditRecordFromLine, createAuditLog, type AuditObserver, type AuditRecord } from "../core/audit.ts";
 import { actionStory } from "../core/audit-story.ts";
 import { parseConfig, type Config } from "../core/config.ts";
@@ -262,7 +267,7 @@ export async function startLocalMode(options: LocalModeOptions = {}): Promise<Lo
     closer.add("the MCP HTTP server", () => mcpHttp.close());
 
     const approvers = localApprovers(config.console.users);
-    const prefix = localConfig.redis.prefix;
+    const prefix = clusterStatePrefix(localConfig);
     const { executor, store: actions } = startExecutorFromConfig({
       config: localConfig,
       redis,

@@ -1,3 +1,4 @@
+import { clusterKeyPrefix } from "./clusters.ts";
 import type { Redis } from "ioredis";
 import { fanOutAlertSink, loggerAlertSink, redisAlertSink, type Alert, type AlertSink } from "./alerts.ts";
 import type { AuditLog, AuditObserver, AuditRecord } from "./audit.ts";
@@ -35,8 +36,10 @@ export interface AnomalyThresholds {
 
 export interface AnomalyDetectorDeps {
   redis: Redis;
-  /** Key prefix shared by all replicas (config.redis.prefix). */
+  /** Key prefix shared by all replicas of this cluster's components (clusterStatePrefix). */
   prefix: string;
+  /** The cluster counted here; alerts name it. */
+  cluster?: string;
   thresholds: AnomalyThresholds;
   sink: AlertSink;
   metrics?: Metrics;
@@ -78,6 +81,15 @@ export const DEFAULT_WRITE_TOOLS: readonly string[] = [
   "apply_manifest",
 ];
 
+/**
+ * The Redis key prefix of this process's cluster state (anomaly counters and
+ * the write pause): a burst of deletes in one cluster pauses that cluster's
+ * writes only, even when every cluster's components share one Redis.
+ */
+export function clusterStatePrefix(config: Pick<Config, "redis" | "kube">): string {
+  return clusterKeyPrefix(config.redis.prefix, config.kube.clusterName);
+}
+
 export const DEFAULT_PAUSE_ON: readonly AnomalyRule[] = ["delete-burst"];
 export const DEFAULT_PAUSE_TTL_SECONDS = 900;
 
@@ -87,9 +99,10 @@ const PAUSABLE: ReadonlySet<AnomalyRule> = new Set(["delete-burst"]);
 /** Thresholds and pause rules as configured (DEPUTY_ANOMALY_*, DEPUTY_PROTECTED_NAMESPACES). */
 export function anomalySettings(
   config: Config,
-): Pick<AnomalyDetectorDeps, "thresholds" | "pauseOn" | "prefix" | "pauseTtlSeconds"> {
+): Pick<AnomalyDetectorDeps, "thresholds" | "pauseOn" | "prefix" | "cluster" | "pauseTtlSeconds"> {
   return {
-    prefix: config.redis.prefix,
+    prefix: clusterStatePrefix(config),
+    cluster: config.kube.clusterName,
     thresholds: {
       deletesPerWindow: config.observability.deletesPerMinute,
       denialsPerWindow: config.observability.denialsPerMinute,
@@ -276,12 +289,13 @@ export function createAnomalyDetector(deps: AnomalyDetectorDeps): AnomalyDetecto
       writesPaused = true;
     }
     const minutes = Math.round(pauseTtlSeconds / 60);
+    const where = deps.cluster ? `[cluster ${deps.cluster}] ` : "";
     const alert: Alert = {
       rule,
       severity: writesPaused ? "critical" : "warning",
       text: writesPaused
-        ? `${text} New write approvals are paused cluster-wide for ${minutes} min; ${RESUME_HINT}.`
-        : text,
+        ? `${where}${text} New write approvals are paused cluster-wide for ${minutes} min; ${RESUME_HINT}.`
+        : `${where}${text}`,
       writesPaused,
       at: new Date().toISOString(),
       payload: { ...payload, actionId: record.actionId, tool: record.tool },
@@ -449,4 +463,33 @@ export function headlessAnomalyObserver(deps: {
     ...deps,
     sink: fanOutAlertSink(loggerAlertSink(logger), redisAlertSink(deps.redis, deps.config.redis.prefix)),
   }).observer;
+}
+
+/** The write pauses in force among `clusters` (named), for a bot serving several. */
+export async function writePausesOf(
+  redis: Redis,
+  prefix: string,
+  clusters: readonly string[],
+): Promise<Array<WritePause & { cluster: string }>> {
+  const pauses = await Promise.all(
+    clusters.map(async (cluster) => {
+      const pause = await writePauseStatus(redis, clusterKeyPrefix(prefix, cluster));
+      return pause ? { ...pause, cluster } : undefined;
+    }),
+  );
+  return pauses.filter((pause) => pause !== undefined);
+}
+
+/** Lift the write pause of each of `clusters`; the ones that were paused, named. */
+export async function resumeWritesOf(
+  redis: Redis,
+  prefix: string,
+  clusters: readonly string[],
+): Promise<Array<WritePause & { cluster: string }>> {
+  const lifted = [];
+  for (const cluster of clusters) {
+    const pause = await resumeWrites(redis, clusterKeyPrefix(prefix, cluster));
+    if (pause) lifted.push({ ...pause, cluster });
+  }
+  return lifted;
 }

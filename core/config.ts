@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { DEFAULT_CLUSTER_NAME, parseClusters, type ClusterConfig } from "./clusters.ts";
 import { DeputyError } from "./errors.ts";
 
 /**
@@ -31,7 +32,9 @@ const envSchema = z.object({
 
   // Kubernetes (reads use this identity; writes never do)
   KUBECONFIG: z.string().optional(),
-  DEPUTY_CLUSTER_NAME: z.string().min(1).default("local"),
+  DEPUTY_CLUSTER_NAME: z.string().min(1).default(DEFAULT_CLUSTER_NAME),
+  // JSON list (or a path to a JSON/YAML file) of {name, mcpUrl, executorUrl, channels}
+  DEPUTY_CLUSTERS: z.string().optional(),
   DEPUTY_NAMESPACE_ALLOW: csv,
   DEPUTY_NAMESPACE_DENY: csv,
   DEPUTY_KUBE_MAX_CONCURRENCY: int(8, 1, 256),
@@ -148,6 +151,8 @@ export type Env = z.input<typeof envSchema>;
 /** Every environment variable the configuration reads (.env.example documents each). */
 export const CONFIG_ENV_KEYS: readonly string[] = Object.keys(envSchema.shape);
 
+export type { ClusterConfig };
+
 export interface LocalUser {
   id: string;
   roles: ReadonlyArray<"requester" | "approver">;
@@ -165,6 +170,8 @@ export interface Config {
     callTimeoutMs: number;
     outputTokenBudget: number;
   };
+  /** The clusters the bot serves (DEPUTY_CLUSTERS); one entry, kube.clusterName, without it. */
+  clusters: ClusterConfig[];
   mcp: { host: string; port: number; url: string | undefined };
   redis: { url: string; prefix: string };
   openbao: {
@@ -340,6 +347,11 @@ export function parseConfig(env: Record<string, string | undefined> = process.en
       callTimeoutMs: e.DEPUTY_KUBE_TIMEOUT_SECONDS * 1000,
       outputTokenBudget: e.DEPUTY_OUTPUT_TOKEN_BUDGET,
     },
+    clusters: parseClusters(e.DEPUTY_CLUSTERS, {
+      name: e.DEPUTY_CLUSTER_NAME,
+      mcpUrl: e.DEPUTY_MCP_URL,
+      executorUrl: e.DEPUTY_EXECUTOR_URL,
+    }),
     mcp: { host: e.DEPUTY_MCP_HOST, port: e.DEPUTY_MCP_PORT, url: e.DEPUTY_MCP_URL },
     redis: { url: e.REDIS_URL, prefix: e.DEPUTY_REDIS_PREFIX },
     openbao: {

@@ -1,7 +1,7 @@
 import { readFileSync } from "node:fs";
 import type { KubeConfig } from "@kubernetes/client-node";
 import type { Redis } from "ioredis";
-import { writePauseStatus } from "../core/anomaly.ts";
+import { clusterStatePrefix, writePauseStatus } from "../core/anomaly.ts";
 import type { AuditLog } from "../core/audit.ts";
 import type { Config } from "../core/config.ts";
 import { DeputyError } from "../core/errors.ts";
@@ -122,7 +122,7 @@ export function createExecutorFromConfig(options: {
     twoPersonRule: { normal: config.approvals.twoPersonRule, high: config.approvals.twoPersonRuleHighRisk },
     protectedNamespaces: config.guardrails.protectedNamespaces,
     clusterName: config.kube.clusterName,
-    writePause: options.writePause ?? (() => writePauseStatus(options.redis, config.redis.prefix)),
+    writePause: options.writePause ?? (() => writePauseStatus(options.redis, clusterStatePrefix(config))),
     // Interrupted runs are told in their thread by whichever bot replica pops the notice.
     notify: queueActionNotice(options.redis, config.redis.prefix),
   });

@@ -1,7 +1,7 @@
 import type { webApi } from "@slack/bolt";
 import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
 import type { PendingAction } from "../../core/actions/schema.ts";
-import { writePauseStatus, type WritePause } from "../../core/anomaly.ts";
+import { writePausesOf, type WritePause } from "../../core/anomaly.ts";
 import { describeError } from "../../core/errors.ts";
 import { isDirectMessageChannel } from "../../core/access.ts";
 import { sameIdentity, type ConversationRef, type Identity } from "../../core/identity.ts";
@@ -173,6 +173,18 @@ async function channelHasMember(client: webApi.WebClient, channel: string, user:
   }
 }
 
+/** A pause in any served cluster; with several clusters the reason names the cluster(s). */
+async function writePauseOfAny(services: BotServices): Promise<WritePause | undefined> {
+  const pauses = await writePausesOf(services.redis, services.redisPrefix, services.clusterNames);
+  const [first] = pauses;
+  if (!first) return undefined;
+  if (services.clusterNames.length === 1) return first;
+  return {
+    ...first,
+    reason: pauses.map((pause) => `in cluster ${pause.cluster}: ${pause.reason}`).join("; "),
+  };
+}
+
 export async function pendingOverview(
   services: BotServices,
   client: webApi.WebClient,
@@ -181,7 +193,7 @@ export async function pendingOverview(
 ): Promise<PendingOverview> {
   const [actions, pause, isApprover, health] = await Promise.all([
     services.actions.list("pending", MAX_LISTED),
-    writePauseStatus(services.redis, services.redisPrefix),
+    writePauseOfAny(services),
     services.isApprover(user),
     healthLine(services, user, place.health),
   ]);

@@ -53,7 +53,8 @@ export function rateLimit(options: RateLimitOptions): PolicyRule {
       const [scope, count, retryMs] = (await options.redis.eval(
         SCRIPT,
         2,
-        `${options.prefix}ratelimit:user:${who}`,
+        // Per cluster, like every other count: a busy cluster does not use up another's budget.
+        `${options.prefix}ratelimit:user:${input.cluster}:${who}`,
         `${options.prefix}ratelimit:cluster:${input.cluster}`,
         String(now()),
         String(WINDOW_MS),

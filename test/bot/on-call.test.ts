@@ -12,6 +12,7 @@ import { ALERTS_PATH, startAlertReceiver, type AlertReceiver } from "../../bot/a
 import { parseAlertRoutes } from "../../bot/alerts/alertmanager.ts";
 import { randomBytes } from "node:crypto";
 import type { ApprovalDecider } from "../../bot/deps.ts";
+import { clusterKeyPrefix, DEFAULT_CLUSTER_NAME } from "../../core/clusters.ts";
 import { parseConfig } from "../../core/config.ts";
 import { createActionStore, type ActionStore } from "../../core/actions/store.ts";
 import { createApprovalExecutor } from "../../executor/approval-executor.ts";
@@ -360,7 +361,8 @@ describe("what is waiting: /deputy pending and the App Home", () => {
   });
 
   it("shows the write pause in the App Home, with Resume only for approvers, and a forged resume changes nothing", async () => {
-    await pauseWrites(redis, { rule: "delete-burst", reason: "6 deletes in one minute" }, prefix);
+    const localState = clusterKeyPrefix(prefix, DEFAULT_CLUSTER_NAME);
+    await pauseWrites(redis, { rule: "delete-burst", reason: "6 deletes in one minute" }, localState);
     try {
       await slack.openHome(CAROL);
       await bot.idle();
@@ -377,7 +379,7 @@ describe("what is waiting: /deputy pending and the App Home", () => {
       // Carol replays Bob's button as her own click: refused, still paused.
       await slack.clickView({ user: CAROL, view: bobHome, actionId: RESUME_WRITES_ACTION_ID });
       await bot.idle();
-      expect(await isWritePaused(redis, prefix)).toBe(true);
+      expect(await isWritePaused(redis, localState)).toBe(true);
       expect(slack.messages.filter((m) => m.channel === CAROL).at(-1)!.text).toContain(
         `<@${CAROL}> is not an authorised approver, so cannot resume writes; nothing changed.`,
       );
@@ -388,7 +390,7 @@ describe("what is waiting: /deputy pending and the App Home", () => {
 
       await slack.clickView({ user: BOB, view: bobHome, actionId: RESUME_WRITES_ACTION_ID });
       await bot.idle();
-      expect(await isWritePaused(redis, prefix)).toBe(false);
+      expect(await isWritePaused(redis, localState)).toBe(false);
       expect(JSON.stringify(slack.homeOf(BOB))).toContain("Write approvals are open");
       expect(slack.messages.filter((m) => m.channel === BOB).at(-1)!.text).toContain(
         `Write approvals resumed by <@${BOB}> (they were paused by delete-burst`,
@@ -401,7 +403,7 @@ describe("what is waiting: /deputy pending and the App Home", () => {
       await bot.idle();
       expect(slack.views.filter((v) => v.user === BOB).length).toBe(3);
     } finally {
-      await redis.del(`${prefix}writes:paused`);
+      await redis.del(`${localState}writes:paused`);
     }
   });
 });

@@ -6,6 +6,7 @@ import { createSlackApp, EVENTS_PATH, type SlackApp } from "../../bot/app.ts";
 import { RESUME_WRITES_ACTION_ID, slackAlertSink } from "../../bot/unprompted.ts";
 import { isWritePaused, pauseWrites } from "../../core/anomaly.ts";
 import { createAuditLog, type AuditRecord } from "../../core/audit.ts";
+import { clusterKeyPrefix, DEFAULT_CLUSTER_NAME } from "../../core/clusters.ts";
 import { parseConfig } from "../../core/config.ts";
 import { createLogger } from "../../core/logger.ts";
 import { startSlackFake, type SlackFake } from "../fakes/slack.ts";
@@ -29,6 +30,8 @@ let mcp: StubMcp;
 let redis: Redis;
 let bot: SlackApp;
 const prefix = `deputy-test-trust-${randomBytes(4).toString("hex")}:`;
+/** Where this bot's single cluster keeps its write pause. */
+const localState = clusterKeyPrefix(prefix, DEFAULT_CLUSTER_NAME);
 const audit: AuditRecord[] = [];
 
 beforeAll(async () => {
@@ -69,7 +72,7 @@ afterAll(async () => {
   await bot?.stop();
   await mcp?.close();
   await slack?.close();
-  await redis?.del(`${prefix}writes:paused`);
+  await redis?.del(`${localState}writes:paused`);
   redis?.disconnect();
 });
 
@@ -137,7 +140,7 @@ describe("who may ask, and from where", () => {
 
 describe("lifting a write pause from Slack", () => {
   it("refuses /deputy resume-writes from a non-approver, audited, and lets an approver resume", async () => {
-    await pauseWrites(redis, { rule: "delete-burst", reason: "6 deletes" }, prefix, 600);
+    await pauseWrites(redis, { rule: "delete-burst", reason: "6 deletes" }, localState, 600);
     const refused = await slack.sendCommand({ user: ALICE, text: "resume-writes", channel: OPS });
     expect(refused.status).toBe(200);
     await bot.idle();
@@ -147,7 +150,7 @@ describe("lifting a write pause from Slack", () => {
     expect(String(answer.body.text)).toBe(
       `<@${ALICE}> is not an authorised approver, so cannot resume writes; nothing changed.`,
     );
-    expect(await isWritePaused(redis, prefix)).toBe(true);
+    expect(await isWritePaused(redis, localState)).toBe(true);
     expect(audit.at(-1)).toMatchObject({
       kind: "anomaly",
       rule: "writes-resume-refused",
@@ -156,7 +159,7 @@ describe("lifting a write pause from Slack", () => {
 
     await slack.sendCommand({ user: BOB, text: "resume-writes", channel: OPS });
     await bot.idle();
-    expect(await isWritePaused(redis, prefix)).toBe(false);
+    expect(await isWritePaused(redis, localState)).toBe(false);
     expect(audit.at(-1)).toMatchObject({ kind: "anomaly", rule: "writes-resumed", approver: { id: BOB } });
     expect(slack.messages.at(-1)?.text).toMatch(
       /^Write approvals resumed by <@U0BOB> \(they were paused by delete-burst/,
@@ -164,7 +167,7 @@ describe("lifting a write pause from Slack", () => {
   });
 
   it("puts a Resume writes button on an alert that paused writes; only an approver's click resumes", async () => {
-    await pauseWrites(redis, { rule: "delete-burst", reason: "6 deletes" }, prefix, 600);
+    await pauseWrites(redis, { rule: "delete-burst", reason: "6 deletes" }, localState, 600);
     await slackAlertSink(bot.client, OPS).postAlert({
       rule: "delete-burst",
       severity: "critical",
@@ -176,11 +179,11 @@ describe("lifting a write pause from Slack", () => {
     expect(JSON.stringify(alert.blocks)).toContain(RESUME_WRITES_ACTION_ID);
     await slack.click({ user: ALICE, message: alert, actionId: RESUME_WRITES_ACTION_ID });
     await bot.idle();
-    expect(await isWritePaused(redis, prefix)).toBe(true);
+    expect(await isWritePaused(redis, localState)).toBe(true);
     expect(slack.messages.at(-1)).toMatchObject({ ephemeralTo: ALICE });
     await slack.click({ user: BOB, message: alert, actionId: RESUME_WRITES_ACTION_ID });
     await bot.idle();
-    expect(await isWritePaused(redis, prefix)).toBe(false);
+    expect(await isWritePaused(redis, localState)).toBe(false);
     expect(slack.thread(OPS, alert.ts).at(-1)?.text).toMatch(/^Write approvals resumed by <@U0BOB>/);
   });
 });

@@ -3,7 +3,12 @@ import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { runAgentTurn } from "../../bot/agent/run-agent-turn.ts";
 import { createAnthropicModel } from "../../bot/agent/model.ts";
-import { agentFromConfig, connectMcpOverHttp } from "../../bot/wiring.ts";
+import {
+  agentFromConfig,
+  botKeyPurposes,
+  connectMcpOverHttp,
+  servedClusterConfig,
+} from "../../bot/wiring.ts";
 import { randomBytes } from "node:crypto";
 import { Redis } from "ioredis";
 import { createCallerVerifier } from "../../core/caller-auth.ts";
@@ -117,5 +122,42 @@ describe("bot wiring", () => {
     const sent = model.requests[before]!.body;
     expect(sent.model).toBe("claude-configured");
     expect(sent.max_tokens).toBe(777);
+  });
+});
+
+describe("the cluster the bot serves", () => {
+  const prodEu = {
+    name: "prod-eu",
+    mcpUrl: "https://mcp.prod-eu.internal/mcp",
+    executorUrl: "https://executor.prod-eu.internal",
+    channels: ["C0EU"],
+  };
+
+  it("takes its name, MCP server and executor from a one-entry DEPUTY_CLUSTERS", () => {
+    const config = servedClusterConfig(parseConfig({ DEPUTY_CLUSTERS: JSON.stringify([prodEu]) }));
+    expect(config.kube.clusterName).toBe("prod-eu");
+    expect(config.mcp.url).toBe(prodEu.mcpUrl);
+    expect(config.approvals.executorUrl).toBe(prodEu.executorUrl);
+    expect(botKeyPurposes(parseConfig({ DEPUTY_CLUSTERS: JSON.stringify([prodEu]) }))).toEqual([
+      "action",
+      "mcpCaller",
+      "executorCaller",
+    ]);
+  });
+
+  it("is today's single cluster without DEPUTY_CLUSTERS", () => {
+    const config = servedClusterConfig(parseConfig({ DEPUTY_CLUSTER_NAME: "production" }));
+    expect(config.kube.clusterName).toBe("production");
+    expect(config.mcp.url).toBeUndefined();
+    expect(config.approvals.executorUrl).toBeUndefined();
+  });
+
+  it("refuses several clusters rather than serving them all through the first", () => {
+    const two = parseConfig({
+      DEPUTY_CLUSTERS: JSON.stringify([prodEu, { ...prodEu, name: "staging", channels: [] }]),
+    });
+    expect(() => servedClusterConfig(two)).toThrow(
+      /lists 2 clusters \(prod-eu, staging\).*one cluster per bot/,
+    );
   });
 });

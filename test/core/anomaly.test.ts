@@ -4,15 +4,21 @@ import { Redis } from "ioredis";
 import { afterAll, beforeEach, describe, expect, it } from "vitest";
 import type { Alert, AlertSink } from "../../core/alerts.ts";
 import {
+  anomalyDetectorFromConfig,
+  clusterStatePrefix,
   countInWindow,
   createAnomalyDetector,
   isWritePaused,
   pauseWrites,
   resumeWrites,
+  resumeWritesOf,
+  writePausesOf,
   writePauseStatus,
   type AnomalyDetector,
 } from "../../core/anomaly.ts";
 import { createAuditLog, type AuditEvent, type AuditLog, type AuditRecord } from "../../core/audit.ts";
+import { parseConfig } from "../../core/config.ts";
+import { createLogger } from "../../core/logger.ts";
 import { createMetrics, type Metrics } from "../../core/metrics.ts";
 import { loadTestEnv } from "../helpers/testenv.ts";
 import { alice, bob } from "./audit-fixtures.ts";
@@ -280,5 +286,50 @@ describe("anomaly detection across two replicas sharing Redis", () => {
       [3, false],
       [4, true],
     ]);
+  });
+});
+
+describe("anomaly state per cluster", () => {
+  function clusterDetector(name: string, redis: Redis): { detector: AnomalyDetector; audit: AuditLog } {
+    const config = parseConfig({ DEPUTY_CLUSTER_NAME: name, DEPUTY_REDIS_PREFIX: prefix });
+    const audit = createAuditLog({ destination: new Writable({ write: (_c, _e, cb) => cb() }) });
+    const detector = anomalyDetectorFromConfig(config, {
+      redis,
+      audit,
+      logger: createLogger({ level: "silent" }),
+      sink: { postAlert: async (alert) => void alerts.push(alert) },
+    });
+    return { detector, audit };
+  }
+
+  it("a burst of deletes in cluster A pauses A's writes only; B keeps counting from zero", async () => {
+    const a = clusterDetector("prod-eu", redisA);
+    const b = clusterDetector("staging", redisB);
+    const stateA = clusterStatePrefix(
+      parseConfig({ DEPUTY_CLUSTER_NAME: "prod-eu", DEPUTY_REDIS_PREFIX: prefix }),
+    );
+    const stateB = clusterStatePrefix(
+      parseConfig({ DEPUTY_CLUSTER_NAME: "staging", DEPUTY_REDIS_PREFIX: prefix }),
+    );
+    for (let i = 0; i < 5; i++) await a.detector.observe(a.audit.record(deleteExecution()));
+    // Five in A and five in B: neither cluster is over its threshold of 5.
+    for (let i = 0; i < 5; i++) await b.detector.observe(b.audit.record(deleteExecution()));
+    expect(alerts).toHaveLength(0);
+
+    await a.detector.observe(a.audit.record(deleteExecution()));
+    expect(alerts).toHaveLength(1);
+    expect(alerts[0]!.text).toMatch(/^\[cluster prod-eu\] /);
+    expect(await isWritePaused(redisA, stateA)).toBe(true);
+    expect(await isWritePaused(redisB, stateB)).toBe(false);
+
+    // Lifting B's (absent) pause does not lift A's; the bot resumes each cluster by name.
+    expect(await resumeWritesOf(redisB, prefix, ["staging"])).toEqual([]);
+    expect(await writePausesOf(redisA, prefix, ["prod-eu", "staging"])).toMatchObject([
+      { cluster: "prod-eu", rule: "delete-burst" },
+    ]);
+    expect(await resumeWritesOf(redisA, prefix, ["prod-eu", "staging"])).toMatchObject([
+      { cluster: "prod-eu" },
+    ]);
+    expect(await isWritePaused(redisA, stateA)).toBe(false);
   });
 });

@@ -59,4 +59,21 @@ describe("rule rate-limit (real Redis, sliding window)", () => {
       /^Refused by rule rate-limit-cluster: 5 write proposals on cluster test/,
     );
   });
+
+  it("counts each cluster apart: a requester at the limit in one cluster may still propose in another", async () => {
+    const rule = rateLimit({
+      redis,
+      prefix: `${prefix}per-cluster:`,
+      perUserPerMinute: 2,
+      perClusterPerMinute: 2,
+      now: () => clock,
+    });
+    const inA = input({ cluster: "prod-eu" });
+    for (let i = 0; i < 2; i++) expect(await rule.evaluate(inA)).toEqual({ effect: "allow" });
+    expect((await rule.evaluate(inA)).effect).toBe("deny");
+    const inB = input({ cluster: "staging" });
+    expect(await rule.evaluate(inB)).toEqual({ effect: "allow" });
+    expect(await rule.evaluate(inB)).toEqual({ effect: "allow" });
+    expect((await rule.evaluate(inB)).effect).toBe("deny");
+  });
 });

@@ -1,0 +1,189 @@
+import { execFile } from "node:child_process";
+import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { isKubeApiError } from "../../core/kube/errors.ts";
+import { roleForAction } from "../../core/openbao-roles.ts";
+import type { TestEnvState } from "../../devenv/testenv.ts";
+import { createCredentialBroker } from "../../executor/credential-broker.ts";
+import { createKubeWriter } from "../../executor/kube-writer.ts";
+import type { ClusterEndpoint } from "../../executor/kube-writer.ts";
+import { randomBytes } from "node:crypto";
+import { AppsV1Api, KubeConfig } from "@kubernetes/client-node";
+import type { Redis } from "ioredis";
+import { createActionStore, type ActionStore } from "../../core/actions/store.ts";
+import { createAuditLog, type AuditRecord } from "../../core/audit.ts";
+import { createLogger } from "../../core/logger.ts";
+import { createApprovalExecutor } from "../../executor/approval-executor.ts";
+import { freshDeployment } from "../helpers/deployments.ts";
+import { startHarness, storedProposal, type Harness } from "../mcp/harness.ts";
+import {
+  alice,
+  bob,
+  capture,
+  connectRedis,
+  dropPrefix,
+  testPrefix,
+  testSigner,
+} from "../executor/support.ts";
+import { prepareWriteEnv, type WriteEnv } from "../executor/write-env.ts";
+
+/**
+ * Two local control planes side by side: the shared test environment is
+ * cluster A; a second one, in a directory of its own with ports of its own,
+ * is cluster B. Nothing Deputy obtains for one cluster opens the other.
+ */
+const run = promisify(execFile);
+const CLI = join(import.meta.dirname, "../../cli/deputy.ts");
+const NS = "deputy-w-broker";
+
+let dirB: string;
+let clusterB: ClusterEndpoint;
+let envA: WriteEnv;
+let adminB: KubeConfig;
+let redis: Redis;
+let prefix: string;
+let harnessA: Harness;
+let store: ActionStore;
+const captured = capture();
+
+/** `deputy testenv` in another directory, as a process of its own (a test worker may not start one). */
+async function testenv(command: "up" | "down"): Promise<void> {
+  const env: NodeJS.ProcessEnv = { ...process.env, DEPUTY_TESTENV_DIR: dirB };
+  delete env.VITEST_WORKER_ID;
+  delete env.VITEST_POOL_ID;
+  delete env.VITEST;
+  await run(process.execPath, [CLI, "testenv", command], { env, timeout: 110_000 });
+}
+
+beforeAll(async () => {
+  dirB = await mkdtemp(join(tmpdir(), "deputy-cluster-b-"));
+  await testenv("up");
+  const state = JSON.parse(await readFile(join(dirB, "env.json"), "utf8")) as TestEnvState;
+  clusterB = { server: state.server, caPem: await readFile(state.caFile, "utf8") };
+  adminB = new KubeConfig();
+  adminB.loadFromFile(state.kubeconfig);
+  envA = await prepareWriteEnv();
+  redis = connectRedis();
+  prefix = testPrefix("two-clusters");
+  // Cluster A's MCP server, with A's read identity (its name is "testenv").
+  harnessA = await startHarness({
+    env: {
+      DEPUTY_REDIS_PREFIX: prefix,
+      DEPUTY_RATE_LIMIT_USER_PER_MINUTE: "1000",
+      DEPUTY_WRITABLE_NAMESPACES: NS,
+    },
+  });
+  store = createActionStore(redis, { prefix, ttlSeconds: 900, signer: testSigner() });
+}, 120_000);
+
+afterAll(async () => {
+  await harnessA?.close();
+  if (redis) {
+    await dropPrefix(redis, prefix);
+    redis.disconnect();
+  }
+  if (dirB) {
+    await testenv("down").catch(() => undefined);
+    await rm(dirB, { recursive: true, force: true });
+  }
+}, 60_000);
+
+async function statusOf(cluster: ClusterEndpoint, token: string, path: string): Promise<number> {
+  const writer = createKubeWriter(cluster, token, { retry: { attempts: 1, baseMs: 1, capMs: 1 } });
+  try {
+    await writer.get(path);
+    return 200;
+  } catch (error) {
+    if (isKubeApiError(error)) return error.status;
+    throw error;
+  } finally {
+    writer.close();
+  }
+}
+
+describe("two clusters side by side", () => {
+  it("runs cluster B on an API server of its own", () => {
+    expect(clusterB.server).not.toBe(envA.cluster.server);
+  });
+
+  it("a credential minted by cluster A's OpenBao role is refused (401) by cluster B's API server", async () => {
+    const broker = createCredentialBroker({
+      openbao: envA.openbao,
+      logger: captured.logger,
+      authMount: envA.authMount,
+      authRole: envA.authRole,
+      secretsMount: envA.secretsMount,
+      jwtPath: envA.jwtPath,
+    });
+    const role = roleForAction(envA.roles, "scale_deployment");
+    const path = `/apis/apps/v1/namespaces/${NS}/deployments/nope`;
+    const statuses = await broker.withCredential({ role, namespace: NS }, async (credential) => ({
+      // In A the credential authenticates: the Deployment is simply absent.
+      inA: await statusOf(envA.cluster, credential.token, path),
+      inB: await statusOf(clusterB, credential.token, path),
+    }));
+    expect(statuses.value).toEqual({ inA: 404, inB: 401 });
+    expect(statuses.revoked).toBe(true);
+  });
+
+  it("an approval of an action proposed in cluster A, sent to cluster B's executor, is refused and changes nothing in B", async () => {
+    const name = `cross-${randomBytes(3).toString("hex")}`;
+    await freshDeployment(NS, name, { replicas: 1 });
+    const reply = await harnessA.call(
+      "scale_deployment",
+      { namespace: NS, name, replicas: 3 },
+      {
+        "deputy/requester": alice,
+        "deputy/conversation": { surface: "slack", teamId: "T1", channel: "C0A", thread: "1700000000.0001" },
+        "deputy/reason": "two clusters",
+      },
+    );
+    const action = await storedProposal(store, reply);
+    const minted: string[] = [];
+    const records: AuditRecord[] = [];
+    const executorB = createApprovalExecutor({
+      store,
+      broker: {
+        withCredential: (request) => {
+          minted.push(request.role.name);
+          return Promise.reject(new Error("cluster B's executor must not mint for A's action"));
+        },
+        revokeLease: () => Promise.resolve(),
+        stats: () => ({ logins: 0, minted: 0, revoked: 0, revokeFailures: 0, renewals: 0, renewFailures: 0 }),
+      },
+      roles: envA.roles,
+      cluster: clusterB,
+      audit: createAuditLog({
+        destination: { write: () => true } as never,
+        onRecord: (r) => records.push(r),
+      }),
+      logger: createLogger({ level: "silent" }),
+      approvers: { slackUserIds: [bob.id], localApproverIds: [] },
+      twoPersonRule: { normal: true, high: true },
+      protectedNamespaces: ["kube-system"],
+      clusterName: "cluster-b",
+    });
+    const result = await executorB.decide({
+      actionId: action.id,
+      digest: action.digest,
+      approver: bob,
+      decision: "approve",
+    });
+    expect(result).toMatchObject({ status: "refused", rule: "wrong-cluster" });
+    expect(result.message).toContain("proposed for cluster testenv");
+    expect(minted).toEqual([]);
+    expect((await store.get(action.id))?.state).toBe("pending");
+    // Nothing of A's exists in B: the Deployment the action names is not there to scale.
+    const inB = await adminB
+      .makeApiClient(AppsV1Api)
+      .readNamespacedDeployment({ name, namespace: NS })
+      .then(
+        () => 200,
+        (error: { code?: number }) => error.code,
+      );
+    expect(inB).toBe(404);
+  });
+});
