@@ -5,6 +5,7 @@ import { createSlackApp, EVENTS_PATH, type SlackApp } from "../../bot/app.ts";
 import { RESUME_WRITES_ACTION_ID } from "../../bot/blocks/pending.ts";
 import { UNDO_ACTION_ID } from "../../bot/blocks/follow-up.ts";
 import { isWritePaused, pauseWrites } from "../../core/anomaly.ts";
+import { clusterKeyPrefix, DEFAULT_CLUSTER_NAME } from "../../core/clusters.ts";
 import { ASK_ABOUT_MESSAGE_CALLBACK_ID } from "../../bot/listeners/shortcuts/ask-about-message.ts";
 import type { PendingActionRef } from "../../core/actions/schema.ts";
 import { createActionStore } from "../../core/actions/store.ts";
@@ -216,14 +217,16 @@ describe("App Home: only what the viewer may see", () => {
 
 describe("App Home: Resume writes", () => {
   it("offers Resume to an approver by user group, and the click goes through the audited write-pause service", async () => {
-    await pauseWrites(redis, { rule: "delete-burst", reason: "6 deletes in one minute" }, prefix);
+    // The pause is kept per cluster; this bot serves the default one.
+    const clusterState = clusterKeyPrefix(prefix, DEFAULT_CLUSTER_NAME);
+    await pauseWrites(redis, { rule: "delete-burst", reason: "6 deletes in one minute" }, clusterState);
     const frank = await home(FRANK);
     expect(frank).toContain(RESUME_WRITES_ACTION_ID);
     expect(await home(DAVE)).not.toContain(RESUME_WRITES_ACTION_ID);
 
     await slack.clickView({ user: FRANK, view: slack.homeOf(FRANK)!, actionId: RESUME_WRITES_ACTION_ID });
     await bot.idle();
-    expect(await isWritePaused(redis, prefix)).toBe(false);
+    expect(await isWritePaused(redis, clusterState)).toBe(false);
     expect(slack.messages.filter((m) => m.channel === FRANK).at(-1)!.text).toContain(
       `Write approvals resumed by <@${FRANK}>`,
     );
