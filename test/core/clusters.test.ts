@@ -109,6 +109,6 @@ describe("DEPUTY_CLUSTERS", () => {
   });
 
   it("keys each cluster's shared state apart", () => {
-    expect(clusterKeyPrefix("deputy:", "prod-eu")).not.toBe(clusterKeyPrefix("deputy:", "staging"));
+    expect(clusterKeyPrefix("test-prefix:", "prod-eu")).not.toBe(clusterKeyPrefix("test-prefix:", "staging"));
   });
 });
