@@ -109,6 +109,22 @@ export interface SpanOptions {
   parent?: Context;
 }
 
+/** The start options of a span (kind, attributes), the same for sync and async work. */
+function startOptions(options: SpanOptions): { kind: SpanKind; attributes?: SpanOptions["attributes"] } {
+  return {
+    kind: options.kind ?? SpanKind.INTERNAL,
+    ...(options.attributes ? { attributes: options.attributes } : {}),
+  };
+}
+
+/** A thrown error marks the span failed: its message, never a value. */
+function markFailed(span: Span, error: unknown): void {
+  span.setStatus({
+    code: SpanStatusCode.ERROR,
+    message: error instanceof Error ? error.message.slice(0, 300) : "failed",
+  });
+}
+
 /**
  * Run `work` in a child span of the active (or given) context. The span ends
  * when `work` settles; a thrown error marks it failed (its message, never a
@@ -118,19 +134,13 @@ export function inSpan<T>(name: string, options: SpanOptions, work: (span: Span)
   const tracer = trace.getTracer(TRACER);
   return tracer.startActiveSpan(
     name,
-    {
-      kind: options.kind ?? SpanKind.INTERNAL,
-      ...(options.attributes ? { attributes: options.attributes } : {}),
-    },
+    startOptions(options),
     options.parent ?? context.active(),
     async (span) => {
       try {
         return await work(span);
       } catch (error) {
-        span.setStatus({
-          code: SpanStatusCode.ERROR,
-          message: error instanceof Error ? error.message.slice(0, 300) : "failed",
-        });
+        markFailed(span, error);
         throw error;
       } finally {
         span.end();
@@ -142,27 +152,16 @@ export function inSpan<T>(name: string, options: SpanOptions, work: (span: Span)
 /** `inSpan` for synchronous work. */
 export function inSpanSync<T>(name: string, options: SpanOptions, work: (span: Span) => T): T {
   const tracer = trace.getTracer(TRACER);
-  return tracer.startActiveSpan(
-    name,
-    {
-      kind: options.kind ?? SpanKind.INTERNAL,
-      ...(options.attributes ? { attributes: options.attributes } : {}),
-    },
-    options.parent ?? context.active(),
-    (span) => {
-      try {
-        return work(span);
-      } catch (error) {
-        span.setStatus({
-          code: SpanStatusCode.ERROR,
-          message: error instanceof Error ? error.message.slice(0, 300) : "failed",
-        });
-        throw error;
-      } finally {
-        span.end();
-      }
-    },
-  );
+  return tracer.startActiveSpan(name, startOptions(options), options.parent ?? context.active(), (span) => {
+    try {
+      return work(span);
+    } catch (error) {
+      markFailed(span, error);
+      throw error;
+    } finally {
+      span.end();
+    }
+  });
 }
 
 /** The W3C headers (`traceparent`, `tracestate`) of the active context; empty while tracing is off. */
