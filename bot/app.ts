@@ -13,6 +13,7 @@ import { createRequesterAccess } from "./access.ts";
 import { approverMention, createUserGroupChecker, type UserGroupChecker } from "./approvers.ts";
 import { createBackgroundTasks } from "./background.ts";
 import { createCardTracker } from "./card-tracker.ts";
+import { servedClusters, type ServedCluster } from "./clusters.ts";
 import { createConversationStore } from "./conversation-store.ts";
 import { createDeduper } from "./dedupe.ts";
 import type { AgentRunner, ApprovalDecider, BotServices } from "./deps.ts";
@@ -44,7 +45,23 @@ export { assertSlackConfig };
  * `SLACK_API_URL` points the Web API (and Socket Mode's connection call) at
  * another base URL.
  */
-export interface SlackAppDeps {
+/**
+ * The clusters served: one, as its MCP client and executor (named
+ * `clusterName`, default `local`), or several, each with its own.
+ */
+export type SlackAppClusters =
+  | {
+      /** Connected to Deputy's MCP server (in-memory or Streamable HTTP). */
+      mcp: Client;
+      decider: ApprovalDecider;
+      clusterName?: string;
+      clusters?: undefined;
+    }
+  | { clusters: readonly ServedCluster[]; mcp?: undefined; decider?: undefined; clusterName?: undefined };
+
+export type SlackAppDeps = SlackAppSettings & SlackAppClusters;
+
+interface SlackAppSettings {
   slack: Config["slack"];
   approvals: Pick<Config["approvals"], "approvers" | "approverGroup">;
   /** Who may ask, from where (DEPUTY_ALLOWED_CHANNELS, …); default: any channel, no DMs. */
@@ -52,15 +69,10 @@ export interface SlackAppDeps {
   /** Refusals, resumes and the cards the bot updates on its own (expiry sweep) are audited here. */
   audit?: AuditLog;
   redisPrefix: string;
-  /** The clusters this bot serves (config.clusters); each has its own write pause. Default: `local`. */
-  clusterNames?: readonly string[];
   redis: Redis;
   logger: Logger;
-  /** Connected to Deputy's MCP server (in-memory or Streamable HTTP). */
-  mcp: Client;
   /** Undefined when no model is configured: direct commands only. */
   agent: AgentRunner | undefined;
-  decider: ApprovalDecider;
   /** Stored actions (verified with the action key): cards are rendered from these. */
   actions: ActionStore;
   /** Slack acknowledgement latency is observed here. */
@@ -96,7 +108,11 @@ export const EVENTS_PATH = "/slack/events";
 
 export function createSlackApp(deps: SlackAppDeps): SlackApp {
   const { slack, logger } = deps;
-  const clusterNames = deps.clusterNames ?? [DEFAULT_CLUSTER_NAME];
+  const clusters = servedClusters(
+    deps.clusters ?? [
+      { name: deps.clusterName ?? DEFAULT_CLUSTER_NAME, mcp: deps.mcp, decider: deps.decider, channels: [] },
+    ],
+  );
   assertSlackConfig(slack);
   const token = requiredSetting(slack.botToken, "SLACK_BOT_TOKEN", "to run the Slack app");
   const clientOptions = slack.apiUrl
@@ -147,9 +163,8 @@ export function createSlackApp(deps: SlackAppDeps): SlackApp {
   };
   const services: BotServices = {
     logger,
-    mcp: deps.mcp,
+    clusters,
     agent: deps.agent,
-    decider: deps.decider,
     actions: deps.actions,
     audit: deps.audit,
     conversations: createConversationStore(deps.redis, {
@@ -170,7 +185,7 @@ export function createSlackApp(deps: SlackAppDeps): SlackApp {
     writePause: createWritePauseControl({
       redis: deps.redis,
       prefix: deps.redisPrefix,
-      clusterNames,
+      clusterNames: clusters.names,
       approvals: deps.approvals,
       isInGroup,
       audit: deps.audit,
@@ -184,7 +199,6 @@ export function createSlackApp(deps: SlackAppDeps): SlackApp {
     },
     redis: deps.redis,
     redisPrefix: deps.redisPrefix,
-    clusterNames,
     isApprover: (identity) =>
       isAuthorisedApprover(
         {

@@ -8,8 +8,9 @@ import type { MessageParam } from "./agent/types.ts";
  * Thread history in Redis, so any replica can answer a follow-up. One key per
  * conversation holds the messages (whole turns only, oldest dropped first to
  * stay under a size budget), a list holds notes for the agent's next turn
- * (approval results), and a short lock keeps two turns in one thread from
- * interleaving. Everything expires with the conversation's TTL.
+ * (approval results), a short lock keeps two turns in one thread from
+ * interleaving, and with several clusters served, one key says which cluster
+ * the thread is bound to. Everything expires with the conversation's TTL.
  */
 export interface ConversationRecord {
   messages: MessageParam[];
@@ -33,6 +34,10 @@ export interface ConversationStore {
   addNote(ref: ConversationRef, note: string): Promise<void>;
   /** Read and clear the notes atomically. */
   takeNotes(ref: ConversationRef): Promise<string[]>;
+  /** The cluster this thread is bound to (several clusters served), if any. */
+  boundCluster(ref: ConversationRef): Promise<string | undefined>;
+  /** Bind the thread to a cluster: its tools act there until someone names another. */
+  bindCluster(ref: ConversationRef, cluster: string): Promise<void>;
   /** Hold the thread for one turn; undefined if another turn is running. */
   lock(ref: ConversationRef, ttlMs: number): Promise<(() => Promise<void>) | undefined>;
 }
@@ -111,6 +116,12 @@ export function createConversationStore(redis: Redis, options: ConversationStore
       const replies = await redis.multi().lrange(key, 0, -1).del(key).exec();
       const notes = replies?.[0]?.[1];
       return Array.isArray(notes) ? notes.filter((note): note is string => typeof note === "string") : [];
+    },
+    async boundCluster(ref) {
+      return (await redis.get(`${keyOf(options.prefix, ref)}:cluster`)) ?? undefined;
+    },
+    async bindCluster(ref, cluster) {
+      await redis.set(`${keyOf(options.prefix, ref)}:cluster`, cluster, "EX", ttl);
     },
     async lock(ref, ttlMs) {
       const key = `${keyOf(options.prefix, ref)}:lock`;

@@ -1,4 +1,3 @@
-import type { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import type { AuditLog } from "../core/audit.ts";
 import type { Redis } from "ioredis";
 import type { Identity } from "../core/identity.ts";
@@ -9,6 +8,7 @@ import type { RequesterAccess } from "./access.ts";
 import type { AgentTurnInput, AgentTurnResult } from "./agent/types.ts";
 import type { BackgroundTasks } from "./background.ts";
 import type { CardTracker } from "./card-tracker.ts";
+import type { ServedClusters } from "./clusters.ts";
 import type { ConversationStore } from "./conversation-store.ts";
 import type { Deduper } from "./dedupe.ts";
 import type { WritePauseControl } from "./write-pause.ts";
@@ -24,10 +24,10 @@ export interface AgentRunner {
 /** What every listener needs, built once in createSlackApp. */
 export interface BotServices {
   logger: Logger;
-  mcp: Client;
+  /** Each served cluster's MCP client and executor; a thread works on one of them. */
+  clusters: ServedClusters;
   /** Undefined without an Anthropic key: direct commands still work. */
   agent: AgentRunner | undefined;
-  decider: ApprovalDecider;
   /** Stored actions, read (and verified) to render cards; never written here. */
   actions: ActionStore;
   /** Card updates the bot makes on its own (the expiry sweep) are audited here. */
@@ -52,8 +52,6 @@ export interface BotServices {
   /** Shared state (write pause, alert dedupe); keys start with redisPrefix. */
   redis: Redis;
   redisPrefix: string;
-  /** The clusters served; write pauses are kept per cluster (clusterKeyPrefix). */
-  clusterNames: readonly string[];
   /** The executor's approver rule, for what the bot offers (the executor still decides). */
   isApprover(identity: Identity): Promise<boolean>;
 }

@@ -88,44 +88,43 @@ export function agentFromConfig(config: Config, logger: Logger, metrics?: Metric
 }
 
 /**
- * The cluster this bot talks to, from DEPUTY_CLUSTERS (or DEPUTY_CLUSTER_NAME
- * and friends without it): its name, MCP server and executor. Binding each
- * thread to one of several clusters is not built yet, so several clusters are
- * refused at start-up rather than silently served through the first.
+ * The clusters this bot serves, from DEPUTY_CLUSTERS (or DEPUTY_CLUSTER_NAME
+ * and friends without it), each as the configuration of one cluster: its
+ * name, its MCP server and its executor. Only a single cluster may run its
+ * MCP server and executor in this process; several are always remote, each in
+ * its own cluster with its own identities.
  */
-export function servedClusterConfig(config: Config): Config {
-  const [cluster, ...others] = config.clusters;
-  if (!cluster) throw new DeputyError("CONFIG_INVALID", "DEPUTY_CLUSTERS lists no cluster");
-  if (others.length > 0) {
-    throw new DeputyError(
-      "CONFIG_INVALID",
-      `DEPUTY_CLUSTERS lists ${config.clusters.length} clusters (${config.clusters
-        .map((c) => c.name)
-        .join(", ")}), but this bot cannot yet bind a thread to one of several: list one cluster per bot`,
-    );
-  }
-  return {
+export function servedClusterConfigs(config: Config): Config[] {
+  if (config.clusters.length === 0)
+    throw new DeputyError("CONFIG_INVALID", "DEPUTY_CLUSTERS lists no cluster");
+  return config.clusters.map((cluster) => ({
     ...config,
     kube: { ...config.kube, clusterName: cluster.name },
     mcp: { ...config.mcp, url: cluster.mcpUrl },
     approvals: { ...config.approvals, executorUrl: cluster.executorUrl },
-  };
+  }));
 }
 
 /** The keys this bot's shape needs: a caller key per remote component, the action key for in-process ones. */
 export function botKeyPurposes(given: Config): KeyPurpose[] {
-  const config = servedClusterConfig(given);
-  const purposes: KeyPurpose[] = [];
+  const clusters = servedClusterConfigs(given);
   // Cards are rendered from the stored, signed actions: the bot always verifies them.
-  purposes.push("action");
-  if (config.mcp.url) purposes.push("mcpCaller");
-  if (config.approvals.executorUrl) purposes.push("executorCaller");
+  const purposes: KeyPurpose[] = ["action"];
+  if (clusters.some((config) => config.mcp.url)) purposes.push("mcpCaller");
+  if (clusters.some((config) => config.approvals.executorUrl)) purposes.push("executorCaller");
   return purposes;
 }
 
 export async function startBot(given: Config, options: BotRuntimeOptions): Promise<BotRuntime> {
   const { logger } = options;
-  const config = servedClusterConfig(given);
+  const served = servedClusterConfigs(given);
+  const config = served[0]!;
+  if (served.length > 1 && (options.mcp || options.decider)) {
+    throw new DeputyError(
+      "CONFIG_INVALID",
+      "an MCP client or decider given in process serves one cluster only",
+    );
+  }
   assertSlackConfig(config.slack);
   const closer = createCloser(() => logger);
   try {
@@ -138,59 +137,63 @@ export async function startBot(given: Config, options: BotRuntimeOptions): Promi
     const keys = options.keys ?? {};
     const actionKey = requireKey(keys, "action", "deputy bot");
 
-    let mcp = options.mcp;
-    if (!mcp) {
-      if (config.mcp.url) {
-        mcp = await connectMcpOverHttp(config.mcp.url, requireKey(keys, "mcpCaller", "deputy bot"));
-      } else {
-        // Single-process mode: the MCP server runs here with its read-only identity.
-        const { mcpDepsFromConfig } = await import("../mcp/wiring.ts");
-        const { connectInMemory } = await import("../mcp/transports/in-memory.ts");
-        const deps = mcpDepsFromConfig(config, { logger, audit, redis, actionKey, metrics: options.metrics });
-        closer.add("the Kubernetes client", () => deps.kube.close());
-        mcp = (await connectInMemory(deps, { clientName: "deputy-bot" })).client;
-      }
-      const owned = mcp;
-      closer.add("the MCP client", () => owned.close());
+    const mcpClients = new Map<string, Client>();
+    for (const cluster of served) {
+      mcpClients.set(
+        cluster.kube.clusterName,
+        options.mcp ??
+          (await connectClusterMcp(cluster, { ...options, redis, audit, keys, actionKey }, closer)),
+      );
     }
 
-    // The executor needs the app's isInGroup; the app needs a decider: resolve lazily.
-    let decider: ApprovalDecider | undefined;
+    // The executors need the app's isInGroup; the app needs their deciders: resolve lazily.
+    const deciders = new Map<string, ApprovalDecider>();
     const slack = createSlackApp({
       slack: config.slack,
       approvals: config.approvals,
       access: config.access,
       audit,
       redisPrefix: config.redis.prefix,
-      clusterNames: config.clusters.map((cluster) => cluster.name),
       redis,
       logger,
-      mcp,
       agent: agentFromConfig(config, logger, options.metrics),
       actions: createActionStoreFromConfig(config, redis, actionKey),
-      decider: {
-        decide: (request) => {
-          if (!decider) throw new Error("the executor is not ready yet");
-          return decider.decide(request);
-        },
-      },
+      clusters: served.map((cluster, index) => {
+        const name = cluster.kube.clusterName;
+        return {
+          name,
+          mcp: mcpClients.get(name)!,
+          channels: given.clusters[index]?.channels ?? [],
+          decider: {
+            decide: (request) => {
+              const decider = deciders.get(name);
+              if (!decider) throw new Error(`the executor of cluster ${name} is not ready yet`);
+              return decider.decide(request);
+            },
+          },
+        };
+      }),
       ...(options.statusIntervalMs !== undefined ? { statusIntervalMs: options.statusIntervalMs } : {}),
       ...(options.metrics ? { metrics: options.metrics } : {}),
     });
-    if (typeof options.decider === "function") decider = await options.decider(slack);
-    else if (options.decider) decider = options.decider;
-    else {
-      const { deciderFromConfig } = await import("../executor/wiring.ts");
-      decider = deciderFromConfig(config, {
-        redis,
-        audit,
-        logger,
-        keys,
-        closer,
-        component: "deputy bot",
-        isInGroup: slack.isInGroup,
-        metrics: options.metrics,
-      });
+    const { deciderFromConfig } = await import("../executor/wiring.ts");
+    for (const cluster of served) {
+      let decider: ApprovalDecider;
+      if (typeof options.decider === "function") decider = await options.decider(slack);
+      else if (options.decider) decider = options.decider;
+      else {
+        decider = deciderFromConfig(cluster, {
+          redis,
+          audit,
+          logger,
+          keys,
+          closer,
+          component: "deputy bot",
+          isInGroup: slack.isInGroup,
+          metrics: options.metrics,
+        });
+      }
+      deciders.set(cluster.kube.clusterName, decider);
     }
 
     await startUnprompted(config, { ...options, redis, audit, slack }, closer);
@@ -238,6 +241,34 @@ export async function startBot(given: Config, options: BotRuntimeOptions): Promi
     await closer.closeAll();
     throw error;
   }
+}
+
+/** A cluster's MCP server: over Streamable HTTP, or (single cluster) in this process. */
+async function connectClusterMcp(
+  config: Config,
+  deps: BotRuntimeOptions & { redis: Redis; audit: AuditLog; keys: DeputyKeys; actionKey: Buffer },
+  closer: Closer,
+): Promise<Client> {
+  let mcp: Client;
+  if (config.mcp.url) {
+    mcp = await connectMcpOverHttp(config.mcp.url, requireKey(deps.keys, "mcpCaller", "deputy bot"));
+  } else {
+    // Single-process mode: the MCP server runs here with its read-only identity.
+    const { mcpDepsFromConfig } = await import("../mcp/wiring.ts");
+    const { connectInMemory } = await import("../mcp/transports/in-memory.ts");
+    const mcpDeps = mcpDepsFromConfig(config, {
+      logger: deps.logger,
+      audit: deps.audit,
+      redis: deps.redis,
+      actionKey: deps.actionKey,
+      metrics: deps.metrics,
+    });
+    closer.add("the Kubernetes client", () => mcpDeps.kube.close());
+    mcp = (await connectInMemory(mcpDeps, { clientName: "deputy-bot" })).client;
+  }
+  const owned = mcp;
+  closer.add(`the MCP client of cluster ${config.kube.clusterName}`, () => owned.close());
+  return mcp;
 }
 
 /**

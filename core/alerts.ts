@@ -49,6 +49,8 @@ export interface TriageMessage {
   diagnosis: string;
   /** The agent's analysis, when an LLM is configured and answered in time. */
   analysis?: string;
+  /** The cluster the watcher saw it in (DEPUTY_CLUSTER_NAME of the watching process). */
+  cluster?: string;
   at: string;
   payload?: Record<string, unknown>;
 }
@@ -76,7 +78,9 @@ export function loggerTriageSink(logger: Logger): TriageSink {
 
 /** Text rendering shared by surfaces that show a triage as one message. */
 export function triageText(message: TriageMessage): string {
-  const parts = [message.title, "", message.diagnosis];
+  // Named like the anomaly alerts: one channel may receive the triage of several clusters.
+  const where = message.cluster ? `[cluster ${message.cluster}] ` : "";
+  const parts = [`${where}${message.title}`, "", message.diagnosis];
   if (message.analysis) parts.push("", "Analysis:", message.analysis);
   return parts.join("\n");
 }

@@ -137,6 +137,7 @@ export function createTriageWatcher(deps: TriageWatcherDeps): TriageWatcher {
         : await buildNodeTriage(deps.kube, object as Node, subject, problem, abort.signal);
       const analysed = await analysis(message);
       if (analysed) message.analysis = analysed;
+      if (deps.cluster) message.cluster = deps.cluster;
       await deps.sink.postTriage(message);
       deps.metrics?.triage(problem.reason, "posted");
       deps.audit?.record({

@@ -6,6 +6,7 @@ import { describeError } from "../../core/errors.ts";
 import { fenceUntrusted, toolTextForPeople } from "../../core/fence.ts";
 import type { ConversationRef } from "../../core/identity.ts";
 import { META_KEYS } from "../../core/actions/meta.ts";
+import { clusterChoiceHelp } from "../../core/cluster-choice.ts";
 import type { BotServices } from "../deps.ts";
 import { sanitizeForSlack, splitForSlack } from "../sanitize.ts";
 import {
@@ -202,11 +203,41 @@ export function createAlertHandler(
       thread: where.ts,
     };
     const subject = subjectOf(alert);
+    // The alert's own `cluster` label when this bot serves it, else the channel's cluster.
+    const label = alert.labels.cluster;
+    const cluster =
+      (label === undefined ? undefined : services.clusters.get(label)) ??
+      services.clusters.defaultFor(where.channel);
+    if (!cluster) {
+      await client.chat
+        .postMessage({
+          channel: where.channel,
+          thread_ts: where.ts,
+          text: sanitizeForSlack(
+            clusterChoiceHelp(
+              services.clusters.names,
+              `This alert names no cluster I serve${label === undefined ? "" : ` (its cluster label is ${label})`}, so I did not look into it. Mention me in this thread to start.`,
+            ),
+          ),
+        })
+        .catch(() => undefined);
+      return;
+    }
+    const several = services.clusters.all.length > 1;
     let raw = "";
     try {
+      // Later mentions in this thread go on in the alert's cluster.
+      if (several) await services.conversations.bindCluster(conversation, cluster.name);
       if (subject) {
         const { tool, ...args } = subject;
-        const result = (await services.mcp.callTool(
+        if (several) {
+          await client.chat.postMessage({
+            channel: where.channel,
+            thread_ts: where.ts,
+            text: `Looking into this in cluster ${cluster.name}…`,
+          });
+        }
+        const result = (await cluster.mcp.callTool(
           { name: tool, arguments: args, _meta: { [META_KEYS.conversation]: conversation } },
           undefined,
           { timeout: 60_000 },

@@ -21,9 +21,11 @@ export function age(fromIso: string, now: number): string {
   return hours < 48 ? `${hours} h ago` : `${Math.floor(hours / 24)} days ago`;
 }
 
-function entryLine(entry: PendingEntry, now: number, showRequester: boolean): string {
+function entryLine(entry: PendingEntry, now: number, showRequester: boolean, cluster: boolean): string {
   const { action } = entry;
-  const what = sanitizePlain(`${action.tool} on ${describeTarget(action.target)}`);
+  const what = sanitizePlain(
+    `${action.tool} on ${describeTarget(action.target)}${cluster ? ` in cluster ${action.cluster}` : ""}`,
+  );
   // Slack links only from Slack's own permalink API, never from stored text.
   const link =
     entry.permalink && /^https:\/\/[A-Za-z0-9.-]+\/archives\//.test(entry.permalink)
@@ -40,8 +42,14 @@ function entryLine(entry: PendingEntry, now: number, showRequester: boolean): st
     .join(" · ");
 }
 
-function listBlock(title: string, entries: PendingEntry[], now: number, showRequester: boolean): KnownBlock {
-  const lines = entries.map((entry) => entryLine(entry, now, showRequester));
+function listBlock(
+  title: string,
+  entries: PendingEntry[],
+  now: number,
+  showRequester: boolean,
+  cluster = false,
+): KnownBlock {
+  const lines = entries.map((entry) => entryLine(entry, now, showRequester, cluster));
   let text = `*${title}* (${entries.length})`;
   let shown = 0;
   for (const line of lines) {
@@ -104,8 +112,10 @@ export function pendingBlocks(overview: PendingOverview): KnownBlock[] {
     { type: "context", elements: [{ type: "mrkdwn", text: sanitizePlain(overview.health) }] },
   ];
   if (overview.isApprover)
-    blocks.push(listBlock("Waiting for you to approve", overview.forMe, overview.at, true));
-  blocks.push(listBlock("You requested", overview.mine, overview.at, false));
+    blocks.push(
+      listBlock("Waiting for you to approve", overview.forMe, overview.at, true, overview.severalClusters),
+    );
+  blocks.push(listBlock("You requested", overview.mine, overview.at, false, overview.severalClusters));
   if (overview.others > 0) {
     blocks.push({
       type: "context",

@@ -6,7 +6,7 @@ import type { Decision, DecisionResult, PendingAction } from "../../core/actions
 import { approvalViewOf } from "../../core/actions/view.ts";
 import { ACTION_ID_PATTERN } from "../../core/actions/schema.ts";
 import { decidedCardBlocks, decisionLine, decisionResultText } from "../blocks/approval-card.ts";
-import type { BotServices } from "../deps.ts";
+import type { ApprovalDecider, BotServices } from "../deps.ts";
 import { decisionFailed, decisionNotRecorded, failureCause } from "../failure-text.ts";
 import { sanitizePlain } from "../sanitize.ts";
 import { followOutcome } from "./verify-outcome.ts";
@@ -101,6 +101,20 @@ async function decideAndReport(
     await ephemeral("This button does not carry a valid Deputy action id; nothing was done.");
     return;
   }
+  // The executor of the cluster the action was proposed in decides it; no other can run it.
+  let decider: ApprovalDecider | string;
+  try {
+    decider = await deciderFor(services, click.actionId);
+  } catch (error) {
+    log.error({ err: describeError(error) }, "could not tell the action's cluster");
+    await ephemeral(sanitizePlain(decisionNotRecorded(click.decision, error)));
+    return;
+  }
+  if (typeof decider === "string") {
+    log.info({ refused: decider }, "decision not routed");
+    await ephemeral(sanitizePlain(decider));
+    return;
+  }
   let first: boolean;
   try {
     first = await services.deduper.claim("interaction", click.clickKey);
@@ -117,7 +131,7 @@ async function decideAndReport(
 
   let result: DecisionResult;
   try {
-    result = await services.decider.decide({
+    result = await decider.decide({
       actionId: click.actionId,
       digest: click.digest,
       approver: click.approver,
@@ -179,6 +193,23 @@ async function decideAndReport(
       }),
     );
   }
+}
+
+/** The decider of the cluster an action was proposed in, or why there is none. */
+async function deciderFor(services: BotServices, actionId: string): Promise<ApprovalDecider | string> {
+  const { clusters } = services;
+  // One cluster: its executor decides everything, and reports unknown or tampered actions itself.
+  if (clusters.all.length === 1) return clusters.all[0]!.decider;
+  // Read without verifying, only to route: that cluster's executor verifies the action whole.
+  const name = await services.actions.clusterOf(actionId);
+  if (name === undefined) {
+    return `Action ${actionId} is not stored (it expired and was removed, or was never proposed); nothing was done.`;
+  }
+  const cluster = clusters.get(name);
+  if (!cluster) {
+    return `Action ${actionId} was proposed in cluster ${name}, which this bot does not serve; nothing was done.`;
+  }
+  return cluster.decider;
 }
 
 async function updateCard(

@@ -8,6 +8,7 @@ import { toolTextForPeople, wrapToolResult } from "../../core/fence.ts";
 import { redactText } from "../../core/redact.ts";
 import { describeCallTarget } from "../agent/mcp-tools.ts";
 import { answerMessages } from "../blocks/answer.ts";
+import type { ServedCluster } from "../clusters.ts";
 import type { BotServices } from "../deps.ts";
 import { failureCause } from "../failure-text.ts";
 import { sanitizeForSlack } from "../sanitize.ts";
@@ -22,9 +23,11 @@ import { postApprovalCard, reportError, type Question } from "./thread-replies.t
 export async function runDirectCommand(
   services: BotServices,
   client: webApi.WebClient,
-  command: Question & { tool: string; arguments: Record<string, unknown> },
+  command: Question & { cluster: ServedCluster; tool: string; arguments: Record<string, unknown> },
 ): Promise<void> {
-  const { conversation } = command;
+  const { conversation, cluster } = command;
+  // With several clusters served, the status line and the result name the one it ran in.
+  const where = services.clusters.all.length > 1 ? ` in cluster ${cluster.name}` : "";
   const target = describeCallTarget(command.arguments);
   let status: StatusMessage | undefined;
   try {
@@ -32,11 +35,11 @@ export async function runDirectCommand(
       client,
       channel: conversation.channel,
       threadTs: conversation.thread,
-      headline: `Running ${command.tool}${target ? ` on ${target}` : ""}…`,
+      headline: `Running ${command.tool}${target ? ` on ${target}` : ""}${where}…`,
       minIntervalMs: services.statusIntervalMs,
       logger: services.logger,
     });
-    const result = (await services.mcp.callTool(
+    const result = (await cluster.mcp.callTool(
       {
         name: command.tool,
         arguments: command.arguments,
@@ -51,9 +54,9 @@ export async function runDirectCommand(
       { timeout: 60_000 },
     )) as CallToolResult;
     const pending = pendingActionOf(result);
-    if (pending) await postApprovalCard(services, client, conversation, pending);
+    if (pending) await postApprovalCard(services, client, conversation, pending, cluster.name);
     const raw = result.content.map((item) => (item.type === "text" ? item.text : "")).join("\n");
-    const body = sanitizeForSlack(toolTextForPeople(raw));
+    const body = `${where ? `_Cluster ${cluster.name}_\n` : ""}${sanitizeForSlack(toolTextForPeople(raw))}`;
     const text = result.isError
       ? `:warning: ${body}`
       : pending
@@ -86,7 +89,7 @@ export async function runDirectCommand(
             content: [
               {
                 type: "text",
-                text: `I ran the direct command "${command.text}". Its result:\n${wrapToolResult(command.tool, redactText(raw.slice(0, 20_000)), { isError: result.isError === true })}`,
+                text: `I ran the direct command "${command.text}"${where}. Its result:\n${wrapToolResult(command.tool, redactText(raw.slice(0, 20_000)), { isError: result.isError === true })}`,
               },
             ],
           },

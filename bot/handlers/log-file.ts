@@ -3,12 +3,15 @@ import { podLogUri } from "../../mcp/resources/pod-log.ts";
 import { describeError } from "../../core/errors.ts";
 import type { ConversationRef, Identity } from "../../core/identity.ts";
 import { callerMeta } from "../../core/actions/meta.ts";
+import type { ServedCluster } from "../clusters.ts";
 import type { BotServices } from "../deps.ts";
 import { redactSecrets, sanitizePlain } from "../sanitize.ts";
 
 export interface LogFileRequest {
   requester: Identity;
   conversation: ConversationRef;
+  /** The thread's cluster: the log is read through its MCP server. */
+  cluster: ServedCluster;
   namespace: string;
   pod: string;
   container?: string;
@@ -33,7 +36,7 @@ export async function uploadLogFile(
     // The container must be named in the address; the server picks the only one when there is one.
     let container = request.container;
     if (!container) {
-      const described = await services.mcp.callTool({
+      const described = await request.cluster.mcp.callTool({
         name: "describe_pod",
         arguments: { namespace: request.namespace, pod: request.pod },
         _meta: callerMeta({ requester: request.requester, conversation }),
@@ -64,7 +67,7 @@ export async function uploadLogFile(
       container,
       previous: request.previous,
     });
-    const read = await services.mcp.readResource({
+    const read = await request.cluster.mcp.readResource({
       uri,
       _meta: callerMeta({ requester: request.requester, conversation }),
     });
@@ -72,12 +75,13 @@ export async function uploadLogFile(
     const text = first && "text" in first && typeof first.text === "string" ? first.text : "";
     // The server redacts; this is the bot's own last check before bytes leave for Slack.
     const content = redactSecrets(text);
-    const name = `${request.namespace}_${request.pod}_${container}${request.previous ? "_previous" : ""}.log`;
+    const cluster = services.clusters.all.length > 1 ? request.cluster.name : undefined;
+    const name = `${cluster ? `${cluster}_` : ""}${request.namespace}_${request.pod}_${container}${request.previous ? "_previous" : ""}.log`;
     await client.filesUploadV2({
       channel_id: conversation.channel,
       thread_ts: conversation.thread,
       filename: name,
-      title: `${request.namespace}/${request.pod} ${container}${request.previous ? " (previous run)" : ""}`,
+      title: `${request.namespace}/${request.pod} ${container}${request.previous ? " (previous run)" : ""}${cluster ? ` (cluster ${cluster})` : ""}`,
       content: content.length > 0 ? content : "(the log is empty)\n",
       initial_comment: sanitizePlain(
         `Log of ${request.namespace}/${request.pod}, container ${container}${request.previous ? " (previous run)" : ""}: ${content.split("\n", 1)[0]?.replace(/^# Deputy: /, "") ?? ""}`,

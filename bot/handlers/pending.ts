@@ -6,6 +6,7 @@ import { describeError } from "../../core/errors.ts";
 import { isDirectMessageChannel } from "../../core/access.ts";
 import { sameIdentity, type ConversationRef, type Identity } from "../../core/identity.ts";
 import { callerMeta } from "../../core/actions/meta.ts";
+import type { ServedCluster } from "../clusters.ts";
 import type { BotServices } from "../deps.ts";
 
 /**
@@ -47,6 +48,8 @@ export interface PendingOverview {
   pause: WritePause | undefined;
   isApprover: boolean;
   health: string;
+  /** Several clusters served: each entry names its cluster. */
+  severalClusters?: boolean;
   at: number;
 }
 
@@ -68,7 +71,7 @@ async function permalinkOf(
 }
 
 async function readTool(
-  services: BotServices,
+  cluster: ServedCluster,
   name: string,
   args: Record<string, unknown>,
   viewer: Identity,
@@ -76,13 +79,17 @@ async function readTool(
 ) {
   // Without a conversation (the App Home) the key is left out: JSON drops undefined.
   const _meta = callerMeta({ requester: viewer, conversation });
-  const result = (await services.mcp.callTool({ name, arguments: args, _meta }, undefined, {
+  const result = (await cluster.mcp.callTool({ name, arguments: args, _meta }, undefined, {
     timeout: 10_000,
   })) as CallToolResult;
   return result.isError ? undefined : ((result.structuredContent ?? {}) as Record<string, unknown>);
 }
 
-/** One line: nodes and pods that are not healthy, as the read identity sees them. */
+/**
+ * Nodes and pods that are not healthy, as each cluster's read identity sees
+ * them: one line for one cluster; with several, a line per cluster, or only
+ * the channel's default cluster when it has one.
+ */
 export async function healthLine(
   services: BotServices,
   viewer: Identity,
@@ -92,12 +99,28 @@ export async function healthLine(
     return "Cluster health is shown where you use Deputy: run `/deputy pending` in one of its channels.";
   }
   const conversation = place === "global" ? undefined : place;
+  const { clusters } = services;
+  if (clusters.all.length === 1) return clusterHealth(clusters.all[0]!, viewer, conversation, "Cluster");
+  const channelDefault = conversation ? clusters.defaultFor(conversation.channel) : undefined;
+  const shown = channelDefault ? [channelDefault] : clusters.all;
+  const lines = await Promise.all(
+    shown.map((cluster) => clusterHealth(cluster, viewer, conversation, `Cluster ${cluster.name}`)),
+  );
+  return lines.join("\n");
+}
+
+async function clusterHealth(
+  cluster: ServedCluster,
+  viewer: Identity,
+  conversation: ConversationRef | undefined,
+  label: string,
+): Promise<string> {
   try {
     const [nodes, pods] = await Promise.all([
-      readTool(services, "show_unhealthy_nodes", {}, viewer, conversation),
-      readTool(services, "list_pods", { unhealthyOnly: true, limit: 1 }, viewer, conversation),
+      readTool(cluster, "show_unhealthy_nodes", {}, viewer, conversation),
+      readTool(cluster, "list_pods", { unhealthyOnly: true, limit: 1 }, viewer, conversation),
     ]);
-    if (!nodes || !pods) return "Cluster health could not be read.";
+    if (!nodes || !pods) return `${label} health could not be read.`;
     const unhealthy = Array.isArray(nodes.unhealthy) ? (nodes.unhealthy as { name?: unknown }[]) : [];
     const total = typeof nodes.total === "number" ? nodes.total : 0;
     const badPods =
@@ -116,9 +139,9 @@ export async function healthLine(
     const where = conversation
       ? "in the namespaces Deputy may read here"
       : "in the namespaces Deputy may read";
-    return `Cluster: ${nodePart}; ${badPods === 0 ? "no unhealthy pods" : `${badPods} unhealthy pod(s)`} ${where}.`;
+    return `${label}: ${nodePart}; ${badPods === 0 ? "no unhealthy pods" : `${badPods} unhealthy pod(s)`} ${where}.`;
   } catch (error) {
-    return `Cluster health could not be read: ${describeError(error)}`;
+    return `${label} health could not be read: ${describeError(error)}`;
   }
 }
 
@@ -175,10 +198,10 @@ async function channelHasMember(client: webApi.WebClient, channel: string, user:
 
 /** A pause in any served cluster; with several clusters the reason names the cluster(s). */
 async function writePauseOfAny(services: BotServices): Promise<WritePause | undefined> {
-  const pauses = await writePausesOf(services.redis, services.redisPrefix, services.clusterNames);
+  const pauses = await writePausesOf(services.redis, services.redisPrefix, services.clusters.names);
   const [first] = pauses;
   if (!first) return undefined;
-  if (services.clusterNames.length === 1) return first;
+  if (services.clusters.names.length === 1) return first;
   return {
     ...first,
     reason: pauses.map((pause) => `in cluster ${pause.cluster}: ${pause.reason}`).join("; "),
@@ -217,6 +240,7 @@ export async function pendingOverview(
     pause,
     isApprover,
     health,
+    severalClusters: services.clusters.all.length > 1,
     at: now,
   };
 }

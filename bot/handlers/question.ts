@@ -10,14 +10,17 @@ import { sanitizeForSlack, sanitizePlain } from "../sanitize.ts";
 import { postStatusMessage, type StatusMessage } from "../status-message.ts";
 import { runDirectCommand } from "./direct-command.ts";
 import { uploadLogFile } from "./log-file.ts";
+import { clusterOfThread } from "./thread-cluster.ts";
+import type { ServedCluster } from "../clusters.ts";
 import { postApprovalCard, reportError, type Question } from "./thread-replies.ts";
 
 export type { Question };
 
-function footer(result: AgentTurnResult): string {
+/** With several clusters served, every answer names the one it is about. */
+function footer(result: AgentTurnResult, cluster: string | undefined): string {
   const seconds = (result.durationMs / 1000).toFixed(1);
   const tools = result.toolCalls.length === 1 ? "1 tool call" : `${result.toolCalls.length} tool calls`;
-  return `${tools} · ${seconds} s`;
+  return `${cluster ? `cluster ${cluster} · ` : ""}${tools} · ${seconds} s`;
 }
 
 /**
@@ -47,9 +50,10 @@ export async function answerQuestion(
 async function routeQuestion(
   services: BotServices,
   client: webApi.WebClient,
-  question: Question,
+  asked: Question,
   log: BotServices["logger"],
 ): Promise<void> {
+  let question = asked;
   const { conversation } = question;
   // Before any parse, tool call or model turn: is this person allowed to ask here?
   const refusal = await services.access.refusal(question.requester, conversation);
@@ -58,6 +62,16 @@ async function routeQuestion(
     await reportError(client, conversation, undefined, refusal);
     return;
   }
+
+  // Which cluster this works on, before any parse: the naming of it is not part of the command.
+  const bound = await clusterOfThread(services, conversation, question.text, question.aboutCluster);
+  if ("refusal" in bound) {
+    log.info("no cluster for this request");
+    await reportError(client, conversation, undefined, bound.refusal);
+    return;
+  }
+  const { cluster } = bound;
+  question = { ...question, text: bound.text };
 
   let parsed: ReturnType<typeof parseDirectCommand> | undefined;
   try {
@@ -81,12 +95,18 @@ async function routeQuestion(
     await uploadLogFile(services, client, {
       requester: question.requester,
       conversation,
+      cluster,
       ...parsed.arguments,
     });
     return;
   }
   if (parsed?.kind === "tool") {
-    await runDirectCommand(services, client, { ...question, tool: parsed.tool, arguments: parsed.arguments });
+    await runDirectCommand(services, client, {
+      ...question,
+      cluster,
+      tool: parsed.tool,
+      arguments: parsed.arguments,
+    });
     return;
   }
   if (!services.agent) {
@@ -97,17 +117,24 @@ async function routeQuestion(
     });
     return;
   }
-  await runAgentTurn(services, client, question, services.agent, log);
+  await runAgentTurn(
+    services,
+    client,
+    { ...question, cluster, clusterNote: bound.note },
+    services.agent,
+    log,
+  );
 }
 
 async function runAgentTurn(
   services: BotServices,
   client: webApi.WebClient,
-  question: Question,
+  question: Question & { cluster: ServedCluster; clusterNote: string | undefined },
   agent: NonNullable<BotServices["agent"]>,
   log: BotServices["logger"],
 ): Promise<void> {
-  const { conversation } = question;
+  const { conversation, cluster } = question;
+  const named = services.clusters.all.length > 1 ? cluster.name : undefined;
   // Throws when the store is down: the caller turns that into a sentence in the thread.
   const release = await services.conversations.lock(conversation, services.turnLockMs);
   if (!release) {
@@ -124,7 +151,7 @@ async function runAgentTurn(
       client,
       channel: conversation.channel,
       threadTs: conversation.thread,
-      headline: "Looking into it…",
+      headline: named ? `Looking into it in cluster ${named}…` : "Looking into it…",
       minIntervalMs: services.statusIntervalMs,
       logger: log,
     });
@@ -151,7 +178,7 @@ async function runAgentTurn(
       }
       if (event.type === "pending_action") {
         try {
-          await postApprovalCard(services, client, conversation, event.action);
+          await postApprovalCard(services, client, conversation, event.action, cluster.name);
         } catch (error) {
           cardFailures.push(
             `I could not post the approval card for ${event.action.id}: ${describeError(error)}`,
@@ -162,10 +189,14 @@ async function runAgentTurn(
     const result = await agent.run({
       prompt: question.text,
       history: record.messages,
-      notes,
+      notes: [
+        ...(named ? [`This thread works on cluster ${named}: your tools read and propose there only.`] : []),
+        ...(question.clusterNote ? [question.clusterNote] : []),
+        ...notes,
+      ],
       requester: question.requester,
       conversation,
-      mcp: services.mcp,
+      mcp: cluster.mcp,
       onProgress,
     });
     await services.conversations.appendTurn(conversation, result.messages, {
@@ -181,7 +212,7 @@ async function runAgentTurn(
     ]
       .filter(Boolean)
       .join("\n\n");
-    const [first, ...rest] = answerMessages(answer, footer(result));
+    const [first, ...rest] = answerMessages(answer, footer(result, named));
     await status.flush();
     const fallback = answer.slice(0, 3000);
     if (status.ts) {

@@ -24,6 +24,8 @@ export interface Question {
   strictCommands?: boolean;
   /** Text Deputy composed (an outcome, a fenced subject): never a command, never counted as user-given text. */
   fromDeputy?: boolean;
+  /** The cluster a question Deputy composed is about (an outcome names its action's cluster). */
+  aboutCluster?: string;
 }
 
 /**
@@ -36,13 +38,27 @@ export async function postApprovalCard(
   client: webApi.WebClient,
   conversation: ConversationRef,
   ref: PendingActionRef,
+  /** The cluster whose MCP server proposed it: a card is posted only for an action of that cluster. */
+  cluster: string,
 ): Promise<void> {
   let problem: string | undefined;
   const action = await services.actions.get(ref.id).catch((error: unknown) => {
     problem = describeError(error);
     return undefined;
   });
-  if (!action || action.digest !== ref.digest) {
+  if (action && action.cluster !== cluster) {
+    // One cluster's MCP server cannot put a card for another cluster's action in front of an approver.
+    problem = `it names cluster ${action.cluster} but was proposed through cluster ${cluster}'s MCP server`;
+    services.audit?.record({
+      kind: "anomaly",
+      rule: "action-wrong-cluster",
+      decision: "refused",
+      actionId: ref.id,
+      cluster,
+      message: `Action ${ref.id} names cluster ${action.cluster} but came from cluster ${cluster}'s MCP server; no card was posted`,
+    });
+  }
+  if (!action || action.digest !== ref.digest || action.cluster !== cluster) {
     services.logger.error({ actionId: ref.id, problem }, "approval card not posted: stored action unusable");
     await client.chat.postMessage({
       channel: conversation.channel,

@@ -76,6 +76,16 @@ export async function handleUndoClick(
     );
     return;
   }
+  // The undo is proposed in the cluster the action ran in, through that cluster's MCP server.
+  const cluster = services.clusters.get(action.cluster);
+  if (!cluster) {
+    await ephemeral(
+      sanitizePlain(
+        `${action.id} ran in cluster ${action.cluster}, which is not served here; nothing was proposed.`,
+      ),
+    );
+    return;
+  }
   const conversation: ConversationRef =
     action.conversation?.surface === "slack"
       ? action.conversation
@@ -83,7 +93,7 @@ export async function handleUndoClick(
 
   let result: CallToolResult;
   try {
-    result = (await services.mcp.callTool(
+    result = (await cluster.mcp.callTool(
       {
         name: inverse.tool,
         arguments: inverse.arguments,
@@ -119,5 +129,5 @@ export async function handleUndoClick(
     thread_ts: conversation.thread,
     text: `${mentionIdentity(click.user)} asked to undo \`${action.id}\`: ${sanitizePlain(inverse.summary)}`,
   });
-  await postApprovalCard(services, client, conversation, pending);
+  await postApprovalCard(services, client, conversation, pending, cluster.name);
 }

@@ -273,10 +273,12 @@ export async function followOutcome(
       })
       .catch((error: unknown) => log.warn({ err: describeError(error) }, "card update failed"));
   };
-  await updateCard(effect ? "watching" : undefined);
-  if (!effect) return;
+  // The effect is read in the cluster the action ran in, with that cluster's read identity.
+  const cluster = services.clusters.get(action.cluster);
+  await updateCard(effect && cluster ? "watching" : undefined);
+  if (!effect || !cluster) return;
 
-  const verification = await watchEffect(services.mcp, effect, services.followUp, input.conversation);
+  const verification = await watchEffect(cluster.mcp, effect, services.followUp, input.conversation);
   log.info({ verification: verification.status, seconds: verification.seconds }, "effect watched");
   await updateCard(verification);
   await client.chat
@@ -296,5 +298,6 @@ export async function followOutcome(
     conversation: input.conversation,
     text: outcomeForAgent(action, verification),
     fromDeputy: true,
+    aboutCluster: cluster.name,
   });
 }

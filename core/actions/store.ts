@@ -65,6 +65,12 @@ export interface ActionStore {
   create(draft: ActionDraft, options?: { ttlSeconds?: number }): Promise<PendingAction>;
   /** The verified action, undefined when unknown; throws ActionTampered when its MAC fails. */
   get(id: string): Promise<PendingAction | undefined>;
+  /**
+   * The cluster a stored action names, read WITHOUT verifying its MAC: only
+   * to route a decision to that cluster's executor, which verifies everything
+   * (a tampered action is refused and reported there). Undefined when unknown.
+   */
+  clusterOf(id: string): Promise<string | undefined>;
   /** pending → approved | rejected, refusing an expired action (which becomes `expired`). */
   decide(id: string, decision: "approved" | "rejected", by: Identity): Promise<TransitionResult>;
   /** approved → executing, once (a second call answers `already_ran`), owned by one executor. */
@@ -309,6 +315,18 @@ export function createActionStore(redis: Redis, options: ActionStoreOptions): Ac
     },
 
     get: load,
+
+    async clusterOf(id) {
+      if (!ACTION_ID_PATTERN.test(id)) return undefined;
+      const doc = await redis.hget(key(id), "doc");
+      if (!doc) return undefined;
+      try {
+        const cluster = (JSON.parse(doc) as { cluster?: unknown }).cluster;
+        return typeof cluster === "string" ? cluster : undefined;
+      } catch {
+        return undefined;
+      }
+    },
 
     decide(id, decision, by) {
       const who = identitySchema.parse(by);

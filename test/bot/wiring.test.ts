@@ -7,7 +7,7 @@ import {
   agentFromConfig,
   botKeyPurposes,
   connectMcpOverHttp,
-  servedClusterConfig,
+  servedClusterConfigs,
 } from "../../bot/wiring.ts";
 import { randomBytes } from "node:crypto";
 import { Redis } from "ioredis";
@@ -134,7 +134,11 @@ describe("the cluster the bot serves", () => {
   };
 
   it("takes its name, MCP server and executor from a one-entry DEPUTY_CLUSTERS", () => {
-    const config = servedClusterConfig(parseConfig({ DEPUTY_CLUSTERS: JSON.stringify([prodEu]) }));
+    const [config, ...others] = servedClusterConfigs(
+      parseConfig({ DEPUTY_CLUSTERS: JSON.stringify([prodEu]) }),
+    );
+    expect(others).toEqual([]);
+    if (!config) throw new Error("no cluster");
     expect(config.kube.clusterName).toBe("prod-eu");
     expect(config.mcp.url).toBe(prodEu.mcpUrl);
     expect(config.approvals.executorUrl).toBe(prodEu.executorUrl);
@@ -146,18 +150,28 @@ describe("the cluster the bot serves", () => {
   });
 
   it("is today's single cluster without DEPUTY_CLUSTERS", () => {
-    const config = servedClusterConfig(parseConfig({ DEPUTY_CLUSTER_NAME: "production" }));
+    const [config] = servedClusterConfigs(parseConfig({ DEPUTY_CLUSTER_NAME: "production" }));
+    if (!config) throw new Error("no cluster");
     expect(config.kube.clusterName).toBe("production");
     expect(config.mcp.url).toBeUndefined();
     expect(config.approvals.executorUrl).toBeUndefined();
   });
 
-  it("refuses several clusters rather than serving them all through the first", () => {
-    const two = parseConfig({
-      DEPUTY_CLUSTERS: JSON.stringify([prodEu, { ...prodEu, name: "staging", channels: [] }]),
-    });
-    expect(() => servedClusterConfig(two)).toThrow(
-      /lists 2 clusters \(prod-eu, staging\).*one cluster per bot/,
-    );
+  it("gives each of several clusters its own name, MCP server and executor", () => {
+    const staging = {
+      name: "staging",
+      mcpUrl: "https://mcp.staging.internal/mcp",
+      executorUrl: "https://executor.staging.internal",
+      channels: [],
+    };
+    const two = parseConfig({ DEPUTY_CLUSTERS: JSON.stringify([prodEu, staging]) });
+    const served = servedClusterConfigs(two);
+    expect(
+      served.map((config) => [config.kube.clusterName, config.mcp.url, config.approvals.executorUrl]),
+    ).toEqual([
+      ["prod-eu", prodEu.mcpUrl, prodEu.executorUrl],
+      ["staging", staging.mcpUrl, staging.executorUrl],
+    ]);
+    expect(botKeyPurposes(two)).toEqual(["action", "mcpCaller", "executorCaller"]);
   });
 });

@@ -3,7 +3,7 @@ import { Writable } from "node:stream";
 import { CoreV1Api, makeInformer, type KubeConfig, type V1Pod } from "@kubernetes/client-node";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { TriageMessage, TriageSink } from "../../core/alerts.ts";
+import { triageText, type TriageMessage, type TriageSink } from "../../core/alerts.ts";
 import { createAuditLog, type AuditRecord } from "../../core/audit.ts";
 import { createKubeClients, type KubeClients } from "../../core/kube/client.ts";
 import { createLogger } from "../../core/logger.ts";
@@ -102,6 +102,7 @@ describe("triage watcher on the seeded cluster", () => {
       prefix,
       metrics,
       audit,
+      cluster: "prod-eu",
       analyse: async (text) => {
         analysed.push(text);
         return "The agent thinks this needs a look.";
@@ -144,6 +145,11 @@ describe("triage watcher on the seeded cluster", () => {
       /^Triage: Deployment shop\/checkout \(pod checkout-[a-z0-9-]+\) is crash-looping/,
     );
     expect(crash.diagnosis).toMatch(/exit code|exited/i);
+    // One triage channel may hear from several clusters: each message names its own.
+    expect(crash.cluster).toBe("prod-eu");
+    expect(triageText(crash).split("\n")[0]).toMatch(
+      /^\[cluster prod-eu\] Triage: Deployment shop\/checkout/,
+    );
     expect(crash.diagnosis).toContain("(cluster text, untrusted)");
     expect(crash.analysis).toBe("The agent thinks this needs a look.");
     expect(analysed.some((text) => text.includes(crash.diagnosis))).toBe(true);

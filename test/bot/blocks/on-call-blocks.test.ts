@@ -77,4 +77,11 @@ describe("on-call blocks", () => {
     expect(alertBlocks(alert)).toMatchSnapshot();
     expect(alertBlocks(alert, "2026-11-01T12:30:00.000Z")).toMatchSnapshot();
   });
+
+  it("names each entry's cluster when several clusters are served", () => {
+    const one = JSON.stringify(pendingBlocks(overview(true, false)));
+    expect(one).not.toContain("in cluster prod-eu");
+    const several = JSON.stringify(pendingBlocks({ ...overview(true, false), severalClusters: true }));
+    expect(several).toContain("scale_deployment on Deployment shop/checkout in cluster prod-eu");
+  });
 });

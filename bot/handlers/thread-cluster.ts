@@ -1,0 +1,78 @@
+import { clusterChoiceHelp, clusterNamedIn } from "../../core/cluster-choice.ts";
+import type { ConversationRef } from "../../core/identity.ts";
+import type { ServedCluster } from "../clusters.ts";
+import type { BotServices } from "../deps.ts";
+
+/**
+ * The cluster a message in a thread works on. With one cluster served it is
+ * that one (a message may still name it; an unknown name is refused). With
+ * several, a thread is bound to one: the cluster the message names ("in
+ * prod-eu, …", "in cluster prod-eu …", `--cluster prod-eu`), else the one the
+ * thread is already bound to, else the channel's default. Naming another
+ * cluster moves the thread there; the model is told, so it does not mix what
+ * it found in one cluster with the other. Nothing runs when no cluster can be
+ * told: the person gets the list of clusters and how to name one.
+ */
+export type ThreadCluster =
+  | {
+      cluster: ServedCluster;
+      /** The message without the naming of the cluster. */
+      text: string;
+      /** For the agent: the thread moved to this cluster from another. */
+      note?: string;
+    }
+  | { refusal: string };
+
+export async function clusterOfThread(
+  services: BotServices,
+  conversation: ConversationRef,
+  text: string,
+  /** Deputy composed this message about a cluster it names (an outcome); its text is not parsed. */
+  composedFor?: string,
+): Promise<ThreadCluster> {
+  const { clusters } = services;
+  if (composedFor !== undefined) {
+    const cluster = clusters.get(composedFor);
+    return cluster ? { cluster, text } : { refusal: `Cluster ${composedFor} is not served here any more.` };
+  }
+  const choice = clusterNamedIn(text, clusters.names);
+  if (choice.kind === "unknown") {
+    const problem =
+      choice.name === ""
+        ? "`--cluster` needs a cluster name; nothing was run."
+        : `I don't serve a cluster named \`${choice.name}\`, so nothing was run.`;
+    return { refusal: clusterChoiceHelp(clusters.names, problem) };
+  }
+  if (clusters.all.length === 1) return { cluster: clusters.all[0]!, text: choice.text };
+
+  const bound = await services.conversations.boundCluster(conversation);
+  if (choice.kind === "named") {
+    const cluster = clusters.get(choice.cluster)!;
+    if (bound === cluster.name) return { cluster, text: choice.text };
+    await services.conversations.bindCluster(conversation, cluster.name);
+    return {
+      cluster,
+      text: choice.text,
+      ...(bound
+        ? {
+            note: `The user moved this thread from cluster ${bound} to cluster ${cluster.name}. Your tools now read ${cluster.name} only; anything found earlier in this thread was about ${bound}.`,
+          }
+        : {}),
+    };
+  }
+  const current = bound === undefined ? undefined : clusters.get(bound);
+  if (current) return { cluster: current, text: choice.text };
+  const fallback = clusters.defaultFor(conversation.channel);
+  if (!fallback) {
+    return {
+      refusal: clusterChoiceHelp(
+        clusters.names,
+        bound === undefined
+          ? "This channel has no default cluster, so I can't tell which one you mean; nothing was run."
+          : `This thread was about cluster ${bound}, which is not served here any more; nothing was run.`,
+      ),
+    };
+  }
+  await services.conversations.bindCluster(conversation, fallback.name);
+  return { cluster: fallback, text: choice.text };
+}
