@@ -176,6 +176,8 @@ function whatAndWhy(action: PendingAction, view: ApprovalView, changes: ChangeBl
 export interface ApprovalCardOptions {
   /** `<!subteam^S…>` or `<@U…>` mentions of whoever may approve; built by us, never from the model. */
   approverMention: string | undefined;
+  /** Several clusters served: the header names the action's cluster too. */
+  nameCluster?: boolean;
 }
 
 /** The card posted in the thread for a stored pending action. */
@@ -196,7 +198,14 @@ export function approvalCardBlocks(
   return [
     {
       type: "header",
-      text: { type: "plain_text", text: `Approval needed: ${action.tool}`.slice(0, 150), emoji: true },
+      text: {
+        type: "plain_text",
+        text: `Approval needed${options.nameCluster ? ` in ${action.cluster}` : ""}: ${action.tool}`.slice(
+          0,
+          150,
+        ),
+        emoji: true,
+      },
     },
     ...whatAndWhy(action, view, changes),
     {

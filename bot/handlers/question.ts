@@ -117,19 +117,13 @@ async function routeQuestion(
     });
     return;
   }
-  await runAgentTurn(
-    services,
-    client,
-    { ...question, cluster, clusterNote: bound.note },
-    services.agent,
-    log,
-  );
+  await runAgentTurn(services, client, { ...question, cluster }, services.agent, log);
 }
 
 async function runAgentTurn(
   services: BotServices,
   client: webApi.WebClient,
-  question: Question & { cluster: ServedCluster; clusterNote: string | undefined },
+  question: Question & { cluster: ServedCluster },
   agent: NonNullable<BotServices["agent"]>,
   log: BotServices["logger"],
 ): Promise<void> {
@@ -191,7 +185,6 @@ async function runAgentTurn(
       history: record.messages,
       notes: [
         ...(named ? [`This thread works on cluster ${named}: your tools read and propose there only.`] : []),
-        ...(question.clusterNote ? [question.clusterNote] : []),
         ...notes,
       ],
       requester: question.requester,

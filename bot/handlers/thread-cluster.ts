@@ -9,8 +9,8 @@ import type { BotServices } from "../deps.ts";
  * several, a thread is bound to one: the cluster the message names ("in
  * prod-eu, …", "in cluster prod-eu …", `--cluster prod-eu`), else the one the
  * thread is already bound to, else the channel's default. Naming another
- * cluster moves the thread there; the model is told, so it does not mix what
- * it found in one cluster with the other. Nothing runs when no cluster can be
+ * cluster moves the thread there; the model is told (a note for its next
+ * turn), so it does not mix what it found in one cluster with the other. Nothing runs when no cluster can be
  * told: the person gets the list of clusters and how to name one.
  */
 export type ThreadCluster =
@@ -18,8 +18,6 @@ export type ThreadCluster =
       cluster: ServedCluster;
       /** The message without the naming of the cluster. */
       text: string;
-      /** For the agent: the thread moved to this cluster from another. */
-      note?: string;
     }
   | { refusal: string };
 
@@ -50,15 +48,14 @@ export async function clusterOfThread(
     const cluster = clusters.get(choice.cluster)!;
     if (bound === cluster.name) return { cluster, text: choice.text };
     await services.conversations.bindCluster(conversation, cluster.name);
-    return {
-      cluster,
-      text: choice.text,
-      ...(bound
-        ? {
-            note: `The user moved this thread from cluster ${bound} to cluster ${cluster.name}. Your tools now read ${cluster.name} only; anything found earlier in this thread was about ${bound}.`,
-          }
-        : {}),
-    };
+    if (bound) {
+      // The agent's next turn in this thread hears it, whether this message is a turn or a command.
+      await services.conversations.addNote(
+        conversation,
+        `The user moved this thread from cluster ${bound} to cluster ${cluster.name}. Your tools now read ${cluster.name} only; anything found earlier in this thread was about ${bound}.`,
+      );
+    }
+    return { cluster, text: choice.text };
   }
   const current = bound === undefined ? undefined : clusters.get(bound);
   if (current) return { cluster: current, text: choice.text };

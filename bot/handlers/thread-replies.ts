@@ -73,7 +73,10 @@ export async function postApprovalCard(
     channel: conversation.channel,
     thread_ts: conversation.thread,
     text: approvalCardText(action),
-    blocks: approvalCardBlocks(action, approvalViewOf(action), { approverMention: services.approverMention }),
+    blocks: approvalCardBlocks(action, approvalViewOf(action), {
+      approverMention: services.approverMention,
+      nameCluster: services.clusters.all.length > 1,
+    }),
     unfurl_links: false,
     unfurl_media: false,
   });

@@ -1,17 +1,11 @@
-import { execFile } from "node:child_process";
-import { mkdtemp, readFile, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { isKubeApiError } from "../../core/kube/errors.ts";
 import { roleForAction } from "../../core/openbao-roles.ts";
-import type { TestEnvState } from "../../devenv/testenv.ts";
 import { createCredentialBroker } from "../../executor/credential-broker.ts";
 import { createKubeWriter } from "../../executor/kube-writer.ts";
 import type { ClusterEndpoint } from "../../executor/kube-writer.ts";
 import { randomBytes } from "node:crypto";
-import { AppsV1Api, KubeConfig } from "@kubernetes/client-node";
+import { AppsV1Api, type KubeConfig } from "@kubernetes/client-node";
 import type { Redis } from "ioredis";
 import { createActionStore, type ActionStore } from "../../core/actions/store.ts";
 import { createAuditLog, type AuditRecord } from "../../core/audit.ts";
@@ -29,17 +23,16 @@ import {
   testSigner,
 } from "../executor/support.ts";
 import { prepareWriteEnv, type WriteEnv } from "../executor/write-env.ts";
+import { startSecondCluster, type SecondCluster } from "./second-cluster.ts";
 
 /**
  * Two local control planes side by side: the shared test environment is
  * cluster A; a second one, in a directory of its own with ports of its own,
  * is cluster B. Nothing Deputy obtains for one cluster opens the other.
  */
-const run = promisify(execFile);
-const CLI = join(import.meta.dirname, "../../cli/deputy.ts");
 const NS = "deputy-w-broker";
 
-let dirB: string;
+let second: SecondCluster | undefined;
 let clusterB: ClusterEndpoint;
 let envA: WriteEnv;
 let adminB: KubeConfig;
@@ -49,22 +42,10 @@ let harnessA: Harness;
 let store: ActionStore;
 const captured = capture();
 
-/** `deputy testenv` in another directory, as a process of its own (a test worker may not start one). */
-async function testenv(command: "up" | "down"): Promise<void> {
-  const env: NodeJS.ProcessEnv = { ...process.env, DEPUTY_TESTENV_DIR: dirB };
-  delete env.VITEST_WORKER_ID;
-  delete env.VITEST_POOL_ID;
-  delete env.VITEST;
-  await run(process.execPath, [CLI, "testenv", command], { env, timeout: 110_000 });
-}
-
 beforeAll(async () => {
-  dirB = await mkdtemp(join(tmpdir(), "deputy-cluster-b-"));
-  await testenv("up");
-  const state = JSON.parse(await readFile(join(dirB, "env.json"), "utf8")) as TestEnvState;
-  clusterB = { server: state.server, caPem: await readFile(state.caFile, "utf8") };
-  adminB = new KubeConfig();
-  adminB.loadFromFile(state.kubeconfig);
+  second = await startSecondCluster();
+  clusterB = second.endpoint;
+  adminB = second.admin;
   envA = await prepareWriteEnv();
   redis = connectRedis();
   prefix = testPrefix("two-clusters");
@@ -85,10 +66,7 @@ afterAll(async () => {
     await dropPrefix(redis, prefix);
     redis.disconnect();
   }
-  if (dirB) {
-    await testenv("down").catch(() => undefined);
-    await rm(dirB, { recursive: true, force: true });
-  }
+  await second?.stop();
 }, 60_000);
 
 async function statusOf(cluster: ClusterEndpoint, token: string, path: string): Promise<number> {

@@ -18,7 +18,7 @@ import {
 import type { ClusterEndpoint } from "../../executor/kube-writer.ts";
 import { createOpenBaoClient, type OpenBaoClient } from "../../executor/openbao-client.ts";
 import { setupOpenBao } from "../../executor/openbao-setup.ts";
-import { adminKubeConfig, loadTestEnv, mintServiceAccountToken } from "../helpers/testenv.ts";
+import { adminKubeConfig, loadTestEnv, mintServiceAccountToken, type TestEnv } from "../helpers/testenv.ts";
 
 /**
  * The write path's real surroundings for integration tests: OpenBao (the
@@ -41,7 +41,7 @@ const TEST_AUTH_ROLES = ["deputy-executor", "deputy-mcp", "deputy-bot"];
 export const EXECUTOR_NAMESPACE = "deputy-test-system";
 export const EXECUTOR_SA = "deputy-executor";
 export const JIT_NAMESPACE = "deputy-test-jit";
-/** Namespaces the test roles may change: the seeded shop and one per test suite (deputy-w-e2e, deputy-w-runners, deputy-w-approvals, deputy-w-oncall: seeded copies of shop). */
+/** Namespaces the test roles may change: the seeded shop and one per test suite (deputy-w-e2e, deputy-w-runners, deputy-w-approvals, deputy-w-oncall: seeded copies of shop; deputy-w-clusters in two clusters). */
 export const WRITABLE = [
   "shop",
   "deputy-w-exec",
@@ -52,6 +52,7 @@ export const WRITABLE = [
   "deputy-w-runners",
   "deputy-w-approvals",
   "deputy-w-oncall",
+  "deputy-w-clusters",
 ] as const;
 const RBAC_DIR = join(import.meta.dirname, "../../manifests/base/rbac");
 /**
@@ -213,37 +214,52 @@ export async function applyReaderRole(kc: KubeConfig = adminKubeConfig()): Promi
   }
 }
 
-let namespaces: Promise<void> | undefined;
+/** Once per test environment (keyed by its kubeconfig) and process. */
+function oncePerEnv<T>(cache: Map<string, Promise<T>>, env: TestEnv, make: () => Promise<T>): Promise<T> {
+  let made = cache.get(env.kubeconfig);
+  if (!made) {
+    made = make();
+    cache.set(env.kubeconfig, made);
+  }
+  return made;
+}
+
+const namespaces = new Map<string, Promise<void>>();
 
 /**
  * The Kubernetes side only (no OpenBao): the writable namespaces, OpenBao's
  * RBAC from the manifests, and the deputy-reader role. Enough for tests that
  * propose writes but do not run them.
  */
-export function prepareNamespaces(): Promise<void> {
-  namespaces ??= (async () => {
-    const kc = adminKubeConfig();
+export function prepareNamespaces(env: TestEnv = loadTestEnv()): Promise<void> {
+  return oncePerEnv(namespaces, env, async () => {
+    const kc = adminKubeConfig(env);
     await applyOpenBaoRbac(kc);
     await applyReaderRole(kc);
     await ensure(kc, { apiVersion: "v1", kind: "Namespace", metadata: { name: EXECUTOR_NAMESPACE } });
-  })();
-  return namespaces;
+  });
 }
 
-let prepared: Promise<WriteEnv> | undefined;
+const prepared = new Map<string, Promise<WriteEnv>>();
 
-/** Idempotent: safe for every test file (and the benchmark) to call. */
-export function prepareWriteEnv(): Promise<WriteEnv> {
-  prepared ??= (async () => {
-    const env = loadTestEnv();
-    await prepareNamespaces();
+/**
+ * Idempotent: safe for every test file (and the benchmark) to call. Another
+ * environment (a second cluster) gets the same setup on its own API server
+ * and its own OpenBao.
+ */
+export function prepareWriteEnv(env: TestEnv = loadTestEnv()): Promise<WriteEnv> {
+  return oncePerEnv(prepared, env, async () => {
+    await prepareNamespaces(env);
     const roles = testRoles();
     const openbao = createOpenBaoClient({ addr: env.baoAddr });
     const caPem = readFileSync(env.caFile, "utf8");
     // OpenBao's own service account, for the secrets engine only (logins review themselves).
-    const engineJwt = await mintServiceAccountToken(OPENBAO_ACCOUNT.namespace, OPENBAO_ACCOUNT.name, {
-      expirationSeconds: 24 * 3600,
-    });
+    const engineJwt = await mintServiceAccountToken(
+      OPENBAO_ACCOUNT.namespace,
+      OPENBAO_ACCOUNT.name,
+      { expirationSeconds: 24 * 3600 },
+      env,
+    );
     await setupOpenBao({
       openbao,
       adminToken: env.baoRootToken,
@@ -253,10 +269,12 @@ export function prepareWriteEnv(): Promise<WriteEnv> {
       secretsEngineJwt: engineJwt,
     });
     // The executor's token, audience-bound to OpenBao, in a file as a projected volume would be.
-    const executorJwt = await mintServiceAccountToken(EXECUTOR_NAMESPACE, EXECUTOR_SA, {
-      audience: "openbao",
-      expirationSeconds: 3600,
-    });
+    const executorJwt = await mintServiceAccountToken(
+      EXECUTOR_NAMESPACE,
+      EXECUTOR_SA,
+      { audience: "openbao", expirationSeconds: 3600 },
+      env,
+    );
     const dir = await mkdtemp(join(tmpdir(), "deputy-executor-"));
     const jwtPath = join(dir, "token");
     await writeFile(jwtPath, executorJwt, { mode: 0o600 });
@@ -270,6 +288,5 @@ export function prepareWriteEnv(): Promise<WriteEnv> {
       secretsMounts: secretsMounts(TEST_MOUNT, roles.secretsEngine.parallelMounts),
       authRole: "deputy-executor",
     };
-  })();
-  return prepared;
+  });
 }

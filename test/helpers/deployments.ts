@@ -1,4 +1,4 @@
-import { AppsV1Api } from "@kubernetes/client-node";
+import { AppsV1Api, type KubeConfig } from "@kubernetes/client-node";
 import { adminKubeConfig, eventually } from "./testenv.ts";
 
 /**
@@ -9,9 +9,15 @@ import { adminKubeConfig, eventually } from "./testenv.ts";
 export async function freshDeployment(
   namespace: string,
   name: string,
-  options: { replicas?: number; annotations?: Record<string, string>; progressDeadlineSeconds?: number } = {},
+  options: {
+    replicas?: number;
+    annotations?: Record<string, string>;
+    progressDeadlineSeconds?: number;
+    /** Another cluster's admin (a second test environment); default the shared one. */
+    admin?: KubeConfig;
+  } = {},
 ): Promise<void> {
-  const apps = adminKubeConfig().makeApiClient(AppsV1Api);
+  const apps = (options.admin ?? adminKubeConfig()).makeApiClient(AppsV1Api);
   await apps.deleteNamespacedDeployment({ name, namespace }).catch(() => undefined);
   await eventually(`old ${name} gone`, () =>
     apps.readNamespacedDeployment({ name, namespace }).then(

@@ -33,8 +33,9 @@ export interface TestEnv {
 
 export { SEED };
 
-export function loadTestEnv(): TestEnv {
-  const layout = testEnvLayout();
+/** The shared test environment, or the one in `dir` (a second cluster beside it). */
+export function loadTestEnv(dir?: string): TestEnv {
+  const layout = testEnvLayout(dir);
   let state: TestEnvState;
   try {
     state = JSON.parse(readFileSync(layout.envJson, "utf8")) as TestEnvState;
@@ -57,9 +58,9 @@ export function loadTestEnv(): TestEnv {
   };
 }
 
-export function adminKubeConfig(): KubeConfig {
+export function adminKubeConfig(env: TestEnv = loadTestEnv()): KubeConfig {
   const kc = new KubeConfig();
-  kc.loadFromFile(loadTestEnv().kubeconfig);
+  kc.loadFromFile(env.kubeconfig);
   return kc;
 }
 
@@ -89,8 +90,9 @@ export async function mintServiceAccountToken(
   namespace: string,
   name: string,
   options: ServiceAccountOptions = {},
+  env: TestEnv = loadTestEnv(),
 ): Promise<string> {
-  const admin = adminKubeConfig();
+  const admin = adminKubeConfig(env);
   const core = admin.makeApiClient(CoreV1Api);
   await ignoreConflict(core.createNamespace({ body: { metadata: { name: namespace } } }));
   await ignoreConflict(
@@ -129,9 +131,9 @@ export async function serviceAccountKubeConfig(
   namespace: string,
   name: string,
   options: ServiceAccountOptions = {},
+  env: TestEnv = loadTestEnv(),
 ): Promise<KubeConfig> {
-  const env = loadTestEnv();
-  const token = await mintServiceAccountToken(namespace, name, options);
+  const token = await mintServiceAccountToken(namespace, name, options, env);
   const kc = new KubeConfig();
   kc.loadFromOptions({
     clusters: [{ name: "testenv", server: env.server, caFile: env.caFile }],

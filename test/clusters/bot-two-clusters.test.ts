@@ -1,0 +1,365 @@
+import { randomBytes } from "node:crypto";
+import { AppsV1Api, type KubeConfig } from "@kubernetes/client-node";
+import type { Redis } from "ioredis";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createSlackApp, EVENTS_PATH, type SlackApp } from "../../bot/app.ts";
+import { APPROVE_ACTION_ID } from "../../bot/blocks/approval-card.ts";
+import { postApprovalCard } from "../../bot/handlers/thread-replies.ts";
+import type { PendingActionRef } from "../../core/actions/schema.ts";
+import { createActionStore, type ActionStore } from "../../core/actions/store.ts";
+import { parseConfig } from "../../core/config.ts";
+import { createApprovalExecutor, type ApprovalExecutor } from "../../executor/approval-executor.ts";
+import { createCredentialBroker } from "../../executor/credential-broker.ts";
+import {
+  startAnthropicFake,
+  text,
+  toolUse,
+  type AnthropicFake,
+  type MessagesRequest,
+} from "../fakes/anthropic.ts";
+import { startSlackFake, type FakeMessage, type SlackFake } from "../fakes/slack.ts";
+import { scriptedAgent, slackFakeEnv } from "../bot/helpers/over-fakes.ts";
+import { capture, connectRedis, dropPrefix, testPrefix, testSigner } from "../executor/support.ts";
+import { prepareWriteEnv, type WriteEnv } from "../executor/write-env.ts";
+import { freshDeployment } from "../helpers/deployments.ts";
+import { adminKubeConfig, eventually, serviceAccountKubeConfig } from "../helpers/testenv.ts";
+import { READER_ACCOUNT, READER_NAMESPACE, startHarness, type Harness } from "../mcp/harness.ts";
+import { startSecondCluster, type SecondCluster } from "./second-cluster.ts";
+
+/**
+ * One bot serving two clusters, each with its own MCP server (its own read
+ * identity on its own API server) and its own executor (its own OpenBao):
+ * the shared test environment is prod-eu, a second one beside it is prod-us.
+ * The real Bolt app hears signed requests from the Slack fake; the real agent
+ * loop talks to the scripted model; everything else is real.
+ */
+const ALICE = "U0CLALICE";
+const BOB = "U0CLBOB";
+const EU = "C0CLEU";
+const US = "C0CLUS";
+/** A channel with no default cluster. */
+const ANY = "C0CLANY";
+const NS = "deputy-w-clusters";
+const suffix = randomBytes(3).toString("hex");
+/** A Deployment that exists only in prod-eu, and one only in prod-us. */
+const ONLY_EU = `only-eu-${suffix}`;
+const ONLY_US = `only-us-${suffix}`;
+
+let second: SecondCluster | undefined;
+let slack: SlackFake;
+let model: AnthropicFake;
+let harnessEu: Harness;
+let harnessUs: Harness;
+let redis: Redis;
+let prefix: string;
+let store: ActionStore;
+let bot: SlackApp;
+const captured = capture();
+const minted: Record<"prod-eu" | "prod-us", string[]> = { "prod-eu": [], "prod-us": [] };
+
+function executorFor(name: "prod-eu" | "prod-us", env: WriteEnv): ApprovalExecutor {
+  return createApprovalExecutor({
+    store,
+    broker: createCredentialBroker({
+      openbao: env.openbao,
+      logger: captured.logger,
+      authMount: env.authMount,
+      authRole: env.authRole,
+      secretsMount: env.secretsMount,
+      jwtPath: env.jwtPath,
+      onCredential: (credential) => minted[name].push(credential.token),
+    }),
+    roles: env.roles,
+    cluster: env.cluster,
+    audit: captured.audit,
+    logger: captured.logger,
+    approvers: { slackUserIds: [BOB], localApproverIds: [] },
+    twoPersonRule: { normal: true, high: true },
+    protectedNamespaces: ["kube-system"],
+    clusterName: name,
+  });
+}
+
+function replies(channel: string, threadTs: string): FakeMessage[] {
+  return slack.thread(channel, threadTs).filter((m) => m.user === slack.botUserId && !m.ephemeralTo);
+}
+
+/** Everything the bot posted in a thread, text and blocks. */
+function threadText(channel: string, threadTs: string): string {
+  return replies(channel, threadTs)
+    .map((m) => `${m.text}\n${JSON.stringify(m.blocks ?? [])}`)
+    .join("\n");
+}
+
+/** The text of the newest user message the model was sent (the prompt and Deputy's notes). */
+function promptOf(request: MessagesRequest): string {
+  const last = request.messages.at(-1);
+  if (!last) return "";
+  if (typeof last.content === "string") return last.content;
+  return last.content.map((block) => (typeof block.text === "string" ? block.text : "")).join("\n");
+}
+
+/** Tool calls each MCP server answered for a channel (its audit, by conversation). */
+function toolCallsIn(harness: Harness, channel: string): string[] {
+  return harness.audit
+    .filter((record) => record.kind === "tool_call" && record.conversation?.channel === channel)
+    .map((record) => record.tool ?? "");
+}
+
+async function replicasIn(admin: KubeConfig, name: string): Promise<number | undefined> {
+  const deployment = await admin.makeApiClient(AppsV1Api).readNamespacedDeployment({ name, namespace: NS });
+  return deployment.spec?.replicas;
+}
+
+beforeAll(async () => {
+  second = await startSecondCluster();
+  const [writeEu, writeUs] = await Promise.all([prepareWriteEnv(), prepareWriteEnv(second.env)]);
+  await Promise.all([freshDeployment(NS, ONLY_EU), freshDeployment(NS, ONLY_US, { admin: second.admin })]);
+  redis = connectRedis();
+  prefix = testPrefix("bot-clusters");
+  // Both clusters' MCP servers keep their proposals in the bot's store; each names its own cluster.
+  const mcpEnv = {
+    DEPUTY_REDIS_PREFIX: prefix,
+    DEPUTY_RATE_LIMIT_USER_PER_MINUTE: "1000",
+    DEPUTY_WRITABLE_NAMESPACES: NS,
+  };
+  harnessEu = await startHarness({ env: { ...mcpEnv, DEPUTY_CLUSTER_NAME: "prod-eu" } });
+  harnessUs = await startHarness({
+    env: { ...mcpEnv, DEPUTY_CLUSTER_NAME: "prod-us" },
+    // prod-us's own read identity, on prod-us's API server.
+    kubeConfig: await serviceAccountKubeConfig(
+      READER_NAMESPACE,
+      READER_ACCOUNT,
+      { clusterRole: "deputy-reader" },
+      second.env,
+    ),
+  });
+  store = createActionStore(redis, { prefix, ttlSeconds: 900, signer: testSigner() });
+
+  slack = await startSlackFake();
+  model = await startAnthropicFake();
+  const config = parseConfig({ ...slackFakeEnv(slack), DEPUTY_APPROVERS: BOB });
+  bot = createSlackApp({
+    slack: config.slack,
+    approvals: config.approvals,
+    redisPrefix: prefix,
+    redis,
+    logger: captured.logger,
+    audit: captured.audit,
+    agent: scriptedAgent(model, captured.logger),
+    actions: store,
+    statusIntervalMs: 0,
+    followUp: { timeoutMs: 3000, intervalMs: 300 },
+    clusters: [
+      { name: "prod-eu", mcp: harnessEu.client, decider: executorFor("prod-eu", writeEu), channels: [EU] },
+      { name: "prod-us", mcp: harnessUs.client, decider: executorFor("prod-us", writeUs), channels: [US] },
+    ],
+  });
+  const { port } = await bot.start();
+  slack.setTarget(`http://127.0.0.1:${port}${EVENTS_PATH}`);
+  // Reads list the namespace's Deployments; a scale request proposes one; an outcome is acknowledged.
+  model.setScript((request) => {
+    const prompt = promptOf(request);
+    if (request.messages.at(-1)?.content && /tool_result/.test(JSON.stringify(request.messages.at(-1))))
+      return text("Here is what I found.");
+    const scale = /scale (\S+) to 2/.exec(prompt);
+    if (scale) {
+      return toolUse("scale_deployment", {
+        namespace: NS,
+        name: scale[1],
+        replicas: 2,
+        reason: "Asked to scale it.",
+      });
+    }
+    if (/was approved by/.test(prompt)) return text("Noted.");
+    return toolUse("list_deployments", { namespace: NS });
+  });
+}, 180_000);
+
+afterAll(async () => {
+  await bot?.stop();
+  await harnessEu?.close();
+  await harnessUs?.close();
+  await model?.close();
+  await slack?.close();
+  await adminKubeConfig()
+    .makeApiClient(AppsV1Api)
+    .deleteNamespacedDeployment({ name: ONLY_EU, namespace: NS })
+    .catch(() => undefined);
+  if (redis) {
+    await dropPrefix(redis, prefix);
+    redis.disconnect();
+  }
+  await second?.stop();
+}, 60_000);
+
+describe("one bot, two clusters", () => {
+  it("the same question in two channels reaches the two clusters, each through its own MCP server", async () => {
+    const question = `which deployments run in ${NS}?`;
+    const [eu, us] = await Promise.all([
+      slack.mention({ user: ALICE, text: question, channel: EU }),
+      slack.mention({ user: ALICE, text: question, channel: US }),
+    ]);
+    await bot.idle();
+    const euResult = model.requests
+      .map((r) => JSON.stringify(r.body.messages))
+      .find((m) => m.includes(ONLY_EU));
+    expect(euResult, "prod-eu's Deployment reached the model").toBeDefined();
+    expect(euResult).not.toContain(ONLY_US);
+    const usResult = model.requests
+      .map((r) => JSON.stringify(r.body.messages))
+      .find((m) => m.includes(ONLY_US));
+    expect(usResult, "prod-us's Deployment reached the model").toBeDefined();
+    expect(usResult).not.toContain(ONLY_EU);
+    // Each channel's question was answered by its own cluster's MCP server, and only by it.
+    expect(toolCallsIn(harnessEu, EU)).toEqual(["list_deployments"]);
+    expect(toolCallsIn(harnessUs, US)).toEqual(["list_deployments"]);
+    expect(toolCallsIn(harnessEu, US)).toEqual([]);
+    expect(toolCallsIn(harnessUs, EU)).toEqual([]);
+    // The answers name their cluster.
+    expect(threadText(EU, eu.ts)).toContain("cluster prod-eu");
+    expect(threadText(US, us.ts)).toContain("cluster prod-us");
+    expect(threadText(EU, eu.ts)).not.toContain("prod-us");
+  });
+
+  it("a thread moves to the cluster its message names and stays there; --cluster moves it again", async () => {
+    const sent = await slack.mention({
+      user: ALICE,
+      text: `in prod-us, which deployments run in ${NS}?`,
+      channel: EU,
+    });
+    await bot.idle();
+    const euCalls = toolCallsIn(harnessEu, EU).length;
+    expect(toolCallsIn(harnessUs, EU)).toEqual(["list_deployments"]);
+    const first = model.requests.find((r) => promptOf(r.body).includes(`which deployments run in ${NS}?`))!;
+    expect(first).toBeDefined();
+    // The naming is not part of the question, and the model is told which cluster it works on.
+    const moved = model.requests.filter((r) =>
+      promptOf(r.body).includes("This thread works on cluster prod-us"),
+    );
+    expect(moved.length).toBeGreaterThan(0);
+    expect(promptOf(moved[0]!.body)).not.toContain("in prod-us,");
+
+    // A follow-up that names no cluster stays in prod-us.
+    await slack.mention({ user: ALICE, text: "and now?", channel: EU, threadTs: sent.ts });
+    await bot.idle();
+    expect(toolCallsIn(harnessUs, EU)).toEqual(["list_deployments", "list_deployments"]);
+    expect(toolCallsIn(harnessEu, EU)).toHaveLength(euCalls);
+
+    // A direct command with --cluster runs there, and the thread follows it.
+    await slack.mention({
+      user: ALICE,
+      text: `deployments ${NS} --cluster prod-eu`,
+      channel: EU,
+      threadTs: sent.ts,
+    });
+    await bot.idle();
+    expect(toolCallsIn(harnessEu, EU)).toHaveLength(euCalls + 1);
+    expect(replies(EU, sent.ts).at(-1)!.text).toContain(ONLY_EU);
+    expect(replies(EU, sent.ts).at(-1)!.text).toContain("Cluster prod-eu");
+    await slack.mention({ user: ALICE, text: "and now?", channel: EU, threadTs: sent.ts });
+    await bot.idle();
+    expect(toolCallsIn(harnessEu, EU)).toHaveLength(euCalls + 2);
+    const told = model.requests.at(-2)!.body;
+    expect(promptOf(told)).toContain("moved this thread from cluster prod-us to cluster prod-eu");
+  });
+
+  it("a cluster not served, or a channel with no default, gets the list of clusters; nothing runs", async () => {
+    const requests = model.requests.length;
+    const calls = harnessEu.audit.length + harnessUs.audit.length;
+    const unknown = await slack.mention({
+      user: ALICE,
+      text: `in cluster prod-ap, which deployments run in ${NS}?`,
+      channel: EU,
+    });
+    const flag = await slack.mention({ user: ALICE, text: `pods ${NS} --cluster staging`, channel: US });
+    const nowhere = await slack.mention({
+      user: ALICE,
+      text: `which deployments run in ${NS}?`,
+      channel: ANY,
+    });
+    await bot.idle();
+    expect(replies(EU, unknown.ts).at(-1)!.text).toMatch(
+      /I don't serve a cluster named `prod-ap`, so nothing was run\. Clusters served here: `prod-eu`, `prod-us`\. Name one/,
+    );
+    expect(replies(US, flag.ts).at(-1)!.text).toContain("named `staging`");
+    expect(replies(ANY, nowhere.ts).at(-1)!.text).toMatch(
+      /This channel has no default cluster.*`prod-eu`, `prod-us`.*--cluster prod-eu/,
+    );
+    expect(model.requests).toHaveLength(requests);
+    expect(harnessEu.audit.length + harnessUs.audit.length).toBe(calls);
+
+    // Naming one in that channel works.
+    const named = await slack.mention({
+      user: ALICE,
+      text: `prod-us: which deployments run in ${NS}?`,
+      channel: ANY,
+    });
+    await bot.idle();
+    expect(toolCallsIn(harnessUs, ANY)).toEqual(["list_deployments"]);
+    expect(threadText(ANY, named.ts)).toContain("cluster prod-us");
+  });
+
+  it("an action proposed in prod-us is approved on a card naming prod-us and run by prod-us's executor only", async () => {
+    const before = await replicasIn(second!.admin, ONLY_US);
+    expect(before).toBe(1);
+    const sent = await slack.mention({ user: ALICE, text: `scale ${ONLY_US} to 2`, channel: US });
+    await bot.idle();
+    const card = replies(US, sent.ts).find((m) => JSON.stringify(m.blocks ?? []).includes(APPROVE_ACTION_ID));
+    expect(card, "an approval card").toBeDefined();
+    expect(JSON.stringify(card!.blocks)).toContain("Approval needed in prod-us: scale_deployment");
+    expect(JSON.stringify(card!.blocks)).toContain("*Cluster* prod-us");
+    const [actionId] = (card!.blocks as { elements?: { value?: string }[] }[])
+      .flatMap((b) => b.elements ?? [])
+      .find((e) => e.value)!
+      .value!.split("|") as [string];
+    expect((await store.get(actionId))?.cluster).toBe("prod-us");
+
+    await slack.click({ user: BOB, message: card!, actionId: APPROVE_ACTION_ID });
+    await bot.idle();
+    await eventually("prod-us scaled", async () =>
+      (await replicasIn(second!.admin, ONLY_US)) === 2 ? 2 : undefined,
+    );
+    expect(minted["prod-us"].length).toBeGreaterThanOrEqual(1);
+    expect(minted["prod-eu"]).toEqual([]);
+    const execution = captured.records.find((r) => r.kind === "execution" && r.actionId === actionId);
+    expect(execution?.cluster).toBe("prod-us");
+    expect(threadText(US, sent.ts)).toContain(`(cluster prod-us) succeeded`);
+  });
+
+  it("no card is posted for an action that names another cluster than the MCP server it came through", async () => {
+    // prod-us's MCP server proposes; the reply is then presented as if prod-eu's had made it.
+    const reply = await harnessUs.call(
+      "scale_deployment",
+      { namespace: NS, name: ONLY_US, replicas: 3 },
+      {
+        "deputy/requester": { kind: "slack", id: ALICE, teamId: slack.teamId },
+        "deputy/conversation": {
+          surface: "slack",
+          teamId: slack.teamId,
+          channel: EU,
+          thread: "1700000000.0042",
+        },
+      },
+    );
+    const ref = reply.structured?.pendingAction as PendingActionRef;
+    expect(ref?.id, reply.text).toBeDefined();
+    await postApprovalCard(
+      bot.services,
+      bot.client,
+      { surface: "slack", teamId: slack.teamId, channel: EU, thread: "1700000000.0042" },
+      ref,
+      "prod-eu",
+    );
+    const posted = slack.thread(EU, "1700000000.0042");
+    expect(posted.some((m) => JSON.stringify(m.blocks ?? []).includes(APPROVE_ACTION_ID))).toBe(false);
+    expect(posted.at(-1)!.text).toContain(
+      "it names cluster prod-us but was proposed through cluster prod-eu's MCP server",
+    );
+    expect(
+      captured.records.some(
+        (r) => r.kind === "anomaly" && r.rule === "action-wrong-cluster" && r.actionId === ref.id,
+      ),
+    ).toBe(true);
+  });
+});
