@@ -23,6 +23,12 @@ export interface ServedClusters {
   readonly names: readonly string[];
   readonly all: readonly ServedCluster[];
   get(name: string): ServedCluster | undefined;
+  /**
+   * The served cluster an action of cluster `name` belongs to: with one
+   * cluster, that one (its executor refuses another cluster's action itself);
+   * with several, the one of that name.
+   */
+  ofAction(name: string): ServedCluster | undefined;
   /** The cluster a channel's new threads start on: the only one, or the channel's default. */
   defaultFor(channel: string | undefined): ServedCluster | undefined;
 }
@@ -41,6 +47,7 @@ export function servedClusters(list: readonly ServedCluster[]): ServedClusters {
     names,
     all: list,
     get: (name) => byName.get(name),
+    ofAction: (name) => (list.length === 1 ? list[0] : byName.get(name)),
     defaultFor(channel) {
       if (list.length === 1) return list[0];
       if (channel === undefined) return undefined;

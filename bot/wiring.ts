@@ -1,11 +1,12 @@
 import { watchRedisHealth } from "../core/redis.ts";
 import type { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { Redis } from "ioredis";
-import { createActionStoreFromConfig } from "../core/actions/store.ts";
+import { createClusterActionSigner, createActionSigner } from "../core/actions/digest.ts";
+import { createActionStore } from "../core/actions/store.ts";
 import { createAuditLog, type AuditLog, type AuditObserver } from "../core/audit.ts";
 import { createCloser, type Closer } from "../core/closer.ts";
 import type { Config } from "../core/config.ts";
-import { requireKey, type DeputyKeys, type KeyPurpose } from "../core/keys.ts";
+import { keysOfCluster, requireKey, type DeputyKeys, type KeyPurpose } from "../core/keys.ts";
 import { DeputyError, describeError } from "../core/errors.ts";
 import type { Logger } from "../core/logger.ts";
 import type { Metrics } from "../core/metrics.ts";
@@ -105,6 +106,15 @@ export function servedClusterConfigs(config: Config): Config[] {
   }));
 }
 
+/**
+ * With several clusters the bot holds each cluster's keys apart (read from
+ * `<DEPUTY_KEYS_FROM_OPENBAO>/clusters/<name>/…`): the names to load them for,
+ * or undefined for a single cluster (the keys at the path itself).
+ */
+export function botKeyClusters(config: Config): string[] | undefined {
+  return config.clusters.length > 1 ? config.clusters.map((cluster) => cluster.name) : undefined;
+}
+
 /** The keys this bot's shape needs: a caller key per remote component, the action key for in-process ones. */
 export function botKeyPurposes(given: Config): KeyPurpose[] {
   const clusters = servedClusterConfigs(given);
@@ -135,14 +145,27 @@ export async function startBot(given: Config, options: BotRuntimeOptions): Promi
     }
     const audit = options.audit ?? createAuditLog();
     const keys = options.keys ?? {};
-    const actionKey = requireKey(keys, "action", "deputy bot");
+    const several = served.length > 1;
+    const keysOf = (cluster: Config): DeputyKeys => keysOfCluster(keys, cluster.kube.clusterName, several);
+    // Each cluster's proposals verify with that cluster's own action key only.
+    const actionKey = several ? undefined : requireKey(keys, "action", "deputy bot");
+    const signer = actionKey
+      ? createActionSigner(actionKey)
+      : createClusterActionSigner(
+          new Map(
+            served.map((cluster) => [
+              cluster.kube.clusterName,
+              requireKey(keysOf(cluster), "action", `deputy bot (cluster ${cluster.kube.clusterName})`),
+            ]),
+          ),
+        );
 
     const mcpClients = new Map<string, Client>();
     for (const cluster of served) {
       mcpClients.set(
         cluster.kube.clusterName,
         options.mcp ??
-          (await connectClusterMcp(cluster, { ...options, redis, audit, keys, actionKey }, closer)),
+          (await connectClusterMcp(cluster, { ...options, redis, audit, keys: keysOf(cluster) }, closer)),
       );
     }
 
@@ -157,7 +180,11 @@ export async function startBot(given: Config, options: BotRuntimeOptions): Promi
       redis,
       logger,
       agent: agentFromConfig(config, logger, options.metrics),
-      actions: createActionStoreFromConfig(config, redis, actionKey),
+      actions: createActionStore(redis, {
+        prefix: config.redis.prefix,
+        ttlSeconds: config.approvals.ttlSeconds,
+        signer,
+      }),
       clusters: served.map((cluster, index) => {
         const name = cluster.kube.clusterName;
         return {
@@ -186,7 +213,7 @@ export async function startBot(given: Config, options: BotRuntimeOptions): Promi
           redis,
           audit,
           logger,
-          keys,
+          keys: keysOf(cluster),
           closer,
           component: "deputy bot",
           isInGroup: slack.isInGroup,
@@ -246,7 +273,7 @@ export async function startBot(given: Config, options: BotRuntimeOptions): Promi
 /** A cluster's MCP server: over Streamable HTTP, or (single cluster) in this process. */
 async function connectClusterMcp(
   config: Config,
-  deps: BotRuntimeOptions & { redis: Redis; audit: AuditLog; keys: DeputyKeys; actionKey: Buffer },
+  deps: BotRuntimeOptions & { redis: Redis; audit: AuditLog; keys: DeputyKeys },
   closer: Closer,
 ): Promise<Client> {
   let mcp: Client;
@@ -260,7 +287,7 @@ async function connectClusterMcp(
       logger: deps.logger,
       audit: deps.audit,
       redis: deps.redis,
-      actionKey: deps.actionKey,
+      actionKey: requireKey(deps.keys, "action", "deputy bot"),
       metrics: deps.metrics,
     });
     closer.add("the Kubernetes client", () => mcpDeps.kube.close());

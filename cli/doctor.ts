@@ -54,12 +54,18 @@ function keysCheck(
   role: string,
   purposes: KeyPurpose[],
   component: string,
+  clusters?: string[],
 ): Check {
   return {
     name: "keys",
     async run() {
       try {
-        const keys = await loadKeysFromConfig({ config, role, purposes, component, logger });
+        const keys = await loadKeysFromConfig({ config, role, purposes, clusters, component, logger });
+        if (clusters) {
+          return ok(
+            `Deputy's keys load from OpenBao for each cluster (${clusters.join(", ")}: ${purposes.join(", ")}).`,
+          );
+        }
         const loaded = purposes.filter((purpose) => keys[purpose]);
         return ok(`Deputy's keys load from OpenBao (${loaded.join(", ")}).`);
       } catch (error) {
@@ -319,7 +325,11 @@ export function doctorChecks(
   component: Component,
   config: Config,
   logger: Logger,
-  options: { fetch?: typeof fetch; botKeyPurposes?: KeyPurpose[] } = {},
+  options: {
+    fetch?: typeof fetch;
+    botKeyPurposes?: KeyPurpose[];
+    botKeyClusters?: string[] | undefined;
+  } = {},
 ): Check[] {
   const fetchImpl = options.fetch ?? fetch;
   switch (component) {
@@ -344,6 +354,7 @@ export function doctorChecks(
           config.slack.openbaoRole,
           options.botKeyPurposes ?? ["action"],
           "deputy bot",
+          options.botKeyClusters,
         ),
         redisCheck(config),
         slackCheck(config, fetchImpl),

@@ -18,7 +18,17 @@ import type { Logger } from "./logger.ts";
  */
 export type KeyPurpose = "action" | "mcpCaller" | "executorCaller";
 
-export type DeputyKeys = { action?: Buffer; mcpCaller?: Buffer; executorCaller?: Buffer };
+export type DeputyKeys = {
+  action?: Buffer;
+  mcpCaller?: Buffer;
+  executorCaller?: Buffer;
+  /**
+   * A bot serving several clusters holds each cluster's keys apart
+   * (`<path>/clusters/<name>/…`), so one cluster's MCP server or executor
+   * holds no key that another cluster's components accept.
+   */
+  clusters?: Record<string, DeputyKeys>;
+};
 
 export const KEY_BYTES = 32;
 
@@ -28,6 +38,19 @@ export const KEY_ENTRIES: Readonly<Record<KeyPurpose, string>> = {
   mcpCaller: "mcp-caller",
   executorCaller: "executor-caller",
 };
+
+/** Where one cluster's keys are kept for a bot serving several: `<path>/clusters/<name>`. */
+export function clusterKeyPath(path: string, cluster: string): string {
+  return `${path}/clusters/${cluster}`;
+}
+
+/** The keys of one served cluster: its own set when the bot serves several, else the bot's. */
+export function keysOfCluster(keys: DeputyKeys, cluster: string, several: boolean): DeputyKeys {
+  if (!several) return keys;
+  const own = keys.clusters?.[cluster];
+  if (!own) throw new DeputyError("CONFIG_INVALID", `no keys are loaded for cluster ${cluster}`);
+  return own;
+}
 
 /** Fresh random keys for the given purposes (local mode, tests). */
 export function generateKeys(purposes: readonly KeyPurpose[]): DeputyKeys {
@@ -86,6 +109,8 @@ function statusOf(error: unknown): number | undefined {
 export async function loadKeysFromOpenBao(
   source: OpenBaoKeySource,
   purposes: readonly KeyPurpose[],
+  /** Several clusters served: each one's keys, under `<path>/clusters/<name>`, instead of the bot's own. */
+  clusters?: readonly string[],
 ): Promise<DeputyKeys> {
   const jwt = source.jwt.trim();
   if (jwt.split(".").length !== 3) {
@@ -96,10 +121,10 @@ export async function loadKeysFromOpenBao(
     schema: loginSchema,
   });
   const token = login.auth.client_token;
-  const keys: DeputyKeys = {};
-  try {
+  const read = async (path: string): Promise<DeputyKeys> => {
+    const keys: DeputyKeys = {};
     for (const purpose of purposes) {
-      const entry = `${source.path}/${KEY_ENTRIES[purpose]}`;
+      const entry = `${path}/${KEY_ENTRIES[purpose]}`;
       let document: z.infer<typeof kvSchema>;
       try {
         document = await source.openbao.request("GET", entry, { token, schema: kvSchema });
@@ -116,13 +141,19 @@ export async function loadKeysFromOpenBao(
       }
       keys[purpose] = decodeKey(document.data.data.key, `OpenBao ${entry}`);
     }
+    return keys;
+  };
+  try {
+    if (!clusters) return await read(source.path);
+    const perCluster: Record<string, DeputyKeys> = {};
+    for (const cluster of clusters) perCluster[cluster] = await read(clusterKeyPath(source.path, cluster));
+    return { clusters: perCluster };
   } finally {
     // The token was needed for these reads only.
     await source.openbao
       .request("POST", "auth/token/revoke-self", { token, schema: z.unknown() })
       .catch(() => undefined);
   }
-  return keys;
 }
 
 export type KeySource = { kind: "generate" } | ({ kind: "openbao" } & OpenBaoKeySource);
@@ -134,6 +165,8 @@ export type KeySource = { kind: "generate" } | ({ kind: "openbao" } & OpenBaoKey
  */
 export async function loadDeputyKeys(options: {
   purposes: readonly KeyPurpose[];
+  /** Several clusters served: each one's own keys (see DeputyKeys.clusters). */
+  clusters?: readonly string[] | undefined;
   source: KeySource | undefined;
   component: string;
   logger?: Logger;
@@ -146,10 +179,14 @@ export async function loadDeputyKeys(options: {
       `${component} needs Deputy's ${[purposes.slice(0, -1).join(", "), purposes.at(-1)].filter(Boolean).join(" and ")} key${purposes.length > 1 ? "s" : ""} and has none: set DEPUTY_KEYS_FROM_OPENBAO (e.g. secret/data/deputy/keys) so they are read from OpenBao at start-up`,
     );
   }
-  if (source.kind === "generate") return generateKeys(purposes);
+  const { clusters } = options;
+  if (source.kind === "generate") {
+    if (!clusters) return generateKeys(purposes);
+    return { clusters: Object.fromEntries(clusters.map((name) => [name, generateKeys(purposes)])) };
+  }
   let keys: DeputyKeys;
   try {
-    keys = await loadKeysFromOpenBao(source, purposes);
+    keys = await loadKeysFromOpenBao(source, purposes, clusters);
   } catch (error) {
     if (error instanceof DeputyError && error.code === "CONFIG_INVALID") throw error;
     throw new DeputyError(
@@ -159,7 +196,10 @@ export async function loadDeputyKeys(options: {
     );
   }
   // Names only, never a value.
-  options.logger?.info({ path: source.path, loaded: purposes }, "keys loaded from OpenBao");
+  options.logger?.info(
+    { path: source.path, loaded: purposes, ...(clusters ? { clusters } : {}) },
+    "keys loaded from OpenBao",
+  );
   return keys;
 }
 

@@ -206,11 +206,14 @@ export async function loadKeysFromConfig(options: {
   config: Config;
   role: string;
   purposes: readonly KeyPurpose[];
+  /** A bot serving several clusters: each one's own keys. */
+  clusters?: readonly string[] | undefined;
   component: string;
   logger: Logger;
 }): Promise<DeputyKeys> {
   return loadDeputyKeys({
     purposes: options.purposes,
+    clusters: options.clusters,
     source: await keySourceFromConfig(options.config, options.role),
     component: options.component,
     logger: options.logger,

@@ -205,7 +205,7 @@ async function deciderFor(services: BotServices, actionId: string): Promise<Appr
   if (name === undefined) {
     return `Action ${actionId} is not stored (it expired and was removed, or was never proposed); nothing was done.`;
   }
-  const cluster = clusters.get(name);
+  const cluster = clusters.ofAction(name);
   if (!cluster) {
     return `Action ${actionId} was proposed in cluster ${name}, which this bot does not serve; nothing was done.`;
   }

@@ -46,7 +46,10 @@ export async function postApprovalCard(
     problem = describeError(error);
     return undefined;
   });
-  if (action && action.cluster !== cluster) {
+  // With several clusters, a card only for an action of the cluster whose MCP server proposed it
+  // (with one, that cluster's executor refuses any other cluster's action itself).
+  const crossCluster = services.clusters.all.length > 1 && action !== undefined && action.cluster !== cluster;
+  if (crossCluster) {
     // One cluster's MCP server cannot put a card for another cluster's action in front of an approver.
     problem = `it names cluster ${action.cluster} but was proposed through cluster ${cluster}'s MCP server`;
     services.audit?.record({
@@ -58,7 +61,7 @@ export async function postApprovalCard(
       message: `Action ${ref.id} names cluster ${action.cluster} but came from cluster ${cluster}'s MCP server; no card was posted`,
     });
   }
-  if (!action || action.digest !== ref.digest || action.cluster !== cluster) {
+  if (!action || action.digest !== ref.digest || crossCluster) {
     services.logger.error({ actionId: ref.id, problem }, "approval card not posted: stored action unusable");
     await client.chat.postMessage({
       channel: conversation.channel,

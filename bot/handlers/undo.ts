@@ -77,7 +77,7 @@ export async function handleUndoClick(
     return;
   }
   // The undo is proposed in the cluster the action ran in, through that cluster's MCP server.
-  const cluster = services.clusters.get(action.cluster);
+  const cluster = services.clusters.ofAction(action.cluster);
   if (!cluster) {
     await ephemeral(
       sanitizePlain(

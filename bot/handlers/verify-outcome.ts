@@ -274,7 +274,7 @@ export async function followOutcome(
       .catch((error: unknown) => log.warn({ err: describeError(error) }, "card update failed"));
   };
   // The effect is read in the cluster the action ran in, with that cluster's read identity.
-  const cluster = services.clusters.get(action.cluster);
+  const cluster = services.clusters.ofAction(action.cluster);
   await updateCard(effect && cluster ? "watching" : undefined);
   if (!effect || !cluster) return;
 

@@ -37,12 +37,13 @@ export async function run(args: string[]): Promise<number> {
     config = await resolveBotSecrets(parsed, logger);
   }
   assertSlackConfig(config.slack);
-  const { botKeyPurposes } = await import("../../bot/wiring.ts");
+  const { botKeyClusters, botKeyPurposes } = await import("../../bot/wiring.ts");
   const { loadKeysFromConfig } = await import("../../executor/wiring.ts");
   const keys = await loadKeysFromConfig({
     config,
     role: config.slack.openbaoRole,
     purposes: botKeyPurposes(config),
+    clusters: botKeyClusters(config),
     component: "deputy bot",
     logger,
   });

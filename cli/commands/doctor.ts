@@ -1,4 +1,5 @@
 import { parseConfig, type Config } from "../../core/config.ts";
+import type { KeyPurpose } from "../../core/keys.ts";
 import { describeError } from "../../core/errors.ts";
 import { createLogger } from "../../core/logger.ts";
 import { doctorChecks, runChecks, type Component } from "../doctor.ts";
@@ -35,9 +36,9 @@ export async function run(args: string[]): Promise<number> {
   }
   // Checks speak for themselves; only warnings from the parts they use are worth a log line.
   const logger = createLogger({ level: "error", name: "deputy-doctor", destination: process.stderr });
-  let botKeyPurposes;
+  let botKeys: { botKeyPurposes: KeyPurpose[]; botKeyClusters: string[] | undefined } | undefined;
   if (component === "bot") {
-    const [{ resolveBotSecrets }, { botKeyPurposes: purposes }] = await Promise.all([
+    const [{ resolveBotSecrets }, { botKeyPurposes, botKeyClusters }] = await Promise.all([
       import("../../bot/secrets.ts"),
       import("../../bot/wiring.ts"),
     ]);
@@ -52,11 +53,9 @@ export async function run(args: string[]): Promise<number> {
       );
       return 1;
     }
-    botKeyPurposes = purposes(config);
+    botKeys = { botKeyPurposes: botKeyPurposes(config), botKeyClusters: botKeyClusters(config) };
   }
-  const results = await runChecks(
-    doctorChecks(component, config, logger, botKeyPurposes ? { botKeyPurposes } : {}),
-  );
+  const results = await runChecks(doctorChecks(component, config, logger, botKeys ?? {}));
   for (const result of results) {
     process.stdout.write(`${result.ok ? "ok      " : "PROBLEM "} ${result.name}: ${result.sentence}\n`);
   }

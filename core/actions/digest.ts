@@ -48,6 +48,25 @@ export interface ActionSigner {
   verify(proposal: Proposal, mac: string): boolean;
 }
 
+/**
+ * Stored actions of several clusters, each signed with its own cluster's
+ * action key: the key is chosen by the cluster the proposal names, so a
+ * proposal one cluster's MCP server signs for another cluster never verifies.
+ */
+export function createClusterActionSigner(keys: ReadonlyMap<string, Buffer>): ActionSigner {
+  const signers = new Map([...keys].map(([cluster, key]) => [cluster, createActionSigner(key)]));
+  return {
+    mac(proposal) {
+      const signer = signers.get(proposal.cluster);
+      if (!signer) throw new Error(`no action key for cluster ${proposal.cluster}`);
+      return signer.mac(proposal);
+    },
+    verify(proposal, given) {
+      return signers.get(proposal.cluster)?.verify(proposal, given) ?? false;
+    },
+  };
+}
+
 export function createActionSigner(key: Buffer): ActionSigner {
   if (key.length < 32) throw new Error("the action MAC key must be at least 32 bytes");
   const mac = (proposal: Proposal): string =>

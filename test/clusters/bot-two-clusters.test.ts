@@ -19,7 +19,8 @@ import {
 } from "../fakes/anthropic.ts";
 import { startSlackFake, type FakeMessage, type SlackFake } from "../fakes/slack.ts";
 import { scriptedAgent, slackFakeEnv } from "../bot/helpers/over-fakes.ts";
-import { capture, connectRedis, dropPrefix, testPrefix, testSigner } from "../executor/support.ts";
+import { capture, connectRedis, draft, dropPrefix, testPrefix, testSigner } from "../executor/support.ts";
+import { createClusterActionSigner } from "../../core/actions/digest.ts";
 import { prepareWriteEnv, type WriteEnv } from "../executor/write-env.ts";
 import { freshDeployment } from "../helpers/deployments.ts";
 import { adminKubeConfig, eventually, serviceAccountKubeConfig } from "../helpers/testenv.ts";
@@ -56,10 +57,13 @@ let store: ActionStore;
 let bot: SlackApp;
 const captured = capture();
 const minted: Record<"prod-eu" | "prod-us", string[]> = { "prod-eu": [], "prod-us": [] };
+/** Each cluster's own action key: its MCP server signs with it, its executor verifies with it. */
+const ACTION_KEYS = { "prod-eu": randomBytes(32), "prod-us": randomBytes(32) };
+let executorUs: ApprovalExecutor;
 
 function executorFor(name: "prod-eu" | "prod-us", env: WriteEnv): ApprovalExecutor {
   return createApprovalExecutor({
-    store,
+    store: createActionStore(redis, { prefix, ttlSeconds: 900, signer: testSigner(ACTION_KEYS[name]) }),
     broker: createCredentialBroker({
       openbao: env.openbao,
       logger: captured.logger,
@@ -123,9 +127,13 @@ beforeAll(async () => {
     DEPUTY_RATE_LIMIT_USER_PER_MINUTE: "1000",
     DEPUTY_WRITABLE_NAMESPACES: NS,
   };
-  harnessEu = await startHarness({ env: { ...mcpEnv, DEPUTY_CLUSTER_NAME: "prod-eu" } });
+  harnessEu = await startHarness({
+    env: { ...mcpEnv, DEPUTY_CLUSTER_NAME: "prod-eu" },
+    actionKey: ACTION_KEYS["prod-eu"],
+  });
   harnessUs = await startHarness({
     env: { ...mcpEnv, DEPUTY_CLUSTER_NAME: "prod-us" },
+    actionKey: ACTION_KEYS["prod-us"],
     // prod-us's own read identity, on prod-us's API server.
     kubeConfig: await serviceAccountKubeConfig(
       READER_NAMESPACE,
@@ -134,7 +142,13 @@ beforeAll(async () => {
       second.env,
     ),
   });
-  store = createActionStore(redis, { prefix, ttlSeconds: 900, signer: testSigner() });
+  // The bot verifies each cluster's proposals with that cluster's key.
+  store = createActionStore(redis, {
+    prefix,
+    ttlSeconds: 900,
+    signer: createClusterActionSigner(new Map(Object.entries(ACTION_KEYS))),
+  });
+  executorUs = executorFor("prod-us", writeUs);
 
   slack = await startSlackFake();
   model = await startAnthropicFake();
@@ -152,7 +166,7 @@ beforeAll(async () => {
     followUp: { timeoutMs: 3000, intervalMs: 300 },
     clusters: [
       { name: "prod-eu", mcp: harnessEu.client, decider: executorFor("prod-eu", writeEu), channels: [EU] },
-      { name: "prod-us", mcp: harnessUs.client, decider: executorFor("prod-us", writeUs), channels: [US] },
+      { name: "prod-us", mcp: harnessUs.client, decider: executorUs, channels: [US] },
     ],
   });
   const { port } = await bot.start();
@@ -361,5 +375,48 @@ describe("one bot, two clusters", () => {
         (r) => r.kind === "anomaly" && r.rule === "action-wrong-cluster" && r.actionId === ref.id,
       ),
     ).toBe(true);
+  });
+
+  it("a proposal naming prod-us but signed with prod-eu's key gets no card, and prod-us's executor refuses it", async () => {
+    // What a compromised prod-eu MCP server could write: a well-formed proposal for prod-us, signed with its own key.
+    const forged = await createActionStore(redis, {
+      prefix,
+      ttlSeconds: 900,
+      signer: testSigner(ACTION_KEYS["prod-eu"]),
+    }).create(
+      draft({
+        cluster: "prod-us",
+        arguments: { namespace: NS, name: ONLY_US, replicas: 9 },
+        target: {
+          kind: "Deployment",
+          namespace: NS,
+          name: ONLY_US,
+          uid: "u-forged",
+          resourceVersion: "1",
+          generation: 1,
+        },
+        requester: { kind: "slack", id: ALICE, teamId: slack.teamId },
+      }),
+    );
+    const thread = "1700000000.0043";
+    await postApprovalCard(
+      bot.services,
+      bot.client,
+      { surface: "slack", teamId: slack.teamId, channel: US, thread },
+      { id: forged.id, tool: forged.tool, digest: forged.digest, expiresAt: forged.expiresAt },
+      "prod-us",
+    );
+    const posted = slack.thread(US, thread);
+    expect(posted.some((m) => JSON.stringify(m.blocks ?? []).includes(APPROVE_ACTION_ID))).toBe(false);
+    expect(posted.at(-1)!.text).toContain("failed its integrity check");
+    const result = await executorUs.decide({
+      actionId: forged.id,
+      digest: forged.digest,
+      approver: { kind: "slack", id: BOB, teamId: slack.teamId },
+      decision: "approve",
+    });
+    expect(result).toMatchObject({ status: "refused", rule: "tampered" });
+    expect(await replicasIn(second!.admin, ONLY_US)).toBe(2);
+    expect(minted["prod-us"]).toHaveLength(1);
   });
 });
