@@ -1,7 +1,7 @@
 import { Writable } from "node:stream";
 import { describe, expect, it } from "vitest";
 import { isDeputyError } from "../../core/errors.ts";
-import { decodeKey, generateKeys, KEY_BYTES, loadDeputyKeys } from "../../core/keys.ts";
+import { decodeKey, generateKeys, KEY_BYTES, keysOfCluster, loadDeputyKeys } from "../../core/keys.ts";
 import { createLogger } from "../../core/logger.ts";
 
 describe("Deputy's keys", () => {
@@ -29,6 +29,24 @@ describe("Deputy's keys", () => {
     expect(a.executorCaller).toBeUndefined();
     expect(a.action!.equals(a.mcpCaller!)).toBe(false);
     expect(a.action!.equals(b.action!)).toBe(false);
+  });
+
+  it("generates a separate set per cluster for a bot serving several, and refuses a cluster it has none for", async () => {
+    const keys = await loadDeputyKeys({
+      purposes: ["action", "mcpCaller"],
+      clusters: ["prod-eu", "prod-us"],
+      source: { kind: "generate" },
+      component: "deputy bot",
+    });
+    const eu = keysOfCluster(keys, "prod-eu", true);
+    const us = keysOfCluster(keys, "prod-us", true);
+    expect(eu.action).toHaveLength(KEY_BYTES);
+    expect(eu.action!.equals(us.action!)).toBe(false);
+    expect(eu.mcpCaller!.equals(us.mcpCaller!)).toBe(false);
+    expect(keys.action).toBeUndefined();
+    expect(() => keysOfCluster(keys, "staging", true)).toThrow("no keys are loaded for cluster staging");
+    // One cluster: the keys themselves.
+    expect(keysOfCluster(keys, "prod-eu", false)).toBe(keys);
   });
 
   it("accepts only base64 of exactly 32 bytes from KV", () => {

@@ -29,10 +29,12 @@ async function readKey(path: string): Promise<Buffer | undefined> {
 
 export async function ensureKeysInOpenBao(
   purposes: readonly KeyPurpose[] = ["action", "mcpCaller", "executorCaller"],
+  /** Where the entries live; another path (one cluster's keys) for a bot serving several. */
+  base: string = TEST_KEYS_PATH,
 ): Promise<DeputyKeys> {
   const keys: DeputyKeys = {};
   for (const purpose of purposes) {
-    const path = `${TEST_KEYS_PATH}/${KEY_ENTRIES[purpose]}`;
+    const path = `${base}/${KEY_ENTRIES[purpose]}`;
     let key = await readKey(path);
     if (!key) {
       // cas 0: only if nobody wrote it meanwhile; either way, read what is stored.

@@ -10,6 +10,7 @@ import { REQUIRED_SLACK_SCOPES } from "../../../cli/doctor.ts";
 import { startAnthropicFake, text, type AnthropicFake } from "../../fakes/anthropic.ts";
 import { startSlackFake, type SlackFake } from "../../fakes/slack.ts";
 import { ensureKeysInOpenBao, TEST_KEYS_PATH } from "../../helpers/deputy-keys.ts";
+import { clusterKeyPath } from "../../../core/keys.ts";
 import { loadTestEnv, mintServiceAccountToken, serviceAccountKubeConfig } from "../../helpers/testenv.ts";
 import {
   applyReaderRole,
@@ -185,6 +186,34 @@ describe("deputy doctor", () => {
     expect(stdout).toMatch(/PROBLEM +credentials: The executor cannot get a credential from OpenBao/);
     expect(stdout).toMatch(/PROBLEM +keys: Deputy's keys do not load/);
     expect(code).toBe(1);
+  });
+
+  it("loads a bot's keys per cluster when it serves several, and names a cluster whose key is missing", async () => {
+    const run = randomBytes(3).toString("hex");
+    const cluster = (name: string) => ({
+      name,
+      mcpUrl: `https://mcp.${name}.internal/mcp`,
+      executorUrl: `https://executor.${name}.internal`,
+      channels: [],
+    });
+    const [eu, us, ap] = [`eu-${run}`, `us-${run}`, `ap-${run}`];
+    for (const name of [eu, us]) await ensureKeysInOpenBao(undefined, clusterKeyPath(TEST_KEYS_PATH, name));
+    const served = await doctor(
+      "bot",
+      botEnv({ DEPUTY_CLUSTERS: JSON.stringify([cluster(eu), cluster(us)]) }),
+    );
+    expect(served.stdout).toContain(
+      `ok       keys: Deputy's keys load from OpenBao for each cluster (${eu}, ${us}: action, mcpCaller, executorCaller).`,
+    );
+    expect(served.code, served.stdout).toBe(0);
+    const missing = await doctor(
+      "bot",
+      botEnv({ DEPUTY_CLUSTERS: JSON.stringify([cluster(eu), cluster(ap)]) }),
+    );
+    expect(missing.stdout).toContain(
+      `Deputy's action key is missing at OpenBao ${TEST_KEYS_PATH}/clusters/${ap}/action`,
+    );
+    expect(missing.code).toBe(1);
   });
 
   it("finds Slack and the model answering for the bot", async () => {
