@@ -3,6 +3,12 @@ import { AppsV1Api, type KubeConfig } from "@kubernetes/client-node";
 import type { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createSlackApp, EVENTS_PATH, type SlackApp } from "../../bot/app.ts";
+import { connectMcpOverHttp, startBot, type BotRuntime } from "../../bot/wiring.ts";
+import { createCallerVerifier } from "../../core/caller-auth.ts";
+import { generateKeys } from "../../core/keys.ts";
+import { createExecutorClient } from "../../executor/client.ts";
+import { startExecutorHttpServer } from "../../executor/http.ts";
+import { startHttpServer } from "../../mcp/transports/http.ts";
 import { APPROVE_ACTION_ID } from "../../bot/blocks/approval-card.ts";
 import { postApprovalCard } from "../../bot/handlers/thread-replies.ts";
 import type { PendingActionRef } from "../../core/actions/schema.ts";
@@ -23,7 +29,7 @@ import { capture, connectRedis, draft, dropPrefix, testPrefix, testSigner } from
 import { createClusterActionSigner } from "../../core/actions/digest.ts";
 import { prepareWriteEnv, type WriteEnv } from "../executor/write-env.ts";
 import { freshDeployment } from "../helpers/deployments.ts";
-import { adminKubeConfig, eventually, serviceAccountKubeConfig } from "../helpers/testenv.ts";
+import { adminKubeConfig, eventually, loadTestEnv, serviceAccountKubeConfig } from "../helpers/testenv.ts";
 import { READER_ACCOUNT, READER_NAMESPACE, startHarness, type Harness } from "../mcp/harness.ts";
 import { startSecondCluster, type SecondCluster } from "./second-cluster.ts";
 
@@ -59,6 +65,7 @@ const captured = capture();
 const minted: Record<"prod-eu" | "prod-us", string[]> = { "prod-eu": [], "prod-us": [] };
 /** Each cluster's own action key: its MCP server signs with it, its executor verifies with it. */
 const ACTION_KEYS = { "prod-eu": randomBytes(32), "prod-us": randomBytes(32) };
+let executorEu: ApprovalExecutor;
 let executorUs: ApprovalExecutor;
 
 function executorFor(name: "prod-eu" | "prod-us", env: WriteEnv): ApprovalExecutor {
@@ -148,6 +155,7 @@ beforeAll(async () => {
     ttlSeconds: 900,
     signer: createClusterActionSigner(new Map(Object.entries(ACTION_KEYS))),
   });
+  executorEu = executorFor("prod-eu", writeEu);
   executorUs = executorFor("prod-us", writeUs);
 
   slack = await startSlackFake();
@@ -165,7 +173,7 @@ beforeAll(async () => {
     statusIntervalMs: 0,
     followUp: { timeoutMs: 3000, intervalMs: 300 },
     clusters: [
-      { name: "prod-eu", mcp: harnessEu.client, decider: executorFor("prod-eu", writeEu), channels: [EU] },
+      { name: "prod-eu", mcp: harnessEu.client, decider: executorEu, channels: [EU] },
       { name: "prod-us", mcp: harnessUs.client, decider: executorUs, channels: [US] },
     ],
   });
@@ -176,12 +184,12 @@ beforeAll(async () => {
     const prompt = promptOf(request);
     if (request.messages.at(-1)?.content && /tool_result/.test(JSON.stringify(request.messages.at(-1))))
       return text("Here is what I found.");
-    const scale = /scale (\S+) to 2/.exec(prompt);
+    const scale = /scale (\S+) to (\d+)/.exec(prompt);
     if (scale) {
       return toolUse("scale_deployment", {
         namespace: NS,
         name: scale[1],
-        replicas: 2,
+        replicas: Number(scale[2]),
         reason: "Asked to scale it.",
       });
     }
@@ -418,5 +426,139 @@ describe("one bot, two clusters", () => {
     expect(result).toMatchObject({ status: "refused", rule: "tampered" });
     expect(await replicasIn(second!.admin, ONLY_US)).toBe(2);
     expect(minted["prod-us"]).toHaveLength(1);
+  });
+});
+
+/**
+ * The same two clusters as `deputy bot` builds them from DEPUTY_CLUSTERS: each
+ * cluster's MCP server and executor over HTTP, each checking requests signed
+ * with that cluster's own caller keys, and the bot's keys loaded per cluster.
+ */
+describe("deputy bot's wiring from DEPUTY_CLUSTERS, over HTTP", () => {
+  const EU2 = "C0CLEU2";
+  const US2 = "C0CLUS2";
+  const keys = {
+    "prod-eu": { action: ACTION_KEYS["prod-eu"], ...generateKeys(["mcpCaller", "executorCaller"]) },
+    "prod-us": { action: ACTION_KEYS["prod-us"], ...generateKeys(["mcpCaller", "executorCaller"]) },
+  };
+  const urls: Record<string, { mcp: string; executor: string }> = {};
+  const closers: (() => Promise<void>)[] = [];
+  let slack2: SlackFake;
+  let runtime: BotRuntime;
+
+  beforeAll(async () => {
+    const served = [
+      ["prod-eu", harnessEu, executorEu],
+      ["prod-us", harnessUs, executorUs],
+    ] as const;
+    for (const [name, harness, executor] of served) {
+      const callers = (purpose: "mcp" | "executor", key: Buffer) =>
+        createCallerVerifier({ key, purpose, redis, prefix: `${prefix}callers:${name}:` });
+      const mcp = await startHttpServer(harness.deps, {
+        host: "127.0.0.1",
+        port: 0,
+        callers: callers("mcp", keys[name].mcpCaller!),
+      });
+      const decisions = await startExecutorHttpServer({
+        executor,
+        logger: captured.logger,
+        audit: captured.audit,
+        callers: callers("executor", keys[name].executorCaller!),
+        host: "127.0.0.1",
+        port: 0,
+      });
+      closers.push(
+        () => mcp.close(),
+        () => decisions.close(),
+      );
+      urls[name] = { mcp: mcp.url, executor: decisions.url };
+    }
+    slack2 = await startSlackFake();
+    const config = parseConfig({
+      ...slackFakeEnv(slack2),
+      REDIS_URL: loadTestEnv().redisUrl,
+      DEPUTY_REDIS_PREFIX: prefix,
+      DEPUTY_APPROVERS: BOB,
+      DEPUTY_VERIFY_TIMEOUT_SECONDS: "10",
+      ANTHROPIC_API_KEY: model.apiKey,
+      ANTHROPIC_BASE_URL: model.url,
+      DEPUTY_CLUSTERS: JSON.stringify([
+        {
+          name: "prod-eu",
+          mcpUrl: urls["prod-eu"]!.mcp,
+          executorUrl: urls["prod-eu"]!.executor,
+          channels: [EU2],
+        },
+        {
+          name: "prod-us",
+          mcpUrl: urls["prod-us"]!.mcp,
+          executorUrl: urls["prod-us"]!.executor,
+          channels: [US2],
+        },
+      ]),
+    });
+    runtime = await startBot(config, {
+      logger: captured.logger,
+      audit: captured.audit,
+      redis,
+      keys: { clusters: keys },
+      statusIntervalMs: 0,
+    });
+    slack2.setTarget(`http://127.0.0.1:${runtime.port}${EVENTS_PATH}`);
+  }, 60_000);
+
+  afterAll(async () => {
+    await runtime?.close();
+    await slack2?.close();
+    for (const close of closers) await close();
+  });
+
+  it("sends each channel's question to its cluster's MCP server, and a prod-us approval to prod-us's executor", async () => {
+    const question = `which deployments run in ${NS}?`;
+    await Promise.all([
+      slack2.mention({ user: ALICE, text: question, channel: EU2 }),
+      slack2.mention({ user: ALICE, text: question, channel: US2 }),
+    ]);
+    await runtime.slack.idle();
+    expect(toolCallsIn(harnessEu, EU2)).toEqual(["list_deployments"]);
+    expect(toolCallsIn(harnessUs, US2)).toEqual(["list_deployments"]);
+    expect(toolCallsIn(harnessEu, US2)).toEqual([]);
+    expect(toolCallsIn(harnessUs, EU2)).toEqual([]);
+
+    const sent = await slack2.mention({ user: ALICE, text: `scale ${ONLY_US} to 3`, channel: US2 });
+    await runtime.slack.idle();
+    const card = slack2
+      .thread(US2, sent.ts)
+      .find((m) => JSON.stringify(m.blocks ?? []).includes(APPROVE_ACTION_ID));
+    expect(card, "an approval card").toBeDefined();
+    const mintedBefore = minted["prod-us"].length;
+    await slack2.click({ user: BOB, message: card!, actionId: APPROVE_ACTION_ID });
+    await runtime.slack.idle();
+    await eventually("prod-us scaled to 3", async () =>
+      (await replicasIn(second!.admin, ONLY_US)) === 3 ? 3 : undefined,
+    );
+    expect(minted["prod-us"].length).toBeGreaterThan(mintedBefore);
+    expect(minted["prod-eu"]).toEqual([]);
+  });
+
+  it("one cluster's caller keys open neither the other cluster's MCP server nor its executor", async () => {
+    await expect(connectMcpOverHttp(urls["prod-us"]!.mcp, keys["prod-eu"].mcpCaller!)).rejects.toThrow();
+    const wrongKey = createExecutorClient({
+      url: urls["prod-us"]!.executor,
+      key: keys["prod-eu"].executorCaller!,
+    });
+    const decided = await wrongKey
+      .decide({
+        actionId: "act_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+        digest: "0".repeat(64),
+        approver: { kind: "slack", id: BOB, teamId: slack2.teamId },
+        decision: "approve",
+      })
+      .then(
+        (result) => result,
+        (error: unknown) => error,
+      );
+    expect(decided).toBeInstanceOf(Error);
+    expect(String(decided)).toMatch(/401|unauthori[sz]ed|refused|signature/i);
   });
 });
