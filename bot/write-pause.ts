@@ -63,6 +63,7 @@ export function createWritePauseControl(deps: {
           rule: "writes-resumed",
           actor: by,
           approver: by,
+          cluster: pause.cluster,
           message: `${by.id} resumed write approvals${where} (paused by ${pause.rule} since ${pause.since})`,
         });
         return `Write approvals resumed${where} by <@${by.id}> (they were paused by ${pause.rule} since ${pause.since}).`;

@@ -86,6 +86,7 @@ async function showOutcome(
     kind: "card_update",
     actionId: card.action.id,
     tool: card.action.tool,
+    ...(current ? { cluster: current.cluster } : {}),
     conversation: card.conversation,
     message: sentence,
     details: { trigger: "expiry_sweep", actionState: current?.state ?? "unknown", cardShows: state },
