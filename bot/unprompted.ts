@@ -63,11 +63,24 @@ export function slackAlertSink(client: webApi.WebClient, channel: string): Alert
   };
 }
 
-export function slackTriageSink(client: webApi.WebClient, channel: string): TriageSink {
+export function slackTriageSink(
+  client: webApi.WebClient,
+  channel: string,
+  /** Several clusters served: a thread on a triage message goes on in the cluster it names. */
+  bindThread?: (ts: string, cluster: string) => Promise<void>,
+): TriageSink {
   return {
     async postTriage(message: TriageMessage): Promise<void> {
       for (const text of splitForSlack(sanitizeForSlack(`:mag: ${triageText(message)}`))) {
-        await client.chat.postMessage({ channel, text, unfurl_links: false, unfurl_media: false });
+        const posted = await client.chat.postMessage({
+          channel,
+          text,
+          unfurl_links: false,
+          unfurl_media: false,
+        });
+        // Posted already: a failed binding only means a mention there must name the cluster.
+        if (bindThread && posted.ts && message.cluster)
+          await bindThread(posted.ts, message.cluster).catch(() => undefined);
       }
     },
   };

@@ -299,6 +299,34 @@ async function connectClusterMcp(
 }
 
 /**
+ * With several clusters, a triage message's thread is bound to the cluster it
+ * names (conversations are keyed by workspace, as Slack's events carry it).
+ */
+function triageThreadBinder(
+  slack: SlackApp,
+  channel: string,
+): ((ts: string, cluster: string) => Promise<void>) | undefined {
+  const { clusters, conversations } = slack.services;
+  if (clusters.all.length < 2) return undefined;
+  let team: Promise<string | undefined> | undefined;
+  return async (ts, cluster) => {
+    if (!clusters.get(cluster)) return;
+    team ??= slack.client.auth.test().then(
+      (auth) => auth.team_id,
+      (error: unknown) => {
+        team = undefined;
+        throw error;
+      },
+    );
+    const teamId = await team;
+    await conversations.bindCluster(
+      { surface: "slack", ...(teamId ? { teamId } : {}), channel, thread: ts },
+      cluster,
+    );
+  };
+}
+
+/**
  * Anomaly alerts and proactive triage, when their channels are configured.
  * The anomaly counters live in Redis, so every replica counts into the same
  * windows; the triage watcher runs only on the replica holding its Lease.
@@ -338,7 +366,11 @@ async function startUnprompted(
     const drain = drainTriageQueue({
       redis: deps.redis,
       prefix: config.redis.prefix,
-      sink: slackTriageSink(deps.slack.client, config.slack.triageChannel),
+      sink: slackTriageSink(
+        deps.slack.client,
+        config.slack.triageChannel,
+        triageThreadBinder(deps.slack, config.slack.triageChannel),
+      ),
       logger: deps.logger.child({ component: "triage" }),
     });
     closer.add("the triage queue", () => drain.close());

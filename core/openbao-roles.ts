@@ -111,7 +111,8 @@ const rolesFileSchema = z
     kv: z
       .object({
         mount: exactName,
-        paths: z.record(z.string().regex(/^deputy\/[a-z0-9/-]+$/), z.array(z.string()).min(1)),
+        // A "+" segment stands for one name (a served cluster's), as in the policies that read it.
+        paths: z.record(z.string().regex(/^deputy(\/([a-z0-9-]+|\+))+$/), z.array(z.string()).min(1)),
       })
       .strict(),
     policies: z.record(exactName, policySchema),

@@ -4,6 +4,7 @@ import type { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createSlackApp, EVENTS_PATH, type SlackApp } from "../../bot/app.ts";
 import { connectMcpOverHttp, startBot, type BotRuntime } from "../../bot/wiring.ts";
+import { redisTriageSink } from "../../core/alerts.ts";
 import { createCallerVerifier } from "../../core/caller-auth.ts";
 import { generateKeys } from "../../core/keys.ts";
 import { createExecutorClient } from "../../executor/client.ts";
@@ -437,6 +438,8 @@ describe("one bot, two clusters", () => {
 describe("deputy bot's wiring from DEPUTY_CLUSTERS, over HTTP", () => {
   const EU2 = "C0CLEU2";
   const US2 = "C0CLUS2";
+  /** One triage channel for both clusters, the default of neither. */
+  const TRIAGE = "C0CLTRIAGE";
   const keys = {
     "prod-eu": { action: ACTION_KEYS["prod-eu"], ...generateKeys(["mcpCaller", "executorCaller"]) },
     "prod-us": { action: ACTION_KEYS["prod-us"], ...generateKeys(["mcpCaller", "executorCaller"]) },
@@ -480,6 +483,7 @@ describe("deputy bot's wiring from DEPUTY_CLUSTERS, over HTTP", () => {
       DEPUTY_REDIS_PREFIX: prefix,
       DEPUTY_APPROVERS: BOB,
       DEPUTY_VERIFY_TIMEOUT_SECONDS: "10",
+      SLACK_TRIAGE_CHANNEL: TRIAGE,
       ANTHROPIC_API_KEY: model.apiKey,
       ANTHROPIC_BASE_URL: model.url,
       DEPUTY_CLUSTERS: JSON.stringify([
@@ -539,6 +543,36 @@ describe("deputy bot's wiring from DEPUTY_CLUSTERS, over HTTP", () => {
     );
     expect(minted["prod-us"].length).toBeGreaterThan(mintedBefore);
     expect(minted["prod-eu"]).toEqual([]);
+  });
+
+  it("a triage message names its cluster, and a mention in its thread goes on in that cluster", async () => {
+    // What prod-us's watcher queues (it runs beside prod-us's MCP server, with its read identity).
+    await redisTriageSink(redis, prefix).postTriage({
+      reason: "crash-loop",
+      object: { kind: "Deployment", namespace: NS, name: ONLY_US },
+      title: `Triage: Deployment ${NS}/${ONLY_US} is crash-looping`,
+      diagnosis: "Exit code 1.",
+      cluster: "prod-us",
+      at: new Date().toISOString(),
+    });
+    const posted = await eventually("the triage message", async () =>
+      slack2.messages.find((m) => m.channel === TRIAGE && m.text.includes(ONLY_US)),
+    );
+    expect(posted.text).toContain(`[cluster prod-us] Triage: Deployment ${NS}/${ONLY_US}`);
+    await eventually(
+      "the thread bound",
+      async () =>
+        (await runtime.slack.services.conversations.boundCluster({
+          surface: "slack",
+          teamId: slack2.teamId,
+          channel: TRIAGE,
+          thread: posted.ts,
+        })) ?? undefined,
+    );
+    await slack2.mention({ user: ALICE, text: "what is wrong here?", channel: TRIAGE, threadTs: posted.ts });
+    await runtime.slack.idle();
+    expect(toolCallsIn(harnessUs, TRIAGE)).toEqual(["list_deployments"]);
+    expect(toolCallsIn(harnessEu, TRIAGE)).toEqual([]);
   });
 
   it("one cluster's caller keys open neither the other cluster's MCP server nor its executor", async () => {

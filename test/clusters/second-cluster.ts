@@ -25,7 +25,12 @@ const CLI = join(import.meta.dirname, "../../cli/deputy.ts");
 
 /** `deputy testenv` in `dir`, as a process of its own (a test worker may not start one). */
 async function testenv(dir: string, command: "up" | "down"): Promise<void> {
-  const env: NodeJS.ProcessEnv = { ...process.env, DEPUTY_TESTENV_DIR: dir };
+  // The environment's own processes; any Redis key it writes stays under a test prefix.
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    DEPUTY_TESTENV_DIR: dir,
+    DEPUTY_REDIS_PREFIX: "deputy-test-second-cluster:",
+  };
   delete env.VITEST_WORKER_ID;
   delete env.VITEST_POOL_ID;
   delete env.VITEST;
