@@ -24,7 +24,7 @@ function session(clusters: ConsoleSessionDeps["clusters"]): {
   const events: ConsoleEvent[] = [];
   hub.subscribe(0, (event) => events.push(event));
   const calls: Array<{ tool: string; cluster: string }> = [];
-  const console = createConsoleSession({
+  const conversations = createConsoleSession({
     hub,
     logger: createLogger({ level: "silent" }),
     approvers: ["bob"],
@@ -44,11 +44,11 @@ function session(clusters: ConsoleSessionDeps["clusters"]): {
     calls,
     async send(text, threadId) {
       if (threadId === undefined) {
-        const started = console.startThread(alice, text);
+        const started = conversations.startThread(alice, text);
         await started.done;
         return started.threadId;
       }
-      await console.postMessage(threadId, alice, text).done;
+      await conversations.postMessage(threadId, alice, text).done;
       return threadId;
     },
     messages: (threadId) =>
