@@ -11,6 +11,13 @@ import type { ConsoleEvent } from "../../console/events.ts";
 import { isDeputyError } from "../../core/errors.ts";
 import type { TestEnvState } from "../../devenv/testenv.ts";
 import { adminKubeConfig, loadTestEnv } from "../helpers/testenv.ts";
+import {
+  lastToolResults,
+  startAnthropicFake,
+  text,
+  toolUse,
+  type AnthropicFake,
+} from "../fakes/anthropic.ts";
 import { localModeEnv } from "./local-mode-process.ts";
 import { readConsoleEvents, turnDone } from "./sse.ts";
 
@@ -32,6 +39,7 @@ let workDir: string;
 let kubeconfigPath: string;
 let adminB: KubeConfig;
 let local: LocalMode | undefined;
+let model: AnthropicFake | undefined;
 
 /** `deputy testenv` in another directory, as a process of its own (a test worker may not start one). */
 async function testenv(command: "up" | "down"): Promise<void> {
@@ -104,10 +112,8 @@ async function seed(kc: KubeConfig, which: "a" | "b"): Promise<void> {
   }
 }
 
-async function replicasOf(kc: KubeConfig): Promise<number | undefined> {
-  const deployment = await kc
-    .makeApiClient(AppsV1Api)
-    .readNamespacedDeployment({ namespace: NS, name: "web" });
+async function replicasOf(kc: KubeConfig, name = "web"): Promise<number | undefined> {
+  const deployment = await kc.makeApiClient(AppsV1Api).readNamespacedDeployment({ namespace: NS, name });
   return deployment.spec?.replicas;
 }
 
@@ -207,6 +213,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await local?.close();
+  await model?.close();
   if (dirB) {
     await testenv("down").catch(() => undefined);
     await rm(dirB, { recursive: true, force: true });
@@ -234,7 +241,17 @@ describe("DEPUTY_KUBE_CONTEXTS", () => {
 
   describe("serving both contexts", () => {
     beforeAll(async () => {
-      local = await startLocalMode({ env: env({ DEPUTY_KUBE_CONTEXTS: `${CTX_A},${CTX_B}` }) });
+      // Direct commands need no model; the one scripted here answers the single question asked.
+      model = await startAnthropicFake({
+        script: [toolUse("list_deployments", { namespace: NS }), text("Two Deployments.")],
+      });
+      local = await startLocalMode({
+        env: env({
+          DEPUTY_KUBE_CONTEXTS: `${CTX_A},${CTX_B}`,
+          ANTHROPIC_API_KEY: model.apiKey,
+          ANTHROPIC_BASE_URL: model.url,
+        }),
+      });
     }, 90_000);
 
     it("serves each context as a cluster with its own MCP server, starting where the kubeconfig is", async () => {
@@ -266,6 +283,14 @@ describe("DEPUTY_KUBE_CONTEXTS", () => {
       expect(again.answer).toContain("only-in-a");
       const moved = await say(`deployments ${NS} --cluster ${CTX_B}`, inA.threadId);
       expect(moved.answer).toContain("only-in-b");
+    });
+
+    it("lets the agent read only the conversation's cluster", async () => {
+      const turn = await say(`in ${CTX_A}, which Deployments run in ${NS}?`);
+      expect(turn.answer).toBe(`[cluster ${CTX_A}] Two Deployments.`);
+      const seen = lastToolResults(model!.requests.at(-1)!.body).join("\n");
+      expect(seen).toContain("only-in-a");
+      expect(seen).not.toContain("only-in-b");
     });
 
     it("names the clusters served for an unknown --cluster and runs nothing", async () => {
@@ -304,6 +329,22 @@ describe("DEPUTY_KUBE_CONTEXTS", () => {
       );
       const outcome = events.find((event) => event.type === "result");
       expect(outcome?.type === "result" && outcome.text).toContain(`in cluster ${CTX_B}`);
+    }, 60_000);
+
+    it("runs a write proposed in A with A's executor, leaving B as it is", async () => {
+      const turn = await say(`in ${CTX_A}, scale deployment/only-in-a --replicas 2 -n ${NS}`);
+      const card = turn.events.find((event) => event.type === "card");
+      expect(card?.type === "card" && card.card.cluster).toBe(CTX_A);
+      const { actionId, digest } = card?.type === "card" ? card.card : { actionId: "", digest: "" };
+      const decision = await post(`/api/actions/${actionId}/decision`, {
+        user: "bob",
+        decision: "approve",
+        digest,
+      });
+      const result = (await decision.json()) as { status: string };
+      expect(result.status, JSON.stringify(result)).toBe("succeeded");
+      expect(await replicasOf(adminKubeConfig(), "only-in-a")).toBe(2);
+      expect(await replicasOf(adminB)).toBe(3);
     }, 60_000);
   });
 });
