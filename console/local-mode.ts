@@ -463,8 +463,16 @@ export async function startLocalMode(options: LocalModeOptions = {}): Promise<Lo
               session.postTriage(`[cluster ${service.name}] ${title}`, text, object),
           }
         : session;
+      // Several clusters may hold objects of the same name: each watcher remembers what it told
+      // under its own cluster's prefix.
+      const watcherConfig: Config = several
+        ? {
+            ...service.config,
+            redis: { ...service.config.redis, prefix: clusterStatePrefix(service.config) },
+          }
+        : service.config;
       const watcher = triageWatcherFromConfig({
-        config: service.config,
+        config: watcherConfig,
         kube: service.kube,
         redis,
         sink: consoleTriageSink(triageSession),
