@@ -114,9 +114,8 @@ export async function run(args: string[]): Promise<number> {
       );
       say(`    MCP server:   ${cluster.mcpUrl}`);
     }
-    say(
-      `  Name a cluster in a message to switch: "in ${mode.clusters[1]!.name}, …" or --cluster ${mode.clusters[1]!.name}`,
-    );
+    const other = mode.clusters.find((cluster) => cluster.name !== mode.defaultCluster)!.name;
+    say(`  Name a cluster in a message to switch: "in ${other}, …" or --cluster ${other}`);
   } else {
     say(`  MCP server:     ${mode.mcpUrl}`);
     say(
