@@ -18,6 +18,7 @@ import {
   toolUse,
   type AnthropicFake,
 } from "../fakes/anthropic.ts";
+import { connectRedis, dropPrefix } from "../executor/support.ts";
 import { localModeEnv } from "./local-mode-process.ts";
 import { readConsoleEvents, turnDone } from "./sse.ts";
 
@@ -40,6 +41,8 @@ let kubeconfigPath: string;
 let adminB: KubeConfig;
 let local: LocalMode | undefined;
 let model: AnthropicFake | undefined;
+/** The Redis prefixes of every local mode started here, dropped at the end. */
+const prefixes = new Set<string>();
 
 /** `deputy testenv` in another directory, as a process of its own (a test worker may not start one). */
 async function testenv(command: "up" | "down"): Promise<void> {
@@ -68,6 +71,8 @@ async function writeTwoContextKubeconfig(pathA: string, pathB: string): Promise<
       clusters: [
         { name: "a", cluster: a.clusters[0]!.cluster },
         { name: "b", cluster: b.clusters[0]!.cluster },
+        // Nothing listens on port 1.
+        { name: "gone", cluster: { ...b.clusters[0]!.cluster, server: "https://127.0.0.1:1" } },
       ],
       users: [
         { name: "admin-a", user: a.users[0]!.user },
@@ -77,6 +82,7 @@ async function writeTwoContextKubeconfig(pathA: string, pathB: string): Promise<
         { name: CTX_A, context: { cluster: "a", user: "admin-a" } },
         { name: CTX_B, context: { cluster: "b", user: "admin-b" } },
         { name: "Team_B", context: { cluster: "b", user: "admin-b" } },
+        { name: "deputy-ctx-gone", context: { cluster: "gone", user: "admin-b" } },
       ],
       "current-context": CTX_B,
     }),
@@ -118,7 +124,7 @@ async function replicasOf(kc: KubeConfig, name = "web"): Promise<number | undefi
 }
 
 function env(extra: Record<string, string>): NodeJS.ProcessEnv {
-  return localModeEnv({
+  const started = localModeEnv({
     KUBECONFIG: kubeconfigPath,
     DEPUTY_WRITABLE_NAMESPACES: NS,
     DEPUTY_WATCH_NAMESPACES: NS,
@@ -127,9 +133,15 @@ function env(extra: Record<string, string>): NodeJS.ProcessEnv {
     LOG_LEVEL: "info",
     ...extra,
   });
+  prefixes.add(started.DEPUTY_REDIS_PREFIX!);
+  return started;
 }
 
-async function startFailure(contexts: string, extra: Record<string, string> = {}): Promise<string> {
+async function startFailure(
+  contexts: string,
+  extra: Record<string, string> = {},
+  code = "CONFIG_INVALID",
+): Promise<string> {
   const error: unknown = await startLocalMode({
     env: env({ DEPUTY_KUBE_CONTEXTS: contexts, ...extra }),
   }).then(
@@ -139,7 +151,7 @@ async function startFailure(contexts: string, extra: Record<string, string> = {}
     },
     (failure: unknown) => failure,
   );
-  expect(isDeputyError(error) && error.code, String(error)).toBe("CONFIG_INVALID");
+  expect(isDeputyError(error) && error.code, String(error)).toBe(code);
   return (error as Error).message;
 }
 
@@ -214,6 +226,9 @@ beforeAll(async () => {
 afterAll(async () => {
   await local?.close();
   await model?.close();
+  const redis = connectRedis();
+  for (const prefix of prefixes) await dropPrefix(redis, prefix);
+  redis.disconnect();
   if (dirB) {
     await testenv("down").catch(() => undefined);
     await rm(dirB, { recursive: true, force: true });
@@ -225,7 +240,7 @@ describe("DEPUTY_KUBE_CONTEXTS", () => {
   it("refuses bad lists with a sentence that says what to fix, before creating anything", async () => {
     expect(await startFailure(`${CTX_A},nope`)).toMatch(
       new RegExp(
-        `context "nope", which KUBECONFIG \\(.+\\) does not have; its contexts are: ${CTX_A}, ${CTX_B}, Team_B`,
+        `context "nope", which KUBECONFIG \\(.+\\) does not have; its contexts are: ${CTX_A}, ${CTX_B}, Team_B, deputy-ctx-gone`,
       ),
     );
     expect(await startFailure(`${CTX_B},Team_B`)).toContain(
@@ -234,6 +249,9 @@ describe("DEPUTY_KUBE_CONTEXTS", () => {
     expect(await startFailure(`${CTX_B},Team_B`)).toContain("kubectl config rename-context Team_B team-b");
     expect(await startFailure(`${CTX_A},${CTX_A}`)).toContain(`names context "${CTX_A}" twice`);
     expect(await startFailure(CTX_A, { KUBECONFIG: "" })).toContain("KUBECONFIG is not set");
+    expect(await startFailure(`${CTX_B},deputy-ctx-gone`, {}, "UPSTREAM_FAILED")).toContain(
+      'context "deputy-ctx-gone" points at https://127.0.0.1:1, which does not answer',
+    );
     // Every list is checked whole before anything is made: nothing of Deputy's exists in B.
     const namespaces = await adminB.makeApiClient(CoreV1Api).listNamespace();
     expect(namespaces.items.map((namespace) => namespace.metadata?.name)).not.toContain("deputy-system");
