@@ -26,7 +26,8 @@ import { createOpenBaoClient } from "../executor/openbao-client.ts";
 import { setupOpenBao } from "../executor/openbao-setup.ts";
 import type { ApprovalExecutor } from "../executor/approval-executor.ts";
 import { clusterMountPath, rolesForCluster } from "../core/openbao-roles.ts";
-import { createActionStoreFromConfig } from "../core/actions/store.ts";
+import { createActionStore, createActionStoreFromConfig } from "../core/actions/store.ts";
+import { createClusterActionSigner } from "../core/actions/digest.ts";
 import type { KubeClients } from "../core/kube/client.ts";
 import { loadRolesFromConfig, startExecutorFromConfig } from "../executor/wiring.ts";
 import { describeTarget } from "../core/actions/action-type.ts";
@@ -285,7 +286,12 @@ export async function startLocalMode(options: LocalModeOptions = {}): Promise<Lo
 
     // Local mode signs stored actions with a key made once for this environment and kept beside
     // its audit file (never in Redis), so actions from an earlier run can still be checked.
-    const actionKey = await localActionKey(join(dirname(auditFile), "action.key"));
+    // Several clusters each have their own: one cluster's MCP server cannot sign for another.
+    const actionKeys = new Map<string, Buffer>();
+    for (const { served: cluster } of prepared) {
+      const file = several ? `action-${cluster.name}.key` : "action.key";
+      actionKeys.set(cluster.name, await localActionKey(join(dirname(auditFile), file)));
+    }
     const approvers = localApprovers(config.console.users);
     const hub = createEventHub();
     let postAlert: (title: string, text: string) => void = () => {};
@@ -318,6 +324,7 @@ export async function startLocalMode(options: LocalModeOptions = {}): Promise<Lo
             : {}),
         },
       };
+      const actionKey = actionKeys.get(cluster.name)!;
       const mcpDeps = mcpDepsFromConfig(localConfig, { logger, audit, redis, actionKey, kube });
 
       step(cluster, "starting the MCP server");
@@ -366,8 +373,15 @@ export async function startLocalMode(options: LocalModeOptions = {}): Promise<Lo
     // Each cluster's detector counts that cluster's records; records that name none go to the default.
     observeAnomalies = (record) => serviceOf(record.cluster).anomalies.observer(record);
 
-    // One store holds every cluster's actions (each names its cluster, and its digest covers it).
-    const actions = createActionStoreFromConfig(config, redis, actionKey);
+    // One store holds every cluster's actions; each names its cluster, is signed with that
+    // cluster's key and verifies only with it.
+    const actions = several
+      ? createActionStore(redis, {
+          prefix: config.redis.prefix,
+          ttlSeconds: config.approvals.ttlSeconds,
+          signer: createClusterActionSigner(actionKeys),
+        })
+      : createActionStoreFromConfig(config, redis, actionKeys.get(first.name)!);
     const loadAction = (id: string): Promise<PendingAction | undefined> => actions.get(id);
     const callTool = async (
       name: string,
@@ -410,11 +424,10 @@ export async function startLocalMode(options: LocalModeOptions = {}): Promise<Lo
       parseDirectCommand,
       runAgentTurn,
       loadAction,
-      // The executor of the cluster the stored action was proposed in decides it; an action of a
-      // cluster not served here goes to the default one, which refuses it (wrong-cluster).
+      // The executor of the cluster the stored action names decides it, verifying it whole; an
+      // action of a cluster not served here goes to the default one, which refuses it.
       decide: async (request) => {
-        const action = await actions.get(request.actionId).catch(() => undefined);
-        return serviceOf(action?.cluster).executor.decide(request);
+        return serviceOf(await actions.clusterOf(request.actionId)).executor.decide(request);
       },
       auditStory: async (actionId) => {
         let records = memory.filter((record) => record.actionId === actionId);

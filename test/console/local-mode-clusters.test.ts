@@ -283,6 +283,11 @@ describe("DEPUTY_KUBE_CONTEXTS", () => {
       for (const cluster of local!.clusters) {
         expect(await fetch(new URL("/readyz", cluster.mcpUrl)).then((r) => r.status)).toBe(200);
       }
+      // Each cluster signs its proposals with a key of its own.
+      const keys = await Promise.all(
+        [CTX_A, CTX_B].map((name) => readFile(join(workDir, `action-${name}.key`), "utf8")),
+      );
+      expect(keys[0]).not.toBe(keys[1]);
     });
 
     it("answers from B in a conversation bound to B, and from A once the message names A", async () => {
