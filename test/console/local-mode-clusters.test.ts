@@ -1,15 +1,12 @@
-import { execFile } from "node:child_process";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { promisify } from "node:util";
-import { AppsV1Api, CoreV1Api, KubeConfig } from "@kubernetes/client-node";
+import { AppsV1Api, CoreV1Api, type KubeConfig } from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parse, stringify } from "yaml";
 import { startLocalMode, type LocalMode } from "../../console/local-mode.ts";
 import type { ConsoleEvent } from "../../console/events.ts";
 import { isDeputyError } from "../../core/errors.ts";
-import type { TestEnvState } from "../../devenv/testenv.ts";
 import { adminKubeConfig, loadTestEnv } from "../helpers/testenv.ts";
 import {
   lastToolResults,
@@ -19,6 +16,7 @@ import {
   type AnthropicFake,
 } from "../fakes/anthropic.ts";
 import { connectRedis, dropPrefix } from "../executor/support.ts";
+import { startSecondCluster, type SecondCluster } from "../clusters/second-cluster.ts";
 import { localModeEnv } from "./local-mode-process.ts";
 import { readConsoleEvents, turnDone } from "./sse.ts";
 
@@ -29,13 +27,11 @@ import { readConsoleEvents, turnDone } from "./sse.ts";
  * conversation reads and writes through its own cluster's MCP server and
  * executor only.
  */
-const run = promisify(execFile);
-const CLI = join(import.meta.dirname, "../../cli/deputy.ts");
 const NS = "deputy-w-contexts";
 const CTX_A = "deputy-ctx-a";
 const CTX_B = "deputy-ctx-b";
 
-let dirB: string;
+let clusterB: SecondCluster | undefined;
 let workDir: string;
 let kubeconfigPath: string;
 let adminB: KubeConfig;
@@ -43,15 +39,6 @@ let local: LocalMode | undefined;
 let model: AnthropicFake | undefined;
 /** The Redis prefixes of every local mode started here, dropped at the end. */
 const prefixes = new Set<string>();
-
-/** `deputy testenv` in another directory, as a process of its own (a test worker may not start one). */
-async function testenv(command: "up" | "down"): Promise<void> {
-  const env: NodeJS.ProcessEnv = { ...process.env, DEPUTY_TESTENV_DIR: dirB };
-  delete env.VITEST_WORKER_ID;
-  delete env.VITEST_POOL_ID;
-  delete env.VITEST;
-  await run(process.execPath, [CLI, "testenv", command], { env, timeout: 110_000 });
-}
 
 interface KubeconfigFile {
   clusters: Array<{ name: string; cluster: Record<string, unknown> }>;
@@ -214,12 +201,9 @@ function turnOf(
 
 beforeAll(async () => {
   workDir = await mkdtemp(join(tmpdir(), "deputy-contexts-"));
-  dirB = await mkdtemp(join(tmpdir(), "deputy-cluster-b-"));
-  await testenv("up");
-  const stateB = JSON.parse(await readFile(join(dirB, "env.json"), "utf8")) as TestEnvState;
-  adminB = new KubeConfig();
-  adminB.loadFromFile(stateB.kubeconfig);
-  kubeconfigPath = await writeTwoContextKubeconfig(loadTestEnv().kubeconfig, stateB.kubeconfig);
+  clusterB = await startSecondCluster();
+  adminB = clusterB.admin;
+  kubeconfigPath = await writeTwoContextKubeconfig(loadTestEnv().kubeconfig, clusterB.env.kubeconfig);
   await Promise.all([seed(adminKubeConfig(), "a"), seed(adminB, "b")]);
 }, 150_000);
 
@@ -229,10 +213,7 @@ afterAll(async () => {
   const redis = connectRedis();
   for (const prefix of prefixes) await dropPrefix(redis, prefix);
   redis.disconnect();
-  if (dirB) {
-    await testenv("down").catch(() => undefined);
-    await rm(dirB, { recursive: true, force: true });
-  }
+  await clusterB?.stop();
   if (workDir) await rm(workDir, { recursive: true, force: true });
 }, 60_000);
 
