@@ -271,7 +271,12 @@ export function createConsoleSession(deps: ConsoleSessionDeps): ConsoleSession {
       );
       return;
     }
-    const notes = thread.notes.splice(0);
+    const notes = [
+      ...(several
+        ? [`This conversation works on cluster ${thread.cluster}: your tools read and propose there only.`]
+        : []),
+      ...thread.notes.splice(0),
+    ];
     const result = await agent({
       prompt,
       history: thread.history.slice(),

@@ -18,18 +18,23 @@ const alice: Identity = { kind: "local", id: "alice", name: "alice" };
 function session(clusters: ConsoleSessionDeps["clusters"]): {
   send: (text: string, threadId?: string) => Promise<string>;
   calls: Array<{ tool: string; cluster: string }>;
+  turns: Array<{ cluster: string; notes: readonly string[] }>;
   messages: (threadId: string) => string[];
 } {
   const hub = createEventHub();
   const events: ConsoleEvent[] = [];
   hub.subscribe(0, (event) => events.push(event));
   const calls: Array<{ tool: string; cluster: string }> = [];
+  const turns: Array<{ cluster: string; notes: readonly string[] }> = [];
   const conversations = createConsoleSession({
     hub,
     logger: createLogger({ level: "silent" }),
     approvers: ["bob"],
     parseDirectCommand,
-    runAgentTurn: undefined,
+    runAgentTurn: async (input) => {
+      turns.push({ cluster: input.cluster, notes: input.notes });
+      return { text: "answered", messages: [] };
+    },
     directCommandHelp: [],
     clusters,
     callTool: async (tool, _args, _caller, cluster): Promise<CallToolResult> => {
@@ -42,6 +47,7 @@ function session(clusters: ConsoleSessionDeps["clusters"]): {
   });
   return {
     calls,
+    turns,
     async send(text, threadId) {
       if (threadId === undefined) {
         const started = conversations.startThread(alice, text);
@@ -75,6 +81,26 @@ describe("a console conversation's cluster", () => {
     expect(s.messages(thread)[1]).toBe("[cluster prod-eu] deployments of prod-eu");
   });
 
+  it("runs the agent on the conversation's cluster and tells it which, and that it moved", async () => {
+    const s = session({ names: ["prod-eu", "staging"], defaultCluster: "prod-eu" });
+    const thread = await s.send("why is checkout failing?");
+    await s.send("in staging, and here?", thread);
+    expect(s.turns).toEqual([
+      {
+        cluster: "prod-eu",
+        notes: ["This conversation works on cluster prod-eu: your tools read and propose there only."],
+      },
+      {
+        cluster: "staging",
+        notes: [
+          "This conversation works on cluster staging: your tools read and propose there only.",
+          "The conversation moved from cluster prod-eu to cluster staging; earlier answers were about prod-eu.",
+        ],
+      },
+    ]);
+    expect(s.messages(thread)).toEqual(["[cluster prod-eu] answered", "[cluster staging] answered"]);
+  });
+
   it("answers an unknown explicit name with the served clusters and runs nothing", async () => {
     const s = session({ names: ["prod-eu", "staging"], defaultCluster: "prod-eu" });
     const thread = await s.send("restart deployment/checkout -n shop --cluster prod-mars");
@@ -100,6 +126,8 @@ describe("a console conversation's cluster", () => {
     const other = await s.send("deployments shop");
     expect(s.calls).toEqual([{ tool: "list_deployments", cluster: "" }]);
     expect(s.messages(other)).toEqual(["deployments of"]);
-    expect(s.messages(thread)).toHaveLength(1);
+    expect(s.messages(thread)).toEqual(["answered"]);
+    // The whole message reached the agent, which was told nothing of clusters.
+    expect(s.turns).toEqual([{ cluster: "", notes: [] }]);
   });
 });
