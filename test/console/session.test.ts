@@ -127,7 +127,7 @@ describe("a console conversation's cluster", () => {
     expect(s.calls).toEqual([{ tool: "list_deployments", cluster: "" }]);
     expect(s.messages(other)).toEqual(["deployments of"]);
     expect(s.messages(thread)).toEqual(["answered"]);
-    // The whole message reached the agent, which was told nothing of clusters.
+    // The agent was told nothing of clusters.
     expect(s.turns).toEqual([{ cluster: "", notes: [] }]);
   });
 });
