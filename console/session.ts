@@ -431,7 +431,7 @@ export function createConsoleSession(deps: ConsoleSessionDeps): ConsoleSession {
           type: "result",
           actionId: action.id,
           status: "expired",
-          text: `${action.tool} on ${describeTarget(action.target, { lowercaseKind: true })} expired without a decision. Nothing was changed.`,
+          text: `${action.tool} on ${describeTarget(action.target, { lowercaseKind: true })}${several ? ` in cluster ${action.cluster}` : ""} expired without a decision. Nothing was changed.`,
         });
       }
     },
