@@ -245,11 +245,15 @@ export async function resolveServedClusters(
   }
   const kubeconfigPath = config.kube.kubeconfig;
   const file = checkKubeContexts(kubeconfigPath, contexts);
-  const found: Array<{ context: string; kc: KubeConfig; server: string }> = [];
-  for (const context of contexts) {
+  const loaded = contexts.map((context) => {
     const kc = loadKubeConfig({ kubeconfig: kubeconfigPath, context });
-    const server = kc.getCurrentCluster()?.server ?? "";
-    const probe = await probeCluster(kc);
+    return { context, kc, server: kc.getCurrentCluster()?.server ?? "" };
+  });
+  // All at once: a start-up with one cluster down fails within one probe's timeout.
+  const probes = await Promise.all(loaded.map(({ kc }) => probeCluster(kc)));
+  const found: Array<{ context: string; kc: KubeConfig; server: string }> = [];
+  for (const [index, { context, kc, server }] of loaded.entries()) {
+    const probe = probes[index]!;
     if (!probe.ok) {
       throw new DeputyError(
         "UPSTREAM_FAILED",
