@@ -437,13 +437,23 @@ export async function startLocalMode(options: LocalModeOptions = {}): Promise<Lo
         return { actionId, lines: story.lines };
       },
       directCommandHelp: CONSOLE_DIRECT_COMMANDS,
-      resumeWrites: async (user, cluster) => {
+      // As `/deputy resume-writes` in Slack: every served cluster's pause is lifted, each named.
+      resumeWrites: async (user) => {
         if (!approvers.includes(user.id)) return `${user.id} is not an approver, so cannot resume writes.`;
-        const lifted = await serviceOf(cluster).anomalies.resume(user);
-        const where = several ? ` in cluster ${serviceOf(cluster).name}` : "";
-        return lifted
-          ? `Writes resumed${where} by ${user.id} (they were paused by ${lifted.rule}: ${lifted.reason}).`
-          : `Writes were not paused${where}.`;
+        if (!several) {
+          const lifted = await first.anomalies.resume(user);
+          return lifted
+            ? `Writes resumed by ${user.id} (they were paused by ${lifted.rule}: ${lifted.reason}).`
+            : "Writes were not paused.";
+        }
+        const lifted: string[] = [];
+        for (const service of services) {
+          const pause = await service.anomalies.resume(user);
+          if (pause) lifted.push(`cluster ${service.name} (paused by ${pause.rule}: ${pause.reason})`);
+        }
+        return lifted.length > 0
+          ? `Writes resumed by ${user.id} in ${lifted.join("; ")}.`
+          : "Writes were not paused in any cluster served here.";
       },
     });
     postAlert = (title, text) => session.postAlert(title, text);

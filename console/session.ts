@@ -76,10 +76,11 @@ export interface ConsoleSessionDeps {
   /** Shown when no model is configured. */
   directCommandHelp: readonly string[];
   /**
-   * "resume writes": lift the anomaly write pause. The implementation checks
-   * the user is an approver; the answer is a plain sentence either way.
+   * "resume writes": lift the anomaly write pause (with several clusters, each
+   * served cluster's). The implementation checks the user is an approver; the
+   * answer is a plain sentence either way.
    */
-  resumeWrites?: (user: Identity, cluster: string) => Promise<string>;
+  resumeWrites?: (user: Identity) => Promise<string>;
 }
 
 export interface AuditStoryView {
@@ -341,7 +342,7 @@ export function createConsoleSession(deps: ConsoleSessionDeps): ConsoleSession {
       const text = chooseCluster(thread, message);
       if (text === undefined) return;
       if (/^resume writes$/i.test(stripSlashCommand(text)) && deps.resumeWrites) {
-        say(thread.id, "system", await deps.resumeWrites(user, thread.cluster));
+        say(thread.id, "system", await deps.resumeWrites(user));
         return;
       }
       let command: DirectCommand;

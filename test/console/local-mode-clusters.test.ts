@@ -6,6 +6,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parse, stringify } from "yaml";
 import { startLocalMode, type LocalMode } from "../../console/local-mode.ts";
 import type { ConsoleEvent } from "../../console/events.ts";
+import { isWritePaused, pauseWrites } from "../../core/anomaly.ts";
+import { clusterKeyPrefix } from "../../core/clusters.ts";
 import { isDeputyError } from "../../core/errors.ts";
 import { adminKubeConfig, loadTestEnv } from "../helpers/testenv.ts";
 import {
@@ -39,6 +41,8 @@ let local: LocalMode | undefined;
 let model: AnthropicFake | undefined;
 /** The Redis prefixes of every local mode started here, dropped at the end. */
 const prefixes = new Set<string>();
+/** The prefix of the local mode serving both contexts. */
+let servingPrefix = "";
 
 interface KubeconfigFile {
   clusters: Array<{ name: string; cluster: Record<string, unknown> }>;
@@ -244,13 +248,13 @@ describe("DEPUTY_KUBE_CONTEXTS", () => {
       model = await startAnthropicFake({
         script: [toolUse("list_deployments", { namespace: NS }), text("Two Deployments.")],
       });
-      local = await startLocalMode({
-        env: env({
-          DEPUTY_KUBE_CONTEXTS: `${CTX_A},${CTX_B}`,
-          ANTHROPIC_API_KEY: model.apiKey,
-          ANTHROPIC_BASE_URL: model.url,
-        }),
+      const serving = env({
+        DEPUTY_KUBE_CONTEXTS: `${CTX_A},${CTX_B}`,
+        ANTHROPIC_API_KEY: model.apiKey,
+        ANTHROPIC_BASE_URL: model.url,
       });
+      servingPrefix = serving.DEPUTY_REDIS_PREFIX!;
+      local = await startLocalMode({ env: serving });
     }, 90_000);
 
     it("serves each context as a cluster with its own MCP server, starting where the kubeconfig is", async () => {
@@ -349,6 +353,45 @@ describe("DEPUTY_KUBE_CONTEXTS", () => {
       expect(result.status, JSON.stringify(result)).toBe("succeeded");
       expect(await replicasOf(adminKubeConfig(), "only-in-a")).toBe(2);
       expect(await replicasOf(adminB)).toBe(3);
+    }, 60_000);
+
+    it("a write pause in B holds B's approvals only, and resume writes lifts it, naming B", async () => {
+      const redis = connectRedis();
+      const pausedB = clusterKeyPrefix(servingPrefix, CTX_B);
+      try {
+        await pauseWrites(redis, { rule: "delete-burst", reason: "a test pause" }, pausedB);
+        const inB = await say(`scale deployment/web --replicas 4 -n ${NS}`);
+        const inA = await say(`in ${CTX_A}, scale deployment/web --replicas 4 -n ${NS}`);
+        const decide = async (turn: typeof inB): Promise<{ status: string; rule?: string }> => {
+          const card = turn.events.find((event) => event.type === "card");
+          const { actionId, digest } = card?.type === "card" ? card.card : { actionId: "", digest: "" };
+          const response = await post(`/api/actions/${actionId}/decision`, {
+            user: "bob",
+            decision: "approve",
+            digest,
+          });
+          return (await response.json()) as { status: string; rule?: string };
+        };
+        expect(await decide(inB)).toMatchObject({ status: "refused", rule: "writes-paused" });
+        expect(await replicasOf(adminB)).toBe(3);
+        expect(await decide(inA)).toMatchObject({ status: "succeeded" });
+        expect(await replicasOf(adminKubeConfig())).toBe(4);
+
+        const resumed = await post(`/api/threads/${inA.threadId}/messages`, {
+          user: "bob",
+          text: "resume writes",
+        });
+        expect(resumed.status).toBe(202);
+        await expect
+          .poll(async () =>
+            (await threadEvents(inA.threadId)).map((e) => (e.type === "message" ? e.text : "")),
+          )
+          .toContain(`Writes resumed by bob in cluster ${CTX_B} (paused by delete-burst: a test pause).`);
+        expect(await isWritePaused(redis, pausedB)).toBe(false);
+      } finally {
+        await redis.del(`${pausedB}writes:paused`);
+        redis.disconnect();
+      }
     }, 60_000);
   });
 });
