@@ -1,8 +1,9 @@
 import { watchRedisHealth } from "../core/redis.ts";
 import type { Logger } from "../core/logger.ts";
 import { readFileSync } from "node:fs";
-import type { KubeConfig } from "@kubernetes/client-node";
+import { KubeConfig } from "@kubernetes/client-node";
 import { Redis } from "ioredis";
+import { clusterNameSchema } from "../core/clusters.ts";
 import type { Config } from "../core/config.ts";
 import { DeputyError, describeError } from "../core/errors.ts";
 import { createKubeClients } from "../core/kube/client.ts";
@@ -134,6 +135,162 @@ export async function resolveLocalCluster(
     baoAddr: state.baoAddr,
     baoSetupToken: state.baoRootToken,
     redisUrl: state.redisUrl,
+  };
+}
+
+/** One cluster local mode serves: its name (cards, audit records, Redis keys) and where it is. */
+export interface ServedCluster extends LocalCluster {
+  name: string;
+  /** The kubeconfig context it comes from (DEPUTY_KUBE_CONTEXTS); undefined: the one cluster of today. */
+  context: string | undefined;
+}
+
+export interface ServedClusters {
+  /** In the order DEPUTY_KUBE_CONTEXTS lists them; one entry without it. */
+  clusters: ServedCluster[];
+  /** Where a conversation starts: the kubeconfig's current context if listed, else the first listed. */
+  defaultCluster: string;
+  /** Several clusters share one OpenBao: each gets mounts and policies of its own (rolesForCluster). */
+  several: boolean;
+}
+
+/** A name for a context that is not a DNS label: lower-case, other characters as '-'. */
+function suggestedName(context: string): string {
+  const name = context
+    .toLowerCase()
+    .replace(/[^a-z0-9-]+/g, "-")
+    .replace(/^-+|-+$/g, "")
+    .slice(0, 63)
+    .replace(/-+$/, "");
+  return name || "cluster-a";
+}
+
+/**
+ * DEPUTY_KUBE_CONTEXTS checked against the kubeconfig before anything is
+ * created: every name is a context it has and a DNS label, none twice.
+ */
+export function checkKubeContexts(
+  kubeconfigPath: string | undefined,
+  contexts: readonly string[],
+): KubeConfig {
+  if (!kubeconfigPath) {
+    throw new DeputyError(
+      "CONFIG_INVALID",
+      "DEPUTY_KUBE_CONTEXTS names kubeconfig contexts, but KUBECONFIG is not set: point KUBECONFIG at the file that has them",
+    );
+  }
+  const kc = new KubeConfig();
+  try {
+    kc.loadFromFile(kubeconfigPath);
+  } catch (error) {
+    throw new DeputyError(
+      "CONFIG_INVALID",
+      `DEPUTY_KUBE_CONTEXTS: KUBECONFIG (${kubeconfigPath}) cannot be read: ${describeError(error)}`,
+      { cause: error },
+    );
+  }
+  const known = kc.getContexts().map((context) => context.name);
+  const seen = new Set<string>();
+  for (const context of contexts) {
+    if (seen.has(context)) {
+      throw new DeputyError("CONFIG_INVALID", `DEPUTY_KUBE_CONTEXTS names context "${context}" twice`);
+    }
+    seen.add(context);
+    if (!known.includes(context)) {
+      throw new DeputyError(
+        "CONFIG_INVALID",
+        `DEPUTY_KUBE_CONTEXTS names context "${context}", which KUBECONFIG (${kubeconfigPath}) does not have; ` +
+          `its contexts are: ${known.length > 0 ? known.join(", ") : "(none)"}`,
+      );
+    }
+    const name = clusterNameSchema.safeParse(context);
+    if (!name.success) {
+      throw new DeputyError(
+        "CONFIG_INVALID",
+        `DEPUTY_KUBE_CONTEXTS: context "${context}" names a cluster, and a cluster name ${name.error.issues[0]?.message ?? "must be a DNS label"}; ` +
+          `rename the context (kubectl config rename-context ${context} ${suggestedName(context)}) and list the new name`,
+      );
+    }
+    const entry = kc.getContextObject(context);
+    if (!entry || !kc.getCluster(entry.cluster)) {
+      throw new DeputyError(
+        "CONFIG_INVALID",
+        `DEPUTY_KUBE_CONTEXTS: context "${context}" names cluster "${entry?.cluster ?? ""}", which KUBECONFIG (${kubeconfigPath}) does not define`,
+      );
+    }
+  }
+  return kc;
+}
+
+/**
+ * The clusters local mode serves. Without DEPUTY_KUBE_CONTEXTS, the one of
+ * resolveLocalCluster (named DEPUTY_CLUSTER_NAME). With it, each listed
+ * context is a cluster named after it; all are checked and must answer
+ * before anything is created, and one OpenBao (BAO_ADDR and BAO_TOKEN, or the
+ * test environment's when a context is its cluster) is set up for them all.
+ */
+export async function resolveServedClusters(
+  config: Config,
+  env: Record<string, string | undefined>,
+  progress: Progress,
+): Promise<ServedClusters> {
+  const contexts = config.console.kubeContexts;
+  if (contexts.length === 0) {
+    const cluster = await resolveLocalCluster(config, env, progress);
+    return {
+      clusters: [{ ...cluster, name: config.kube.clusterName, context: undefined }],
+      defaultCluster: config.kube.clusterName,
+      several: false,
+    };
+  }
+  const kubeconfigPath = config.kube.kubeconfig;
+  const file = checkKubeContexts(kubeconfigPath, contexts);
+  const loaded = contexts.map((context) => {
+    const kc = loadKubeConfig({ kubeconfig: kubeconfigPath, context });
+    return { context, kc, server: kc.getCurrentCluster()?.server ?? "" };
+  });
+  // All at once: a start-up with one cluster down fails within one probe's timeout.
+  const probes = await Promise.all(loaded.map(({ kc }) => probeCluster(kc)));
+  const found: Array<{ context: string; kc: KubeConfig; server: string }> = [];
+  for (const [index, { context, kc, server }] of loaded.entries()) {
+    const probe = probes[index]!;
+    if (!probe.ok) {
+      throw new DeputyError(
+        "UPSTREAM_FAILED",
+        `DEPUTY_KUBE_CONTEXTS: context "${context}" points at ${server}, which does not answer (${probe.reason}); ` +
+          "start that cluster or leave the context out of the list",
+      );
+    }
+    progress(`cluster ${context}: context "${context}" of KUBECONFIG (${server})`);
+    found.push({ context, kc, server });
+  }
+  let bao: { addr: string; token: string } | undefined = env.BAO_TOKEN
+    ? { addr: config.openbao.addr, token: env.BAO_TOKEN }
+    : undefined;
+  for (const { server } of found) bao ??= await testEnvOpenBao(server);
+  if (!bao) {
+    throw new DeputyError(
+      "CONFIG_INVALID",
+      `DEPUTY_KUBE_CONTEXTS names ${contexts.join(", ")}, but no OpenBao is configured for them: set BAO_ADDR and BAO_TOKEN ` +
+        "(an OpenBao admin token, used once to set up each cluster's Kubernetes auth and secrets engine)",
+    );
+  }
+  const current = file.getCurrentContext();
+  return {
+    clusters: found.map(({ context, kc, server }) => ({
+      name: context,
+      context,
+      source: "kubeconfig",
+      kubeconfigPath: kubeconfigPath!,
+      admin: kc,
+      server,
+      caPem: caPemOf(kc),
+      baoAddr: bao.addr,
+      baoSetupToken: bao.token,
+      redisUrl: config.redis.url,
+    })),
+    defaultCluster: contexts.includes(current) ? current : contexts[0]!,
+    several: true,
   };
 }
 

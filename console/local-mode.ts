@@ -12,6 +12,7 @@ import type { AlertSink, TriageSink } from "../core/alerts.ts";
 import {
   anomalyDetectorFromConfig,
   clusterStatePrefix,
+  type AnomalyDetector,
   isWritePaused,
   writePauseStatus,
 } from "../core/anomaly.ts";
@@ -23,6 +24,11 @@ import { DeputyError, describeError } from "../core/errors.ts";
 import { createLogger, type Logger } from "../core/logger.ts";
 import { createOpenBaoClient } from "../executor/openbao-client.ts";
 import { setupOpenBao } from "../executor/openbao-setup.ts";
+import type { ApprovalExecutor } from "../executor/approval-executor.ts";
+import { clusterMountPath, rolesForCluster } from "../core/openbao-roles.ts";
+import { createActionStore, createActionStoreFromConfig } from "../core/actions/store.ts";
+import { createClusterActionSigner } from "../core/actions/digest.ts";
+import type { KubeClients } from "../core/kube/client.ts";
 import { loadRolesFromConfig, startExecutorFromConfig } from "../executor/wiring.ts";
 import { describeTarget } from "../core/actions/action-type.ts";
 import { callerMeta } from "../core/actions/meta.ts";
@@ -34,7 +40,7 @@ import { triageWatcherFromConfig } from "../watcher/wiring.ts";
 import { approvalCardView } from "./card.ts";
 import { createEventHub } from "./events.ts";
 import { prepareLocalIdentities, type LocalIdentities } from "./local-identities.ts";
-import { connectRedis, resolveLocalCluster, type Progress } from "./local-cluster.ts";
+import { connectRedis, resolveServedClusters, type Progress, type ServedCluster } from "./local-cluster.ts";
 import { createConsoleServer, type ConsoleServer } from "./server.ts";
 import {
   createConsoleSession,
@@ -63,8 +69,13 @@ export interface LocalModeOptions {
 
 export interface LocalMode {
   consoleUrl: string;
+  /** The default cluster's MCP server on 127.0.0.1. */
   mcpUrl: string;
+  /** The default cluster: where a conversation starts. */
   cluster: { server: string; source: "kubeconfig" | "local" };
+  /** Every cluster served, each with its own MCP server on 127.0.0.1 (one entry without DEPUTY_KUBE_CONTEXTS). */
+  clusters: Array<{ name: string; server: string; context: string | undefined; mcpUrl: string }>;
+  defaultCluster: string;
   auditFile: string;
   logFile: string;
   model: string | undefined;
@@ -164,7 +175,7 @@ function agentAdapter(
   };
 }
 
-function consoleTriageSink(session: ConsoleSession): TriageSink {
+function consoleTriageSink(session: Pick<ConsoleSession, "postTriage">): TriageSink {
   return {
     async postTriage(message) {
       const target = describeTarget(message.object, { lowercaseKind: true });
@@ -174,6 +185,19 @@ function consoleTriageSink(session: ConsoleSession): TriageSink {
       session.postTriage(message.title, text, target);
     },
   };
+}
+
+/** What local mode runs for one served cluster. */
+interface ClusterServices {
+  name: string;
+  served: ServedCluster;
+  /** This cluster's configuration: its name, read identity, OpenBao mounts and login token. */
+  config: Config;
+  mcp: InMemoryConnection;
+  mcpUrl: string;
+  executor: ApprovalExecutor;
+  anomalies: AnomalyDetector;
+  kube: KubeClients;
 }
 
 export async function startLocalMode(options: LocalModeOptions = {}): Promise<LocalMode> {
@@ -190,43 +214,63 @@ export async function startLocalMode(options: LocalModeOptions = {}): Promise<Lo
     const logDestination = pino.destination({ dest: logFile, sync: false, append: true, mkdir: true });
     closer.add("the log file", () => logDestination.flushSync());
     logger = createLogger({ level: config.logLevel, name: "deputy-local", destination: logDestination });
+    const log = logger;
 
-    const cluster = await resolveLocalCluster(config, env, progress);
-    const redis = await connectRedis(cluster.redisUrl, logger);
+    // Every cluster is checked (and must answer) before anything is created in any of them.
+    const served = await resolveServedClusters(config, env, progress);
+    const several = served.several;
+    const step = (cluster: ServedCluster, line: string): void =>
+      progress(several ? `cluster ${cluster.name}: ${line}` : line);
+    const redis = await connectRedis(served.clusters[0]!.redisUrl, logger);
     closer.add("Redis", () => void redis.disconnect());
-
-    progress("creating Deputy's identities on the cluster (read-only MCP identity, executor, OpenBao's)");
     const roles = loadRolesFromConfig(config);
-    const identities: LocalIdentities = await prepareLocalIdentities(cluster.admin, roles);
-    closer.add("local identities", () => identities.close());
-    for (const namespace of identities.missingNamespaces) {
-      progress(`  writable namespace "${namespace}" does not exist: writes there will fail until it does`);
-    }
 
-    progress(`setting up OpenBao at ${cluster.baoAddr} (Kubernetes auth and secrets engine)`);
-    const openbao = createOpenBaoClient({ addr: cluster.baoAddr });
-    try {
-      await setupOpenBao({
-        openbao,
-        adminToken: cluster.baoSetupToken,
-        roles,
-        kubernetesHost: cluster.server,
-        kubernetesCaPem: cluster.caPem ?? "",
-        secretsEngineJwt: identities.secretsEngineJwt,
-      });
-    } catch (error) {
-      throw new DeputyError(
-        "UPSTREAM_FAILED",
-        `OpenBao setup at ${cluster.baoAddr} failed: ${describeError(error).replace(/\s+/g, " ").trim()} ` +
-          (cluster.source === "local"
-            ? "(the local dev server may have restarted: run deputy testenv status)"
-            : "(check BAO_ADDR, and that BAO_TOKEN is an admin token)"),
-        { cause: error },
+    const prepared: Array<{ served: ServedCluster; identities: LocalIdentities }> = [];
+    for (const cluster of served.clusters) {
+      step(
+        cluster,
+        "creating Deputy's identities on the cluster (read-only MCP identity, executor, OpenBao's)",
       );
+      const identities: LocalIdentities = await prepareLocalIdentities(cluster.admin, roles);
+      closer.add(several ? `local identities in ${cluster.name}` : "local identities", () =>
+        identities.close(),
+      );
+      for (const namespace of identities.missingNamespaces) {
+        progress(`  writable namespace "${namespace}" does not exist: writes there will fail until it does`);
+      }
+      // Several clusters share one OpenBao: each gets mounts and policies of its own.
+      const clusterRoles = several ? rolesForCluster(roles, cluster.name) : roles;
+      step(
+        cluster,
+        several
+          ? `setting up OpenBao at ${cluster.baoAddr} (Kubernetes auth and secrets engine under ${clusterMountPath(cluster.name, "")})`
+          : `setting up OpenBao at ${cluster.baoAddr} (Kubernetes auth and secrets engine)`,
+      );
+      const openbao = createOpenBaoClient({ addr: cluster.baoAddr });
+      try {
+        await setupOpenBao({
+          openbao,
+          adminToken: cluster.baoSetupToken,
+          roles: clusterRoles,
+          kubernetesHost: cluster.server,
+          kubernetesCaPem: cluster.caPem ?? "",
+          secretsEngineJwt: identities.secretsEngineJwt,
+        });
+      } catch (error) {
+        throw new DeputyError(
+          "UPSTREAM_FAILED",
+          `OpenBao setup at ${cluster.baoAddr}${several ? ` for cluster ${cluster.name}` : ""} failed: ${describeError(error).replace(/\s+/g, " ").trim()} ` +
+            (cluster.source === "local"
+              ? "(the local dev server may have restarted: run deputy testenv status)"
+              : "(check BAO_ADDR, and that BAO_TOKEN is an admin token)"),
+          { cause: error },
+        );
+      }
+      prepared.push({ served: cluster, identities });
     }
 
     const memory: AuditRecord[] = [];
-    // The anomaly detector observes the audit log it also writes to: bound below.
+    // The anomaly detectors observe the audit log they also write to: bound below.
     let observeAnomalies: AuditObserver = () => {};
     const audit = createAuditLog({
       file: auditFile,
@@ -240,49 +284,15 @@ export async function startLocalMode(options: LocalModeOptions = {}): Promise<Lo
       ],
     });
 
-    const kube = kubeClientsFromConfig(config, logger, { kubeConfig: identities.reader });
-    closer.add("the Kubernetes client", () => kube.close());
-    // The tools read with the read-only identity; the executor logs in to
-    // OpenBao with its own token file. Neither ever sees the admin kubeconfig.
-    const localConfig: Config = {
-      ...config,
-      kube: { ...config.kube, kubeconfig: undefined },
-      redis: { ...config.redis, url: cluster.redisUrl },
-      openbao: { ...config.openbao, addr: cluster.baoAddr, jwtPath: identities.executorJwtPath },
-    };
     // Local mode signs stored actions with a key made once for this environment and kept beside
     // its audit file (never in Redis), so actions from an earlier run can still be checked.
-    const actionKey = await localActionKey(join(dirname(auditFile), "action.key"));
-    const mcpDeps = mcpDepsFromConfig(localConfig, { logger, audit, redis, actionKey, kube });
-
-    progress("starting the MCP server");
-    const mcp = await connectInMemory(mcpDeps, { clientName: "deputy-console" });
-    closer.add("the in-memory MCP connection", () => mcp.close());
-    // Other local MCP clients cannot sign; they may read, and their _meta names nobody.
-    const mcpHttp: RunningHttpServer = await startHttpServer(mcpDeps, {
-      host: config.mcp.host,
-      port: config.mcp.port,
-      callers: "anonymous",
-    });
-    closer.add("the MCP HTTP server", () => mcpHttp.close());
-
+    // Several clusters each have their own: one cluster's MCP server cannot sign for another.
+    const actionKeys = new Map<string, Buffer>();
+    for (const { served: cluster } of prepared) {
+      const file = several ? `action-${cluster.name}.key` : "action.key";
+      actionKeys.set(cluster.name, await localActionKey(join(dirname(auditFile), file)));
+    }
     const approvers = localApprovers(config.console.users);
-    const prefix = clusterStatePrefix(localConfig);
-    const { executor, store: actions } = startExecutorFromConfig({
-      config: localConfig,
-      redis,
-      audit,
-      logger: logger.child({ component: "executor" }),
-      cluster: { server: cluster.server, caPem: cluster.caPem },
-      actionKey,
-      localMode: true,
-      writePause: async () =>
-        (await isWritePaused(redis, prefix)) ? await writePauseStatus(redis, prefix) : undefined,
-      closer,
-    });
-    const reconciled = await executor.reconcile();
-    if (reconciled.length > 0) progress(`marked ${reconciled.length} interrupted action(s) (never re-run)`);
-
     const hub = createEventHub();
     let postAlert: (title: string, text: string) => void = () => {};
     const alertSink: AlertSink = {
@@ -293,8 +303,86 @@ export async function startLocalMode(options: LocalModeOptions = {}): Promise<Lo
         postAlert(`Anomaly: ${alert.rule} (${alert.severity})`, `${alert.text}${paused}`);
       },
     };
-    const anomalies = anomalyDetectorFromConfig(localConfig, { redis, audit, logger, sink: alertSink });
-    observeAnomalies = anomalies.observer;
+
+    const services: ClusterServices[] = [];
+    for (const [index, { served: cluster, identities }] of prepared.entries()) {
+      const kube = kubeClientsFromConfig(config, logger, { kubeConfig: identities.reader });
+      closer.add(`the Kubernetes client${several ? ` of ${cluster.name}` : ""}`, () => kube.close());
+      const clusterRoles = several ? rolesForCluster(roles, cluster.name) : roles;
+      // The tools read with the read-only identity; the executor logs in to
+      // OpenBao with its own token file. Neither ever sees the admin kubeconfig.
+      const localConfig: Config = {
+        ...config,
+        kube: { ...config.kube, kubeconfig: undefined, clusterName: cluster.name },
+        redis: { ...config.redis, url: cluster.redisUrl },
+        openbao: {
+          ...config.openbao,
+          addr: cluster.baoAddr,
+          jwtPath: identities.executorJwtPath,
+          ...(several
+            ? { authMount: clusterRoles.auth.mount, secretsMount: clusterRoles.secretsEngine.mount }
+            : {}),
+        },
+      };
+      const actionKey = actionKeys.get(cluster.name)!;
+      const mcpDeps = mcpDepsFromConfig(localConfig, { logger, audit, redis, actionKey, kube });
+
+      step(cluster, "starting the MCP server");
+      const mcp = await connectInMemory(mcpDeps, { clientName: "deputy-console" });
+      closer.add(`the in-memory MCP connection${several ? ` to ${cluster.name}` : ""}`, () => mcp.close());
+      // Other local MCP clients cannot sign; they may read, and their _meta names nobody.
+      // A fixed port serves the first cluster; the next ones take the ports after it.
+      const mcpHttp: RunningHttpServer = await startHttpServer(mcpDeps, {
+        host: config.mcp.host,
+        port: config.mcp.port === 0 ? 0 : config.mcp.port + index,
+        callers: "anonymous",
+      });
+      closer.add(`the MCP HTTP server${several ? ` of ${cluster.name}` : ""}`, () => mcpHttp.close());
+
+      const prefix = clusterStatePrefix(localConfig);
+      const { executor } = startExecutorFromConfig({
+        config: localConfig,
+        redis,
+        audit,
+        logger: logger.child({ component: "executor", ...(several ? { cluster: cluster.name } : {}) }),
+        cluster: { server: cluster.server, caPem: cluster.caPem },
+        actionKey,
+        localMode: true,
+        writePause: async () =>
+          (await isWritePaused(redis, prefix)) ? await writePauseStatus(redis, prefix) : undefined,
+        closer,
+      });
+      const reconciled = await executor.reconcile();
+      if (reconciled.length > 0) progress(`marked ${reconciled.length} interrupted action(s) (never re-run)`);
+      const anomalies = anomalyDetectorFromConfig(localConfig, { redis, audit, logger, sink: alertSink });
+      services.push({
+        name: cluster.name,
+        served: cluster,
+        config: localConfig,
+        mcp,
+        mcpUrl: mcpHttp.url,
+        executor,
+        anomalies,
+        kube,
+      });
+    }
+    const first = services[0]!;
+    const byName = new Map(services.map((service) => [service.name, service]));
+    const serviceOf = (cluster: string | undefined): ClusterServices =>
+      (cluster === undefined ? undefined : byName.get(cluster)) ?? byName.get(served.defaultCluster) ?? first;
+    // Each cluster's detector counts that cluster's records; records that name none go to the default.
+    observeAnomalies = (record) => serviceOf(record.cluster).anomalies.observer(record);
+
+    // One store holds every cluster's actions; each names its cluster, is signed with that
+    // cluster's key and verifies only with it.
+    const actions = several
+      ? createActionStore(redis, {
+          prefix: config.redis.prefix,
+          ttlSeconds: config.approvals.ttlSeconds,
+          signer: createClusterActionSigner(actionKeys),
+        })
+      : createActionStoreFromConfig(config, redis, actionKeys.get(first.name)!);
+    const loadAction = (id: string): Promise<PendingAction | undefined> => actions.get(id);
     const callTool = async (
       name: string,
       args: Record<string, unknown>,
@@ -304,8 +392,9 @@ export async function startLocalMode(options: LocalModeOptions = {}): Promise<Lo
         prompt: string | undefined;
         reason: string | undefined;
       },
+      cluster: string,
     ): Promise<CallToolResult> =>
-      (await mcp.client.callTool(
+      (await serviceOf(cluster).mcp.client.callTool(
         {
           name,
           arguments: args,
@@ -315,15 +404,31 @@ export async function startLocalMode(options: LocalModeOptions = {}): Promise<Lo
         { timeout: 60_000 },
       )) as CallToolResult;
 
+    const agents = new Map(
+      services.map((service) => [
+        service.name,
+        agentAdapter(service.config, service.mcp, log, approvers, loadAction),
+      ]),
+    );
+    const runAgentTurn = agents.get(first.name)
+      ? (input: AgentTurnInput): Promise<AgentTurnOutput> =>
+          (agents.get(serviceOf(input.cluster).name) ?? agents.get(first.name)!)(input)
+      : undefined;
+
     const session: ConsoleSession = createConsoleSession({
       hub,
       logger: logger.child({ component: "console" }),
       approvers,
       callTool,
+      clusters: { names: services.map((service) => service.name), defaultCluster: served.defaultCluster },
       parseDirectCommand,
-      runAgentTurn: agentAdapter(config, mcp, logger, approvers, (id) => actions.get(id)),
-      loadAction: (id) => actions.get(id),
-      decide: (request) => executor.decide(request),
+      runAgentTurn,
+      loadAction,
+      // The executor of the cluster the stored action names decides it, verifying it whole; an
+      // action of a cluster not served here goes to the default one, which refuses it.
+      decide: async (request) => {
+        return serviceOf(await actions.clusterOf(request.actionId)).executor.decide(request);
+      },
       auditStory: async (actionId) => {
         let records = memory.filter((record) => record.actionId === actionId);
         if (records.length === 0)
@@ -332,12 +437,23 @@ export async function startLocalMode(options: LocalModeOptions = {}): Promise<Lo
         return { actionId, lines: story.lines };
       },
       directCommandHelp: CONSOLE_DIRECT_COMMANDS,
+      // As `/deputy resume-writes` in Slack: every served cluster's pause is lifted, each named.
       resumeWrites: async (user) => {
         if (!approvers.includes(user.id)) return `${user.id} is not an approver, so cannot resume writes.`;
-        const lifted = await anomalies.resume(user);
-        return lifted
-          ? `Writes resumed by ${user.id} (they were paused by ${lifted.rule}: ${lifted.reason}).`
-          : "Writes were not paused.";
+        if (!several) {
+          const lifted = await first.anomalies.resume(user);
+          return lifted
+            ? `Writes resumed by ${user.id} (they were paused by ${lifted.rule}: ${lifted.reason}).`
+            : "Writes were not paused.";
+        }
+        const lifted: string[] = [];
+        for (const service of services) {
+          const pause = await service.anomalies.resume(user);
+          if (pause) lifted.push(`cluster ${service.name} (paused by ${pause.rule}: ${pause.reason})`);
+        }
+        return lifted.length > 0
+          ? `Writes resumed by ${user.id} in ${lifted.join("; ")}.`
+          : "Writes were not paused in any cluster served here.";
       },
     });
     postAlert = (title, text) => session.postAlert(title, text);
@@ -346,9 +462,10 @@ export async function startLocalMode(options: LocalModeOptions = {}): Promise<Lo
       await session.drain();
     });
 
-    // Expired cards change state in Redis; show that in the thread too.
+    // Expired cards change state in Redis; show that in the thread too. The store is shared,
+    // so one executor's sweep expires every cluster's actions.
     const sweep = setInterval(() => {
-      executor
+      first.executor
         .expireDue()
         .then(async (ids) => {
           for (const id of ids) {
@@ -361,18 +478,35 @@ export async function startLocalMode(options: LocalModeOptions = {}): Promise<Lo
     sweep.unref();
     closer.add("the expiry sweep", () => clearInterval(sweep));
 
-    progress("starting the triage watcher");
-    const watcher = triageWatcherFromConfig({
-      config,
-      kube,
-      redis,
-      sink: consoleTriageSink(session),
-      logger,
-      audit,
-    });
-    await watcher.start();
-    closer.add("the triage watcher", () => watcher.stop());
+    for (const service of services) {
+      step(service.served, "starting the triage watcher");
+      const triageSession: Pick<ConsoleSession, "postTriage"> = several
+        ? {
+            postTriage: (title, text, object) =>
+              session.postTriage(`[cluster ${service.name}] ${title}`, text, object),
+          }
+        : session;
+      // Several clusters may hold objects of the same name: each watcher remembers what it told
+      // under its own cluster's prefix.
+      const watcherConfig: Config = several
+        ? {
+            ...service.config,
+            redis: { ...service.config.redis, prefix: clusterStatePrefix(service.config) },
+          }
+        : service.config;
+      const watcher = triageWatcherFromConfig({
+        config: watcherConfig,
+        kube: service.kube,
+        redis,
+        sink: consoleTriageSink(triageSession),
+        logger,
+        audit,
+      });
+      await watcher.start();
+      closer.add(`the triage watcher${several ? ` of ${service.name}` : ""}`, () => watcher.stop());
+    }
 
+    const defaultService = serviceOf(served.defaultCluster);
     const server: ConsoleServer = createConsoleServer({
       host: config.console.host,
       port: config.console.port,
@@ -381,7 +515,7 @@ export async function startLocalMode(options: LocalModeOptions = {}): Promise<Lo
       session,
       logger: logger.child({ component: "console-http" }),
       status: () => ({
-        cluster: config.kube.clusterName,
+        cluster: several ? services.map((service) => service.name).join(", ") : config.kube.clusterName,
         model: {
           enabled: config.anthropic.apiKey !== undefined,
           name: config.anthropic.apiKey ? config.anthropic.model : undefined,
@@ -392,12 +526,29 @@ export async function startLocalMode(options: LocalModeOptions = {}): Promise<Lo
     });
     const consoleUrl = await server.listen();
     closer.add("the console", () => server.close());
-    logger.info({ consoleUrl, mcpUrl: mcpHttp.url, cluster: cluster.server }, "local mode ready");
+    logger.info(
+      {
+        consoleUrl,
+        clusters: services.map((service) => ({
+          name: service.name,
+          server: service.served.server,
+          mcpUrl: service.mcpUrl,
+        })),
+      },
+      "local mode ready",
+    );
 
     return {
       consoleUrl,
-      mcpUrl: mcpHttp.url,
-      cluster: { server: cluster.server, source: cluster.source },
+      mcpUrl: defaultService.mcpUrl,
+      cluster: { server: defaultService.served.server, source: defaultService.served.source },
+      clusters: services.map((service) => ({
+        name: service.name,
+        server: service.served.server,
+        context: service.served.context,
+        mcpUrl: service.mcpUrl,
+      })),
+      defaultCluster: defaultService.name,
       auditFile,
       logFile,
       model: config.anthropic.apiKey ? config.anthropic.model : undefined,

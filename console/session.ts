@@ -9,6 +9,7 @@ import type { CallerContext } from "../mcp/tool.ts";
 import type { DirectCommand } from "../bot/direct-commands.ts";
 import { pendingActionOf } from "../bot/agent/run-agent-turn.ts";
 import { describeTarget } from "../core/actions/action-type.ts";
+import { clusterChoiceHelp, clusterNamedIn } from "../core/cluster-choice.ts";
 import { approvalCardView } from "./card.ts";
 import type { ConsoleEventBody, EventHub } from "./events.ts";
 
@@ -27,6 +28,8 @@ export interface AgentTurnInput {
   notes: readonly string[];
   requester: Identity;
   conversation: ConversationRef;
+  /** The cluster this conversation is bound to: the agent reads through its MCP server only. */
+  cluster: string;
   signal: AbortSignal;
   /** Tool calls, progress and cards as they happen. */
   emit: (body: ConsoleEventBody) => void;
@@ -43,8 +46,19 @@ export interface ConsoleSessionDeps {
   logger: Logger;
   /** Who may approve (shown on cards); the executor is what enforces it. */
   approvers: readonly string[];
-  /** Calls one MCP tool with the caller in `_meta`. */
-  callTool: (name: string, args: Record<string, unknown>, caller: CallerContext) => Promise<CallToolResult>;
+  /** Calls one MCP tool of `cluster`'s MCP server, with the caller in `_meta`. */
+  callTool: (
+    name: string,
+    args: Record<string, unknown>,
+    caller: CallerContext,
+    cluster: string,
+  ) => Promise<CallToolResult>;
+  /**
+   * The clusters served, when several: each conversation is bound to one (the
+   * default first, or the one a message names). Unset: one cluster, and a
+   * message is never read for a cluster name.
+   */
+  clusters?: { names: readonly string[]; defaultCluster: string } | undefined;
   /** The `/deputy` parser shared with Slack; throws a DeputyError for a malformed command. */
   parseDirectCommand: (text: string) => DirectCommand;
   /** Present only when a model is configured. */
@@ -62,8 +76,9 @@ export interface ConsoleSessionDeps {
   /** Shown when no model is configured. */
   directCommandHelp: readonly string[];
   /**
-   * "resume writes": lift the anomaly write pause. The implementation checks
-   * the user is an approver; the answer is a plain sentence either way.
+   * "resume writes": lift the anomaly write pause (with several clusters, each
+   * served cluster's). The implementation checks the user is an approver; the
+   * answer is a plain sentence either way.
    */
   resumeWrites?: (user: Identity) => Promise<string>;
 }
@@ -102,6 +117,8 @@ const FEED_TITLES: Record<string, string> = {
 
 interface ThreadState {
   id: string;
+  /** The cluster the conversation is bound to ("" with one cluster). */
+  cluster: string;
   history: unknown[];
   notes: string[];
   /** Messages run one at a time per thread, in order. */
@@ -132,8 +149,8 @@ function validateText(text: unknown): string {
   return text.trim();
 }
 
-function newThread(id: string): ThreadState {
-  return { id, history: [], notes: [], queue: Promise.resolve() };
+function newThread(id: string, cluster: string): ThreadState {
+  return { id, cluster, history: [], notes: [], queue: Promise.resolve() };
 }
 
 /** Console users may type the Slack form too: "/deputy restart …". */
@@ -147,6 +164,12 @@ export function createConsoleSession(deps: ConsoleSessionDeps): ConsoleSession {
   const running = new Set<Promise<void>>();
   /** Which thread each action's card lives in, so decisions post back there. */
   const actionThreads = new Map<string, string>();
+
+  const several = deps.clusters !== undefined && deps.clusters.names.length > 1;
+  const defaultCluster = deps.clusters?.defaultCluster ?? "";
+  /** With several clusters, Deputy's answers and results say which one they are about. */
+  const inCluster = (thread: ThreadState, text: string): string =>
+    several ? `[cluster ${thread.cluster}] ${text}` : text;
 
   const conversationOf = (threadId: string): ConversationRef => ({
     surface: "console",
@@ -181,7 +204,7 @@ export function createConsoleSession(deps: ConsoleSessionDeps): ConsoleSession {
   /** The triage and alert feeds: read-only threads created on first use. */
   function feed(id: string): { publish: (body: ConsoleEventBody) => void } {
     if (!threads.has(id)) {
-      threads.set(id, newThread(id));
+      threads.set(id, newThread(id, defaultCluster));
       deps.hub.publish(id, {
         type: "thread",
         title: FEED_TITLES[id] ?? id,
@@ -207,15 +230,20 @@ export function createConsoleSession(deps: ConsoleSessionDeps): ConsoleSession {
     const base = { type: "tool_call" as const, callId, tool: command.tool, arguments: command.arguments };
     deps.hub.publish(thread.id, { ...base, status: "running" });
     const started = Date.now();
-    const result = await deps.callTool(command.tool, command.arguments, {
-      requester: user,
-      conversation: conversationOf(thread.id),
-      prompt: text,
-      reason: `direct command from ${user.name ?? user.id}: ${text}`,
-    });
+    const result = await deps.callTool(
+      command.tool,
+      command.arguments,
+      {
+        requester: user,
+        conversation: conversationOf(thread.id),
+        prompt: text,
+        reason: `direct command from ${user.name ?? user.id}: ${text}`,
+      },
+      thread.cluster,
+    );
     const durationMs = Date.now() - started;
     deps.hub.publish(thread.id, { ...base, status: result.isError ? "error" : "ok", durationMs });
-    say(thread.id, result.isError ? "system" : "deputy", textOf(result) || "(no output)");
+    say(thread.id, result.isError ? "system" : "deputy", inCluster(thread, textOf(result) || "(no output)"));
     const pending = pendingActionOf(result);
     if (pending) await publishStoredCard(thread.id, pending);
     // Only Deputy's own words go into notes: tool output is cluster text.
@@ -244,20 +272,26 @@ export function createConsoleSession(deps: ConsoleSessionDeps): ConsoleSession {
       );
       return;
     }
-    const notes = thread.notes.splice(0);
+    const notes = [
+      ...(several
+        ? [`This conversation works on cluster ${thread.cluster}: your tools read and propose there only.`]
+        : []),
+      ...thread.notes.splice(0),
+    ];
     const result = await agent({
       prompt,
       history: thread.history.slice(),
       notes,
       requester: user,
       conversation: conversationOf(thread.id),
+      cluster: thread.cluster,
       signal: abort.signal,
       emit: (body) => {
         if (body.type === "card") actionThreads.set(body.card.actionId, thread.id);
         deps.hub.publish(thread.id, body);
       },
     });
-    say(thread.id, "deputy", result.text || "(no answer)");
+    say(thread.id, "deputy", inCluster(thread, result.text || "(no answer)"));
     thread.history.push(...result.messages);
     if (thread.history.length > MAX_HISTORY_MESSAGES) {
       // Drop whole exchanges from the front so the history still starts with a user message.
@@ -267,9 +301,46 @@ export function createConsoleSession(deps: ConsoleSessionDeps): ConsoleSession {
     }
   }
 
-  async function handle(thread: ThreadState, user: Identity, text: string): Promise<void> {
+  /**
+   * The cluster a message names, with several served: it re-binds the
+   * conversation. The text without the naming, or undefined when nothing is
+   * left to run (a name only, or one that is not served).
+   */
+  function chooseCluster(thread: ThreadState, text: string): string | undefined {
+    if (!several || !deps.clusters) return text;
+    const names = deps.clusters.names;
+    const choice = clusterNamedIn(text, names);
+    if (choice.kind === "unknown") {
+      say(
+        thread.id,
+        "system",
+        clusterChoiceHelp(
+          names,
+          `Deputy does not serve a cluster named \`${choice.name.slice(0, 64)}\`, so nothing was run.`,
+        ),
+      );
+      return undefined;
+    }
+    if (choice.kind === "none") return text;
+    if (choice.cluster !== thread.cluster) {
+      note(
+        thread,
+        `The conversation moved from cluster ${thread.cluster} to cluster ${choice.cluster}; earlier answers were about ${thread.cluster}.`,
+      );
+      thread.cluster = choice.cluster;
+    }
+    if (choice.text.length === 0) {
+      say(thread.id, "system", `This conversation is on cluster ${thread.cluster}.`);
+      return undefined;
+    }
+    return choice.text;
+  }
+
+  async function handle(thread: ThreadState, user: Identity, message: string): Promise<void> {
     deps.hub.publish(thread.id, { type: "busy", busy: true });
     try {
+      const text = chooseCluster(thread, message);
+      if (text === undefined) return;
       if (/^resume writes$/i.test(stripSlashCommand(text)) && deps.resumeWrites) {
         say(thread.id, "system", await deps.resumeWrites(user));
         return;
@@ -311,7 +382,7 @@ export function createConsoleSession(deps: ConsoleSessionDeps): ConsoleSession {
   return {
     startThread(user, rawText) {
       const text = validateText(rawText);
-      const thread = newThread(newThreadId());
+      const thread = newThread(newThreadId(), defaultCluster);
       threads.set(thread.id, thread);
       const title = text.length > 80 ? `${text.slice(0, 79)}…` : text;
       deps.hub.publish(thread.id, { type: "thread", title, startedBy: user, kind: "conversation" });
@@ -337,7 +408,7 @@ export function createConsoleSession(deps: ConsoleSessionDeps): ConsoleSession {
       if (result.status === "not_pending") return result;
       const action = result.action;
       const who = user.name ?? user.id;
-      const target = describeTarget(action.target, { lowercaseKind: true });
+      const target = `${describeTarget(action.target, { lowercaseKind: true })}${several ? ` in cluster ${action.cluster}` : ""}`;
       const text =
         result.status === "rejected"
           ? `${who} rejected ${action.tool} on ${target}. Nothing was changed.`
@@ -361,7 +432,7 @@ export function createConsoleSession(deps: ConsoleSessionDeps): ConsoleSession {
           type: "result",
           actionId: action.id,
           status: "expired",
-          text: `${action.tool} on ${describeTarget(action.target, { lowercaseKind: true })} expired without a decision. Nothing was changed.`,
+          text: `${action.tool} on ${describeTarget(action.target, { lowercaseKind: true })}${several ? ` in cluster ${action.cluster}` : ""} expired without a decision. Nothing was changed.`,
         });
       }
     },

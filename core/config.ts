@@ -130,6 +130,7 @@ const envSchema = z.object({
   DEPUTY_CONSOLE_PORT: int(8090, 0, 65535),
   DEPUTY_LOCAL_USERS: z.string().default("alice:requester,bob:approver"),
   DEPUTY_LOG_FILE: z.string().optional(),
+  DEPUTY_KUBE_CONTEXTS: z.string().optional(),
 
   // Observability
   DEPUTY_AUDIT_FILE: z.string().optional(),
@@ -259,7 +260,14 @@ export interface Config {
     retryWindowMs: number;
   };
   /** logFile: where local mode writes its log (the terminal shows progress only). */
-  console: { host: string; port: number; users: LocalUser[]; logFile: string | undefined };
+  console: {
+    host: string;
+    port: number;
+    users: LocalUser[];
+    logFile: string | undefined;
+    /** Local mode: kubeconfig contexts served as clusters of their own (DEPUTY_KUBE_CONTEXTS); empty: one cluster. */
+    kubeContexts: string[];
+  };
   observability: {
     auditFile: string | undefined;
     metricsPort: number;
@@ -424,6 +432,10 @@ export function parseConfig(env: Record<string, string | undefined> = process.en
       port: e.DEPUTY_CONSOLE_PORT,
       users: parseLocalUsers(e.DEPUTY_LOCAL_USERS),
       logFile: e.DEPUTY_LOG_FILE,
+      kubeContexts: (e.DEPUTY_KUBE_CONTEXTS ?? "")
+        .split(",")
+        .map((name) => name.trim())
+        .filter((name) => name.length > 0),
     },
     observability: {
       auditFile: e.DEPUTY_AUDIT_FILE,

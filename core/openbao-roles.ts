@@ -406,3 +406,50 @@ export function renderPolicyHcl(policy: { paths: Record<string, string[]> }): st
     )
     .join("\n");
 }
+
+/** Where one cluster's mounts live when one OpenBao serves several: `clusters/<cluster>/<mount>`. */
+export function clusterMountPath(cluster: string, mount: string): string {
+  return `clusters/${cluster}/${mount}`;
+}
+
+/**
+ * The roles of one of several clusters set up in the same OpenBao: its
+ * Kubernetes auth and secrets-engine mounts under `clusters/<cluster>/`, and
+ * policies named `<policy>@<cluster>` whose paths name those mounts. Mount
+ * paths and policy names are global in OpenBao, so without this the second
+ * cluster's setup would repoint the first one's mounts at its own API server.
+ * Auth roles keep their names: they live inside their cluster's auth mount.
+ */
+export function rolesForCluster(roles: OpenBaoRoles, cluster: string): OpenBaoRoles {
+  const { mount, parallelMounts } = roles.secretsEngine;
+  const renamedMounts = new Map(
+    secretsMounts(mount, parallelMounts).map((from) => [from, clusterMountPath(cluster, from)]),
+  );
+  const renamePath = (path: string): string => {
+    const match = /^(sys\/leases\/revoke\/)?([^/]+)(\/.*)$/.exec(path);
+    const renamed = match ? renamedMounts.get(match[2]!) : undefined;
+    return match && renamed ? `${match[1] ?? ""}${renamed}${match[3]}` : path;
+  };
+  const policyName = (name: string): string => `${name}@${cluster}`;
+  return {
+    ...roles,
+    auth: {
+      mount: clusterMountPath(cluster, roles.auth.mount),
+      roles: roles.auth.roles.map((role) => ({
+        ...role,
+        token_policies: role.token_policies.map(policyName),
+      })),
+    },
+    policies: Object.fromEntries(
+      Object.entries(roles.policies).map(([name, policy]) => [
+        policyName(name),
+        {
+          paths: Object.fromEntries(
+            Object.entries(policy.paths).map(([path, caps]) => [renamePath(path), caps]),
+          ),
+        },
+      ]),
+    ),
+    secretsEngine: { ...roles.secretsEngine, mount: clusterMountPath(cluster, mount) },
+  };
+}

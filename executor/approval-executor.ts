@@ -430,8 +430,10 @@ export function createApprovalExecutor(deps: ApprovalExecutorDeps): ApprovalExec
           );
         return result.action;
       };
+      // Another cluster's actions are its own executor's to close: only that executor's
+      // OpenBao role can revoke their leases.
       for (const action of await deps.store.listOrphaned(staleAfterMs)) {
-        if (running.has(action.id)) continue;
+        if (running.has(action.id) || action.cluster !== deps.clusterName) continue;
         const type = actionTypeOf(action.tool);
         const parsed = type?.args.safeParse(action.arguments);
         const planned =
@@ -446,7 +448,8 @@ export function createApprovalExecutor(deps: ApprovalExecutorDeps): ApprovalExec
       }
       // Approved, but the executor stopped before it began: nothing was run.
       for (const action of await deps.store.listStale(staleAfterMs)) {
-        if (action.state !== "approved" || running.has(action.id)) continue;
+        if (action.state !== "approved" || running.has(action.id) || action.cluster !== deps.clusterName)
+          continue;
         const message =
           "The executor stopped after the approval, before running it; nothing was run. Approve a new proposal if it is still needed.";
         const closed = await close(action, "failed", message, "crash-reconciliation", undefined, {});

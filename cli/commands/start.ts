@@ -13,6 +13,9 @@ Cluster: KUBECONFIG if it points at a cluster that answers (then BAO_ADDR and
 BAO_TOKEN name the OpenBao to set up); otherwise the project's own local
 control plane, OpenBao-compatible dev server and Redis, seeded with a troubled
 demo namespace. The first run builds the control plane from Go modules.
+DEPUTY_KUBE_CONTEXTS=a,b serves each named KUBECONFIG context as a cluster of
+its own (named after the context); a message picks one with "in b, …" or
+--cluster b.
 
   --port N   console port (default DEPUTY_CONSOLE_PORT or 8090; 0 picks a free one)
   --host H   console address (default 127.0.0.1; keep it on loopback)
@@ -103,10 +106,22 @@ export async function run(args: string[]): Promise<number> {
   say("");
   say(`Deputy is ready (${seconds} s).`);
   say(`  Deputy console: ${mode.consoleUrl}`);
-  say(`  MCP server:     ${mode.mcpUrl}`);
-  say(
-    `  Cluster:        ${mode.cluster.server} (${mode.cluster.source === "local" ? "local demo cluster" : "from KUBECONFIG"})`,
-  );
+  if (mode.clusters.length > 1) {
+    for (const cluster of mode.clusters) {
+      const first = cluster.name === mode.defaultCluster ? ", where conversations start" : "";
+      say(
+        `  Cluster ${cluster.name}: ${cluster.server} (context ${cluster.context ?? cluster.name}${first})`,
+      );
+      say(`    MCP server:   ${cluster.mcpUrl}`);
+    }
+    const other = mode.clusters.find((cluster) => cluster.name !== mode.defaultCluster)!.name;
+    say(`  Name a cluster in a message to switch: "in ${other}, …" or --cluster ${other}`);
+  } else {
+    say(`  MCP server:     ${mode.mcpUrl}`);
+    say(
+      `  Cluster:        ${mode.cluster.server} (${mode.cluster.source === "local" ? "local demo cluster" : "from KUBECONFIG"})`,
+    );
+  }
   say(
     `  Model:          ${mode.model ?? "none — set ANTHROPIC_API_KEY for the agent; direct commands work without it"}`,
   );

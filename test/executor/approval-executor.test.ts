@@ -381,6 +381,21 @@ describe("approval executor: propose → approve → JIT credential → revoke",
     expect((await executor.reconcile()).map((a) => a.id)).not.toContain(summary.id);
     // The owner stops sending heartbeats.
     await redis.hset(`${prefix}action:${summary.id}`, "heartbeatMs", "0");
+    // An executor of another cluster sharing the store leaves it to this cluster's executor.
+    const elsewhere = createApprovalExecutor({
+      store,
+      broker,
+      roles: env.roles,
+      cluster: env.cluster,
+      audit: captured.audit,
+      logger: captured.logger,
+      approvers: { slackUserIds: [alice.id, bob.id], localApproverIds: [] },
+      twoPersonRule: { normal: true, high: true },
+      protectedNamespaces: ["kube-system"],
+      clusterName: "elsewhere",
+    });
+    expect(await elsewhere.reconcile()).toEqual([]);
+    expect((await store.get(summary.id))?.state).toBe("executing");
     const reconciled = await executor.reconcile();
     expect(reconciled.map((a) => a.id)).toContain(summary.id);
     const final = await store.get(summary.id);
