@@ -71,6 +71,15 @@ async function routeQuestion(
     return;
   }
   const { cluster } = bound;
+  if (bound.text === "" && question.text.trim() !== "") {
+    // Only a cluster was named ("in prod-eu"): the thread is bound there, and there is nothing to run.
+    await client.chat.postMessage({
+      channel: conversation.channel,
+      thread_ts: conversation.thread,
+      text: `This thread works on cluster ${cluster.name} now; ask away.`,
+    });
+    return;
+  }
   question = { ...question, text: bound.text };
 
   let parsed: ReturnType<typeof parseDirectCommand> | undefined;

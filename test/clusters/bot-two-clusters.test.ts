@@ -312,6 +312,12 @@ describe("one bot, two clusters", () => {
     expect(model.requests).toHaveLength(requests);
     expect(harnessEu.audit.length + harnessUs.audit.length).toBe(calls);
 
+    // A cluster name alone binds the thread and runs nothing.
+    const only = await slack.mention({ user: ALICE, text: "--cluster prod-us", channel: ANY });
+    await bot.idle();
+    expect(replies(ANY, only.ts).at(-1)!.text).toBe("This thread works on cluster prod-us now; ask away.");
+    expect(model.requests).toHaveLength(requests);
+
     // Naming one in that channel works.
     const named = await slack.mention({
       user: ALICE,
