@@ -398,6 +398,7 @@ export const DIRECT_COMMAND_USAGE: string = [
   ...Object.values(verbs).map((verb) => `• \`/deputy ${verb.usage}\` — ${verb.summary}`),
   "• `/deputy resume-writes` — approvers: lift an anomaly write pause before it ends by itself",
   "• `/deputy help` — this list",
+  "Where Deputy serves several clusters, add `--cluster <name>` to any of these, or start a question with `in <name>,`.",
   "Anything else is a question for Deputy, e.g. `/deputy why is checkout crashing in shop?`",
 ].join("\n");
 
