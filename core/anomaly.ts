@@ -219,6 +219,27 @@ export async function writePauseStatus(redis: Redis, prefix = "deputy:"): Promis
 }
 
 /**
+ * A write pause stored by a version that kept one pause for the whole
+ * deployment (`<prefix>writes:paused`) becomes this cluster's pause, with the
+ * time it has left: an upgrade in the middle of a pause does not lift it.
+ * Kept when this cluster already has a pause of its own. True when moved.
+ */
+export async function adoptLegacyWritePause(
+  redis: Redis,
+  config: Pick<Config, "redis" | "kube">,
+): Promise<boolean> {
+  const legacy = pauseKey(config.redis.prefix);
+  const current = pauseKey(clusterStatePrefix(config));
+  // RENAMENX keeps the key's TTL, so the pause still ends when it would have.
+  return (
+    (await redis.renamenx(legacy, current).catch((error: unknown) => {
+      if (/no such key/i.test(describeError(error))) return 0;
+      throw error;
+    })) === 1
+  );
+}
+
+/**
  * Pause new write approvals for `ttlSeconds` or until resumeWrites; keeps the
  * first pause's reason if already paused. The expiry is Redis's, so a pause
  * nobody lifts cannot outlive its TTL.

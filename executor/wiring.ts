@@ -1,10 +1,10 @@
 import { readFileSync } from "node:fs";
 import type { KubeConfig } from "@kubernetes/client-node";
 import type { Redis } from "ioredis";
-import { clusterStatePrefix, writePauseStatus } from "../core/anomaly.ts";
+import { adoptLegacyWritePause, clusterStatePrefix, writePauseStatus } from "../core/anomaly.ts";
 import type { AuditLog } from "../core/audit.ts";
 import type { Config } from "../core/config.ts";
-import { DeputyError } from "../core/errors.ts";
+import { DeputyError, describeError } from "../core/errors.ts";
 import {
   loadDeputyKeys,
   requireKey,
@@ -87,6 +87,19 @@ export function createExecutorFromConfig(options: {
   const { config } = options;
   const roles = loadRolesFromConfig(config);
   const store = createActionStoreFromConfig(config, options.redis, options.actionKey);
+  if (!options.writePause) {
+    // The pause this executor enforces may still be under the key an earlier version used.
+    adoptLegacyWritePause(options.redis, config).then(
+      (moved) => {
+        if (moved) options.logger.warn("a write pause stored by an earlier version now pauses this cluster");
+      },
+      (error: unknown) =>
+        options.logger.warn(
+          { err: describeError(error) },
+          "could not look for an earlier version's write pause",
+        ),
+    );
+  }
   options.metrics?.setPendingActionsSource(() => store.countByState());
   const broker = createCredentialBroker({
     openbao: createOpenBaoClient({ addr: config.openbao.addr }),

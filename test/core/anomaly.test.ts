@@ -4,6 +4,7 @@ import { Redis } from "ioredis";
 import { afterAll, beforeEach, describe, expect, it } from "vitest";
 import type { Alert, AlertSink } from "../../core/alerts.ts";
 import {
+  adoptLegacyWritePause,
   anomalyDetectorFromConfig,
   clusterStatePrefix,
   countInWindow,
@@ -290,6 +291,28 @@ describe("anomaly detection across two replicas sharing Redis", () => {
 });
 
 describe("anomaly state per cluster", () => {
+  it("an earlier version's pause becomes the cluster's own, with the time it had left, unless the cluster has one", async () => {
+    const config = parseConfig({ DEPUTY_CLUSTER_NAME: "prod-eu", DEPUTY_REDIS_PREFIX: prefix });
+    const state = clusterStatePrefix(config);
+    // What the earlier version stored: one pause for the deployment, under the base prefix.
+    await pauseWrites(redisA, { rule: "delete-burst", reason: "6 deletes" }, prefix, 600);
+    expect(await isWritePaused(redisA, state)).toBe(false);
+    expect(await adoptLegacyWritePause(redisA, config)).toBe(true);
+    expect(await writePauseStatus(redisA, state)).toMatchObject({
+      rule: "delete-burst",
+      reason: "6 deletes",
+    });
+    const ttl = await redisA.ttl(`${state}writes:paused`);
+    expect(ttl).toBeGreaterThan(590);
+    expect(ttl).toBeLessThanOrEqual(600);
+    expect(await isWritePaused(redisA, prefix)).toBe(false);
+    // Nothing to adopt, or the cluster already paused: nothing changes.
+    expect(await adoptLegacyWritePause(redisA, config)).toBe(false);
+    await pauseWrites(redisA, { rule: "denial-burst", reason: "older" }, prefix, 600);
+    expect(await adoptLegacyWritePause(redisA, config)).toBe(false);
+    expect(await writePauseStatus(redisA, state)).toMatchObject({ rule: "delete-burst" });
+  });
+
   function clusterDetector(name: string, redis: Redis): { detector: AnomalyDetector; audit: AuditLog } {
     const config = parseConfig({ DEPUTY_CLUSTER_NAME: name, DEPUTY_REDIS_PREFIX: prefix });
     const audit = createAuditLog({ destination: new Writable({ write: (_c, _e, cb) => cb() }) });
