@@ -13,8 +13,8 @@ import type { UserGroupChecker } from "./approvers.ts";
  * executor applies to approvals, and always audited, refused or not.
  */
 export interface WritePauseControl {
-  /** A sentence for the person: resumed, nothing to resume, or refused. */
-  resume(by: Identity): Promise<{ resumed: boolean; text: string }>;
+  /** A sentence for the person: resumed, nothing to resume, or refused. Default: every served cluster. */
+  resume(by: Identity, clusters?: readonly string[]): Promise<{ resumed: boolean; text: string }>;
 }
 
 export function createWritePauseControl(deps: {
@@ -27,7 +27,7 @@ export function createWritePauseControl(deps: {
   audit: AuditLog | undefined;
 }): WritePauseControl {
   return {
-    async resume(by) {
+    async resume(by, clusters = deps.clusterNames) {
       const authorised = await isAuthorisedApprover(
         {
           slackUserIds: deps.approvals.approvers,
@@ -50,11 +50,15 @@ export function createWritePauseControl(deps: {
       }
       let lifted;
       try {
-        lifted = await resumeWritesOf(deps.redis, deps.prefix, deps.clusterNames);
+        lifted = await resumeWritesOf(deps.redis, deps.prefix, clusters);
       } catch (error) {
         return { resumed: false, text: `Deputy could not resume writes: ${describeError(error)}` };
       }
-      if (lifted.length === 0) return { resumed: false, text: "Writes are not paused; nothing to resume." };
+      if (lifted.length === 0) {
+        const where =
+          clusters.length === 1 && deps.clusterNames.length > 1 ? ` in cluster ${clusters[0]}` : "";
+        return { resumed: false, text: `Writes are not paused${where}; nothing to resume.` };
+      }
       const named = deps.clusterNames.length > 1;
       const texts = lifted.map((pause) => {
         const where = named ? ` in cluster ${pause.cluster}` : "";

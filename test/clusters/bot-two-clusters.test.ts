@@ -5,6 +5,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createSlackApp, EVENTS_PATH, type SlackApp } from "../../bot/app.ts";
 import { connectMcpOverHttp, startBot, type BotRuntime } from "../../bot/wiring.ts";
 import { redisTriageSink } from "../../core/alerts.ts";
+import { pauseWrites, resumeWritesOf, writePausesOf } from "../../core/anomaly.ts";
+import { clusterKeyPrefix } from "../../core/clusters.ts";
 import { createCallerVerifier } from "../../core/caller-auth.ts";
 import { generateKeys } from "../../core/keys.ts";
 import { createExecutorClient } from "../../executor/client.ts";
@@ -327,6 +329,45 @@ describe("one bot, two clusters", () => {
     await bot.idle();
     expect(toolCallsIn(harnessUs, ANY)).toEqual(["list_deployments"]);
     expect(threadText(ANY, named.ts)).toContain("cluster prod-us");
+  });
+
+  it("/deputy takes --cluster: the command runs there, an unknown name is answered at once, and resume-writes lifts that cluster's pause only", async () => {
+    const usCalls = toolCallsIn(harnessUs, EU).length;
+    await slack.sendCommand({ user: ALICE, text: `deployments ${NS} --cluster prod-us`, channel: EU });
+    await bot.idle();
+    expect(toolCallsIn(harnessUs, EU)).toHaveLength(usCalls + 1);
+    const root = slack.messages
+      .filter((m) => m.channel === EU && !m.thread_ts && m.user === slack.botUserId)
+      .at(-1)!;
+    expect(replies(EU, root.ts).at(-1)!.text).toContain(ONLY_US);
+
+    const unknown = await slack.sendCommand({
+      user: ALICE,
+      text: `pods ${NS} --cluster prod-ap`,
+      channel: EU,
+    });
+    expect(JSON.parse(unknown.body)).toMatchObject({
+      response_type: "ephemeral",
+      text: expect.stringContaining("I don't serve a cluster named `prod-ap`"),
+    });
+
+    for (const cluster of ["prod-eu", "prod-us"]) {
+      await pauseWrites(
+        redis,
+        { rule: "delete-burst", reason: "test" },
+        clusterKeyPrefix(prefix, cluster),
+        600,
+      );
+    }
+    await slack.sendCommand({ user: BOB, text: "resume-writes --cluster prod-us", channel: US });
+    await bot.idle();
+    expect((await writePausesOf(redis, prefix, ["prod-eu", "prod-us"])).map((p) => p.cluster)).toEqual([
+      "prod-eu",
+    ]);
+    expect(slack.messages.filter((m) => m.channel === US).at(-1)!.text).toContain(
+      "Write approvals resumed in cluster prod-us",
+    );
+    await resumeWritesOf(redis, prefix, ["prod-eu"]);
   });
 
   it("an action proposed in prod-us is approved on a card naming prod-us and run by prod-us's executor only", async () => {

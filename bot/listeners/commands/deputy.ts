@@ -5,6 +5,7 @@ import { parseDirectCommand } from "../../direct-commands.ts";
 import { answerQuestion } from "../../handlers/question.ts";
 import { isPendingCommand, showPending } from "../../handlers/show-pending.ts";
 import { sanitizePlain } from "../../sanitize.ts";
+import { clusterChoiceHelp, clusterNamedIn } from "../../../core/cluster-choice.ts";
 import { slackTextToPlain } from "../../slack-text.ts";
 
 export const COMMAND = "/deputy";
@@ -17,11 +18,27 @@ export const COMMAND = "/deputy";
 export function register(app: App, services: BotServices): void {
   app.command(COMMAND, async ({ command, ack, client, respond, context }) => {
     const text = slackTextToPlain(command.text, context.botUserId);
-    if (/^resume[- ]writes$/i.test(text.trim())) {
+    // A cluster named in the command (`--cluster prod-eu`) is not part of what the parser checks.
+    const choice = clusterNamedIn(text, services.clusters.names);
+    if (choice.kind === "unknown") {
+      const problem =
+        choice.name === ""
+          ? "`--cluster` needs a cluster name; nothing was run."
+          : `I don't serve a cluster named \`${choice.name}\`, so nothing was run.`;
+      await ack({
+        response_type: "ephemeral",
+        text: `:warning: ${sanitizePlain(clusterChoiceHelp(services.clusters.names, problem))}`,
+      });
+      return;
+    }
+    if (/^resume[- ]writes$/i.test(choice.text.trim())) {
       await ack();
       services.tasks.run("resume_writes", async () => {
         const requester = { kind: "slack" as const, id: command.user_id, teamId: command.team_id };
-        const result = await services.writePause.resume(requester);
+        const result = await services.writePause.resume(
+          requester,
+          choice.kind === "named" ? [choice.cluster] : undefined,
+        );
         if (result.resumed) {
           await client.chat.postMessage({ channel: command.channel_id, text: result.text });
         } else {
@@ -32,7 +49,7 @@ export function register(app: App, services: BotServices): void {
     }
     let parsed: ReturnType<typeof parseDirectCommand>;
     try {
-      parsed = parseDirectCommand(text);
+      parsed = parseDirectCommand(choice.text);
     } catch (error) {
       await ack({ response_type: "ephemeral", text: `:warning: ${sanitizePlain(describeError(error))}` });
       return;
@@ -41,7 +58,7 @@ export function register(app: App, services: BotServices): void {
       await ack({ response_type: "ephemeral", text: parsed.text });
       return;
     }
-    if (isPendingCommand(text)) {
+    if (isPendingCommand(choice.text)) {
       await ack();
       const user = { kind: "slack" as const, id: command.user_id, teamId: command.team_id };
       const where = {
