@@ -199,6 +199,17 @@ describe("local mode traces", () => {
     for (const record of records.filter((r) => r.kind === "execution" && r.actionId === decisionActionId)) {
       expect(record.traceId).toBe(approval!.traceId);
     }
+    // Log lines about the credential the approval used name its trace too.
+    const leases = new Set(
+      records.filter((r) => r.actionId === decisionActionId && r.leaseId).map((r) => r.leaseId),
+    );
+    const leaseLines = readFileSync(join(workDir, "deputy.log"), "utf8")
+      .split("\n")
+      .filter(Boolean)
+      .map((line) => JSON.parse(line) as Record<string, unknown>)
+      .filter((line) => line.audit === undefined && leases.has(line.leaseId as string));
+    expect(leaseLines.length).toBeGreaterThan(0);
+    for (const line of leaseLines) expect(line.traceId, JSON.stringify(line)).toBe(approval!.traceId);
     const decisionRoot = roots.find((root) => root.traceId === approval!.traceId);
     expect(decisionRoot?.name).toBe("console decision");
     const decision = traceRootedIn(decisionRoot!);
