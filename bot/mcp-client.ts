@@ -1,9 +1,8 @@
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
-import type { JSONRPCMessage } from "@modelcontextprotocol/sdk/types.js";
 import { signingFetch, type CallerClaims } from "../core/caller-auth.ts";
 import { conversationSchema, identitySchema } from "../core/identity.ts";
-import { injectTraceContext } from "../core/tracing.ts";
+import { withTraceContext } from "../mcp/transports/trace-context.ts";
 
 /**
  * The bot's MCP client over Streamable HTTP. Every request is signed with the
@@ -39,24 +38,4 @@ export async function connectMcpOverHttp(url: string, key: Buffer): Promise<Clie
     ),
   );
   return client;
-}
-
-/**
- * Every request carries the active trace in its `_meta` (`traceparent`,
- * `tracestate`), where the MCP server picks it up; signed with the rest of
- * the body. Nothing is added while tracing is off.
- */
-function withTraceContext(transport: StreamableHTTPClientTransport): StreamableHTTPClientTransport {
-  const send = transport.send.bind(transport);
-  transport.send = (message, options) => {
-    const trace = "method" in message && "id" in message ? injectTraceContext() : {};
-    if (trace.traceparent === undefined) return send(message, options);
-    const request = message as { params?: { _meta?: Record<string, unknown> } };
-    const params = request.params ?? {};
-    return send(
-      { ...message, params: { ...params, _meta: { ...params._meta, ...trace } } } as JSONRPCMessage,
-      options,
-    );
-  };
-  return transport;
 }

@@ -5,6 +5,7 @@ import type { ConversationRef, Identity } from "../core/identity.ts";
 import type { Logger } from "../core/logger.ts";
 import type { Decision, DecisionResult, PendingAction, PendingActionRef } from "../core/actions/schema.ts";
 import { redactText } from "../core/redact.ts";
+import { inSpan, SpanKind } from "../core/tracing.ts";
 import type { CallerContext } from "../mcp/tool.ts";
 import type { DirectCommand } from "../bot/direct-commands.ts";
 import { pendingActionOf } from "../bot/agent/run-agent-turn.ts";
@@ -370,9 +371,42 @@ export function createConsoleSession(deps: ConsoleSessionDeps): ConsoleSession {
     }
   }
 
+  async function decideAndPost(
+    actionId: string,
+    user: Identity,
+    decision: Decision,
+    digest: string | undefined,
+  ): Promise<DecisionResult> {
+    const result = await deps.decide({ actionId, approver: user, decision, digest });
+    if (result.status === "refused") return result;
+    const threadId = actionThreads.get(actionId) ?? result.action.conversation?.thread;
+    const thread = threadId === undefined ? undefined : threads.get(threadId);
+    if (!thread) return result;
+    publishCard(thread.id, result.action);
+    if (result.status === "not_pending") return result;
+    const action = result.action;
+    const who = user.name ?? user.id;
+    const target = `${describeTarget(action.target, { lowercaseKind: true })}${several ? ` in cluster ${action.cluster}` : ""}`;
+    const text =
+      result.status === "rejected"
+        ? `${who} rejected ${action.tool} on ${target}. Nothing was changed.`
+        : result.status === "succeeded"
+          ? `${action.tool} on ${target} succeeded (approved by ${who}). ${result.message}`.trim()
+          : `${action.tool} on ${target} failed (approved by ${who}). ${result.message}`;
+    deps.hub.publish(thread.id, { type: "result", actionId, status: result.status, text });
+    note(
+      thread,
+      `Pending action ${actionId} (${action.tool} on ${target}): ${result.status}, decided by ${who}.`,
+    );
+    return result;
+  }
+
   function enqueue(thread: ThreadState, user: Identity, text: string): Promise<void> {
     deps.hub.publish(thread.id, { type: "message", role: "user", author: user, text });
-    const done = thread.queue.then(() => handle(thread, user, text));
+    // Each message is the root span of its trace, as a Slack request is (bot/app.ts).
+    const done = thread.queue.then(() =>
+      inSpan("console message", { kind: SpanKind.SERVER }, () => handle(thread, user, text)),
+    );
     thread.queue = done;
     running.add(done);
     void done.finally(() => running.delete(done));
@@ -398,29 +432,11 @@ export function createConsoleSession(deps: ConsoleSessionDeps): ConsoleSession {
       return { done: enqueue(thread, user, text) };
     },
 
-    async decide(actionId, user, decision, digest) {
-      const result = await deps.decide({ actionId, approver: user, decision, digest });
-      if (result.status === "refused") return result;
-      const threadId = actionThreads.get(actionId) ?? result.action.conversation?.thread;
-      const thread = threadId === undefined ? undefined : threads.get(threadId);
-      if (!thread) return result;
-      publishCard(thread.id, result.action);
-      if (result.status === "not_pending") return result;
-      const action = result.action;
-      const who = user.name ?? user.id;
-      const target = `${describeTarget(action.target, { lowercaseKind: true })}${several ? ` in cluster ${action.cluster}` : ""}`;
-      const text =
-        result.status === "rejected"
-          ? `${who} rejected ${action.tool} on ${target}. Nothing was changed.`
-          : result.status === "succeeded"
-            ? `${action.tool} on ${target} succeeded (approved by ${who}). ${result.message}`.trim()
-            : `${action.tool} on ${target} failed (approved by ${who}). ${result.message}`;
-      deps.hub.publish(thread.id, { type: "result", actionId, status: result.status, text });
-      note(
-        thread,
-        `Pending action ${actionId} (${action.tool} on ${target}): ${result.status}, decided by ${who}.`,
+    decide(actionId, user, decision, digest) {
+      // A click is the root span of its trace, parent of the executor's OpenBao and Kubernetes calls.
+      return inSpan("console decision", { kind: SpanKind.SERVER }, () =>
+        decideAndPost(actionId, user, decision, digest),
       );
-      return result;
     },
 
     actionChanged(action) {

@@ -84,8 +84,12 @@ export async function run(args: string[]): Promise<number> {
     process.once("SIGINT", resolve);
     process.once("SIGTERM", resolve);
   });
-  await health.close();
-  await bot.close();
-  await tracing.shutdown();
+  try {
+    await health.close();
+    await bot.close();
+  } finally {
+    // Last, and even when stopping fails, so the spans of the last requests are exported.
+    await tracing.shutdown();
+  }
   return 0;
 }

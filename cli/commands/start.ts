@@ -56,7 +56,7 @@ export async function run(args: string[]): Promise<number> {
     process.stdout.write(USAGE);
     return 0;
   }
-  startTracing("deputy");
+  const tracing = startTracing("deputy");
   const say = (line: string): void => void process.stdout.write(`${line}\n`);
   const started = Date.now();
   let lastLine = Date.now();
@@ -95,6 +95,7 @@ export async function run(args: string[]): Promise<number> {
     const code = isDeputyError(error) ? ` [${error.code}]` : "";
     process.stderr.write(`\nDeputy could not start${code}: ${describeError(error)}\n`);
     if (!isDeputyError(error)) process.stderr.write(`${(error as Error)?.stack ?? ""}\n`);
+    await tracing.shutdown();
     return 1;
   } finally {
     process.removeListener("SIGINT", interruptedEarly);
@@ -144,6 +145,9 @@ export async function run(args: string[]): Promise<number> {
   } catch (error) {
     process.stderr.write(`Stopping was not clean: ${describeError(error)}\n`);
     return 1;
+  } finally {
+    // Last, so the spans of everything that stopped are exported too (SIGTERM or Ctrl-C alike).
+    await tracing.shutdown();
   }
   if (mode.cluster.source === "local") {
     say(`Stopped. The local cluster keeps running for a fast next start; "npm run testenv:down" stops it.`);

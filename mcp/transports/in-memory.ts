@@ -2,11 +2,12 @@ import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { InMemoryTransport } from "@modelcontextprotocol/sdk/inMemory.js";
 import type { McpDeps } from "../deps.ts";
 import { createMcpServer, type McpServerOptions } from "../server.ts";
+import { withTraceContext } from "./trace-context.ts";
 
 /**
  * Single-process mode: the bot (or a test, or the benchmark) talks to the MCP
  * server through a linked in-memory transport pair — the same protocol, no
- * sockets.
+ * sockets, and the same trace context in each request's `_meta`.
  */
 export interface InMemoryConnection {
   client: Client;
@@ -21,7 +22,7 @@ export async function connectInMemory(
   const [clientTransport, serverTransport] = InMemoryTransport.createLinkedPair();
   const client = new Client({ name: options.clientName ?? "deputy-in-process", version: "0.1.0" });
   await server.connect(serverTransport);
-  await client.connect(clientTransport);
+  await client.connect(withTraceContext(clientTransport));
   return {
     client,
     async close() {

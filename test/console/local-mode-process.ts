@@ -12,8 +12,11 @@ export interface RunningLocalMode {
   url: string;
   child: ChildProcess;
   output(): string;
-  /** Ctrl-C; resolves with the exit code and everything printed. */
-  stop(timeoutMs?: number): Promise<{ code: number | null; signal: NodeJS.Signals | null; output: string }>;
+  /** Ctrl-C (or `signal`, e.g. a service manager's SIGTERM); resolves with the exit code and everything printed. */
+  stop(
+    timeoutMs?: number,
+    signal?: NodeJS.Signals,
+  ): Promise<{ code: number | null; signal: NodeJS.Signals | null; output: string }>;
 }
 
 /**
@@ -67,10 +70,10 @@ export function startLocalModeProcess(options: {
     child.once("exit", (code, signal) => resolve({ code, signal })),
   );
 
-  const stop: RunningLocalMode["stop"] = async (timeoutMs = 30_000) => {
+  const stop: RunningLocalMode["stop"] = async (timeoutMs = 30_000, signal = "SIGINT") => {
     if (child.exitCode === null && child.signalCode === null) {
       try {
-        process.kill(-child.pid!, "SIGINT");
+        process.kill(-child.pid!, signal);
       } catch {
         // already gone
       }

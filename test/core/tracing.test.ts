@@ -1,4 +1,3 @@
-import { createServer, type Server } from "node:http";
 import { Writable } from "node:stream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createAuditLog } from "../../core/audit.ts";
@@ -11,6 +10,7 @@ import {
   startTracing,
   tracingWanted,
 } from "../../core/tracing.ts";
+import { startOtlpReceiver, type OtlpReceiver } from "../helpers/otlp-receiver.ts";
 
 /** Lines written to a stream, parsed. */
 function sink(): { destination: Writable; lines: () => Record<string, unknown>[] } {
@@ -31,35 +31,15 @@ function sink(): { destination: Writable; lines: () => Record<string, unknown>[]
   };
 }
 
-let receiver: Server;
-let receiverUrl: string;
-const exported: { traceId: string; spanId: string; parentSpanId?: string; name: string; service: string }[] =
-  [];
+let otlp: OtlpReceiver;
 
 beforeAll(async () => {
-  receiver = createServer((request, response) => {
-    let body = "";
-    request.on("data", (chunk: Buffer) => (body += chunk.toString()));
-    request.on("end", () => {
-      const document = JSON.parse(body) as {
-        resourceSpans: {
-          resource: { attributes: { key: string; value: { stringValue?: string } }[] };
-          scopeSpans: { spans: { traceId: string; spanId: string; parentSpanId?: string; name: string }[] }[];
-        }[];
-      };
-      for (const resource of document.resourceSpans) {
-        const service = resource.resource.attributes.find((a) => a.key === "service.name")?.value.stringValue;
-        for (const scope of resource.scopeSpans)
-          for (const span of scope.spans) exported.push({ ...span, service: service ?? "" });
-      }
-      response.writeHead(200, { "content-type": "application/json" }).end("{}");
-    });
-  });
-  await new Promise<void>((resolve) => receiver.listen(0, "127.0.0.1", resolve));
-  receiverUrl = `http://127.0.0.1:${(receiver.address() as { port: number }).port}`;
+  otlp = await startOtlpReceiver();
 });
 
-afterAll(() => receiver?.close());
+afterAll(async () => {
+  await otlp?.close();
+});
 
 describe("tracing configuration (OTEL_*)", () => {
   it("is off by default and on only when the environment asks", () => {
@@ -98,7 +78,7 @@ describe("tracing configuration (OTEL_*)", () => {
   it("when on: spans export over OTLP/HTTP JSON, continue a remote parent, and name their trace in logs and audit", async () => {
     const tracing = startTracing("deputy-test", {
       OTEL_TRACES_EXPORTER: "otlp",
-      OTEL_EXPORTER_OTLP_ENDPOINT: receiverUrl,
+      OTEL_EXPORTER_OTLP_ENDPOINT: otlp.url,
       OTEL_EXPORTER_OTLP_PROTOCOL: "http/json",
     });
     expect(tracing.enabled).toBe(true);
@@ -131,8 +111,8 @@ describe("tracing configuration (OTEL_*)", () => {
     expect((audits.lines()[0]!.audit as Record<string, unknown>).traceId).toBe(remoteTrace);
     expect(headers.traceparent).toMatch(new RegExp(`^00-${remoteTrace}-[0-9a-f]{16}-01$`));
 
-    const server = exported.find((s) => s.name === "server")!;
-    const child = exported.find((s) => s.name === "child")!;
+    const server = otlp.spans.find((s) => s.name === "server")!;
+    const child = otlp.spans.find((s) => s.name === "child")!;
     expect(server).toMatchObject({
       traceId: remoteTrace,
       parentSpanId: remoteParent,

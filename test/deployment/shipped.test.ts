@@ -1,7 +1,6 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdtemp, readFile, rm } from "node:fs/promises";
-import { createServer as createHttpServer, type Server } from "node:http";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -18,6 +17,13 @@ import { dropPrefix } from "../executor/support.ts";
 import { startAnthropicFake, text, toolUse, type AnthropicFake } from "../fakes/anthropic.ts";
 import { startSlackFake, type FakeMessage, type SlackFake } from "../fakes/slack.ts";
 import { ensureKeysInOpenBao } from "../helpers/deputy-keys.ts";
+import {
+  otlpEnv,
+  startOtlpReceiver,
+  traceOf,
+  type ExportedSpan,
+  type OtlpReceiver,
+} from "../helpers/otlp-receiver.ts";
 import {
   adminKubeConfig,
   eventually,
@@ -88,56 +94,7 @@ const running: Record<string, Running> = {};
 const ports: Record<string, number> = {};
 const envs: Record<string, Record<string, string>> = {};
 let objects: KubeObject[];
-let otlp: { server: Server; url: string; spans: ExportedSpan[] };
-
-/** One span as the processes exported it over OTLP/HTTP JSON. */
-interface ExportedSpan {
-  service: string;
-  traceId: string;
-  spanId: string;
-  parentSpanId?: string;
-  name: string;
-}
-
-/** A tiny OTLP/HTTP receiver: decodes the JSON the processes export to /v1/traces. */
-async function startOtlpReceiver(): Promise<typeof otlp> {
-  const spans: ExportedSpan[] = [];
-  const server = createHttpServer((request, response) => {
-    let body = "";
-    request.on("data", (chunk: Buffer) => (body += chunk.toString()));
-    request.on("end", () => {
-      expect(request.url).toBe("/v1/traces");
-      expect(request.headers["content-type"]).toContain("application/json");
-      const document = JSON.parse(body) as {
-        resourceSpans: {
-          resource: { attributes: { key: string; value: { stringValue?: string } }[] };
-          scopeSpans: {
-            spans: { traceId: string; spanId: string; parentSpanId?: string; name: string }[];
-          }[];
-        }[];
-      };
-      for (const resource of document.resourceSpans) {
-        const service =
-          resource.resource.attributes.find((a) => a.key === "service.name")?.value.stringValue ?? "";
-        for (const scope of resource.scopeSpans) {
-          for (const span of scope.spans) {
-            spans.push({
-              service,
-              traceId: span.traceId,
-              spanId: span.spanId,
-              ...(span.parentSpanId ? { parentSpanId: span.parentSpanId } : {}),
-              name: span.name,
-            });
-          }
-        }
-      }
-      response.writeHead(200, { "content-type": "application/json" }).end("{}");
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const { port } = server.address() as { port: number };
-  return { server, url: `http://127.0.0.1:${port}`, spans };
-}
+let otlp: OtlpReceiver;
 
 /** Audit records a process wrote to its stdout. */
 function auditRecords(name: string): Record<string, unknown>[] {
@@ -189,10 +146,7 @@ async function processEnv(pod: PodShape, metricsPort: number): Promise<Record<st
     env.KUBECONFIG = await inClusterKubeconfig(pod);
   }
   // Traces go to the in-test OTLP receiver, as an operator would set it (README, Configuration).
-  env.OTEL_TRACES_EXPORTER = "otlp";
-  env.OTEL_EXPORTER_OTLP_ENDPOINT = otlp.url;
-  env.OTEL_EXPORTER_OTLP_PROTOCOL = "http/json";
-  env.OTEL_BSP_SCHEDULE_DELAY = "200";
+  Object.assign(env, otlpEnv(otlp, 200));
   return { PATH: process.env.PATH ?? "", ...env };
 }
 
@@ -415,7 +369,7 @@ afterAll(async () => {
     .catch(() => undefined);
   await model?.close();
   await slack?.close();
-  otlp?.server.close();
+  await otlp?.close();
   if (redis) {
     await dropPrefix(redis, prefix);
     redis.disconnect();
@@ -490,10 +444,8 @@ describe("the shipped deployment: bot, MCP server and executor as their manifest
       const services = new Set(otlp.spans.filter((s) => s.traceId === traceId).map((s) => s.service));
       return services.has("deputy-bot") && services.has("deputy-mcp") && services.has("deputy-executor");
     });
-    const trace = otlp.spans.filter((s) => s.traceId === traceId);
-    const byId = new Map(trace.map((s) => [s.spanId, s]));
-    const parentOf = (span: ExportedSpan): ExportedSpan | undefined =>
-      span.parentSpanId ? byId.get(span.parentSpanId) : undefined;
+    expect(otlp.rejected).toEqual([]);
+    const { spans: trace, parentOf } = traceOf(otlp.spans, traceId);
 
     // One root: the bot's Slack request (the click).
     const roots = trace.filter((s) => !s.parentSpanId);
@@ -521,8 +473,7 @@ describe("the shipped deployment: bot, MCP server and executor as their manifest
       expect(parentOf(span)?.service, span.name).toBe("deputy-mcp");
     }
     // Every parent link points at a span of the same trace.
-    for (const span of trace)
-      if (span.parentSpanId) expect(byId.has(span.parentSpanId), span.name).toBe(true);
+    for (const span of trace) if (span.parentSpanId) expect(parentOf(span), span.name).toBeDefined();
     // Log lines written for the approval name the trace too, in each process.
     const logLines = (name: string): Record<string, unknown>[] =>
       running[name]!.output()

@@ -11,16 +11,20 @@ import type { DeputyKeys } from "../../../core/keys.ts";
 import { ensureKeysInOpenBao, TEST_KEYS_PATH } from "../../helpers/deputy-keys.ts";
 import { loadTestEnv, mintServiceAccountToken, seedCluster } from "../../helpers/testenv.ts";
 import { EXECUTOR_NAMESPACE, prepareWriteEnv } from "../../executor/write-env.ts";
+import { otlpEnv, startOtlpReceiver, traceOf, type OtlpReceiver } from "../../helpers/otlp-receiver.ts";
 
 /**
  * `deputy mcp --http` as a process: MCP on /mcp for the bot only (its keys
- * from OpenBao, as in a cluster), and its metrics on their own port.
+ * from OpenBao, as in a cluster), and its metrics on their own port. Its
+ * traces go to an OTLP receiver in the test, batched for longer than the test
+ * runs, so they arrive only when SIGTERM stops it.
  */
 const ROOT = join(import.meta.dirname, "../../..");
 let child: ChildProcess;
 let mcpUrl = "";
 let metricsUrl = "";
 let keys: DeputyKeys;
+let otlp: OtlpReceiver;
 const prefix = `deputy-test:${randomBytes(6).toString("hex")}:`;
 
 beforeAll(async () => {
@@ -28,6 +32,7 @@ beforeAll(async () => {
   const env = loadTestEnv();
   const writeEnv = await prepareWriteEnv();
   keys = await ensureKeysInOpenBao();
+  otlp = await startOtlpReceiver();
   // The MCP server's own OpenBao identity: its account, audience "openbao", in a file as projected.
   const dir = await mkdtemp(join(tmpdir(), "deputy-mcp-"));
   const jwtPath = join(dir, "token");
@@ -53,6 +58,7 @@ beforeAll(async () => {
         DEPUTY_BAO_JWT_PATH: jwtPath,
         DEPUTY_KEYS_FROM_OPENBAO: TEST_KEYS_PATH,
         LOG_LEVEL: "silent",
+        ...otlpEnv(otlp, 60_000),
       },
       stdio: ["ignore", "ignore", "pipe"],
     },
@@ -74,8 +80,9 @@ beforeAll(async () => {
   });
 }, 60_000);
 
-afterAll(() => {
+afterAll(async () => {
   child?.kill("SIGTERM");
+  await otlp?.close();
 });
 
 describe("deputy mcp --http", () => {
@@ -136,5 +143,30 @@ describe("deputy mcp --http", () => {
       for (const key of await redis.keys(`${prefix}*`)) await redis.del(key);
       redis.disconnect();
     }
+  });
+
+  it("exports the spans it still holds when SIGTERM stops it, before it exits", async () => {
+    const client = await connectMcpOverHttp(mcpUrl, keys.mcpCaller!);
+    const result = await client.callTool({ name: "list_pods", arguments: { namespace: "shop" } });
+    expect(result.isError).toBeFalsy();
+    await client.close();
+    // A batch goes out every 60 s: nothing has been sent yet.
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    expect(otlp.spans).toEqual([]);
+
+    const exited = new Promise<{ code: number | null; spansAtExit: number }>((resolve) =>
+      child.once("exit", (code) => resolve({ code, spansAtExit: otlp.spans.length })),
+    );
+    child.kill("SIGTERM");
+    const { code, spansAtExit } = await exited;
+    expect(code).toBe(0);
+    expect(otlp.rejected).toEqual([]);
+    // Every span arrived before the process was gone, the tool call with its Kubernetes read under it.
+    expect(spansAtExit).toBe(otlp.spans.length);
+    const tool = otlp.spans.findLast((span) => span.name === "tool list_pods");
+    expect(tool, JSON.stringify(otlp.spans, null, 1)).toBeDefined();
+    expect(tool!.service).toBe("deputy-mcp");
+    const { spans, parentOf } = traceOf(otlp.spans, tool!.traceId);
+    expect(spans.some((span) => span.name === "kube GET" && parentOf(span) === tool)).toBe(true);
   });
 });
