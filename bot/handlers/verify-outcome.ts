@@ -110,10 +110,14 @@ export async function observeEffect(
       );
       if (got.isError) return { done: true, message: `${what} is gone; its controller replaces it.` };
       if (effect.uid && got.structured.uid !== effect.uid) {
-        return {
-          done: true,
-          message: `${what} was replaced by a new pod of the same name (status ${String(got.structured.status ?? "?")}).`,
-        };
+        // A replacement that is not running yet (Pending, crash-looping) is not the effect.
+        const status = String(got.structured.status ?? "?");
+        return status === "Running"
+          ? { done: true, message: `${what} was replaced by a new pod of the same name (status Running).` }
+          : {
+              done: false,
+              message: `${what} was replaced by a new pod of the same name, not running yet (status ${status}).`,
+            };
       }
       return {
         done: false,
