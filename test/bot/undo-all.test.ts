@@ -51,6 +51,7 @@ const RUN = randomBytes(3).toString("hex");
 const CORDON_NODE = `deputy-test-node-undo-cordon-${RUN}`;
 const DRAIN_NODE = `deputy-test-node-undo-drain-${RUN}`;
 const DRAINED = "undo-drained";
+const STATEFUL = "undo-db";
 const DEPLOYMENTS = {
   image: "undo-image",
   env: "undo-env",
@@ -280,6 +281,30 @@ beforeAll(async () => {
     },
   });
 
+  await apps()
+    .deleteNamespacedStatefulSet({ name: STATEFUL, namespace: NS })
+    .catch(() => undefined);
+  await eventually("old stateful pod gone", async () =>
+    (await core().listNamespacedPod({ namespace: NS, labelSelector: `app=${STATEFUL}` })).items.length === 0
+      ? true
+      : undefined,
+  );
+  await apps().createNamespacedStatefulSet({
+    namespace: NS,
+    body: {
+      metadata: { name: STATEFUL, namespace: NS },
+      spec: {
+        serviceName: STATEFUL,
+        replicas: 1,
+        selector: { matchLabels: { app: STATEFUL } },
+        template: {
+          metadata: { labels: { app: STATEFUL } },
+          spec: { containers: [{ name: "db", image: "ghcr.io/example/db:1" }] },
+        },
+      },
+    },
+  });
+
   harness = await startHarness({
     env: { DEPUTY_REDIS_PREFIX: prefix, DEPUTY_RATE_LIMIT_USER_PER_MINUTE: "1000" },
   });
@@ -319,6 +344,9 @@ afterAll(async () => {
     ),
     apps()
       .deleteNamespacedReplicaSet({ name: DRAINED, namespace: NS })
+      .catch(() => undefined),
+    apps()
+      .deleteNamespacedStatefulSet({ name: STATEFUL, namespace: NS })
       .catch(() => undefined),
   ]);
   // The nodes are this file's own: nothing else was ever scheduled there.
@@ -580,6 +608,32 @@ describe("changes with no undo", () => {
     );
     expect(replacement.metadata!.ownerReferences![0]!.name).toBe(pod!.metadata!.ownerReferences![0]!.name);
     await expect(core().readNamespacedPod({ name: podName, namespace: NS })).rejects.toThrow();
+  }, 60_000);
+
+  it("delete_pod of a StatefulSet pod: the verdict waits for the pod of the same name to come back", async () => {
+    const podName = `${STATEFUL}-0`;
+    const old = await eventually(`${podName} running`, async () => {
+      const pod = await core().readNamespacedPod({ name: podName, namespace: NS });
+      return pod.status?.phase === "Running" ? pod : undefined;
+    });
+
+    const executed = await approvedChange("delete_pod", { namespace: NS, name: podName });
+    expect(executed.action.target.uid).toBe(old.metadata!.uid);
+    const text = cardText(executed.card);
+    expect(text).toContain("Verified");
+    // Seen back under its name with a new uid and running (not merely created), or seen gone
+    // between the two.
+    expect(text).toMatch(
+      new RegExp(
+        `Pod ${NS}/${podName} (was replaced by a new pod of the same name \\(status Running\\)|is gone; its controller replaces it)\\.`,
+      ),
+    );
+    expect(buttonsOf(executed.card)).toEqual([]);
+    const back = await eventually(`${podName} back and running`, async () => {
+      const pod = await core().readNamespacedPod({ name: podName, namespace: NS });
+      return pod.metadata?.uid !== old.metadata!.uid && pod.status?.phase === "Running" ? pod : undefined;
+    });
+    expect(back.metadata!.ownerReferences![0]!.name).toBe(STATEFUL);
   }, 60_000);
 
   it("drain_node: the verdict reports the evicted pods gone from the node, and no Undo is offered", async () => {
