@@ -31,6 +31,15 @@ export const deletePod = defineWriteTool<typeof inputSchema.shape>(type, {
       );
     const pdbs = await budgetsIn(deps, args.namespace, signal);
     const owner = pod.metadata?.ownerReferences?.find((ref) => ref.controller);
+    // Its controller's replacement carries the same labels and is none of the pods seen now.
+    const labels = Object.entries(pod.metadata?.labels ?? {});
+    const labelSelector =
+      owner && labels.length > 0 ? labels.map(([key, value]) => `${key}=${value}`).join(",") : undefined;
+    const siblings = labelSelector
+      ? (await deps.kube.core.listPods(args.namespace, { labelSelector, maxItems: 500, signal })).items
+          .map((sibling) => sibling.metadata?.name ?? "")
+          .slice(0, 500)
+      : undefined;
     return propose(context, type, {
       rawArguments: args,
       arguments: { namespace: args.namespace, name: args.name },
@@ -39,6 +48,7 @@ export const deletePod = defineWriteTool<typeof inputSchema.shape>(type, {
         phase: pod.status?.phase ?? "?",
         gracePeriodSeconds: pod.spec?.terminationGracePeriodSeconds ?? 30,
         ...(owner ? { owner: `${owner.kind} ${owner.name}` } : {}),
+        ...(labelSelector && siblings ? { labelSelector, siblings } : {}),
       },
       target: targetOf("Pod", { metadata: { ...pod.metadata, generation: undefined } }),
       object: pod,
