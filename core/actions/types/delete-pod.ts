@@ -14,7 +14,7 @@ export const deletePod = defineActionType({
     gracePeriodSeconds: z.number(),
     /** "ReplicaSet checkout-7d9f", absent for a bare pod. */
     owner: z.string().optional(),
-    /** The pod's labels "k=v,…", which its controller's replacement shares (absent: not read). */
+    /** Its controller's selector "k=v,…", which picks the replacement too (absent: not read). */
     labelSelector: z.string().max(4096).optional(),
     /** The pods with those labels when the card was built: the replacement is not among them. */
     siblings: z.array(z.string()).max(500).optional(),
