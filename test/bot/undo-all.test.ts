@@ -567,6 +567,20 @@ describe("node changes", () => {
 });
 
 describe("changes with no undo", () => {
+  it("set_deployment_resources of a value that was not set: verified, but no Undo (the tool cannot unset it)", async () => {
+    const name = DEPLOYMENTS.image;
+    expect(webOf(await deployment(name)).resources).toEqual({});
+    const executed = await approvedChange("set_deployment_resources", {
+      namespace: NS,
+      name,
+      container: "web",
+      requests: { cpu: "50m" },
+    });
+    expect(webOf(await deployment(name)).resources).toEqual({ requests: { cpu: "50m" } });
+    expect(cardText(executed.card)).toMatch(/Verified.*rollout complete, 1 of 1 replica\(s\) available/);
+    expect(buttonsOf(executed.card)).toEqual([]);
+  }, 60_000);
+
   it("delete_pod: the verdict names the replacement pod, and no Undo is offered (an evicted pod cannot be put back)", async () => {
     const name = DEPLOYMENTS.pod;
     const before = (
@@ -578,6 +592,15 @@ describe("changes with no undo", () => {
     const owner = pod.metadata!.ownerReferences![0]!.name;
 
     const executed = await approvedChange("delete_pod", { namespace: NS, name: podName });
+    // The proposal recorded the ReplicaSet's selector and the pods it picked then.
+    const hash = pod.metadata!.labels!["pod-template-hash"]!;
+    expect(executed.action.evidence).toMatchObject({
+      owner: `ReplicaSet ${owner}`,
+      labelSelector: `app=${name},pod-template-hash=${hash}`,
+    });
+    expect(executed.action.evidence.siblings).toEqual(
+      expect.arrayContaining(before.map((p) => p.metadata!.name)),
+    );
     const text = cardText(executed.card);
     expect(text).toContain(`Verified`);
     const named = new RegExp(
