@@ -441,7 +441,9 @@ describe("Deployment changes: verified on the card, undone through a second appr
       async () => webOf(await deployment(name)).env,
     );
     const restored = webOf(await deployment(name)).env ?? [];
-    // The same variables with the same values (a strategic merge appends what it adds back).
+    // The same variables with the same values. Not in the same order: the strategic merge puts a
+    // variable set back where the patch lists it (here LEGACY_MODE first), which matters only to a
+    // later variable that refers to it with $(LEGACY_MODE).
     expect([...restored].sort((a, b) => a.name.localeCompare(b.name))).toEqual(
       [...before!].sort((a, b) => a.name.localeCompare(b.name)),
     );
