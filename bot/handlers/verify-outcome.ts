@@ -108,12 +108,16 @@ export async function observeEffect(
         { namespace: effect.namespace, pod: effect.name },
         conversation,
       );
-      if (got.isError) return { done: true, message: `${what} is gone; its controller replaces it.` };
+      if (got.isError) return replacementOf(mcp, effect, conversation);
       if (effect.uid && got.structured.uid !== effect.uid) {
-        return {
-          done: true,
-          message: `${what} was replaced by a new pod of the same name (status ${String(got.structured.status ?? "?")}).`,
-        };
+        // A replacement that is not running yet (Pending, crash-looping) is not the effect.
+        const status = String(got.structured.status ?? "?");
+        return status === "Running"
+          ? { done: true, message: `${what} was replaced by a new pod of the same name (status Running).` }
+          : {
+              done: false,
+              message: `${what} was replaced by a new pod of the same name, not running yet (status ${status}).`,
+            };
       }
       return {
         done: false,
@@ -163,6 +167,47 @@ export async function observeEffect(
           };
     }
   }
+}
+
+/** An evicted pod is gone: its controller's new pod, running, is the effect. */
+async function replacementOf(
+  mcp: Client,
+  effect: Extract<ExpectedEffect, { kind: "pod-replaced" }>,
+  conversation?: ConversationRef,
+): Promise<Observation> {
+  const what = `Pod ${effect.namespace}/${effect.name}`;
+  // An action proposed before replacements were looked for: only that the pod is gone.
+  if (!effect.labelSelector) return { done: true, message: `${what} is gone; its controller replaces it.` };
+  const by = effect.owner ?? "its controller";
+  const got = await read(
+    mcp,
+    "list_pods",
+    { namespace: effect.namespace, labelSelector: effect.labelSelector, limit: 500 },
+    conversation,
+  );
+  if (got.isError)
+    return {
+      done: "unreadable",
+      message: `${what} is gone; the pods of ${by} could not be listed: ${got.firstLine}`,
+    };
+  const before = new Set([effect.name, ...(effect.siblings ?? [])]);
+  const fresh = (
+    Array.isArray(got.structured.pods) ? (got.structured.pods as { name?: unknown; status?: unknown }[]) : []
+  )
+    .map((pod) => ({ name: String(pod.name), status: String(pod.status ?? "?") }))
+    .filter((pod) => !before.has(pod.name));
+  const running = fresh.find((pod) => pod.status === "Running");
+  if (running)
+    return {
+      done: true,
+      message: `${what} is gone; ${by} replaced it with pod ${running.name} (status Running).`,
+    };
+  return fresh[0]
+    ? {
+        done: false,
+        message: `${what} is gone; its replacement ${fresh[0].name} is not running yet (status ${fresh[0].status}).`,
+      }
+    : { done: false, message: `${what} is gone; ${by} has no new pod yet.` };
 }
 
 /** Watch until the effect is there, stuck, or the deadline passes. */

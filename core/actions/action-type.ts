@@ -84,7 +84,18 @@ export interface InverseProposal {
  */
 export type ExpectedEffect =
   | { kind: "rollout"; namespace: string; name: string; replicas?: number }
-  | { kind: "pod-replaced"; namespace: string; name: string; uid?: string }
+  | {
+      kind: "pod-replaced";
+      namespace: string;
+      name: string;
+      uid?: string;
+      /** "ReplicaSet web-7d9f": what recreates it. */
+      owner?: string;
+      /** Selects the pod's replacement among its controller's pods… */
+      labelSelector?: string;
+      /** …which are not these, the pods it selected before. */
+      siblings?: string[];
+    }
   | { kind: "node-schedulable"; name: string; unschedulable: boolean }
   | { kind: "node-drained"; name: string; pods: string[] };
 

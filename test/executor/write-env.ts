@@ -41,7 +41,7 @@ const TEST_AUTH_ROLES = ["deputy-executor", "deputy-mcp", "deputy-bot"];
 export const EXECUTOR_NAMESPACE = "deputy-test-system";
 export const EXECUTOR_SA = "deputy-executor";
 export const JIT_NAMESPACE = "deputy-test-jit";
-/** Namespaces the test roles may change: the seeded shop and one per test suite (deputy-w-e2e, deputy-w-runners, deputy-w-approvals, deputy-w-oncall: seeded copies of shop; deputy-w-clusters in two clusters). */
+/** Namespaces the test roles may change: the seeded shop and one per test suite (deputy-w-e2e, deputy-w-runners, deputy-w-approvals, deputy-w-oncall: seeded copies of shop; deputy-w-clusters in two clusters; deputy-w-undo). */
 export const WRITABLE = [
   "shop",
   "deputy-w-exec",
@@ -53,6 +53,7 @@ export const WRITABLE = [
   "deputy-w-approvals",
   "deputy-w-oncall",
   "deputy-w-clusters",
+  "deputy-w-undo",
 ] as const;
 const RBAC_DIR = join(import.meta.dirname, "../../manifests/base/rbac");
 /**

@@ -1,4 +1,4 @@
-import { AppsV1Api, type KubeConfig } from "@kubernetes/client-node";
+import { AppsV1Api, type KubeConfig, type V1Container } from "@kubernetes/client-node";
 import { adminKubeConfig, eventually } from "./testenv.ts";
 
 /**
@@ -13,6 +13,8 @@ export async function freshDeployment(
     replicas?: number;
     annotations?: Record<string, string>;
     progressDeadlineSeconds?: number;
+    /** More of the "web" container (env, resources). */
+    container?: Omit<V1Container, "name">;
     /** Another cluster's admin (a second test environment); default the shared one. */
     admin?: KubeConfig;
   } = {},
@@ -40,7 +42,9 @@ export async function freshDeployment(
             labels: { app: name },
             ...(options.annotations ? { annotations: options.annotations } : {}),
           },
-          spec: { containers: [{ name: "web", image: "ghcr.io/example/web:1.0.0" }] },
+          spec: {
+            containers: [{ image: "ghcr.io/example/web:1.0.0", ...options.container, name: "web" }],
+          },
         },
       },
     },

@@ -14,6 +14,10 @@ export const deletePod = defineActionType({
     gracePeriodSeconds: z.number(),
     /** "ReplicaSet checkout-7d9f", absent for a bare pod. */
     owner: z.string().optional(),
+    /** Its controller's selector "k=v,…", which picks the replacement too (absent: not read). */
+    labelSelector: z.string().max(4096).optional(),
+    /** The pods with those labels when the card was built: the replacement is not among them. */
+    siblings: z.array(z.string()).max(500).optional(),
   }),
   flags: (_args, ev) =>
     ev.owner ? [] : [{ rule: "bare-pod", message: "This pod has no controller; once evicted it is gone." }],
@@ -36,6 +40,8 @@ export const deletePod = defineActionType({
           namespace: args.namespace,
           name: args.name,
           ...(target.uid ? { uid: target.uid } : {}),
+          owner: ev.owner,
+          ...(ev.labelSelector ? { labelSelector: ev.labelSelector, siblings: ev.siblings ?? [] } : {}),
         }
       : undefined,
   async run(context) {

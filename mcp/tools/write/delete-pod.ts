@@ -3,11 +3,36 @@ import { namespacePolicy, notFound } from "../read/support/scope.ts";
 import * as actions from "../../../core/actions/types/index.ts";
 import { defineWriteTool, precheck, propose } from "./support/propose.ts";
 import { writeInput } from "./support/schema.ts";
-import { budgetsIn, targetOf } from "./support/targets.ts";
+import { budgetsIn, matchLabelsSelector, targetOf } from "./support/targets.ts";
+import type { McpDeps } from "../../deps.ts";
 
 const type = actions.deletePod;
 
 const inputSchema = writeInput({ namespace: namespaceArg, name: podArg });
+
+/**
+ * The label selector of a pod's controller (matchLabels only; undefined when
+ * it has expressions too or cannot be read): the verdict looks for the
+ * replacement with it.
+ */
+async function controllerSelector(
+  deps: McpDeps,
+  namespace: string,
+  owner: { kind: string; name: string },
+  signal: AbortSignal,
+): Promise<string | undefined> {
+  try {
+    const resource = await deps.kube.discovery.resolve(owner.kind, signal);
+    const controller = await deps.kube.get<{
+      spec?: { selector?: { matchLabels?: Record<string, string>; matchExpressions?: unknown[] } };
+    }>(deps.kube.discovery.path(resource, namespace, owner.name), undefined, signal);
+    const selector = controller.spec?.selector;
+    if (selector?.matchExpressions?.length) return undefined;
+    return matchLabelsSelector(selector?.matchLabels);
+  } catch {
+    return undefined;
+  }
+}
 
 export const deletePod = defineWriteTool<typeof inputSchema.shape>(type, {
   title: "Evict a pod (needs approval)",
@@ -31,6 +56,14 @@ export const deletePod = defineWriteTool<typeof inputSchema.shape>(type, {
       );
     const pdbs = await budgetsIn(deps, args.namespace, signal);
     const owner = pod.metadata?.ownerReferences?.find((ref) => ref.controller);
+    // Its controller's replacement is among the pods the controller's selector picks, and is none
+    // of those there now. (A pod's own labels are no guide: binding adds the node's zone.)
+    const labelSelector = owner ? await controllerSelector(deps, args.namespace, owner, signal) : undefined;
+    const siblings = labelSelector
+      ? (await deps.kube.core.listPods(args.namespace, { labelSelector, maxItems: 500, signal })).items
+          .map((sibling) => sibling.metadata?.name ?? "")
+          .slice(0, 500)
+      : undefined;
     return propose(context, type, {
       rawArguments: args,
       arguments: { namespace: args.namespace, name: args.name },
@@ -39,6 +72,7 @@ export const deletePod = defineWriteTool<typeof inputSchema.shape>(type, {
         phase: pod.status?.phase ?? "?",
         gracePeriodSeconds: pod.spec?.terminationGracePeriodSeconds ?? 30,
         ...(owner ? { owner: `${owner.kind} ${owner.name}` } : {}),
+        ...(labelSelector && siblings ? { labelSelector, siblings } : {}),
       },
       target: targetOf("Pod", { metadata: { ...pod.metadata, generation: undefined } }),
       object: pod,

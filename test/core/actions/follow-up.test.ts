@@ -149,7 +149,35 @@ describe("effectOf", () => {
         ),
         target: { kind: "Pod", namespace: "shop", name: "web-1", uid: "pod-uid" },
       }),
-    ).toEqual({ kind: "pod-replaced", namespace: "shop", name: "web-1", uid: "pod-uid" });
+    ).toEqual({
+      kind: "pod-replaced",
+      namespace: "shop",
+      name: "web-1",
+      uid: "pod-uid",
+      owner: "ReplicaSet web-7d",
+    });
+    // With the pod's labels read at proposal, the replacement is looked for among its controller's pods.
+    expect(
+      effectOf({
+        ...executed(
+          "delete_pod",
+          { namespace: "shop", name: "web-1" },
+          {
+            node: "node-a",
+            phase: "Running",
+            gracePeriodSeconds: 30,
+            owner: "ReplicaSet web-7d",
+            labelSelector: "app=web,pod-template-hash=7d",
+            siblings: ["web-1", "web-2"],
+          },
+        ),
+        target: { kind: "Pod", namespace: "shop", name: "web-1", uid: "pod-uid" },
+      }),
+    ).toMatchObject({
+      kind: "pod-replaced",
+      labelSelector: "app=web,pod-template-hash=7d",
+      siblings: ["web-1", "web-2"],
+    });
     expect(
       effectOf(executed("cordon_node", { name: "node-a" }, { alreadyCordoned: false, podCount: 0 })),
     ).toEqual({ kind: "node-schedulable", name: "node-a", unschedulable: true });
