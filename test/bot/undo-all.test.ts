@@ -422,6 +422,8 @@ describe("Deployment changes: verified on the card, undone through a second appr
       FEATURE_X: "1",
       REGION: "eu-1",
     });
+    // In the order the card's preview showed: kept variables in place, new ones after them.
+    expect(env.map((e) => e.name)).toEqual(["LOG_LEVEL", "REGION", "FEATURE_X"]);
     expect(cardText(executed.card)).toMatch(
       new RegExp(`Verified.*Deployment ${NS}/${name}: rollout complete, 1 of 1 replica\\(s\\) available`),
     );
@@ -436,17 +438,14 @@ describe("Deployment changes: verified on the card, undone through a second appr
           container: "web",
           set: { LOG_LEVEL: "info", LEGACY_MODE: "on" },
           remove: ["FEATURE_X"],
+          order: ["LOG_LEVEL", "LEGACY_MODE", "REGION"],
         },
       },
       async () => webOf(await deployment(name)).env,
     );
-    const restored = webOf(await deployment(name)).env ?? [];
-    // The same variables with the same values. Not in the same order: the strategic merge puts a
-    // variable set back where the patch lists it (here LEGACY_MODE first), which matters only to a
-    // later variable that refers to it with $(LEGACY_MODE).
-    expect([...restored].sort((a, b) => a.name.localeCompare(b.name))).toEqual(
-      [...before!].sort((a, b) => a.name.localeCompare(b.name)),
-    );
+    // The same variables with the same values, in the same places: a later variable may refer to
+    // an earlier one with $(NAME).
+    expect(webOf(await deployment(name)).env).toEqual(before);
   }, 60_000);
 
   it("set_deployment_resources: the new requests and limits roll out, and Undo puts the old ones back", async () => {

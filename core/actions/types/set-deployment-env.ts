@@ -21,16 +21,48 @@ const args = z.strictObject({
   container: objectName,
   set: z.record(envVarName, z.string().max(4096)),
   remove: z.array(envVarName).max(50),
+  /**
+   * The container's variables in their final order (an undo puts them back
+   * where they were: a later variable may refer to an earlier one with
+   * `$(NAME)`). Without it, kept variables stay in place and new ones follow.
+   */
+  order: z.array(envVarName).max(200).optional(),
 });
 type Args = z.infer<typeof args>;
 
+/** The container's env after the action, in the order the run leaves it. */
+function envAfter(a: Args, env: readonly { name: string }[]): { name: string }[] {
+  const kept = env.filter((entry) => !a.remove.includes(entry.name));
+  const merged = [
+    ...kept.map((entry) =>
+      Object.hasOwn(a.set, entry.name) ? { name: entry.name, value: a.set[entry.name] } : entry,
+    ),
+    ...Object.entries(a.set)
+      .filter(([name]) => !kept.some((entry) => entry.name === name))
+      .map(([name, value]) => ({ name, value })),
+  ];
+  const { order } = a;
+  if (!order) return merged;
+  const rank = (name: string): number => (order.includes(name) ? order.indexOf(name) : order.length);
+  return merged
+    .map((entry, index) => ({ entry, index }))
+    .sort((x, y) => rank(x.entry.name) - rank(y.entry.name) || x.index - y.index)
+    .map(({ entry }) => entry);
+}
+
+function containerEnv(spec: Record<string, unknown>, container: string): { name: string }[] {
+  const containers = Array.isArray(spec.containers)
+    ? (spec.containers as { name?: unknown; env?: unknown }[])
+    : [];
+  const found = containers.find((c) => c.name === container);
+  return Array.isArray(found?.env) ? (found.env as { name: string }[]) : [];
+}
+
 function after(a: Args, spec: Record<string, unknown>): Record<string, unknown> {
-  return withContainer(spec, a.container, (c) => {
-    const env = (Array.isArray(c.env) ? (c.env as { name: string }[]) : []).filter(
-      (entry) => !a.remove.includes(entry.name) && !Object.hasOwn(a.set, entry.name),
-    );
-    return { ...c, env: [...env, ...Object.entries(a.set).map(([name, value]) => ({ name, value }))] };
-  });
+  return withContainer(spec, a.container, (c) => ({
+    ...c,
+    env: envAfter(a, Array.isArray(c.env) ? (c.env as { name: string }[]) : []),
+  }));
 }
 
 export const setDeploymentEnv = defineActionType({
@@ -59,6 +91,7 @@ export const setDeploymentEnv = defineActionType({
           `container ${a.container}: ${key} ${Object.hasOwn(ev.current, key) ? JSON.stringify(ev.current[key]) : "(unset)"} → ${JSON.stringify(value)}`,
       ),
       ...a.remove.map((key) => `container ${a.container}: remove ${key}`),
+      ...(a.order ? [`container ${a.container}: variables in the order ${a.order.join(", ")}`] : []),
     ],
     notes: [podsLine(ev.pods, "Pods replaced by a rolling update")],
   }),
@@ -86,9 +119,11 @@ export const setDeploymentEnv = defineActionType({
       if (typeof value !== "string") return undefined;
       set[key] = value;
     }
+    // Back where each variable was, not appended: a later variable may refer to an earlier one.
+    const order = [...env.keys()];
     return {
       tool: "set_deployment_env",
-      arguments: { namespace: a.namespace, name: a.name, container: a.container, set, remove },
+      arguments: { namespace: a.namespace, name: a.name, container: a.container, set, remove, order },
       summary: `Undo: put back the previous environment of ${a.container} in Deployment ${a.namespace}/${a.name}.`,
     };
   },
@@ -97,11 +132,28 @@ export const setDeploymentEnv = defineActionType({
     const { namespace, name, container, set, remove } = context.args;
     const live = await liveDeployment(context);
     requireContainer(live, container);
+    // The order the card showed (envAfter), not the one the merge would choose; the patch's own
+    // entries must follow that order for the API server to accept it.
+    const final = envAfter(
+      context.args,
+      containerEnv((live.spec?.template?.spec ?? {}) as Record<string, unknown>, container),
+    );
+    const position = (key: string): number => final.findIndex((entry) => entry.name === key);
     const env = [
-      ...Object.entries(set).map(([key, value]) => ({ name: key, value })),
+      ...Object.entries(set)
+        .sort(([a], [b]) => position(a) - position(b))
+        .map(([key, value]) => ({ name: key, value })),
       ...remove.map((key) => ({ name: key, $patch: "delete" })),
     ];
-    await guardedPatch(context, live, { template: { spec: { containers: [{ name: container, env }] } } });
+    await guardedPatch(context, live, {
+      template: {
+        spec: {
+          containers: [
+            { name: container, env, "$setElementOrder/env": final.map((entry) => ({ name: entry.name })) },
+          ],
+        },
+      },
+    });
     return done(
       `Deployment ${namespace}/${name}: environment of ${container} updated (${Object.keys(set).length} set, ${remove.length} removed).`,
     );

@@ -16,6 +16,13 @@ const inputSchema = writeInput({
   container: containerName.describe("container whose environment changes"),
   set: z.record(envVarName, z.string().max(4096)).optional().describe("variables to set to plain values"),
   remove: z.array(envVarName).max(50).optional().describe("variables to remove"),
+  order: z
+    .array(envVarName)
+    .max(200)
+    .optional()
+    .describe(
+      "the container's variables in their final order (an undo puts them back in place); usually omitted",
+    ),
 });
 
 export const setDeploymentEnv = defineDeploymentWriteTool(type, {
@@ -59,6 +66,20 @@ export const setDeploymentEnv = defineDeploymentWriteTool(type, {
         .filter((key) => current.has(key))
         .map((key) => [key, current.get(key)?.value ?? ""] as const),
     );
+    if (args.order) {
+      // Exactly the variables the container will have, each once.
+      const final = [
+        ...[...current.keys()].filter((key) => !remove.includes(key)),
+        ...Object.keys(set).filter((key) => !current.has(key)),
+      ].sort();
+      const given = [...args.order].sort();
+      if (given.length !== final.length || given.some((key, index) => key !== final[index])) {
+        throw new DeputyError(
+          "INPUT_INVALID",
+          `order must name each of the container's variables after the change once: ${final.join(", ")}.`,
+        );
+      }
+    }
     const pods = await podsOfDeployment(deps, deployment, signal);
     return {
       arguments: {
@@ -67,6 +88,7 @@ export const setDeploymentEnv = defineDeploymentWriteTool(type, {
         container: args.container,
         set: sortedSet,
         remove,
+        ...(args.order ? { order: args.order } : {}),
       },
       evidence: { current: currentValues, podSpec: podSpecOf(deployment), pods: podNames(pods) },
       pods,

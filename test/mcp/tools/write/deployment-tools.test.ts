@@ -228,6 +228,11 @@ describe("deployment write tools propose, never write", () => {
         /GONE is not set/,
       ],
       [
+        "set_deployment_env",
+        { namespace: NS, name: "api", container: "app", set: { NEW: "1" }, order: ["NEW", "MODE"] },
+        /order must name each of the container's variables after the change once: DB_PASSWORD, MODE, NEW/,
+      ],
+      [
         "rollback_deployment",
         { namespace: NS, name: "api", toRevision: 9 },
         /has no revision 9; available: 1/,
