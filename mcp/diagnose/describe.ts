@@ -209,6 +209,15 @@ export function rolloutStatus(d: Deployment): { done: boolean; message: string }
       message: `Waiting for rollout to finish: ${(s.replicas ?? 0) - (s.updatedReplicas ?? 0)} old replicas are pending termination`,
     };
   }
+  // A scale-down the ReplicaSet has not finished: kubectl calls it complete, but the replicas
+  // asked for are not what runs yet.
+  const running = Math.max(s.replicas ?? 0, s.availableReplicas ?? 0);
+  if (running > spec) {
+    return {
+      done: false,
+      message: `Waiting for the scale-down to finish: ${running} replicas for ${spec} wanted`,
+    };
+  }
   if ((s.availableReplicas ?? 0) < (s.updatedReplicas ?? 0)) {
     return {
       done: false,
