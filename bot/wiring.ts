@@ -15,6 +15,7 @@ import { createAgentRunner } from "./agent/run-agent-turn.ts";
 import { assertSlackConfig, createSlackApp, type SlackApp } from "./app.ts";
 import type { AgentRunner, ApprovalDecider } from "./deps.ts";
 import { connectMcpOverHttp } from "./mcp-client.ts";
+import { workspaceTeamId } from "./workspace.ts";
 
 export { connectMcpOverHttp };
 
@@ -308,21 +309,12 @@ function triageThreadBinder(
 ): ((ts: string, cluster: string) => Promise<void>) | undefined {
   const { clusters, conversations } = slack.services;
   if (clusters.all.length < 2) return undefined;
-  let team: Promise<string | undefined> | undefined;
+  const teamOf = workspaceTeamId(slack.client);
   return async (ts, cluster) => {
     if (!clusters.get(cluster)) return;
-    team ??= slack.client.auth.test().then(
-      (auth) => auth.team_id,
-      (error: unknown) => {
-        team = undefined;
-        throw error;
-      },
-    );
-    const teamId = await team;
-    await conversations.bindCluster(
-      { surface: "slack", ...(teamId ? { teamId } : {}), channel, thread: ts },
-      cluster,
-    );
+    // Without the workspace the binding could not be found by a mention: a mention there names the cluster.
+    const teamId = await teamOf();
+    if (teamId) await conversations.bindCluster({ surface: "slack", teamId, channel, thread: ts }, cluster);
   };
 }
 

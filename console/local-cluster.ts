@@ -65,6 +65,26 @@ async function testEnvOpenBao(server: string): Promise<{ addr: string; token: st
   return { addr: status.state.baoAddr, token: status.state.baoRootToken };
 }
 
+/** A cluster reached through a kubeconfig, set up with the given OpenBao admin token. */
+function kubeconfigCluster(
+  kubeconfigPath: string,
+  kc: KubeConfig,
+  server: string,
+  bao: { addr: string; token: string },
+  redisUrl: string,
+): LocalCluster {
+  return {
+    source: "kubeconfig",
+    kubeconfigPath,
+    admin: kc,
+    server,
+    caPem: caPemOf(kc),
+    baoAddr: bao.addr,
+    baoSetupToken: bao.token,
+    redisUrl,
+  };
+}
+
 export async function resolveLocalCluster(
   config: Config,
   env: Record<string, string | undefined>,
@@ -92,16 +112,7 @@ export async function resolveLocalCluster(
             "or unset KUBECONFIG to use the built-in local cluster",
         );
       }
-      return {
-        source: "kubeconfig",
-        kubeconfigPath: config.kube.kubeconfig,
-        admin: kc,
-        server,
-        caPem: caPemOf(kc),
-        baoAddr: bao.addr,
-        baoSetupToken: bao.token,
-        redisUrl: config.redis.url,
-      };
+      return kubeconfigCluster(config.kube.kubeconfig, kc, server, bao, config.redis.url);
     }
     if (kc && !probe.ok) {
       progress(
@@ -280,14 +291,7 @@ export async function resolveServedClusters(
     clusters: found.map(({ context, kc, server }) => ({
       name: context,
       context,
-      source: "kubeconfig",
-      kubeconfigPath: kubeconfigPath!,
-      admin: kc,
-      server,
-      caPem: caPemOf(kc),
-      baoAddr: bao.addr,
-      baoSetupToken: bao.token,
-      redisUrl: config.redis.url,
+      ...kubeconfigCluster(kubeconfigPath!, kc, server, bao, config.redis.url),
     })),
     defaultCluster: contexts.includes(current) ? current : contexts[0]!,
     several: true,

@@ -10,7 +10,7 @@ import type { CallerContext } from "../mcp/tool.ts";
 import type { DirectCommand } from "../bot/direct-commands.ts";
 import { pendingActionOf } from "../bot/agent/run-agent-turn.ts";
 import { describeTarget } from "../core/actions/action-type.ts";
-import { clusterChoiceHelp, clusterNamedIn } from "../core/cluster-choice.ts";
+import { clusterNamedIn, unknownClusterHelp } from "../core/cluster-choice.ts";
 import { approvalCardView } from "./card.ts";
 import type { ConsoleEventBody, EventHub } from "./events.ts";
 
@@ -312,14 +312,7 @@ export function createConsoleSession(deps: ConsoleSessionDeps): ConsoleSession {
     const names = deps.clusters.names;
     const choice = clusterNamedIn(text, names);
     if (choice.kind === "unknown") {
-      say(
-        thread.id,
-        "system",
-        clusterChoiceHelp(
-          names,
-          `Deputy does not serve a cluster named \`${choice.name.slice(0, 64)}\`, so nothing was run.`,
-        ),
-      );
+      say(thread.id, "system", unknownClusterHelp(names, choice.name));
       return undefined;
     }
     if (choice.kind === "none") return text;

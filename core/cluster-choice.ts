@@ -48,3 +48,12 @@ export function clusterChoiceHelp(known: readonly string[], problem: string): st
   const example = known[0] ?? "prod-eu";
   return `${problem} Clusters served here: ${list}. Name one at the start of your message (\`in ${example}, why…\`) or with \`--cluster ${example}\`.`;
 }
+
+/** The sentence for an explicitly named cluster that is not served (or `--cluster` with no name). */
+export function unknownClusterHelp(known: readonly string[], name: string): string {
+  const problem =
+    name === ""
+      ? "`--cluster` needs a cluster name; nothing was run."
+      : `Deputy does not serve a cluster named \`${name.slice(0, 64)}\`, so nothing was run.`;
+  return clusterChoiceHelp(known, problem);
+}

@@ -8,6 +8,7 @@ import type { ConversationRef } from "../../core/identity.ts";
 import { META_KEYS } from "../../core/actions/meta.ts";
 import { clusterChoiceHelp } from "../../core/cluster-choice.ts";
 import type { BotServices } from "../deps.ts";
+import { workspaceTeamId } from "../workspace.ts";
 import { sanitizeForSlack, splitForSlack } from "../sanitize.ts";
 import {
   alertBlocks,
@@ -92,17 +93,7 @@ export function createAlertHandler(
   const key = (fingerprint: string): string => `${services.redisPrefix}alertmanager:${fingerprint}`;
   const log = services.logger.child({ component: "alertmanager" });
   // Threads are keyed by workspace like every other conversation, so a mention there finds the alert.
-  let team: Promise<string | undefined> | undefined;
-  const teamId = (): Promise<string | undefined> => {
-    team ??= client.auth.test().then(
-      (auth) => auth.team_id,
-      () => {
-        team = undefined;
-        return undefined;
-      },
-    );
-    return team;
-  };
+  const teamId = workspaceTeamId(client);
 
   async function admit(channel: string): Promise<boolean> {
     const window = `${services.redisPrefix}alertmanager:rate:${channel}:${Math.floor(Date.now() / 60_000)}`;

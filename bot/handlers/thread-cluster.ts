@@ -1,4 +1,4 @@
-import { clusterChoiceHelp, clusterNamedIn } from "../../core/cluster-choice.ts";
+import { clusterChoiceHelp, clusterNamedIn, unknownClusterHelp } from "../../core/cluster-choice.ts";
 import type { ConversationRef } from "../../core/identity.ts";
 import type { ServedCluster } from "../clusters.ts";
 import type { BotServices } from "../deps.ts";
@@ -34,13 +34,7 @@ export async function clusterOfThread(
     return cluster ? { cluster, text } : { refusal: `Cluster ${composedFor} is not served here any more.` };
   }
   const choice = clusterNamedIn(text, clusters.names);
-  if (choice.kind === "unknown") {
-    const problem =
-      choice.name === ""
-        ? "`--cluster` needs a cluster name; nothing was run."
-        : `I don't serve a cluster named \`${choice.name}\`, so nothing was run.`;
-    return { refusal: clusterChoiceHelp(clusters.names, problem) };
-  }
+  if (choice.kind === "unknown") return { refusal: unknownClusterHelp(clusters.names, choice.name) };
   if (clusters.all.length === 1) return { cluster: clusters.all[0]!, text: choice.text };
 
   const bound = await services.conversations.boundCluster(conversation);

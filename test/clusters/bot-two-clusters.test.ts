@@ -305,9 +305,9 @@ describe("one bot, two clusters", () => {
     });
     await bot.idle();
     expect(replies(EU, unknown.ts).at(-1)!.text).toMatch(
-      /I don't serve a cluster named `prod-ap`, so nothing was run\. Clusters served here: `prod-eu`, `prod-us`\. Name one/,
+      /Deputy does not serve a cluster named `prod-ap`, so nothing was run\. Clusters served here: `prod-eu`, `prod-us`\. Name one/,
     );
-    expect(replies(US, flag.ts).at(-1)!.text).toContain("named `staging`");
+    expect(replies(US, flag.ts).at(-1)!.text).toContain("Deputy does not serve a cluster named `staging`");
     expect(replies(ANY, nowhere.ts).at(-1)!.text).toMatch(
       /This channel has no default cluster.*`prod-eu`, `prod-us`.*--cluster prod-eu/,
     );
@@ -348,7 +348,7 @@ describe("one bot, two clusters", () => {
     });
     expect(JSON.parse(unknown.body)).toMatchObject({
       response_type: "ephemeral",
-      text: expect.stringContaining("I don't serve a cluster named `prod-ap`"),
+      text: expect.stringContaining("Deputy does not serve a cluster named `prod-ap`"),
     });
 
     for (const cluster of ["prod-eu", "prod-us"]) {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { clusterChoiceHelp, clusterNamedIn } from "../../core/cluster-choice.ts";
+import { clusterChoiceHelp, clusterNamedIn, unknownClusterHelp } from "../../core/cluster-choice.ts";
 
 const known = ["prod-eu", "prod-us"];
 
@@ -71,5 +71,15 @@ describe("clusterChoiceHelp", () => {
     expect(text).toContain("`prod-eu`, `prod-us`");
     expect(text).toContain("in prod-eu, why");
     expect(text).toContain("--cluster prod-eu");
+  });
+});
+
+describe("unknownClusterHelp", () => {
+  it("names the cluster, at most 64 characters of it, and says when --cluster has no name", () => {
+    expect(unknownClusterHelp(known, "prod-ap")).toMatch(
+      /^Deputy does not serve a cluster named `prod-ap`, so nothing was run\. Clusters served here: `prod-eu`, `prod-us`\./,
+    );
+    expect(unknownClusterHelp(known, "x".repeat(500))).toContain(`\`${"x".repeat(64)}\`,`);
+    expect(unknownClusterHelp(known, "")).toMatch(/^`--cluster` needs a cluster name; nothing was run\./);
   });
 });

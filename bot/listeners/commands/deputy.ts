@@ -5,7 +5,7 @@ import { parseDirectCommand } from "../../direct-commands.ts";
 import { answerQuestion } from "../../handlers/question.ts";
 import { isPendingCommand, showPending } from "../../handlers/show-pending.ts";
 import { sanitizePlain } from "../../sanitize.ts";
-import { clusterChoiceHelp, clusterNamedIn } from "../../../core/cluster-choice.ts";
+import { clusterNamedIn, unknownClusterHelp } from "../../../core/cluster-choice.ts";
 import { slackTextToPlain } from "../../slack-text.ts";
 
 export const COMMAND = "/deputy";
@@ -21,13 +21,9 @@ export function register(app: App, services: BotServices): void {
     // A cluster named in the command (`--cluster prod-eu`) is not part of what the parser checks.
     const choice = clusterNamedIn(text, services.clusters.names);
     if (choice.kind === "unknown") {
-      const problem =
-        choice.name === ""
-          ? "`--cluster` needs a cluster name; nothing was run."
-          : `I don't serve a cluster named \`${choice.name}\`, so nothing was run.`;
       await ack({
         response_type: "ephemeral",
-        text: `:warning: ${sanitizePlain(clusterChoiceHelp(services.clusters.names, problem))}`,
+        text: `:warning: ${sanitizePlain(unknownClusterHelp(services.clusters.names, choice.name))}`,
       });
       return;
     }
