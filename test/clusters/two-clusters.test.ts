@@ -8,9 +8,6 @@ import { randomBytes } from "node:crypto";
 import { AppsV1Api, type KubeConfig } from "@kubernetes/client-node";
 import type { Redis } from "ioredis";
 import { createActionStore, type ActionStore } from "../../core/actions/store.ts";
-import { createAuditLog, type AuditRecord } from "../../core/audit.ts";
-import { createLogger } from "../../core/logger.ts";
-import { createApprovalExecutor } from "../../executor/approval-executor.ts";
 import { freshDeployment } from "../helpers/deployments.ts";
 import { startHarness, storedProposal, type Harness } from "../mcp/harness.ts";
 import {
@@ -19,6 +16,7 @@ import {
   capture,
   connectRedis,
   dropPrefix,
+  executorOfAnotherCluster,
   testPrefix,
   testSigner,
 } from "../executor/support.ts";
@@ -121,28 +119,12 @@ describe("two clusters side by side", () => {
     );
     const action = await storedProposal(store, reply);
     const minted: string[] = [];
-    const records: AuditRecord[] = [];
-    const executorB = createApprovalExecutor({
+    const executorB = executorOfAnotherCluster({
       store,
-      broker: {
-        withCredential: (request) => {
-          minted.push(request.role.name);
-          return Promise.reject(new Error("cluster B's executor must not mint for A's action"));
-        },
-        revokeLease: () => Promise.resolve(),
-        stats: () => ({ logins: 0, minted: 0, revoked: 0, revokeFailures: 0, renewals: 0, renewFailures: 0 }),
-      },
       roles: envA.roles,
       cluster: clusterB,
-      audit: createAuditLog({
-        destination: { write: () => true } as never,
-        onRecord: (r) => records.push(r),
-      }),
-      logger: createLogger({ level: "silent" }),
-      approvers: { slackUserIds: [bob.id], localApproverIds: [] },
-      twoPersonRule: { normal: true, high: true },
-      protectedNamespaces: ["kube-system"],
       clusterName: "cluster-b",
+      minted,
     });
     const result = await executorB.decide({
       actionId: action.id,

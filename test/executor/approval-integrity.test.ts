@@ -21,6 +21,7 @@ import {
   bob,
   connectRedis,
   dropPrefix,
+  executorOfAnotherCluster,
   dumpPrefix,
   TEST_ACTION_KEY,
   testPrefix,
@@ -304,24 +305,13 @@ describe("approval integrity: the approver sees exactly what runs, and the click
       meta(),
     );
     const action = await storedProposal(store, reply);
-    const otherCluster = createApprovalExecutor({
+    const minted: string[] = [];
+    const otherCluster = executorOfAnotherCluster({
       store,
-      broker: {
-        withCredential: () => Promise.reject(new Error("no credential may be minted for another cluster")),
-        revokeLease: () => Promise.resolve(),
-        stats: () => ({ logins: 0, minted: 0, revoked: 0, revokeFailures: 0, renewals: 0, renewFailures: 0 }),
-      },
       roles: env.roles,
       cluster: env.cluster,
-      audit: createAuditLog({
-        destination: { write: () => true } as never,
-        onRecord: (r) => records.push(r),
-      }),
-      logger: createLogger({ level: "silent" }),
-      approvers: { slackUserIds: [bob.id], localApproverIds: [] },
-      twoPersonRule: { normal: true, high: true },
-      protectedNamespaces: ["kube-system"],
       clusterName: "prod-eu",
+      minted,
     });
     const result = await otherCluster.decide({
       actionId: action.id,
@@ -331,6 +321,7 @@ describe("approval integrity: the approver sees exactly what runs, and the click
     });
     expect(result).toMatchObject({ status: "refused", rule: "wrong-cluster" });
     expect(result.message).toContain("proposed for cluster testenv");
+    expect(minted).toEqual([]);
     expect((await store.get(action.id))?.state).toBe("pending");
   });
 

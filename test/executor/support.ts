@@ -5,7 +5,10 @@ import { createAuditLog, type AuditLog, type AuditRecord } from "../../core/audi
 import type { Identity } from "../../core/identity.ts";
 import { createLogger, type Logger } from "../../core/logger.ts";
 import { createActionSigner, type ActionSigner } from "../../core/actions/digest.ts";
-import type { ActionDraft } from "../../core/actions/store.ts";
+import type { ActionDraft, ActionStore } from "../../core/actions/store.ts";
+import type { OpenBaoRoles } from "../../core/openbao-roles.ts";
+import { createApprovalExecutor, type ApprovalExecutor } from "../../executor/approval-executor.ts";
+import type { ClusterEndpoint } from "../../executor/kube-writer.ts";
 
 /** Shared by the write-path tests: a Redis key prefix of their own, captured logs and audit. */
 
@@ -103,4 +106,41 @@ export const TEST_ACTION_KEY = randomBytes(32);
 
 export function testSigner(key: Buffer = TEST_ACTION_KEY): ActionSigner {
   return createActionSigner(key);
+}
+
+/**
+ * An executor that serves another cluster (`clusterName`) and may mint
+ * nothing: its broker records any credential asked of it in `minted` and
+ * refuses. For showing that a decision is refused before a credential.
+ */
+export function executorOfAnotherCluster(options: {
+  store: ActionStore;
+  roles: OpenBaoRoles;
+  cluster: ClusterEndpoint;
+  clusterName: string;
+  minted?: string[];
+  audit?: AuditLog;
+}): ApprovalExecutor {
+  return createApprovalExecutor({
+    store: options.store,
+    broker: {
+      withCredential: (request) => {
+        options.minted?.push(request.role.name);
+        return Promise.reject(
+          new Error(`no credential may be minted by cluster ${options.clusterName}'s executor`),
+        );
+      },
+      revokeLease: () => Promise.resolve(),
+      stats: () => ({ logins: 0, minted: 0, revoked: 0, revokeFailures: 0, renewals: 0, renewFailures: 0 }),
+    },
+    roles: options.roles,
+    cluster: options.cluster,
+    audit:
+      options.audit ?? createAuditLog({ destination: new Writable({ write: (_c, _e, done) => done() }) }),
+    logger: createLogger({ level: "silent" }),
+    approvers: { slackUserIds: [bob.id], localApproverIds: [] },
+    twoPersonRule: { normal: true, high: true },
+    protectedNamespaces: ["kube-system"],
+    clusterName: options.clusterName,
+  });
 }
