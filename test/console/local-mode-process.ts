@@ -95,12 +95,15 @@ export function startLocalModeProcess(options: {
       void stop(5000).then(() =>
         reject(
           new Error(
-            `local mode printed no console URL within ${options.timeoutMs ?? 180_000} ms:\n${output}`,
+            `local mode printed no complete banner within ${options.timeoutMs ?? 180_000} ms:\n${output}`,
           ),
         ),
       );
     }, options.timeoutMs ?? 180_000);
     const onData = (): void => {
+      // Ready once the whole banner is out: its lines are separate writes and may arrive in
+      // separate chunks, so the console URL alone does not mean the MCP server line is there yet.
+      if (!output.includes("Press Ctrl-C to stop.")) return;
       const match = /Deputy console: (http:\/\/\S+)/.exec(output);
       if (!match) return;
       clearTimeout(deadline);
