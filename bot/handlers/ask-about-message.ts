@@ -1,3 +1,4 @@
+import { randomBytes } from "node:crypto";
 import type { webApi } from "@slack/bolt";
 import { describeError } from "../../core/errors.ts";
 import { fenceUntrusted } from "../../core/fence.ts";
@@ -36,26 +37,88 @@ export function subjectPrompt(subject: MessageSubject, botUserId?: string): stri
   ].join("\n");
 }
 
+/** Someone's request to look into a message. */
+export interface AskAboutMessage {
+  requester: Identity;
+  subject: MessageSubject;
+  botUserId: string | undefined;
+}
+
+/** The thread Deputy answers in: under the message, or in the thread it is part of. */
+export function conversationOfSubject(input: AskAboutMessage): ConversationRef {
+  return {
+    surface: "slack",
+    ...(input.requester.teamId ? { teamId: input.requester.teamId } : {}),
+    channel: input.subject.channel,
+    thread: input.subject.threadTs ?? input.subject.ts,
+  };
+}
+
+/**
+ * Whether the person has to say which cluster first: several are served, the
+ * thread is bound to none of them, and the channel has no default. The
+ * message's own text never decides it (it is data, not the asker's words).
+ */
+export async function needsClusterChoice(services: BotServices, input: AskAboutMessage): Promise<boolean> {
+  const { clusters } = services;
+  if (clusters.all.length === 1) return false;
+  const conversation = conversationOfSubject(input);
+  const bound = await services.conversations.boundCluster(conversation);
+  if (bound !== undefined && clusters.get(bound)) return false;
+  return clusters.defaultFor(conversation.channel) === undefined;
+}
+
+/** How long a request waits for its cluster to be chosen. */
+export const HELD_REQUEST_SECONDS = 900;
+const HELD_ID = /^[0-9a-f]{24}$/;
+
+const heldKey = (services: BotServices, id: string): string => `${services.redisPrefix}ask-held:${id}`;
+
+/** Keep a request while its asker picks the cluster; the id goes into the modal. */
+export async function holdRequest(services: BotServices, input: AskAboutMessage): Promise<string> {
+  const id = randomBytes(12).toString("hex");
+  await services.redis.set(heldKey(services, id), JSON.stringify(input), "EX", HELD_REQUEST_SECONDS);
+  return id;
+}
+
+/**
+ * The held request, taken once and by its asker only: another person's
+ * submission leaves it in place; a second submission finds nothing.
+ */
+export async function takeHeldRequest(
+  services: BotServices,
+  id: string,
+  user: string,
+): Promise<AskAboutMessage | "gone" | "not-yours"> {
+  if (!HELD_ID.test(id)) return "gone";
+  const raw = await services.redis.get(heldKey(services, id));
+  if (raw === null) return "gone";
+  const held = JSON.parse(raw) as AskAboutMessage;
+  if (held.requester.id !== user) return "not-yours";
+  // Whoever deletes it owns it: two submissions at once start one thread.
+  if ((await services.redis.del(heldKey(services, id))) === 0) return "gone";
+  return held;
+}
+
 /** "Ask Deputy about this": a thread under the message, investigated for the person who asked. */
 export async function askAboutMessage(
   services: BotServices,
   client: webApi.WebClient,
-  input: { requester: Identity; subject: MessageSubject; botUserId: string | undefined },
+  input: AskAboutMessage & {
+    /** The cluster the asker picked; the thread is bound to it once the request is allowed. */
+    cluster?: string;
+  },
   explain: (text: string) => Promise<unknown>,
 ): Promise<void> {
   const { subject, requester } = input;
-  const conversation: ConversationRef = {
-    surface: "slack",
-    ...(requester.teamId ? { teamId: requester.teamId } : {}),
-    channel: subject.channel,
-    thread: subject.threadTs ?? subject.ts,
-  };
+  const conversation = conversationOfSubject(input);
   // The same rules as a mention there; refused, nothing is posted in the channel.
   const refusal = await services.access.refusal(requester, conversation);
   if (refusal) {
     await explain(`:no_entry: ${sanitizePlain(refusal)}`);
     return;
   }
+  if (input.cluster !== undefined) await services.conversations.bindCluster(conversation, input.cluster);
   try {
     await client.chat.postMessage({
       channel: conversation.channel,

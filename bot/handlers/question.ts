@@ -64,7 +64,12 @@ async function routeQuestion(
   }
 
   // Which cluster this works on, before any parse: the naming of it is not part of the command.
-  const bound = await clusterOfThread(services, conversation, question.text, question.aboutCluster);
+  const bound = await clusterOfThread(
+    services,
+    conversation,
+    question.text,
+    question.fromDeputy ? { ...(question.aboutCluster ? { about: question.aboutCluster } : {}) } : undefined,
+  );
   if ("refusal" in bound) {
     log.info("no cluster for this request");
     await reportError(client, conversation, undefined, bound.refusal);

@@ -1,4 +1,9 @@
-import { clusterChoiceHelp, clusterNamedIn, unknownClusterHelp } from "../../core/cluster-choice.ts";
+import {
+  clusterChoiceHelp,
+  clusterNamedIn,
+  unknownClusterHelp,
+  type ClusterChoice,
+} from "../../core/cluster-choice.ts";
 import type { ConversationRef } from "../../core/identity.ts";
 import type { ServedCluster } from "../clusters.ts";
 import type { BotServices } from "../deps.ts";
@@ -25,15 +30,21 @@ export async function clusterOfThread(
   services: BotServices,
   conversation: ConversationRef,
   text: string,
-  /** Deputy composed this message about a cluster it names (an outcome); its text is not parsed. */
-  composedFor?: string,
+  /**
+   * Deputy composed this message (an outcome, a message someone handed it):
+   * its text is never parsed for a cluster, since what it quotes is data. It
+   * works on the cluster it is `about`, else the thread's or channel's.
+   */
+  composed?: { about?: string },
 ): Promise<ThreadCluster> {
   const { clusters } = services;
-  if (composedFor !== undefined) {
-    const cluster = clusters.get(composedFor);
-    return cluster ? { cluster, text } : { refusal: `Cluster ${composedFor} is not served here any more.` };
+  if (composed?.about !== undefined) {
+    const cluster = clusters.get(composed.about);
+    return cluster
+      ? { cluster, text }
+      : { refusal: `Cluster ${composed.about} is not served here any more.` };
   }
-  const choice = clusterNamedIn(text, clusters.names);
+  const choice: ClusterChoice = composed ? { kind: "none", text } : clusterNamedIn(text, clusters.names);
   if (choice.kind === "unknown") return { refusal: unknownClusterHelp(clusters.names, choice.name) };
   if (clusters.all.length === 1) return { cluster: clusters.all[0]!, text: choice.text };
 

@@ -132,6 +132,14 @@ export interface SlackFake {
   clickView(
     options: { user: string; view: Record<string, unknown>; actionId: string } & SignOptions,
   ): Promise<SendResult & { payload: string }>;
+  /** Submit a modal the app opened, with the given `state.values`; the body is the app's ack. */
+  submitView(
+    options: {
+      user: string;
+      view: Record<string, unknown>;
+      values: Record<string, Record<string, unknown>>;
+    } & SignOptions,
+  ): Promise<SendResult & { payload: string }>;
   /** A message shortcut ("…" menu on a message) run by `user` on `message`. */
   shortcut(
     options: {
@@ -613,6 +621,28 @@ export async function startSlackFake(options: SlackFakeOptions = {}): Promise<Sl
             action_ts: `${(Date.now() / 1000).toFixed(6)}`,
           },
         ],
+      });
+      const result = await fake.replay(payload, opts);
+      return { ...result, payload };
+    },
+    async submitView(opts) {
+      const payload = JSON.stringify({
+        type: "view_submission",
+        team: { id: teamId, domain: "fake" },
+        user: { id: opts.user, username: opts.user.toLowerCase(), team_id: teamId },
+        api_app_id: "A0DEPUTY",
+        token: "legacy-verification-token",
+        trigger_id: `${Date.now()}.${randomBytes(4).toString("hex")}`,
+        view: {
+          id: "V0MODAL",
+          type: "modal",
+          callback_id: opts.view.callback_id,
+          private_metadata: opts.view.private_metadata ?? "",
+          blocks: opts.view.blocks,
+          state: { values: opts.values },
+          hash: "h",
+        },
+        response_urls: [],
       });
       const result = await fake.replay(payload, opts);
       return { ...result, payload };

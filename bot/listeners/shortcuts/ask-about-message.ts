@@ -1,6 +1,20 @@
-import type { App, MessageShortcut } from "@slack/bolt";
+import type { App, MessageShortcut, ViewSubmitAction } from "@slack/bolt";
+import { describeError } from "../../../core/errors.ts";
+import {
+  ASK_CLUSTER_BLOCK_ID,
+  ASK_CLUSTER_CALLBACK_ID,
+  ASK_CLUSTER_SELECT_ID,
+  clusterChoiceModal,
+} from "../../blocks/cluster-choice.ts";
 import type { BotServices } from "../../deps.ts";
-import { askAboutMessage } from "../../handlers/ask-about-message.ts";
+import {
+  askAboutMessage,
+  holdRequest,
+  needsClusterChoice,
+  takeHeldRequest,
+  type AskAboutMessage,
+} from "../../handlers/ask-about-message.ts";
+import { sanitizePlain } from "../../sanitize.ts";
 
 /** The message shortcut's callback id, as declared in the app manifest. */
 export const ASK_ABOUT_MESSAGE_CALLBACK_ID = "deputy_ask_about_message";
@@ -18,24 +32,70 @@ export function register(app: App, services: BotServices): void {
         user?: string;
         bot_id?: string;
       };
-      services.tasks.run("ask_about_message", () =>
-        askAboutMessage(
-          services,
-          client,
-          {
-            requester: { kind: "slack", id: shortcut.user.id, ...(teamId ? { teamId } : {}) },
-            subject: {
-              channel: shortcut.channel.id,
-              ts: message.ts,
-              threadTs: message.thread_ts,
-              author: message.user ?? message.bot_id,
-              text: message.text ?? "",
-            },
-            botUserId: context.botUserId,
-          },
-          (text) => respond({ response_type: "ephemeral", text }),
-        ),
-      );
+      const input: AskAboutMessage = {
+        requester: { kind: "slack", id: shortcut.user.id, ...(teamId ? { teamId } : {}) },
+        subject: {
+          channel: shortcut.channel.id,
+          ts: message.ts,
+          threadTs: message.thread_ts,
+          author: message.user ?? message.bot_id,
+          text: message.text ?? "",
+        },
+        botUserId: context.botUserId,
+      };
+      const explain = (text: string): Promise<unknown> => respond({ response_type: "ephemeral", text });
+      services.tasks.run("ask_about_message", async () => {
+        if (!(await needsClusterChoice(services, input))) {
+          await askAboutMessage(services, client, input, explain);
+          return;
+        }
+        // Nothing is posted or run until the person picks a cluster (trigger ids live 3 s).
+        const held = await holdRequest(services, input);
+        try {
+          await client.views.open({
+            trigger_id: shortcut.trigger_id,
+            view: clusterChoiceModal(services.clusters.names, held),
+          });
+        } catch (error) {
+          services.logger.warn({ err: describeError(error) }, "cluster choice could not be opened");
+          await explain(
+            sanitizePlain(
+              `This channel has no default cluster and I could not ask which one you mean (${describeError(error)}). Mention me in the thread naming one: \`--cluster ${services.clusters.names[0]}\`.`,
+            ),
+          );
+        }
+      });
     },
   );
+
+  app.view<ViewSubmitAction>(ASK_CLUSTER_CALLBACK_ID, async ({ ack, body, view, client }) => {
+    const name = view.state.values[ASK_CLUSTER_BLOCK_ID]?.[ASK_CLUSTER_SELECT_ID]?.selected_option?.value;
+    const cluster = name === undefined ? undefined : services.clusters.get(name);
+    if (!cluster) {
+      await ack({
+        response_action: "errors",
+        errors: { [ASK_CLUSTER_BLOCK_ID]: "Pick one of the clusters listed." },
+      });
+      return;
+    }
+    const held = await takeHeldRequest(services, view.private_metadata, body.user.id);
+    if (held === "gone" || held === "not-yours") {
+      await ack({
+        response_action: "errors",
+        errors: {
+          [ASK_CLUSTER_BLOCK_ID]:
+            held === "gone"
+              ? "This request is no longer open (it was sent already, or 15 minutes passed). Close this and run the shortcut again."
+              : "Only the person who asked can choose the cluster.",
+        },
+      });
+      return;
+    }
+    await ack();
+    const explain = (text: string): Promise<unknown> =>
+      client.chat.postEphemeral({ channel: held.subject.channel, user: held.requester.id, text });
+    services.tasks.run("ask_about_message", () =>
+      askAboutMessage(services, client, { ...held, cluster: cluster.name }, explain),
+    );
+  });
 }
