@@ -129,7 +129,8 @@ export function pendingBlocks(overview: PendingOverview): KnownBlock[] {
 
 export function pendingText(overview: PendingOverview): string {
   const forMe = overview.isApprover ? `${overview.forMe.length} waiting for you, ` : "";
-  return `${forMe}${overview.mine.length} requested by you${overview.pause ? "; writes are paused" : ""}.`;
+  const where = overview.cluster ? `In cluster ${overview.cluster}: ` : "";
+  return `${where}${forMe}${overview.mine.length} requested by you${overview.pause ? "; writes are paused" : ""}.`;
 }
 
 /** The App Home tab; `homeChannel` (the app's DM with the viewer) is kept for its buttons. */

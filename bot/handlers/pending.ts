@@ -33,6 +33,8 @@ export interface OverviewPlace {
    * channel narrowing; undefined when the viewer may see no cluster state here.
    */
   health: ConversationRef | "global" | undefined;
+  /** `/deputy pending --cluster X`: only that cluster's actions, pause and health. */
+  cluster?: string;
 }
 export interface PendingEntry {
   action: PendingAction;
@@ -50,6 +52,8 @@ export interface PendingOverview {
   health: string;
   /** Several clusters served: each entry names its cluster. */
   severalClusters?: boolean;
+  /** The one cluster asked about, when one was named. */
+  cluster?: string;
   at: number;
 }
 
@@ -94,6 +98,7 @@ export async function healthLine(
   services: BotServices,
   viewer: Identity,
   place: OverviewPlace["health"],
+  only?: ServedCluster,
 ): Promise<string> {
   if (place === undefined) {
     return "Cluster health is shown where you use Deputy: run `/deputy pending` in one of its channels.";
@@ -102,7 +107,7 @@ export async function healthLine(
   const { clusters } = services;
   if (clusters.all.length === 1) return clusterHealth(clusters.all[0]!, viewer, conversation, "Cluster");
   const channelDefault = conversation ? clusters.defaultFor(conversation.channel) : undefined;
-  const shown = channelDefault ? [channelDefault] : clusters.all;
+  const shown = only ? [only] : channelDefault ? [channelDefault] : clusters.all;
   const lines = await Promise.all(
     shown.map((cluster) => clusterHealth(cluster, viewer, conversation, `Cluster ${cluster.name}`)),
   );
@@ -197,8 +202,11 @@ async function channelHasMember(client: webApi.WebClient, channel: string, user:
 }
 
 /** A pause in any served cluster; with several clusters the reason names the cluster(s). */
-async function writePauseOfAny(services: BotServices): Promise<WritePause | undefined> {
-  const pauses = await writePausesOf(services.redis, services.redisPrefix, services.clusters.names);
+async function writePauseOfAny(
+  services: BotServices,
+  names: readonly string[],
+): Promise<WritePause | undefined> {
+  const pauses = await writePausesOf(services.redis, services.redisPrefix, names);
   const [first] = pauses;
   if (!first) return undefined;
   if (services.clusters.names.length === 1) return first;
@@ -214,15 +222,22 @@ export async function pendingOverview(
   user: Identity,
   place: OverviewPlace,
 ): Promise<PendingOverview> {
+  // A named cluster narrows everything; with one cluster served there is nothing to narrow.
+  const only =
+    place.cluster !== undefined && services.clusters.all.length > 1
+      ? services.clusters.get(place.cluster)
+      : undefined;
   const [actions, pause, isApprover, health] = await Promise.all([
     services.actions.list("pending", MAX_LISTED),
-    writePauseOfAny(services),
+    writePauseOfAny(services, only ? [only.name] : services.clusters.names),
     services.isApprover(user),
-    healthLine(services, user, place.health),
+    healthLine(services, user, place.health, only),
   ]);
   const now = Date.now();
   const visible = createVisibility(services, client, user, place);
-  const candidates = actions.filter((action) => Date.parse(action.expiresAt) > now);
+  const candidates = actions.filter(
+    (action) => Date.parse(action.expiresAt) > now && (!only || action.cluster === only.name),
+  );
   const shown = await Promise.all(candidates.map(visible));
   const live = candidates
     .filter((_, index) => shown[index])
@@ -241,6 +256,7 @@ export async function pendingOverview(
     isApprover,
     health,
     severalClusters: services.clusters.all.length > 1,
+    ...(only ? { cluster: only.name } : {}),
     at: now,
   };
 }

@@ -18,6 +18,8 @@ export async function showPending(
   user: Identity,
   where: ConversationRef,
   respond: RespondFn,
+  /** `--cluster X`: only that cluster. */
+  cluster?: string,
 ): Promise<void> {
   try {
     // The same rules as a question asked here: refused, the person sees nothing else.
@@ -29,6 +31,7 @@ export async function showPending(
     const overview = await pendingOverview(services, client, user, {
       channel: where.channel,
       health: where,
+      ...(cluster !== undefined ? { cluster } : {}),
     });
     await respond({
       response_type: "ephemeral",

@@ -579,6 +579,33 @@ describe("one bot, two clusters", () => {
     await bot.idle();
     expect(model.requests).toHaveLength(after);
   });
+
+  it("/deputy pending --cluster lists only that cluster's actions, pause and health", async () => {
+    await slack.mention({ user: ALICE, text: `scale ${ONLY_EU} to 4`, channel: EU });
+    await slack.mention({ user: ALICE, text: `scale ${ONLY_US} to 4`, channel: US });
+    await bot.idle();
+    // Alice asks in prod-us's channel and is in prod-eu's too, so she may see both actions.
+    slack.channelMembers[EU] = [ALICE];
+    const ask = async (text: string): Promise<{ text: string; blocks: string }> => {
+      const before = slack.responseUrlPosts.length;
+      const reply = await slack.sendCommand({ user: ALICE, text, channel: US });
+      expect(reply.status).toBe(200);
+      await bot.idle();
+      const posted = slack.responseUrlPosts.slice(before).find((p) => p.id === reply.responseUrlId);
+      expect(posted?.body.response_type).toBe("ephemeral");
+      return { text: String(posted!.body.text), blocks: JSON.stringify(posted!.body.blocks) };
+    };
+    const all = await ask("pending");
+    expect(all.blocks).toContain(`Deployment ${NS}/${ONLY_EU}`);
+    expect(all.blocks).toContain(`Deployment ${NS}/${ONLY_US}`);
+
+    const us = await ask("pending --cluster prod-us");
+    expect(us.text).toMatch(/^In cluster prod-us: /);
+    expect(us.blocks).toContain(`Deployment ${NS}/${ONLY_US}`);
+    expect(us.blocks).not.toContain(ONLY_EU);
+    expect(us.blocks).not.toContain("prod-eu");
+    expect(us.blocks).toMatch(/Cluster prod-us: .*node\(s\)/);
+  });
 });
 
 /**

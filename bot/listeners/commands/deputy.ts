@@ -63,7 +63,8 @@ export function register(app: App, services: BotServices): void {
         channel: command.channel_id,
         thread: command.trigger_id,
       };
-      services.tasks.run("pending", () => showPending(services, client, user, where, respond));
+      const cluster = choice.kind === "named" ? choice.cluster : undefined;
+      services.tasks.run("pending", () => showPending(services, client, user, where, respond, cluster));
       return;
     }
     await ack();
