@@ -1,4 +1,5 @@
 import { startTracing } from "../../core/tracing.ts";
+import { stopSignal } from "../signals.ts";
 import { watchRedisHealth } from "../../core/redis.ts";
 import { readFileSync } from "node:fs";
 import { Redis } from "ioredis";
@@ -147,10 +148,9 @@ export async function run(args: string[]): Promise<number> {
   process.stderr.write(
     `deputy executor: decisions at ${server.url}/v1/decisions; metrics at ${metricsServer.url}\n`,
   );
-  await new Promise<void>((resolve) => {
-    process.once("SIGINT", resolve);
-    process.once("SIGTERM", resolve);
-  });
+  const signal = await stopSignal();
+  process.stderr.write(`deputy executor: ${signal}, stopping\n`);
   await closer.closeAll();
+  process.stderr.write("deputy executor: stopped\n");
   return 0;
 }
