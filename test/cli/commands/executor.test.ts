@@ -336,6 +336,9 @@ describe("deputy executor, started as its own process", () => {
     const { code, spansAtExit } = await exited;
     expect(code, childStderr).toBe(0);
     expect(Date.now() - signalled).toBeLessThan(15_000);
+    expect(childStderr).toContain(
+      "deputy executor: SIGTERM, stopping: no new decisions; 1 running finish first",
+    );
     expect(childStderr).toMatch(/deputy executor: stopped/);
     expect((await harness.deps.actions.get(running.id))?.state).toBe("succeeded");
     expect((await harness.deps.actions.get(later.id))?.state).toBe("pending");
