@@ -49,9 +49,13 @@ export interface ExecutorHttpOptions {
   audit: AuditLog;
 }
 
+/**
+ * Answers one request; for a decision, the returned promise settles once it
+ * is decided, run, recorded and answered (the server waits for it on close).
+ */
 export function createExecutorHttpHandler(
   options: ExecutorHttpOptions,
-): (request: http.IncomingMessage, response: http.ServerResponse) => void {
+): (request: http.IncomingMessage, response: http.ServerResponse) => Promise<void> | void {
   const { executor, logger, callers, audit } = options;
   return (request, response) => {
     const path = (request.url ?? "/").split("?")[0];
@@ -66,7 +70,7 @@ export function createExecutorHttpHandler(
     }
     // The bot's trace continues here (W3C `traceparent` header): decision, OpenBao and Kubernetes spans are its children.
     const parent = extractTraceContext(request.headers);
-    void inSpan("executor POST /v1/decisions", { kind: SpanKind.SERVER, parent }, async () => {
+    return inSpan("executor POST /v1/decisions", { kind: SpanKind.SERVER, parent }, async () => {
       const text = await readBody(request);
       if (text === undefined)
         return send(response, 413, { error: `Body larger than ${MAX_BODY_BYTES} bytes` });
@@ -111,13 +115,37 @@ export function createExecutorHttpHandler(
 
 export interface ExecutorHttpServer {
   url: string;
+  /** Decisions taken and not yet answered. */
+  readonly running: number;
+  /**
+   * Stop taking decisions and wait for those already taken: each runs to its
+   * end and is recorded and answered before this resolves. Close it before
+   * what they need (Redis, the heartbeats that keep another executor from
+   * calling them interrupted).
+   */
   close(): Promise<void>;
 }
 
 export async function startExecutorHttpServer(
   options: ExecutorHttpOptions & { host: string; port: number },
 ): Promise<ExecutorHttpServer> {
-  const server = http.createServer(createExecutorHttpHandler(options));
+  const handle = createExecutorHttpHandler(options);
+  const running = new Set<Promise<void>>();
+  let stopping = false;
+  const server = http.createServer((request, response) => {
+    if (stopping) {
+      // A keep-alive connection outlives server.close(): a decision arriving on it now is not taken.
+      response.setHeader("connection", "close");
+      return send(response, 503, {
+        error: "The executor is stopping; nothing was decided. Send the decision again.",
+      });
+    }
+    const decision = handle(request, response);
+    if (decision) {
+      running.add(decision);
+      void decision.finally(() => running.delete(decision));
+    }
+  });
   server.requestTimeout = 120_000;
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
@@ -127,10 +155,18 @@ export async function startExecutorHttpServer(
   const host = address.family === "IPv6" ? `[${address.address}]` : address.address;
   return {
     url: `http://${host}:${address.port}`,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      }),
+    get running() {
+      return running.size;
+    },
+    async close() {
+      stopping = true;
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeIdleConnections();
+      // Cutting a decision off mid-run would leave its action executing with nobody to record
+      // how it ended, and its caller without an answer.
+      while (running.size > 0) await Promise.allSettled([...running]);
+      server.closeAllConnections();
+      await closed;
+    },
   };
 }

@@ -1,4 +1,5 @@
 import { startTracing } from "../../core/tracing.ts";
+import { stopSignal } from "../signals.ts";
 import { assertSlackConfig } from "../../bot/slack-config.ts";
 import { parseConfig } from "../../core/config.ts";
 import { createLogger } from "../../core/logger.ts";
@@ -80,10 +81,8 @@ export async function run(args: string[]): Promise<number> {
   process.stderr.write(
     `${bot.port === undefined ? "deputy bot: connected to Slack in Socket Mode" : `deputy bot: listening on :${bot.port}/slack/events`}; probes and metrics on :${health.port}\n`,
   );
-  await new Promise<void>((resolve) => {
-    process.once("SIGINT", resolve);
-    process.once("SIGTERM", resolve);
-  });
+  const signal = await stopSignal();
+  process.stderr.write(`deputy bot: ${signal}, stopping\n`);
   try {
     await health.close();
     await bot.close();
@@ -91,5 +90,6 @@ export async function run(args: string[]): Promise<number> {
     // Last, and even when stopping fails, so the spans of the last requests are exported.
     await tracing.shutdown();
   }
+  process.stderr.write("deputy bot: stopped\n");
   return 0;
 }

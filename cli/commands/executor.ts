@@ -1,4 +1,5 @@
 import { startTracing } from "../../core/tracing.ts";
+import { stopSignal } from "../signals.ts";
 import { watchRedisHealth } from "../../core/redis.ts";
 import { readFileSync } from "node:fs";
 import { Redis } from "ioredis";
@@ -127,6 +128,10 @@ export async function run(args: string[]): Promise<number> {
   });
   const port = portOption(args, config.approvals.executorPort);
   const host = option(args, "--host") ?? "127.0.0.1";
+  // Prometheus scrapes its own port, so /v1/decisions stays reachable only by the bot's principal.
+  // Started first so it closes last: it still answers while running decisions finish.
+  const metricsServer = await startMetricsServer(metrics, { host, port: config.observability.metricsPort });
+  closer.add("the metrics server", () => metricsServer.close());
   const server = await startExecutorHttpServer({
     executor,
     logger,
@@ -140,17 +145,17 @@ export async function run(args: string[]): Promise<number> {
     host,
     port,
   });
+  // Closed first: no new decision is taken, and those running finish with Redis and heartbeats up.
   closer.add("the decisions server", () => server.close());
-  // Prometheus scrapes its own port, so /v1/decisions stays reachable only by the bot's principal.
-  const metricsServer = await startMetricsServer(metrics, { host, port: config.observability.metricsPort });
-  closer.add("the metrics server", () => metricsServer.close());
   process.stderr.write(
     `deputy executor: decisions at ${server.url}/v1/decisions; metrics at ${metricsServer.url}\n`,
   );
-  await new Promise<void>((resolve) => {
-    process.once("SIGINT", resolve);
-    process.once("SIGTERM", resolve);
-  });
+  const signal = await stopSignal();
+  const running = server.running;
+  process.stderr.write(
+    `deputy executor: ${signal}, stopping: no new decisions${running > 0 ? `; ${running} running finish first` : ""}\n`,
+  );
   await closer.closeAll();
+  process.stderr.write("deputy executor: stopped\n");
   return 0;
 }

@@ -1,4 +1,5 @@
 import { startTracing } from "../../core/tracing.ts";
+import { stopSignal } from "../signals.ts";
 import { watchRedisHealth } from "../../core/redis.ts";
 import { Redis } from "ioredis";
 import { pino } from "pino";
@@ -127,10 +128,9 @@ export async function run(args: string[]): Promise<number> {
   process.stderr.write(
     `deputy mcp: serving ${running.url} (health: /healthz, readiness: /readyz); metrics at ${metricsServer.url}\n`,
   );
-  await new Promise<void>((resolve) => {
-    process.once("SIGINT", resolve);
-    process.once("SIGTERM", resolve);
-  });
+  const signal = await stopSignal();
+  process.stderr.write(`deputy mcp: ${signal}, stopping\n`);
   await closer.closeAll();
+  process.stderr.write("deputy mcp: stopped\n");
   return 0;
 }

@@ -1,4 +1,6 @@
 import { writeFile, mkdtemp } from "node:fs/promises";
+import { createServer } from "node:http";
+import { connect, type AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Redis } from "ioredis";
@@ -14,6 +16,7 @@ import { createExecutorClient } from "../../executor/client.ts";
 import { createCredentialBroker, type CredentialBroker } from "../../executor/credential-broker.ts";
 import { startExecutorHttpServer, type ExecutorHttpServer } from "../../executor/http.ts";
 import { createOpenBaoClient } from "../../executor/openbao-client.ts";
+import { eventually } from "../helpers/testenv.ts";
 import { alice, bob, capture, connectRedis, draft, dropPrefix, testPrefix, testSigner } from "./support.ts";
 
 /**
@@ -237,5 +240,103 @@ describe("executor HTTP endpoint and client", () => {
       "rejected",
     );
     await resumeWrites(redis, prefix);
+  });
+
+  it("on close takes no new decision, even on an open connection, and answers the one already running", async () => {
+    // An OpenBao that never answers: an approval stays running through its bounded retries.
+    const silent = createServer(() => undefined);
+    await new Promise<void>((resolve) => silent.listen(0, "127.0.0.1", resolve));
+    const dir = await mkdtemp(join(tmpdir(), "deputy-jwt-"));
+    await writeFile(join(dir, "token"), "header.payload.signature");
+    const executor = createApprovalExecutor({
+      store,
+      broker: createCredentialBroker({
+        openbao: createOpenBaoClient({
+          addr: `http://127.0.0.1:${(silent.address() as AddressInfo).port}`,
+          timeoutMs: 400,
+        }),
+        logger: captured.logger,
+        authMount: "kubernetes",
+        authRole: "deputy-executor",
+        secretsMount: "kubernetes",
+        jwtPath: join(dir, "token"),
+        retry: { attempts: 3, baseMs: 10, capMs: 40 },
+      }),
+      roles: loadOpenBaoRoles(),
+      cluster: { server: "https://127.0.0.1:9", caPem: undefined },
+      audit: captured.audit,
+      logger: captured.logger,
+      approvers: { slackUserIds: [bob.id], localApproverIds: [] },
+      twoPersonRule: { normal: true, high: true },
+      protectedNamespaces: ["kube-system"],
+      clusterName: "test",
+    });
+    const stopping = await startExecutorHttpServer({
+      executor,
+      logger: captured.logger,
+      audit: captured.audit,
+      callers: createCallerVerifier({ key: keys.executorCaller!, purpose: "executor", redis, prefix }),
+      host: "127.0.0.1",
+      port: 0,
+    });
+    try {
+      const taken = await store.create(draft({ requester: alice }));
+      const late = await store.create(draft({ requester: alice }));
+      const decided = signed(stopping.url).decide({
+        actionId: taken.id,
+        digest: taken.digest,
+        approver: bob,
+        decision: "approve",
+      });
+      // A second caller has begun its request on an open connection when the server starts closing.
+      const { port } = new URL(stopping.url);
+      const socket = connect(Number(port), "127.0.0.1");
+      let answer = "";
+      socket.on("data", (chunk: Buffer) => (answer += chunk.toString()));
+      const ended = new Promise<void>((resolve) => socket.on("close", () => resolve()));
+      await new Promise<void>((resolve) => socket.once("connect", () => resolve()));
+      socket.write(`POST /v1/decisions HTTP/1.1\r\nhost: 127.0.0.1:${port}\r\n`);
+      await eventually(
+        "the approval to be running",
+        async () => (await store.get(taken.id))?.state === "executing",
+        {
+          intervalMs: 20,
+        },
+      );
+      const closed = stopping.close();
+      expect(stopping.running).toBe(1);
+      const body = JSON.stringify({
+        actionId: late.id,
+        digest: late.digest,
+        approver: bob,
+        decision: "approve",
+      });
+      const assertion = signAssertion(keys.executorCaller!, "executor", {
+        method: "POST",
+        path: "/v1/decisions",
+        body,
+      });
+      socket.end(
+        `content-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n${ASSERTION_HEADER}: ${assertion}\r\n\r\n${body}`,
+      );
+      await ended;
+      expect(answer).toMatch(/^HTTP\/1\.1 503 /);
+      expect(answer.toLowerCase()).toContain("connection: close");
+      expect(answer).toContain("nothing was decided");
+      expect((await store.get(late.id))?.state).toBe("pending");
+
+      // The approval taken before closing ran to its end, was recorded, and its caller has the answer.
+      const result = await decided;
+      expect(result.status, result.message).toBe("failed");
+      expect(result.action?.state).toBe("failed");
+      await closed;
+      expect(stopping.running).toBe(0);
+      await expect(fetch(`${stopping.url}/healthz`)).rejects.toThrow();
+    } finally {
+      await stopping.close();
+      const silentClosed = new Promise<void>((resolve) => silent.close(() => resolve()));
+      silent.closeAllConnections();
+      await silentClosed;
+    }
   });
 });

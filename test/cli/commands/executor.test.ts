@@ -1,7 +1,9 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
+import { mkdtemp, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { AppsV1Api } from "@kubernetes/client-node";
+import { AppsV1Api, KubeConfig } from "@kubernetes/client-node";
 import { webApi } from "@slack/bolt";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -9,11 +11,20 @@ import { createUserGroupChecker } from "../../../bot/approvers.ts";
 import type { DeputyKeys } from "../../../core/keys.ts";
 import type { Identity } from "../../../core/identity.ts";
 import type { PendingActionRef } from "../../../core/actions/schema.ts";
+import type { ApprovalDecider } from "../../../executor/approval-executor.ts";
 import { createExecutorClient } from "../../../executor/client.ts";
 import { startSlackFake, type SlackFake } from "../../fakes/slack.ts";
 import { ensureKeysInOpenBao, TEST_KEYS_PATH } from "../../helpers/deputy-keys.ts";
 import { adminKubeConfig, eventually, loadTestEnv } from "../../helpers/testenv.ts";
+import {
+  otlpEnv,
+  startOtlpReceiver,
+  traceOf,
+  type ExportedSpan,
+  type OtlpReceiver,
+} from "../../helpers/otlp-receiver.ts";
 import { startHarness, type Harness } from "../../mcp/harness.ts";
+import { startDelayProxy, type DelayProxy } from "../../faults/helpers/delay-proxy.ts";
 import { dropPrefix } from "../../executor/support.ts";
 import { JIT_NAMESPACE, prepareWriteEnv, WRITABLE, type WriteEnv } from "../../executor/write-env.ts";
 
@@ -21,7 +32,10 @@ import { JIT_NAMESPACE, prepareWriteEnv, WRITABLE, type WriteEnv } from "../../e
  * `deputy executor` as its own process, configured the way the README says:
  * keys from OpenBao KV through its own Kubernetes-auth role, an approver
  * group, no Slack client. Only the bot's signed requests are decisions; a
- * group member's approval, vouched for by the bot, runs.
+ * group member's approval, vouched for by the bot, runs. It reaches the API
+ * server through a proxy the last test slows down, and its traces go to an
+ * OTLP receiver in the test, batched for longer than the test runs, so they
+ * arrive only when SIGTERM stops it.
  */
 const ROOT = join(import.meta.dirname, "../../..");
 const NODE = join(ROOT, "node_modules/.bin/node");
@@ -39,7 +53,10 @@ let keys: DeputyKeys;
 let slack: SlackFake;
 let harness: Harness;
 let redis: Redis;
+let otlp: OtlpReceiver;
+let apiProxy: DelayProxy;
 let child: ChildProcess | undefined;
+let childStderr = "";
 let url = "";
 let metricsUrl = "";
 
@@ -77,10 +94,10 @@ async function run(extra: Record<string, string>): Promise<{ code: number | null
   return { code, stderr };
 }
 
-async function propose(): Promise<PendingActionRef> {
+async function propose(replicas = 2): Promise<PendingActionRef> {
   const reply = await harness.call(
     "scale_deployment",
-    { namespace: NS, name: NAME, replicas: 2 },
+    { namespace: NS, name: NAME, replicas },
     {
       "deputy/requester": alice,
       "deputy/conversation": { surface: "slack", channel: "C0OPS", thread: "1700000000.000100" },
@@ -89,6 +106,17 @@ async function propose(): Promise<PendingActionRef> {
   );
   expect(reply.isError, reply.text).toBe(false);
   return reply.structured?.pendingAction as PendingActionRef;
+}
+
+/** The bot's side: signed requests, vouching for approver-group members as Slack lists them. */
+function botClient(fetchWith?: typeof fetch): ApprovalDecider {
+  const web = new webApi.WebClient(slack.botToken, { slackApiUrl: `${slack.apiUrl.replace(/\/$/, "")}/` });
+  return createExecutorClient({
+    url,
+    key: keys.executorCaller!,
+    approverGroup: { id: GROUP, isMember: createUserGroupChecker(web, GROUP) },
+    ...(fetchWith ? { fetch: fetchWith } : {}),
+  });
 }
 
 beforeAll(async () => {
@@ -114,23 +142,42 @@ beforeAll(async () => {
         },
       },
     });
+  otlp = await startOtlpReceiver();
+  // The executor takes only the API server's address and CA from its kubeconfig, never credentials.
+  const test = loadTestEnv();
+  apiProxy = await startDelayProxy(new URL(test.server), 0);
+  const proxied = new KubeConfig();
+  proxied.loadFromOptions({
+    clusters: [{ name: "testenv", server: apiProxy.url, caFile: test.caFile }],
+    users: [{ name: "none" }],
+    contexts: [{ name: "testenv", cluster: "testenv", user: "none" }],
+    currentContext: "testenv",
+  });
+  const kubeconfig = join(await mkdtemp(join(tmpdir(), "deputy-executor-")), "kubeconfig");
+  await writeFile(kubeconfig, proxied.exportConfig());
   child = spawn(NODE, [CLI, "executor", "--port", "0"], {
-    env: executorEnv({ DEPUTY_KEYS_FROM_OPENBAO: TEST_KEYS_PATH }),
+    env: executorEnv({
+      DEPUTY_KEYS_FROM_OPENBAO: TEST_KEYS_PATH,
+      KUBECONFIG: kubeconfig,
+      ...otlpEnv(otlp, 60_000),
+    }),
     stdio: ["ignore", "ignore", "pipe"],
   });
-  let stderr = "";
+  child.stderr!.on("data", (chunk: Buffer) => (childStderr += chunk.toString()));
   url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`deputy executor did not start: ${stderr}`)), 30_000);
-    child!.stderr!.on("data", (chunk: Buffer) => {
-      stderr += chunk.toString();
-      const match = /decisions at (\S+)\/v1\/decisions; metrics at (\S+)/.exec(stderr);
+    const timer = setTimeout(
+      () => reject(new Error(`deputy executor did not start: ${childStderr}`)),
+      30_000,
+    );
+    child!.stderr!.on("data", () => {
+      const match = /decisions at (\S+)\/v1\/decisions; metrics at (\S+)/.exec(childStderr);
       if (match) {
         clearTimeout(timer);
         metricsUrl = match[2]!;
         resolve(match[1]!);
       }
     });
-    child!.once("exit", (code) => reject(new Error(`deputy executor exited ${code}: ${stderr}`)));
+    child!.once("exit", (code) => reject(new Error(`deputy executor exited ${code}: ${childStderr}`)));
   });
 }, 120_000);
 
@@ -142,6 +189,8 @@ afterAll(async () => {
     .catch(() => undefined);
   await harness?.close();
   await slack?.close();
+  await apiProxy?.close();
+  await otlp?.close();
   if (redis) {
     await dropPrefix(redis, prefix);
     redis.disconnect();
@@ -187,12 +236,7 @@ describe("deputy executor, started as its own process", () => {
 
   it("runs an approval by a member of the approver group, vouched for by the bot; refuses a non-member and a local identity", async () => {
     const action = await propose();
-    const web = new webApi.WebClient(slack.botToken, { slackApiUrl: `${slack.apiUrl.replace(/\/$/, "")}/` });
-    const bot = createExecutorClient({
-      url,
-      key: keys.executorCaller!,
-      approverGroup: { id: GROUP, isMember: createUserGroupChecker(web, GROUP) },
-    });
+    const bot = botClient();
     const local = await bot.decide({
       actionId: action.id,
       digest: action.digest,
@@ -241,4 +285,79 @@ describe("deputy executor, started as its own process", () => {
     // Decisions stay on their port and metrics on theirs.
     expect((await fetch(`${url}/metrics`)).status).toBe(404);
   });
+
+  it("on SIGTERM takes no new decision, finishes and records the one it is running, exports its spans and exits 0", async () => {
+    // Runs last: it stops the executor. The API server now answers slowly, so the approval
+    // below is still running when SIGTERM comes.
+    const running = await propose(3);
+    const later = await propose(4);
+    const traceId = randomBytes(16).toString("hex");
+    // The bot's trace context, as a traced bot sends it: the executor's spans join this trace.
+    const bot = botClient((input, init) => {
+      const headers = new Headers(init?.headers);
+      headers.set("traceparent", `00-${traceId}-${randomBytes(8).toString("hex")}-01`);
+      return fetch(input, { ...init, headers });
+    });
+    apiProxy.setDelay(1_500);
+    const decided = bot.decide({
+      actionId: running.id,
+      digest: running.digest,
+      approver: carol,
+      decision: "approve",
+    });
+    decided.catch(() => undefined); // awaited below, once SIGTERM is sent
+    await eventually(
+      "the approval to be running",
+      async () => (await harness.deps.actions.get(running.id))?.state === "executing",
+      { intervalMs: 50 },
+    );
+    const exited = new Promise<{ code: number | null; spansAtExit: number }>((resolve) =>
+      child!.once("exit", (code) => resolve({ code, spansAtExit: otlp.spans.length })),
+    );
+    const signalled = Date.now();
+    child!.kill("SIGTERM");
+    await eventually(
+      "the executor to say it is stopping",
+      async () => childStderr.includes("deputy executor: SIGTERM, stopping"),
+      {
+        intervalMs: 20,
+        timeoutMs: 5_000,
+      },
+    );
+
+    // A decision sent now is not taken: the bot hears so, and the action still waits for an executor.
+    await expect(
+      bot.decide({ actionId: later.id, digest: later.digest, approver: carol, decision: "approve" }),
+    ).rejects.toThrow(/did not answer|answered 503/);
+
+    // The approval already running completes, is recorded, and its answer reaches the bot.
+    const result = await decided;
+    expect(result.status, result.message).toBe("succeeded");
+    const { code, spansAtExit } = await exited;
+    expect(code, childStderr).toBe(0);
+    expect(Date.now() - signalled).toBeLessThan(15_000);
+    expect(childStderr).toContain(
+      "deputy executor: SIGTERM, stopping: no new decisions; 1 running finish first",
+    );
+    expect(childStderr).toMatch(/deputy executor: stopped/);
+    expect((await harness.deps.actions.get(running.id))?.state).toBe("succeeded");
+    expect((await harness.deps.actions.get(later.id))?.state).toBe("pending");
+    const live = await adminKubeConfig()
+      .makeApiClient(AppsV1Api)
+      .readNamespacedDeployment({ name: NAME, namespace: NS });
+    expect(live.spec?.replicas).toBe(3);
+
+    // Every span arrived before the process was gone: the decision with its Kubernetes write under it.
+    expect(otlp.rejected).toEqual([]);
+    expect(spansAtExit).toBe(otlp.spans.length);
+    const { spans, parentOf } = traceOf(otlp.spans, traceId);
+    const decision = spans.find((span) => span.name === "executor POST /v1/decisions");
+    expect(decision, JSON.stringify(otlp.spans, null, 1)).toBeDefined();
+    expect(decision!.service).toBe("deputy-executor");
+    const patch = spans.find((span) => span.name === "kube PATCH");
+    expect(patch, JSON.stringify(spans, null, 1)).toBeDefined();
+    const ancestors: ExportedSpan[] = [];
+    for (let parent = parentOf(patch!); parent; parent = parentOf(parent)) ancestors.push(parent);
+    expect(ancestors).toContain(decision);
+  }, 30_000);
 });

@@ -4,20 +4,23 @@ import type { AddressInfo } from "node:net";
 /**
  * A TCP proxy on loopback that holds every chunk the client sends for
  * `delayMs` before passing it on: a slow network or a busy API server, with
- * TLS untouched end to end.
+ * TLS untouched end to end. `setDelay` changes the hold for chunks sent
+ * from then on (0: a plain proxy until a test slows it).
  */
 export interface DelayProxy {
   url: string;
+  setDelay(delayMs: number): void;
   close(): Promise<void>;
 }
 
 export async function startDelayProxy(target: URL, delayMs: number): Promise<DelayProxy> {
+  let delay = delayMs;
   const sockets = new Set<net.Socket>();
   const server = net.createServer((client) => {
     const upstream = net.connect(Number(target.port || 443), target.hostname);
     sockets.add(client).add(upstream);
     client.on("data", (chunk) => {
-      setTimeout(() => upstream.write(chunk), delayMs);
+      setTimeout(() => upstream.write(chunk), delay);
     });
     upstream.pipe(client);
     const end = (): void => {
@@ -31,6 +34,7 @@ export async function startDelayProxy(target: URL, delayMs: number): Promise<Del
   const { port } = server.address() as AddressInfo;
   return {
     url: `https://127.0.0.1:${port}`,
+    setDelay: (ms) => void (delay = ms),
     close: () =>
       new Promise<void>((resolve) => {
         for (const socket of sockets) socket.destroy();
