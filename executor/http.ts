@@ -143,7 +143,8 @@ export async function startExecutorHttpServer(
     const decision = handle(request, response);
     if (decision) {
       running.add(decision);
-      void decision.finally(() => running.delete(decision));
+      // The handler answers its own failures; this only keeps the count (and no rejection unhandled).
+      void decision.finally(() => running.delete(decision)).catch(() => undefined);
     }
   });
   server.requestTimeout = 120_000;
