@@ -93,11 +93,11 @@ export interface BotOverFakes {
 }
 
 /**
- * Deputy's Slack app as the on-call uses it, everything real but Slack and
- * the model: signed requests from the Slack fake, the agent loop and
- * Anthropic SDK against the scripted model, Deputy's MCP server against the
- * real API server, real Redis under a prefix of its own, and the decider
- * asked for.
+ * Deputy's Slack app with everything real but Slack and the model: signed
+ * requests from the Slack fake, the agent loop and Anthropic SDK against the
+ * scripted model, Deputy's MCP server against the real API server, real
+ * Redis under a prefix of its own, and the decider asked for. Whatever
+ * started is stopped again if a later part fails to start.
  */
 export async function startBotOverFakes(options: BotOverFakesOptions): Promise<BotOverFakes> {
   const closers: (() => Promise<unknown>)[] = [];
