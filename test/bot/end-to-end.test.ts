@@ -1,36 +1,18 @@
 import { AppsV1Api, CoreV1Api } from "@kubernetes/client-node";
 import type { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createSlackApp, EVENTS_PATH, type SlackApp } from "../../bot/app.ts";
+import type { SlackApp } from "../../bot/app.ts";
 import { APPROVE_ACTION_ID } from "../../bot/blocks/approval-card.ts";
 import type { ApprovalDecider } from "../../bot/deps.ts";
 import type { AuditRecord } from "../../core/audit.ts";
-import { parseConfig } from "../../core/config.ts";
-import { createActionStore, type ActionStore } from "../../core/actions/store.ts";
-import { createApprovalExecutor } from "../../executor/approval-executor.ts";
-import { createCredentialBroker } from "../../executor/credential-broker.ts";
-import {
-  lastToolResults,
-  startAnthropicFake,
-  text,
-  toolUse,
-  type AnthropicFake,
-} from "../fakes/anthropic.ts";
-import { startSlackFake, type FakeMessage, type SlackFake } from "../fakes/slack.ts";
-import {
-  capture,
-  connectRedis,
-  dropPrefix,
-  dumpPrefix,
-  testPrefix,
-  testSigner,
-  type Captured,
-} from "../executor/support.ts";
-import { prepareWriteEnv } from "../executor/write-env.ts";
+import type { ActionStore } from "../../core/actions/store.ts";
+import { lastToolResults, text, toolUse, type AnthropicFake } from "../fakes/anthropic.ts";
+import type { FakeMessage, SlackFake } from "../fakes/slack.ts";
+import { dumpPrefix, type Captured } from "../executor/support.ts";
 import { toolOutcome } from "../helpers/tool-outcome.ts";
 import { adminKubeConfig, eventually, seededCopyOfShop, SEED } from "../helpers/testenv.ts";
-import { startHarness, type Harness } from "../mcp/harness.ts";
-import { scriptedAgent, slackFakeEnv } from "./helpers/over-fakes.ts";
+import type { Harness } from "../mcp/harness.ts";
+import { startBotOverFakes, type BotOverFakes } from "./helpers/over-fakes.ts";
 import { freshDeployment } from "../helpers/deployments.ts";
 
 /**
@@ -61,6 +43,9 @@ let prefix: string;
 let store: ActionStore;
 let captured: Captured;
 let bot: SlackApp;
+/** The real executor with OpenBao JIT credentials, set up when the first decision needs it. */
+let executor: () => Promise<ApprovalDecider>;
+let fakes: BotOverFakes | undefined;
 /** Every JIT token the executor minted (test hook), to prove none leaked. */
 const mintedTokens: string[] = [];
 const apps = (): AppsV1Api => adminKubeConfig().makeApiClient(AppsV1Api);
@@ -83,82 +68,22 @@ function executions(records: readonly AuditRecord[]): AuditRecord[] {
   return records.filter((record) => record.kind === "execution");
 }
 
-/** The real executor with OpenBao JIT credentials, set up when the first decision needs it. */
-let executorReady: Promise<ApprovalDecider> | undefined;
-function executor(): Promise<ApprovalDecider> {
-  executorReady ??= (async () => {
-    const writeEnv = await prepareWriteEnv();
-    const config = parseConfig({ DEPUTY_CLUSTER_NAME: "testenv" });
-    return createApprovalExecutor({
-      store,
-      broker: createCredentialBroker({
-        openbao: writeEnv.openbao,
-        logger: captured.logger,
-        authMount: writeEnv.authMount,
-        authRole: writeEnv.authRole,
-        secretsMount: writeEnv.secretsMount,
-        jwtPath: writeEnv.jwtPath,
-        onCredential: (credential) => mintedTokens.push(credential.token),
-      }),
-      roles: writeEnv.roles,
-      cluster: writeEnv.cluster,
-      audit: captured.audit,
-      logger: captured.logger,
-      approvers: { slackUserIds: [ALICE, BOB], localApproverIds: [] },
-      twoPersonRule: { normal: true, high: true },
-      protectedNamespaces: config.guardrails.protectedNamespaces,
-      clusterName: "testenv",
-    });
-  })();
-  return executorReady;
-}
-
 beforeAll(async () => {
   await seededCopyOfShop(NS);
-  redis = connectRedis();
-  prefix = testPrefix("bot-e2e");
-  harness = await startHarness({
-    env: { DEPUTY_REDIS_PREFIX: prefix, DEPUTY_RATE_LIMIT_USER_PER_MINUTE: "1000" },
-  });
-  store = createActionStore(redis, { prefix, ttlSeconds: 900, signer: testSigner() });
-  captured = capture();
-
   await freshDeployment(NS, DEPLOYMENT);
-
-  slack = await startSlackFake();
-  model = await startAnthropicFake();
-  const slackConfig = parseConfig({
-    ...slackFakeEnv(slack),
-    DEPUTY_APPROVERS: BOB,
+  fakes = await startBotOverFakes({
+    name: "bot-e2e",
+    env: { DEPUTY_APPROVERS: BOB },
+    executor: { approvers: [ALICE, BOB], onCredential: (credential) => mintedTokens.push(credential.token) },
   });
-  bot = createSlackApp({
-    slack: slackConfig.slack,
-    approvals: slackConfig.approvals,
-    redisPrefix: prefix,
-    redis,
-    logger: captured.logger,
-    mcp: harness.client,
-    agent: scriptedAgent(model, captured.logger),
-    decider: { decide: async (request) => (await executor()).decide(request) },
-    actions: store,
-    statusIntervalMs: 0,
-  });
-  const { port } = await bot.start();
-  slack.setTarget(`http://127.0.0.1:${port}${EVENTS_PATH}`);
+  ({ bot, slack, model, harness, redis, prefix, store, captured, executor } = fakes);
 }, 180_000);
 
 afterAll(async () => {
-  await bot?.stop();
-  await harness?.close();
-  await model?.close();
-  await slack?.close();
+  await fakes?.close();
   await apps()
     .deleteNamespacedDeployment({ name: DEPLOYMENT, namespace: NS })
     .catch(() => undefined);
-  if (redis) {
-    await dropPrefix(redis, prefix);
-    redis.disconnect();
-  }
 });
 
 describe("end to end on the local cluster", () => {

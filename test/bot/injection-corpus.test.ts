@@ -2,26 +2,16 @@ import { randomBytes } from "node:crypto";
 import { CoreV1Api, type V1Pod } from "@kubernetes/client-node";
 import type { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createSlackApp, EVENTS_PATH, type SlackApp } from "../../bot/app.ts";
-import { parseConfig } from "../../core/config.ts";
+import type { SlackApp } from "../../bot/app.ts";
 import {
   lastToolResults,
-  startAnthropicFake,
   text,
   type AnthropicFake,
   type FakeStep,
   type MessagesRequest,
 } from "../fakes/anthropic.ts";
-import { startSlackFake, type SlackFake } from "../fakes/slack.ts";
-import {
-  capture,
-  connectRedis,
-  dropPrefix,
-  dumpPrefix,
-  testPrefix,
-  testSigner,
-  type Captured,
-} from "../executor/support.ts";
+import type { SlackFake } from "../fakes/slack.ts";
+import { dumpPrefix, type Captured } from "../executor/support.ts";
 import {
   adminKubeConfig,
   deleteNamespace,
@@ -29,10 +19,10 @@ import {
   freshNamespace,
   writePodLog,
 } from "../helpers/testenv.ts";
-import { startHarness, type Harness } from "../mcp/harness.ts";
-import { createActionStore, type ActionStore } from "../../core/actions/store.ts";
+import type { Harness } from "../mcp/harness.ts";
+import type { ActionStore } from "../../core/actions/store.ts";
 import { toolOutcome } from "../helpers/tool-outcome.ts";
-import { scriptedAgent, slackFakeEnv } from "./helpers/over-fakes.ts";
+import { startBotOverFakes, type BotOverFakes } from "./helpers/over-fakes.ts";
 
 /**
  * Known prompt-injection texts, planted in a pod's log, an event, the pod's
@@ -119,6 +109,7 @@ let redis: Redis;
 let prefix: string;
 let captured: Captured;
 let bot: SlackApp;
+let fakes: BotOverFakes | undefined;
 let podUid: string;
 let store: ActionStore;
 let deciderCalls = 0;
@@ -177,27 +168,9 @@ beforeAll(async () => {
     return current.status?.phase === "Running";
   });
 
-  redis = connectRedis();
-  prefix = testPrefix("injection-corpus");
-  store = createActionStore(redis, { prefix, ttlSeconds: 900, signer: testSigner() });
-  captured = capture();
-  harness = await startHarness({
-    env: { DEPUTY_REDIS_PREFIX: prefix, DEPUTY_RATE_LIMIT_USER_PER_MINUTE: "1000" },
-  });
-  slack = await startSlackFake();
-  model = await startAnthropicFake();
-  const config = parseConfig({
-    ...slackFakeEnv(slack),
-    DEPUTY_APPROVERS: BOB,
-  });
-  bot = createSlackApp({
-    slack: config.slack,
-    approvals: config.approvals,
-    redisPrefix: prefix,
-    redis,
-    logger: captured.logger,
-    mcp: harness.client,
-    agent: scriptedAgent(model, captured.logger),
+  fakes = await startBotOverFakes({
+    name: "injection-corpus",
+    env: { DEPUTY_APPROVERS: BOB },
     // Nobody clicks in this test: any decision at all would be a write path opened by the data.
     decider: {
       decide: () => {
@@ -205,23 +178,13 @@ beforeAll(async () => {
         return Promise.reject(new Error("no decision may happen in the injection corpus test"));
       },
     },
-    actions: store,
-    statusIntervalMs: 0,
   });
-  const { port } = await bot.start();
-  slack.setTarget(`http://127.0.0.1:${port}${EVENTS_PATH}`);
+  ({ bot, slack, model, harness, redis, prefix, store, captured } = fakes);
 }, 180_000);
 
 afterAll(async () => {
-  await bot?.stop();
-  await harness?.close();
-  await model?.close();
-  await slack?.close();
+  await fakes?.close();
   if (ns) await deleteNamespace(ns);
-  if (redis) {
-    await dropPrefix(redis, prefix);
-    redis.disconnect();
-  }
 });
 
 /**

@@ -1,26 +1,19 @@
 import { AppsV1Api } from "@kubernetes/client-node";
 import type { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createSlackApp, EVENTS_PATH, type SlackApp } from "../../bot/app.ts";
+import type { SlackApp } from "../../bot/app.ts";
 import { RESUME_WRITES_ACTION_ID } from "../../bot/blocks/pending.ts";
 import { UNDO_ACTION_ID } from "../../bot/blocks/follow-up.ts";
 import { isWritePaused, pauseWrites } from "../../core/anomaly.ts";
 import { clusterKeyPrefix, DEFAULT_CLUSTER_NAME } from "../../core/clusters.ts";
 import { ASK_ABOUT_MESSAGE_CALLBACK_ID } from "../../bot/listeners/shortcuts/ask-about-message.ts";
 import type { PendingActionRef } from "../../core/actions/schema.ts";
-import { createActionStore } from "../../core/actions/store.ts";
-import { parseConfig } from "../../core/config.ts";
-import { startSlackFake, type SlackFake } from "../fakes/slack.ts";
-import {
-  capture,
-  connectRedis,
-  dropPrefix,
-  testPrefix,
-  testSigner,
-  type Captured,
-} from "../executor/support.ts";
+import type { ActionStore } from "../../core/actions/store.ts";
+import type { SlackFake } from "../fakes/slack.ts";
+import type { Captured } from "../executor/support.ts";
 import { adminKubeConfig, deleteNamespace, freshNamespace } from "../helpers/testenv.ts";
-import { startHarness, type Harness } from "../mcp/harness.ts";
+import type { Harness } from "../mcp/harness.ts";
+import { startBotOverFakes, type BotOverFakes } from "./helpers/over-fakes.ts";
 
 /**
  * The on-call views go through the same access rules as a question: who may
@@ -52,8 +45,10 @@ let slack: SlackFake;
 let harness: Harness;
 let redis: Redis;
 let prefix: string;
+let store: ActionStore;
 let captured: Captured;
 let bot: SlackApp;
+let fakes: BotOverFakes | undefined;
 let ns: string;
 let emptyNs: string;
 const proposed: Record<string, string> = {};
@@ -73,8 +68,6 @@ async function propose(channel: string): Promise<string> {
 }
 
 beforeAll(async () => {
-  redis = connectRedis();
-  prefix = testPrefix("oncall-access");
   ns = await freshNamespace("oc-access");
   emptyNs = await freshNamespace("oc-access-empty");
   await adminKubeConfig()
@@ -93,68 +86,38 @@ beforeAll(async () => {
         },
       },
     });
-  harness = await startHarness({
+  fakes = await startBotOverFakes({
+    name: "oncall-access",
+    slack: {
+      userGroups: { [REQUESTERS]: [ALICE, BOB, ERIN, FRANK], [APPROVERS]: [FRANK] },
+      // Bob is on the second page of the ops channel: a client reading one page would miss him.
+      channelMembers: {
+        [CHANNEL]: [ALICE, ERIN, "U0ACX", BOB],
+        [PRIVATE]: [ALICE, ERIN],
+        [RETIRED]: [ALICE, BOB, ERIN],
+        [SCOPED]: [ALICE, BOB, ERIN],
+      },
+    },
     env: {
-      DEPUTY_REDIS_PREFIX: prefix,
-      DEPUTY_RATE_LIMIT_USER_PER_MINUTE: "1000",
+      DEPUTY_APPROVERS: `${ALICE},${BOB},${ERIN}`,
+      DEPUTY_APPROVER_GROUP: APPROVERS,
+      DEPUTY_ALLOWED_CHANNELS: `${CHANNEL},${PRIVATE},${SCOPED}`,
+      DEPUTY_REQUESTER_GROUP: REQUESTERS,
       DEPUTY_CHANNEL_NAMESPACES: `${SCOPED}=${emptyNs}`,
     },
-  });
-  captured = capture();
-  slack = await startSlackFake({
-    userGroups: { [REQUESTERS]: [ALICE, BOB, ERIN, FRANK], [APPROVERS]: [FRANK] },
-    // Bob is on the second page of the ops channel: a client reading one page would miss him.
-    channelMembers: {
-      [CHANNEL]: [ALICE, ERIN, "U0ACX", BOB],
-      [PRIVATE]: [ALICE, ERIN],
-      [RETIRED]: [ALICE, BOB, ERIN],
-      [SCOPED]: [ALICE, BOB, ERIN],
-    },
-  });
-  const config = parseConfig({
-    SLACK_BOT_TOKEN: slack.botToken,
-    SLACK_SIGNING_SECRET: slack.signingSecret,
-    SLACK_SOCKET_MODE: "false",
-    SLACK_API_URL: slack.apiUrl,
-    SLACK_PORT: "0",
-    DEPUTY_APPROVERS: `${ALICE},${BOB},${ERIN}`,
-    DEPUTY_APPROVER_GROUP: APPROVERS,
-    DEPUTY_ALLOWED_CHANNELS: `${CHANNEL},${PRIVATE},${SCOPED}`,
-    DEPUTY_REQUESTER_GROUP: REQUESTERS,
-    DEPUTY_CHANNEL_NAMESPACES: `${SCOPED}=${emptyNs}`,
-  });
-  bot = createSlackApp({
-    slack: config.slack,
-    approvals: config.approvals,
-    access: config.access,
-    audit: captured.audit,
-    redisPrefix: prefix,
-    redis,
-    logger: captured.logger,
-    mcp: harness.client,
-    agent: undefined,
-    decider: {
-      decide: () => Promise.reject(new Error("no decisions in this file")),
-    },
-    actions: createActionStore(redis, { prefix, ttlSeconds: 900, signer: testSigner() }),
-    statusIntervalMs: 0,
+    mcpEnv: { DEPUTY_CHANNEL_NAMESPACES: `${SCOPED}=${emptyNs}` },
+    agent: false,
+    decider: { decide: () => Promise.reject(new Error("no decisions in this file")) },
     cardSweepMs: 0,
   });
-  const { port } = await bot.start();
-  slack.setTarget(`http://127.0.0.1:${port}${EVENTS_PATH}`);
+  ({ bot, slack, harness, redis, prefix, store, captured } = fakes);
 
   for (const channel of [CHANNEL, PRIVATE, RETIRED, ALICE_DM]) proposed[channel] = await propose(channel);
 }, 180_000);
 
 afterAll(async () => {
-  await bot?.stop();
-  await harness?.close();
-  await slack?.close();
+  await fakes?.close();
   for (const name of [ns, emptyNs]) if (name) await deleteNamespace(name);
-  if (redis) {
-    await dropPrefix(redis, prefix);
-    redis.disconnect();
-  }
 });
 
 const short = (id: string): string => id.slice(0, 12);
@@ -303,7 +266,6 @@ describe("message shortcut: the rules of the message's channel", () => {
 
 describe("Undo: the rules of a question in the card's channel", () => {
   it("refuses someone outside the requester group, and anyone in a channel Deputy does not serve, before anything is looked up or proposed", async () => {
-    const store = createActionStore(redis, { prefix, ttlSeconds: 900, signer: testSigner() });
     const pendingBefore = (await store.list("pending")).length;
     for (const [user, channel, reason] of [
       [DAVE, CHANNEL, "Only members of Deputy's requester group"],

@@ -1,7 +1,7 @@
 import { AppsV1Api, CoreV1Api } from "@kubernetes/client-node";
 import type { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createSlackApp, EVENTS_PATH, type SlackApp } from "../../bot/app.ts";
+import type { SlackApp } from "../../bot/app.ts";
 import { APPROVE_ACTION_ID } from "../../bot/blocks/approval-card.ts";
 import { UNDO_ACTION_ID } from "../../bot/blocks/follow-up.ts";
 import { REFRESH_HOME_ACTION_ID, RESUME_WRITES_ACTION_ID } from "../../bot/blocks/pending.ts";
@@ -13,30 +13,13 @@ import { parseAlertRoutes } from "../../bot/alerts/alertmanager.ts";
 import { randomBytes } from "node:crypto";
 import type { ApprovalDecider } from "../../bot/deps.ts";
 import { clusterKeyPrefix, DEFAULT_CLUSTER_NAME } from "../../core/clusters.ts";
-import { parseConfig } from "../../core/config.ts";
-import { createActionStore, type ActionStore } from "../../core/actions/store.ts";
-import { createApprovalExecutor } from "../../executor/approval-executor.ts";
-import { createCredentialBroker } from "../../executor/credential-broker.ts";
-import {
-  startAnthropicFake,
-  text,
-  toolUse,
-  type AnthropicFake,
-  type MessagesRequest,
-} from "../fakes/anthropic.ts";
-import { startSlackFake, type FakeMessage, type SlackFake } from "../fakes/slack.ts";
-import {
-  capture,
-  connectRedis,
-  dropPrefix,
-  testPrefix,
-  testSigner,
-  type Captured,
-} from "../executor/support.ts";
-import { prepareWriteEnv } from "../executor/write-env.ts";
+import type { ActionStore } from "../../core/actions/store.ts";
+import { text, toolUse, type AnthropicFake, type MessagesRequest } from "../fakes/anthropic.ts";
+import type { FakeMessage, SlackFake } from "../fakes/slack.ts";
+import type { Captured } from "../executor/support.ts";
 import { adminKubeConfig, eventually, seededCopyOfShop, SEED, writePodLog } from "../helpers/testenv.ts";
-import { startHarness, type Harness } from "../mcp/harness.ts";
-import { scriptedAgent, slackFakeEnv } from "./helpers/over-fakes.ts";
+import type { Harness } from "../mcp/harness.ts";
+import { startBotOverFakes, type BotOverFakes } from "./helpers/over-fakes.ts";
 import { freshDeployment } from "../helpers/deployments.ts";
 
 /**
@@ -64,6 +47,8 @@ let prefix: string;
 let store: ActionStore;
 let captured: Captured;
 let bot: SlackApp;
+let executor: () => Promise<ApprovalDecider>;
+let fakes: BotOverFakes | undefined;
 const apps = (): AppsV1Api => adminKubeConfig().makeApiClient(AppsV1Api);
 
 function botReplies(threadTs: string): FakeMessage[] {
@@ -92,91 +77,30 @@ async function replicasOf(name: string): Promise<number | undefined> {
   return (await apps().readNamespacedDeployment({ name, namespace: NS })).spec?.replicas;
 }
 
-let executorReady: Promise<ApprovalDecider> | undefined;
-function executor(): Promise<ApprovalDecider> {
-  executorReady ??= (async () => {
-    const writeEnv = await prepareWriteEnv();
-    const config = parseConfig({ DEPUTY_CLUSTER_NAME: "testenv" });
-    return createApprovalExecutor({
-      store,
-      broker: createCredentialBroker({
-        openbao: writeEnv.openbao,
-        logger: captured.logger,
-        authMount: writeEnv.authMount,
-        authRole: writeEnv.authRole,
-        secretsMount: writeEnv.secretsMount,
-        jwtPath: writeEnv.jwtPath,
-      }),
-      roles: writeEnv.roles,
-      cluster: writeEnv.cluster,
-      audit: captured.audit,
-      logger: captured.logger,
-      approvers: { slackUserIds: [ALICE, BOB], localApproverIds: [] },
-      twoPersonRule: { normal: true, high: true },
-      protectedNamespaces: config.guardrails.protectedNamespaces,
-      clusterName: "testenv",
-    });
-  })();
-  return executorReady;
-}
-
 beforeAll(async () => {
   await seededCopyOfShop(NS);
-  redis = connectRedis();
-  prefix = testPrefix("oncall");
-  harness = await startHarness({
-    env: {
-      DEPUTY_REDIS_PREFIX: prefix,
-      DEPUTY_RATE_LIMIT_USER_PER_MINUTE: "1000",
-      DEPUTY_NAMESPACE_DENY: "kube-system",
-    },
-  });
-  store = createActionStore(redis, { prefix, ttlSeconds: 900, signer: testSigner() });
-  captured = capture();
   await freshDeployment(NS, WEB);
   // Its pods crash, and the controller gives up on the rollout after 5 s.
   await freshDeployment(NS, CRASHING, {
     annotations: { "testenv.deputy.dev/simulate": "crashloop" },
     progressDeadlineSeconds: 5,
   });
-
-  slack = await startSlackFake();
-  model = await startAnthropicFake();
-  const config = parseConfig({
-    ...slackFakeEnv(slack),
-    DEPUTY_APPROVERS: `${ALICE},${BOB}`,
-  });
-  bot = createSlackApp({
-    slack: config.slack,
-    approvals: config.approvals,
-    redisPrefix: prefix,
-    redis,
-    logger: captured.logger,
-    audit: captured.audit,
-    mcp: harness.client,
-    agent: scriptedAgent(model, captured.logger),
-    decider: { decide: async (request) => (await executor()).decide(request) },
-    actions: store,
-    statusIntervalMs: 0,
+  fakes = await startBotOverFakes({
+    name: "oncall",
+    env: { DEPUTY_APPROVERS: `${ALICE},${BOB}` },
+    mcpEnv: { DEPUTY_NAMESPACE_DENY: "kube-system" },
+    executor: { approvers: [ALICE, BOB] },
     followUp: { timeoutMs: 60_000, intervalMs: 300 },
   });
-  const { port } = await bot.start();
-  slack.setTarget(`http://127.0.0.1:${port}${EVENTS_PATH}`);
+  ({ bot, slack, model, harness, redis, prefix, store, captured, executor } = fakes);
 }, 180_000);
 
 afterAll(async () => {
-  await bot?.stop();
-  await harness?.close();
-  await model?.close();
-  await slack?.close();
+  await fakes?.close();
   for (const name of [WEB, CRASHING]) {
     await apps()
       .deleteNamespacedDeployment({ name, namespace: NS })
       .catch(() => undefined);
-  }
-  if (redis) {
-    await dropPrefix(redis, prefix);
-    redis.disconnect();
   }
 });
 

@@ -6,32 +6,19 @@ import {
   setHeaderOptions,
   type V1Deployment,
 } from "@kubernetes/client-node";
-import type { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createSlackApp, EVENTS_PATH, type SlackApp } from "../../bot/app.ts";
+import type { SlackApp } from "../../bot/app.ts";
 import { APPROVE_ACTION_ID } from "../../bot/blocks/approval-card.ts";
 import { UNDO_ACTION_ID } from "../../bot/blocks/follow-up.ts";
 import type { ApprovalDecider } from "../../bot/deps.ts";
-import { createActionStore, type ActionStore } from "../../core/actions/store.ts";
+import type { ActionStore } from "../../core/actions/store.ts";
 import type { PendingAction } from "../../core/actions/schema.ts";
-import { parseConfig } from "../../core/config.ts";
-import { createApprovalExecutor } from "../../executor/approval-executor.ts";
-import { createCredentialBroker } from "../../executor/credential-broker.ts";
-import { startAnthropicFake, text, toolUse, type AnthropicFake } from "../fakes/anthropic.ts";
-import { startSlackFake, type FakeMessage, type SlackFake } from "../fakes/slack.ts";
-import {
-  capture,
-  connectRedis,
-  dropPrefix,
-  testPrefix,
-  testSigner,
-  type Captured,
-} from "../executor/support.ts";
-import { ensure, prepareWriteEnv } from "../executor/write-env.ts";
+import { text, toolUse, type AnthropicFake } from "../fakes/anthropic.ts";
+import type { FakeMessage, SlackFake } from "../fakes/slack.ts";
+import { ensure } from "../executor/write-env.ts";
 import { freshDeployment } from "../helpers/deployments.ts";
 import { adminKubeConfig, eventually } from "../helpers/testenv.ts";
-import { startHarness, type Harness } from "../mcp/harness.ts";
-import { scriptedAgent, slackFakeEnv } from "./helpers/over-fakes.ts";
+import { startBotOverFakes, type BotOverFakes } from "./helpers/over-fakes.ts";
 
 /**
  * Undo and the verified outcome of every write action that has them, end to
@@ -62,43 +49,13 @@ const DEPLOYMENTS = {
 
 let slack: SlackFake;
 let model: AnthropicFake;
-let harness: Harness;
-let redis: Redis;
-let prefix: string;
 let store: ActionStore;
-let captured: Captured;
 let bot: SlackApp;
-let decider: Promise<ApprovalDecider> | undefined;
+let executor: () => Promise<ApprovalDecider>;
+let fakes: BotOverFakes | undefined;
 const MERGE_PATCH = setHeaderOptions("Content-Type", PatchStrategy.MergePatch);
 const apps = (): AppsV1Api => adminKubeConfig().makeApiClient(AppsV1Api);
 const core = (): CoreV1Api => adminKubeConfig().makeApiClient(CoreV1Api);
-
-function executor(): Promise<ApprovalDecider> {
-  decider ??= (async () => {
-    const writeEnv = await prepareWriteEnv();
-    const config = parseConfig({ DEPUTY_CLUSTER_NAME: "testenv" });
-    return createApprovalExecutor({
-      store,
-      broker: createCredentialBroker({
-        openbao: writeEnv.openbao,
-        logger: captured.logger,
-        authMount: writeEnv.authMount,
-        authRole: writeEnv.authRole,
-        secretsMount: writeEnv.secretsMount,
-        jwtPath: writeEnv.jwtPath,
-      }),
-      roles: writeEnv.roles,
-      cluster: writeEnv.cluster,
-      audit: captured.audit,
-      logger: captured.logger,
-      approvers: { slackUserIds: [ALICE, BOB], localApproverIds: [] },
-      twoPersonRule: { normal: true, high: true },
-      protectedNamespaces: config.guardrails.protectedNamespaces,
-      clusterName: "testenv",
-    });
-  })();
-  return decider;
-}
 
 async function deployment(name: string): Promise<V1Deployment> {
   return apps().readNamespacedDeployment({ name, namespace: NS });
@@ -223,10 +180,13 @@ async function undoThroughApproval(
 const webOf = (d: V1Deployment) => d.spec!.template.spec!.containers.find((c) => c.name === "web")!;
 
 beforeAll(async () => {
-  redis = connectRedis();
-  prefix = testPrefix("undo");
-  store = createActionStore(redis, { prefix, ttlSeconds: 900, signer: testSigner() });
-  captured = capture();
+  fakes = await startBotOverFakes({
+    name: "undo",
+    env: { DEPUTY_APPROVERS: `${ALICE},${BOB}` },
+    executor: { approvers: [ALICE, BOB] },
+    followUp: { timeoutMs: 45_000, intervalMs: 300 },
+  });
+  ({ bot, slack, model, store, executor } = fakes);
   // The writable namespaces (this one among them) and OpenBao's roles for them.
   await executor();
   const admin = adminKubeConfig();
@@ -305,37 +265,11 @@ beforeAll(async () => {
     },
   });
 
-  harness = await startHarness({
-    env: { DEPUTY_REDIS_PREFIX: prefix, DEPUTY_RATE_LIMIT_USER_PER_MINUTE: "1000" },
-  });
-  slack = await startSlackFake();
-  model = await startAnthropicFake();
-  const config = parseConfig({ ...slackFakeEnv(slack), DEPUTY_APPROVERS: `${ALICE},${BOB}` });
-  bot = createSlackApp({
-    slack: config.slack,
-    approvals: config.approvals,
-    redisPrefix: prefix,
-    redis,
-    logger: captured.logger,
-    audit: captured.audit,
-    mcp: harness.client,
-    agent: scriptedAgent(model, captured.logger),
-    decider: { decide: async (request) => (await executor()).decide(request) },
-    actions: store,
-    statusIntervalMs: 0,
-    followUp: { timeoutMs: 45_000, intervalMs: 300 },
-  });
-  const { port } = await bot.start();
-  slack.setTarget(`http://127.0.0.1:${port}${EVENTS_PATH}`);
-
   await Promise.all(Object.values(DEPLOYMENTS).map((name) => rolledOut(name)));
 }, 180_000);
 
 afterAll(async () => {
-  await bot?.stop();
-  await harness?.close();
-  await model?.close();
-  await slack?.close();
+  await fakes?.close();
   await Promise.all([
     ...Object.values(DEPLOYMENTS).map((name) =>
       apps()
@@ -354,10 +288,6 @@ afterAll(async () => {
     await core()
       .deleteNode({ name })
       .catch(() => undefined);
-  }
-  if (redis) {
-    await dropPrefix(redis, prefix);
-    redis.disconnect();
   }
 });
 

@@ -1,9 +1,25 @@
+import type { Redis } from "ioredis";
+import { createSlackApp, EVENTS_PATH, type SlackApp, type SlackAppDeps } from "../../../bot/app.ts";
 import { createAnthropicModel } from "../../../bot/agent/model.ts";
 import { createAgentRunner } from "../../../bot/agent/run-agent-turn.ts";
-import type { AgentRunner } from "../../../bot/deps.ts";
+import type { AgentRunner, ApprovalDecider } from "../../../bot/deps.ts";
+import { createActionStore, type ActionStore } from "../../../core/actions/store.ts";
+import { parseConfig } from "../../../core/config.ts";
 import type { Logger } from "../../../core/logger.ts";
-import type { AnthropicFake } from "../../fakes/anthropic.ts";
-import type { SlackFake } from "../../fakes/slack.ts";
+import { createApprovalExecutor } from "../../../executor/approval-executor.ts";
+import { createCredentialBroker, type CredentialBrokerOptions } from "../../../executor/credential-broker.ts";
+import {
+  capture,
+  connectRedis,
+  dropPrefix,
+  testPrefix,
+  testSigner,
+  type Captured,
+} from "../../executor/support.ts";
+import { prepareWriteEnv } from "../../executor/write-env.ts";
+import { startAnthropicFake, type AnthropicFake } from "../../fakes/anthropic.ts";
+import { startSlackFake, type SlackFake, type SlackFakeOptions } from "../../fakes/slack.ts";
+import { startHarness, type Harness } from "../../mcp/harness.ts";
 
 /** The settings that point a bot at the Slack fake over HTTP (any free port). */
 export function slackFakeEnv(slack: SlackFake): Record<string, string> {
@@ -24,4 +40,151 @@ export function scriptedAgent(model: AnthropicFake, logger: Logger): AgentRunner
     limits: { maxIterations: 8, maxSeconds: 60, maxTokens: 200_000, maxOutputTokens: 1024 },
     logger,
   });
+}
+
+/** Who decides on approvals: the real executor, or a stand-in where no decision may happen. */
+export type BotDecisions =
+  | {
+      /**
+       * The real executor with OpenBao just-in-time credentials against the
+       * test API server, set up on first use: these Slack users may approve.
+       */
+      executor: {
+        approvers: readonly string[];
+        onCredential?: CredentialBrokerOptions["onCredential"];
+      };
+      decider?: undefined;
+    }
+  | { decider: ApprovalDecider; executor?: undefined };
+
+export type BotOverFakesOptions = BotDecisions & {
+  /** Names the Redis key prefix of the run. */
+  name: string;
+  /** The bot's settings beyond the Slack fake's: approvers, access rules. */
+  env?: Record<string, string>;
+  /** The MCP server's settings beyond its key prefix and a rate limit no test reaches. */
+  mcpEnv?: Record<string, string>;
+  /** The Slack fake's workspace (user groups, channel members). */
+  slack?: SlackFakeOptions;
+  /** false: no model configured, direct commands only. Default: the real agent loop. */
+  agent?: boolean;
+  followUp?: SlackAppDeps["followUp"];
+  cardSweepMs?: number;
+};
+
+export interface BotOverFakes {
+  /** The real Bolt app over HTTP, the Slack fake's events target. */
+  bot: SlackApp;
+  slack: SlackFake;
+  /** Scripted; the bot talks to it unless started with `agent: false`. */
+  model: AnthropicFake;
+  /** Deputy's MCP server (read identity, real API server); the bot's MCP client is its client. */
+  harness: Harness;
+  redis: Redis;
+  prefix: string;
+  /** The action store the MCP server writes, the bot renders and the executor runs from. */
+  store: ActionStore;
+  /** The bot's and the executor's logs and audit records. */
+  captured: Captured;
+  /** The decider, ready (the real executor's write namespaces and OpenBao roles are prepared). */
+  executor(): Promise<ApprovalDecider>;
+  /** Stop the bot and what it talks to, and drop the run's Redis keys. */
+  close(): Promise<void>;
+}
+
+/**
+ * Deputy's Slack app with everything real but Slack and the model: signed
+ * requests from the Slack fake, the agent loop and Anthropic SDK against the
+ * scripted model, Deputy's MCP server against the real API server, real
+ * Redis under a prefix of its own, and the decider asked for. Whatever
+ * started is stopped again if a later part fails to start.
+ */
+export async function startBotOverFakes(options: BotOverFakesOptions): Promise<BotOverFakes> {
+  const closers: (() => Promise<unknown>)[] = [];
+  const close = async (): Promise<void> => {
+    for (const closer of closers.splice(0).reverse()) await closer();
+  };
+  try {
+    const redis = connectRedis();
+    const prefix = testPrefix(options.name);
+    closers.push(async () => {
+      await dropPrefix(redis, prefix);
+      redis.disconnect();
+    });
+    const store = createActionStore(redis, { prefix, ttlSeconds: 900, signer: testSigner() });
+    const captured = capture();
+    const executor = deciderOf(options, store, captured);
+    const harness = await startHarness({
+      env: { DEPUTY_REDIS_PREFIX: prefix, DEPUTY_RATE_LIMIT_USER_PER_MINUTE: "1000", ...options.mcpEnv },
+    });
+    closers.push(() => harness.close());
+    const slack = await startSlackFake(options.slack);
+    closers.push(() => slack.close());
+    const model = await startAnthropicFake();
+    closers.push(() => model.close());
+    const config = parseConfig({ ...slackFakeEnv(slack), ...options.env });
+    const bot = createSlackApp({
+      slack: config.slack,
+      approvals: config.approvals,
+      access: config.access,
+      redisPrefix: prefix,
+      redis,
+      logger: captured.logger,
+      audit: captured.audit,
+      mcp: harness.client,
+      agent: options.agent === false ? undefined : scriptedAgent(model, captured.logger),
+      decider: options.decider ?? { decide: async (request) => (await executor()).decide(request) },
+      actions: store,
+      statusIntervalMs: 0,
+      followUp: options.followUp,
+      cardSweepMs: options.cardSweepMs,
+    });
+    const { port } = await bot.start();
+    closers.push(() => bot.stop());
+    slack.setTarget(`http://127.0.0.1:${port}${EVENTS_PATH}`);
+    return { bot, slack, model, harness, redis, prefix, store, captured, executor, close };
+  } catch (error) {
+    await close();
+    throw error;
+  }
+}
+
+function deciderOf(
+  decisions: BotDecisions,
+  store: ActionStore,
+  captured: Captured,
+): () => Promise<ApprovalDecider> {
+  if (decisions.decider) {
+    const decider = decisions.decider;
+    return () => Promise.resolve(decider);
+  }
+  const { approvers, onCredential } = decisions.executor;
+  let ready: Promise<ApprovalDecider> | undefined;
+  return () => {
+    ready ??= (async () => {
+      const writeEnv = await prepareWriteEnv();
+      const config = parseConfig({ DEPUTY_CLUSTER_NAME: "testenv" });
+      return createApprovalExecutor({
+        store,
+        broker: createCredentialBroker({
+          openbao: writeEnv.openbao,
+          logger: captured.logger,
+          authMount: writeEnv.authMount,
+          authRole: writeEnv.authRole,
+          secretsMount: writeEnv.secretsMount,
+          jwtPath: writeEnv.jwtPath,
+          onCredential,
+        }),
+        roles: writeEnv.roles,
+        cluster: writeEnv.cluster,
+        audit: captured.audit,
+        logger: captured.logger,
+        approvers: { slackUserIds: [...approvers], localApproverIds: [] },
+        twoPersonRule: { normal: true, high: true },
+        protectedNamespaces: config.guardrails.protectedNamespaces,
+        clusterName: "testenv",
+      });
+    })();
+    return ready;
+  };
 }
