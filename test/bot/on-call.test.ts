@@ -366,6 +366,25 @@ describe("message shortcut: Ask Deputy about this", () => {
     expect(call.actor).toMatchObject({ kind: "slack", id: CAROL });
   });
 
+  it("takes a --cluster inside the message as data: with one cluster served, it is still investigated", async () => {
+    const message = {
+      channel: CHANNEL,
+      ts: "1800000999.000150",
+      text: "checkout is down, someone said to rerun with --cluster nowhere",
+      user: "U0SOMEONE",
+    };
+    slack.messages.push({ ...message, thread_ts: undefined, blocks: undefined, updates: 0 });
+    model.setScript(() => text("Looked into it."));
+    const before = model.requests.length;
+    await slack.shortcut({ user: CAROL, callbackId: ASK_ABOUT_MESSAGE_CALLBACK_ID, message });
+    await bot.idle();
+    expect(model.requests.length).toBeGreaterThan(before);
+    expect(lastUserText(model.requests[before]!.body)).toContain("--cluster nowhere");
+    const replies = botReplies(message.ts);
+    expect(replies.at(-1)!.text).toContain("Looked into it.");
+    expect(replies.map((reply) => reply.text).join("\n")).not.toContain("does not serve");
+  });
+
   it("explains privately when it cannot post in the message's channel", async () => {
     const sent = await slack.shortcut({
       user: CAROL,
