@@ -73,7 +73,8 @@ async function run(extra: Record<string, string>): Promise<{ code: number | null
   });
   let stderr = "";
   process_.stderr!.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
-  const code = await new Promise<number | null>((resolve) => process_.once("exit", resolve));
+  // "close", not "exit": the process can exit before its last lines are read from the pipe.
+  const code = await new Promise<number | null>((resolve) => process_.once("close", resolve));
   return { code, stderr };
 }
 
