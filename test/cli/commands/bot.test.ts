@@ -104,7 +104,8 @@ describe("deputy bot, running", () => {
     try {
       const ports = await slack.waitFor(
         () => {
-          const match = /listening on :(\d+)\/slack\/events; probes and metrics on :(\d+)/.exec(stderr);
+          // Up to the line's end: a port cut at a chunk boundary would otherwise match.
+          const match = /listening on :(\d+)\/slack\/events; probes and metrics on :(\d+)\n/.exec(stderr);
           return match ? { slack: Number(match[1]), health: Number(match[2]) } : undefined;
         },
         { timeoutMs: 30_000, what: `deputy bot to start (stderr: ${stderr})` },

@@ -124,7 +124,8 @@ beforeAll(async () => {
     const timer = setTimeout(() => reject(new Error(`deputy executor did not start: ${stderr}`)), 30_000);
     child!.stderr!.on("data", (chunk: Buffer) => {
       stderr += chunk.toString();
-      const match = /decisions at (\S+)\/v1\/decisions; metrics at (\S+)/.exec(stderr);
+      // Up to the line's end: a URL cut at a chunk boundary would otherwise match.
+      const match = /decisions at (\S+)\/v1\/decisions; metrics at (\S+)\n/.exec(stderr);
       if (match) {
         clearTimeout(timer);
         metricsUrl = match[2]!;
