@@ -561,6 +561,11 @@ describe("Alertmanager webhook", () => {
   });
 
   it("routes by labels with a fallback channel, and holds each channel to its rate limit", async () => {
+    // The receiver counts per channel per calendar minute: what follows must fall in one minute,
+    // or a new minute would start the count again part-way.
+    const left = 60_000 - (Date.now() % 60_000);
+    if (left < 20_000) await new Promise((resolve) => setTimeout(resolve, left + 100));
+
     const other = await deliver([alert("firing", randomBytes(8).toString("hex"), { namespace: "payments" })]);
     expect(other.body).toMatchObject({ posted: 1 });
     expect(JSON.stringify(inChannel(TRIAGE).at(-1)!.blocks)).toContain(
@@ -568,12 +573,16 @@ describe("Alertmanager webhook", () => {
     );
 
     const burst = Array.from({ length: 5 }, () =>
-      alert("firing", randomBytes(8).toString("hex"), { deployment: "nope" }),
+      alert("firing", randomBytes(8).toString("hex"), { namespace: "payments", deployment: "nope" }),
     );
     const result = await deliver(burst);
-    // Three per minute per channel; the shop channel already had one this minute.
+    // Three per minute per channel; the fallback channel already had one this minute.
     expect(result.body).toMatchObject({ rateLimited: 3 });
     expect(result.body.posted).toBe(2);
+
+    // The shop channel has its own count: it has had at most one this minute, and takes another.
+    const shop = await deliver([alert("firing", randomBytes(8).toString("hex"), { deployment: "nope" })]);
+    expect(shop.body).toMatchObject({ posted: 1, rateLimited: 0 });
   });
 });
 

@@ -118,6 +118,15 @@ describe("unprompted messages from the running bot", () => {
     const body = await metrics.registry.metrics();
     expect(body).toMatch(/deputy_slack_ack_seconds_count\{[^}]*kind="event"[^}]*\} [1-9]/);
     expect(body).toMatch(/deputy_slack_ack_seconds_count\{[^}]*kind="command"[^}]*\} 1/);
-    expect(body).toMatch(/deputy_slack_ack_seconds_bucket\{le="0\.1",[^}]*kind="command"[^}]*\} 1/);
+    // The one command lands in the buckets from its own duration up, however long a loaded
+    // machine took to acknowledge it (the speed itself is the benchmark's to measure).
+    const seconds = Number(/deputy_slack_ack_seconds_sum\{[^}]*kind="command"[^}]*\} (\S+)/.exec(body)?.[1]);
+    expect(seconds).toBeGreaterThan(0);
+    expect(body).toMatch(
+      new RegExp(
+        `deputy_slack_ack_seconds_bucket\\{le="0\\.1",[^}]*kind="command"[^}]*\\} ${seconds <= 0.1 ? 1 : 0}\n`,
+      ),
+    );
+    expect(body).toMatch(/deputy_slack_ack_seconds_bucket\{le="\+Inf",[^}]*kind="command"[^}]*\} 1/);
   });
 });

@@ -159,25 +159,14 @@ async function say(
   text: string,
   threadId?: string,
 ): Promise<{ threadId: string; events: ConsoleEvent[]; answer: string }> {
-  let id = threadId;
-  if (id === undefined) {
-    const response = await post("/api/threads", { user: "alice", text });
+  if (threadId !== undefined) {
+    const response = await post(`/api/threads/${threadId}/messages`, { user: "alice", text });
     expect(response.status).toBe(202);
-    id = ((await response.json()) as { threadId: string }).threadId;
-  } else {
-    const before = await threadEvents(id);
-    const response = await post(`/api/threads/${id}/messages`, { user: "alice", text });
-    expect(response.status).toBe(202);
-    const doneBefore = before.filter((event) => event.type === "busy" && !event.busy).length;
-    const events = await readConsoleEvents(
-      local!.consoleUrl,
-      (all) =>
-        all.filter((event) => event.threadId === id && event.type === "busy" && !event.busy).length >
-        doneBefore,
-      { timeoutMs: 60_000 },
-    );
-    return turnOf(id, events.filter((event) => event.threadId === id).slice(before.length));
+    return turnOf(threadId, await turnOfMessage(threadId, text));
   }
+  const response = await post("/api/threads", { user: "alice", text });
+  expect(response.status).toBe(202);
+  const id = ((await response.json()) as { threadId: string }).threadId;
   const events = await readConsoleEvents(local!.consoleUrl, turnDone(id), { timeoutMs: 60_000 });
   return turnOf(
     id,
@@ -185,12 +174,42 @@ async function say(
   );
 }
 
-async function threadEvents(threadId: string): Promise<ConsoleEvent[]> {
-  const events = await readConsoleEvents(local!.consoleUrl, () => false, {
-    timeoutMs: 1000,
-    returnOnTimeout: true,
+/**
+ * The thread's events from its last message `text` to the end of that message's turn (its
+ * busy: true, then busy: false), or undefined while that turn runs. The message is in the
+ * history as soon as the console accepts it; a thread here never gets the same text twice.
+ */
+function messageTurn(events: ConsoleEvent[], threadId: string, text: string): ConsoleEvent[] | undefined {
+  const thread = events.filter((event) => event.threadId === threadId);
+  const asked = thread.findLastIndex(
+    (event) => event.type === "message" && event.role === "user" && event.text === text,
+  );
+  const began = thread.findIndex((event, index) => index > asked && event.type === "busy" && event.busy);
+  const ended = thread.findIndex((event, index) => index > began && event.type === "busy" && !event.busy);
+  return asked >= 0 && began >= 0 && ended >= 0 ? thread.slice(asked, ended + 1) : undefined;
+}
+
+/** Reads the event stream (the history, then live events) until the turn of message `text` is over. */
+async function turnOfMessage(threadId: string, text: string): Promise<ConsoleEvent[]> {
+  const events = await readConsoleEvents(
+    local!.consoleUrl,
+    (all) => messageTurn(all, threadId, text) !== undefined,
+    { timeoutMs: 60_000 },
+  );
+  return messageTurn(events, threadId, text)!;
+}
+
+/** The thread's events, read until `complete` holds for them. */
+async function threadEventsUntil(
+  threadId: string,
+  complete: (events: ConsoleEvent[]) => boolean,
+): Promise<ConsoleEvent[]> {
+  const inThread = (events: ConsoleEvent[]): ConsoleEvent[] =>
+    events.filter((event) => event.threadId === threadId);
+  const events = await readConsoleEvents(local!.consoleUrl, (all) => complete(inThread(all)), {
+    timeoutMs: 60_000,
   });
-  return events.filter((event) => event.threadId === threadId);
+  return inThread(events);
 }
 
 function turnOf(
@@ -329,7 +348,10 @@ describe("DEPUTY_KUBE_CONTEXTS", () => {
       expect(result.status, JSON.stringify(result)).toBe("succeeded");
       expect(await replicasOf(adminB)).toBe(3);
       expect(await replicasOf(adminKubeConfig())).toBe(1);
-      const events = await threadEvents(turn.threadId);
+      // The card's outcome and the result are published before the decision is answered.
+      const events = await threadEventsUntil(turn.threadId, (all) =>
+        all.some((event) => event.type === "result" && event.actionId === actionId),
+      );
       // The credential came from B's own secrets engine mounts in the shared OpenBao.
       const done = events.filter((event) => event.type === "card").at(-1);
       expect(done?.type === "card" && done.card.outcome?.leaseId).toMatch(
@@ -382,11 +404,10 @@ describe("DEPUTY_KUBE_CONTEXTS", () => {
           text: "resume writes",
         });
         expect(resumed.status).toBe(202);
-        await expect
-          .poll(async () =>
-            (await threadEvents(inA.threadId)).map((e) => (e.type === "message" ? e.text : "")),
-          )
-          .toContain(`Writes resumed by bob in cluster ${CTX_B} (paused by delete-burst: a test pause).`);
+        const resumeTurn = await turnOfMessage(inA.threadId, "resume writes");
+        expect(resumeTurn.map((e) => (e.type === "message" ? e.text : ""))).toContain(
+          `Writes resumed by bob in cluster ${CTX_B} (paused by delete-burst: a test pause).`,
+        );
         expect(await isWritePaused(redis, pausedB)).toBe(false);
       } finally {
         await redis.del(`${pausedB}writes:paused`);

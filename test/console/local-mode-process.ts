@@ -66,8 +66,9 @@ export function startLocalModeProcess(options: {
   let output = "";
   child.stdout!.on("data", (chunk: Buffer) => (output += chunk.toString("utf8")));
   child.stderr!.on("data", (chunk: Buffer) => (output += chunk.toString("utf8")));
+  // "close", not "exit": a process can exit before its last lines ("Stopped.") are read from the pipes.
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
-    child.once("exit", (code, signal) => resolve({ code, signal })),
+    child.once("close", (code, signal) => resolve({ code, signal })),
   );
 
   const stop: RunningLocalMode["stop"] = async (timeoutMs = 30_000, signal = "SIGINT") => {

@@ -171,10 +171,12 @@ describe("anomaly detection across two replicas sharing Redis", () => {
   });
 
   it("forgets deletes that slid out of the window", async () => {
-    const a = replica(redisA, 1500);
-    const b = replica(redisB, 1500);
+    // Long enough that the last six deletes fall inside one window however slowly they are sent.
+    const windowMs = 4000;
+    const a = replica(redisA, windowMs);
+    const b = replica(redisB, windowMs);
     for (let i = 0; i < 5; i++) await emit(a, deleteExecution());
-    await new Promise((resolve) => setTimeout(resolve, 1600));
+    await new Promise((resolve) => setTimeout(resolve, windowMs + 100));
     for (let i = 0; i < 5; i++) await emit(b, deleteExecution());
     expect(alerts).toHaveLength(0); // 10 in total, but only 5 in the window
     await emit(a, deleteExecution());
@@ -240,12 +242,16 @@ describe("anomaly detection across two replicas sharing Redis", () => {
   });
 
   it("ends a pause by itself after its TTL", async () => {
-    expect(await pauseWrites(redisA, { rule: "delete-burst", reason: "testing" }, prefix, 1)).toBe(true);
+    // Long enough to read the pause back before it ends, however slowly the calls go.
+    const ttlSeconds = 3;
+    expect(await pauseWrites(redisA, { rule: "delete-burst", reason: "testing" }, prefix, ttlSeconds)).toBe(
+      true,
+    );
     const status = await writePauseStatus(redisB, prefix);
     expect(status).toMatchObject({ rule: "delete-burst", until: expect.any(String) });
-    expect(Date.parse(status!.until!) - Date.parse(status!.since)).toBe(1000);
-    expect(await redisA.ttl(`${prefix}writes:paused`)).toBeGreaterThan(0);
-    await new Promise((resolve) => setTimeout(resolve, 1300));
+    expect(Date.parse(status!.until!) - Date.parse(status!.since)).toBe(ttlSeconds * 1000);
+    expect(await redisA.pttl(`${prefix}writes:paused`)).toBeGreaterThan(0);
+    await new Promise((resolve) => setTimeout(resolve, ttlSeconds * 1000 + 300));
     expect(await isWritePaused(redisB, prefix)).toBe(false);
   });
 

@@ -593,7 +593,8 @@ describe("the shipped deployment: bot, MCP server and executor as their manifest
       let stdout = "";
       child.stdout!.on("data", (chunk: Buffer) => (stdout += chunk.toString()));
       child.stderr!.on("data", (chunk: Buffer) => (stdout += chunk.toString()));
-      const code = await new Promise<number | null>((resolve) => child.once("exit", resolve));
+      // "close", not "exit": the process can exit before its verdict is read from the pipes.
+      const code = await new Promise<number | null>((resolve) => child.once("close", resolve));
       expect(code, `deputy doctor ${component}:\n${stdout}`).toBe(0);
       expect(stdout).toContain(`deputy doctor ${component}: everything checked works.`);
     }

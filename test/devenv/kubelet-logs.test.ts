@@ -84,9 +84,11 @@ describe("kubelet log files", () => {
     const abort = new AbortController();
     const sink = { write: (chunk: Buffer) => chunks.push(chunk) > 0, once: () => undefined };
     const done = streamLogFile(file, { follow: true }, sink, abort.signal);
-    await new Promise((resolveWait) => setTimeout(resolveWait, 100));
+    // Appended only once the first line is out, so the second is found by following, not by the first read.
+    await expect.poll(() => Buffer.concat(chunks).toString(), { timeout: 30_000 }).toBe("one\n");
     await appendFile(file, "two\n");
-    const deadline = Date.now() + 5000;
+    // The follower looks every 250 ms; a loaded machine can stretch that well past a few seconds.
+    const deadline = Date.now() + 30_000;
     while (!Buffer.concat(chunks).toString().includes("two") && Date.now() < deadline) {
       await new Promise((resolveWait) => setTimeout(resolveWait, 50));
     }

@@ -47,10 +47,12 @@ describe("test environment lifecycle", () => {
     const waiting = upTestEnv({ layout, progress: (line) => lines.push(line) }).catch(
       (error: Error) => error,
     );
-    await new Promise((resolveSoon) => setTimeout(resolveSoon, 1500));
-    expect(lines).toEqual([
-      `waiting for another testenv up/down (pid ${holder.pid}) to finish: 0 min so far; a first build of the binaries can take 15–30 min, so this waits up to 90 min`,
-    ]);
+    // Polled, not read after a fixed pause: on a loaded machine it may find the lock later.
+    await expect
+      .poll(() => lines, { timeout: 30_000 })
+      .toEqual([
+        `waiting for another testenv up/down (pid ${holder.pid}) to finish: 0 min so far; a first build of the binaries can take 15–30 min, so this waits up to 90 min`,
+      ]);
     holder.kill("SIGKILL");
     const outcome = await waiting;
     expect(outcome).toBeInstanceOf(Error);

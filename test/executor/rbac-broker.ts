@@ -1,8 +1,13 @@
 import { randomBytes } from "node:crypto";
-import { CoreV1Api, RbacAuthorizationV1Api } from "@kubernetes/client-node";
+import {
+  AuthorizationV1Api,
+  CoreV1Api,
+  RbacAuthorizationV1Api,
+  type KubeConfig,
+} from "@kubernetes/client-node";
 import { credsRequestParams } from "../../core/openbao-roles.ts";
 import type { BrokerStats, CredentialBroker } from "../../executor/credential-broker.ts";
-import { adminKubeConfig } from "../helpers/testenv.ts";
+import { adminKubeConfig, eventually } from "../helpers/testenv.ts";
 
 /**
  * For runner tests that must not depend on OpenBao: the same thing the
@@ -57,8 +62,8 @@ export function createRbacBroker(): CredentialBroker {
       const leaseId = `rbac-test/${name}`;
       try {
         await hooks?.onLease?.(leaseId);
-        // RBAC is eventually consistent in the authorizer's cache; give it a moment.
-        await new Promise((resolve) => setTimeout(resolve, 200));
+        // The authorizer learns of a new binding from its own cache: wait until it grants the role.
+        await untilAuthorized(kc, request.role.clusterRoleName, { name, namespace });
         const value = await use({ leaseId, serviceAccountName: name, namespace, token: token ?? "" });
         return { value, leaseId, revoked: true };
       } finally {
@@ -77,4 +82,44 @@ export function createRbacBroker(): CredentialBroker {
     },
     stats: () => ({ ...stats }),
   };
+}
+
+/** Until the API server's authorizer lets the service account do the first thing its ClusterRole allows. */
+async function untilAuthorized(
+  kc: KubeConfig,
+  clusterRole: string,
+  account: { name: string; namespace: string },
+): Promise<void> {
+  const role = await kc.makeApiClient(RbacAuthorizationV1Api).readClusterRole({ name: clusterRole });
+  const rule = role.rules?.[0];
+  if (!rule?.verbs[0] || !rule.resources?.[0]) return;
+  const [resource, subresource] = rule.resources[0].split("/");
+  const authorization = kc.makeApiClient(AuthorizationV1Api);
+  await eventually(
+    `the authorizer to grant ${clusterRole} to ${account.namespace}/${account.name}`,
+    async () => {
+      const review = await authorization.createSubjectAccessReview({
+        body: {
+          spec: {
+            user: `system:serviceaccount:${account.namespace}:${account.name}`,
+            groups: [
+              "system:serviceaccounts",
+              `system:serviceaccounts:${account.namespace}`,
+              "system:authenticated",
+            ],
+            resourceAttributes: {
+              verb: rule.verbs[0],
+              group: rule.apiGroups?.[0] ?? "",
+              resource,
+              ...(subresource ? { subresource } : {}),
+              ...(rule.resourceNames?.[0] ? { name: rule.resourceNames[0] } : {}),
+              namespace: account.namespace,
+            },
+          },
+        },
+      });
+      return review.status?.allowed === true;
+    },
+    { intervalMs: 50 },
+  );
 }

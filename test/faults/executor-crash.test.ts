@@ -38,7 +38,12 @@ import { startDelayProxy, type DelayProxy } from "./helpers/delay-proxy.ts";
 const NS = "deputy-w-exec";
 const RUN = randomBytes(3).toString("hex");
 const NODE = `deputy-test-node-crash-${RUN}`;
-const PODS = Array.from({ length: 6 }, (_, i) => `crash-${RUN}-${i}`);
+// Each eviction goes through the 600 ms proxy: enough pods that the drain is still running
+// when the test has waited out the staleness bound below.
+const PODS = Array.from({ length: 16 }, (_, i) => `crash-${RUN}-${String(i).padStart(2, "0")}`);
+// Far above the child's 200 ms heartbeat, so a child stalled a while on a loaded machine is
+// still alive to the survivor.
+const STALE_AFTER_MS = 4000;
 
 describe("an executor killed mid-drain", () => {
   let env: WriteEnv;
@@ -85,7 +90,7 @@ describe("an executor killed mid-drain", () => {
       protectedNamespaces: ["kube-system"],
       clusterName: "testenv",
       owner: "survivor",
-      staleAfterMs: 1500,
+      staleAfterMs: STALE_AFTER_MS,
       notify: async (action, text) => {
         await redis.rpush(noticeQueueKey(prefix), JSON.stringify({ actionId: action.id, text }));
       },
@@ -169,7 +174,7 @@ describe("an executor killed mid-drain", () => {
     );
 
     // Alive and sending heartbeats: another executor does not touch it, however long it runs.
-    await new Promise((resolve) => setTimeout(resolve, 2000));
+    await new Promise((resolve) => setTimeout(resolve, STALE_AFTER_MS + 500));
     expect((await survivor.reconcile()).map((action) => action.id)).not.toContain(ref.id);
     expect((await store.get(ref.id))?.state).toBe("executing");
 
@@ -188,7 +193,7 @@ describe("an executor killed mid-drain", () => {
     expect(lease).toBeTruthy();
 
     // Within the staleness bound, the survivor reports it: interrupted, never re-run.
-    await new Promise((resolve) => setTimeout(resolve, 1600));
+    await new Promise((resolve) => setTimeout(resolve, STALE_AFTER_MS + 100));
     const reconciled = await survivor.reconcile();
     expect(reconciled.map((action) => action.id)).toContain(ref.id);
     const final = (await store.get(ref.id))!;

@@ -28,16 +28,26 @@ async function until(condition: () => boolean, timeoutMs: number): Promise<numbe
   return Date.now() - start;
 }
 
-const LEASE_SECONDS = 2;
+// Short enough for a test to watch a Lease lapse; the renew deadline leaves a leader most of
+// it to renew, so a slow API server on a loaded machine does not depose it.
+const LEASE_SECONDS = 4;
+const RENEW_DEADLINE_MS = 3000;
+/** How long to wait for what the API server must answer first: it can be slow under load. */
+const API_WAIT_MS = 30_000;
 
-async function replica(identity: string, lease: string, events: string[]): Promise<LeaderElector> {
+async function replica(
+  identity: string,
+  lease: string,
+  events: string[],
+  leaseSeconds = LEASE_SECONDS,
+): Promise<LeaderElector> {
   const elector = createLeaderElector({
     kubeConfig: await watcherKubeConfig(namespace),
     namespace,
     name: lease,
     identity,
-    leaseDurationSeconds: LEASE_SECONDS,
-    renewDeadlineMs: 1200,
+    leaseDurationSeconds: leaseSeconds,
+    renewDeadlineMs: RENEW_DEADLINE_MS,
     retryMs: 250,
     logger,
     onStartedLeading: () => void events.push(`${identity} leads`),
@@ -58,7 +68,7 @@ describe("leader election through a Lease", () => {
     const a = await replica("replica-a", "watcher-lapse", events);
     const b = await replica("replica-b", "watcher-lapse", events);
     a.start();
-    await until(() => a.isLeader(), 5000);
+    await until(() => a.isLeader(), API_WAIT_MS);
     b.start();
     // Two whole lease durations: the leader keeps renewing, so B never takes over.
     await new Promise((resolve) => setTimeout(resolve, LEASE_SECONDS * 2000));
@@ -68,7 +78,7 @@ describe("leader election through a Lease", () => {
     // A dies without releasing: B must wait for the Lease to lapse, then lead.
     await a.stop({ release: false });
     const stoppedAt = Date.now();
-    await until(() => b.isLeader(), LEASE_SECONDS * 1000 + 3000);
+    await until(() => b.isLeader(), LEASE_SECONDS * 1000 + API_WAIT_MS);
     const takeover = Date.now() - stoppedAt;
     expect(takeover).toBeGreaterThanOrEqual(LEASE_SECONDS * 1000 - 600);
     expect(await holder("watcher-lapse")).toBe("replica-b");
@@ -77,17 +87,20 @@ describe("leader election through a Lease", () => {
   });
 
   it("hands over at once when the leader stops cleanly", async () => {
+    // A long Lease: a successor that waited for it to lapse is told apart from one that did not
+    // by far more than a loaded machine's delays.
+    const leaseSeconds = 30;
     const events: string[] = [];
-    const a = await replica("replica-a", "watcher-release", events);
-    const b = await replica("replica-b", "watcher-release", events);
+    const a = await replica("replica-a", "watcher-release", events, leaseSeconds);
+    const b = await replica("replica-b", "watcher-release", events, leaseSeconds);
     a.start();
-    await until(() => a.isLeader(), 5000);
+    await until(() => a.isLeader(), API_WAIT_MS);
     b.start();
     await new Promise((resolve) => setTimeout(resolve, 600));
     expect(b.isLeader()).toBe(false);
     await a.stop();
-    const takeover = await until(() => b.isLeader(), 3000);
-    expect(takeover).toBeLessThan(LEASE_SECONDS * 1000);
+    const takeover = await until(() => b.isLeader(), leaseSeconds * 1000);
+    expect(takeover).toBeLessThan(leaseSeconds * 1000);
     expect(a.isLeader()).toBe(false);
   });
 
@@ -97,7 +110,7 @@ describe("leader election through a Lease", () => {
       ["r1", "r2", "r3"].map((identity) => replica(identity, "watcher-race", events)),
     );
     for (const c of candidates) c.start();
-    await until(() => candidates.some((c) => c.isLeader()), 5000);
+    await until(() => candidates.some((c) => c.isLeader()), API_WAIT_MS);
     for (let i = 0; i < 12; i++) {
       expect(candidates.filter((c) => c.isLeader()).length).toBeLessThanOrEqual(1);
       await new Promise((resolve) => setTimeout(resolve, 100));
@@ -124,7 +137,7 @@ describe("leader election through a Lease", () => {
         leaseName: "watcher-service",
         identity: name,
         leaseDurationSeconds: LEASE_SECONDS,
-        renewDeadlineMs: 1200,
+        renewDeadlineMs: RENEW_DEADLINE_MS,
         retryMs: 250,
         logger,
       });
@@ -134,13 +147,13 @@ describe("leader election through a Lease", () => {
     const a = await service("pod-a");
     const b = await service("pod-b");
     a.start();
-    await until(() => running.has("pod-a"), 5000);
+    await until(() => running.has("pod-a"), API_WAIT_MS);
     b.start();
     await new Promise((resolve) => setTimeout(resolve, LEASE_SECONDS * 1500));
     expect([...running]).toEqual(["pod-a"]);
     await a.stop({ release: false });
     expect(running.has("pod-a")).toBe(false);
-    await until(() => running.has("pod-b"), LEASE_SECONDS * 1000 + 3000);
+    await until(() => running.has("pod-b"), LEASE_SECONDS * 1000 + API_WAIT_MS);
     expect([...running]).toEqual(["pod-b"]);
   });
 });

@@ -170,9 +170,22 @@ describe("triage watcher on the seeded cluster", () => {
     // A new leader (same Redis) does not repeat what was already posted.
     await first.stop();
     const before = posted.length;
-    const second = watcher({ sink, namespaces: ["shop"], prefix });
+    const secondMetrics = createMetrics();
+    const second = watcher({ sink, namespaces: ["shop"], prefix, metrics: secondMetrics });
     await second.start();
-    await new Promise((resolve) => setTimeout(resolve, 2000));
+    // Waited for until it has met every seeded problem and found it posted, not for a fixed 2 s
+    // that a slow first list could outlast (then nothing would have been tested).
+    await expect
+      .poll(
+        async () => {
+          const text = await secondMetrics.registry.metrics();
+          return ["crash-loop", "oom-killed", "image-pull", "node-not-ready"].filter(
+            (reason) => !text.includes(`deputy_triage_total{reason="${reason}",outcome="deduplicated"}`),
+          );
+        },
+        { timeout: 30_000 },
+      )
+      .toEqual([]);
     await second.idle();
     expect(posted.length).toBe(before);
     await second.stop();

@@ -130,7 +130,8 @@ describe("deputy bot, running", () => {
     child.stderr!.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
     ports = await slack.waitFor(
       () => {
-        const match = /listening on :(\d+)\/slack\/events; probes and metrics on :(\d+)/.exec(stderr);
+        // Up to the line's end: a port cut at a chunk boundary would otherwise match.
+        const match = /listening on :(\d+)\/slack\/events; probes and metrics on :(\d+)\n/.exec(stderr);
         return match ? { slack: Number(match[1]), health: Number(match[2]) } : undefined;
       },
       { timeoutMs: 30_000, what: `deputy bot to start (stderr: ${stderr})` },
@@ -193,11 +194,14 @@ describe("deputy bot, running", () => {
           resolve({ code, spansAtExit: otlp.spans.length, answeredAtExit: answered() }),
         ),
     );
+    // Its last lines may be read from the pipe after the exit: stderr is complete at "close".
+    const pipesClosed = new Promise((resolve) => child!.once("close", resolve));
     const signalled = Date.now();
     child!.kill("SIGTERM");
     const { code, spansAtExit, answeredAtExit } = await exited;
     expect(code, stderr).toBe(0);
     expect(Date.now() - signalled).toBeLessThan(15_000);
+    await pipesClosed;
     expect(stderr).toMatch(/deputy bot: stopped/);
     // The question asked before SIGTERM was answered in its thread before the process was gone.
     expect(answeredAtExit).toBe(true);

@@ -90,7 +90,8 @@ async function run(extra: Record<string, string>): Promise<{ code: number | null
   });
   let stderr = "";
   process_.stderr!.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
-  const code = await new Promise<number | null>((resolve) => process_.once("exit", resolve));
+  // "close", not "exit": the process can exit before its last lines are read from the pipe.
+  const code = await new Promise<number | null>((resolve) => process_.once("close", resolve));
   return { code, stderr };
 }
 
@@ -170,7 +171,8 @@ beforeAll(async () => {
       30_000,
     );
     child!.stderr!.on("data", () => {
-      const match = /decisions at (\S+)\/v1\/decisions; metrics at (\S+)/.exec(childStderr);
+      // Up to the line's end: a URL cut at a chunk boundary would otherwise match.
+      const match = /decisions at (\S+)\/v1\/decisions; metrics at (\S+)\n/.exec(childStderr);
       if (match) {
         clearTimeout(timer);
         metricsUrl = match[2]!;
@@ -314,6 +316,8 @@ describe("deputy executor, started as its own process", () => {
     const exited = new Promise<{ code: number | null; spansAtExit: number }>((resolve) =>
       child!.once("exit", (code) => resolve({ code, spansAtExit: otlp.spans.length })),
     );
+    // Its last lines may be read from the pipe after the exit: stderr is complete at "close".
+    const pipesClosed = new Promise((resolve) => child!.once("close", resolve));
     const signalled = Date.now();
     child!.kill("SIGTERM");
     await eventually(
@@ -336,6 +340,7 @@ describe("deputy executor, started as its own process", () => {
     const { code, spansAtExit } = await exited;
     expect(code, childStderr).toBe(0);
     expect(Date.now() - signalled).toBeLessThan(15_000);
+    await pipesClosed;
     expect(childStderr).toContain(
       "deputy executor: SIGTERM, stopping: no new decisions; 1 running finish first",
     );

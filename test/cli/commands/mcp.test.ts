@@ -68,7 +68,8 @@ beforeAll(async () => {
     const timer = setTimeout(() => reject(new Error(`deputy mcp did not start: ${stderr}`)), 30_000);
     child.stderr!.on("data", (chunk: Buffer) => {
       stderr += chunk.toString();
-      const match = /serving (\S+) .*metrics at (\S+)/.exec(stderr);
+      // Up to the line's end: a URL cut at a chunk boundary would otherwise match.
+      const match = /serving (\S+) .*metrics at (\S+)\n/.exec(stderr);
       if (match) {
         clearTimeout(timer);
         mcpUrl = match[1]!;
