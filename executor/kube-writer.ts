@@ -2,7 +2,7 @@ import { DeputyError, describeError } from "../core/errors.ts";
 import { KubeApiError, type KubeStatus } from "../core/kube/errors.ts";
 import { bearerTokenCredentials, createKubeConnection, readBody } from "../core/kube/transport.ts";
 import type { KubeWriter } from "../core/actions/action-type.ts";
-import { DEFAULT_RETRY, withRetry } from "../core/backoff.ts";
+import { DEFAULT_RETRY, jitteredBackoff, sleep, withRetry } from "../core/backoff.ts";
 import { inSpan, SpanKind } from "../core/tracing.ts";
 
 /**
@@ -48,13 +48,36 @@ export function isRetryableKubeFailure(method: string, path: string, error: unkn
   return false;
 }
 
+/**
+ * How long a credential minted a moment ago may be refused (401, 403) before
+ * that is taken as final. OpenBao creates the service account, its binding
+ * and its token and returns at once; each API server learns of the binding
+ * (and the account) from its own cache, so the first write can reach one that
+ * has not seen it yet. A refusal is decided before anything is changed, so
+ * sending the same write again is safe.
+ */
+export const CREDENTIAL_SETTLE_MS = 10_000;
+const SETTLE_BACKOFF = { baseMs: 100, capMs: 1_000, jitter: "equal" } as const;
+
+function isRefusal(error: unknown): boolean {
+  return error instanceof KubeApiError && (error.status === 401 || error.status === 403);
+}
+
 export function createKubeWriter(
   cluster: ClusterEndpoint,
   token: string,
-  options: { timeoutMs?: number; retry?: { attempts: number; baseMs: number; capMs: number } } = {},
+  options: {
+    timeoutMs?: number;
+    retry?: { attempts: number; baseMs: number; capMs: number };
+    /** From now, how long a refusal of this (new) credential is sent again; 0: never. */
+    settleMs?: number;
+  } = {},
 ): KubeWriter {
   const timeoutMs = options.timeoutMs ?? 20_000;
   const retry = options.retry ?? DEFAULT_RETRY;
+  const settledAt = Date.now() + (options.settleMs ?? CREDENTIAL_SETTLE_MS);
+  /** Once one request was let through, a refusal is the role's answer, not a cache's. */
+  let accepted = false;
   const connection = createKubeConnection(bearerTokenCredentials(cluster, token), {
     maxSockets: 4,
     userAgent: "deputy-executor",
@@ -70,12 +93,24 @@ export function createKubeWriter(
   }
 
   function send<T>(request: WriterRequest): Promise<T> {
-    return inSpan(`kube ${request.method}`, { kind: SpanKind.CLIENT }, () =>
-      withRetry(() => sendOnce<T>(request), {
-        ...retry,
-        retryable: (error) => isRetryableKubeFailure(request.method, request.path, error),
-      }),
-    );
+    return inSpan(`kube ${request.method}`, { kind: SpanKind.CLIENT }, async () => {
+      for (let attempt = 1; ; attempt++) {
+        try {
+          const result = await withRetry(() => sendOnce<T>(request), {
+            ...retry,
+            retryable: (error) => isRetryableKubeFailure(request.method, request.path, error),
+          });
+          accepted = true;
+          return result;
+        } catch (error) {
+          // A 404 or a 409 is an answer to an authorised request too.
+          if (error instanceof KubeApiError && !isRefusal(error)) accepted = true;
+          const wait = jitteredBackoff(attempt, SETTLE_BACKOFF);
+          if (accepted || !isRefusal(error) || Date.now() + wait > settledAt) throw error;
+          await sleep(wait);
+        }
+      }
+    });
   }
 
   async function sendOnce<T>({ method, path, body, contentType, query }: WriterRequest): Promise<T> {

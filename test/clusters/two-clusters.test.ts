@@ -68,7 +68,10 @@ afterAll(async () => {
 }, 60_000);
 
 async function statusOf(cluster: ClusterEndpoint, token: string, path: string): Promise<number> {
-  const writer = createKubeWriter(cluster, token, { retry: { attempts: 1, baseMs: 1, capMs: 1 } });
+  const writer = createKubeWriter(cluster, token, {
+    retry: { attempts: 1, baseMs: 1, capMs: 1 },
+    settleMs: 0,
+  });
   try {
     await writer.get(path);
     return 200;

@@ -158,7 +158,10 @@ describe("approval executor: propose → approve → JIT credential → revoke",
     // The minted token is refused by the API server now: the lease revocation deleted its account.
     const token = tokens.at(-1)!;
     expect(token.split(".")).toHaveLength(3);
-    const writer = createKubeWriter(env.cluster, token, { retry: { attempts: 1, baseMs: 1, capMs: 1 } });
+    const writer = createKubeWriter(env.cluster, token, {
+      retry: { attempts: 1, baseMs: 1, capMs: 1 },
+      settleMs: 0,
+    });
     const statusOf = (call: Promise<unknown>) =>
       call.then(
         () => 200,
@@ -411,7 +414,10 @@ describe("approval executor: propose → approve → JIT credential → revoke",
   it("the read identity still cannot write or read Secrets after all of this", async () => {
     const token = harness.deps.kube.kubeConfig.getCurrentUser()?.token;
     expect(token).toBeTruthy();
-    const reader = createKubeWriter(env.cluster, token!, { retry: { attempts: 1, baseMs: 1, capMs: 1 } });
+    const reader = createKubeWriter(env.cluster, token!, {
+      retry: { attempts: 1, baseMs: 1, capMs: 1 },
+      settleMs: 0,
+    });
     const write = await reader
       .patch(`/apis/apps/v1/namespaces/${NS}/deployments/web`, { spec: { replicas: 7 } }, "merge")
       .catch((error: unknown) => error);

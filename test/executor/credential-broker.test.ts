@@ -48,7 +48,10 @@ describe("credential broker (Vault dev server, real API server)", () => {
   }
 
   async function status(token: string, method: "get" | "delete", path: string): Promise<number> {
-    const writer = createKubeWriter(env.cluster, token, { retry: { attempts: 1, baseMs: 1, capMs: 1 } });
+    const writer = createKubeWriter(env.cluster, token, {
+      retry: { attempts: 1, baseMs: 1, capMs: 1 },
+      settleMs: 0,
+    });
     try {
       if (method === "get") await writer.get(path);
       else await writer.post(path, {});
