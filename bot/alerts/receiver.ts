@@ -7,6 +7,7 @@ import { fenceUntrusted, toolTextForPeople } from "../../core/fence.ts";
 import type { ConversationRef } from "../../core/identity.ts";
 import { META_KEYS } from "../../core/actions/meta.ts";
 import { clusterChoiceHelp } from "../../core/cluster-choice.ts";
+import { takeSlot } from "../../core/sliding-window.ts";
 import type { BotServices } from "../deps.ts";
 import { workspaceTeamId } from "../workspace.ts";
 import { sanitizeForSlack, splitForSlack } from "../sanitize.ts";
@@ -46,6 +47,8 @@ export interface AlertReceiverDeps {
   port: number;
   /** How long a fingerprint's message is remembered (default 7 days). */
   rememberSeconds?: number;
+  /** The clock of the rate limit (tests). */
+  now?: () => number;
 }
 
 export interface AlertReceiver {
@@ -95,13 +98,15 @@ export function createAlertHandler(
   // Threads are keyed by workspace like every other conversation, so a mention there finds the alert.
   const teamId = workspaceTeamId(client);
 
+  const now = deps.now ?? Date.now;
+  /** At most perMinute new messages in any 60 s, per channel, across replicas. */
   async function admit(channel: string): Promise<boolean> {
-    const window = `${services.redisPrefix}alertmanager:rate:${channel}:${Math.floor(Date.now() / 60_000)}`;
-    const [[, count]] = (await services.redis.multi().incr(window).expire(window, 120).exec()) as [
-      [unknown, number],
-      [unknown, number],
-    ];
-    return count <= deps.perMinute;
+    const verdict = await takeSlot(
+      services.redis,
+      [{ key: `${services.redisPrefix}alertmanager:rate:${channel}`, limit: deps.perMinute }],
+      { windowMs: 60_000, now: now() },
+    );
+    return verdict.allowed;
   }
 
   async function claim(alert: AlertmanagerAlert): Promise<boolean> {

@@ -561,11 +561,6 @@ describe("Alertmanager webhook", () => {
   });
 
   it("routes by labels with a fallback channel, and holds each channel to its rate limit", async () => {
-    // The receiver counts per channel per calendar minute: what follows must fall in one minute,
-    // or a new minute would start the count again part-way.
-    const left = 60_000 - (Date.now() % 60_000);
-    if (left < 20_000) await new Promise((resolve) => setTimeout(resolve, left + 100));
-
     const other = await deliver([alert("firing", randomBytes(8).toString("hex"), { namespace: "payments" })]);
     expect(other.body).toMatchObject({ posted: 1 });
     expect(JSON.stringify(inChannel(TRIAGE).at(-1)!.blocks)).toContain(
@@ -576,13 +571,61 @@ describe("Alertmanager webhook", () => {
       alert("firing", randomBytes(8).toString("hex"), { namespace: "payments", deployment: "nope" }),
     );
     const result = await deliver(burst);
-    // Three per minute per channel; the fallback channel already had one this minute.
+    // Three in any minute per channel; the fallback channel had one a moment ago.
     expect(result.body).toMatchObject({ rateLimited: 3 });
     expect(result.body.posted).toBe(2);
 
-    // The shop channel has its own count: it has had at most one this minute, and takes another.
+    // The shop channel has its own count: it has had one in the last minute, and takes another.
     const shop = await deliver([alert("firing", randomBytes(8).toString("hex"), { deployment: "nope" })]);
     expect(shop.body).toMatchObject({ posted: 1, rateLimited: 0 });
+  });
+});
+
+describe("Alertmanager rate limit across a minute's turn", () => {
+  it("lets no more than the limit through in any 60 s, however the calendar minutes fall", async () => {
+    const TOKEN = randomBytes(32).toString("hex");
+    const BOUNDARY = "C0BOUNDARY";
+    // Two seconds before a minute turns.
+    let clock = Math.ceil(Date.now() / 60_000) * 60_000 + 58_000;
+    const receiver = await startAlertReceiver({
+      services: bot.services,
+      client: bot.client,
+      token: TOKEN,
+      routes: parseAlertRoutes([`alertname=Boundary:${BOUNDARY}`], undefined),
+      perMinute: 2,
+      host: "127.0.0.1",
+      port: 0,
+      now: () => clock,
+    });
+    const fire = async (count: number): Promise<Record<string, unknown>> => {
+      const alerts = Array.from({ length: count }, () => ({
+        status: "firing",
+        labels: { alertname: "Boundary", namespace: NS },
+        annotations: {},
+        startsAt: new Date().toISOString(),
+        endsAt: "0001-01-01T00:00:00Z",
+        fingerprint: randomBytes(8).toString("hex"),
+      }));
+      const response = await fetch(`http://127.0.0.1:${receiver.port}${ALERTS_PATH}`, {
+        method: "POST",
+        headers: { "content-type": "application/json", authorization: `Bearer ${TOKEN}` },
+        body: JSON.stringify({ version: "4", status: "firing", receiver: "deputy", alerts }),
+      });
+      await bot.idle();
+      return (await response.json()) as Record<string, unknown>;
+    };
+    try {
+      expect(await fire(2)).toMatchObject({ posted: 2, rateLimited: 0 });
+      // Three seconds later the calendar minute has turned; the last 60 s still hold two.
+      clock += 3_000;
+      expect(await fire(2)).toMatchObject({ posted: 0, rateLimited: 2 });
+      // A minute after the first two, their slots are free again.
+      clock += 57_500;
+      expect(await fire(3)).toMatchObject({ posted: 2, rateLimited: 1 });
+      expect(slack.messages.filter((m) => m.channel === BOUNDARY && !m.thread_ts)).toHaveLength(4);
+    } finally {
+      await receiver.close();
+    }
   });
 });
 
