@@ -15,7 +15,7 @@ import { testSigner } from "../executor/support.ts";
 import { eventually } from "../helpers/testenv.ts";
 import { queueActionNotice } from "../../core/actions/notices.ts";
 import { apiError, startAnthropicFake, text, toolUse, type AnthropicFake } from "../fakes/anthropic.ts";
-import { startSlackFake, type FakeMessage, type SlackFake } from "../fakes/slack.ts";
+import { SLACK_ACK_DEADLINE_MS, startSlackFake, type FakeMessage, type SlackFake } from "../fakes/slack.ts";
 import { startStubMcp, type StubMcp } from "./helpers/stub-mcp.ts";
 import { slackFakeEnv } from "./helpers/over-fakes.ts";
 
@@ -256,16 +256,20 @@ describe("Slack request verification", () => {
 describe("mentions", () => {
   it("acknowledges at once, shows progress, and replaces the status with the sanitised answer", async () => {
     model.setScript([
-      toolUse("troubleshoot_pod", { namespace: "shop", name: "checkout" }),
+      // The model takes its time: the acknowledgement must not wait for it.
+      { ...toolUse("troubleshoot_pod", { namespace: "shop", name: "checkout" }), delayMs: 1500 },
       text("**checkout** crashes: NullPointerException. <!channel> see https://evil.example.com"),
     ]);
+    const callsBefore = mcp.calls.length;
     const sent = await slack.mention({
       user: ALICE,
       text: "why is checkout crashing in shop?",
       channel: CHANNEL,
     });
     expect(sent.status).toBe(200);
-    expect(sent.latencyMs).toBeLessThan(1000);
+    expect(sent.latencyMs).toBeLessThan(SLACK_ACK_DEADLINE_MS);
+    // Acknowledged before the work: no tool has been called for it yet.
+    expect(mcp.calls).toHaveLength(callsBefore);
     await bot.idle();
 
     const replies = slack.thread(CHANNEL, sent.ts).filter((m) => m.user === slack.botUserId);
@@ -362,7 +366,7 @@ describe("approval cards", () => {
     // Another approver approves: the card loses its buttons and says who approved.
     const approved = await slack.click({ user: BOB, message: card, actionId: APPROVE_ACTION_ID });
     expect(approved.status).toBe(200);
-    expect(approved.latencyMs).toBeLessThan(1000);
+    expect(approved.latencyMs).toBeLessThan(SLACK_ACK_DEADLINE_MS);
     await bot.idle();
     expect(decisions.map((d) => [d.actionId, d.approver, d.decision])).toEqual([
       [actionId, { kind: "slack", id: ALICE, teamId: slack.teamId }, "approve"],

@@ -60,6 +60,12 @@ export interface FakeFile {
   completed: boolean;
 }
 
+/**
+ * Slack's own limit for acknowledging an event, command or click: later, it
+ * shows the user an error and (for events) sends the request again.
+ */
+export const SLACK_ACK_DEADLINE_MS = 3000;
+
 export interface SendResult {
   status: number;
   body: string;
