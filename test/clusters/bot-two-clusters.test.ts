@@ -181,10 +181,15 @@ beforeAll(async () => {
 
   slack = await startSlackFake();
   model = await startAnthropicFake();
-  const config = parseConfig({ ...slackFakeEnv(slack), DEPUTY_APPROVERS: BOB });
+  const config = parseConfig({
+    ...slackFakeEnv(slack),
+    DEPUTY_APPROVERS: BOB,
+    DEPUTY_ALLOWED_CHANNELS: [EU, US, ANY].join(","),
+  });
   bot = createSlackApp({
     slack: config.slack,
     approvals: config.approvals,
+    access: config.access,
     redisPrefix: prefix,
     redis,
     logger: captured.logger,
@@ -571,6 +576,16 @@ describe("one bot, two clusters", () => {
     await slack.mention({ user: ALICE, text: "and now?", channel: ANY, threadTs: message.ts });
     await bot.idle();
     expect(toolCallsIn(harnessUs, ANY)).toHaveLength(usCalls + 1);
+
+    // Someone in a channel Deputy does not serve is told so at once: no form, nothing held.
+    const opened = slack.views.length;
+    const held = await redis.keys(`${prefix}ask-held:*`);
+    const elsewhere = { channel: "C0CLOTHER", ts: "1800002000.000200", text: "help", user: "U0SOMEONE" };
+    await slack.shortcut({ user: ALICE, callbackId: ASK_ABOUT_MESSAGE_CALLBACK_ID, message: elsewhere });
+    await bot.idle();
+    expect(slack.views).toHaveLength(opened);
+    expect(await redis.keys(`${prefix}ask-held:*`)).toEqual(held);
+    expect(String(slack.responseUrlPosts.at(-1)!.body.text)).toContain(":no_entry:");
 
     // The same submission again (a replay, or a second click) starts nothing.
     const after = model.requests.length;

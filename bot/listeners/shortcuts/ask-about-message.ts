@@ -9,6 +9,7 @@ import {
 import type { BotServices } from "../../deps.ts";
 import {
   askAboutMessage,
+  conversationOfSubject,
   holdRequest,
   needsClusterChoice,
   takeHeldRequest,
@@ -47,6 +48,12 @@ export function register(app: App, services: BotServices): void {
       services.tasks.run("ask_about_message", async () => {
         if (!(await needsClusterChoice(services, input))) {
           await askAboutMessage(services, client, input, explain);
+          return;
+        }
+        // Someone who may not ask here is told so at once, not asked for a cluster first.
+        const refusal = await services.access.refusal(input.requester, conversationOfSubject(input));
+        if (refusal) {
+          await explain(`:no_entry: ${sanitizePlain(refusal)}`);
           return;
         }
         // Nothing is posted or run until the person picks a cluster (trigger ids live 3 s).
