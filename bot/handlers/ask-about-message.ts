@@ -7,6 +7,7 @@ import type { BotServices } from "../deps.ts";
 import { sanitizePlain } from "../sanitize.ts";
 import { slackTextToPlain } from "../slack-text.ts";
 import { answerQuestion } from "./question.ts";
+import { bindThread } from "./thread-cluster.ts";
 
 /** Longest part of a message handed to the model as the subject. */
 export const MAX_SUBJECT_CHARS = 8_000;
@@ -81,6 +82,11 @@ export async function holdRequest(services: BotServices, input: AskAboutMessage)
   return id;
 }
 
+/** Forget a held request that will not be asked about (refused, or the form could not open). */
+export async function dropHeldRequest(services: BotServices, id: string): Promise<void> {
+  await services.redis.del(heldKey(services, id));
+}
+
 /**
  * The held request, taken once and by its asker only: another person's
  * submission leaves it in place; a second submission finds nothing.
@@ -118,7 +124,8 @@ export async function askAboutMessage(
     await explain(`:no_entry: ${sanitizePlain(refusal)}`);
     return;
   }
-  if (input.cluster !== undefined) await services.conversations.bindCluster(conversation, input.cluster);
+  // The person named it: like naming a cluster in the thread, even if it was bound meanwhile.
+  if (input.cluster !== undefined) await bindThread(services, conversation, input.cluster);
   try {
     await client.chat.postMessage({
       channel: conversation.channel,

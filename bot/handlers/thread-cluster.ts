@@ -51,15 +51,7 @@ export async function clusterOfThread(
   const bound = await services.conversations.boundCluster(conversation);
   if (choice.kind === "named") {
     const cluster = clusters.get(choice.cluster)!;
-    if (bound === cluster.name) return { cluster, text: choice.text };
-    await services.conversations.bindCluster(conversation, cluster.name);
-    if (bound) {
-      // The agent's next turn in this thread hears it, whether this message is a turn or a command.
-      await services.conversations.addNote(
-        conversation,
-        `The user moved this thread from cluster ${bound} to cluster ${cluster.name}. Your tools now read ${cluster.name} only; anything found earlier in this thread was about ${bound}.`,
-      );
-    }
+    await bindThread(services, conversation, cluster.name, bound);
     return { cluster, text: choice.text };
   }
   const current = bound === undefined ? undefined : clusters.get(bound);
@@ -77,4 +69,26 @@ export async function clusterOfThread(
   }
   await services.conversations.bindCluster(conversation, fallback.name);
   return { cluster: fallback, text: choice.text };
+}
+
+/**
+ * Bind a thread to the cluster someone named. When it was bound to another,
+ * the agent's next turn in it hears of the move, whether the naming came with
+ * a turn, a command or the cluster form.
+ */
+export async function bindThread(
+  services: BotServices,
+  conversation: ConversationRef,
+  cluster: string,
+  bound?: string,
+): Promise<void> {
+  const previous = bound ?? (await services.conversations.boundCluster(conversation));
+  if (previous === cluster) return;
+  await services.conversations.bindCluster(conversation, cluster);
+  if (previous) {
+    await services.conversations.addNote(
+      conversation,
+      `The user moved this thread from cluster ${previous} to cluster ${cluster}. Your tools now read ${cluster} only; anything found earlier in this thread was about ${previous}.`,
+    );
+  }
 }

@@ -595,6 +595,27 @@ describe("one bot, two clusters", () => {
     expect(model.requests).toHaveLength(after);
   });
 
+  it("a cluster picked on the form moves a thread someone bound meanwhile, and the agent is told", async () => {
+    const message = { channel: ANY, ts: "1800003000.000100", text: "is it down?", user: "U0SOMEONE" };
+    slack.messages.push({ ...message, thread_ts: undefined, blocks: undefined, updates: 0 });
+    await slack.shortcut({ user: ALICE, callbackId: ASK_ABOUT_MESSAGE_CALLBACK_ID, message });
+    await bot.idle();
+    const modal = slack.views.filter((v) => v.method === "views.open").at(-1)!.view;
+    // While the form is open, someone binds the message's thread to prod-eu.
+    await slack.mention({ user: BOB, text: "--cluster prod-eu", channel: ANY, threadTs: message.ts });
+    await bot.idle();
+    expect(replies(ANY, message.ts).at(-1)!.text).toContain("works on cluster prod-eu now");
+
+    const requests = model.requests.length;
+    const usCalls = toolCallsIn(harnessUs, ANY).length;
+    await slack.submitView({ user: ALICE, view: modal, values: chosen("prod-us") });
+    await bot.idle();
+    expect(toolCallsIn(harnessUs, ANY)).toHaveLength(usCalls + 1);
+    expect(promptOf(model.requests[requests]!.body)).toContain(
+      "moved this thread from cluster prod-eu to cluster prod-us",
+    );
+  });
+
   it("/deputy pending --cluster lists only that cluster's actions, pause and health", async () => {
     await slack.mention({ user: ALICE, text: `scale ${ONLY_EU} to 4`, channel: EU });
     await slack.mention({ user: ALICE, text: `scale ${ONLY_US} to 4`, channel: US });

@@ -10,6 +10,7 @@ import type { BotServices } from "../../deps.ts";
 import {
   askAboutMessage,
   conversationOfSubject,
+  dropHeldRequest,
   holdRequest,
   needsClusterChoice,
   takeHeldRequest,
@@ -50,14 +51,18 @@ export function register(app: App, services: BotServices): void {
           await askAboutMessage(services, client, input, explain);
           return;
         }
-        // Someone who may not ask here is told so at once, not asked for a cluster first.
-        const refusal = await services.access.refusal(input.requester, conversationOfSubject(input));
+        // Someone who may not ask here is told so at once, not asked for a cluster first. Both
+        // run together: the trigger id lives 3 s.
+        const [refusal, held] = await Promise.all([
+          services.access.refusal(input.requester, conversationOfSubject(input)),
+          holdRequest(services, input),
+        ]);
         if (refusal) {
+          await dropHeldRequest(services, held);
           await explain(`:no_entry: ${sanitizePlain(refusal)}`);
           return;
         }
-        // Nothing is posted or run until the person picks a cluster (trigger ids live 3 s).
-        const held = await holdRequest(services, input);
+        // Nothing is posted or run until the person picks a cluster.
         try {
           await client.views.open({
             trigger_id: shortcut.trigger_id,
@@ -65,9 +70,10 @@ export function register(app: App, services: BotServices): void {
           });
         } catch (error) {
           services.logger.warn({ err: describeError(error) }, "cluster choice could not be opened");
+          await dropHeldRequest(services, held);
           await explain(
             sanitizePlain(
-              `This channel has no default cluster and I could not ask which one you mean (${describeError(error)}). Mention me in the thread naming one: \`--cluster ${services.clusters.names[0]}\`.`,
+              `This channel has no default cluster and I could not ask which one you mean (${describeError(error)}). Reply to the message mentioning me with \`--cluster <name>\`, one of: ${services.clusters.names.map((name) => `\`${name}\``).join(", ")}.`,
             ),
           );
         }
@@ -85,7 +91,17 @@ export function register(app: App, services: BotServices): void {
       });
       return;
     }
-    const held = await takeHeldRequest(services, view.private_metadata, body.user.id);
+    let held: Awaited<ReturnType<typeof takeHeldRequest>>;
+    try {
+      held = await takeHeldRequest(services, view.private_metadata, body.user.id);
+    } catch (error) {
+      services.logger.warn({ err: describeError(error) }, "held request could not be read");
+      await ack({
+        response_action: "errors",
+        errors: { [ASK_CLUSTER_BLOCK_ID]: "I could not read this request just now; try again in a moment." },
+      });
+      return;
+    }
     if (held === "gone" || held === "not-yours") {
       await ack({
         response_action: "errors",
