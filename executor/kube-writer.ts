@@ -59,8 +59,16 @@ export function isRetryableKubeFailure(method: string, path: string, error: unkn
 export const CREDENTIAL_SETTLE_MS = 10_000;
 const SETTLE_BACKOFF = { baseMs: 100, capMs: 1_000, jitter: "equal" } as const;
 
+/**
+ * A refusal a cache that lags could explain: 401 (the account is not known
+ * yet) or RBAC's 403 (`… is forbidden: User "…" cannot patch resource …`).
+ * An admission policy, a webhook or a quota also answer 403; those are final.
+ */
+const RBAC_FORBIDDEN = /is forbidden: User "[^"]*" cannot /;
+
 function isRefusal(error: unknown): boolean {
-  return error instanceof KubeApiError && (error.status === 401 || error.status === 403);
+  if (!(error instanceof KubeApiError)) return false;
+  return error.status === 401 || (error.status === 403 && RBAC_FORBIDDEN.test(error.message));
 }
 
 export function createKubeWriter(
@@ -103,7 +111,7 @@ export function createKubeWriter(
           accepted = true;
           return result;
         } catch (error) {
-          // A 404 or a 409 is an answer to an authorised request too.
+          // A 404, a 409 or an admission's 403 is an answer to an authorised request too.
           if (error instanceof KubeApiError && !isRefusal(error)) accepted = true;
           const wait = jitteredBackoff(attempt, SETTLE_BACKOFF);
           if (accepted || !isRefusal(error) || Date.now() + wait > settledAt) throw error;
