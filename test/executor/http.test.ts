@@ -34,14 +34,12 @@ describe("executor HTTP endpoint and client", () => {
   const keys = generateKeys(["executorCaller"]);
   const signed = (url: string) => createExecutorClient({ url, key: keys.executorCaller! });
 
-  beforeAll(async () => {
-    redis = connectRedis();
-    prefix = testPrefix("http");
-    store = createActionStore(redis, { prefix, ttlSeconds: 900, signer: testSigner() });
+  /** A broker whose OpenBao is at `addr`, logging in with a JWT from a file. */
+  async function brokerAt(addr: string, timeoutMs: number): Promise<CredentialBroker> {
     const dir = await mkdtemp(join(tmpdir(), "deputy-jwt-"));
     await writeFile(join(dir, "token"), "header.payload.signature");
-    broker = createCredentialBroker({
-      openbao: createOpenBaoClient({ addr: "http://127.0.0.1:9", timeoutMs: 500 }),
+    return createCredentialBroker({
+      openbao: createOpenBaoClient({ addr, timeoutMs }),
       logger: captured.logger,
       authMount: "kubernetes",
       authRole: "deputy-executor",
@@ -49,9 +47,16 @@ describe("executor HTTP endpoint and client", () => {
       jwtPath: join(dir, "token"),
       retry: { attempts: 3, baseMs: 10, capMs: 40 },
     });
-    const executor = createApprovalExecutor({
+  }
+
+  /** The executor these tests decide through, over `using` (and any settings of its own). */
+  function executorOver(
+    using: CredentialBroker,
+    extra: Partial<Parameters<typeof createApprovalExecutor>[0]> = {},
+  ): ReturnType<typeof createApprovalExecutor> {
+    return createApprovalExecutor({
       store,
-      broker,
+      broker: using,
       roles: loadOpenBaoRoles(),
       cluster: { server: "https://127.0.0.1:9", caPem: undefined },
       audit: captured.audit,
@@ -60,7 +65,16 @@ describe("executor HTTP endpoint and client", () => {
       twoPersonRule: { normal: true, high: true },
       protectedNamespaces: ["kube-system"],
       clusterName: "test",
+      ...extra,
     });
+  }
+
+  beforeAll(async () => {
+    redis = connectRedis();
+    prefix = testPrefix("http");
+    store = createActionStore(redis, { prefix, ttlSeconds: 900, signer: testSigner() });
+    broker = await brokerAt("http://127.0.0.1:9", 500);
+    const executor = executorOver(broker);
     server = await startExecutorHttpServer({
       executor,
       logger: captured.logger,
@@ -209,19 +223,7 @@ describe("executor HTTP endpoint and client", () => {
   });
 
   it("refuses approvals while the anomaly detector has paused writes, but still takes rejections", async () => {
-    const paused = createApprovalExecutor({
-      store,
-      broker,
-      roles: loadOpenBaoRoles(),
-      cluster: { server: "https://127.0.0.1:9", caPem: undefined },
-      audit: captured.audit,
-      logger: captured.logger,
-      approvers: { slackUserIds: [bob.id], localApproverIds: [] },
-      twoPersonRule: { normal: true, high: true },
-      protectedNamespaces: ["kube-system"],
-      clusterName: "test",
-      writePause: () => writePauseStatus(redis, prefix),
-    });
+    const paused = executorOver(broker, { writePause: () => writePauseStatus(redis, prefix) });
     await pauseWrites(redis, { rule: "delete-burst", reason: "7 deletes in a minute" }, prefix);
     const action = await store.create(draft());
     const minted = broker.stats().logins;
@@ -246,31 +248,9 @@ describe("executor HTTP endpoint and client", () => {
     // An OpenBao that never answers: an approval stays running through its bounded retries.
     const silent = createServer(() => undefined);
     await new Promise<void>((resolve) => silent.listen(0, "127.0.0.1", resolve));
-    const dir = await mkdtemp(join(tmpdir(), "deputy-jwt-"));
-    await writeFile(join(dir, "token"), "header.payload.signature");
-    const executor = createApprovalExecutor({
-      store,
-      broker: createCredentialBroker({
-        openbao: createOpenBaoClient({
-          addr: `http://127.0.0.1:${(silent.address() as AddressInfo).port}`,
-          timeoutMs: 400,
-        }),
-        logger: captured.logger,
-        authMount: "kubernetes",
-        authRole: "deputy-executor",
-        secretsMount: "kubernetes",
-        jwtPath: join(dir, "token"),
-        retry: { attempts: 3, baseMs: 10, capMs: 40 },
-      }),
-      roles: loadOpenBaoRoles(),
-      cluster: { server: "https://127.0.0.1:9", caPem: undefined },
-      audit: captured.audit,
-      logger: captured.logger,
-      approvers: { slackUserIds: [bob.id], localApproverIds: [] },
-      twoPersonRule: { normal: true, high: true },
-      protectedNamespaces: ["kube-system"],
-      clusterName: "test",
-    });
+    const executor = executorOver(
+      await brokerAt(`http://127.0.0.1:${(silent.address() as AddressInfo).port}`, 400),
+    );
     const stopping = await startExecutorHttpServer({
       executor,
       logger: captured.logger,
