@@ -125,7 +125,10 @@ export async function askAboutMessage(
     return;
   }
   // The person named it: like naming a cluster in the thread, even if it was bound meanwhile.
-  if (input.cluster !== undefined) await bindThread(services, conversation, input.cluster);
+  if (input.cluster !== undefined) {
+    const bound = await services.conversations.boundCluster(conversation);
+    await bindThread(services, conversation, input.cluster, bound);
+  }
   try {
     await client.chat.postMessage({
       channel: conversation.channel,

@@ -80,9 +80,9 @@ export async function bindThread(
   services: BotServices,
   conversation: ConversationRef,
   cluster: string,
-  bound?: string,
+  /** What the thread is bound to now (read by the caller, once). */
+  previous: string | undefined,
 ): Promise<void> {
-  const previous = bound ?? (await services.conversations.boundCluster(conversation));
   if (previous === cluster) return;
   await services.conversations.bindCluster(conversation, cluster);
   if (previous) {

@@ -11,6 +11,7 @@ import {
   askAboutMessage,
   conversationOfSubject,
   dropHeldRequest,
+  HELD_REQUEST_SECONDS,
   holdRequest,
   needsClusterChoice,
   takeHeldRequest,
@@ -82,38 +83,25 @@ export function register(app: App, services: BotServices): void {
   );
 
   app.view<ViewSubmitAction>(ASK_CLUSTER_CALLBACK_ID, async ({ ack, body, view, client }) => {
+    /** The form stays open with this sentence under the cluster field; nothing is used up. */
+    const answerOnForm = (sentence: string): Promise<void> =>
+      ack({ response_action: "errors", errors: { [ASK_CLUSTER_BLOCK_ID]: sentence } });
     const name = view.state.values[ASK_CLUSTER_BLOCK_ID]?.[ASK_CLUSTER_SELECT_ID]?.selected_option?.value;
     const cluster = name === undefined ? undefined : services.clusters.get(name);
-    if (!cluster) {
-      await ack({
-        response_action: "errors",
-        errors: { [ASK_CLUSTER_BLOCK_ID]: "Pick one of the clusters listed." },
-      });
-      return;
-    }
+    if (!cluster) return answerOnForm("Pick one of the clusters listed.");
     let held: Awaited<ReturnType<typeof takeHeldRequest>>;
     try {
       held = await takeHeldRequest(services, view.private_metadata, body.user.id);
     } catch (error) {
       services.logger.warn({ err: describeError(error) }, "held request could not be read");
-      await ack({
-        response_action: "errors",
-        errors: { [ASK_CLUSTER_BLOCK_ID]: "I could not read this request just now; try again in a moment." },
-      });
-      return;
+      return answerOnForm("I could not read this request just now; try again in a moment.");
     }
-    if (held === "gone" || held === "not-yours") {
-      await ack({
-        response_action: "errors",
-        errors: {
-          [ASK_CLUSTER_BLOCK_ID]:
-            held === "gone"
-              ? "This request is no longer open (it was sent already, or 15 minutes passed). Close this and run the shortcut again."
-              : "Only the person who asked can choose the cluster.",
-        },
-      });
-      return;
+    if (held === "gone") {
+      return answerOnForm(
+        `This request is no longer open (it was sent already, or ${HELD_REQUEST_SECONDS / 60} minutes passed). Close this and run the shortcut again.`,
+      );
     }
+    if (held === "not-yours") return answerOnForm("Only the person who asked can choose the cluster.");
     await ack();
     const explain = (text: string): Promise<unknown> =>
       client.chat.postEphemeral({ channel: held.subject.channel, user: held.requester.id, text });
