@@ -118,6 +118,19 @@ export function sanitizeInCodeBlock(text: string): string {
   return sanitizeForSlack(text, { markdown: false, inCodeBlock: true });
 }
 
+/**
+ * For an approval view's line inside a ``` block: escaped so it can neither
+ * ping nor link nor close the block, and otherwise shown exactly. Never
+ * redacted: what an approver approves must be what runs, so a value that
+ * looks like a credential is refused at proposal (core/actions/effect.ts)
+ * instead of being hidden here.
+ */
+export function escapeApprovalLine(text: string): string {
+  return escapeMrkdwn(text)
+    .replace(BROADCAST, (_m, at: string, word: string) => `${at}\u200b${word}`)
+    .replace(/`{3,}/g, (run) => "'".repeat(run.length));
+}
+
 /** Apply `transform` to the parts of `text` that are not in code spans or fences. */
 function replaceOutsideCode(text: string, transform: (segment: string) => string): string {
   const parts = text.split(/(```[\s\S]*?```|`[^`\n]*`)/g);

@@ -10,6 +10,8 @@ import { ActionFailed, describeTarget } from "../core/actions/action-type.ts";
 import type { ActionStep, Decision, DecisionResult, PendingAction } from "../core/actions/schema.ts";
 import { ACTION_ID_PATTERN, ActionTampered, type ActionStore } from "../core/actions/store.ts";
 import { actionTypeOf } from "../core/actions/types/index.ts";
+import { boundWrite } from "../core/actions/bound-write.ts";
+import { approvalViewOf, viewFitsSlack } from "../core/actions/view.ts";
 import { ActionTimedOut, actionBudgetMs, leaseTtlSeconds } from "../core/actions/budget.ts";
 import { checkDecision, decisionRequestSchema, parseDecisionRequest } from "./approval-checks.ts";
 import { isAuthorisedApprover, type ApproverPolicy, type DecisionContext } from "./approvers.ts";
@@ -188,6 +190,13 @@ export function createApprovalExecutor(deps: ApprovalExecutorDeps): ApprovalExec
           `The stored ${action.tool} action does not match its declaration`,
         );
       }
+      // What was never shown whole was never approved: refuse before any credential exists.
+      if (!viewFitsSlack(approvalViewOf(action))) {
+        throw new ActionFailed(
+          "INPUT_INVALID",
+          `The stored ${action.tool} change is longer than Slack can show whole, so nobody saw all of it; nothing was done.`,
+        );
+      }
       const role = roleForAction(deps.roles, type.name, type.roleKind?.(args.data));
       // An overall deadline, and a credential that lives as long as the action may (within a bound).
       const budgetMs = actionBudgetMs(type.budgetMs?.(args.data, evidence.data), deps.maxActionMs);
@@ -206,12 +215,18 @@ export function createApprovalExecutor(deps: ApprovalExecutorDeps): ApprovalExec
             credential.token,
             deps.kubeRetry ? { retry: deps.kubeRetry } : {},
           );
+          const request = type.request?.(args.data, evidence.data, action.target);
           const run = () =>
             type.run({
               kube,
               action,
               args: args.data,
               evidence: evidence.data,
+              effect: action.effect,
+              writeApproved: () => {
+                if (!request) throw new ActionFailed("INPUT_INVALID", `${action.tool} declares no request`);
+                return boundWrite({ kube, action, effect: action.effect }, request);
+              },
               protectedNamespaces: deps.protectedNamespaces,
               logger,
               step,

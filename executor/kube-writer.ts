@@ -1,7 +1,8 @@
 import { DeputyError, describeError } from "../core/errors.ts";
 import { KubeApiError, type KubeStatus } from "../core/kube/errors.ts";
 import { bearerTokenCredentials, createKubeConnection, readBody } from "../core/kube/transport.ts";
-import type { KubeWriter } from "../core/actions/action-type.ts";
+import { PATCH_CONTENT_TYPES, type KubeWriter } from "../core/actions/action-type.ts";
+import { parseWarnings } from "../core/kube/warnings.ts";
 import { DEFAULT_RETRY, jitteredBackoff, sleep, withRetry } from "../core/backoff.ts";
 import { inSpan, SpanKind } from "../core/tracing.ts";
 
@@ -22,12 +23,7 @@ export interface ClusterEndpoint {
   caPem: string | undefined;
 }
 
-const CONTENT_TYPES = {
-  merge: "application/merge-patch+json",
-  strategic: "application/strategic-merge-patch+json",
-  json: "application/json-patch+json",
-  apply: "application/apply-patch+yaml",
-} as const;
+const CONTENT_TYPES = PATCH_CONTENT_TYPES;
 
 /**
  * Whether a failed call may be sent again. Reads: any 429/5xx or network error.
@@ -100,7 +96,11 @@ export function createKubeWriter(
     query?: Record<string, string> | undefined;
   }
 
-  function send<T>(request: WriterRequest): Promise<T> {
+  async function send<T>(request: WriterRequest): Promise<T> {
+    return (await sendWithWarnings<T>(request)).json;
+  }
+
+  function sendWithWarnings<T>(request: WriterRequest): Promise<{ json: T; warnings: string[] }> {
     return inSpan(`kube ${request.method}`, { kind: SpanKind.CLIENT }, async () => {
       for (let attempt = 1; ; attempt++) {
         try {
@@ -121,7 +121,13 @@ export function createKubeWriter(
     });
   }
 
-  async function sendOnce<T>({ method, path, body, contentType, query }: WriterRequest): Promise<T> {
+  async function sendOnce<T>({
+    method,
+    path,
+    body,
+    contentType,
+    query,
+  }: WriterRequest): Promise<{ json: T; warnings: string[] }> {
     const search = query && Object.keys(query).length > 0 ? `?${new URLSearchParams(query).toString()}` : "";
     let response;
     try {
@@ -151,7 +157,8 @@ export function createKubeWriter(
     } catch {
       json = undefined;
     }
-    if (status >= 200 && status < 300) return json as T;
+    if (status >= 200 && status < 300)
+      return { json: json as T, warnings: parseWarnings(response.headers.warning) };
     throw new KubeApiError(method, path, status, json as KubeStatus | undefined, text.slice(0, 300));
   }
 
@@ -161,6 +168,16 @@ export function createKubeWriter(
     patch: (path, body, type, query) =>
       send({ method: "PATCH", path, body, contentType: CONTENT_TYPES[type], query }),
     post: (path, body, query) => send({ method: "POST", path, body, contentType: "application/json", query }),
+    async send(request, options = {}) {
+      const answer = await sendWithWarnings<unknown>({
+        method: request.method,
+        path: request.path,
+        body: request.body,
+        contentType: CONTENT_TYPES[request.patchType],
+        query: options.dryRun ? { ...request.query, dryRun: "All" } : request.query,
+      });
+      return { object: answer.json, warnings: answer.warnings };
+    },
     close: () => connection.close(),
   };
 }

@@ -1,9 +1,10 @@
 import type { types } from "@slack/bolt";
 import { describeTarget, type ApprovalView } from "../../core/actions/action-type.ts";
 import { shortDigest } from "../../core/actions/digest.ts";
+import { fullViewLines, VIEW_LIMITS, viewFitsSlack } from "../../core/actions/view.ts";
 import type { DecisionResult, PendingAction } from "../../core/actions/schema.ts";
 import type { Identity } from "../../core/identity.ts";
-import { sanitizeForSlack, sanitizeInCodeBlock, sanitizePlain } from "../sanitize.ts";
+import { escapeApprovalLine, sanitizeForSlack, sanitizePlain } from "../sanitize.ts";
 
 type KnownBlock = types.KnownBlock;
 
@@ -23,9 +24,9 @@ export const REJECT_ACTION_ID = "deputy_reject";
 export const VIEW_CHANGE_ACTION_ID = "deputy_view_change";
 
 /** Room for the change lines on a card: four code sections, under Slack's 3,000 characters each. */
-const SECTION_CHARS = 2800;
-const MAX_CHANGE_SECTIONS = 4;
-const MODAL_SECTIONS = 98;
+const SECTION_CHARS: number = VIEW_LIMITS.sectionChars;
+const MAX_CHANGE_SECTIONS = VIEW_LIMITS.cardSections;
+const MODAL_SECTIONS = VIEW_LIMITS.modalSections;
 
 /** "act_…|<digest>": what the Approve and Reject buttons carry. */
 export function decisionValue(action: Pick<PendingAction, "id" | "digest">): string {
@@ -52,8 +53,8 @@ export function packLines(lines: readonly string[], limit = SECTION_CHARS): stri
     started = true;
   };
   for (const raw of lines) {
-    // Field paths and values stay readable in code; broadcasts, markup and secret shapes do not pass.
-    const line = sanitizeInCodeBlock(raw);
+    // Field paths and values exactly as they will be applied; broadcasts and markup do not pass.
+    const line = escapeApprovalLine(raw);
     if (line.length === 0) push("");
     for (let i = 0; i < line.length; i += limit) push(line.slice(i, i + limit));
   }
@@ -61,15 +62,8 @@ export function packLines(lines: readonly string[], limit = SECTION_CHARS): stri
   return chunks;
 }
 
-/** Everything the full view shows, security first. */
-export function fullChangeLines(view: ApprovalView): string[] {
-  return [
-    ...(view.security.length > 0 ? ["Read first:", ...view.security.map((line) => `  ${line}`)] : []),
-    "What changes:",
-    ...view.changes.map((line) => `  ${line}`),
-    ...(view.notes.length > 0 ? ["Notes:", ...view.notes.map((line) => `  ${line}`)] : []),
-  ];
-}
+/** Everything the full view shows, security first (measured by the same function at proposal). */
+export const fullChangeLines = fullViewLines;
 
 export function mentionIdentity(identity: Identity | undefined): string {
   if (!identity) return "someone";
@@ -180,6 +174,32 @@ export interface ApprovalCardOptions {
   nameCluster?: boolean;
 }
 
+/** Approve: carries the action's id and digest; high-risk or long changes ask for confirmation. */
+function approveButton(
+  action: PendingAction,
+  high: boolean,
+  changes: ChangeBlocks,
+  confirmText: string,
+): types.Button {
+  return {
+    type: "button",
+    action_id: APPROVE_ACTION_ID,
+    text: { type: "plain_text", text: "Approve", emoji: true },
+    style: "primary",
+    value: decisionValue(action),
+    ...(high || changes.truncated
+      ? {
+          confirm: {
+            title: { type: "plain_text", text: high ? "High-risk change" : "Long change" },
+            text: { type: "plain_text", text: confirmText.slice(0, 300) },
+            confirm: { type: "plain_text", text: "Approve" },
+            deny: { type: "plain_text", text: "Cancel" },
+          },
+        }
+      : {}),
+  };
+}
+
 /** The card posted in the thread for a stored pending action. */
 export function approvalCardBlocks(
   action: PendingAction,
@@ -188,6 +208,8 @@ export function approvalCardBlocks(
 ): KnownBlock[] {
   const changes = changeBlocks(view);
   const high = action.risk.level === "high";
+  // A change Slack cannot show whole has no Approve button (and the executor would refuse it).
+  const showable = viewFitsSlack(view);
   const confirmText = [
     high ? "High risk. " : "",
     changes.truncated
@@ -228,23 +250,7 @@ export function approvalCardBlocks(
       type: "actions",
       block_id: "deputy_decision",
       elements: [
-        {
-          type: "button",
-          action_id: APPROVE_ACTION_ID,
-          text: { type: "plain_text", text: "Approve", emoji: true },
-          style: "primary",
-          value: decisionValue(action),
-          ...(high || changes.truncated
-            ? {
-                confirm: {
-                  title: { type: "plain_text", text: high ? "High-risk change" : "Long change" },
-                  text: { type: "plain_text", text: confirmText.slice(0, 300) },
-                  confirm: { type: "plain_text", text: "Approve" },
-                  deny: { type: "plain_text", text: "Cancel" },
-                },
-              }
-            : {}),
-        },
+        ...(showable ? [approveButton(action, high, changes, confirmText)] : []),
         {
           type: "button",
           action_id: REJECT_ACTION_ID,
@@ -287,7 +293,7 @@ export function fullChangeModal(action: PendingAction, view: ApprovalView): type
       type: "section",
       text: {
         type: "mrkdwn",
-        text: ":warning: This change is too long for Slack to show whole. Do not approve it from Slack; review it where it can be read in full.",
+        text: ":no_entry: This change is too long for Slack to show whole, so it cannot be approved here: the executor refuses to run a change nobody could read whole. Propose it through Git instead.",
       },
     });
   }

@@ -3,6 +3,7 @@ import { DeputyError } from "../errors.ts";
 import type { Logger } from "../logger.ts";
 import type { ActionTarget, PendingAction, RiskFlag } from "./schema.ts";
 import type { PodTemplateChange } from "./pod-spec.ts";
+import type { Effect } from "./effect.ts";
 
 /**
  * One declaration per write action: its name, its typed arguments, the
@@ -12,8 +13,42 @@ import type { PodTemplateChange } from "./pod-spec.ts";
  * its runner and its role can no longer drift apart.
  */
 
+export type PatchType = "merge" | "strategic" | "json" | "apply";
+
+export const PATCH_CONTENT_TYPES: Record<PatchType, string> = {
+  merge: "application/merge-patch+json",
+  strategic: "application/strategic-merge-patch+json",
+  json: "application/json-patch+json",
+  apply: "application/apply-patch+yaml",
+};
+
+/**
+ * The one request an action sends to change one object. Built by the action
+ * type from the stored arguments and evidence only, so the same function
+ * builds the proposal's dry run (preview identity), the executor's repeated
+ * dry run and the write itself (the just-in-time credential).
+ */
+export interface WriteRequest {
+  /** The object the request writes. */
+  object: { kind: string; namespace?: string | undefined; name: string };
+  method: "PATCH";
+  path: string;
+  patchType: PatchType;
+  body: unknown;
+  /** fieldManager and the like; dryRun is added by whoever sends a dry run. */
+  query: Record<string, string>;
+}
+
+/** An answer to a write request: the object as the API server returned it, and its warnings. */
+export interface WriteAnswer {
+  object: unknown;
+  warnings: string[];
+}
+
 /** The executor's Kubernetes client for one action, with the action's minted credential. */
 export interface KubeWriter {
+  /** Send a write request, as a server-side dry run (dryRun=All) when asked. */
+  send(request: WriteRequest, options?: { dryRun?: boolean }): Promise<WriteAnswer>;
   get<T>(path: string, query?: Record<string, string>): Promise<T>;
   patch<T>(
     path: string,
@@ -33,6 +68,14 @@ export interface RunContext<Args, Evidence = unknown> {
   args: Args;
   /** What the card showed beside the arguments, parsed by the evidence schema. */
   evidence: Evidence;
+  /** The approved dry-run result, for an action type that declares its request. */
+  effect?: Effect | undefined;
+  /**
+   * Send the action type's request, bound to the approved result: repeated as
+   * a dry run with this credential first, written only if the answer is the
+   * approved one (core/actions/bound-write.ts).
+   */
+  writeApproved(): Promise<WriteAnswer>;
   protectedNamespaces: readonly string[];
   logger: Logger;
   /**
@@ -113,6 +156,12 @@ export interface ActionType<Args extends Record<string, unknown>, Evidence exten
   /** Risks this action knows about itself (scaling to zero, a Recreate restart). */
   flags?: (args: Args, evidence: Evidence) => RiskFlag[];
   view(args: Args, evidence: Evidence, target: ActionTarget): ApprovalView;
+  /**
+   * The request this action sends to change its one object. An action type
+   * that declares it is proposed with the API server's dry-run answer to it
+   * (the effect), and runs only while a repeated dry run gives that answer.
+   */
+  request?: (args: Args, evidence: Evidence, target: ActionTarget) => WriteRequest;
   /**
    * How long a run may take at most, in ms: its deadline, and what its
    * credential's TTL is sized to (core/actions/budget.ts; default 2 min).

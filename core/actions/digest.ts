@@ -7,7 +7,8 @@ import type { Proposal } from "./schema.ts";
  *
  * - The digest is what a person can compare: sha256 over everything that
  *   decides what runs and who may decide it (cluster, tool, typed arguments,
- *   target uid and resourceVersion, requester, risk, expiry). The card shows
+ *   target uid and resourceVersion, the API server's dry-run result,
+ *   requester, risk, expiry). The card shows
  *   its first characters and the button carries it whole, so a click approves
  *   that content and nothing else.
  * - The MAC is what Redis cannot forge: HMAC-SHA256 over the whole proposal
@@ -17,7 +18,7 @@ import type { Proposal } from "./schema.ts";
 
 export type DigestParts = Pick<
   Proposal,
-  "cluster" | "tool" | "arguments" | "target" | "requester" | "risk" | "expiresAt"
+  "cluster" | "tool" | "arguments" | "target" | "requester" | "risk" | "expiresAt" | "effect"
 >;
 
 export function actionDigest(parts: DigestParts): string {
@@ -28,6 +29,8 @@ export function actionDigest(parts: DigestParts): string {
         tool: parts.tool,
         arguments: parts.arguments,
         target: parts.target,
+        // The API server's answer the approver sees and the run is bound to.
+        ...(parts.effect ? { result: parts.effect.digest, warnings: parts.effect.warnings } : {}),
         // Who asked decides who may approve (two-person rule): the id is the person.
         requester: { kind: parts.requester.kind, id: parts.requester.id },
         risk: parts.risk,

@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { conversationSchema, identitySchema } from "../identity.ts";
+import { effectSchema } from "./effect.ts";
 
 /**
  * A proposed cluster write, stored server-side until a human decides. The
@@ -73,6 +74,12 @@ export const proposalSchema = z.object({
   /** What the proposer read to build the approval view (the live object, the pods affected). */
   evidence: z.record(z.string(), z.unknown()),
   target: targetSchema,
+  /**
+   * The API server's dry-run answer to the exact request, beside the live
+   * object: what the approver sees and what the run is bound to (effect.ts).
+   * Every action type that declares its request has one.
+   */
+  effect: effectSchema.optional(),
   risk: riskSchema,
   reason: z.string().optional(),
   requester: identitySchema,

@@ -1,19 +1,45 @@
 import { z } from "zod";
-import { isKubeApiError } from "../../kube/errors.ts";
-import { ActionFailed, assertUnchanged, defineActionType, type ObjectMeta } from "../action-type.ts";
+import { defineActionType, type WriteRequest } from "../action-type.ts";
 import { APPLY_KINDS, applyObjectPath, isApplyKind, type ApplyKind } from "../apply-kinds.ts";
 import { fieldChanges } from "../diff.ts";
 import { podSpecOfWorkload, podSpecSummary } from "../pod-spec.ts";
 import { namespaceName, objectName } from "./support.ts";
 
 /**
- * apply_manifest: server-side apply of one object of an allowed kind, first as
- * a server-side dry run (admission, validation and field conflicts are found
- * before anything changes), then for real, with the live resourceVersion as
- * precondition. Never `force`: a field owned by another manager is a 409.
- * The approver sees every field the manifest sets (or changes), in full.
+ * apply_manifest: server-side apply of one object of an allowed kind (field
+ * manager deputy, never `force`: a field owned by another manager is a 409).
+ * The approver sees the API server's dry-run answer: the object after the
+ * manifest is merged into the live one, which is more than the manifest
+ * names (list entries it adds to, fields it prunes).
  */
 const object = z.record(z.string(), z.unknown());
+
+/** The apply request: the manifest with its identity fields stated by Deputy. */
+function applyRequest(args: {
+  namespace: string;
+  kind: string;
+  name: string;
+  manifest: Record<string, unknown>;
+}): WriteRequest {
+  const kind = args.kind as ApplyKind;
+  return {
+    object: { kind, namespace: args.namespace, name: args.name },
+    method: "PATCH",
+    path: applyObjectPath(kind, args.namespace, args.name),
+    patchType: "apply",
+    body: {
+      ...args.manifest,
+      apiVersion: APPLY_KINDS[kind].apiVersion,
+      kind,
+      metadata: {
+        ...((args.manifest.metadata as Record<string, unknown> | undefined) ?? {}),
+        name: args.name,
+        namespace: args.namespace,
+      },
+    },
+    query: { fieldManager: "deputy" },
+  };
+}
 
 export const applyManifest = defineActionType({
   name: "apply_manifest",
@@ -60,65 +86,14 @@ export const applyManifest = defineActionType({
       ],
     };
   },
+  request: (args) => applyRequest(args),
   async run(context) {
     const args = context.args;
-    const kind = args.kind as ApplyKind;
-    const path = applyObjectPath(kind, args.namespace, args.name);
-    const what = `${kind} ${args.namespace}/${args.name}`;
-    let live: { metadata?: ObjectMeta } | undefined;
-    try {
-      live = await context.kube.get(path);
-    } catch (error) {
-      if (!isKubeApiError(error, 404)) throw error;
-    }
-    if (context.action.target.uid) {
-      if (!live) throw new ActionFailed("NOT_FOUND", `${what} no longer exists; nothing was done.`, 404);
-      assertUnchanged(live, context.action.target, what);
-    } else if (live) {
-      throw new ActionFailed(
-        "CONFLICT",
-        `${what} was created by someone else since it was proposed; nothing was done.`,
-        409,
-      );
-    }
-    const body = {
-      ...args.manifest,
-      apiVersion: APPLY_KINDS[kind].apiVersion,
-      kind,
-      metadata: {
-        ...((args.manifest.metadata as Record<string, unknown> | undefined) ?? {}),
-        name: args.name,
-        namespace: args.namespace,
-        ...(live?.metadata?.resourceVersion ? { resourceVersion: live.metadata.resourceVersion } : {}),
-      },
-    };
-    const query = { fieldManager: "deputy" };
-    const apply = async (dryRun: boolean): Promise<void> => {
-      try {
-        await context.kube.patch(path, body, "apply", dryRun ? { ...query, dryRun: "All" } : query);
-      } catch (error) {
-        if (isKubeApiError(error, 409)) {
-          throw new ActionFailed(
-            "CONFLICT",
-            `${what}: ${dryRun ? "the dry run" : "the apply"} was refused with 409 Conflict (${error.message}); nothing was done.`,
-            409,
-          );
-        }
-        if (isKubeApiError(error) && dryRun) {
-          throw new ActionFailed(
-            "INPUT_INVALID",
-            `${what}: the server-side dry run was refused (${error.status}: ${error.message}); nothing was done.`,
-            error.status,
-          );
-        }
-        throw error;
-      }
-    };
-    await apply(true);
-    await apply(false);
+    await context.writeApproved();
+    const created = context.effect?.live === undefined;
     return {
-      message: `${what} ${live ? "updated" : "created"} (server-side apply, dry run first).`,
-      kubeStatus: live ? 200 : 201,
+      message: `${args.kind} ${args.namespace}/${args.name} ${created ? "created" : "updated"} (server-side apply, bound to the approved dry-run result).`,
+      kubeStatus: created ? 201 : 200,
     };
   },
 });

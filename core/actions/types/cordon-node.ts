@@ -1,7 +1,6 @@
 import { z } from "zod";
 import { defineActionType } from "../action-type.ts";
-import { liveNode, setUnschedulable } from "./node-support.ts";
-import { objectName } from "./support.ts";
+import { nodeScheduleRequest, objectName } from "./support.ts";
 
 export const cordonNode = defineActionType({
   name: "cordon_node",
@@ -26,9 +25,9 @@ export const cordonNode = defineActionType({
           summary: `Undo: uncordon node ${args.name}.`,
         },
   effect: (args) => ({ kind: "node-schedulable", name: args.name, unschedulable: true }),
+  request: (args, _evidence, target) => nodeScheduleRequest(args.name, target, true),
   async run(context) {
-    const node = await liveNode(context);
-    await setUnschedulable(context, node, true);
+    await context.writeApproved();
     return {
       message: `Node ${context.args.name} cordoned: no new pods will be scheduled on it.`,
       kubeStatus: 200,

@@ -1,6 +1,6 @@
 import { z } from "zod";
 import { defineActionType } from "../action-type.ts";
-import { deploymentRef, done, guardedPatch, liveDeployment, podsLine } from "./support.ts";
+import { deploymentRef, deploymentRequest, done, podsLine } from "./support.ts";
 
 export const restartDeployment = defineActionType({
   name: "restart_deployment",
@@ -10,6 +10,8 @@ export const restartDeployment = defineActionType({
     strategy: z.enum(["RollingUpdate", "Recreate"]),
     maxUnavailable: z.string(),
     maxSurge: z.string(),
+    /** The restartedAt annotation, fixed at proposal so the dry run answers exactly what runs. */
+    restartedAt: z.string().min(1).max(64),
   }),
   flags: (_args, evidence) =>
     evidence.strategy === "Recreate"
@@ -19,7 +21,7 @@ export const restartDeployment = defineActionType({
     summary: `Restart Deployment ${args.namespace}/${args.name} (rolling restart of ${evidence.pods.length} pod(s)).`,
     security: [],
     changes: [
-      "spec.template.metadata.annotations.kubectl.kubernetes.io/restartedAt: set to the time of the run",
+      `spec.template.metadata.annotations["kubectl.kubernetes.io/restartedAt"]: set to ${evidence.restartedAt}`,
     ],
     notes: [
       evidence.strategy === "RollingUpdate"
@@ -31,14 +33,12 @@ export const restartDeployment = defineActionType({
   }),
   // A restart replaces pods; nothing to put back, so no Undo.
   effect: (args) => ({ kind: "rollout", namespace: args.namespace, name: args.name }),
+  request: (args, evidence, target) =>
+    deploymentRequest(args, target, {
+      template: { metadata: { annotations: { "kubectl.kubernetes.io/restartedAt": evidence.restartedAt } } },
+    }),
   async run(context) {
-    const live = await liveDeployment(context);
-    const restartedAt = new Date().toISOString();
-    await guardedPatch(context, live, {
-      template: { metadata: { annotations: { "kubectl.kubernetes.io/restartedAt": restartedAt } } },
-    });
-    return done(
-      `Deployment ${context.args.namespace}/${context.args.name} is restarting (rollout at ${restartedAt}).`,
-    );
+    await context.writeApproved();
+    return done(`Deployment ${context.args.namespace}/${context.args.name} is restarting.`);
   },
 });

@@ -1,18 +1,10 @@
 import { z } from "zod";
 import { isKubeApiError } from "../../kube/errors.ts";
-import type { Deployment, ReplicaSet } from "../../kube/types.ts";
+import type { ReplicaSet } from "../../kube/types.ts";
 import { ActionFailed, defineActionType } from "../action-type.ts";
 import { fieldChanges } from "../diff.ts";
 import { podSpecSummary } from "../pod-spec.ts";
-import {
-  deploymentPath,
-  deploymentRef,
-  done,
-  liveDeployment,
-  objectName,
-  onlyStatusChanged,
-  podsLine,
-} from "./support.ts";
+import { deploymentPath, deploymentRef, done, objectName, podsLine } from "./support.ts";
 
 const podTemplate = z.record(z.string(), z.unknown());
 
@@ -62,9 +54,20 @@ export const rollbackDeployment = defineActionType({
           summary: `Undo: roll Deployment ${args.namespace}/${args.name} back to revision ${ev.currentRevision}.`,
         },
   effect: (args) => ({ kind: "rollout", namespace: args.namespace, name: args.name }),
+  // Exactly the template the approver saw, not whatever the ReplicaSet holds now.
+  request: (args, _evidence, target) => ({
+    object: { kind: "Deployment", namespace: args.namespace, name: args.name },
+    method: "PATCH",
+    path: deploymentPath(args.namespace, args.name),
+    patchType: "json",
+    body: [
+      ...(target.uid ? [{ op: "test", path: "/metadata/uid", value: target.uid }] : []),
+      { op: "replace", path: "/spec/template", value: args.template },
+    ],
+    query: { fieldManager: "deputy" },
+  }),
   async run(context) {
     const args = context.args;
-    const live = await liveDeployment(context);
     const rsPath = `/apis/apps/v1/namespaces/${encodeURIComponent(args.namespace)}/replicasets/${encodeURIComponent(args.replicaSet)}`;
     let replicaSet: ReplicaSet;
     try {
@@ -87,41 +90,7 @@ export const rollbackDeployment = defineActionType({
         409,
       );
     }
-    // A failed JSON-patch test is the API's 422 (409 for a stale resourceVersion); a status-only
-    // change by the controllers is tried again, anything else is a conflict.
-    let current = live;
-    for (let attempt = 1; ; attempt++) {
-      try {
-        await context.kube.patch(
-          deploymentPath(args.namespace, args.name),
-          [
-            { op: "test", path: "/metadata/uid", value: current.metadata?.uid },
-            { op: "test", path: "/metadata/resourceVersion", value: current.metadata?.resourceVersion },
-            // Exactly the template the approver saw, not whatever the ReplicaSet holds now.
-            { op: "replace", path: "/spec/template", value: args.template },
-          ],
-          "json",
-          { fieldManager: "deputy" },
-        );
-        break;
-      } catch (error) {
-        if (!isKubeApiError(error, 422) && !isKubeApiError(error, 409)) throw error;
-        const fresh =
-          attempt < 4
-            ? await context.kube
-                .get<Deployment>(deploymentPath(args.namespace, args.name))
-                .catch(() => undefined)
-            : undefined;
-        if (!fresh || !onlyStatusChanged(live, fresh)) {
-          throw new ActionFailed(
-            "CONFLICT",
-            `Deployment ${args.namespace}/${args.name} changed while the rollback ran (409 Conflict); nothing was done.`,
-            409,
-          );
-        }
-        current = fresh;
-      }
-    }
+    await context.writeApproved();
     return done(`Deployment ${args.namespace}/${args.name} rolled back to revision ${args.toRevision}.`);
   },
 });

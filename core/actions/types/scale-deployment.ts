@@ -1,6 +1,6 @@
 import { z } from "zod";
 import { defineActionType } from "../action-type.ts";
-import { deploymentRef, done, guardedPatch, liveDeployment, podsLine } from "./support.ts";
+import { deploymentRef, deploymentRequest, done, podsLine } from "./support.ts";
 
 export const scaleDeployment = defineActionType({
   name: "scale_deployment",
@@ -45,12 +45,12 @@ export const scaleDeployment = defineActionType({
     name: args.name,
     replicas: args.replicas,
   }),
+  request: (args, _evidence, target) => deploymentRequest(args, target, { replicas: args.replicas }),
   async run(context) {
-    const live = await liveDeployment(context);
-    await guardedPatch(context, live, { replicas: context.args.replicas });
+    await context.writeApproved();
     const { namespace, name, replicas } = context.args;
     return done(
-      `Deployment ${namespace}/${name} scaled from ${live.spec?.replicas ?? 1} to ${replicas} replicas.`,
+      `Deployment ${namespace}/${name} scaled from ${context.evidence.currentReplicas} to ${replicas} replicas.`,
     );
   },
 });

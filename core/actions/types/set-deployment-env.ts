@@ -2,13 +2,11 @@ import { z } from "zod";
 import { defineActionType } from "../action-type.ts";
 import {
   deploymentRef,
+  deploymentRequest,
   done,
-  guardedPatch,
-  liveDeployment,
   objectName,
   podSpecEvidence,
   podsLine,
-  requireContainer,
   withContainer,
 } from "./support.ts";
 
@@ -128,32 +126,30 @@ export const setDeploymentEnv = defineActionType({
     };
   },
   effect: (a) => ({ kind: "rollout", namespace: a.namespace, name: a.name }),
-  async run(context) {
-    const { namespace, name, container, set, remove } = context.args;
-    const live = await liveDeployment(context);
-    requireContainer(live, container);
-    // The order the card showed (envAfter), not the one the merge would choose; the patch's own
+  request: (a, ev, target) => {
+    // The order the card shows (envAfter), not the one the merge would choose; the patch's own
     // entries must follow that order for the API server to accept it.
-    const final = envAfter(
-      context.args,
-      containerEnv((live.spec?.template?.spec ?? {}) as Record<string, unknown>, container),
-    );
+    const final = envAfter(a, containerEnv(ev.podSpec, a.container));
     const position = (key: string): number => final.findIndex((entry) => entry.name === key);
     const env = [
-      ...Object.entries(set)
-        .sort(([a], [b]) => position(a) - position(b))
+      ...Object.entries(a.set)
+        .sort(([x], [y]) => position(x) - position(y))
         .map(([key, value]) => ({ name: key, value })),
-      ...remove.map((key) => ({ name: key, $patch: "delete" })),
+      ...a.remove.map((key) => ({ name: key, $patch: "delete" })),
     ];
-    await guardedPatch(context, live, {
+    return deploymentRequest(a, target, {
       template: {
         spec: {
           containers: [
-            { name: container, env, "$setElementOrder/env": final.map((entry) => ({ name: entry.name })) },
+            { name: a.container, env, "$setElementOrder/env": final.map((entry) => ({ name: entry.name })) },
           ],
         },
       },
     });
+  },
+  async run(context) {
+    const { namespace, name, container, set, remove } = context.args;
+    await context.writeApproved();
     return done(
       `Deployment ${namespace}/${name}: environment of ${container} updated (${Object.keys(set).length} set, ${remove.length} removed).`,
     );

@@ -3,13 +3,11 @@ import { defineActionType } from "../action-type.ts";
 import { podSpecSummary } from "../pod-spec.ts";
 import {
   deploymentRef,
+  deploymentRequest,
   done,
-  guardedPatch,
-  liveDeployment,
   objectName,
   podSpecEvidence,
   podsLine,
-  requireContainer,
   withContainer,
 } from "./support.ts";
 
@@ -66,11 +64,13 @@ export const setDeploymentImage = defineActionType({
           summary: `Undo: set ${args.container} in Deployment ${args.namespace}/${args.name} back to ${ev.currentImage}.`,
         },
   effect: (args) => ({ kind: "rollout", namespace: args.namespace, name: args.name }),
+  request: (args, _evidence, target) =>
+    deploymentRequest(args, target, {
+      template: { spec: { containers: [{ name: args.container, image: args.image }] } },
+    }),
   async run(context) {
     const { namespace, name, container, image } = context.args;
-    const live = await liveDeployment(context);
-    requireContainer(live, container);
-    await guardedPatch(context, live, { template: { spec: { containers: [{ name: container, image }] } } });
+    await context.writeApproved();
     return done(`Deployment ${namespace}/${name}: container ${container} now runs ${image}.`);
   },
 });

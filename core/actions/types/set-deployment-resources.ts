@@ -1,14 +1,6 @@
 import { z } from "zod";
 import { defineActionType } from "../action-type.ts";
-import {
-  deploymentRef,
-  done,
-  guardedPatch,
-  liveDeployment,
-  objectName,
-  podsLine,
-  requireContainer,
-} from "./support.ts";
+import { deploymentRef, deploymentRequest, done, objectName, podsLine } from "./support.ts";
 
 const quantity = z.string().regex(/^[0-9]+(\.[0-9]+)?(m|k|Ki|M|Mi|G|Gi|T|Ti)?$/);
 const amounts = z.strictObject({ cpu: quantity.optional(), memory: quantity.optional() });
@@ -49,16 +41,17 @@ export const setDeploymentResources = defineActionType({
     };
   },
   effect: (args) => ({ kind: "rollout", namespace: args.namespace, name: args.name }),
-  async run(context) {
-    const { namespace, name, container, requests, limits } = context.args;
-    const live = await liveDeployment(context);
-    requireContainer(live, container);
+  request: (args, _evidence, target) => {
     const resources: Record<string, Record<string, string>> = {};
-    if (Object.keys(requests).length > 0) resources.requests = requests as Record<string, string>;
-    if (Object.keys(limits).length > 0) resources.limits = limits as Record<string, string>;
-    await guardedPatch(context, live, {
-      template: { spec: { containers: [{ name: container, resources }] } },
+    if (Object.keys(args.requests).length > 0) resources.requests = args.requests as Record<string, string>;
+    if (Object.keys(args.limits).length > 0) resources.limits = args.limits as Record<string, string>;
+    return deploymentRequest(args, target, {
+      template: { spec: { containers: [{ name: args.container, resources }] } },
     });
+  },
+  async run(context) {
+    const { namespace, name, container } = context.args;
+    await context.writeApproved();
     return done(`Deployment ${namespace}/${name}: resources of ${container} updated.`);
   },
 });

@@ -1,7 +1,14 @@
 import { z } from "zod";
 import { isKubeApiError } from "../../kube/errors.ts";
 import type { Deployment } from "../../kube/types.ts";
-import { ActionFailed, assertUnchanged, type RunContext, type RunResult } from "../action-type.ts";
+import {
+  ActionFailed,
+  assertUnchanged,
+  type RunContext,
+  type RunResult,
+  type WriteRequest,
+} from "../action-type.ts";
+import type { ActionTarget } from "../schema.ts";
 
 /** Shared by the action types: argument pieces, Deployment reads and guarded patches. */
 
@@ -31,6 +38,44 @@ export function nodePath(name: string): string {
 }
 
 export const done = (message: string): RunResult => ({ message, kubeStatus: 200 });
+
+/**
+ * A strategic merge patch of a Deployment's spec, with the proposed object's
+ * uid in the body (a re-created Deployment of the same name refuses it).
+ */
+export function deploymentRequest(
+  ref: { namespace: string; name: string },
+  target: ActionTarget,
+  spec: Record<string, unknown>,
+): WriteRequest {
+  return {
+    object: { kind: "Deployment", namespace: ref.namespace, name: ref.name },
+    method: "PATCH",
+    path: deploymentPath(ref.namespace, ref.name),
+    patchType: "strategic",
+    body: { metadata: target.uid ? { uid: target.uid } : {}, spec },
+    query: { fieldManager: "deputy" },
+  };
+}
+
+/** Cordon (true) or uncordon a node: a merge patch with the node's uid in the body. */
+export function nodeScheduleRequest(
+  name: string,
+  target: ActionTarget,
+  unschedulable: boolean,
+): WriteRequest {
+  return {
+    object: { kind: "Node", name },
+    method: "PATCH",
+    path: nodePath(name),
+    patchType: "merge",
+    body: {
+      metadata: target.uid ? { uid: target.uid } : {},
+      spec: { unschedulable: unschedulable ? true : null },
+    },
+    query: { fieldManager: "deputy" },
+  };
+}
 
 /** Read the deployment with the minted credential and check it is the one proposed. */
 export async function liveDeployment(

@@ -1,7 +1,6 @@
 import { z } from "zod";
 import { defineActionType } from "../action-type.ts";
-import { liveNode, setUnschedulable } from "./node-support.ts";
-import { objectName } from "./support.ts";
+import { nodeScheduleRequest, objectName } from "./support.ts";
 
 export const uncordonNode = defineActionType({
   name: "uncordon_node",
@@ -35,9 +34,9 @@ export const uncordonNode = defineActionType({
         }
       : undefined,
   effect: (args) => ({ kind: "node-schedulable", name: args.name, unschedulable: false }),
+  request: (args, _evidence, target) => nodeScheduleRequest(args.name, target, false),
   async run(context) {
-    const node = await liveNode(context);
-    await setUnschedulable(context, node, false);
+    await context.writeApproved();
     return {
       message: `Node ${context.args.name} uncordoned: pods can be scheduled on it again.`,
       kubeStatus: 200,

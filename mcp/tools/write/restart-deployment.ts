@@ -23,6 +23,8 @@ export const restartDeployment = defineDeploymentWriteTool(type, {
         strategy: strategy?.type === "Recreate" ? ("Recreate" as const) : ("RollingUpdate" as const),
         maxUnavailable: String(strategy?.rollingUpdate?.maxUnavailable ?? "25%"),
         maxSurge: String(strategy?.rollingUpdate?.maxSurge ?? "25%"),
+        // Fixed now, so the API server's dry run answers exactly what will run.
+        restartedAt: new Date().toISOString(),
       },
       pods,
     };

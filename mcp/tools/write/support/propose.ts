@@ -1,9 +1,25 @@
 import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
 import type { z } from "zod";
-import type { ActionType, AnyActionType } from "../../../../core/actions/action-type.ts";
+import {
+  PATCH_CONTENT_TYPES,
+  describeTarget,
+  type ActionType,
+  type AnyActionType,
+  type WriteRequest,
+} from "../../../../core/actions/action-type.ts";
+import {
+  diffObjects,
+  normaliseObject,
+  resultDigest,
+  secretLiteralsIn,
+  type Effect,
+} from "../../../../core/actions/effect.ts";
+import { podSpecOfWorkload } from "../../../../core/actions/pod-spec.ts";
+import { fenceUntrusted } from "../../../../core/fence.ts";
+import { isKubeApiError } from "../../../../core/kube/errors.ts";
 import { shortDigest } from "../../../../core/actions/digest.ts";
 import type { ActionTarget, PendingActionRef } from "../../../../core/actions/schema.ts";
-import { approvalViewOf, viewLines } from "../../../../core/actions/view.ts";
+import { approvalViewOf, viewFitsSlack, viewLines } from "../../../../core/actions/view.ts";
 import type { KubeObject, Pod, PodDisruptionBudget } from "../../../../core/kube/types.ts";
 import type { McpDeps } from "../../../deps.ts";
 import { defineTool, toolError, toolText, type ToolContext, type ToolDefinition } from "../../../tool.ts";
@@ -83,6 +99,32 @@ export async function propose<Args extends Record<string, unknown>, Evidence ext
     });
   }
   const cluster = deps.config.kube.clusterName;
+  let effect: Effect | undefined;
+  let podTemplates = type.podTemplates?.(args.data, evidence.data) ?? [];
+  if (type.request) {
+    const previewed = await previewEffect(
+      context,
+      type.name,
+      type.request(args.data, evidence.data, proposal.target),
+      proposal.target.uid ? proposal.object : undefined,
+    );
+    if ("refusal" in previewed) return previewed.refusal;
+    effect = previewed.effect;
+    // The guardrails judge the result, not the request: a merge can add what the request never named.
+    const after = podSpecOfWorkload(effect.object.kind, effect.result);
+    const before = effect.live ? podSpecOfWorkload(effect.object.kind, effect.live) : undefined;
+    podTemplates =
+      after === undefined
+        ? []
+        : [
+            {
+              workload: describeTarget(effect.object),
+              kind: effect.object.kind,
+              ...(before === undefined ? {} : { before }),
+              after,
+            },
+          ];
+  }
   const decision = await deps.policy.evaluate(
     {
       tool: type.name,
@@ -97,7 +139,7 @@ export async function propose<Args extends Record<string, unknown>, Evidence ext
       },
       ...(proposal.pods ? { pods: proposal.pods } : {}),
       ...(proposal.pdbs ? { pdbs: proposal.pdbs } : {}),
-      podTemplates: type.podTemplates?.(args.data, evidence.data) ?? [],
+      podTemplates,
     },
     { conversation: caller.conversation },
   );
@@ -111,12 +153,29 @@ export async function propose<Args extends Record<string, unknown>, Evidence ext
     });
   }
   const flags = [...(type.flags?.(args.data, evidence.data) ?? []), ...decision.flags];
+  // Nothing the approver cannot see whole can be approved: refuse it before it is stored.
+  const draftView = approvalViewOf({
+    tool: type.name,
+    arguments: args.data,
+    evidence: evidence.data,
+    target: proposal.target,
+    effect,
+  });
+  if (!viewFitsSlack(draftView)) {
+    return refuse(
+      context,
+      type.name,
+      "view-too-long",
+      `${type.name} cannot be proposed: the whole change is longer than Slack can show (card and full view), and a change nobody can read whole cannot be approved. Nothing was stored. Split it into smaller changes, or call propose_git_change with the same change to get a diff to review and commit through Git.`,
+    );
+  }
   const action = await deps.actions.create({
     cluster,
     tool: type.name,
     arguments: args.data,
     evidence: evidence.data,
     target: proposal.target,
+    ...(effect ? { effect } : {}),
     risk: { level: flags.length > 0 ? "high" : "normal", flags },
     requester,
     ...(caller.reason ? { reason: caller.reason } : {}),
@@ -151,6 +210,107 @@ export async function propose<Args extends Record<string, unknown>, Evidence ext
     expiresAt: action.expiresAt,
   };
   return toolText(lines.join("\n"), { pendingAction: ref });
+}
+
+/** A refusal before anything is stored: audited as a policy decision, answered as a tool error. */
+function refuse(context: ToolContext<McpDeps>, tool: string, rule: string, message: string): CallToolResult {
+  const { deps, caller } = context;
+  deps.audit.record({
+    kind: "policy_decision",
+    tool,
+    decision: "deny",
+    rule,
+    message,
+    cluster: deps.config.kube.clusterName,
+    ...(caller.requester ? { actor: caller.requester } : {}),
+    ...(caller.conversation ? { conversation: caller.conversation } : {}),
+  });
+  return toolError(message, { refused: { rule } });
+}
+
+/**
+ * The API server's own answer to the exact request, from the preview identity
+ * (a server-side dry run: after merge, defaults and admission), beside the
+ * live object. Refused, with the reason, when the preview identity is not
+ * known to be dry-run only, when the API server refuses the request, when the
+ * answer changes nothing, or when a value in it looks like a credential (an
+ * approval view is never redacted, so it could not be shown).
+ */
+async function previewEffect(
+  context: ToolContext<McpDeps>,
+  tool: string,
+  request: WriteRequest,
+  live: KubeObject | undefined,
+): Promise<{ effect: Effect } | { refusal: CallToolResult }> {
+  const { deps, signal } = context;
+  const what = describeTarget(request.object);
+  const health = deps.preview?.health();
+  if (!deps.preview || !health?.usable) {
+    return {
+      refusal: refuse(
+        context,
+        tool,
+        "preview-unavailable",
+        `Nothing was proposed: the API server's answer to this change cannot be previewed, so nobody could approve what it would really do. ${health?.sentence ?? "No preview identity is configured for the MCP server."}`,
+      ),
+    };
+  }
+  let answer: { object: unknown; warnings: string[] };
+  try {
+    answer = await deps.preview.dryRun(
+      {
+        method: request.method,
+        path: request.path,
+        body: request.body,
+        contentType: PATCH_CONTENT_TYPES[request.patchType],
+        query: request.query,
+      },
+      signal,
+    );
+  } catch (error) {
+    if (!isKubeApiError(error)) throw error;
+    return {
+      refusal: refuse(
+        context,
+        tool,
+        "dry-run-refused",
+        `The API server refused a dry run of this change to ${what} (${error.status}${error.reason ? ` ${error.reason}` : ""}); nothing was stored. Its reason, as the cluster gave it:\n${fenceUntrusted("api-server dry-run answer", error.message)}`,
+      ),
+    };
+  }
+  const result = normaliseObject(answer.object);
+  const before = live ? normaliseObject(live) : undefined;
+  const changes = diffObjects(before, result);
+  if (changes.length === 0) {
+    return {
+      refusal: refuse(
+        context,
+        tool,
+        "no-change",
+        `The API server's answer shows that this changes nothing in ${what}; nothing was proposed.`,
+      ),
+    };
+  }
+  const secrets = secretLiteralsIn(changes);
+  if (secrets.length > 0) {
+    return {
+      refusal: refuse(
+        context,
+        tool,
+        "secret-literal",
+        `Nothing was proposed: ${what} would hold a literal value that looks like a credential (${secrets.join(", ")}). An approval shows every value as it will be applied and never hides one, so a credential cannot go through it: put the value in a Secret and reference it (env valueFrom.secretKeyRef, envFrom.secretRef or a secret volume).`,
+      ),
+    };
+  }
+  return {
+    effect: {
+      object: request.object,
+      ...(before ? { live: before } : {}),
+      result,
+      warnings: answer.warnings,
+      digest: resultDigest(result),
+    },
+  };
 }
 
 /**
