@@ -58,7 +58,7 @@ export interface PreviewClient {
   health(): PreviewHealth;
   /** Fail-closed self-check: one real write as the preview identity must be refused by the admission policy, and the same request accepted as a dry run. */
   check(): Promise<PreviewHealth>;
-  /** Run check() now and then every intervalMs (default 5 min); stop(). */
+  /** Run check() now and then every intervalMs (default 5 min; every 30 s at most while unusable); stop(). */
   start(intervalMs?: number): void;
   stop(): void;
   close(): void;
@@ -82,6 +82,7 @@ export const PREVIEW_PROBE_NAME = "deputy-preview-probe";
 /** `details.rule` of the DeputyError dryRun throws while previews are off. */
 export const PREVIEW_UNUSABLE_RULE = "preview-unusable";
 export const DEFAULT_PREVIEW_CHECK_INTERVAL_MS = 5 * 60 * 1000;
+const UNUSABLE_RECHECK_MS = 30_000;
 
 const MAX_ANSWER_BYTES = 16 * 1024 * 1024;
 const DEFAULT_CONTENT_TYPE: Record<PreviewRequest["method"], string> = {
@@ -394,15 +395,31 @@ export function createPreviewClient(options: PreviewClientOptions): PreviewClien
     return inFlight;
   };
 
+  // While previews are off, look again sooner: a policy just applied takes a moment to be enforced.
   let timer: NodeJS.Timeout | undefined;
+  let generation = 0;
   const stop = (): void => {
-    if (timer) clearInterval(timer);
+    generation += 1;
+    if (timer) clearTimeout(timer);
     timer = undefined;
   };
-  const runCheck = (): void => {
-    check().catch((error: unknown) => {
-      logger.error({ err: describeError(error) }, "the preview self-check failed");
-    });
+  const loop = (intervalMs: number, mine: number): void => {
+    check()
+      .catch((error: unknown): PreviewHealth => {
+        logger.error({ err: describeError(error) }, "the preview self-check failed");
+        return current;
+      })
+      .then(
+        (result) => {
+          if (mine !== generation) return;
+          timer = setTimeout(
+            () => loop(intervalMs, mine),
+            result.usable ? intervalMs : Math.min(intervalMs, UNUSABLE_RECHECK_MS),
+          );
+          timer.unref();
+        },
+        () => undefined,
+      );
   };
 
   return {
@@ -411,9 +428,7 @@ export function createPreviewClient(options: PreviewClientOptions): PreviewClien
     check,
     start(intervalMs = DEFAULT_PREVIEW_CHECK_INTERVAL_MS) {
       stop();
-      runCheck();
-      timer = setInterval(runCheck, intervalMs);
-      timer.unref();
+      loop(intervalMs, generation);
     },
     stop,
     close() {
