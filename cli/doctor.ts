@@ -4,6 +4,7 @@ import type { Config } from "../core/config.ts";
 import { describeError } from "../core/errors.ts";
 import type { KeyPurpose } from "../core/keys.ts";
 import { loadKubeConfig } from "../core/kube/config.ts";
+import { createPreviewClient } from "../core/kube/preview.ts";
 import type { Logger } from "../core/logger.ts";
 import { createCredentialBroker } from "../executor/credential-broker.ts";
 import { createOpenBaoClient } from "../executor/openbao-client.ts";
@@ -14,7 +15,8 @@ import { clusterEndpointOf, loadKeysFromConfig, loadRolesFromConfig } from "../e
  * misconfiguration looks like silence; each check turns one connection or
  * permission into a sentence saying what works or what is wrong and where to
  * look. Checks never change the cluster, except the executor's, which mints
- * one credential and revokes it at once.
+ * one credential and revokes it at once (the MCP server's preview check sends
+ * one real write that admission must refuse, and that would change nothing).
  */
 export type Component = "mcp" | "executor" | "bot";
 
@@ -173,6 +175,39 @@ function readIdentityCheck(config: Config): Check {
         return ok("The read identity lists pods and can neither read Secrets nor patch.");
       } catch (error) {
         return wrong(`The API server did not answer an access review: ${describeError(error)}`);
+      }
+    },
+  };
+}
+
+/**
+ * The preview identity's self-check, exactly as the MCP server runs it: one
+ * real write as the preview account must be refused by the dry-run-only
+ * admission policy, and its dry run answered. It can change nothing: the
+ * write is the eviction of a pod that does not exist.
+ */
+function previewCheck(config: Config, logger: Logger): Check {
+  return {
+    name: "preview",
+    async run() {
+      let kubeConfig: KubeConfig;
+      try {
+        kubeConfig = loadKubeConfig({ kubeconfig: config.kube.kubeconfig });
+      } catch (error) {
+        return wrong(`Proposals cannot be previewed: no Kubernetes identity: ${describeError(error)}`);
+      }
+      const preview = createPreviewClient({
+        kubeConfig,
+        identity: config.kube.previewIdentity,
+        probeNamespace: config.kube.previewProbeNamespace,
+        logger,
+        timeoutMs: config.kube.callTimeoutMs,
+      });
+      try {
+        const health = await preview.check();
+        return health.usable ? ok(health.sentence) : wrong(health.sentence);
+      } finally {
+        preview.close();
       }
     },
   };
@@ -338,6 +373,7 @@ export function doctorChecks(
         keysCheck(config, logger, config.keys.mcpAuthRole, ["action", "mcpCaller"], "deputy mcp --http"),
         redisCheck(config),
         readIdentityCheck(config),
+        previewCheck(config, logger),
       ];
     case "executor":
       return [

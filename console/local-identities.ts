@@ -19,7 +19,8 @@ import type { OpenBaoRoles } from "../core/openbao-roles.ts";
  * Deputy's identities on the cluster local mode runs against, created with
  * the admin kubeconfig at start-up from the same manifests a platform team
  * applies (manifests/base): the read-only `deputy-mcp` bound to
- * `deputy-reader`, the `deputy-executor` with no RBAC at all, and OpenBao's
+ * `deputy-reader` and allowed to impersonate the dry-run-only `deputy-preview`
+ * (whose real writes admission refuses), the `deputy-executor` with no RBAC at all, and OpenBao's
  * own account (`openbao/openbao`) with the rights to create per-action
  * accounts and bindings to Deputy's pre-created roles in the writable
  * namespaces and deputy-jit. Then tokens:
@@ -35,6 +36,10 @@ const MANIFEST_FILES = [
   "service-accounts.yaml",
   "rbac/deputy-reader.yaml",
   "rbac/deputy-reader-binding.yaml",
+  // The dry-run-only preview account, deputy-mcp's right to impersonate it, and the admission
+  // policy that refuses its every real write: without the policy nothing can be previewed.
+  "rbac/deputy-preview.yaml",
+  "rbac/deputy-preview-guard.yaml",
   "rbac/deputy-action-roles.yaml",
   "rbac/openbao-secrets-engine.yaml",
   "rbac/openbao-login-review.yaml",
@@ -79,8 +84,13 @@ export function localIdentityObjects(roles: OpenBaoRoles): Obj[] {
     for (const doc of parseAllDocuments(readFileSync(new URL(file, MANIFESTS), "utf8"))) {
       const object = doc.toJS() as Obj | null;
       if (!object) continue;
-      // Writable namespaces' bindings are generated below from roles.yaml.
-      if (object.kind === "RoleBinding" && object.metadata?.namespace !== roles.jitNamespace) continue;
+      // OpenBao's bindings in writable namespaces are generated below from roles.yaml.
+      if (
+        object.kind === "RoleBinding" &&
+        object.metadata?.name === "deputy-openbao-leases" &&
+        object.metadata.namespace !== roles.jitNamespace
+      )
+        continue;
       objects.push(object);
     }
   }

@@ -27,6 +27,11 @@ const bool = (fallback: boolean) =>
 const int = (fallback: number, min: number, max: number) =>
   z.coerce.number().int().min(min).max(max).optional().default(fallback);
 
+/** A service account's username: system:serviceaccount:<namespace>:<name>. */
+const PREVIEW_IDENTITY =
+  /^system:serviceaccount:([a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?):([a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?)$/;
+export const DEFAULT_PREVIEW_IDENTITY = "system:serviceaccount:deputy-system:deputy-preview";
+
 const envSchema = z.object({
   LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
 
@@ -40,6 +45,18 @@ const envSchema = z.object({
   DEPUTY_KUBE_MAX_CONCURRENCY: int(8, 1, 256),
   DEPUTY_KUBE_TIMEOUT_SECONDS: int(10, 1, 50),
   DEPUTY_OUTPUT_TOKEN_BUDGET: int(4000, 500, 100000),
+  // The dry-run-only account the MCP server impersonates to preview a change (manifests/base/rbac/deputy-preview.yaml)
+  DEPUTY_PREVIEW_IDENTITY: z
+    .string()
+    .regex(
+      PREVIEW_IDENTITY,
+      'must be "system:serviceaccount:<namespace>:<name>" (the preview service account\'s username)',
+    )
+    .default(DEFAULT_PREVIEW_IDENTITY),
+  DEPUTY_PREVIEW_PROBE_NAMESPACE: z
+    .string()
+    .regex(/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/, "must be a namespace name")
+    .optional(),
 
   // MCP server
   DEPUTY_MCP_HOST: z.string().default("127.0.0.1"),
@@ -170,6 +187,10 @@ export interface Config {
     /** Longest one Kubernetes read may take, retries included. */
     callTimeoutMs: number;
     outputTokenBudget: number;
+    /** The dry-run-only service account dry runs are sent as (Impersonate-User), DEPUTY_PREVIEW_IDENTITY. */
+    previewIdentity: string;
+    /** Where the preview self-check tries its one real write (a ConfigMap), DEPUTY_PREVIEW_PROBE_NAMESPACE. */
+    previewProbeNamespace: string;
   };
   /** The clusters the bot serves (DEPUTY_CLUSTERS); one entry, kube.clusterName, without it. */
   clusters: ClusterConfig[];
@@ -289,6 +310,18 @@ export interface Config {
   };
 }
 
+/** The namespace and name in a service account's username (validated by the schema). */
+export function serviceAccountOf(username: string): { namespace: string; name: string } {
+  const match = PREVIEW_IDENTITY.exec(username);
+  if (!match) {
+    throw new DeputyError(
+      "CONFIG_INVALID",
+      `"${username}" is not a service account's username (system:serviceaccount:<namespace>:<name>)`,
+    );
+  }
+  return { namespace: match[1]!, name: match[3]! };
+}
+
 /** kube-system is always protected; configured namespaces are added to it. */
 export const ALWAYS_PROTECTED_NAMESPACES = ["kube-system", "kube-public", "kube-node-lease"] as const;
 
@@ -354,6 +387,9 @@ export function parseConfig(env: Record<string, string | undefined> = process.en
       maxConcurrency: e.DEPUTY_KUBE_MAX_CONCURRENCY,
       callTimeoutMs: e.DEPUTY_KUBE_TIMEOUT_SECONDS * 1000,
       outputTokenBudget: e.DEPUTY_OUTPUT_TOKEN_BUDGET,
+      previewIdentity: e.DEPUTY_PREVIEW_IDENTITY,
+      previewProbeNamespace:
+        e.DEPUTY_PREVIEW_PROBE_NAMESPACE ?? serviceAccountOf(e.DEPUTY_PREVIEW_IDENTITY).namespace,
     },
     clusters: parseClusters(e.DEPUTY_CLUSTERS, {
       name: e.DEPUTY_CLUSTER_NAME,

@@ -10,7 +10,9 @@ const USAGE = `Usage:
       environment), every connection and permission that component needs, and say in a
       sentence what is wrong. Exit code 1 when anything is.
 
-      mcp       keys from OpenBao, Redis, the read identity (lists pods; no Secrets, no patch)
+      mcp       keys from OpenBao, Redis, the read identity (lists pods; no Secrets, no patch), and
+                whether proposals can be previewed (a real write as the preview account is refused by
+                admission, its dry run answered)
       executor  keys, Redis, the API server's CA, OpenBao login and one credential minted and revoked
       bot       secrets and keys from OpenBao, Redis, Slack auth.test and scopes, the model endpoint
 `;

@@ -20,7 +20,7 @@ describe("local mode identities", () => {
         (namespace === undefined || o.metadata?.namespace === namespace),
     );
 
-  it("binds the MCP identity to deputy-reader only, which never writes nor reads Secrets", () => {
+  it("binds the MCP identity to deputy-reader, which never writes nor reads Secrets, and to impersonating the preview account only", () => {
     const reader = named("ClusterRole", "deputy-reader")[0] as {
       rules: { resources: string[]; verbs: string[] }[];
     };
@@ -36,9 +36,34 @@ describe("local mode identities", () => {
     );
     // system:auth-delegator: its OpenBao login's TokenReview is sent with its own token.
     expect(bindings.map((b) => (b as { roleRef: { name: string } }).roleRef.name).sort()).toEqual([
+      "deputy-preview-impersonator",
       "deputy-reader",
       "system:auth-delegator",
     ]);
+    const impersonator = named("Role", "deputy-preview-impersonator", "deputy-system")[0] as {
+      rules: unknown[];
+    };
+    expect(impersonator.rules).toEqual([
+      {
+        apiGroups: [""],
+        resources: ["serviceaccounts"],
+        verbs: ["impersonate"],
+        resourceNames: ["deputy-preview"],
+      },
+    ]);
+  });
+
+  it("installs the preview account with the admission policy that refuses its real writes", () => {
+    expect(named("ServiceAccount", "deputy-preview", "deputy-system")).toHaveLength(1);
+    expect(named("ClusterRoleBinding", "deputy-preview")).toHaveLength(1);
+    const policy = named("ValidatingAdmissionPolicy", "deputy-preview-dry-run-only")[0] as {
+      spec: { failurePolicy: string; matchConditions: { expression: string }[] };
+    };
+    expect(policy.spec.failurePolicy).toBe("Fail");
+    expect(policy.spec.matchConditions[0]!.expression).toContain(
+      "'system:serviceaccount:deputy-system:deputy-preview'",
+    );
+    expect(named("ValidatingAdmissionPolicyBinding", "deputy-preview-dry-run-only")).toHaveLength(1);
   });
 
   it("gives the executor no RBAC but TokenReview for its own OpenBao login", () => {

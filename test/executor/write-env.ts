@@ -18,6 +18,7 @@ import {
 import type { ClusterEndpoint } from "../../executor/kube-writer.ts";
 import { createOpenBaoClient, type OpenBaoClient } from "../../executor/openbao-client.ts";
 import { setupOpenBao } from "../../executor/openbao-setup.ts";
+import { applyPreviewIdentity } from "../helpers/preview.ts";
 import { adminKubeConfig, loadTestEnv, mintServiceAccountToken, type TestEnv } from "../helpers/testenv.ts";
 
 /**
@@ -211,7 +212,8 @@ async function applyOpenBaoRbac(kc: KubeConfig): Promise<void> {
 export async function applyReaderRole(kc: KubeConfig = adminKubeConfig()): Promise<void> {
   for (const doc of parseAllDocuments(readFileSync(READER_ROLE, "utf8"))) {
     const object = doc.toJS() as KubernetesObject;
-    if (object?.kind === "ClusterRole") await ensure(kc, object);
+    // Replaced, not just created: a reused environment gets the role as shipped now.
+    if (object?.kind === "ClusterRole") await ensureCurrent(kc, object);
   }
 }
 
@@ -229,7 +231,7 @@ const namespaces = new Map<string, Promise<void>>();
 
 /**
  * The Kubernetes side only (no OpenBao): the writable namespaces, OpenBao's
- * RBAC from the manifests, and the deputy-reader role. Enough for tests that
+ * RBAC from the manifests, the deputy-reader role and the preview identity. Enough for tests that
  * propose writes but do not run them.
  */
 export function prepareNamespaces(env: TestEnv = loadTestEnv()): Promise<void> {
@@ -237,6 +239,7 @@ export function prepareNamespaces(env: TestEnv = loadTestEnv()): Promise<void> {
     const kc = adminKubeConfig(env);
     await applyOpenBaoRbac(kc);
     await applyReaderRole(kc);
+    await applyPreviewIdentity(env);
     await ensure(kc, { apiVersion: "v1", kind: "Namespace", metadata: { name: EXECUTOR_NAMESPACE } });
   });
 }

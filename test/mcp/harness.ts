@@ -23,13 +23,15 @@ import { approvalViewOf } from "../../core/actions/view.ts";
 import { TEST_ACTION_KEY } from "../executor/support.ts";
 import type { McpDeps } from "../../mcp/deps.ts";
 import { connectInMemory } from "../../mcp/transports/in-memory.ts";
+import { allowPreviewImpersonation } from "../helpers/preview.ts";
 import { adminKubeConfig, loadTestEnv, serviceAccountKubeConfig } from "../helpers/testenv.ts";
 
 /**
  * Integration harness for the MCP read tools: the real MCP SDK client talks
  * to Deputy's server over a linked in-memory transport; the server reads the
  * real API server as a service account bound to deputy-reader, applied from
- * manifests/base/rbac/deputy-reader.yaml.
+ * manifests/base/rbac/deputy-reader.yaml, that may impersonate the preview
+ * account (test/helpers/preview.ts applies it from the manifests).
  */
 export const READER_NAMESPACE = "deputy-system";
 export const READER_ACCOUNT = "deputy-mcp-reader";
@@ -53,9 +55,14 @@ export function applyReaderRole(): Promise<void> {
   return roleApplied;
 }
 
+/** The test read identity: deputy-reader, and (as deputy-mcp) the right to impersonate the dry-run-only preview account. */
 export async function readerKubeConfig(): Promise<KubeConfig> {
   await applyReaderRole();
-  return serviceAccountKubeConfig(READER_NAMESPACE, READER_ACCOUNT, { clusterRole: "deputy-reader" });
+  const kubeConfig = await serviceAccountKubeConfig(READER_NAMESPACE, READER_ACCOUNT, {
+    clusterRole: "deputy-reader",
+  });
+  await allowPreviewImpersonation(READER_NAMESPACE, READER_ACCOUNT);
+  return kubeConfig;
 }
 
 export interface Harness {

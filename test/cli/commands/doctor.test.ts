@@ -11,6 +11,11 @@ import { startAnthropicFake, text, type AnthropicFake } from "../../fakes/anthro
 import { startSlackFake, type SlackFake } from "../../fakes/slack.ts";
 import { ensureKeysInOpenBao, TEST_KEYS_PATH } from "../../helpers/deputy-keys.ts";
 import { clusterKeyPath } from "../../../core/keys.ts";
+import {
+  allowPreviewImpersonation,
+  unguardedPreviewAccount,
+  waitForUsablePreview,
+} from "../../helpers/preview.ts";
 import { loadTestEnv, mintServiceAccountToken, serviceAccountKubeConfig } from "../../helpers/testenv.ts";
 import {
   applyReaderRole,
@@ -96,6 +101,14 @@ beforeAll(async () => {
     await mintServiceAccountToken(EXECUTOR_NAMESPACE, "deputy-executor"),
   );
   files.reader = await kubeconfigFile("doctor-reader", "deputy-reader");
+  // Like deputy-mcp, the doctor's reader may impersonate the dry-run-only preview account.
+  await allowPreviewImpersonation(EXECUTOR_NAMESPACE, "doctor-reader");
+  await waitForUsablePreview(await serviceAccountKubeConfig(EXECUTOR_NAMESPACE, "doctor-reader"));
+  files.readerAlone = await kubeconfigFile("doctor-reader-alone", "deputy-reader");
+  files.unguardedPreview = await unguardedPreviewAccount(
+    { namespace: EXECUTOR_NAMESPACE, name: "doctor-unguarded-preview" },
+    { namespace: EXECUTOR_NAMESPACE, name: "doctor-reader" },
+  );
   files.editor = await kubeconfigFile("doctor-editor", "edit");
 }, 120_000);
 
@@ -143,7 +156,31 @@ describe("deputy doctor", () => {
     expect(stdout).toContain("The read identity lists pods and can neither read Secrets nor patch.");
     expect(stdout).toContain("Deputy's keys load from OpenBao (action, mcpCaller).");
     expect(stdout).toContain("Redis accepts Deputy's user");
+    expect(stdout).toContain(
+      "ok       preview: Proposals can be previewed: the API server refuses every real write by the preview account system:serviceaccount:deputy-system:deputy-preview (admission policy deputy-preview-dry-run-only) and answers its dry runs.",
+    );
     expect(code, stdout).toBe(0);
+  });
+
+  it("says proposals cannot be previewed when the read identity may not impersonate the preview account", async () => {
+    const { code, stdout } = await doctor("mcp", mcpEnv({ KUBECONFIG: files.readerAlone! }));
+    expect(stdout).toMatch(
+      /PROBLEM +preview: Proposals cannot be previewed: the read identity may not act as the preview account system:serviceaccount:deputy-system:deputy-preview \(bind the Role deputy-preview-impersonator in deputy-system to it\)/,
+    );
+    expect(stdout).toMatch(/ok +read identity:/);
+    expect(code).toBe(1);
+  });
+
+  it("says so loudly when the preview account's real writes are not refused by admission", async () => {
+    const { code, stdout } = await doctor(
+      "mcp",
+      mcpEnv({ DEPUTY_PREVIEW_IDENTITY: files.unguardedPreview!, DEPUTY_PREVIEW_PROBE_NAMESPACE: "shop" }),
+    );
+    expect(stdout).toContain(
+      `PROBLEM  preview: DANGER: Proposals cannot be previewed: a real write by the preview account ${files.unguardedPreview} was NOT refused by admission`,
+    );
+    expect(stdout).toContain("apply manifests/base/rbac/deputy-preview-guard.yaml");
+    expect(code).toBe(1);
   });
 
   it("says so when the read identity can read Secrets and patch", async () => {
