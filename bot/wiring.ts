@@ -282,7 +282,7 @@ async function connectClusterMcp(
     mcp = await connectMcpOverHttp(config.mcp.url, requireKey(deps.keys, "mcpCaller", "deputy bot"));
   } else {
     // Single-process mode: the MCP server runs here with its read-only identity.
-    const { mcpDepsFromConfig } = await import("../mcp/wiring.ts");
+    const { closeMcpDeps, mcpDepsFromConfig } = await import("../mcp/wiring.ts");
     const { connectInMemory } = await import("../mcp/transports/in-memory.ts");
     const mcpDeps = mcpDepsFromConfig(config, {
       logger: deps.logger,
@@ -291,7 +291,7 @@ async function connectClusterMcp(
       actionKey: requireKey(deps.keys, "action", "deputy bot"),
       metrics: deps.metrics,
     });
-    closer.add("the Kubernetes client", () => mcpDeps.kube.close());
+    closer.add("the Kubernetes and preview clients", () => closeMcpDeps(mcpDeps));
     mcp = (await connectInMemory(mcpDeps, { clientName: "deputy-bot" })).client;
   }
   const owned = mcp;

@@ -326,6 +326,7 @@ export async function startLocalMode(options: LocalModeOptions = {}): Promise<Lo
       };
       const actionKey = actionKeys.get(cluster.name)!;
       const mcpDeps = mcpDepsFromConfig(localConfig, { logger, audit, redis, actionKey, kube });
+      closer.add(`the preview client${several ? ` of ${cluster.name}` : ""}`, () => mcpDeps.preview?.close());
 
       step(cluster, "starting the MCP server");
       const mcp = await connectInMemory(mcpDeps, { clientName: "deputy-console" });

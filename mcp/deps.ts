@@ -3,22 +3,8 @@ import type { Logger } from "../core/logger.ts";
 import type { AuditLog } from "../core/audit.ts";
 import type { KubeClients } from "../core/kube/client.ts";
 import type { ActionStore } from "../core/actions/store.ts";
+import type { PreviewClient } from "../core/kube/preview.ts";
 import type { Policy } from "./policy/index.ts";
-
-/** What the proposal path needs of the preview client (core/kube/preview.ts). */
-export interface DryRunner {
-  dryRun(
-    request: {
-      method: "PATCH" | "POST" | "DELETE";
-      path: string;
-      body?: unknown;
-      contentType?: string;
-      query?: Record<string, string>;
-    },
-    signal?: AbortSignal,
-  ): Promise<{ status: number; object: unknown; warnings: string[] }>;
-  health(): { usable: boolean; sentence: string };
-}
 
 /**
  * What the MCP server's tools receive. Read tools use `kube` (the read-only
@@ -40,7 +26,7 @@ export interface McpDeps {
    * the API server's answer to a proposed write, before anyone approves it.
    * Absent or unhealthy: nothing that needs a dry run can be proposed.
    */
-  preview?: DryRunner | undefined;
+  preview?: Pick<PreviewClient, "dryRun" | "health" | "check" | "close"> | undefined;
   /**
    * Set per call from the caller's conversation (DEPUTY_CHANNEL_NAMESPACES):
    * the namespaces that channel's people may read and change.

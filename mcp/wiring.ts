@@ -5,6 +5,7 @@ import type { Config } from "../core/config.ts";
 import { createActionStoreFromConfig } from "../core/actions/store.ts";
 import { createKubeClients, type KubeClients, type KubeRequestEvent } from "../core/kube/client.ts";
 import { loadKubeConfig } from "../core/kube/config.ts";
+import { createPreviewClient, type PreviewClient } from "../core/kube/preview.ts";
 import type { Logger } from "../core/logger.ts";
 import type { Metrics } from "../core/metrics.ts";
 import type { McpDeps } from "./deps.ts";
@@ -42,6 +43,29 @@ export function kubeErrorCounter(metrics: Metrics): (event: KubeRequestEvent) =>
   };
 }
 
+/**
+ * The preview client: the read identity impersonating the dry-run-only
+ * preview account, self-checked now and every few minutes (fail closed: it
+ * answers nothing until admission has been seen refusing its real write).
+ * The caller closes it with the rest (closeMcpDeps).
+ */
+export function previewFromConfig(config: Config, kubeConfig: KubeConfig, logger: Logger): PreviewClient {
+  const preview = createPreviewClient({
+    kubeConfig,
+    identity: config.kube.previewIdentity,
+    probeNamespace: config.kube.previewProbeNamespace,
+    logger: logger.child({ component: "preview" }),
+  });
+  preview.start();
+  return preview;
+}
+
+/** Close what mcpDepsFromConfig opened: the Kubernetes clients and the preview client. */
+export function closeMcpDeps(deps: Pick<McpDeps, "kube" | "preview">): void {
+  deps.preview?.close();
+  deps.kube.close();
+}
+
 /** What the MCP server's write tools need on top of the read deps. */
 export function createWriteDeps(options: {
   config: Config;
@@ -74,6 +98,7 @@ export function mcpDepsFromConfig(
 ): McpDeps {
   const kube = deps.kube ?? kubeClientsFromConfig(config, deps.logger, { metrics: deps.metrics });
   return {
+    preview: previewFromConfig(config, kube.kubeConfig, deps.logger),
     config,
     logger: deps.logger,
     audit: deps.audit,

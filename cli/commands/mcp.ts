@@ -13,7 +13,7 @@ import { createMetrics, startMetricsServer } from "../../core/metrics.ts";
 import { createCallerVerifier } from "../../core/caller-auth.ts";
 import { generateKeys, requireKey } from "../../core/keys.ts";
 import { loadKeysFromConfig } from "../../executor/wiring.ts";
-import { mcpDepsFromConfig } from "../../mcp/wiring.ts";
+import { closeMcpDeps, mcpDepsFromConfig } from "../../mcp/wiring.ts";
 import { startHttpServer } from "../../mcp/transports/http.ts";
 import { serveStdio } from "../../mcp/transports/stdio.ts";
 
@@ -84,7 +84,7 @@ export async function run(args: string[]): Promise<number> {
     actionKey: requireKey(keys, "action", "deputy mcp"),
     metrics,
   });
-  closer.add("the Kubernetes client", () => deps.kube.close());
+  closer.add("the Kubernetes and preview clients", () => closeMcpDeps(deps));
 
   if (stdio) {
     const running = await serveStdio(deps);

@@ -8,6 +8,7 @@ import { roleForAction } from "../../core/openbao-roles.ts";
 import { createActionStore, type ActionStore } from "../../core/actions/store.ts";
 import { createKubeWriter, type ClusterEndpoint } from "../../executor/kube-writer.ts";
 import { ActionFailed } from "../../core/actions/action-type.ts";
+import { boundWrite } from "../../core/actions/bound-write.ts";
 import { scaleDeployment } from "../../core/actions/types/index.ts";
 import { createApprovalExecutor, type ApprovalExecutor } from "../../executor/approval-executor.ts";
 import { adminKubeConfig, eventually, loadTestEnv, seededCopyOfShop, SEED } from "../helpers/testenv.ts";
@@ -347,41 +348,32 @@ describe("every write action runs exactly what was proposed", () => {
     expect(still.metadata?.deletionTimestamp).toBeUndefined();
   });
 
-  it("a change racing the write is a 409 from the API server, and nothing is written", async () => {
-    const reply = await harness.call("scale_deployment", { namespace: NS, name: "svc", replicas: 4 }, meta);
-    const { id } = reply.structured?.pendingAction as PendingActionRef;
+  /** Run a stored scale action's runner directly, with a credential of its role and this Kubernetes client. */
+  async function runScale(
+    id: string,
+    wrap: (real: ReturnType<typeof createKubeWriter>) => ReturnType<typeof createKubeWriter>,
+  ): Promise<unknown> {
     const action = (await store.get(id))!;
-    const before = (await live()).spec?.replicas;
-    const error = await createRbacBroker()
+    return createRbacBroker()
       .withCredential(
         { role: roleForAction(testRoles(), "scale_deployment"), namespace: NS },
         async (credential) => {
           const real = createKubeWriter(cluster, credential.token);
-          // A real concurrent change lands between the runner's read and its write.
-          const kube = {
-            ...real,
-            get: async <T>(path: string) => {
-              const object = await real.get<T>(path);
-              await apps().patchNamespacedDeployment({
-                name: "svc",
-                namespace: NS,
-                body: [
-                  {
-                    op: "add",
-                    path: "/metadata/annotations",
-                    value: { "example.com/touched": String(Date.now()) },
-                  },
-                ],
-              });
-              return object;
-            },
-          };
+          const kube = wrap(real);
+          const args = scaleDeployment.args.parse(action.arguments);
+          const evidence = scaleDeployment.evidence.parse(action.evidence);
           try {
             return await scaleDeployment.run({
               kube,
               action,
-              args: scaleDeployment.args.parse(action.arguments),
-              evidence: scaleDeployment.evidence.parse(action.evidence),
+              args,
+              evidence,
+              effect: action.effect,
+              writeApproved: () =>
+                boundWrite(
+                  { kube, action, effect: action.effect },
+                  scaleDeployment.request!(args, evidence, action.target),
+                ),
               protectedNamespaces: [],
               logger: capture().logger,
               step: (_name, work) => work(),
@@ -392,67 +384,57 @@ describe("every write action runs exactly what was proposed", () => {
         },
       )
       .catch((e: unknown) => e);
+  }
+
+  it("a field another manager changed after the approval makes the run refuse, and nothing is written", async () => {
+    const reply = await harness.call("scale_deployment", { namespace: NS, name: "svc", replicas: 4 }, meta);
+    const { id } = reply.structured?.pendingAction as PendingActionRef;
+    const before = (await live()).spec?.replicas;
+    // Another manager changes what the approver saw (a label), after the proposal, before the run.
+    await apps().patchNamespacedDeployment({
+      name: "svc",
+      namespace: NS,
+      body: [{ op: "add", path: "/metadata/labels/touched", value: RUN }],
+    });
+    const error = await runScale(id, (real) => real);
+    await apps().patchNamespacedDeployment({
+      name: "svc",
+      namespace: NS,
+      body: [{ op: "remove", path: "/metadata/labels/touched" }],
+    });
     expect(error).toBeInstanceOf(ActionFailed);
     expect((error as ActionFailed).kubeStatus).toBe(409);
     expect((error as Error).message).toBe(
-      `Deployment ${NS}/svc changed while the action ran (409 Conflict); nothing was done.`,
+      `Deployment ${NS}/svc: the result would differ from what was approved (metadata.labels.touched); nothing was done. Propose the change again to approve the current result.`,
     );
     expect((await live()).spec?.replicas).toBe(before);
   });
 
-  it("a status update racing the write is not a change to what was approved: the write goes through on the fresh version", async () => {
+  it("a status update between the repeated dry run and the write is not a change to what was approved: the write goes through", async () => {
     const reply = await harness.call("scale_deployment", { namespace: NS, name: "svc", replicas: 5 }, meta);
     const { id } = reply.structured?.pendingAction as PendingActionRef;
-    const action = (await store.get(id))!;
+    const sends: string[] = [];
     let statusTouched = false;
-    let patches = 0;
-    const outcome = await createRbacBroker()
-      .withCredential(
-        { role: roleForAction(testRoles(), "scale_deployment"), namespace: NS },
-        async (credential) => {
-          const real = createKubeWriter(cluster, credential.token);
-          // A real concurrent change lands between the runner's read and its write.
-          const kube = {
-            ...real,
-            patch: async <T>(...args: Parameters<typeof real.patch>) => {
-              patches++;
-              return real.patch<T>(...args);
-            },
-            get: async <T>(path: string) => {
-              const object = await real.get<T>(path);
-              // Once: what the deployment controller does all the time (status only).
-              if (!statusTouched) {
-                statusTouched = true;
-                await apps().patchNamespacedDeploymentStatus({
-                  name: "svc",
-                  namespace: NS,
-                  body: [
-                    { op: "replace", path: "/status/observedGeneration", value: 1000 + (Date.now() % 1000) },
-                  ],
-                });
-              }
-              return object;
-            },
-          };
-          try {
-            return await scaleDeployment.run({
-              kube,
-              action,
-              args: scaleDeployment.args.parse(action.arguments),
-              evidence: scaleDeployment.evidence.parse(action.evidence),
-              protectedNamespaces: [],
-              logger: capture().logger,
-              step: (_name, work) => work(),
-            });
-          } finally {
-            real.close();
-          }
-        },
-      )
-      .catch((e: unknown) => e);
+    const outcome = await runScale(id, (real) => ({
+      ...real,
+      send: async (request, options) => {
+        sends.push(options?.dryRun ? "dry run" : "write");
+        const answer = await real.send(request, options);
+        // Once, right after the dry run: what the deployment controller does all the time.
+        if (options?.dryRun && !statusTouched) {
+          statusTouched = true;
+          await apps().patchNamespacedDeploymentStatus({
+            name: "svc",
+            namespace: NS,
+            body: [{ op: "replace", path: "/status/observedGeneration", value: 1000 + (Date.now() % 1000) }],
+          });
+        }
+        return answer;
+      },
+    }));
     expect(statusTouched).toBe(true);
-    // The first patch met the status update (409), the second went through.
-    expect(patches).toBe(2);
+    // The first write met the status update (409 on the dry run's resourceVersion); the second round went through.
+    expect(sends).toEqual(["dry run", "write", "dry run", "write"]);
     expect(outcome).toMatchObject({ value: { kubeStatus: 200 } });
     expect((await live()).spec?.replicas).toBe(5);
   });

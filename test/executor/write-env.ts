@@ -42,7 +42,7 @@ const TEST_AUTH_ROLES = ["deputy-executor", "deputy-mcp", "deputy-bot"];
 export const EXECUTOR_NAMESPACE = "deputy-test-system";
 export const EXECUTOR_SA = "deputy-executor";
 export const JIT_NAMESPACE = "deputy-test-jit";
-/** Namespaces the test roles may change: the seeded shop and one per test suite (deputy-w-e2e, deputy-w-runners, deputy-w-approvals, deputy-w-oncall: seeded copies of shop; deputy-w-clusters in two clusters; deputy-w-undo). */
+/** Namespaces the test roles may change: the seeded shop and one per test suite (deputy-w-e2e, deputy-w-runners, deputy-w-approvals, deputy-w-oncall: seeded copies of shop; deputy-w-clusters in two clusters; deputy-w-undo; deputy-w-effect). */
 export const WRITABLE = [
   "shop",
   "deputy-w-exec",
@@ -55,6 +55,7 @@ export const WRITABLE = [
   "deputy-w-oncall",
   "deputy-w-clusters",
   "deputy-w-undo",
+  "deputy-w-effect",
 ] as const;
 const RBAC_DIR = join(import.meta.dirname, "../../manifests/base/rbac");
 /**

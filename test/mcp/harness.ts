@@ -16,7 +16,7 @@ import { createAuditLog, type AuditRecord } from "../../core/audit.ts";
 import { parseConfig } from "../../core/config.ts";
 import { createKubeClients, type KubeClientOptions, type KubeRequestEvent } from "../../core/kube/client.ts";
 import { createLogger } from "../../core/logger.ts";
-import { createWriteDeps } from "../../mcp/wiring.ts";
+import { closeMcpDeps, createWriteDeps, previewFromConfig } from "../../mcp/wiring.ts";
 import type { PendingAction } from "../../core/actions/schema.ts";
 import type { ActionStore } from "../../core/actions/store.ts";
 import { approvalViewOf } from "../../core/actions/view.ts";
@@ -87,6 +87,8 @@ export interface HarnessOptions {
   kube?: KubeClientOptions;
   /** The key proposals are signed with (default: the test processes' own); another process must share it. */
   actionKey?: Buffer;
+  /** false: no preview identity (nothing that needs a dry run can be proposed). */
+  preview?: false;
 }
 
 const silent = new Writable({
@@ -122,6 +124,10 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
       },
     }),
   };
+  if (options.preview !== false) {
+    deps.preview = previewFromConfig(config, kubeConfig, logger);
+    await deps.preview.check();
+  }
   const connection = await connectInMemory(deps);
   return {
     client: connection.client,
@@ -147,7 +153,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
     },
     async close() {
       await connection.close();
-      deps.kube.close();
+      closeMcpDeps(deps);
       await redis.quit();
     },
   };

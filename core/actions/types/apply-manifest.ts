@@ -77,7 +77,7 @@ export const applyManifest = defineActionType({
         ...fieldChanges(ev.live, args.manifest),
       ],
       notes: [
-        "At execution: server-side dry run first, then the apply (field manager deputy, no force).",
+        "Applied by server-side apply (field manager deputy, no force).",
         ...(ev.live
           ? [
               "Fields Deputy applied to this object before and this manifest leaves out are removed; fields other managers own stay.",

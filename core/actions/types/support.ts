@@ -1,16 +1,8 @@
 import { z } from "zod";
-import { isKubeApiError } from "../../kube/errors.ts";
-import type { Deployment } from "../../kube/types.ts";
-import {
-  ActionFailed,
-  assertUnchanged,
-  type RunContext,
-  type RunResult,
-  type WriteRequest,
-} from "../action-type.ts";
+import type { RunResult, WriteRequest } from "../action-type.ts";
 import type { ActionTarget } from "../schema.ts";
 
-/** Shared by the action types: argument pieces, Deployment reads and guarded patches. */
+/** Shared by the action types: argument pieces, API paths and the requests they send. */
 
 export const objectName = z.string().min(1).max(253);
 export const namespaceName = z.string().min(1).max(63);
@@ -75,85 +67,6 @@ export function nodeScheduleRequest(
     },
     query: { fieldManager: "deputy" },
   };
-}
-
-/** Read the deployment with the minted credential and check it is the one proposed. */
-export async function liveDeployment(
-  context: RunContext<{ namespace: string; name: string }>,
-): Promise<Deployment> {
-  const { namespace, name } = context.args;
-  const what = `Deployment ${namespace}/${name}`;
-  let live: Deployment;
-  try {
-    live = await context.kube.get<Deployment>(deploymentPath(namespace, name));
-  } catch (error) {
-    if (isKubeApiError(error, 404))
-      throw new ActionFailed("NOT_FOUND", `${what} no longer exists; nothing was done.`, 404);
-    throw error;
-  }
-  assertUnchanged(live, context.action.target, what);
-  return live;
-}
-
-/** Same object, same spec generation, labels and annotations: what moved is status only. */
-export function onlyStatusChanged(before: Deployment, after: Deployment): boolean {
-  return (
-    before.metadata?.uid === after.metadata?.uid &&
-    before.metadata?.generation === after.metadata?.generation &&
-    JSON.stringify(before.metadata?.labels ?? {}) === JSON.stringify(after.metadata?.labels ?? {}) &&
-    JSON.stringify(before.metadata?.annotations ?? {}) === JSON.stringify(after.metadata?.annotations ?? {})
-  );
-}
-
-/**
- * Strategic merge patch guarded by uid + resourceVersion: a concurrent change
- * is a 409. A 409 caused only by the controllers updating status (same uid,
- * spec generation, labels and annotations) is not a change to what the
- * approver saw, so the patch is tried again on the fresh resourceVersion, a
- * few times; any other change stays a conflict and nothing is written.
- */
-export async function guardedPatch(
-  context: RunContext<unknown>,
-  live: Deployment,
-  spec: Record<string, unknown>,
-): Promise<void> {
-  const { namespace = "", name = "" } = live.metadata ?? {};
-  const path = deploymentPath(namespace, name);
-  let current = live;
-  for (let attempt = 1; ; attempt++) {
-    const meta = current.metadata ?? {};
-    try {
-      await context.kube.patch(
-        path,
-        { metadata: { uid: meta.uid, resourceVersion: meta.resourceVersion }, spec },
-        "strategic",
-        { fieldManager: "deputy" },
-      );
-      return;
-    } catch (error) {
-      if (!isKubeApiError(error, 409)) throw error;
-      const fresh = attempt < 4 ? await context.kube.get<Deployment>(path).catch(() => undefined) : undefined;
-      if (!fresh || !onlyStatusChanged(live, fresh)) {
-        throw new ActionFailed(
-          "CONFLICT",
-          `Deployment ${namespace}/${name} changed while the action ran (409 Conflict); nothing was done.`,
-          409,
-        );
-      }
-      current = fresh;
-    }
-  }
-}
-
-export function requireContainer(live: Deployment, container: string): void {
-  const names = (live.spec?.template.spec?.containers ?? []).map((c) => c.name);
-  if (!names.includes(container)) {
-    throw new ActionFailed(
-      "INPUT_INVALID",
-      `Deployment ${live.metadata?.namespace}/${live.metadata?.name} has no container "${container}" any more (has ${names.join(", ")}); nothing was done.`,
-      422,
-    );
-  }
 }
 
 type Json = Record<string, unknown>;

@@ -244,7 +244,9 @@ async function previewEffect(
 ): Promise<{ effect: Effect } | { refusal: CallToolResult }> {
   const { deps, signal } = context;
   const what = describeTarget(request.object);
-  const health = deps.preview?.health();
+  let health = deps.preview?.health();
+  // Not usable (yet): look again now, once, rather than refuse on a stale verdict.
+  if (deps.preview && !health?.usable) health = await deps.preview.check().catch(() => health);
   if (!deps.preview || !health?.usable) {
     return {
       refusal: refuse(
