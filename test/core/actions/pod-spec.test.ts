@@ -126,6 +126,32 @@ describe("sandbox opt-outs", () => {
     );
   });
 
+  it("finds an Unconfined profile or Unmasked /proc at any level, generated", () => {
+    const optOut = fc.constantFrom<Record<string, unknown>>(
+      { seccompProfile: { type: "Unconfined" } },
+      { appArmorProfile: { type: "Unconfined" } },
+      { procMount: "Unmasked" },
+      { seLinuxOptions: { type: "other_t" } },
+    );
+    fc.assert(
+      fc.property(
+        optOut,
+        fc.constantFrom("securityContext", "containers", "initContainers", "ephemeralContainers"),
+        (context, where) => {
+          const spec =
+            where === "securityContext"
+              ? { securityContext: context, containers: [{ name: "app" }] }
+              : {
+                  containers: [{ name: "app" }],
+                  [where]: [{ name: "x" }, { name: "y", securityContext: context }],
+                };
+          expect(sandboxOptOutsOf(spec)).toHaveLength(1);
+          expect(risks({ after: spec })["sandbox-opt-out"]).toBeDefined();
+        },
+      ),
+    );
+  });
+
   it("treats SELinux spc_t and Windows HostProcess as host access", () => {
     expect(
       hostAccessOf(
@@ -296,6 +322,45 @@ describe("hardening removed", () => {
     expect(hardeningRemovedOf(before, after)).toEqual([
       "init container migrate loses readOnlyRootFilesystem: true",
     ]);
+  });
+
+  it("sees no loss in any reordering of the same containers, generated", () => {
+    const context = fc.record(
+      {
+        runAsNonRoot: fc.boolean(),
+        runAsUser: fc.integer({ min: 0, max: 70000 }),
+        readOnlyRootFilesystem: fc.boolean(),
+        allowPrivilegeEscalation: fc.boolean(),
+        capabilities: fc.record({ drop: fc.subarray(["ALL", "NET_RAW", "CHOWN"]) }),
+        seccompProfile: fc.constantFrom({ type: "RuntimeDefault" }, { type: "Unconfined" }),
+      },
+      { requiredKeys: [] },
+    );
+    const spec = fc.record({
+      automountServiceAccountToken: fc.option(fc.boolean(), { nil: undefined }),
+      securityContext: context,
+      containers: fc.uniqueArray(
+        fc.record({
+          name: fc.stringMatching(/^[a-z]{1,6}$/),
+          securityContext: context,
+          resources: fc.record({
+            limits: fc.record({ cpu: fc.constant("1"), memory: fc.constant("1Gi") }, { requiredKeys: [] }),
+          }),
+        }),
+        { selector: (container) => container.name, minLength: 1, maxLength: 4 },
+      ),
+    });
+    fc.assert(
+      fc.property(spec, fc.nat(), (before, seed) => {
+        const containers = [...before.containers];
+        for (let i = containers.length - 1; i > 0; i--) {
+          const j = (seed + i) % (i + 1);
+          [containers[i], containers[j]] = [containers[j]!, containers[i]!];
+        }
+        expect(hardeningRemovedOf(before, { ...before, containers })).toEqual([]);
+      }),
+      { numRuns: 200 },
+    );
   });
 
   /** Each hardening setting of `hardened`, and a way to drop it. */
