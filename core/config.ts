@@ -220,7 +220,7 @@ export interface Config {
   };
   guardrails: {
     protectedNamespaces: string[];
-    /** Image prefixes a pod template may use without a high-risk flag; empty: no allow-list. */
+    /** Registry hosts (optionally with a path) a pod template may pull from without a high-risk flag; empty: no allow-list. */
     imageRegistries: string[];
     /** Capabilities a container may add without counting as host access. */
     allowedCapabilities: string[];

@@ -5,6 +5,7 @@ import type { ConversationRef } from "../../core/identity.ts";
 import type { RiskFlag } from "../../core/actions/schema.ts";
 import { argocdManaged } from "./argocd-managed.ts";
 import { hostAccess } from "./host-access.ts";
+import { indirectWrite } from "./indirect-write.ts";
 import { podSpecRisk } from "./pod-spec-risk.ts";
 import { noForce } from "./no-force.ts";
 import { pdbRule } from "./pdb.ts";
@@ -58,6 +59,7 @@ export function createPolicy(options: PolicyOptions): Policy {
     protectedNs.rule,
     argocdManaged,
     hostAccess({ allowedCapabilities: guard.allowedCapabilities }),
+    indirectWrite,
     statefulsetPod,
     podSpecRisk({ allowedRegistries: guard.imageRegistries, allowedCapabilities: guard.allowedCapabilities }),
     pdbRule,

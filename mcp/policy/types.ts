@@ -1,5 +1,6 @@
 import type { Identity } from "../../core/identity.ts";
 import type { KubeObject, Pod, PodDisruptionBudget } from "../../core/kube/types.ts";
+import type { ObjectChange } from "../../core/actions/object-risk.ts";
 import type { PodTemplateChange } from "../../core/actions/pod-spec.ts";
 import type { RiskFlag } from "../../core/actions/schema.ts";
 
@@ -22,6 +23,13 @@ export interface PolicyInput {
   pdbs?: readonly PodDisruptionBudget[];
   /** Pod templates the write creates or replaces (from its action type). */
   podTemplates?: readonly PodTemplateChange[];
+  /**
+   * Every object the write creates or changes, whole: the live object and the
+   * API server's dry-run result. Workloads among them are analysed by the
+   * pod-spec rules (in place of a `podTemplates` entry of the same workload),
+   * every object by the indirect-write rule.
+   */
+  objects?: readonly ObjectChange[];
 }
 
 export type RuleVerdict =

@@ -77,10 +77,55 @@ describe("createPolicy: the guardrails together", () => {
       "protected-namespace",
       "argocd-managed",
       "host-access",
+      "indirect-write",
       "statefulset-pod",
       "pod-spec-risk",
       "pdb",
       "rate-limit",
+    ]);
+  });
+
+  it("names the indirect-write finding's own rule and collects the result's flags", async () => {
+    const { policy: p, captured } = policy({ DEPUTY_IMAGE_REGISTRIES: "registry.example.com" });
+    const refused = await p.evaluate(
+      input({
+        tool: "apply_manifest",
+        target: { kind: "Service", namespace: "shop", name: "web" },
+        objects: [
+          { kind: "Service", workload: "Service shop/web", after: { spec: { externalIPs: ["1.1.1.1"] } } },
+        ],
+      }),
+    );
+    expect(refused).toMatchObject({ allowed: false, rule: "service-external-ips" });
+    expect(captured.records.at(-1)).toMatchObject({ decision: "deny", rule: "service-external-ips" });
+    const flagged = await p.evaluate(
+      input({
+        tool: "apply_manifest",
+        target: { kind: "Deployment", namespace: "shop", name: "web" },
+        objects: [
+          {
+            kind: "Deployment",
+            workload: "Deployment shop/web",
+            after: {
+              spec: {
+                template: {
+                  spec: { containers: [{ name: "app", image: "registry.example.com.evil.io/x:1" }] },
+                },
+              },
+            },
+          },
+          {
+            kind: "Service",
+            workload: "Service shop/web",
+            after: { spec: { type: "LoadBalancer", selector: { app: "web" } } },
+          },
+        ],
+      }),
+    );
+    expect(flagged).toMatchObject({ allowed: true, risk: "high" });
+    expect(flagged.allowed && flagged.flags.map((flag) => flag.rule)).toEqual([
+      "service-exposure",
+      "image-registry",
     ]);
   });
 
