@@ -14,7 +14,7 @@ import {
   secretLiteralsIn,
   type Effect,
 } from "../../../../core/actions/effect.ts";
-import { podSpecOfWorkload } from "../../../../core/actions/pod-spec.ts";
+import type { ObjectChange } from "../../../../core/actions/object-risk.ts";
 import { fenceUntrusted } from "../../../../core/fence.ts";
 import { isKubeApiError } from "../../../../core/kube/errors.ts";
 import { shortDigest } from "../../../../core/actions/digest.ts";
@@ -101,6 +101,7 @@ export async function propose<Args extends Record<string, unknown>, Evidence ext
   const cluster = deps.config.kube.clusterName;
   let effect: Effect | undefined;
   let podTemplates = type.podTemplates?.(args.data, evidence.data) ?? [];
+  let objects: ObjectChange[] = [];
   if (type.request) {
     const previewed = await previewEffect(
       context,
@@ -111,19 +112,15 @@ export async function propose<Args extends Record<string, unknown>, Evidence ext
     if ("refusal" in previewed) return previewed.refusal;
     effect = previewed.effect;
     // The guardrails judge the result, not the request: a merge can add what the request never named.
-    const after = podSpecOfWorkload(effect.object.kind, effect.result);
-    const before = effect.live ? podSpecOfWorkload(effect.object.kind, effect.live) : undefined;
-    podTemplates =
-      after === undefined
-        ? []
-        : [
-            {
-              workload: describeTarget(effect.object),
-              kind: effect.object.kind,
-              ...(before === undefined ? {} : { before }),
-              after,
-            },
-          ];
+    podTemplates = [];
+    objects = [
+      {
+        kind: effect.object.kind,
+        workload: describeTarget(effect.object),
+        ...(effect.live ? { before: effect.live } : {}),
+        after: effect.result,
+      },
+    ];
   }
   const decision = await deps.policy.evaluate(
     {
@@ -140,6 +137,7 @@ export async function propose<Args extends Record<string, unknown>, Evidence ext
       ...(proposal.pods ? { pods: proposal.pods } : {}),
       ...(proposal.pdbs ? { pdbs: proposal.pdbs } : {}),
       podTemplates,
+      objects,
     },
     { conversation: caller.conversation },
   );
