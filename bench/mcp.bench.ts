@@ -14,7 +14,9 @@ import { inSpan, startTracing } from "../core/tracing.ts";
  * the same Kubernetes reads done directly with client-node, in the same run
  * on the seeded cluster (each side three times, interleaved, with the
  * spread printed), and the size in tokens of each tool's answer for
- * each seeded problem. Brings the local test environment up if needed.
+ * each seeded problem; and a write proposal's latency with the API
+ * server's dry run against the same proposal with its answer replayed.
+ * Brings the local test environment up if needed.
  */
 const ROUNDS = 40;
 const WARMUP = 10;
@@ -47,12 +49,73 @@ async function timeIt(rounds: number, fn: () => Promise<unknown>): Promise<numbe
   return samples[Math.floor(samples.length / 2)]!;
 }
 
+function percentile(values: readonly number[], p: number): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
+}
+
+/**
+ * One write proposal (scale_deployment) with the preview identity's real dry
+ * run, against the same proposal whose dry-run answer is replayed from memory
+ * (everything else the same: reads, guardrails, diff, signing, Redis), in
+ * interleaved rounds: the difference is what the dry run costs.
+ */
+async function proposalLatency(
+  h: Harness,
+  deployment: string,
+): Promise<Record<"real" | "replayed", Sample[]>> {
+  const preview = h.deps.preview;
+  if (!preview) throw new Error("the harness has no preview identity");
+  const answers = new Map<string, Awaited<ReturnType<typeof preview.dryRun>>>();
+  const replaying: typeof preview = {
+    ...preview,
+    async dryRun(request, signal) {
+      const key = JSON.stringify(request);
+      const known = answers.get(key);
+      if (known) return known;
+      const answer = await preview.dryRun(request, signal);
+      answers.set(key, answer);
+      return answer;
+    },
+  };
+  const meta = { "deputy/requester": { kind: "slack", id: "UBENCH", teamId: "TBENCH" } };
+  let replicas = 0;
+  const propose = async (): Promise<void> => {
+    // Alternate two values: each is a real change, and the replayed side sees the same requests.
+    replicas = replicas === 7 ? 8 : 7;
+    const reply = await h.call(
+      "scale_deployment",
+      { namespace: SEED.namespace, name: deployment, replicas },
+      meta,
+    );
+    if (reply.isError) throw new Error(`scale_deployment was refused: ${reply.text}`);
+  };
+  const side = (use: typeof preview) => async (): Promise<Sample> => {
+    h.deps.preview = use;
+    try {
+      for (let i = 0; i < WARMUP; i++) await propose();
+      const timings: number[] = [];
+      for (let i = 0; i < ROUNDS; i++) {
+        const start = performance.now();
+        await propose();
+        timings.push(performance.now() - start);
+      }
+      return { p50: percentile(timings, 50), p95: percentile(timings, 95) };
+    } finally {
+      h.deps.preview = preview;
+    }
+  };
+  return interleaved({ real: side(preview), replayed: side(replaying) });
+}
+
 export async function run(): Promise<BenchLine[]> {
   const state = await upTestEnv({ progress: (line) => process.stderr.write(`testenv: ${line}\n`) });
   const admin = new KubeConfig();
   admin.loadFromFile(state.kubeconfig);
   await seedWith(admin);
-  const h: Harness = await startHarness();
+  const h: Harness = await startHarness({
+    env: { DEPUTY_RATE_LIMIT_USER_PER_MINUTE: "100000", DEPUTY_RATE_LIMIT_CLUSTER_PER_MINUTE: "100000" },
+  });
   // The direct baseline uses the same read identity, through client-node's typed API.
   const reader = h.deps.kube.kubeConfig;
   const core = reader.makeApiClient(CoreV1Api);
@@ -130,6 +193,7 @@ export async function run(): Promise<BenchLine[]> {
       bare: async () => ({ ns: await perCall(async () => undefined) }),
       span: async () => ({ ns: await perCall(() => inSpan("bench", {}, async () => undefined)) }),
     });
+    const proposals = await proposalLatency(h, SEED.crashLoop.deployment);
     const ms = (samples: Sample[]): number[] => samples.map((sample) => sample.ms!);
     const ratios = (a: Sample[], b: Sample[]): number[] => a.map((sample, i) => sample.ms! / b[i]!.ms!);
     const median = (values: number[]): number => spreadOf(values).median;
@@ -203,6 +267,25 @@ export async function run(): Promise<BenchLine[]> {
       },
     ];
 
+    for (const [side, label] of [
+      ["real", "with the API server's dry run"],
+      ["replayed", "dry-run answer replayed (no API round trip)"],
+    ] as const) {
+      for (const p of [50, 95] as const) {
+        const values = proposals[side].map((sample) => sample[`p${p}`]!);
+        lines.push({
+          name: `scale_deployment proposal, ${label}: p${p} (median of rounds)`,
+          value: Number(median(values).toFixed(2)),
+          unit: unit(values),
+        });
+      }
+    }
+    const cost = proposals.real.map((sample, i) => sample.p50! - proposals.replayed[i]!.p50!);
+    lines.push({
+      name: "what the dry run adds to a proposal (p50 difference)",
+      value: Number(median(cost).toFixed(2)),
+      unit: unit(cost),
+    });
     const sizes: [string, string, Record<string, unknown>][] = [
       ["crash loop: troubleshoot_pod checkout", "troubleshoot_pod", { namespace: ns, name: "checkout" }],
       [
