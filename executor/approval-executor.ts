@@ -6,11 +6,12 @@ import type { Logger } from "../core/logger.ts";
 import { roleForAction, type OpenBaoRoles } from "../core/openbao-roles.ts";
 import { randomBytes } from "node:crypto";
 import { hostname } from "node:os";
-import { ActionFailed, describeTarget } from "../core/actions/action-type.ts";
+import { ActionFailed, describeTarget, type WriteAnswer } from "../core/actions/action-type.ts";
 import type { ActionStep, Decision, DecisionResult, PendingAction } from "../core/actions/schema.ts";
 import { ACTION_ID_PATTERN, ActionTampered, type ActionStore } from "../core/actions/store.ts";
 import { actionTypeOf } from "../core/actions/types/index.ts";
 import { boundWrite } from "../core/actions/bound-write.ts";
+import { diffObjects, normaliseObject, resultDigest, type Effect } from "../core/actions/effect.ts";
 import { approvalViewOf, viewFitsSlack } from "../core/actions/view.ts";
 import { ActionTimedOut, actionBudgetMs, leaseTtlSeconds } from "../core/actions/budget.ts";
 import { checkDecision, decisionRequestSchema, parseDecisionRequest } from "./approval-checks.ts";
@@ -176,6 +177,8 @@ export function createApprovalExecutor(deps: ApprovalExecutorDeps): ApprovalExec
       }
     };
     let leaseId: string | undefined;
+    /** The API server's answer to the bound write, compared with the approved result afterwards. */
+    let written: WriteAnswer | undefined;
     let planned: string[] = [];
     let revoked = true;
     let outcome: { state: "succeeded" | "failed"; message: string; kubeStatus: number | undefined };
@@ -225,7 +228,10 @@ export function createApprovalExecutor(deps: ApprovalExecutorDeps): ApprovalExec
               effect: action.effect,
               writeApproved: () => {
                 if (!request) throw new ActionFailed("INPUT_INVALID", `${action.tool} declares no request`);
-                return boundWrite({ kube, action, effect: action.effect }, request);
+                return boundWrite({ kube, action, effect: action.effect }, request).then((answer) => {
+                  written = answer;
+                  return answer;
+                });
               },
               protectedNamespaces: deps.protectedNamespaces,
               logger,
@@ -255,7 +261,11 @@ export function createApprovalExecutor(deps: ApprovalExecutorDeps): ApprovalExec
           },
         },
       );
-      outcome = { state: "succeeded", message: used.value.message, kubeStatus: used.value.kubeStatus };
+      outcome = {
+        state: "succeeded",
+        message: `${used.value.message}${writtenAsApproved(written, action.effect)}`,
+        kubeStatus: used.value.kubeStatus,
+      };
     } catch (error) {
       outcome =
         error instanceof ActionTimedOut
@@ -480,6 +490,16 @@ export function createApprovalExecutor(deps: ApprovalExecutorDeps): ApprovalExec
       return ids;
     },
   };
+}
+
+/** What the API server answered to the write, against the approved result: said in the outcome. */
+function writtenAsApproved(written: WriteAnswer | undefined, effect: Effect | undefined): string {
+  if (!written || !effect) return "";
+  if (resultDigest(written.object) === effect.digest) {
+    return " The API server's answer to the write is the approved result.";
+  }
+  const differs = diffObjects(effect.result, normaliseObject(written.object)).map((change) => change.path);
+  return ` The API server's answer to the write differs from the approved result (${differs.slice(0, 5).join(", ")}${differs.length > 5 ? ", …" : ""}): check the object.`;
 }
 
 /** The single step of an action that does not name its steps. */

@@ -60,11 +60,44 @@ export function normaliseObject(object: unknown): Json {
   return out;
 }
 
+/**
+ * Values the API server allocates anew on every dry run of a create: a
+ * Service's cluster IPs and node ports, and anything derived from the new
+ * object's own uid (a Job's generated selector labels). They are shown, but
+ * the comparison of two answers leaves them out, or no create could ever be
+ * repeated as the same answer.
+ */
+function comparable(object: unknown): Json {
+  const uid = isObject(object) && isObject(object.metadata) ? object.metadata.uid : undefined;
+  const out = normaliseObject(object);
+  const spec = out.spec;
+  if (out.kind === "Service" && isObject(spec)) {
+    delete spec.clusterIP;
+    delete spec.clusterIPs;
+    delete spec.healthCheckNodePort;
+    if (Array.isArray(spec.ports)) {
+      spec.ports = spec.ports.map((port: unknown) => {
+        if (!isObject(port)) return port;
+        const { nodePort: _allocated, ...rest } = port;
+        return rest;
+      });
+    }
+  }
+  if (typeof uid !== "string" || uid === "") return out;
+  const replaceUid = (value: unknown): unknown => {
+    if (value === uid) return "(the object's own uid)";
+    if (Array.isArray(value)) return value.map(replaceUid);
+    if (isObject(value)) return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, replaceUid(v)]));
+    return value;
+  };
+  return replaceUid(out) as Json;
+}
+
 /** sha256 over the normalised result: what the approval binds the run to. */
 export function resultDigest(result: unknown): string {
   return createHash("sha256")
     .update("deputy-result-v1\n")
-    .update(canonicalJson(normaliseObject(result)))
+    .update(canonicalJson(comparable(result)))
     .digest("hex");
 }
 
@@ -81,7 +114,7 @@ export const effectSchema = z.strictObject({
   result: z.record(z.string(), z.unknown()),
   /** The API server's `Warning` headers for the dry run (e.g. Pod Security in warn mode). */
   warnings: z.array(z.string()),
-  /** resultDigest(result). */
+  /** resultDigest of the API server's answer (allocated values and the new uid left out). */
   digest: z.string().regex(/^[0-9a-f]{64}$/),
 });
 export type Effect = z.infer<typeof effectSchema>;

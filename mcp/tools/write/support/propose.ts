@@ -308,7 +308,7 @@ async function previewEffect(
       ...(before ? { live: before } : {}),
       result,
       warnings: answer.warnings,
-      digest: resultDigest(result),
+      digest: resultDigest(answer.object),
     },
   };
 }
