@@ -432,13 +432,14 @@ describe("on the real API server", () => {
       const path = `/apis/apps/v1/namespaces/${ns}/deployments/web?dryRun=All`;
       const body = { metadata: { labels: { x: "y" } } };
       const contentType = "application/merge-patch+json";
-      for (const headers of [
+      const attempts: Record<string, string>[] = [
         { "impersonate-user": `system:serviceaccount:${ns}:default` },
         { "impersonate-user": `system:serviceaccount:${PREVIEW_ACCOUNT.namespace}:deputy-executor` },
         { "impersonate-user": "system:admin" },
         { "impersonate-user": DEFAULT_PREVIEW_IDENTITY, "impersonate-group": "system:masters" },
         { "impersonate-user": DEFAULT_PREVIEW_IDENTITY, "impersonate-extra-scopes": "x" },
-      ]) {
+      ];
+      for (const headers of attempts) {
         const answer = await call(reader, "PATCH", path, { body, contentType, headers });
         expect(answer.status, JSON.stringify(headers)).toBe(403);
         expect(answer.message, JSON.stringify(headers)).toMatch(/cannot impersonate/);
