@@ -225,10 +225,14 @@ export function createPreviewClient(options: PreviewClientOptions): PreviewClien
         details: { rule: PREVIEW_UNUSABLE_RULE, checkedAt: current.checkedAt },
       });
     }
-    if (!request.path.startsWith("/") || /[?#]/.test(request.path)) {
+    if (
+      !/^\/(api|apis)\//.test(request.path) ||
+      /[?#]/.test(request.path) ||
+      /(^|\/)\.{1,2}(\/|$)/.test(request.path)
+    ) {
       throw new DeputyError(
         "INPUT_INVALID",
-        `a dry run's path must be an API path without a query (got "${request.path.slice(0, 200)}")`,
+        `a dry run's path must be an API path without a query or dot segments (got "${request.path.slice(0, 200)}")`,
       );
     }
     const answer = await send(

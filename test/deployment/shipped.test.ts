@@ -175,7 +175,7 @@ async function start(name: string, pod: PodShape, env: Record<string, string>, r
 }
 
 async function applyRenderedIdentities(): Promise<void> {
-  // Deputy's namespaces, service accounts and the read identity's RBAC, as rendered.
+  // Deputy's namespaces, service accounts, the read and preview identities' RBAC, as rendered.
   const kinds = ["Namespace", "ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding"];
   for (const kind of kinds) {
     for (const object of objects.filter((o) => o.kind === kind)) {
@@ -188,6 +188,13 @@ async function applyRenderedIdentities(): Promise<void> {
       if (openbaos) continue;
       await applyObject(object as KubernetesObject);
     }
+  }
+  // The preview account's dry-run-only admission policy (OpenBao's guard stays out, as in local mode).
+  for (const kind of ["ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding"]) {
+    for (const object of objects.filter(
+      (o) => o.kind === kind && o.metadata.name.startsWith("deputy-preview"),
+    ))
+      await applyObject(object as KubernetesObject);
   }
 }
 

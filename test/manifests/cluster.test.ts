@@ -207,6 +207,10 @@ const READS: Check[] = [
     ["watch", r, "", "apps"],
   ]),
   ["list", "jobs", "shop", "batch"],
+  // Every kind apply_manifest may change is read live first (test/manifests/preview.test.ts has them all).
+  ["get", "cronjobs", "shop", "batch"],
+  ["get", "horizontalpodautoscalers", "shop", "autoscaling"],
+  ["get", "ingresses", "shop", "networking.k8s.io"],
   ["list", "poddisruptionbudgets", "shop", "policy"],
   ["list", "events", "shop", "events.k8s.io"],
 ];

@@ -123,7 +123,7 @@ describe("the shipped preview manifests", () => {
             apiGroups: ["*"],
             apiVersions: ["*"],
             operations: ["CREATE", "UPDATE", "DELETE", "CONNECT"],
-            resources: ["*", "*/*"],
+            resources: ["*/*"],
           },
         ],
       },
@@ -432,13 +432,14 @@ describe("on the real API server", () => {
       const path = `/apis/apps/v1/namespaces/${ns}/deployments/web?dryRun=All`;
       const body = { metadata: { labels: { x: "y" } } };
       const contentType = "application/merge-patch+json";
-      for (const headers of [
+      const attempts: Record<string, string>[] = [
         { "impersonate-user": `system:serviceaccount:${ns}:default` },
         { "impersonate-user": `system:serviceaccount:${PREVIEW_ACCOUNT.namespace}:deputy-executor` },
         { "impersonate-user": "system:admin" },
         { "impersonate-user": DEFAULT_PREVIEW_IDENTITY, "impersonate-group": "system:masters" },
         { "impersonate-user": DEFAULT_PREVIEW_IDENTITY, "impersonate-extra-scopes": "x" },
-      ]) {
+      ];
+      for (const headers of attempts) {
         const answer = await call(reader, "PATCH", path, { body, contentType, headers });
         expect(answer.status, JSON.stringify(headers)).toBe(403);
         expect(answer.message, JSON.stringify(headers)).toMatch(/cannot impersonate/);
@@ -473,7 +474,7 @@ describe("on the real API server", () => {
     const object: Record<string, unknown> = {
       apiVersion: APPLY_KINDS[kind].apiVersion,
       kind,
-      metadata: { name, namespace: ns, labels },
+      metadata: { name, namespace: ns, labels: { ...labels } },
     };
     if (kind === "ConfigMap") object.data = { key: "value" };
     else object.spec = specs[kind];
@@ -554,7 +555,7 @@ describe("on the real API server", () => {
       expect((live.body.metadata as { generation: number }).generation).toBe(1);
     });
 
-    it("returns the API server's warnings: Pod Security in warn mode", async () => {
+    it("returns the API server's warnings: Pod Security in warn mode, for a privileged pod template", async () => {
       const warned = await freshNamespace("preview-warn");
       try {
         const labelled = await call(admin, "PATCH", `/api/v1/namespaces/${warned}`, {
@@ -562,57 +563,46 @@ describe("on the real API server", () => {
           contentType: "application/merge-patch+json",
         });
         expect(labelled.status, labelled.message).toBe(200);
-        const pod = {
-          apiVersion: "v1",
-          kind: "Pod",
-          metadata: { name: "privileged", namespace: warned },
-          spec: {
-            containers: [
-              { name: "app", image: "registry.example.com/app:1", securityContext: { privileged: true } },
-            ],
-          },
-        };
+        const privileged = deployment("privileged");
+        (privileged.metadata as { namespace: string }).namespace = warned;
+        const template = (
+          privileged.spec as { template: { spec: { containers: Record<string, unknown>[] } } }
+        ).template;
+        template.spec.containers[0]!.securityContext = { privileged: true };
         const answer = await preview.dryRun({
-          method: "POST",
-          path: `/api/v1/namespaces/${warned}/pods`,
-          body: pod,
+          method: "PATCH",
+          path: `/apis/apps/v1/namespaces/${warned}/deployments/privileged`,
+          body: privileged,
+          contentType: "application/apply-patch+yaml",
+          query: { fieldManager: "deputy" },
         });
         expect(answer.status).toBe(201);
         expect(answer.warnings.join("\n")).toMatch(
           /would violate PodSecurity "restricted:latest": privileged/,
         );
-        expect((await call(admin, "GET", `/api/v1/namespaces/${warned}/pods/privileged`)).status).toBe(404);
+        expect(
+          (await call(admin, "GET", `/apis/apps/v1/namespaces/${warned}/deployments/privileged`)).status,
+        ).toBe(404);
       } finally {
         await deleteNamespace(warned);
       }
     });
 
-    it("throws the API server's refusal of a dry run with its message: Pod Security enforced", async () => {
-      const enforced = await freshNamespace("preview-enforce");
-      try {
-        await call(admin, "PATCH", `/api/v1/namespaces/${enforced}`, {
-          body: { metadata: { labels: { "pod-security.kubernetes.io/enforce": "restricted" } } },
-          contentType: "application/merge-patch+json",
-        });
-        const pod = {
-          apiVersion: "v1",
-          kind: "Pod",
-          metadata: { name: "privileged", namespace: enforced },
-          spec: {
-            containers: [
-              { name: "app", image: "registry.example.com/app:1", securityContext: { privileged: true } },
-            ],
-          },
-        };
-        const error = await preview
-          .dryRun({ method: "POST", path: `/api/v1/namespaces/${enforced}/pods`, body: pod })
-          .catch((e: unknown) => e);
-        expect(error).toBeInstanceOf(KubeApiError);
-        expect((error as KubeApiError).status).toBe(403);
-        expect((error as KubeApiError).message).toMatch(/violates PodSecurity "restricted:latest"/);
-      } finally {
-        await deleteNamespace(enforced);
-      }
+    it("throws the API server's refusal of a dry run with its message: an immutable field", async () => {
+      const moved = deployment("web");
+      (moved.spec as { selector: unknown }).selector = { matchLabels: { app: "elsewhere" } };
+      const error = await preview
+        .dryRun({
+          method: "PATCH",
+          path: `/apis/apps/v1/namespaces/${ns}/deployments/web`,
+          body: moved,
+          contentType: "application/apply-patch+yaml",
+          query: { fieldManager: "deputy", force: "true" },
+        })
+        .catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(KubeApiError);
+      expect((error as KubeApiError).status).toBe(422);
+      expect((error as KubeApiError).message).toMatch(/spec\.selector: .*field is immutable/);
     });
 
     it("is unusable, saying why loudly, for an account whose real writes no admission policy refuses, and its check changes nothing", async () => {

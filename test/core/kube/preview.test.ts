@@ -184,9 +184,13 @@ describe("the preview client", () => {
         ["force", "true"],
       ]);
       expect(JSON.parse(request!.body)).toEqual({ apiVersion: "apps/v1", kind: "Deployment" });
-      await expect(
-        preview.dryRun({ method: "DELETE", path: "/api/v1/namespaces/shop/pods/x?dryRun=None" }),
-      ).rejects.toThrow(/without a query/);
+      for (const path of [
+        "/api/v1/namespaces/shop/pods/x?dryRun=None",
+        "/api/v1/namespaces/shop/pods/../../../../apis/x",
+        "/healthz",
+      ]) {
+        await expect(preview.dryRun({ method: "DELETE", path })).rejects.toThrow(/must be an API path/);
+      }
     } finally {
       preview.close();
     }
