@@ -99,8 +99,7 @@ export function objectRisks(change: ObjectChange): ObjectRisks {
   const before = change.before === undefined ? undefined : obj(change.before);
   const risks: ObjectRisks = { refusals: [], flags: [] };
   metadataRisks(change.workload, after, before, risks);
-  const byKind = KIND_RISKS[change.kind];
-  if (byKind) byKind(change.workload, after, before, risks);
+  KIND_RISKS.get(change.kind)?.(change.workload, after, before, risks);
   return risks;
 }
 
@@ -186,20 +185,22 @@ const serviceRisks: KindRisks = (what, after, before, risks) => {
 };
 
 /** Annotations the ingress controller acts on beyond routing, with what it does. */
-const RISKY_INGRESS_ANNOTATIONS: Readonly<Record<string, string>> = {
-  "nginx.ingress.kubernetes.io/auth-url": "each request is first sent, with its credentials, to that URL",
-  "nginx.ingress.kubernetes.io/auth-signin": "clients are sent to that sign-in URL",
-  "nginx.ingress.kubernetes.io/auth-secret": "the controller reads that Secret",
-  "nginx.ingress.kubernetes.io/auth-tls-secret": "the controller reads that Secret",
-  "nginx.ingress.kubernetes.io/auth-tls-match-cn":
+const RISKY_INGRESS_ANNOTATIONS: ReadonlyMap<string, string> = new Map([
+  ["nginx.ingress.kubernetes.io/auth-url", "each request is first sent, with its credentials, to that URL"],
+  ["nginx.ingress.kubernetes.io/auth-signin", "clients are sent to that sign-in URL"],
+  ["nginx.ingress.kubernetes.io/auth-secret", "the controller reads that Secret"],
+  ["nginx.ingress.kubernetes.io/auth-tls-secret", "the controller reads that Secret"],
+  [
+    "nginx.ingress.kubernetes.io/auth-tls-match-cn",
     "it is pasted into the proxy configuration (CVE-2025-1097)",
-  "nginx.ingress.kubernetes.io/proxy-ssl-secret": "the controller reads that Secret",
-  "nginx.ingress.kubernetes.io/mirror-target": "every request is copied to that target",
-  "nginx.ingress.kubernetes.io/mirror-host": "every request is copied with that Host",
-  "nginx.ingress.kubernetes.io/permanent-redirect": "clients are redirected there",
-  "nginx.ingress.kubernetes.io/temporal-redirect": "clients are redirected there",
-  "nginx.ingress.kubernetes.io/upstream-vhost": "the Host header sent to the backend is rewritten",
-};
+  ],
+  ["nginx.ingress.kubernetes.io/proxy-ssl-secret", "the controller reads that Secret"],
+  ["nginx.ingress.kubernetes.io/mirror-target", "every request is copied to that target"],
+  ["nginx.ingress.kubernetes.io/mirror-host", "every request is copied with that Host"],
+  ["nginx.ingress.kubernetes.io/permanent-redirect", "clients are redirected there"],
+  ["nginx.ingress.kubernetes.io/temporal-redirect", "clients are redirected there"],
+  ["nginx.ingress.kubernetes.io/upstream-vhost", "the Host header sent to the backend is rewritten"],
+]);
 
 /** Any annotation whose name (after the prefix) mentions a snippet: raw proxy configuration. */
 function isSnippetAnnotation(key: string): boolean {
@@ -242,8 +243,8 @@ const ingressRisks: KindRisks = (what, after, before, risks) => {
     });
   }
   const risky = Object.entries(annotations)
-    .filter(([key, value]) => RISKY_INGRESS_ANNOTATIONS[key] !== undefined && oldAnnotations[key] !== value)
-    .map(([key, value]) => `${key}: ${String(value)} (${RISKY_INGRESS_ANNOTATIONS[key]})`);
+    .filter(([key, value]) => RISKY_INGRESS_ANNOTATIONS.has(key) && oldAnnotations[key] !== value)
+    .map(([key, value]) => `${key}: ${String(value)} (${RISKY_INGRESS_ANNOTATIONS.get(key) ?? ""})`);
   if (risky.length > 0) {
     risks.flags.push({ rule: INGRESS_ANNOTATION_RULE, message: `${what} sets ${risky.join("; ")}.` });
   }
@@ -351,13 +352,14 @@ const configMapRisks: KindRisks = (what, after, before, risks) => {
   }
 };
 
-const KIND_RISKS: Readonly<Record<string, KindRisks>> = {
-  Service: serviceRisks,
-  Ingress: ingressRisks,
-  HorizontalPodAutoscaler: hpaRisks,
-  PodDisruptionBudget: pdbRisks,
-  ConfigMap: configMapRisks,
-};
+// A Map, not an object literal: a kind named "constructor" must find nothing.
+const KIND_RISKS: ReadonlyMap<string, KindRisks> = new Map([
+  ["Service", serviceRisks],
+  ["Ingress", ingressRisks],
+  ["HorizontalPodAutoscaler", hpaRisks],
+  ["PodDisruptionBudget", pdbRisks],
+  ["ConfigMap", configMapRisks],
+]);
 
 /** Kinds with a rule of their own here; the others are workloads, covered by the pod-spec analysis. */
-export const KINDS_WITH_OBJECT_RISKS: readonly string[] = Object.keys(KIND_RISKS);
+export const KINDS_WITH_OBJECT_RISKS: readonly string[] = [...KIND_RISKS.keys()];

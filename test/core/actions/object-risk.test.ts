@@ -30,6 +30,19 @@ describe("objectRisks covers every kind Deputy may apply", () => {
   });
 });
 
+describe("kinds without rules of their own", () => {
+  it("get only the shared metadata checks, whatever the kind is called", () => {
+    for (const kind of ["constructor", "toString", "__proto__", "Node", "Deployment"]) {
+      expect(
+        objectRisks(change(kind, { metadata: { name: "x" }, spec: { externalIPs: ["1.2.3.4"] } })),
+      ).toEqual({
+        refusals: [],
+        flags: [],
+      });
+    }
+  });
+});
+
 describe("Service", () => {
   const service = (spec: Json): Json => ({ metadata: { name: "web", namespace: "shop" }, spec });
 
@@ -143,6 +156,10 @@ describe("Ingress", () => {
       "Ingress shop/x sets nginx.ingress.kubernetes.io/auth-url: https://collector.example/steal (each request is first sent, with its credentials, to that URL).",
     );
     expect(flags(change("Ingress", after, after))["ingress-annotation"]).toBeUndefined();
+    // Annotation keys are looked up as data, never as object properties.
+    expect(flags(change("Ingress", ingress({ constructor: "x", toString: "y", __proto__: "z" })))).toEqual(
+      {},
+    );
   });
 
   it("flags new routes from outside the cluster and a changed ingress class", () => {
