@@ -117,7 +117,8 @@ export async function propose<Args extends Record<string, unknown>, Evidence ext
       {
         kind: effect.object.kind,
         workload: describeTarget(effect.object),
-        ...(effect.live ? { before: effect.live } : {}),
+        // The live object whole (a budget's status says how many pods it covers).
+        ...(proposal.target.uid && proposal.object ? { before: proposal.object } : {}),
         after: effect.result,
       },
     ];
