@@ -55,6 +55,7 @@ export function previewFromConfig(config: Config, kubeConfig: KubeConfig, logger
     identity: config.kube.previewIdentity,
     probeNamespace: config.kube.previewProbeNamespace,
     logger: logger.child({ component: "preview" }),
+    timeoutMs: config.kube.callTimeoutMs,
   });
   preview.start();
   return preview;

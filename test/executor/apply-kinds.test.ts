@@ -5,6 +5,7 @@ import type { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { stringify } from "yaml";
 import { APPLY_KINDS, type ApplyKind } from "../../core/actions/apply-kinds.ts";
+import { resultDigest } from "../../core/actions/effect.ts";
 import type { PendingActionRef } from "../../core/actions/schema.ts";
 import { createActionStore, type ActionStore } from "../../core/actions/store.ts";
 import { createApprovalExecutor, type ApprovalExecutor } from "../../executor/approval-executor.ts";
@@ -118,6 +119,46 @@ describe("apply_manifest of every allowed kind, end to end", () => {
     redis.disconnect();
   });
 
+  it("the executor refuses to run a stored change whose view Slack could not show whole", async () => {
+    const name = `toolong-${RUN}`;
+    const data = Object.fromEntries(Array.from({ length: 120 }, (_, i) => [`k${i}`, "x".repeat(2500)]));
+    const manifest = { apiVersion: "v1", kind: "ConfigMap", metadata: { name, namespace: NS }, data };
+    // Stored as if a proposer had skipped the size check (the action key signs it, so it verifies).
+    const result = { metadata: { name, namespace: NS }, data, apiVersion: "v1", kind: "ConfigMap" };
+    const action = await store.create({
+      cluster: "testenv",
+      tool: "apply_manifest",
+      arguments: { namespace: NS, kind: "ConfigMap", name, manifest },
+      evidence: {},
+      target: { kind: "ConfigMap", namespace: NS, name },
+      effect: {
+        object: { kind: "ConfigMap", namespace: NS, name },
+        result,
+        warnings: [],
+        digest: resultDigest(result),
+      },
+      risk: { level: "normal", flags: [] },
+      requester: alice,
+    });
+    const decided = await executor.decide({
+      actionId: action.id,
+      digest: action.digest,
+      approver: bob,
+      decision: "approve",
+    });
+    expect(decided.status).toBe("failed");
+    expect(decided.message).toBe(
+      "The stored apply_manifest change is longer than Slack can show whole, so nobody saw all of it; nothing was done.",
+    );
+    await expect(
+      KubernetesObjectApi.makeApiClient(adminKubeConfig()).read({
+        apiVersion: "v1",
+        kind: "ConfigMap",
+        metadata: { name, namespace: NS },
+      }),
+    ).rejects.toThrow();
+  });
+
   for (const kind of Object.keys(APPLY_KINDS) as ApplyKind[]) {
     it(`${kind}: proposed with the API server's answer, approved and created as approved`, async () => {
       const name = `${kind.toLowerCase()}-${RUN}`;
@@ -128,14 +169,19 @@ describe("apply_manifest of every allowed kind, end to end", () => {
       expect(stored.effect?.live).toBeUndefined();
       const result = await executor.decide({ actionId: id, digest, approver: bob, decision: "approve" });
       expect(result.status, result.message).toBe("succeeded");
-      const created = (await KubernetesObjectApi.makeApiClient(adminKubeConfig()).read({
-        apiVersion: APPLY_KINDS[kind].apiVersion,
-        kind,
-        metadata: { name, namespace: NS },
-      })) as unknown as { spec?: unknown; data?: unknown };
-      // What exists is what the card showed: the dry-run answer's spec (or data), field for field.
-      const approved = stored.effect!.result as { spec?: unknown; data?: unknown };
-      expect(created.spec ?? created.data).toEqual(approved.spec ?? approved.data);
+      const created: unknown = JSON.parse(
+        JSON.stringify(
+          await KubernetesObjectApi.makeApiClient(adminKubeConfig()).read({
+            apiVersion: APPLY_KINDS[kind].apiVersion,
+            kind,
+            metadata: { name, namespace: NS },
+          }),
+        ),
+      );
+      // What exists is the approved answer (values the API server allocates anew, such as a
+      // Service's cluster IP or a Job's uid-derived selector, aside).
+      expect(resultDigest(created)).toBe(stored.effect!.digest);
+      expect(result.message).toContain("The API server's answer to the write is the approved result.");
     });
   }
 });
