@@ -28,9 +28,11 @@ export interface Policy {
     context?: { conversation?: ConversationRef | undefined },
   ): Promise<PolicyDecision>;
   /**
-   * The rules that need no live object (no-force, protected-namespace), run
-   * before a tool reads anything: a refusal is audited and returned, so a
-   * write aimed at kube-system is refused even when the object does not exist.
+   * The rules that judge the request and its target (no-force,
+   * protected-namespace, argocd-managed), run before a tool reads anything
+   * and again, with the live object, before the dry run: a refusal is
+   * audited and returned, so a write aimed at kube-system is refused even
+   * when the object does not exist.
    */
   precheck(
     input: PolicyInput,
@@ -72,7 +74,10 @@ export function createPolicy(options: PolicyOptions): Policy {
     }),
   ];
 
-  const early: SyncPolicyRule[] = [noForce, protectedNs.rule];
+  // Rules that judge the request and its target, never the result: they run before anything is
+  // read (no object yet) and again before the dry run (with the live object), so a write that is
+  // refused anyway is refused with its rule's sentence, not with whatever the API server answers.
+  const early: SyncPolicyRule[] = [noForce, protectedNs.rule, argocdManaged];
 
   function audit(
     input: PolicyInput,
@@ -103,7 +108,12 @@ export function createPolicy(options: PolicyOptions): Policy {
         for (const rule of early) {
           const verdict = rule.evaluate({ ...input, pods: [] });
           if (verdict.effect !== "deny") continue;
-          const decision: PolicyDecision = { allowed: false, rule: rule.id, message: verdict.message };
+          const decision: PolicyDecision = {
+            allowed: false,
+            rule: rule.id,
+            message: verdict.message,
+            ...(verdict.offer ? { offer: verdict.offer } : {}),
+          };
           audit(input, decision, [], context.conversation);
           return decision;
         }

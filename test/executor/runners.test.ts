@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
-import { AppsV1Api, CoreV1Api, PolicyV1Api } from "@kubernetes/client-node";
+import { AppsV1Api, CoreV1Api, PatchStrategy, PolicyV1Api, setHeaderOptions } from "@kubernetes/client-node";
 import type { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { DecisionResult, PendingActionRef } from "../../core/actions/schema.ts";
@@ -211,7 +211,9 @@ describe("every write action runs exactly what was proposed", () => {
     });
     const rollback = await run("rollback_deployment", { namespace: NS, name: "svc" });
     expect(rollback.status, rollback.message).toBe("succeeded");
-    expect(rollback.message).toBe(`Deployment ${NS}/svc rolled back to revision 4.`);
+    expect(rollback.message).toBe(
+      `Deployment ${NS}/svc rolled back to revision 4. The API server's answer to the write is the approved result.`,
+    );
     const names = (await live()).spec?.template.spec?.containers[0]?.env?.map((v) => v.name);
     expect(names).toContain("OLD");
     expect(names).not.toContain("NEW");
@@ -391,17 +393,14 @@ describe("every write action runs exactly what was proposed", () => {
     const { id } = reply.structured?.pendingAction as PendingActionRef;
     const before = (await live()).spec?.replicas;
     // Another manager changes what the approver saw (a label), after the proposal, before the run.
-    await apps().patchNamespacedDeployment({
-      name: "svc",
-      namespace: NS,
-      body: [{ op: "add", path: "/metadata/labels/touched", value: RUN }],
-    });
+    const label = (value: string | null) =>
+      apps().patchNamespacedDeployment(
+        { name: "svc", namespace: NS, body: { metadata: { labels: { touched: value } } } },
+        setHeaderOptions("Content-Type", PatchStrategy.MergePatch),
+      );
+    await label(RUN);
     const error = await runScale(id, (real) => real);
-    await apps().patchNamespacedDeployment({
-      name: "svc",
-      namespace: NS,
-      body: [{ op: "remove", path: "/metadata/labels/touched" }],
-    });
+    await label(null);
     expect(error).toBeInstanceOf(ActionFailed);
     expect((error as ActionFailed).kubeStatus).toBe(409);
     expect((error as Error).message).toBe(

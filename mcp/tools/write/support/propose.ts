@@ -22,6 +22,7 @@ import type { ActionTarget, PendingActionRef } from "../../../../core/actions/sc
 import { approvalViewOf, viewFitsSlack, viewLines } from "../../../../core/actions/view.ts";
 import type { KubeObject, Pod, PodDisruptionBudget } from "../../../../core/kube/types.ts";
 import type { McpDeps } from "../../../deps.ts";
+import type { PolicyDecision } from "../../../policy/index.ts";
 import { defineTool, toolError, toolText, type ToolContext, type ToolDefinition } from "../../../tool.ts";
 
 /**
@@ -103,6 +104,22 @@ export async function propose<Args extends Record<string, unknown>, Evidence ext
   let podTemplates = type.podTemplates?.(args.data, evidence.data) ?? [];
   let objects: ObjectChange[] = [];
   if (type.request) {
+    const early = deps.policy.precheck(
+      {
+        tool: type.name,
+        arguments: proposal.rawArguments,
+        requester,
+        cluster,
+        target: {
+          kind: proposal.target.kind,
+          namespace: proposal.target.namespace,
+          name: proposal.target.name,
+          object: proposal.object,
+        },
+      },
+      { conversation: caller.conversation },
+    );
+    if (early && !early.allowed) return policyRefusal(early);
     const previewed = await previewEffect(
       context,
       type.name,
@@ -142,15 +159,7 @@ export async function propose<Args extends Record<string, unknown>, Evidence ext
     },
     { conversation: caller.conversation },
   );
-  if (!decision.allowed) {
-    const offer =
-      decision.offer === "propose_git_change"
-        ? ` Call propose_git_change with the same change to get the diff to commit.`
-        : "";
-    return toolError(`${decision.message}${offer}`, {
-      refused: { rule: decision.rule, ...(decision.offer ? { offer: decision.offer } : {}) },
-    });
-  }
+  if (!decision.allowed) return policyRefusal(decision);
   const flags = [...(type.flags?.(args.data, evidence.data) ?? []), ...decision.flags];
   // Nothing the approver cannot see whole can be approved: refuse it before it is stored.
   const draftView = approvalViewOf({
@@ -209,6 +218,17 @@ export async function propose<Args extends Record<string, unknown>, Evidence ext
     expiresAt: action.expiresAt,
   };
   return toolText(lines.join("\n"), { pendingAction: ref });
+}
+
+/** A guardrail's refusal (already audited by the policy), with the offer it makes. */
+function policyRefusal(decision: Extract<PolicyDecision, { allowed: false }>): CallToolResult {
+  const offer =
+    decision.offer === "propose_git_change"
+      ? ` Call propose_git_change with the same change to get the diff to commit.`
+      : "";
+  return toolError(`${decision.message}${offer}`, {
+    refused: { rule: decision.rule, ...(decision.offer ? { offer: decision.offer } : {}) },
+  });
 }
 
 /** A refusal before anything is stored: audited as a policy decision, answered as a tool error. */

@@ -1,4 +1,4 @@
-import { CoreV1Api } from "@kubernetes/client-node";
+import { CoreV1Api, KubernetesObjectApi, PatchStrategy } from "@kubernetes/client-node";
 import type { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createActionStore, type ActionStore } from "../../../../core/actions/store.ts";
@@ -6,7 +6,7 @@ import { parseManifest } from "../../../../mcp/tools/write/apply-manifest.ts";
 import { unifiedDiff } from "../../../../core/actions/diff.ts";
 import { adminKubeConfig } from "../../../helpers/testenv.ts";
 import { alice, connectRedis, dropPrefix, testPrefix, testSigner } from "../../../executor/support.ts";
-import { ensure, prepareNamespaces } from "../../../executor/write-env.ts";
+import { prepareNamespaces } from "../../../executor/write-env.ts";
 import { startHarness, storedProposal, type Harness } from "../../harness.ts";
 
 const NS = "deputy-w-tools";
@@ -36,12 +36,21 @@ describe("apply_manifest and propose_git_change", () => {
       .makeApiClient(CoreV1Api)
       .deleteNamespacedConfigMap({ name: "settings", namespace: NS })
       .catch(() => undefined);
-    await ensure(adminKubeConfig(), {
-      apiVersion: "v1",
-      kind: "ConfigMap",
-      metadata: { name: "settings", namespace: NS },
-      data: { mode: "fast", force: "yes" },
-    } as never);
+    // As Deputy applied it earlier: its fields are Deputy's (field manager deputy), so a new
+    // apply changes them without a conflict.
+    await KubernetesObjectApi.makeApiClient(adminKubeConfig()).patch(
+      {
+        apiVersion: "v1",
+        kind: "ConfigMap",
+        metadata: { name: "settings", namespace: NS },
+        data: { mode: "fast", force: "yes" },
+      },
+      undefined,
+      undefined,
+      "deputy",
+      true,
+      PatchStrategy.ServerSideApply,
+    );
   });
 
   afterAll(async () => {
@@ -60,11 +69,12 @@ describe("apply_manifest and propose_git_change", () => {
     const summary = await storedProposal(store, reply);
     expect(summary.summary).toBe(`Update ConfigMap ${NS}/settings by server-side apply.`);
     expect(summary.preview).toEqual([
-      "Changes to the live ConfigMap:",
+      `ConfigMap ${NS}/settings as the API server answers the dry run, against the live object (every field that changes):`,
+      'data.extra: (added) "1"',
       'data.mode: "fast" → "safe"',
-      'data.extra: (absent) → "1"',
-      "At execution: server-side dry run first, then the apply (field manager deputy, no force).",
+      "Applied by server-side apply (field manager deputy, no force).",
       "Fields Deputy applied to this object before and this manifest leaves out are removed; fields other managers own stay.",
+      "This is the API server's own answer to the exact request (server-side dry run, after merge, defaults and admission). Right before the write the executor repeats the dry run with its own credential and does nothing if the answer differs.",
     ]);
     const stored = await store.get(summary.id);
     expect(stored?.arguments).toMatchObject({

@@ -133,7 +133,11 @@ describe("deployment write tools propose, never write", () => {
     const scale = await pending(
       await harness.call("scale_deployment", { namespace: NS, name: "api", replicas: 0 }, meta),
     );
-    expect(scale.preview.slice(0, 2)).toEqual(["spec.replicas: 2 → 0", "2 pod(s) will be stopped."]);
+    // The API server's answer against the live object: exactly one field changes.
+    const changed = (preview: string[]): string[] =>
+      preview.filter((line) => / → |\(added\)|\(removed/.test(line));
+    expect(changed(scale.preview)).toEqual(["spec.replicas: 2 → 0"]);
+    expect(scale.preview).toContain("2 pod(s) will be stopped.");
     expect(scale.risk).toEqual({
       level: "high",
       flags: [{ rule: "scale-to-zero", message: `Scaling to 0 stops every pod of ${NS}/api.` }],
@@ -146,9 +150,10 @@ describe("deployment write tools propose, never write", () => {
         meta,
       ),
     );
-    expect(env.preview.slice(0, 2)).toEqual([
-      'container app: MODE "fast" → "safe"',
-      'container app: NEW (unset) → "1"',
+    expect(changed(env.preview)).toEqual([
+      'spec.template.spec.containers[name=app].env[name=MODE].value: "fast" → "safe"',
+      'spec.template.spec.containers[name=app].env[name=NEW].name: (added) "NEW"',
+      'spec.template.spec.containers[name=app].env[name=NEW].value: (added) "1"',
     ]);
     expect((await store.get(env.id))?.arguments).toEqual({
       namespace: NS,
@@ -171,9 +176,9 @@ describe("deployment write tools propose, never write", () => {
         meta,
       ),
     );
-    expect(resources.preview.slice(0, 2)).toEqual([
-      "container app: requests.cpu (none) → 250m",
-      "container app: limits.memory 128Mi → 256Mi",
+    expect(changed(resources.preview)).toEqual([
+      'spec.template.spec.containers[name=app].resources.limits.memory: "128Mi" → "256Mi"',
+      'spec.template.spec.containers[name=app].resources.requests.cpu: (added) "250m"',
     ]);
 
     const rollback = await pending(
@@ -181,7 +186,7 @@ describe("deployment write tools propose, never write", () => {
     );
     expect(rollback.summary).toBe(`Roll back Deployment ${NS}/api from revision 2 to revision 1.`);
     expect(rollback.preview).toContain(
-      'spec.template.spec.containers[0].image: "ghcr.io/example/api:1.1.0" → "ghcr.io/example/api:1.0.0"',
+      'spec.template.spec.containers[name=app].image: "ghcr.io/example/api:1.1.0" → "ghcr.io/example/api:1.0.0"',
     );
     const stored = await store.get(rollback.id);
     expect(stored?.arguments).toMatchObject({ toRevision: 1, replicaSet: expect.stringMatching(/^api-/) });

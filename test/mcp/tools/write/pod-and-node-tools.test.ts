@@ -142,10 +142,12 @@ describe("pod and node write tools", () => {
 
   it("cordon and uncordon preview the switch", async () => {
     const cordon = await harness.call("cordon_node", { name: NODE }, meta);
-    expect((await storedProposal(store, cordon)).preview[0]).toBe("spec.unschedulable: false → true");
+    expect((await storedProposal(store, cordon)).preview).toContain("spec.unschedulable: (added) true");
+    // The API server's answer shows no change: nothing to approve.
     const uncordon = await harness.call("uncordon_node", { name: NODE }, meta);
-    expect((await storedProposal(store, uncordon)).preview[0]).toBe(
-      `Node ${NODE} is not cordoned; this changes nothing.`,
+    expect(uncordon.isError).toBe(true);
+    expect(uncordon.text).toBe(
+      `The API server's answer shows that this changes nothing in Node ${NODE}; nothing was proposed.`,
     );
     const missing = await harness.call("cordon_node", { name: "no-such-node" }, meta);
     expect(missing.isError).toBe(true);
