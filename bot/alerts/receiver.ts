@@ -287,7 +287,7 @@ export function createAlertHandler(
             content: [{ type: "text", text: "Noted; the diagnosis was shown in the thread." }],
           },
         ],
-        { text: "", participant: "alertmanager" },
+        { typed: undefined, participant: "alertmanager" },
       );
     } catch (error) {
       log.warn({ err: describeError(error), fingerprint: alert.fingerprint }, "alert diagnosis failed");
