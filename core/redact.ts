@@ -241,17 +241,33 @@ const STRUCTURAL_RULES: readonly Rule[] = [
     // scheme stays readable; the rest goes, to the closing quote if the value is quoted, else to
     // the end of the line.
     name: "authorization-header",
+    // The match ends where the value ends (a closing quote, or the line), so a second header on
+    // the same line is still found.
     pattern: new RegExp(
-      String.raw`${notAfter("A-Za-z0-9_-")}((?:proxy-)?authorization(?:\\?["'])?[ \t]*[:=][ \t]*)(\\?["']|)([^\r\n]*)`,
+      String.raw`${notAfter("A-Za-z0-9_-")}((?:proxy-)?authorization(?:\\?["'])?[ \t]*[:=][ \t]*)(?:"((?:[^"\\\r\n]|\\[^\r\n])*)|\\"((?:(?!\\")[^\r\n])*)|'([^'\r\n]*)|((?:[^\r\n\\]|\\\\|\\(?![nrt]))*))`,
       "gi",
     ),
-    replace: (match: string, key: string, quote: string, rest: string) => {
-      const closed = quote === "" ? -1 : closingQuote(`${quote}${rest}`, 0, quote) - quote.length;
-      const end = closed >= 0 ? closed : escapedLineEnd(rest);
+    replace: (
+      match: string,
+      key: string,
+      doubleQuoted: string | undefined,
+      escapedQuoted: string | undefined,
+      singleQuoted: string | undefined,
+      bare: string | undefined,
+    ) => {
+      const quote =
+        doubleQuoted !== undefined
+          ? '"'
+          : escapedQuoted !== undefined
+            ? '\\"'
+            : singleQuoted !== undefined
+              ? "'"
+              : "";
+      const rest = doubleQuoted ?? escapedQuoted ?? singleQuoted ?? bare ?? "";
       const scheme = /^[A-Za-z][A-Za-z0-9_.-]{0,30}[ \t]+(?=\S)/.exec(rest)?.[0] ?? "";
-      const value = rest.slice(scheme.length, end).trim();
+      const value = rest.slice(scheme.length).trim();
       if (value.length === 0 || keepsValue(value)) return match;
-      return `${key}${quote}${scheme}${REDACTED}${rest.slice(end)}`;
+      return `${key}${quote}${scheme}${REDACTED}${match.slice(key.length + quote.length + rest.length)}`;
     },
   },
   {
@@ -442,12 +458,6 @@ function redactFlagValues(text: string): string {
     FLAG_TOKEN.lastIndex = Math.max(FLAG_TOKEN.lastIndex, end);
   }
   return copied === 0 ? text : out + text.slice(copied);
-}
-
-/** Where a line ends in text that may be JSON-escaped: the first `\n`, `\r` or `\t` escape, or the end. */
-function escapedLineEnd(text: string): number {
-  const escape = /\\[nrt]/.exec(text);
-  return escape ? escape.index : text.length;
 }
 
 /**

@@ -31,6 +31,11 @@ const LEAKS: ReadonlyArray<[string, string, string]> = [
     "6629fae4",
   ],
   [
+    "the second of two Authorization headers on one line",
+    '{"Authorization":"Token first-value-1","Proxy-Authorization":"ApiKey second-value-2"}',
+    "second-value-2",
+  ],
+  [
     "a kubeadm bootstrap token",
     "kubeadm join 10.0.0.1:6443 --token abcdef.0123456789abcdef",
     "0123456789abcdef",
