@@ -1,5 +1,5 @@
 import { pino, type Logger, type DestinationStream } from "pino";
-import { isSensitiveKey, REDACTED, redactArgs, redactText } from "./redact.ts";
+import { isSensitiveKey, REDACTED, redactArgs, redactCommandLine, redactText } from "./redact.ts";
 import { currentTraceId } from "./tracing.ts";
 
 export type { Logger };
@@ -91,7 +91,7 @@ function redactLogValue(value: unknown, depth: number): unknown {
         ? REDACTED
         : redactLogValue(item, depth + 1);
   }
-  return out;
+  return redactCommandLine(value as Record<string, unknown>, out);
 }
 
 // pino merges the line's fields into what this returns: a fresh object each time.

@@ -568,9 +568,10 @@ function isStringList(value: readonly unknown[]): value is string[] {
 
 /**
  * A container's `command` and `args` are one argv: `command: [redis-cli]` with `args: [-a, X]`
- * needs the command to know that `-a` takes a password. Redacts them together into `out`.
+ * needs the command to know that `-a` takes a password. Redacts them together into `out`, the
+ * object's copy with every other field already redacted (the logger's copy or redactValue's).
  */
-function redactCommandLine(
+export function redactCommandLine(
   original: Record<string, unknown>,
   out: Record<string, unknown>,
 ): Record<string, unknown> {
