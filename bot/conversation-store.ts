@@ -14,14 +14,20 @@ import type { MessageParam } from "./agent/types.ts";
  */
 export interface ConversationRecord {
   messages: MessageParam[];
-  /** Text people wrote in this thread: links in it may be posted back. */
+  /**
+   * Text people typed in this thread: links in it may be posted back. Only
+   * typed text: a prompt Deputy composed around untrusted text (a message
+   * handed over with "Ask Deputy about this", an outcome quoting the cluster)
+   * is never here, or its links would come back clickable.
+   */
   userText: string[];
   /** Identity keys of the people who asked Deputy something in this thread. */
   participants: string[];
 }
 
 export interface TurnAuthor {
-  text: string;
+  /** What the person typed, if anything; undefined for a prompt Deputy composed. */
+  typed: string | undefined;
   /** identityKey() of who asked. */
   participant: string;
 }
@@ -102,7 +108,7 @@ export function createConversationStore(redis: Redis, options: ConversationStore
       const current = await load(ref);
       const record: ConversationRecord = {
         messages: trimHistory([...current.messages, ...messages], maxChars),
-        userText: [...current.userText, author.text].slice(-maxUserText),
+        userText: (author.typed ? [...current.userText, author.typed] : current.userText).slice(-maxUserText),
         participants: [...new Set([...current.participants, author.participant])].slice(-50),
       };
       await redis.set(keyOf(options.prefix, ref), JSON.stringify(record), "EX", ttl);

@@ -1,5 +1,6 @@
 import { LogLevel, type Logger as BoltLogger } from "@slack/bolt";
 import type { Logger } from "../core/logger.ts";
+import { redactValue } from "../core/redact.ts";
 import { redactSecrets } from "./sanitize.ts";
 
 /**
@@ -27,7 +28,9 @@ export function boltLogger(logger: Logger): BoltLogger {
 function safeJson(value: unknown): string {
   if (value instanceof Error) return value.message;
   try {
-    return JSON.stringify(value);
+    // Values are redacted before serialising: in JSON text a tab or newline is an escape, and a
+    // match could run past it.
+    return JSON.stringify(redactValue(value));
   } catch {
     return String(value);
   }

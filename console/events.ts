@@ -1,4 +1,5 @@
 import type { Identity } from "../core/identity.ts";
+import { redactValue } from "../core/redact.ts";
 import type { ApprovalCardView } from "./card.ts";
 
 /**
@@ -49,6 +50,16 @@ export interface EventHubOptions {
   now?: () => Date;
 }
 
+/**
+ * Every event leaves through the shared redactor (a tool call's target can be a
+ * model-written kubectl line, a result quotes the executor), except an approval
+ * card: what an approver sees is shown whole, and a change that would need
+ * redacting is refused when it is proposed.
+ */
+function redactEvent(body: ConsoleEventBody): ConsoleEventBody {
+  return body.type === "card" ? body : redactValue(body);
+}
+
 export function createEventHub(options: EventHubOptions = {}): EventHub {
   const limit = options.historyLimit ?? 5000;
   const now = options.now ?? ((): Date => new Date());
@@ -58,7 +69,7 @@ export function createEventHub(options: EventHubOptions = {}): EventHub {
 
   return {
     publish(threadId, body) {
-      const event: ConsoleEvent = { ...body, seq: ++seq, time: now().toISOString(), threadId };
+      const event: ConsoleEvent = { ...redactEvent(body), seq: ++seq, time: now().toISOString(), threadId };
       events.push(event);
       if (events.length > limit) events.splice(0, events.length - limit);
       for (const listener of listeners) {

@@ -15,10 +15,39 @@ import { randomBytes } from "node:crypto";
  *
  * Two fences, one module: `<untrusted-data-…>` around cluster text (the MCP
  * server) and `<tool-output-…>` around each whole tool result (the agent loop).
+ * The markers with which Deputy labels its own words as trusted live here too
+ * (TRUSTED_MARKERS), and are neutralised inside both fences like the tags.
  */
 
 export const FENCE_TAG = "untrusted-data";
 export const TOOL_OUTPUT_TAG = "tool-output";
+
+// --- Deputy's trusted markers ------------------------------------------------------
+
+/**
+ * Every marker with which Deputy labels its own words for the model as trusted.
+ * The places that write one import it from here (test/core/fence-markers.test.ts
+ * fails on a marker written anywhere else), and cluster text can imitate none of
+ * them: inside a fence each is neutralised like a fence tag, in any case,
+ * spacing or Unicode look-alike.
+ */
+export const TRUSTED_MARKERS = {
+  /** After a tool result: Deputy's own remark about it. */
+  toolNote: "Deputy note (trusted):",
+  /** Heading of the facts Deputy gathered between two turns (decisions, notices). */
+  turnNotes: "Deputy notes since your last answer (trusted):",
+  /** The tag around Deputy's account of an executed action. */
+  outcomeTag: "deputy-outcome",
+} as const;
+
+/** `<deputy-outcome action="act_…" trust="trusted">` */
+export function outcomeOpenTag(actionId: string): string {
+  return `<${TRUSTED_MARKERS.outcomeTag} action="${safeAttribute(actionId)}" trust="trusted">`;
+}
+
+export function outcomeCloseTag(): string {
+  return `</${TRUSTED_MARKERS.outcomeTag}>`;
+}
 
 /** Characters kept below the model's context budget even if a server misbehaves. */
 export const MAX_TOOL_OUTPUT_CHARS = 40_000;
@@ -166,22 +195,50 @@ const NAMES: Record<string, string> = {
   [TOOL_OUTPUT_TAG]: String.raw`t[o0][o0][l1][\s_.-]*[o0]utput`,
 };
 
+/**
+ * What reads as one of TRUSTED_MARKERS, on folded text: any `(trusted)` label and
+ * `trust="trusted"` attribute, "Deputy note(s)", and any tag named `deputy-…`
+ * (so a new Deputy tag is covered before anyone remembers to list it).
+ */
+const QUOTE = String.raw`(?:"|'|&quot;?|&#0*34;?|&#x0*22;?|\\u0*22|\\x22|%22|\\")`;
+const MARKER_PATTERNS: readonly string[] = [
+  String.raw`[(\[{]\s*trusted\s*[)\]}]`,
+  String.raw`trust\s*=\s*${QUOTE}?\s*trusted`,
+  // Spaces only: a pod named deputy-notes-7f9 stays readable; "(trusted)" above is the label.
+  String.raw`deputy\s+notes?\b`,
+  String.raw`(?:${OPENERS})\s*(?:${SLASHES})?\s*deputy[\s_.-]*[a-z]`,
+];
+/** The name under which findFenceTags reports a look-alike of one of TRUSTED_MARKERS. */
+export const DEPUTY_MARKER = "deputy-marker";
+
 function tagPattern(tags: readonly string[]): RegExp {
-  const names = tags.map((tag) => `(${NAMES[tag] ?? tag})`).join("|");
-  return new RegExp(`(?:${OPENERS})\\s*(${SLASHES})?\\s*(?:${names})`, "gi");
+  const fenceTags = tags.filter((tag) => tag !== DEPUTY_MARKER);
+  const alternatives: string[] = [];
+  if (fenceTags.length > 0) {
+    const names = fenceTags.map((tag) => `(${NAMES[tag] ?? tag})`).join("|");
+    alternatives.push(`(?:${OPENERS})\\s*(${SLASHES})?\\s*(?:${names})`);
+  }
+  if (tags.includes(DEPUTY_MARKER)) alternatives.push(`(${MARKER_PATTERNS.join("|")})`);
+  return new RegExp(alternatives.join("|"), "gi");
 }
 
-const ALL_TAGS = [FENCE_TAG, TOOL_OUTPUT_TAG] as const;
+const ALL_TAGS = [FENCE_TAG, TOOL_OUTPUT_TAG, DEPUTY_MARKER] as const;
 
 /** Where in `text` something reads as one of the given tags, as original [start, end) spans. */
 export function findFenceTags(text: string, tags: readonly string[] = ALL_TAGS): [number, number, string][] {
   const folded = foldForDetection(text);
+  const fenceTags = tags.filter((tag) => tag !== DEPUTY_MARKER);
   const found: [number, number, string][] = [];
   for (const match of folded.text.matchAll(tagPattern(tags))) {
     const first = folded.spans[match.index]!;
     const last = folded.spans[match.index + match[0].length - 1]!;
-    const tag = tags[match.slice(2).findIndex((group) => group !== undefined)] ?? tags[0]!;
-    found.push([first[0], last[1], `${match[1] ? "/" : ""}${tag}`]);
+    const groups = match.slice(2);
+    const tagAt = groups.findIndex((group) => group !== undefined);
+    const name =
+      fenceTags.length === 0 || tagAt >= fenceTags.length
+        ? DEPUTY_MARKER
+        : `${match[1] ? "/" : ""}${fenceTags[tagAt] ?? fenceTags[0]!}`;
+    found.push([first[0], last[1], name]);
   }
   return found;
 }
@@ -233,11 +290,12 @@ export function wrapToolResult(
   if (body.length > MAX_TOOL_OUTPUT_CHARS) {
     body = `${body.slice(0, MAX_TOOL_OUTPUT_CHARS)}\n[… ${body.length - MAX_TOOL_OUTPUT_CHARS} more characters cut by Deputy]`;
   }
-  body = neutraliseFenceTags(body, [TOOL_OUTPUT_TAG]);
+  // The server's own <untrusted-data-…> fences inside are kept; Deputy's markers are not.
+  body = neutraliseFenceTags(body, [TOOL_OUTPUT_TAG, DEPUTY_MARKER]);
   const nonce = options.nonce ?? newFenceNonce();
   const safeTool = tool.replace(/[^A-Za-z0-9_.-]/g, "_");
   const status = options.isError ? "error" : "ok";
-  const note = options.note ? `\nDeputy note (trusted): ${options.note}` : "";
+  const note = options.note ? `\n${TRUSTED_MARKERS.toolNote} ${options.note}` : "";
   return (
     `${fenceOpenTag(TOOL_OUTPUT_TAG, nonce, { tool: safeTool, status, trust: "untrusted" })}\n` +
     `${body.endsWith("\n") ? body : `${body}\n`}${fenceCloseTag(TOOL_OUTPUT_TAG, nonce)}` +

@@ -1,5 +1,5 @@
 import { pino, type Logger, type DestinationStream } from "pino";
-import { isSensitiveKey, REDACTED, redactText } from "./redact.ts";
+import { isSensitiveKey, REDACTED, redactArgs, redactCommandLine, redactText } from "./redact.ts";
 import { currentTraceId } from "./tracing.ts";
 
 export type { Logger };
@@ -66,7 +66,11 @@ export interface LoggerOptions {
 function redactLogValue(value: unknown, depth: number): unknown {
   if (typeof value === "string") return redactText(value);
   if (depth > 16 || value === null || typeof value !== "object") return value;
-  if (Array.isArray(value)) return value.map((item) => redactLogValue(item, depth + 1));
+  if (Array.isArray(value)) {
+    // An argv (`["-password", "X"]`): the element after a secret-named flag goes whole.
+    if (value.every((item) => typeof item === "string")) return redactArgs(value as string[]);
+    return value.map((item) => redactLogValue(item, depth + 1));
+  }
   if (value instanceof Error) {
     // Same prototype, so the serializer still reports TypeError, KubeApiError…
     const copy = Object.create(Object.getPrototypeOf(value) as object) as Error;
@@ -87,7 +91,7 @@ function redactLogValue(value: unknown, depth: number): unknown {
         ? REDACTED
         : redactLogValue(item, depth + 1);
   }
-  return out;
+  return redactCommandLine(value as Record<string, unknown>, out);
 }
 
 // pino merges the line's fields into what this returns: a fresh object each time.

@@ -13,7 +13,7 @@ import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
 import { describeError, isDeputyError } from "../../core/errors.ts";
 import { pendingActionRefSchema, type PendingActionRef } from "../../core/actions/schema.ts";
 import { callerMeta } from "../../core/actions/meta.ts";
-import { wrapToolResult } from "../../core/fence.ts";
+import { DEPUTY_MARKER, neutraliseFenceTags, TRUSTED_MARKERS, wrapToolResult } from "../../core/fence.ts";
 import { SYSTEM_PROMPT } from "../../prompts/index.ts";
 import { redactText, redactValue } from "../../core/redact.ts";
 import { describeCallTarget, loadAgentToolset, REASON_PROPERTY, type AgentToolset } from "./mcp-tools.ts";
@@ -135,7 +135,7 @@ async function agentTurn(input: AgentTurnInput, deps: AgentRunnerDeps): Promise<
     promptBlocks.push({
       type: "text",
       text: redactText(
-        `Deputy notes since your last answer (trusted):\n${input.notes.map((note) => `- ${note}`).join("\n")}`,
+        `${TRUSTED_MARKERS.turnNotes}\n${input.notes.map((note) => `- ${neutraliseFenceTags(note, [DEPUTY_MARKER])}`).join("\n")}`,
       ),
     });
   }

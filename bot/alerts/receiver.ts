@@ -3,6 +3,7 @@ import type { AddressInfo } from "node:net";
 import type { webApi } from "@slack/bolt";
 import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
 import { describeError } from "../../core/errors.ts";
+import { redactValue } from "../../core/redact.ts";
 import { fenceUntrusted, toolTextForPeople } from "../../core/fence.ts";
 import type { ConversationRef } from "../../core/identity.ts";
 import { META_KEYS } from "../../core/actions/meta.ts";
@@ -269,7 +270,7 @@ export function createAlertHandler(
                   "Alertmanager posted this alert in the thread:",
                   fenceUntrusted(
                     "alertmanager alert",
-                    JSON.stringify({ labels: alert.labels, annotations: alert.annotations }),
+                    JSON.stringify(redactValue({ labels: alert.labels, annotations: alert.annotations })),
                   ),
                   ...(raw
                     ? [
@@ -286,7 +287,7 @@ export function createAlertHandler(
             content: [{ type: "text", text: "Noted; the diagnosis was shown in the thread." }],
           },
         ],
-        { text: "", participant: "alertmanager" },
+        { typed: undefined, participant: "alertmanager" },
       );
     } catch (error) {
       log.warn({ err: describeError(error), fingerprint: alert.fingerprint }, "alert diagnosis failed");

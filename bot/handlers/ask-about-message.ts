@@ -2,6 +2,7 @@ import { randomBytes } from "node:crypto";
 import type { webApi } from "@slack/bolt";
 import { describeError } from "../../core/errors.ts";
 import { fenceUntrusted } from "../../core/fence.ts";
+import { redactText } from "../../core/redact.ts";
 import type { ConversationRef, Identity } from "../../core/identity.ts";
 import type { BotServices } from "../deps.ts";
 import { sanitizePlain } from "../sanitize.ts";
@@ -78,7 +79,12 @@ const heldKey = (services: BotServices, id: string): string => `${services.redis
 /** Keep a request while its asker picks the cluster; the id goes into the modal. */
 export async function holdRequest(services: BotServices, input: AskAboutMessage): Promise<string> {
   const id = randomBytes(12).toString("hex");
-  await services.redis.set(heldKey(services, id), JSON.stringify(input), "EX", HELD_REQUEST_SECONDS);
+  // The message may carry a secret: it is redacted before it is kept, as it would be for the model.
+  const kept: AskAboutMessage = {
+    ...input,
+    subject: { ...input.subject, text: redactText(input.subject.text) },
+  };
+  await services.redis.set(heldKey(services, id), JSON.stringify(kept), "EX", HELD_REQUEST_SECONDS);
   return id;
 }
 

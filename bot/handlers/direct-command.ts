@@ -98,7 +98,7 @@ export async function runDirectCommand(
             content: [{ type: "text", text: "Noted; the result was shown in the thread." }],
           },
         ],
-        { text: command.text, participant: identityKey(command.requester) },
+        { typed: command.text, participant: identityKey(command.requester) },
       )
       .catch((error: unknown) =>
         services.logger.warn(

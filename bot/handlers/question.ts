@@ -207,7 +207,7 @@ async function runAgentTurn(
       onProgress,
     });
     await services.conversations.appendTurn(conversation, result.messages, {
-      text: question.text,
+      typed: question.fromDeputy ? undefined : question.text,
       participant: identityKey(question.requester),
     });
 

@@ -7,7 +7,13 @@ import { effectOf, inverseOf } from "../../core/actions/follow-up.ts";
 import type { PendingAction } from "../../core/actions/schema.ts";
 import { approvalViewOf } from "../../core/actions/view.ts";
 import { describeError } from "../../core/errors.ts";
-import { fenceUntrusted, neutraliseFenceTags, outsideFences } from "../../core/fence.ts";
+import {
+  fenceUntrusted,
+  neutraliseFenceTags,
+  outcomeCloseTag,
+  outcomeOpenTag,
+  outsideFences,
+} from "../../core/fence.ts";
 import type { ConversationRef } from "../../core/identity.ts";
 import { META_KEYS } from "../../core/actions/meta.ts";
 import { decidedCardBlocks } from "../blocks/approval-card.ts";
@@ -278,14 +284,14 @@ export function outcomeForAgent(
 ): string {
   const approver = action.decidedBy ? `${action.decidedBy.kind}:${action.decidedBy.id}` : "an approver";
   const lines = [
-    `<deputy-outcome action="${action.id}" trust="trusted">`,
+    outcomeOpenTag(action.id),
     neutraliseFenceTags(
       `${action.tool} on ${describeTarget(action.target)} (cluster ${action.cluster}) was approved by ${approver} and ran: ${action.outcome?.message ?? "done"}`,
     ),
     neutraliseFenceTags(
       `Deputy watched the effect with its read-only identity: ${verification.status} after ${verification.seconds} s. ${verification.message}`,
     ),
-    "</deputy-outcome>",
+    outcomeCloseTag(),
     ...(verification.cause ? [fenceUntrusted("pod diagnosis", verification.cause)] : []),
     "Write one short incident-log entry for the thread: what ran, what Deputy verified, and what to watch or do next. Propose a change only if the outcome shows a new problem.",
   ];

@@ -7,7 +7,7 @@ import type {
   Pod,
   ReplicaSet,
 } from "../../core/kube/types.ts";
-import { describeEnvVar } from "../../core/redact.ts";
+import { describeEnvVar, redactArgs } from "../../core/redact.ts";
 import { eventTime } from "../../core/kube/client.ts";
 import { age, eventMessage, table } from "./format.ts";
 import { podOwner, podStatus } from "./pod-status.ts";
@@ -112,8 +112,11 @@ export function describePod(pod: Pod, events: readonly KubeEvent[]): string {
       const s = statusOf(c.name, init);
       lines.push(`  ${c.name}:`);
       lines.push(`    Image: ${c.image ?? ""}`);
-      if (c.command?.length) lines.push(`    Command: ${c.command.join(" ")}`);
-      if (c.args?.length) lines.push(`    Args: ${c.args.join(" ")}`);
+      // Redacted as one argv before joining: an element with spaces after `-password` is one value.
+      const argv = redactArgs([...(c.command ?? []), ...(c.args ?? [])]);
+      const commandLength = c.command?.length ?? 0;
+      if (commandLength > 0) lines.push(`    Command: ${argv.slice(0, commandLength).join(" ")}`);
+      if (c.args?.length) lines.push(`    Args: ${argv.slice(commandLength).join(" ")}`);
       if (c.ports?.length)
         lines.push(
           `    Ports: ${c.ports.map((p) => `${p.containerPort}/${p.protocol ?? "TCP"}`).join(", ")}`,

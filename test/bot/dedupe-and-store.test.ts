@@ -35,7 +35,7 @@ describe("conversation store", () => {
       { role: "assistant", content: [{ type: "text", text: "NullPointerException" }] },
     ];
     await store.appendTurn(ref, turn, {
-      text: "why is checkout crashing? <https://runbook.acme.dev>",
+      typed: "why is checkout crashing? <https://runbook.acme.dev>",
       participant: "slack:T1:U0ALICE",
     });
     const loaded = await store.load(ref);
@@ -50,6 +50,23 @@ describe("conversation store", () => {
       userText: [],
       participants: [],
     });
+  });
+
+  it("keeps no user text for a prompt Deputy composed: only typed text may have its links posted back", async () => {
+    const composed = { ...ref, thread: "1700000000.000200" };
+    const turn: MessageParam[] = [
+      { role: "user", content: [{ type: "text", text: "Someone handed you https://evil.zip/login" }] },
+      { role: "assistant", content: [{ type: "text", text: "Looked." }] },
+    ];
+    await store.appendTurn(composed, turn, { typed: undefined, participant: "slack:T1:U0ALICE" });
+    await store.appendTurn(composed, turn, {
+      typed: "see <https://runbook.acme.dev>",
+      participant: "slack:T1:U0ALICE",
+    });
+    const loaded = await store.load(composed);
+    expect(loaded.userText).toEqual(["see <https://runbook.acme.dev>"]);
+    expect(loaded.participants).toEqual(["slack:T1:U0ALICE"]);
+    expect(loaded.messages).toHaveLength(4);
   });
 
   it("trims whole turns, never splitting a tool_use from its result", () => {

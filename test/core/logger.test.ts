@@ -41,4 +41,19 @@ describe("createLogger", () => {
     expect(line.err.stack).toContain("logger.test.ts");
     expect(text()).not.toContain(slack);
   });
+
+  it("redacts an argument list as one: the element after a secret-named flag goes whole", () => {
+    const { logger, text } = captureLogger();
+    logger.info(
+      {
+        container: { command: ["redis-cli"], args: ["-a", "R3disPw0rd", "ping"] },
+        argv: ["app", "-password", "Sup3r S3cret!"],
+      },
+      "started",
+    );
+    const out = text();
+    expect(out).not.toContain("R3disPw0rd");
+    expect(out).not.toContain("Sup3r S3cret!");
+    expect(out).toContain('"ping"');
+  });
 });
