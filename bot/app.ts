@@ -10,6 +10,7 @@ import { DEFAULT_CLUSTER_NAME } from "../core/clusters.ts";
 import { describeError } from "../core/errors.ts";
 import type { Logger } from "../core/logger.ts";
 import { createRequesterAccess } from "./access.ts";
+import { channelHasMember } from "./channel-members.ts";
 import { approverMention, createUserGroupChecker, type UserGroupChecker } from "./approvers.ts";
 import { createBackgroundTasks } from "./background.ts";
 import { createCardTracker } from "./card-tracker.ts";
@@ -180,6 +181,7 @@ export function createSlackApp(deps: SlackAppDeps): SlackApp {
       isInRequesterGroup: access.requesterGroup
         ? createUserGroupChecker(app.client, access.requesterGroup)
         : undefined,
+      isChannelMember: (channel, user) => channelHasMember(app.client, channel, user),
       audit: deps.audit,
     }),
     writePause: createWritePauseControl({

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { CLUSTER_WIDE } from "./access.ts";
 import { DEFAULT_CLUSTER_NAME, parseClusters, type ClusterConfig } from "./clusters.ts";
 import { DeputyError } from "./errors.ts";
 
@@ -315,22 +316,27 @@ function parseLocalUsers(spec: string): LocalUser[] {
     });
 }
 
-/** "C123=shop|payments-*" entries: a channel id (or "dm") and the namespaces its people may see. */
+/**
+ * "C123=shop|payments-*" entries: a channel id, `dm` (direct messages) or `*`
+ * (every other channel), then `|`-separated namespace globs and optionally
+ * `@cluster` (cluster-scoped actions such as node cordon and drain; see core/access.ts).
+ */
 function parseChannelNamespaces(entries: readonly string[]): Record<string, string[]> {
   const scopes: Record<string, string[]> = {};
   for (const entry of entries) {
-    const match = /^([A-Z0-9]+|dm)=([a-z0-9*|.-]+)$/.exec(entry);
-    if (!match) {
+    const match = /^([A-Z0-9]+|dm|\*)=([a-z0-9*|.@-]+)$/.exec(entry);
+    const items = match ? match[2]!.split("|").filter((item) => item.length > 0) : [];
+    if (!match || items.some((item) => item !== CLUSTER_WIDE && !/^[a-z0-9*.-]+$/.test(item))) {
       throw new DeputyError(
         "CONFIG_INVALID",
-        `DEPUTY_CHANNEL_NAMESPACES: "${entry}" is not "CHANNEL_ID=namespace|namespace" (globs with * allowed)`,
+        `DEPUTY_CHANNEL_NAMESPACES: "${entry}" is not "CHANNEL_ID=namespace|namespace" (a channel id, dm or *; namespace globs with *, and ${CLUSTER_WIDE} for node and other cluster-wide actions)`,
       );
     }
-    const [, channel, list] = match as unknown as [string, string, string];
+    const channel = match[1]!;
     if (scopes[channel]) {
       throw new DeputyError("CONFIG_INVALID", `DEPUTY_CHANNEL_NAMESPACES names ${channel} twice`);
     }
-    scopes[channel] = list.split("|").filter((namespace) => namespace.length > 0);
+    scopes[channel] = items;
   }
   return scopes;
 }

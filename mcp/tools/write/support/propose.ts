@@ -6,6 +6,7 @@ import type { ActionTarget, PendingActionRef } from "../../../../core/actions/sc
 import { approvalViewOf, viewLines } from "../../../../core/actions/view.ts";
 import type { KubeObject, Pod, PodDisruptionBudget } from "../../../../core/kube/types.ts";
 import type { McpDeps } from "../../../deps.ts";
+import { assertTargetInScope } from "./target-scope.ts";
 import { defineTool, toolError, toolText, type ToolContext, type ToolDefinition } from "../../../tool.ts";
 
 /**
@@ -60,6 +61,7 @@ export function precheck(
     { conversation: caller.conversation },
   );
   if (refused && !refused.allowed) return toolError(refused.message, { refused: { rule: refused.rule } });
+  assertTargetInScope(deps, type.name, target);
   return undefined;
 }
 
