@@ -113,7 +113,8 @@ export function createRequesterAccess(deps: {
     return personRefusal(requester, conversation);
   };
   const isMember = async (requester: Identity, conversation: ConversationRef, owner?: Identity) => {
-    if (isDirectMessageChannel(conversation.channel)) return owner !== undefined && sameIdentity(owner, requester);
+    if (isDirectMessageChannel(conversation.channel))
+      return owner !== undefined && sameIdentity(owner, requester);
     if (!deps.isChannelMember) return false;
     return deps.isChannelMember(conversation.channel, requester.id).catch(() => false);
   };

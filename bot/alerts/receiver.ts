@@ -209,7 +209,10 @@ export function createAlertHandler(
     // this channel is not already allowed to see.
     const outside = outsideChannel(services, conversation, alert, subject);
     if (outside) {
-      log.info({ fingerprint: alert.fingerprint, channel: where.channel }, "alert subject outside the channel's scope");
+      log.info(
+        { fingerprint: alert.fingerprint, channel: where.channel },
+        "alert subject outside the channel's scope",
+      );
       await notice(outside);
       return;
     }
