@@ -181,6 +181,10 @@ export async function startBot(given: Config, options: BotRuntimeOptions): Promi
       redis,
       logger,
       agent: agentFromConfig(config, logger, options.metrics),
+      conversationLimits: {
+        turnsPerHour: config.anthropic.turnsPerHour,
+        tokensPerHour: config.anthropic.tokensPerHour,
+      },
       actions: createActionStore(redis, {
         prefix: config.redis.prefix,
         ttlSeconds: config.approvals.ttlSeconds,

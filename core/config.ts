@@ -114,7 +114,9 @@ const envSchema = z.object({
   DEPUTY_ALLOWED_CHANNELS: csv,
   DEPUTY_REQUESTER_GROUP: z.string().optional(),
   DEPUTY_ALLOW_DIRECT_MESSAGES: bool(false),
-  DEPUTY_CHANNEL_NAMESPACES: csv,
+  DEPUTY_CHANNEL_NAMESPACES: csv.describe(
+    "Per-conversation scope: comma-separated CHANNEL=items entries, where CHANNEL is a Slack channel id, dm (every direct message) or * (every channel without an entry of its own) and items are |-separated namespace globs plus @cluster for node and other cluster-wide actions, e.g. C0SHOP=shop|shop-*,C0OPS=*|@cluster. Once any entry exists, a channel without one (and without *) is refused.",
+  ),
 
   // Anthropic
   ANTHROPIC_API_KEY: z.string().optional(),
@@ -125,6 +127,12 @@ const envSchema = z.object({
   DEPUTY_AGENT_MAX_TOKENS: int(200000, 1000, 10000000),
   DEPUTY_AGENT_MAX_OUTPUT_TOKENS: int(4096, 256, 64000),
   DEPUTY_MODEL_RETRY_SECONDS: int(30, 1, 600),
+  DEPUTY_AGENT_TURNS_PER_HOUR: int(60, 1, 100000).describe(
+    "Agent turns (questions the model answers) one person may start per cluster in any hour; more are refused with the time they can ask again.",
+  ),
+  DEPUTY_AGENT_TOKENS_PER_HOUR: int(3000000, 1000, 1000000000).describe(
+    "Model tokens (input, output and cache) one person's agent turns may use per cluster in any hour; once reached, new turns are refused with the time they can ask again.",
+  ),
 
   // Local mode
   DEPUTY_CONSOLE_HOST: z.string().default("127.0.0.1"),
@@ -259,6 +267,9 @@ export interface Config {
     maxOutputTokens: number;
     /** How long a rate-limited or overloaded model service is retried before giving up. */
     retryWindowMs: number;
+    /** Per person and cluster, over any hour: agent turns and model tokens. */
+    turnsPerHour: number;
+    tokensPerHour: number;
   };
   /** logFile: where local mode writes its log (the terminal shows progress only). */
   console: {
@@ -432,6 +443,8 @@ export function parseConfig(env: Record<string, string | undefined> = process.en
       maxTokens: e.DEPUTY_AGENT_MAX_TOKENS,
       maxOutputTokens: e.DEPUTY_AGENT_MAX_OUTPUT_TOKENS,
       retryWindowMs: e.DEPUTY_MODEL_RETRY_SECONDS * 1000,
+      turnsPerHour: e.DEPUTY_AGENT_TURNS_PER_HOUR,
+      tokensPerHour: e.DEPUTY_AGENT_TOKENS_PER_HOUR,
     },
     console: {
       host: e.DEPUTY_CONSOLE_HOST,
