@@ -103,9 +103,10 @@ beforeAll(async () => {
       DEPUTY_APPROVER_GROUP: APPROVERS,
       DEPUTY_ALLOWED_CHANNELS: `${CHANNEL},${PRIVATE},${SCOPED}`,
       DEPUTY_REQUESTER_GROUP: REQUESTERS,
-      DEPUTY_CHANNEL_NAMESPACES: `${SCOPED}=${emptyNs}`,
+      // Every other channel sees everything, said explicitly (an unlisted channel would be refused).
+      DEPUTY_CHANNEL_NAMESPACES: `${SCOPED}=${emptyNs},*=*`,
     },
-    mcpEnv: { DEPUTY_CHANNEL_NAMESPACES: `${SCOPED}=${emptyNs}` },
+    mcpEnv: { DEPUTY_CHANNEL_NAMESPACES: `${SCOPED}=${emptyNs},*=*` },
     agent: false,
     decider: { decide: () => Promise.reject(new Error("no decisions in this file")) },
     cardSweepMs: 0,
