@@ -301,4 +301,44 @@ describe("Undo: the rules of a question in the card's channel", () => {
     }
     expect((await store.list("pending")).length).toBe(pendingBefore);
   });
+
+  it("refuses someone in the requester group who is not a member of the card's channel, and lets a member through", async () => {
+    const clickUndo = (user: string) =>
+      slack.click({
+        user,
+        message: {
+          channel: PRIVATE,
+          ts: "1800000000.000100",
+          thread_ts: undefined,
+          text: "",
+          user: slack.botUserId,
+          updates: 0,
+          blocks: [
+            {
+              type: "actions",
+              elements: [{ type: "button", action_id: UNDO_ACTION_ID, value: proposed[PRIVATE] }],
+            },
+          ],
+        },
+        actionId: UNDO_ACTION_ID,
+      });
+    const told = (user: string): string => slack.messages.filter((m) => m.ephemeralTo === user).at(-1)!.text;
+
+    // Bob may ask, and PRIVATE is served, but he is not in it: a click proves no membership.
+    const before = refusalsOf(BOB).length;
+    expect((await clickUndo(BOB)).status).toBe(200);
+    await bot.idle();
+    expect(told(BOB)).toContain("Only members of the channel this card is in");
+    expect(told(BOB)).not.toContain("no undo");
+    expect(
+      refusalsOf(BOB)
+        .slice(before)
+        .map((r) => r.rule),
+    ).toEqual(["not-channel-member"]);
+
+    // Erin is a member: she gets as far as the action (which, pending, has no undo).
+    await clickUndo(ERIN);
+    await bot.idle();
+    expect(told(ERIN)).toContain("there is no undo Deputy can propose for it");
+  });
 });
