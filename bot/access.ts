@@ -131,7 +131,9 @@ export function createRequesterAccess(deps: {
     channelServed: (conversation) => channelRule(conversation) === undefined,
     scopeOf: (conversation) => conversationScope(access, conversation),
     channellessScope() {
-      if (access.allowDirectMessages) return "direct-messages";
+      // Direct messages without a scope of their own (nor a "*" entry) are refused, so show none.
+      const dm = conversationScope(access, { surface: "slack", channel: "D0HOME", thread: "0" });
+      if (access.allowDirectMessages && dm.kind !== "refused") return "direct-messages";
       return Object.keys(access.channelNamespaces).length === 0 ? "global" : "none";
     },
   };
