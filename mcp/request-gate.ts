@@ -17,7 +17,7 @@ import { conversationScope } from "../core/access.ts";
 import type { CallerClaims } from "../core/caller-auth.ts";
 import { META_KEYS } from "../core/actions/meta.ts";
 import { DeputyError } from "../core/errors.ts";
-import { conversationSchema, identitySchema, sameIdentity } from "../core/identity.ts";
+import { conversationSchema, identitySchema, sameIdentity, type ConversationRef } from "../core/identity.ts";
 import type { McpDeps } from "./deps.ts";
 import { toolError, type CallerContext } from "./tool.ts";
 
@@ -88,7 +88,15 @@ export function applyCallerTrust(
   if (caller.requester && (!requester || !sameIdentity(caller.requester, requester))) {
     return { problem: "the requester in _meta is not the one the caller's signed assertion names" };
   }
+  // A conversation the assertion does not vouch for would otherwise lose its channel's scope.
+  if (caller.conversation && !sameConversation(caller.conversation, conversation)) {
+    return { problem: "the conversation in _meta is not the one the caller's signed assertion names" };
+  }
   return { caller: { ...caller, requester, conversation } };
+}
+
+function sameConversation(a: ConversationRef, b: ConversationRef | undefined): boolean {
+  return b !== undefined && a.surface === b.surface && a.channel === b.channel && a.thread === b.thread;
 }
 
 export type GateVerdict =

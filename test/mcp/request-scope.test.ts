@@ -86,34 +86,46 @@ describe("the pod log resource under the conversation's channel scope", () => {
     );
   });
 
-  it("believes the conversation the signed assertion names, not the one _meta claims", async () => {
-    const body = JSON.stringify({
-      jsonrpc: "2.0",
-      id: 7,
-      method: "resources/read",
-      params: { uri: dbLog, _meta: from("C0SHOP") },
-    });
-    const signed = signAssertion(keys.mcpCaller!, "mcp", {
-      method: "POST",
-      path: "/mcp",
-      body,
-      claims: {
-        requester: { kind: "slack", id: requester.id },
-        conversation: { surface: "slack", channel: "C0PAYMENTS", thread: "1700000000.000200" },
-      },
-    });
-    const response = await fetch(http.url, {
-      method: "POST",
-      headers: {
-        "content-type": "application/json",
-        accept: "application/json, text/event-stream",
-        [ASSERTION_HEADER]: signed,
-      },
-      body,
-    });
-    const answer = (await response.json()) as { error?: { message: string }; result?: unknown };
-    expect(answer.result).toBeUndefined();
-    expect(answer.error?.message).toContain("outside the scope of channel C0PAYMENTS");
+  it("refuses a _meta conversation the signed assertion does not vouch for, rather than read it unscoped", async () => {
+    const post = async (
+      claimed: string | undefined,
+    ): Promise<{ error?: { message: string }; result?: unknown }> => {
+      const body = JSON.stringify({
+        jsonrpc: "2.0",
+        id: 7,
+        method: "resources/read",
+        params: { uri: dbLog, _meta: from("C0SHOP") },
+      });
+      const signed = signAssertion(keys.mcpCaller!, "mcp", {
+        method: "POST",
+        path: "/mcp",
+        body,
+        claims: {
+          requester: { kind: "slack", id: requester.id },
+          ...(claimed
+            ? { conversation: { surface: "slack", channel: claimed, thread: "1700000000.000200" } }
+            : {}),
+        },
+      });
+      const response = await fetch(http.url, {
+        method: "POST",
+        headers: {
+          "content-type": "application/json",
+          accept: "application/json, text/event-stream",
+          [ASSERTION_HEADER]: signed,
+        },
+        body,
+      });
+      return (await response.json()) as { error?: { message: string }; result?: unknown };
+    };
+    for (const claimed of ["C0PAYMENTS", undefined]) {
+      const answer = await post(claimed);
+      expect(answer.result, String(claimed)).toBeUndefined();
+      expect(answer.error?.message).toContain(
+        "the conversation in _meta is not the one the caller's signed assertion names",
+      );
+    }
+    expect((await post("C0SHOP")).result).toBeDefined();
   });
 });
 
