@@ -84,6 +84,7 @@ export function describeScope(scope: ChannelScope): string {
       : scope.channel === OTHER_CHANNELS
         ? "this channel"
         : `channel ${scope.channel}`;
+  const entry = scope.channel === OTHER_CHANNELS ? ' entry "*"' : "";
   const items = [...scope.namespaces, ...(scope.clusterWide ? [CLUSTER_WIDE] : [])];
-  return `${where} (DEPUTY_CHANNEL_NAMESPACES: ${items.join(", ") || "none"})`;
+  return `${where} (DEPUTY_CHANNEL_NAMESPACES${entry}: ${items.join(", ") || "none"})`;
 }
