@@ -26,11 +26,13 @@ import { registerPodLogResource } from "./resources/pod-log.ts";
 import { accessOf, applyCallerTrust, GatedServer, parseCaller, type CallerTrust } from "./request-gate.ts";
 
 /**
- * Deputy's MCP server: every ToolDefinition registered in one loop. For each
- * call it validates the arguments with the tool's zod schema, reads the
- * caller's identity from `_meta`, runs the handler with a child logger and
- * the request's abort signal, turns any exception into an isError result with
- * a plain sentence, and records exactly one audit event.
+ * Deputy's MCP server: every ToolDefinition registered in one loop. Every
+ * request, of any kind, first passes the request gate (mcp/request-gate.ts):
+ * the caller verified against what the transport vouches for, and deps
+ * narrowed to its conversation's channel scope. For each call it then
+ * validates the arguments with the tool's zod schema, runs the handler with a
+ * child logger and the request's abort signal, turns any exception into an
+ * isError result with a plain sentence, and records exactly one audit event.
  */
 export const SERVER_NAME = "deputy-kubernetes";
 export const SERVER_VERSION = "0.1.0";
