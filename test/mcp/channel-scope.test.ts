@@ -39,7 +39,7 @@ describe("per-channel namespace scope", () => {
     const reply = await h.call("list_pods", { namespace: "shop" }, from("C0PAYMENTS"));
     expect(reply.isError).toBe(true);
     expect(reply.text).toContain(
-      'namespace "shop" is outside the scope of channel C0PAYMENTS (DEPUTY_CHANNEL_NAMESPACES: payments-*)',
+      'namespace "shop" is outside the scope of channel C0PAYMENTS (DEPUTY_CHANNEL_NAMESPACES: payments-*, @cluster)',
     );
     expect(h.requests.length).toBe(before);
     expect(h.audit.at(-1)).toMatchObject({ kind: "tool_call", tool: "list_pods", rule: "channel-scope" });
