@@ -70,6 +70,19 @@ export async function handleUndoClick(
     await ephemeral(`Action ${click.actionId} is no longer stored, so I cannot tell what to put back.`);
     return;
   }
+  const conversation: ConversationRef =
+    action.conversation?.surface === "slack"
+      ? action.conversation
+      : { surface: "slack", teamId: click.user.teamId, channel: click.channel, thread };
+  // The undo is proposed and its card posted in the action's own conversation: its rules decide
+  // too, before anything about the action is said to someone who may not see that channel.
+  if (conversation.channel !== click.channel) {
+    const elsewhere = await services.access.memberRefusal(click.user, conversation, action.requester);
+    if (elsewhere) {
+      await ephemeral(`:no_entry: ${sanitizePlain(elsewhere)}`);
+      return;
+    }
+  }
   const inverse = inverseOf(action);
   if (!inverse) {
     await ephemeral(
@@ -88,18 +101,6 @@ export async function handleUndoClick(
       ),
     );
     return;
-  }
-  const conversation: ConversationRef =
-    action.conversation?.surface === "slack"
-      ? action.conversation
-      : { surface: "slack", teamId: click.user.teamId, channel: click.channel, thread };
-  // The undo is proposed and its card posted in the action's own conversation: its rules decide too.
-  if (conversation.channel !== click.channel) {
-    const elsewhere = await services.access.memberRefusal(click.user, conversation, action.requester);
-    if (elsewhere) {
-      await ephemeral(`:no_entry: ${sanitizePlain(elsewhere)}`);
-      return;
-    }
   }
 
   let result: CallToolResult;

@@ -341,4 +341,37 @@ describe("Undo: the rules of a question in the card's channel", () => {
     await bot.idle();
     expect(told(ERIN)).toContain("there is no undo Deputy can propose for it");
   });
+
+  it("holds a click in one channel on an action of another channel to the rules of the action's channel", async () => {
+    // A button naming PRIVATE's action, clicked by Bob in CHANNEL (where he is a member): the undo
+    // would be proposed and its card posted in PRIVATE, where he is not.
+    const before = refusalsOf(BOB).length;
+    await slack.click({
+      user: BOB,
+      message: {
+        channel: CHANNEL,
+        ts: "1800000000.000100",
+        thread_ts: undefined,
+        text: "",
+        user: slack.botUserId,
+        updates: 0,
+        blocks: [
+          {
+            type: "actions",
+            elements: [{ type: "button", action_id: UNDO_ACTION_ID, value: proposed[PRIVATE] }],
+          },
+        ],
+      },
+      actionId: UNDO_ACTION_ID,
+    });
+    await bot.idle();
+    const told = slack.messages.filter((m) => m.ephemeralTo === BOB).at(-1)!.text;
+    expect(told).toContain("Only members of the channel this card is in");
+    expect(refusalsOf(BOB).slice(before)).toEqual([
+      expect.objectContaining({
+        rule: "not-channel-member",
+        conversation: expect.objectContaining({ channel: PRIVATE }),
+      }),
+    ]);
+  });
 });
