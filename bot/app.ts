@@ -10,6 +10,8 @@ import { DEFAULT_CLUSTER_NAME } from "../core/clusters.ts";
 import { describeError } from "../core/errors.ts";
 import type { Logger } from "../core/logger.ts";
 import { createRequesterAccess } from "./access.ts";
+import { channelHasMember } from "./channel-members.ts";
+import { createAgentUsageLimit, type ConversationLimits } from "./agent/usage-limit.ts";
 import { approverMention, createUserGroupChecker, type UserGroupChecker } from "./approvers.ts";
 import { createBackgroundTasks } from "./background.ts";
 import { createCardTracker } from "./card-tracker.ts";
@@ -75,8 +77,10 @@ interface SlackAppSettings {
   agent: AgentRunner | undefined;
   /** Stored actions (verified with the action key): cards are rendered from these. */
   actions: ActionStore;
-  /** Slack acknowledgement latency is observed here. */
-  metrics?: Pick<Metrics, "observeSlackAck">;
+  /** Slack acknowledgement latency (and, when given, agent turn admissions) are observed here. */
+  metrics?: Pick<Metrics, "observeSlackAck"> & Partial<Pick<Metrics, "agentAdmission">>;
+  /** Per person and cluster, per hour: agent turns and model tokens; default: no limit. */
+  conversationLimits?: ConversationLimits;
   /** Spacing of progress edits; default 1 s. */
   statusIntervalMs?: number;
   /** Longest time one turn holds a thread; default 15 minutes. */
@@ -180,6 +184,7 @@ export function createSlackApp(deps: SlackAppDeps): SlackApp {
       isInRequesterGroup: access.requesterGroup
         ? createUserGroupChecker(app.client, access.requesterGroup)
         : undefined,
+      isChannelMember: (channel, user) => channelHasMember(app.client, channel, user),
       audit: deps.audit,
     }),
     writePause: createWritePauseControl({
@@ -199,6 +204,14 @@ export function createSlackApp(deps: SlackAppDeps): SlackApp {
     },
     redis: deps.redis,
     redisPrefix: deps.redisPrefix,
+    agentLimit: deps.conversationLimits
+      ? createAgentUsageLimit({
+          redis: deps.redis,
+          prefix: deps.redisPrefix,
+          limits: deps.conversationLimits,
+          metrics: deps.metrics?.agentAdmission ? { agentAdmission: deps.metrics.agentAdmission } : undefined,
+        })
+      : undefined,
     isApprover: (identity) =>
       isAuthorisedApprover(
         {

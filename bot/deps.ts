@@ -6,6 +6,7 @@ import type { ApprovalDecider } from "../executor/approval-executor.ts";
 import type { ActionStore } from "../core/actions/store.ts";
 import type { RequesterAccess } from "./access.ts";
 import type { AgentTurnInput, AgentTurnResult } from "./agent/types.ts";
+import type { AgentUsageLimit } from "./agent/usage-limit.ts";
 import type { BackgroundTasks } from "./background.ts";
 import type { CardTracker } from "./card-tracker.ts";
 import type { ServedClusters } from "./clusters.ts";
@@ -52,6 +53,8 @@ export interface BotServices {
   /** Shared state (write pause, alert dedupe); keys start with redisPrefix. */
   redis: Redis;
   redisPrefix: string;
+  /** A person's hourly agent turns and model tokens per cluster; undefined: no limit. */
+  agentLimit: AgentUsageLimit | undefined;
   /** The executor's approver rule, for what the bot offers (the executor still decides). */
   isApprover(identity: Identity): Promise<boolean>;
 }

@@ -6,9 +6,11 @@ import { withTraceContext } from "../mcp/transports/trace-context.ts";
 
 /**
  * The bot's MCP client over Streamable HTTP. Every request is signed with the
- * mcpCaller key; a tools/call names, in the signed claims, the requester and
- * conversation its own `_meta` carries, so the server believes exactly what
- * the bot vouched for and nothing a stranger wrote.
+ * mcpCaller key; every request that carries a caller in `_meta` (a tools/call,
+ * a resources/read, any kind) names, in the signed claims, the requester and
+ * conversation that `_meta` carries, so the server believes exactly what the
+ * bot vouched for and nothing a stranger wrote, and scopes every request kind
+ * by that conversation.
  */
 export function mcpClaimsOf(body: string): CallerClaims | undefined {
   let message: unknown;
@@ -19,7 +21,7 @@ export function mcpClaimsOf(body: string): CallerClaims | undefined {
   }
   const meta = (message as { method?: unknown; params?: { _meta?: Record<string, unknown> } } | null)?.params
     ?._meta;
-  if ((message as { method?: unknown } | null)?.method !== "tools/call" || !meta) return undefined;
+  if (!meta) return undefined;
   const requester = identitySchema.safeParse(meta["deputy/requester"]);
   const conversation = conversationSchema.safeParse(meta["deputy/conversation"]);
   return {

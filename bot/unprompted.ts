@@ -6,6 +6,9 @@ import {
   type TriageMessage,
   type TriageSink,
 } from "../core/alerts.ts";
+import { conversationScope } from "../core/access.ts";
+import type { Config } from "../core/config.ts";
+import { createNamespacePolicy } from "../core/kube/namespace-policy.ts";
 import { sanitizeForSlack, splitForSlack } from "./sanitize.ts";
 
 /**
@@ -63,14 +66,37 @@ export function slackAlertSink(client: webApi.WebClient, channel: string): Alert
   };
 }
 
+/**
+ * Whether a triage message may be posted in a channel of this scope
+ * (DEPUTY_CHANNEL_NAMESPACES): a namespaced problem inside its namespaces, a
+ * node's only where the scope says @cluster; nothing in a channel that has
+ * no scope while others do. The same rule as a question or an alert there.
+ */
+export function triageScopeFilter(
+  access: Pick<Config["access"], "channelNamespaces">,
+  channel: string,
+): (message: TriageMessage) => boolean {
+  const verdict = conversationScope(access, { surface: "slack", channel, thread: "triage" });
+  if (verdict.kind === "unscoped") return () => true;
+  if (verdict.kind === "refused") return () => false;
+  const policy = createNamespacePolicy({ allow: [], deny: [], scope: verdict.scope });
+  return (message) =>
+    message.object.namespace === undefined
+      ? verdict.scope.clusterWide
+      : policy.allows(message.object.namespace);
+}
+
 export function slackTriageSink(
   client: webApi.WebClient,
   channel: string,
   /** Several clusters served: a thread on a triage message goes on in the cluster it names. */
   bindThread?: (ts: string, cluster: string) => Promise<void>,
+  /** What this channel may see (triageScopeFilter); a message outside it is dropped. */
+  inScope: (message: TriageMessage) => boolean = () => true,
 ): TriageSink {
   return {
     async postTriage(message: TriageMessage): Promise<void> {
+      if (!inScope(message)) return;
       for (const text of splitForSlack(sanitizeForSlack(`:mag: ${triageText(message)}`))) {
         const posted = await client.chat.postMessage({
           channel,

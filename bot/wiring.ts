@@ -181,6 +181,10 @@ export async function startBot(given: Config, options: BotRuntimeOptions): Promi
       redis,
       logger,
       agent: agentFromConfig(config, logger, options.metrics),
+      conversationLimits: {
+        turnsPerHour: config.anthropic.turnsPerHour,
+        tokensPerHour: config.anthropic.tokensPerHour,
+      },
       actions: createActionStore(redis, {
         prefix: config.redis.prefix,
         ttlSeconds: config.approvals.ttlSeconds,
@@ -328,7 +332,7 @@ async function startUnprompted(
   deps: BotRuntimeOptions & { redis: Redis; audit: AuditLog; slack: SlackApp },
   closer: Closer,
 ): Promise<void> {
-  const { slackAlertSink, slackTriageSink } = await import("./unprompted.ts");
+  const { slackAlertSink, slackTriageSink, triageScopeFilter } = await import("./unprompted.ts");
   if (config.slack.alertChannel) {
     const { drainAlertQueue, redisAlertSink } = await import("../core/alerts.ts");
     // Every detector (this process's, deputy mcp's, deputy executor's) queues its alerts in
@@ -362,6 +366,8 @@ async function startUnprompted(
         deps.slack.client,
         config.slack.triageChannel,
         triageThreadBinder(deps.slack, config.slack.triageChannel),
+        // The triage channel sees only what its scope allows, like a question or an alert there.
+        triageScopeFilter(config.access, config.slack.triageChannel),
       ),
       logger: deps.logger.child({ component: "triage" }),
     });

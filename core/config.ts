@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { CLUSTER_WIDE } from "./access.ts";
 import { DEFAULT_CLUSTER_NAME, parseClusters, type ClusterConfig } from "./clusters.ts";
 import { DeputyError } from "./errors.ts";
 
@@ -130,7 +131,9 @@ const envSchema = z.object({
   DEPUTY_ALLOWED_CHANNELS: csv,
   DEPUTY_REQUESTER_GROUP: z.string().optional(),
   DEPUTY_ALLOW_DIRECT_MESSAGES: bool(false),
-  DEPUTY_CHANNEL_NAMESPACES: csv,
+  DEPUTY_CHANNEL_NAMESPACES: csv.describe(
+    "Per-conversation scope: comma-separated CHANNEL=items entries, where CHANNEL is a Slack channel id, dm (every direct message) or * (every channel without an entry of its own) and items are |-separated namespace globs plus @cluster for node and other cluster-wide actions, e.g. C0SHOP=shop|shop-*,C0OPS=*|@cluster. Once any entry exists, a channel without one (and without *) is refused.",
+  ),
 
   // Anthropic
   ANTHROPIC_API_KEY: z.string().optional(),
@@ -141,6 +144,12 @@ const envSchema = z.object({
   DEPUTY_AGENT_MAX_TOKENS: int(200000, 1000, 10000000),
   DEPUTY_AGENT_MAX_OUTPUT_TOKENS: int(4096, 256, 64000),
   DEPUTY_MODEL_RETRY_SECONDS: int(30, 1, 600),
+  DEPUTY_AGENT_TURNS_PER_HOUR: int(60, 1, 100000).describe(
+    "Agent turns (questions the model answers) one person may start per cluster in any hour; more are refused with the time they can ask again.",
+  ),
+  DEPUTY_AGENT_TOKENS_PER_HOUR: int(3000000, 1000, 1000000000).describe(
+    "Model tokens (input, output and cache) one person's agent turns may use per cluster in any hour; once reached, new turns are refused with the time they can ask again.",
+  ),
 
   // Local mode
   DEPUTY_CONSOLE_HOST: z.string().default("127.0.0.1"),
@@ -279,6 +288,9 @@ export interface Config {
     maxOutputTokens: number;
     /** How long a rate-limited or overloaded model service is retried before giving up. */
     retryWindowMs: number;
+    /** Per person and cluster, over any hour: agent turns and model tokens. */
+    turnsPerHour: number;
+    tokensPerHour: number;
   };
   /** logFile: where local mode writes its log (the terminal shows progress only). */
   console: {
@@ -348,22 +360,27 @@ function parseLocalUsers(spec: string): LocalUser[] {
     });
 }
 
-/** "C123=shop|payments-*" entries: a channel id (or "dm") and the namespaces its people may see. */
+/**
+ * "C123=shop|payments-*" entries: a channel id, `dm` (direct messages) or `*`
+ * (every other channel), then `|`-separated namespace globs and optionally
+ * `@cluster` (cluster-scoped actions such as node cordon and drain; see core/access.ts).
+ */
 function parseChannelNamespaces(entries: readonly string[]): Record<string, string[]> {
   const scopes: Record<string, string[]> = {};
   for (const entry of entries) {
-    const match = /^([A-Z0-9]+|dm)=([a-z0-9*|.-]+)$/.exec(entry);
-    if (!match) {
+    const match = /^([A-Z0-9]+|dm|\*)=([a-z0-9*|.@-]+)$/.exec(entry);
+    const items = match ? match[2]!.split("|").filter((item) => item.length > 0) : [];
+    if (!match || items.some((item) => item !== CLUSTER_WIDE && !/^[a-z0-9*.-]+$/.test(item))) {
       throw new DeputyError(
         "CONFIG_INVALID",
-        `DEPUTY_CHANNEL_NAMESPACES: "${entry}" is not "CHANNEL_ID=namespace|namespace" (globs with * allowed)`,
+        `DEPUTY_CHANNEL_NAMESPACES: "${entry}" is not "CHANNEL_ID=namespace|namespace" (a channel id, dm or *; namespace globs with *, and ${CLUSTER_WIDE} for node and other cluster-wide actions)`,
       );
     }
-    const [, channel, list] = match as unknown as [string, string, string];
+    const channel = match[1]!;
     if (scopes[channel]) {
       throw new DeputyError("CONFIG_INVALID", `DEPUTY_CHANNEL_NAMESPACES names ${channel} twice`);
     }
-    scopes[channel] = list.split("|").filter((namespace) => namespace.length > 0);
+    scopes[channel] = items;
   }
   return scopes;
 }
@@ -462,6 +479,8 @@ export function parseConfig(env: Record<string, string | undefined> = process.en
       maxTokens: e.DEPUTY_AGENT_MAX_TOKENS,
       maxOutputTokens: e.DEPUTY_AGENT_MAX_OUTPUT_TOKENS,
       retryWindowMs: e.DEPUTY_MODEL_RETRY_SECONDS * 1000,
+      turnsPerHour: e.DEPUTY_AGENT_TURNS_PER_HOUR,
+      tokensPerHour: e.DEPUTY_AGENT_TOKENS_PER_HOUR,
     },
     console: {
       host: e.DEPUTY_CONSOLE_HOST,

@@ -19,6 +19,7 @@ import { ACTION_STATES } from "./actions/schema.ts";
 
 export type OpenBaoOperation = "login" | "creds" | "revoke" | "lookup";
 export type TriageOutcome = "posted" | "deduplicated" | "rate_limited" | "failed";
+export type AgentAdmissionOutcome = "allowed" | "turns_limit" | "tokens_limit";
 
 export interface Metrics {
   readonly registry: Registry;
@@ -40,6 +41,8 @@ export interface Metrics {
   ): void;
   anomaly(rule: string): void;
   triage(reason: string, outcome: TriageOutcome): void;
+  /** An agent turn asked for: let through, or refused by a person's hourly turn or token limit. */
+  agentAdmission(outcome: AgentAdmissionOutcome): void;
 }
 
 export interface MetricsOptions {
@@ -165,6 +168,12 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
     labelNames: ["rule"] as const,
     registers,
   });
+  const agentAdmissions = new Counter({
+    name: "deputy_agent_turn_admissions_total",
+    help: "Agent turns asked for, by outcome: allowed, or refused by a person's hourly turn or token limit",
+    labelNames: ["outcome"] as const,
+    registers,
+  });
   const triages = new Counter({
     name: "deputy_triage_total",
     help: "Proactive triage messages by problem and outcome",
@@ -245,6 +254,9 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
     },
     triage(reason, outcome) {
       triages.inc({ reason, outcome });
+    },
+    agentAdmission(outcome) {
+      agentAdmissions.inc({ outcome });
     },
   };
 }

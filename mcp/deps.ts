@@ -1,3 +1,4 @@
+import type { ChannelScope } from "../core/access.ts";
 import type { Config } from "../core/config.ts";
 import type { Logger } from "../core/logger.ts";
 import type { AuditLog } from "../core/audit.ts";
@@ -28,8 +29,10 @@ export interface McpDeps {
    */
   preview?: Pick<PreviewClient, "dryRun" | "health" | "check" | "close"> | undefined;
   /**
-   * Set per call from the caller's conversation (DEPUTY_CHANNEL_NAMESPACES):
-   * the namespaces that channel's people may read and change.
+   * Set per request by the request gate (mcp/request-gate.ts) from the
+   * caller's verified conversation (DEPUTY_CHANNEL_NAMESPACES): the namespaces
+   * that channel's people may read and change, and whether they may change
+   * cluster-scoped objects.
    */
-  namespaceScope?: { channel: string; namespaces: readonly string[] };
+  namespaceScope?: ChannelScope;
 }

@@ -2,8 +2,10 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from "node:net";
 import type { webApi } from "@slack/bolt";
 import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
+import { CLUSTER_WIDE } from "../../core/access.ts";
 import { describeError } from "../../core/errors.ts";
 import { redactValue } from "../../core/redact.ts";
+import { createNamespacePolicy } from "../../core/kube/namespace-policy.ts";
 import { fenceUntrusted, toolTextForPeople } from "../../core/fence.ts";
 import type { ConversationRef } from "../../core/identity.ts";
 import { META_KEYS } from "../../core/actions/meta.ts";
@@ -200,11 +202,24 @@ export function createAlertHandler(
       thread: where.ts,
     };
     const subject = subjectOf(alert);
-    // The alert's own `cluster` label when this bot serves it, else the channel's cluster.
+    const notice = (text: string): Promise<unknown> =>
+      client.chat
+        .postMessage({ channel: where.channel, thread_ts: where.ts, text: sanitizeForSlack(text) })
+        .catch(() => undefined);
+    // Whoever writes alert rules writes the labels: they pick neither a cluster nor a namespace
+    // this channel is not already allowed to see.
+    const outside = outsideChannel(services, conversation, alert, subject);
+    if (outside) {
+      log.info(
+        { fingerprint: alert.fingerprint, channel: where.channel },
+        "alert subject outside the channel's scope",
+      );
+      await notice(outside);
+      return;
+    }
     const label = alert.labels.cluster;
     const cluster =
-      (label === undefined ? undefined : services.clusters.get(label)) ??
-      services.clusters.defaultFor(where.channel);
+      label === undefined ? services.clusters.defaultFor(where.channel) : services.clusters.get(label);
     if (!cluster) {
       await client.chat
         .postMessage({
@@ -314,6 +329,41 @@ export function createAlertHandler(
     }
     return result;
   };
+}
+
+/**
+ * Why an alert routed to this channel must not be diagnosed here, or
+ * undefined: its cluster label names a cluster this channel does not serve,
+ * or its subject lies outside the channel's scope (DEPUTY_CHANNEL_NAMESPACES):
+ * a namespace it does not list, or a node without `@cluster`.
+ */
+export function outsideChannel(
+  services: Pick<BotServices, "clusters" | "access">,
+  conversation: ConversationRef,
+  alert: AlertmanagerAlert,
+  subject: ReturnType<typeof subjectOf>,
+): string | undefined {
+  const label = alert.labels.cluster;
+  if (label !== undefined) {
+    const named = services.clusters.get(label);
+    const serves =
+      named !== undefined &&
+      (services.clusters.all.length === 1 || named.channels.includes(conversation.channel));
+    if (!serves)
+      return `This alert's cluster label names a cluster this channel does not serve (${label}), so I did not look into it.`;
+  }
+  const scope = services.access.scopeOf(conversation);
+  if (scope.kind === "refused") return `${scope.message} I did not look into this alert.`;
+  if (scope.kind === "unscoped" || !subject) return undefined;
+  if (subject.tool === "troubleshoot_node") {
+    return scope.scope.clusterWide
+      ? undefined
+      : `This alert is about node ${subject.name}, and this channel's scope (DEPUTY_CHANNEL_NAMESPACES) does not include ${CLUSTER_WIDE}, so I did not look into it.`;
+  }
+  const policy = createNamespacePolicy({ allow: [], deny: [], scope: scope.scope });
+  return policy.allows(subject.namespace)
+    ? undefined
+    : `This alert is about namespace ${subject.namespace}, outside this channel's scope (DEPUTY_CHANNEL_NAMESPACES), so I did not look into it.`;
 }
 
 export async function startAlertReceiver(deps: AlertReceiverDeps): Promise<AlertReceiver> {

@@ -6,6 +6,7 @@ import { describeError } from "../../core/errors.ts";
 import { isDirectMessageChannel } from "../../core/access.ts";
 import { sameIdentity, type ConversationRef, type Identity } from "../../core/identity.ts";
 import { callerMeta } from "../../core/actions/meta.ts";
+import { channelHasMember } from "../channel-members.ts";
 import type { ServedCluster } from "../clusters.ts";
 import type { BotServices } from "../deps.ts";
 
@@ -179,26 +180,6 @@ function createVisibility(
     if (conversation.channel === place.channel) return true;
     return isMember(conversation.channel);
   };
-}
-
-/** conversations.members, paged; any failure counts as "not a member". */
-async function channelHasMember(client: webApi.WebClient, channel: string, user: string): Promise<boolean> {
-  try {
-    let cursor: string | undefined;
-    for (let page = 0; page < 50; page++) {
-      const result = await client.conversations.members({
-        channel,
-        limit: 1000,
-        ...(cursor ? { cursor } : {}),
-      });
-      if (result.members?.includes(user)) return true;
-      cursor = result.response_metadata?.next_cursor || undefined;
-      if (!cursor) return false;
-    }
-    return false;
-  } catch {
-    return false;
-  }
 }
 
 /** A pause in any served cluster; with several clusters the reason names the cluster(s). */

@@ -155,6 +155,22 @@ async function runAgentTurn(
   }
   let status: StatusMessage | undefined;
   try {
+    // A person's hourly turns and tokens on this cluster (DEPUTY_AGENT_TURNS_PER_HOUR, …).
+    const admission = await services.agentLimit?.admit(question.requester, cluster.name);
+    if (admission && !admission.allowed) {
+      log.info({ limit: admission.limit }, "agent turn refused by the hourly limit");
+      services.audit?.record({
+        kind: "policy_decision",
+        decision: "refused",
+        rule: `agent-${admission.limit}-per-hour`,
+        message: admission.message,
+        actor: question.requester,
+        conversation,
+        cluster: cluster.name,
+      });
+      await reportError(client, conversation, undefined, admission.message);
+      return;
+    }
     status = await postStatusMessage({
       client,
       channel: conversation.channel,
@@ -206,6 +222,16 @@ async function runAgentTurn(
       mcp: cluster.mcp,
       onProgress,
     });
+    const { inputTokens, outputTokens, cacheReadTokens, cacheCreationTokens } = result.usage;
+    await services.agentLimit
+      ?.charge(
+        question.requester,
+        cluster.name,
+        inputTokens + outputTokens + cacheReadTokens + cacheCreationTokens,
+      )
+      .catch((error: unknown) =>
+        log.warn({ err: describeError(error) }, "could not count the turn's tokens"),
+      );
     await services.conversations.appendTurn(conversation, result.messages, {
       typed: question.fromDeputy ? undefined : question.text,
       participant: identityKey(question.requester),

@@ -43,13 +43,16 @@ export async function handleUndoClick(
     return;
   }
   if (!(await services.deduper.claim("interaction", click.clickKey))) return;
-  // Whoever clicks becomes the requester of the inverse: the rules of a question here apply.
-  const refusal = await services.access.refusal(click.user, {
+  // Whoever clicks becomes the requester of the inverse: the rules of a question here apply,
+  // and a click proves no membership (a public channel's cards can be clicked without joining).
+  const clicked: ConversationRef = {
     surface: "slack",
     ...(click.user.teamId ? { teamId: click.user.teamId } : {}),
     channel: click.channel,
     thread,
-  });
+  };
+  // Slack shows a direct message only to its owner: a click there is theirs.
+  const refusal = await services.access.memberRefusal(click.user, clicked, click.user);
   if (refusal) {
     await ephemeral(`:no_entry: ${sanitizePlain(refusal)}`);
     return;
@@ -66,6 +69,19 @@ export async function handleUndoClick(
   if (!action) {
     await ephemeral(`Action ${click.actionId} is no longer stored, so I cannot tell what to put back.`);
     return;
+  }
+  const conversation: ConversationRef =
+    action.conversation?.surface === "slack"
+      ? action.conversation
+      : { surface: "slack", teamId: click.user.teamId, channel: click.channel, thread };
+  // The undo is proposed and its card posted in the action's own conversation: its rules decide
+  // too, before anything about the action is said to someone who may not see that channel.
+  if (conversation.channel !== click.channel) {
+    const elsewhere = await services.access.memberRefusal(click.user, conversation, action.requester);
+    if (elsewhere) {
+      await ephemeral(`:no_entry: ${sanitizePlain(elsewhere)}`);
+      return;
+    }
   }
   const inverse = inverseOf(action);
   if (!inverse) {
@@ -86,10 +102,6 @@ export async function handleUndoClick(
     );
     return;
   }
-  const conversation: ConversationRef =
-    action.conversation?.surface === "slack"
-      ? action.conversation
-      : { surface: "slack", teamId: click.user.teamId, channel: click.channel, thread };
 
   let result: CallToolResult;
   try {

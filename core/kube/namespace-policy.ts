@@ -1,3 +1,4 @@
+import { CLUSTER_WIDE, describeScope, type ChannelScope } from "../access.ts";
 import { DeputyError } from "../errors.ts";
 
 /**
@@ -17,6 +18,12 @@ export interface NamespacePolicy {
   allows(namespace: string): boolean;
   /** Throws POLICY_DENIED naming the rule. */
   assert(namespace: string): void;
+  /**
+   * Throws POLICY_DENIED (rule channel-scope) unless the conversation may
+   * change cluster-scoped objects: no channel scope, or one naming @cluster.
+   * `what` names the change ("cordon_node on node n1").
+   */
+  assertClusterWide(what: string): void;
   /** True when some namespaces are hidden (lists across namespaces are filtered). */
   readonly restricted: boolean;
 }
@@ -33,7 +40,7 @@ export function createNamespacePolicy(lists: {
    * A further allow list: the namespaces of the conversation's channel
    * (DEPUTY_CHANNEL_NAMESPACES). Both lists must admit a namespace.
    */
-  scope?: { namespaces: readonly string[]; channel: string };
+  scope?: ChannelScope;
 }): NamespacePolicy {
   const allow = lists.allow.map((glob) => ({ glob, re: globToRegExp(glob) }));
   const deny = lists.deny.map((glob) => ({ glob, re: globToRegExp(glob) }));
@@ -55,11 +62,10 @@ export function createNamespacePolicy(lists: {
       };
     }
     if (scope && !scope.some((a) => a.re.test(namespace))) {
-      const channel = lists.scope!.channel;
       return {
         allowed: false,
         rule: "channel-scope",
-        message: `namespace "${namespace}" is outside the scope of ${channel === "dm" ? "direct messages" : `channel ${channel}`} (DEPUTY_CHANNEL_NAMESPACES: ${scope.map((a) => a.glob).join(", ") || "none"})`,
+        message: `namespace "${namespace}" is outside the scope of ${describeScope(lists.scope!)}`,
       };
     }
     return { allowed: true };
@@ -74,6 +80,15 @@ export function createNamespacePolicy(lists: {
           details: { rule: decision.rule, namespace },
         });
       }
+    },
+    assertClusterWide(what) {
+      const channelScope = lists.scope;
+      if (!channelScope || channelScope.clusterWide) return;
+      throw new DeputyError(
+        "POLICY_DENIED",
+        `${what} affects the whole cluster, and the scope of ${describeScope(channelScope)} does not include ${CLUSTER_WIDE}; ask in a channel whose scope does.`,
+        { details: { rule: "channel-scope" } },
+      );
     },
     restricted: allow.length > 0 || deny.length > 0 || scope !== undefined,
   };

@@ -6,8 +6,7 @@ import {
 } from "@modelcontextprotocol/sdk/types.js";
 import { DeputyError, describeError } from "../../core/errors.ts";
 import { redactText } from "../../core/redact.ts";
-import type { McpDeps } from "../deps.ts";
-import type { CallerContext } from "../tool.ts";
+import { accessOf } from "../request-gate.ts";
 import { chooseContainer, readPodClearly } from "../tools/read/support/pods.ts";
 import { namespacePolicy } from "../tools/read/support/scope.ts";
 
@@ -80,12 +79,12 @@ export function boundLog(lines: readonly string[]): { text: string; header: stri
   return { text: redactText(kept.join("\n")), header };
 }
 
-/** `callerOf` reads the same `_meta` identity tools/call does (passed in: server.ts owns it). */
-export function registerPodLogResource(
-  server: Server,
-  deps: McpDeps,
-  callerOf: (meta: unknown) => CallerContext | undefined,
-): void {
+/**
+ * Caller and channel scope come from the request gate (mcp/request-gate.ts),
+ * exactly as for tools/call: the log of a namespace outside the
+ * conversation's scope is refused like check_logs refuses it.
+ */
+export function registerPodLogResource(server: Server): void {
   server.registerCapabilities({ resources: {} });
   server.setRequestHandler(ListResourceTemplatesRequestSchema, () => ({
     resourceTemplates: [
@@ -101,14 +100,14 @@ export function registerPodLogResource(
   server.setRequestHandler(ReadResourceRequestSchema, async (request, extra): Promise<ReadResourceResult> => {
     const started = performance.now();
     const uri = request.params.uri;
-    const caller = callerOf(request.params._meta);
+    const { caller, deps } = accessOf(extra);
     const audit = (outcome: "ok" | "error", details: Record<string, unknown>, message?: string): void => {
       deps.audit.record({
         kind: "tool_call",
         tool: "resource:pod-log",
         arguments: { uri },
-        actor: caller?.requester,
-        conversation: caller?.conversation,
+        actor: caller.requester,
+        conversation: caller.conversation,
         outcome,
         durationMs: Math.round(performance.now() - started),
         cluster: deps.config.kube.clusterName,

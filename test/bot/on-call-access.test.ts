@@ -103,9 +103,10 @@ beforeAll(async () => {
       DEPUTY_APPROVER_GROUP: APPROVERS,
       DEPUTY_ALLOWED_CHANNELS: `${CHANNEL},${PRIVATE},${SCOPED}`,
       DEPUTY_REQUESTER_GROUP: REQUESTERS,
-      DEPUTY_CHANNEL_NAMESPACES: `${SCOPED}=${emptyNs}`,
+      // Every other channel sees everything, said explicitly (an unlisted channel would be refused).
+      DEPUTY_CHANNEL_NAMESPACES: `${SCOPED}=${emptyNs},*=*`,
     },
-    mcpEnv: { DEPUTY_CHANNEL_NAMESPACES: `${SCOPED}=${emptyNs}` },
+    mcpEnv: { DEPUTY_CHANNEL_NAMESPACES: `${SCOPED}=${emptyNs},*=*` },
     agent: false,
     decider: { decide: () => Promise.reject(new Error("no decisions in this file")) },
     cardSweepMs: 0,
@@ -299,5 +300,78 @@ describe("Undo: the rules of a question in the card's channel", () => {
       expect(refusalsOf(user).length).toBe(before + 1);
     }
     expect((await store.list("pending")).length).toBe(pendingBefore);
+  });
+
+  it("refuses someone in the requester group who is not a member of the card's channel, and lets a member through", async () => {
+    const clickUndo = (user: string) =>
+      slack.click({
+        user,
+        message: {
+          channel: PRIVATE,
+          ts: "1800000000.000100",
+          thread_ts: undefined,
+          text: "",
+          user: slack.botUserId,
+          updates: 0,
+          blocks: [
+            {
+              type: "actions",
+              elements: [{ type: "button", action_id: UNDO_ACTION_ID, value: proposed[PRIVATE] }],
+            },
+          ],
+        },
+        actionId: UNDO_ACTION_ID,
+      });
+    const told = (user: string): string => slack.messages.filter((m) => m.ephemeralTo === user).at(-1)!.text;
+
+    // Bob may ask, and PRIVATE is served, but he is not in it: a click proves no membership.
+    const before = refusalsOf(BOB).length;
+    expect((await clickUndo(BOB)).status).toBe(200);
+    await bot.idle();
+    expect(told(BOB)).toContain("Only members of the channel this card is in");
+    expect(told(BOB)).not.toContain("no undo");
+    expect(
+      refusalsOf(BOB)
+        .slice(before)
+        .map((r) => r.rule),
+    ).toEqual(["not-channel-member"]);
+
+    // Erin is a member: she gets as far as the action (which, pending, has no undo).
+    await clickUndo(ERIN);
+    await bot.idle();
+    expect(told(ERIN)).toContain("there is no undo Deputy can propose for it");
+  });
+
+  it("holds a click in one channel on an action of another channel to the rules of the action's channel", async () => {
+    // A button naming PRIVATE's action, clicked by Bob in CHANNEL (where he is a member): the undo
+    // would be proposed and its card posted in PRIVATE, where he is not.
+    const before = refusalsOf(BOB).length;
+    await slack.click({
+      user: BOB,
+      message: {
+        channel: CHANNEL,
+        ts: "1800000000.000100",
+        thread_ts: undefined,
+        text: "",
+        user: slack.botUserId,
+        updates: 0,
+        blocks: [
+          {
+            type: "actions",
+            elements: [{ type: "button", action_id: UNDO_ACTION_ID, value: proposed[PRIVATE] }],
+          },
+        ],
+      },
+      actionId: UNDO_ACTION_ID,
+    });
+    await bot.idle();
+    const told = slack.messages.filter((m) => m.ephemeralTo === BOB).at(-1)!.text;
+    expect(told).toContain("Only members of the channel this card is in");
+    expect(refusalsOf(BOB).slice(before)).toEqual([
+      expect.objectContaining({
+        rule: "not-channel-member",
+        conversation: expect.objectContaining({ channel: PRIVATE }),
+      }),
+    ]);
   });
 });

@@ -88,6 +88,8 @@ beforeAll(async () => {
   fakes = await startBotOverFakes({
     name: "oncall",
     env: { DEPUTY_APPROVERS: `${ALICE},${BOB}` },
+    // Undo takes the rules of a question in the card's channel: the clicker must be a member.
+    slack: { channelMembers: { [CHANNEL]: [ALICE, BOB] } },
     mcpEnv: { DEPUTY_NAMESPACE_DENY: "kube-system" },
     executor: { approvers: [ALICE, BOB] },
     followUp: { timeoutMs: 60_000, intervalMs: 300 },

@@ -183,6 +183,8 @@ beforeAll(async () => {
   fakes = await startBotOverFakes({
     name: "undo",
     env: { DEPUTY_APPROVERS: `${ALICE},${BOB}` },
+    // Undo takes the rules of a question in the card's channel: the clicker must be a member.
+    slack: { channelMembers: { [CHANNEL]: [ALICE, BOB] } },
     executor: { approvers: [ALICE, BOB] },
     followUp: { timeoutMs: 45_000, intervalMs: 300 },
   });

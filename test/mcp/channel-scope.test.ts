@@ -8,8 +8,8 @@ import { ensure, prepareNamespaces } from "../executor/write-env.ts";
 /**
  * DEPUTY_CHANNEL_NAMESPACES on the real MCP server against the real API
  * server: a conversation's channel limits what every tool call may see,
- * reads and write proposals alike; other channels and the console are not
- * narrowed.
+ * reads and write proposals alike; a channel without an entry is refused,
+ * and the console is not narrowed.
  */
 let h: Harness;
 const requester = { kind: "slack", id: "U0ALICE" };
@@ -22,7 +22,8 @@ beforeAll(async () => {
   await prepareNamespaces();
   h = await startHarness({
     env: {
-      DEPUTY_CHANNEL_NAMESPACES: "C0PAYMENTS=payments-*,dm=sandbox",
+      // @cluster: this channel may propose node actions (a drain), within its namespaces.
+      DEPUTY_CHANNEL_NAMESPACES: "C0PAYMENTS=payments-*|@cluster,dm=sandbox",
       DEPUTY_REDIS_PREFIX: `deputy-test-trust-${randomBytes(4).toString("hex")}:`,
     },
   });
@@ -38,7 +39,7 @@ describe("per-channel namespace scope", () => {
     const reply = await h.call("list_pods", { namespace: "shop" }, from("C0PAYMENTS"));
     expect(reply.isError).toBe(true);
     expect(reply.text).toContain(
-      'namespace "shop" is outside the scope of channel C0PAYMENTS (DEPUTY_CHANNEL_NAMESPACES: payments-*)',
+      'namespace "shop" is outside the scope of channel C0PAYMENTS (DEPUTY_CHANNEL_NAMESPACES: payments-*, @cluster)',
     );
     expect(h.requests.length).toBe(before);
     expect(h.audit.at(-1)).toMatchObject({ kind: "tool_call", tool: "list_pods", rule: "channel-scope" });
@@ -101,8 +102,18 @@ describe("per-channel namespace scope", () => {
     }
   });
 
-  it("leaves a channel without an entry to the global lists", async () => {
+  it("refuses a channel without an entry once any channel is scoped (no * entry here)", async () => {
     const reply = await h.call("list_pods", { namespace: "shop" }, from("C0OPS"));
+    expect(reply.isError).toBe(true);
+    expect(reply.text).toContain("Channel C0OPS has no entry in DEPUTY_CHANNEL_NAMESPACES");
+  });
+
+  it("leaves local-mode conversations to the global lists", async () => {
+    const reply = await h.call(
+      "list_pods",
+      { namespace: "shop" },
+      { "deputy/conversation": { surface: "console", channel: "local", thread: "t1" } },
+    );
     expect(reply.isError, reply.text).toBe(false);
   });
 });

@@ -4,6 +4,7 @@ import { createAnthropicModel } from "../../../bot/agent/model.ts";
 import { createAgentRunner } from "../../../bot/agent/run-agent-turn.ts";
 import type { AgentRunner, ApprovalDecider } from "../../../bot/deps.ts";
 import { createActionStore, type ActionStore } from "../../../core/actions/store.ts";
+import type { Metrics } from "../../../core/metrics.ts";
 import { parseConfig } from "../../../core/config.ts";
 import type { Logger } from "../../../core/logger.ts";
 import { createApprovalExecutor } from "../../../executor/approval-executor.ts";
@@ -70,6 +71,8 @@ export type BotOverFakesOptions = BotDecisions & {
   agent?: boolean;
   followUp?: SlackAppDeps["followUp"];
   cardSweepMs?: number;
+  /** Where the bot reports acks and agent turn admissions (the /metrics registry). */
+  metrics?: Metrics;
 };
 
 export interface BotOverFakes {
@@ -138,6 +141,11 @@ export async function startBotOverFakes(options: BotOverFakesOptions): Promise<B
       statusIntervalMs: 0,
       followUp: options.followUp,
       cardSweepMs: options.cardSweepMs,
+      conversationLimits: {
+        turnsPerHour: config.anthropic.turnsPerHour,
+        tokensPerHour: config.anthropic.tokensPerHour,
+      },
+      ...(options.metrics ? { metrics: options.metrics } : {}),
     });
     const { port } = await bot.start();
     closers.push(() => bot.stop());

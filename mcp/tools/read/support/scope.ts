@@ -18,7 +18,7 @@ export function namespacePolicy(deps: McpDeps): NamespacePolicy {
     policies.set(deps.config, byScope);
   }
   const scope = deps.namespaceScope;
-  const key = scope ? `${scope.channel}=${scope.namespaces.join("|")}` : "";
+  const key = scope ? `${scope.channel}=${scope.namespaces.join("|")}${scope.clusterWide ? "|@" : ""}` : "";
   let policy = byScope.get(key);
   if (!policy) {
     policy = createNamespacePolicy({

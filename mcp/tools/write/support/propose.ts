@@ -23,6 +23,7 @@ import { approvalViewOf, viewFitsSlack, viewLines } from "../../../../core/actio
 import type { KubeObject, Pod, PodDisruptionBudget } from "../../../../core/kube/types.ts";
 import type { McpDeps } from "../../../deps.ts";
 import type { PolicyDecision } from "../../../policy/index.ts";
+import { assertTargetInScope } from "./target-scope.ts";
 import { defineTool, toolError, toolText, type ToolContext, type ToolDefinition } from "../../../tool.ts";
 
 /**
@@ -77,6 +78,7 @@ export function precheck(
     { conversation: caller.conversation },
   );
   if (refused && !refused.allowed) return toolError(refused.message, { refused: { rule: refused.rule } });
+  assertTargetInScope(deps, type.name, target);
   return undefined;
 }
 
