@@ -389,6 +389,18 @@ export function createAnomalyDetector(deps: AnomalyDetectorDeps): AnomalyDetecto
       }
     }
 
+    // A stored action whose state went back (rejected → pending): someone with Redis access rolled it back.
+    if (record.kind === "anomaly" && record.rule === "state-regressed") {
+      alerts.push(
+        await fire(
+          "action-tampered",
+          record,
+          `Anomaly: stored action ${record.actionId ?? "(unknown)"} moved backwards in Redis (from ${String(record.details?.proven ?? "decided")} to ${String(record.details?.stored ?? "pending")}); it was not decided or run. Check who can write to Deputy's Redis.`,
+          { actionId: record.actionId },
+        ),
+      );
+    }
+
     // A stored action that failed its integrity check: someone with Redis access changed it.
     if (record.kind === "anomaly" && record.rule === "tampered") {
       alerts.push(

@@ -8,7 +8,12 @@ import { randomBytes } from "node:crypto";
 import { hostname } from "node:os";
 import { ActionFailed, describeTarget } from "../core/actions/action-type.ts";
 import type { ActionStep, Decision, DecisionResult, PendingAction } from "../core/actions/schema.ts";
-import { ACTION_ID_PATTERN, ActionTampered, type ActionStore } from "../core/actions/store.ts";
+import {
+  ACTION_ID_PATTERN,
+  ActionStateRegressed,
+  ActionTampered,
+  type ActionStore,
+} from "../core/actions/store.ts";
 import { actionTypeOf } from "../core/actions/types/index.ts";
 import { ActionTimedOut, actionBudgetMs, leaseTtlSeconds } from "../core/actions/budget.ts";
 import { checkDecision, decisionRequestSchema, parseDecisionRequest } from "./approval-checks.ts";
@@ -92,6 +97,36 @@ export function createApprovalExecutor(deps: ApprovalExecutorDeps): ApprovalExec
   const staleAfterMs = deps.staleAfterMs ?? 30_000;
   /** Actions this executor is running now: their heartbeats are sent, never reaped here. */
   const running = new Set<string>();
+  /**
+   * What this executor decided, most recent last: a record rolled back whole in
+   * Redis (decision fields erased, state set to pending) still carries a valid
+   * proposal MAC, so only a memory outside Redis can tell it was decided.
+   */
+  const decided = new Map<string, "approved" | "rejected">();
+  const remember = (id: string, decision: "approved" | "rejected"): void => {
+    decided.set(id, decision);
+    if (decided.size > 10_000) decided.delete(decided.keys().next().value!);
+  };
+
+  /** A stored action that moved backwards: never decided again, reported as an anomaly. */
+  function regressed(
+    actionId: string,
+    from: string,
+    to: string,
+    approver: Identity,
+    decision: Decision,
+  ): DecisionResult {
+    const message = `Action ${actionId} was already ${from}, but Redis now says ${to}: its state moved backwards, so it will not be decided or run again. This has been reported.`;
+    deps.audit.record({
+      kind: "anomaly",
+      actionId,
+      rule: "state-regressed",
+      message,
+      approver,
+      details: { proven: from, stored: to },
+    });
+    return refused({ rule: "state-regressed", message, approver, decision });
+  }
 
   /** A decision refused by a named rule: audited, logged, and answered with that sentence. */
   function refused({
@@ -288,12 +323,12 @@ export function createApprovalExecutor(deps: ApprovalExecutorDeps): ApprovalExec
       const parsed = parseDecisionRequest(request);
       if (!parsed.ok) return refused(parsed.refusal);
       const { actionId, approver, decision, digest } = parsed.request;
-      let action: PendingAction | undefined;
-      try {
-        action = ACTION_ID_PATTERN.test(actionId) ? await deps.store.get(actionId) : undefined;
-      } catch (error) {
+      /** What Redis holds failed its checks: never run it, say so, and raise the alarm. */
+      const untrusted = (error: unknown): DecisionResult => {
+        if (error instanceof ActionStateRegressed) {
+          return regressed(actionId, error.proven, error.stored, approver, decision);
+        }
         if (!(error instanceof ActionTampered)) throw error;
-        // Someone rewrote the stored action: never run it, say so, and raise the alarm.
         deps.audit.record({ kind: "anomaly", actionId, rule: "tampered", message: error.message, approver });
         return refused({
           rule: "tampered",
@@ -301,6 +336,12 @@ export function createApprovalExecutor(deps: ApprovalExecutorDeps): ApprovalExec
           approver,
           decision,
         });
+      };
+      let action: PendingAction | undefined;
+      try {
+        action = ACTION_ID_PATTERN.test(actionId) ? await deps.store.get(actionId) : undefined;
+      } catch (error) {
+        return untrusted(error);
       }
       if (!action) {
         return refused({
@@ -310,14 +351,24 @@ export function createApprovalExecutor(deps: ApprovalExecutorDeps): ApprovalExec
           decision,
         });
       }
+      const earlier = decided.get(actionId);
+      if (earlier && action.state === "pending") {
+        return regressed(actionId, earlier, action.state, approver, decision);
+      }
       const refusal = await checkDecision(deps, { action, approver, decision, digest }, context);
       if (refusal) return refused({ ...refusal, action, approver, decision });
 
-      const transition = await deps.store.decide(
-        actionId,
-        decision === "approve" ? "approved" : "rejected",
-        approver,
-      );
+      let transition: Awaited<ReturnType<ActionStore["decide"]>>;
+      try {
+        transition = await deps.store.decide(
+          actionId,
+          decision === "approve" ? "approved" : "rejected",
+          approver,
+        );
+      } catch (error) {
+        return untrusted(error);
+      }
+      if (transition.ok) remember(actionId, transition.action.state === "rejected" ? "rejected" : "approved");
       if (!transition.ok) {
         if (transition.reason === "missing") {
           return refused({
