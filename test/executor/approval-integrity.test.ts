@@ -366,7 +366,15 @@ describe("approval integrity: the approver sees exactly what runs, and the click
     await pod(`latecomer-${RUN}`, NS, true);
     const result = await decide(proposal, proposal.digest);
     expect(result.status, result.message).toBe("succeeded");
+    // Pods stay on the node, so it is not "drained": it is drained except those, each named.
+    const head = result.message.split(": evicted 1 pod(s)")[0]!;
+    expect(head).toMatch(new RegExp(`^Node ${NODE} cordoned and drained except `));
+    for (const pod of [`${NS}/bare-${RUN}`, `${OTHER_NS}/elsewhere-${RUN}`, `${NS}/latecomer-${RUN}`])
+      expect(head).toContain(pod);
     expect(result.message).toContain(`evicted 1 pod(s) (${NS}/carded-${RUN})`);
+    expect(result.message).toContain(
+      `Left in place, as the card said: ${NS}/bare-${RUN} (no controller: nothing would recreate it)`,
+    );
     expect(result.message).toContain(
       `Not on the approved card, so not evicted (a new approval is needed): ${NS}/latecomer-${RUN}`,
     );
