@@ -19,7 +19,7 @@ import { ActionTimedOut, actionBudgetMs, leaseTtlSeconds } from "../core/actions
 import { checkDecision, decisionRequestSchema, parseDecisionRequest } from "./approval-checks.ts";
 import { isAuthorisedApprover, type ApproverPolicy, type DecisionContext } from "./approvers.ts";
 import type { CredentialBroker } from "./credential-broker.ts";
-import { createKubeWriter, type ClusterEndpoint } from "./kube-writer.ts";
+import { createKubeWriter, KubeOutcomeUnknown, type ClusterEndpoint } from "./kube-writer.ts";
 import { OpenBaoError } from "./openbao-client.ts";
 
 /**
@@ -284,7 +284,13 @@ export function createApprovalExecutor(deps: ApprovalExecutorDeps): ApprovalExec
               message: timedOutMessage(error, planned, await deps.store.steps(action.id)),
               kubeStatus: undefined,
             }
-          : { state: "failed", ...failureOf(error, leaseId !== undefined) };
+          : {
+              state: "failed",
+              ...failureOf(error, leaseId !== undefined, {
+                planned,
+                steps: planned.length > 1 ? await deps.store.steps(action.id) : [],
+              }),
+            };
     }
     if (leaseId && !revoked) {
       outcome.message += ` Warning: lease ${leaseId} could not be revoked now; it ends with its OpenBao token within 60 s.`;
@@ -529,14 +535,23 @@ function timedOutMessage(
   planned: readonly string[],
   steps: readonly ActionStep[],
 ): string {
-  const report = interruptedMessage(planned, steps).replace(/^Interrupted: [^.]*\. /, "");
+  const report = stepReport(planned, steps);
   return `Timed out: the action ran past its deadline of ${Math.round(error.budgetMs / 1000)} s and was stopped; its credential was revoked. ${report}`;
 }
 
-/** What an interrupted run did and did not do, from its own step records. */
-export function interruptedMessage(planned: readonly string[], steps: readonly ActionStep[]): string {
+/**
+ * What a run did and did not do, from its own step records: the one wording
+ * every message about a multi-step action ends with. `unknownStep` is a step
+ * recorded as failed whose answer was lost: its outcome is unknown, not a failure.
+ */
+export function stepReport(
+  planned: readonly string[],
+  steps: readonly ActionStep[],
+  unknownStep?: string,
+): string {
   const last = new Map<string, ActionStep["status"]>();
   for (const step of steps) last.set(step.step, step.status);
+  if (unknownStep !== undefined && last.get(unknownStep) === "failed") last.set(unknownStep, "started");
   const named = [...new Set([...planned, ...last.keys()])];
   const done = named.filter((name) => last.get(name) === "done");
   const failed = named.filter((name) => last.get(name) === "failed");
@@ -544,7 +559,6 @@ export function interruptedMessage(planned: readonly string[], steps: readonly A
   const notStarted = named.filter((name) => !last.has(name));
   const list = (names: string[]): string => names.join(", ");
   return [
-    "Interrupted: the executor running this action stopped part-way; it was not run again.",
     done.length > 0 ? `Done: ${list(done)}.` : "Nothing was completed.",
     ...(failed.length > 0 ? [`Failed: ${list(failed)}.`] : []),
     ...(unknown.length > 0 ? [`Started, outcome unknown (check the cluster): ${list(unknown)}.`] : []),
@@ -552,15 +566,51 @@ export function interruptedMessage(planned: readonly string[], steps: readonly A
   ].join(" ");
 }
 
-/** A failure as a sentence for the thread, with the API status when there is one. */
-function failureOf(
+/** What an interrupted run did and did not do, from its own step records. */
+export function interruptedMessage(planned: readonly string[], steps: readonly ActionStep[]): string {
+  return `Interrupted: the executor running this action stopped part-way; it was not run again. ${stepReport(planned, steps)}`;
+}
+
+/** The step a failed run stopped at: the last one recorded as failed. */
+function failedStep(steps: readonly ActionStep[]): string | undefined {
+  return steps.findLast((step) => step.status === "failed")?.step;
+}
+
+/**
+ * A failure as a sentence for the thread, with the API status when there is
+ * one: the one place a failed run is worded. A lost answer is "unknown until
+ * read back", never a refusal; a multi-step action says what it did and did not do.
+ */
+export function failureOf(
   error: unknown,
   credentialObtained: boolean,
+  run: { planned: readonly string[]; steps: readonly ActionStep[] } = { planned: [], steps: [] },
 ): { message: string; kubeStatus: number | undefined } {
-  if (error instanceof ActionFailed) return { message: error.message, kubeStatus: error.kubeStatus };
+  const multiStep = run.planned.length > 1;
+  const stopped = multiStep ? failedStep(run.steps) : undefined;
+  const unknown = error instanceof KubeOutcomeUnknown && error.applied === undefined;
+  const report = multiStep ? ` ${stepReport(run.planned, run.steps, unknown ? stopped : undefined)}` : "";
+  const what = stopped ? `the step "${stopped}"` : "the change";
+  if (error instanceof ActionFailed)
+    return { message: `${error.message}${report}`, kubeStatus: error.kubeStatus };
+  if (error instanceof KubeOutcomeUnknown) {
+    const status = error.cause instanceof KubeApiError ? error.cause.status : undefined;
+    const message =
+      error.applied === undefined
+        ? `The outcome of ${what} is unknown: Kubernetes' answer was lost (${error.lost}) after it was sent, and it could not be read back (${error.readBackFailure ?? "unknown"}). It may or may not have been applied; check ${multiStep ? "the cluster" : "the object"} before trying again.`
+        : `Kubernetes' answer to ${what} was lost (${error.lost}); read back with the action's credential, it was not applied.`;
+    return { message: `${message}${report}`, kubeStatus: status };
+  }
   if (error instanceof KubeApiError) {
+    const status = `${error.status}${error.reason ? ` ${error.reason}` : ""}`;
+    if (error.method === "GET") {
+      return {
+        message: `Reading from Kubernetes failed (${status}): ${error.message}${report}`,
+        kubeStatus: error.status,
+      };
+    }
     return {
-      message: `Kubernetes refused the change (${error.status}${error.reason ? ` ${error.reason}` : ""}): ${error.message}`,
+      message: `Kubernetes refused ${what} (${status}): ${error.message}${report || " Nothing was changed."}`,
       kubeStatus: error.status,
     };
   }
@@ -570,5 +620,5 @@ function failureOf(
       kubeStatus: undefined,
     };
   }
-  return { message: `The action failed: ${describeError(error)}`, kubeStatus: undefined };
+  return { message: `The action failed: ${describeError(error)}${report}`, kubeStatus: undefined };
 }
