@@ -40,6 +40,9 @@ const botPrefix = `deputy-test:${randomBytes(6).toString("hex")}:`;
 const decisions: { actionId: string; approver: Identity; decision: string }[] = [];
 /** The executor stand-in throws this many times before deciding (an executor that failed mid-call). */
 let deciderFailures = 0;
+/** The executor stand-in approves and starts the run, then its answer is lost (the client's timeout). */
+let loseAnswerOfNextApproval = false;
+const actionPrefix = `deputy-test:app:${randomBytes(4).toString("hex")}:`;
 
 /** Executor stand-in: two-person rule and exactly-once, like the real one's contract. */
 function fakeDecider(): ApprovalDecider {
@@ -51,7 +54,15 @@ function fakeDecider(): ApprovalDecider {
         throw new Error("the executor did not answer");
       }
       decisions.push(request);
-      const summary = mcp.pending.find((p) => p.id === request.actionId);
+      if (loseAnswerOfNextApproval && request.decision === "approve") {
+        loseAnswerOfNextApproval = false;
+        await store.decide(request.actionId, "approved", request.approver);
+        await store.beginExecution(request.actionId, "fake-executor");
+        throw new Error("the executor did not answer within 120 s");
+      }
+      const summary = (await store.get(request.actionId))
+        ? mcp.pending.find((p) => p.id === request.actionId)
+        : undefined;
       if (!summary)
         return { status: "refused", rule: "unknown-action", message: "No such action.", action: undefined };
       if (request.digest !== summary.digest) {
@@ -173,7 +184,7 @@ beforeAll(async () => {
   slack = await startSlackFake({ userGroups: { S0ONCALL: [BOB] } });
   model = await startAnthropicFake();
   store = createActionStore(redis, {
-    prefix: `deputy-test:app:${randomBytes(4).toString("hex")}:`,
+    prefix: actionPrefix,
     ttlSeconds: 900,
     signer: testSigner(),
   });
@@ -498,7 +509,7 @@ describe("a decision that fails", () => {
     const click = await slack.click({ user: BOB, message: card, actionId: APPROVE_ACTION_ID });
     await bot.idle();
     expect(slack.messages.filter((m) => m.ephemeralTo === BOB).at(-1)!.text).toBe(
-      "I couldn't complete your approval because the executor did not answer. If the card still shows its buttons, nothing was decided; please click again in a minute.",
+      "I couldn't complete your approval because the executor did not answer. The action is still pending, so nothing ran; please click again in a minute.",
     );
     expect(decisions).toHaveLength(0);
 
@@ -510,6 +521,74 @@ describe("a decision that fails", () => {
         .thread(CHANNEL, sent.ts)
         .some((m) => !m.ephemeralTo && m.user === slack.botUserId && (m.text ?? "").includes("succeeded")),
     ).toBe(true);
+  });
+});
+
+describe("an answer lost while the action runs, and a card whose action vanished", () => {
+  it("says the action is still running, invites no second click, and posts the result once when it comes", async () => {
+    model.setScript([
+      toolUse("restart_deployment", { namespace: "shop", name: "payments", reason: "stuck" }),
+      text("Card posted."),
+    ]);
+    const sent = await slack.mention({ user: ALICE, text: "restart payments", channel: CHANNEL });
+    await bot.idle();
+    const card = cardIn(sent.ts)!;
+    const action = mcp.pending.at(-1)!;
+    loseAnswerOfNextApproval = true;
+    await slack.click({ user: BOB, message: card, actionId: APPROVE_ACTION_ID });
+    await bot.idle();
+    const told = slack.messages.filter((m) => m.ephemeralTo === BOB).at(-1)!.text;
+    expect(told).toBe(
+      "Your approval was taken and the action is still running, but I lost the executor's answer (the executor did not answer within 120 s). Its result will be posted in the thread when it ends; please don't click again.",
+    );
+    expect(told).not.toMatch(/nothing was decided|click again in a minute/);
+    expect(lastInThread(sent.ts)!.text).toContain("Its result will be posted here when it ends.");
+    const shown = JSON.stringify(slack.messages.find((m) => m.ts === card.ts)!.blocks);
+    expect(shown).not.toContain(APPROVE_ACTION_ID);
+    expect(shown).toContain("Approved, running");
+
+    // The run ends; the executor queues its result for the thread (nobody was waiting for the answer).
+    const finished = await store.finish(action.id, "failed", {
+      message: "Kubernetes refused the change (403 Forbidden): admission denied. Nothing was changed.",
+      finishedAt: new Date().toISOString(),
+    });
+    expect(finished.ok).toBe(true);
+    await queueActionNotice(redis, botPrefix)(
+      finished.ok ? finished.action : action,
+      "Kubernetes refused the change (403 Forbidden): admission denied. Nothing was changed.",
+    );
+    await eventually("the result in the thread", async () =>
+      (lastInThread(sent.ts)?.text ?? "").includes("admission denied"),
+    );
+    expect(JSON.stringify(slack.messages.find((m) => m.ts === card.ts)!.blocks)).toContain("it failed");
+    // Told once, even if the same result is queued again.
+    await queueActionNotice(redis, botPrefix)(finished.ok ? finished.action : action, "DUPLICATE-NOTICE");
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    expect(
+      slack.thread(CHANNEL, sent.ts).filter((m) => (m.text ?? "").includes("DUPLICATE-NOTICE")),
+    ).toHaveLength(0);
+  });
+
+  it("takes the buttons off a card whose action is gone from the store, and tells the thread", async () => {
+    model.setScript([
+      toolUse("restart_deployment", { namespace: "shop", name: "search", reason: "stuck" }),
+      text("Card posted."),
+    ]);
+    const sent = await slack.mention({ user: ALICE, text: "restart search", channel: CHANNEL });
+    await bot.idle();
+    const card = cardIn(sent.ts)!;
+    const action = mcp.pending.at(-1)!;
+    // The state store lost its data.
+    await redis.del(`${actionPrefix}action:${action.id}`);
+    await slack.click({ user: BOB, message: card, actionId: APPROVE_ACTION_ID });
+    await bot.idle();
+    const sentence = `Action ${action.id} is no longer stored (it expired and was removed, or the state store lost it), so nothing can be decided or run from this card. Ask again if the change is still needed.`;
+    expect(slack.messages.filter((m) => m.ephemeralTo === BOB).at(-1)!.text).toContain(sentence);
+    const shown = JSON.stringify(slack.messages.find((m) => m.ts === card.ts)!.blocks);
+    expect(shown).not.toContain(APPROVE_ACTION_ID);
+    expect(shown).not.toContain(REJECT_ACTION_ID);
+    expect(shown).toContain("is no longer stored");
+    expect(lastInThread(sent.ts)!.text).toBe(sentence);
   });
 });
 
