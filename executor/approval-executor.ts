@@ -13,12 +13,13 @@ import {
   ActionStateRegressed,
   ActionTampered,
   type ActionStore,
+  type UnrevokedLeaseRecord,
 } from "../core/actions/store.ts";
 import { actionTypeOf } from "../core/actions/types/index.ts";
 import { ActionTimedOut, actionBudgetMs, leaseTtlSeconds } from "../core/actions/budget.ts";
 import { checkDecision, decisionRequestSchema, parseDecisionRequest } from "./approval-checks.ts";
 import { isAuthorisedApprover, type ApproverPolicy, type DecisionContext } from "./approvers.ts";
-import type { CredentialBroker } from "./credential-broker.ts";
+import type { CredentialBroker, UnrevokedLease } from "./credential-broker.ts";
 import { createKubeWriter, KubeOutcomeUnknown, type ClusterEndpoint } from "./kube-writer.ts";
 import { OpenBaoError } from "./openbao-client.ts";
 
@@ -107,6 +108,69 @@ export function createApprovalExecutor(deps: ApprovalExecutorDeps): ApprovalExec
     decided.set(id, decision);
     if (decided.size > 10_000) decided.delete(decided.keys().next().value!);
   };
+
+  /**
+   * A lease that outlived its action (OpenBao sealed or unreachable): kept for
+   * revocation until it succeeds, raised as an anomaly naming the lease and
+   * its account, and said truthfully: the account stays until revoked, and
+   * its Kubernetes token works until its own expiry, never under 600 s.
+   */
+  async function leaseOutlived(
+    action: PendingAction,
+    leaseId: string,
+    lost: UnrevokedLease | undefined,
+  ): Promise<string> {
+    const serviceAccount = lost?.serviceAccount ?? "(unknown)";
+    const record = {
+      leaseId,
+      actionId: action.id,
+      cluster: action.cluster,
+      serviceAccount,
+      ...(lost?.tokenExpiresAt ? { tokenExpiresAt: lost.tokenExpiresAt } : {}),
+      since: new Date().toISOString(),
+    };
+    await deps.store
+      .rememberUnrevokedLease(record)
+      .catch((error: unknown) =>
+        logger.error({ leaseId, err: describeError(error) }, "could not keep the lease for revocation"),
+      );
+    const message = unrevokedLeaseMessage(record, lost?.reason);
+    deps.audit.record({
+      kind: "anomaly",
+      actionId: action.id,
+      tool: action.tool,
+      cluster: deps.clusterName,
+      rule: "lease-not-revoked",
+      leaseId,
+      message,
+      details: { serviceAccount, tokenExpiresAt: record.tokenExpiresAt },
+    });
+    return message;
+  }
+
+  /** Leases whose revocation failed earlier: revoked now if OpenBao can, and the alert says so. */
+  async function retryRevocations(): Promise<void> {
+    for (const lease of await deps.store.unrevokedLeases()) {
+      if (lease.cluster !== deps.clusterName) continue;
+      try {
+        await deps.broker.revokeLease(lease.leaseId);
+      } catch (error) {
+        logger.warn({ leaseId: lease.leaseId, err: describeError(error) }, "lease still not revoked");
+        continue;
+      }
+      await deps.store.forgetUnrevokedLease(lease.leaseId);
+      const late = Math.round((Date.now() - Date.parse(lease.since)) / 1000);
+      deps.audit.record({
+        kind: "anomaly",
+        actionId: lease.actionId,
+        cluster: deps.clusterName,
+        rule: "lease-revoked-late",
+        leaseId: lease.leaseId,
+        message: `Lease ${lease.leaseId} (service account ${lease.serviceAccount}) was revoked at ${new Date().toISOString()}, ${late} s after its action ended; the account and its token are gone now.`,
+        details: { serviceAccount: lease.serviceAccount, lateSeconds: late },
+      });
+    }
+  }
 
   /** A stored action that moved backwards: never decided again, reported as an anomaly. */
   function regressed(
@@ -211,6 +275,7 @@ export function createApprovalExecutor(deps: ApprovalExecutorDeps): ApprovalExec
     let leaseId: string | undefined;
     let planned: string[] = [];
     let revoked = true;
+    let unrevoked: UnrevokedLease | undefined;
     let outcome: { state: "succeeded" | "failed"; message: string; kubeStatus: number | undefined };
     try {
       const type = actionTypeOf(action.tool);
@@ -270,8 +335,9 @@ export function createApprovalExecutor(deps: ApprovalExecutorDeps): ApprovalExec
             leaseId = id;
             await deps.store.recordLease(action.id, id);
           },
-          onRevoke: (ok) => {
+          onRevoke: (ok, lost) => {
             revoked = ok;
+            unrevoked = lost;
           },
         },
       );
@@ -292,9 +358,7 @@ export function createApprovalExecutor(deps: ApprovalExecutorDeps): ApprovalExec
               }),
             };
     }
-    if (leaseId && !revoked) {
-      outcome.message += ` Warning: lease ${leaseId} could not be revoked now; it ends with its OpenBao token within 60 s.`;
-    }
+    if (leaseId && !revoked) outcome.message += ` ${await leaseOutlived(action, leaseId, unrevoked)}`;
     running.delete(action.id);
     const durationMs = Math.round(performance.now() - started);
     const finished = await deps.store.finish(action.id, outcome.state, {
@@ -439,6 +503,9 @@ export function createApprovalExecutor(deps: ApprovalExecutorDeps): ApprovalExec
 
     async reconcile() {
       const reconciled: PendingAction[] = [];
+      await retryRevocations().catch((error: unknown) =>
+        logger.warn({ err: describeError(error) }, "could not retry lease revocations"),
+      );
       const revoke = async (action: PendingAction): Promise<string | undefined> => {
         const leaseId = await deps.store.leaseOf(action.id);
         if (!leaseId) return undefined;
@@ -447,8 +514,9 @@ export function createApprovalExecutor(deps: ApprovalExecutorDeps): ApprovalExec
         } catch (error) {
           logger.warn(
             { actionId: action.id, leaseId, err: describeError(error) },
-            "could not revoke orphan lease",
+            "could not revoke orphan lease; it is retried until it succeeds",
           );
+          await leaseOutlived(action, leaseId, undefined);
         }
         return leaseId;
       };
@@ -522,6 +590,17 @@ export function createApprovalExecutor(deps: ApprovalExecutorDeps): ApprovalExec
       return ids;
     },
   };
+}
+
+/** What outlives an action whose lease could not be revoked, and until when: the true bound. */
+export function unrevokedLeaseMessage(
+  lease: Pick<UnrevokedLeaseRecord, "leaseId" | "serviceAccount" | "tokenExpiresAt">,
+  reason: string | undefined,
+): string {
+  const until = lease.tokenExpiresAt
+    ? `until ${lease.tokenExpiresAt} (Kubernetes issues no token for less than 600 s)`
+    : "until it expires, at least 600 s after it was issued (Kubernetes issues no shorter token)";
+  return `Warning: lease ${lease.leaseId} could not be revoked${reason ? ` (${reason})` : ""}. Until it is, service account ${lease.serviceAccount} keeps this action's permissions, and its Kubernetes token stays valid ${until}. Revocation is retried until it succeeds, and an alert says when it did.`;
 }
 
 /** The single step of an action that does not name its steps. */

@@ -90,6 +90,22 @@ export class ActionStateRegressed extends ActionTampered {
   }
 }
 
+/**
+ * A credential lease whose revocation failed (OpenBao sealed or unreachable):
+ * kept until a revocation succeeds, so that any executor replica, or this one
+ * after a restart, keeps trying. Only ids are stored, never a token.
+ */
+export const unrevokedLeaseSchema = z.object({
+  leaseId: z.string(),
+  actionId: z.string(),
+  cluster: z.string(),
+  serviceAccount: z.string(),
+  tokenExpiresAt: z.string().optional(),
+  /** When its action ended. */
+  since: z.string(),
+});
+export type UnrevokedLeaseRecord = z.infer<typeof unrevokedLeaseSchema>;
+
 export interface ActionStore {
   /** Store a proposal as `pending` with a fresh unguessable id, its digest and its MAC. */
   create(draft: ActionDraft, options?: { ttlSeconds?: number }): Promise<PendingAction>;
@@ -128,6 +144,10 @@ export interface ActionStore {
   listStale(olderThanMs: number): Promise<PendingAction[]>;
   /** The recorded lease id of an action, if execution got that far. */
   leaseOf(id: string): Promise<string | undefined>;
+  /** Keep a lease whose revocation failed until `forgetUnrevokedLease` (it is retried). */
+  rememberUnrevokedLease(lease: UnrevokedLeaseRecord): Promise<void>;
+  unrevokedLeases(): Promise<UnrevokedLeaseRecord[]>;
+  forgetUnrevokedLease(leaseId: string): Promise<void>;
   /** How many times the action reached the cluster (at most 1, by construction). */
   executions(id: string): Promise<number>;
   list(state: (typeof INDEXED_STATES)[number], limit?: number): Promise<PendingAction[]>;
@@ -359,6 +379,7 @@ export function createActionStore(redis: Redis, options: ActionStoreOptions): Ac
   const stepsKey = (id: string): string => `${options.prefix}action:${id}:steps`;
   const indexKey = (state: string): string => `${options.prefix}actions:${state}`;
   const indexKeys = INDEXED_STATES.map(indexKey);
+  const unrevokedKey = `${options.prefix}leases:unrevoked`;
 
   async function load(id: string): Promise<PendingAction | undefined> {
     if (!ACTION_ID_PATTERN.test(id)) return undefined;
@@ -607,6 +628,23 @@ export function createActionStore(redis: Redis, options: ActionStoreOptions): Ac
     async leaseOf(id) {
       if (!ACTION_ID_PATTERN.test(id)) return undefined;
       return (await redis.hget(key(id), "leaseId")) ?? undefined;
+    },
+
+    async rememberUnrevokedLease(lease) {
+      const checked = unrevokedLeaseSchema.parse(lease);
+      await redis.hset(unrevokedKey, checked.leaseId, JSON.stringify(checked));
+    },
+
+    async unrevokedLeases() {
+      const all = await redis.hgetall(unrevokedKey);
+      return Object.values(all).flatMap((text) => {
+        const parsed = unrevokedLeaseSchema.safeParse(parseJson(text));
+        return parsed.success ? [parsed.data] : [];
+      });
+    },
+
+    async forgetUnrevokedLease(leaseId) {
+      await redis.hdel(unrevokedKey, leaseId);
     },
 
     async executions(id) {
