@@ -592,6 +592,43 @@ describe("an answer lost while the action runs, and a card whose action vanished
   });
 });
 
+describe("records nobody signed", () => {
+  it("are not repeated by the card sweep or /deputy pending", async () => {
+    model.setScript([
+      toolUse("restart_deployment", { namespace: "shop", name: "ledger", reason: "stuck" }),
+      text("Card posted."),
+    ]);
+    const sent = await slack.mention({ user: ALICE, text: "restart ledger", channel: CHANNEL });
+    await bot.idle();
+    const card = cardIn(sent.ts)!;
+    const action = mcp.pending.at(-1)!;
+    const threadBefore = slack.thread(CHANNEL, sent.ts).length;
+    // A Redis writer claims a rejection by someone else, and an outcome.
+    await redis.hset(`${actionPrefix}action:${action.id}`, {
+      state: "rejected",
+      decidedBy: JSON.stringify({ kind: "slack", teamId: "T1", id: "U0FORGED", name: "FORGED-DECIDER" }),
+      decidedAt: new Date().toISOString(),
+      outcome: JSON.stringify({ message: "FORGED-OUTCOME", finishedAt: new Date().toISOString() }),
+    });
+    const before = slack.responseUrlPosts.length;
+    const reply = await slack.sendCommand({ user: BOB, text: "pending", channel: CHANNEL });
+    expect(reply.status).toBe(200);
+    await bot.idle();
+    const listed = JSON.stringify(slack.responseUrlPosts.slice(before));
+    expect(listed).not.toContain("FORGED");
+    expect(listed).not.toContain(action.id.slice(0, 12));
+
+    await bot.sweepExpiredCards(Date.now() + 16 * 60_000);
+    await bot.idle();
+    const shown = JSON.stringify(slack.messages.find((m) => m.ts === card.ts)!.blocks);
+    expect(shown).not.toContain("FORGED");
+    expect(shown).not.toContain("Rejected");
+    const told = slack.thread(CHANNEL, sent.ts).slice(threadBefore);
+    expect(JSON.stringify(told)).not.toContain("FORGED");
+    expect(JSON.stringify(told)).not.toContain("rejected");
+  });
+});
+
 describe("expiry", () => {
   it("marks a card nobody decided as expired, and leaves decided cards alone", async () => {
     model.setScript([
