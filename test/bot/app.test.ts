@@ -42,6 +42,8 @@ const decisions: { actionId: string; approver: Identity; decision: string }[] = 
 let deciderFailures = 0;
 /** The executor stand-in approves and starts the run, then its answer is lost (the client's timeout). */
 let loseAnswerOfNextApproval = false;
+/** …and the action's record cannot be read back either. */
+let unreadableAfterLoss = false;
 const actionPrefix = `deputy-test:app:${randomBytes(4).toString("hex")}:`;
 
 /** Executor stand-in: two-person rule and exactly-once, like the real one's contract. */
@@ -58,7 +60,9 @@ function fakeDecider(): ApprovalDecider {
         loseAnswerOfNextApproval = false;
         await store.decide(request.actionId, "approved", request.approver);
         await store.beginExecution(request.actionId, "fake-executor");
-        throw new Error("the executor did not answer within 120 s");
+        if (unreadableAfterLoss)
+          await redis.hset(`${actionPrefix}action:${request.actionId}`, "beganMac", "00");
+        throw new Error("the connection to the executor failed (socket hang up)");
       }
       const summary = (await store.get(request.actionId))
         ? mcp.pending.find((p) => p.id === request.actionId)
@@ -539,7 +543,7 @@ describe("an answer lost while the action runs, and a card whose action vanished
     await bot.idle();
     const told = slack.messages.filter((m) => m.ephemeralTo === BOB).at(-1)!.text;
     expect(told).toBe(
-      "Your approval was taken and the action is still running, but I lost the executor's answer (the executor did not answer within 120 s). Its result will be posted in the thread when it ends; please don't click again.",
+      "Your approval was taken and the action is still running, but I lost the executor's answer (the connection to the executor failed (socket hang up)). Its result will be posted in the thread when it ends; please don't click again.",
     );
     expect(told).not.toMatch(/nothing was decided|click again in a minute/);
     expect(lastInThread(sent.ts)!.text).toContain("Its result will be posted here when it ends.");
@@ -567,6 +571,30 @@ describe("an answer lost while the action runs, and a card whose action vanished
     expect(
       slack.thread(CHANNEL, sent.ts).filter((m) => (m.text ?? "").includes("DUPLICATE-NOTICE")),
     ).toHaveLength(0);
+  });
+
+  it("says the outcome is not known yet, and invites no second click, when the action cannot be read back", async () => {
+    model.setScript([
+      toolUse("restart_deployment", { namespace: "shop", name: "billing", reason: "stuck" }),
+      text("Card posted."),
+    ]);
+    const sent = await slack.mention({ user: ALICE, text: "restart billing", channel: CHANNEL });
+    await bot.idle();
+    const card = cardIn(sent.ts)!;
+    loseAnswerOfNextApproval = true;
+    unreadableAfterLoss = true;
+    try {
+      await slack.click({ user: BOB, message: card, actionId: APPROVE_ACTION_ID });
+      await bot.idle();
+    } finally {
+      unreadableAfterLoss = false;
+    }
+    const told = slack.messages.filter((m) => m.ephemeralTo === BOB).at(-1)!.text;
+    expect(told).toContain(
+      "its outcome is not known yet. The thread will be told what became of it; please don't click again.",
+    );
+    expect(told).not.toMatch(/nothing was decided|click again in a minute/);
+    expect(lastInThread(sent.ts)!.text).toContain("the outcome is not known yet. This thread will be told");
   });
 
   it("takes the buttons off a card whose action is gone from the store, and tells the thread", async () => {
