@@ -194,14 +194,25 @@ export function createKubeWriter(
   async function readBack<T>(request: WriterRequest, error: unknown): Promise<T> {
     const eviction = request.method === "POST" && request.path.endsWith("/eviction");
     const objectPath = eviction ? request.path.slice(0, -"/eviction".length) : request.path;
+    const get = <R>(path: string, query?: Record<string, string>): Promise<R> =>
+      send<R>({ method: "GET", path, body: undefined, contentType: "application/json", query });
+    /** The pod by name, through a list when the role may list pods but not get one (drain). */
+    const readPod = async (): Promise<unknown> => {
+      try {
+        return await get<unknown>(objectPath);
+      } catch (readError) {
+        if (!(readError instanceof KubeApiError && readError.status === 403)) throw readError;
+        const [, namespace, name] = /^\/api\/v1\/namespaces\/([^/]+)\/pods\/([^/]+)$/.exec(objectPath) ?? [];
+        if (!namespace || !name) throw readError;
+        const list = await get<{ items?: unknown[] }>(`/api/v1/namespaces/${namespace}/pods`, {
+          fieldSelector: `metadata.name=${name}`,
+        });
+        return list.items?.[0];
+      }
+    };
     let live: unknown;
     try {
-      live = await send<unknown>({
-        method: "GET",
-        path: objectPath,
-        body: undefined,
-        contentType: "application/json",
-      });
+      live = eviction ? await readPod() : await get<unknown>(objectPath);
     } catch (readError) {
       // An evicted pod may be gone already: that is an answer.
       if (eviction && readError instanceof KubeApiError && readError.status === 404) live = undefined;
