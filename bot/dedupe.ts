@@ -14,7 +14,8 @@ export interface Deduper {
   release(kind: DedupeKind, key: string): Promise<void>;
 }
 
-export type DedupeKind = "event" | "interaction" | "command";
+/** "outcome": an action's result told in its thread, by whichever path learns it first. */
+export type DedupeKind = "event" | "interaction" | "command" | "outcome";
 
 export interface DeduperOptions {
   prefix: string;

@@ -21,7 +21,13 @@ import type { Metrics } from "./metrics.ts";
  * every write in the cluster.
  */
 
-export type AnomalyRule = "delete-burst" | "denial-burst" | "protected-namespace-write" | "action-tampered";
+export type AnomalyRule =
+  | "delete-burst"
+  | "denial-burst"
+  | "protected-namespace-write"
+  | "action-tampered"
+  | "lease-unrevoked"
+  | "lease-revoked";
 
 export interface AnomalyThresholds {
   /** Alert when MORE than this many delete/evict actions fall in one window. */
@@ -387,6 +393,37 @@ export function createAnomalyDetector(deps: AnomalyDetectorDeps): AnomalyDetecto
           ),
         );
       }
+    }
+
+    // A write credential outliving its action (OpenBao sealed), and the moment it was finally revoked.
+    // The executor records "lease-not-revoked" / "lease-revoked-late"; the alerts' rules differ so they never loop.
+    if (
+      record.kind === "anomaly" &&
+      (record.rule === "lease-not-revoked" || record.rule === "lease-revoked-late")
+    ) {
+      alerts.push(
+        await fire(
+          record.rule === "lease-not-revoked" ? "lease-unrevoked" : "lease-revoked",
+          record,
+          `Anomaly: ${record.message ?? `lease ${record.leaseId ?? "(unknown)"}`}`,
+          {
+            leaseId: record.leaseId,
+            serviceAccount: record.details?.serviceAccount,
+          },
+        ),
+      );
+    }
+
+    // A stored action whose state went back (rejected → pending): someone with Redis access rolled it back.
+    if (record.kind === "anomaly" && record.rule === "state-regressed") {
+      alerts.push(
+        await fire(
+          "action-tampered",
+          record,
+          `Anomaly: stored action ${record.actionId ?? "(unknown)"} moved backwards in Redis (from ${String(record.details?.proven ?? "decided")} to ${String(record.details?.stored ?? "pending")}); it was not decided or run. Check who can write to Deputy's Redis.`,
+          { actionId: record.actionId },
+        ),
+      );
     }
 
     // A stored action that failed its integrity check: someone with Redis access changed it.

@@ -8,7 +8,13 @@ import { randomBytes } from "node:crypto";
 import { hostname } from "node:os";
 import { ActionFailed, describeTarget, type WriteAnswer } from "../core/actions/action-type.ts";
 import type { ActionStep, Decision, DecisionResult, PendingAction } from "../core/actions/schema.ts";
-import { ACTION_ID_PATTERN, ActionTampered, type ActionStore } from "../core/actions/store.ts";
+import {
+  ACTION_ID_PATTERN,
+  ActionStateRegressed,
+  ActionTampered,
+  type ActionStore,
+  type UnrevokedLeaseRecord,
+} from "../core/actions/store.ts";
 import { actionTypeOf } from "../core/actions/types/index.ts";
 import { boundWrite } from "../core/actions/bound-write.ts";
 import { diffObjects, normaliseObject, resultDigest, type Effect } from "../core/actions/effect.ts";
@@ -16,8 +22,8 @@ import { approvalViewOf, viewFitsSlack } from "../core/actions/view.ts";
 import { ActionTimedOut, actionBudgetMs, leaseTtlSeconds } from "../core/actions/budget.ts";
 import { checkDecision, decisionRequestSchema, parseDecisionRequest } from "./approval-checks.ts";
 import { isAuthorisedApprover, type ApproverPolicy, type DecisionContext } from "./approvers.ts";
-import type { CredentialBroker } from "./credential-broker.ts";
-import { createKubeWriter, type ClusterEndpoint } from "./kube-writer.ts";
+import type { CredentialBroker, UnrevokedLease } from "./credential-broker.ts";
+import { createKubeWriter, KubeOutcomeUnknown, type ClusterEndpoint } from "./kube-writer.ts";
 import { OpenBaoError } from "./openbao-client.ts";
 
 /**
@@ -95,6 +101,99 @@ export function createApprovalExecutor(deps: ApprovalExecutorDeps): ApprovalExec
   const staleAfterMs = deps.staleAfterMs ?? 30_000;
   /** Actions this executor is running now: their heartbeats are sent, never reaped here. */
   const running = new Set<string>();
+  /**
+   * What this executor decided, most recent last: a record rolled back whole in
+   * Redis (decision fields erased, state set to pending) still carries a valid
+   * proposal MAC, so only a memory outside Redis can tell it was decided.
+   */
+  const decided = new Map<string, "approved" | "rejected">();
+  const remember = (id: string, decision: "approved" | "rejected"): void => {
+    decided.set(id, decision);
+    if (decided.size > 10_000) decided.delete(decided.keys().next().value!);
+  };
+
+  /**
+   * A lease that outlived its action (OpenBao sealed or unreachable): kept for
+   * revocation until it succeeds, raised as an anomaly naming the lease and
+   * its account, and said truthfully: the account stays until revoked, and
+   * its Kubernetes token works until its own expiry, never under 600 s.
+   */
+  async function leaseOutlived(
+    action: PendingAction,
+    leaseId: string,
+    lost: UnrevokedLease | undefined,
+  ): Promise<string> {
+    const serviceAccount = lost?.serviceAccount ?? "(unknown)";
+    const record = {
+      leaseId,
+      actionId: action.id,
+      cluster: action.cluster,
+      serviceAccount,
+      ...(lost?.tokenExpiresAt ? { tokenExpiresAt: lost.tokenExpiresAt } : {}),
+      since: new Date().toISOString(),
+    };
+    await deps.store
+      .rememberUnrevokedLease(record)
+      .catch((error: unknown) =>
+        logger.error({ leaseId, err: describeError(error) }, "could not keep the lease for revocation"),
+      );
+    const message = unrevokedLeaseMessage(record, lost?.reason);
+    deps.audit.record({
+      kind: "anomaly",
+      actionId: action.id,
+      tool: action.tool,
+      cluster: deps.clusterName,
+      rule: "lease-not-revoked",
+      leaseId,
+      message,
+      details: { serviceAccount, tokenExpiresAt: record.tokenExpiresAt },
+    });
+    return message;
+  }
+
+  /** Leases whose revocation failed earlier: revoked now if OpenBao can, and the alert says so. */
+  async function retryRevocations(): Promise<void> {
+    for (const lease of await deps.store.unrevokedLeases()) {
+      if (lease.cluster !== deps.clusterName) continue;
+      try {
+        await deps.broker.revokeLease(lease.leaseId);
+      } catch (error) {
+        logger.warn({ leaseId: lease.leaseId, err: describeError(error) }, "lease still not revoked");
+        continue;
+      }
+      await deps.store.forgetUnrevokedLease(lease.leaseId);
+      const late = Math.round((Date.now() - Date.parse(lease.since)) / 1000);
+      deps.audit.record({
+        kind: "anomaly",
+        actionId: lease.actionId,
+        cluster: deps.clusterName,
+        rule: "lease-revoked-late",
+        leaseId: lease.leaseId,
+        message: `Lease ${lease.leaseId} (service account ${lease.serviceAccount}) was revoked at ${new Date().toISOString()}, ${late} s after its action ended; the account and its token are gone now.`,
+        details: { serviceAccount: lease.serviceAccount, lateSeconds: late },
+      });
+    }
+  }
+
+  /** A stored action that moved backwards: never decided again, reported as an anomaly. */
+  function regressed(
+    actionId: string,
+    from: string,
+    to: string,
+    approver: Identity,
+    decision: Decision,
+  ): DecisionResult {
+    const message = `Action ${actionId} was already ${from}, but Redis now says ${to}: its state moved backwards, so it will not be decided or run again. This has been reported.`;
+    deps.audit.record({
+      kind: "anomaly",
+      actionId,
+      rule: "state-regressed",
+      message,
+      approver,
+      details: { proven: from, stored: to },
+    });
+    return refused({ rule: "state-regressed", message, approver, decision });
+  }
 
   /** A decision refused by a named rule: audited, logged, and answered with that sentence. */
   function refused({
@@ -181,6 +280,7 @@ export function createApprovalExecutor(deps: ApprovalExecutorDeps): ApprovalExec
     let written: WriteAnswer | undefined;
     let planned: string[] = [];
     let revoked = true;
+    let unrevoked: UnrevokedLease | undefined;
     let outcome: { state: "succeeded" | "failed"; message: string; kubeStatus: number | undefined };
     try {
       const type = actionTypeOf(action.tool);
@@ -256,8 +356,9 @@ export function createApprovalExecutor(deps: ApprovalExecutorDeps): ApprovalExec
             leaseId = id;
             await deps.store.recordLease(action.id, id);
           },
-          onRevoke: (ok) => {
+          onRevoke: (ok, lost) => {
             revoked = ok;
+            unrevoked = lost;
           },
         },
       );
@@ -274,11 +375,15 @@ export function createApprovalExecutor(deps: ApprovalExecutorDeps): ApprovalExec
               message: timedOutMessage(error, planned, await deps.store.steps(action.id)),
               kubeStatus: undefined,
             }
-          : { state: "failed", ...failureOf(error, leaseId !== undefined) };
+          : {
+              state: "failed",
+              ...failureOf(error, leaseId !== undefined, {
+                planned,
+                steps: planned.length > 1 ? await deps.store.steps(action.id) : [],
+              }),
+            };
     }
-    if (leaseId && !revoked) {
-      outcome.message += ` Warning: lease ${leaseId} could not be revoked now; it ends with its OpenBao token within 60 s.`;
-    }
+    if (leaseId && !revoked) outcome.message += ` ${await leaseOutlived(action, leaseId, unrevoked)}`;
     running.delete(action.id);
     const durationMs = Math.round(performance.now() - started);
     const finished = await deps.store.finish(action.id, outcome.state, {
@@ -313,12 +418,12 @@ export function createApprovalExecutor(deps: ApprovalExecutorDeps): ApprovalExec
       const parsed = parseDecisionRequest(request);
       if (!parsed.ok) return refused(parsed.refusal);
       const { actionId, approver, decision, digest } = parsed.request;
-      let action: PendingAction | undefined;
-      try {
-        action = ACTION_ID_PATTERN.test(actionId) ? await deps.store.get(actionId) : undefined;
-      } catch (error) {
+      /** What Redis holds failed its checks: never run it, say so, and raise the alarm. */
+      const untrusted = (error: unknown): DecisionResult => {
+        if (error instanceof ActionStateRegressed) {
+          return regressed(actionId, error.proven, error.stored, approver, decision);
+        }
         if (!(error instanceof ActionTampered)) throw error;
-        // Someone rewrote the stored action: never run it, say so, and raise the alarm.
         deps.audit.record({ kind: "anomaly", actionId, rule: "tampered", message: error.message, approver });
         return refused({
           rule: "tampered",
@@ -326,6 +431,12 @@ export function createApprovalExecutor(deps: ApprovalExecutorDeps): ApprovalExec
           approver,
           decision,
         });
+      };
+      let action: PendingAction | undefined;
+      try {
+        action = ACTION_ID_PATTERN.test(actionId) ? await deps.store.get(actionId) : undefined;
+      } catch (error) {
+        return untrusted(error);
       }
       if (!action) {
         return refused({
@@ -335,14 +446,24 @@ export function createApprovalExecutor(deps: ApprovalExecutorDeps): ApprovalExec
           decision,
         });
       }
+      const earlier = decided.get(actionId);
+      if (earlier && action.state === "pending") {
+        return regressed(actionId, earlier, action.state, approver, decision);
+      }
       const refusal = await checkDecision(deps, { action, approver, decision, digest }, context);
       if (refusal) return refused({ ...refusal, action, approver, decision });
 
-      const transition = await deps.store.decide(
-        actionId,
-        decision === "approve" ? "approved" : "rejected",
-        approver,
-      );
+      let transition: Awaited<ReturnType<ActionStore["decide"]>>;
+      try {
+        transition = await deps.store.decide(
+          actionId,
+          decision === "approve" ? "approved" : "rejected",
+          approver,
+        );
+      } catch (error) {
+        return untrusted(error);
+      }
+      if (transition.ok) remember(actionId, transition.action.state === "rejected" ? "rejected" : "approved");
       if (!transition.ok) {
         if (transition.reason === "missing") {
           return refused({
@@ -407,6 +528,9 @@ export function createApprovalExecutor(deps: ApprovalExecutorDeps): ApprovalExec
 
     async reconcile() {
       const reconciled: PendingAction[] = [];
+      await retryRevocations().catch((error: unknown) =>
+        logger.warn({ err: describeError(error) }, "could not retry lease revocations"),
+      );
       const revoke = async (action: PendingAction): Promise<string | undefined> => {
         const leaseId = await deps.store.leaseOf(action.id);
         if (!leaseId) return undefined;
@@ -415,8 +539,9 @@ export function createApprovalExecutor(deps: ApprovalExecutorDeps): ApprovalExec
         } catch (error) {
           logger.warn(
             { actionId: action.id, leaseId, err: describeError(error) },
-            "could not revoke orphan lease",
+            "could not revoke orphan lease; it is retried until it succeeds",
           );
+          await leaseOutlived(action, leaseId, undefined);
         }
         return leaseId;
       };
@@ -502,6 +627,17 @@ function writtenAsApproved(written: WriteAnswer | undefined, effect: Effect | un
   return ` The API server's answer to the write differs from the approved result (${differs.slice(0, 5).join(", ")}${differs.length > 5 ? ", …" : ""}): check the object.`;
 }
 
+/** What outlives an action whose lease could not be revoked, and until when: the true bound. */
+export function unrevokedLeaseMessage(
+  lease: Pick<UnrevokedLeaseRecord, "leaseId" | "serviceAccount" | "tokenExpiresAt">,
+  reason: string | undefined,
+): string {
+  const until = lease.tokenExpiresAt
+    ? `until ${lease.tokenExpiresAt} (Kubernetes issues no token for less than 600 s)`
+    : "until it expires, at least 600 s after it was issued (Kubernetes issues no shorter token)";
+  return `Warning: lease ${lease.leaseId} could not be revoked${reason ? ` (${reason})` : ""}. Until it is, service account ${lease.serviceAccount} keeps this action's permissions, and its Kubernetes token stays valid ${until}. Revocation is retried until it succeeds, and an alert says when it did.`;
+}
+
 /** The single step of an action that does not name its steps. */
 function wholeStep(action: PendingAction): string {
   return `${action.tool} on ${describeTarget(action.target)}`;
@@ -513,14 +649,23 @@ function timedOutMessage(
   planned: readonly string[],
   steps: readonly ActionStep[],
 ): string {
-  const report = interruptedMessage(planned, steps).replace(/^Interrupted: [^.]*\. /, "");
+  const report = stepReport(planned, steps);
   return `Timed out: the action ran past its deadline of ${Math.round(error.budgetMs / 1000)} s and was stopped; its credential was revoked. ${report}`;
 }
 
-/** What an interrupted run did and did not do, from its own step records. */
-export function interruptedMessage(planned: readonly string[], steps: readonly ActionStep[]): string {
+/**
+ * What a run did and did not do, from its own step records: the one wording
+ * every message about a multi-step action ends with. `unknownStep` is a step
+ * recorded as failed whose answer was lost: its outcome is unknown, not a failure.
+ */
+export function stepReport(
+  planned: readonly string[],
+  steps: readonly ActionStep[],
+  unknownStep?: string,
+): string {
   const last = new Map<string, ActionStep["status"]>();
   for (const step of steps) last.set(step.step, step.status);
+  if (unknownStep !== undefined && last.get(unknownStep) === "failed") last.set(unknownStep, "started");
   const named = [...new Set([...planned, ...last.keys()])];
   const done = named.filter((name) => last.get(name) === "done");
   const failed = named.filter((name) => last.get(name) === "failed");
@@ -528,7 +673,6 @@ export function interruptedMessage(planned: readonly string[], steps: readonly A
   const notStarted = named.filter((name) => !last.has(name));
   const list = (names: string[]): string => names.join(", ");
   return [
-    "Interrupted: the executor running this action stopped part-way; it was not run again.",
     done.length > 0 ? `Done: ${list(done)}.` : "Nothing was completed.",
     ...(failed.length > 0 ? [`Failed: ${list(failed)}.`] : []),
     ...(unknown.length > 0 ? [`Started, outcome unknown (check the cluster): ${list(unknown)}.`] : []),
@@ -536,15 +680,51 @@ export function interruptedMessage(planned: readonly string[], steps: readonly A
   ].join(" ");
 }
 
-/** A failure as a sentence for the thread, with the API status when there is one. */
-function failureOf(
+/** What an interrupted run did and did not do, from its own step records. */
+export function interruptedMessage(planned: readonly string[], steps: readonly ActionStep[]): string {
+  return `Interrupted: the executor running this action stopped part-way; it was not run again. ${stepReport(planned, steps)}`;
+}
+
+/** The step a failed run stopped at: the last one recorded as failed. */
+function failedStep(steps: readonly ActionStep[]): string | undefined {
+  return steps.findLast((step) => step.status === "failed")?.step;
+}
+
+/**
+ * A failure as a sentence for the thread, with the API status when there is
+ * one: the one place a failed run is worded. A lost answer is "unknown until
+ * read back", never a refusal; a multi-step action says what it did and did not do.
+ */
+export function failureOf(
   error: unknown,
   credentialObtained: boolean,
+  run: { planned: readonly string[]; steps: readonly ActionStep[] } = { planned: [], steps: [] },
 ): { message: string; kubeStatus: number | undefined } {
-  if (error instanceof ActionFailed) return { message: error.message, kubeStatus: error.kubeStatus };
+  const multiStep = run.planned.length > 1;
+  const stopped = multiStep ? failedStep(run.steps) : undefined;
+  const unknown = error instanceof KubeOutcomeUnknown && error.applied === undefined;
+  const report = multiStep ? ` ${stepReport(run.planned, run.steps, unknown ? stopped : undefined)}` : "";
+  const what = stopped ? `the step "${stopped}"` : "the change";
+  if (error instanceof ActionFailed)
+    return { message: `${error.message}${report}`, kubeStatus: error.kubeStatus };
+  if (error instanceof KubeOutcomeUnknown) {
+    const status = error.cause instanceof KubeApiError ? error.cause.status : undefined;
+    const message =
+      error.applied === undefined
+        ? `The outcome of ${what} is unknown: Kubernetes' answer was lost (${error.lost}) after it was sent, and it could not be read back (${error.readBackFailure ?? "unknown"}). It may or may not have been applied; check ${multiStep ? "the cluster" : "the object"} before trying again.`
+        : `Kubernetes' answer to ${what} was lost (${error.lost}); read back with the action's credential, it was not applied.`;
+    return { message: `${message}${report}`, kubeStatus: status };
+  }
   if (error instanceof KubeApiError) {
+    const status = `${error.status}${error.reason ? ` ${error.reason}` : ""}`;
+    if (error.method === "GET") {
+      return {
+        message: `Reading from Kubernetes failed (${status}): ${error.message}${report}`,
+        kubeStatus: error.status,
+      };
+    }
     return {
-      message: `Kubernetes refused the change (${error.status}${error.reason ? ` ${error.reason}` : ""}): ${error.message}`,
+      message: `Kubernetes refused ${what} (${status}): ${error.message}${report || " Nothing was changed."}`,
       kubeStatus: error.status,
     };
   }
@@ -554,5 +734,5 @@ function failureOf(
       kubeStatus: undefined,
     };
   }
-  return { message: `The action failed: ${describeError(error)}`, kubeStatus: undefined };
+  return { message: `The action failed: ${describeError(error)}${report}`, kubeStatus: undefined };
 }

@@ -63,12 +63,14 @@ export function createExecutorClient(options: {
           signal: AbortSignal.timeout(timeoutMs),
         });
       } catch (error) {
+        // Said plainly: the bot reads it back and tells whether the action was decided meanwhile.
+        const timedOut = (error as { name?: string } | null)?.name === "TimeoutError";
         throw new DeputyError(
           "UPSTREAM_FAILED",
-          `The executor at ${endpoint} did not answer: ${describeError(error)}`,
-          {
-            cause: error,
-          },
+          timedOut
+            ? `the executor did not answer within ${Math.round(timeoutMs / 1000)} s`
+            : `the connection to the executor at ${endpoint} failed (${describeError(error)})`,
+          { cause: error, details: { timedOut } },
         );
       }
       const text = await response.text();

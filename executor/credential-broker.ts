@@ -28,8 +28,11 @@ import type { Metrics } from "../core/metrics.ts";
  * mint if its max TTL leaves room for the whole action. If the executor dies,
  * renewals stop and the lease ends with the token within 60 s.
  * revoke: `sys/leases/revoke` in a `finally`, which deletes the generated
- * account and kills its token. If revocation itself fails, the lease still
- * dies with the OpenBao token that created it (≤ 60 s).
+ * account and kills its token. If revocation itself fails (OpenBao sealed or
+ * unreachable), nothing ends the lease until OpenBao can act again: the
+ * generated account stays and its Kubernetes token works until its own
+ * expiry (never under 600 s). The failure is handed to the caller
+ * (`onRevoke`), which alerts and retries the revocation until it succeeds.
  */
 
 export interface JitCredential {
@@ -48,6 +51,29 @@ export interface CredentialRequest {
   ttlSeconds?: number | undefined;
   /** How long the action may run: the login token minting it must be renewable for that long. */
   runForMs?: number | undefined;
+}
+
+/** A lease whose revocation failed: what stays alive until it is revoked, and for how long at most. */
+export interface UnrevokedLease {
+  leaseId: string;
+  /** "namespace/name" of the generated service account (and its binding), which stays until revocation. */
+  serviceAccount: string;
+  /** When the Kubernetes token expires by itself (its `exp`); Kubernetes issues none shorter than 600 s. */
+  tokenExpiresAt: string | undefined;
+  /** Why revocation failed. */
+  reason: string;
+}
+
+/** The `exp` of a service-account token (a JWT), read only to say when it stops working. */
+export function tokenExpiry(token: string): string | undefined {
+  const payload = token.split(".")[1];
+  if (!payload) return undefined;
+  try {
+    const exp = (JSON.parse(Buffer.from(payload, "base64url").toString("utf8")) as { exp?: unknown }).exp;
+    return typeof exp === "number" ? new Date(exp * 1000).toISOString() : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 export interface CredentialUse<T> {
@@ -74,7 +100,8 @@ export interface CredentialBroker {
     use: (credential: JitCredential) => Promise<T>,
     hooks?: {
       onLease?: (leaseId: string) => Promise<void> | void;
-      onRevoke?: (revoked: boolean) => Promise<void> | void;
+      /** After the revocation: `unrevoked` says what outlives the action when it failed. */
+      onRevoke?: (revoked: boolean, unrevoked?: UnrevokedLease) => Promise<void> | void;
     },
   ): Promise<CredentialUse<T>>;
   /** Revoke a lease left behind (crash reconciliation). */
@@ -381,16 +408,32 @@ export function createCredentialBroker(options: CredentialBrokerOptions): Creden
       // Revoke whatever happened above; a failed revocation is reported, not thrown,
       // so it never masks what the action did.
       let revoked = false;
+      let unrevoked: UnrevokedLease | undefined;
       try {
         await revokeLease(credential.leaseId);
         revoked = true;
         log.info("lease revoked");
       } catch (error) {
         stats.revokeFailures++;
-        log.error({ err: describe(error) }, "lease revocation failed; it dies with the OpenBao token");
+        // A sealed or unreachable OpenBao cannot end the lease either: the account stays until it is
+        // revoked, and its token works until the token's own expiry.
+        unrevoked = {
+          leaseId: credential.leaseId,
+          serviceAccount: `${credential.namespace}/${credential.serviceAccountName}`,
+          tokenExpiresAt: tokenExpiry(credential.token),
+          reason: describe(error),
+        };
+        log.error(
+          {
+            err: describe(error),
+            serviceAccount: unrevoked.serviceAccount,
+            tokenExpiresAt: unrevoked.tokenExpiresAt,
+          },
+          "lease revocation failed; it is retried until it succeeds",
+        );
       }
       release();
-      await hooks?.onRevoke?.(revoked);
+      await hooks?.onRevoke?.(revoked, unrevoked);
       if (!result.ok) throw result.error;
       return { value: result.value, leaseId: credential.leaseId, revoked };
     },

@@ -5,6 +5,7 @@ import { ASSERTION_HEADER, type CallerVerifier } from "../core/caller-auth.ts";
 import { describeError } from "../core/errors.ts";
 import type { Logger } from "../core/logger.ts";
 import { extractTraceContext, inSpan, SpanKind } from "../core/tracing.ts";
+import type { PendingAction } from "../core/actions/schema.ts";
 import type { ApprovalDecider } from "./approval-executor.ts";
 
 /**
@@ -47,6 +48,12 @@ export interface ExecutorHttpOptions {
   /** Verifies the bot's assertion (key: executorCaller). There is no unauthenticated mode. */
   callers: CallerVerifier;
   audit: AuditLog;
+  /**
+   * Tells the action's thread its result when the bot that asked is no longer
+   * waiting for the answer (it timed out, or its connection dropped while a
+   * long action ran): queueActionNotice in production.
+   */
+  notify?: ((action: PendingAction, text: string) => Promise<void>) | undefined;
 }
 
 /**
@@ -56,7 +63,7 @@ export interface ExecutorHttpOptions {
 export function createExecutorHttpHandler(
   options: ExecutorHttpOptions,
 ): (request: http.IncomingMessage, response: http.ServerResponse) => Promise<void> | void {
-  const { executor, logger, callers, audit } = options;
+  const { executor, logger, callers, audit, notify } = options;
   return (request, response) => {
     const path = (request.url ?? "/").split("?")[0];
     if (path === "/healthz" && request.method === "GET") return send(response, 200, { ok: true });
@@ -99,9 +106,26 @@ export function createExecutorHttpHandler(
       } catch {
         return send(response, 400, { error: "Body is not JSON" });
       }
+      // The bot may stop waiting (its timeout, a dropped connection) while a long action runs.
+      let callerGone = false;
+      response.on("close", () => {
+        if (!response.writableFinished) callerGone = true;
+      });
       const result = await executor.decide(body as Parameters<ApprovalDecider["decide"]>[0], {
         ...(verified.claims.approverGroups ? { verifiedApproverGroups: verified.claims.approverGroups } : {}),
       });
+      if (callerGone || response.destroyed) {
+        // Nobody will read this answer: the result goes to the action's thread instead.
+        if (result.action && result.status !== "refused" && result.status !== "not_pending") {
+          await notify?.(result.action, result.message).catch((error: unknown) =>
+            logger.warn(
+              { err: describeError(error), actionId: result.action?.id },
+              "could not queue the result",
+            ),
+          );
+        }
+        return;
+      }
       send(response, result.status === "refused" && result.rule === "invalid-request" ? 400 : 200, result);
     }).catch((error: unknown) => {
       logger.error({ err: describeError(error) }, "decision failed");

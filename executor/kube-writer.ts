@@ -67,6 +67,93 @@ function isRefusal(error: unknown): boolean {
   return error.status === 401 || (error.status === 403 && RBAC_FORBIDDEN.test(error.message));
 }
 
+/** Network failures that happen before a request leaves: the API server cannot have acted. */
+const NOT_SENT = new Set(["ECONNREFUSED", "ENOTFOUND", "EAI_AGAIN", "EHOSTUNREACH", "ENETUNREACH"]);
+
+/**
+ * Whether a failed write may have been applied anyway: a 5xx, a timeout or a
+ * connection lost after the request was sent. Its answer is lost, not "no".
+ */
+export function isAmbiguousWriteFailure(method: string, error: unknown): boolean {
+  if (method === "GET") return false;
+  if (error instanceof KubeApiError) return error.status >= 500;
+  if (error instanceof DeputyError && error.details.network === true) {
+    const code = (error.cause as { code?: string } | undefined)?.code;
+    return !NOT_SENT.has(code ?? "");
+  }
+  return false;
+}
+
+/**
+ * A write whose answer was lost, and what reading the object back with the
+ * same credential showed: `applied` true (the change is in place), false
+ * (it is not), or undefined (it could not be read back, so nobody can say).
+ */
+export class KubeOutcomeUnknown extends DeputyError {
+  readonly method: string;
+  readonly path: string;
+  readonly applied: boolean | undefined;
+  /** How the answer was lost: "500 Internal Server Error", "no answer within 20000 ms". */
+  readonly lost: string;
+  /** Why reading back failed, when it did. */
+  readonly readBackFailure: string | undefined;
+  constructor(options: {
+    method: string;
+    path: string;
+    lost: string;
+    applied: boolean | undefined;
+    readBackFailure?: string | undefined;
+    cause: unknown;
+  }) {
+    const what = `${options.method} ${options.path}`;
+    super(
+      "UPSTREAM_FAILED",
+      options.applied === undefined
+        ? `the answer to ${what} was lost (${options.lost}) and reading it back failed (${options.readBackFailure ?? "unknown"}), so whether it was applied cannot be known`
+        : `the answer to ${what} was lost (${options.lost}); read back, the change is ${options.applied ? "" : "not "}in place`,
+      {
+        cause: options.cause,
+        details: { method: options.method, path: options.path, applied: options.applied },
+      },
+    );
+    this.name = "KubeOutcomeUnknown";
+    this.method = options.method;
+    this.path = options.path;
+    this.applied = options.applied;
+    this.lost = options.lost;
+    this.readBackFailure = options.readBackFailure;
+  }
+}
+
+type Json = Record<string, unknown>;
+const isObject = (value: unknown): value is Json =>
+  typeof value === "object" && value !== null && !Array.isArray(value);
+
+/**
+ * Whether `live` shows every field `patch` sets (null: removed). Lists match
+ * item by item anywhere in the live list, as a strategic merge keys them.
+ * A resourceVersion in the patch is a precondition, not a change.
+ */
+export function showsPatch(live: unknown, patch: unknown, path: readonly string[] = []): boolean {
+  if (patch === null) return live === undefined || live === null;
+  if (Array.isArray(patch)) {
+    return Array.isArray(live) && patch.every((item) => live.some((have) => showsPatch(have, item, path)));
+  }
+  if (isObject(patch)) {
+    if (!isObject(live)) return false;
+    return Object.entries(patch).every(([key, value]) => {
+      if (key === "resourceVersion" && path.length === 1 && path[0] === "metadata") return true;
+      return showsPatch(live[key], value, [...path, key]);
+    });
+  }
+  return live === patch;
+}
+
+function lostAnswer(error: unknown): string {
+  if (error instanceof KubeApiError) return `${error.status}${error.reason ? ` ${error.reason}` : ""}`;
+  return describeError(error);
+}
+
 export function createKubeWriter(
   cluster: ClusterEndpoint,
   token: string,
@@ -96,11 +183,88 @@ export function createKubeWriter(
     query?: Record<string, string> | undefined;
   }
 
+  /**
+   * A write whose answer was lost: read the object back with the same
+   * credential and say what is true. An applied change is the write's result.
+   */
+  async function readBack<T>(request: WriterRequest, error: unknown): Promise<T> {
+    const eviction = request.method === "POST" && request.path.endsWith("/eviction");
+    const objectPath = eviction ? request.path.slice(0, -"/eviction".length) : request.path;
+    const get = <R>(path: string, query?: Record<string, string>): Promise<R> =>
+      send<R>({ method: "GET", path, body: undefined, contentType: "application/json", query });
+    /** The pod by name, through a list when the role may list pods but not get one (drain). */
+    const readPod = async (): Promise<unknown> => {
+      try {
+        return await get<unknown>(objectPath);
+      } catch (readError) {
+        if (!(readError instanceof KubeApiError && readError.status === 403)) throw readError;
+        const [, namespace, name] = /^\/api\/v1\/namespaces\/([^/]+)\/pods\/([^/]+)$/.exec(objectPath) ?? [];
+        if (!namespace || !name) throw readError;
+        const list = await get<{ items?: unknown[] }>(`/api/v1/namespaces/${namespace}/pods`, {
+          fieldSelector: `metadata.name=${name}`,
+        });
+        return list.items?.[0];
+      }
+    };
+    let live: unknown;
+    try {
+      live = eviction ? await readPod() : await get<unknown>(objectPath);
+    } catch (readError) {
+      // An evicted pod may be gone already: that is an answer.
+      if (eviction && readError instanceof KubeApiError && readError.status === 404) live = undefined;
+      else {
+        throw new KubeOutcomeUnknown({
+          method: request.method,
+          path: request.path,
+          lost: lostAnswer(error),
+          applied: undefined,
+          readBackFailure: describeError(readError),
+          cause: error,
+        });
+      }
+    }
+    let applied: boolean | undefined;
+    if (eviction) {
+      const uid = (request.body as { deleteOptions?: { preconditions?: { uid?: string } } }).deleteOptions
+        ?.preconditions?.uid;
+      const meta = (live as { metadata?: { uid?: string; deletionTimestamp?: string } } | undefined)
+        ?.metadata;
+      applied =
+        live === undefined ||
+        (uid !== undefined && meta?.uid !== uid) ||
+        meta?.deletionTimestamp !== undefined;
+    } else if (request.method === "PATCH" && request.contentType !== CONTENT_TYPES.json) {
+      applied = showsPatch(live, request.body);
+    }
+    if (applied === true) return (eviction ? undefined : live) as T;
+    throw new KubeOutcomeUnknown({
+      method: request.method,
+      path: request.path,
+      lost: lostAnswer(error),
+      applied,
+      ...(applied === undefined
+        ? { readBackFailure: "a JSON patch cannot be compared with the object" }
+        : {}),
+      cause: error,
+    });
+  }
+
   async function send<T>(request: WriterRequest): Promise<T> {
     return (await sendWithWarnings<T>(request)).json;
   }
 
-  function sendWithWarnings<T>(request: WriterRequest): Promise<{ json: T; warnings: string[] }> {
+  /** The answer and its warnings; a write whose answer was lost is read back (readBack). */
+  async function sendWithWarnings<T>(request: WriterRequest): Promise<{ json: T; warnings: string[] }> {
+    try {
+      return await sendSettled<T>(request);
+    } catch (error) {
+      const dryRun = request.query?.dryRun !== undefined;
+      if (dryRun || !isAmbiguousWriteFailure(request.method, error)) throw error;
+      return { json: await readBack<T>(request, error), warnings: [] };
+    }
+  }
+
+  function sendSettled<T>(request: WriterRequest): Promise<{ json: T; warnings: string[] }> {
     return inSpan(`kube ${request.method}`, { kind: SpanKind.CLIENT }, async () => {
       for (let attempt = 1; ; attempt++) {
         try {

@@ -5,8 +5,9 @@ import type { ApprovalExecutor } from "./approval-executor.ts";
 /**
  * The executor's background duties, in every process that hosts one (deputy
  * executor, the bot with an in-process executor, local mode): heartbeats for
- * the actions it runs, finding actions whose executor stopped, and expiring
- * pending actions nobody decided.
+ * the actions it runs, finding actions whose executor stopped, retrying the
+ * revocation of leases OpenBao could not revoke (in reconcile, until it
+ * succeeds), and expiring pending actions nobody decided.
  */
 export interface ExecutorUpkeep {
   stop(): void;

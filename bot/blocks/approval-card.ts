@@ -87,14 +87,73 @@ function code(chunk: string): KnownBlock {
   return { type: "section", text: { type: "mrkdwn", text: "```" + chunk + "```" } };
 }
 
-function riskBlock(action: PendingAction): KnownBlock {
+/** Room for one text section or context element, under Slack's 3,000 characters. */
+const TEXT_CHARS = 2900;
+/** How many blocks of notes a card shows; the rest are one click away, with a notice. */
+const MAX_NOTE_BLOCKS = 3;
+
+/**
+ * Lines joined into texts of at most `limit` characters, in order: a line
+ * too long for one is split across several, never cut.
+ */
+function packText(lines: readonly string[], limit = TEXT_CHARS, separator = "\n"): string[] {
+  const texts: string[] = [];
+  let current: string | undefined;
+  for (const line of lines) {
+    for (let i = 0; i < Math.max(line.length, 1); i += limit) {
+      const piece = line.slice(i, i + limit);
+      if (current !== undefined && current.length + separator.length + piece.length <= limit) {
+        current = `${current}${separator}${piece}`;
+      } else {
+        if (current !== undefined) texts.push(current);
+        current = piece;
+      }
+    }
+  }
+  if (current !== undefined) texts.push(current);
+  return texts;
+}
+
+/** Risk comes first and whole: as many sections as the flags need, none cut. */
+function riskBlocks(action: PendingAction): KnownBlock[] {
   const { risk } = action;
   if (risk.level === "normal" && risk.flags.length === 0) {
-    return { type: "context", elements: [{ type: "mrkdwn", text: "Risk: normal" }] };
+    return [{ type: "context", elements: [{ type: "mrkdwn", text: "Risk: normal" }] }];
   }
   const flags = risk.flags.map((flag) => `• *${sanitizePlain(flag.rule)}*: ${sanitizePlain(flag.message)}`);
   const heading = risk.level === "high" ? ":warning: *High risk*" : "*Risk flags*";
-  return { type: "section", text: { type: "mrkdwn", text: [heading, ...flags].join("\n").slice(0, 2900) } };
+  return packText([heading, ...flags]).map((text) => ({ type: "section", text: { type: "mrkdwn", text } }));
+}
+
+/**
+ * The view's notes (pods left in place, strategy) in context blocks, split
+ * rather than cut; past MAX_NOTE_BLOCKS the card says so and the full view
+ * (which has every note) is one click away.
+ */
+function noteBlocks(view: ApprovalView): { blocks: KnownBlock[]; cut: boolean } {
+  const texts = packText(
+    view.notes.map((note) => sanitizePlain(note)),
+    TEXT_CHARS,
+    " ",
+  );
+  const shown = texts.slice(0, MAX_NOTE_BLOCKS);
+  const blocks: KnownBlock[] = shown.map((text) => ({
+    type: "context",
+    elements: [{ type: "mrkdwn", text }],
+  }));
+  const cut = texts.length > shown.length;
+  if (cut) {
+    blocks.push({
+      type: "context",
+      elements: [
+        {
+          type: "mrkdwn",
+          text: `:scissors: The notes are longer than a card can show: ${shown.length} of ${texts.length} parts are above. Press *View full change* to read all of them before you approve.`,
+        },
+      ],
+    });
+  }
+  return { blocks, cut };
 }
 
 interface ChangeBlocks {
@@ -121,8 +180,10 @@ function changeBlocks(view: ApprovalView): ChangeBlocks {
     parts.length === 0 ? 0 : parts.join("\n").split("\n").length;
   const shownLines = lineCount(shown);
   const totalLines = lineCount(chunks);
-  const truncated = chunks.length > MAX_CHANGE_SECTIONS || security.length > 1;
-  if (truncated) {
+  const notes = noteBlocks(view);
+  const changesCut = chunks.length > MAX_CHANGE_SECTIONS || security.length > 1;
+  const truncated = changesCut || notes.cut;
+  if (changesCut) {
     blocks.push({
       type: "context",
       elements: [
@@ -133,12 +194,7 @@ function changeBlocks(view: ApprovalView): ChangeBlocks {
       ],
     });
   }
-  if (view.notes.length > 0) {
-    blocks.push({
-      type: "context",
-      elements: [{ type: "mrkdwn", text: sanitizePlain(view.notes.join(" ")).slice(0, 2900) }],
-    });
-  }
+  blocks.push(...notes.blocks);
   return { blocks, truncated, shownLines, totalLines };
 }
 
@@ -161,7 +217,7 @@ function whatAndWhy(action: PendingAction, view: ApprovalView, changes: ChangeBl
       type: "section",
       text: { type: "mrkdwn", text: `*What will change*\n${sanitizePlain(view.summary).slice(0, 2800)}` },
     },
-    riskBlock(action),
+    ...riskBlocks(action),
     ...changes.blocks,
     { type: "section", text: { type: "mrkdwn", text: `*Why*\n${reason}` } },
   ];

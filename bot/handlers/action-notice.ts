@@ -8,8 +8,9 @@ import { sanitizePlain } from "../sanitize.ts";
 
 /**
  * A notice about an action decided earlier (an executor stopped mid-run and
- * another marked it interrupted): the card shows the final state, the thread
- * says what was and was not done, and the agent reads it on its next turn.
+ * another marked it interrupted, or a run ended after the bot stopped waiting
+ * for its answer): the card shows the final state, the thread says what was
+ * and was not done, and the agent reads it on its next turn.
  */
 export async function deliverActionNotice(
   services: BotServices,
@@ -34,6 +35,8 @@ export async function deliverActionNotice(
     await services.cards.forget(action.id).catch(() => undefined);
   }
   if (!conversation) return;
+  // A result the clicker's bot already told in the thread (it read it back after losing the answer) is told once.
+  if (!(await services.deduper.claim("outcome", action.id).catch(() => true))) return;
   await client.chat.postMessage({
     channel: conversation.channel,
     thread_ts: conversation.thread,

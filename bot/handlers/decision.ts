@@ -7,7 +7,17 @@ import { approvalViewOf } from "../../core/actions/view.ts";
 import { ACTION_ID_PATTERN } from "../../core/actions/schema.ts";
 import { decidedCardBlocks, decisionLine, decisionResultText } from "../blocks/approval-card.ts";
 import type { ApprovalDecider, BotServices } from "../deps.ts";
-import { decisionFailed, decisionNotRecorded, failureCause } from "../failure-text.ts";
+import {
+  actionVanished,
+  decisionNotRecorded,
+  decisionNotTaken,
+  decisionOutcomeUnknown,
+  decisionStillRunning,
+  failureCause,
+  outcomeNotKnownYet,
+  runningWithoutAnswer,
+} from "../failure-text.ts";
+import { vanishedCardBlocks } from "../blocks/vanished-card.ts";
 import { sanitizePlain } from "../sanitize.ts";
 import { followOutcome } from "./verify-outcome.ts";
 
@@ -112,7 +122,8 @@ async function decideAndReport(
   }
   if (typeof decider === "string") {
     log.info({ refused: decider }, "decision not routed");
-    await ephemeral(sanitizePlain(decider));
+    if (decider === NOT_STORED) await reportVanished(services, client, click, log, ephemeral);
+    else await ephemeral(sanitizePlain(decider));
     return;
   }
   let first: boolean;
@@ -139,17 +150,16 @@ async function decideAndReport(
     });
   } catch (error) {
     log.error({ err: describeError(error) }, "decision failed");
-    // The decision was not recorded: give the claim back so the same click can be retried.
-    await services.deduper
-      .release("interaction", click.clickKey)
-      .catch((releaseFailure: unknown) =>
-        log.warn({ err: describeError(releaseFailure) }, "could not release the click claim"),
-      );
-    await ephemeral(sanitizePlain(decisionFailed(click.decision, error)));
+    // Whether it was decided is for the store to say, not for the lost answer.
+    await reportLostAnswer(services, client, click, log, ephemeral, error);
     return;
   }
   log.info({ status: result.status }, "decision result");
 
+  if (result.status === "refused" && result.rule === "unknown-action") {
+    await reportVanished(services, client, click, log, ephemeral);
+    return;
+  }
   if (result.status === "refused") {
     await ephemeral(`:no_entry: ${sanitizePlain(result.message)}`);
     // An expired action's card should stop offering buttons.
@@ -195,6 +205,108 @@ async function decideAndReport(
   }
 }
 
+/** deciderFor's answer for an action that is not stored (any more). */
+const NOT_STORED = "not-stored";
+
+/**
+ * The executor's answer was lost (a timeout, a dropped connection, a failure
+ * after the request was sent). The action is read back, and what is true is
+ * said: still pending (click again), decided and running (the result follows
+ * in the thread), finished (the result, now), gone, or not known yet. A click
+ * is invited again only when the store shows nothing was decided.
+ */
+async function reportLostAnswer(
+  services: BotServices,
+  client: webApi.WebClient,
+  click: DecisionClick,
+  log: BotServices["logger"],
+  ephemeral: (text: string) => Promise<unknown>,
+  error: unknown,
+): Promise<void> {
+  const thread = (text: string): Promise<unknown> =>
+    client.chat.postMessage({
+      channel: click.channel,
+      thread_ts: click.threadTs ?? click.messageTs,
+      text,
+      unfurl_links: false,
+      unfurl_media: false,
+    });
+  let current: PendingAction | undefined;
+  try {
+    current = await services.actions.get(click.actionId);
+  } catch (readFailure) {
+    log.warn({ err: describeError(readFailure) }, "could not read the action after a lost answer");
+    await ephemeral(sanitizePlain(decisionOutcomeUnknown(click.decision, error)));
+    await thread(sanitizePlain(outcomeNotKnownYet(error)));
+    return;
+  }
+  if (!current) {
+    await reportVanished(services, client, click, log, ephemeral);
+    return;
+  }
+  if (current.state === "pending") {
+    // Nothing was decided: give the claim back so the same click can be retried.
+    await services.deduper
+      .release("interaction", click.clickKey)
+      .catch((releaseFailure: unknown) =>
+        log.warn({ err: describeError(releaseFailure) }, "could not release the click claim"),
+      );
+    await ephemeral(sanitizePlain(decisionNotTaken(click.decision, error)));
+    return;
+  }
+  await updateCard(client, click, current, log);
+  if (current.state === "approved" || current.state === "executing") {
+    // The executor queues the result for this thread when its answer cannot be delivered.
+    await ephemeral(sanitizePlain(decisionStillRunning(click.decision, error)));
+    await thread(`${decisionLine(current)}\n${sanitizePlain(runningWithoutAnswer(error))}`);
+    return;
+  }
+  await services.cards.forget(current.id).catch(() => undefined);
+  await ephemeral(`${decisionLine(current)}. The result is in the thread.`);
+  // Told once: the executor's own notice of this result may arrive too.
+  if (!(await services.deduper.claim("outcome", current.id).catch(() => true))) return;
+  const message = current.outcome?.message ?? "";
+  const text =
+    current.state === "succeeded" || current.state === "failed" || current.state === "rejected"
+      ? decisionResultText({ status: current.state, message, action: current })
+      : sanitizePlain(message || `The action is ${current.state}.`);
+  await thread(`${decisionLine(current)}\n${text}`);
+}
+
+/**
+ * A click on a card whose action is no longer stored: the clicker, the card
+ * (its buttons go) and the thread are all told, once.
+ */
+async function reportVanished(
+  services: BotServices,
+  client: webApi.WebClient,
+  click: DecisionClick,
+  log: BotServices["logger"],
+  ephemeral: (text: string) => Promise<unknown>,
+): Promise<void> {
+  const sentence = actionVanished(click.actionId);
+  await ephemeral(`:no_entry: ${sanitizePlain(sentence)}`);
+  try {
+    await client.chat.update({
+      channel: click.channel,
+      ts: click.messageTs,
+      text: sanitizePlain(sentence),
+      blocks: vanishedCardBlocks(click.actionId, sentence),
+    });
+  } catch (error) {
+    log.warn({ err: describeError(error) }, "card update failed");
+  }
+  await services.cards.forget(click.actionId).catch(() => undefined);
+  if (!(await services.deduper.claim("outcome", click.actionId).catch(() => true))) return;
+  await client.chat.postMessage({
+    channel: click.channel,
+    thread_ts: click.threadTs ?? click.messageTs,
+    text: sanitizePlain(sentence),
+    unfurl_links: false,
+    unfurl_media: false,
+  });
+}
+
 /** The decider of the cluster an action was proposed in, or why there is none. */
 async function deciderFor(services: BotServices, actionId: string): Promise<ApprovalDecider | string> {
   const { clusters } = services;
@@ -202,9 +314,7 @@ async function deciderFor(services: BotServices, actionId: string): Promise<Appr
   if (clusters.all.length === 1) return clusters.all[0]!.decider;
   // Read without verifying, only to route: that cluster's executor verifies the action whole.
   const name = await services.actions.clusterOf(actionId);
-  if (name === undefined) {
-    return `Action ${actionId} is not stored (it expired and was removed, or was never proposed); nothing was done.`;
-  }
+  if (name === undefined) return NOT_STORED;
   const cluster = clusters.ofAction(name);
   if (!cluster) {
     return `Action ${actionId} was proposed in cluster ${name}, which this bot does not serve; nothing was done.`;

@@ -13,6 +13,7 @@ import { loadKubeConfig } from "../../core/kube/config.ts";
 import { createLogger } from "../../core/logger.ts";
 import { createMetrics, startMetricsServer } from "../../core/metrics.ts";
 import { startExecutorHttpServer } from "../../executor/http.ts";
+import { queueActionNotice } from "../../core/actions/notices.ts";
 import { createOpenBaoClient } from "../../executor/openbao-client.ts";
 import { setupOpenBao } from "../../executor/openbao-setup.ts";
 import { loadOpenBaoRoles, renderActionRolesManifest } from "../../core/openbao-roles.ts";
@@ -144,6 +145,8 @@ export async function run(args: string[]): Promise<number> {
     }),
     host,
     port,
+    // A result nobody waits for any more (the bot timed out) is told in its thread.
+    notify: queueActionNotice(redis, config.redis.prefix),
   });
   // Closed first: no new decision is taken, and those running finish with Redis and heartbeats up.
   closer.add("the decisions server", () => server.close());

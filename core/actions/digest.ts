@@ -45,10 +45,18 @@ export function shortDigest(digest: string): string {
   return digest.slice(0, 12);
 }
 
-/** Signs a proposal; a key shorter than 32 bytes is refused so a typo cannot weaken it. */
+/**
+ * Signs a proposal, and the records written about it later (the decision, the
+ * start of its run, its outcome) under the same key with another label, so
+ * that a Redis writer can forge neither who decided nor what became of it.
+ * A key shorter than 32 bytes is refused so a typo cannot weaken it.
+ */
 export interface ActionSigner {
   mac(proposal: Proposal): string;
   verify(proposal: Proposal, mac: string): boolean;
+  /** MAC of a record about the action of `cluster` (a flat object of strings). */
+  macRecord(cluster: string, record: Readonly<Record<string, string>>): string;
+  verifyRecord(cluster: string, record: Readonly<Record<string, string>>, mac: string): boolean;
 }
 
 /**
@@ -67,6 +75,14 @@ export function createClusterActionSigner(keys: ReadonlyMap<string, Buffer>): Ac
     verify(proposal, given) {
       return signers.get(proposal.cluster)?.verify(proposal, given) ?? false;
     },
+    macRecord(cluster, record) {
+      const signer = signers.get(cluster);
+      if (!signer) throw new Error(`no action key for cluster ${cluster}`);
+      return signer.macRecord(cluster, record);
+    },
+    verifyRecord(cluster, record, given) {
+      return signers.get(cluster)?.verifyRecord(cluster, record, given) ?? false;
+    },
   };
 }
 
@@ -74,12 +90,18 @@ export function createActionSigner(key: Buffer): ActionSigner {
   if (key.length < 32) throw new Error("the action MAC key must be at least 32 bytes");
   const mac = (proposal: Proposal): string =>
     createHmac("sha256", key).update("deputy-action-v1\n").update(canonicalJson(proposal)).digest("hex");
+  // Another label than the proposal's, so a record's MAC can never pass for a proposal's.
+  const macRecord = (_cluster: string, record: Readonly<Record<string, string>>): string =>
+    createHmac("sha256", key).update("deputy-action-record-v1\n").update(canonicalJson(record)).digest("hex");
+  const same = (expectedHex: string, given: string): boolean => {
+    const expected = Buffer.from(expectedHex, "hex");
+    const actual = Buffer.from(given, "hex");
+    return actual.length === expected.length && timingSafeEqual(actual, expected);
+  };
   return {
     mac,
-    verify(proposal, given) {
-      const expected = Buffer.from(mac(proposal), "hex");
-      const actual = Buffer.from(given, "hex");
-      return actual.length === expected.length && timingSafeEqual(actual, expected);
-    },
+    verify: (proposal, given) => same(mac(proposal), given),
+    macRecord,
+    verifyRecord: (cluster, record, given) => same(macRecord(cluster, record), given),
   };
 }

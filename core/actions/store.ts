@@ -32,6 +32,14 @@ import {
  * fields. Every read verifies the MAC: a document someone rewrote in Redis is
  * an ActionTampered error, never an action. Non-terminal states are indexed in
  * sorted sets so expiry sweeps and crash reconciliation never scan the keyspace.
+ *
+ * Redis is not trusted for what happened either: the decision, the start of
+ * the run and the outcome are each written with a MAC under the same key
+ * (`decisionMac`, `beganMac`, `outcomeMac`), and a read derives the state from
+ * those records and the signed expiry. A `state` field the records do not
+ * back (a forged "rejected", "succeeded" or decider) is ActionTampered; one
+ * that moved backwards (rejected → pending) is ActionStateRegressed. Expiry is
+ * the signed `expiresAt`, never the unsigned `expiresAtMs` index field.
  */
 
 export { ACTION_ID_PATTERN };
@@ -51,14 +59,52 @@ export type TransitionResult =
 /** A stored action whose document no longer matches its MAC (or cannot be read as one). */
 export class ActionTampered extends DeputyError {
   readonly actionId: string;
-  constructor(actionId: string, why: string) {
-    super("TAMPERED", `Stored action ${actionId} failed its integrity check (${why}); it will not be used.`, {
-      details: { actionId },
-    });
+  constructor(actionId: string, why: string, message?: string) {
+    super(
+      "TAMPERED",
+      message ?? `Stored action ${actionId} failed its integrity check (${why}); it will not be used.`,
+      { details: { actionId } },
+    );
     this.name = "ActionTampered";
     this.actionId = actionId;
   }
 }
+
+/**
+ * A stored action whose state field went back to an earlier state than its
+ * signed records prove (a rejection flipped back to pending): never decided
+ * or run again, and reported as an anomaly.
+ */
+export class ActionStateRegressed extends ActionTampered {
+  readonly stored: ActionState;
+  readonly proven: ActionState;
+  constructor(actionId: string, stored: ActionState, proven: ActionState) {
+    super(
+      actionId,
+      `its state went back from ${proven} to ${stored}`,
+      `Stored action ${actionId} moved backwards in Redis: its signed records say ${proven}, its state field says ${stored}; it will not be used.`,
+    );
+    this.name = "ActionStateRegressed";
+    this.stored = stored;
+    this.proven = proven;
+  }
+}
+
+/**
+ * A credential lease whose revocation failed (OpenBao sealed or unreachable):
+ * kept until a revocation succeeds, so that any executor replica, or this one
+ * after a restart, keeps trying. Only ids are stored, never a token.
+ */
+export const unrevokedLeaseSchema = z.object({
+  leaseId: z.string(),
+  actionId: z.string(),
+  cluster: z.string(),
+  serviceAccount: z.string(),
+  tokenExpiresAt: z.string().optional(),
+  /** When its action ended. */
+  since: z.string(),
+});
+export type UnrevokedLeaseRecord = z.infer<typeof unrevokedLeaseSchema>;
 
 export interface ActionStore {
   /** Store a proposal as `pending` with a fresh unguessable id, its digest and its MAC. */
@@ -98,6 +144,10 @@ export interface ActionStore {
   listStale(olderThanMs: number): Promise<PendingAction[]>;
   /** The recorded lease id of an action, if execution got that far. */
   leaseOf(id: string): Promise<string | undefined>;
+  /** Keep a lease whose revocation failed until `forgetUnrevokedLease` (it is retried). */
+  rememberUnrevokedLease(lease: UnrevokedLeaseRecord): Promise<void>;
+  unrevokedLeases(): Promise<UnrevokedLeaseRecord[]>;
+  forgetUnrevokedLease(leaseId: string): Promise<void>;
   /** How many times the action reached the cluster (at most 1, by construction). */
   executions(id: string): Promise<number>;
   list(state: (typeof INDEXED_STATES)[number], limit?: number): Promise<PendingAction[]>;
@@ -124,8 +174,9 @@ export function newActionId(): string {
 
 // Lua: the only place state changes. ARGV: allowed from-states (comma list),
 // to-state, now (ms), check expiry ("1"/"0"), terminal ("1"/"0"), retention
-// seconds, then field/value pairs to set. KEYS: the action hash and the index
-// sets of INDEXED_STATES in order.
+// seconds, the signed expiry (ms, from the verified document), then
+// field/value pairs to set. KEYS: the action hash and the index sets of
+// INDEXED_STATES in order.
 const TRANSITION_SCRIPT = `
 local indexed = { ${INDEXED_STATES.map((s) => `["${s}"] = ${INDEXED_STATES.indexOf(s) + 2}`).join(", ")} }
 local state = redis.call('HGET', KEYS[1], 'state')
@@ -147,15 +198,18 @@ local function move(to)
   if indexed[to] then redis.call('ZADD', KEYS[indexed[to]], now, id) end
 end
 if ARGV[4] == '1' and state == 'pending' then
-  local expires = tonumber(redis.call('HGET', KEYS[1], 'expiresAtMs'))
+  -- The signed expiry decides; the unsigned field is only an index hint.
+  local expires = tonumber(ARGV[7])
+  if not expires then return {'wrong_state', state} end
   if expires <= now then
     move('expired')
     redis.call('EXPIRE', KEYS[1], tonumber(ARGV[6]))
     return {'expired'}
   end
+  if ARGV[2] == 'expired' then return {'not_due', state} end
 end
 move(ARGV[2])
-for i = 7, #ARGV, 2 do
+for i = 8, #ARGV, 2 do
   redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])
 end
 if ARGV[2] == 'executing' then redis.call('HSET', KEYS[1], 'began', '1') end
@@ -187,10 +241,128 @@ const storedSchema = z.object({
   doc: z.string(),
   mac: z.string(),
   state: z.enum(ACTION_STATES),
+  decision: z.string().optional(),
   decidedBy: z.string().optional(),
   decidedAt: z.string().optional(),
+  decisionMac: z.string().optional(),
+  owner: z.string().optional(),
+  executingSinceMs: z.string().optional(),
+  beganMac: z.string().optional(),
+  finalState: z.string().optional(),
   outcome: z.string().optional(),
+  outcomeMac: z.string().optional(),
 });
+type StoredAction = z.infer<typeof storedSchema>;
+
+/** The signed records about an action, as flat objects of the strings stored. */
+function decisionRecord(
+  proposal: Pick<Proposal, "id" | "digest">,
+  decision: string,
+  decidedBy: string,
+  decidedAt: string,
+): Record<string, string> {
+  return { kind: "decision", id: proposal.id, digest: proposal.digest, decision, decidedBy, decidedAt };
+}
+function beganRecord(
+  proposal: Pick<Proposal, "id" | "digest">,
+  owner: string,
+  since: string,
+): Record<string, string> {
+  return { kind: "began", id: proposal.id, digest: proposal.digest, owner, since };
+}
+function outcomeRecord(
+  proposal: Pick<Proposal, "id" | "digest">,
+  state: string,
+  outcome: string,
+): Record<string, string> {
+  return { kind: "outcome", id: proposal.id, digest: proposal.digest, state, outcome };
+}
+
+/** How far along each state is: a stored state behind what the records prove moved backwards. */
+const STATE_RANK: Record<ActionState, number> = {
+  pending: 0,
+  approved: 1,
+  rejected: 1,
+  expired: 1,
+  executing: 2,
+  succeeded: 3,
+  failed: 3,
+  interrupted: 3,
+};
+
+/**
+ * The state the signed records prove, checked against the stored `state`
+ * field: what the records do not back is forged, what is behind them moved
+ * backwards. Pending past its signed expiry reads as pending (the decision
+ * refuses it; the sweep marks it expired).
+ */
+function provenState(
+  stored: StoredAction,
+  proposal: Proposal,
+  signer: ActionSigner,
+  nowMs: number,
+): ActionState {
+  const id = proposal.id;
+  const forged = (why: string): never => {
+    throw new ActionTampered(id, why);
+  };
+  let decision: "approved" | "rejected" | undefined;
+  if (stored.decisionMac !== undefined) {
+    const record = decisionRecord(
+      proposal,
+      stored.decision ?? "",
+      stored.decidedBy ?? "",
+      stored.decidedAt ?? "",
+    );
+    if (!signer.verifyRecord(proposal.cluster, record, stored.decisionMac))
+      forged("its decision record does not match its MAC");
+    if (stored.decision !== "approved" && stored.decision !== "rejected") forged("its decision is malformed");
+    decision = stored.decision as "approved" | "rejected";
+  } else if (
+    stored.decision !== undefined ||
+    stored.decidedBy !== undefined ||
+    stored.decidedAt !== undefined
+  ) {
+    forged("it names a decision nobody signed");
+  }
+  let began = false;
+  if (stored.beganMac !== undefined) {
+    const record = beganRecord(proposal, stored.owner ?? "", stored.executingSinceMs ?? "");
+    if (!signer.verifyRecord(proposal.cluster, record, stored.beganMac))
+      forged("its execution record does not match its MAC");
+    if (decision !== "approved") forged("it began running without a signed approval");
+    began = true;
+  }
+  let finished: ActionState | undefined;
+  if (stored.outcomeMac !== undefined) {
+    const record = outcomeRecord(proposal, stored.finalState ?? "", stored.outcome ?? "");
+    if (!signer.verifyRecord(proposal.cluster, record, stored.outcomeMac))
+      forged("its outcome record does not match its MAC");
+    if (!["succeeded", "failed", "interrupted"].includes(stored.finalState ?? ""))
+      forged("its outcome is malformed");
+    if (decision !== "approved") forged("it has an outcome without a signed approval");
+    finished = stored.finalState as ActionState;
+  } else if (stored.outcome !== undefined || stored.finalState !== undefined) {
+    forged("it names an outcome nobody signed");
+  }
+  const proven: ActionState =
+    finished ??
+    (decision === "rejected"
+      ? "rejected"
+      : decision === "approved"
+        ? began
+          ? "executing"
+          : "approved"
+        : "pending");
+  const claimed = stored.state;
+  if (claimed === proven) return proven;
+  if (proven === "pending" && claimed === "expired") {
+    if (Date.parse(proposal.expiresAt) <= nowMs) return "expired";
+    forged("it is marked expired before its signed expiry");
+  }
+  if (STATE_RANK[claimed] < STATE_RANK[proven]) throw new ActionStateRegressed(id, claimed, proven);
+  return forged(`its state ${claimed} is not backed by its signed records (${proven})`);
+}
 
 function parseJson(text: string): unknown {
   try {
@@ -207,6 +379,7 @@ export function createActionStore(redis: Redis, options: ActionStoreOptions): Ac
   const stepsKey = (id: string): string => `${options.prefix}action:${id}:steps`;
   const indexKey = (state: string): string => `${options.prefix}actions:${state}`;
   const indexKeys = INDEXED_STATES.map(indexKey);
+  const unrevokedKey = `${options.prefix}leases:unrevoked`;
 
   async function load(id: string): Promise<PendingAction | undefined> {
     if (!ACTION_ID_PATTERN.test(id)) return undefined;
@@ -224,13 +397,14 @@ export function createActionStore(redis: Redis, options: ActionStoreOptions): Ac
     if (actionDigest(proposal.data) !== proposal.data.digest) {
       throw new ActionTampered(id, "its digest does not match its document");
     }
+    const state = provenState(stored.data, proposal.data, options.signer, now());
     const decidedBy = stored.data.decidedBy
       ? identitySchema.safeParse(parseJson(stored.data.decidedBy))
       : undefined;
     const outcome = stored.data.outcome ? outcomeSchema.safeParse(parseJson(stored.data.outcome)) : undefined;
     return pendingActionSchema.parse({
       ...proposal.data,
-      state: stored.data.state,
+      state,
       ...(decidedBy?.success ? { decidedBy: decidedBy.data } : {}),
       ...(stored.data.decidedAt ? { decidedAt: stored.data.decidedAt } : {}),
       ...(outcome?.success ? { outcome: outcome.data } : {}),
@@ -241,10 +415,13 @@ export function createActionStore(redis: Redis, options: ActionStoreOptions): Ac
     id: string,
     from: readonly ActionState[],
     to: ActionState,
-    fields: Record<string, string>,
+    fields: (current: PendingAction) => Record<string, string>,
     checkExpiry: boolean,
   ): Promise<TransitionResult> {
     if (!ACTION_ID_PATTERN.test(id)) return { ok: false, reason: "missing" };
+    // The verified action first: its signed expiry and digest go into what is written.
+    const current = await load(id);
+    if (!current) return { ok: false, reason: "missing" };
     const argv = [
       from.join(","),
       to,
@@ -252,7 +429,8 @@ export function createActionStore(redis: Redis, options: ActionStoreOptions): Ac
       checkExpiry ? "1" : "0",
       TERMINAL_STATES.includes(to) ? "1" : "0",
       String(retention),
-      ...Object.entries(fields).flat(),
+      String(Date.parse(current.expiresAt)),
+      ...Object.entries(fields(current)).flat(),
     ];
     const reply = (await redis.eval(
       TRANSITION_SCRIPT,
@@ -264,7 +442,8 @@ export function createActionStore(redis: Redis, options: ActionStoreOptions): Ac
     const action = await load(id);
     if (reply[0] === "missing" || !action) return { ok: false, reason: "missing" };
     if (reply[0] === "expired") return { ok: false, reason: "expired", action };
-    if (reply[0] === "wrong_state") return { ok: false, reason: "wrong_state", action };
+    if (reply[0] === "wrong_state" || reply[0] === "not_due")
+      return { ok: false, reason: "wrong_state", action };
     if (reply[0] === "already_ran") return { ok: false, reason: "already_ran", action };
     return { ok: true, action };
   }
@@ -329,12 +508,21 @@ export function createActionStore(redis: Redis, options: ActionStoreOptions): Ac
     },
 
     decide(id, decision, by) {
-      const who = identitySchema.parse(by);
+      const decidedBy = JSON.stringify(identitySchema.parse(by));
+      const decidedAt = new Date(now()).toISOString();
       return transition(
         id,
         ["pending"],
         decision,
-        { decidedBy: JSON.stringify(who), decidedAt: new Date(now()).toISOString() },
+        (current) => ({
+          decision,
+          decidedBy,
+          decidedAt,
+          decisionMac: options.signer.macRecord(
+            current.cluster,
+            decisionRecord(current, decision, decidedBy, decidedAt),
+          ),
+        }),
         true,
       );
     },
@@ -345,7 +533,12 @@ export function createActionStore(redis: Redis, options: ActionStoreOptions): Ac
         id,
         ["approved"],
         "executing",
-        { executingSinceMs: at, owner, heartbeatMs: at },
+        (current) => ({
+          executingSinceMs: at,
+          owner,
+          heartbeatMs: at,
+          beganMac: options.signer.macRecord(current.cluster, beganRecord(current, owner, at)),
+        }),
         false,
       );
     },
@@ -390,12 +583,16 @@ export function createActionStore(redis: Redis, options: ActionStoreOptions): Ac
     },
 
     async finish(id, state, outcome) {
-      const checked = outcomeSchema.parse(outcome);
+      const text = JSON.stringify(outcomeSchema.parse(outcome));
       const result = await transition(
         id,
         ["executing", "approved"],
         state,
-        { outcome: JSON.stringify(checked) },
+        (current) => ({
+          finalState: state,
+          outcome: text,
+          outcomeMac: options.signer.macRecord(current.cluster, outcomeRecord(current, state, text)),
+        }),
         false,
       );
       // The step log is kept as long as the action's story.
@@ -407,10 +604,12 @@ export function createActionStore(redis: Redis, options: ActionStoreOptions): Ac
       const due = await redis.zrangebyscore(indexKey("pending"), 0, now());
       const expired: string[] = [];
       for (const id of due) {
-        const result = await transition(id, ["pending"], "expired", {}, true).catch((error: unknown) => {
-          if (error instanceof ActionTampered) return undefined;
-          throw error;
-        });
+        const result = await transition(id, ["pending"], "expired", () => ({}), true).catch(
+          (error: unknown) => {
+            if (error instanceof ActionTampered) return undefined;
+            throw error;
+          },
+        );
         if (result && !result.ok && result.reason === "expired") expired.push(id);
         if (result && !result.ok && result.reason === "missing") await redis.zrem(indexKey("pending"), id);
       }
@@ -429,6 +628,23 @@ export function createActionStore(redis: Redis, options: ActionStoreOptions): Ac
     async leaseOf(id) {
       if (!ACTION_ID_PATTERN.test(id)) return undefined;
       return (await redis.hget(key(id), "leaseId")) ?? undefined;
+    },
+
+    async rememberUnrevokedLease(lease) {
+      const checked = unrevokedLeaseSchema.parse(lease);
+      await redis.hset(unrevokedKey, checked.leaseId, JSON.stringify(checked));
+    },
+
+    async unrevokedLeases() {
+      const all = await redis.hgetall(unrevokedKey);
+      return Object.values(all).flatMap((text) => {
+        const parsed = unrevokedLeaseSchema.safeParse(parseJson(text));
+        return parsed.success ? [parsed.data] : [];
+      });
+    },
+
+    async forgetUnrevokedLease(leaseId) {
+      await redis.hdel(unrevokedKey, leaseId);
     },
 
     async executions(id) {

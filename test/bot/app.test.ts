@@ -40,6 +40,11 @@ const botPrefix = `deputy-test:${randomBytes(6).toString("hex")}:`;
 const decisions: { actionId: string; approver: Identity; decision: string }[] = [];
 /** The executor stand-in throws this many times before deciding (an executor that failed mid-call). */
 let deciderFailures = 0;
+/** The executor stand-in approves and starts the run, then its answer is lost (the client's timeout). */
+let loseAnswerOfNextApproval = false;
+/** …and the action's record cannot be read back either. */
+let unreadableAfterLoss = false;
+const actionPrefix = `deputy-test:app:${randomBytes(4).toString("hex")}:`;
 
 /** Executor stand-in: two-person rule and exactly-once, like the real one's contract. */
 function fakeDecider(): ApprovalDecider {
@@ -51,7 +56,17 @@ function fakeDecider(): ApprovalDecider {
         throw new Error("the executor did not answer");
       }
       decisions.push(request);
-      const summary = mcp.pending.find((p) => p.id === request.actionId);
+      if (loseAnswerOfNextApproval && request.decision === "approve") {
+        loseAnswerOfNextApproval = false;
+        await store.decide(request.actionId, "approved", request.approver);
+        await store.beginExecution(request.actionId, "fake-executor");
+        if (unreadableAfterLoss)
+          await redis.hset(`${actionPrefix}action:${request.actionId}`, "beganMac", "00");
+        throw new Error("the connection to the executor failed (socket hang up)");
+      }
+      const summary = (await store.get(request.actionId))
+        ? mcp.pending.find((p) => p.id === request.actionId)
+        : undefined;
       if (!summary)
         return { status: "refused", rule: "unknown-action", message: "No such action.", action: undefined };
       if (request.digest !== summary.digest) {
@@ -173,7 +188,7 @@ beforeAll(async () => {
   slack = await startSlackFake({ userGroups: { S0ONCALL: [BOB] } });
   model = await startAnthropicFake();
   store = createActionStore(redis, {
-    prefix: `deputy-test:app:${randomBytes(4).toString("hex")}:`,
+    prefix: actionPrefix,
     ttlSeconds: 900,
     signer: testSigner(),
   });
@@ -498,7 +513,7 @@ describe("a decision that fails", () => {
     const click = await slack.click({ user: BOB, message: card, actionId: APPROVE_ACTION_ID });
     await bot.idle();
     expect(slack.messages.filter((m) => m.ephemeralTo === BOB).at(-1)!.text).toBe(
-      "I couldn't complete your approval because the executor did not answer. If the card still shows its buttons, nothing was decided; please click again in a minute.",
+      "I couldn't complete your approval because the executor did not answer. The action is still pending, so nothing ran; please click again in a minute.",
     );
     expect(decisions).toHaveLength(0);
 
@@ -510,6 +525,135 @@ describe("a decision that fails", () => {
         .thread(CHANNEL, sent.ts)
         .some((m) => !m.ephemeralTo && m.user === slack.botUserId && (m.text ?? "").includes("succeeded")),
     ).toBe(true);
+  });
+});
+
+describe("an answer lost while the action runs, and a card whose action vanished", () => {
+  it("says the action is still running, invites no second click, and posts the result once when it comes", async () => {
+    model.setScript([
+      toolUse("restart_deployment", { namespace: "shop", name: "payments", reason: "stuck" }),
+      text("Card posted."),
+    ]);
+    const sent = await slack.mention({ user: ALICE, text: "restart payments", channel: CHANNEL });
+    await bot.idle();
+    const card = cardIn(sent.ts)!;
+    const action = mcp.pending.at(-1)!;
+    loseAnswerOfNextApproval = true;
+    await slack.click({ user: BOB, message: card, actionId: APPROVE_ACTION_ID });
+    await bot.idle();
+    const told = slack.messages.filter((m) => m.ephemeralTo === BOB).at(-1)!.text;
+    expect(told).toBe(
+      "Your approval was taken and the action is still running, but I lost the executor's answer (the connection to the executor failed (socket hang up)). Its result will be posted in the thread when it ends; please don't click again.",
+    );
+    expect(told).not.toMatch(/nothing was decided|click again in a minute/);
+    expect(lastInThread(sent.ts)!.text).toContain("Its result will be posted here when it ends.");
+    const shown = JSON.stringify(slack.messages.find((m) => m.ts === card.ts)!.blocks);
+    expect(shown).not.toContain(APPROVE_ACTION_ID);
+    expect(shown).toContain("Approved, running");
+
+    // The run ends; the executor queues its result for the thread (nobody was waiting for the answer).
+    const finished = await store.finish(action.id, "failed", {
+      message: "Kubernetes refused the change (403 Forbidden): admission denied. Nothing was changed.",
+      finishedAt: new Date().toISOString(),
+    });
+    expect(finished.ok).toBe(true);
+    await queueActionNotice(redis, botPrefix)(
+      finished.ok ? finished.action : action,
+      "Kubernetes refused the change (403 Forbidden): admission denied. Nothing was changed.",
+    );
+    await eventually("the result in the thread", async () =>
+      (lastInThread(sent.ts)?.text ?? "").includes("admission denied"),
+    );
+    expect(JSON.stringify(slack.messages.find((m) => m.ts === card.ts)!.blocks)).toContain("it failed");
+    // Told once, even if the same result is queued again.
+    await queueActionNotice(redis, botPrefix)(finished.ok ? finished.action : action, "DUPLICATE-NOTICE");
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    expect(
+      slack.thread(CHANNEL, sent.ts).filter((m) => (m.text ?? "").includes("DUPLICATE-NOTICE")),
+    ).toHaveLength(0);
+  });
+
+  it("says the outcome is not known yet, and invites no second click, when the action cannot be read back", async () => {
+    model.setScript([
+      toolUse("restart_deployment", { namespace: "shop", name: "billing", reason: "stuck" }),
+      text("Card posted."),
+    ]);
+    const sent = await slack.mention({ user: ALICE, text: "restart billing", channel: CHANNEL });
+    await bot.idle();
+    const card = cardIn(sent.ts)!;
+    loseAnswerOfNextApproval = true;
+    unreadableAfterLoss = true;
+    try {
+      await slack.click({ user: BOB, message: card, actionId: APPROVE_ACTION_ID });
+      await bot.idle();
+    } finally {
+      unreadableAfterLoss = false;
+    }
+    const told = slack.messages.filter((m) => m.ephemeralTo === BOB).at(-1)!.text;
+    expect(told).toContain(
+      "its outcome is not known yet. The thread will be told what became of it; please don't click again.",
+    );
+    expect(told).not.toMatch(/nothing was decided|click again in a minute/);
+    expect(lastInThread(sent.ts)!.text).toContain("the outcome is not known yet. This thread will be told");
+  });
+
+  it("takes the buttons off a card whose action is gone from the store, and tells the thread", async () => {
+    model.setScript([
+      toolUse("restart_deployment", { namespace: "shop", name: "search", reason: "stuck" }),
+      text("Card posted."),
+    ]);
+    const sent = await slack.mention({ user: ALICE, text: "restart search", channel: CHANNEL });
+    await bot.idle();
+    const card = cardIn(sent.ts)!;
+    const action = mcp.pending.at(-1)!;
+    // The state store lost its data.
+    await redis.del(`${actionPrefix}action:${action.id}`);
+    await slack.click({ user: BOB, message: card, actionId: APPROVE_ACTION_ID });
+    await bot.idle();
+    const sentence = `Action ${action.id} is no longer stored (it expired and was removed, or the state store lost it), so nothing can be decided or run from this card. Ask again if the change is still needed.`;
+    expect(slack.messages.filter((m) => m.ephemeralTo === BOB).at(-1)!.text).toContain(sentence);
+    const shown = JSON.stringify(slack.messages.find((m) => m.ts === card.ts)!.blocks);
+    expect(shown).not.toContain(APPROVE_ACTION_ID);
+    expect(shown).not.toContain(REJECT_ACTION_ID);
+    expect(shown).toContain("is no longer stored");
+    expect(lastInThread(sent.ts)!.text).toBe(sentence);
+  });
+});
+
+describe("records nobody signed", () => {
+  it("are not repeated by the card sweep or /deputy pending", async () => {
+    model.setScript([
+      toolUse("restart_deployment", { namespace: "shop", name: "ledger", reason: "stuck" }),
+      text("Card posted."),
+    ]);
+    const sent = await slack.mention({ user: ALICE, text: "restart ledger", channel: CHANNEL });
+    await bot.idle();
+    const card = cardIn(sent.ts)!;
+    const action = mcp.pending.at(-1)!;
+    const threadBefore = slack.thread(CHANNEL, sent.ts).length;
+    // A Redis writer claims a rejection by someone else, and an outcome.
+    await redis.hset(`${actionPrefix}action:${action.id}`, {
+      state: "rejected",
+      decidedBy: JSON.stringify({ kind: "slack", teamId: "T1", id: "U0FORGED", name: "FORGED-DECIDER" }),
+      decidedAt: new Date().toISOString(),
+      outcome: JSON.stringify({ message: "FORGED-OUTCOME", finishedAt: new Date().toISOString() }),
+    });
+    const before = slack.responseUrlPosts.length;
+    const reply = await slack.sendCommand({ user: BOB, text: "pending", channel: CHANNEL });
+    expect(reply.status).toBe(200);
+    await bot.idle();
+    const listed = JSON.stringify(slack.responseUrlPosts.slice(before));
+    expect(listed).not.toContain("FORGED");
+    expect(listed).not.toContain(action.id.slice(0, 12));
+
+    await bot.sweepExpiredCards(Date.now() + 16 * 60_000);
+    await bot.idle();
+    const shown = JSON.stringify(slack.messages.find((m) => m.ts === card.ts)!.blocks);
+    expect(shown).not.toContain("FORGED");
+    expect(shown).not.toContain("Rejected");
+    const told = slack.thread(CHANNEL, sent.ts).slice(threadBefore);
+    expect(JSON.stringify(told)).not.toContain("FORGED");
+    expect(JSON.stringify(told)).not.toContain("rejected");
   });
 });
 

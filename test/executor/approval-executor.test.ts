@@ -19,6 +19,7 @@ import {
   dumpPrefix,
   mallory,
   testPrefix,
+  signAsExpired,
   testSigner,
   type Captured,
 } from "./support.ts";
@@ -254,7 +255,7 @@ describe("approval executor: propose → approve → JIT credential → revoke",
 
   it("refuses an expired or rejected action and never runs it", async () => {
     const { summary } = await propose("scale_deployment", { namespace: NS, name: "web", replicas: 4 });
-    await redis.hset(`${prefix}action:${summary.id}`, "expiresAtMs", String(Date.now() - 1));
+    await signAsExpired(redis, prefix, summary.id);
     const expired = await decide(summary.id, bob);
     expect(expired).toMatchObject({ status: "refused", rule: "expired" });
     expect(expired.action?.state).toBe("expired");

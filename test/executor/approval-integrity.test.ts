@@ -298,6 +298,107 @@ describe("approval integrity: the approver sees exactly what runs, and the click
     expect((await apps().readNamespacedDeployment({ name: "swap", namespace: NS })).spec?.replicas).toBe(7);
   });
 
+  it("does not run an action past its signed expiry, whatever the unsigned expiresAtMs says", async () => {
+    const reply = await harness.call(
+      "scale_deployment",
+      { namespace: NS, name: "swap", replicas: 9 },
+      meta(),
+    );
+    const ref = reply.structured?.pendingAction as PendingActionRef;
+    const key = `${prefix}action:${ref.id}`;
+    // As signed by the MCP server 15 minutes ago: its window closed 40 s ago.
+    const doc = JSON.parse((await redis.hget(key, "doc"))!) as Record<string, unknown>;
+    const signedLongAgo: Record<string, unknown> = {
+      ...doc,
+      createdAt: new Date(Date.now() - 900_000 - 40_000).toISOString(),
+      expiresAt: new Date(Date.now() - 40_000).toISOString(),
+    };
+    signedLongAgo.digest = actionDigest(signedLongAgo as never);
+    await redis.hset(key, {
+      doc: JSON.stringify(signedLongAgo),
+      mac: createActionSigner(TEST_ACTION_KEY).mac(signedLongAgo as never),
+      // A Redis writer pushes the unsigned field ten minutes ahead.
+      expiresAtMs: String(Date.now() + 600_000),
+    });
+    const before = (await apps().readNamespacedDeployment({ name: "swap", namespace: NS })).spec?.replicas;
+    const result = await decide({ id: ref.id }, signedLongAgo.digest as string);
+    expect(result).toMatchObject({ status: "refused", rule: "expired" });
+    expect(await redis.hget(key, "state")).toBe("expired");
+    expect(await store.executions(ref.id)).toBe(0);
+    expect((await apps().readNamespacedDeployment({ name: "swap", namespace: NS })).spec?.replicas).toBe(
+      before,
+    );
+  });
+
+  it("refuses a rejected action flipped back to pending in Redis, and raises the alarm", async () => {
+    const reply = await harness.call(
+      "scale_deployment",
+      { namespace: NS, name: "swap", replicas: 8 },
+      meta(),
+    );
+    const action = await storedProposal(store, reply);
+    const rejected = await executor.decide({
+      actionId: action.id,
+      digest: action.digest,
+      approver: bob,
+      decision: "reject",
+    });
+    expect(rejected.status).toBe("rejected");
+    const key = `${prefix}action:${action.id}`;
+    const before = (await apps().readNamespacedDeployment({ name: "swap", namespace: NS })).spec?.replicas;
+
+    // Only the state field goes back: the signed rejection still says otherwise.
+    await redis.hset(key, "state", "pending");
+    await redis.zadd(`${prefix}actions:pending`, Date.now() + 600_000, action.id);
+    const flipped = await decide(action, action.digest);
+    expect(flipped).toMatchObject({ status: "refused", rule: "state-regressed" });
+    expect(flipped.message).toContain("moved backwards");
+    expect(
+      records.some((r) => r.kind === "anomaly" && r.rule === "state-regressed" && r.actionId === action.id),
+    ).toBe(true);
+    await eventually("the alert", async () =>
+      alerts.some((alert) => alert.rule === "action-tampered" && alert.text.includes("moved backwards")),
+    );
+
+    // Rolled back whole (the signed rejection erased too): the executor remembers what it decided.
+    await redis.hdel(key, "decision", "decidedBy", "decidedAt", "decisionMac");
+    expect((await store.get(action.id))?.state).toBe("pending");
+    const rolledBack = await decide(action, action.digest);
+    expect(rolledBack).toMatchObject({ status: "refused", rule: "state-regressed" });
+    expect(await store.executions(action.id)).toBe(0);
+    expect((await apps().readNamespacedDeployment({ name: "swap", namespace: NS })).spec?.replicas).toBe(
+      before,
+    );
+  });
+
+  it("does not repeat a decider, outcome or state nobody signed", async () => {
+    const reply = await harness.call(
+      "scale_deployment",
+      { namespace: NS, name: "swap", replicas: 6 },
+      meta(),
+    );
+    const action = await storedProposal(store, reply);
+    await executor.decide({ actionId: action.id, digest: action.digest, approver: bob, decision: "reject" });
+    const key = `${prefix}action:${action.id}`;
+    await redis.hset(key, {
+      decidedBy: JSON.stringify({ kind: "slack", teamId: "T1", id: "U_MALLORY", name: "mallory" }),
+      outcome: JSON.stringify({ message: "All good, nothing to see", finishedAt: new Date().toISOString() }),
+    });
+    const click = await decide(action, action.digest);
+    expect(click).toMatchObject({ status: "refused", rule: "tampered" });
+    expect(click.message).not.toContain("mallory");
+    expect(click.message).not.toContain("All good");
+    await expect(store.get(action.id)).rejects.toThrow(/integrity check/);
+    // A forged "succeeded" on a pending action: not listed as pending, not shown as done.
+    const other = await storedProposal(
+      store,
+      await harness.call("scale_deployment", { namespace: NS, name: "swap", replicas: 5 }, meta()),
+    );
+    await redis.hset(`${prefix}action:${other.id}`, "state", "succeeded");
+    expect((await store.list("pending")).map((a) => a.id)).not.toContain(other.id);
+    await expect(store.get(other.id)).rejects.toThrow(/not backed by its signed records/);
+  });
+
   it("refuses a decision sent to another cluster's executor", async () => {
     const reply = await harness.call(
       "scale_deployment",
@@ -366,7 +467,15 @@ describe("approval integrity: the approver sees exactly what runs, and the click
     await pod(`latecomer-${RUN}`, NS, true);
     const result = await decide(proposal, proposal.digest);
     expect(result.status, result.message).toBe("succeeded");
+    // Pods stay on the node, so it is not "drained": it is drained except those, each named.
+    const head = result.message.split(": evicted 1 pod(s)")[0]!;
+    expect(head).toMatch(new RegExp(`^Node ${NODE} cordoned and drained except `));
+    for (const pod of [`${NS}/bare-${RUN}`, `${OTHER_NS}/elsewhere-${RUN}`, `${NS}/latecomer-${RUN}`])
+      expect(head).toContain(pod);
     expect(result.message).toContain(`evicted 1 pod(s) (${NS}/carded-${RUN})`);
+    expect(result.message).toContain(
+      `Left in place, as the card said: ${NS}/bare-${RUN} (no controller: nothing would recreate it)`,
+    );
     expect(result.message).toContain(
       `Not on the approved card, so not evicted (a new approval is needed): ${NS}/latecomer-${RUN}`,
     );

@@ -244,6 +244,48 @@ describe("executor HTTP endpoint and client", () => {
     await resumeWrites(redis, prefix);
   });
 
+  it("when the bot stops waiting for a long action, says it timed out and sends the result to the thread", async () => {
+    const notices: { actionId: string; state: string; text: string }[] = [];
+    // A run that outlasts the client's patience: the credential takes 2.5 s to be refused.
+    const slow: CredentialBroker = {
+      withCredential: async () => {
+        await new Promise((resolve) => setTimeout(resolve, 2500));
+        throw new Error("OpenBao took too long");
+      },
+      revokeLease: () => Promise.resolve(),
+      stats: () => broker.stats(),
+    };
+    const patient = await startExecutorHttpServer({
+      executor: executorOver(slow),
+      logger: captured.logger,
+      audit: captured.audit,
+      callers: createCallerVerifier({ key: keys.executorCaller!, purpose: "executor", redis, prefix }),
+      host: "127.0.0.1",
+      port: 0,
+      notify: async (action, text) => void notices.push({ actionId: action.id, state: action.state, text }),
+    });
+    try {
+      const client = createExecutorClient({ url: patient.url, key: keys.executorCaller!, timeoutMs: 1000 });
+      const action = await store.create(draft({ requester: alice }));
+      const lost = await client
+        .decide({ actionId: action.id, digest: action.digest, approver: bob, decision: "approve" })
+        .then(
+          () => undefined,
+          (error: unknown) => error,
+        );
+      expect(String(lost)).toContain("the executor did not answer within 1 s");
+      // What the bot reads back: the action is running, not "nothing was decided".
+      expect((await store.get(action.id))?.state).toBe("executing");
+      await eventually("the result queued for the thread", async () => notices.length === 1, {
+        timeoutMs: 10_000,
+      });
+      expect(notices[0]).toMatchObject({ actionId: action.id, state: "failed" });
+      expect(notices[0]!.text).toContain("OpenBao took too long");
+    } finally {
+      await patient.close();
+    }
+  });
+
   it("on close takes no new decision, even on an open connection, and answers the one already running", async () => {
     // An OpenBao that never answers: an approval stays running through its bounded retries.
     const silent = createServer(() => undefined);

@@ -303,7 +303,7 @@ describe("every write action runs exactly what was proposed", () => {
       ),
     );
     expect(drain.message).toContain(
-      `The node stays cordoned. Evicted: ${NS}/${RUNNER}. Not evicted: ${NS}/${GUARDED}.`,
+      `The node stays cordoned. Done: cordon node ${NODE}, evict ${NS}/${RUNNER}. Failed: evict ${NS}/${GUARDED}.`,
     );
     expect((await core().readNode({ name: NODE })).spec?.unschedulable).toBe(true);
     const guarded = await core().readNamespacedPod({ name: GUARDED, namespace: NS });
@@ -327,6 +327,10 @@ describe("every write action runs exactly what was proposed", () => {
     });
     const evicted = await run("delete_pod", { namespace: NS, name: LOOSE });
     expect(evicted.status, evicted.message).toBe("succeeded");
+    expect(evicted.message).toBe(
+      `Pod ${NS}/${LOOSE} evicted; it has no controller, so nothing will recreate it.`,
+    );
+    expect(evicted.message).not.toContain("controller will replace");
     expect(evicted.action?.outcome?.kubeStatus).toBe(201);
     const gone = await core()
       .readNamespacedPod({ name: LOOSE, namespace: NS })

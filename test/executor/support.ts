@@ -4,7 +4,7 @@ import { Redis } from "ioredis";
 import { createAuditLog, type AuditLog, type AuditRecord } from "../../core/audit.ts";
 import type { Identity } from "../../core/identity.ts";
 import { createLogger, type Logger } from "../../core/logger.ts";
-import { createActionSigner, type ActionSigner } from "../../core/actions/digest.ts";
+import { actionDigest, createActionSigner, type ActionSigner } from "../../core/actions/digest.ts";
 import type { ActionDraft, ActionStore } from "../../core/actions/store.ts";
 import type { OpenBaoRoles } from "../../core/openbao-roles.ts";
 import { createApprovalExecutor, type ApprovalExecutor } from "../../executor/approval-executor.ts";
@@ -143,4 +143,21 @@ export function executorOfAnotherCluster(options: {
     protectedNamespaces: ["kube-system"],
     clusterName: options.clusterName,
   });
+}
+
+/**
+ * Make a stored pending action one whose signed window has closed, as if the
+ * MCP server had signed it `agoMs` before its window: a new document and MAC
+ * under the test key (expiry is the signed `expiresAt`, never `expiresAtMs`).
+ */
+export async function signAsExpired(redis: Redis, prefix: string, id: string, agoMs = 40_000): Promise<void> {
+  const key = `${prefix}action:${id}`;
+  const doc = JSON.parse((await redis.hget(key, "doc")) ?? "{}") as Record<string, unknown>;
+  const expired: Record<string, unknown> = {
+    ...doc,
+    createdAt: new Date(Date.now() - 900_000 - agoMs).toISOString(),
+    expiresAt: new Date(Date.now() - agoMs).toISOString(),
+  };
+  expired.digest = actionDigest(expired as never);
+  await redis.hset(key, { doc: JSON.stringify(expired), mac: testSigner().mac(expired as never) });
 }

@@ -58,6 +58,10 @@ export const deletePod = defineActionType({
     // Pods change status constantly: the uid says it is the same pod, which is what matters.
     assertUnchanged(pod, { ...context.action.target, generation: undefined }, what);
     const status = await evictPod(context.kube, { namespace, name, uid: pod.metadata?.uid });
-    return { message: `${what} evicted; its controller will replace it.`, kubeStatus: status };
+    // Only a pod with a controller comes back; the card said which this one is.
+    const after = context.evidence.owner
+      ? `its controller (${context.evidence.owner}) will replace it`
+      : "it has no controller, so nothing will recreate it";
+    return { message: `${what} evicted; ${after}.`, kubeStatus: status };
   },
 });

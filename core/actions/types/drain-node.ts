@@ -3,7 +3,7 @@ import type { Pod, WireList } from "../../kube/types.ts";
 import { ActionFailed, defineActionType } from "../action-type.ts";
 import { evictPod } from "./evict.ts";
 import { liveNode, setUnschedulable } from "./node-support.ts";
-import { objectName, podRefSchema, type PodRef } from "./support.ts";
+import { objectName, podRefSchema } from "./support.ts";
 
 /**
  * Drain: cordon, then evict exactly the pods the card listed (by uid), one by
@@ -21,6 +21,9 @@ const left = z.strictObject({ pod: z.string(), reason: z.string() });
  */
 export const DRAIN_PER_POD_MS = 60_000;
 const DRAIN_NODE_MS = 60_000;
+
+/** Pods a drain leaves by design, as kubectl drain does: the node counts as drained with them on it. */
+const DRAIN_IGNORES = /DaemonSet|mirror|finished|terminating/;
 
 function podId(ref: { namespace: string; name: string }): string {
   return `${ref.namespace}/${ref.name}`;
@@ -43,7 +46,7 @@ export const drainNode = defineActionType({
       ev.leave.length > 0
         ? [
             `Left in place: ${ev.leave.map((entry) => `${entry.pod} (${entry.reason})`).join(", ")}.`,
-            ...(ev.leave.some((entry) => !/DaemonSet|mirror|finished|terminating/.test(entry.reason))
+            ...(ev.leave.some((entry) => !DRAIN_IGNORES.test(entry.reason))
               ? [`The node will not be empty after the drain.`]
               : []),
           ]
@@ -70,7 +73,7 @@ export const drainNode = defineActionType({
       .filter((pod) => !approved.has(pod.metadata?.uid ?? "") && !pod.metadata?.deletionTimestamp)
       .filter((pod) => !leftAlone.has(`${pod.metadata?.namespace}/${pod.metadata?.name}`))
       .map((pod) => `${pod.metadata?.namespace}/${pod.metadata?.name}`);
-    for (const [index, ref] of evict.entries()) {
+    for (const ref of evict) {
       const pod = onNode.get(ref.uid);
       if (!pod || pod.metadata?.name !== ref.name || pod.metadata.namespace !== ref.namespace) {
         gone.push(podId(ref));
@@ -86,19 +89,28 @@ export const drainNode = defineActionType({
         await context.step(`evict ${podId(ref)}`, () => evictPod(context.kube, ref));
         evicted.push(podId(ref));
       } catch (error) {
+        // What was and was not done is added from the step records, as for every failure.
         if (error instanceof ActionFailed && error.kubeStatus === 429) {
-          const remaining = evict.slice(index).map((p: PodRef) => podId(p));
           throw new ActionFailed(
             "POLICY_DENIED",
-            `Drain of node ${name} stopped: ${error.message} The node stays cordoned. Evicted: ${evicted.join(", ") || "none"}. Not evicted: ${remaining.join(", ")}.`,
+            `Drain of node ${name} stopped: ${error.message} The node stays cordoned.`,
             429,
           );
         }
         throw error;
       }
     }
+    // "Drained" only when nothing but what a drain always leaves is still on the node.
+    const stays = context.evidence.leave.filter((entry) => !DRAIN_IGNORES.test(entry.reason));
+    const remaining = [...stays.map((entry) => entry.pod), ...notOnCard];
+    const drained = remaining.length > 0 ? `drained except ${remaining.join(", ")}` : "drained";
     const parts = [
-      `Node ${name} cordoned and drained: evicted ${evicted.length} pod(s)${evicted.length ? ` (${evicted.join(", ")})` : ""}.`,
+      `Node ${name} cordoned and ${drained}: evicted ${evicted.length} pod(s)${evicted.length ? ` (${evicted.join(", ")})` : ""}.`,
+      ...(stays.length > 0
+        ? [
+            `Left in place, as the card said: ${stays.map((entry) => `${entry.pod} (${entry.reason})`).join(", ")}.`,
+          ]
+        : []),
       ...(gone.length > 0 ? [`Already gone: ${gone.join(", ")}.`] : []),
       ...(notOnCard.length > 0
         ? [`Not on the approved card, so not evicted (a new approval is needed): ${notOnCard.join(", ")}.`]

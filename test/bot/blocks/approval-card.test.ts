@@ -155,6 +155,67 @@ describe("approval card", () => {
     expect(modal).toContain("payment-gateway");
   });
 
+  it("shows every risk flag, split across sections rather than cut, first on the card", () => {
+    const flags = Array.from({ length: 40 }, (_, i) => ({
+      rule: `rule-${i}`,
+      message: `flag ${i}: ${"r".repeat(100)} END-OF-FLAG-${i}`,
+    }));
+    const action = full(highRisk, { risk: { level: "high", flags } });
+    for (const blocks of [
+      card(action),
+      decidedCardBlocks({ ...action, state: "rejected" }, approvalViewOf(action)),
+    ]) {
+      const json = JSON.stringify(blocks);
+      for (let i = 0; i < 40; i++) expect(json).toContain(`END-OF-FLAG-${i}`);
+      for (const block of blocks) {
+        if (block.type === "section" && block.text) expect(block.text.text.length).toBeLessThanOrEqual(3000);
+      }
+    }
+  });
+
+  it("keeps a drain's long 'Left in place' list: split into blocks, and past what a card holds, said and one click away", () => {
+    const drain = (pods: number): PendingAction =>
+      full(restart, {
+        tool: "drain_node",
+        arguments: { name: "node-a", evict: [] },
+        evidence: {
+          alreadyCordoned: false,
+          leave: Array.from({ length: pods }, (_, i) => ({
+            pod: `shop/bare-pod-number-${i}`,
+            reason: "no controller: nothing would recreate it",
+          })),
+        },
+        target: { kind: "Node", name: "node-a" },
+      });
+    const texts = (blocks: ReturnType<typeof card>): string[] =>
+      blocks.flatMap((block) =>
+        block.type === "context"
+          ? block.elements.flatMap((element) => ("text" in element ? [element.text] : []))
+          : block.type === "section" && block.text
+            ? [block.text.text]
+            : [],
+      );
+    // Longer than one block (2,900 characters) but within what a card shows: every pod is on it.
+    const some = card(drain(60));
+    for (const text of texts(some)) expect(text.length).toBeLessThanOrEqual(3000);
+    for (let i = 0; i < 60; i++) expect(JSON.stringify(some)).toContain(`shop/bare-pod-number-${i} `);
+    expect(JSON.stringify(some)).toContain("The node will not be empty after the drain.");
+    expect(JSON.stringify(some)).not.toContain(VIEW_CHANGE_ACTION_ID);
+    // Far longer: the card says it is cut, asks to confirm, and the full change has every pod.
+    const many = drain(400);
+    const blocks = card(many);
+    const json = JSON.stringify(blocks);
+    for (const text of texts(blocks)) expect(text.length).toBeLessThanOrEqual(3000);
+    expect(json).toContain("The notes are longer than a card can show");
+    expect(json).toContain(VIEW_CHANGE_ACTION_ID);
+    expect(json).toContain('"confirm"');
+    // The modal splits a long line across code sections, never cuts it: read it back whole.
+    const modal = texts(fullChangeModal(many, approvalViewOf(many)).blocks as ReturnType<typeof card>)
+      .map((text) => text.replaceAll("```", ""))
+      .join("");
+    for (let i = 0; i < 400; i++) expect(modal).toContain(`shop/bare-pod-number-${i} `);
+  });
+
   it("renders decided states without buttons", () => {
     const approver = { kind: "slack" as const, id: "U0APPROVER", teamId: "T1" };
     const succeeded = full(restart, {

@@ -1,7 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Redis } from "ioredis";
 import { actionDigest, createActionSigner } from "../../../core/actions/digest.ts";
-import { ActionTampered, createActionStore, type ActionStore } from "../../../core/actions/store.ts";
+import {
+  ActionStateRegressed,
+  ActionTampered,
+  createActionStore,
+  type ActionStore,
+} from "../../../core/actions/store.ts";
 import {
   alice,
   bob,
@@ -243,11 +248,98 @@ describe("pending-action store (real Redis)", () => {
       expect((await store.beginExecution(action.id, "test-owner")).ok).toBe(true);
       await store.recordStep(action.id, { step: "scale", status: "started", at: new Date().toISOString() });
       await store.finish(action.id, "succeeded", { message: "done", finishedAt: new Date().toISOString() });
-      // A Redis writer flips the state back; the executions counter still says it ran.
+      // A Redis writer flips the state back: its signed outcome says succeeded, so it moved backwards.
       await redis.hset(`${prefix}action:${action.id}`, "state", "approved");
+      await expect(store.beginExecution(action.id, "test-owner")).rejects.toBeInstanceOf(
+        ActionStateRegressed,
+      );
+      // Even with the outcome erased too, the run's own record and the Lua guard refuse a second run.
+      await redis.hdel(`${prefix}action:${action.id}`, "outcome", "outcomeMac", "finalState");
+      await expect(store.get(action.id)).rejects.toBeInstanceOf(ActionStateRegressed);
+      await redis.hdel(`${prefix}action:${action.id}`, "beganMac");
       const again = await store.beginExecution(action.id, "test-owner");
       expect(again.ok === false && again.reason).toBe("already_ran");
       expect(await store.executions(action.id)).toBe(1);
+    });
+
+    it("decides expiry by the signed expiresAt: an unsigned expiresAtMs pushed ahead does not extend it", async () => {
+      const action = await store.create(draft(), { ttlSeconds: 30 });
+      const key = `${prefix}action:${action.id}`;
+      await redis.hset(key, "expiresAtMs", String(clock + 10 * 60_000));
+      clock += 40_000;
+      const late = await store.decide(action.id, "approved", bob);
+      clock -= 40_000;
+      expect(late.ok === false && late.reason).toBe("expired");
+      expect(await redis.hget(key, "state")).toBe("expired");
+      expect(await store.executions(action.id)).toBe(0);
+      // And the sweep expires nothing early when the index score is pulled forward.
+      const fresh = await store.create(draft(), { ttlSeconds: 600 });
+      await redis.zadd(`${prefix}actions:pending`, 0, fresh.id);
+      expect(await store.expireDue()).not.toContain(fresh.id);
+      expect((await store.get(fresh.id))?.state).toBe("pending");
+    });
+
+    it("refuses a rejection flipped back to pending as a state that moved backwards", async () => {
+      const action = await store.create(draft());
+      await store.decide(action.id, "rejected", bob);
+      await redis.hset(`${prefix}action:${action.id}`, "state", "pending");
+      await redis.zadd(`${prefix}actions:pending`, clock + 600_000, action.id);
+      await expect(store.get(action.id)).rejects.toBeInstanceOf(ActionStateRegressed);
+      await expect(store.decide(action.id, "approved", mallory)).rejects.toBeInstanceOf(ActionStateRegressed);
+      expect(await redis.hget(`${prefix}action:${action.id}`, "state")).toBe("pending");
+      expect((await store.list("pending")).map((a) => a.id)).not.toContain(action.id);
+    });
+
+    it("refuses a decider, an outcome or a state that nobody signed", async () => {
+      const forgeries: [string, (id: string) => Promise<void>][] = [
+        [
+          "a decider swapped after a rejection",
+          async (id) => {
+            await store.decide(id, "rejected", bob);
+            await redis.hset(`${prefix}action:${id}`, "decidedBy", JSON.stringify(mallory));
+          },
+        ],
+        [
+          "a rejection written without a signature",
+          async (id) => {
+            await redis.hset(`${prefix}action:${id}`, {
+              state: "rejected",
+              decidedBy: JSON.stringify(mallory),
+              decidedAt: new Date(clock).toISOString(),
+            });
+          },
+        ],
+        [
+          "an outcome rewritten after a run",
+          async (id) => {
+            await store.decide(id, "approved", bob);
+            await store.beginExecution(id, "test-owner");
+            await store.finish(id, "failed", { message: "refused", finishedAt: new Date().toISOString() });
+            await redis.hset(`${prefix}action:${id}`, {
+              state: "succeeded",
+              outcome: JSON.stringify({ message: "all good", finishedAt: new Date().toISOString() }),
+            });
+          },
+        ],
+        [
+          "a success claimed for an action that never ran",
+          async (id) => {
+            await store.decide(id, "approved", bob);
+            await redis.hset(`${prefix}action:${id}`, "state", "succeeded");
+          },
+        ],
+        [
+          "an expiry claimed before the signed expiry",
+          async (id) => {
+            await redis.hset(`${prefix}action:${id}`, "state", "expired");
+          },
+        ],
+      ];
+      for (const [what, forge] of forgeries) {
+        const action = await store.create(draft());
+        await forge(action.id);
+        await expect(store.get(action.id), what).rejects.toBeInstanceOf(ActionTampered);
+      }
     });
 
     it("refuses a signing key shorter than 32 bytes", () => {
