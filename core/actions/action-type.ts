@@ -39,6 +39,21 @@ export interface WriteRequest {
   query: Record<string, string>;
 }
 
+/**
+ * A request of an action that removes rather than changes (an eviction):
+ * there is no resulting object to show, but the API server's verdict on it
+ * (PodDisruptionBudgets, admission) is asked for as a dry run at proposal.
+ */
+export interface DryRunCheck {
+  /** "the eviction of pod shop/web-1", for the sentence. */
+  what: string;
+  method: "POST";
+  path: string;
+  body: unknown;
+  /** A 429 (a PodDisruptionBudget) is expected and waited out by the run (a drain). */
+  tolerate429?: boolean;
+}
+
 /** An answer to a write request: the object as the API server returned it, and its warnings. */
 export interface WriteAnswer {
   object: unknown;
@@ -162,6 +177,8 @@ export interface ActionType<Args extends Record<string, unknown>, Evidence exten
    * (the effect), and runs only while a repeated dry run gives that answer.
    */
   request?: (args: Args, evidence: Evidence, target: ActionTarget) => WriteRequest;
+  /** Removals whose dry run must be accepted at proposal (evictions). */
+  dryRunChecks?: (args: Args, evidence: Evidence, target: ActionTarget) => DryRunCheck[];
   /**
    * How long a run may take at most, in ms: its deadline, and what its
    * credential's TTL is sized to (core/actions/budget.ts; default 2 min).

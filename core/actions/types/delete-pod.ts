@@ -2,7 +2,7 @@ import { z } from "zod";
 import { isKubeApiError } from "../../kube/errors.ts";
 import type { Pod } from "../../kube/types.ts";
 import { ActionFailed, assertUnchanged, defineActionType } from "../action-type.ts";
-import { evictPod } from "./evict.ts";
+import { evictionRequest, evictPod } from "./evict.ts";
 import { namespaceName, objectName, podPath } from "./support.ts";
 
 export const deletePod = defineActionType({
@@ -44,6 +44,10 @@ export const deletePod = defineActionType({
           ...(ev.labelSelector ? { labelSelector: ev.labelSelector, siblings: ev.siblings ?? [] } : {}),
         }
       : undefined,
+  // A budget's 429 is left to the pdb guardrail and the run, which name the budget and its numbers.
+  dryRunChecks: (args, _evidence, target) => [
+    { ...evictionRequest({ ...args, uid: target.uid }), tolerate429: true },
+  ],
   async run(context) {
     const { namespace, name } = context.args;
     const what = `Pod ${namespace}/${name}`;

@@ -1,7 +1,7 @@
 import { z } from "zod";
 import type { Pod, WireList } from "../../kube/types.ts";
 import { ActionFailed, defineActionType } from "../action-type.ts";
-import { evictPod } from "./evict.ts";
+import { evictionRequest, evictPod } from "./evict.ts";
 import { liveNode, setUnschedulable } from "./node-support.ts";
 import { objectName, podRefSchema } from "./support.ts";
 
@@ -34,6 +34,8 @@ export const drainNode = defineActionType({
   args: z.strictObject({ name: objectName, evict: z.array(podRefSchema).max(500) }),
   evidence: z.strictObject({ alreadyCordoned: z.boolean(), leave: z.array(left).max(2000) }),
   budgetMs: (args) => DRAIN_NODE_MS + DRAIN_PER_POD_MS * args.evict.length,
+  // A budget that blocks an eviction now is waited out by the run; any other refusal is final.
+  dryRunChecks: (args) => args.evict.map((ref) => ({ ...evictionRequest(ref), tolerate429: true })),
   plannedSteps: (args) => [`cordon node ${args.name}`, ...args.evict.map((ref) => `evict ${podId(ref)}`)],
   view: (args, ev) => ({
     summary: `Drain node ${args.name}: cordon it and evict ${args.evict.length} pod(s).`,

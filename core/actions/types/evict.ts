@@ -1,5 +1,5 @@
 import { isKubeApiError, type KubeApiError } from "../../kube/errors.ts";
-import { ActionFailed, type KubeWriter } from "../action-type.ts";
+import { ActionFailed, type DryRunCheck, type KubeWriter } from "../action-type.ts";
 import { podPath } from "./support.ts";
 
 /**
@@ -18,6 +18,31 @@ export function describePdbBlock(error: KubeApiError, namespace: string): string
   return `blocked by ${subject}: ${budget ?? error.message}`;
 }
 
+/**
+ * The eviction of one pod with a uid precondition: what the executor sends,
+ * and what the proposal sends first as a dry run (PodDisruptionBudgets and
+ * admission answer before anyone is asked to approve).
+ */
+export function evictionRequest(pod: {
+  namespace: string;
+  name: string;
+  uid: string | undefined;
+}): DryRunCheck {
+  const { namespace, name } = pod;
+  return {
+    what: `the eviction of pod ${namespace}/${name}`,
+    method: "POST",
+    path: `${podPath(namespace, name)}/eviction`,
+    body: {
+      apiVersion: "policy/v1",
+      kind: "Eviction",
+      metadata: { name, namespace },
+      // No gracePeriodSeconds: the pod's own terminationGracePeriodSeconds applies.
+      deleteOptions: { preconditions: { uid: pod.uid } },
+    },
+  };
+}
+
 /** Evict one pod with a uid precondition. Returns the API status; throws ActionFailed on a PDB block. */
 export async function evictPod(
   kube: KubeWriter,
@@ -25,13 +50,8 @@ export async function evictPod(
 ): Promise<number> {
   const { namespace, name } = pod;
   try {
-    await kube.post(`${podPath(namespace, name)}/eviction`, {
-      apiVersion: "policy/v1",
-      kind: "Eviction",
-      metadata: { name, namespace },
-      // No gracePeriodSeconds: the pod's own terminationGracePeriodSeconds applies.
-      deleteOptions: { preconditions: { uid: pod.uid } },
-    });
+    const request = evictionRequest(pod);
+    await kube.post(request.path, request.body);
     return 201;
   } catch (error) {
     if (isKubeApiError(error, 429)) {

@@ -5,6 +5,7 @@ import {
   describeTarget,
   type ActionType,
   type AnyActionType,
+  type DryRunCheck,
   type WriteRequest,
 } from "../../../../core/actions/action-type.ts";
 import {
@@ -142,6 +143,10 @@ export async function propose<Args extends Record<string, unknown>, Evidence ext
       },
     ];
   }
+  for (const check of type.dryRunChecks?.(args.data, evidence.data, proposal.target) ?? []) {
+    const refusal = await dryRunCheck(context, type.name, check);
+    if (refusal) return refusal;
+  }
   const decision = await deps.policy.evaluate(
     {
       tool: type.name,
@@ -250,6 +255,60 @@ function refuse(context: ToolContext<McpDeps>, tool: string, rule: string, messa
 }
 
 /**
+ * The refusal to send while the preview identity is not known to be dry-run
+ * only (fail closed), after looking again once rather than trusting a stale
+ * verdict; undefined when it may be used.
+ */
+async function previewUnavailable(
+  context: ToolContext<McpDeps>,
+  tool: string,
+): Promise<CallToolResult | undefined> {
+  const { preview } = context.deps;
+  let health = preview?.health();
+  if (preview && !health?.usable) health = await preview.check().catch(() => health);
+  if (preview && health?.usable) return undefined;
+  return refuse(
+    context,
+    tool,
+    "preview-unavailable",
+    `Nothing was proposed: the API server's answer to this change cannot be previewed, so nobody could approve what it would really do. ${health?.sentence ?? "No preview identity is configured for the MCP server."}`,
+  );
+}
+
+/**
+ * A removal the run will send (an eviction), asked of the API server as a dry
+ * run first: what it refuses (admission, a budget where no wait is possible)
+ * is never proposed. Undefined: accepted.
+ */
+async function dryRunCheck(
+  context: ToolContext<McpDeps>,
+  tool: string,
+  check: DryRunCheck,
+): Promise<CallToolResult | undefined> {
+  const { deps, signal } = context;
+  const unavailable = await previewUnavailable(context, tool);
+  if (unavailable || !deps.preview) return unavailable ?? toolError("no preview identity");
+  try {
+    await deps.preview.dryRun(
+      { method: check.method, path: check.path, body: check.body, contentType: "application/json" },
+      signal,
+    );
+    return undefined;
+  } catch (error) {
+    if (!isKubeApiError(error) || (error.status === 429 && check.tolerate429)) {
+      if (isKubeApiError(error)) return undefined;
+      throw error;
+    }
+    return refuse(
+      context,
+      tool,
+      "dry-run-refused",
+      `The API server refused a dry run of ${check.what} (${error.status}${error.reason ? ` ${error.reason}` : ""}); nothing was stored. Its reason, as the cluster gave it:\n${fenceUntrusted("api-server dry-run answer", error.message)}`,
+    );
+  }
+}
+
+/**
  * The API server's own answer to the exact request, from the preview identity
  * (a server-side dry run: after merge, defaults and admission), beside the
  * live object. Refused, with the reason, when the preview identity is not
@@ -265,19 +324,8 @@ async function previewEffect(
 ): Promise<{ effect: Effect } | { refusal: CallToolResult }> {
   const { deps, signal } = context;
   const what = describeTarget(request.object);
-  let health = deps.preview?.health();
-  // Not usable (yet): look again now, once, rather than refuse on a stale verdict.
-  if (deps.preview && !health?.usable) health = await deps.preview.check().catch(() => health);
-  if (!deps.preview || !health?.usable) {
-    return {
-      refusal: refuse(
-        context,
-        tool,
-        "preview-unavailable",
-        `Nothing was proposed: the API server's answer to this change cannot be previewed, so nobody could approve what it would really do. ${health?.sentence ?? "No preview identity is configured for the MCP server."}`,
-      ),
-    };
-  }
+  const unavailable = await previewUnavailable(context, tool);
+  if (unavailable || !deps.preview) return { refusal: unavailable ?? toolError("no preview identity") };
   let answer: { object: unknown; warnings: string[] };
   try {
     answer = await deps.preview.dryRun(
