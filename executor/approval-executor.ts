@@ -372,7 +372,7 @@ export function createApprovalExecutor(deps: ApprovalExecutorDeps): ApprovalExec
         error instanceof ActionTimedOut
           ? {
               state: "failed",
-              message: timedOutMessage(error, planned, await deps.store.steps(action.id)),
+              message: timedOutMessage(error, planned, await deps.store.steps(action.id), revoked),
               kubeStatus: undefined,
             }
           : {
@@ -648,9 +648,12 @@ function timedOutMessage(
   error: ActionTimedOut,
   planned: readonly string[],
   steps: readonly ActionStep[],
+  revoked: boolean,
 ): string {
   const report = stepReport(planned, steps);
-  return `Timed out: the action ran past its deadline of ${Math.round(error.budgetMs / 1000)} s and was stopped; its credential was revoked. ${report}`;
+  // An unrevoked credential is said after this, with what it still allows and until when.
+  const credential = revoked ? "; its credential was revoked" : "";
+  return `Timed out: the action ran past its deadline of ${Math.round(error.budgetMs / 1000)} s and was stopped${credential}. ${report}`;
 }
 
 /**

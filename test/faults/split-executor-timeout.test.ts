@@ -22,21 +22,25 @@ import { startDelayProxy, type DelayProxy } from "./helpers/delay-proxy.ts";
  * approver must not hear "nothing was decided; please click again": the bot
  * reads the action back, says it is running and that the result follows, and
  * the executor, whose answer nobody waits for, queues the result for the
- * thread, which the bot posts and shows on the card.
+ * thread, which the bot posts and shows on the card. The same when the
+ * connection between them is cut while the drain runs.
  */
 const NS = "deputy-w-exec";
 const RUN = randomBytes(3).toString("hex");
 const NODE = `deputy-test-node-split-${RUN}`;
 const PODS = ["a", "b", "c"].map((letter) => `split-${letter}-${RUN}`);
+const CUT_NODE = `deputy-test-node-split-cut-${RUN}`;
+const CUT_PODS = ["a", "b", "c"].map((letter) => `split-cut-${letter}-${RUN}`);
 const ALICE = "U0SPLITALICE";
 const BOB = "U0SPLITBOB";
 const CHANNEL = "C0SPLIT";
 
-describe("the executor's answer outlasting the bot's timeout", () => {
+describe("an executor answer the bot never gets: its timeout, or its connection cut mid-drain", () => {
   let fakes: BotOverFakes;
   let proxy: DelayProxy;
   let server: ExecutorHttpServer | undefined;
   let client: ApprovalDecider | undefined;
+  let keys: ReturnType<typeof generateKeys>;
   const core = () => adminKubeConfig().makeApiClient(CoreV1Api);
 
   beforeAll(async () => {
@@ -51,7 +55,7 @@ describe("the executor's answer outlasting the bot's timeout", () => {
     // Every chunk to the API server waits 600 ms: the drain takes several seconds.
     proxy = await startDelayProxy(new URL(loadTestEnv().server), 600);
     const logger = createLogger({ level: "silent" });
-    const keys = generateKeys(["executorCaller"]);
+    keys = generateKeys(["executorCaller"]);
     server = await startExecutorHttpServer({
       executor: createApprovalExecutor({
         store: fakes.store,
@@ -86,12 +90,17 @@ describe("the executor's answer outlasting the bot's timeout", () => {
     });
     client = createExecutorClient({ url: server.url, key: keys.executorCaller!, timeoutMs: 2000 });
 
-    await ensure(adminKubeConfig(), { apiVersion: "v1", kind: "Node", metadata: { name: NODE } });
+    await podsOnNode(NODE, PODS);
+    await podsOnNode(CUT_NODE, CUT_PODS);
+  }, 180_000);
+
+  async function podsOnNode(node: string, pods: readonly string[]): Promise<void> {
+    await ensure(adminKubeConfig(), { apiVersion: "v1", kind: "Node", metadata: { name: node } });
     const owner = await core().createNamespacedConfigMap({
       namespace: NS,
-      body: { metadata: { name: `split-owner-${RUN}` } },
+      body: { metadata: { name: `owner-${node}` } },
     });
-    for (const name of PODS) {
+    for (const name of pods) {
       await core().createNamespacedPod({
         namespace: NS,
         body: {
@@ -101,25 +110,27 @@ describe("the executor's answer outlasting the bot's timeout", () => {
               {
                 apiVersion: "v1",
                 kind: "ConfigMap",
-                name: `split-owner-${RUN}`,
+                name: `owner-${node}`,
                 uid: owner.metadata!.uid!,
                 controller: true,
               },
             ],
           },
-          spec: { nodeName: NODE, containers: [{ name: "c", image: "ghcr.io/example/c:1" }] },
+          spec: { nodeName: node, containers: [{ name: "c", image: "ghcr.io/example/c:1" }] },
         },
       });
     }
-  }, 180_000);
+  }
 
   afterAll(async () => {
     await server?.close();
     await proxy?.close();
     await fakes?.close();
-    await core()
-      .deleteNode({ name: NODE })
-      .catch(() => undefined);
+    for (const name of [NODE, CUT_NODE]) {
+      await core()
+        .deleteNode({ name })
+        .catch(() => undefined);
+    }
   });
 
   it("says the drain is still running, invites no second click, and posts its result when it ends", async () => {
@@ -160,5 +171,51 @@ describe("the executor's answer outlasting the bot's timeout", () => {
     expect(slack.messages.filter((m) => m.ephemeralTo === BOB).map((m) => m.text)).not.toContainEqual(
       expect.stringMatching(/click again in a minute|nothing was decided/),
     );
+  });
+
+  it("says the outcome follows when the connection to the executor drops mid-drain, and never invites a second click", async () => {
+    const { slack, store } = fakes;
+    // The bot reaches the executor through a connection the test cuts (the executor's pod going away).
+    const link = await startDelayProxy(new URL(server!.url), 0);
+    client = createExecutorClient({
+      url: link.url.replace("https://", "http://"),
+      key: keys.executorCaller!,
+      timeoutMs: 120_000,
+    });
+    const sent = await slack.mention({ user: ALICE, text: `drain ${CUT_NODE}`, channel: CHANNEL });
+    const card = await eventually("the approval card", async () =>
+      slack
+        .thread(CHANNEL, sent.ts)
+        .find((m) => !m.ephemeralTo && JSON.stringify(m.blocks ?? []).includes(APPROVE_ACTION_ID)),
+    );
+    const actionId = /(act_[A-Za-z0-9_-]{20,})/.exec(JSON.stringify(card.blocks))![1]!;
+    const before = slack.messages.filter((m) => m.ephemeralTo === BOB).length;
+    await slack.click({ user: BOB, message: card, actionId: APPROVE_ACTION_ID });
+    await eventually("the drain running", async () => (await store.get(actionId))?.state === "executing");
+    await link.close();
+    const told = await eventually("the approver told", async () =>
+      slack.messages
+        .filter((m) => m.ephemeralTo === BOB)
+        .slice(before)
+        .at(-1),
+    );
+    expect(told.text).toMatch(
+      /^Your approval was taken and the action is still running, but I lost the executor's answer \(the connection to the executor at .* failed \(.*\)\)\. Its result will be posted in the thread when it ends; please don't click again\.$/,
+    );
+    const result = await eventually(
+      "the drain's result in the thread",
+      async () =>
+        slack
+          .thread(CHANNEL, sent.ts)
+          .find((m) => !m.ephemeralTo && (m.text ?? "").includes(`Node ${CUT_NODE} cordoned and drained`)),
+      { timeoutMs: 60_000 },
+    );
+    expect(result.text).toContain("evicted 3 pod(s)");
+    expect(
+      slack.messages
+        .filter((m) => m.ephemeralTo === BOB)
+        .slice(before)
+        .map((m) => m.text),
+    ).not.toContainEqual(expect.stringMatching(/click again in a minute|nothing was decided/));
   });
 });
