@@ -294,7 +294,10 @@ export function createApprovalExecutor(deps: ApprovalExecutorDeps): ApprovalExec
         );
       }
       // What was never shown whole was never approved: refuse before any credential exists.
-      if (!viewFitsSlack(approvalViewOf(action))) {
+      const view = approvalViewOf(action);
+      if (view.unapprovable)
+        throw new ActionFailed("INPUT_INVALID", `${view.unapprovable} Nothing was done.`);
+      if (!viewFitsSlack(view)) {
         throw new ActionFailed(
           "INPUT_INVALID",
           `The stored ${action.tool} change is longer than Slack can show whole, so nobody saw all of it; nothing was done.`,
@@ -362,11 +365,20 @@ export function createApprovalExecutor(deps: ApprovalExecutorDeps): ApprovalExec
           },
         },
       );
-      outcome = {
-        state: "succeeded",
-        message: `${used.value.message}${writtenAsApproved(written, action.effect)}`,
-        kubeStatus: used.value.kubeStatus,
-      };
+      const differs = writtenDiffers(written, action.effect);
+      if (differs) {
+        // Written, but not as approved (a webhook that acts only on real writes, a racing
+        // create): the run is not a success, and it is an anomaly for the audit trail.
+        const message = `${used.value.message} But the API server's answer to the write differs from the approved result (${differs}): the object is not what was approved; check it.`;
+        deps.audit.record({ kind: "anomaly", actionId: action.id, rule: "result-differs", message });
+        outcome = { state: "failed", message, kubeStatus: used.value.kubeStatus };
+      } else {
+        outcome = {
+          state: "succeeded",
+          message: `${used.value.message}${written ? " The API server's answer to the write is the approved result." : ""}`,
+          kubeStatus: used.value.kubeStatus,
+        };
+      }
     } catch (error) {
       outcome =
         error instanceof ActionTimedOut
@@ -617,14 +629,13 @@ export function createApprovalExecutor(deps: ApprovalExecutorDeps): ApprovalExec
   };
 }
 
-/** What the API server answered to the write, against the approved result: said in the outcome. */
-function writtenAsApproved(written: WriteAnswer | undefined, effect: Effect | undefined): string {
-  if (!written || !effect) return "";
-  if (resultDigest(written.object) === effect.digest) {
-    return " The API server's answer to the write is the approved result.";
-  }
+/** Where the API server's answer to the write differs from the approved result; undefined: it does not. */
+function writtenDiffers(written: WriteAnswer | undefined, effect: Effect | undefined): string | undefined {
+  if (!written || !effect) return undefined;
+  if (resultDigest(written.object, { created: effect.live === undefined }) === effect.digest)
+    return undefined;
   const differs = diffObjects(effect.result, normaliseObject(written.object)).map((change) => change.path);
-  return ` The API server's answer to the write differs from the approved result (${differs.slice(0, 5).join(", ")}${differs.length > 5 ? ", …" : ""}): check the object.`;
+  return `${differs.slice(0, 5).join(", ")}${differs.length > 5 ? ", …" : ""}`;
 }
 
 /** What outlives an action whose lease could not be revoked, and until when: the true bound. */

@@ -1,7 +1,7 @@
 import type { types } from "@slack/bolt";
 import { describeTarget, type ApprovalView } from "../../core/actions/action-type.ts";
 import { shortDigest } from "../../core/actions/digest.ts";
-import { fullViewLines, VIEW_LIMITS, viewFitsSlack } from "../../core/actions/view.ts";
+import { fullViewLines, unapprovableReason, VIEW_LIMITS } from "../../core/actions/view.ts";
 import type { DecisionResult, PendingAction } from "../../core/actions/schema.ts";
 import type { Identity } from "../../core/identity.ts";
 import { escapeApprovalLine, sanitizeForSlack, sanitizePlain } from "../sanitize.ts";
@@ -264,8 +264,9 @@ export function approvalCardBlocks(
 ): KnownBlock[] {
   const changes = changeBlocks(view);
   const high = action.risk.level === "high";
-  // A change Slack cannot show whole has no Approve button (and the executor would refuse it).
-  const showable = viewFitsSlack(view);
+  // A change Slack cannot show whole, or never answered by the API server, has no Approve
+  // button (and the executor would refuse it).
+  const unapprovable = unapprovableReason(view);
   const confirmText = [
     high ? "High risk. " : "",
     changes.truncated
@@ -302,11 +303,14 @@ export function approvalCardBlocks(
         text: `${options.approverMention ?? "An approver"}: please review. The requester cannot approve their own request.`,
       },
     },
+    ...(unapprovable
+      ? [{ type: "section" as const, text: { type: "mrkdwn" as const, text: `:no_entry: ${unapprovable}` } }]
+      : []),
     {
       type: "actions",
       block_id: "deputy_decision",
       elements: [
-        ...(showable ? [approveButton(action, high, changes, confirmText)] : []),
+        ...(unapprovable ? [] : [approveButton(action, high, changes, confirmText)]),
         {
           type: "button",
           action_id: REJECT_ACTION_ID,

@@ -120,6 +120,8 @@ export interface ApprovalView {
   changes: string[];
   /** Context: pods affected, strategy, what is left alone. */
   notes: string[];
+  /** Why this cannot be approved, when it cannot (no Approve button; the executor refuses too). */
+  unapprovable?: string;
 }
 
 /**

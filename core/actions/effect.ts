@@ -38,7 +38,7 @@ export const BOOKKEEPING = {
     "deletionTimestamp",
     "deletionGracePeriodSeconds",
   ],
-  /** Annotations a controller maintains on its own. */
+  /** Annotations the deployment controller maintains on a Deployment on its own. */
   annotations: ["deployment.kubernetes.io/revision"],
 } as const;
 
@@ -50,7 +50,7 @@ export function normaliseObject(object: unknown): Json {
   const out = without(structuredClone(object), BOOKKEEPING.top);
   if (isObject(out.metadata)) {
     const meta = without(out.metadata, BOOKKEEPING.metadata);
-    if (isObject(meta.annotations)) {
+    if (isObject(meta.annotations) && out.kind === "Deployment") {
       const annotations = without(meta.annotations, BOOKKEEPING.annotations);
       if (Object.keys(annotations).length > 0) meta.annotations = annotations;
       else delete meta.annotations;
@@ -61,15 +61,18 @@ export function normaliseObject(object: unknown): Json {
 }
 
 /**
- * Values the API server allocates anew on every dry run of a create: a
+ * Values the API server allocates anew on every dry run of a create (and
+ * only then: an update keeps them, and they are compared): a
  * Service's cluster IPs and node ports, and anything derived from the new
  * object's own uid (a Job's generated selector labels). They are shown, but
  * the comparison of two answers leaves them out, or no create could ever be
  * repeated as the same answer.
  */
-function comparable(object: unknown): Json {
+function comparable(object: unknown, created: boolean): Json {
   const uid = isObject(object) && isObject(object.metadata) ? object.metadata.uid : undefined;
   const out = normaliseObject(object);
+  // An update keeps what was allocated when the object was created: then it is compared too.
+  if (!created) return out;
   const spec = out.spec;
   if (out.kind === "Service" && isObject(spec)) {
     delete spec.clusterIP;
@@ -93,11 +96,14 @@ function comparable(object: unknown): Json {
   return replaceUid(out) as Json;
 }
 
-/** sha256 over the normalised result: what the approval binds the run to. */
-export function resultDigest(result: unknown): string {
+/**
+ * sha256 over the normalised result: what the approval binds the run to.
+ * `created`: the request creates the object (allocated values left out).
+ */
+export function resultDigest(result: unknown, options: { created: boolean }): string {
   return createHash("sha256")
     .update("deputy-result-v1\n")
-    .update(canonicalJson(comparable(result)))
+    .update(canonicalJson(comparable(result, options.created)))
     .digest("hex");
 }
 
@@ -165,6 +171,14 @@ function keyOf(list: readonly unknown[], field: string): string | undefined {
 }
 
 const PLAIN_KEY = /^[A-Za-z_][A-Za-z0-9_-]*$/;
+/** A list element's key value that needs no quotes: no bracket, quote, space or `=` can be read into it. */
+const PLAIN_KEY_VALUE = /^[A-Za-z0-9_./:-]+$/;
+
+/** "name=app", or `name="odd ] name"` when the value could be misread. */
+function keyed(key: string, value: unknown): string {
+  const text = String(value);
+  return `${key}=${PLAIN_KEY_VALUE.test(text) ? text : JSON.stringify(text)}`;
+}
 
 function child(path: string, key: string): string {
   const segment = PLAIN_KEY.test(key) ? key : JSON.stringify(key);
@@ -181,7 +195,7 @@ function leaves(value: unknown, path: string, out: [string, unknown][], field = 
   if (Array.isArray(value) && value.length > 0) {
     const key = keyOf(value, field);
     value.forEach((item, index) =>
-      leaves(item, `${path}[${key ? `${key}=${String((item as Json)[key])}` : index}]`, out),
+      leaves(item, `${path}[${key ? keyed(key, (item as Json)[key]) : index}]`, out),
     );
     return;
   }
@@ -229,15 +243,21 @@ export function diffObjects(before: unknown, after: unknown): FieldChange[] {
         const old = new Map(have.map((item) => [id(item), item] as const));
         const next = new Map(want.map((item) => [id(item), item] as const));
         for (const [name, item] of next) {
-          const at = `${path}[${key}=${name}]`;
+          const at = `${path}[${keyed(key, name)}]`;
           if (old.has(name)) walk(old.get(name), item, at, "");
           else added(item, at, "");
         }
-        for (const [name, item] of old) if (!next.has(name)) removed(item, `${path}[${key}=${name}]`, "");
-        const kept = [...old.keys()].filter((name) => next.has(name));
-        const keptAfter = [...next.keys()].filter((name) => old.has(name));
-        if (kept.join("\u0000") !== keptAfter.join("\u0000")) {
-          changes.push({ path: `${path} (order)`, change: "changed", before: kept, after: keptAfter });
+        for (const [name, item] of old)
+          if (!next.has(name)) removed(item, `${path}[${keyed(key, name)}]`, "");
+        // Order decides meaning in some lists (env: $(VAR) refers to earlier entries only), so
+        // the whole order is shown when entries kept swap places or new ones go anywhere but last.
+        const before = [...old.keys()];
+        const after = [...next.keys()];
+        const kept = after.filter((name) => old.has(name));
+        const keptOrderSame = kept.join("\u0000") === before.filter((name) => next.has(name)).join("\u0000");
+        const addedLast = after.slice(kept.length).every((name) => !old.has(name));
+        if (!keptOrderSame || (!addedLast && kept.length > 0)) {
+          changes.push({ path: `${path} (order)`, change: "changed", before, after });
         }
         return;
       }
@@ -274,7 +294,8 @@ export function diffObjects(before: unknown, after: unknown): FieldChange[] {
 export function showValue(value: unknown): string {
   if (value === undefined) return "(absent)";
   return JSON.stringify(value).replace(
-    /[\p{Cc}\p{Cf}\p{Zl}\p{Zp}\u00a0\u2000-\u200a\u205f\u3000]/gu,
+    // Backticks too: Slack's code block would otherwise have to change them to be shown at all.
+    /[\p{Cc}\p{Cf}\p{Zl}\p{Zp}\u00a0\u2000-\u200a\u205f\u3000`]/gu,
     (char) => `\\u${char.charCodeAt(0).toString(16).padStart(4, "0")}`,
   );
 }
@@ -296,8 +317,8 @@ export function changeLine(change: FieldChange): string {
  * env entry's value is under its variable's name, a map entry under its key.
  */
 function leafKey(path: string): string {
-  const env = /(?:^|\.)env\[name=([^\]]+)\]\.value$/.exec(path);
-  if (env) return env[1]!;
+  const env = /(?:^|\.)env\[name=("(?:[^"\\]|\\.)*"|[^\]"]+)\]\.value$/.exec(path);
+  if (env) return env[1]!.startsWith('"') ? (JSON.parse(env[1]!) as string) : env[1]!;
   const last = /(?:\.([A-Za-z_][A-Za-z0-9_-]*)|\["((?:[^"\\]|\\.)*)"\])$/.exec(path);
   if (last?.[1] !== undefined) return last[1];
   return last?.[2] !== undefined ? (JSON.parse(`"${last[2]}"`) as string) : "";

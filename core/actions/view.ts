@@ -29,11 +29,17 @@ export function approvalViewOf(
     );
   }
   const view = type.view(args.data, evidence.data, action.target);
-  if (type.request && !action.effect) {
+  if (!type.request && action.effect) {
     throw new DeputyError(
       "INPUT_INVALID",
-      `The stored ${action.tool} action has no dry-run result from the API server; it cannot be shown or run. Propose it again.`,
+      `The stored ${action.tool} action carries a result its type never asks the API server for; it cannot be shown or run.`,
     );
+  }
+  if (type.request && !action.effect) {
+    // Stored before results were previewed (or by something else): shown, never runnable.
+    const reason =
+      "This action was stored without the API server's answer to it, so its real effect was never shown: it cannot be approved or run. Propose it again.";
+    return { ...view, security: [reason, ...view.security], unapprovable: reason };
   }
   return action.effect ? effectView(view, action.effect) : view;
 }
@@ -121,6 +127,15 @@ export function sectionsNeeded(lines: readonly string[], limit: number = VIEW_LI
 /** Whether Slack can show the whole view (card plus its modal): otherwise it cannot be approved. */
 export function viewFitsSlack(view: ApprovalView): boolean {
   return sectionsNeeded(fullViewLines(view)) <= VIEW_LIMITS.modalSections;
+}
+
+/** Why a view cannot be approved (no Approve button, the executor refuses), or undefined. */
+export function unapprovableReason(view: ApprovalView): string | undefined {
+  if (view.unapprovable) return view.unapprovable;
+  if (!viewFitsSlack(view)) {
+    return "This change is too long for Slack to show whole, so it cannot be approved here: the executor refuses to run a change nobody could read whole. Propose it through Git instead.";
+  }
+  return undefined;
 }
 
 /** The view as plain lines, security first: for the model's tool result and the full-text view. */

@@ -135,7 +135,7 @@ describe("apply_manifest of every allowed kind, end to end", () => {
         object: { kind: "ConfigMap", namespace: NS, name },
         result,
         warnings: [],
-        digest: resultDigest(result),
+        digest: resultDigest(result, { created: true }),
       },
       risk: { level: "normal", flags: [] },
       requester: alice,
@@ -180,7 +180,7 @@ describe("apply_manifest of every allowed kind, end to end", () => {
       );
       // What exists is the approved answer (values the API server allocates anew, such as a
       // Service's cluster IP or a Job's uid-derived selector, aside).
-      expect(resultDigest(created)).toBe(stored.effect!.digest);
+      expect(resultDigest(created, { created: true })).toBe(stored.effect!.digest);
       expect(result.message).toContain("The API server's answer to the write is the approved result.");
     });
   }

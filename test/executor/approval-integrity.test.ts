@@ -1,4 +1,5 @@
 import { randomBytes } from "node:crypto";
+import { resultDigest, type Effect } from "../../core/actions/effect.ts";
 import { AppsV1Api, BatchV1Api, CoreV1Api } from "@kubernetes/client-node";
 import type { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -174,7 +175,8 @@ describe("approval integrity: the approver sees exactly what runs, and the click
               image: "busybox:1.36",
               env,
               envFrom: [{ secretRef: { name: "payment-gateway" } }],
-              command: ["sh", "-c", "echo FIELD-PAST-THE-CUT"],
+              // The API server answers a container's fields in its own order: this one comes after env.
+              terminationMessagePath: "/dev/FIELD-PAST-THE-CUT",
             },
           ],
         }),
@@ -276,9 +278,14 @@ describe("approval integrity: the approver sees exactly what runs, and the click
     // Re-proposed with a valid MAC (as the MCP server would sign it): the old card's digest no longer matches.
     const key = `${prefix}action:${ref.id}`;
     const doc = JSON.parse((await redis.hget(key, "doc"))!) as Record<string, unknown>;
+    // A real re-proposal carries the API server's answer for 7 replicas too.
+    const effect = structuredClone(doc.effect) as Effect;
+    (effect.result.spec as { replicas: number }).replicas = 7;
+    effect.digest = resultDigest(effect.result, { created: false });
     const reproposed: Record<string, unknown> = {
       ...doc,
       arguments: { namespace: NS, name: "swap", replicas: 7 },
+      effect,
     };
     reproposed.digest = actionDigest(reproposed as never);
     await redis.hset(key, {

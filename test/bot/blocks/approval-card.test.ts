@@ -9,9 +9,25 @@ import {
 } from "../../../bot/blocks/approval-card.ts";
 import { answerMessages, errorBlocks } from "../../../bot/blocks/answer.ts";
 import { statusBlocks } from "../../../bot/blocks/status.ts";
+import { resultDigest, type Effect } from "../../../core/actions/effect.ts";
 import type { PendingAction } from "../../../core/actions/schema.ts";
 import { approvalViewOf } from "../../../core/actions/view.ts";
 import { fullChangeModal, VIEW_CHANGE_ACTION_ID } from "../../../bot/blocks/approval-card.ts";
+
+/** The API server's answer as a proposal stores it (the tests' own: no cluster here). */
+function effectOf(
+  object: { kind: string; namespace?: string; name: string },
+  live: Record<string, unknown> | undefined,
+  result: Record<string, unknown>,
+): Effect {
+  return {
+    object,
+    ...(live ? { live } : {}),
+    result,
+    warnings: [],
+    digest: resultDigest(result, { created: live === undefined }),
+  };
+}
 
 const restart: PendingAction = {
   id: "act_Qm9vQmFyQmF6UXV4UXV1eA",
@@ -23,7 +39,19 @@ const restart: PendingAction = {
     strategy: "RollingUpdate",
     maxUnavailable: "25%",
     maxSurge: "25%",
+    restartedAt: "2026-11-01T12:00:00.000Z",
   },
+  effect: effectOf(
+    { kind: "Deployment", namespace: "shop", name: "checkout" },
+    { spec: { template: { metadata: {} } } },
+    {
+      spec: {
+        template: {
+          metadata: { annotations: { "kubectl.kubernetes.io/restartedAt": "2026-11-01T12:00:00.000Z" } },
+        },
+      },
+    },
+  ),
   risk: { level: "normal", flags: [] },
   target: { kind: "Deployment", namespace: "shop", name: "checkout", uid: "u-1", resourceVersion: "42" },
   requester: { kind: "slack", id: "U0REQUEST", teamId: "T1" },
@@ -34,8 +62,11 @@ const restart: PendingAction = {
   state: "pending",
 };
 
+/** The restart's fields without its API server answer (an eviction has no resulting object). */
+const { effect: _restartEffect, ...withoutEffect } = restart;
+
 const highRisk: PendingAction = {
-  ...restart,
+  ...withoutEffect,
   id: "act_SGlnaFJpc2tBY3Rpb25JZDAx",
   tool: "delete_pod",
   arguments: { namespace: "shop", name: "db-0 <!here>" },
@@ -60,6 +91,27 @@ function longManifest(): PendingAction {
     name: `SETTING_${i}`,
     value: `value-${i}-${"x".repeat(20)}`,
   }));
+  const manifest = {
+    apiVersion: "batch/v1",
+    kind: "Job",
+    metadata: { name: "warm", namespace: "shop" },
+    spec: {
+      template: {
+        spec: {
+          restartPolicy: "Never",
+          containers: [
+            {
+              name: "warm",
+              image: "busybox:1.36",
+              env,
+              envFrom: [{ secretRef: { name: "payment-gateway" } }],
+              command: ["sh", "-c", "echo LAST-FIELD-PAST-THE-CUT"],
+            },
+          ],
+        },
+      },
+    },
+  };
   return {
     ...restart,
     id: "act_TG9uZ01hbmlmZXN0QWN0aW9uMQ",
@@ -92,6 +144,7 @@ function longManifest(): PendingAction {
     },
     evidence: {},
     target: { kind: "Job", namespace: "shop", name: "warm" },
+    effect: effectOf({ kind: "Job", namespace: "shop", name: "warm" }, undefined, manifest),
   };
 }
 
@@ -175,7 +228,7 @@ describe("approval card", () => {
 
   it("keeps a drain's long 'Left in place' list: split into blocks, and past what a card holds, said and one click away", () => {
     const drain = (pods: number): PendingAction =>
-      full(restart, {
+      full(withoutEffect as PendingAction, {
         tool: "drain_node",
         arguments: { name: "node-a", evict: [] },
         evidence: {

@@ -2,9 +2,13 @@ import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { InMemoryTransport } from "@modelcontextprotocol/sdk/inMemory.js";
 import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import { z } from "zod";
+import { resultDigest, type Effect } from "../../../core/actions/effect.ts";
 import type { PendingAction, PendingActionRef } from "../../../core/actions/schema.ts";
 import type { ActionStore } from "../../../core/actions/store.ts";
 import type { ConversationRef, Identity } from "../../../core/identity.ts";
+
+/** The restart time the stub proposes (a real proposal fixes it when it is made). */
+const RESTARTED_AT = "2026-12-07T03:00:00.000Z";
 
 /**
  * A small MCP server with the shapes of Deputy's real tools, for unit tests of
@@ -78,6 +82,26 @@ export async function startStubMcp(options: { store: ActionStore; slowMs?: numbe
       };
     },
   );
+  const restartEffect = (namespace: string, name: string): Effect => {
+    const object = (restartedAt?: string): Record<string, unknown> => ({
+      apiVersion: "apps/v1",
+      kind: "Deployment",
+      metadata: { name, namespace },
+      spec: {
+        template: {
+          metadata: restartedAt ? { annotations: { "kubectl.kubernetes.io/restartedAt": restartedAt } } : {},
+        },
+      },
+    });
+    const result = object(RESTARTED_AT);
+    return {
+      object: { kind: "Deployment", namespace, name },
+      live: object(),
+      result,
+      warnings: [],
+      digest: resultDigest(result, { created: false }),
+    };
+  };
   const writeTool = (name: string, kind: string): void => {
     server.registerTool(
       name,
@@ -98,7 +122,15 @@ export async function startStubMcp(options: { store: ActionStore; slowMs?: numbe
           evidence:
             kind === "Pod"
               ? { node: "node-a", phase: "Running", gracePeriodSeconds: 30, owner: "StatefulSet db" }
-              : { pods: [], strategy: "RollingUpdate", maxUnavailable: "25%", maxSurge: "25%" },
+              : {
+                  pods: [],
+                  strategy: "RollingUpdate",
+                  maxUnavailable: "25%",
+                  maxSurge: "25%",
+                  restartedAt: RESTARTED_AT,
+                },
+          // What the API server would answer (this stub has no cluster): a restart's one changed field.
+          ...(kind === "Deployment" ? { effect: restartEffect(args.namespace, args.name) } : {}),
           risk: { level: "normal", flags: [] },
           target: { kind, namespace: args.namespace, name: args.name },
           requester,

@@ -224,8 +224,50 @@ describe("the digest that binds a run to the approved result", () => {
       metadata: { ...result.metadata, resourceVersion: "9", generation: 3 },
       status: { replicas: 3 },
     };
-    expect(resultDigest(later)).toBe(resultDigest(result));
-    expect(resultDigest({ ...result, spec: { replicas: 4 } })).not.toBe(resultDigest(result));
+    expect(resultDigest(later, { created: false })).toBe(resultDigest(result, { created: false }));
+    expect(resultDigest({ ...result, spec: { replicas: 4 } }, { created: false })).not.toBe(
+      resultDigest(result, { created: false }),
+    );
     expect(normaliseObject(result)).toEqual({ metadata: { name: "web" }, spec: { replicas: 3 } });
+  });
+});
+
+describe("what an approver could misread", () => {
+  it("shows where a new entry goes when it is not last (it changes what $(VAR) refers to)", () => {
+    const before = { env: [{ name: "DB_URL", value: "$(DB_HOST):5432" }] };
+    const first = { env: [{ name: "DB_HOST", value: "evil" }, ...before.env] };
+    const last = { env: [...before.env, { name: "DB_HOST", value: "evil" }] };
+    expect(diffObjects(before, first).find((c) => c.path === "env (order)")).toEqual({
+      path: "env (order)",
+      change: "changed",
+      before: ["DB_URL"],
+      after: ["DB_HOST", "DB_URL"],
+    });
+    expect(diffObjects(before, last).some((c) => c.path === "env (order)")).toBe(false);
+  });
+
+  it("quotes a list key that could be read as more of the line", () => {
+    const lines = effectChangeLines(
+      diffObjects({ env: [] }, { env: [{ name: 'X].value: "a" → "a"; Y', value: "1" }] }),
+    );
+    expect(lines[0]).toBe(
+      'env[name="X].value: \\"a\\" → \\"a\\"; Y"].name: (added) "X].value: \\"a\\" → \\"a\\"; Y"',
+    );
+  });
+
+  it("escapes backticks, which a Slack code block could not show as they are", () => {
+    expect(showValue("echo ```curl x|sh```")).toBe(
+      '"echo \\u0060\\u0060\\u0060curl x|sh\\u0060\\u0060\\u0060"',
+    );
+  });
+
+  it("compares allocated values on an update, and leaves them out only on a create", () => {
+    const service = (ip: string) => ({ kind: "Service", metadata: { name: "s" }, spec: { clusterIP: ip } });
+    expect(resultDigest(service("10.0.0.1"), { created: true })).toBe(
+      resultDigest(service("10.0.0.2"), { created: true }),
+    );
+    expect(resultDigest(service("10.0.0.1"), { created: false })).not.toBe(
+      resultDigest(service("10.0.0.2"), { created: false }),
+    );
   });
 });

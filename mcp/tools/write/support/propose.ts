@@ -15,6 +15,7 @@ import {
   secretLiteralsIn,
   type Effect,
 } from "../../../../core/actions/effect.ts";
+import { isPreconditionFailure, withResourceVersion } from "../../../../core/actions/bound-write.ts";
 import type { ObjectChange } from "../../../../core/actions/object-risk.ts";
 import { fenceUntrusted } from "../../../../core/fence.ts";
 import { isKubeApiError } from "../../../../core/kube/errors.ts";
@@ -326,31 +327,41 @@ async function previewEffect(
   const what = describeTarget(request.object);
   const unavailable = await previewUnavailable(context, tool);
   if (unavailable || !deps.preview) return { refusal: unavailable ?? toolError("no preview identity") };
-  let answer: { object: unknown; warnings: string[] };
-  try {
-    answer = await deps.preview.dryRun(
-      {
-        method: request.method,
-        path: request.path,
-        body: request.body,
-        contentType: PATCH_CONTENT_TYPES[request.patchType],
-        query: request.query,
-      },
-      signal,
-    );
-  } catch (error) {
-    if (!isKubeApiError(error)) throw error;
-    return {
-      refusal: refuse(
-        context,
-        tool,
-        "dry-run-refused",
-        `The API server refused a dry run of this change to ${what} (${error.status}${error.reason ? ` ${error.reason}` : ""}); nothing was stored. Its reason, as the cluster gave it:\n${fenceUntrusted("api-server dry-run answer", error.message)}`,
-      ),
-    };
+  // On the version that was read, so the diff is against exactly that object. A controller
+  // updating status in between moves the version: read again and ask again, a few times.
+  let answer: { object: unknown; warnings: string[] } | undefined;
+  let seen = live;
+  for (let round = 1; answer === undefined; round++) {
+    try {
+      const guarded = withResourceVersion(request, seen?.metadata?.resourceVersion);
+      answer = await deps.preview.dryRun(
+        {
+          method: guarded.method,
+          path: guarded.path,
+          body: guarded.body,
+          contentType: PATCH_CONTENT_TYPES[request.patchType],
+          query: request.query,
+        },
+        signal,
+      );
+    } catch (error) {
+      if (!isKubeApiError(error)) throw error;
+      if (seen && round < 4 && isPreconditionFailure(request, error)) {
+        seen = await deps.kube.get<KubeObject>(request.path, undefined, signal);
+        continue;
+      }
+      return {
+        refusal: refuse(
+          context,
+          tool,
+          "dry-run-refused",
+          `The API server refused a dry run of this change to ${what} (${error.status}${error.reason ? ` ${error.reason}` : ""}); nothing was stored. Its reason, as the cluster gave it:\n${fenceUntrusted("api-server dry-run answer", error.message)}`,
+        ),
+      };
+    }
   }
   const result = normaliseObject(answer.object);
-  const before = live ? normaliseObject(live) : undefined;
+  const before = seen ? normaliseObject(seen) : undefined;
   const changes = diffObjects(before, result);
   if (changes.length === 0) {
     return {
@@ -379,7 +390,7 @@ async function previewEffect(
       ...(before ? { live: before } : {}),
       result,
       warnings: answer.warnings,
-      digest: resultDigest(answer.object),
+      digest: resultDigest(answer.object, { created: !live }),
     },
   };
 }

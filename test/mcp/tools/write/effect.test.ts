@@ -1,12 +1,13 @@
 import { randomBytes } from "node:crypto";
-import { AppsV1Api, CoreV1Api, PatchStrategy, setHeaderOptions } from "@kubernetes/client-node";
+import { ApiException, AppsV1Api, CoreV1Api, PatchStrategy, setHeaderOptions } from "@kubernetes/client-node";
 import type { Redis } from "ioredis";
+import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { stringify } from "yaml";
 import { createActionStore, type ActionStore } from "../../../../core/actions/store.ts";
-import { resultDigest } from "../../../../core/actions/effect.ts";
+import { normaliseObject, resultDigest } from "../../../../core/actions/effect.ts";
 import { approvalViewOf, viewLines } from "../../../../core/actions/view.ts";
-import { adminKubeConfig } from "../../../helpers/testenv.ts";
+import { adminKubeConfig, eventually } from "../../../helpers/testenv.ts";
 import { alice, connectRedis, dropPrefix, testPrefix, testSigner } from "../../../executor/support.ts";
 import { ensure, prepareNamespaces } from "../../../executor/write-env.ts";
 import { startHarness, storedProposal, type Harness } from "../../harness.ts";
@@ -125,7 +126,7 @@ describe("the approval shows the API server's answer, never Deputy's rendering o
     );
     // The live container is untouched: no line edits it.
     expect(lines).not.toMatch(/containers\[name=app\]/);
-    expect(proposal.effect?.digest).toBe(resultDigest(proposal.effect?.result));
+    expect(proposal.effect?.digest).toBe(resultDigest(proposal.effect?.result, { created: false }));
   });
 
   it("shows a command hidden behind tabs in full, and refuses a literal credential without repeating it", async () => {
@@ -227,6 +228,140 @@ describe("the approval shows the API server's answer, never Deputy's rendering o
     ]) {
       expect(lines).toContain(removed);
     }
+  });
+
+  it("a rollback to a revision without the hardening names each removed field and is high risk", async () => {
+    const name = `rollback-${RUN}`;
+    const plain = deployment(name, { containers: [{ name: "app", image: "app:1" }] });
+    await ensure(adminKubeConfig(), plain as never);
+    const revisions = async (): Promise<number> =>
+      (
+        await adminKubeConfig()
+          .makeApiClient(AppsV1Api)
+          .listNamespacedReplicaSet({ namespace: NS, labelSelector: `app=${name}` })
+      ).items.length;
+    await eventually("revision 1", async () => (await revisions()) === 1);
+    // Revision 2 is the hardened one, live now.
+    await apps().replaceNamespacedDeployment({
+      name,
+      namespace: NS,
+      body: deployment(name, {
+        automountServiceAccountToken: false,
+        securityContext: { runAsNonRoot: true, seccompProfile: { type: "RuntimeDefault" } },
+        containers: [
+          {
+            name: "app",
+            image: "app:2",
+            securityContext: { readOnlyRootFilesystem: true, allowPrivilegeEscalation: false },
+            resources: { limits: { memory: "128Mi" } },
+          },
+        ],
+      }) as never,
+    });
+    await eventually("revision 2", async () => (await revisions()) === 2);
+    const reply = await harness.call("rollback_deployment", { namespace: NS, name }, meta);
+    expect(reply.isError, reply.text).toBe(false);
+    const proposal = await storedProposal(store, reply);
+    const lines = proposal.preview.join("\n");
+    for (const removed of [
+      'spec.template.spec.containers[name=app].image: "app:2" → "app:1"',
+      "spec.template.spec.automountServiceAccountToken: false → (removed)",
+      "spec.template.spec.securityContext.runAsNonRoot: true → (removed)",
+      "spec.template.spec.containers[name=app].securityContext.readOnlyRootFilesystem: true → (removed)",
+      "spec.template.spec.containers[name=app].securityContext.allowPrivilegeEscalation: false → (removed)",
+      'spec.template.spec.containers[name=app].resources.limits.memory: "128Mi" → (removed)',
+    ]) {
+      expect(lines).toContain(removed);
+    }
+    expect(proposal.risk.level).toBe("high");
+    expect(proposal.risk.flags.map((flag) => flag.rule)).toContain("hardening-removed");
+  });
+
+  it("for generated partial manifests: every new value of the API server's answer is on the card, and host access in it is refused", async () => {
+    const name = `prop-${RUN}`;
+    // Applied by Deputy before (its field manager owns the fields), so generated manifests change
+    // and prune them rather than conflict.
+    await apps().patchNamespacedDeployment(
+      {
+        name,
+        namespace: NS,
+        fieldManager: "deputy",
+        force: true,
+        body: deployment(name, {
+          containers: [{ name: "app", image: "app:1", env: [{ name: "A", value: "1" }] }],
+          volumes: [{ name: "scratch", emptyDir: {} }],
+        }),
+      },
+      setHeaderOptions("Content-Type", PatchStrategy.ServerSideApply),
+    );
+    const strings = (value: unknown): string[] => {
+      if (typeof value === "string") return [value];
+      if (Array.isArray(value)) return value.flatMap(strings);
+      if (value !== null && typeof value === "object") return Object.values(value).flatMap(strings);
+      return [];
+    };
+    const container = fc.record({
+      name: fc.constantFrom("app", "side", "debug"),
+      image: fc.constantFrom("app:2", "side:1", "busybox:1"),
+      args: fc.array(fc.stringMatching(/^[a-z0-9=-]{1,12}$/), { maxLength: 3 }),
+      mount: fc.boolean(),
+    });
+    const generated = fc.record({
+      containers: fc.uniqueArray(container, { selector: (c) => c.name, minLength: 1, maxLength: 2 }),
+      hostVolume: fc.boolean(),
+      replicas: fc.option(fc.integer({ min: 1, max: 3 }), { nil: undefined }),
+    });
+    await fc.assert(
+      fc.asyncProperty(generated, async (g) => {
+        const manifest = deployment(name, {
+          containers: g.containers.map((c) => ({
+            name: c.name,
+            image: c.image,
+            args: c.args,
+            ...(c.mount && g.hostVolume ? { volumeMounts: [{ name: "host", mountPath: "/h" }] } : {}),
+          })),
+          ...(g.hostVolume ? { volumes: [{ name: "host", hostPath: { path: "/var/lib" } }] } : {}),
+        });
+        const spec = manifest.spec as Json;
+        if (g.replicas === undefined) delete spec.replicas;
+        else spec.replicas = g.replicas;
+        // The API server's answer, asked independently (same field manager as Deputy's apply).
+        let answered: unknown;
+        try {
+          answered = await apps().patchNamespacedDeployment(
+            { name, namespace: NS, body: manifest, fieldManager: "deputy", dryRun: "All" },
+            setHeaderOptions("Content-Type", PatchStrategy.ServerSideApply),
+          );
+        } catch (error) {
+          if (!(error instanceof ApiException) || error.code !== 409) throw error;
+          // A field another manager owns: the API server refuses, and so is the proposal.
+          const refused = await apply(manifest);
+          expect(refused.text).toMatch(
+            /^The API server refused a dry run of this change .* \(409 Conflict\)/,
+          );
+          return;
+        }
+        const independent = normaliseObject(JSON.parse(JSON.stringify(answered)));
+        const live = normaliseObject(
+          JSON.parse(JSON.stringify(await apps().readNamespacedDeployment({ name, namespace: NS }))),
+        );
+        const reply = await apply(manifest);
+        if (JSON.stringify(independent).includes('"hostPath"')) {
+          expect(reply.text).toMatch(/^Refused by rule host-access/);
+          return;
+        }
+        if (reply.isError) {
+          expect(reply.text).toMatch(/changes nothing/);
+          return;
+        }
+        const view = (await storedProposal(store, reply)).preview.join("\n");
+        const before = new Set(strings(live));
+        for (const value of strings(independent)) {
+          if (!before.has(value)) expect(view).toContain(JSON.stringify(value));
+        }
+      }),
+      { numRuns: 15 },
+    );
   });
 
   it("refuses a change whose whole view Slack could not show, pointing to Git", async () => {
