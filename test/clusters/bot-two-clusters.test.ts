@@ -38,7 +38,7 @@ import { capture, connectRedis, draft, dropPrefix, testPrefix, testSigner } from
 import { createClusterActionSigner } from "../../core/actions/digest.ts";
 import { prepareWriteEnv, type WriteEnv } from "../executor/write-env.ts";
 import { freshDeployment } from "../helpers/deployments.ts";
-import { adminKubeConfig, eventually, loadTestEnv, serviceAccountKubeConfig } from "../helpers/testenv.ts";
+import { adminKubeConfig, eventually, loadTestEnv } from "../helpers/testenv.ts";
 import { READER_ACCOUNT, READER_NAMESPACE, startHarness, type Harness } from "../mcp/harness.ts";
 import { startSecondCluster, type SecondCluster } from "./second-cluster.ts";
 
@@ -162,13 +162,8 @@ beforeAll(async () => {
   harnessUs = await startHarness({
     env: { ...mcpEnv, DEPUTY_CLUSTER_NAME: "prod-us" },
     actionKey: ACTION_KEYS["prod-us"],
-    // prod-us's own read identity, on prod-us's API server.
-    kubeConfig: await serviceAccountKubeConfig(
-      READER_NAMESPACE,
-      READER_ACCOUNT,
-      { clusterRole: "deputy-reader" },
-      second.env,
-    ),
+    // prod-us's own read identity on prod-us's API server, which may impersonate its preview account.
+    kubeConfig: await second.readerKubeConfig(READER_NAMESPACE, READER_ACCOUNT),
   });
   // The bot verifies each cluster's proposals with that cluster's key.
   store = createActionStore(redis, {

@@ -5,7 +5,8 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import type { KubeConfig } from "@kubernetes/client-node";
 import type { ClusterEndpoint } from "../../executor/kube-writer.ts";
-import { adminKubeConfig, loadTestEnv, type TestEnv } from "../helpers/testenv.ts";
+import { allowPreviewImpersonation, waitForUsablePreview } from "../helpers/preview.ts";
+import { adminKubeConfig, loadTestEnv, serviceAccountKubeConfig, type TestEnv } from "../helpers/testenv.ts";
 
 /**
  * A second local control plane and OpenBao beside the shared test
@@ -17,6 +18,14 @@ export interface SecondCluster {
   env: TestEnv;
   admin: KubeConfig;
   endpoint: ClusterEndpoint;
+  /**
+   * This cluster's read identity (`namespace/name` bound to deputy-reader),
+   * allowed to impersonate the dry-run-only preview account as the main
+   * cluster's is (test/mcp/harness.ts readerKubeConfig): the shipped preview
+   * objects applied with this cluster's admin kubeconfig, a RoleBinding to the
+   * shipped impersonator Role, and the self-check passing.
+   */
+  readerKubeConfig(namespace: string, name: string): Promise<KubeConfig>;
   stop(): Promise<void>;
 }
 
@@ -50,6 +59,17 @@ export async function startSecondCluster(): Promise<SecondCluster> {
       env,
       admin: adminKubeConfig(env),
       endpoint: { server: env.server, caPem: await readFile(env.caFile, "utf8") },
+      async readerKubeConfig(namespace, name) {
+        const kubeConfig = await serviceAccountKubeConfig(
+          namespace,
+          name,
+          { clusterRole: "deputy-reader" },
+          env,
+        );
+        await allowPreviewImpersonation(namespace, name, env);
+        await waitForUsablePreview(kubeConfig);
+        return kubeConfig;
+      },
       stop,
     };
   } catch (error) {

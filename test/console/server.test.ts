@@ -5,6 +5,7 @@ import { parseDirectCommand } from "../../bot/direct-commands.ts";
 import { parseConfig } from "../../core/config.ts";
 import type { Identity } from "../../core/identity.ts";
 import { createLogger } from "../../core/logger.ts";
+import { resultDigest, type Effect } from "../../core/actions/effect.ts";
 import type { DecisionResult, PendingAction } from "../../core/actions/schema.ts";
 import type { CallerContext } from "../../mcp/tool.ts";
 import { createEventHub, type ConsoleEvent, type EventHub } from "../../console/events.ts";
@@ -28,6 +29,29 @@ interface Recorded {
 }
 
 const DIGEST = "d".repeat(64);
+const RESTARTED_AT = "2026-01-01T00:00:00Z";
+const RESTART_ANNOTATION = "kubectl.kubernetes.io/restartedAt";
+
+/** The API server's dry-run answer the proposal was stored with (a restart: one annotation added). */
+function restartEffect(): Effect {
+  const live = {
+    apiVersion: "apps/v1",
+    kind: "Deployment",
+    metadata: { name: "checkout", namespace: "shop" },
+    spec: { replicas: 2, template: { metadata: { labels: { app: "checkout" } } } },
+  };
+  const result = structuredClone(live);
+  (result.spec.template.metadata as Record<string, unknown>).annotations = {
+    [RESTART_ANNOTATION]: RESTARTED_AT,
+  };
+  return {
+    object: { kind: "Deployment", namespace: "shop", name: "checkout" },
+    live,
+    result,
+    warnings: [],
+    digest: resultDigest(result, { created: false }),
+  };
+}
 
 /** The stored action the stand-in tool "created" (the session renders cards from the store). */
 function summary(requester: Identity): PendingAction {
@@ -41,7 +65,9 @@ function summary(requester: Identity): PendingAction {
       strategy: "RollingUpdate",
       maxUnavailable: "25%",
       maxSurge: "25%",
+      restartedAt: RESTARTED_AT,
     },
+    effect: restartEffect(),
     risk: { level: "normal", flags: [] },
     target: { kind: "Deployment", namespace: "shop", name: "checkout", uid: "u-1", resourceVersion: "7" },
     requester,
@@ -313,6 +339,10 @@ describe("console server", () => {
       requester: { id: "alice" },
       approvers: ["bob"],
     });
+    // The card shows the API server's dry-run answer against the live object, field by field.
+    expect(card?.type === "card" && card.card.preview).toContain(
+      `- spec.template.metadata.annotations["${RESTART_ANNOTATION}"]: (added) "${RESTARTED_AT}"`,
+    );
 
     const decisionPath = `/api/actions/${ACTION_ID}/decision`;
     expect((await post(decisionPath, { user: "mallory", decision: "approve" })).status).toBe(403);

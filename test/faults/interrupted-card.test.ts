@@ -3,6 +3,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { APPROVE_ACTION_ID } from "../../bot/blocks/approval-card.ts";
 import { createActionStore, type ActionStore } from "../../core/actions/store.ts";
 import { testSigner } from "../executor/support.ts";
+import { applyPreviewIdentity, waitForUsablePreview } from "../helpers/preview.ts";
+import { adminKubeConfig, SEED } from "../helpers/testenv.ts";
 import { startAnthropicFake, type AnthropicFake } from "../fakes/anthropic.ts";
 import { startSlackFake, type FakeMessage, type SlackFake } from "../fakes/slack.ts";
 import { startFaultBot, type FaultBot } from "./bot.ts";
@@ -39,6 +41,10 @@ async function cardFor(text: string): Promise<{ thread: string; card: FakeMessag
 }
 
 beforeAll(async () => {
+  // The bot reads with the admin kubeconfig, which may impersonate the preview account: the
+  // shipped preview objects must be on the cluster (and enforced) for anything to be proposed.
+  await applyPreviewIdentity();
+  await waitForUsablePreview(adminKubeConfig());
   [redis, slack, model] = await Promise.all([startOwnRedis(), startSlackFake(), startAnthropicFake()]);
   running = await startFaultBot({ slack, model, redisUrl: redis.url, env: { DEPUTY_APPROVERS: BOB } });
   client = new Redis(redis.url);
@@ -54,7 +60,10 @@ afterAll(async () => {
 describe("the expiry sweep after an interrupted action", () => {
   it("shows an action that began executing as executing, never as expired, and audits the sweep", async () => {
     const interrupted = await cardFor("restart deployment/checkout -n shop");
-    const untouched = await cardFor("scale deployment/frontend -n shop --replicas 2");
+    // A real change (the seeded frontend runs SEED.healthy.replicas): a scale that changes nothing is not proposed.
+    const untouched = await cardFor(
+      `scale deployment/${SEED.healthy.deployment} -n shop --replicas ${SEED.healthy.replicas + 1}`,
+    );
     // What a crash mid-drain leaves behind: approved, begun, never finished.
     expect((await store.decide(interrupted.actionId, "approved", { kind: "slack", id: BOB })).ok).toBe(true);
     expect((await store.beginExecution(interrupted.actionId, "crashed-executor")).ok).toBe(true);
