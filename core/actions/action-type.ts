@@ -40,16 +40,18 @@ export interface WriteRequest {
 }
 
 /**
- * A request of an action that removes rather than changes (an eviction):
- * there is no resulting object to show, but the API server's verdict on it
- * (PodDisruptionBudgets, admission) is asked for as a dry run at proposal.
+ * A request of a multi-step or removing action (an eviction, a drain's
+ * cordon): its verdict (PodDisruptionBudgets, admission) is asked of the API
+ * server as a dry run at proposal, with no resulting object to show.
  */
 export interface DryRunCheck {
   /** "the eviction of pod shop/web-1", for the sentence. */
   what: string;
-  method: "POST";
+  method: "POST" | "PATCH";
   path: string;
   body: unknown;
+  /** For a PATCH; POST bodies are JSON. */
+  patchType?: PatchType;
   /** A 429 (a PodDisruptionBudget) is expected and waited out by the run (a drain). */
   tolerate429?: boolean;
 }

@@ -3,7 +3,7 @@ import type { Pod, WireList } from "../../kube/types.ts";
 import { ActionFailed, defineActionType } from "../action-type.ts";
 import { evictionRequest, evictPod } from "./evict.ts";
 import { liveNode, setUnschedulable } from "./node-support.ts";
-import { objectName, podRefSchema } from "./support.ts";
+import { nodeScheduleRequest, objectName, podRefSchema } from "./support.ts";
 
 /**
  * Drain: cordon, then evict exactly the pods the card listed (by uid), one by
@@ -35,7 +35,12 @@ export const drainNode = defineActionType({
   evidence: z.strictObject({ alreadyCordoned: z.boolean(), leave: z.array(left).max(2000) }),
   budgetMs: (args) => DRAIN_NODE_MS + DRAIN_PER_POD_MS * args.evict.length,
   // A budget that blocks an eviction now is waited out by the run; any other refusal is final.
-  dryRunChecks: (args) => args.evict.map((ref) => ({ ...evictionRequest(ref), tolerate429: true })),
+  dryRunChecks: (args, ev, target) => [
+    ...(ev.alreadyCordoned
+      ? []
+      : [{ what: `the cordon of node ${args.name}`, ...nodeScheduleRequest(args.name, target, true) }]),
+    ...args.evict.map((ref) => ({ ...evictionRequest(ref), tolerate429: true })),
+  ],
   plannedSteps: (args) => [`cordon node ${args.name}`, ...args.evict.map((ref) => `evict ${podId(ref)}`)],
   view: (args, ev) => ({
     summary: `Drain node ${args.name}: cordon it and evict ${args.evict.length} pod(s).`,

@@ -291,7 +291,12 @@ async function dryRunCheck(
   if (unavailable || !deps.preview) return unavailable ?? toolError("no preview identity");
   try {
     await deps.preview.dryRun(
-      { method: check.method, path: check.path, body: check.body, contentType: "application/json" },
+      {
+        method: check.method,
+        path: check.path,
+        body: check.body,
+        contentType: check.patchType ? PATCH_CONTENT_TYPES[check.patchType] : "application/json",
+      },
       signal,
     );
     return undefined;
