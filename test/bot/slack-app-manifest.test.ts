@@ -29,6 +29,7 @@ const sources = [
   "bot/handlers/direct-command.ts",
   "bot/status-message.ts",
   "bot/approvers.ts",
+  "bot/channel-members.ts",
   "bot/listeners/commands/deputy.ts",
   "bot/handlers/log-file.ts",
   "bot/handlers/show-pending.ts",

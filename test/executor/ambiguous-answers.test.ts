@@ -48,6 +48,54 @@ describe("an answer that is lost is unknown until read back; a stopped drain say
 
   const scalePatch = (method: string, path: string): boolean =>
     method === "PATCH" && path === `/apis/apps/v1/namespaces/${NS}/deployments/${DEPLOYMENT}`;
+  /**
+   * Whether the request at `index` of what the proxy saw is the write itself.
+   * A bound write reads the object, sends the PATCH as a dry run (?dryRun=All,
+   * a query the proxy does not show), and only if that answers the approved
+   * result sends the same PATCH for real: the write is a PATCH right after
+   * another. A dry run that fails starts a new round with a read.
+   */
+  const isWrite = (index: number): boolean => {
+    const [before, request] = [proxy.seen[index - 1], proxy.seen[index]];
+    return (
+      !!before &&
+      !!request &&
+      scalePatch(request.method, request.path) &&
+      scalePatch(before.method, before.path)
+    );
+  };
+  /** The one real write was sent after its dry run passed, and its lost answer was followed by a read. */
+  const expectOneWriteAfterItsDryRunThenReadBack = (): void => {
+    const calls = deploymentCalls();
+    expect(
+      calls.filter((call) => call === "PATCH"),
+      calls.join(" "),
+    ).toHaveLength(1);
+    const write = calls.indexOf("PATCH");
+    expect(calls.slice(write - 1, write + 2), calls.join(" ")).toEqual(["PATCH?dryRun", "PATCH", "GET"]);
+  };
+  /**
+   * Nothing changes the Deployment any more (the controllers are done with its
+   * last change), so neither the proposal's dry run nor the executor's, each on
+   * the version read just before, races a status update.
+   */
+  const settled = (): Promise<unknown> =>
+    eventually("the Deployment to stop changing", async () => {
+      const read = () => apps().readNamespacedDeployment({ name: DEPLOYMENT, namespace: NS });
+      const first = await read();
+      if (first.status?.observedGeneration !== first.metadata?.generation) return false;
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      return (await read()).metadata?.resourceVersion === first.metadata?.resourceVersion;
+    });
+  /** The proxy's verdict is asked with the request just seen last. */
+  const writeNow = (): boolean => isWrite(proxy.seen.length - 1);
+  /** What the executor sent about the Deployment, dry runs as "PATCH?dryRun". */
+  const deploymentCalls = (): string[] =>
+    proxy.seen.flatMap((request, index) =>
+      request.path === `/apis/apps/v1/namespaces/${NS}/deployments/${DEPLOYMENT}`
+        ? [scalePatch(request.method, request.path) && !isWrite(index) ? "PATCH?dryRun" : request.method]
+        : [],
+    );
 
   beforeAll(async () => {
     await prepareNamespaces();
@@ -103,21 +151,25 @@ describe("an answer that is lost is unknown until read back; a stopped drain say
   });
 
   it("reports a PATCH the API server applied, whose answer was replaced by a 500, as done", async () => {
-    proxy.setRule(({ method, path }) =>
-      scalePatch(method, path) ? { kind: "replace", status: 500 } : { kind: "forward" },
-    );
+    proxy.setRule(() => (writeNow() ? { kind: "replace", status: 500 } : { kind: "forward" }));
+    await settled();
+    proxy.seen.length = 0;
     const result = await run("scale_deployment", { namespace: NS, name: DEPLOYMENT, replicas: 2 });
+    expectOneWriteAfterItsDryRunThenReadBack();
     expect(await replicas()).toBe(2);
     expect(result.status, result.message).toBe("succeeded");
     expect(result.message).toContain("scaled from 1 to 2");
+    // Read back after the lost answer, the object is the approved result.
+    expect(result.message).toContain("The API server's answer to the write is the approved result.");
     expect(result.message).not.toMatch(/refused/);
   });
 
   it("reports a PATCH that never reached the API server, answered 500, as not applied after reading it back", async () => {
-    proxy.setRule(({ method, path }) =>
-      scalePatch(method, path) ? { kind: "answer", status: 500 } : { kind: "forward" },
-    );
+    proxy.setRule(() => (writeNow() ? { kind: "answer", status: 500 } : { kind: "forward" }));
+    await settled();
+    proxy.seen.length = 0;
     const result = await run("scale_deployment", { namespace: NS, name: DEPLOYMENT, replicas: 3 });
+    expectOneWriteAfterItsDryRunThenReadBack();
     expect(await replicas()).toBe(2);
     expect(result.status).toBe("failed");
     expect(result.message).toContain("was lost (500");
@@ -127,15 +179,17 @@ describe("an answer that is lost is unknown until read back; a stopped drain say
 
   it("says the outcome cannot be known when the answer was lost and the object cannot be read back", async () => {
     proxy.setRule(({ method, path }) => {
-      if (scalePatch(method, path)) return { kind: "replace", status: 500 };
+      if (writeNow()) return { kind: "replace", status: 500 };
       // Once the write is sent, reads of it fail too (an API server losing its etcd).
-      const sent = proxy.seen.some((seen) => scalePatch(seen.method, seen.path));
+      const sent = proxy.seen.some((_, index) => isWrite(index));
       if (sent && method === "GET" && path.endsWith(`/deployments/${DEPLOYMENT}`))
         return { kind: "answer", status: 503 };
       return { kind: "forward" };
     });
+    await settled();
     proxy.seen.length = 0;
     const result = await run("scale_deployment", { namespace: NS, name: DEPLOYMENT, replicas: 4 });
+    expectOneWriteAfterItsDryRunThenReadBack();
     expect(await replicas()).toBe(4);
     expect(result.status).toBe("failed");
     expect(result.message).toMatch(/^The outcome of the change is unknown: /);

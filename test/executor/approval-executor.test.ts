@@ -143,7 +143,9 @@ describe("approval executor: propose → approve → JIT credential → revoke",
     const before = broker.stats();
     const result = await decide(action!.id, bob);
     expect(result.status, result.message).toBe("succeeded");
-    expect(result.message).toBe(`Deployment ${NS}/web scaled from 1 to 3 replicas.`);
+    expect(result.message).toBe(
+      `Deployment ${NS}/web scaled from 1 to 3 replicas. The API server's answer to the write is the approved result.`,
+    );
     expect(result.action?.state).toBe("succeeded");
     expect(result.action?.outcome).toMatchObject({
       kubeStatus: 200,
@@ -296,7 +298,7 @@ describe("approval executor: propose → approve → JIT credential → revoke",
     await deployment("web", 1);
     const { summary } = await propose("scale_deployment", { namespace: NS, name: "web", replicas: 3 });
     // Someone edits the spec before the approval.
-    await apps().patchNamespacedDeployment({
+    const edited = await apps().patchNamespacedDeployment({
       name: "web",
       namespace: NS,
       body: [
@@ -306,12 +308,15 @@ describe("approval executor: propose → approve → JIT credential → revoke",
     const result = await decide(summary.id, bob);
     expect(result.status).toBe("failed");
     expect(result.action?.outcome?.kubeStatus).toBe(409);
-    expect(result.message).toMatch(
-      new RegExp(
-        `^Deployment ${NS}/web changed since it was proposed \\(spec generation 1 → 2\\); nothing was done`,
-      ),
+    // The run's read finds the live object differs from the one the diff was approved against.
+    expect(result.message).toBe(
+      `Deployment ${NS}/web changed since it was approved (spec.template.spec.containers[name=web].image), so the change shown is no longer the change that would be made; nothing was done. Propose it again to approve the current one.`,
     );
-    expect((await apps().readNamespacedDeployment({ name: "web", namespace: NS })).spec?.replicas).toBe(1);
+    // Nothing was written: the spec is the edited one, neither scaled nor changed again.
+    const after = await apps().readNamespacedDeployment({ name: "web", namespace: NS });
+    expect(after.spec?.replicas).toBe(1);
+    expect(after.spec?.template.spec?.containers[0]?.image).toBe("ghcr.io/example/web:1.0.1");
+    expect(after.metadata?.generation).toBe(edited.metadata?.generation);
     // The credential was still revoked.
     expect(broker.stats().revokeFailures).toBe(0);
   });

@@ -10,6 +10,7 @@ import { ASSERTION_HEADER, createCallerVerifier, signAssertion } from "../../cor
 import { generateKeys } from "../../core/keys.ts";
 import { loadOpenBaoRoles } from "../../core/openbao-roles.ts";
 import { isDeputyError } from "../../core/errors.ts";
+import { resultDigest, type Effect } from "../../core/actions/effect.ts";
 import { createActionStore, type ActionStore } from "../../core/actions/store.ts";
 import { createApprovalExecutor } from "../../executor/approval-executor.ts";
 import { createExecutorClient } from "../../executor/client.ts";
@@ -18,6 +19,33 @@ import { startExecutorHttpServer, type ExecutorHttpServer } from "../../executor
 import { createOpenBaoClient } from "../../executor/openbao-client.ts";
 import { eventually } from "../helpers/testenv.ts";
 import { alice, bob, capture, connectRedis, draft, dropPrefix, testPrefix, testSigner } from "./support.ts";
+
+/**
+ * What the API server would answer to draft()'s scale of shop/frontend from 2
+ * to 3 (these tests have no cluster). An action whose type sends a request is
+ * approvable only with the dry-run answer it was proposed with; without one
+ * the executor refuses it before asking OpenBao for anything.
+ */
+function scaleEffect(): Effect {
+  const deployment = (replicas: number): Record<string, unknown> => ({
+    apiVersion: "apps/v1",
+    kind: "Deployment",
+    metadata: { name: "frontend", namespace: "shop", uid: "u-1" },
+    spec: { replicas },
+  });
+  const result = deployment(3);
+  return {
+    object: { kind: "Deployment", namespace: "shop", name: "frontend" },
+    live: deployment(2),
+    result,
+    warnings: [],
+    digest: resultDigest(result, { created: false }),
+  };
+}
+
+/** An action as proposed, with its dry-run answer: approving it reaches for a credential. */
+const approvable = (overrides: Parameters<typeof draft>[0] = {}) =>
+  draft({ requester: alice, effect: scaleEffect(), ...overrides });
 
 /**
  * The decision endpoint and its client, on a real executor and real Redis.
@@ -118,7 +146,7 @@ describe("executor HTTP endpoint and client", () => {
 
   it("ends an approval in a clear failed state when OpenBao cannot be reached, after bounded retries", async () => {
     const client = signed(server.url);
-    const action = await store.create(draft({ requester: alice }));
+    const action = await store.create(approvable());
     const started = Date.now();
     const result = await client.decide({
       actionId: action.id,
@@ -266,7 +294,7 @@ describe("executor HTTP endpoint and client", () => {
     });
     try {
       const client = createExecutorClient({ url: patient.url, key: keys.executorCaller!, timeoutMs: 1000 });
-      const action = await store.create(draft({ requester: alice }));
+      const action = await store.create(approvable());
       const lost = await client
         .decide({ actionId: action.id, digest: action.digest, approver: bob, decision: "approve" })
         .then(
@@ -302,8 +330,8 @@ describe("executor HTTP endpoint and client", () => {
       port: 0,
     });
     try {
-      const taken = await store.create(draft({ requester: alice }));
-      const late = await store.create(draft({ requester: alice }));
+      const taken = await store.create(approvable());
+      const late = await store.create(approvable());
       const decided = signed(stopping.url).decide({
         actionId: taken.id,
         digest: taken.digest,
