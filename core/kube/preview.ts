@@ -163,6 +163,72 @@ function statusMessage(status: KubeStatus | undefined, body: Buffer): string {
   return status?.message?.trim() || body.toString("utf8").slice(0, 300) || "(no message)";
 }
 
+type Json = Record<string, unknown>;
+const asObject = (value: unknown): Json =>
+  value !== null && typeof value === "object" && !Array.isArray(value) ? (value as Json) : {};
+const asList = (value: unknown): unknown[] => (Array.isArray(value) ? value : []);
+/** A label selector that selects everything: absent, or with no labels and no expressions. */
+const selectsAll = (selector: unknown): boolean =>
+  Object.keys(asObject(asObject(selector).matchLabels)).length === 0 &&
+  asList(asObject(selector).matchExpressions).length === 0;
+
+/**
+ * Why the live admission policy and binding do not refuse every non-dry-run
+ * write of the account (as shipped in manifests/base/rbac/deputy-preview-guard.yaml),
+ * or undefined when they do: fail closed, every part that could narrow it is checked.
+ */
+export function policyProblem(policy: Json, binding: Json, identity: string): string | undefined {
+  const spec = asObject(policy.spec);
+  const constraints = asObject(spec.matchConstraints);
+  const problems: string[] = [];
+  if (spec.failurePolicy !== "Fail")
+    problems.push(`its failurePolicy is ${String(spec.failurePolicy)}, not Fail`);
+  const everything = asList(constraints.resourceRules).some((rule) => {
+    const r = asObject(rule);
+    const has = (field: string, value: string): boolean => asList(r[field]).includes(value);
+    const operations = asList(r.operations);
+    return (
+      has("apiGroups", "*") &&
+      has("apiVersions", "*") &&
+      has("resources", "*/*") &&
+      (operations.includes("*") ||
+        ["CREATE", "UPDATE", "DELETE", "CONNECT"].every((operation) => operations.includes(operation))) &&
+      (r.scope === undefined || r.scope === "*") &&
+      asList(r.resourceNames).length === 0
+    );
+  });
+  if (!everything) problems.push("its rules do not match every resource, subresource and write operation");
+  if (asList(constraints.excludeResourceRules).length > 0) problems.push("it excludes some resources");
+  if (!selectsAll(constraints.namespaceSelector) || !selectsAll(constraints.objectSelector)) {
+    problems.push("it selects only some namespaces or objects");
+  }
+  const conditions = asList(spec.matchConditions).map((condition) => asObject(condition).expression);
+  if (conditions.length !== 1 || conditions[0] !== `request.userInfo.username == '${identity}'`) {
+    problems.push(`its match condition is not exactly the account's username (${identity})`);
+  }
+  if (
+    !asList(spec.validations).some(
+      (validation) => asObject(validation).expression === "request.dryRun == true",
+    )
+  ) {
+    problems.push("it does not require request.dryRun == true");
+  }
+  const bound = asObject(binding.spec);
+  if (bound.policyName !== PREVIEW_POLICY_NAME) problems.push("its binding names another policy");
+  if (!asList(bound.validationActions).includes("Deny")) problems.push("its binding does not Deny");
+  const resources = asObject(bound.matchResources);
+  if (
+    !selectsAll(resources.namespaceSelector) ||
+    !selectsAll(resources.objectSelector) ||
+    asList(resources.resourceRules).length > 0 ||
+    asList(resources.excludeResourceRules).length > 0
+  ) {
+    problems.push("its binding narrows what it matches");
+  }
+  if (problems.length === 0) return undefined;
+  return `the admission policy ${PREVIEW_POLICY_NAME} refuses the self-check's write but does not cover every write of ${identity}: ${problems.join("; ")}. Apply manifests/base/rbac/deputy-preview-guard.yaml as shipped.`;
+}
+
 export function createPreviewClient(options: PreviewClientOptions): PreviewClient {
   const { identity, probeNamespace, logger } = options;
   const account = serviceAccountOf(identity);
@@ -293,6 +359,10 @@ export function createPreviewClient(options: PreviewClientOptions): PreviewClien
     }
     const message = statusMessage(parseStatus(real.body), real.body);
     if (real.status === 403 && message.includes(`ValidatingAdmissionPolicy '${PREVIEW_POLICY_NAME}'`)) {
+      // One refused eviction shows the policy holds for evictions here; its shape shows it holds
+      // for every write everywhere (a narrowed selector or rule would still refuse the probe).
+      const narrowed = await policyShapeProblem();
+      if (narrowed) return { usable: false, sentence: `${off}: ${narrowed}` };
       return dryRunProbe();
     }
     if (podMissing(real.status, message)) {
@@ -351,6 +421,27 @@ export function createPreviewClient(options: PreviewClientOptions): PreviewClien
       usable: false,
       sentence: `${off}: the self-check's write as the preview account got HTTP ${real.status}: ${message}`,
     };
+  };
+
+  /** Why the live policy or its binding does not cover every write of the account, or undefined. */
+  const policyShapeProblem = async (): Promise<string | undefined> => {
+    const read = async (resource: string): Promise<Record<string, unknown> | string> => {
+      const path = `/apis/admissionregistration.k8s.io/v1/${resource}/${PREVIEW_POLICY_NAME}`;
+      try {
+        const answer = await send("GET", path, {}, undefined, JSON_ACCEPT, undefined);
+        if (answer.status !== 200) {
+          return `the ${resource} ${PREVIEW_POLICY_NAME} could not be read to check it covers every write (HTTP ${answer.status}: ${statusMessage(parseStatus(answer.body), answer.body)})`;
+        }
+        return JSON.parse(answer.body.toString("utf8")) as Record<string, unknown>;
+      } catch (error) {
+        return `the ${resource} ${PREVIEW_POLICY_NAME} could not be read: ${describeError(error)}`;
+      }
+    };
+    const policy = await read("validatingadmissionpolicies");
+    if (typeof policy === "string") return policy;
+    const binding = await read("validatingadmissionpolicybindings");
+    if (typeof binding === "string") return binding;
+    return policyProblem(policy, binding, identity);
   };
 
   const dryRunProbe = async (): Promise<{ usable: boolean; sentence: string }> => {

@@ -1,8 +1,11 @@
+import { readFileSync } from "node:fs";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { join } from "node:path";
 import type { AddressInfo } from "node:net";
 import { Writable } from "node:stream";
 import { KubeConfig } from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { parseAllDocuments } from "yaml";
 import { isDeputyError } from "../../../core/errors.ts";
 import { KubeApiError } from "../../../core/kube/errors.ts";
 import {
@@ -100,12 +103,30 @@ const policyDenied = status(
 );
 const podMissing = status(404, `pods "deputy-preview-probe" not found`, "NotFound");
 
-/** A healthy cluster: real writes refused by the policy, dry runs answered. */
-function healthy(answer: (request: Seen) => Answer = () => ({ status: 200, body: {} })) {
+/** The shipped guard, as the API server would answer a GET of each object. */
+const GUARD = parseAllDocuments(
+  readFileSync(join(import.meta.dirname, "../../../manifests/base/rbac/deputy-preview-guard.yaml"), "utf8"),
+).map((doc) => doc.toJS() as Record<string, unknown>);
+const ADMISSION = "/apis/admissionregistration.k8s.io/v1";
+const guardAnswer = (request: Seen, patch: (docs: Record<string, unknown>[]) => void = () => undefined) => {
+  const docs = structuredClone(GUARD);
+  patch(docs);
+  if (request.url.pathname === `${ADMISSION}/validatingadmissionpolicies/${PREVIEW_POLICY_NAME}`)
+    return { status: 200, body: docs[0] };
+  if (request.url.pathname === `${ADMISSION}/validatingadmissionpolicybindings/${PREVIEW_POLICY_NAME}`)
+    return { status: 200, body: docs[1] };
+  return undefined;
+};
+
+/** A healthy cluster: real writes refused by the policy (as shipped), dry runs answered. */
+function healthy(
+  answer: (request: Seen) => Answer = () => ({ status: 200, body: {} }),
+  guard: (docs: Record<string, unknown>[]) => void = () => undefined,
+) {
   return (request: Seen): Answer => {
     if (request.url.pathname === PROBE)
       return request.url.searchParams.get("dryRun") === "All" ? podMissing : policyDenied;
-    return answer(request);
+    return guardAnswer(request, guard) ?? answer(request);
   };
 }
 
@@ -261,9 +282,10 @@ describe("the preview client", () => {
     [
       "a dry run refused too",
       (r) =>
-        r.url.searchParams.get("dryRun") === "All"
+        guardAnswer(r) ??
+        (r.url.searchParams.get("dryRun") === "All"
           ? status(500, "etcd is down", "InternalError")
-          : policyDenied,
+          : policyDenied),
       /admission refuses the preview account's real write as it should, but the same request as a dry run got HTTP 500: etcd is down/,
     ],
   ];
@@ -335,6 +357,70 @@ describe("the preview client", () => {
       expect(health.sentence).toMatch(
         /^Proposals cannot be previewed: the Kubernetes API server at http:\/\/127\.0\.0\.1:1 could not be reached/,
       );
+    } finally {
+      preview.close();
+    }
+  });
+});
+
+describe("the self-check reads the policy it relies on", () => {
+  type Docs = Record<string, unknown>[];
+  const spec = (docs: Docs, index: number): Record<string, unknown> =>
+    docs[index]!.spec as Record<string, unknown>;
+  const cases: [string, (docs: Docs) => void, RegExp][] = [
+    [
+      "a namespace selector that leaves namespaces out",
+      (docs) => {
+        (spec(docs, 0).matchConstraints as Record<string, unknown>).namespaceSelector = {
+          matchLabels: { team: "payments" },
+        };
+      },
+      /selects only some namespaces or objects/,
+    ],
+    [
+      "rules cut down to evictions",
+      (docs) => {
+        (spec(docs, 0).matchConstraints as Record<string, unknown>).resourceRules = [
+          { apiGroups: [""], apiVersions: ["v1"], operations: ["CREATE"], resources: ["pods/eviction"] },
+        ];
+      },
+      /its rules do not match every resource, subresource and write operation/,
+    ],
+    [
+      "a binding that only warns",
+      (docs) => {
+        spec(docs, 1).validationActions = ["Warn"];
+      },
+      /binding does not Deny/,
+    ],
+    [
+      "a failure policy that lets requests through",
+      (docs) => {
+        spec(docs, 0).failurePolicy = "Ignore";
+      },
+      /failurePolicy is Ignore, not Fail/,
+    ],
+  ];
+  for (const [what, narrow, sentence] of cases) {
+    it(`is unusable with ${what}, though the probe's eviction is refused`, async () => {
+      script = healthy(undefined, narrow);
+      const preview = client();
+      try {
+        const health = await preview.check();
+        expect(health.usable).toBe(false);
+        expect(health.sentence).toMatch(sentence);
+        expect(health.sentence).toContain("Apply manifests/base/rbac/deputy-preview-guard.yaml as shipped.");
+      } finally {
+        preview.close();
+      }
+    });
+  }
+
+  it("is usable with the policy as shipped", async () => {
+    script = healthy();
+    const preview = client();
+    try {
+      expect((await preview.check()).usable).toBe(true);
     } finally {
       preview.close();
     }
