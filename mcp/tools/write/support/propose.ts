@@ -24,7 +24,7 @@ import type { ActionTarget, PendingActionRef } from "../../../../core/actions/sc
 import { approvalViewOf, viewFitsSlack, viewLines } from "../../../../core/actions/view.ts";
 import type { KubeObject, Pod, PodDisruptionBudget } from "../../../../core/kube/types.ts";
 import type { McpDeps } from "../../../deps.ts";
-import type { PolicyDecision } from "../../../policy/index.ts";
+import type { PolicyDecision, PolicyInput } from "../../../policy/index.ts";
 import { assertTargetInScope } from "./target-scope.ts";
 import { defineTool, toolError, toolText, type ToolContext, type ToolDefinition } from "../../../tool.ts";
 
@@ -107,22 +107,21 @@ export async function propose<Args extends Record<string, unknown>, Evidence ext
   let effect: Effect | undefined;
   let podTemplates = type.podTemplates?.(args.data, evidence.data) ?? [];
   let objects: ObjectChange[] = [];
+  // What every guardrail reads: the request and its target as the read identity saw it.
+  const input: PolicyInput = {
+    tool: type.name,
+    arguments: proposal.rawArguments,
+    requester,
+    cluster,
+    target: {
+      kind: proposal.target.kind,
+      namespace: proposal.target.namespace,
+      name: proposal.target.name,
+      object: proposal.object,
+    },
+  };
   if (type.request) {
-    const early = deps.policy.precheck(
-      {
-        tool: type.name,
-        arguments: proposal.rawArguments,
-        requester,
-        cluster,
-        target: {
-          kind: proposal.target.kind,
-          namespace: proposal.target.namespace,
-          name: proposal.target.name,
-          object: proposal.object,
-        },
-      },
-      { conversation: caller.conversation },
-    );
+    const early = deps.policy.precheck(input, { conversation: caller.conversation });
     if (early && !early.allowed) return policyRefusal(early);
     const previewed = await previewEffect(
       context,
@@ -150,16 +149,7 @@ export async function propose<Args extends Record<string, unknown>, Evidence ext
   }
   const decision = await deps.policy.evaluate(
     {
-      tool: type.name,
-      arguments: proposal.rawArguments,
-      requester,
-      cluster,
-      target: {
-        kind: proposal.target.kind,
-        namespace: proposal.target.namespace,
-        name: proposal.target.name,
-        object: proposal.object,
-      },
+      ...input,
       ...(proposal.pods ? { pods: proposal.pods } : {}),
       ...(proposal.pdbs ? { pdbs: proposal.pdbs } : {}),
       podTemplates,
