@@ -333,6 +333,8 @@ async function startFresh(layout: TestEnvLayout, progress: Progress): Promise<Te
           `--tls-private-key-file=${pki.apiserverKey}`,
           `--client-ca-file=${pki.caCert}`,
           "--service-cluster-ip-range=10.0.0.0/24",
+          // The seeded troubles' events must outlive a reused environment (the default TTL is 1 h).
+          "--event-ttl=24h",
           `--service-account-issuer=${SERVICE_ACCOUNT_ISSUER}`,
           `--service-account-key-file=${pki.serviceAccountPub}`,
           `--service-account-signing-key-file=${pki.serviceAccountKey}`,

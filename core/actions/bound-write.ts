@@ -149,8 +149,15 @@ function listed(paths: readonly string[]): string {
 /** The version a request was sent on is no longer the object's (409, or a JSON patch's failed test). */
 export function isPreconditionFailure(request: WriteRequest, error: unknown): boolean {
   if (isKubeApiError(error, 409)) return true;
-  // A JSON patch states its precondition as a test operation, which fails with 422.
-  return request.patchType === "json" && isKubeApiError(error, 422) && /test/i.test(error.message);
+  // A JSON patch states its precondition as a test operation, which fails with a 422 that names
+  // nothing ("the server rejected our request due to an error in our request"): taken as the version
+  // having moved, so the caller reads again; a patch that is invalid for another reason is refused
+  // the same way once the rounds are used up.
+  return (
+    request.patchType === "json" &&
+    isKubeApiError(error, 422) &&
+    /\btest|rejected our request due to an error in our request/i.test(error.message)
+  );
 }
 
 /** The request with the object's resourceVersion as precondition (for an update). */

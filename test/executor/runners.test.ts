@@ -408,7 +408,7 @@ describe("every write action runs exactly what was proposed", () => {
     expect(error).toBeInstanceOf(ActionFailed);
     expect((error as ActionFailed).kubeStatus).toBe(409);
     expect((error as Error).message).toBe(
-      `Deployment ${NS}/svc: the result would differ from what was approved (metadata.labels.touched); nothing was done. Propose the change again to approve the current result.`,
+      `Deployment ${NS}/svc changed since it was approved (metadata.labels.touched), so the change shown is no longer the change that would be made; nothing was done. Propose it again to approve the current one.`,
     );
     expect((await live()).spec?.replicas).toBe(before);
   });
