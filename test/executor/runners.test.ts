@@ -413,6 +413,36 @@ describe("every write action runs exactly what was proposed", () => {
     expect((await live()).spec?.replicas).toBe(before);
   });
 
+  it("an answer that differs from the approved one (a webhook that now mutates differently) refuses, and nothing is written", async () => {
+    const reply = await harness.call("scale_deployment", { namespace: NS, name: "svc", replicas: 6 }, meta);
+    const { id } = reply.structured?.pendingAction as PendingActionRef;
+    const before = (await live()).spec?.replicas;
+    const writes: string[] = [];
+    const error = await runScale(id, (real) => ({
+      ...real,
+      send: async (request, options) => {
+        writes.push(options?.dryRun ? "dry run" : "write");
+        const answer = await real.send(request, options);
+        // What a mutating webhook installed after the approval would add to the object.
+        if (!options?.dryRun) return answer;
+        const object = answer.object as { metadata: { labels?: Record<string, string> } };
+        return {
+          ...answer,
+          object: {
+            ...object,
+            metadata: { ...object.metadata, labels: { ...object.metadata.labels, injected: "sidecar" } },
+          },
+        };
+      },
+    }));
+    expect(error).toBeInstanceOf(ActionFailed);
+    expect((error as Error).message).toBe(
+      `Deployment ${NS}/svc: the result would differ from what was approved (metadata.labels.injected); nothing was done. Propose the change again to approve the current result.`,
+    );
+    expect(writes).toEqual(["dry run"]);
+    expect((await live()).spec?.replicas).toBe(before);
+  });
+
   it("a status update between the repeated dry run and the write is not a change to what was approved: the write goes through", async () => {
     const reply = await harness.call("scale_deployment", { namespace: NS, name: "svc", replicas: 5 }, meta);
     const { id } = reply.structured?.pendingAction as PendingActionRef;
