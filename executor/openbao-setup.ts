@@ -7,7 +7,7 @@ import {
   secretsRoleParams,
   type OpenBaoRoles,
 } from "../core/openbao-roles.ts";
-import { ignoredSchema, type OpenBaoClient } from "./openbao-client.ts";
+import { ignoredSchema, OpenBaoError, type OpenBaoClient } from "./openbao-client.ts";
 
 /**
  * OpenBao setup as code, idempotent: run it again and it converges. Used by
@@ -74,6 +74,22 @@ export async function setupOpenBao(options: OpenBaoSetupOptions): Promise<OpenBa
 
   const call = (method: "POST" | "PUT", path: string, body: unknown): Promise<unknown> =>
     bao.request(method, path, { token, body, schema: ignoredSchema });
+  /**
+   * Mount unless mounted. Two set-ups at once (replicas starting together, test processes) can
+   * both see it missing: the one that loses is told the path is in use, which is what it wanted.
+   */
+  const mountOnce = async (table: "sys/auth" | "sys/mounts", mount: string, body: unknown): Promise<void> => {
+    if (await mounted(table, mount)) return;
+    try {
+      await call("POST", `${table}/${mount}`, body);
+    } catch (error) {
+      const inUse =
+        error instanceof OpenBaoError &&
+        error.status === 400 &&
+        error.errors.some((text) => text.includes("path is already in use"));
+      if (!inUse) throw error;
+    }
+  };
   const mounted = async (table: "sys/auth" | "sys/mounts", mount: string): Promise<boolean> => {
     const answer = await bao.request("GET", table, { token, schema: mountTableSchema });
     // Older servers list mounts at the top level, newer ones under `data`.
@@ -82,9 +98,7 @@ export async function setupOpenBao(options: OpenBaoSetupOptions): Promise<OpenBa
 
   // 1. Kubernetes auth method and its login roles.
   const authMount = roles.auth.mount;
-  if (!(await mounted("sys/auth", authMount))) {
-    await call("POST", `sys/auth/${authMount}`, { type: "kubernetes", description: "Deputy logins" });
-  }
+  await mountOnce("sys/auth", authMount, { type: "kubernetes", description: "Deputy logins" });
   await call("POST", `auth/${authMount}/config`, {
     kubernetes_host: options.kubernetesHost,
     kubernetes_ca_cert: options.kubernetesCaPem,
@@ -104,12 +118,7 @@ export async function setupOpenBao(options: OpenBaoSetupOptions): Promise<OpenBa
   // 3. Kubernetes secrets engine and one role per action type, on each parallel mount.
   const secretsMount = roles.secretsEngine.mount;
   const setUpMount = async (mount: string): Promise<void> => {
-    if (!(await mounted("sys/mounts", mount))) {
-      await call("POST", `sys/mounts/${mount}`, {
-        type: "kubernetes",
-        description: "Deputy JIT credentials",
-      });
-    }
+    await mountOnce("sys/mounts", mount, { type: "kubernetes", description: "Deputy JIT credentials" });
     await call("POST", `${mount}/config`, {
       kubernetes_host: options.kubernetesHost,
       kubernetes_ca_cert: options.kubernetesCaPem,

@@ -1,3 +1,4 @@
+import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { beforeAll, describe, expect, it } from "vitest";
 import { z } from "zod";
@@ -124,6 +125,38 @@ describe("OpenBao setup as code (Vault dev server)", () => {
     });
     expect(policy.data.policy).toContain(`path "${TEST_MOUNT}/creds/deputy-*"`);
     expect(policy.data.policy).toContain(`path "sys/leases/revoke/${TEST_MOUNT}/creds/deputy-*"`);
+  });
+
+  it("two set-ups at once on a fresh OpenBao both succeed (replicas starting together)", async () => {
+    const test = loadTestEnv();
+    const mount = `k8s-race-${randomBytes(3).toString("hex")}`;
+    const roles = testRoles();
+    const raced = {
+      ...roles,
+      auth: { ...roles.auth, mount },
+      secretsEngine: { ...roles.secretsEngine, mount, parallelMounts: 2 },
+    };
+    const options = {
+      openbao: env.openbao,
+      adminToken: test.baoRootToken,
+      roles: raced,
+      kubernetesHost: test.server,
+      kubernetesCaPem: readFileSync(test.caFile, "utf8"),
+    };
+    try {
+      const [first, second] = await Promise.all([setupOpenBao(options), setupOpenBao(options)]);
+      expect(second).toEqual(first);
+    } finally {
+      const token = test.baoRootToken;
+      await env.openbao
+        .request("DELETE", `sys/auth/${mount}`, { token, schema: z.unknown() })
+        .catch(() => undefined);
+      for (const name of [mount, `${mount}-1`, `${mount}-2`]) {
+        await env.openbao
+          .request("DELETE", `sys/mounts/${name}`, { token, schema: z.unknown() })
+          .catch(() => undefined);
+      }
+    }
   });
 
   it("refuses bad inputs before touching OpenBao", async () => {
