@@ -151,11 +151,13 @@ describe("local mode in a browser", () => {
 
   it("lets the approver approve after a visible switch, and the Deployment restarts on the API server", async () => {
     const before = await restartedAt();
-    const approvedAfter = new Date(Date.now() - 1000).toISOString();
+    const card = page.locator(".card").last();
+    // The restart's time is fixed when it is proposed, so the API server's answer the card shows
+    // is exactly what runs: the annotation the run writes is on the card.
+    const shown = (await card.textContent()) ?? "";
     await page.click('[data-user="bob"]');
     expect(await page.getAttribute('[data-user="bob"]', "aria-checked")).toBe("true");
     expect(await page.getAttribute("#composer-input", "placeholder")).toContain("as bob");
-    const card = page.locator(".card").last();
     await card.locator("button.approve").click();
     await page.waitForSelector('.card[data-state="succeeded"], .card[data-state="failed"]', {
       timeout: 60_000,
@@ -170,7 +172,7 @@ describe("local mode in a browser", () => {
       const value = await restartedAt();
       return value !== undefined && value !== before ? value : undefined;
     });
-    expect(after >= approvedAfter).toBe(true);
+    expect(shown).toContain(after);
     await page.locator(".result").last().scrollIntoViewIfNeeded();
     await shot("05-approved");
   });
