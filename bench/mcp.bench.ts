@@ -114,7 +114,7 @@ export async function run(): Promise<BenchLine[]> {
   admin.loadFromFile(state.kubeconfig);
   await seedWith(admin);
   const h: Harness = await startHarness({
-    env: { DEPUTY_RATE_LIMIT_USER_PER_MINUTE: "100000", DEPUTY_RATE_LIMIT_CLUSTER_PER_MINUTE: "100000" },
+    env: { DEPUTY_RATE_LIMIT_USER_PER_MINUTE: "10000", DEPUTY_RATE_LIMIT_CLUSTER_PER_MINUTE: "10000" },
   });
   // The direct baseline uses the same read identity, through client-node's typed API.
   const reader = h.deps.kube.kubeConfig;
