@@ -3,6 +3,13 @@ import { AppsV1Api, CoreV1Api, KubeConfig, RbacAuthorizationV1Api } from "@kuber
 import { createAuditLog } from "../core/audit.ts";
 import { createLogger } from "../core/logger.ts";
 import type { PendingAction } from "../core/actions/schema.ts";
+import { PATCH_CONTENT_TYPES } from "../core/actions/action-type.ts";
+import { normaliseObject, resultDigest } from "../core/actions/effect.ts";
+import { scaleDeployment } from "../core/actions/types/index.ts";
+import { DEFAULT_PREVIEW_IDENTITY } from "../core/config.ts";
+import { createKubeClients } from "../core/kube/client.ts";
+import { createPreviewClient } from "../core/kube/preview.ts";
+import { readerKubeConfig } from "../test/mcp/harness.ts";
 import { createActionStore } from "../core/actions/store.ts";
 import { createApprovalExecutor } from "../executor/approval-executor.ts";
 import { createCredentialBroker, type CredentialBroker } from "../executor/credential-broker.ts";
@@ -303,17 +310,48 @@ async function measure(
       clusterName: "bench",
     });
 
+  // Proposals as the MCP server stores them: the live object read with the read identity, and
+  // the API server's dry-run answer to the exact request from the preview identity.
+  const reader = await readerKubeConfig();
+  const readKube = createKubeClients(reader);
+  const preview = createPreviewClient({
+    kubeConfig: reader,
+    identity: DEFAULT_PREVIEW_IDENTITY,
+    probeNamespace: "deputy-system",
+    logger,
+  });
+  if (!(await preview.check()).usable) throw new Error(`no preview identity: ${preview.health().sentence}`);
   let round = 0;
-  const propose = (i: number) =>
-    store.create({
+  const propose = async (i: number) => {
+    const target = targets[i % DEPLOYMENTS]!;
+    const args = { namespace: NS, name: target.name, replicas: 1 + ((i + round) % 5) };
+    const evidence = { currentReplicas: 1, pods: [] };
+    const request = scaleDeployment.request!(args, evidence, target);
+    const live = await readKube.get<unknown>(request.path);
+    const answer = await preview.dryRun({
+      method: request.method,
+      path: request.path,
+      body: request.body,
+      contentType: PATCH_CONTENT_TYPES[request.patchType],
+      query: request.query,
+    });
+    return store.create({
       cluster: "bench",
       tool: "scale_deployment",
-      arguments: { namespace: NS, name: targets[i % DEPLOYMENTS]!.name, replicas: 1 + ((i + round) % 5) },
-      target: targets[i % DEPLOYMENTS]!,
-      evidence: { currentReplicas: 1, pods: [] },
+      arguments: args,
+      target,
+      evidence,
+      effect: {
+        object: request.object,
+        live: normaliseObject(live),
+        result: normaliseObject(answer.object),
+        warnings: answer.warnings,
+        digest: resultDigest(answer.object, { created: false }),
+      },
       risk: { level: "normal", flags: [] },
       requester: alice,
     });
+  };
 
   // One approval alone per mode first: the uncontended latency, login included.
   const single: Record<string, number> = {};
@@ -390,6 +428,8 @@ async function measure(
     REPEATS,
   )) as unknown as Record<Mode, ModeResult[]>;
 
+  preview.close();
+  readKube.close();
   await dropPrefix(redis, prefix);
   redis.disconnect();
 
