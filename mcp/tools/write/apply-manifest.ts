@@ -5,7 +5,7 @@ import { isKubeApiError } from "../../../core/kube/errors.ts";
 import { validateName } from "../../../core/kube/names.ts";
 import type { KubeObject } from "../../../core/kube/types.ts";
 import { APPLY_KINDS, applyObjectPath, isApplyKind } from "../../../core/actions/apply-kinds.ts";
-import { cleanForGit, fieldChanges } from "../../../core/actions/diff.ts";
+import { cleanForGit } from "../../../core/actions/diff.ts";
 import * as actions from "../../../core/actions/types/index.ts";
 import { refusal } from "../../policy/types.ts";
 import { toolError } from "../../tool.ts";
@@ -126,13 +126,8 @@ export const applyManifest = defineWriteTool<typeof inputSchema.shape>(type, {
     } catch (error) {
       if (!isKubeApiError(error, 404)) throw error;
     }
-    const changes = fieldChanges(live ? cleanForGit(live) : undefined, manifest);
-    if (live && changes.length === 0) {
-      throw new DeputyError(
-        "INPUT_INVALID",
-        `${kind} ${meta.namespace}/${meta.name} already matches the manifest; nothing to apply.`,
-      );
-    }
+    // Whether it changes anything is the API server's answer to say (the proposal's no-change rule):
+    // a manifest that names the live values can still prune or default something.
     return propose(context, type, {
       rawArguments: { manifest },
       arguments: { namespace: meta.namespace, kind, name: meta.name, manifest },

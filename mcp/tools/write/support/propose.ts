@@ -250,20 +250,22 @@ function refuse(context: ToolContext<McpDeps>, tool: string, rule: string, messa
  * only (fail closed), after looking again once rather than trusting a stale
  * verdict; undefined when it may be used.
  */
-async function previewUnavailable(
+async function usablePreview(
   context: ToolContext<McpDeps>,
   tool: string,
-): Promise<CallToolResult | undefined> {
+): Promise<{ preview: NonNullable<McpDeps["preview"]> } | { refusal: CallToolResult }> {
   const { preview } = context.deps;
   let health = preview?.health();
   if (preview && !health?.usable) health = await preview.check().catch(() => health);
-  if (preview && health?.usable) return undefined;
-  return refuse(
-    context,
-    tool,
-    "preview-unavailable",
-    `Nothing was proposed: the API server's answer to this change cannot be previewed, so nobody could approve what it would really do. ${health?.sentence ?? "No preview identity is configured for the MCP server."}`,
-  );
+  if (preview && health?.usable) return { preview };
+  return {
+    refusal: refuse(
+      context,
+      tool,
+      "preview-unavailable",
+      `Nothing was proposed: the API server's answer to this change cannot be previewed, so nobody could approve what it would really do. ${health?.sentence ?? "No preview identity is configured for the MCP server."}`,
+    ),
+  };
 }
 
 /**
@@ -276,11 +278,11 @@ async function dryRunCheck(
   tool: string,
   check: DryRunCheck,
 ): Promise<CallToolResult | undefined> {
-  const { deps, signal } = context;
-  const unavailable = await previewUnavailable(context, tool);
-  if (unavailable || !deps.preview) return unavailable ?? toolError("no preview identity");
+  const { signal } = context;
+  const usable = await usablePreview(context, tool);
+  if ("refusal" in usable) return usable.refusal;
   try {
-    await deps.preview.dryRun(
+    await usable.preview.dryRun(
       {
         method: check.method,
         path: check.path,
@@ -320,8 +322,8 @@ async function previewEffect(
 ): Promise<{ effect: Effect } | { refusal: CallToolResult }> {
   const { deps, signal } = context;
   const what = describeTarget(request.object);
-  const unavailable = await previewUnavailable(context, tool);
-  if (unavailable || !deps.preview) return { refusal: unavailable ?? toolError("no preview identity") };
+  const usable = await usablePreview(context, tool);
+  if ("refusal" in usable) return usable;
   // On the version that was read, so the diff is against exactly that object. A controller
   // updating status in between moves the version: read again and ask again, a few times.
   let answer: { object: unknown; warnings: string[] } | undefined;
@@ -329,7 +331,7 @@ async function previewEffect(
   for (let round = 1; answer === undefined; round++) {
     try {
       const guarded = withResourceVersion(request, seen?.metadata?.resourceVersion);
-      answer = await deps.preview.dryRun(
+      answer = await usable.preview.dryRun(
         {
           method: guarded.method,
           path: guarded.path,

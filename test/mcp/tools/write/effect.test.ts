@@ -97,6 +97,37 @@ describe("the approval shows the API server's answer, never Deputy's rendering o
     );
   });
 
+  it("a manifest naming only a label is refused when the live pod spec it merges into shares the node's network", async () => {
+    const name = `hostnet-${RUN}`;
+    await ensure(
+      adminKubeConfig(),
+      deployment(name, { hostNetwork: true, containers: [{ name: "app", image: "app:1" }] }) as never,
+    );
+    const reply = await apply({
+      apiVersion: "apps/v1",
+      kind: "Deployment",
+      metadata: { name, namespace: NS, labels: { team: "payments" } },
+    });
+    expect(reply.isError).toBe(true);
+    expect(reply.text).toMatch(
+      /^Refused by rule host-access: .*hostNetwork: true shares the node's namespace/,
+    );
+  });
+
+  it("refuses a manifest whose answer changes nothing, by the API server's word", async () => {
+    const name = `same-${RUN}`;
+    const object = deployment(name, { containers: [{ name: "app", image: "app:1" }] });
+    await apps().patchNamespacedDeployment(
+      { name, namespace: NS, fieldManager: "deputy", force: true, body: object },
+      setHeaderOptions("Content-Type", PatchStrategy.ServerSideApply),
+    );
+    const reply = await apply(object);
+    expect(reply.isError).toBe(true);
+    expect(reply.text).toBe(
+      `The API server's answer shows that this changes nothing in Deployment ${NS}/${name}; nothing was proposed.`,
+    );
+  });
+
   it("shows an added container as added, with every defaulted field the API server fills in", async () => {
     const name = `web-${RUN}`;
     await ensure(
@@ -258,7 +289,15 @@ describe("the approval shows the API server's answer, never Deputy's rendering o
         ],
       }) as never,
     });
-    await eventually("revision 2", async () => (await revisions()) === 2);
+    // The controller has made revision 2 and says so on the Deployment (the rollback tool reads it there).
+    await eventually(
+      "revision 2",
+      async () =>
+        (await revisions()) === 2 &&
+        (await apps().readNamespacedDeployment({ name, namespace: NS })).metadata?.annotations?.[
+          "deployment.kubernetes.io/revision"
+        ] === "2",
+    );
     const reply = await harness.call("rollback_deployment", { namespace: NS, name }, meta);
     expect(reply.isError, reply.text).toBe(false);
     const proposal = await storedProposal(store, reply);
