@@ -116,32 +116,7 @@ function longManifest(): PendingAction {
     ...restart,
     id: "act_TG9uZ01hbmlmZXN0QWN0aW9uMQ",
     tool: "apply_manifest",
-    arguments: {
-      namespace: "shop",
-      kind: "Job",
-      name: "warm",
-      manifest: {
-        apiVersion: "batch/v1",
-        kind: "Job",
-        metadata: { name: "warm", namespace: "shop" },
-        spec: {
-          template: {
-            spec: {
-              restartPolicy: "Never",
-              containers: [
-                {
-                  name: "warm",
-                  image: "busybox:1.36",
-                  env,
-                  envFrom: [{ secretRef: { name: "payment-gateway" } }],
-                  command: ["sh", "-c", "echo LAST-FIELD-PAST-THE-CUT"],
-                },
-              ],
-            },
-          },
-        },
-      },
-    },
+    arguments: { namespace: "shop", kind: "Job", name: "warm", manifest },
     evidence: {},
     target: { kind: "Job", namespace: "shop", name: "warm" },
     effect: effectOf({ kind: "Job", namespace: "shop", name: "warm" }, undefined, manifest),

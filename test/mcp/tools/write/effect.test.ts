@@ -61,6 +61,12 @@ describe("the approval shows the API server's answer, never Deputy's rendering o
   });
 
   const apply = (object: Json) => harness.call("apply_manifest", { manifest: stringify(object) }, meta);
+  /** As Deputy applied it earlier: its field manager owns the fields, so a later apply changes or prunes them. */
+  const appliedByDeputy = (name: string, object: Json) =>
+    apps().patchNamespacedDeployment(
+      { name, namespace: NS, fieldManager: "deputy", force: true, body: object },
+      setHeaderOptions("Content-Type", PatchStrategy.ServerSideApply),
+    );
 
   it("a partial apply that merges a new container onto a live hostPath volume is refused as host access", async () => {
     const name = `agent-${RUN}`;
@@ -117,10 +123,7 @@ describe("the approval shows the API server's answer, never Deputy's rendering o
   it("refuses a manifest whose answer changes nothing, by the API server's word", async () => {
     const name = `same-${RUN}`;
     const object = deployment(name, { containers: [{ name: "app", image: "app:1" }] });
-    await apps().patchNamespacedDeployment(
-      { name, namespace: NS, fieldManager: "deputy", force: true, body: object },
-      setHeaderOptions("Content-Type", PatchStrategy.ServerSideApply),
-    );
+    await appliedByDeputy(name, object);
     const reply = await apply(object);
     expect(reply.isError).toBe(true);
     expect(reply.text).toBe(
@@ -226,26 +229,20 @@ describe("the approval shows the API server's answer, never Deputy's rendering o
     const name = `hard-${RUN}`;
     // Deputy applied the hardened version earlier (it owns those fields), so an apply that leaves
     // them out removes them: the request names none of them, the API server's answer does.
-    await apps().patchNamespacedDeployment(
-      {
-        name,
-        namespace: NS,
-        fieldManager: "deputy",
-        force: true,
-        body: deployment(name, {
-          automountServiceAccountToken: false,
-          securityContext: { runAsNonRoot: true, seccompProfile: { type: "RuntimeDefault" } },
-          containers: [
-            {
-              name: "app",
-              image: "app:1",
-              securityContext: { readOnlyRootFilesystem: true, allowPrivilegeEscalation: false },
-              resources: { limits: { memory: "128Mi" } },
-            },
-          ],
-        }),
-      },
-      setHeaderOptions("Content-Type", PatchStrategy.ServerSideApply),
+    await appliedByDeputy(
+      name,
+      deployment(name, {
+        automountServiceAccountToken: false,
+        securityContext: { runAsNonRoot: true, seccompProfile: { type: "RuntimeDefault" } },
+        containers: [
+          {
+            name: "app",
+            image: "app:1",
+            securityContext: { readOnlyRootFilesystem: true, allowPrivilegeEscalation: false },
+            resources: { limits: { memory: "128Mi" } },
+          },
+        ],
+      }),
     );
     const reply = await apply(deployment(name, { containers: [{ name: "app", image: "app:2" }] }));
     expect(reply.isError, reply.text).toBe(false);
@@ -320,18 +317,12 @@ describe("the approval shows the API server's answer, never Deputy's rendering o
     const name = `prop-${RUN}`;
     // Applied by Deputy before (its field manager owns the fields), so generated manifests change
     // and prune them rather than conflict.
-    await apps().patchNamespacedDeployment(
-      {
-        name,
-        namespace: NS,
-        fieldManager: "deputy",
-        force: true,
-        body: deployment(name, {
-          containers: [{ name: "app", image: "app:1", env: [{ name: "A", value: "1" }] }],
-          volumes: [{ name: "scratch", emptyDir: {} }],
-        }),
-      },
-      setHeaderOptions("Content-Type", PatchStrategy.ServerSideApply),
+    await appliedByDeputy(
+      name,
+      deployment(name, {
+        containers: [{ name: "app", image: "app:1", env: [{ name: "A", value: "1" }] }],
+        volumes: [{ name: "scratch", emptyDir: {} }],
+      }),
     );
     const strings = (value: unknown): string[] => {
       if (typeof value === "string") return [value];
