@@ -250,13 +250,21 @@ function refuse(context: ToolContext<McpDeps>, tool: string, rule: string, messa
  * only (fail closed), after looking again once rather than trusting a stale
  * verdict; undefined when it may be used.
  */
+const RECHECK_AFTER_MS = 5_000;
+const lookedAgain = new WeakMap<object, number>();
+
 async function usablePreview(
   context: ToolContext<McpDeps>,
   tool: string,
 ): Promise<{ preview: NonNullable<McpDeps["preview"]> } | { refusal: CallToolResult }> {
   const { preview } = context.deps;
   let health = preview?.health();
-  if (preview && !health?.usable) health = await preview.check().catch(() => health);
+  // Not usable: look again now rather than trust a stale verdict (the first look may still be
+  // under way), but not on every proposal, since each look sends a real probe write.
+  if (preview && !health?.usable && Date.now() - (lookedAgain.get(preview) ?? 0) > RECHECK_AFTER_MS) {
+    lookedAgain.set(preview, Date.now());
+    health = await preview.check().catch(() => health);
+  }
   if (preview && health?.usable) return { preview };
   return {
     refusal: refuse(
