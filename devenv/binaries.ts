@@ -3,6 +3,7 @@ import { copyFile, cp, mkdir, open, readFile, readdir, rename, rm, stat, writeFi
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { DeputyError } from "../core/errors.ts";
+import { withFileLock } from "./file-lock.ts";
 import { GO_MODULES_DIR, VERSIONS, cacheRoot } from "./layout.ts";
 
 /**
@@ -113,12 +114,14 @@ export function binaryDirs(env: NodeJS.ProcessEnv = process.env): {
   kube: string;
   etcd: string;
   vault: string;
+  helm: string;
 } {
   const root = cacheRoot(env);
   return {
     kube: join(root, `kube-${VERSIONS.kube}`),
     etcd: join(root, `etcd-${VERSIONS.etcd}`),
     vault: join(root, `vault-${VERSIONS.vault}`),
+    helm: join(root, `helm-${VERSIONS.helm}`),
   };
 }
 
@@ -290,9 +293,13 @@ function parseModuleInfo(header: Buffer): Map<string, string> {
   return versions;
 }
 
-/** What `<binary> --version` (or `vault version`) prints, or "" if it cannot run. */
+/** What `<binary> --version` (or `vault version`, `helm version --short`) prints, or "" if it cannot run. */
 async function reportedVersion(file: string): Promise<string> {
-  const args = file.endsWith("vault") ? ["version"] : ["--version"];
+  const args = file.endsWith("vault")
+    ? ["version"]
+    : file.endsWith("helm")
+      ? ["version", "--short"]
+      : ["--version"];
   try {
     const { stdout } = await execFileAsync(file, args, { timeout: 20_000 });
     return stdout.trim();
@@ -314,7 +321,7 @@ export async function checkBinaryVersion(
   if (recorded === pin.version) return { ok: true, found: recorded };
   const reported = await reportedVersion(file);
   const bare = pin.version.replace(/^v/, "");
-  // "Kubernetes v1.35.4", "etcd Version: 3.6.13", "Vault v1.21.4, built …"
+  // "Kubernetes v1.35.4", "etcd Version: 3.6.13", "Vault v1.21.4, built …", "v4.3.2+g…"
   if (new RegExp(`(^|[\\s:v])${bare.replaceAll(".", "\\.")}([\\s,+]|$)`, "m").test(reported)) {
     return { ok: true, found: pin.version };
   }
@@ -433,12 +440,16 @@ function buildSpecs(): BuildSpec[] {
   ];
 }
 
+/** The wrapper modules (devenv/go/*) that `testenv up` builds; helm is built only by the chart tests. */
+export function controlPlaneModules(): string[] {
+  return buildSpecs().map((spec) => spec.module);
+}
+
 /**
- * Binaries from the directory named by DEPUTY_TESTENV_BIN_DIR, each checked
- * against its pin; nothing is copied or built.
+ * Each output of the specs from the directory named by DEPUTY_TESTENV_BIN_DIR,
+ * checked against its pin; nothing is copied or built.
  */
-async function binariesFromDirectory(dir: string, progress: Progress): Promise<Binaries> {
-  const specs = buildSpecs();
+async function checkedInDirectory(dir: string, specs: BuildSpec[]): Promise<void> {
   for (const spec of specs) {
     for (const output of Object.keys(spec.outputs)) {
       const file = join(dir, output);
@@ -452,13 +463,6 @@ async function binariesFromDirectory(dir: string, progress: Progress): Promise<B
       await verify(file, spec);
     }
   }
-  progress(`using the pinned binaries in ${dir} (${BIN_DIR_VARIABLE})`);
-  return {
-    kubeApiserver: join(dir, "kube-apiserver"),
-    kubeControllerManager: join(dir, "kube-controller-manager"),
-    etcd: join(dir, "etcd"),
-    vault: join(dir, "vault"),
-  };
 }
 
 /**
@@ -470,7 +474,16 @@ export async function ensureBinaries(
   env: NodeJS.ProcessEnv = process.env,
 ): Promise<Binaries> {
   const fromDirectory = env[BIN_DIR_VARIABLE];
-  if (fromDirectory) return binariesFromDirectory(fromDirectory, progress);
+  if (fromDirectory) {
+    await checkedInDirectory(fromDirectory, buildSpecs());
+    progress(`using the pinned binaries in ${fromDirectory} (${BIN_DIR_VARIABLE})`);
+    return {
+      kubeApiserver: join(fromDirectory, "kube-apiserver"),
+      kubeControllerManager: join(fromDirectory, "kube-controller-manager"),
+      etcd: join(fromDirectory, "etcd"),
+      vault: join(fromDirectory, "vault"),
+    };
+  }
   for (const spec of buildSpecs()) await ensureBuilt(spec, progress);
   const dirs = binaryDirs();
   return {
@@ -479,6 +492,60 @@ export async function ensureBinaries(
     etcd: join(dirs.etcd, "etcd"),
     vault: join(dirs.vault, "vault"),
   };
+}
+
+/** helm at its pin, built like the control plane but only for the chart tests. */
+function helmSpec(env: NodeJS.ProcessEnv): BuildSpec {
+  const versionPackage = "helm.sh/helm/v4/internal/version";
+  return {
+    version: VERSIONS.helm,
+    pinnedModule: "helm.sh/helm/v4",
+    module: "helm",
+    dir: binaryDirs(env).helm,
+    outputs: { helm: "helm.sh/helm/v4/cmd/helm" },
+    // As helm's own Makefile stamps a release: `helm version` reports the pin, not "v4.3".
+    ldflags: `-X ${versionPackage}.version=${VERSIONS.helm} -X ${versionPackage}.gitTreeState=clean`,
+    estimate: "a few minutes",
+  };
+}
+
+/**
+ * How long a chart test waits for another process building helm: a cold
+ * build took HELM_BUILD_MINUTES on a busy two-core machine; twice that.
+ */
+const HELM_LOCK_WAIT_MS = 40 * 60_000;
+
+/**
+ * The pinned helm: from DEPUTY_TESTENV_BIN_DIR when set, else from the cache,
+ * built on first use. Called by the chart tests, never by `testenv up`, so a
+ * run that renders no chart never pays for it. A lock file beside the cached
+ * binary makes two test files that ask at once build it once.
+ */
+export async function ensureHelm(
+  progress: Progress = () => {},
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<string> {
+  const spec = helmSpec(env);
+  const fromDirectory = env[BIN_DIR_VARIABLE];
+  if (fromDirectory) {
+    await checkedInDirectory(fromDirectory, [spec]);
+    return join(fromDirectory, "helm");
+  }
+  await mkdir(spec.dir, { recursive: true });
+  await withFileLock(
+    join(spec.dir, ".lock"),
+    {
+      waitMs: HELM_LOCK_WAIT_MS,
+      progress,
+      waiting: (holder, minutes) =>
+        `waiting for pid ${holder} to finish building helm ${spec.version}: ${minutes} min so far`,
+      timedOut: (holder) =>
+        `waited ${HELM_LOCK_WAIT_MS / 60_000} min for pid ${holder} to build helm ${spec.version}; ` +
+        `if that process is stuck, stop it (kill ${holder}) and run the chart tests again`,
+    },
+    () => ensureBuilt(spec, progress),
+  );
+  return join(spec.dir, "helm");
 }
 
 /** The pinned module and version of the API server binary (for checking a running one). */

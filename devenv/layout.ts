@@ -7,7 +7,7 @@ import { join, resolve } from "node:path";
  * pays the Go build once per machine; everything that belongs to one running
  * environment lives in `.testenv/` at the repo root (gitignored).
  */
-export const VERSIONS = { kube: "v1.35.4", etcd: "v3.6.13", vault: "v1.21.4" } as const;
+export const VERSIONS = { kube: "v1.35.4", etcd: "v3.6.13", vault: "v1.21.4", helm: "v4.3.2" } as const;
 
 export const REPO_ROOT = resolve(import.meta.dirname, "..");
 export const GO_MODULES_DIR = join(REPO_ROOT, "devenv", "go");

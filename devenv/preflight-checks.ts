@@ -1,8 +1,8 @@
 import { execFile } from "node:child_process";
-import { readFile, readdir, stat, statfs } from "node:fs/promises";
+import { readFile, stat, statfs } from "node:fs/promises";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import { BIN_DIR_VARIABLE, binaryDirs } from "./binaries.ts";
+import { BIN_DIR_VARIABLE, binaryDirs, controlPlaneModules } from "./binaries.ts";
 import { GO_MODULES_DIR, cacheRoot } from "./layout.ts";
 import { findRedisServer, redisAnswers } from "./redis.ts";
 
@@ -39,12 +39,15 @@ function older(a: string, b: string): boolean {
   return false;
 }
 
-/** The newest `go` directive among the pinned wrapper modules: the oldest Go that builds them all. */
-export async function minimumGoVersion(): Promise<string> {
+/**
+ * The newest `go` directive among the wrapper modules `testenv up` builds: the
+ * oldest Go that builds them all (helm, built only by the chart tests, says
+ * for itself when the Go on PATH is too old for it).
+ */
+export async function minimumGoVersion(modules: readonly string[] = controlPlaneModules()): Promise<string> {
   let newest = "0";
-  for (const entry of await readdir(GO_MODULES_DIR, { withFileTypes: true })) {
-    if (!entry.isDirectory()) continue;
-    const text = await readFile(join(GO_MODULES_DIR, entry.name, "go.mod"), "utf8").catch(() => "");
+  for (const module of modules) {
+    const text = await readFile(join(GO_MODULES_DIR, module, "go.mod"), "utf8").catch(() => "");
     const directive = /^go (\d+\.\d+(?:\.\d+)?)\s*$/m.exec(text)?.[1];
     if (directive && older(newest, directive)) newest = directive;
   }

@@ -1,11 +1,11 @@
 import { randomBytes } from "node:crypto";
-import { constants } from "node:fs";
-import { mkdir, open, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { stringify } from "yaml";
 import { DeputyError } from "../core/errors.ts";
 import { KUBE_PIN, checkBinaryVersion, ensureBinaries } from "./binaries.ts";
+import { withFileLock } from "./file-lock.ts";
 import { httpGet } from "./http.ts";
 import { REPO_ROOT, VERSIONS, testEnvLayout, type TestEnvLayout } from "./layout.ts";
 import { generatePki, pkiPaths, type Pki } from "./pki.ts";
@@ -144,58 +144,20 @@ export const LOCK_WAIT_MS = 90 * 60_000;
 /** Serialise `up`/`down` across processes: vitest workers, CLI runs and other test runs share .testenv. */
 async function withLock<T>(layout: TestEnvLayout, progress: Progress, fn: () => Promise<T>): Promise<T> {
   await mkdir(layout.root, { recursive: true });
-  const waitingSince = Date.now();
-  let nextNotice = 0;
-  const deadline = waitingSince + LOCK_WAIT_MS;
-  for (;;) {
-    try {
-      const handle = await open(layout.lock, constants.O_CREAT | constants.O_EXCL | constants.O_WRONLY);
-      await handle.writeFile(String(process.pid));
-      await handle.close();
-      break;
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
-      const holder = Number.parseInt(await readFile(layout.lock, "utf8").catch(() => ""), 10);
-      let alive = false;
-      if (Number.isInteger(holder) && holder > 0) {
-        try {
-          process.kill(holder, 0);
-          alive = true;
-        } catch {
-          alive = false;
-        }
-      }
-      if (!alive) {
-        // Empty lock file: its writer may be between create and write; give it a moment.
-        if (!Number.isInteger(holder)) await sleep(200);
-        const again = await readFile(layout.lock, "utf8").catch(() => "");
-        if (again === "" || Number.parseInt(again, 10) === holder) await rm(layout.lock, { force: true });
-        continue;
-      }
-      // Say so at once and then every minute, so a long first build never looks like a hang.
-      if (Date.now() >= nextNotice) {
-        const waited = Math.round((Date.now() - waitingSince) / 60_000);
-        progress(
-          `waiting for another testenv up/down (pid ${holder}) to finish: ${waited} min so far; ` +
-            `a first build of the binaries can take 15–30 min, so this waits up to ${LOCK_WAIT_MS / 60_000} min`,
-        );
-        nextNotice = Date.now() + 60_000;
-      }
-      if (Date.now() > deadline) {
-        throw new DeputyError(
-          "TESTENV_FAILED",
-          `waited ${LOCK_WAIT_MS / 60_000} min for the testenv lock held by pid ${holder}; ` +
-            `if that process is stuck, stop it (kill ${holder}) and run "npm run testenv:up" again`,
-        );
-      }
-      await sleep(500);
-    }
-  }
-  try {
-    return await fn();
-  } finally {
-    await rm(layout.lock, { force: true });
-  }
+  return withFileLock(
+    layout.lock,
+    {
+      waitMs: LOCK_WAIT_MS,
+      progress,
+      waiting: (holder, minutes) =>
+        `waiting for another testenv up/down (pid ${holder}) to finish: ${minutes} min so far; ` +
+        `a first build of the binaries can take 15–30 min, so this waits up to ${LOCK_WAIT_MS / 60_000} min`,
+      timedOut: (holder) =>
+        `waited ${LOCK_WAIT_MS / 60_000} min for the testenv lock held by pid ${holder}; ` +
+        `if that process is stuck, stop it (kill ${holder}) and run "npm run testenv:up" again`,
+    },
+    fn,
+  );
 }
 
 function kubeconfigYaml(server: string, pki: Pki, user: string, cert: string, key: string): Promise<string> {

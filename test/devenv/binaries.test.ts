@@ -6,7 +6,9 @@ import {
   BIN_DIR_VARIABLE,
   binaryDirs,
   checkBinaryVersion,
+  controlPlaneModules,
   ensureBinaries,
+  ensureHelm,
   goModuleVersions,
 } from "../../devenv/binaries.ts";
 import { VERSIONS } from "../../devenv/layout.ts";
@@ -72,6 +74,24 @@ describe("pinned binaries", () => {
     await rm(join(named, "etcd"));
     await expect(ensureBinaries(() => {}, env)).rejects.toThrow(
       `${BIN_DIR_VARIABLE} is ${named}, but it has no executable etcd`,
+    );
+  });
+
+  it("builds helm only when a chart test asks, not with the control plane", async () => {
+    expect(controlPlaneModules()).toEqual(["kube", "etcd", "vault"]);
+    expect(binaryDirs().helm.endsWith(`helm-${VERSIONS.helm}`)).toBe(true);
+
+    // A named directory is used as it is for helm too: never built into, checked against the pin.
+    const named = join(dir, "named-helm");
+    await mkdir(named);
+    const env = { ...process.env, [BIN_DIR_VARIABLE]: named };
+    await expect(ensureHelm(() => {}, env)).rejects.toThrow(
+      `${BIN_DIR_VARIABLE} is ${named}, but it has no executable helm`,
+    );
+    await writeFile(join(named, "helm"), "#!/bin/sh\necho 'v3.19.0+g1234567'\n");
+    await chmod(join(named, "helm"), 0o755);
+    await expect(ensureHelm(() => {}, env)).rejects.toThrow(
+      `${join(named, "helm")} is v3.19.0+g1234567, not the pinned helm.sh/helm/v4 ${VERSIONS.helm}`,
     );
   });
 
