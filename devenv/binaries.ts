@@ -40,6 +40,8 @@ interface BuildSpec {
   /** Binary name → Go package that builds it. */
   outputs: Record<string, string>;
   estimate: string;
+  /** What builds it when it is missing, for the sentence that asks to rebuild it. */
+  builtBy: string;
   /** Extra -ldflags, e.g. to stamp the version the binary reports. */
   ldflags?: string;
   /** Go build tags. */
@@ -334,7 +336,7 @@ async function verify(file: string, spec: BuildSpec): Promise<void> {
     throw new DeputyError(
       "TESTENV_FAILED",
       `${file} is ${check.found}, not the pinned ${spec.pinnedModule} ${spec.version}; ` +
-        `remove it and run "npm run testenv:up" to build the pinned version`,
+        `remove it and run ${spec.builtBy} to build the pinned version`,
     );
   }
 }
@@ -395,6 +397,8 @@ async function ensureBuilt(spec: BuildSpec, progress: Progress): Promise<void> {
   progress(`built ${missing.join(", ")} ${spec.version} in ${Math.round((Date.now() - started) / 1000)} s`);
 }
 
+const TESTENV_UP = '"npm run testenv:up"';
+
 /** The build of each binary: where it is cached, what pins it, how to make it. */
 function buildSpecs(): BuildSpec[] {
   const dirs = binaryDirs();
@@ -418,6 +422,7 @@ function buildSpecs(): BuildSpec[] {
         `-X ${kubeVersionPackage}.gitTreeState=clean`,
       ].join(" "),
       estimate: "several minutes",
+      builtBy: TESTENV_UP,
     },
     {
       version: VERSIONS.etcd,
@@ -426,6 +431,7 @@ function buildSpecs(): BuildSpec[] {
       dir: dirs.etcd,
       outputs: { etcd: "." },
       estimate: "a few minutes",
+      builtBy: TESTENV_UP,
     },
     {
       version: VERSIONS.vault,
@@ -436,6 +442,7 @@ function buildSpecs(): BuildSpec[] {
       patch: { module: "github.com/hashicorp/vault", version: VERSIONS.vault, edits: VAULT_SOURCE_PATCHES },
       tags: "minimal",
       estimate: "several minutes",
+      builtBy: TESTENV_UP,
     },
   ];
 }
@@ -506,12 +513,13 @@ function helmSpec(env: NodeJS.ProcessEnv): BuildSpec {
     // As helm's own Makefile stamps a release: `helm version` reports the pin, not "v4.3".
     ldflags: `-X ${versionPackage}.version=${VERSIONS.helm} -X ${versionPackage}.gitTreeState=clean`,
     estimate: "a few minutes",
+    builtBy: "the chart tests (npm exec -- vitest run test/charts)",
   };
 }
 
 /**
  * How long a chart test waits for another process building helm: a cold
- * build took HELM_BUILD_MINUTES on a busy two-core machine; twice that.
+ * build took 20 minutes on a two-core machine busy with two other Go builds.
  */
 const HELM_LOCK_WAIT_MS = 40 * 60_000;
 
