@@ -97,7 +97,12 @@ function refuseAmbiguousScalars(document: Document, file: string, index: number)
 
 /** Parse every document of a YAML file; empty documents are skipped. */
 export function readYamlDocuments(file: string): unknown[] {
-  const documents = parseAllDocuments(readFileSync(file, "utf8"));
+  return parseYamlDocuments(readFileSync(file, "utf8"), file);
+}
+
+/** Parse every document of YAML text (named `file` in errors), as readYamlDocuments does. */
+export function parseYamlDocuments(text: string, file: string): unknown[] {
+  const documents = parseAllDocuments(text);
   const values: unknown[] = [];
   for (const [index, document] of documents.entries()) {
     if (document.errors.length > 0) {
@@ -125,7 +130,12 @@ export function objectId(object: KubeObject): string {
 }
 
 function readObjects(file: string): KubeObject[] {
-  return readYamlDocuments(file).map((value, index) => {
+  return kubeObjects(readYamlDocuments(file), file);
+}
+
+/** Documents checked to be Kubernetes objects (kind, apiVersion, a name). */
+export function kubeObjects(documents: unknown[], file: string): KubeObject[] {
+  return documents.map((value, index) => {
     const parsed = objectSchema.safeParse(value);
     if (!parsed.success) {
       const problem = parsed.error.issues[0]!;
