@@ -69,12 +69,15 @@ async function commandOutput(
 
 async function binariesCached(env: NodeJS.ProcessEnv): Promise<boolean> {
   const dirs = binaryDirs(env);
-  const files = [
+  return filesPresent([
     join(dirs.kube, "kube-apiserver"),
     join(dirs.kube, "kube-controller-manager"),
     join(dirs.etcd, "etcd"),
     join(dirs.vault, "vault"),
-  ];
+  ]);
+}
+
+async function filesPresent(files: string[]): Promise<boolean> {
   const present = await Promise.all(
     files.map((file) =>
       stat(file).then(
@@ -119,9 +122,17 @@ export async function preflightProblems(options: PreflightOptions = {}): Promise
     );
   }
 
-  const mustBuild = !env[BIN_DIR_VARIABLE] && !(await binariesCached(env));
-  if (mustBuild) {
-    const needed = await minimumGoVersion();
+  const buildsControlPlane = !env[BIN_DIR_VARIABLE] && !(await binariesCached(env));
+  // The chart tests build helm on first use, and its module needs a newer Go than the control plane's.
+  const buildsHelm = !env[BIN_DIR_VARIABLE] && !(await filesPresent([join(binaryDirs(env).helm, "helm")]));
+  if (buildsControlPlane || buildsHelm) {
+    const needed = await minimumGoVersion([
+      ...(buildsControlPlane ? controlPlaneModules() : []),
+      ...(buildsHelm ? ["helm"] : []),
+    ]);
+    const built = buildsControlPlane
+      ? `the pinned control plane${buildsHelm ? " and helm" : ""}`
+      : "helm (for the chart tests)";
     const found = /go(\d+\.\d+(?:\.\d+)?)/.exec((await commandOutput("go", ["version"], env)) ?? "")?.[1];
     const install =
       `install Go ${needed} or newer from https://go.dev/dl/ ` +
@@ -129,9 +140,7 @@ export async function preflightProblems(options: PreflightOptions = {}): Promise
       "and add /usr/local/go/bin to PATH), or set " +
       `${BIN_DIR_VARIABLE} to a directory holding the pinned binaries`;
     if (!found) {
-      problems.push(
-        `Go is not on PATH, and the first run builds the pinned control plane with it: ${install}.`,
-      );
+      problems.push(`Go is not on PATH, and the first run builds ${built} with it: ${install}.`);
     } else if (older(found, needed)) {
       problems.push(`Go ${found} is on PATH, but the pinned modules need Go ${needed} or newer: ${install}.`);
     }
@@ -155,11 +164,11 @@ export async function preflightProblems(options: PreflightOptions = {}): Promise
 
   const cache = cacheRoot(env);
   const free = await freeBytesNear(cache);
-  const want = mustBuild ? freeBytes.build : freeBytes.run;
+  const want = buildsControlPlane ? freeBytes.build : freeBytes.run;
   if (free < want) {
     problems.push(
       `${(free / GIB).toFixed(1)} GiB is free where the binaries are cached (${cache}), and ` +
-        `${mustBuild ? "building them" : "running the environment"} needs ${(want / GIB).toFixed(0)} GiB: ` +
+        `${buildsControlPlane ? "building them" : "running the environment"} needs ${(want / GIB).toFixed(0)} GiB: ` +
         'free some space (for example "go clean -cache") or point XDG_CACHE_HOME at a larger disk.',
     );
   }

@@ -4,6 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { binaryDirs } from "../../devenv/binaries.ts";
 import { minimumGoVersion, preflightProblems } from "../../devenv/preflight-checks.ts";
 import { REPO_ROOT } from "../../devenv/layout.ts";
 import { redisInstallCommands } from "../../devenv/redis.ts";
@@ -34,6 +35,8 @@ describe("preflight", () => {
 
   it("knows the oldest Go the pinned modules build with", async () => {
     expect(await minimumGoVersion()).toBe("1.25.3");
+    // helm, built only for the chart tests, needs a newer one; the control plane does not.
+    expect(await minimumGoVersion(["helm"])).toBe("1.26.0");
   });
 
   it("names each missing piece of a fresh machine in one sentence with its fix", async () => {
@@ -47,7 +50,7 @@ describe("preflight", () => {
       /^Node 20\.19\.0 is running, but Deputy needs Node >= 24; run the tests through npm/,
     );
     expect(problems[1]).toMatch(
-      /^Go is not on PATH, and the first run builds the pinned control plane with it: install Go 1\.25\.3 or newer from https:\/\/go\.dev\/dl\/ .*DEPUTY_TESTENV_BIN_DIR/,
+      /^Go is not on PATH, and the first run builds the pinned control plane and helm with it: install Go 1\.26\.0 or newer from https:\/\/go\.dev\/dl\/ .*DEPUTY_TESTENV_BIN_DIR/,
     );
     expect(problems[2]).toBe(
       'openssl is not on PATH, and the test environment makes its certificates with it: run "sudo apt-get update && sudo apt-get install -y openssl".',
@@ -67,8 +70,26 @@ describe("preflight", () => {
     });
     expect(fresh.filter((p) => p.startsWith("Go "))).toEqual([
       expect.stringMatching(
-        /^Go 1\.22\.1 is on PATH, but the pinned modules need Go 1\.25\.3 or newer: install Go/,
+        /^Go 1\.22\.1 is on PATH, but the pinned modules need Go 1\.26\.0 or newer: install Go/,
       ),
+    ]);
+    // The control plane cached but not helm: Go is needed, at helm's version.
+    const withoutHelm = join(dir, "cache-without-helm");
+    const cachedDirs = binaryDirs();
+    const mirrorDirs = binaryDirs({ XDG_CACHE_HOME: withoutHelm });
+    for (const [key, names] of [
+      ["kube", ["kube-apiserver", "kube-controller-manager"]],
+      ["etcd", ["etcd"]],
+      ["vault", ["vault"]],
+    ] as const) {
+      await mkdir(mirrorDirs[key], { recursive: true });
+      for (const name of names) await symlink(join(cachedDirs[key], name), join(mirrorDirs[key], name));
+    }
+    const helmOnly = await preflightProblems({
+      env: { PATH: `${barePath}:/usr/bin:/bin`, XDG_CACHE_HOME: withoutHelm },
+    });
+    expect(helmOnly.filter((p) => p.startsWith("Go "))).toEqual([
+      expect.stringMatching(/^Go 1\.22\.1 is on PATH, but the pinned modules need Go 1\.26\.0 or newer/),
     ]);
     // Same old Go, but the binaries are already cached: Go is not needed at all.
     const cached = await preflightProblems({ env: { ...process.env, PATH: `${barePath}:/usr/bin:/bin` } });
