@@ -252,3 +252,36 @@ describe("what an operator must set", () => {
     );
   });
 });
+
+describe("values an operator may change", () => {
+  it("follows OpenBao's address, namespace and account, and the mesh's trust domain", async () => {
+    const rendered = byId(
+      await renderChart(
+        prodWith({
+          openbao: { address: "https://bao.example.com", namespace: "vault", serviceAccount: "vault" },
+          istio: { trustDomain: "corp.example" },
+        }),
+      ),
+    );
+    const egress = rendered.get("networking.k8s.io/NetworkPolicy/deputy-agent/deputy-bot-openbao-egress")!;
+    expect(egress.spec).toMatchObject({
+      egress: [
+        {
+          to: [{ namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": "vault" } } }],
+          ports: [{ protocol: "TCP", port: 443 }],
+        },
+      ],
+    });
+    const config = rendered.get("/ConfigMap/deputy-system/deputy-config")!.data as Record<string, string>;
+    expect(config.BAO_ADDR).toBe("https://bao.example.com");
+    expect(config.DEPUTY_PROTECTED_NAMESPACES!.split(",")).toContain("vault");
+    const guard = rendered.get(
+      "admissionregistration.k8s.io/ValidatingAdmissionPolicy//deputy-openbao-guard",
+    )!;
+    expect(JSON.stringify(guard.spec)).toContain(
+      "request.userInfo.username == 'system:serviceaccount:vault:vault'",
+    );
+    const mcp = rendered.get("security.istio.io/AuthorizationPolicy/deputy-system/deputy-mcp-allow-agent")!;
+    expect(JSON.stringify(mcp.spec)).toContain('"principals":["corp.example/ns/deputy-agent/sa/deputy-bot"]');
+  });
+});
