@@ -484,15 +484,13 @@ export async function ensureBinaries(
   if (fromDirectory) {
     await checkedInDirectory(fromDirectory, buildSpecs());
     progress(`using the pinned binaries in ${fromDirectory} (${BIN_DIR_VARIABLE})`);
-    return {
-      kubeApiserver: join(fromDirectory, "kube-apiserver"),
-      kubeControllerManager: join(fromDirectory, "kube-controller-manager"),
-      etcd: join(fromDirectory, "etcd"),
-      vault: join(fromDirectory, "vault"),
-    };
+    return binariesIn({ kube: fromDirectory, etcd: fromDirectory, vault: fromDirectory });
   }
   for (const spec of buildSpecs()) await ensureBuilt(spec, progress);
-  const dirs = binaryDirs();
+  return binariesIn(binaryDirs());
+}
+
+function binariesIn(dirs: { kube: string; etcd: string; vault: string }): Binaries {
   return {
     kubeApiserver: join(dirs.kube, "kube-apiserver"),
     kubeControllerManager: join(dirs.kube, "kube-controller-manager"),
