@@ -36,19 +36,9 @@ function script(): FakeStep[] {
     toolUse("restart_deployment", { namespace: "shop", name: "checkout", reason: REASON }),
     text(
       "*checkout* is in CrashLoopBackOff: it exits at start-up because `PAYMENT_GATEWAY_URL` is not set. " +
-        "Once the ConfigMap is fixed, a restart picks it up; I proposed one above, and an approver must decide.",
+        "Once the ConfigMap is fixed, a restart picks it up; I proposed one, and an approver must decide.",
     ),
   ];
-}
-
-async function until<T>(what: string, probe: () => T | undefined, timeoutMs = 60_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const found = probe();
-    if (found !== undefined) return found;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((done) => setTimeout(done, 250));
-  }
 }
 
 // --- the two pictures --------------------------------------------------------------------
@@ -70,12 +60,15 @@ async function slackThread(): Promise<string> {
     fakes.model.setScript(script());
     const channel = "C0OPSSHOP";
     const { ts } = await fakes.slack.mention({ user: requester, text: QUESTION, channel });
-    const replies = await until("the card and the answer in the Slack thread", () => {
-      const messages = fakes.slack.thread(channel, ts).filter((m) => m.ts !== ts && !m.ephemeralTo);
-      const card = messages.some((m) => JSON.stringify(m.blocks ?? []).includes("Approval needed"));
-      const answered = messages.some((m) => m.text.includes("PAYMENT_GATEWAY_URL"));
-      return card && answered ? messages : undefined;
-    });
+    const replies = await fakes.slack.waitFor(
+      () => {
+        const messages = fakes.slack.thread(channel, ts).filter((m) => m.ts !== ts && !m.ephemeralTo);
+        const card = messages.some((m) => JSON.stringify(m.blocks ?? []).includes("Approval needed"));
+        const answered = messages.some((m) => m.text.includes("PAYMENT_GATEWAY_URL"));
+        return card && answered ? messages : undefined;
+      },
+      { timeoutMs: 60_000, what: "the card and the answer in the Slack thread" },
+    );
     PEOPLE[fakes.slack.botUserId] = "Deputy";
     const question: FakeMessage = {
       channel,
