@@ -9,6 +9,7 @@ import {
   schemaGroups,
   type SettingReference,
 } from "../../cli/config-reference.ts";
+import { run } from "../../cli/commands/config.ts";
 import { CONFIG_ENV_KEYS, envSchema } from "../../core/config.ts";
 
 const settings = describeSettings(envSchema.shape, schemaGroups(readFileSync(CONFIG_SOURCE, "utf8")));
@@ -105,5 +106,12 @@ describe("the configuration reference", () => {
       ["DEPUTY_REDIS_PREFIX", "Redis"],
       ["BAO_ADDR", "OpenBao"],
     ]);
+  });
+
+  it("is checked by `deputy config reference --check`, which refuses other arguments with its usage", async () => {
+    expect(await run(["reference", "--check"])).toBe(0);
+    await expect(run(["reference", "--out"])).rejects.toThrow(
+      /unknown arguments "reference --out"[\s\S]*--write/,
+    );
   });
 });
