@@ -35,7 +35,7 @@ function script(): FakeStep[] {
     toolUse("troubleshoot_pod", { namespace: "shop", name: "checkout" }, "Let me look at checkout."),
     toolUse("restart_deployment", { namespace: "shop", name: "checkout", reason: REASON }),
     text(
-      "*checkout* is in CrashLoopBackOff: it exits at start-up because `PAYMENT_GATEWAY_URL` is not set. " +
+      "checkout is in CrashLoopBackOff: it exits at start-up because PAYMENT_GATEWAY_URL is not set. " +
         "Once the ConfigMap is fixed, a restart picks it up; I proposed one, and an approver must decide.",
     ),
   ];
