@@ -237,11 +237,14 @@ function table(header: string[], cells: string[][]): string[] {
   return [line(header), `| ${widths.map((w) => "-".repeat(w)).join(" | ")} |`, ...rows.map(line)];
 }
 
-const anchorOf = (text: string): string =>
-  text
+/** GitHub's anchor for a Markdown heading: lower case, punctuation dropped, spaces as hyphens. */
+export function anchorOf(heading: string): string {
+  return heading
+    .trim()
     .toLowerCase()
-    .replace(/[^a-z0-9 _-]/g, "")
+    .replace(/[^\p{L}\p{N} _-]/gu, "")
     .replace(/ /g, "-");
+}
 
 export function renderConfigReference(settings: readonly SettingReference[]): string {
   const groups = [...new Set(settings.map((setting) => setting.group))];

@@ -1,6 +1,7 @@
 import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { dirname, join, relative, resolve } from "node:path";
 import { describe, expect, it } from "vitest";
+import { anchorOf } from "../../cli/config-reference.ts";
 
 /**
  * The README and docs/ point at each other by relative links and heading
@@ -17,15 +18,6 @@ const DOCS = [
 ];
 /** Written alongside this change elsewhere; linked before they land. */
 const ELSEWHERE = new Set(["docs/approval-policy.md", "docs/redis-ha.md", "docs/incident-memory.md"]);
-
-/** GitHub's anchor for a heading: lower case, punctuation dropped, spaces as hyphens. */
-function anchorOf(heading: string): string {
-  return heading
-    .trim()
-    .toLowerCase()
-    .replace(/[^\p{L}\p{N} _-]/gu, "")
-    .replace(/ /g, "-");
-}
 
 function anchorsIn(markdown: string): Set<string> {
   const outsideCode = markdown.replace(/```[\s\S]*?```/g, "");
