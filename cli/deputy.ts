@@ -26,6 +26,10 @@ const subcommands: Record<
     summary: "check a component's connections and permissions (mcp|executor|bot)",
     load: () => import("./commands/doctor.ts"),
   },
+  config: {
+    summary: "print or write the configuration reference (docs/configuration.md)",
+    load: () => import("./commands/config.ts"),
+  },
   audit: {
     summary: "verify an audit chain or show the story of one action",
     load: () => import("./commands/audit.ts"),

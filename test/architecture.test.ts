@@ -9,14 +9,14 @@ import {
   forbiddenImportsIn,
   importClosure,
   importSpecifiers,
-  readmeImportTable,
+  docImportTable,
 } from "./helpers/imports.ts";
 
 const ROOT = resolve(import.meta.dirname, "..");
 
 /**
  * The layering, held: every file's imports against the table in
- * test/helpers/imports.ts (and README's "Architecture" section).
+ * test/helpers/imports.ts (and docs/architecture.md).
  */
 describe("the import table", () => {
   it("is kept by every file in the repository", () => {
@@ -84,8 +84,8 @@ describe("the import table", () => {
     expect(mayImportDevenv).toEqual(["bench", "cli", "console", "devenv", "test"]);
   });
 
-  it("is the table README's Architecture section shows, naming every top-level folder", () => {
-    const table = readmeImportTable(readFileSync(resolve(ROOT, "README.md"), "utf8"));
+  it("is the table docs/architecture.md shows, naming every top-level folder", () => {
+    const table = docImportTable(readFileSync(resolve(ROOT, "docs", "architecture.md"), "utf8"));
     expect([...table.keys()].sort()).toEqual([...CODE_FOLDERS, "manifests"].sort());
     for (const [folder, allowed] of Object.entries(ALLOWED_IMPORTS)) {
       const others = allowed.filter((to) => to !== folder);

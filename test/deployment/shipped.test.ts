@@ -54,7 +54,7 @@ import {
  * it amounts to), the OpenBao mount and policy names (roles.yaml's own, under
  * a name nobody else configures on the shared server), the Redis key prefix,
  * and the values an operator must set (approver group, channels), set here as
- * the README tells them to.
+ * the operator's guide tells them to.
  */
 const ROOT = join(import.meta.dirname, "../..");
 const CLI = join(ROOT, "cli/deputy.ts");
@@ -69,7 +69,7 @@ const NS = "shop";
 const NAME = `shipped-${randomBytes(3).toString("hex")}`;
 const prefix = `deputy-test-shipped-${randomBytes(4).toString("hex")}:`;
 
-/** What an operator sets in the prod overlay (README, Deployment). */
+/** What an operator sets in the prod overlay (docs/operator-guide.md). */
 const OPERATOR: Record<string, Record<string, string>> = {
   "deputy-agent": {
     DEPUTY_APPROVER_GROUP: GROUP,
@@ -145,7 +145,7 @@ async function processEnv(pod: PodShape, metricsPort: number): Promise<Record<st
   if (pod.mountPaths.includes("/var/run/secrets/kubernetes.io/serviceaccount")) {
     env.KUBECONFIG = await inClusterKubeconfig(pod);
   }
-  // Traces go to the in-test OTLP receiver, as an operator would set it (README, Configuration).
+  // Traces go to the in-test OTLP receiver, as an operator would set it (docs/operator-guide.md, "Traces").
   Object.assign(env, otlpEnv(otlp, 200));
   return { PATH: process.env.PATH ?? "", ...env };
 }
@@ -329,7 +329,7 @@ beforeAll(async () => {
     kubernetesCaPem: await readFile(test.caFile, "utf8"),
     secretsEngineJwt: engineJwt,
   });
-  // The bot's secrets, where the README says to store them.
+  // The bot's secrets, where the operator's guide says to store them.
   const kv = async (path: string, data: Record<string, string>): Promise<void> => {
     const response = await fetch(`${test.baoAddr}/v1/secret/data/${path}`, {
       method: "POST",

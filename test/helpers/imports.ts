@@ -5,8 +5,8 @@ import ts from "typescript";
 /**
  * Which top-level folder may import which: the layering
  * cli → console → bot → watcher → mcp → executor → core, each layer taking
- * from itself and the layers below it. README's "Architecture" section shows
- * the same table; test/architecture.test.ts holds every file to it.
+ * from itself and the layers below it. docs/architecture.md shows the same
+ * table; test/architecture.test.ts holds every file to it.
  */
 export const LAYERS = ["cli", "console", "bot", "watcher", "mcp", "executor", "core"] as const;
 
@@ -116,13 +116,18 @@ export function importClosure(root: string, entry: string): Set<string> {
   return seen;
 }
 
+/** The section of docs/architecture.md that holds the import table. */
+export const IMPORT_TABLE_HEADING = "## Folders and what each may import";
+
 /**
- * The README's import table: each folder's row and the folders its second
- * column names ("every folder but `x/`" meaning every row's folder but x and
- * the row's own, "no code" meaning nothing).
+ * The import table of docs/architecture.md: each folder's row and the folders
+ * its second column names ("every folder but `x/`" meaning every row's folder
+ * but x and the row's own, "no code" meaning nothing).
  */
-export function readmeImportTable(readme: string): Map<string, string[]> {
-  const section = readme.slice(readme.indexOf("## Architecture"));
+export function docImportTable(doc: string): Map<string, string[]> {
+  const start = doc.indexOf(IMPORT_TABLE_HEADING);
+  if (start < 0) throw new Error(`no "${IMPORT_TABLE_HEADING}" section`);
+  const section = doc.slice(start);
   const rows: [string, string][] = [];
   for (const line of section.split("\n")) {
     const cells = line.split("|").map((cell) => cell.trim());

@@ -20,7 +20,7 @@ export interface OtlpReceiver {
   close(): Promise<void>;
 }
 
-/** The OTEL_* environment that sends a Deputy process's traces to `receiver` (README, Configuration). */
+/** The OTEL_* environment that sends a Deputy process's traces to `receiver` (docs/operator-guide.md, "Traces"). */
 export function otlpEnv(receiver: OtlpReceiver, scheduleDelayMs: number): Record<string, string> {
   return {
     OTEL_TRACES_EXPORTER: "otlp",

@@ -29,7 +29,7 @@ import { dropPrefix } from "../../executor/support.ts";
 import { JIT_NAMESPACE, prepareWriteEnv, WRITABLE, type WriteEnv } from "../../executor/write-env.ts";
 
 /**
- * `deputy executor` as its own process, configured the way the README says:
+ * `deputy executor` as its own process, configured the way the operator's guide says:
  * keys from OpenBao KV through its own Kubernetes-auth role, an approver
  * group, no Slack client. Only the bot's signed requests are decisions; a
  * group member's approval, vouched for by the bot, runs. It reaches the API
