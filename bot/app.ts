@@ -18,7 +18,13 @@ import { createCardTracker } from "./card-tracker.ts";
 import { servedClusters, type ServedCluster } from "./clusters.ts";
 import { createConversationStore } from "./conversation-store.ts";
 import { createDeduper } from "./dedupe.ts";
-import type { AgentRunner, ApprovalDecider, BotServices } from "./deps.ts";
+import {
+  DEFAULT_FOLLOW_UP,
+  type AgentRunner,
+  type ApprovalDecider,
+  type BotServices,
+  type FollowUpSettings,
+} from "./deps.ts";
 import * as actions from "./listeners/actions/index.ts";
 import * as commands from "./listeners/commands/index.ts";
 import * as events from "./listeners/events/index.ts";
@@ -35,7 +41,6 @@ import { refuseFutureRequests } from "./slack-timestamp.ts";
 import { createWritePauseControl } from "./write-pause.ts";
 import type { Metrics } from "../core/metrics.ts";
 import type { ActionStore } from "../core/actions/store.ts";
-import { DEFAULT_FOLLOW_UP, type FollowUpSettings } from "./handlers/verify-outcome.ts";
 import { isAuthorisedApprover } from "../executor/approval-executor.ts";
 
 export { assertSlackConfig };
