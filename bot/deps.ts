@@ -1,7 +1,7 @@
-import type { AuditLog } from "../core/audit.ts";
+import type { AuditLog } from "../core/audit/log.ts";
 import type { Redis } from "ioredis";
-import type { Identity } from "../core/identity.ts";
-import type { Logger } from "../core/logger.ts";
+import type { Identity } from "../core/identity/identity.ts";
+import type { Logger } from "../core/observability/logger.ts";
 import type { ApprovalDecider } from "../executor/approval-executor.ts";
 import type { ActionStore } from "../core/actions/store.ts";
 import type { RequesterAccess } from "./access.ts";

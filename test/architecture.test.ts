@@ -78,7 +78,7 @@ describe("the import table", () => {
     expect(edge("bot/wiring.ts", "../watcher/wiring.ts")).toBe(0);
     expect(edge("watcher/wiring.ts", "../mcp/wiring.ts")).toBe(0);
     expect(edge("mcp/wiring.ts", "../executor/wiring.ts")).toBe(0);
-    expect(edge("executor/wiring.ts", "../core/config.ts")).toBe(0);
+    expect(edge("executor/wiring.ts", "../core/config/config.ts")).toBe(0);
     const mayImportDevenv = Object.entries(ALLOWED_IMPORTS)
       .filter(([, allowed]) => allowed.includes("devenv"))
       .map(([folder]) => folder)

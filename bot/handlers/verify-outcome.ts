@@ -13,8 +13,8 @@ import {
   outcomeCloseTag,
   outcomeOpenTag,
   outsideFences,
-} from "../../core/fence.ts";
-import type { ConversationRef } from "../../core/identity.ts";
+} from "../../core/untrusted/fence.ts";
+import type { ConversationRef } from "../../core/identity/identity.ts";
 import { META_KEYS } from "../../core/actions/meta.ts";
 import { decidedCardBlocks } from "../blocks/approval-card.ts";
 import { followUpBlocks, verificationLine, type Verification } from "../blocks/follow-up.ts";

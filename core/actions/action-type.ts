@@ -1,6 +1,6 @@
 import type { z } from "zod";
 import { DeputyError } from "../errors.ts";
-import type { Logger } from "../logger.ts";
+import type { Logger } from "../observability/logger.ts";
 import type { ActionTarget, PendingAction, RiskFlag } from "./schema.ts";
 import type { PodTemplateChange } from "./pod-spec.ts";
 import type { Effect } from "./effect.ts";

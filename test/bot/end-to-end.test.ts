@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { SlackApp } from "../../bot/app.ts";
 import { APPROVE_ACTION_ID } from "../../bot/blocks/approval-card.ts";
 import type { ApprovalDecider } from "../../bot/deps.ts";
-import type { AuditRecord } from "../../core/audit.ts";
+import type { AuditRecord } from "../../core/audit/log.ts";
 import type { ActionStore } from "../../core/actions/store.ts";
 import { lastToolResults, text, toolUse, type AnthropicFake } from "../fakes/anthropic.ts";
 import type { SlackFake } from "../fakes/slack.ts";

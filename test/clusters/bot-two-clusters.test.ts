@@ -4,11 +4,11 @@ import type { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { EVENTS_PATH, type SlackApp } from "../../bot/app.ts";
 import { connectMcpOverHttp, startBot, type BotRuntime } from "../../bot/wiring.ts";
-import { redisTriageSink } from "../../core/alerts.ts";
-import { pauseWrites, resumeWritesOf, writePausesOf } from "../../core/anomaly.ts";
-import { clusterKeyPrefix } from "../../core/clusters.ts";
-import { createCallerVerifier } from "../../core/caller-auth.ts";
-import { generateKeys } from "../../core/keys.ts";
+import { redisTriageSink } from "../../core/observability/alerts.ts";
+import { pauseWrites, resumeWritesOf, writePausesOf } from "../../core/observability/anomaly.ts";
+import { clusterKeyPrefix } from "../../core/config/clusters.ts";
+import { createCallerVerifier } from "../../core/identity/caller-auth.ts";
+import { generateKeys } from "../../core/identity/keys.ts";
 import { createExecutorClient } from "../../executor/client.ts";
 import { startExecutorHttpServer } from "../../executor/http.ts";
 import { startHttpServer } from "../../mcp/transports/http.ts";
@@ -22,7 +22,7 @@ import { ASK_ABOUT_MESSAGE_CALLBACK_ID } from "../../bot/listeners/shortcuts/ask
 import { postApprovalCard } from "../../bot/handlers/thread-replies.ts";
 import type { PendingActionRef } from "../../core/actions/schema.ts";
 import { createActionStore, type ActionStore } from "../../core/actions/store.ts";
-import { parseConfig } from "../../core/config.ts";
+import { parseConfig } from "../../core/config/config.ts";
 import type { ApprovalExecutor } from "../../executor/approval-executor.ts";
 import {
   startAnthropicFake,

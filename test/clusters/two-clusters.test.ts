@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { isKubeApiError } from "../../core/kube/errors.ts";
-import { roleForAction } from "../../core/openbao-roles.ts";
+import { roleForAction } from "../../core/identity/openbao-roles.ts";
 import { createKubeWriter } from "../../executor/kube-writer.ts";
 import type { ClusterEndpoint } from "../../executor/kube-writer.ts";
 import { randomBytes } from "node:crypto";

@@ -1,6 +1,6 @@
 import type { Redis } from "ioredis";
-import type { AuditLog } from "../../core/audit.ts";
-import type { Logger } from "../../core/logger.ts";
+import type { AuditLog } from "../../core/audit/log.ts";
+import type { Logger } from "../../core/observability/logger.ts";
 import { createActionStore, type ActionStore } from "../../core/actions/store.ts";
 import {
   createApprovalExecutor,

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { noticeQueueKey } from "../../core/actions/notices.ts";
 import type { PendingActionRef } from "../../core/actions/schema.ts";
 import type { ActionStore } from "../../core/actions/store.ts";
-import { createLogger } from "../../core/logger.ts";
+import { createLogger } from "../../core/observability/logger.ts";
 import type { ApprovalExecutor } from "../../executor/approval-executor.ts";
 import { OpenBaoError } from "../../executor/openbao-client.ts";
 import { adminKubeConfig, eventually, loadTestEnv } from "../helpers/testenv.ts";

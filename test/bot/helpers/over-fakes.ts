@@ -10,9 +10,9 @@ import { createAnthropicModel } from "../../../bot/agent/model.ts";
 import { createAgentRunner } from "../../../bot/agent/run-agent-turn.ts";
 import type { AgentRunner, ApprovalDecider } from "../../../bot/deps.ts";
 import { createActionStore, type ActionStore } from "../../../core/actions/store.ts";
-import type { Metrics } from "../../../core/metrics.ts";
-import { parseConfig, type Config } from "../../../core/config.ts";
-import type { Logger } from "../../../core/logger.ts";
+import type { Metrics } from "../../../core/observability/metrics.ts";
+import { parseConfig, type Config } from "../../../core/config/config.ts";
+import type { Logger } from "../../../core/observability/logger.ts";
 import type { CredentialBrokerOptions } from "../../../executor/credential-broker.ts";
 import {
   capture,

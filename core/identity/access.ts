@@ -21,7 +21,7 @@ export const OTHER_CHANNELS = "*";
 export const CLUSTER_WIDE = "@cluster";
 
 /**
- * The parsed DEPUTY_CHANNEL_NAMESPACES (core/config.ts): each entry's key
+ * The parsed DEPUTY_CHANNEL_NAMESPACES (core/config/config.ts): each entry's key
  * (a channel id, `dm` or `*`) and its items.
  */
 export interface ChannelScopeSettings {

@@ -2,8 +2,8 @@ import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { parse, stringify } from "yaml";
 import { z } from "zod";
-import { ALWAYS_PROTECTED_NAMESPACES } from "./config.ts";
-import { DeputyError } from "./errors.ts";
+import { ALWAYS_PROTECTED_NAMESPACES } from "../config/config.ts";
+import { DeputyError } from "../errors.ts";
 
 /**
  * OpenBao configuration as code: manifests/openbao/roles.yaml is the one

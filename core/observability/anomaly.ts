@@ -1,13 +1,13 @@
-import { clusterKeyPrefix } from "./clusters.ts";
+import { clusterKeyPrefix } from "../config/clusters.ts";
 import type { Redis } from "ioredis";
 import { fanOutAlertSink, loggerAlertSink, redisAlertSink, type Alert, type AlertSink } from "./alerts.ts";
-import type { AuditLog, AuditObserver, AuditRecord } from "./audit.ts";
-import type { Config } from "./config.ts";
-import { describeError } from "./errors.ts";
-import { identityKey, type Identity } from "./identity.ts";
+import type { AuditLog, AuditObserver, AuditRecord } from "../audit/log.ts";
+import type { Config } from "../config/config.ts";
+import { describeError } from "../errors.ts";
+import { identityKey, type Identity } from "../identity/identity.ts";
 import type { Logger } from "./logger.ts";
 import type { Metrics } from "./metrics.ts";
-import { actionTypes, type ActionTypeName } from "./actions/types/index.ts";
+import { actionTypes, type ActionTypeName } from "../actions/types/index.ts";
 
 /**
  * Anomaly detection over the audit stream, with sliding-window counters in
