@@ -61,9 +61,7 @@ export async function startWriteFixture(name: string, writable: string): Promise
   return { env, redis, prefix, harness, store, close };
 }
 
-export type WriteExecutorOptions = Partial<
-  Omit<ApprovalExecutorDeps, "store" | "broker" | "roles" | "cluster">
-> & {
+export type WriteExecutorOptions = Partial<ApprovalExecutorDeps> & {
   store: ActionStore;
   audit: AuditLog;
   logger: Logger;
