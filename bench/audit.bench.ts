@@ -3,9 +3,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Writable } from "node:stream";
 import { pino } from "pino";
-import { createAuditLog, type AuditEvent } from "../core/audit.ts";
-import { verifyAuditChain } from "../core/audit-verify.ts";
-import { createLogger } from "../core/logger.ts";
+import { createAuditLog, type AuditEvent } from "../core/audit/log.ts";
+import { verifyAuditChain } from "../core/audit/verify.ts";
+import { createLogger } from "../core/observability/logger.ts";
 import { interleaved, spreadNote, spreadOf, type Sample } from "./compare.ts";
 
 /**

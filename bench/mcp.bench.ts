@@ -6,7 +6,7 @@ import { countTokens } from "../test/helpers/tokens.ts";
 import { startHarness, type Harness } from "../test/mcp/harness.ts";
 import { interleaved, spreadNote, spreadOf, type Sample } from "./compare.ts";
 import type { BenchLine } from "./run.ts";
-import { inSpan, startTracing } from "../core/tracing.ts";
+import { inSpan, startTracing } from "../core/observability/tracing.ts";
 
 /**
  * MCP overhead: list_pods and troubleshoot_pod through the in-memory MCP

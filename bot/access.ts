@@ -1,7 +1,7 @@
-import type { AuditLog } from "../core/audit.ts";
-import { conversationScope, isDirectMessageChannel, type ScopeVerdict } from "../core/access.ts";
-import type { Config } from "../core/config.ts";
-import { sameIdentity, type ConversationRef, type Identity } from "../core/identity.ts";
+import type { AuditLog } from "../core/audit/log.ts";
+import { conversationScope, isDirectMessageChannel, type ScopeVerdict } from "../core/identity/access.ts";
+import type { Config } from "../core/config/config.ts";
+import { sameIdentity, type ConversationRef, type Identity } from "../core/identity/identity.ts";
 import type { UserGroupChecker } from "./approvers.ts";
 
 /**

@@ -1,5 +1,5 @@
 import type { App, ReceiverEvent } from "@slack/bolt";
-import type { Metrics } from "../core/metrics.ts";
+import type { Metrics } from "../core/observability/metrics.ts";
 
 type AckKind = Parameters<Metrics["observeSlackAck"]>[1];
 

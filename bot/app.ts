@@ -1,14 +1,14 @@
-import { inSpan, SpanKind } from "../core/tracing.ts";
+import { inSpan, SpanKind } from "../core/observability/tracing.ts";
 import type { Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { App, HTTPReceiver, type webApi } from "@slack/bolt";
 import type { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import type { Redis } from "ioredis";
-import type { AuditLog } from "../core/audit.ts";
-import type { Config } from "../core/config.ts";
-import { DEFAULT_CLUSTER_NAME } from "../core/clusters.ts";
+import type { AuditLog } from "../core/audit/log.ts";
+import type { Config } from "../core/config/config.ts";
+import { DEFAULT_CLUSTER_NAME } from "../core/config/clusters.ts";
 import { describeError } from "../core/errors.ts";
-import type { Logger } from "../core/logger.ts";
+import type { Logger } from "../core/observability/logger.ts";
 import { createRequesterAccess } from "./access.ts";
 import { channelHasMember } from "./channel-members.ts";
 import { createAgentUsageLimit, type ConversationLimits } from "./agent/usage-limit.ts";
@@ -18,7 +18,13 @@ import { createCardTracker } from "./card-tracker.ts";
 import { servedClusters, type ServedCluster } from "./clusters.ts";
 import { createConversationStore } from "./conversation-store.ts";
 import { createDeduper } from "./dedupe.ts";
-import type { AgentRunner, ApprovalDecider, BotServices } from "./deps.ts";
+import {
+  DEFAULT_FOLLOW_UP,
+  type AgentRunner,
+  type ApprovalDecider,
+  type BotServices,
+  type FollowUpSettings,
+} from "./deps.ts";
 import * as actions from "./listeners/actions/index.ts";
 import * as commands from "./listeners/commands/index.ts";
 import * as events from "./listeners/events/index.ts";
@@ -27,15 +33,14 @@ import * as dedupeEvents from "./listeners/middleware/dedupe-events.ts";
 import { sweepExpiredCards } from "./handlers/expiry.ts";
 import { deliverActionNotice } from "./handlers/action-notice.ts";
 import { drainActionNotices } from "../core/actions/notices.ts";
-import type { QueueDrain } from "../core/queue.ts";
+import type { QueueDrain } from "../core/state/queue.ts";
 import { assertSlackConfig, requiredSetting } from "./slack-config.ts";
 import { boltLogger } from "./slack-logger.ts";
 import { measureAcks } from "./ack-timing.ts";
 import { refuseFutureRequests } from "./slack-timestamp.ts";
 import { createWritePauseControl } from "./write-pause.ts";
-import type { Metrics } from "../core/metrics.ts";
+import type { Metrics } from "../core/observability/metrics.ts";
 import type { ActionStore } from "../core/actions/store.ts";
-import { DEFAULT_FOLLOW_UP, type FollowUpSettings } from "./handlers/verify-outcome.ts";
 import { isAuthorisedApprover } from "../executor/approval-executor.ts";
 
 export { assertSlackConfig };
@@ -226,7 +231,7 @@ export function createSlackApp(deps: SlackAppDeps): SlackApp {
   const stats = { retries: 0, duplicates: 0 };
 
   // Everything Bolt does after the ack counts as running work for idle()/stop().
-  // Each Slack request is the root span of its trace (core/tracing.ts).
+  // Each Slack request is the root span of its trace (core/observability/tracing.ts).
   app.use(async ({ next, body }) => {
     await tasks.track(inSpan(`slack ${slackRequestKind(body)}`, { kind: SpanKind.SERVER }, () => next()));
   });

@@ -1,5 +1,5 @@
 import type { webApi } from "@slack/bolt";
-import type { Identity } from "../core/identity.ts";
+import type { Identity } from "../core/identity/identity.ts";
 
 /**
  * Who may approve, as Slack sees it: the mention on the card, and membership

@@ -1,5 +1,5 @@
 import { describeError } from "../core/errors.ts";
-import type { Logger } from "../core/logger.ts";
+import type { Logger } from "../core/observability/logger.ts";
 
 /**
  * Work that continues after Slack has been acknowledged. Tasks are tracked so

@@ -1,6 +1,6 @@
 import type { Redis } from "ioredis";
 import { z } from "zod";
-import type { ConversationRef } from "../core/identity.ts";
+import type { ConversationRef } from "../core/identity/identity.ts";
 import { pendingActionRefSchema, type PendingActionRef } from "../core/actions/schema.ts";
 
 /**

@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
 import type { Redis } from "ioredis";
 import { z } from "zod";
-import type { ConversationRef } from "../core/identity.ts";
+import type { ConversationRef } from "../core/identity/identity.ts";
 import type { MessageParam } from "./agent/types.ts";
 
 /**

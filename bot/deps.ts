@@ -1,7 +1,7 @@
-import type { AuditLog } from "../core/audit.ts";
+import type { AuditLog } from "../core/audit/log.ts";
 import type { Redis } from "ioredis";
-import type { Identity } from "../core/identity.ts";
-import type { Logger } from "../core/logger.ts";
+import type { Identity } from "../core/identity/identity.ts";
+import type { Logger } from "../core/observability/logger.ts";
 import type { ApprovalDecider } from "../executor/approval-executor.ts";
 import type { ActionStore } from "../core/actions/store.ts";
 import type { RequesterAccess } from "./access.ts";
@@ -13,10 +13,19 @@ import type { ServedClusters } from "./clusters.ts";
 import type { ConversationStore } from "./conversation-store.ts";
 import type { Deduper } from "./dedupe.ts";
 import type { WritePauseControl } from "./write-pause.ts";
-import type { FollowUpSettings } from "./handlers/verify-outcome.ts";
 
 /** The executor's decision API (in-process or over HTTP); the model never sees it. */
 export type { ApprovalDecider };
+
+/** How executed actions are watched afterwards (bot/handlers/verify-outcome.ts). */
+export interface FollowUpSettings {
+  /** How long to wait for the effect before saying it did not happen. */
+  timeoutMs: number;
+  /** Spacing of the reads while waiting. */
+  intervalMs: number;
+}
+
+export const DEFAULT_FOLLOW_UP: FollowUpSettings = { timeoutMs: 300_000, intervalMs: 5_000 };
 
 export interface AgentRunner {
   run(input: AgentTurnInput): Promise<AgentTurnResult>;

@@ -1,5 +1,5 @@
 import { DeputyError } from "../core/errors.ts";
-import { tokenize } from "../core/tokenize.ts";
+import { tokenize } from "../core/untrusted/tokenize.ts";
 
 /**
  * `/deputy <verb> …` commands that need no model: each maps to one of the same

@@ -1,6 +1,6 @@
 import { describeError } from "../core/errors.ts";
 import type { Decision } from "../core/actions/schema.ts";
-import { isRedisUnavailable } from "../core/redis.ts";
+import { isRedisUnavailable } from "../core/state/redis.ts";
 
 /**
  * The sentences people read when Deputy could not do what they asked. Each

@@ -1,7 +1,7 @@
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { describeError } from "../core/errors.ts";
-import { handleMetricsRequest, type Metrics } from "../core/metrics.ts";
+import { handleMetricsRequest, type Metrics } from "../core/observability/metrics.ts";
 
 /**
  * The bot's probe and metrics port: in Socket Mode it has no HTTP server of its

@@ -1,7 +1,7 @@
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
-import { signingFetch, type CallerClaims } from "../core/caller-auth.ts";
-import { conversationSchema, identitySchema } from "../core/identity.ts";
+import { signingFetch, type CallerClaims } from "../core/identity/caller-auth.ts";
+import { conversationSchema, identitySchema } from "../core/identity/identity.ts";
 import { withTraceContext } from "../mcp/transports/trace-context.ts";
 
 /**

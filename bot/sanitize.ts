@@ -1,6 +1,6 @@
-import { redactText } from "../core/redact.ts";
+import { redactText } from "../core/untrusted/redact.ts";
 
-export { REDACTED } from "../core/redact.ts";
+export { REDACTED } from "../core/untrusted/redact.ts";
 
 /**
  * The one sanitiser for everything Deputy posts to Slack that did not come
@@ -8,7 +8,7 @@ export { REDACTED } from "../core/redact.ts";
  * messages, error sentences, names. The model reads attacker-controlled text
  * (logs, annotations), so its output may try to ping a whole channel, plant a
  * phishing link or echo a secret. In order:
- * - secrets are redacted (core/redact.ts);
+ * - secrets are redacted (core/untrusted/redact.ts);
  * - `&`, `<` and `>` are escaped, which disables every Slack `<…>` construct:
  *   `<!channel>`, `<!here>`, `<!everyone>`, `<!subteam^…>`, `<@U…>`, `<#C…>`,
  *   `<url|label>`;

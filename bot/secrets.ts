@@ -1,7 +1,7 @@
 import { z } from "zod";
-import type { Config } from "../core/config.ts";
+import type { Config } from "../core/config/config.ts";
 import { DeputyError } from "../core/errors.ts";
-import type { Logger } from "../core/logger.ts";
+import type { Logger } from "../core/observability/logger.ts";
 import {
   createOpenBaoClient,
   ignoredSchema,

@@ -1,6 +1,6 @@
 import { LogLevel, type Logger as BoltLogger } from "@slack/bolt";
-import type { Logger } from "../core/logger.ts";
-import { redactValue } from "../core/redact.ts";
+import type { Logger } from "../core/observability/logger.ts";
+import { redactValue } from "../core/untrusted/redact.ts";
 import { redactSecrets } from "./sanitize.ts";
 
 /**

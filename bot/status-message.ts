@@ -1,6 +1,6 @@
 import type { webApi } from "@slack/bolt";
 import { describeError } from "../core/errors.ts";
-import type { Logger } from "../core/logger.ts";
+import type { Logger } from "../core/observability/logger.ts";
 import { statusBlocks, statusText, type StatusStep } from "./blocks/status.ts";
 
 /**

@@ -5,9 +5,9 @@ import {
   type AlertSink,
   type TriageMessage,
   type TriageSink,
-} from "../core/alerts.ts";
-import { conversationScope } from "../core/access.ts";
-import type { Config } from "../core/config.ts";
+} from "../core/observability/alerts.ts";
+import { conversationScope } from "../core/identity/access.ts";
+import type { Config } from "../core/config/config.ts";
 import { createNamespacePolicy } from "../core/kube/namespace-policy.ts";
 import { sanitizeForSlack, splitForSlack } from "./sanitize.ts";
 

@@ -1,15 +1,15 @@
-import { watchRedisHealth } from "../core/redis.ts";
+import { watchRedisHealth } from "../core/state/redis.ts";
 import type { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { Redis } from "ioredis";
 import { createClusterActionSigner, createActionSigner } from "../core/actions/digest.ts";
 import { createActionStore } from "../core/actions/store.ts";
-import { createAuditLog, type AuditLog, type AuditObserver } from "../core/audit.ts";
+import { createAuditLog, type AuditLog, type AuditObserver } from "../core/audit/log.ts";
 import { createCloser, type Closer } from "../core/closer.ts";
-import type { Config } from "../core/config.ts";
-import { keysOfCluster, requireKey, type DeputyKeys, type KeyPurpose } from "../core/keys.ts";
+import type { Config } from "../core/config/config.ts";
+import { keysOfCluster, requireKey, type DeputyKeys, type KeyPurpose } from "../core/identity/keys.ts";
 import { DeputyError, describeError } from "../core/errors.ts";
-import type { Logger } from "../core/logger.ts";
-import type { Metrics } from "../core/metrics.ts";
+import type { Logger } from "../core/observability/logger.ts";
+import type { Metrics } from "../core/observability/metrics.ts";
 import { createAnthropicModel, DEFAULT_MODEL_RETRY } from "./agent/model.ts";
 import { createAgentRunner } from "./agent/run-agent-turn.ts";
 import { assertSlackConfig, createSlackApp, type SlackApp } from "./app.ts";
@@ -45,7 +45,7 @@ export interface BotRuntimeOptions {
   /** Token usage of the agent is counted here. */
   metrics?: Metrics;
   /**
-   * Deputy's keys (core/keys.ts): the action key verifies the stored actions
+   * Deputy's keys (core/identity/keys.ts): the action key verifies the stored actions
    * cards are rendered from (always needed); the caller keys sign requests to
    * a remote MCP server and executor.
    */
@@ -334,7 +334,7 @@ async function startUnprompted(
 ): Promise<void> {
   const { slackAlertSink, slackTriageSink, triageScopeFilter } = await import("./unprompted.ts");
   if (config.slack.alertChannel) {
-    const { drainAlertQueue, redisAlertSink } = await import("../core/alerts.ts");
+    const { drainAlertQueue, redisAlertSink } = await import("../core/observability/alerts.ts");
     // Every detector (this process's, deputy mcp's, deputy executor's) queues its alerts in
     // Redis; one bot replica pops each and posts it.
     const drain = drainAlertQueue({
@@ -345,7 +345,7 @@ async function startUnprompted(
     });
     closer.add("the alert queue", () => drain.close());
     if (deps.attachAuditObserver) {
-      const { anomalyDetectorFromConfig } = await import("../core/anomaly.ts");
+      const { anomalyDetectorFromConfig } = await import("../core/observability/anomaly.ts");
       const detector = anomalyDetectorFromConfig(config, {
         redis: deps.redis,
         audit: deps.audit,
@@ -357,7 +357,7 @@ async function startUnprompted(
     }
   }
   if (config.slack.triageChannel) {
-    const { drainTriageQueue, redisTriageSink } = await import("../core/alerts.ts");
+    const { drainTriageQueue, redisTriageSink } = await import("../core/observability/alerts.ts");
     // The watcher queues what it finds; one bot replica pops each message and posts it.
     const drain = drainTriageQueue({
       redis: deps.redis,

@@ -1,9 +1,9 @@
 import type { Redis } from "ioredis";
-import { resumeWritesOf } from "../core/anomaly.ts";
-import type { AuditLog } from "../core/audit.ts";
-import type { Config } from "../core/config.ts";
+import { resumeWritesOf } from "../core/observability/anomaly.ts";
+import type { AuditLog } from "../core/audit/log.ts";
+import type { Config } from "../core/config/config.ts";
 import { describeError } from "../core/errors.ts";
-import type { Identity } from "../core/identity.ts";
+import type { Identity } from "../core/identity/identity.ts";
 import { isAuthorisedApprover } from "../executor/approvers.ts";
 import type { UserGroupChecker } from "./approvers.ts";
 

@@ -1,18 +1,18 @@
 import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { z } from "zod";
-import { envSchema, type ConfigReader } from "../core/config.ts";
+import { envSchema, type ConfigReader } from "../core/config/config.ts";
 import { DeputyError } from "../core/errors.ts";
 
 /**
- * docs/configuration.md, written from core/config.ts: each setting's type,
+ * docs/configuration.md, written from core/config/config.ts: each setting's type,
  * default and range come from its zod schema (what parsing an unset value
  * gives, the input's JSON Schema), its description, readers and unset
  * behaviour from the `.meta()` beside it, its group from the comment heading
  * above it. Nothing here names a setting, so a new one needs no code.
  */
 
-export const CONFIG_SOURCE = resolve(import.meta.dirname, "..", "core", "config.ts");
+export const CONFIG_SOURCE = resolve(import.meta.dirname, "..", "core", "config", "config.ts");
 export const CONFIG_REFERENCE_FILE = resolve(import.meta.dirname, "..", "docs", "configuration.md");
 
 /** Who a `readBy` entry stands for. */
@@ -112,7 +112,8 @@ const READERS = Object.keys(CONFIG_READERS) as ConfigReader[];
  */
 export function schemaGroups(source: string): Map<string, string> {
   const start = source.indexOf("export const envSchema = z.object({");
-  if (start < 0) throw new DeputyError("CONFIG_INVALID", "core/config.ts has no `export const envSchema`");
+  if (start < 0)
+    throw new DeputyError("CONFIG_INVALID", "core/config/config.ts has no `export const envSchema`");
   const lines = source.slice(start).split("\n").slice(1);
   const groups = new Map<string, string>();
   let group = "General";
@@ -207,7 +208,7 @@ export function describeSettings(
     }
     const group = groups.get(name);
     if (!group) {
-      problems.push(`${name} is not under a comment heading of envSchema in core/config.ts`);
+      problems.push(`${name} is not under a comment heading of envSchema in core/config/config.ts`);
       continue;
     }
     settings.push({
@@ -251,7 +252,7 @@ export function renderConfigReference(settings: readonly SettingReference[]): st
   const out: string[] = [
     "# Configuration reference",
     "",
-    "<!-- Written by `npm run config:reference` (`deputy config reference --write`) from core/config.ts; do not edit by hand. -->",
+    "<!-- Written by `npm run config:reference` (`deputy config reference --write`) from core/config/config.ts; do not edit by hand. -->",
     "",
     "Deputy reads its whole configuration from the environment once, at start-up, and refuses to start",
     "with a sentence naming every setting it cannot parse. In a cluster, non-secret settings live in the",
@@ -311,7 +312,7 @@ export function renderConfigReference(settings: readonly SettingReference[]): st
   return out.join("\n");
 }
 
-/** docs/configuration.md as core/config.ts says it should read. */
+/** docs/configuration.md as core/config/config.ts says it should read. */
 export function configReference(): string {
   const groups = schemaGroups(readFileSync(CONFIG_SOURCE, "utf8"));
   return renderConfigReference(describeSettings(envSchema.shape, groups));

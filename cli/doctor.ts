@@ -1,11 +1,11 @@
 import { AuthorizationV1Api, type KubeConfig } from "@kubernetes/client-node";
 import { Redis } from "ioredis";
-import type { Config } from "../core/config.ts";
+import type { Config } from "../core/config/config.ts";
 import { describeError } from "../core/errors.ts";
-import type { KeyPurpose } from "../core/keys.ts";
+import type { KeyPurpose } from "../core/identity/keys.ts";
 import { loadKubeConfig } from "../core/kube/config.ts";
 import { createPreviewClient } from "../core/kube/preview.ts";
-import type { Logger } from "../core/logger.ts";
+import type { Logger } from "../core/observability/logger.ts";
 import { createCredentialBroker } from "../executor/credential-broker.ts";
 import { createOpenBaoClient } from "../executor/openbao-client.ts";
 import { clusterEndpointOf, loadKeysFromConfig, loadRolesFromConfig } from "../executor/wiring.ts";

@@ -1,7 +1,7 @@
 import { describeTarget } from "../core/actions/action-type.ts";
 import type { ActionState, PendingAction, RiskFlag } from "../core/actions/schema.ts";
 import { approvalViewOf, viewLines } from "../core/actions/view.ts";
-import type { Identity } from "../core/identity.ts";
+import type { Identity } from "../core/identity/identity.ts";
 
 /**
  * The console's approval card: the same facts as the Slack card (tool,

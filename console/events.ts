@@ -1,5 +1,5 @@
-import type { Identity } from "../core/identity.ts";
-import { redactValue } from "../core/redact.ts";
+import type { Identity } from "../core/identity/identity.ts";
+import { redactValue } from "../core/untrusted/redact.ts";
 import type { ApprovalCardView } from "./card.ts";
 
 /**

@@ -1,10 +1,10 @@
-import { watchRedisHealth } from "../core/redis.ts";
-import type { Logger } from "../core/logger.ts";
+import { watchRedisHealth } from "../core/state/redis.ts";
+import type { Logger } from "../core/observability/logger.ts";
 import { readFileSync } from "node:fs";
 import { KubeConfig } from "@kubernetes/client-node";
 import { Redis } from "ioredis";
-import { clusterNameSchema } from "../core/clusters.ts";
-import type { Config } from "../core/config.ts";
+import { clusterNameSchema } from "../core/config/clusters.ts";
+import type { Config } from "../core/config/config.ts";
 import { DeputyError, describeError } from "../core/errors.ts";
 import { createKubeClients } from "../core/kube/client.ts";
 import { loadKubeConfig } from "../core/kube/config.ts";

@@ -13,7 +13,7 @@ import {
 import { parseAllDocuments } from "yaml";
 import { DeputyError, describeError } from "../core/errors.ts";
 import { kubeConfigFromToken } from "../core/kube/config.ts";
-import type { OpenBaoRoles } from "../core/openbao-roles.ts";
+import type { OpenBaoRoles } from "../core/identity/openbao-roles.ts";
 
 /**
  * Deputy's identities on the cluster local mode runs against, created with

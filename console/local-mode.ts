@@ -8,24 +8,29 @@ import { pino } from "pino";
 import type { AgentProgress, MessageParam } from "../bot/agent/types.ts";
 import { agentFromConfig } from "../bot/wiring.ts";
 import { parseDirectCommand } from "../bot/direct-commands.ts";
-import type { AlertSink, TriageSink } from "../core/alerts.ts";
+import type { AlertSink, TriageSink } from "../core/observability/alerts.ts";
 import {
   anomalyDetectorFromConfig,
   clusterStatePrefix,
   type AnomalyDetector,
   isWritePaused,
   writePauseStatus,
-} from "../core/anomaly.ts";
-import { auditRecordFromLine, createAuditLog, type AuditObserver, type AuditRecord } from "../core/audit.ts";
-import { actionStory } from "../core/audit-story.ts";
-import { parseConfig, type Config } from "../core/config.ts";
+} from "../core/observability/anomaly.ts";
+import {
+  auditRecordFromLine,
+  createAuditLog,
+  type AuditObserver,
+  type AuditRecord,
+} from "../core/audit/log.ts";
+import { actionStory } from "../core/audit/story.ts";
+import { parseConfig, type Config } from "../core/config/config.ts";
 import { createCloser } from "../core/closer.ts";
 import { DeputyError, describeError } from "../core/errors.ts";
-import { createLogger, type Logger } from "../core/logger.ts";
+import { createLogger, type Logger } from "../core/observability/logger.ts";
 import { createOpenBaoClient } from "../executor/openbao-client.ts";
 import { setupOpenBao } from "../executor/openbao-setup.ts";
 import type { ApprovalExecutor } from "../executor/approval-executor.ts";
-import { clusterMountPath, rolesForCluster } from "../core/openbao-roles.ts";
+import { clusterMountPath, rolesForCluster } from "../core/identity/openbao-roles.ts";
 import { createActionStore, createActionStoreFromConfig } from "../core/actions/store.ts";
 import { createClusterActionSigner } from "../core/actions/digest.ts";
 import type { KubeClients } from "../core/kube/client.ts";

@@ -1,16 +1,16 @@
 import { randomBytes } from "node:crypto";
 import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
 import { DeputyError, describeError } from "../core/errors.ts";
-import type { ConversationRef, Identity } from "../core/identity.ts";
-import type { Logger } from "../core/logger.ts";
+import type { ConversationRef, Identity } from "../core/identity/identity.ts";
+import type { Logger } from "../core/observability/logger.ts";
 import type { Decision, DecisionResult, PendingAction, PendingActionRef } from "../core/actions/schema.ts";
-import { redactText } from "../core/redact.ts";
-import { inSpan, SpanKind } from "../core/tracing.ts";
+import { redactText } from "../core/untrusted/redact.ts";
+import { inSpan, SpanKind } from "../core/observability/tracing.ts";
 import type { CallerContext } from "../mcp/tool.ts";
 import type { DirectCommand } from "../bot/direct-commands.ts";
 import { pendingActionOf } from "../bot/agent/run-agent-turn.ts";
 import { describeTarget } from "../core/actions/action-type.ts";
-import { clusterNamedIn, unknownClusterHelp } from "../core/cluster-choice.ts";
+import { clusterNamedIn, unknownClusterHelp } from "../core/config/cluster-choice.ts";
 import { approvalCardView } from "./card.ts";
 import type { ConsoleEventBody, EventHub } from "./events.ts";
 

@@ -1,6 +1,6 @@
-import type { LocalUser } from "../core/config.ts";
+import type { LocalUser } from "../core/config/config.ts";
 import { DeputyError } from "../core/errors.ts";
-import type { Identity } from "../core/identity.ts";
+import type { Identity } from "../core/identity/identity.ts";
 
 /**
  * Local mode's people: a small configured set (DEPUTY_LOCAL_USERS). The browser

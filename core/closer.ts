@@ -1,5 +1,5 @@
 import { describeError } from "./errors.ts";
-import type { Logger } from "./logger.ts";
+import type { Logger } from "./observability/logger.ts";
 
 /**
  * What a running process started, undone newest first, even when one step

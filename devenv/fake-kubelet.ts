@@ -3,7 +3,7 @@ import { stat } from "node:fs/promises";
 import { createServer, type Server } from "node:https";
 import { join } from "node:path";
 import { KubeConfig } from "@kubernetes/client-node";
-import { createLogger } from "../core/logger.ts";
+import { createLogger } from "../core/observability/logger.ts";
 import { LogQueryError, parseLogQuery, streamLogFile } from "./kubelet-logs.ts";
 import { PodSimulator } from "./pod-simulator/index.ts";
 

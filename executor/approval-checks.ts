@@ -1,8 +1,8 @@
 import { z } from "zod";
-import { RESUME_HINT } from "../core/anomaly.ts";
+import { RESUME_HINT } from "../core/observability/anomaly.ts";
 import { shortDigest } from "../core/actions/digest.ts";
 import type { Decision, PendingAction } from "../core/actions/schema.ts";
-import { identitySchema, sameIdentity, type Identity } from "../core/identity.ts";
+import { identitySchema, sameIdentity, type Identity } from "../core/identity/identity.ts";
 import {
   identityKindRefusal,
   isAuthorisedApprover,

@@ -1,9 +1,9 @@
-import type { AuditLog } from "../core/audit.ts";
+import type { AuditLog } from "../core/audit/log.ts";
 import { describeError, isDeputyError } from "../core/errors.ts";
-import type { Identity } from "../core/identity.ts";
+import type { Identity } from "../core/identity/identity.ts";
 import { KubeApiError } from "../core/kube/errors.ts";
-import type { Logger } from "../core/logger.ts";
-import { roleForAction, type OpenBaoRoles } from "../core/openbao-roles.ts";
+import type { Logger } from "../core/observability/logger.ts";
+import { roleForAction, type OpenBaoRoles } from "../core/identity/openbao-roles.ts";
 import { randomBytes } from "node:crypto";
 import { hostname } from "node:os";
 import { ActionFailed, describeTarget, type WriteAnswer } from "../core/actions/action-type.ts";
@@ -79,7 +79,7 @@ export interface ApprovalExecutorDeps {
   twoPersonRule: { normal: boolean; high: boolean };
   protectedNamespaces: readonly string[];
   clusterName: string;
-  /** The anomaly circuit breaker (core/anomaly.ts): while set, approvals are refused. */
+  /** The anomaly circuit breaker (core/observability/anomaly.ts): while set, approvals are refused. */
   writePause?: () => Promise<{ rule: string; reason: string; until?: string } | undefined>;
   /** Kubernetes call retries (tests shorten them). */
   kubeRetry?: { attempts: number; baseMs: number; capMs: number };

@@ -1,4 +1,4 @@
-import { slackUserIdOf, type Identity } from "../core/identity.ts";
+import { slackUserIdOf, type Identity } from "../core/identity/identity.ts";
 
 /**
  * Who may decide a pending action. One person is one Slack user id (unique

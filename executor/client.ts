@@ -1,8 +1,8 @@
 import { z } from "zod";
-import { signingFetch } from "../core/caller-auth.ts";
+import { signingFetch } from "../core/identity/caller-auth.ts";
 import { DeputyError, describeError } from "../core/errors.ts";
-import type { Identity } from "../core/identity.ts";
-import { injectTraceContext } from "../core/tracing.ts";
+import type { Identity } from "../core/identity/identity.ts";
+import { injectTraceContext } from "../core/observability/tracing.ts";
 import { pendingActionSchema, type DecisionResult } from "../core/actions/schema.ts";
 import type { ApprovalDecider, DecisionRequest } from "./approval-executor.ts";
 import { DECISIONS_PATH } from "./http.ts";
@@ -12,7 +12,7 @@ import { DECISIONS_PATH } from "./http.ts";
  * executor, over POST /v1/decisions. The answer is validated; a transport
  * failure is an error (the decision may or may not have happened — the bot
  * says so and shows the action's state), never a silent success. Every
- * request is signed with the executorCaller key (core/caller-auth.ts); when
+ * request is signed with the executorCaller key (core/identity/caller-auth.ts); when
  * an approver group is configured, the bot asks Slack whether the approver
  * is a member and vouches for the answer in the signed claims, so an
  * executor without a Slack client can still honour the group.
@@ -31,7 +31,7 @@ const decisionResultSchema = z.discriminatedUnion("status", [
 
 export function createExecutorClient(options: {
   url: string;
-  /** The executorCaller key (core/keys.ts). */
+  /** The executorCaller key (core/identity/keys.ts). */
   key: Buffer;
   /** The configured approver group and how to check membership with Slack. */
   approverGroup?: { id: string; isMember: (identity: Identity) => Promise<boolean> } | undefined;

@@ -1,7 +1,7 @@
 import { readFile } from "node:fs/promises";
 import { DeputyError } from "../core/errors.ts";
-import type { Logger } from "../core/logger.ts";
-import { credsRequestParams, type SecretsRole } from "../core/openbao-roles.ts";
+import type { Logger } from "../core/observability/logger.ts";
+import { credsRequestParams, type SecretsRole } from "../core/identity/openbao-roles.ts";
 import {
   ignoredSchema,
   kubernetesCredsSchema,
@@ -11,7 +11,7 @@ import {
 } from "./openbao-client.ts";
 import { createCallGate } from "./call-gate.ts";
 import { DEFAULT_RETRY, withRetry, type RetryOptions } from "../core/backoff.ts";
-import type { Metrics } from "../core/metrics.ts";
+import type { Metrics } from "../core/observability/metrics.ts";
 
 /**
  * Just-in-time Kubernetes credentials from OpenBao (invariant 2).
@@ -116,7 +116,7 @@ export interface CredentialBrokerOptions {
   authRole: string;
   secretsMount: string;
   /**
-   * The secrets engine's parallel mounts (core/openbao-roles.ts secretsMounts),
+   * The secrets engine's parallel mounts (core/identity/openbao-roles.ts secretsMounts),
    * used in turn so concurrent mints do not queue behind one mount's rate limit.
    * Defaults to `[secretsMount]`.
    */
@@ -138,7 +138,7 @@ export interface CredentialBrokerOptions {
   now?: () => number;
   /** Test hook: sees each minted credential. Production code never sets it. */
   onCredential?: (credential: Readonly<JitCredential>) => void;
-  /** OpenBao logins and failed calls are counted here (core/metrics.ts). */
+  /** OpenBao logins and failed calls are counted here (core/observability/metrics.ts). */
   metrics?: Pick<Metrics, "openbaoLogin" | "openbaoError">;
 }
 

@@ -1,10 +1,10 @@
 import http from "node:http";
 import type { AddressInfo } from "node:net";
-import type { AuditLog } from "../core/audit.ts";
-import { ASSERTION_HEADER, type CallerVerifier } from "../core/caller-auth.ts";
+import type { AuditLog } from "../core/audit/log.ts";
+import { ASSERTION_HEADER, type CallerVerifier } from "../core/identity/caller-auth.ts";
 import { describeError } from "../core/errors.ts";
-import type { Logger } from "../core/logger.ts";
-import { extractTraceContext, inSpan, SpanKind } from "../core/tracing.ts";
+import type { Logger } from "../core/observability/logger.ts";
+import { extractTraceContext, inSpan, SpanKind } from "../core/observability/tracing.ts";
 import type { PendingAction } from "../core/actions/schema.ts";
 import type { ApprovalDecider } from "./approval-executor.ts";
 
@@ -15,7 +15,7 @@ import type { ApprovalDecider } from "./approval-executor.ts";
  * allows just the agent's SPIFFE principal — and the MCP server cannot, so the
  * model has no route to an approval. The mesh is one layer; the endpoint
  * checks again: every request carries the bot's signed assertion
- * (core/caller-auth.ts) over this exact method, path and body, or it is
+ * (core/identity/caller-auth.ts) over this exact method, path and body, or it is
  * answered 401 and audited, and nothing is decided. Bodies are small and
  * validated by the executor.
  */

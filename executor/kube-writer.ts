@@ -4,7 +4,7 @@ import { bearerTokenCredentials, createKubeConnection, readBody } from "../core/
 import { PATCH_CONTENT_TYPES, type KubeWriter } from "../core/actions/action-type.ts";
 import { parseWarnings } from "../core/kube/warnings.ts";
 import { DEFAULT_RETRY, jitteredBackoff, sleep, withRetry } from "../core/backoff.ts";
-import { inSpan, SpanKind } from "../core/tracing.ts";
+import { inSpan, SpanKind } from "../core/observability/tracing.ts";
 
 /**
  * The executor's Kubernetes client: one minted bearer token, one action, no

@@ -1,9 +1,9 @@
 import { readFile } from "node:fs/promises";
 import createVault from "node-vault";
 import { z } from "zod";
-import type { Config } from "../core/config.ts";
+import type { Config } from "../core/config/config.ts";
 import { DeputyError, describeError } from "../core/errors.ts";
-import { inSpan, SpanKind } from "../core/tracing.ts";
+import { inSpan, SpanKind } from "../core/observability/tracing.ts";
 
 /**
  * A typed thin client for the few OpenBao HTTP endpoints Deputy uses, over

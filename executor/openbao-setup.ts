@@ -6,7 +6,7 @@ import {
   secretsMounts,
   secretsRoleParams,
   type OpenBaoRoles,
-} from "../core/openbao-roles.ts";
+} from "../core/identity/openbao-roles.ts";
 import { ignoredSchema, OpenBaoError, type OpenBaoClient } from "./openbao-client.ts";
 
 /**

@@ -1,5 +1,5 @@
 import { describeError } from "../core/errors.ts";
-import type { Logger } from "../core/logger.ts";
+import type { Logger } from "../core/observability/logger.ts";
 import type { ApprovalExecutor } from "./approval-executor.ts";
 
 /**

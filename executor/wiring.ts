@@ -1,9 +1,13 @@
 import { readFileSync } from "node:fs";
 import type { KubeConfig } from "@kubernetes/client-node";
 import type { Redis } from "ioredis";
-import { adoptLegacyWritePause, clusterStatePrefix, writePauseStatus } from "../core/anomaly.ts";
-import type { AuditLog } from "../core/audit.ts";
-import type { Config } from "../core/config.ts";
+import {
+  adoptLegacyWritePause,
+  clusterStatePrefix,
+  writePauseStatus,
+} from "../core/observability/anomaly.ts";
+import type { AuditLog } from "../core/audit/log.ts";
+import type { Config } from "../core/config/config.ts";
 import { DeputyError, describeError } from "../core/errors.ts";
 import {
   loadDeputyKeys,
@@ -11,10 +15,10 @@ import {
   type DeputyKeys,
   type KeyPurpose,
   type KeySource,
-} from "../core/keys.ts";
-import type { Identity } from "../core/identity.ts";
-import type { Logger } from "../core/logger.ts";
-import { loadOpenBaoRoles, secretsMounts, type OpenBaoRoles } from "../core/openbao-roles.ts";
+} from "../core/identity/keys.ts";
+import type { Identity } from "../core/identity/identity.ts";
+import type { Logger } from "../core/observability/logger.ts";
+import { loadOpenBaoRoles, secretsMounts, type OpenBaoRoles } from "../core/identity/openbao-roles.ts";
 import { queueActionNotice } from "../core/actions/notices.ts";
 import { createActionStoreFromConfig, type ActionStore } from "../core/actions/store.ts";
 import type { Closer } from "../core/closer.ts";
@@ -30,7 +34,7 @@ import { createCredentialBroker, type CredentialBroker, type JitCredential } fro
 import type { ClusterEndpoint } from "./kube-writer.ts";
 import { createOpenBaoClient, readOpenBaoJwt } from "./openbao-client.ts";
 import { startExecutorUpkeep } from "./upkeep.ts";
-import type { Metrics } from "../core/metrics.ts";
+import type { Metrics } from "../core/observability/metrics.ts";
 
 /**
  * Building the write path from parsed configuration, for `deputy executor`,
@@ -78,7 +82,7 @@ export function createExecutorFromConfig(options: {
   isInGroup?: (identity: Identity) => Promise<boolean>;
   /** Only `deputy start` sets this: local-mode identities are accepted, from DEPUTY_LOCAL_USERS. */
   localMode?: boolean;
-  /** Defaults to the anomaly detector's Redis pause key (core/anomaly.ts). */
+  /** Defaults to the anomaly detector's Redis pause key (core/observability/anomaly.ts). */
   writePause?: ApprovalExecutorDeps["writePause"];
   /** Test hook only. */
   onCredential?: (credential: Readonly<JitCredential>) => void;

@@ -1,7 +1,7 @@
-import type { ChannelScope } from "../core/access.ts";
-import type { Config } from "../core/config.ts";
-import type { Logger } from "../core/logger.ts";
-import type { AuditLog } from "../core/audit.ts";
+import type { ChannelScope } from "../core/identity/access.ts";
+import type { Config } from "../core/config/config.ts";
+import type { Logger } from "../core/observability/logger.ts";
+import type { AuditLog } from "../core/audit/log.ts";
 import type { KubeClients } from "../core/kube/client.ts";
 import type { ActionStore } from "../core/actions/store.ts";
 import type { PreviewClient } from "../core/kube/preview.ts";

@@ -13,11 +13,16 @@ import {
   type ServerResult,
 } from "@modelcontextprotocol/sdk/types.js";
 import { z } from "zod";
-import { conversationScope } from "../core/access.ts";
-import type { CallerClaims } from "../core/caller-auth.ts";
+import { conversationScope } from "../core/identity/access.ts";
+import type { CallerClaims } from "../core/identity/caller-auth.ts";
 import { META_KEYS } from "../core/actions/meta.ts";
 import { DeputyError } from "../core/errors.ts";
-import { conversationSchema, identitySchema, sameIdentity, type ConversationRef } from "../core/identity.ts";
+import {
+  conversationSchema,
+  identitySchema,
+  sameIdentity,
+  type ConversationRef,
+} from "../core/identity/identity.ts";
 import type { McpDeps } from "./deps.ts";
 import { toolError, type CallerContext } from "./tool.ts";
 

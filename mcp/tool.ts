@@ -1,7 +1,7 @@
 import type { z } from "zod";
 import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
-import type { Logger } from "../core/logger.ts";
-import type { ConversationRef, Identity } from "../core/identity.ts";
+import type { Logger } from "../core/observability/logger.ts";
+import type { ConversationRef, Identity } from "../core/identity/identity.ts";
 
 /**
  * The shape of every Deputy MCP tool: one file exports one ToolDefinition with

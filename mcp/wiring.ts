@@ -1,13 +1,13 @@
 import type { KubeConfig } from "@kubernetes/client-node";
 import type { Redis } from "ioredis";
-import type { AuditLog } from "../core/audit.ts";
-import type { Config } from "../core/config.ts";
+import type { AuditLog } from "../core/audit/log.ts";
+import type { Config } from "../core/config/config.ts";
 import { createActionStoreFromConfig } from "../core/actions/store.ts";
 import { createKubeClients, type KubeClients, type KubeRequestEvent } from "../core/kube/client.ts";
 import { loadKubeConfig } from "../core/kube/config.ts";
 import { createPreviewClient, type PreviewClient } from "../core/kube/preview.ts";
-import type { Logger } from "../core/logger.ts";
-import type { Metrics } from "../core/metrics.ts";
+import type { Logger } from "../core/observability/logger.ts";
+import type { Metrics } from "../core/observability/metrics.ts";
 import type { McpDeps } from "./deps.ts";
 import { createPolicy } from "./policy/index.ts";
 

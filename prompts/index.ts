@@ -40,7 +40,7 @@ export const PROMPT_GUARDRAILS: readonly PromptRule[] = [
   {
     guardrail: "protected-namespace",
     enforcedBy:
-      "MCP write tools' policy check (core/config.ts ALWAYS_PROTECTED_NAMESPACES + DEPUTY_PROTECTED_NAMESPACES)",
+      "MCP write tools' policy check (core/config/config.ts ALWAYS_PROTECTED_NAMESPACES + DEPUTY_PROTECTED_NAMESPACES)",
   },
   {
     guardrail: "host-access",

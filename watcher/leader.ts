@@ -6,7 +6,7 @@ import {
   type V1Lease,
 } from "@kubernetes/client-node";
 import { describeError } from "../core/errors.ts";
-import type { Logger } from "../core/logger.ts";
+import type { Logger } from "../core/observability/logger.ts";
 
 /**
  * Leader election through a coordination.k8s.io Lease, with client-go's

@@ -1,4 +1,4 @@
-import type { TriageObjectRef, TriageReason } from "../core/alerts.ts";
+import type { TriageObjectRef, TriageReason } from "../core/observability/alerts.ts";
 import type { Node, Pod } from "../core/kube/types.ts";
 import { podOwner } from "../mcp/diagnose/pod-status.ts";
 

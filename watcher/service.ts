@@ -1,5 +1,5 @@
 import type { KubeConfig } from "@kubernetes/client-node";
-import type { Logger } from "../core/logger.ts";
+import type { Logger } from "../core/observability/logger.ts";
 import { createLeaderElector, type LeaderElector } from "./leader.ts";
 import type { TriageWatcher } from "./watcher.ts";
 

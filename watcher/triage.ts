@@ -1,8 +1,8 @@
-import type { TriageMessage, TriageObjectRef } from "../core/alerts.ts";
+import type { TriageMessage, TriageObjectRef } from "../core/observability/alerts.ts";
 import { describeError } from "../core/errors.ts";
 import type { KubeClients } from "../core/kube/client.ts";
 import type { Node, Pod } from "../core/kube/types.ts";
-import { redactText } from "../core/redact.ts";
+import { redactText } from "../core/untrusted/redact.ts";
 import { analyseNode } from "../mcp/diagnose/node.ts";
 import { diagnosePod } from "../mcp/diagnose/pod-evidence.ts";
 import type { Diagnosis } from "../mcp/diagnose/types.ts";

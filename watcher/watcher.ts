@@ -5,15 +5,15 @@ import {
   type ObjectCache,
 } from "@kubernetes/client-node";
 import type { Redis } from "ioredis";
-import type { TriageMessage, TriageObjectRef, TriageSink } from "../core/alerts.ts";
-import { admitInWindow } from "../core/anomaly.ts";
-import type { AuditLog } from "../core/audit.ts";
+import type { TriageMessage, TriageObjectRef, TriageSink } from "../core/observability/alerts.ts";
+import { admitInWindow } from "../core/observability/anomaly.ts";
+import type { AuditLog } from "../core/audit/log.ts";
 import { describeError } from "../core/errors.ts";
-import { fenceUntrusted } from "../core/fence.ts";
+import { fenceUntrusted } from "../core/untrusted/fence.ts";
 import type { KubeClients } from "../core/kube/client.ts";
 import type { Node, Pod } from "../core/kube/types.ts";
-import type { Logger } from "../core/logger.ts";
-import type { Metrics } from "../core/metrics.ts";
+import type { Logger } from "../core/observability/logger.ts";
+import type { Metrics } from "../core/observability/metrics.ts";
 import { nodeProblem, nodeSubject, podProblem, podSubject, subjectKey, type Problem } from "./problems.ts";
 import { buildNodeTriage, buildPodTriage } from "./triage.ts";
 

@@ -1,11 +1,11 @@
 import { hostname } from "node:os";
 import type { Redis } from "ioredis";
-import type { TriageSink } from "../core/alerts.ts";
-import type { AuditLog } from "../core/audit.ts";
-import type { Config } from "../core/config.ts";
+import type { TriageSink } from "../core/observability/alerts.ts";
+import type { AuditLog } from "../core/audit/log.ts";
+import type { Config } from "../core/config/config.ts";
 import type { KubeClients } from "../core/kube/client.ts";
-import type { Logger } from "../core/logger.ts";
-import type { Metrics } from "../core/metrics.ts";
+import type { Logger } from "../core/observability/logger.ts";
+import type { Metrics } from "../core/observability/metrics.ts";
 import { createTriageService, type TriageService } from "./service.ts";
 import { createTriageWatcher, type TriageWatcher } from "./watcher.ts";
 

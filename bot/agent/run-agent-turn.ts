@@ -1,4 +1,4 @@
-import { inSpan } from "../../core/tracing.ts";
+import { inSpan } from "../../core/observability/tracing.ts";
 import { randomUUID } from "node:crypto";
 import type {
   ContentBlock,
@@ -13,9 +13,14 @@ import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
 import { describeError, isDeputyError } from "../../core/errors.ts";
 import { pendingActionRefSchema, type PendingActionRef } from "../../core/actions/schema.ts";
 import { callerMeta } from "../../core/actions/meta.ts";
-import { DEPUTY_MARKER, neutraliseFenceTags, TRUSTED_MARKERS, wrapToolResult } from "../../core/fence.ts";
+import {
+  DEPUTY_MARKER,
+  neutraliseFenceTags,
+  TRUSTED_MARKERS,
+  wrapToolResult,
+} from "../../core/untrusted/fence.ts";
 import { SYSTEM_PROMPT } from "../../prompts/index.ts";
-import { redactText, redactValue } from "../../core/redact.ts";
+import { redactText, redactValue } from "../../core/untrusted/redact.ts";
 import { describeCallTarget, loadAgentToolset, REASON_PROPERTY, type AgentToolset } from "./mcp-tools.ts";
 import type {
   AgentProgress,

@@ -1,7 +1,7 @@
 import type { MessageParam } from "@anthropic-ai/sdk/resources/messages/messages";
 import type { Client } from "@modelcontextprotocol/sdk/client/index.js";
-import type { ConversationRef, Identity } from "../../core/identity.ts";
-import type { Logger } from "../../core/logger.ts";
+import type { ConversationRef, Identity } from "../../core/identity/identity.ts";
+import type { Logger } from "../../core/observability/logger.ts";
 import type { PendingActionRef } from "../../core/actions/schema.ts";
 import type { AgentModel } from "./model.ts";
 

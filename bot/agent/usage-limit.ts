@@ -1,7 +1,7 @@
 import type { Redis } from "ioredis";
-import { identityKey, type Identity } from "../../core/identity.ts";
-import type { Metrics } from "../../core/metrics.ts";
-import { addToWindow, takeSlot, windowTotal } from "../../core/sliding-window.ts";
+import { identityKey, type Identity } from "../../core/identity/identity.ts";
+import type { Metrics } from "../../core/observability/metrics.ts";
+import { addToWindow, takeSlot, windowTotal } from "../../core/state/sliding-window.ts";
 
 /**
  * What one person's conversations may cost: agent turns and model tokens per

@@ -3,7 +3,7 @@ import { describeTarget, type ApprovalView } from "../../core/actions/action-typ
 import { shortDigest } from "../../core/actions/digest.ts";
 import { fullViewLines, unapprovableReason, VIEW_LIMITS } from "../../core/actions/view.ts";
 import type { DecisionResult, PendingAction } from "../../core/actions/schema.ts";
-import type { Identity } from "../../core/identity.ts";
+import type { Identity } from "../../core/identity/identity.ts";
 import { escapeApprovalLine, sanitizeForSlack, sanitizePlain } from "../sanitize.ts";
 
 type KnownBlock = types.KnownBlock;

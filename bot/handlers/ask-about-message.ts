@@ -1,9 +1,9 @@
 import { randomBytes } from "node:crypto";
 import type { webApi } from "@slack/bolt";
 import { describeError } from "../../core/errors.ts";
-import { fenceUntrusted } from "../../core/fence.ts";
-import { redactText } from "../../core/redact.ts";
-import type { ConversationRef, Identity } from "../../core/identity.ts";
+import { fenceUntrusted } from "../../core/untrusted/fence.ts";
+import { redactText } from "../../core/untrusted/redact.ts";
+import type { ConversationRef, Identity } from "../../core/identity/identity.ts";
 import type { BotServices } from "../deps.ts";
 import { sanitizePlain } from "../sanitize.ts";
 import { slackTextToPlain } from "../slack-text.ts";

@@ -1,7 +1,7 @@
 import type { webApi } from "@slack/bolt";
 import { describeError } from "../../core/errors.ts";
-import { fenceUntrusted } from "../../core/fence.ts";
-import type { ConversationRef, Identity } from "../../core/identity.ts";
+import { fenceUntrusted } from "../../core/untrusted/fence.ts";
+import type { ConversationRef, Identity } from "../../core/identity/identity.ts";
 import type { Decision, DecisionResult, PendingAction } from "../../core/actions/schema.ts";
 import { approvalViewOf } from "../../core/actions/view.ts";
 import { ACTION_ID_PATTERN } from "../../core/actions/schema.ts";

@@ -1,11 +1,11 @@
 import type { webApi } from "@slack/bolt";
 import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
 import { describeError } from "../../core/errors.ts";
-import { identityKey } from "../../core/identity.ts";
+import { identityKey } from "../../core/identity/identity.ts";
 import { callerMeta } from "../../core/actions/meta.ts";
 import { pendingActionOf } from "../agent/run-agent-turn.ts";
-import { toolTextForPeople, wrapToolResult } from "../../core/fence.ts";
-import { redactText } from "../../core/redact.ts";
+import { toolTextForPeople, wrapToolResult } from "../../core/untrusted/fence.ts";
+import { redactText } from "../../core/untrusted/redact.ts";
 import { describeCallTarget } from "../agent/mcp-tools.ts";
 import { answerMessages } from "../blocks/answer.ts";
 import type { ServedCluster } from "../clusters.ts";

@@ -1,7 +1,7 @@
 import type { webApi } from "@slack/bolt";
 import { podLogUri } from "../../mcp/resources/pod-log.ts";
 import { describeError } from "../../core/errors.ts";
-import type { ConversationRef, Identity } from "../../core/identity.ts";
+import type { ConversationRef, Identity } from "../../core/identity/identity.ts";
 import { callerMeta } from "../../core/actions/meta.ts";
 import type { ServedCluster } from "../clusters.ts";
 import type { BotServices } from "../deps.ts";

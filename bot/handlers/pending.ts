@@ -1,10 +1,10 @@
 import type { webApi } from "@slack/bolt";
 import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
 import type { PendingAction } from "../../core/actions/schema.ts";
-import { writePausesOf, type WritePause } from "../../core/anomaly.ts";
+import { writePausesOf, type WritePause } from "../../core/observability/anomaly.ts";
 import { describeError } from "../../core/errors.ts";
-import { isDirectMessageChannel } from "../../core/access.ts";
-import { sameIdentity, type ConversationRef, type Identity } from "../../core/identity.ts";
+import { isDirectMessageChannel } from "../../core/identity/access.ts";
+import { sameIdentity, type ConversationRef, type Identity } from "../../core/identity/identity.ts";
 import { callerMeta } from "../../core/actions/meta.ts";
 import { channelHasMember } from "../channel-members.ts";
 import type { ServedCluster } from "../clusters.ts";

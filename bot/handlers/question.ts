@@ -1,6 +1,6 @@
 import type { webApi } from "@slack/bolt";
 import { describeError } from "../../core/errors.ts";
-import { identityKey } from "../../core/identity.ts";
+import { identityKey } from "../../core/identity/identity.ts";
 import type { AgentProgress, AgentTurnResult } from "../agent/types.ts";
 import { answerMessages } from "../blocks/answer.ts";
 import type { BotServices } from "../deps.ts";

@@ -1,7 +1,7 @@
 import type { RespondFn, webApi } from "@slack/bolt";
 import { describeError } from "../../core/errors.ts";
-import { isDirectMessageChannel } from "../../core/access.ts";
-import type { ConversationRef, Identity } from "../../core/identity.ts";
+import { isDirectMessageChannel } from "../../core/identity/access.ts";
+import type { ConversationRef, Identity } from "../../core/identity/identity.ts";
 import { homeView, pendingBlocks, pendingText, refusedHomeView } from "../blocks/pending.ts";
 import type { BotServices } from "../deps.ts";
 import { sanitizePlain } from "../sanitize.ts";

@@ -3,8 +3,8 @@ import {
   clusterNamedIn,
   unknownClusterHelp,
   type ClusterChoice,
-} from "../../core/cluster-choice.ts";
-import type { ConversationRef } from "../../core/identity.ts";
+} from "../../core/config/cluster-choice.ts";
+import type { ConversationRef } from "../../core/identity/identity.ts";
 import type { ServedCluster } from "../clusters.ts";
 import type { BotServices } from "../deps.ts";
 

@@ -1,6 +1,6 @@
 import type { webApi } from "@slack/bolt";
 import { describeError } from "../../core/errors.ts";
-import type { ConversationRef, Identity } from "../../core/identity.ts";
+import type { ConversationRef, Identity } from "../../core/identity/identity.ts";
 import type { PendingActionRef } from "../../core/actions/schema.ts";
 import { approvalViewOf } from "../../core/actions/view.ts";
 import { errorBlocks } from "../blocks/answer.ts";

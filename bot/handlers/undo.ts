@@ -3,7 +3,7 @@ import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
 import { inverseOf } from "../../core/actions/follow-up.ts";
 import { ACTION_ID_PATTERN } from "../../core/actions/schema.ts";
 import { describeError } from "../../core/errors.ts";
-import type { ConversationRef, Identity } from "../../core/identity.ts";
+import type { ConversationRef, Identity } from "../../core/identity/identity.ts";
 import { callerMeta } from "../../core/actions/meta.ts";
 import { pendingActionOf } from "../agent/run-agent-turn.ts";
 import { mentionIdentity } from "../blocks/approval-card.ts";

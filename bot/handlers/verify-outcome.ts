@@ -13,12 +13,12 @@ import {
   outcomeCloseTag,
   outcomeOpenTag,
   outsideFences,
-} from "../../core/fence.ts";
-import type { ConversationRef } from "../../core/identity.ts";
+} from "../../core/untrusted/fence.ts";
+import type { ConversationRef } from "../../core/identity/identity.ts";
 import { META_KEYS } from "../../core/actions/meta.ts";
 import { decidedCardBlocks } from "../blocks/approval-card.ts";
 import { followUpBlocks, verificationLine, type Verification } from "../blocks/follow-up.ts";
-import type { BotServices } from "../deps.ts";
+import type { BotServices, FollowUpSettings } from "../deps.ts";
 import { answerQuestion } from "./question.ts";
 
 /**
@@ -29,14 +29,6 @@ import { answerQuestion } from "./question.ts";
  * cluster access of its own. The verdict updates the card, is posted in the
  * thread, and resumes the agent with the outcome as Deputy's own facts.
  */
-export interface FollowUpSettings {
-  /** How long to wait for the effect before saying it did not happen. */
-  timeoutMs: number;
-  /** Spacing of the reads while waiting. */
-  intervalMs: number;
-}
-
-export const DEFAULT_FOLLOW_UP: FollowUpSettings = { timeoutMs: 300_000, intervalMs: 5_000 };
 
 interface Observation {
   /**

@@ -1,9 +1,9 @@
 import { readFile } from "node:fs/promises";
-import { readAuditAnchors, type AuditAnchor } from "../../core/audit-anchor.ts";
-import { parseConfig } from "../../core/config.ts";
+import { readAuditAnchors, type AuditAnchor } from "../../core/audit/anchor.ts";
+import { parseConfig } from "../../core/config/config.ts";
 import { DeputyError } from "../../core/errors.ts";
-import { actionStory } from "../../core/audit-story.ts";
-import { parseAuditRecords, verifyAuditChain } from "../../core/audit-verify.ts";
+import { actionStory } from "../../core/audit/story.ts";
+import { parseAuditRecords, verifyAuditChain } from "../../core/audit/verify.ts";
 
 const USAGE = `Usage:
   deputy audit verify <file> [--anchors] [--ignore-other-lines] [--partial]

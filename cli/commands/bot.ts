@@ -1,8 +1,8 @@
-import { startTracing } from "../../core/tracing.ts";
+import { startTracing } from "../../core/observability/tracing.ts";
 import { stopSignal } from "../signals.ts";
 import { assertSlackConfig } from "../../bot/slack-config.ts";
-import { parseConfig } from "../../core/config.ts";
-import { createLogger } from "../../core/logger.ts";
+import { parseConfig } from "../../core/config/config.ts";
+import { createLogger } from "../../core/observability/logger.ts";
 
 const USAGE = `Usage: deputy bot
 
@@ -52,8 +52,8 @@ export async function run(args: string[]): Promise<number> {
   const [{ startHealthServer }, { startBot }, { createAuditLog }, { createMetrics }] = await Promise.all([
     import("../../bot/health.ts"),
     import("../../bot/wiring.ts"),
-    import("../../core/audit.ts"),
-    import("../../core/metrics.ts"),
+    import("../../core/audit/log.ts"),
+    import("../../core/observability/metrics.ts"),
   ]);
   const metrics = createMetrics({ processMetrics: true, labels: { component: "bot" } });
   // The anomaly detector (SLACK_ALERT_CHANNEL) observes the audit log it also writes to: bound by startBot.

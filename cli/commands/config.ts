@@ -5,7 +5,7 @@ import { DeputyError } from "../../core/errors.ts";
 
 const USAGE = `Usage:
   deputy config reference [--write | --check]
-      Print the configuration reference that core/config.ts describes
+      Print the configuration reference that core/config/config.ts describes
       (every setting's type, default, range, readers and unset behaviour).
       --write stores it in docs/configuration.md; --check exits 1 when that
       file differs from it.
@@ -30,7 +30,7 @@ export async function run(args: string[]): Promise<number> {
   if (rest[0] === "--check") {
     const stored = await readFile(CONFIG_REFERENCE_FILE, "utf8").catch(() => "");
     if (stored === text) return 0;
-    process.stderr.write(`${file} differs from core/config.ts: run npm run config:reference\n`);
+    process.stderr.write(`${file} differs from core/config/config.ts: run npm run config:reference\n`);
     return 1;
   }
   process.stdout.write(text);

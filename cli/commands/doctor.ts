@@ -1,7 +1,7 @@
-import { parseConfig, type Config } from "../../core/config.ts";
-import type { KeyPurpose } from "../../core/keys.ts";
+import { parseConfig, type Config } from "../../core/config/config.ts";
+import type { KeyPurpose } from "../../core/identity/keys.ts";
 import { describeError } from "../../core/errors.ts";
-import { createLogger } from "../../core/logger.ts";
+import { createLogger } from "../../core/observability/logger.ts";
 import { doctorChecks, runChecks, type Component } from "../doctor.ts";
 
 const USAGE = `Usage:

@@ -1,24 +1,24 @@
-import { startTracing } from "../../core/tracing.ts";
+import { startTracing } from "../../core/observability/tracing.ts";
 import { stopSignal } from "../signals.ts";
-import { watchRedisHealth } from "../../core/redis.ts";
+import { watchRedisHealth } from "../../core/state/redis.ts";
 import { readFileSync } from "node:fs";
 import { Redis } from "ioredis";
-import { createAuditLog, type AuditObserver } from "../../core/audit.ts";
-import { headlessAnomalyObserver } from "../../core/anomaly.ts";
-import { parseConfig } from "../../core/config.ts";
+import { createAuditLog, type AuditObserver } from "../../core/audit/log.ts";
+import { headlessAnomalyObserver } from "../../core/observability/anomaly.ts";
+import { parseConfig } from "../../core/config/config.ts";
 import { createCloser } from "../../core/closer.ts";
 import { option, portOption } from "../options.ts";
 import { DeputyError, describeError } from "../../core/errors.ts";
 import { loadKubeConfig } from "../../core/kube/config.ts";
-import { createLogger } from "../../core/logger.ts";
-import { createMetrics, startMetricsServer } from "../../core/metrics.ts";
+import { createLogger } from "../../core/observability/logger.ts";
+import { createMetrics, startMetricsServer } from "../../core/observability/metrics.ts";
 import { startExecutorHttpServer } from "../../executor/http.ts";
 import { queueActionNotice } from "../../core/actions/notices.ts";
 import { createOpenBaoClient } from "../../executor/openbao-client.ts";
 import { setupOpenBao } from "../../executor/openbao-setup.ts";
-import { loadOpenBaoRoles, renderActionRolesManifest } from "../../core/openbao-roles.ts";
-import { createCallerVerifier } from "../../core/caller-auth.ts";
-import { requireKey } from "../../core/keys.ts";
+import { loadOpenBaoRoles, renderActionRolesManifest } from "../../core/identity/openbao-roles.ts";
+import { createCallerVerifier } from "../../core/identity/caller-auth.ts";
+import { requireKey } from "../../core/identity/keys.ts";
 import {
   clusterEndpointOf,
   startExecutorFromConfig,

@@ -1,17 +1,17 @@
-import { startTracing } from "../../core/tracing.ts";
+import { startTracing } from "../../core/observability/tracing.ts";
 import { stopSignal } from "../signals.ts";
-import { watchRedisHealth } from "../../core/redis.ts";
+import { watchRedisHealth } from "../../core/state/redis.ts";
 import { Redis } from "ioredis";
 import { pino } from "pino";
-import { createAuditLog, type AuditObserver } from "../../core/audit.ts";
-import { headlessAnomalyObserver } from "../../core/anomaly.ts";
-import { parseConfig } from "../../core/config.ts";
+import { createAuditLog, type AuditObserver } from "../../core/audit/log.ts";
+import { headlessAnomalyObserver } from "../../core/observability/anomaly.ts";
+import { parseConfig } from "../../core/config/config.ts";
 import { createCloser } from "../../core/closer.ts";
 import { option, portOption } from "../options.ts";
-import { createLogger } from "../../core/logger.ts";
-import { createMetrics, startMetricsServer } from "../../core/metrics.ts";
-import { createCallerVerifier } from "../../core/caller-auth.ts";
-import { generateKeys, requireKey } from "../../core/keys.ts";
+import { createLogger } from "../../core/observability/logger.ts";
+import { createMetrics, startMetricsServer } from "../../core/observability/metrics.ts";
+import { createCallerVerifier } from "../../core/identity/caller-auth.ts";
+import { generateKeys, requireKey } from "../../core/identity/keys.ts";
 import { loadKeysFromConfig } from "../../executor/wiring.ts";
 import { closeMcpDeps, mcpDepsFromConfig } from "../../mcp/wiring.ts";
 import { startHttpServer } from "../../mcp/transports/http.ts";
@@ -110,7 +110,7 @@ export async function run(args: string[]): Promise<number> {
   // queued in Redis and posted by a bot replica with SLACK_TRIAGE_CHANNEL.
   if (config.observability.watch) {
     const { startTriage } = await import("../../watcher/wiring.ts");
-    const { redisTriageSink } = await import("../../core/alerts.ts");
+    const { redisTriageSink } = await import("../../core/observability/alerts.ts");
     const triage = startTriage({
       config,
       kube: deps.kube,

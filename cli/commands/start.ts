@@ -1,4 +1,4 @@
-import { startTracing } from "../../core/tracing.ts";
+import { startTracing } from "../../core/observability/tracing.ts";
 import { relative } from "node:path";
 import { DeputyError, describeError, isDeputyError } from "../../core/errors.ts";
 import { startLocalMode, type LocalMode } from "../../console/local-mode.ts";

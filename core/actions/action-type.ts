@@ -1,6 +1,6 @@
 import type { z } from "zod";
 import { DeputyError } from "../errors.ts";
-import type { Logger } from "../logger.ts";
+import type { Logger } from "../observability/logger.ts";
 import type { ActionTarget, PendingAction, RiskFlag } from "./schema.ts";
 import type { PodTemplateChange } from "./pod-spec.ts";
 import type { Effect } from "./effect.ts";
@@ -161,9 +161,13 @@ export type ExpectedEffect =
   | { kind: "node-schedulable"; name: string; unschedulable: boolean }
   | { kind: "node-drained"; name: string; pods: string[] };
 
-export interface ActionType<Args extends Record<string, unknown>, Evidence extends Record<string, unknown>> {
+export interface ActionType<
+  Args extends Record<string, unknown>,
+  Evidence extends Record<string, unknown>,
+  Name extends string = string,
+> {
   /** The MCP tool name and the stored action's `tool`. */
-  name: string;
+  name: Name;
   /** Strict schema of the stored arguments: checked at proposal and again before the run. */
   args: z.ZodType<Args>;
   /** What the proposer read for the view (live object, pods): stored, signed, never run. */
@@ -198,13 +202,14 @@ export interface ActionType<Args extends Record<string, unknown>, Evidence exten
 }
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- each action type has its own argument shape
-export type AnyActionType = ActionType<any, any>;
+export type AnyActionType<Name extends string = string> = ActionType<any, any, Name>;
 
-/** Declare an action type with its argument and evidence types inferred. */
+/** Declare an action type with its argument and evidence types, and its name, inferred. */
 export function defineActionType<
   Args extends Record<string, unknown>,
   Evidence extends Record<string, unknown>,
->(type: ActionType<Args, Evidence>): ActionType<Args, Evidence> {
+  const Name extends string,
+>(type: ActionType<Args, Evidence, Name>): ActionType<Args, Evidence, Name> {
   return type;
 }
 

@@ -1,5 +1,5 @@
 import { createHash, createHmac, timingSafeEqual } from "node:crypto";
-import { canonicalJson } from "../audit.ts";
+import { canonicalJson } from "../audit/log.ts";
 import type { Proposal } from "./schema.ts";
 
 /**

@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
 import { z } from "zod";
-import { canonicalJson } from "../audit.ts";
-import { isSensitiveKey, redactText } from "../redact.ts";
+import { canonicalJson } from "../audit/log.ts";
+import { isSensitiveKey, redactText } from "../untrusted/redact.ts";
 
 /**
  * The effect of a write, as the API server itself answers it: the object

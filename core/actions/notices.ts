@@ -1,7 +1,7 @@
 import type { Redis } from "ioredis";
 import { z } from "zod";
-import type { Logger } from "../logger.ts";
-import { drainQueue, pushToQueue, type QueueDrain } from "../queue.ts";
+import type { Logger } from "../observability/logger.ts";
+import { drainQueue, pushToQueue, type QueueDrain } from "../state/queue.ts";
 import { ACTION_ID_PATTERN, type PendingAction } from "./schema.ts";
 
 /**

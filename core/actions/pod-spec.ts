@@ -1,4 +1,4 @@
-import { isSensitiveKey, redactText } from "../redact.ts";
+import { isSensitiveKey, redactText } from "../untrusted/redact.ts";
 import { imageAllowed } from "./image-reference.ts";
 import type { RiskFlag } from "./schema.ts";
 

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { conversationSchema, identitySchema } from "../identity.ts";
+import { conversationSchema, identitySchema } from "../identity/identity.ts";
 import { effectSchema } from "./effect.ts";
 
 /**

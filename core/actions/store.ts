@@ -2,8 +2,8 @@ import { randomBytes } from "node:crypto";
 import type { Redis } from "ioredis";
 import { z } from "zod";
 import { DeputyError } from "../errors.ts";
-import { identitySchema, type Identity } from "../identity.ts";
-import type { Config } from "../config.ts";
+import { identitySchema, type Identity } from "../identity/identity.ts";
+import type { Config } from "../config/config.ts";
 import { actionDigest, createActionSigner, type ActionSigner } from "./digest.ts";
 import {
   ACTION_ID_PATTERN,

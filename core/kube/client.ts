@@ -14,7 +14,7 @@ import {
   type RequestOptions,
   type TransportOptions,
 } from "./transport.ts";
-import { inSpan, SpanKind } from "../tracing.ts";
+import { inSpan, SpanKind } from "../observability/tracing.ts";
 
 const KUBE_SPAN = { kind: SpanKind.CLIENT };
 

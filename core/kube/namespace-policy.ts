@@ -1,4 +1,4 @@
-import { CLUSTER_WIDE, describeScope, type ChannelScope } from "../access.ts";
+import { CLUSTER_WIDE, describeScope, type ChannelScope } from "../identity/access.ts";
 import { DeputyError } from "../errors.ts";
 
 /**

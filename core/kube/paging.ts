@@ -1,4 +1,4 @@
-import type { Logger } from "../logger.ts";
+import type { Logger } from "../observability/logger.ts";
 import { KubeApiError } from "./errors.ts";
 import type { Query } from "./transport.ts";
 import type { WireList } from "./types.ts";

@@ -1,8 +1,8 @@
 import type http from "node:http";
 import type { KubeConfig } from "@kubernetes/client-node";
-import { serviceAccountOf } from "../config.ts";
+import { serviceAccountOf } from "../config/config.ts";
 import { DeputyError, describeError } from "../errors.ts";
-import type { Logger } from "../logger.ts";
+import type { Logger } from "../observability/logger.ts";
 import { KubeApiError, type KubeStatus } from "./errors.ts";
 import {
   JSON_ACCEPT,

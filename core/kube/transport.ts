@@ -3,7 +3,7 @@ import https from "node:https";
 import type { Readable } from "node:stream";
 import type { KubeConfig } from "@kubernetes/client-node";
 import { DeputyError, describeError } from "../errors.ts";
-import type { Logger } from "../logger.ts";
+import type { Logger } from "../observability/logger.ts";
 import { KubeApiError, type KubeStatus } from "./errors.ts";
 import { createLimiter, type Limiter } from "./limiter.ts";
 import {

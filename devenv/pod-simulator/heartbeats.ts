@@ -1,5 +1,5 @@
 import type { CoordinationV1Api, CoreV1Api, ObjectCache, V1Node } from "@kubernetes/client-node";
-import type { Logger } from "../../core/logger.ts";
+import type { Logger } from "../../core/observability/logger.ts";
 import { FAKE_NODES, MERGE_PATCH, shortHash, statusCode, type FakeNodeSpec } from "./modes.ts";
 
 /**

@@ -8,7 +8,7 @@ import {
   type V1Node,
   type V1Pod,
 } from "@kubernetes/client-node";
-import type { Logger } from "../../core/logger.ts";
+import type { Logger } from "../../core/observability/logger.ts";
 import { NodeHeartbeats } from "./heartbeats.ts";
 import { PodEvents, PodLogs } from "./logs-events.ts";
 import { FAKE_NODES, MERGE_PATCH, modeOf, statusCode } from "./modes.ts";

@@ -1,7 +1,7 @@
 import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { CoreV1Api, V1Pod } from "@kubernetes/client-node";
-import type { Logger } from "../../core/logger.ts";
+import type { Logger } from "../../core/observability/logger.ts";
 import { LOG_TEMPLATE_ANNOTATION, statusCode, type SimulationMode } from "./modes.ts";
 
 /**

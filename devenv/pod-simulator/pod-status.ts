@@ -1,5 +1,5 @@
 import type { CoreV1Api, V1Pod } from "@kubernetes/client-node";
-import type { Logger } from "../../core/logger.ts";
+import type { Logger } from "../../core/observability/logger.ts";
 import { FAKE_NODES, MERGE_PATCH, modeOf, shortHash, statusCode, type SimulationMode } from "./modes.ts";
 
 /**

@@ -7,7 +7,7 @@ import type {
   Pod,
   ReplicaSet,
 } from "../../core/kube/types.ts";
-import { describeEnvVar, redactArgs } from "../../core/redact.ts";
+import { describeEnvVar, redactArgs } from "../../core/untrusted/redact.ts";
 import { eventTime } from "../../core/kube/client.ts";
 import { age, eventMessage, table } from "./format.ts";
 import { podOwner, podStatus } from "./pod-status.ts";

@@ -1,8 +1,8 @@
 import { describeError } from "../../core/errors.ts";
 import type { KubeClients } from "../../core/kube/client.ts";
 import type { Node, Pod } from "../../core/kube/types.ts";
-import { analysePod, type ContainerLog, type PodEvidence } from "./pod.ts";
-import type { Diagnosis } from "./types.ts";
+import { analysePod } from "./pod.ts";
+import type { ContainerLog, Diagnosis, PodEvidence } from "./types.ts";
 
 /**
  * What the pod analyser reads, gathered one way for every caller — the

@@ -1,7 +1,6 @@
 import type { ContainerStatus, KubeEvent, Node, Pod } from "../../core/kube/types.ts";
 import { formatMemory, parseQuantity } from "../../core/kube/quantity.ts";
 import { age, exitCodeMeaning, safe } from "./format.ts";
-import type { ContainerLog } from "./pod.ts";
 import {
   classifyCrash,
   classifyPullError,
@@ -10,7 +9,7 @@ import {
   explainingLines,
   memoryLimitOf,
 } from "./pod-text.ts";
-import type { Evidence, Finding } from "./types.ts";
+import type { ContainerLog, Evidence, Finding } from "./types.ts";
 
 /**
  * Pod diagnosis as data: small named rules, each `(context) => finding |

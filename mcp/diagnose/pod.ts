@@ -1,4 +1,3 @@
-import type { KubeEvent, Node, Pod } from "../../core/kube/types.ts";
 import { podOwner, podStatus } from "./pod-status.ts";
 import {
   CONTAINER_RULES,
@@ -9,7 +8,7 @@ import {
   podContext,
   type PodRule,
 } from "./pod-rules.ts";
-import { bySeverity, worst, type Diagnosis, type Finding } from "./types.ts";
+import { bySeverity, worst, type Diagnosis, type Finding, type PodEvidence } from "./types.ts";
 
 export { classifyCrash, eventLines, explainingLines } from "./pod-text.ts";
 
@@ -19,22 +18,6 @@ export { classifyCrash, eventLines, explainingLines } from "./pod-text.ts";
  * containers that failed and the node it runs on; the result is useful to a
  * person on its own.
  */
-export interface ContainerLog {
-  container: string;
-  previous: boolean;
-  lines: string[];
-  /** Why no log could be read (e.g. the container never started). */
-  error?: string | undefined;
-}
-
-export interface PodEvidence {
-  pod: Pod;
-  events: KubeEvent[];
-  logs: ContainerLog[];
-  node?: Node | undefined;
-  now?: number;
-}
-
 export function analysePod(input: PodEvidence): Diagnosis {
   const { pod } = input;
   const findings: Finding[] = [];

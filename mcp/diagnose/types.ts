@@ -1,3 +1,5 @@
+import type { KubeEvent, Node, Pod } from "../../core/kube/types.ts";
+
 /**
  * What the rule-based analysers produce. A finding's `summary` is Deputy's own
  * sentence (only sanitised values inside); `evidence` is cluster-sourced text
@@ -21,6 +23,24 @@ export interface Finding {
   facts?: Record<string, string | number | boolean | undefined>;
   /** Suggested next steps, in Deputy's words. */
   next?: string[];
+}
+
+/** A container's log as the pod rules read it. */
+export interface ContainerLog {
+  container: string;
+  previous: boolean;
+  lines: string[];
+  /** Why no log could be read (e.g. the container never started). */
+  error?: string | undefined;
+}
+
+/** Everything a pod diagnosis reads. */
+export interface PodEvidence {
+  pod: Pod;
+  events: KubeEvent[];
+  logs: ContainerLog[];
+  node?: Node | undefined;
+  now?: number;
 }
 
 export interface Diagnosis {

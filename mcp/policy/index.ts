@@ -1,7 +1,7 @@
 import type { Redis } from "ioredis";
-import type { AuditLog } from "../../core/audit.ts";
-import type { Config } from "../../core/config.ts";
-import type { ConversationRef } from "../../core/identity.ts";
+import type { AuditLog } from "../../core/audit/log.ts";
+import type { Config } from "../../core/config/config.ts";
+import type { ConversationRef } from "../../core/identity/identity.ts";
 import type { RiskFlag } from "../../core/actions/schema.ts";
 import { argocdManaged } from "./argocd-managed.ts";
 import { hostAccess } from "./host-access.ts";
@@ -13,7 +13,7 @@ import { protectedNamespace } from "./protected-namespace.ts";
 import { rateLimit } from "./rate-limit.ts";
 import { statefulsetPod } from "./statefulset-pod.ts";
 import type { PolicyDecision, PolicyInput, PolicyRule, SyncPolicyRule } from "./types.ts";
-import { inSpan, inSpanSync } from "../../core/tracing.ts";
+import { inSpan, inSpanSync } from "../../core/observability/tracing.ts";
 
 export type { PolicyDecision, PolicyInput, PolicyRule } from "./types.ts";
 

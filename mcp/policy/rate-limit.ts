@@ -1,11 +1,11 @@
 import type { Redis } from "ioredis";
-import { identityKey } from "../../core/identity.ts";
-import { takeSlot } from "../../core/sliding-window.ts";
+import { identityKey } from "../../core/identity/identity.ts";
+import { takeSlot } from "../../core/state/sliding-window.ts";
 import { allow, refusal, type PolicyRule } from "./types.ts";
 
 /**
  * Write proposals per requester and per cluster per minute, counted in Redis
- * with a sliding window (core/sliding-window.ts): both windows are checked
+ * with a sliding window (core/state/sliding-window.ts): both windows are checked
  * and charged at once, so a refused proposal costs nothing.
  */
 export const RATE_LIMIT_RULE = "rate-limit";

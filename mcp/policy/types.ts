@@ -1,4 +1,4 @@
-import type { Identity } from "../../core/identity.ts";
+import type { Identity } from "../../core/identity/identity.ts";
 import type { KubeObject, Pod, PodDisruptionBudget } from "../../core/kube/types.ts";
 import type { ObjectChange } from "../../core/actions/object-risk.ts";
 import type { PodTemplateChange } from "../../core/actions/pod-spec.ts";

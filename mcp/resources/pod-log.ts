@@ -5,7 +5,7 @@ import {
   type ReadResourceResult,
 } from "@modelcontextprotocol/sdk/types.js";
 import { DeputyError, describeError } from "../../core/errors.ts";
-import { redactText } from "../../core/redact.ts";
+import { redactText } from "../../core/untrusted/redact.ts";
 import { accessOf } from "../request-gate.ts";
 import { chooseContainer, readPodClearly } from "../tools/read/support/pods.ts";
 import { namespacePolicy } from "../tools/read/support/scope.ts";

@@ -1,7 +1,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { StreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/streamableHttp.js";
-import { ASSERTION_HEADER, type CallerVerifier } from "../../core/caller-auth.ts";
+import { ASSERTION_HEADER, type CallerVerifier } from "../../core/identity/caller-auth.ts";
 import { describeError } from "../../core/errors.ts";
 import type { McpDeps } from "../deps.ts";
 import { createMcpServer, type CallerTrust } from "../server.ts";
@@ -12,7 +12,7 @@ import { createMcpServer, type CallerTrust } from "../server.ts";
  * (process alive) and `/readyz` (the Kubernetes API answers). In a cluster,
  * Istio's mTLS and AuthorizationPolicy decide who may reach `/mcp`, and the
  * application checks again: every POST must carry the bot's signed assertion
- * (core/caller-auth.ts), and the requester is the one that assertion names,
+ * (core/identity/caller-auth.ts), and the requester is the one that assertion names,
  * never `_meta` as given; anything else is answered 401 and audited. By
  * default it binds to 127.0.0.1.
  */

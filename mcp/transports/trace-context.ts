@@ -1,6 +1,6 @@
 import type { Transport } from "@modelcontextprotocol/sdk/shared/transport.js";
 import type { JSONRPCMessage } from "@modelcontextprotocol/sdk/types.js";
-import { injectTraceContext } from "../../core/tracing.ts";
+import { injectTraceContext } from "../../core/observability/tracing.ts";
 
 /**
  * A client transport whose every request carries the active trace in its

@@ -6,7 +6,7 @@ import {
   subjectOf,
   type AlertmanagerAlert,
 } from "../../bot/alerts/alertmanager.ts";
-import { parseConfig } from "../../core/config.ts";
+import { parseConfig } from "../../core/config/config.ts";
 
 const alert = (labels: Record<string, string>): AlertmanagerAlert => ({
   status: "firing",

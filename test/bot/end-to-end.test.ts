@@ -4,15 +4,16 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { SlackApp } from "../../bot/app.ts";
 import { APPROVE_ACTION_ID } from "../../bot/blocks/approval-card.ts";
 import type { ApprovalDecider } from "../../bot/deps.ts";
-import type { AuditRecord } from "../../core/audit.ts";
+import type { AuditRecord } from "../../core/audit/log.ts";
 import type { ActionStore } from "../../core/actions/store.ts";
 import { lastToolResults, text, toolUse, type AnthropicFake } from "../fakes/anthropic.ts";
-import type { FakeMessage, SlackFake } from "../fakes/slack.ts";
+import type { SlackFake } from "../fakes/slack.ts";
 import { dumpPrefix, type Captured } from "../executor/support.ts";
 import { toolOutcome } from "../helpers/tool-outcome.ts";
 import { adminKubeConfig, eventually, seededCopyOfShop, SEED } from "../helpers/testenv.ts";
 import type { Harness } from "../mcp/harness.ts";
 import { startBotOverFakes, type BotOverFakes } from "./helpers/over-fakes.ts";
+import { threadReader } from "./helpers/thread-reader.ts";
 import { freshDeployment } from "../helpers/deployments.ts";
 
 /**
@@ -56,13 +57,7 @@ async function restartedAt(): Promise<string | undefined> {
   return deployment.spec?.template?.metadata?.annotations?.[RESTARTED_AT];
 }
 
-function botReplies(threadTs: string): FakeMessage[] {
-  return slack.thread(CHANNEL, threadTs).filter((m) => m.user === slack.botUserId && !m.ephemeralTo);
-}
-
-function cards(threadTs: string): FakeMessage[] {
-  return botReplies(threadTs).filter((m) => JSON.stringify(m.blocks ?? []).includes('"act_'));
-}
+const { botReplies, cardsIn } = threadReader(() => slack, CHANNEL);
 
 function executions(records: readonly AuditRecord[]): AuditRecord[] {
   return records.filter((record) => record.kind === "execution");
@@ -134,7 +129,7 @@ describe("end to end on the local cluster", () => {
       channel: CHANNEL,
     });
     await bot.idle();
-    const [card] = cards(sent.ts);
+    const [card] = cardsIn(sent.ts);
     expect(card, "an approval card in the thread").toBeDefined();
     // The button carries "id|digest": the click approves exactly the stored content the card shows.
     const [actionId, digest] = (card!.blocks as { elements?: { value?: string }[] }[])
@@ -263,7 +258,7 @@ describe("end to end on the local cluster", () => {
     const pendingIds = outcomes.map((o) => o.actionId!);
     expect(new Set(pendingIds).size).toBe(podNames.length);
 
-    const posted = cards(sent.ts);
+    const posted = cardsIn(sent.ts);
     const dbCard = posted.find((card) =>
       JSON.stringify(card.blocks).includes(`Pod ${NS}/${SEED.statefulSet.name}-0`),
     );

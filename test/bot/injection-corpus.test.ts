@@ -3,7 +3,7 @@ import { CoreV1Api, type V1Pod } from "@kubernetes/client-node";
 import type { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { SlackApp } from "../../bot/app.ts";
-import { DEPUTY_MARKER, extractFenced, findFenceTags } from "../../core/fence.ts";
+import { DEPUTY_MARKER, extractFenced, findFenceTags } from "../../core/untrusted/fence.ts";
 import {
   lastToolResults,
   text,

@@ -5,14 +5,14 @@ import type { SlackApp } from "../../bot/app.ts";
 import { APPROVE_ACTION_ID } from "../../bot/blocks/approval-card.ts";
 import { UNDO_ACTION_ID } from "../../bot/blocks/follow-up.ts";
 import { REFRESH_HOME_ACTION_ID, RESUME_WRITES_ACTION_ID } from "../../bot/blocks/pending.ts";
-import { isWritePaused, pauseWrites } from "../../core/anomaly.ts";
+import { isWritePaused, pauseWrites } from "../../core/observability/anomaly.ts";
 import { ASK_ABOUT_MESSAGE_CALLBACK_ID } from "../../bot/listeners/shortcuts/ask-about-message.ts";
-import { extractFenced } from "../../core/fence.ts";
+import { extractFenced } from "../../core/untrusted/fence.ts";
 import { ALERTS_PATH, startAlertReceiver, type AlertReceiver } from "../../bot/alerts/receiver.ts";
 import { parseAlertRoutes } from "../../bot/alerts/alertmanager.ts";
 import { randomBytes } from "node:crypto";
 import type { ApprovalDecider } from "../../bot/deps.ts";
-import { clusterKeyPrefix, DEFAULT_CLUSTER_NAME } from "../../core/clusters.ts";
+import { clusterKeyPrefix, DEFAULT_CLUSTER_NAME } from "../../core/config/clusters.ts";
 import type { ActionStore } from "../../core/actions/store.ts";
 import { text, toolUse, type AnthropicFake, type MessagesRequest } from "../fakes/anthropic.ts";
 import { SLACK_ACK_DEADLINE_MS, type FakeMessage, type SlackFake } from "../fakes/slack.ts";
@@ -20,6 +20,7 @@ import type { Captured } from "../executor/support.ts";
 import { adminKubeConfig, eventually, seededCopyOfShop, SEED, writePodLog } from "../helpers/testenv.ts";
 import type { Harness } from "../mcp/harness.ts";
 import { startBotOverFakes, type BotOverFakes } from "./helpers/over-fakes.ts";
+import { actionIdOf, buttonsOf, threadReader } from "./helpers/thread-reader.ts";
 import { freshDeployment } from "../helpers/deployments.ts";
 
 /**
@@ -51,23 +52,7 @@ let executor: () => Promise<ApprovalDecider>;
 let fakes: BotOverFakes | undefined;
 const apps = (): AppsV1Api => adminKubeConfig().makeApiClient(AppsV1Api);
 
-function botReplies(threadTs: string): FakeMessage[] {
-  return slack.thread(CHANNEL, threadTs).filter((m) => m.user === slack.botUserId && !m.ephemeralTo);
-}
-
-function buttonsOf(message: FakeMessage): { action_id?: string; value?: string }[] {
-  return (message.blocks as { type: string; elements?: { action_id?: string; value?: string }[] }[])
-    .filter((block) => block.type === "actions")
-    .flatMap((block) => block.elements ?? []);
-}
-
-function cardsIn(threadTs: string): FakeMessage[] {
-  return botReplies(threadTs).filter((m) => JSON.stringify(m.blocks ?? []).includes('"act_'));
-}
-
-function current(message: FakeMessage): FakeMessage {
-  return slack.messages.find((m) => m.ts === message.ts && m.channel === message.channel)!;
-}
+const { botReplies, cardsIn, current } = threadReader(() => slack, CHANNEL);
 
 function lastUserText(request: MessagesRequest): string {
   return JSON.stringify(request.messages.at(-1)?.content ?? "");
@@ -156,9 +141,7 @@ describe("verified outcomes and undo", () => {
     expect(await replicasOf(WEB)).toBe(2);
     const undoCard = cardsIn(sent.ts).at(-1)!;
     expect(cardsIn(sent.ts).length).toBe(cardsBefore + 1);
-    const undoId = buttonsOf(undoCard)
-      .find((b) => b.action_id === APPROVE_ACTION_ID)!
-      .value!.split("|")[0]!;
+    const undoId = actionIdOf(undoCard);
     const undo = (await store.get(undoId))!;
     expect(undo).toMatchObject({
       tool: "scale_deployment",
@@ -245,9 +228,7 @@ describe("what is waiting: /deputy pending and the App Home", () => {
     const card = slack.messages
       .filter((m) => m.channel === CHANNEL && JSON.stringify(m.blocks ?? []).includes(APPROVE_ACTION_ID))
       .at(-1)!;
-    const actionId = buttonsOf(card)
-      .find((b) => b.action_id === APPROVE_ACTION_ID)!
-      .value!.split("|")[0]!;
+    const actionId = actionIdOf(card);
     const permalink = `https://fake.slack.com/archives/${CHANNEL}/p${card.ts.replace(".", "")}`;
 
     const ask = async (user: string): Promise<string> => {

@@ -6,9 +6,9 @@ import { join } from "node:path";
 import { Writable } from "node:stream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { applyBotSecrets, resolveBotSecrets } from "../../bot/secrets.ts";
-import { parseConfig } from "../../core/config.ts";
+import { parseConfig } from "../../core/config/config.ts";
 import { isDeputyError } from "../../core/errors.ts";
-import { createLogger } from "../../core/logger.ts";
+import { createLogger } from "../../core/observability/logger.ts";
 import { deleteNamespace, freshNamespace, loadTestEnv, mintServiceAccountToken } from "../helpers/testenv.ts";
 
 /**

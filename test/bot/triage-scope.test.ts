@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { triageScopeFilter } from "../../bot/unprompted.ts";
-import type { TriageMessage } from "../../core/alerts.ts";
-import { parseConfig } from "../../core/config.ts";
+import type { TriageMessage } from "../../core/observability/alerts.ts";
+import { parseConfig } from "../../core/config/config.ts";
 
 /** Proactive triage follows the triage channel's scope, like a question or an alert there. */
 const accessOf = (value: string) => parseConfig({ DEPUTY_CHANNEL_NAMESPACES: value }).access;

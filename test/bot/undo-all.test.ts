@@ -19,6 +19,7 @@ import { ensure } from "../executor/write-env.ts";
 import { freshDeployment } from "../helpers/deployments.ts";
 import { adminKubeConfig, eventually } from "../helpers/testenv.ts";
 import { startBotOverFakes, type BotOverFakes } from "./helpers/over-fakes.ts";
+import { actionIdOf, buttonsOf, threadReader } from "./helpers/thread-reader.ts";
 
 /**
  * Undo and the verified outcome of every write action that has them, end to
@@ -76,29 +77,7 @@ async function rolledOut(name: string): Promise<V1Deployment> {
   });
 }
 
-function botReplies(threadTs: string): FakeMessage[] {
-  return slack.thread(CHANNEL, threadTs).filter((m) => m.user === slack.botUserId && !m.ephemeralTo);
-}
-
-function buttonsOf(message: FakeMessage): { action_id?: string; value?: string }[] {
-  return ((message.blocks ?? []) as { type: string; elements?: { action_id?: string; value?: string }[] }[])
-    .filter((block) => block.type === "actions")
-    .flatMap((block) => block.elements ?? []);
-}
-
-function cardsIn(threadTs: string): FakeMessage[] {
-  return botReplies(threadTs).filter((m) => JSON.stringify(m.blocks ?? []).includes('"act_'));
-}
-
-function current(message: FakeMessage): FakeMessage {
-  return slack.messages.find((m) => m.ts === message.ts && m.channel === message.channel)!;
-}
-
-function actionIdOf(card: FakeMessage): string {
-  return buttonsOf(card)
-    .find((b) => b.action_id === APPROVE_ACTION_ID)!
-    .value!.split("|")[0]!;
-}
+const { botReplies, cardsIn, current } = threadReader(() => slack, CHANNEL);
 
 const cardText = (card: FakeMessage): string => JSON.stringify(current(card).blocks);
 

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { SlackApp } from "../../bot/app.ts";
 import { answerQuestion } from "../../bot/handlers/question.ts";
 import { ASK_ABOUT_MESSAGE_CALLBACK_ID } from "../../bot/listeners/shortcuts/ask-about-message.ts";
-import { fenceUntrusted } from "../../core/fence.ts";
+import { fenceUntrusted } from "../../core/untrusted/fence.ts";
 import { text, type AnthropicFake } from "../fakes/anthropic.ts";
 import type { FakeMessage, SlackFake } from "../fakes/slack.ts";
 import { startBotOverFakes, type BotOverFakes } from "./helpers/over-fakes.ts";

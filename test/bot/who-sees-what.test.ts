@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { SlackApp } from "../../bot/app.ts";
 import { parseAlertRoutes } from "../../bot/alerts/alertmanager.ts";
 import { ALERTS_PATH, startAlertReceiver, type AlertReceiver } from "../../bot/alerts/receiver.ts";
-import { createMetrics, type Metrics } from "../../core/metrics.ts";
+import { createMetrics, type Metrics } from "../../core/observability/metrics.ts";
 import type { AnthropicFake } from "../fakes/anthropic.ts";
 import type { FakeMessage, SlackFake } from "../fakes/slack.ts";
 import type { Captured } from "../executor/support.ts";

@@ -11,11 +11,11 @@ import {
 } from "../../bot/wiring.ts";
 import { randomBytes } from "node:crypto";
 import { Redis } from "ioredis";
-import { createCallerVerifier } from "../../core/caller-auth.ts";
-import { parseConfig } from "../../core/config.ts";
-import { generateKeys } from "../../core/keys.ts";
+import { createCallerVerifier } from "../../core/identity/caller-auth.ts";
+import { parseConfig } from "../../core/config/config.ts";
+import { generateKeys } from "../../core/identity/keys.ts";
 import { loadTestEnv } from "../helpers/testenv.ts";
-import { createLogger } from "../../core/logger.ts";
+import { createLogger } from "../../core/observability/logger.ts";
 import { startHttpServer, type RunningHttpServer } from "../../mcp/transports/http.ts";
 import { startAnthropicFake, text, toolUse, type AnthropicFake } from "../fakes/anthropic.ts";
 import { startHarness, type Harness } from "../mcp/harness.ts";

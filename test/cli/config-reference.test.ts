@@ -10,13 +10,13 @@ import {
   type SettingReference,
 } from "../../cli/config-reference.ts";
 import { run } from "../../cli/commands/config.ts";
-import { CONFIG_ENV_KEYS, envSchema } from "../../core/config.ts";
+import { CONFIG_ENV_KEYS, envSchema } from "../../core/config/config.ts";
 
 const settings = describeSettings(envSchema.shape, schemaGroups(readFileSync(CONFIG_SOURCE, "utf8")));
 const setting = (name: string): SettingReference => settings.find((s) => s.name === name)!;
 
 describe("the configuration reference", () => {
-  it("is docs/configuration.md exactly as core/config.ts describes it", () => {
+  it("is docs/configuration.md exactly as core/config/config.ts describes it", () => {
     const stored = readFileSync(CONFIG_REFERENCE_FILE, "utf8");
     // On a difference: npm run config:reference, and commit docs/configuration.md.
     expect(stored, "docs/configuration.md is stale: run npm run config:reference").toBe(configReference());

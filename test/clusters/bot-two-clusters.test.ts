@@ -2,13 +2,13 @@ import { randomBytes } from "node:crypto";
 import { AppsV1Api, type KubeConfig } from "@kubernetes/client-node";
 import type { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createSlackApp, EVENTS_PATH, type SlackApp } from "../../bot/app.ts";
+import { EVENTS_PATH, type SlackApp } from "../../bot/app.ts";
 import { connectMcpOverHttp, startBot, type BotRuntime } from "../../bot/wiring.ts";
-import { redisTriageSink } from "../../core/alerts.ts";
-import { pauseWrites, resumeWritesOf, writePausesOf } from "../../core/anomaly.ts";
-import { clusterKeyPrefix } from "../../core/clusters.ts";
-import { createCallerVerifier } from "../../core/caller-auth.ts";
-import { generateKeys } from "../../core/keys.ts";
+import { redisTriageSink } from "../../core/observability/alerts.ts";
+import { pauseWrites, resumeWritesOf, writePausesOf } from "../../core/observability/anomaly.ts";
+import { clusterKeyPrefix } from "../../core/config/clusters.ts";
+import { createCallerVerifier } from "../../core/identity/caller-auth.ts";
+import { generateKeys } from "../../core/identity/keys.ts";
 import { createExecutorClient } from "../../executor/client.ts";
 import { startExecutorHttpServer } from "../../executor/http.ts";
 import { startHttpServer } from "../../mcp/transports/http.ts";
@@ -22,9 +22,8 @@ import { ASK_ABOUT_MESSAGE_CALLBACK_ID } from "../../bot/listeners/shortcuts/ask
 import { postApprovalCard } from "../../bot/handlers/thread-replies.ts";
 import type { PendingActionRef } from "../../core/actions/schema.ts";
 import { createActionStore, type ActionStore } from "../../core/actions/store.ts";
-import { parseConfig } from "../../core/config.ts";
-import { createApprovalExecutor, type ApprovalExecutor } from "../../executor/approval-executor.ts";
-import { createCredentialBroker } from "../../executor/credential-broker.ts";
+import { parseConfig } from "../../core/config/config.ts";
+import type { ApprovalExecutor } from "../../executor/approval-executor.ts";
 import {
   startAnthropicFake,
   text,
@@ -33,10 +32,11 @@ import {
   type MessagesRequest,
 } from "../fakes/anthropic.ts";
 import { startSlackFake, type FakeMessage, type SlackFake } from "../fakes/slack.ts";
-import { scriptedAgent, slackFakeEnv } from "../bot/helpers/over-fakes.ts";
+import { scriptedAgent, slackFakeEnv, startSlackAppOverFakes } from "../bot/helpers/over-fakes.ts";
 import { capture, connectRedis, draft, dropPrefix, testPrefix, testSigner } from "../executor/support.ts";
 import { createClusterActionSigner } from "../../core/actions/digest.ts";
 import { prepareWriteEnv, type WriteEnv } from "../executor/write-env.ts";
+import { writeExecutor } from "../executor/write-fixture.ts";
 import { freshDeployment } from "../helpers/deployments.ts";
 import { adminKubeConfig, eventually, loadTestEnv } from "../helpers/testenv.ts";
 import { READER_ACCOUNT, READER_NAMESPACE, startHarness, type Harness } from "../mcp/harness.ts";
@@ -78,24 +78,12 @@ let executorEu: ApprovalExecutor;
 let executorUs: ApprovalExecutor;
 
 function executorFor(name: "prod-eu" | "prod-us", env: WriteEnv): ApprovalExecutor {
-  return createApprovalExecutor({
+  return writeExecutor(env, {
     store: createActionStore(redis, { prefix, ttlSeconds: 900, signer: testSigner(ACTION_KEYS[name]) }),
-    broker: createCredentialBroker({
-      openbao: env.openbao,
-      logger: captured.logger,
-      authMount: env.authMount,
-      authRole: env.authRole,
-      secretsMount: env.secretsMount,
-      jwtPath: env.jwtPath,
-      onCredential: (credential) => minted[name].push(credential.token),
-    }),
-    roles: env.roles,
-    cluster: env.cluster,
     audit: captured.audit,
     logger: captured.logger,
-    approvers: { slackUserIds: [BOB], localApproverIds: [] },
-    twoPersonRule: { normal: true, high: true },
-    protectedNamespaces: ["kube-system"],
+    approverIds: [BOB],
+    onCredential: (credential) => minted[name].push(credential.token),
     clusterName: name,
   });
 }
@@ -176,30 +164,15 @@ beforeAll(async () => {
 
   slack = await startSlackFake();
   model = await startAnthropicFake();
-  const config = parseConfig({
-    ...slackFakeEnv(slack),
-    DEPUTY_APPROVERS: BOB,
-    DEPUTY_ALLOWED_CHANNELS: [EU, US, ANY].join(","),
-  });
-  bot = createSlackApp({
-    slack: config.slack,
-    approvals: config.approvals,
-    access: config.access,
-    redisPrefix: prefix,
-    redis,
-    logger: captured.logger,
-    audit: captured.audit,
+  const env = { DEPUTY_APPROVERS: BOB, DEPUTY_ALLOWED_CHANNELS: [EU, US, ANY].join(",") };
+  bot = await startSlackAppOverFakes({ slack, redis, prefix, store, captured, env }, () => ({
     agent: scriptedAgent(model, captured.logger),
-    actions: store,
-    statusIntervalMs: 0,
     followUp: { timeoutMs: 3000, intervalMs: 300 },
     clusters: [
       { name: "prod-eu", mcp: harnessEu.client, decider: executorEu, channels: [EU] },
       { name: "prod-us", mcp: harnessUs.client, decider: executorUs, channels: [US] },
     ],
-  });
-  const { port } = await bot.start();
-  slack.setTarget(`http://127.0.0.1:${port}${EVENTS_PATH}`);
+  }));
   // Reads list the namespace's Deployments; a scale request proposes one; an outcome is acknowledged.
   model.setScript((request) => {
     const prompt = promptOf(request);

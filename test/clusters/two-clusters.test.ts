@@ -1,26 +1,16 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { isKubeApiError } from "../../core/kube/errors.ts";
-import { roleForAction } from "../../core/openbao-roles.ts";
-import { createCredentialBroker } from "../../executor/credential-broker.ts";
+import { roleForAction } from "../../core/identity/openbao-roles.ts";
 import { createKubeWriter } from "../../executor/kube-writer.ts";
 import type { ClusterEndpoint } from "../../executor/kube-writer.ts";
 import { randomBytes } from "node:crypto";
 import { AppsV1Api, type KubeConfig } from "@kubernetes/client-node";
-import type { Redis } from "ioredis";
-import { createActionStore, type ActionStore } from "../../core/actions/store.ts";
+import type { ActionStore } from "../../core/actions/store.ts";
 import { freshDeployment } from "../helpers/deployments.ts";
-import { startHarness, storedProposal, type Harness } from "../mcp/harness.ts";
-import {
-  alice,
-  bob,
-  capture,
-  connectRedis,
-  dropPrefix,
-  executorOfAnotherCluster,
-  testPrefix,
-  testSigner,
-} from "../executor/support.ts";
-import { prepareWriteEnv, type WriteEnv } from "../executor/write-env.ts";
+import { storedProposal, type Harness } from "../mcp/harness.ts";
+import { alice, bob, capture, executorOfAnotherCluster } from "../executor/support.ts";
+import type { WriteEnv } from "../executor/write-env.ts";
+import { startWriteFixture, writeBroker, type WriteFixture } from "../executor/write-fixture.ts";
 import { startSecondCluster, type SecondCluster } from "./second-cluster.ts";
 
 /**
@@ -32,10 +22,9 @@ const NS = "deputy-w-broker";
 
 let second: SecondCluster | undefined;
 let clusterB: ClusterEndpoint;
+let fixtureA: WriteFixture | undefined;
 let envA: WriteEnv;
 let adminB: KubeConfig;
-let redis: Redis;
-let prefix: string;
 let harnessA: Harness;
 let store: ActionStore;
 const captured = capture();
@@ -44,26 +33,13 @@ beforeAll(async () => {
   second = await startSecondCluster();
   clusterB = second.endpoint;
   adminB = second.admin;
-  envA = await prepareWriteEnv();
-  redis = connectRedis();
-  prefix = testPrefix("two-clusters");
   // Cluster A's MCP server, with A's read identity (its name is "testenv").
-  harnessA = await startHarness({
-    env: {
-      DEPUTY_REDIS_PREFIX: prefix,
-      DEPUTY_RATE_LIMIT_USER_PER_MINUTE: "1000",
-      DEPUTY_WRITABLE_NAMESPACES: NS,
-    },
-  });
-  store = createActionStore(redis, { prefix, ttlSeconds: 900, signer: testSigner() });
+  fixtureA = await startWriteFixture("two-clusters", NS);
+  ({ env: envA, harness: harnessA, store } = fixtureA);
 }, 120_000);
 
 afterAll(async () => {
-  await harnessA?.close();
-  if (redis) {
-    await dropPrefix(redis, prefix);
-    redis.disconnect();
-  }
+  await fixtureA?.close();
   await second?.stop();
 }, 60_000);
 
@@ -89,14 +65,7 @@ describe("two clusters side by side", () => {
   });
 
   it("a credential minted by cluster A's OpenBao role is refused (401) by cluster B's API server", async () => {
-    const broker = createCredentialBroker({
-      openbao: envA.openbao,
-      logger: captured.logger,
-      authMount: envA.authMount,
-      authRole: envA.authRole,
-      secretsMount: envA.secretsMount,
-      jwtPath: envA.jwtPath,
-    });
+    const broker = writeBroker(envA, captured.logger);
     const role = roleForAction(envA.roles, "scale_deployment");
     const path = `/apis/apps/v1/namespaces/${NS}/deployments/nope`;
     const statuses = await broker.withCredential({ role, namespace: NS }, async (credential) => ({

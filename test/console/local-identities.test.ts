@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { loadOpenBaoRoles } from "../../core/openbao-roles.ts";
+import { loadOpenBaoRoles } from "../../core/identity/openbao-roles.ts";
 import { localIdentityObjects } from "../../console/local-identities.ts";
 
 /**

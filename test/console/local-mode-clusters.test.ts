@@ -6,8 +6,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parse, stringify } from "yaml";
 import { startLocalMode, type LocalMode } from "../../console/local-mode.ts";
 import type { ConsoleEvent } from "../../console/events.ts";
-import { isWritePaused, pauseWrites } from "../../core/anomaly.ts";
-import { clusterKeyPrefix } from "../../core/clusters.ts";
+import { isWritePaused, pauseWrites } from "../../core/observability/anomaly.ts";
+import { clusterKeyPrefix } from "../../core/config/clusters.ts";
 import { isDeputyError } from "../../core/errors.ts";
 import { adminKubeConfig, loadTestEnv } from "../helpers/testenv.ts";
 import {

@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { AppsV1Api, CoreV1Api } from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { auditRecordFromLine, type AuditRecord } from "../../core/audit.ts";
+import { auditRecordFromLine, type AuditRecord } from "../../core/audit/log.ts";
 import type { ConsoleEvent } from "../../console/events.ts";
 import { startAnthropicFake, text, toolUse, type AnthropicFake } from "../fakes/anthropic.ts";
 import { freshDeployment } from "../helpers/deployments.ts";

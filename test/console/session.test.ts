@@ -1,8 +1,8 @@
 import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
 import { describe, expect, it } from "vitest";
 import { parseDirectCommand } from "../../bot/direct-commands.ts";
-import type { Identity } from "../../core/identity.ts";
-import { createLogger } from "../../core/logger.ts";
+import type { Identity } from "../../core/identity/identity.ts";
+import { createLogger } from "../../core/observability/logger.ts";
 import { createEventHub, type ConsoleEvent } from "../../console/events.ts";
 import { createConsoleSession, type ConsoleSessionDeps } from "../../console/session.ts";
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { CLUSTER_WIDE, conversationScope } from "../../core/access.ts";
-import { parseConfig } from "../../core/config.ts";
+import { CLUSTER_WIDE, conversationScope } from "../../core/identity/access.ts";
+import { parseConfig } from "../../core/config/config.ts";
 import { createNamespacePolicy } from "../../core/kube/namespace-policy.ts";
 
 /** DEPUTY_CHANNEL_NAMESPACES: its syntax, and which scope each conversation gets. */

@@ -2,7 +2,7 @@ import { randomBytes } from "node:crypto";
 import { Writable } from "node:stream";
 import { Redis } from "ioredis";
 import { afterAll, beforeEach, describe, expect, it } from "vitest";
-import type { Alert, AlertSink } from "../../core/alerts.ts";
+import type { Alert, AlertSink } from "../../core/observability/alerts.ts";
 import {
   adoptLegacyWritePause,
   anomalyDetectorFromConfig,
@@ -16,11 +16,11 @@ import {
   writePausesOf,
   writePauseStatus,
   type AnomalyDetector,
-} from "../../core/anomaly.ts";
-import { createAuditLog, type AuditEvent, type AuditLog, type AuditRecord } from "../../core/audit.ts";
-import { parseConfig } from "../../core/config.ts";
-import { createLogger } from "../../core/logger.ts";
-import { createMetrics, type Metrics } from "../../core/metrics.ts";
+} from "../../core/observability/anomaly.ts";
+import { createAuditLog, type AuditEvent, type AuditLog, type AuditRecord } from "../../core/audit/log.ts";
+import { parseConfig } from "../../core/config/config.ts";
+import { createLogger } from "../../core/observability/logger.ts";
+import { createMetrics, type Metrics } from "../../core/observability/metrics.ts";
 import { loadTestEnv } from "../helpers/testenv.ts";
 import { alice, bob } from "./audit-fixtures.ts";
 

@@ -6,9 +6,9 @@ import { Writable } from "node:stream";
 import { promisify } from "node:util";
 import { Redis } from "ioredis";
 import { afterAll, describe, expect, it } from "vitest";
-import { auditAnchorObserver, readAuditAnchors } from "../../core/audit-anchor.ts";
-import { createAuditLog } from "../../core/audit.ts";
-import { verifyAuditChain } from "../../core/audit-verify.ts";
+import { auditAnchorObserver, readAuditAnchors } from "../../core/audit/anchor.ts";
+import { createAuditLog } from "../../core/audit/log.ts";
+import { verifyAuditChain } from "../../core/audit/verify.ts";
 import { loadTestEnv } from "../helpers/testenv.ts";
 import { recordAction, tempAuditFile } from "./audit-fixtures.ts";
 

@@ -1,8 +1,8 @@
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { AuditLog } from "../../core/audit.ts";
-import type { ConversationRef, Identity } from "../../core/identity.ts";
+import type { AuditLog } from "../../core/audit/log.ts";
+import type { ConversationRef, Identity } from "../../core/identity/identity.ts";
 
 export const alice: Identity = { kind: "slack", id: "U0ALICE", teamId: "T0TEAM", name: "alice" };
 export const bob: Identity = { kind: "slack", id: "U0BOB", teamId: "T0TEAM", name: "bob" };

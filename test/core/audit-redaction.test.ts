@@ -1,7 +1,7 @@
 import { Writable } from "node:stream";
 import { describe, expect, it } from "vitest";
-import { createAuditLog } from "../../core/audit.ts";
-import { verifyAuditChain } from "../../core/audit-verify.ts";
+import { createAuditLog } from "../../core/audit/log.ts";
+import { verifyAuditChain } from "../../core/audit/verify.ts";
 
 describe("audit redaction of the formats found by shape", () => {
   it("keeps them out of every written line, and the chain still verifies", () => {

@@ -1,8 +1,8 @@
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
-import { createAuditLog } from "../../core/audit.ts";
-import { actionStory } from "../../core/audit-story.ts";
-import { parseAuditRecords } from "../../core/audit-verify.ts";
+import { createAuditLog } from "../../core/audit/log.ts";
+import { actionStory } from "../../core/audit/story.ts";
+import { parseAuditRecords } from "../../core/audit/verify.ts";
 import { Writable } from "node:stream";
 import { alice, bob, recordAction, tempAuditFile } from "./audit-fixtures.ts";
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { createAuditLog, hashRecord, type AuditRecord } from "../../core/audit.ts";
-import { verifyAuditChain } from "../../core/audit-verify.ts";
+import { createAuditLog, hashRecord, type AuditRecord } from "../../core/audit/log.ts";
+import { verifyAuditChain } from "../../core/audit/verify.ts";
 import { Writable } from "node:stream";
 
 /** A real chain of n pino lines, captured from the real AuditLog. */

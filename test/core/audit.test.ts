@@ -7,8 +7,8 @@ import {
   REDACTED,
   redactAuditText,
   type AuditRecord,
-} from "../../core/audit.ts";
-import { verifyAuditChain } from "../../core/audit-verify.ts";
+} from "../../core/audit/log.ts";
+import { verifyAuditChain } from "../../core/audit/verify.ts";
 import { alice, tempAuditFile, thread } from "./audit-fixtures.ts";
 
 function lines(file: string): string[] {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { estimateTokens, renderWithinBudget, truncateText } from "../../core/budget.ts";
-import { FENCE_CLOSE_PATTERN, extractFenced } from "../../core/fence.ts";
+import { estimateTokens, renderWithinBudget, truncateText } from "../../core/untrusted/output-budget.ts";
+import { FENCE_CLOSE_PATTERN, extractFenced } from "../../core/untrusted/fence.ts";
 
 describe("truncateText", () => {
   const lines = Array.from({ length: 1000 }, (_, i) => `line ${i} ${"x".repeat(40)}`).join("\n");

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { clusterChoiceHelp, clusterNamedIn, unknownClusterHelp } from "../../core/cluster-choice.ts";
+import { clusterChoiceHelp, clusterNamedIn, unknownClusterHelp } from "../../core/config/cluster-choice.ts";
 
 const known = ["prod-eu", "prod-us"];
 

@@ -2,8 +2,8 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { clusterKeyPrefix, defaultClusterFor } from "../../core/clusters.ts";
-import { parseConfig } from "../../core/config.ts";
+import { clusterKeyPrefix, defaultClusterFor } from "../../core/config/clusters.ts";
+import { parseConfig } from "../../core/config/config.ts";
 
 const prodEu = {
   name: "prod-eu",

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { DEFAULT_PREVIEW_IDENTITY, parseConfig, serviceAccountOf } from "../../core/config.ts";
+import { DEFAULT_PREVIEW_IDENTITY, parseConfig, serviceAccountOf } from "../../core/config/config.ts";
 
 describe("the preview identity settings", () => {
   it("default to the shipped account, checked in its own namespace", () => {

@@ -11,7 +11,7 @@ import {
   outcomeCloseTag,
   outcomeOpenTag,
   wrapToolResult,
-} from "../../core/fence.ts";
+} from "../../core/untrusted/fence.ts";
 
 const ROOT = join(import.meta.dirname, "..", "..");
 /** Product code and the prompts: where Deputy writes text for the model. */
@@ -46,17 +46,17 @@ const MARKER_TEXTS = [
 
 /**
  * How Deputy labels its own words: a "(trusted)" label, a trust="trusted"
- * attribute, a tag of its own (`<deputy-…>`). Written anywhere but core/fence.ts,
+ * attribute, a tag of its own (`<deputy-…>`). Written anywhere but core/untrusted/fence.ts,
  * such a marker would not be on the list that fences neutralise.
  */
 const MARKER_LIKE = /\((?:trusted)\)|trust=\\?"trusted|<\/?deputy-[a-z]/i;
 
 describe("Deputy's trusted markers", () => {
-  it("are written only in core/fence.ts: every other place imports them", () => {
+  it("are written only in core/untrusted/fence.ts: every other place imports them", () => {
     const offenders: string[] = [];
     for (const file of productFiles()) {
       const path = relative(ROOT, file).split("\\").join("/");
-      if (path === "core/fence.ts") continue;
+      if (path === "core/untrusted/fence.ts") continue;
       readFileSync(file, "utf8")
         .split("\n")
         .forEach((line, index) => {

@@ -12,7 +12,7 @@ import {
   outsideFences,
   toolTextForPeople,
   wrapToolResult,
-} from "../../core/fence.ts";
+} from "../../core/untrusted/fence.ts";
 
 describe("fenceUntrusted", () => {
   it("wraps text with its source in tags that carry the nonce", () => {

@@ -1,8 +1,14 @@
 import { Writable } from "node:stream";
 import { describe, expect, it } from "vitest";
 import { isDeputyError } from "../../core/errors.ts";
-import { decodeKey, generateKeys, KEY_BYTES, keysOfCluster, loadDeputyKeys } from "../../core/keys.ts";
-import { createLogger } from "../../core/logger.ts";
+import {
+  decodeKey,
+  generateKeys,
+  KEY_BYTES,
+  keysOfCluster,
+  loadDeputyKeys,
+} from "../../core/identity/keys.ts";
+import { createLogger } from "../../core/observability/logger.ts";
 
 describe("Deputy's keys", () => {
   it("refuses to run a production component without a key source, naming the setting", async () => {

@@ -1,6 +1,6 @@
 import { Writable } from "node:stream";
 import { describe, expect, it } from "vitest";
-import { createLogger } from "../../core/logger.ts";
+import { createLogger } from "../../core/observability/logger.ts";
 
 function captureLogger(): { logger: ReturnType<typeof createLogger>; text: () => string } {
   const lines: string[] = [];

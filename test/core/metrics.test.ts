@@ -1,7 +1,7 @@
 import { Writable } from "node:stream";
 import { afterEach, describe, expect, it } from "vitest";
-import { createAuditLog } from "../../core/audit.ts";
-import { createMetrics, startMetricsServer, type MetricsServer } from "../../core/metrics.ts";
+import { createAuditLog } from "../../core/audit/log.ts";
+import { createMetrics, startMetricsServer, type MetricsServer } from "../../core/observability/metrics.ts";
 import { recordAction } from "./audit-fixtures.ts";
 
 const quiet = (): Writable => new Writable({ write: (_c, _e, cb) => cb() });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { loadOpenBaoRoles, rolesForCluster, secretsMounts } from "../../core/openbao-roles.ts";
+import { loadOpenBaoRoles, rolesForCluster, secretsMounts } from "../../core/identity/openbao-roles.ts";
 
 /**
  * Several clusters set up in one OpenBao: each cluster's mounts, policies

@@ -1,7 +1,7 @@
 import fc from "fast-check";
 import { growthOnFourfoldInput } from "../helpers/growth.ts";
 import { describe, expect, it } from "vitest";
-import { redactText, redactValue } from "../../core/redact.ts";
+import { redactText, redactValue } from "../../core/untrusted/redact.ts";
 
 /**
  * Each secret format Deputy must catch, as a generator: the text to embed and

@@ -2,7 +2,7 @@ import fc from "fast-check";
 import { stringify } from "yaml";
 import { describe, expect, it } from "vitest";
 import { growthOnFourfoldInput } from "../helpers/growth.ts";
-import { redactArgs, redactText, redactValue } from "../../core/redact.ts";
+import { redactArgs, redactText, redactValue } from "../../core/untrusted/redact.ts";
 
 /**
  * Every credential shape from the leak report as a generator: the command line or text that

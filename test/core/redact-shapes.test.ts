@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { REDACTED, redactArgs, redactText, redactValue } from "../../core/redact.ts";
+import { REDACTED, redactArgs, redactText, redactValue } from "../../core/untrusted/redact.ts";
 
 /** Each shape from a real leak report: the text, and the part that must not survive. */
 const LEAKS: ReadonlyArray<[string, string, string]> = [

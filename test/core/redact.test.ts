@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { REDACTED, describeEnvVar, redactText, redactValue } from "../../core/redact.ts";
+import { REDACTED, describeEnvVar, redactText, redactValue } from "../../core/untrusted/redact.ts";
 
 const JWT =
   "eyJhbGciOiJSUzI1NiIsImtpZCI6IjEyMyJ9.eyJpc3MiOiJrdWJlcm5ldGVzL3NlcnZpY2VhY2NvdW50Iiwic3ViIjoieCJ9.c2lnbmF0dXJlLWJ5dGVzLWhlcmU";

@@ -1,7 +1,7 @@
 import { Writable } from "node:stream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createAuditLog } from "../../core/audit.ts";
-import { createLogger } from "../../core/logger.ts";
+import { createAuditLog } from "../../core/audit/log.ts";
+import { createLogger } from "../../core/observability/logger.ts";
 import {
   currentTraceId,
   extractTraceContext,
@@ -9,7 +9,7 @@ import {
   inSpan,
   startTracing,
   tracingWanted,
-} from "../../core/tracing.ts";
+} from "../../core/observability/tracing.ts";
 import { startOtlpReceiver, type OtlpReceiver } from "../helpers/otlp-receiver.ts";
 
 /** Lines written to a stream, parsed. */

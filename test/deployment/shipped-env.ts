@@ -3,7 +3,11 @@ import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { CoreV1Api, KubernetesObjectApi, type KubernetesObject } from "@kubernetes/client-node";
 import { parse } from "yaml";
-import { OPENBAO_ROLES_FILE, parseOpenBaoRoles, type OpenBaoRoles } from "../../core/openbao-roles.ts";
+import {
+  OPENBAO_ROLES_FILE,
+  parseOpenBaoRoles,
+  type OpenBaoRoles,
+} from "../../core/identity/openbao-roles.ts";
 import { ensure } from "../executor/write-env.ts";
 import { adminKubeConfig, loadTestEnv } from "../helpers/testenv.ts";
 import { podTemplate, type KubeObject } from "../manifests/kustomize.ts";

@@ -9,7 +9,7 @@ import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { APPROVE_ACTION_ID } from "../../bot/blocks/approval-card.ts";
 import { connectMcpOverHttp } from "../../bot/mcp-client.ts";
-import type { DeputyKeys } from "../../core/keys.ts";
+import type { DeputyKeys } from "../../core/identity/keys.ts";
 import { createOpenBaoClient } from "../../executor/openbao-client.ts";
 import { setupOpenBao } from "../../executor/openbao-setup.ts";
 import { OPENBAO_ACCOUNT, prepareNamespaces } from "../executor/write-env.ts";

@@ -8,7 +8,7 @@ import {
 } from "../../core/actions/budget.ts";
 import { isDeputyError } from "../../core/errors.ts";
 import { DRAIN_PER_POD_MS, drainNode } from "../../core/actions/types/drain-node.ts";
-import { loadOpenBaoRoles } from "../../core/openbao-roles.ts";
+import { loadOpenBaoRoles } from "../../core/identity/openbao-roles.ts";
 
 const pods = (n: number) =>
   Array.from({ length: n }, (_, i) => ({ namespace: "shop", name: `p-${i}`, uid: `u-${i}` }));

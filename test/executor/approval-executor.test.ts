@@ -1,7 +1,7 @@
 import { AppsV1Api, CoreV1Api, PolicyV1Api } from "@kubernetes/client-node";
 import type { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { Identity } from "../../core/identity.ts";
+import type { Identity } from "../../core/identity/identity.ts";
 import { isKubeApiError } from "../../core/kube/errors.ts";
 import type { DecisionResult, PendingAction } from "../../core/actions/schema.ts";
 import { createActionStore, type ActionStore } from "../../core/actions/store.ts";

@@ -4,31 +4,21 @@ import { AppsV1Api, BatchV1Api, CoreV1Api } from "@kubernetes/client-node";
 import type { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { approvalCardBlocks, fullChangeModal } from "../../bot/blocks/approval-card.ts";
-import type { Alert } from "../../core/alerts.ts";
-import { createAnomalyDetector } from "../../core/anomaly.ts";
+import type { Alert } from "../../core/observability/alerts.ts";
+import { createAnomalyDetector } from "../../core/observability/anomaly.ts";
 import { actionDigest, createActionSigner } from "../../core/actions/digest.ts";
 import type { PendingAction, PendingActionRef } from "../../core/actions/schema.ts";
-import { createActionStore, type ActionStore } from "../../core/actions/store.ts";
+import type { ActionStore } from "../../core/actions/store.ts";
 import { approvalViewOf } from "../../core/actions/view.ts";
-import { createAuditLog, type AuditRecord } from "../../core/audit.ts";
-import type { Identity } from "../../core/identity.ts";
-import { createLogger } from "../../core/logger.ts";
-import { createApprovalExecutor, type ApprovalExecutor } from "../../executor/approval-executor.ts";
-import { createCredentialBroker } from "../../executor/credential-broker.ts";
+import { createAuditLog, type AuditRecord } from "../../core/audit/log.ts";
+import type { Identity } from "../../core/identity/identity.ts";
+import { createLogger } from "../../core/observability/logger.ts";
+import type { ApprovalExecutor } from "../../executor/approval-executor.ts";
 import { adminKubeConfig, eventually } from "../helpers/testenv.ts";
-import { startHarness, storedProposal, type Harness } from "../mcp/harness.ts";
-import {
-  alice,
-  bob,
-  connectRedis,
-  dropPrefix,
-  executorOfAnotherCluster,
-  dumpPrefix,
-  TEST_ACTION_KEY,
-  testPrefix,
-  testSigner,
-} from "./support.ts";
-import { ensure, prepareWriteEnv, type WriteEnv } from "./write-env.ts";
+import { storedProposal, type Harness } from "../mcp/harness.ts";
+import { alice, bob, executorOfAnotherCluster, dumpPrefix, TEST_ACTION_KEY } from "./support.ts";
+import { ensure, type WriteEnv } from "./write-env.ts";
+import { startWriteFixture, writeExecutor, type WriteFixture } from "./write-fixture.ts";
 
 /**
  * "No write other than the one the approver saw", tried as an attacker would,
@@ -58,6 +48,7 @@ function job(name: string, podSpec: Record<string, unknown>): string {
 }
 
 describe("approval integrity: the approver sees exactly what runs, and the click is bound to it", () => {
+  let fixture: WriteFixture | undefined;
   let env: WriteEnv;
   let harness: Harness;
   let redis: Redis;
@@ -73,17 +64,8 @@ describe("approval integrity: the approver sees exactly what runs, and the click
     executor.decide({ actionId: action.id, digest, approver, decision: "approve" });
 
   beforeAll(async () => {
-    env = await prepareWriteEnv();
-    redis = connectRedis();
-    prefix = testPrefix("integrity");
-    harness = await startHarness({
-      env: {
-        DEPUTY_REDIS_PREFIX: prefix,
-        DEPUTY_RATE_LIMIT_USER_PER_MINUTE: "1000",
-        DEPUTY_WRITABLE_NAMESPACES: NS,
-      },
-    });
-    store = createActionStore(redis, { prefix, ttlSeconds: 900, signer: testSigner() });
+    fixture = await startWriteFixture("integrity", NS);
+    ({ env, harness, redis, prefix, store } = fixture);
     const logger = createLogger({ level: "silent" });
     const detector = createAnomalyDetector({
       redis,
@@ -96,34 +78,14 @@ describe("approval integrity: the approver sees exactly what runs, and the click
       destination: { write: () => true } as never,
       onRecord: [(record) => records.push(record), detector.observer],
     });
-    executor = createApprovalExecutor({
-      store,
-      broker: createCredentialBroker({
-        openbao: env.openbao,
-        logger,
-        authMount: env.authMount,
-        authRole: env.authRole,
-        secretsMount: env.secretsMount,
-        jwtPath: env.jwtPath,
-      }),
-      roles: env.roles,
-      cluster: env.cluster,
-      audit,
-      logger,
-      approvers: { slackUserIds: [alice.id, bob.id], localApproverIds: [] },
-      twoPersonRule: { normal: true, high: true },
-      protectedNamespaces: ["kube-system"],
-      clusterName: "testenv",
-    });
+    executor = writeExecutor(env, { store, audit, logger, approverIds: [alice.id, bob.id] });
   });
 
   afterAll(async () => {
-    await harness?.close();
     await core()
       .deleteNode({ name: NODE })
       .catch(() => undefined);
-    await dropPrefix(redis, prefix);
-    redis.disconnect();
+    await fixture?.close();
   });
 
   it("refuses a Job that is privileged, mounts the node's / and reads a Secret, by rule, storing nothing", async () => {

@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { loadOpenBaoRoles } from "../../core/openbao-roles.ts";
+import { loadOpenBaoRoles } from "../../core/identity/openbao-roles.ts";
 import { createActionStore, type ActionStore } from "../../core/actions/store.ts";
 import { createApprovalExecutor, type ApprovalExecutor } from "../../executor/approval-executor.ts";
 import type { ApproverPolicy } from "../../executor/approvers.ts";

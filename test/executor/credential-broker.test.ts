@@ -3,9 +3,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { isDeputyError } from "../../core/errors.ts";
-import { createMetrics, type Metrics } from "../../core/metrics.ts";
+import { createMetrics, type Metrics } from "../../core/observability/metrics.ts";
 import { isKubeApiError } from "../../core/kube/errors.ts";
-import { roleForAction } from "../../core/openbao-roles.ts";
+import { roleForAction } from "../../core/identity/openbao-roles.ts";
 import {
   createCredentialBroker,
   type CredentialBroker,

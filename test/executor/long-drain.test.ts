@@ -3,7 +3,7 @@ import { CoreV1Api, KubeConfig } from "@kubernetes/client-node";
 import type { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createActionStore, type ActionStore } from "../../core/actions/store.ts";
-import { createLogger } from "../../core/logger.ts";
+import { createLogger } from "../../core/observability/logger.ts";
 import { createApprovalExecutor } from "../../executor/approval-executor.ts";
 import {
   createCredentialBroker,

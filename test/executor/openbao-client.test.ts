@@ -6,7 +6,7 @@ import createVault from "node-vault";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { z } from "zod";
 import { DeputyError } from "../../core/errors.ts";
-import { createLogger } from "../../core/logger.ts";
+import { createLogger } from "../../core/observability/logger.ts";
 import {
   createOpenBaoClient,
   ignoredSchema,

@@ -7,7 +7,7 @@ import {
   type KubeConfig,
 } from "@kubernetes/client-node";
 import { beforeAll, describe, expect, it } from "vitest";
-import { ACTION_ROLE_PREFIX } from "../../core/openbao-roles.ts";
+import { ACTION_ROLE_PREFIX } from "../../core/identity/openbao-roles.ts";
 import { adminKubeConfig, serviceAccountKubeConfig } from "../helpers/testenv.ts";
 import {
   EXECUTOR_NAMESPACE,

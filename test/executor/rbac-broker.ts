@@ -5,7 +5,7 @@ import {
   RbacAuthorizationV1Api,
   type KubeConfig,
 } from "@kubernetes/client-node";
-import { credsRequestParams } from "../../core/openbao-roles.ts";
+import { credsRequestParams } from "../../core/identity/openbao-roles.ts";
 import type { BrokerStats, CredentialBroker } from "../../executor/credential-broker.ts";
 import { adminKubeConfig, eventually } from "../helpers/testenv.ts";
 

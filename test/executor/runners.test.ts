@@ -4,7 +4,7 @@ import { AppsV1Api, CoreV1Api, PatchStrategy, PolicyV1Api, setHeaderOptions } fr
 import type { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { DecisionResult, PendingActionRef } from "../../core/actions/schema.ts";
-import { roleForAction } from "../../core/openbao-roles.ts";
+import { roleForAction } from "../../core/identity/openbao-roles.ts";
 import { createActionStore, type ActionStore } from "../../core/actions/store.ts";
 import { createKubeWriter, type ClusterEndpoint } from "../../executor/kube-writer.ts";
 import { ActionFailed } from "../../core/actions/action-type.ts";

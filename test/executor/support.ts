@@ -1,12 +1,12 @@
 import { randomBytes } from "node:crypto";
 import { Writable } from "node:stream";
 import { Redis } from "ioredis";
-import { createAuditLog, type AuditLog, type AuditRecord } from "../../core/audit.ts";
-import type { Identity } from "../../core/identity.ts";
-import { createLogger, type Logger } from "../../core/logger.ts";
+import { createAuditLog, type AuditLog, type AuditRecord } from "../../core/audit/log.ts";
+import type { Identity } from "../../core/identity/identity.ts";
+import { createLogger, type Logger } from "../../core/observability/logger.ts";
 import { actionDigest, createActionSigner, type ActionSigner } from "../../core/actions/digest.ts";
 import type { ActionDraft, ActionStore } from "../../core/actions/store.ts";
-import type { OpenBaoRoles } from "../../core/openbao-roles.ts";
+import type { OpenBaoRoles } from "../../core/identity/openbao-roles.ts";
 import { createApprovalExecutor, type ApprovalExecutor } from "../../executor/approval-executor.ts";
 import type { ClusterEndpoint } from "../../executor/kube-writer.ts";
 

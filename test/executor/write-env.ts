@@ -14,7 +14,7 @@ import {
   parseOpenBaoRoles,
   secretsMounts,
   type OpenBaoRoles,
-} from "../../core/openbao-roles.ts";
+} from "../../core/identity/openbao-roles.ts";
 import type { ClusterEndpoint } from "../../executor/kube-writer.ts";
 import { createOpenBaoClient, type OpenBaoClient } from "../../executor/openbao-client.ts";
 import { setupOpenBao } from "../../executor/openbao-setup.ts";

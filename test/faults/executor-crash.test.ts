@@ -6,25 +6,15 @@ import type { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { noticeQueueKey } from "../../core/actions/notices.ts";
 import type { PendingActionRef } from "../../core/actions/schema.ts";
-import { createActionStore, type ActionStore } from "../../core/actions/store.ts";
-import { createLogger } from "../../core/logger.ts";
-import { createApprovalExecutor, type ApprovalExecutor } from "../../executor/approval-executor.ts";
-import { createCredentialBroker } from "../../executor/credential-broker.ts";
+import type { ActionStore } from "../../core/actions/store.ts";
+import { createLogger } from "../../core/observability/logger.ts";
+import type { ApprovalExecutor } from "../../executor/approval-executor.ts";
 import { OpenBaoError } from "../../executor/openbao-client.ts";
 import { adminKubeConfig, eventually, loadTestEnv } from "../helpers/testenv.ts";
-import { startHarness, type Harness } from "../mcp/harness.ts";
-import {
-  alice,
-  bob,
-  capture,
-  connectRedis,
-  dropPrefix,
-  TEST_ACTION_KEY,
-  testPrefix,
-  testSigner,
-  type Captured,
-} from "../executor/support.ts";
-import { ensure, prepareWriteEnv, type WriteEnv } from "../executor/write-env.ts";
+import type { Harness } from "../mcp/harness.ts";
+import { alice, bob, capture, TEST_ACTION_KEY, type Captured } from "../executor/support.ts";
+import { ensure, type WriteEnv } from "../executor/write-env.ts";
+import { startWriteFixture, writeExecutor, type WriteFixture } from "../executor/write-fixture.ts";
 import { startDelayProxy, type DelayProxy } from "./helpers/delay-proxy.ts";
 
 /**
@@ -46,6 +36,7 @@ const PODS = Array.from({ length: 16 }, (_, i) => `crash-${RUN}-${String(i).padS
 const STALE_AFTER_MS = 4000;
 
 describe("an executor killed mid-drain", () => {
+  let fixture: WriteFixture | undefined;
   let env: WriteEnv;
   let harness: Harness;
   let redis: Redis;
@@ -58,37 +49,15 @@ describe("an executor killed mid-drain", () => {
   const core = () => adminKubeConfig().makeApiClient(CoreV1Api);
 
   beforeAll(async () => {
-    env = await prepareWriteEnv();
-    redis = connectRedis();
-    prefix = testPrefix("crash");
-    harness = await startHarness({
-      env: {
-        DEPUTY_REDIS_PREFIX: prefix,
-        DEPUTY_WRITABLE_NAMESPACES: NS,
-        DEPUTY_RATE_LIMIT_USER_PER_MINUTE: "1000",
-      },
-    });
-    store = createActionStore(redis, { prefix, ttlSeconds: 900, signer: testSigner() });
+    fixture = await startWriteFixture("crash", NS);
+    ({ env, harness, redis, prefix, store } = fixture);
     proxy = await startDelayProxy(new URL(loadTestEnv().server), 600);
     captured = capture();
-    survivor = createApprovalExecutor({
+    survivor = writeExecutor(env, {
       store,
-      broker: createCredentialBroker({
-        openbao: env.openbao,
-        logger: createLogger({ level: "silent" }),
-        authMount: env.authMount,
-        authRole: env.authRole,
-        secretsMount: env.secretsMount,
-        jwtPath: env.jwtPath,
-      }),
-      roles: env.roles,
-      cluster: env.cluster,
       audit: captured.audit,
       logger: captured.logger,
-      approvers: { slackUserIds: [bob.id], localApproverIds: [] },
-      twoPersonRule: { normal: true, high: true },
-      protectedNamespaces: ["kube-system"],
-      clusterName: "testenv",
+      brokerLogger: createLogger({ level: "silent" }),
       owner: "survivor",
       staleAfterMs: STALE_AFTER_MS,
       notify: async (action, text) => {
@@ -125,12 +94,10 @@ describe("an executor killed mid-drain", () => {
   afterAll(async () => {
     child?.kill("SIGKILL");
     await proxy?.close();
-    await harness?.close();
     await core()
       .deleteNode({ name: NODE })
       .catch(() => undefined);
-    await dropPrefix(redis, prefix);
-    redis.disconnect();
+    await fixture?.close();
   });
 
   it("is left alone while alive, then reported interrupted with what was and was not done, and never re-run", async () => {

@@ -3,16 +3,15 @@ import { CoreV1Api } from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { APPROVE_ACTION_ID } from "../../bot/blocks/approval-card.ts";
 import type { ApprovalDecider } from "../../bot/deps.ts";
-import { createCallerVerifier } from "../../core/caller-auth.ts";
-import { generateKeys } from "../../core/keys.ts";
+import { createCallerVerifier } from "../../core/identity/caller-auth.ts";
+import { generateKeys } from "../../core/identity/keys.ts";
 import { queueActionNotice } from "../../core/actions/notices.ts";
-import { createLogger } from "../../core/logger.ts";
-import { createApprovalExecutor } from "../../executor/approval-executor.ts";
+import { createLogger } from "../../core/observability/logger.ts";
 import { createExecutorClient } from "../../executor/client.ts";
-import { createCredentialBroker } from "../../executor/credential-broker.ts";
 import { startExecutorHttpServer, type ExecutorHttpServer } from "../../executor/http.ts";
 import { startBotOverFakes, type BotOverFakes } from "../bot/helpers/over-fakes.ts";
 import { ensure, prepareWriteEnv } from "../executor/write-env.ts";
+import { writeExecutor } from "../executor/write-fixture.ts";
 import { adminKubeConfig, eventually, loadTestEnv } from "../helpers/testenv.ts";
 import { startDelayProxy, type DelayProxy } from "./helpers/delay-proxy.ts";
 
@@ -57,24 +56,12 @@ describe("an executor answer the bot never gets: its timeout, or its connection 
     const logger = createLogger({ level: "silent" });
     keys = generateKeys(["executorCaller"]);
     server = await startExecutorHttpServer({
-      executor: createApprovalExecutor({
+      executor: writeExecutor(env, {
         store: fakes.store,
-        broker: createCredentialBroker({
-          openbao: env.openbao,
-          logger,
-          authMount: env.authMount,
-          authRole: env.authRole,
-          secretsMount: env.secretsMount,
-          jwtPath: env.jwtPath,
-        }),
-        roles: env.roles,
-        cluster: { ...env.cluster, server: proxy.url },
         audit: fakes.captured.audit,
         logger,
-        approvers: { slackUserIds: [BOB], localApproverIds: [] },
-        twoPersonRule: { normal: true, high: true },
-        protectedNamespaces: ["kube-system"],
-        clusterName: "testenv",
+        approverIds: [BOB],
+        cluster: { ...env.cluster, server: proxy.url },
       }),
       logger,
       audit: fakes.captured.audit,

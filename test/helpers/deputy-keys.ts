@@ -1,5 +1,11 @@
 import { randomBytes } from "node:crypto";
-import { KEY_BYTES, KEY_ENTRIES, decodeKey, type DeputyKeys, type KeyPurpose } from "../../core/keys.ts";
+import {
+  KEY_BYTES,
+  KEY_ENTRIES,
+  decodeKey,
+  type DeputyKeys,
+  type KeyPurpose,
+} from "../../core/identity/keys.ts";
 import { loadTestEnv } from "./testenv.ts";
 
 /**

@@ -120,6 +120,69 @@ export function importClosure(root: string, entry: string): Set<string> {
 export const IMPORT_TABLE_HEADING = "## Folders and what each may import";
 
 /**
+ * The relative-import graph of every code file under `folders`: each file
+ * (relative to `root`, "/" separators) and the files of the graph it
+ * imports, re-exports or loads with import(), type-only imports included.
+ */
+export function importGraph(root: string, folders: readonly string[]): Map<string, string[]> {
+  const files = folders.flatMap((folder) => codeFiles(root, folder));
+  const known = new Set(files);
+  return new Map(
+    files.map((file) => {
+      const targets = importSpecifiers(readFileSync(join(root, file), "utf8"))
+        .filter((specifier) => specifier.startsWith("."))
+        .map((specifier) =>
+          relative(".", normalize(join(dirname(file), specifier)))
+            .split(sep)
+            .join("/"),
+        )
+        .filter((target) => known.has(target));
+      return [file, [...new Set(targets)].sort()];
+    }),
+  );
+}
+
+/**
+ * The import circles of a graph: each set of files that reach one another
+ * through imports (Tarjan's strongly connected components with more than one
+ * file, or one file that imports itself), files sorted, circles by first file.
+ */
+export function importCycles(graph: ReadonlyMap<string, readonly string[]>): string[][] {
+  const index = new Map<string, number>();
+  const low = new Map<string, number>();
+  const stack: string[] = [];
+  const onStack = new Set<string>();
+  const cycles: string[][] = [];
+  let next = 0;
+  const visit = (file: string): void => {
+    index.set(file, next);
+    low.set(file, next);
+    next += 1;
+    stack.push(file);
+    onStack.add(file);
+    for (const target of graph.get(file) ?? []) {
+      if (!index.has(target)) {
+        visit(target);
+        low.set(file, Math.min(low.get(file)!, low.get(target)!));
+      } else if (onStack.has(target)) {
+        low.set(file, Math.min(low.get(file)!, index.get(target)!));
+      }
+    }
+    if (low.get(file) !== index.get(file)) return;
+    const component: string[] = [];
+    let member: string;
+    do {
+      member = stack.pop()!;
+      onStack.delete(member);
+      component.push(member);
+    } while (member !== file);
+    if (component.length > 1 || (graph.get(file) ?? []).includes(file)) cycles.push(component.sort());
+  };
+  for (const file of graph.keys()) if (!index.has(file)) visit(file);
+  return cycles.sort((a, b) => a[0]!.localeCompare(b[0]!));
+}
+
+/**
  * The import table of docs/architecture.md: each folder's row and the folders
  * its second column names ("every folder but `x/`" meaning every row's folder
  * but x and the row's own, "no code" meaning nothing).

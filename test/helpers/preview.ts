@@ -9,9 +9,9 @@ import {
   type KubernetesObject,
 } from "@kubernetes/client-node";
 import { parseAllDocuments } from "yaml";
-import { DEFAULT_PREVIEW_IDENTITY, serviceAccountOf } from "../../core/config.ts";
+import { DEFAULT_PREVIEW_IDENTITY, serviceAccountOf } from "../../core/config/config.ts";
 import { createPreviewClient } from "../../core/kube/preview.ts";
-import { createLogger } from "../../core/logger.ts";
+import { createLogger } from "../../core/observability/logger.ts";
 import { adminKubeConfig, loadTestEnv, mintServiceAccountToken, type TestEnv } from "./testenv.ts";
 
 /**

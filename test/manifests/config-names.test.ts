@@ -2,12 +2,12 @@ import { readdirSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { OUTSIDE_THE_SCHEMA_NAMES } from "../../cli/config-reference.ts";
-import { CONFIG_ENV_KEYS, parseConfig } from "../../core/config.ts";
+import { CONFIG_ENV_KEYS, parseConfig } from "../../core/config/config.ts";
 import { renderKustomization, type KubeObject } from "./kustomize.ts";
 
 /**
  * The environment the shipped manifests give Deputy's containers names only
- * settings core/config.ts reads: a misspelt or retired name in a ConfigMap
+ * settings core/config/config.ts reads: a misspelt or retired name in a ConfigMap
  * would be silently ignored and leave a default in force.
  */
 
@@ -66,7 +66,7 @@ const renderings: [string, KubeObject[]][] = [
 ];
 
 describe.each(renderings)("the environment %s gives Deputy", (_, objects) => {
-  it("names only settings core/config.ts reads", () => {
+  it("names only settings core/config/config.ts reads", () => {
     expect(unknownNames(objects)).toEqual([]);
   });
 

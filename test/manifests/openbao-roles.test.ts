@@ -13,7 +13,7 @@ import {
   renderPolicyHcl,
   roleForAction,
   secretsRoleParams,
-} from "../../core/openbao-roles.ts";
+} from "../../core/identity/openbao-roles.ts";
 import { isDeputyError } from "../../core/errors.ts";
 import { APPLY_KINDS } from "../../core/actions/apply-kinds.ts";
 import { actionTypes, applyManifest } from "../../core/actions/types/index.ts";

@@ -10,7 +10,7 @@ import {
   roleForAction,
   secretsMounts,
   type OpenBaoRoles,
-} from "../../core/openbao-roles.ts";
+} from "../../core/identity/openbao-roles.ts";
 import {
   createOpenBaoClient,
   ignoredSchema,

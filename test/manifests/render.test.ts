@@ -2,8 +2,8 @@ import { mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync, mkdirS
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { parseConfig } from "../../core/config.ts";
-import { loadOpenBaoRoles } from "../../core/openbao-roles.ts";
+import { parseConfig } from "../../core/config/config.ts";
+import { loadOpenBaoRoles } from "../../core/identity/openbao-roles.ts";
 import { loadRolesFromConfig } from "../../executor/wiring.ts";
 import {
   KustomizeError,

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { DeputyError } from "../../core/errors.ts";
-import { extractFenced, outsideFences } from "../../core/fence.ts";
+import { extractFenced, outsideFences } from "../../core/untrusted/fence.ts";
 import { KubeApiError } from "../../core/kube/errors.ts";
 import { errorText } from "../../mcp/server.ts";
 

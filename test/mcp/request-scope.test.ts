@@ -5,9 +5,9 @@ import { CompleteRequestSchema, GetPromptRequestSchema } from "@modelcontextprot
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { connectMcpOverHttp } from "../../bot/mcp-client.ts";
-import type { ChannelScope } from "../../core/access.ts";
-import { ASSERTION_HEADER, createCallerVerifier, signAssertion } from "../../core/caller-auth.ts";
-import { generateKeys } from "../../core/keys.ts";
+import type { ChannelScope } from "../../core/identity/access.ts";
+import { ASSERTION_HEADER, createCallerVerifier, signAssertion } from "../../core/identity/caller-auth.ts";
+import { generateKeys } from "../../core/identity/keys.ts";
 import { accessOf } from "../../mcp/request-gate.ts";
 import { podLogUri } from "../../mcp/resources/pod-log.ts";
 import { createMcpServer } from "../../mcp/server.ts";

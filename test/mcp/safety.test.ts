@@ -1,6 +1,6 @@
 import { AppsV1Api, CoreV1Api } from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { FENCE_CLOSE_PATTERN, extractFenced, outsideFences } from "../../core/fence.ts";
+import { FENCE_CLOSE_PATTERN, extractFenced, outsideFences } from "../../core/untrusted/fence.ts";
 import {
   SEED,
   adminKubeConfig,

@@ -2,8 +2,8 @@ import { readFileSync, readdirSync } from "node:fs";
 import { join, relative } from "node:path";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { isWritePaused } from "../../core/anomaly.ts";
-import { parseConfig } from "../../core/config.ts";
+import { isWritePaused } from "../../core/observability/anomaly.ts";
+import { parseConfig } from "../../core/config/config.ts";
 import { loadTestEnv } from "../helpers/testenv.ts";
 import { SHARED_PREFIX, sharedPrefixViolations } from "./redis-prefix-guard.ts";
 

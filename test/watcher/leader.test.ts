@@ -1,6 +1,6 @@
 import { CoordinationV1Api } from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createLogger } from "../../core/logger.ts";
+import { createLogger } from "../../core/observability/logger.ts";
 import { createLeaderElector, type LeaderElector } from "../../watcher/leader.ts";
 import { createTriageService, type TriageService } from "../../watcher/service.ts";
 import type { TriageWatcher } from "../../watcher/watcher.ts";

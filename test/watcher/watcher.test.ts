@@ -3,11 +3,11 @@ import { Writable } from "node:stream";
 import { CoreV1Api, makeInformer, type KubeConfig, type V1Pod } from "@kubernetes/client-node";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { triageText, type TriageMessage, type TriageSink } from "../../core/alerts.ts";
-import { createAuditLog, type AuditRecord } from "../../core/audit.ts";
+import { triageText, type TriageMessage, type TriageSink } from "../../core/observability/alerts.ts";
+import { createAuditLog, type AuditRecord } from "../../core/audit/log.ts";
 import { createKubeClients, type KubeClients } from "../../core/kube/client.ts";
-import { createLogger } from "../../core/logger.ts";
-import { createMetrics } from "../../core/metrics.ts";
+import { createLogger } from "../../core/observability/logger.ts";
+import { createMetrics } from "../../core/observability/metrics.ts";
 import { createTriageWatcher, type TriageWatcher, type TriageWatcherDeps } from "../../watcher/watcher.ts";
 import {
   adminKubeConfig,

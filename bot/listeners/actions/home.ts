@@ -1,6 +1,6 @@
 import type { App, BlockAction, ButtonAction } from "@slack/bolt";
 import { describeError } from "../../../core/errors.ts";
-import type { Identity } from "../../../core/identity.ts";
+import type { Identity } from "../../../core/identity/identity.ts";
 import { REFRESH_HOME_ACTION_ID, RESUME_WRITES_ACTION_ID } from "../../blocks/pending.ts";
 import type { BotServices } from "../../deps.ts";
 import { publishHome, resumeWritesFor } from "../../handlers/show-pending.ts";

@@ -5,7 +5,7 @@ import { parseDirectCommand } from "../../direct-commands.ts";
 import { answerQuestion } from "../../handlers/question.ts";
 import { isPendingCommand, showPending } from "../../handlers/show-pending.ts";
 import { sanitizePlain } from "../../sanitize.ts";
-import { clusterNamedIn, unknownClusterHelp } from "../../../core/cluster-choice.ts";
+import { clusterNamedIn, unknownClusterHelp } from "../../../core/config/cluster-choice.ts";
 import { slackTextToPlain } from "../../slack-text.ts";
 
 export const COMMAND = "/deputy";

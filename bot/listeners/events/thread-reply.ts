@@ -1,6 +1,6 @@
 import type { App, webApi } from "@slack/bolt";
 import { describeError } from "../../../core/errors.ts";
-import { identityKey, type ConversationRef } from "../../../core/identity.ts";
+import { identityKey, type ConversationRef } from "../../../core/identity/identity.ts";
 import type { ConversationRecord } from "../../conversation-store.ts";
 import type { BotServices } from "../../deps.ts";
 import { questionFailed } from "../../failure-text.ts";

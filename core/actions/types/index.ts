@@ -25,8 +25,7 @@ export {
   uncordonNode,
 };
 
-/** Every write Deputy can perform: one declaration each. */
-export const actionTypes: readonly AnyActionType[] = [
+const declared = [
   restartDeployment,
   scaleDeployment,
   rollbackDeployment,
@@ -38,9 +37,19 @@ export const actionTypes: readonly AnyActionType[] = [
   uncordonNode,
   drainNode,
   applyManifest,
-];
+] as const;
 
-const byName = new Map(actionTypes.map((type) => [type.name, type] as const));
+/**
+ * The name of every action type, which is also its write tool's name: the
+ * write tools are kept by these names (mcp/tools/write/index.ts), so a type
+ * without its tool, or a tool for no type, does not compile.
+ */
+export type ActionTypeName = (typeof declared)[number]["name"];
+
+/** Every write Deputy can perform: one declaration each. */
+export const actionTypes: readonly AnyActionType<ActionTypeName>[] = declared;
+
+const byName = new Map<string, AnyActionType>(actionTypes.map((type) => [type.name, type] as const));
 
 export function actionTypeOf(name: string): AnyActionType | undefined {
   return byName.get(name);

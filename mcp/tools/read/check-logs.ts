@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { formatBytes } from "../../../core/budget.ts";
+import { formatBytes } from "../../../core/untrusted/output-budget.ts";
 import { DeputyError } from "../../../core/errors.ts";
 import { isKubeApiError } from "../../../core/kube/errors.ts";
 import { defineTool } from "../../tool.ts";

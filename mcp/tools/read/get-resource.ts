@@ -3,7 +3,7 @@ import { stringify } from "yaml";
 import { DeputyError } from "../../../core/errors.ts";
 import { objectName } from "../../../core/kube/names.ts";
 import type { KubeObject } from "../../../core/kube/types.ts";
-import { redactValue } from "../../../core/redact.ts";
+import { redactValue } from "../../../core/untrusted/redact.ts";
 import { defineTool } from "../../tool.ts";
 import type { McpDeps } from "../../deps.ts";
 import { optionalNamespaceArg } from "./support/args.ts";

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { tokensToChars } from "../../../core/budget.ts";
+import { tokensToChars } from "../../../core/untrusted/output-budget.ts";
 import { defineTool } from "../../tool.ts";
 import type { McpDeps } from "../../deps.ts";
 import { plural, table } from "../../diagnose/format.ts";

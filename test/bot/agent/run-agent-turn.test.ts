@@ -7,7 +7,7 @@ import type {
   AgentRunnerDeps,
   AgentTurnInput,
 } from "../../../bot/agent/types.ts";
-import { createLogger } from "../../../core/logger.ts";
+import { createLogger } from "../../../core/observability/logger.ts";
 import {
   apiError,
   lastToolResults,

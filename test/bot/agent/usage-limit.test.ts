@@ -2,7 +2,7 @@ import { randomBytes } from "node:crypto";
 import { Redis } from "ioredis";
 import { afterAll, describe, expect, it } from "vitest";
 import { createAgentUsageLimit, whenAgain } from "../../../bot/agent/usage-limit.ts";
-import { createMetrics } from "../../../core/metrics.ts";
+import { createMetrics } from "../../../core/observability/metrics.ts";
 import { loadTestEnv } from "../../helpers/testenv.ts";
 
 /**

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { agentNote } from "../../../bot/handlers/decision.ts";
-import { extractFenced, findFenceTags, outsideFences } from "../../../core/fence.ts";
+import { extractFenced, findFenceTags, outsideFences } from "../../../core/untrusted/fence.ts";
 import type { PendingAction } from "../../../core/actions/schema.ts";
 
 const WEBHOOK_DENIAL =

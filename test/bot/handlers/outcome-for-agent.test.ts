@@ -1,7 +1,12 @@
 import { describe, expect, it } from "vitest";
 import { outcomeForAgent } from "../../../bot/handlers/verify-outcome.ts";
 import type { PendingAction } from "../../../core/actions/schema.ts";
-import { DEPUTY_MARKER, findFenceTags, outcomeCloseTag, outcomeOpenTag } from "../../../core/fence.ts";
+import {
+  DEPUTY_MARKER,
+  findFenceTags,
+  outcomeCloseTag,
+  outcomeOpenTag,
+} from "../../../core/untrusted/fence.ts";
 
 /** Only the fields the outcome prompt reads; the rest of an action does not matter here. */
 function executed(message: string): PendingAction {

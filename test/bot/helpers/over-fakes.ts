@@ -1,14 +1,19 @@
 import type { Redis } from "ioredis";
-import { createSlackApp, EVENTS_PATH, type SlackApp, type SlackAppDeps } from "../../../bot/app.ts";
+import {
+  createSlackApp,
+  EVENTS_PATH,
+  type SlackApp,
+  type SlackAppClusters,
+  type SlackAppDeps,
+} from "../../../bot/app.ts";
 import { createAnthropicModel } from "../../../bot/agent/model.ts";
 import { createAgentRunner } from "../../../bot/agent/run-agent-turn.ts";
 import type { AgentRunner, ApprovalDecider } from "../../../bot/deps.ts";
 import { createActionStore, type ActionStore } from "../../../core/actions/store.ts";
-import type { Metrics } from "../../../core/metrics.ts";
-import { parseConfig } from "../../../core/config.ts";
-import type { Logger } from "../../../core/logger.ts";
-import { createApprovalExecutor } from "../../../executor/approval-executor.ts";
-import { createCredentialBroker, type CredentialBrokerOptions } from "../../../executor/credential-broker.ts";
+import type { Metrics } from "../../../core/observability/metrics.ts";
+import { parseConfig, type Config } from "../../../core/config/config.ts";
+import type { Logger } from "../../../core/observability/logger.ts";
+import type { CredentialBrokerOptions } from "../../../executor/credential-broker.ts";
 import {
   capture,
   connectRedis,
@@ -18,6 +23,7 @@ import {
   type Captured,
 } from "../../executor/support.ts";
 import { prepareWriteEnv } from "../../executor/write-env.ts";
+import { writeExecutor } from "../../executor/write-fixture.ts";
 import { startAnthropicFake, type AnthropicFake } from "../../fakes/anthropic.ts";
 import { startSlackFake, type SlackFake, type SlackFakeOptions } from "../../fakes/slack.ts";
 import { startHarness, type Harness } from "../../mcp/harness.ts";
@@ -125,36 +131,72 @@ export async function startBotOverFakes(options: BotOverFakesOptions): Promise<B
     closers.push(() => slack.close());
     const model = await startAnthropicFake();
     closers.push(() => model.close());
-    const config = parseConfig({ ...slackFakeEnv(slack), ...options.env });
-    const bot = createSlackApp({
-      slack: config.slack,
-      approvals: config.approvals,
-      access: config.access,
-      redisPrefix: prefix,
-      redis,
-      logger: captured.logger,
-      audit: captured.audit,
-      mcp: harness.client,
-      agent: options.agent === false ? undefined : scriptedAgent(model, captured.logger),
-      decider: options.decider ?? { decide: async (request) => (await executor()).decide(request) },
-      actions: store,
-      statusIntervalMs: 0,
-      followUp: options.followUp,
-      cardSweepMs: options.cardSweepMs,
-      conversationLimits: {
-        turnsPerHour: config.anthropic.turnsPerHour,
-        tokensPerHour: config.anthropic.tokensPerHour,
-      },
-      ...(options.metrics ? { metrics: options.metrics } : {}),
-    });
-    const { port } = await bot.start();
+    const bot = await startSlackAppOverFakes(
+      { slack, redis, prefix, store, captured, env: options.env },
+      (config) => ({
+        mcp: harness.client,
+        agent: options.agent === false ? undefined : scriptedAgent(model, captured.logger),
+        decider: options.decider ?? { decide: async (request) => (await executor()).decide(request) },
+        followUp: options.followUp,
+        cardSweepMs: options.cardSweepMs,
+        conversationLimits: {
+          turnsPerHour: config.anthropic.turnsPerHour,
+          tokensPerHour: config.anthropic.tokensPerHour,
+        },
+        ...(options.metrics ? { metrics: options.metrics } : {}),
+      }),
+    );
     closers.push(() => bot.stop());
-    slack.setTarget(`http://127.0.0.1:${port}${EVENTS_PATH}`);
     return { bot, slack, model, harness, redis, prefix, store, captured, executor, close };
   } catch (error) {
     await close();
     throw error;
   }
+}
+
+/** What a bot over the fakes shares with the rest of its run. */
+export interface SlackAppParts {
+  slack: SlackFake;
+  redis: Redis;
+  prefix: string;
+  /** The action store the bot renders cards from. */
+  store: ActionStore;
+  /** Where the bot logs and audits. */
+  captured: Captured;
+  /** The bot's settings beyond the Slack fake's: approvers, access rules. */
+  env?: Record<string, string> | undefined;
+}
+
+/** The rest of the bot's dependencies: which clusters it serves, its agent and timings. */
+export type SlackAppRest = SlackAppClusters &
+  Pick<SlackAppDeps, "agent"> &
+  Partial<Pick<SlackAppDeps, "followUp" | "cardSweepMs" | "conversationLimits" | "metrics">>;
+
+/**
+ * Deputy's Slack app over the Slack fake: its settings parsed from the fake's
+ * and `parts.env`, its state in `parts`, the rest from `rest`, started over
+ * HTTP and set as the fake's events target. The caller stops it.
+ */
+export async function startSlackAppOverFakes(
+  parts: SlackAppParts,
+  rest: (config: Config) => SlackAppRest,
+): Promise<SlackApp> {
+  const config = parseConfig({ ...slackFakeEnv(parts.slack), ...parts.env });
+  const bot = createSlackApp({
+    slack: config.slack,
+    approvals: config.approvals,
+    access: config.access,
+    redisPrefix: parts.prefix,
+    redis: parts.redis,
+    logger: parts.captured.logger,
+    audit: parts.captured.audit,
+    actions: parts.store,
+    statusIntervalMs: 0,
+    ...rest(config),
+  });
+  const { port } = await bot.start();
+  parts.slack.setTarget(`http://127.0.0.1:${port}${EVENTS_PATH}`);
+  return bot;
 }
 
 function deciderOf(
@@ -172,25 +214,13 @@ function deciderOf(
     ready ??= (async () => {
       const writeEnv = await prepareWriteEnv();
       const config = parseConfig({ DEPUTY_CLUSTER_NAME: "testenv" });
-      return createApprovalExecutor({
+      return writeExecutor(writeEnv, {
         store,
-        broker: createCredentialBroker({
-          openbao: writeEnv.openbao,
-          logger: captured.logger,
-          authMount: writeEnv.authMount,
-          authRole: writeEnv.authRole,
-          secretsMount: writeEnv.secretsMount,
-          jwtPath: writeEnv.jwtPath,
-          onCredential,
-        }),
-        roles: writeEnv.roles,
-        cluster: writeEnv.cluster,
         audit: captured.audit,
         logger: captured.logger,
-        approvers: { slackUserIds: [...approvers], localApproverIds: [] },
-        twoPersonRule: { normal: true, high: true },
+        approverIds: approvers,
+        onCredential,
         protectedNamespaces: config.guardrails.protectedNamespaces,
-        clusterName: "testenv",
       });
     })();
     return ready;

@@ -5,7 +5,7 @@ import { z } from "zod";
 import { resultDigest, type Effect } from "../../../core/actions/effect.ts";
 import type { PendingAction, PendingActionRef } from "../../../core/actions/schema.ts";
 import type { ActionStore } from "../../../core/actions/store.ts";
-import type { ConversationRef, Identity } from "../../../core/identity.ts";
+import type { ConversationRef, Identity } from "../../../core/identity/identity.ts";
 
 /** The restart time the stub proposes (a real proposal fixes it when it is made). */
 const RESTARTED_AT = "2026-12-07T03:00:00.000Z";

@@ -4,7 +4,7 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { describe, expect, it } from "vitest";
-import { createAuditLog } from "../../../core/audit.ts";
+import { createAuditLog } from "../../../core/audit/log.ts";
 import { recordAction, tempAuditFile } from "../../core/audit-fixtures.ts";
 
 const root = join(import.meta.dirname, "../../..");

@@ -10,7 +10,7 @@ import { REQUIRED_SLACK_SCOPES } from "../../../cli/doctor.ts";
 import { startAnthropicFake, text, type AnthropicFake } from "../../fakes/anthropic.ts";
 import { startSlackFake, type SlackFake } from "../../fakes/slack.ts";
 import { ensureKeysInOpenBao, TEST_KEYS_PATH } from "../../helpers/deputy-keys.ts";
-import { clusterKeyPath } from "../../../core/keys.ts";
+import { clusterKeyPath } from "../../../core/identity/keys.ts";
 import {
   allowPreviewImpersonation,
   unguardedPreviewAccount,

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import fc from "fast-check";
-import { canonicalJson } from "../../../core/audit.ts";
+import { canonicalJson } from "../../../core/audit/log.ts";
 import {
   diffObjects,
   effectChangeLines,

@@ -15,7 +15,7 @@ import {
   parseWarningHeaders,
   type PreviewClient,
 } from "../../../core/kube/preview.ts";
-import { createLogger } from "../../../core/logger.ts";
+import { createLogger } from "../../../core/observability/logger.ts";
 
 /**
  * The preview client's own logic against a scripted HTTP server standing in

@@ -1,8 +1,8 @@
 import { Redis } from "ioredis";
 import { createActionSigner } from "../../../core/actions/digest.ts";
 import { createActionStore } from "../../../core/actions/store.ts";
-import { createAuditLog } from "../../../core/audit.ts";
-import { createLogger } from "../../../core/logger.ts";
+import { createAuditLog } from "../../../core/audit/log.ts";
+import { createLogger } from "../../../core/observability/logger.ts";
 import { createApprovalExecutor } from "../../../executor/approval-executor.ts";
 import { createCredentialBroker } from "../../../executor/credential-broker.ts";
 import { createOpenBaoClient } from "../../../executor/openbao-client.ts";

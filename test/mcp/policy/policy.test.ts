@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Redis } from "ioredis";
-import { parseConfig } from "../../../core/config.ts";
+import { parseConfig } from "../../../core/config/config.ts";
 import { createPolicy } from "../../../mcp/policy/index.ts";
 import { capture, connectRedis, dropPrefix, testPrefix } from "../../executor/support.ts";
 import { budget, input, pod } from "./support.ts";

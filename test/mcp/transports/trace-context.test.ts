@@ -1,7 +1,7 @@
 import { InMemoryTransport } from "@modelcontextprotocol/sdk/inMemory.js";
 import type { JSONRPCMessage } from "@modelcontextprotocol/sdk/types.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { inSpan, startTracing } from "../../../core/tracing.ts";
+import { inSpan, startTracing } from "../../../core/observability/tracing.ts";
 import { withTraceContext } from "../../../mcp/transports/trace-context.ts";
 import { otlpEnv, startOtlpReceiver, type OtlpReceiver } from "../../helpers/otlp-receiver.ts";
 

@@ -11,11 +11,11 @@ import {
   type Ctx,
 } from "./shared.ts";
 import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
-import { tokensToChars } from "../../../../core/budget.ts";
+import { tokensToChars } from "../../../../core/untrusted/output-budget.ts";
 import { DeputyError } from "../../../../core/errors.ts";
 import { isKubeApiError } from "../../../../core/kube/errors.ts";
 import type { KubeObject } from "../../../../core/kube/types.ts";
-import { redactValue } from "../../../../core/redact.ts";
+import { redactValue } from "../../../../core/untrusted/redact.ts";
 import { plural, table } from "../../../diagnose/format.ts";
 import { objectYaml } from "../get-resource.ts";
 import { listDeployments } from "../list-deployments.ts";

@@ -1,5 +1,5 @@
 import { DeputyError } from "../../../../core/errors.ts";
-import { tokenize as splitWords } from "../../../../core/tokenize.ts";
+import { tokenize as splitWords } from "../../../../core/untrusted/tokenize.ts";
 
 /**
  * Parses a kubectl command line into a structured read request. Nothing here

@@ -1,6 +1,10 @@
 import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
-import { renderWithinBudget, tokensToChars, type OutputBlock } from "../../../../core/budget.ts";
-import { redactValue } from "../../../../core/redact.ts";
+import {
+  renderWithinBudget,
+  tokensToChars,
+  type OutputBlock,
+} from "../../../../core/untrusted/output-budget.ts";
+import { redactValue } from "../../../../core/untrusted/redact.ts";
 import type { Diagnosis } from "../../../diagnose/types.ts";
 
 /**

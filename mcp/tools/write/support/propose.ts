@@ -17,7 +17,7 @@ import {
 } from "../../../../core/actions/effect.ts";
 import { isPreconditionFailure, withResourceVersion } from "../../../../core/actions/bound-write.ts";
 import type { ObjectChange } from "../../../../core/actions/object-risk.ts";
-import { fenceUntrusted } from "../../../../core/fence.ts";
+import { fenceUntrusted } from "../../../../core/untrusted/fence.ts";
 import { isKubeApiError } from "../../../../core/kube/errors.ts";
 import { shortDigest } from "../../../../core/actions/digest.ts";
 import type { ActionTarget, PendingActionRef } from "../../../../core/actions/schema.ts";

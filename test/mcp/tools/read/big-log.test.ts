@@ -1,8 +1,8 @@
 import { open } from "node:fs/promises";
 import { CoreV1Api } from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { estimateTokens } from "../../../../core/budget.ts";
-import { extractFenced } from "../../../../core/fence.ts";
+import { estimateTokens } from "../../../../core/untrusted/output-budget.ts";
+import { extractFenced } from "../../../../core/untrusted/fence.ts";
 import {
   adminKubeConfig,
   deleteNamespace,

@@ -1,6 +1,6 @@
 import { CoreV1Api } from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { estimateTokens } from "../../../../core/budget.ts";
+import { estimateTokens } from "../../../../core/untrusted/output-budget.ts";
 import { createLimiter } from "../../../../core/kube/limiter.ts";
 import { adminKubeConfig, deleteNamespace, freshNamespace } from "../../../helpers/testenv.ts";
 import { startHarness, type Harness } from "../../harness.ts";

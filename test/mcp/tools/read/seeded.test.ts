@@ -1,6 +1,6 @@
 import { CoreV1Api } from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { extractFenced, outsideFences } from "../../../../core/fence.ts";
+import { extractFenced, outsideFences } from "../../../../core/untrusted/fence.ts";
 import {
   SEED,
   adminKubeConfig,

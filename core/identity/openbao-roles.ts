@@ -2,8 +2,8 @@ import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { parse, stringify } from "yaml";
 import { z } from "zod";
-import { ALWAYS_PROTECTED_NAMESPACES } from "./config.ts";
-import { DeputyError } from "./errors.ts";
+import { ALWAYS_PROTECTED_NAMESPACES } from "../config/config.ts";
+import { DeputyError } from "../errors.ts";
 
 /**
  * OpenBao configuration as code: manifests/openbao/roles.yaml is the one
@@ -18,7 +18,9 @@ import { DeputyError } from "./errors.ts";
  * bound to exact service-account names and namespaces with an audience.
  */
 
-export const OPENBAO_ROLES_FILE = fileURLToPath(new URL("../manifests/openbao/roles.yaml", import.meta.url));
+export const OPENBAO_ROLES_FILE = fileURLToPath(
+  new URL("../../manifests/openbao/roles.yaml", import.meta.url),
+);
 
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
 const namespaceName = z.string().regex(DNS_LABEL, "must be a Kubernetes namespace name (no wildcards)");

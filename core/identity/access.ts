@@ -1,4 +1,3 @@
-import type { Config } from "./config.ts";
 import type { ConversationRef } from "./identity.ts";
 
 /**
@@ -20,6 +19,14 @@ export const DM_SCOPE = "dm";
 export const OTHER_CHANNELS = "*";
 /** The scope item that allows cluster-scoped actions (nodes); never a namespace name. */
 export const CLUSTER_WIDE = "@cluster";
+
+/**
+ * The parsed DEPUTY_CHANNEL_NAMESPACES (core/config/config.ts): each entry's key
+ * (a channel id, `dm` or `*`) and its items.
+ */
+export interface ChannelScopeSettings {
+  channelNamespaces: Readonly<Record<string, readonly string[]>>;
+}
 
 export interface ChannelScope {
   /** The entry that applies: a channel id, `dm` or `*`. */
@@ -44,7 +51,7 @@ export function isDirectMessageChannel(channel: string): boolean {
 }
 
 /** Whether any channel scope is configured (then unlisted conversations are refused). */
-export function channelScopesConfigured(access: Pick<Config["access"], "channelNamespaces">): boolean {
+export function channelScopesConfigured(access: ChannelScopeSettings): boolean {
   return Object.keys(access.channelNamespaces).length > 0;
 }
 
@@ -58,7 +65,7 @@ export function scopeOfEntry(channel: string, items: readonly string[]): Channel
 
 /** The scope a conversation works in, or why it may not work at all. */
 export function conversationScope(
-  access: Pick<Config["access"], "channelNamespaces">,
+  access: ChannelScopeSettings,
   conversation: ConversationRef | undefined,
 ): ScopeVerdict {
   if (!conversation || conversation.surface !== "slack") return { kind: "unscoped" };

@@ -7,7 +7,7 @@ import { conversationSchema, identitySchema } from "./identity.ts";
  * Caller authentication between Deputy's own components, in addition to the
  * mesh: the bot signs every request to the MCP server and to the executor
  * with a short-lived assertion, an HMAC-SHA256 (key per purpose, see
- * core/keys.ts) over the method, path, body digest, time, a nonce and the
+ * core/identity/keys.ts) over the method, path, body digest, time, a nonce and the
  * claims it vouches for (who asked, from which conversation, the approver's
  * verified group membership). The receiver checks the MAC, that method, path
  * and body are the ones signed, that the time is within the skew window, and

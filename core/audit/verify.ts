@@ -1,7 +1,7 @@
-import { auditRecordFromLine, GENESIS_HASH, hashRecord, type AuditRecord } from "./audit.ts";
+import { auditRecordFromLine, GENESIS_HASH, hashRecord, type AuditRecord } from "./log.ts";
 
 /**
- * Checks a hash chain written by core/audit.ts and names the first place it
+ * Checks a hash chain written by core/audit/log.ts and names the first place it
  * breaks. Each record's hash covers its content and the previous record's
  * hash, and `seq` counts up by one, so:
  *  - an edited line no longer matches its own hash (or, if the editor
@@ -48,7 +48,7 @@ export interface VerifyOptions {
    */
   partial?: boolean;
   /**
-   * Heads of chains kept elsewhere (core/audit-anchor.ts): every anchored
+   * Heads of chains kept elsewhere (core/audit/anchor.ts): every anchored
    * chain present in the input must reach its head with the same hash, so
    * records deleted from the end are caught too.
    */

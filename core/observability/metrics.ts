@@ -1,9 +1,9 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
-import type { AuditRecord } from "./audit.ts";
-import type { ActionState } from "./actions/schema.ts";
-import { ACTION_STATES } from "./actions/schema.ts";
+import type { AuditRecord } from "../audit/log.ts";
+import type { ActionState } from "../actions/schema.ts";
+import { ACTION_STATES } from "../actions/schema.ts";
 
 /**
  * Prometheus metrics. Each process creates its own registry with

@@ -1,5 +1,5 @@
 import { pino, type Logger, type DestinationStream } from "pino";
-import { isSensitiveKey, REDACTED, redactArgs, redactCommandLine, redactText } from "./redact.ts";
+import { isSensitiveKey, REDACTED, redactArgs, redactCommandLine, redactText } from "../untrusted/redact.ts";
 import { currentTraceId } from "./tracing.ts";
 
 export type { Logger };
@@ -39,7 +39,7 @@ export const REDACT_PATHS: readonly string[] = [
   "*.signingSecret",
   "apiKey",
   "*.apiKey",
-  // Deputy's HMAC keys (core/keys.ts) and the signed assertions made with them.
+  // Deputy's HMAC keys (core/identity/keys.ts) and the signed assertions made with them.
   "keys",
   "*.keys",
   "*.headers['x-deputy-assertion']",

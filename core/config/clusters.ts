@@ -1,7 +1,7 @@
 import { readFileSync } from "node:fs";
 import { parse as parseYaml } from "yaml";
 import { z } from "zod";
-import { DeputyError } from "./errors.ts";
+import { DeputyError } from "../errors.ts";
 
 /**
  * The clusters one bot serves (DEPUTY_CLUSTERS). Each cluster keeps its own

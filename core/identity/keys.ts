@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { z } from "zod";
-import { DeputyError, describeError } from "./errors.ts";
-import type { Logger } from "./logger.ts";
+import { DeputyError, describeError } from "../errors.ts";
+import type { Logger } from "../observability/logger.ts";
 
 /**
  * Deputy's own HMAC keys, 32 random bytes each, one per purpose:

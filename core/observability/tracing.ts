@@ -13,7 +13,7 @@ import { W3CTraceContextPropagator } from "@opentelemetry/core";
 import { OTLPTraceExporter } from "@opentelemetry/exporter-trace-otlp-http";
 import { resourceFromAttributes } from "@opentelemetry/resources";
 import { BatchSpanProcessor, NodeTracerProvider } from "@opentelemetry/sdk-trace-node";
-import { DeputyError } from "./errors.ts";
+import { DeputyError } from "../errors.ts";
 
 /**
  * Traces across the bot, the MCP server and the executor (OpenTelemetry).

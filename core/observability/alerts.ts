@@ -1,6 +1,6 @@
 import type { Redis } from "ioredis";
 import type { Logger } from "./logger.ts";
-import { drainQueue, pushToQueue, type QueueDrain } from "./queue.ts";
+import { drainQueue, pushToQueue, type QueueDrain } from "../state/queue.ts";
 
 /**
  * Where Deputy's unprompted messages go. The Slack app implements these for a

@@ -1,6 +1,6 @@
-import type { AuditRecord } from "./audit.ts";
-import { DeputyError } from "./errors.ts";
-import { identityKey, type ConversationRef, type Identity } from "./identity.ts";
+import type { AuditRecord } from "./log.ts";
+import { DeputyError } from "../errors.ts";
+import { identityKey, type ConversationRef, type Identity } from "../identity/identity.ts";
 
 /**
  * "Why did the AI do that?" — the story of one action told from its audit

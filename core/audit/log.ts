@@ -2,11 +2,11 @@ import { createHash } from "node:crypto";
 import { closeSync, fstatSync, openSync, readSync } from "node:fs";
 import { hostname } from "node:os";
 import { pino, type DestinationStream } from "pino";
-import { DeputyError } from "./errors.ts";
-import { createLogger, REDACT_PATHS } from "./logger.ts";
-import { isSensitiveKey, REDACTED, redactText, redactValue } from "./redact.ts";
-import { currentTraceId } from "./tracing.ts";
-import type { ConversationRef, Identity } from "./identity.ts";
+import { DeputyError } from "../errors.ts";
+import { createLogger, REDACT_PATHS } from "../observability/logger.ts";
+import { isSensitiveKey, REDACTED, redactText, redactValue } from "../untrusted/redact.ts";
+import { currentTraceId } from "../observability/tracing.ts";
+import type { ConversationRef, Identity } from "../identity/identity.ts";
 
 export { REDACTED };
 
@@ -14,7 +14,7 @@ export { REDACTED };
  * The audit trail: one structured event per tool call, policy decision,
  * pending action, approval decision and execution. Events are JSON lines
  * (pino) for a SIEM, hash-chained so an edit, deletion or reordering is
- * detectable (core/audit-verify.ts). Never put a token in an event: lease ids
+ * detectable (core/audit/verify.ts). Never put a token in an event: lease ids
  * only. Secret-looking values in arguments, prompt and message are redacted
  * BEFORE hashing, so no secret is ever hashed or written and the chain still
  * verifies after pino's own redaction.
@@ -55,7 +55,7 @@ export interface AuditEvent {
   reason?: string;
   /** Extra machine-readable facts (never secrets); redacted like arguments. */
   details?: Record<string, unknown>;
-  /** The OpenTelemetry trace of the request that caused it (core/tracing.ts); set by `record` when tracing is on. */
+  /** The OpenTelemetry trace of the request that caused it (core/observability/tracing.ts); set by `record` when tracing is on. */
   traceId?: string;
 }
 
@@ -109,7 +109,7 @@ export function hashRecord(record: Omit<AuditRecord, "hash">): string {
 // --- redaction ---------------------------------------------------------------
 
 /**
- * Free text through the shared redactor (core/redact.ts), the same one the MCP
+ * Free text through the shared redactor (core/untrusted/redact.ts), the same one the MCP
  * read tools use on cluster text.
  */
 export function redactAuditText(text: string): string {

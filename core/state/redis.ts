@@ -1,6 +1,6 @@
 import type { Redis } from "ioredis";
-import { describeError } from "./errors.ts";
-import type { Logger } from "./logger.ts";
+import { describeError } from "../errors.ts";
+import type { Logger } from "../observability/logger.ts";
 
 /**
  * Redis holds Deputy's state (pending actions, conversations, dedupe claims,

@@ -1,7 +1,7 @@
 import { z } from "zod";
-import { CLUSTER_WIDE } from "./access.ts";
+import { CLUSTER_WIDE } from "../identity/access.ts";
 import { DEFAULT_CLUSTER_NAME, parseClusters, type ClusterConfig } from "./clusters.ts";
-import { DeputyError } from "./errors.ts";
+import { DeputyError } from "../errors.ts";
 
 /**
  * Deputy's whole configuration, parsed and validated once at start-up from the
@@ -781,7 +781,7 @@ export interface Config {
     secretsFromOpenBao: string | undefined;
     openbaoRole: string;
   };
-  /** Deputy's HMAC keys (core/keys.ts). */
+  /** Deputy's HMAC keys (core/identity/keys.ts). */
   keys: {
     /** KV v2 data path prefix, e.g. secret/data/deputy/keys; unset outside a cluster. */
     fromOpenBao: string | undefined;
@@ -892,7 +892,7 @@ function parseLocalUsers(spec: string): LocalUser[] {
 /**
  * "C123=shop|payments-*" entries: a channel id, `dm` (direct messages) or `*`
  * (every other channel), then `|`-separated namespace globs and optionally
- * `@cluster` (cluster-scoped actions such as node cordon and drain; see core/access.ts).
+ * `@cluster` (cluster-scoped actions such as node cordon and drain; see core/identity/access.ts).
  */
 function parseChannelNamespaces(entries: readonly string[]): Record<string, string[]> {
   const scopes: Record<string, string[]> = {};

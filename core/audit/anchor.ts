@@ -1,7 +1,7 @@
 import type { Redis } from "ioredis";
-import type { AuditObserver } from "./audit.ts";
-import { describeError } from "./errors.ts";
-import type { Logger } from "./logger.ts";
+import type { AuditObserver } from "./log.ts";
+import { describeError } from "../errors.ts";
+import type { Logger } from "../observability/logger.ts";
 
 /**
  * Anchors make deleting the END of an audit chain detectable: a hash chain

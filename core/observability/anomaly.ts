@@ -1,12 +1,13 @@
-import { clusterKeyPrefix } from "./clusters.ts";
+import { clusterKeyPrefix } from "../config/clusters.ts";
 import type { Redis } from "ioredis";
 import { fanOutAlertSink, loggerAlertSink, redisAlertSink, type Alert, type AlertSink } from "./alerts.ts";
-import type { AuditLog, AuditObserver, AuditRecord } from "./audit.ts";
-import type { Config } from "./config.ts";
-import { describeError } from "./errors.ts";
-import { identityKey, type Identity } from "./identity.ts";
+import type { AuditLog, AuditObserver, AuditRecord } from "../audit/log.ts";
+import type { Config } from "../config/config.ts";
+import { describeError } from "../errors.ts";
+import { identityKey, type Identity } from "../identity/identity.ts";
 import type { Logger } from "./logger.ts";
 import type { Metrics } from "./metrics.ts";
+import { actionTypes, type ActionTypeName } from "../actions/types/index.ts";
 
 /**
  * Anomaly detection over the audit stream, with sliding-window counters in
@@ -71,21 +72,9 @@ export interface AnomalyDetector {
   resume(by: Identity): Promise<WritePause | undefined>;
 }
 
-export const DEFAULT_DELETE_TOOLS: readonly string[] = ["delete_pod", "drain_node"];
+export const DEFAULT_DELETE_TOOLS: readonly ActionTypeName[] = ["delete_pod", "drain_node"];
 
-export const DEFAULT_WRITE_TOOLS: readonly string[] = [
-  "restart_deployment",
-  "scale_deployment",
-  "rollback_deployment",
-  "set_deployment_image",
-  "set_deployment_resources",
-  "set_deployment_env",
-  "delete_pod",
-  "cordon_node",
-  "uncordon_node",
-  "drain_node",
-  "apply_manifest",
-];
+export const DEFAULT_WRITE_TOOLS: readonly string[] = actionTypes.map((type) => type.name);
 
 /**
  * The Redis key prefix of this process's cluster state (anomaly counters and

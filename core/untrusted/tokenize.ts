@@ -1,4 +1,4 @@
-import { DeputyError } from "./errors.ts";
+import { DeputyError } from "../errors.ts";
 
 /**
  * Shell-like splitting of one command line into words, the one tokenizer for
