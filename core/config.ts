@@ -81,6 +81,16 @@ const envSchema = z.object({
   DEPUTY_APPROVAL_TTL_SECONDS: int(900, 30, 86400),
   DEPUTY_TWO_PERSON_RULE: bool(true),
   DEPUTY_TWO_PERSON_RULE_HIGH_RISK: bool(true),
+  DEPUTY_APPROVAL_POLICY: z
+    .string()
+    .optional()
+    .meta({
+      description:
+        "Path of the approval policy file (YAML): ordered rules, each a CEL condition over the action, the requester, the channel and the time, saying who may approve, how many distinct approvers are needed, or that the action is refused (see docs/approval-policy.md). The bot and the executor must read the same file. A policy that does not parse or type-check stops the component at start-up, naming the file, the line and the reason.",
+      readBy: ["bot", "executor", "cli"],
+      unset:
+        "A built-in policy states DEPUTY_APPROVERS, DEPUTY_APPROVER_GROUP and the two-person rules as rules: one approval by anyone listed, never the requester's own unless the two-person rule is off for that risk level. Local mode uses its sample policy.",
+    }),
   DEPUTY_WRITABLE_NAMESPACES: csv,
   DEPUTY_JIT_NAMESPACE: z.string().optional(),
   DEPUTY_PROTECTED_NAMESPACES: csv,
@@ -220,6 +230,8 @@ export interface Config {
     twoPersonRule: boolean;
     /** Two-person rule for high-risk actions. */
     twoPersonRuleHighRisk: boolean;
+    /** The approval policy file (DEPUTY_APPROVAL_POLICY); unset: the built-in policy from the settings above. */
+    policyFile: string | undefined;
     /** Namespaces the executor may change (overrides manifests/openbao/roles.yaml when set). */
     writableNamespaces: string[];
     /** Namespace of generated accounts for node actions (overrides roles.yaml when set). */
@@ -428,6 +440,7 @@ export function parseConfig(env: Record<string, string | undefined> = process.en
       ttlSeconds: e.DEPUTY_APPROVAL_TTL_SECONDS,
       twoPersonRule: e.DEPUTY_TWO_PERSON_RULE,
       twoPersonRuleHighRisk: e.DEPUTY_TWO_PERSON_RULE_HIGH_RISK,
+      policyFile: e.DEPUTY_APPROVAL_POLICY || undefined,
       writableNamespaces: e.DEPUTY_WRITABLE_NAMESPACES,
       jitNamespace: e.DEPUTY_JIT_NAMESPACE,
       executorUrl: e.DEPUTY_EXECUTOR_URL,

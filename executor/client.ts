@@ -3,7 +3,7 @@ import { signingFetch } from "../core/caller-auth.ts";
 import { DeputyError, describeError } from "../core/errors.ts";
 import type { Identity } from "../core/identity.ts";
 import { injectTraceContext } from "../core/tracing.ts";
-import { pendingActionSchema, type DecisionResult } from "../core/actions/schema.ts";
+import { approvalProgressSchema, pendingActionSchema, type DecisionResult } from "../core/actions/schema.ts";
 import type { ApprovalDecider, DecisionRequest } from "./approval-executor.ts";
 import { DECISIONS_PATH } from "./http.ts";
 
@@ -25,8 +25,24 @@ const decisionResultSchema = z.discriminatedUnion("status", [
     action: pendingActionSchema.optional(),
   }),
   z.object({ status: z.literal("not_pending"), message: z.string(), action: pendingActionSchema }),
-  z.object({ status: z.literal("rejected"), message: z.string(), action: pendingActionSchema }),
-  z.object({ status: z.enum(["succeeded", "failed"]), message: z.string(), action: pendingActionSchema }),
+  z.object({
+    status: z.literal("awaiting"),
+    message: z.string(),
+    action: pendingActionSchema,
+    approval: approvalProgressSchema,
+  }),
+  z.object({
+    status: z.literal("rejected"),
+    message: z.string(),
+    action: pendingActionSchema,
+    approval: approvalProgressSchema.optional(),
+  }),
+  z.object({
+    status: z.enum(["succeeded", "failed"]),
+    message: z.string(),
+    action: pendingActionSchema,
+    approval: approvalProgressSchema.optional(),
+  }),
 ]);
 
 export function createExecutorClient(options: {

@@ -30,6 +30,8 @@ import { createCredentialBroker, type CredentialBroker, type JitCredential } fro
 import type { ClusterEndpoint } from "./kube-writer.ts";
 import { createOpenBaoClient, readOpenBaoJwt } from "./openbao-client.ts";
 import { startExecutorUpkeep } from "./upkeep.ts";
+import { fanOutAlertSink, loggerAlertSink, redisAlertSink } from "../core/alerts.ts";
+import { approvalPolicyFromConfig, type ApprovalPolicy } from "../core/approval-policy.ts";
 import type { Metrics } from "../core/metrics.ts";
 
 /**
@@ -78,6 +80,10 @@ export function createExecutorFromConfig(options: {
   isInGroup?: (identity: Identity) => Promise<boolean>;
   /** Only `deputy start` sets this: local-mode identities are accepted, from DEPUTY_LOCAL_USERS. */
   localMode?: boolean;
+  /** The approval policy, loaded at start-up; unset: loaded here from DEPUTY_APPROVAL_POLICY. */
+  policy?: ApprovalPolicy;
+  /** Membership of any user group the policy names (an executor with a Slack client). */
+  isMemberOf?: (identity: Identity, group: string) => Promise<boolean>;
   /** Defaults to the anomaly detector's Redis pause key (core/anomaly.ts). */
   writePause?: ApprovalExecutorDeps["writePause"];
   /** Test hook only. */
@@ -115,8 +121,19 @@ export function createExecutorFromConfig(options: {
     ...(options.onCredential ? { onCredential: options.onCredential } : {}),
     ...(options.metrics ? { metrics: options.metrics } : {}),
   });
+  const localApproverIds = options.localMode
+    ? config.console.users.filter((user) => user.roles.includes("approver")).map((user) => user.id)
+    : [];
+  const policy =
+    options.policy ?? approvalPolicyFromConfig(config, { localApproverIds, logger: options.logger });
   const executor = createApprovalExecutor({
     store,
+    policy,
+    // A break-glass approval is announced in the alert channel by whichever bot replica pops it.
+    alerts: fanOutAlertSink(
+      loggerAlertSink(options.logger),
+      redisAlertSink(options.redis, config.redis.prefix),
+    ),
     broker,
     roles,
     cluster: options.cluster,
@@ -126,11 +143,10 @@ export function createExecutorFromConfig(options: {
       slackUserIds: config.approvals.approvers,
       group: config.approvals.approverGroup,
       isInGroup: config.approvals.approverGroup ? options.isInGroup : undefined,
+      ...(options.isMemberOf ? { isMemberOf: options.isMemberOf } : {}),
       // DEPUTY_LOCAL_USERS has a default; outside local mode it must not name anyone.
       localIdentities: options.localMode === true,
-      localApproverIds: options.localMode
-        ? config.console.users.filter((user) => user.roles.includes("approver")).map((user) => user.id)
-        : [],
+      localApproverIds,
     },
     twoPersonRule: { normal: config.approvals.twoPersonRule, high: config.approvals.twoPersonRuleHighRisk },
     protectedNamespaces: config.guardrails.protectedNamespaces,

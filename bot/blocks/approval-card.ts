@@ -460,5 +460,7 @@ export function decisionResultText(result: DecisionResult): string {
       return sanitizePlain(`${action.tool} on ${target} was rejected.${detail} Nothing was changed.`);
     case "not_pending":
       return sanitizePlain(`${action.tool} on ${target} is already ${action.state}.${detail}`);
+    case "awaiting":
+      return sanitizePlain(`${action.tool} on ${target} needs more approvals.${detail}`);
   }
 }
