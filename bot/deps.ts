@@ -1,6 +1,7 @@
 import type { AuditLog } from "../core/audit.ts";
 import type { Redis } from "ioredis";
 import type { Identity } from "../core/identity.ts";
+import type { ApprovalPolicy } from "../core/approval-policy.ts";
 import type { Logger } from "../core/logger.ts";
 import type { ApprovalDecider } from "../executor/approval-executor.ts";
 import type { ActionStore } from "../core/actions/store.ts";
@@ -44,6 +45,13 @@ export interface BotServices {
   writePause: WritePauseControl;
   /** `<!subteam^…>` or `<@U…>` mentions for the approval card. */
   approverMention: string | undefined;
+  /**
+   * The approval policy file, for what the cards show (which rule, who may
+   * approve, break-glass); undefined with the built-in policy. The executor decides.
+   */
+  approvalPolicy:
+    | { policy: ApprovalPolicy; isMemberOf: (identity: Identity, group: string) => Promise<boolean> }
+    | undefined;
   /** Spacing of progress edits (Slack rate limits chat.update). */
   statusIntervalMs: number;
   /** How long one turn may hold a thread. */

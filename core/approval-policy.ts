@@ -167,8 +167,20 @@ function clockOf(timeZone: string): ReturnType<typeof timeIn> {
   return clock;
 }
 
+/** Each rule looked at, in order, until one decided: what `deputy policy explain` prints. */
+export interface PolicyTrace {
+  verdict: PolicyVerdict;
+  looked: { rule: string; line: number; when: string; held: boolean | "error" }[];
+}
+
 /** The first rule whose condition holds, as a verdict; no rule matching refuses. */
 export function evaluatePolicy(policy: ApprovalPolicy, input: PolicyInput): PolicyVerdict {
+  return tracePolicy(policy, input).verdict;
+}
+
+/** evaluatePolicy, with the rules it looked at and what each condition said. */
+export function tracePolicy(policy: ApprovalPolicy, input: PolicyInput): PolicyTrace {
+  const looked: PolicyTrace["looked"] = [];
   const { action } = input;
   const context = {
     action: {
@@ -189,21 +201,29 @@ export function evaluatePolicy(policy: ApprovalPolicy, input: PolicyInput): Poli
     try {
       holds = rule.condition(context);
     } catch (error) {
+      looked.push({ rule: rule.name, line: rule.line, when: rule.when, held: "error" });
       return {
-        kind: "error",
-        rule: rule.name,
-        reason: `The approval policy's rule "${rule.name}" could not be evaluated (${celMessage(error)}), so it cannot say who may approve; nothing was run.`,
+        looked,
+        verdict: {
+          kind: "error",
+          rule: rule.name,
+          reason: `The approval policy's rule "${rule.name}" could not be evaluated (${celMessage(error)}), so it cannot say who may approve; nothing was run.`,
+        },
       };
     }
+    looked.push({ rule: rule.name, line: rule.line, when: rule.when, held: holds === true });
     if (holds !== true) continue;
     if (rule.outcome.kind === "refuse")
-      return { kind: "refuse", rule: rule.name, reason: rule.outcome.reason };
-    return { rule: rule.name, ...rule.outcome };
+      return { looked, verdict: { kind: "refuse", rule: rule.name, reason: rule.outcome.reason } };
+    return { looked, verdict: { rule: rule.name, ...rule.outcome } };
   }
   return {
-    kind: "refuse",
-    rule: "no-rule",
-    reason: "No rule of the approval policy covers this action, so nobody may approve it.",
+    looked,
+    verdict: {
+      kind: "refuse",
+      rule: "no-rule",
+      reason: "No rule of the approval policy covers this action, so nobody may approve it.",
+    },
   };
 }
 
@@ -431,6 +451,8 @@ export interface DefaultPolicySettings {
 }
 
 const DEFAULT_GROUP = "approvers";
+/** The source of the policy built from today's settings (no DEPUTY_APPROVAL_POLICY). */
+export const DEFAULT_POLICY_SOURCE = "built-in default";
 
 /**
  * Today's settings as a policy: anyone on the approver list or in the

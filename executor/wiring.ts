@@ -186,6 +186,8 @@ export function deciderFromConfig(
     closer: Closer;
     component: string;
     isInGroup?: ((identity: Identity) => Promise<boolean>) | undefined;
+    /** The approval policy's groups, vouched for by the bot at each click (a remote executor). */
+    policyGroups?: Parameters<typeof createExecutorClient>[0]["policyGroups"];
     metrics?: Metrics | undefined;
   },
 ): ApprovalDecider {
@@ -196,6 +198,7 @@ export function deciderFromConfig(
       url: config.approvals.executorUrl,
       key: requireKey(deps.keys, "executorCaller", deps.component),
       ...(group && isMember ? { approverGroup: { id: group, isMember } } : {}),
+      ...(deps.policyGroups ? { policyGroups: deps.policyGroups } : {}),
     });
   }
   return startExecutorFromConfig({
@@ -207,6 +210,7 @@ export function deciderFromConfig(
     actionKey: requireKey(deps.keys, "action", deps.component),
     closer: deps.closer,
     ...(deps.isInGroup ? { isInGroup: deps.isInGroup } : {}),
+    ...(deps.policyGroups ? { isMemberOf: deps.policyGroups.isMember } : {}),
     ...(deps.metrics ? { metrics: deps.metrics } : {}),
   }).executor;
 }
