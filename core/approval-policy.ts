@@ -373,7 +373,7 @@ export function parseApprovalPolicy(text: string, source: string): ApprovalPolic
       const users = list(approveNode.get("users", true) as Node | undefined, `rule "${name}": users`).map(
         (user) => {
           const id = isScalar(user) ? String(user.value) : "";
-          if (!/^(([TE][A-Z0-9]+:)?[UW][A-Z0-9]{2,20}|local:[a-z0-9][a-z0-9._-]{0,62})$/i.test(id))
+          if (!/^(([TE][A-Z0-9]+:)?[UW][A-Z0-9_]{1,30}|local:[a-z0-9][a-z0-9._-]{0,62})$/i.test(id))
             fail(user, `rule "${name}": "${id}" is not a Slack user id (U…)`);
           return id;
         },
