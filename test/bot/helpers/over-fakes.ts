@@ -5,6 +5,9 @@ import { createAgentRunner } from "../../../bot/agent/run-agent-turn.ts";
 import type { AgentRunner, ApprovalDecider } from "../../../bot/deps.ts";
 import { createActionStore, type ActionStore } from "../../../core/actions/store.ts";
 import type { Metrics } from "../../../core/metrics.ts";
+import type { ApprovalPolicy } from "../../../core/approval-policy.ts";
+import type { Identity } from "../../../core/identity.ts";
+import { redisAlertSink, type AlertSink } from "../../../core/alerts.ts";
 import { parseConfig } from "../../../core/config.ts";
 import type { Logger } from "../../../core/logger.ts";
 import { createApprovalExecutor } from "../../../executor/approval-executor.ts";
@@ -73,6 +76,8 @@ export type BotOverFakesOptions = BotDecisions & {
   cardSweepMs?: number;
   /** Where the bot reports acks and agent turn admissions (the /metrics registry). */
   metrics?: Metrics;
+  /** An approval policy file's rules, for the bot's cards and the real executor alike. */
+  policy?: ApprovalPolicy;
 };
 
 export interface BotOverFakes {
@@ -116,7 +121,16 @@ export async function startBotOverFakes(options: BotOverFakesOptions): Promise<B
     });
     const store = createActionStore(redis, { prefix, ttlSeconds: 900, signer: testSigner() });
     const captured = capture();
-    const executor = deciderOf(options, store, captured);
+    // The executor asks Slack (through the bot's client) about the policy's groups at each click.
+    let started: SlackApp | undefined;
+    const executor = deciderOf(
+      options,
+      store,
+      captured,
+      (identity, group) => (started ? started.isMemberOf(identity, group) : Promise.resolve(false)),
+      // As deputy executor does: alerts (a break-glass approval) queued in Redis for a bot to post.
+      redisAlertSink(redis, prefix),
+    );
     const harness = await startHarness({
       env: { DEPUTY_REDIS_PREFIX: prefix, DEPUTY_RATE_LIMIT_USER_PER_MINUTE: "1000", ...options.mcpEnv },
     });
@@ -129,6 +143,7 @@ export async function startBotOverFakes(options: BotOverFakesOptions): Promise<B
     const bot = createSlackApp({
       slack: config.slack,
       approvals: config.approvals,
+      ...(options.policy ? { approvalPolicy: options.policy } : {}),
       access: config.access,
       redisPrefix: prefix,
       redis,
@@ -147,6 +162,7 @@ export async function startBotOverFakes(options: BotOverFakesOptions): Promise<B
       },
       ...(options.metrics ? { metrics: options.metrics } : {}),
     });
+    started = bot;
     const { port } = await bot.start();
     closers.push(() => bot.stop());
     slack.setTarget(`http://127.0.0.1:${port}${EVENTS_PATH}`);
@@ -158,9 +174,11 @@ export async function startBotOverFakes(options: BotOverFakesOptions): Promise<B
 }
 
 function deciderOf(
-  decisions: BotDecisions,
+  decisions: BotDecisions & { policy?: ApprovalPolicy | undefined },
   store: ActionStore,
   captured: Captured,
+  isMemberOf: (identity: Identity, group: string) => Promise<boolean>,
+  alerts: AlertSink,
 ): () => Promise<ApprovalDecider> {
   if (decisions.decider) {
     const decider = decisions.decider;
@@ -187,7 +205,8 @@ function deciderOf(
         cluster: writeEnv.cluster,
         audit: captured.audit,
         logger: captured.logger,
-        approvers: { slackUserIds: [...approvers], localApproverIds: [] },
+        approvers: { slackUserIds: [...approvers], localApproverIds: [], isMemberOf },
+        ...(decisions.policy ? { policy: decisions.policy, alerts } : {}),
         twoPersonRule: { normal: true, high: true },
         protectedNamespaces: config.guardrails.protectedNamespaces,
         clusterName: "testenv",
