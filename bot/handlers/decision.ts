@@ -188,7 +188,12 @@ async function decideAndReport(
     await ephemeral(`:ballot_box_with_check: ${sanitizePlain(result.message)}`);
     return;
   }
-  await updateCard(client, click, result.action, log, "approval" in result ? result.approval : undefined);
+  // Under a policy file the decided card keeps the rule and who approved; the built-in policy's card is as ever.
+  const approval =
+    services.approvalPolicy && result.status !== "rejected" && "approval" in result
+      ? result.approval
+      : undefined;
+  await updateCard(client, click, result.action, log, approval);
   // Keep tracking a card until its action is final: an interrupted run updates it later.
   if (!["pending", "approved", "executing"].includes(result.action.state)) {
     await services.cards.forget(result.action.id).catch(() => undefined);
