@@ -122,12 +122,12 @@ export async function startBotOverFakes(options: BotOverFakesOptions): Promise<B
     const store = createActionStore(redis, { prefix, ttlSeconds: 900, signer: testSigner() });
     const captured = capture();
     // The executor asks Slack (through the bot's client) about the policy's groups at each click.
-    let started: SlackApp | undefined;
+    const started: { bot?: SlackApp } = {};
     const executor = deciderOf(
       options,
       store,
       captured,
-      (identity, group) => (started ? started.isMemberOf(identity, group) : Promise.resolve(false)),
+      (identity, group) => (started.bot ? started.bot.isMemberOf(identity, group) : Promise.resolve(false)),
       // As deputy executor does: alerts (a break-glass approval) queued in Redis for a bot to post.
       redisAlertSink(redis, prefix),
     );
@@ -162,7 +162,7 @@ export async function startBotOverFakes(options: BotOverFakesOptions): Promise<B
       },
       ...(options.metrics ? { metrics: options.metrics } : {}),
     });
-    started = bot;
+    started.bot = bot;
     const { port } = await bot.start();
     closers.push(() => bot.stop());
     slack.setTarget(`http://127.0.0.1:${port}${EVENTS_PATH}`);
