@@ -401,7 +401,9 @@ export function createActionStore(redis: Redis, options: ActionStoreOptions): Ac
   const indexKey = (state: string): string => `${options.prefix}actions:${state}`;
   const indexKeys = INDEXED_STATES.map(indexKey);
   const unrevokedKey = `${options.prefix}leases:unrevoked`;
-  const approvalsKey = (id: string): string => `${options.prefix}action:${id}:approvals`;
+  /** One hash per version: an approval of another digest is never read with this one's. */
+  const approvalsKey = (id: string, digest: string): string =>
+    `${options.prefix}action:${id}:approvals:${digest}`;
   const approvalFields = (id: string, approval: ApprovalRecord): Record<string, string> => ({
     kind: "approval",
     id,
@@ -412,16 +414,20 @@ export function createActionStore(redis: Redis, options: ActionStoreOptions): Ac
   });
 
   async function readApprovals(action: PendingAction): Promise<ApprovalRecord[]> {
-    const raw = await redis.hgetall(approvalsKey(action.id));
-    return Object.entries(raw).flatMap(([person, text]) => {
-      const stored = z.object({ approval: approvalRecordSchema, mac: z.string() }).safeParse(parseJson(text));
-      if (!stored.success) return [];
-      const { approval, mac } = stored.data;
-      // A record moved to another person's field, of another version, or unsigned does not count.
-      if (identityKey(approval.approver) !== person || approval.digest !== action.digest) return [];
-      if (!options.signer.verifyRecord(action.cluster, approvalFields(action.id, approval), mac)) return [];
-      return [approval];
-    });
+    const raw = await redis.hgetall(approvalsKey(action.id, action.digest));
+    return Object.entries(raw)
+      .flatMap(([person, text]) => {
+        const stored = z
+          .object({ approval: approvalRecordSchema, mac: z.string() })
+          .safeParse(parseJson(text));
+        if (!stored.success) return [];
+        const { approval, mac } = stored.data;
+        // A record moved to another person's field, of another version, or unsigned does not count.
+        if (identityKey(approval.approver) !== person || approval.digest !== action.digest) return [];
+        if (!options.signer.verifyRecord(action.cluster, approvalFields(action.id, approval), mac)) return [];
+        return [approval];
+      })
+      .sort((a, b) => a.at.localeCompare(b.at));
   }
 
   async function load(id: string): Promise<PendingAction | undefined> {
@@ -541,14 +547,12 @@ export function createActionStore(redis: Redis, options: ActionStoreOptions): Ac
     async recordApproval(action, approval) {
       const checked = approvalRecordSchema.parse(approval);
       const mac = options.signer.macRecord(action.cluster, approvalFields(action.id, checked));
+      const key = approvalsKey(action.id, checked.digest);
+      // A person's first approval stands, with its time: a second click adds nothing.
       await redis
         .multi()
-        .hset(
-          approvalsKey(action.id),
-          identityKey(checked.approver),
-          JSON.stringify({ approval: checked, mac }),
-        )
-        .expire(approvalsKey(action.id), retention)
+        .hsetnx(key, identityKey(checked.approver), JSON.stringify({ approval: checked, mac }))
+        .expire(key, retention)
         .exec();
       return readApprovals(action);
     },
