@@ -288,7 +288,8 @@ export function createApprovalExecutor(deps: ApprovalExecutorDeps): ApprovalExec
     approver: Identity,
     reason: string,
   ): Promise<void> {
-    const who = approver.kind === "slack" ? `<@${approver.id}>` : approver.id;
+    // Alert text is plain (the alert channel sanitises it): the person by name and id, not a mention.
+    const who = approver.name ? `${approver.name} (${approver.id})` : approver.id;
     const alert = {
       rule: "break-glass",
       severity: "critical" as const,

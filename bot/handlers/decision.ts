@@ -207,7 +207,8 @@ async function decideAndReport(
   await client.chat.postMessage({
     channel: click.channel,
     thread_ts: click.threadTs ?? click.messageTs,
-    text: `${decisionLine(result.action)}\n${decisionResultText(result)}`,
+    // The thread keeps who approved under which rule; the card's line gives way to the follow-up.
+    text: `${decisionLine(result.action)}\n${decisionResultText(result)}${approval ? `\n${approvalLine(approval)}` : ""}`,
     unfurl_links: false,
     unfurl_media: false,
   });
@@ -369,18 +370,13 @@ async function updateCard(
 
 /** Under a decided card: the policy rule that applied and who approved (break-glass marked). */
 function approvalContext(approval: ApprovalProgress): KnownBlock[] {
+  return [{ type: "context", elements: [{ type: "mrkdwn", text: approvalLine(approval) }] }];
+}
+
+/** "Approval policy, rule *x*: 2 of 2 approvals: @a, @b", with break-glass marked. */
+function approvalLine(approval: ApprovalProgress): string {
   const glass = approval.brokeGlass ? " · :rotating_light: *break-glass* approval, alerted for review" : "";
-  return [
-    {
-      type: "context",
-      elements: [
-        {
-          type: "mrkdwn",
-          text: `Approval policy, rule *${sanitizePlain(approval.rule)}*: ${approvalProgressLine(approval)}${glass}`,
-        },
-      ],
-    },
-  ];
+  return `Approval policy, rule *${sanitizePlain(approval.rule)}*: ${approvalProgressLine(approval)}${glass}`;
 }
 
 /** A card still pending after an approval that did not complete the quorum: who has approved so far. */

@@ -15,6 +15,7 @@ import { text, toolUse } from "../fakes/anthropic.ts";
 import type { FakeMessage } from "../fakes/slack.ts";
 import { freshDeployment } from "../helpers/deployments.ts";
 import { adminKubeConfig } from "../helpers/testenv.ts";
+import { prepareWriteEnv } from "../executor/write-env.ts";
 import { startBotOverFakes, type BotOverFakes } from "./helpers/over-fakes.ts";
 
 /**
@@ -82,10 +83,18 @@ async function proposeScale(to: number): Promise<FakeMessage> {
   expect(card, "an approval card").toBeDefined();
   return card!;
 }
+/** Everything the bot said in the card's thread. */
+const threadText = (card: FakeMessage): string =>
+  fakes.slack
+    .thread(card.channel, card.thread_ts ?? card.ts)
+    .filter((m) => m.user === fakes.slack.botUserId && !m.ephemeralTo)
+    .map((m) => m.text)
+    .join("\n");
 const current = (card: FakeMessage): FakeMessage =>
   fakes.slack.messages.find((m) => m.ts === card.ts && m.channel === card.channel && !m.ephemeralTo)!;
 
 beforeAll(async () => {
+  await prepareWriteEnv();
   await freshDeployment(NS, NAME);
   fakes = await startBotOverFakes({
     name: "bot-policy",
@@ -136,7 +145,10 @@ describe("an approval policy on the card", () => {
     const decided = JSON.stringify(current(card).blocks);
     expect(decided).not.toContain(APPROVE_ACTION_ID);
     expect(decided).toContain(`approved by <@${CAROL}>`);
-    expect(decided).toContain(`rule *two SREs scale*: 2 of 2 approvals: <@${BOB}>, <@${CAROL}>`);
+    // The thread says who approved under which rule.
+    expect(threadText(card)).toContain(
+      `Approval policy, rule *two SREs scale*: 2 of 2 approvals: <@${BOB}>, <@${CAROL}>`,
+    );
     expect(await replicas()).toBe(2);
     const actionId = /"(act_[A-Za-z0-9_-]+)\|/.exec(shown)![1]!;
     expect(await store.executions(actionId)).toBe(1);
@@ -168,13 +180,18 @@ describe("an approval policy on the card", () => {
     await slack.submitView({ user: ERIN, view: modal, values: reasonOf(reason) });
     await bot.idle();
     expect(await replicas()).toBe(3);
-    const decided = JSON.stringify(current(card).blocks);
-    expect(decided).toContain("*break-glass* approval, alerted for review");
-    expect(decided).toContain(`approved by <@${ERIN}>`);
+    expect(JSON.stringify(current(card).blocks)).toContain(`approved by <@${ERIN}>`);
+    expect(threadText(card)).toMatch(
+      new RegExp(
+        `rule \\*two SREs scale\\*: 1 of 2 approvals: <@${ERIN}> · :rotating_light: \\*break-glass\\* approval, alerted for review`,
+      ),
+    );
     const alert = await slack.waitFor(() =>
       slack.messages.find((m) => m.channel === ALERTS && m.text.includes("Break-glass")),
     );
-    expect(alert.text).toContain(`<@${ERIN}> approved scale_deployment on Deployment ${NS}/${NAME}`);
+    expect(alert.text).toContain(
+      `Break-glass: ${ERIN} approved scale_deployment on Deployment ${NS}/${NAME}`,
+    );
     expect(alert.text).toContain(reason);
   });
 });

@@ -347,7 +347,7 @@ describe("approval policy: enforced by the executor at each click", () => {
     expect(await cordoned(node)).toBe(true);
     expect(alerts).toHaveLength(1);
     expect(alerts[0]).toMatchObject({ rule: "break-glass", severity: "critical" });
-    expect(alerts[0]!.text).toContain(`<@${erin.id}> approved drain_node on`);
+    expect(alerts[0]!.text).toContain(`Break-glass: erin (${erin.id}) approved drain_node on`);
     expect(alerts[0]!.text).toContain(reason);
     expect(
       captured.records.find((record) => record.kind === "anomaly" && record.rule === "break-glass"),
