@@ -571,6 +571,24 @@ export function createApprovalExecutor(deps: ApprovalExecutorDeps): ApprovalExec
       const { verdict, breakGlass } = checked.checked;
       let progress: ApprovalProgress | undefined;
       if (decision === "approve" && verdict && !breakGlass && verdict.required > 1) {
+        // A partial approval is recorded only while the action can still be approved.
+        if (action.state !== "pending") {
+          return {
+            status: "not_pending",
+            message: `Action ${actionId} was already ${action.state}${action.decidedBy ? ` by ${action.decidedBy.name ?? action.decidedBy.id}` : ""}; nothing more was done.`,
+            action,
+          };
+        }
+        if (Date.parse(action.expiresAt) <= Date.now()) {
+          return refused({
+            rule: "expired",
+            message: `Action ${actionId} expired at ${action.expiresAt}; nothing was run. Ask again if it is still needed.`,
+            action,
+            approver,
+            decision,
+            policyRule: verdict.rule,
+          });
+        }
         // N of M: this approval counts for this version (digest) of the action, once per person.
         const given = await deps.store.recordApproval(action, {
           approver,

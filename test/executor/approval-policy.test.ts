@@ -273,6 +273,16 @@ describe("approval policy: enforced by the executor at each click", () => {
     expect(await cordoned(node)).toBe(true);
   });
 
+  it("after the requester withdraws a drain, an approval is neither counted nor run", async () => {
+    const node = await emptyNode("withdrawn");
+    const drain = await propose("drain_node", { name: node });
+    expect((await decide(drain, alice, { decision: "reject" })).status).toBe("rejected");
+    const late = await decide(drain, bob);
+    expect(late.status).toBe("not_pending");
+    expect(await store.approvals(drain)).toEqual([]);
+    expect(await cordoned(node)).toBe(false);
+  });
+
   it("a freeze window refuses a restart and allows a rollback; time is the executor's clock", async () => {
     const name = `freeze-${RUN}`;
     await freshDeployment(NS, name);
