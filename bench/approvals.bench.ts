@@ -12,6 +12,7 @@ import { createPreviewClient } from "../core/kube/preview.ts";
 import { readerKubeConfig } from "../test/mcp/harness.ts";
 import { createActionStore } from "../core/actions/store.ts";
 import { createApprovalExecutor } from "../executor/approval-executor.ts";
+import { evaluatePolicy, parseApprovalPolicy, type ApprovalPolicy } from "../core/actions/approval-policy.ts";
 import { createCredentialBroker, type CredentialBroker } from "../executor/credential-broker.ts";
 import { ignoredSchema } from "../executor/openbao-client.ts";
 import { renderPolicyHcl, roleForAction } from "../core/identity/openbao-roles.ts";
@@ -43,6 +44,10 @@ import type { BenchReport } from "./run.ts";
  *  - one login per approval: pre-created roles, but every approval's broker
  *    logs in on its own, as an executor without the shared login would (the
  *    thundering herd against OpenBao's login endpoint).
+ *  - 50-rule policy: pre-created roles, and an approval policy file of 50
+ *    rules whose last one applies, evaluated at every decision, beside the
+ *    built-in policy of the pre-created mode. Policy evaluation alone is
+ *    timed per decision too.
  * Every herd starts with fresh brokers (no login cached), so the login count
  * of the shared login is what a cold herd costs, beside one per approval.
  * The API calls per credential are counted exactly: for the run, every
@@ -58,7 +63,29 @@ const GENERATED_POLICY = "deputy-bench-generated";
 const GENERATED_AUTH_ROLE = "deputy-executor-bench-generated";
 const GENERATED_ACCOUNT = "openbao-generated-roles";
 
-const MODES = ["pre-created", "generated", "per-approval"] as const;
+const MODES = ["pre-created", "generated", "per-approval", "policy"] as const;
+const POLICY_RULES = 50;
+
+/** 50 rules, each over the cluster, namespace, tool, risk and time; only the last applies to the herd. */
+function fiftyRulePolicy(): ApprovalPolicy {
+  const rules = Array.from({ length: POLICY_RULES - 1 }, (_, i) =>
+    [
+      `  - name: rule ${i}`,
+      `    when: action.cluster == "cluster-${i}" && action.namespace.startsWith("team-${i}") && action.tool in ["drain_node", "delete_pod"] && action.risk == "high" && time.hour >= ${i % 24}`,
+      `    approve: { users: [U0OTHER${i}], count: ${1 + (i % 3)} }`,
+    ].join("\n"),
+  );
+  const text = [
+    "version: 1",
+    "timeZone: Europe/Berlin",
+    "rules:",
+    ...rules,
+    "  - name: bench",
+    '    when: action.cluster == "bench" && !("statefulset-pod" in action.flags)',
+    `    approve: { users: [${bob.id}] }`,
+  ].join("\n");
+  return parseApprovalPolicy(text, "bench-policy.yaml");
+}
 type Mode = (typeof MODES)[number];
 
 interface ModeResult {
@@ -296,9 +323,11 @@ async function measure(
           secretsMounts: rotated(brokersMade++),
           jwtPath: env.jwtPath,
         });
-  const executorFor = (broker: CredentialBroker) =>
+  const policy = fiftyRulePolicy();
+  const executorFor = (broker: CredentialBroker, mode: Mode) =>
     createApprovalExecutor({
       store,
+      ...(mode === "policy" ? { policy } : {}),
       broker,
       roles: env.roles,
       cluster: env.cluster,
@@ -358,7 +387,7 @@ async function measure(
   for (const mode of MODES) {
     const action = await propose(0);
     const t0 = performance.now();
-    const result = await executorFor(newBroker(mode)).decide({
+    const result = await executorFor(newBroker(mode), mode).decide({
       actionId: action.id,
       digest: action.digest,
       approver: bob,
@@ -377,7 +406,7 @@ async function measure(
     const executorOf = (): ReturnType<typeof executorFor> => {
       const broker = shared ?? newBroker(mode);
       if (!shared || brokers.length === 0) brokers.push(broker);
-      return executorFor(broker);
+      return executorFor(broker, mode);
     };
     const sharedExecutor = shared ? executorOf() : undefined;
     const actions = await Promise.all(Array.from({ length: APPROVALS }, (_, i) => propose(i)));
@@ -424,9 +453,21 @@ async function measure(
       "pre-created": sample("pre-created"),
       generated: sample("generated"),
       "per-approval": sample("per-approval"),
+      policy: sample("policy"),
     },
     REPEATS,
   )) as unknown as Record<Mode, ModeResult[]>;
+
+  // Policy evaluation alone, per decision: the stored action of the herd against the 50 rules.
+  const evaluation: number[] = [];
+  const sampleAction = await propose(0);
+  for (let i = 0; i < 5_000; i++) {
+    const t0 = performance.now();
+    const verdict = evaluatePolicy(policy, { action: sampleAction, requesterGroups: [], now: new Date() });
+    evaluation.push(performance.now() - t0);
+    if (verdict.rule !== "bench") throw new Error(`the bench policy chose ${verdict.rule}`);
+  }
+  evaluation.sort((a, b) => a - b);
 
   preview.close();
   readKube.close();
@@ -459,21 +500,26 @@ async function measure(
     ],
   ];
   const width = Math.max(...rows.map(([name]) => name.length));
-  const headings = ["pre-created roles", "generated roles", "one login per approval"];
+  const pre = runs["pre-created"];
+  const shift = median(runs.policy.map((r) => r.p95)) / Math.max(1, median(pre.map((r) => r.p95))) - 1;
+  const policyShift = `${shift >= 0 ? "+" : ""}${(shift * 100).toFixed(1)}%; goal within 5%`;
+  const headings = ["pre-created roles", "generated roles", "one login per approval", "50-rule policy"];
   const cells = rows.map(([name, cell]) => [name, ...MODES.map((mode) => cell(runs[mode], mode))] as const);
   const colWidth = Math.max(
     ...cells.flatMap(([, ...values]) => values.map((v) => v.length)),
     ...headings.map((h) => h.length),
   );
   const text = [
-    `${APPROVALS} concurrent approvals, ${REPEATS} runs per mode, interleaved; ${env.secretsMounts.length} parallel mounts for pre-created roles (both login modes), 1 for generated; every herd starts with no login cached`,
+    `${APPROVALS} concurrent approvals, ${REPEATS} runs per mode, interleaved; ${env.secretsMounts.length} parallel mounts for pre-created roles (both login modes and the policy), 1 for generated; every herd starts with no login cached`,
     `${"".padEnd(width)}  ${headings.map((h) => h.padEnd(colWidth)).join("  ")}`,
     ...cells.map(
       ([name, ...values]) => `${name.padEnd(width)}  ${values.map((v) => v.padEnd(colWidth)).join("  ")}`,
     ),
     "",
+    `Approval policy evaluation alone (${POLICY_RULES} rules, the last applies), per decision over ${evaluation.length}: p50 ${(percentile(evaluation, 50) * 1000).toFixed(1)} µs, p95 ${(percentile(evaluation, 95) * 1000).toFixed(1)} µs.`,
+    `50-approval p95, built-in policy vs ${POLICY_RULES}-rule policy (pre-created roles): ${ms(median(pre.map((r) => r.p95)))} vs ${ms(median(runs.policy.map((r) => r.p95)))} (${policyShift})`,
+    "",
   ].join("\n");
-  const pre = runs["pre-created"];
   const perApproval = runs["per-approval"];
   return {
     text,
@@ -509,6 +555,21 @@ async function measure(
         name: "p95 approval→done (one login per approval)",
         value: Math.round(median(perApproval.map((r) => r.p95))),
         unit: "ms",
+      },
+      {
+        name: `p95 approval→done (${POLICY_RULES}-rule policy)`,
+        value: Math.round(median(runs.policy.map((r) => r.p95))),
+        unit: `ms (${policyShift})`,
+      },
+      {
+        name: `p95 policy evaluation per decision (${POLICY_RULES} rules)`,
+        value: Number((percentile(evaluation, 95) * 1000).toFixed(1)),
+        unit: "µs",
+      },
+      {
+        name: "failures (50-rule policy)",
+        value: runs.policy.reduce((sum, r) => sum + r.failures, 0),
+        unit: "actions",
       },
       {
         name: "failures (one login per approval)",

@@ -13,6 +13,8 @@ import { createRequesterAccess } from "./access.ts";
 import { channelHasMember } from "./channel-members.ts";
 import { createAgentUsageLimit, type ConversationLimits } from "./agent/usage-limit.ts";
 import { approverMention, createUserGroupChecker, type UserGroupChecker } from "./approvers.ts";
+import { DEFAULT_POLICY_SOURCE, type ApprovalPolicy } from "../core/actions/approval-policy.ts";
+import type { Identity } from "../core/identity/identity.ts";
 import { createBackgroundTasks } from "./background.ts";
 import { createCardTracker } from "./card-tracker.ts";
 import { servedClusters, type ServedCluster } from "./clusters.ts";
@@ -71,6 +73,8 @@ export type SlackAppDeps = SlackAppSettings & SlackAppClusters;
 interface SlackAppSettings {
   slack: Config["slack"];
   approvals: Pick<Config["approvals"], "approvers" | "approverGroup">;
+  /** The approval policy (DEPUTY_APPROVAL_POLICY), for the cards; the executor enforces its own copy. */
+  approvalPolicy?: ApprovalPolicy;
   /** Who may ask, from where (DEPUTY_ALLOWED_CHANNELS, …); default: any channel, no DMs. */
   access?: Config["access"];
   /** Refusals, resumes and the cards the bot updates on its own (expiry sweep) are audited here. */
@@ -103,6 +107,8 @@ export interface SlackApp {
   services: BotServices;
   /** Membership of the approver user group, for the executor (undefined without a group). */
   isInGroup: UserGroupChecker | undefined;
+  /** Membership of any user group (the approval policy's), asked of Slack, briefly cached. */
+  isMemberOf: (identity: Identity, group: string) => Promise<boolean>;
   /** Listening port in HTTP mode. */
   start(): Promise<{ port: number | undefined }>;
   stop(): Promise<void>;
@@ -164,6 +170,16 @@ export function createSlackApp(deps: SlackAppDeps): SlackApp {
   const tasks = createBackgroundTasks(logger);
   const group = deps.approvals.approverGroup;
   const isInGroup = group ? createUserGroupChecker(app.client, group) : undefined;
+  // Judged at the click: a short cache, so an on-call hand-over counts within seconds.
+  const policyGroupCheckers = new Map<string, UserGroupChecker>();
+  const isMemberOf = (identity: Identity, groupId: string): Promise<boolean> => {
+    let checker = policyGroupCheckers.get(groupId);
+    if (!checker) {
+      checker = createUserGroupChecker(app.client, groupId, 5_000);
+      policyGroupCheckers.set(groupId, checker);
+    }
+    return checker(identity);
+  };
   const access = deps.access ?? {
     channels: [],
     requesterGroup: undefined,
@@ -184,6 +200,10 @@ export function createSlackApp(deps: SlackAppDeps): SlackApp {
     cards: createCardTracker(deps.redis, { prefix: deps.redisPrefix }),
     tasks,
     approverMention: approverMention(deps.approvals.approvers, deps.approvals.approverGroup),
+    approvalPolicy:
+      deps.approvalPolicy && deps.approvalPolicy.source !== DEFAULT_POLICY_SOURCE
+        ? { policy: deps.approvalPolicy, isMemberOf }
+        : undefined,
     access: createRequesterAccess({
       access,
       isInRequesterGroup: access.requesterGroup
@@ -253,6 +273,7 @@ export function createSlackApp(deps: SlackAppDeps): SlackApp {
     client: app.client,
     services,
     isInGroup,
+    isMemberOf,
     stats,
     sweepExpiredCards: sweep,
     async start() {

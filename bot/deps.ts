@@ -5,6 +5,7 @@ import type { Logger } from "../core/observability/logger.ts";
 import type { ApprovalDecider } from "../executor/approval-executor.ts";
 import type { ActionStore } from "../core/actions/store.ts";
 import type { RequesterAccess } from "./access.ts";
+import type { BotApprovalPolicy } from "./approvers.ts";
 import type { AgentTurnInput, AgentTurnResult } from "./agent/types.ts";
 import type { AgentUsageLimit } from "./agent/usage-limit.ts";
 import type { BackgroundTasks } from "./background.ts";
@@ -53,6 +54,11 @@ export interface BotServices {
   writePause: WritePauseControl;
   /** `<!subteam^…>` or `<@U…>` mentions for the approval card. */
   approverMention: string | undefined;
+  /**
+   * The approval policy file, for what the cards show (which rule, who may
+   * approve, break-glass); undefined with the built-in policy. The executor decides.
+   */
+  approvalPolicy: BotApprovalPolicy | undefined;
   /** Spacing of progress edits (Slack rate limits chat.update). */
   statusIntervalMs: number;
   /** How long one turn may hold a thread. */

@@ -6,6 +6,11 @@ import { createActionStore } from "../core/actions/store.ts";
 import { createAuditLog, type AuditLog, type AuditObserver } from "../core/audit/log.ts";
 import { createCloser, type Closer } from "../core/closer.ts";
 import type { Config } from "../core/config/config.ts";
+import {
+  approvalPolicyFromConfig,
+  DEFAULT_POLICY_SOURCE,
+  policyGroupIds,
+} from "../core/actions/approval-policy.ts";
 import { keysOfCluster, requireKey, type DeputyKeys, type KeyPurpose } from "../core/identity/keys.ts";
 import { DeputyError, describeError } from "../core/errors.ts";
 import type { Logger } from "../core/observability/logger.ts";
@@ -137,6 +142,8 @@ export async function startBot(given: Config, options: BotRuntimeOptions): Promi
     );
   }
   assertSlackConfig(config.slack);
+  // A policy that does not parse or type-check stops the bot before it connects to anything.
+  const approvalPolicy = approvalPolicyFromConfig(config, { logger });
   const closer = createCloser(() => logger);
   try {
     const redis = options.redis ?? new Redis(config.redis.url, { maxRetriesPerRequest: 2 });
@@ -175,6 +182,7 @@ export async function startBot(given: Config, options: BotRuntimeOptions): Promi
     const slack = createSlackApp({
       slack: config.slack,
       approvals: config.approvals,
+      approvalPolicy,
       access: config.access,
       audit,
       redisPrefix: config.redis.prefix,
@@ -222,6 +230,16 @@ export async function startBot(given: Config, options: BotRuntimeOptions): Promi
           closer,
           component: "deputy bot",
           isInGroup: slack.isInGroup,
+          ...(approvalPolicy.source === DEFAULT_POLICY_SOURCE
+            ? {}
+            : {
+                policyGroups: {
+                  ids: policyGroupIds(approvalPolicy),
+                  isMember: slack.isMemberOf,
+                  requesterOf: async (actionId: string) =>
+                    (await slack.services.actions.get(actionId))?.requester,
+                },
+              }),
           metrics: options.metrics,
         });
       }

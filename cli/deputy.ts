@@ -34,6 +34,10 @@ const subcommands: Record<
     summary: "verify an audit chain or show the story of one action",
     load: () => import("./commands/audit.ts"),
   },
+  policy: {
+    summary: "test an approval policy against cases, or explain its rule for an action",
+    load: () => import("./commands/policy.ts"),
+  },
   testenv: {
     summary: "local control plane, OpenBao and Redis for tests (up|down|seed|status)",
     load: () => import("./commands/testenv.ts"),

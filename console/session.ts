@@ -377,6 +377,11 @@ export function createConsoleSession(deps: ConsoleSessionDeps): ConsoleSession {
     if (!thread) return result;
     publishCard(thread.id, result.action);
     if (result.status === "not_pending") return result;
+    if (result.status === "awaiting") {
+      // More approvals are needed (the approval policy): nothing ran yet.
+      say(thread.id, "system", result.message);
+      return result;
+    }
     const action = result.action;
     const who = user.name ?? user.id;
     const target = `${describeTarget(action.target, { lowercaseKind: true })}${several ? ` in cluster ${action.cluster}` : ""}`;

@@ -4,8 +4,14 @@ import { shortDigest } from "../core/actions/digest.ts";
 import type { Decision, PendingAction } from "../core/actions/schema.ts";
 import { identitySchema, sameIdentity, type Identity } from "../core/identity/identity.ts";
 import {
+  evaluatePolicy,
+  namesUser,
+  type ApprovalPolicy,
+  type PolicyVerdict,
+} from "../core/actions/approval-policy.ts";
+import {
   identityKindRefusal,
-  isAuthorisedApprover,
+  isGroupMember,
   type ApproverPolicy,
   type DecisionContext,
 } from "./approvers.ts";
@@ -13,7 +19,8 @@ import {
 /**
  * The checks a decision passes before it may change an action's state, apart
  * from the run: the request's shape, the executor's cluster, the identity kind,
- * the approver list, the two-person rule, the write pause and the card's
+ * the approval policy (its rule for this action: who may approve, the
+ * requester and their team, break-glass), the write pause and the card's
  * digest. Each refusal names its rule; the first one found is the answer.
  */
 
@@ -26,6 +33,8 @@ export const decisionRequestSchema = z
       .optional(),
     approver: identitySchema,
     decision: z.enum(["approve", "reject"]),
+    /** The typed reason of a break-glass approval (the card's Break glass modal). */
+    breakGlass: z.string().max(500).optional(),
   })
   .strict();
 
@@ -53,11 +62,13 @@ export function parseDecisionRequest(
 
 export interface DecisionCheckDeps {
   approvers: ApproverPolicy;
-  /** Whether the requester is barred from approving their own action, per risk level. */
-  twoPersonRule: { normal: boolean; high: boolean };
+  /** Who may approve what, how many, and when; the executor's own copy, evaluated at each click. */
+  policy: ApprovalPolicy;
   clusterName: string;
   /** The anomaly circuit breaker: while set, approvals are refused. */
   writePause?: (() => Promise<{ rule: string; reason: string; until?: string } | undefined>) | undefined;
+  /** The clock the policy's time conditions read (tests inject it). */
+  now: () => Date;
 }
 
 export interface DecisionUnderCheck {
@@ -65,61 +76,147 @@ export interface DecisionUnderCheck {
   approver: Identity;
   decision: Decision;
   digest: string | undefined;
+  /** The typed reason of a break-glass approval, if the approver used break-glass. */
+  breakGlass: string | undefined;
 }
 
-/** The first rule this decision breaks, or undefined when it may go ahead. */
+/** A decision the checks let through, with the policy rule that judged it. */
+export interface CheckedDecision {
+  /** The approving rule; undefined only for a requester cancelling an action the policy refuses. */
+  verdict: Extract<PolicyVerdict, { kind: "approve" }> | undefined;
+  /** The approver counts as a break-glass approver (alone, with the reason given). */
+  breakGlass: boolean;
+}
+
+export type CheckResult =
+  | { ok: true; checked: CheckedDecision }
+  | { ok: false; refusal: CheckRefusal & { policyRule?: string | undefined } };
+
+/** The declared groups (by name) a person is in now, as far as this executor can tell. */
+async function groupsOf(
+  deps: DecisionCheckDeps,
+  identity: Identity,
+  names: readonly string[],
+  context: DecisionContext,
+  isApprover: boolean,
+): Promise<string[]> {
+  const found = await Promise.all(
+    names.map(async (name) =>
+      (await isGroupMember(deps.approvers, identity, deps.policy.groups[name] ?? "", context, isApprover))
+        ? name
+        : undefined,
+    ),
+  );
+  return found.filter((name): name is string => name !== undefined);
+}
+
+/** Whether any rule looks at the requester's groups: only then are they resolved. */
+function readsRequesterGroups(policy: ApprovalPolicy): boolean {
+  return policy.teams.length > 0 || policy.rules.some((rule) => rule.when.includes("requester"));
+}
+
+/** The first rule this decision breaks, or the policy rule that lets it go ahead. */
 export async function checkDecision(
   deps: DecisionCheckDeps,
-  { action, approver, decision, digest }: DecisionUnderCheck,
+  { action, approver, decision, digest, breakGlass }: DecisionUnderCheck,
   context: DecisionContext,
-): Promise<CheckRefusal | undefined> {
+): Promise<CheckResult> {
+  const refuse = (rule: string, message: string, policyRule?: string): CheckResult => ({
+    ok: false,
+    refusal: { rule, message, policyRule },
+  });
   // An executor acts on its own cluster only: the cluster is part of what the approver saw.
   if (action.cluster !== deps.clusterName) {
-    return {
-      rule: "wrong-cluster",
-      message: `Action ${action.id} was proposed for cluster ${action.cluster}; this executor runs changes on cluster ${deps.clusterName} only. Nothing was done.`,
-    };
+    return refuse(
+      "wrong-cluster",
+      `Action ${action.id} was proposed for cluster ${action.cluster}; this executor runs changes on cluster ${deps.clusterName} only. Nothing was done.`,
+    );
   }
   const kindRefusal = identityKindRefusal(deps.approvers, approver);
-  if (kindRefusal) return { rule: "local-identity-refused", message: kindRefusal };
-  const authorised = await isAuthorisedApprover(deps.approvers, approver, context);
+  if (kindRefusal) return refuse("local-identity-refused", kindRefusal);
+  const { policy } = deps;
+  const requesterGroups = readsRequesterGroups(policy)
+    ? await groupsOf(deps, action.requester, Object.keys(policy.groups), context, false)
+    : [];
+  const verdict = evaluatePolicy(policy, { action, requesterGroups, now: deps.now() });
   const cancellingOwn = decision === "reject" && sameIdentity(approver, action.requester);
-  if (!authorised && !cancellingOwn) {
-    return {
-      rule: "approver-not-authorised",
-      message: `${approver.name ?? approver.id} is not an authorised approver; ask an on-call approver to decide.`,
-    };
+  if (verdict.kind === "error") return refuse("policy-error", verdict.reason, verdict.rule);
+  if (verdict.kind === "refuse") {
+    // Nothing can be approved; the requester may still withdraw it.
+    if (cancellingOwn) return { ok: true, checked: { verdict: undefined, breakGlass: false } };
+    return refuse(
+      "policy-refused",
+      `${verdict.reason} (approval policy, rule "${verdict.rule}"). Nothing was run.`,
+      verdict.rule,
+    );
   }
-  if (
-    decision === "approve" &&
-    sameIdentity(approver, action.requester) &&
-    deps.twoPersonRule[action.risk.level]
-  ) {
-    return {
-      rule: "two-person-rule",
-      message: "You asked for this change, so someone else must approve it (two-person rule).",
-    };
+  const inGroups = (names: readonly string[]): Promise<string[]> =>
+    groupsOf(deps, approver, names, context, true);
+  const listed =
+    namesUser(verdict.approvers.users, approver) || (await inGroups(verdict.approvers.groups)).length > 0;
+  let glass = false;
+  if (breakGlass !== undefined && decision === "approve") {
+    if (!verdict.breakGlass || (await inGroups([verdict.breakGlass])).length === 0) {
+      return refuse(
+        "break-glass-not-allowed",
+        `${approver.name ?? approver.id} may not use break-glass on this action${verdict.breakGlass ? ` (only members of ${verdict.breakGlass} may)` : " (its rule names no break-glass group)"}; nothing was run.`,
+        verdict.rule,
+      );
+    }
+    if (breakGlass.trim().length < 3) {
+      return refuse(
+        "break-glass-reason-required",
+        "A break-glass approval needs a typed reason (why this cannot wait for the usual approvers); nothing was run.",
+        verdict.rule,
+      );
+    }
+    glass = true;
+  }
+  if (!listed && !glass && !cancellingOwn) {
+    return refuse(
+      "approver-not-authorised",
+      `${approver.name ?? approver.id} is not an authorised approver; ask an on-call approver to decide.`,
+      verdict.rule,
+    );
+  }
+  if (decision === "approve" && sameIdentity(approver, action.requester) && !verdict.requesterMayApprove) {
+    return refuse(
+      "two-person-rule",
+      "You asked for this change, so someone else must approve it (two-person rule).",
+      verdict.rule,
+    );
+  }
+  if (decision === "approve" && !glass && !verdict.requesterTeamMayApprove && policy.teams.length > 0) {
+    const requesterTeams = await groupsOf(deps, action.requester, policy.teams, context, false);
+    const shared = requesterTeams.length > 0 ? await inGroups(requesterTeams) : [];
+    if (shared.length > 0) {
+      return refuse(
+        "requester-team",
+        `${approver.name ?? approver.id} is in the requester's own team (${shared.join(", ")}); the approval policy's rule "${verdict.rule}" needs an approver from outside it. Nothing was run.`,
+        verdict.rule,
+      );
+    }
   }
   if (decision === "approve" && deps.writePause) {
     const pause = await deps.writePause();
     if (pause) {
-      return {
-        rule: "writes-paused",
-        message: `New write approvals are paused (${pause.rule}: ${pause.reason})${pause.until ? ` until ${pause.until}` : ""}; ${RESUME_HINT}. Nothing was run.`,
-      };
+      return refuse(
+        "writes-paused",
+        `New write approvals are paused (${pause.rule}: ${pause.reason})${pause.until ? ` until ${pause.until}` : ""}; ${RESUME_HINT}. Nothing was run.`,
+      );
     }
   }
   if (decision === "approve" && digest === undefined) {
-    return {
-      rule: "digest-required",
-      message: `An approval must carry the digest of the card it was given on; nothing was run. Use the card's Approve button.`,
-    };
+    return refuse(
+      "digest-required",
+      `An approval must carry the digest of the card it was given on; nothing was run. Use the card's Approve button.`,
+    );
   }
   if (digest !== undefined && digest !== action.digest) {
-    return {
-      rule: "stale-card",
-      message: `The card you clicked showed a different version of action ${action.id} (digest ${shortDigest(digest)}, stored ${shortDigest(action.digest)}); nothing was run. Review the current card before deciding.`,
-    };
+    return refuse(
+      "stale-card",
+      `The card you clicked showed a different version of action ${action.id} (digest ${shortDigest(digest)}, stored ${shortDigest(action.digest)}); nothing was run. Review the current card before deciding.`,
+    );
   }
-  return undefined;
+  return { ok: true, checked: { verdict, breakGlass: glass } };
 }

@@ -1,6 +1,6 @@
 import type { AuditLog } from "../core/audit/log.ts";
 import { describeError, isDeputyError } from "../core/errors.ts";
-import type { Identity } from "../core/identity/identity.ts";
+import { sameIdentity, type Identity } from "../core/identity/identity.ts";
 import { KubeApiError } from "../core/kube/errors.ts";
 import type { Logger } from "../core/observability/logger.ts";
 import { roleForAction, type OpenBaoRoles } from "../core/identity/openbao-roles.ts";
@@ -20,6 +20,15 @@ import { boundWrite } from "../core/actions/bound-write.ts";
 import { diffObjects, normaliseObject, resultDigest, type Effect } from "../core/actions/effect.ts";
 import { approvalViewOf, viewFitsSlack } from "../core/actions/view.ts";
 import { ActionTimedOut, actionBudgetMs, leaseTtlSeconds } from "../core/actions/budget.ts";
+import type { AlertSink } from "../core/observability/alerts.ts";
+import {
+  approverMentions,
+  defaultApprovalPolicy,
+  type ApprovalPolicy,
+  type PolicyVerdict,
+} from "../core/actions/approval-policy.ts";
+import type { ApprovalProgress } from "../core/actions/schema.ts";
+import type { ApprovalRecord } from "../core/actions/store.ts";
 import { checkDecision, decisionRequestSchema, parseDecisionRequest } from "./approval-checks.ts";
 import { isAuthorisedApprover, type ApproverPolicy, type DecisionContext } from "./approvers.ts";
 import type { CredentialBroker, UnrevokedLease } from "./credential-broker.ts";
@@ -41,6 +50,8 @@ export interface DecisionRequest {
   digest?: string | undefined;
   approver: Identity;
   decision: Decision;
+  /** The typed reason of a break-glass approval (required to use break-glass). */
+  breakGlass?: string | undefined;
 }
 
 /** What the bot calls: the in-process executor or the HTTP client, same shape. */
@@ -77,6 +88,15 @@ export interface ApprovalExecutorDeps {
   approvers: ApproverPolicy;
   /** Whether the requester is barred from approving their own action, per risk level. */
   twoPersonRule: { normal: boolean; high: boolean };
+  /**
+   * Who may approve what, how many, and when (DEPUTY_APPROVAL_POLICY); unset:
+   * the built-in policy stating `approvers` and `twoPersonRule` as rules.
+   */
+  policy?: ApprovalPolicy;
+  /** The clock the policy's time conditions read (default: the system clock). */
+  now?: () => Date;
+  /** Where a break-glass approval is announced (the alert channel, through Redis). */
+  alerts?: AlertSink;
   protectedNamespaces: readonly string[];
   clusterName: string;
   /** The anomaly circuit breaker (core/observability/anomaly.ts): while set, approvals are refused. */
@@ -99,6 +119,36 @@ export function createApprovalExecutor(deps: ApprovalExecutorDeps): ApprovalExec
   const logger = deps.logger.child({ component: "approval-executor" });
   const owner = deps.owner ?? `${hostname()}/${process.pid}/${randomBytes(4).toString("hex")}`;
   const staleAfterMs = deps.staleAfterMs ?? 30_000;
+  const now = deps.now ?? (() => new Date());
+  const policy =
+    deps.policy ??
+    defaultApprovalPolicy({
+      approvers: deps.approvers.slackUserIds,
+      group: deps.approvers.group,
+      twoPersonRule: deps.twoPersonRule,
+      localApproverIds: deps.approvers.localIdentities ? deps.approvers.localApproverIds : [],
+    });
+  /** What every decision's audit record says about the policy that judged it. */
+  const policyDetails = (rule: string | undefined): Record<string, unknown> => ({
+    policy: { hash: policy.hash, source: policy.source, ...(rule ? { rule } : {}) },
+  });
+  /** What the card shows of the rule that applies: who may approve, and who has. */
+  const progressOf = (
+    verdict: Extract<PolicyVerdict, { kind: "approve" }>,
+    given: readonly ApprovalRecord[],
+    requester: Identity,
+  ): ApprovalProgress => ({
+    rule: verdict.rule,
+    policyHash: policy.hash,
+    required: verdict.required,
+    mayApprove: approverMentions(policy, verdict.approvers),
+    approvals: given
+      .filter((record) => !sameIdentity(record.approver, requester) || verdict.requesterMayApprove)
+      .map((record) => record.approver),
+    ...(verdict.breakGlass
+      ? { breakGlass: approverMentions(policy, { users: [], groups: [verdict.breakGlass] })[0]! }
+      : {}),
+  });
   /** Actions this executor is running now: their heartbeats are sent, never reaped here. */
   const running = new Set<string>();
   /**
@@ -202,12 +252,14 @@ export function createApprovalExecutor(deps: ApprovalExecutorDeps): ApprovalExec
     action,
     approver,
     decision,
+    policyRule,
   }: {
     rule: string;
     message: string;
     action?: PendingAction | undefined;
     approver?: Identity | undefined;
     decision?: Decision | undefined;
+    policyRule?: string | undefined;
   }): DecisionResult {
     deps.audit.record({
       kind: "approval_decision",
@@ -224,13 +276,53 @@ export function createApprovalExecutor(deps: ApprovalExecutorDeps): ApprovalExec
           }
         : {}),
       ...(approver ? { approver } : {}),
-      ...(decision ? { details: { requested: decision } } : {}),
+      details: { ...(decision ? { requested: decision } : {}), ...policyDetails(policyRule) },
     });
     logger.info({ rule, actionId: action?.id }, "decision refused");
     return { status: "refused", rule, message, action };
   }
 
-  async function execute(approved: PendingAction, approver: Identity): Promise<DecisionResult> {
+  /** A break-glass approval pages everyone: the alert channel hears who, what and why. */
+  async function announceBreakGlass(
+    action: PendingAction,
+    approver: Identity,
+    reason: string,
+  ): Promise<void> {
+    // Alert text is plain (the alert channel sanitises it): the person by name and id, not a mention.
+    const who = approver.name ? `${approver.name} (${approver.id})` : approver.id;
+    const alert = {
+      rule: "break-glass",
+      severity: "critical" as const,
+      text: `Break-glass: ${who} approved ${action.tool} on ${describeTarget(action.target)} in cluster ${action.cluster} alone, without the usual approvers. Reason given: "${reason}". Review it.`,
+      writesPaused: false,
+      at: now().toISOString(),
+      payload: { actionId: action.id, approver: approver.id, reason },
+    };
+    deps.audit.record({
+      kind: "anomaly",
+      actionId: action.id,
+      tool: action.tool,
+      cluster: deps.clusterName,
+      rule: "break-glass",
+      approver,
+      message: alert.text,
+      details: { reason, ...policyDetails(undefined) },
+    });
+    await deps.alerts
+      ?.postAlert(alert)
+      .catch((error: unknown) =>
+        logger.error(
+          { actionId: action.id, err: describeError(error) },
+          "could not announce the break-glass approval",
+        ),
+      );
+  }
+
+  async function execute(
+    approved: PendingAction,
+    approver: Identity,
+    progress?: ApprovalProgress,
+  ): Promise<DecisionResult> {
     let action = approved;
     const started = performance.now();
     const begun = await deps.store.beginExecution(action.id, owner);
@@ -422,7 +514,12 @@ export function createApprovalExecutor(deps: ApprovalExecutorDeps): ApprovalExec
       ...(outcome.kubeStatus === undefined ? {} : { kubeStatus: outcome.kubeStatus }),
       details: { leaseRevoked: leaseId ? revoked : undefined },
     });
-    return { status: outcome.state, message: outcome.message, action: final };
+    return {
+      status: outcome.state,
+      message: outcome.message,
+      action: final,
+      ...(progress ? { approval: progress } : {}),
+    };
   }
 
   return {
@@ -462,8 +559,80 @@ export function createApprovalExecutor(deps: ApprovalExecutorDeps): ApprovalExec
       if (earlier && action.state === "pending") {
         return regressed(actionId, earlier, action.state, approver, decision);
       }
-      const refusal = await checkDecision(deps, { action, approver, decision, digest }, context);
-      if (refusal) return refused({ ...refusal, action, approver, decision });
+      const checked = await checkDecision(
+        { ...deps, policy, now },
+        { action, approver, decision, digest, breakGlass: parsed.request.breakGlass },
+        context,
+      );
+      if (!checked.ok) {
+        const { policyRule, ...refusal } = checked.refusal;
+        return refused({ ...refusal, policyRule, action, approver, decision });
+      }
+      const { verdict, breakGlass } = checked.checked;
+      let progress: ApprovalProgress | undefined;
+      if (decision === "approve" && verdict && !breakGlass && verdict.required > 1) {
+        // A partial approval is recorded only while the action can still be approved.
+        if (action.state !== "pending") {
+          return {
+            status: "not_pending",
+            message: `Action ${actionId} was already ${action.state}${action.decidedBy ? ` by ${action.decidedBy.name ?? action.decidedBy.id}` : ""}; nothing more was done.`,
+            action,
+          };
+        }
+        if (Date.parse(action.expiresAt) <= Date.now()) {
+          return refused({
+            rule: "expired",
+            message: `Action ${actionId} expired at ${action.expiresAt}; nothing was run. Ask again if it is still needed.`,
+            action,
+            approver,
+            decision,
+            policyRule: verdict.rule,
+          });
+        }
+        // N of M: this approval counts for this version (digest) of the action, once per person.
+        const given = await deps.store.recordApproval(action, {
+          approver,
+          digest: action.digest,
+          at: now().toISOString(),
+        });
+        progress = progressOf(verdict, given, action.requester);
+        if (progress.approvals.length < verdict.required) {
+          const message = `${progress.approvals.length} of ${verdict.required} approvals: ${progress.approvals.map((who) => who.name ?? who.id).join(", ")}. Nothing runs until ${verdict.required - progress.approvals.length} more ${verdict.required - progress.approvals.length === 1 ? "approver approves" : "approvers approve"}.`;
+          deps.audit.record({
+            kind: "approval_decision",
+            actionId,
+            tool: action.tool,
+            actor: action.requester,
+            approver,
+            conversation: action.conversation,
+            decision: "pending",
+            rule: verdict.rule,
+            message,
+            cluster: deps.clusterName,
+            details: {
+              ...policyDetails(verdict.rule),
+              approvals: progress.approvals.length,
+              required: verdict.required,
+            },
+          });
+          return { status: "awaiting", message, action, approval: progress };
+        }
+      } else if (verdict) {
+        progress = progressOf(
+          verdict,
+          decision === "approve" ? [{ approver, digest: action.digest, at: now().toISOString() }] : [],
+          action.requester,
+        );
+      }
+      if (breakGlass) {
+        // Recorded with its reason before anything runs: the review needs it whatever happens next.
+        await deps.store.recordApproval(action, {
+          approver,
+          digest: action.digest,
+          at: now().toISOString(),
+          breakGlass: parsed.request.breakGlass,
+        });
+      }
 
       let transition: Awaited<ReturnType<ActionStore["decide"]>>;
       try {
@@ -521,15 +690,27 @@ export function createApprovalExecutor(deps: ApprovalExecutorDeps): ApprovalExec
         cluster: deps.clusterName,
         // Time from proposal to the human decision (the approval-latency metric).
         durationMs: Math.max(0, Date.now() - Date.parse(action.createdAt)),
+        ...(verdict ? { rule: verdict.rule } : {}),
+        details: {
+          ...policyDetails(verdict?.rule),
+          ...(progress ? { approvers: progress.approvals.map((who) => who.id) } : {}),
+          ...(breakGlass ? { breakGlass: { reason: parsed.request.breakGlass } } : {}),
+        },
       });
       if (decision === "reject") {
         return {
           status: "rejected",
           message: `Rejected by ${approver.name ?? approver.id}; nothing was run.`,
           action: transition.action,
+          ...(progress ? { approval: progress } : {}),
         };
       }
-      return execute(transition.action, approver);
+      if (breakGlass) await announceBreakGlass(transition.action, approver, parsed.request.breakGlass ?? "");
+      return execute(
+        transition.action,
+        approver,
+        progress && { ...progress, ...(breakGlass ? { brokeGlass: true } : {}) },
+      );
     },
 
     owner,

@@ -17,6 +17,11 @@ export interface ApproverPolicy {
    * that holds a Slack client). Slack is the source of truth.
    */
   isInGroup?: ((identity: Identity) => Promise<boolean>) | undefined;
+  /**
+   * Membership of any Slack user group the approval policy names, resolved
+   * here (an executor that holds a Slack client). Slack is the source of truth.
+   */
+  isMemberOf?: ((identity: Identity, group: string) => Promise<boolean>) | undefined;
   /** Local-mode users with the approver role. */
   localApproverIds: readonly string[];
   /** True only in local mode: `local` identities are accepted at all. */
@@ -27,6 +32,11 @@ export interface ApproverPolicy {
 export interface DecisionContext {
   /** User groups the caller verified the approver belongs to, at the time of the click. */
   verifiedApproverGroups?: readonly string[];
+  /**
+   * The policy's user groups the caller verified each person (Slack user id)
+   * is in at the time of the click: the approver and the requester.
+   */
+  verifiedGroupMembers?: Readonly<Record<string, readonly string[]>>;
 }
 
 /** A sentence when this identity kind is not accepted by this process at all. */
@@ -52,6 +62,32 @@ export async function isAuthorisedApprover(
   if (!policy.isInGroup) return false;
   try {
     return await policy.isInGroup(identity);
+  } catch {
+    // Fail closed: if Slack cannot say, the answer is no.
+    return false;
+  }
+}
+
+/**
+ * Whether a person is in a Slack user group now: vouched for by the caller
+ * for this person, or asked of Slack here. Anything unknown is no.
+ */
+export async function isGroupMember(
+  policy: ApproverPolicy,
+  identity: Identity,
+  group: string,
+  context: DecisionContext,
+  isApprover: boolean,
+): Promise<boolean> {
+  if (identity.kind !== "slack") return false;
+  if (context.verifiedGroupMembers?.[identity.id]?.includes(group)) return true;
+  if (isApprover && context.verifiedApproverGroups?.includes(group)) return true;
+  const ask =
+    policy.isMemberOf ??
+    (policy.isInGroup && group === policy.group ? (who: Identity) => policy.isInGroup!(who) : undefined);
+  if (!ask) return false;
+  try {
+    return await ask(identity, group);
   } catch {
     // Fail closed: if Slack cannot say, the answer is no.
     return false;

@@ -3,7 +3,7 @@ import { signingFetch } from "../core/identity/caller-auth.ts";
 import { DeputyError, describeError } from "../core/errors.ts";
 import type { Identity } from "../core/identity/identity.ts";
 import { injectTraceContext } from "../core/observability/tracing.ts";
-import { pendingActionSchema, type DecisionResult } from "../core/actions/schema.ts";
+import { approvalProgressSchema, pendingActionSchema, type DecisionResult } from "../core/actions/schema.ts";
 import type { ApprovalDecider, DecisionRequest } from "./approval-executor.ts";
 import { DECISIONS_PATH } from "./http.ts";
 
@@ -25,8 +25,24 @@ const decisionResultSchema = z.discriminatedUnion("status", [
     action: pendingActionSchema.optional(),
   }),
   z.object({ status: z.literal("not_pending"), message: z.string(), action: pendingActionSchema }),
-  z.object({ status: z.literal("rejected"), message: z.string(), action: pendingActionSchema }),
-  z.object({ status: z.enum(["succeeded", "failed"]), message: z.string(), action: pendingActionSchema }),
+  z.object({
+    status: z.literal("awaiting"),
+    message: z.string(),
+    action: pendingActionSchema,
+    approval: approvalProgressSchema,
+  }),
+  z.object({
+    status: z.literal("rejected"),
+    message: z.string(),
+    action: pendingActionSchema,
+    approval: approvalProgressSchema.optional(),
+  }),
+  z.object({
+    status: z.enum(["succeeded", "failed"]),
+    message: z.string(),
+    action: pendingActionSchema,
+    approval: approvalProgressSchema.optional(),
+  }),
 ]);
 
 export function createExecutorClient(options: {
@@ -35,6 +51,19 @@ export function createExecutorClient(options: {
   key: Buffer;
   /** The configured approver group and how to check membership with Slack. */
   approverGroup?: { id: string; isMember: (identity: Identity) => Promise<boolean> } | undefined;
+  /**
+   * The user groups the approval policy names: the bot asks Slack, at the
+   * click, which of them the approver and the action's requester are in, and
+   * vouches for the answer (the executor judges the policy on it).
+   */
+  policyGroups?:
+    | {
+        ids: readonly string[];
+        isMember: (identity: Identity, group: string) => Promise<boolean>;
+        /** The requester of a stored action (read and verified by the bot). */
+        requesterOf: (actionId: string) => Promise<Identity | undefined>;
+      }
+    | undefined;
   timeoutMs?: number;
   fetch?: typeof fetch;
 }): ApprovalDecider {
@@ -48,10 +77,17 @@ export function createExecutorClient(options: {
         // Fail closed: a membership Slack cannot confirm is not vouched for.
         member = await group.isMember(request.approver).catch(() => false);
       }
+      const groupMembers = options.policyGroups
+        ? await vouchForGroups(options.policyGroups, request)
+        : undefined;
+      const claims = {
+        ...(member && group ? { approverGroups: [group.id] } : {}),
+        ...(groupMembers ? { groupMembers } : {}),
+      };
       const doFetch = signingFetch({
         key: options.key,
         purpose: "executor",
-        ...(member && group ? { claimsOf: () => ({ approverGroups: [group.id] }) } : {}),
+        ...(Object.keys(claims).length > 0 ? { claimsOf: () => claims } : {}),
         ...(options.fetch ? { fetch: options.fetch } : {}),
       });
       let response: Response;
@@ -93,4 +129,24 @@ export function createExecutorClient(options: {
       return parsed.data as DecisionResult;
     },
   };
+}
+
+/** Which of the policy's groups the approver and the requester are in now; unknown is not vouched for. */
+async function vouchForGroups(
+  groups: NonNullable<Parameters<typeof createExecutorClient>[0]["policyGroups"]>,
+  request: DecisionRequest,
+): Promise<Record<string, string[]> | undefined> {
+  const requester = await groups.requesterOf(request.actionId).catch(() => undefined);
+  const people = [request.approver, ...(requester ? [requester] : [])].filter(
+    (person) => person.kind === "slack" && /^[UW][A-Z0-9]{1,30}$/.test(person.id),
+  );
+  const members: Record<string, string[]> = {};
+  for (const person of people) {
+    if (members[person.id]) continue;
+    const found = await Promise.all(
+      groups.ids.map(async (id) => ((await groups.isMember(person, id).catch(() => false)) ? id : undefined)),
+    );
+    members[person.id] = found.filter((id): id is string => id !== undefined);
+  }
+  return Object.keys(members).length > 0 ? members : undefined;
 }

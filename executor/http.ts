@@ -113,6 +113,7 @@ export function createExecutorHttpHandler(
       });
       const result = await executor.decide(body as Parameters<ApprovalDecider["decide"]>[0], {
         ...(verified.claims.approverGroups ? { verifiedApproverGroups: verified.claims.approverGroups } : {}),
+        ...(verified.claims.groupMembers ? { verifiedGroupMembers: verified.claims.groupMembers } : {}),
       });
       if (callerGone || response.destroyed) {
         // Nobody will read this answer: the result goes to the action's thread instead.

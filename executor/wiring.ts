@@ -34,6 +34,8 @@ import { createCredentialBroker, type CredentialBroker, type JitCredential } fro
 import type { ClusterEndpoint } from "./kube-writer.ts";
 import { createOpenBaoClient, readOpenBaoJwt } from "./openbao-client.ts";
 import { startExecutorUpkeep } from "./upkeep.ts";
+import { fanOutAlertSink, loggerAlertSink, redisAlertSink } from "../core/observability/alerts.ts";
+import { approvalPolicyFromConfig, type ApprovalPolicy } from "../core/actions/approval-policy.ts";
 import type { Metrics } from "../core/observability/metrics.ts";
 
 /**
@@ -82,6 +84,10 @@ export function createExecutorFromConfig(options: {
   isInGroup?: (identity: Identity) => Promise<boolean>;
   /** Only `deputy start` sets this: local-mode identities are accepted, from DEPUTY_LOCAL_USERS. */
   localMode?: boolean;
+  /** The approval policy, loaded at start-up; unset: loaded here from DEPUTY_APPROVAL_POLICY. */
+  policy?: ApprovalPolicy;
+  /** Membership of any user group the policy names (an executor with a Slack client). */
+  isMemberOf?: (identity: Identity, group: string) => Promise<boolean>;
   /** Defaults to the anomaly detector's Redis pause key (core/observability/anomaly.ts). */
   writePause?: ApprovalExecutorDeps["writePause"];
   /** Test hook only. */
@@ -119,8 +125,19 @@ export function createExecutorFromConfig(options: {
     ...(options.onCredential ? { onCredential: options.onCredential } : {}),
     ...(options.metrics ? { metrics: options.metrics } : {}),
   });
+  const localApproverIds = options.localMode
+    ? config.console.users.filter((user) => user.roles.includes("approver")).map((user) => user.id)
+    : [];
+  const policy =
+    options.policy ?? approvalPolicyFromConfig(config, { localApproverIds, logger: options.logger });
   const executor = createApprovalExecutor({
     store,
+    policy,
+    // A break-glass approval is announced in the alert channel by whichever bot replica pops it.
+    alerts: fanOutAlertSink(
+      loggerAlertSink(options.logger),
+      redisAlertSink(options.redis, config.redis.prefix),
+    ),
     broker,
     roles,
     cluster: options.cluster,
@@ -130,11 +147,10 @@ export function createExecutorFromConfig(options: {
       slackUserIds: config.approvals.approvers,
       group: config.approvals.approverGroup,
       isInGroup: config.approvals.approverGroup ? options.isInGroup : undefined,
+      ...(options.isMemberOf ? { isMemberOf: options.isMemberOf } : {}),
       // DEPUTY_LOCAL_USERS has a default; outside local mode it must not name anyone.
       localIdentities: options.localMode === true,
-      localApproverIds: options.localMode
-        ? config.console.users.filter((user) => user.roles.includes("approver")).map((user) => user.id)
-        : [],
+      localApproverIds,
     },
     twoPersonRule: { normal: config.approvals.twoPersonRule, high: config.approvals.twoPersonRuleHighRisk },
     protectedNamespaces: config.guardrails.protectedNamespaces,
@@ -174,6 +190,8 @@ export function deciderFromConfig(
     closer: Closer;
     component: string;
     isInGroup?: ((identity: Identity) => Promise<boolean>) | undefined;
+    /** The approval policy's groups, vouched for by the bot at each click (a remote executor). */
+    policyGroups?: Parameters<typeof createExecutorClient>[0]["policyGroups"];
     metrics?: Metrics | undefined;
   },
 ): ApprovalDecider {
@@ -184,6 +202,7 @@ export function deciderFromConfig(
       url: config.approvals.executorUrl,
       key: requireKey(deps.keys, "executorCaller", deps.component),
       ...(group && isMember ? { approverGroup: { id: group, isMember } } : {}),
+      ...(deps.policyGroups ? { policyGroups: deps.policyGroups } : {}),
     });
   }
   return startExecutorFromConfig({
@@ -195,6 +214,7 @@ export function deciderFromConfig(
     actionKey: requireKey(deps.keys, "action", deps.component),
     closer: deps.closer,
     ...(deps.isInGroup ? { isInGroup: deps.isInGroup } : {}),
+    ...(deps.policyGroups ? { isMemberOf: deps.policyGroups.isMember } : {}),
     ...(deps.metrics ? { metrics: deps.metrics } : {}),
   }).executor;
 }

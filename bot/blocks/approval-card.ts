@@ -22,6 +22,11 @@ type KnownBlock = types.KnownBlock;
 export const APPROVE_ACTION_ID = "deputy_approve";
 export const REJECT_ACTION_ID = "deputy_reject";
 export const VIEW_CHANGE_ACTION_ID = "deputy_view_change";
+export const BREAK_GLASS_ACTION_ID = "deputy_break_glass";
+/** The break-glass modal's callback id and its reason input. */
+export const BREAK_GLASS_VIEW_ID = "deputy_break_glass_reason";
+export const BREAK_GLASS_REASON_BLOCK = "reason";
+export const BREAK_GLASS_REASON_INPUT = "reason_input";
 
 /** Room for the change lines on a card: four code sections, under Slack's 3,000 characters each. */
 const SECTION_CHARS: number = VIEW_LIMITS.sectionChars;
@@ -228,6 +233,46 @@ export interface ApprovalCardOptions {
   approverMention: string | undefined;
   /** Several clusters served: the header names the action's cluster too. */
   nameCluster?: boolean;
+  /** What an approval policy file says of this action; unset: the one-approver card. */
+  policy?: CardPolicy | undefined;
+}
+
+/** The approval policy's rule for an action, as the card shows it. */
+export interface CardPolicy {
+  rule: string;
+  /** The policy refuses the action: its reason (no Approve button). */
+  refused?: string | undefined;
+  /** Who may approve, as mentions we built (<@U…>, <!subteam^S…>). */
+  mayApprove: readonly string[];
+  required: number;
+  /** Who has approved this version so far. */
+  approvals: readonly Identity[];
+  /** The break-glass group, as a mention. */
+  breakGlass?: string | undefined;
+}
+
+/** "1 of 2 approvals: @alice": where an N-of-M approval stands. */
+export function approvalProgressLine(policy: Pick<CardPolicy, "required" | "approvals">): string {
+  const given = policy.approvals.map((who) => mentionIdentity(who)).join(", ");
+  return `${policy.approvals.length} of ${policy.required} approvals${given ? `: ${given}` : ""}`;
+}
+
+/** The card's who-may-approve section under an approval policy file. */
+function policySection(policy: CardPolicy): string {
+  const rule = `approval policy, rule *${sanitizePlain(policy.rule)}*`;
+  if (policy.refused !== undefined)
+    return `:no_entry: Refused by the ${rule}: ${sanitizePlain(policy.refused)}`;
+  const who = policy.mayApprove.length > 0 ? policy.mayApprove.join(" ") : "An approver";
+  const needs = policy.required === 1 ? "one approval" : `${policy.required} approvals from different people`;
+  return [
+    `${who}: please review. Per the ${rule}: ${needs}; the requester cannot approve their own request.`,
+    ...(policy.required > 1 || policy.approvals.length > 0 ? [`*${approvalProgressLine(policy)}*`] : []),
+    ...(policy.breakGlass
+      ? [
+          `Break glass: a member of ${policy.breakGlass} may approve alone, with a reason; everyone is alerted.`,
+        ]
+      : []),
+  ].join("\n");
 }
 
 /** Approve: carries the action's id and digest; high-risk or long changes ask for confirmation. */
@@ -300,7 +345,9 @@ export function approvalCardBlocks(
       type: "section",
       text: {
         type: "mrkdwn",
-        text: `${options.approverMention ?? "An approver"}: please review. The requester cannot approve their own request.`,
+        text: options.policy
+          ? policySection(options.policy)
+          : `${options.approverMention ?? "An approver"}: please review. The requester cannot approve their own request.`,
       },
     },
     ...(unapprovable
@@ -310,7 +357,19 @@ export function approvalCardBlocks(
       type: "actions",
       block_id: "deputy_decision",
       elements: [
-        ...(unapprovable ? [] : [approveButton(action, high, changes, confirmText)]),
+        ...(unapprovable || options.policy?.refused !== undefined
+          ? []
+          : [approveButton(action, high, changes, confirmText)]),
+        ...(!unapprovable && options.policy?.breakGlass && options.policy.refused === undefined
+          ? [
+              {
+                type: "button" as const,
+                action_id: BREAK_GLASS_ACTION_ID,
+                text: { type: "plain_text" as const, text: "Break glass", emoji: true },
+                value: decisionValue(action),
+              },
+            ]
+          : []),
         {
           type: "button",
           action_id: REJECT_ACTION_ID,
@@ -331,6 +390,47 @@ export function approvalCardBlocks(
       ],
     },
   ];
+}
+
+/** Where a break-glass modal came from: the card's button value and where the card is. */
+export interface BreakGlassOrigin {
+  value: string;
+  channel: string;
+  messageTs: string;
+  threadTs: string | undefined;
+}
+
+/** Break glass: the reason is required; Slack refuses to submit the modal without one. */
+export function breakGlassModal(action: PendingAction, origin: BreakGlassOrigin): types.ModalView {
+  return {
+    type: "modal",
+    callback_id: BREAK_GLASS_VIEW_ID,
+    private_metadata: JSON.stringify(origin),
+    title: { type: "plain_text", text: "Break glass" },
+    submit: { type: "plain_text", text: "Approve alone" },
+    close: { type: "plain_text", text: "Cancel" },
+    blocks: [
+      {
+        type: "section",
+        text: {
+          type: "mrkdwn",
+          text: `You are about to approve ${sanitizePlain(action.tool)} on ${targetText(action.target)} (digest \`${shortDigest(action.digest)}\`) alone, without the approvals the policy asks for. It runs at once; the alert channel is told and the audit trail marks it for review.`,
+        },
+      },
+      {
+        type: "input",
+        block_id: BREAK_GLASS_REASON_BLOCK,
+        label: { type: "plain_text", text: "Why can this not wait?" },
+        element: {
+          type: "plain_text_input",
+          action_id: BREAK_GLASS_REASON_INPUT,
+          multiline: true,
+          min_length: 3,
+          max_length: 500,
+        },
+      },
+    ],
+  };
 }
 
 /** The modal behind "View full change": every line of the view, in code sections. */
@@ -460,5 +560,7 @@ export function decisionResultText(result: DecisionResult): string {
       return sanitizePlain(`${action.tool} on ${target} was rejected.${detail} Nothing was changed.`);
     case "not_pending":
       return sanitizePlain(`${action.tool} on ${target} is already ${action.state}.${detail}`);
+    case "awaiting":
+      return sanitizePlain(`${action.tool} on ${target} needs more approvals.${detail}`);
   }
 }

@@ -2,10 +2,21 @@ import type { webApi } from "@slack/bolt";
 import { describeError } from "../../core/errors.ts";
 import { fenceUntrusted } from "../../core/untrusted/fence.ts";
 import type { ConversationRef, Identity } from "../../core/identity/identity.ts";
-import type { Decision, DecisionResult, PendingAction } from "../../core/actions/schema.ts";
+import type { ApprovalProgress, Decision, DecisionResult, PendingAction } from "../../core/actions/schema.ts";
+
+type KnownBlock = types.KnownBlock;
 import { approvalViewOf } from "../../core/actions/view.ts";
 import { ACTION_ID_PATTERN } from "../../core/actions/schema.ts";
-import { decidedCardBlocks, decisionLine, decisionResultText } from "../blocks/approval-card.ts";
+import type { types } from "@slack/bolt";
+import {
+  approvalCardBlocks,
+  approvalCardText,
+  approvalProgressLine,
+  decidedCardBlocks,
+  decisionLine,
+  decisionResultText,
+} from "../blocks/approval-card.ts";
+import { cardPolicyOf } from "../approvers.ts";
 import type { ApprovalDecider, BotServices } from "../deps.ts";
 import {
   actionVanished,
@@ -33,6 +44,8 @@ export interface DecisionClick {
   threadTs: string | undefined;
   /** Identifies this click; a replayed payload carries the same one. */
   clickKey: string;
+  /** The reason typed in the Break glass modal: an approval alone, announced to everyone. */
+  breakGlass?: string | undefined;
 }
 
 function conversationOf(action: PendingAction | undefined, click: DecisionClick): ConversationRef {
@@ -52,7 +65,8 @@ function conversationOf(action: PendingAction | undefined, click: DecisionClick)
  * as data like any other cluster text.
  */
 export function agentNote(result: DecisionResult): string | undefined {
-  if (result.status === "refused" || result.status === "not_pending") return undefined;
+  if (result.status === "refused" || result.status === "not_pending" || result.status === "awaiting")
+    return undefined;
   const a = result.action;
   const who = a.decidedBy ? ` by ${a.decidedBy.kind}:${a.decidedBy.id}` : "";
   const outcome = a.outcome?.message ?? result.message;
@@ -147,6 +161,7 @@ async function decideAndReport(
       digest: click.digest,
       approver: click.approver,
       decision: click.decision,
+      ...(click.breakGlass !== undefined ? { breakGlass: click.breakGlass } : {}),
     });
   } catch (error) {
     log.error({ err: describeError(error) }, "decision failed");
@@ -167,7 +182,18 @@ async function decideAndReport(
       await updateCard(client, click, result.action, log);
     return;
   }
-  await updateCard(client, click, result.action, log);
+  if (result.status === "awaiting") {
+    // More approvals are needed: the card shows who has approved; nothing ran.
+    await updatePendingCard(services, client, click, result.action, result.approval, log);
+    await ephemeral(`:ballot_box_with_check: ${sanitizePlain(result.message)}`);
+    return;
+  }
+  // Under a policy file the decided card keeps the rule and who approved; the built-in policy's card is as ever.
+  const approval =
+    services.approvalPolicy && result.status !== "rejected" && "approval" in result
+      ? result.approval
+      : undefined;
+  await updateCard(client, click, result.action, log, approval);
   // Keep tracking a card until its action is final: an interrupted run updates it later.
   if (!["pending", "approved", "executing"].includes(result.action.state)) {
     await services.cards.forget(result.action.id).catch(() => undefined);
@@ -181,7 +207,8 @@ async function decideAndReport(
   await client.chat.postMessage({
     channel: click.channel,
     thread_ts: click.threadTs ?? click.messageTs,
-    text: `${decisionLine(result.action)}\n${decisionResultText(result)}`,
+    // The thread keeps who approved under which rule; the card's line gives way to the follow-up.
+    text: `${decisionLine(result.action)}\n${decisionResultText(result)}${approval ? `\n${approvalLine(approval)}` : ""}`,
     unfurl_links: false,
     unfurl_media: false,
   });
@@ -327,13 +354,50 @@ async function updateCard(
   click: DecisionClick,
   action: PendingAction,
   log: BotServices["logger"],
+  approval?: ApprovalProgress,
 ): Promise<void> {
   try {
     await client.chat.update({
       channel: click.channel,
       ts: click.messageTs,
       text: sanitizePlain(`${action.tool}: ${action.state}`),
-      blocks: decidedCardBlocks(action, approvalViewOf(action)),
+      blocks: decidedCardBlocks(action, approvalViewOf(action), approval ? approvalContext(approval) : []),
+    });
+  } catch (error) {
+    log.warn({ err: describeError(error) }, "card update failed");
+  }
+}
+
+/** Under a decided card: the policy rule that applied and who approved (break-glass marked). */
+function approvalContext(approval: ApprovalProgress): KnownBlock[] {
+  return [{ type: "context", elements: [{ type: "mrkdwn", text: approvalLine(approval) }] }];
+}
+
+/** "Approval policy, rule *x*: 2 of 2 approvals: @a, @b", with break-glass marked. */
+function approvalLine(approval: ApprovalProgress): string {
+  const glass = approval.brokeGlass ? " · :rotating_light: *break-glass* approval, alerted for review" : "";
+  return `Approval policy, rule *${sanitizePlain(approval.rule)}*: ${approvalProgressLine(approval)}${glass}`;
+}
+
+/** A card still pending after an approval that did not complete the quorum: who has approved so far. */
+async function updatePendingCard(
+  services: BotServices,
+  client: webApi.WebClient,
+  click: DecisionClick,
+  action: PendingAction,
+  approval: ApprovalProgress,
+  log: BotServices["logger"],
+): Promise<void> {
+  try {
+    await client.chat.update({
+      channel: click.channel,
+      ts: click.messageTs,
+      text: approvalCardText(action),
+      blocks: approvalCardBlocks(action, approvalViewOf(action), {
+        approverMention: services.approverMention,
+        nameCluster: services.clusters.all.length > 1,
+        policy: cardPolicyOf(approval),
+      }),
     });
   } catch (error) {
     log.warn({ err: describeError(error) }, "card update failed");

@@ -5,6 +5,7 @@ import type { PendingActionRef } from "../../core/actions/schema.ts";
 import { approvalViewOf } from "../../core/actions/view.ts";
 import { errorBlocks } from "../blocks/answer.ts";
 import { approvalCardBlocks, approvalCardText } from "../blocks/approval-card.ts";
+import { cardPolicyFor } from "../approvers.ts";
 import type { BotServices } from "../deps.ts";
 import { sanitizePlain } from "../sanitize.ts";
 import type { StatusMessage } from "../status-message.ts";
@@ -79,6 +80,7 @@ export async function postApprovalCard(
     blocks: approvalCardBlocks(action, approvalViewOf(action), {
       approverMention: services.approverMention,
       nameCluster: services.clusters.all.length > 1,
+      policy: await cardPolicyFor(services.approvalPolicy, action),
     }),
     unfurl_links: false,
     unfurl_media: false,

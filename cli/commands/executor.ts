@@ -6,6 +6,7 @@ import { Redis } from "ioredis";
 import { createAuditLog, type AuditObserver } from "../../core/audit/log.ts";
 import { headlessAnomalyObserver } from "../../core/observability/anomaly.ts";
 import { parseConfig } from "../../core/config/config.ts";
+import { approvalPolicyFromConfig } from "../../core/actions/approval-policy.ts";
 import { createCloser } from "../../core/closer.ts";
 import { option, portOption } from "../options.ts";
 import { DeputyError, describeError } from "../../core/errors.ts";
@@ -93,6 +94,8 @@ export async function run(args: string[]): Promise<number> {
   const tracing = startTracing("deputy-executor");
   const config = parseConfig();
   const logger = createLogger({ level: config.logLevel, name: "deputy-executor" });
+  // A policy that does not parse or type-check stops the executor before anything starts.
+  const policy = approvalPolicyFromConfig(config, { logger });
   // Before anything listens: without its keys the executor cannot tell the bot from anyone else.
   const keys = await loadKeysFromConfig({
     config,
@@ -124,6 +127,7 @@ export async function run(args: string[]): Promise<number> {
     logger,
     cluster: clusterEndpointOf(loadKubeConfig({ kubeconfig: config.kube.kubeconfig })),
     actionKey: requireKey(keys, "action", "deputy executor"),
+    policy,
     metrics,
     closer,
   });

@@ -112,8 +112,28 @@ export type PendingActionRef = z.infer<typeof pendingActionRefSchema>;
 
 export type Decision = "approve" | "reject";
 
+/** Where an action stands with the approval policy: shown on the card after every click. */
+export const approvalProgressSchema = z.object({
+  /** The policy rule that applies. */
+  rule: z.string(),
+  policyHash: z.string(),
+  /** Distinct approvers needed. */
+  required: z.number().int().min(1),
+  /** Who may approve, as Slack mentions (<@U…>, <!subteam^S…>). */
+  mayApprove: z.array(z.string()),
+  /** Who has approved this version so far (the requester never counts). */
+  approvals: z.array(identitySchema),
+  /** The group that may approve alone with a typed reason, as a mention. */
+  breakGlass: z.string().optional(),
+  /** This approval was a break-glass one. */
+  brokeGlass: z.boolean().optional(),
+});
+export type ApprovalProgress = z.infer<typeof approvalProgressSchema>;
+
 export type DecisionResult =
   | { status: "refused"; rule: string; message: string; action: PendingAction | undefined }
   | { status: "not_pending"; message: string; action: PendingAction }
-  | { status: "rejected"; message: string; action: PendingAction }
-  | { status: "succeeded" | "failed"; message: string; action: PendingAction };
+  /** Approved by fewer people than the policy requires: nothing runs yet. */
+  | { status: "awaiting"; message: string; action: PendingAction; approval: ApprovalProgress }
+  | { status: "rejected"; message: string; action: PendingAction; approval?: ApprovalProgress }
+  | { status: "succeeded" | "failed"; message: string; action: PendingAction; approval?: ApprovalProgress };

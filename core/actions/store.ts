@@ -2,7 +2,7 @@ import { randomBytes } from "node:crypto";
 import type { Redis } from "ioredis";
 import { z } from "zod";
 import { DeputyError } from "../errors.ts";
-import { identitySchema, type Identity } from "../identity/identity.ts";
+import { identityKey, identitySchema, type Identity } from "../identity/identity.ts";
 import type { Config } from "../config/config.ts";
 import { actionDigest, createActionSigner, type ActionSigner } from "./digest.ts";
 import {
@@ -106,6 +106,19 @@ export const unrevokedLeaseSchema = z.object({
 });
 export type UnrevokedLeaseRecord = z.infer<typeof unrevokedLeaseSchema>;
 
+/**
+ * One person's approval of one version of an action (N-of-M approvals): it
+ * counts only for the digest it names, once per person, and only with its MAC.
+ */
+export const approvalRecordSchema = z.object({
+  approver: identitySchema,
+  digest: z.string(),
+  at: z.string(),
+  /** The typed reason of a break-glass approval. */
+  breakGlass: z.string().optional(),
+});
+export type ApprovalRecord = z.infer<typeof approvalRecordSchema>;
+
 export interface ActionStore {
   /** Store a proposal as `pending` with a fresh unguessable id, its digest and its MAC. */
   create(draft: ActionDraft, options?: { ttlSeconds?: number }): Promise<PendingAction>;
@@ -117,6 +130,14 @@ export interface ActionStore {
    * (a tampered action is refused and reported there). Undefined when unknown.
    */
   clusterOf(id: string): Promise<string | undefined>;
+  /**
+   * Record one approval of the action as it is stored now (its digest) and
+   * answer every approval of that digest, the new one included: one per
+   * person, each with a valid MAC. Approvals of another digest never count.
+   */
+  recordApproval(action: PendingAction, approval: ApprovalRecord): Promise<ApprovalRecord[]>;
+  /** The approvals recorded for this version of the action (see recordApproval). */
+  approvals(action: PendingAction): Promise<ApprovalRecord[]>;
   /** pending → approved | rejected, refusing an expired action (which becomes `expired`). */
   decide(id: string, decision: "approved" | "rejected", by: Identity): Promise<TransitionResult>;
   /** approved → executing, once (a second call answers `already_ran`), owned by one executor. */
@@ -380,6 +401,34 @@ export function createActionStore(redis: Redis, options: ActionStoreOptions): Ac
   const indexKey = (state: string): string => `${options.prefix}actions:${state}`;
   const indexKeys = INDEXED_STATES.map(indexKey);
   const unrevokedKey = `${options.prefix}leases:unrevoked`;
+  /** One hash per version: an approval of another digest is never read with this one's. */
+  const approvalsKey = (id: string, digest: string): string =>
+    `${options.prefix}action:${id}:approvals:${digest}`;
+  const approvalFields = (id: string, approval: ApprovalRecord): Record<string, string> => ({
+    kind: "approval",
+    id,
+    digest: approval.digest,
+    approver: identityKey(approval.approver),
+    at: approval.at,
+    breakGlass: approval.breakGlass ?? "",
+  });
+
+  async function readApprovals(action: PendingAction): Promise<ApprovalRecord[]> {
+    const raw = await redis.hgetall(approvalsKey(action.id, action.digest));
+    return Object.entries(raw)
+      .flatMap(([person, text]) => {
+        const stored = z
+          .object({ approval: approvalRecordSchema, mac: z.string() })
+          .safeParse(parseJson(text));
+        if (!stored.success) return [];
+        const { approval, mac } = stored.data;
+        // A record moved to another person's field, of another version, or unsigned does not count.
+        if (identityKey(approval.approver) !== person || approval.digest !== action.digest) return [];
+        if (!options.signer.verifyRecord(action.cluster, approvalFields(action.id, approval), mac)) return [];
+        return [approval];
+      })
+      .sort((a, b) => a.at.localeCompare(b.at));
+  }
 
   async function load(id: string): Promise<PendingAction | undefined> {
     if (!ACTION_ID_PATTERN.test(id)) return undefined;
@@ -494,6 +543,21 @@ export function createActionStore(redis: Redis, options: ActionStoreOptions): Ac
     },
 
     get: load,
+
+    async recordApproval(action, approval) {
+      const checked = approvalRecordSchema.parse(approval);
+      const mac = options.signer.macRecord(action.cluster, approvalFields(action.id, checked));
+      const key = approvalsKey(action.id, checked.digest);
+      // A person's first approval stands, with its time: a second click adds nothing.
+      await redis
+        .multi()
+        .hsetnx(key, identityKey(checked.approver), JSON.stringify({ approval: checked, mac }))
+        .expire(key, retention)
+        .exec();
+      return readApprovals(action);
+    },
+
+    approvals: readApprovals,
 
     async clusterOf(id) {
       if (!ACTION_ID_PATTERN.test(id)) return undefined;

@@ -267,6 +267,16 @@ export const envSchema = z.object({
     readBy: ["executor"],
     unset: "On: someone else must approve.",
   }),
+  DEPUTY_APPROVAL_POLICY: z
+    .string()
+    .optional()
+    .meta({
+      description:
+        "Path of the approval policy file (YAML): ordered rules, each a CEL condition over the action, the requester, the channel and the time, saying who may approve, how many distinct approvers are needed, or that the action is refused (see docs/approval-policy.md). The bot and the executor must read the same file. A policy that does not parse or type-check stops the component at start-up, naming the file, the line and the reason.",
+      readBy: ["bot", "executor", "cli"],
+      unset:
+        "A built-in policy states DEPUTY_APPROVERS, DEPUTY_APPROVER_GROUP and the two-person rules as rules: one approval by anyone listed, never the requester's own unless the two-person rule is off for that risk level. Local mode uses its sample policy.",
+    }),
   DEPUTY_WRITABLE_NAMESPACES: csv.meta({
     description:
       "Comma-separated namespaces the executor's OpenBao roles may write in (never `*`, never kube-system); each needs the RoleBinding `deputy-openbao-leases`. A drain leaves pods outside them in place.",
@@ -749,6 +759,8 @@ export interface Config {
     twoPersonRule: boolean;
     /** Two-person rule for high-risk actions. */
     twoPersonRuleHighRisk: boolean;
+    /** The approval policy file (DEPUTY_APPROVAL_POLICY); unset: the built-in policy from the settings above. */
+    policyFile: string | undefined;
     /** Namespaces the executor may change (overrides manifests/openbao/roles.yaml when set). */
     writableNamespaces: string[];
     /** Namespace of generated accounts for node actions (overrides roles.yaml when set). */
@@ -957,6 +969,7 @@ export function parseConfig(env: Record<string, string | undefined> = process.en
       ttlSeconds: e.DEPUTY_APPROVAL_TTL_SECONDS,
       twoPersonRule: e.DEPUTY_TWO_PERSON_RULE,
       twoPersonRuleHighRisk: e.DEPUTY_TWO_PERSON_RULE_HIGH_RISK,
+      policyFile: e.DEPUTY_APPROVAL_POLICY || undefined,
       writableNamespaces: e.DEPUTY_WRITABLE_NAMESPACES,
       jitNamespace: e.DEPUTY_JIT_NAMESPACE,
       executorUrl: e.DEPUTY_EXECUTOR_URL,

@@ -28,6 +28,10 @@ export const callerClaimsSchema = z
     conversation: conversationSchema.optional(),
     /** Approver user groups the signer verified the approver belongs to. */
     approverGroups: z.array(z.string().min(1).max(64)).max(20).optional(),
+    /** The approval policy's user groups the signer verified each person (Slack user id) is in. */
+    groupMembers: z
+      .record(z.string().regex(/^[UW][A-Z0-9]{1,30}$/), z.array(z.string().min(1).max(64)).max(20))
+      .optional(),
   })
   .strict();
 export type CallerClaims = z.infer<typeof callerClaimsSchema>;

@@ -1,6 +1,7 @@
 import type { App } from "@slack/bolt";
 import type { BotServices } from "../../deps.ts";
 import * as approve from "./approve.ts";
+import * as breakGlass from "./break-glass.ts";
 import * as reject from "./reject.ts";
 import * as undo from "./undo.ts";
 import * as viewChange from "./view-change.ts";
@@ -9,6 +10,7 @@ import * as home from "./home.ts";
 
 export function register(app: App, services: BotServices): void {
   approve.register(app, services);
+  breakGlass.register(app, services);
   reject.register(app, services);
   viewChange.register(app, services);
   resumeWrites.register(app, services);

@@ -11,6 +11,9 @@ import { createAgentRunner } from "../../../bot/agent/run-agent-turn.ts";
 import type { AgentRunner, ApprovalDecider } from "../../../bot/deps.ts";
 import { createActionStore, type ActionStore } from "../../../core/actions/store.ts";
 import type { Metrics } from "../../../core/observability/metrics.ts";
+import type { ApprovalPolicy } from "../../../core/actions/approval-policy.ts";
+import type { Identity } from "../../../core/identity/identity.ts";
+import { redisAlertSink, type AlertSink } from "../../../core/observability/alerts.ts";
 import { parseConfig, type Config } from "../../../core/config/config.ts";
 import type { Logger } from "../../../core/observability/logger.ts";
 import type { CredentialBrokerOptions } from "../../../executor/credential-broker.ts";
@@ -79,6 +82,8 @@ export type BotOverFakesOptions = BotDecisions & {
   cardSweepMs?: number;
   /** Where the bot reports acks and agent turn admissions (the /metrics registry). */
   metrics?: Metrics;
+  /** An approval policy file's rules, for the bot's cards and the real executor alike. */
+  policy?: ApprovalPolicy;
 };
 
 export interface BotOverFakes {
@@ -122,7 +127,16 @@ export async function startBotOverFakes(options: BotOverFakesOptions): Promise<B
     });
     const store = createActionStore(redis, { prefix, ttlSeconds: 900, signer: testSigner() });
     const captured = capture();
-    const executor = deciderOf(options, store, captured);
+    // The executor asks Slack (through the bot's client) about the policy's groups at each click.
+    const started: { bot?: SlackApp } = {};
+    const executor = deciderOf(
+      options,
+      store,
+      captured,
+      (identity, group) => (started.bot ? started.bot.isMemberOf(identity, group) : Promise.resolve(false)),
+      // As deputy executor does: alerts (a break-glass approval) queued in Redis for a bot to post.
+      redisAlertSink(redis, prefix),
+    );
     const harness = await startHarness({
       env: { DEPUTY_REDIS_PREFIX: prefix, DEPUTY_RATE_LIMIT_USER_PER_MINUTE: "1000", ...options.mcpEnv },
     });
@@ -134,6 +148,7 @@ export async function startBotOverFakes(options: BotOverFakesOptions): Promise<B
     const bot = await startSlackAppOverFakes(
       { slack, redis, prefix, store, captured, env: options.env },
       (config) => ({
+        ...(options.policy ? { approvalPolicy: options.policy } : {}),
         mcp: harness.client,
         agent: options.agent === false ? undefined : scriptedAgent(model, captured.logger),
         decider: options.decider ?? { decide: async (request) => (await executor()).decide(request) },
@@ -146,6 +161,7 @@ export async function startBotOverFakes(options: BotOverFakesOptions): Promise<B
         ...(options.metrics ? { metrics: options.metrics } : {}),
       }),
     );
+    started.bot = bot;
     closers.push(() => bot.stop());
     return { bot, slack, model, harness, redis, prefix, store, captured, executor, close };
   } catch (error) {
@@ -200,9 +216,11 @@ export async function startSlackAppOverFakes(
 }
 
 function deciderOf(
-  decisions: BotDecisions,
+  decisions: BotDecisions & { policy?: ApprovalPolicy | undefined },
   store: ActionStore,
   captured: Captured,
+  isMemberOf: (identity: Identity, group: string) => Promise<boolean>,
+  alerts: AlertSink,
 ): () => Promise<ApprovalDecider> {
   if (decisions.decider) {
     const decider = decisions.decider;
@@ -220,6 +238,8 @@ function deciderOf(
         logger: captured.logger,
         approverIds: approvers,
         onCredential,
+        approvers: { slackUserIds: [...approvers], localApproverIds: [], isMemberOf },
+        ...(decisions.policy ? { policy: decisions.policy, alerts } : {}),
         protectedNamespaces: config.guardrails.protectedNamespaces,
       });
     })();
