@@ -37,6 +37,7 @@ import type { Metrics } from "../core/metrics.ts";
 import type { ActionStore } from "../core/actions/store.ts";
 import { DEFAULT_FOLLOW_UP, type FollowUpSettings } from "./handlers/verify-outcome.ts";
 import { isAuthorisedApprover } from "../executor/approval-executor.ts";
+import { createIncidentMemory, type IncidentMemory } from "./memory/incident-memory.ts";
 
 export { assertSlackConfig };
 
@@ -89,6 +90,8 @@ interface SlackAppSettings {
   cardSweepMs?: number;
   /** How executed actions are watched afterwards (DEPUTY_VERIFY_TIMEOUT_SECONDS). */
   followUp?: Partial<FollowUpSettings>;
+  /** How long fixes and thread records are remembered (DEPUTY_MEMORY_RETENTION_DAYS); default 90 days, 0: off. */
+  memoryRetentionSeconds?: number;
 }
 
 export interface SlackApp {
@@ -204,6 +207,7 @@ export function createSlackApp(deps: SlackAppDeps): SlackApp {
     },
     redis: deps.redis,
     redisPrefix: deps.redisPrefix,
+    memory: memoryOf(deps),
     agentLimit: deps.conversationLimits
       ? createAgentUsageLimit({
           redis: deps.redis,
@@ -282,6 +286,12 @@ export function createSlackApp(deps: SlackAppDeps): SlackApp {
     },
     idle: () => tasks.idle(),
   };
+}
+
+function memoryOf(deps: SlackAppDeps): IncidentMemory | undefined {
+  const retentionSeconds = deps.memoryRetentionSeconds ?? 90 * 24 * 3600;
+  if (retentionSeconds <= 0) return undefined;
+  return createIncidentMemory(deps.redis, { prefix: deps.redisPrefix, retentionSeconds });
 }
 
 function slackRequestKind(body: unknown): string {
