@@ -18,8 +18,8 @@ export const PROPOSE_SAME_FIX_ACTION_ID = "deputy_propose_same_fix";
 /** The button on a resolved alert (and wherever a timeline is offered). */
 export const TIMELINE_ACTION_ID = "deputy_timeline";
 
-/** A remembered record's names, made safe for mrkdwn (they are names already; this is the belt). */
-const safe = (text: string): string => sanitizePlain(text).replace(/[*_~`]/g, "");
+/** A remembered record's names, made safe for Slack (they are names already; this is the belt). */
+const safe = (text: string): string => sanitizePlain(text);
 
 /** "Seen before on 3 Dec: the same cause on deployment shop/checkout was fixed by … — thread". */
 export function recallLine(recall: Recall, now: number = Date.now()): string {

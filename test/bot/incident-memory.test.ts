@@ -515,7 +515,8 @@ describe("the timeline of a thread", () => {
     const secret = "Sup3rS3cretPassw0rd!x9";
     const first = `restart ${TIMELINE}? maybe the db password=${secret} is wrong`;
     plans.push({
-      when: first,
+      // The model reads the question redacted: the plan is keyed on its harmless part.
+      when: `restart ${TIMELINE}?`,
       calls: [
         { tool: "restart_deployment", input: { namespace: NS, name: TIMELINE, reason: "Try a restart." } },
       ],
