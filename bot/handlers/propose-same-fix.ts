@@ -4,7 +4,12 @@ import { ACTION_ID_PATTERN } from "../../core/actions/schema.ts";
 import { callerMeta } from "../../core/actions/meta.ts";
 import { describeError } from "../../core/errors.ts";
 import type { ConversationRef, Identity } from "../../core/identity.ts";
-import { cannotProposeAgain, describeChange, proposalInput } from "../../core/memory/fix-record.ts";
+import {
+  cannotProposeAgain,
+  describeChange,
+  proposalInput,
+  type FixRecord,
+} from "../../core/memory/fix-record.ts";
 import { pendingActionOf } from "../agent/run-agent-turn.ts";
 import { mentionIdentity } from "../blocks/approval-card.ts";
 import { namespaceInScope } from "../memory/incident-memory.ts";
@@ -31,8 +36,8 @@ export interface ProposeSameFixClick {
  * is now (the tool reads the live object and the API server's dry run), with
  * the person who clicked as the requester. The same guardrails, approvers and
  * two-person rule apply; nothing is written here. What is proposed, and on
- * which workload, comes from Deputy's own records of this thread (the recall
- * it noted) and of the fix, never from the button.
+ * which workload, comes from Deputy's own records of this thread (a
+ * diagnosis there that the fix matches) and of the fix, never from the button.
  */
 export async function handleProposeSameFix(
   services: Services,
@@ -67,21 +72,36 @@ export async function handleProposeSameFix(
     return;
   }
   try {
+    // The fix must match a diagnosis made in this thread (its cluster, namespace and cause): the
+    // latest such diagnosis names the workload the same fix is proposed on.
     const entries = await memory.journal.read({ channel: click.channel, thread });
-    const recalled = entries.filter((entry) => entry.kind === "recall" && entry.fix === click.fixId).at(-1);
-    if (!recalled || recalled.kind !== "recall") {
-      await ephemeral("That fix was not recalled in this thread, so I do not propose it here.");
+    const diagnoses = entries.filter((entry) => entry.kind === "diagnosis").reverse();
+    let recalled: { cluster: string; namespace: string; workload: string; kind: string } | undefined;
+    let fix: FixRecord | undefined;
+    for (const diagnosis of diagnoses) {
+      const candidate = await memory.fixes.get(diagnosis.cluster, click.fixId);
+      if (
+        candidate?.cause &&
+        candidate.namespace === diagnosis.namespace &&
+        diagnosis.causes.some((cause) => cause.key === candidate.cause?.key)
+      ) {
+        fix = candidate;
+        recalled = {
+          cluster: diagnosis.cluster,
+          namespace: diagnosis.namespace,
+          workload: diagnosis.workload.name,
+          kind: diagnosis.workload.kind,
+        };
+        break;
+      }
+    }
+    if (!fix || !recalled) {
+      await ephemeral(
+        "That fix matches no diagnosis made in this thread (or is no longer remembered), so I do not propose it here.",
+      );
       return;
     }
-    const fix = await memory.fixes.get(recalled.cluster, recalled.fix);
-    if (!fix) {
-      await ephemeral("That fix is no longer remembered (older than the retention); nothing was proposed.");
-      return;
-    }
-    if (
-      !namespaceInScope(services, conversation, recalled.namespace) ||
-      fix.namespace !== recalled.namespace
-    ) {
+    if (!namespaceInScope(services, conversation, recalled.namespace)) {
       await ephemeral(
         sanitizePlain(
           `Namespace ${recalled.namespace} is outside this conversation's scope; nothing was proposed.`,
@@ -89,16 +109,7 @@ export async function handleProposeSameFix(
       );
       return;
     }
-    const diagnosed = entries
-      .filter(
-        (entry) =>
-          entry.kind === "diagnosis" &&
-          entry.namespace === recalled.namespace &&
-          entry.workload.name === recalled.workload,
-      )
-      .at(-1);
-    const kind = diagnosed?.kind === "diagnosis" ? diagnosed.workload.kind : "Deployment";
-    const why = cannotProposeAgain(fix.change, kind);
+    const why = cannotProposeAgain(fix.change, recalled.kind);
     if (why) {
       await ephemeral(
         sanitizePlain(`I cannot propose that fix again: ${why}. Ask me in the thread instead.`),

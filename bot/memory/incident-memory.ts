@@ -101,7 +101,8 @@ export interface FoundFix {
 /**
  * Diagnoses just made in a conversation: noted in the thread's record, and
  * the best remembered fix for the first of them this conversation may see
- * (its cluster, its namespace scope). One Redis round trip for the recall.
+ * (its cluster, its namespace scope). The note and the recall share ONE
+ * Redis round trip: the diagnosis costs no more than that.
  */
 export async function recallForDiagnoses(
   services: MemoryServices,
@@ -110,40 +111,38 @@ export async function recallForDiagnoses(
   diagnoses: readonly DiagnosedWorkload[],
 ): Promise<FoundFix | undefined> {
   const memory = services.memory;
-  if (!memory || !threadOf(conversation)) return undefined;
+  const thread = threadOf(conversation);
+  if (!memory || !thread) return undefined;
   const visible = diagnoses.filter((d) => namespaceInScope(services, conversation, d.namespace));
-  for (const diagnosed of visible) {
-    await noteInThread(services, conversation, {
-      kind: "diagnosis",
-      namespace: diagnosed.namespace,
-      workload: diagnosed.workload,
-      ...(diagnosed.pod ? { pod: diagnosed.pod } : {}),
-      causes: diagnosed.causes.slice(0, 8),
-    });
-  }
   const diagnosed = visible[0];
   if (!diagnosed) return undefined;
   let recall: Recall | undefined;
   try {
-    recall = await memory.fixes.recall({
-      cluster,
-      namespace: diagnosed.namespace,
-      workload: diagnosed.workload.name,
-      causeKeys: diagnosed.causes.map((cause) => cause.key),
-    });
+    recall = await memory.fixes.recall(
+      {
+        cluster,
+        namespace: diagnosed.namespace,
+        workload: diagnosed.workload.name,
+        causeKeys: diagnosed.causes.map((cause) => cause.key),
+      },
+      (pipeline) => {
+        for (const each of visible) {
+          memory.journal.queue(pipeline, thread, {
+            kind: "diagnosis",
+            cluster,
+            namespace: each.namespace,
+            workload: each.workload,
+            ...(each.pod ? { pod: each.pod } : {}),
+            causes: each.causes.slice(0, 8),
+          });
+        }
+      },
+    );
   } catch (error) {
     services.logger.warn({ err: describeError(error) }, "could not recall earlier fixes");
     return undefined;
   }
-  if (!recall) return undefined;
-  await noteInThread(services, conversation, {
-    kind: "recall",
-    fix: recall.fix.id,
-    cluster,
-    namespace: diagnosed.namespace,
-    workload: diagnosed.workload.name,
-  });
-  return { recall, cluster, diagnosed };
+  return recall ? { recall, cluster, diagnosed } : undefined;
 }
 
 const MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];

@@ -1,4 +1,4 @@
-import type { Redis } from "ioredis";
+import type { ChainableCommander, Redis } from "ioredis";
 import { fixRecordSchema, fixSignature, verdictOf, type FixRecord } from "./fix-record.ts";
 
 /**
@@ -41,12 +41,11 @@ export interface FixMemory {
    * The best remembered fix for any of the causes diagnosed on a workload:
    * ONE Redis round trip (the causes' hashes in one pipeline).
    */
-  recall(query: {
-    cluster: string;
-    namespace: string;
-    workload: string;
-    causeKeys: readonly string[];
-  }): Promise<Recall | undefined>;
+  recall(
+    query: { cluster: string; namespace: string; workload: string; causeKeys: readonly string[] },
+    /** Writes that ride along in the same pipeline (the thread's record of the diagnosis). */
+    alongside?: (pipeline: ChainableCommander) => void,
+  ): Promise<Recall | undefined>;
   /** Mark a fix undone by a later action; false when no such fix is remembered. */
   markUndone(cluster: string, actionId: string, by: string): Promise<boolean>;
   /** An undo was proposed for `originalId`: when it runs, that fix counts as undone. */
@@ -130,13 +129,14 @@ export function createFixMemory(redis: Redis, options: FixMemoryOptions): FixMem
       await prune(hashKey);
     },
 
-    async recall({ cluster, namespace, workload, causeKeys }) {
+    async recall({ cluster, namespace, workload, causeKeys }, alongside) {
       const keys = [...new Set(causeKeys)].filter((key) => key !== NO_CAUSE).slice(0, 8);
-      if (keys.length === 0) return undefined;
-      // One round trip whatever the number of causes: the hashes in one pipeline.
+      if (keys.length === 0 && !alongside) return undefined;
+      // One round trip whatever the number of causes: the hashes in one pipeline, with what rides along.
       const pipeline = redis.pipeline();
       for (const key of keys) pipeline.hgetall(causeHash(cluster, namespace, key));
-      const replies = (await pipeline.exec()) ?? [];
+      alongside?.(pipeline);
+      const replies = ((await pipeline.exec()) ?? []).slice(0, keys.length);
       const records = replies
         .flatMap(([error, hash]) => (error ? [] : parseHash(hash as Record<string, string>)))
         // A record stored under another cluster or namespace's key is not about this one.

@@ -1,4 +1,4 @@
-import type { Redis } from "ioredis";
+import type { ChainableCommander, Redis } from "ioredis";
 import { z } from "zod";
 import { identitySchema } from "../identity.ts";
 import { redactText } from "../redact.ts";
@@ -36,19 +36,12 @@ export const journalEntrySchema = z.discriminatedUnion("kind", [
   z.strictObject({
     kind: z.literal("diagnosis"),
     at: time,
+    /** The served cluster the diagnosis was made in. */
+    cluster: name,
     namespace: name,
     workload: z.strictObject({ kind: name, name: name }),
     pod: name.optional(),
     causes: z.array(causeSchema).max(8),
-  }),
-  z.strictObject({
-    kind: z.literal("recall"),
-    at: time,
-    fix: actionId,
-    /** Where the fix was recalled for: "Propose the same fix" proposes it there and nowhere else. */
-    cluster: name,
-    namespace: name,
-    workload: name,
   }),
   z.strictObject({ kind: z.literal("proposal"), at: time, action: actionId, tool: name, cluster: name }),
   z.strictObject({
@@ -74,6 +67,8 @@ export interface ThreadRef {
 
 export interface ThreadJournal {
   add(thread: ThreadRef, entry: JournalInput): Promise<void>;
+  /** The same, as commands queued on a pipeline the caller sends (no round trip of its own). */
+  queue(pipeline: ChainableCommander, thread: ThreadRef, entry: JournalInput): void;
   /** The thread's entries in the order they were written. */
   read(thread: ThreadRef): Promise<JournalEntry[]>;
 }
@@ -88,19 +83,24 @@ export function createThreadJournal(
   const now = options.now ?? Date.now;
   const key = (thread: ThreadRef): string =>
     `${options.prefix}journal:${thread.channel.replace(/[^A-Za-z0-9]/g, "_")}:${thread.thread.replace(/[^0-9.]/g, "_")}`;
+  const queue = (pipeline: ChainableCommander, thread: ThreadRef, input: JournalInput): void => {
+    // Parsed before anything is queued: an entry that is not Deputy's own shape is refused whole.
+    const entry = journalEntrySchema.parse({
+      ...input,
+      ...(input.kind === "question" ? { text: redactText(input.text).slice(0, 300) } : {}),
+      at: input.at ?? new Date(now()).toISOString(),
+    });
+    pipeline
+      .rpush(key(thread), JSON.stringify(entry))
+      .ltrim(key(thread), -MAX_ENTRIES, -1)
+      .expire(key(thread), options.retentionSeconds);
+  };
   return {
+    queue,
     async add(thread, input) {
-      const entry = journalEntrySchema.parse({
-        ...input,
-        ...(input.kind === "question" ? { text: redactText(input.text).slice(0, 300) } : {}),
-        at: input.at ?? new Date(now()).toISOString(),
-      });
-      await redis
-        .multi()
-        .rpush(key(thread), JSON.stringify(entry))
-        .ltrim(key(thread), -MAX_ENTRIES, -1)
-        .expire(key(thread), options.retentionSeconds)
-        .exec();
+      const multi = redis.multi();
+      queue(multi, thread, input);
+      await multi.exec();
     },
     async read(thread) {
       const raw = await redis.lrange(key(thread), 0, -1);

@@ -68,9 +68,6 @@ export function buildTimeline(entries: readonly JournalEntry[], actions: readonl
           what: `Diagnosis of ${entry.workload.kind} ${entry.namespace}/${entry.workload.name}: ${entry.causes.map((cause) => cause.key).join(", ") || "no cause named"}`,
         });
         break;
-      case "recall":
-        rows.push({ at: entry.at, what: `Deputy recalled an earlier fix (${entry.fix})` });
-        break;
       case "proposal": {
         const action = byId.get(entry.action);
         rows.push({

@@ -348,7 +348,7 @@ describe("a crash fixed by an approved, verified change is remembered", () => {
     const history = await memory.fixes.history("local", NS, CHECKOUT);
     expect(history.map((fix) => fix.id)).toEqual([proposed.id, remembered!.id]);
 
-    // A forged button value (a fix not recalled in this thread) proposes nothing.
+    // A forged button value (no fix a diagnosis in this thread matches) proposes nothing.
     const forged = {
       ...recall!,
       blocks: JSON.parse(JSON.stringify(recall!.blocks).replace(remembered!.id, FORGED_ID)),
@@ -358,7 +358,7 @@ describe("a crash fixed by an approved, verified change is remembered", () => {
     await bot.idle();
     expect(cardsIn(CHANNEL, thread).length).toBe(cards);
     expect(slack.messages.filter((m) => m.ephemeralTo === CAROL).at(-1)!.text).toMatch(
-      /not recalled in this thread/,
+      /matches no diagnosis made in this thread/,
     );
   }, 240_000);
 

@@ -83,13 +83,13 @@ afterAll(async () => {
 });
 
 describe("recall in a conversation", () => {
-  it("finds the fix in its cluster and namespace scope, and notes the diagnosis and the recall in the thread", async () => {
+  it("finds the fix in its cluster and namespace scope, and notes the diagnosis in the thread in the same round trip", async () => {
     const found = await recallForDiagnoses(services, where("C0SHOP"), "prod-eu", [diagnosed]);
     expect(found?.recall.fix.id).toBe(FIX.id);
     const kinds = (await memory.journal.read({ channel: "C0SHOP", thread: "1765080000.000200" })).map(
       (e) => e.kind,
     );
-    expect(kinds).toEqual(["diagnosis", "recall"]);
+    expect(kinds).toEqual(["diagnosis"]);
   });
 
   it("recalls nothing for a channel scoped elsewhere, a direct message of another scope, or another cluster", async () => {
