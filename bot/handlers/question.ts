@@ -136,6 +136,15 @@ async function routeQuestion(
     return;
   }
   if (parsed?.kind === "timeline") {
+    if (question.strictCommands && !parsed.thread) {
+      // A slash command starts a thread of its own: the incident's thread must be named.
+      await client.chat.postMessage({
+        channel: conversation.channel,
+        thread_ts: conversation.thread,
+        text: "Which thread? Mention me in it (`@Deputy timeline`), or give its link: `/deputy timeline <link>`.",
+      });
+      return;
+    }
     await postTimeline(services, client, {
       requester: question.requester,
       conversation,
@@ -223,11 +232,16 @@ async function runAgentTurn(
         status?.step({ tool: event.tool, target: event.target, state: "running" });
       }
       if (event.type === "tool_end" && !event.pendingAction) {
-        await noteInThread(services, conversation, {
-          kind: "step",
-          tool: event.tool,
-          ...(event.target ? { target: event.target.slice(0, 253).replace(/[^A-Za-z0-9._:/@-]/g, "_") } : {}),
-        });
+        // For the timeline, off the tool call's path: the investigation does not wait for it.
+        const step = { tool: event.tool, target: event.target, at: new Date().toISOString() };
+        services.tasks.run("note_step", () =>
+          noteInThread(services, conversation, {
+            kind: "step",
+            at: step.at,
+            tool: step.tool,
+            ...(step.target ? { target: step.target.slice(0, 253).replace(/[^A-Za-z0-9._:/@-]/g, "_") } : {}),
+          }),
+        );
       }
       if (event.type === "tool_end") {
         status?.step({
