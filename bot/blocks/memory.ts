@@ -40,8 +40,8 @@ export function recallLine(recall: Recall, now: number = Date.now()): string {
 }
 
 /** The recall line and, where the change can be proposed again, the button that does it. */
-export function recallBlocks(recall: Recall, diagnosedKind: string): KnownBlock[] {
-  const blocks: KnownBlock[] = [{ type: "section", text: { type: "mrkdwn", text: recallLine(recall) } }];
+export function recallBlocks(recall: Recall, diagnosedKind: string, now: number = Date.now()): KnownBlock[] {
+  const blocks: KnownBlock[] = [{ type: "section", text: { type: "mrkdwn", text: recallLine(recall, now) } }];
   if (cannotProposeAgain(recall.fix.change, diagnosedKind) !== undefined) return blocks;
   blocks.push({
     type: "actions",
