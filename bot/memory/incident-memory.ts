@@ -124,6 +124,8 @@ export async function recallForDiagnoses(
         namespace: diagnosed.namespace,
         workload: diagnosed.workload.name,
         causeKeys: diagnosed.causes.map((cause) => cause.key),
+        // What this thread fixed itself is already in it.
+        besidesThread: { channel: thread.channel, ts: thread.thread },
       },
       (pipeline) => {
         for (const each of visible) {

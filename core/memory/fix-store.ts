@@ -42,7 +42,14 @@ export interface FixMemory {
    * ONE Redis round trip (the causes' hashes in one pipeline).
    */
   recall(
-    query: { cluster: string; namespace: string; workload: string; causeKeys: readonly string[] },
+    query: {
+      cluster: string;
+      namespace: string;
+      workload: string;
+      causeKeys: readonly string[];
+      /** A thread whose own fixes are not news to it (the one asking). */
+      besidesThread?: { channel: string; ts: string };
+    },
     /** Writes that ride along in the same pipeline (the thread's record of the diagnosis). */
     alongside?: (pipeline: ChainableCommander) => void,
   ): Promise<Recall | undefined>;
@@ -129,7 +136,7 @@ export function createFixMemory(redis: Redis, options: FixMemoryOptions): FixMem
       await prune(hashKey);
     },
 
-    async recall({ cluster, namespace, workload, causeKeys }, alongside) {
+    async recall({ cluster, namespace, workload, causeKeys, besidesThread }, alongside) {
       const keys = [...new Set(causeKeys)].filter((key) => key !== NO_CAUSE).slice(0, 8);
       if (keys.length === 0 && !alongside) return undefined;
       // One round trip whatever the number of causes: the hashes in one pipeline, with what rides along.
@@ -141,6 +148,12 @@ export function createFixMemory(redis: Redis, options: FixMemoryOptions): FixMem
         .flatMap(([error, hash]) => (error ? [] : parseHash(hash as Record<string, string>)))
         // A record stored under another cluster or namespace's key is not about this one.
         .filter((record) => record.cluster === cluster && record.namespace === namespace)
+        .filter(
+          (record) =>
+            !besidesThread ||
+            record.thread.channel !== besidesThread.channel ||
+            record.thread.ts !== besidesThread.ts,
+        )
         .sort(newestFirst);
       const mine = records.find((record) => record.workload.name === workload);
       const fix = mine ?? records[0];
