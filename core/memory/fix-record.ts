@@ -281,7 +281,8 @@ export function describeChange(change: RememberedChange): string {
     case "set_deployment_resources": {
       const parts = (["requests", "limits"] as const).flatMap((kind) =>
         keys(input[kind]).map(
-          (resource) => `${kind}.${resource} ${String((input[kind] as Record<string, unknown>)[resource])}`,
+          (resource) =>
+            `the ${resource} ${kind === "limits" ? "limit" : "request"} to ${String((input[kind] as Record<string, unknown>)[resource])}`,
         ),
       );
       return `setting ${list(parts)} on ${String(input.container)}`;

@@ -258,7 +258,11 @@ async function crashLogs(deployment: string, variable: string): Promise<void> {
 }
 
 /** A fix: ALICE asks, the model diagnoses and proposes the env change, BOB approves, Deputy verifies. */
-async function fixWithEnv(deployment: string, variable: string, question: string): Promise<FakeMessage> {
+async function fixWithEnv(
+  deployment: string,
+  variable: string,
+  question: string,
+): Promise<{ card: FakeMessage; id: string }> {
   plans.push({
     when: question,
     calls: [troubleshoot(deployment), setEnv(deployment, { [variable]: `https://${deployment}.internal` })],
@@ -267,20 +271,26 @@ async function fixWithEnv(deployment: string, variable: string, question: string
   const thread = await ask(ALICE, CHANNEL, question);
   const [card] = cardsIn(CHANNEL, thread);
   expect(card, "the fix's approval card").toBeDefined();
+  const id = actionIdOf(card!);
   await approve(BOB, card!);
-  expect((await store.get(actionIdOf(card!)))?.state).toBe("succeeded");
-  return current(card!);
+  const ran = await store.get(id);
+  expect(ran?.state, ran?.outcome?.message).toBe("succeeded");
+  return { card: current(card!), id };
 }
 
 describe("a crash fixed by an approved, verified change is remembered", () => {
   it("names the earlier fix, its approver and result when the crash comes back, and proposes it again as a new approval", async () => {
     await crash(CHECKOUT, "PAYMENT_GATEWAY_URL");
-    const card = await fixWithEnv(CHECKOUT, "PAYMENT_GATEWAY_URL", `why is ${CHECKOUT} crashing?`);
+    const { card, id: fixId } = await fixWithEnv(
+      CHECKOUT,
+      "PAYMENT_GATEWAY_URL",
+      `why is ${CHECKOUT} crashing?`,
+    );
     expect(JSON.stringify(card.blocks)).toContain("Verified");
     const memory = bot.services.memory!;
     const [remembered] = await memory.fixes.history("local", NS, CHECKOUT);
     expect(remembered).toMatchObject({
-      id: actionIdOf(card),
+      id: fixId,
       workload: { kind: "Deployment", name: CHECKOUT },
       cause: { rule: "crash-loop", key: "crash-loop:missing-config" },
       change: {
@@ -364,7 +374,7 @@ describe("a crash fixed by an approved, verified change is remembered", () => {
 
   it("reports a fix whose rollout got stuck as such, not as a success", async () => {
     await crashLogs(STUCK, "FEATURE_FLAGS_URL");
-    const card = await fixWithEnv(STUCK, "FEATURE_FLAGS_URL", `why is ${STUCK} crashing?`);
+    const { card } = await fixWithEnv(STUCK, "FEATURE_FLAGS_URL", `why is ${STUCK} crashing?`);
     expect(JSON.stringify(card.blocks)).toContain("Not verified");
     await crashLogs(STUCK, "FEATURE_FLAGS_URL");
     const question = `is ${STUCK} still crashing?`;
@@ -380,19 +390,19 @@ describe("a crash fixed by an approved, verified change is remembered", () => {
 
   it("reports a fix that was undone as such, and /deputy history lists it with its result", async () => {
     await crash(CART, "CART_DB_URL");
-    const card = await fixWithEnv(CART, "CART_DB_URL", `why is ${CART} crashing?`);
-    const fixId = actionIdOf(card);
+    const { card, id: fixId } = await fixWithEnv(CART, "CART_DB_URL", `why is ${CART} crashing?`);
     // BOB asks for the undo; CAROL approves it; it runs and is verified.
     await slack.click({ user: BOB, message: card, actionId: UNDO_ACTION_ID });
     await bot.idle();
     const undoCard = cardsIn(CHANNEL, card.thread_ts ?? card.ts).at(-1)!;
-    expect(actionIdOf(undoCard)).not.toBe(fixId);
+    const undoId = actionIdOf(undoCard);
+    expect(undoId).not.toBe(fixId);
     await approve(CAROL, undoCard);
-    expect((await store.get(actionIdOf(undoCard)))?.state).toBe("succeeded");
+    expect((await store.get(undoId))?.state).toBe("succeeded");
     const memory = bot.services.memory!;
     const remembered = await memory.fixes.history("local", NS, CART);
     // The undo marks the fix; it is no fix of the crash itself.
-    expect(remembered.map((fix) => [fix.id, fix.undone?.by])).toEqual([[fixId, actionIdOf(undoCard)]]);
+    expect(remembered.map((fix) => [fix.id, fix.undone?.by])).toEqual([[fixId, undoId]]);
 
     await rolledOut(CART);
     await crash(CART, "CART_DB_URL");
@@ -524,8 +534,9 @@ describe("the timeline of a thread", () => {
     });
     await ask(ALICE, CHANNEL, first, thread);
     const [restartCard] = cardsIn(CHANNEL, thread);
+    const restartId = actionIdOf(restartCard!);
     await approve(BOB, restartCard!, REJECT_ACTION_ID);
-    expect((await store.get(actionIdOf(restartCard!)))?.state).toBe("rejected");
+    expect((await store.get(restartId))?.state).toBe("rejected");
 
     const second = `then scale ${TIMELINE} to 2`;
     plans.push({
@@ -540,8 +551,10 @@ describe("the timeline of a thread", () => {
     });
     await ask(ALICE, CHANNEL, second, thread);
     const scaleCard = cardsIn(CHANNEL, thread).find((card) => card.ts !== restartCard!.ts)!;
+    const scaleId = actionIdOf(scaleCard);
     await approve(CAROL, scaleCard);
-    expect((await store.get(actionIdOf(scaleCard)))?.state).toBe("succeeded");
+    const scaled = await store.get(scaleId);
+    expect(scaled?.state, scaled?.outcome?.message).toBe("succeeded");
 
     await deliver("resolved", fingerprint, startsAt);
     const resolved = current(alertMessage);
