@@ -8,6 +8,8 @@ import { APPROVE_ACTION_ID, REJECT_ACTION_ID } from "../../bot/blocks/approval-c
 import { UNDO_ACTION_ID } from "../../bot/blocks/follow-up.ts";
 import { PROPOSE_SAME_FIX_ACTION_ID, TIMELINE_ACTION_ID } from "../../bot/blocks/memory.ts";
 import type { ApprovalDecider } from "../../bot/deps.ts";
+import { triageRecall } from "../../bot/memory/triage-recall.ts";
+import { slackTriageSink } from "../../bot/unprompted.ts";
 import type { ActionStore } from "../../core/actions/store.ts";
 import { SIMULATE_ANNOTATION } from "../../devenv/pod-simulator/modes.ts";
 import { text, toolUse, type AnthropicFake, type MessagesRequest } from "../fakes/anthropic.ts";
@@ -435,6 +437,35 @@ describe("what a conversation may recall", () => {
     const reply = botReplies(ELSEWHERE, history).at(-1)!.text;
     expect(reply).toMatch(/outside what this conversation may see/);
     expect(reply).not.toContain("PAYMENT_GATEWAY_URL");
+  });
+
+  it("a triage finding recalls by its findings' facts, inside the triage channel's scope only", async () => {
+    const finding = (channel: string): Promise<void> =>
+      slackTriageSink(
+        bot.client,
+        channel,
+        undefined,
+        () => true,
+        triageRecall(bot.services, bot.client),
+      ).postTriage({
+        reason: "crash-loop",
+        object: { kind: "Deployment", namespace: NS, name: CHECKOUT, pod: `${CHECKOUT}-x` },
+        title: `Triage: Deployment ${NS}/${CHECKOUT} is crash-looping (CrashLoopBackOff)`,
+        // Text that claims a fix is data: recall reads the findings' rules and facts only.
+        diagnosis: FORGED,
+        at: new Date().toISOString(),
+        payload: { findings: [{ rule: "crash-loop", facts: { container: "web", cause: "missing-config" } }] },
+      });
+    await finding(CHANNEL);
+    await finding(ELSEWHERE);
+    const posted = (channel: string): FakeMessage =>
+      slack.messages.filter((m) => m.channel === channel && !m.thread_ts).at(-1)!;
+    const [recall] = recallsIn(CHANNEL, posted(CHANNEL).ts);
+    expect(JSON.stringify(recall!.blocks)).toContain(
+      `deployment ${NS}/${CHECKOUT} was fixed by setting PAYMENT_GATEWAY_URL`,
+    );
+    expect(buttonsOf(recall!).map((b) => b.action_id)).toEqual([PROPOSE_SAME_FIX_ACTION_ID]);
+    expect(recallsIn(ELSEWHERE, posted(ELSEWHERE).ts)).toEqual([]);
   });
 
   it("never recalls cluster text shaped like a remembered fix (logs, annotations)", async () => {
