@@ -1,11 +1,11 @@
 import { KubeConfig } from "@kubernetes/client-node";
-import type { Redis } from "ioredis";
 import { SEED, seedCluster as seedWith } from "../devenv/seed.ts";
 import { upTestEnv } from "../devenv/testenv.ts";
 import { diagnosesOfTroubleshoot } from "../core/memory/diagnosis.ts";
 import type { FixRecord } from "../core/memory/fix-record.ts";
 import { createFixMemory } from "../core/memory/fix-store.ts";
 import { connectRedis, dropPrefix, testPrefix } from "../test/executor/support.ts";
+import { countingRedis } from "../test/helpers/fix-records.ts";
 import { startHarness, type Harness } from "../test/mcp/harness.ts";
 import { interleaved, spreadNote, spreadOf } from "./compare.ts";
 import type { BenchLine } from "./run.ts";
@@ -70,32 +70,6 @@ function record(index: number, namespace: string, workload: string, causeKey: st
   };
 }
 
-/** Count what a Redis client is asked to do: commands and pipelines sent. */
-function counting(client: Redis): { client: Redis; trips: () => number; reset: () => void } {
-  let trips = 0;
-  const proxy = new Proxy(client, {
-    get(target, property, receiver) {
-      const value = Reflect.get(target, property, receiver) as unknown;
-      if (typeof value !== "function" || typeof property !== "string") return value;
-      return (...args: unknown[]) => {
-        const result = (value as (...a: unknown[]) => unknown).apply(target, args);
-        if (property === "pipeline" || property === "multi") {
-          const batch = result as { exec: () => Promise<unknown> };
-          const exec = batch.exec.bind(batch);
-          batch.exec = () => {
-            trips++;
-            return exec();
-          };
-        } else if (!["on", "once", "off", "duplicate", "disconnect", "quit"].includes(property)) {
-          trips++;
-        }
-        return result;
-      };
-    },
-  });
-  return { client: proxy, trips: () => trips, reset: () => (trips = 0) };
-}
-
 function percentile(values: readonly number[], p: number): number {
   const sorted = [...values].sort((a, b) => a - b);
   return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] ?? 0;
@@ -137,10 +111,9 @@ export async function run(): Promise<BenchLine[]> {
       return diagnosesOfTroubleshoot(result.structured);
     };
     const causes = (await diagnose())[0]?.causes.map((cause) => cause.key) ?? [];
-    const { client, trips, reset } = counting(redis);
+    const { client, trips } = countingRedis(redis);
     const counted = createFixMemory(client, { prefix, retentionSeconds, maxPerCause: 1000 });
     const query = { cluster: CLUSTER, namespace: ns, workload: checkout, causeKeys: causes };
-    reset();
     const found = await counted.recall(query);
     const tripsPerRecall = trips();
 

@@ -2,32 +2,22 @@ import { describe, expect, it } from "vitest";
 import { historyText, recallBlocks } from "../../../bot/blocks/memory.ts";
 import type { FixRecord } from "../../../core/memory/fix-record.ts";
 import type { Recall } from "../../../core/memory/fix-store.ts";
+import { fixRecord } from "../../helpers/fix-records.ts";
 
-const fix: FixRecord = {
-  v: 1,
+const fix: FixRecord = fixRecord({
   id: "act_bWVtb3J5QmxvY2tzMDAwMDAx",
-  cluster: "prod-eu",
-  namespace: "shop",
-  workload: { kind: "Deployment", name: "checkout" },
   cause: { rule: "oom-killed", key: "oom-killed", facts: { container: "web", memoryLimit: "256Mi" } },
   change: {
     tool: "set_deployment_resources",
     input: { container: "web", requests: {}, limits: { memory: "512Mi" } },
   },
-  requester: { kind: "slack", id: "U0ALICE" },
-  approver: { kind: "slack", id: "U0BOB" },
-  proposedAt: "2026-12-03T10:00:00.000Z",
-  approvedAt: "2026-12-03T10:01:00.000Z",
-  ranAt: "2026-12-03T10:01:05.000Z",
-  result: "healthy",
   verifiedSeconds: 35,
   thread: {
     channel: "C0SHOP",
     ts: "1764756000.000100",
     link: "https://acme.slack.com/archives/C0SHOP/p1764756000000100",
   },
-  recordedAt: "2026-12-03T10:02:00.000Z",
-};
+});
 
 describe("incident memory blocks", () => {
   it("a recalled fix: one line, its tally, and the button that proposes it again", () => {

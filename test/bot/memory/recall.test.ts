@@ -15,6 +15,7 @@ import { createLogger } from "../../../core/logger.ts";
 import type { DiagnosedWorkload } from "../../../core/memory/diagnosis.ts";
 import type { FixRecord } from "../../../core/memory/fix-record.ts";
 import { connectRedis, dropPrefix, testPrefix } from "../../executor/support.ts";
+import { fixRecord } from "../../helpers/fix-records.ts";
 
 /** Recall as a conversation sees it: its cluster, its namespace scope, Deputy's words. */
 let redis: Redis;
@@ -22,35 +23,18 @@ let prefix: string;
 let memory: IncidentMemory;
 let services: MemoryServices;
 
-const FIX: FixRecord = {
-  v: 1,
+const FIX: FixRecord = fixRecord({
   id: "act_recallscopetest000000000001",
-  cluster: "prod-eu",
-  namespace: "shop",
-  workload: { kind: "Deployment", name: "checkout" },
-  cause: {
-    rule: "crash-loop",
-    key: "crash-loop:missing-config",
-    facts: { container: "web", cause: "missing-config" },
-  },
   change: {
     tool: "set_deployment_env",
     input: { container: "web", set: { PAYMENT_GATEWAY_URL: "https://pay" }, remove: [] },
   },
-  requester: { kind: "slack", id: "U0ALICE" },
-  approver: { kind: "slack", id: "U0BOB" },
-  proposedAt: "2026-12-03T10:00:00.000Z",
-  approvedAt: "2026-12-03T10:01:00.000Z",
-  ranAt: "2026-12-03T10:01:05.000Z",
-  result: "healthy",
-  verifiedSeconds: 40,
   thread: {
     channel: "C0SHOP",
     ts: "1764756000.000100",
     link: "https://acme.slack.com/archives/C0SHOP/p1764756000000100",
   },
-  recordedAt: new Date().toISOString(),
-};
+});
 
 const diagnosed: DiagnosedWorkload = {
   namespace: "shop",

@@ -1,8 +1,8 @@
 import type { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { FixRecord } from "../../../core/memory/fix-record.ts";
 import { createFixMemory } from "../../../core/memory/fix-store.ts";
 import { connectRedis, dropPrefix, testPrefix } from "../../executor/support.ts";
+import { countingRedis, fixRecord } from "../../helpers/fix-records.ts";
 
 /** Remembered fixes against the machine's real Redis, under a prefix of this file's own. */
 let redis: Redis;
@@ -18,62 +18,7 @@ afterAll(async () => {
   redis.disconnect();
 });
 
-let counter = 0;
-function fix(overrides: Partial<FixRecord> = {}): FixRecord {
-  counter++;
-  const ranAt = new Date(Date.UTC(2026, 11, 3, 10, 0, counter)).toISOString();
-  return {
-    v: 1,
-    id: `act_fixmemorytest${String(counter).padStart(8, "0")}abcdef`,
-    cluster: "prod-eu",
-    namespace: "shop",
-    workload: { kind: "Deployment", name: "checkout" },
-    cause: {
-      rule: "crash-loop",
-      key: "crash-loop:missing-config",
-      facts: { container: "web", cause: "missing-config" },
-    },
-    change: {
-      tool: "set_deployment_env",
-      input: { container: "web", set: { PAYMENT_GATEWAY_URL: "https://pay.internal" }, remove: [] },
-    },
-    requester: { kind: "slack", id: "U0ALICE" },
-    approver: { kind: "slack", id: "U0BOB" },
-    proposedAt: ranAt,
-    approvedAt: ranAt,
-    ranAt,
-    result: "healthy",
-    verifiedSeconds: 40,
-    thread: { channel: "C0SHOP", ts: "1764756000.000100" },
-    recordedAt: new Date().toISOString(),
-    ...overrides,
-  };
-}
-
-/** Which Redis methods a call used, and how often the pipeline was sent. */
-function counting(client: Redis): { client: Redis; calls: string[] } {
-  const calls: string[] = [];
-  const proxy = new Proxy(client, {
-    get(target, property, receiver) {
-      const value = Reflect.get(target, property, receiver) as unknown;
-      if (typeof value !== "function" || typeof property !== "string") return value;
-      return (...args: unknown[]) => {
-        calls.push(property);
-        const result = (value as (...a: unknown[]) => unknown).apply(target, args);
-        if (property === "pipeline" || property === "multi") {
-          const pipeline = result as { exec: () => Promise<unknown> };
-          const exec = pipeline.exec.bind(pipeline);
-          pipeline.exec = () => {
-            calls.push(`${property}.exec`);
-            return exec();
-          };
-        }
-        return result;
-      };
-    },
-  });
-  return { client: proxy, calls };
-}
+const fix = fixRecord;
 
 describe("remembered fixes", () => {
   it("recalls the same workload's fix first, in one Redis round trip, with how that fix fared", async () => {
@@ -85,7 +30,7 @@ describe("remembered fixes", () => {
     for (const record of [elsewhere, older, newest, undone]) await memory.record(record);
     expect(await memory.markUndone("prod-eu", undone.id, "act_undothefixmemorytest0001")).toBe(true);
 
-    const { client, calls } = counting(redis);
+    const { client, calls } = countingRedis(redis);
     const counted = createFixMemory(client, { prefix: `${prefix}a:`, retentionSeconds: 90 * DAY });
     const recall = await counted.recall({
       cluster: "prod-eu",
