@@ -44,6 +44,7 @@ import { createWritePauseControl } from "./write-pause.ts";
 import type { Metrics } from "../core/observability/metrics.ts";
 import type { ActionStore } from "../core/actions/store.ts";
 import { isAuthorisedApprover } from "../executor/approval-executor.ts";
+import { createIncidentMemory, type IncidentMemory } from "./memory/incident-memory.ts";
 
 export { assertSlackConfig };
 
@@ -98,6 +99,8 @@ interface SlackAppSettings {
   cardSweepMs?: number;
   /** How executed actions are watched afterwards (DEPUTY_VERIFY_TIMEOUT_SECONDS). */
   followUp?: Partial<FollowUpSettings>;
+  /** How long fixes and thread records are remembered (DEPUTY_MEMORY_RETENTION_DAYS); default 90 days, 0: off. */
+  memoryRetentionSeconds?: number;
 }
 
 export interface SlackApp {
@@ -229,6 +232,7 @@ export function createSlackApp(deps: SlackAppDeps): SlackApp {
     },
     redis: deps.redis,
     redisPrefix: deps.redisPrefix,
+    memory: memoryOf(deps),
     agentLimit: deps.conversationLimits
       ? createAgentUsageLimit({
           redis: deps.redis,
@@ -308,6 +312,12 @@ export function createSlackApp(deps: SlackAppDeps): SlackApp {
     },
     idle: () => tasks.idle(),
   };
+}
+
+function memoryOf(deps: SlackAppDeps): IncidentMemory | undefined {
+  const retentionSeconds = deps.memoryRetentionSeconds ?? 90 * 24 * 3600;
+  if (retentionSeconds <= 0) return undefined;
+  return createIncidentMemory(deps.redis, { prefix: deps.redisPrefix, retentionSeconds });
 }
 
 function slackRequestKind(body: unknown): string {

@@ -14,6 +14,7 @@ import type { ServedClusters } from "./clusters.ts";
 import type { ConversationStore } from "./conversation-store.ts";
 import type { Deduper } from "./dedupe.ts";
 import type { WritePauseControl } from "./write-pause.ts";
+import type { IncidentMemory } from "./memory/incident-memory.ts";
 
 /** The executor's decision API (in-process or over HTTP); the model never sees it. */
 export type { ApprovalDecider };
@@ -70,6 +71,8 @@ export interface BotServices {
   redisPrefix: string;
   /** A person's hourly agent turns and model tokens per cluster; undefined: no limit. */
   agentLimit: AgentUsageLimit | undefined;
+  /** Remembered fixes and each thread's record (DEPUTY_MEMORY_RETENTION_DAYS); undefined: off. */
+  memory: IncidentMemory | undefined;
   /** The executor's approver rule, for what the bot offers (the executor still decides). */
   isApprover(identity: Identity): Promise<boolean>;
 }

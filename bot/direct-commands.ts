@@ -12,6 +12,10 @@ export type DirectCommand =
   | { kind: "help"; text: string }
   /** `logs … --full`: the whole (bounded, redacted) log uploaded as a file, not shown in the thread. */
   | { kind: "log_file"; arguments: { namespace: string; pod: string; container?: string; previous: boolean } }
+  /** `history <namespace>/<workload>`: the fixes Deputy remembers for a workload. */
+  | { kind: "history"; arguments: { namespace: string; workload: string } }
+  /** `timeline [<thread link>]`: the thread's timeline as a message and a Markdown file. */
+  | { kind: "timeline"; thread: { channel: string; ts: string } | undefined }
   | { kind: "ask"; prompt: string };
 
 interface Parsed {
@@ -29,6 +33,13 @@ interface Verb {
 
 /** Not an MCP tool: the log file is read as an MCP resource and uploaded by the bot. */
 const LOG_FILE = "log_file";
+/** Not MCP tools: the bot answers these from its own records. */
+const HISTORY = "history";
+const TIMELINE = "timeline";
+
+/** A Slack message link: https://<workspace>.slack.com/archives/<channel>/p<ts without the dot>. */
+const THREAD_LINK =
+  /^<?https:\/\/[A-Za-z0-9.-]+\/archives\/([A-Z0-9]+)\/p(\d{10})(\d{6})(?:\?[^\s>|]*)?(?:\|[^>]*)?>?$/;
 
 const NAME = /^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/;
 const NAMESPACE = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
@@ -383,6 +394,28 @@ const verbs: Record<string, Verb> = {
       return { tool: "drain_node", arguments: { name: nodeName(parsed, this) } };
     },
   },
+  history: {
+    usage: "history <namespace>/<workload>",
+    summary: "the fixes Deputy remembers for a workload, with their verified results",
+    flags: ["--namespace"],
+    build(parsed) {
+      const { namespace, name } = target(parsed, this, DEPLOYMENT);
+      return { tool: HISTORY, arguments: { namespace, workload: name } };
+    },
+  },
+  timeline: {
+    usage: "timeline [<link to a thread>] (in a thread: that thread)",
+    summary: "the thread's incident timeline, posted with a Markdown file for the postmortem",
+    flags: [],
+    build(parsed) {
+      const [link, ...extra] = parsed.positionals;
+      if (extra.length > 0) throw usageError(this, `Unexpected "${extra.join(" ")}"`);
+      if (link === undefined) return { tool: TIMELINE, arguments: {} };
+      const match = THREAD_LINK.exec(link);
+      if (!match) throw usageError(this, `"${link.slice(0, 80)}" is not a link to a Slack message`);
+      return { tool: TIMELINE, arguments: { channel: match[1]!, ts: `${match[2]}.${match[3]}` } };
+    },
+  },
   kubectl: {
     usage: "kubectl <read-only kubectl command>, e.g. kubectl get pods -n shop",
     summary: "a read-only kubectl-style query (get, describe, logs, top, events)",
@@ -430,6 +463,14 @@ export function parseDirectCommand(text: string): DirectCommand {
       previous: boolean;
     };
     return { kind: "log_file", arguments: { namespace, pod, ...(container ? { container } : {}), previous } };
+  }
+  if (built.tool === HISTORY) {
+    const { namespace, workload } = built.arguments as { namespace: string; workload: string };
+    return { kind: "history", arguments: { namespace, workload } };
+  }
+  if (built.tool === TIMELINE) {
+    const { channel, ts } = built.arguments as { channel?: string; ts?: string };
+    return { kind: "timeline", thread: channel && ts ? { channel, ts } : undefined };
   }
   return { kind: "tool", tool: built.tool, arguments: built.arguments, text: trimmed };
 }

@@ -93,10 +93,13 @@ export function slackTriageSink(
   bindThread?: (ts: string, cluster: string) => Promise<void>,
   /** What this channel may see (triageScopeFilter); a message outside it is dropped. */
   inScope: (message: TriageMessage) => boolean = () => true,
+  /** A fix remembered for the finding's cause, posted in its thread (bot/memory/triage-recall.ts). */
+  recall?: (message: TriageMessage, where: { channel: string; ts: string }) => Promise<void>,
 ): TriageSink {
   return {
     async postTriage(message: TriageMessage): Promise<void> {
       if (!inScope(message)) return;
+      let first: string | undefined;
       for (const text of splitForSlack(sanitizeForSlack(`:mag: ${triageText(message)}`))) {
         const posted = await client.chat.postMessage({
           channel,
@@ -104,10 +107,13 @@ export function slackTriageSink(
           unfurl_links: false,
           unfurl_media: false,
         });
+        first ??= posted.ts;
         // Posted already: a failed binding only means a mention there must name the cluster.
         if (bindThread && posted.ts && message.cluster)
           await bindThread(posted.ts, message.cluster).catch(() => undefined);
       }
+      // Posted already: a recall that fails only leaves the finding without it.
+      if (recall && first) await recall(message, { channel, ts: first }).catch(() => undefined);
     },
   };
 }

@@ -215,6 +215,7 @@ export async function startBot(given: Config, options: BotRuntimeOptions): Promi
       }),
       ...(options.statusIntervalMs !== undefined ? { statusIntervalMs: options.statusIntervalMs } : {}),
       ...(options.metrics ? { metrics: options.metrics } : {}),
+      memoryRetentionSeconds: config.slack.memoryRetentionDays * 24 * 3600,
     });
     const { deciderFromConfig } = await import("../executor/wiring.ts");
     for (const cluster of served) {
@@ -351,6 +352,7 @@ async function startUnprompted(
   closer: Closer,
 ): Promise<void> {
   const { slackAlertSink, slackTriageSink, triageScopeFilter } = await import("./unprompted.ts");
+  const { triageRecall } = await import("./memory/triage-recall.ts");
   if (config.slack.alertChannel) {
     const { drainAlertQueue, redisAlertSink } = await import("../core/observability/alerts.ts");
     // Every detector (this process's, deputy mcp's, deputy executor's) queues its alerts in
@@ -386,6 +388,7 @@ async function startUnprompted(
         triageThreadBinder(deps.slack, config.slack.triageChannel),
         // The triage channel sees only what its scope allows, like a question or an alert there.
         triageScopeFilter(config.access, config.slack.triageChannel),
+        triageRecall(deps.slack.services, deps.slack.client),
       ),
       logger: deps.logger.child({ component: "triage" }),
     });

@@ -355,6 +355,12 @@ export function createConsoleSession(deps: ConsoleSessionDeps): ConsoleSession {
           "system",
           "--full uploads a log file into a Slack thread; here, use logs with --tail.",
         );
+      else if (command.kind === "history" || command.kind === "timeline")
+        say(
+          thread.id,
+          "system",
+          "history and timeline read Deputy's memory of Slack threads; the console keeps none.",
+        );
       else await runAgent(thread, user, command.prompt);
     } catch (error) {
       deps.logger.error({ err: error, threadId: thread.id }, "console turn failed");

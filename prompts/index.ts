@@ -9,7 +9,7 @@ import { createHash } from "node:crypto";
 export const SYSTEM_PROMPT: string = readFileSync(new URL("./system-prompt.md", import.meta.url), "utf8");
 
 /** Bump on a deliberate change; the digest catches an undeliberate one in audit. */
-export const SYSTEM_PROMPT_VERSION = "2026-11-28.1";
+export const SYSTEM_PROMPT_VERSION = "2026-12-07.1";
 
 export const SYSTEM_PROMPT_DIGEST: string = createHash("sha256")
   .update(SYSTEM_PROMPT)

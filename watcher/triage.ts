@@ -5,7 +5,7 @@ import type { Node, Pod } from "../core/kube/types.ts";
 import { redactText } from "../core/untrusted/redact.ts";
 import { analyseNode } from "../mcp/diagnose/node.ts";
 import { diagnosePod } from "../mcp/diagnose/pod-evidence.ts";
-import type { Diagnosis } from "../mcp/diagnose/types.ts";
+import type { Diagnosis, Finding } from "../mcp/diagnose/types.ts";
 import type { Problem } from "./problems.ts";
 
 /**
@@ -56,10 +56,13 @@ async function triageMessage(
 ): Promise<TriageMessage> {
   let diagnosis: string;
   let severity: string | undefined;
+  /** The findings' rules and facts (no text): what the bot recalls earlier fixes by. */
+  let findings: { rule: string; facts?: Finding["facts"] }[] = [];
   try {
     const result = await diagnose();
     diagnosis = renderDiagnosis(result);
     severity = result.severity;
+    findings = result.findings.map((f) => ({ rule: f.rule, ...(f.facts ? { facts: f.facts } : {}) }));
   } catch (error) {
     diagnosis = `The rule-based diagnosis failed (${describeError(error)}); ${seen}.`;
   }
@@ -69,7 +72,7 @@ async function triageMessage(
     title: title(subject, problem),
     diagnosis,
     at: new Date().toISOString(),
-    payload: payload(severity),
+    payload: { ...payload(severity), findings },
   };
 }
 

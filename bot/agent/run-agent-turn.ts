@@ -24,6 +24,7 @@ import { redactText, redactValue } from "../../core/untrusted/redact.ts";
 import { describeCallTarget, loadAgentToolset, REASON_PROPERTY, type AgentToolset } from "./mcp-tools.ts";
 import type {
   AgentProgress,
+  AnnotatedCall,
   AgentRunnerDeps,
   AgentTurnInput,
   AgentTurnResult,
@@ -404,10 +405,26 @@ async function runOneTool(
   if (pendingAction) await notify({ type: "pending_action", action: pendingAction });
   else if (tool.isWrite && !isError) log.error({ tool: use.name }, "write tool returned no pending action");
 
+  const annotation = await annotationOf(input, {
+    tool: use.name,
+    arguments: args,
+    isError,
+    structured: result.structuredContent,
+  });
   const note = pendingAction
     ? `An approval card for ${pendingAction.id} is now in the conversation. Nothing has changed yet. Do not call the tool again; tell the user it waits for an approver.`
-    : undefined;
+    : annotation;
   return reply(resultText(result), isError, note);
+}
+
+/** The surface's note on a result; one that fails is left out (the result still reaches the model). */
+async function annotationOf(input: AgentTurnInput, call: AnnotatedCall): Promise<string | undefined> {
+  if (!input.annotate) return undefined;
+  try {
+    return await input.annotate(call);
+  } catch {
+    return undefined;
+  }
 }
 
 /** Bind the model, limits and logger once; surfaces call `run(input)`. */

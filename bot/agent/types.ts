@@ -45,7 +45,20 @@ export interface AgentTurnInput {
   /** An MCP client connected to Deputy's MCP server. */
   mcp: Client;
   onProgress?: (event: AgentProgress) => void | Promise<void>;
+  /**
+   * Deputy's own note on a tool's result (e.g. a fix it remembers for a
+   * diagnosis), given to the model after the result as trusted words.
+   * Computed from the result's structured facts, never from its text.
+   */
+  annotate?: (call: AnnotatedCall) => Promise<string | undefined>;
   signal?: AbortSignal;
+}
+
+export interface AnnotatedCall {
+  tool: string;
+  arguments: Record<string, unknown>;
+  isError: boolean;
+  structured: Record<string, unknown> | undefined;
 }
 
 export interface ToolCallRecord {

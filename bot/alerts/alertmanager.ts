@@ -4,6 +4,7 @@ import { z } from "zod";
 import { DeputyError } from "../../core/errors.ts";
 import { sanitizeForSlack, sanitizePlain } from "../sanitize.ts";
 import { slackDate } from "../blocks/approval-card.ts";
+import { TIMELINE_ACTION_ID } from "../blocks/memory.ts";
 
 type KnownBlock = types.KnownBlock;
 
@@ -141,6 +142,21 @@ export function alertBlocks(alert: AlertmanagerAlert, resolvedAt?: string): Know
       },
     ],
   });
+  if (resolvedAt) {
+    // For the postmortem: the thread's timeline as a file (the click's own thread, not a value).
+    blocks.push({
+      type: "actions",
+      block_id: "deputy_alert_resolved",
+      elements: [
+        {
+          type: "button",
+          action_id: TIMELINE_ACTION_ID,
+          text: { type: "plain_text", text: "Timeline", emoji: true },
+          value: "timeline",
+        },
+      ],
+    });
+  }
   return blocks;
 }
 

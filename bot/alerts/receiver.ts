@@ -13,7 +13,15 @@ import { clusterChoiceHelp } from "../../core/config/cluster-choice.ts";
 import { takeSlot } from "../../core/state/sliding-window.ts";
 import type { BotServices } from "../deps.ts";
 import { workspaceTeamId } from "../workspace.ts";
-import { sanitizeForSlack, splitForSlack } from "../sanitize.ts";
+import { diagnosesOfTroubleshoot } from "../../core/memory/diagnosis.ts";
+import { recallBlocks, recallLine } from "../blocks/memory.ts";
+import {
+  memoryNoteForAgent,
+  noteInThread,
+  recallForDiagnoses,
+  type FoundFix,
+} from "../memory/incident-memory.ts";
+import { sanitizeForSlack, sanitizePlain, splitForSlack } from "../sanitize.ts";
 import {
   alertBlocks,
   alertText,
@@ -155,6 +163,18 @@ export function createAlertHandler(
     const stored: StoredAlert = { state: "firing", channel, ...(ts ? { ts } : {}) };
     await services.redis.set(key(alert.fingerprint), JSON.stringify(stored), "EX", remember);
     result.posted++;
+    if (ts) {
+      const startsAt = alert.startsAt && Date.parse(alert.startsAt) > 0 ? alert.startsAt : undefined;
+      await noteInThread(
+        services,
+        { surface: "slack", channel, thread: ts },
+        {
+          kind: "alert",
+          name: (alert.labels.alertname ?? "alert").replace(/[^A-Za-z0-9._:/@-]/g, "_").slice(0, 253),
+          ...(startsAt ? { firedAt: new Date(startsAt).toISOString() } : {}),
+        },
+      );
+    }
     if (ts) services.tasks.run("alert_diagnosis", () => startInvestigation(alert, { channel, ts }));
   }
 
@@ -180,6 +200,14 @@ export function createAlertHandler(
       thread_ts: stored.ts,
       text: ":white_check_mark: Alertmanager reports this alert resolved.",
     });
+    await noteInThread(
+      services,
+      { surface: "slack", channel: stored.channel, thread: stored.ts },
+      {
+        kind: "resolved",
+        at: new Date(resolvedAt).toISOString(),
+      },
+    );
     await services.redis.set(
       key(alert.fingerprint),
       JSON.stringify({ ...stored, state: "resolved" } satisfies StoredAlert),
@@ -237,6 +265,7 @@ export function createAlertHandler(
     }
     const several = services.clusters.all.length > 1;
     let raw = "";
+    let found: FoundFix | undefined;
     try {
       // Later mentions in this thread go on in the alert's cluster.
       if (several) await services.conversations.bindCluster(conversation, cluster.name);
@@ -260,6 +289,28 @@ export function createAlertHandler(
             channel: where.channel,
             thread_ts: where.ts,
             text,
+            unfurl_links: false,
+            unfurl_media: false,
+          });
+        }
+        await noteInThread(services, conversation, { kind: "answer", steps: 1 });
+        // A diagnosis that matches a remembered fix says so, with the button that proposes it again.
+        found =
+          tool === "troubleshoot_pod" && !result.isError
+            ? await recallForDiagnoses(
+                services,
+                conversation,
+                cluster.name,
+                diagnosesOfTroubleshoot(result.structuredContent),
+              )
+            : undefined;
+        if (found) {
+          const blocks = recallBlocks(found.recall, found.diagnosed.workload.kind);
+          await client.chat.postMessage({
+            channel: where.channel,
+            thread_ts: where.ts,
+            text: sanitizePlain(recallLine(found.recall)).slice(0, 2900),
+            blocks,
             unfurl_links: false,
             unfurl_media: false,
           });
@@ -293,6 +344,7 @@ export function createAlertHandler(
                         fenceUntrusted(subject?.tool ?? "diagnosis", raw),
                       ]
                     : []),
+                  ...(found ? [memoryNoteForAgent(found)] : []),
                 ].join("\n"),
               },
             ],

@@ -31,6 +31,7 @@ import {
 import { vanishedCardBlocks } from "../blocks/vanished-card.ts";
 import { sanitizePlain } from "../sanitize.ts";
 import { followOutcome } from "./verify-outcome.ts";
+import { rememberOutcome } from "../memory/incident-memory.ts";
 
 export interface DecisionClick {
   decision: Decision;
@@ -217,6 +218,18 @@ async function decideAndReport(
     await services.conversations
       .addNote(conversation, note)
       .catch((error: unknown) => log.warn({ err: describeError(error) }, "could not store the note"));
+  }
+  if (result.status === "failed") {
+    const action = result.action;
+    // A fix that failed to run is remembered as one that did not work.
+    services.tasks.run("remember_fix", () =>
+      rememberOutcome(services, client, {
+        action,
+        cluster: services.clusters.ofAction(action.cluster)?.name ?? action.cluster,
+        conversation,
+        verdict: "failed",
+      }),
+    );
   }
   if (result.status === "succeeded") {
     const action = result.action;

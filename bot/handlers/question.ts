@@ -13,6 +13,16 @@ import { uploadLogFile } from "./log-file.ts";
 import { clusterOfThread } from "./thread-cluster.ts";
 import type { ServedCluster } from "../clusters.ts";
 import { postApprovalCard, reportError, type Question } from "./thread-replies.ts";
+import { diagnosesOfTroubleshoot } from "../../core/memory/diagnosis.ts";
+import { recallBlocks } from "../blocks/memory.ts";
+import {
+  memoryNoteForAgent,
+  noteInThread,
+  recallForDiagnoses,
+  type FoundFix,
+} from "../memory/incident-memory.ts";
+import { showHistory } from "./history.ts";
+import { postTimeline } from "./timeline.ts";
 
 export type { Question };
 
@@ -76,6 +86,13 @@ async function routeQuestion(
     return;
   }
   const { cluster } = bound;
+  if (!question.fromDeputy && question.text.trim() !== "") {
+    await noteInThread(services, conversation, {
+      kind: "question",
+      by: question.requester,
+      text: bound.text,
+    });
+  }
   if (bound.text === "" && question.text.trim() !== "") {
     // Only a cluster was named ("in prod-eu"): the thread is bound there, and there is nothing to run.
     await client.chat.postMessage({
@@ -111,6 +128,27 @@ async function routeQuestion(
       conversation,
       cluster,
       ...parsed.arguments,
+    });
+    return;
+  }
+  if (parsed?.kind === "history") {
+    await showHistory(services, client, { conversation, cluster: cluster.name, ...parsed.arguments });
+    return;
+  }
+  if (parsed?.kind === "timeline") {
+    if (question.strictCommands && !parsed.thread) {
+      // A slash command starts a thread of its own: the incident's thread must be named.
+      await client.chat.postMessage({
+        channel: conversation.channel,
+        thread_ts: conversation.thread,
+        text: "Which thread? Mention me in it (`@Deputy timeline`), or give its link: `/deputy timeline <link>`.",
+      });
+      return;
+    }
+    await postTimeline(services, client, {
+      requester: question.requester,
+      conversation,
+      thread: parsed.thread ?? { channel: conversation.channel, ts: conversation.thread },
     });
     return;
   }
@@ -193,6 +231,18 @@ async function runAgentTurn(
         status?.note(undefined);
         status?.step({ tool: event.tool, target: event.target, state: "running" });
       }
+      if (event.type === "tool_end" && !event.pendingAction) {
+        // For the timeline, off the tool call's path: the investigation does not wait for it.
+        const step = { tool: event.tool, target: event.target, at: new Date().toISOString() };
+        services.tasks.run("note_step", () =>
+          noteInThread(services, conversation, {
+            kind: "step",
+            at: step.at,
+            tool: step.tool,
+            ...(step.target ? { target: step.target.slice(0, 253).replace(/[^A-Za-z0-9._:/@-]/g, "_") } : {}),
+          }),
+        );
+      }
       if (event.type === "tool_end") {
         status?.step({
           tool: event.tool,
@@ -210,7 +260,26 @@ async function runAgentTurn(
         }
       }
     };
+    // A diagnosis that matches a remembered fix: the model hears it as Deputy's note, the answer shows it.
+    let recalled: FoundFix | undefined;
+    const annotate = async (call: {
+      tool: string;
+      isError: boolean;
+      structured: Record<string, unknown> | undefined;
+    }): Promise<string | undefined> => {
+      if (call.tool !== "troubleshoot_pod" || call.isError) return undefined;
+      const found = await recallForDiagnoses(
+        services,
+        conversation,
+        cluster.name,
+        diagnosesOfTroubleshoot(call.structured),
+      );
+      if (!found) return undefined;
+      recalled ??= found;
+      return memoryNoteForAgent(found);
+    };
     const result = await agent.run({
+      annotate,
       prompt: question.text,
       history: record.messages,
       notes: [
@@ -245,7 +314,10 @@ async function runAgentTurn(
     ]
       .filter(Boolean)
       .join("\n\n");
-    const [first, ...rest] = answerMessages(answer, footer(result, named));
+    const messages = answerMessages(answer, footer(result, named));
+    const found = recalled as FoundFix | undefined;
+    if (found) messages.at(-1)!.push(...recallBlocks(found.recall, found.diagnosed.workload.kind));
+    const [first, ...rest] = messages;
     await status.flush();
     const fallback = answer.slice(0, 3000);
     if (status.ts) {
@@ -273,6 +345,7 @@ async function runAgentTurn(
         unfurl_links: false,
       });
     }
+    await noteInThread(services, conversation, { kind: "answer", steps: result.toolCalls.length });
   } catch (error) {
     log.error({ err: describeError(error) }, "question failed");
     await reportError(client, conversation, status, questionFailed(error)).catch((reportFailure: unknown) =>

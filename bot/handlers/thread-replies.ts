@@ -8,6 +8,7 @@ import { approvalCardBlocks, approvalCardText } from "../blocks/approval-card.ts
 import { cardPolicyFor } from "../approvers.ts";
 import type { BotServices } from "../deps.ts";
 import { sanitizePlain } from "../sanitize.ts";
+import { noteInThread } from "../memory/incident-memory.ts";
 import type { StatusMessage } from "../status-message.ts";
 
 /**
@@ -84,6 +85,12 @@ export async function postApprovalCard(
     }),
     unfurl_links: false,
     unfurl_media: false,
+  });
+  await noteInThread(services, conversation, {
+    kind: "proposal",
+    action: action.id,
+    tool: action.tool,
+    cluster: action.cluster,
   });
   if (posted.ts) {
     await services.cards

@@ -136,6 +136,10 @@ export async function handleUndoClick(
     return;
   }
   log.info({ undo: pending.id }, "undo proposed");
+  // When this undo runs, the fix it undoes is remembered as undone.
+  await services.memory?.fixes
+    .noteUndo(cluster.name, pending.id, action.id)
+    .catch((error: unknown) => log.warn({ err: describeError(error) }, "could not note the undo"));
   await client.chat.postMessage({
     channel: conversation.channel,
     thread_ts: conversation.thread,

@@ -20,6 +20,7 @@ import { decidedCardBlocks } from "../blocks/approval-card.ts";
 import { followUpBlocks, verificationLine, type Verification } from "../blocks/follow-up.ts";
 import type { BotServices, FollowUpSettings } from "../deps.ts";
 import { answerQuestion } from "./question.ts";
+import { noteInThread, rememberOutcome, type Verdict } from "../memory/incident-memory.ts";
 
 /**
  * After an approved action ran, watch what it should have caused — a rollout
@@ -300,7 +301,18 @@ export async function followOutcome(
   const log = services.logger.child({ actionId: action.id, followUp: true });
   const effect = effectOf(action);
   const inverse = inverseOf(action);
-  if (!effect && !inverse) return;
+  // Remembered as a fix with Deputy's verdict, under the served cluster's name (recall's key).
+  const remember = (verdict: Verdict): Promise<void> =>
+    rememberOutcome(services, client, {
+      action,
+      cluster: services.clusters.ofAction(action.cluster)?.name ?? action.cluster,
+      conversation: input.conversation,
+      verdict,
+    });
+  if (!effect && !inverse) {
+    await remember({ status: "unknown", seconds: 0 });
+    return;
+  }
   const view = approvalViewOf(action);
   const updateCard = async (verification: Verification | "watching" | undefined): Promise<void> => {
     await client.chat
@@ -319,10 +331,20 @@ export async function followOutcome(
   // The effect is read in the cluster the action ran in, with that cluster's read identity.
   const cluster = services.clusters.ofAction(action.cluster);
   await updateCard(effect && cluster ? "watching" : undefined);
-  if (!effect || !cluster) return;
+  if (!effect || !cluster) {
+    await remember({ status: "unknown", seconds: 0 });
+    return;
+  }
 
   const verification = await watchEffect(cluster.mcp, effect, services.followUp, input.conversation);
   log.info({ verification: verification.status, seconds: verification.seconds }, "effect watched");
+  await noteInThread(services, input.conversation, {
+    kind: "verified",
+    action: action.id,
+    status: verification.status,
+    seconds: verification.seconds,
+  });
+  await remember(verification);
   await updateCard(verification);
   await client.chat
     .postMessage({

@@ -415,6 +415,12 @@ export const envSchema = z.object({
     readBy: ["bot"],
     unset: "300 seconds.",
   }),
+  DEPUTY_MEMORY_RETENTION_DAYS: int(90, 0, 3650).meta({
+    description:
+      "How many days Deputy remembers a verified fix (the cluster, workload, diagnosed cause, approved change, people and verified result of an executed action) and each Slack thread's record for its timeline, in Redis under keys of each cluster. A diagnosis that matches a remembered fix names it in the answer. 0 turns the memory off.",
+    readBy: ["bot"],
+    unset: "Fixes and thread records are kept for 90 days.",
+  }),
   DEPUTY_ALERTS_TOKEN: z
     .string()
     .min(32, "must be at least 32 characters (e.g. openssl rand -hex 32)")
@@ -789,6 +795,8 @@ export interface Config {
     conversationTtlSeconds: number;
     /** How long an executed action's effect is watched before it is reported as not reached. */
     verifyTimeoutSeconds: number;
+    /** How long verified fixes and thread records are remembered (0: not at all). */
+    memoryRetentionDays: number;
     /** KV v2 data path prefix holding slack/ and anthropic/ secrets, read at start-up. */
     secretsFromOpenBao: string | undefined;
     openbaoRole: string;
@@ -995,6 +1003,7 @@ export function parseConfig(env: Record<string, string | undefined> = process.en
       triageChannel: e.SLACK_TRIAGE_CHANNEL,
       conversationTtlSeconds: e.DEPUTY_CONVERSATION_TTL_SECONDS,
       verifyTimeoutSeconds: e.DEPUTY_VERIFY_TIMEOUT_SECONDS,
+      memoryRetentionDays: e.DEPUTY_MEMORY_RETENTION_DAYS,
       secretsFromOpenBao: e.DEPUTY_SECRETS_FROM_OPENBAO,
       openbaoRole: e.DEPUTY_BAO_BOT_AUTH_ROLE,
     },

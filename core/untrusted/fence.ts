@@ -38,6 +38,8 @@ export const TRUSTED_MARKERS = {
   turnNotes: "Deputy notes since your last answer (trusted):",
   /** The tag around Deputy's account of an executed action. */
   outcomeTag: "deputy-outcome",
+  /** The tag around a fix Deputy remembers from its own records (core/memory). */
+  memoryTag: "deputy-memory",
 } as const;
 
 /** `<deputy-outcome action="act_…" trust="trusted">` */
@@ -47,6 +49,15 @@ export function outcomeOpenTag(actionId: string): string {
 
 export function outcomeCloseTag(): string {
   return `</${TRUSTED_MARKERS.outcomeTag}>`;
+}
+
+/** `<deputy-memory fix="act_…" trust="trusted">` */
+export function memoryOpenTag(fixId: string): string {
+  return `<${TRUSTED_MARKERS.memoryTag} fix="${safeAttribute(fixId)}" trust="trusted">`;
+}
+
+export function memoryCloseTag(): string {
+  return `</${TRUSTED_MARKERS.memoryTag}>`;
 }
 
 /** Characters kept below the model's context budget even if a server misbehaves. */

@@ -1,9 +1,11 @@
 import type { ContainerStatus, KubeEvent, Node, Pod } from "../../core/kube/types.ts";
 import { formatMemory, parseQuantity } from "../../core/kube/quantity.ts";
 import { age, exitCodeMeaning, safe } from "./format.ts";
+import { CRASH_CAUSE_WORDS } from "../../core/memory/fix-record.ts";
 import {
-  classifyCrash,
+  classifyCrashId,
   classifyPullError,
+  classifyPullErrorId,
   eventLines,
   evidence,
   explainingLines,
@@ -220,7 +222,9 @@ const crashLoop: ContainerRule = (
   const code = term?.exitCode;
   const meaning = exitCodeMeaning(code, term?.signal);
   const log = logOf(name);
-  const cause = log ? classifyCrash(explainingLines(log.lines)) : undefined;
+  // The class of failure, as an id (a fact) and in Deputy's words: the log itself stays evidence.
+  const causeId = log ? classifyCrashId(explainingLines(log.lines)) : undefined;
+  const cause = causeId === undefined ? undefined : CRASH_CAUSE_WORDS[causeId];
   const logSays = cause
     ? ` Its log reports ${cause}; the lines below show it.`
     : " The log lines below explain the failure.";
@@ -237,7 +241,13 @@ const crashLoop: ContainerRule = (
         eventLines(events, (e) => e.reason === "Unhealthy", 2),
       ),
     ],
-    facts: { container: name, exitCode: code, reason: safe(term?.reason), restarts: cs.restartCount ?? 0 },
+    facts: {
+      container: name,
+      exitCode: code,
+      reason: safe(term?.reason),
+      restarts: cs.restartCount ?? 0,
+      cause: causeId,
+    },
     next: [
       "Read the full previous log (check_logs previous=true) and fix the cause; a restart will not help until then.",
     ],
@@ -260,16 +270,22 @@ const imagePull: ContainerRule = ({ pod, ref, events, eventSource }, { status: c
     detailed.length > 0
       ? detailed
       : eventLines(events, (e) => e.reason === "Failed" && /pull|image/i.test(e.message ?? ""), 1);
+  const pullText = `${message} ${pullEvents.join(" ")}`;
   return {
     rule: "image-pull",
     severity: "critical",
-    summary: `${label} cannot start: image ${safe(image, 200)} cannot be pulled (${safe(waiting.reason)}); probable cause: ${classifyPullError(`${message} ${pullEvents.join(" ")}`)}.`,
+    summary: `${label} cannot start: image ${safe(image, 200)} cannot be pulled (${safe(waiting.reason)}); probable cause: ${classifyPullError(pullText)}.`,
     // The pull error once: the kubelet's event when there is one, else the container state.
     evidence:
       pullEvents.length > 0
         ? evidence(eventSource, pullEvents)
         : evidence(`container state ${ref}/${name}`, [message].filter(Boolean)),
-    facts: { container: name, image: safe(image, 200), reason: safe(waiting.reason) },
+    facts: {
+      container: name,
+      image: safe(image, 200),
+      reason: safe(waiting.reason),
+      cause: classifyPullErrorId(pullText),
+    },
     next: [
       "Check that the tag exists; roll back (rollback_deployment) or set a valid image (set_deployment_image), both need approval.",
     ],

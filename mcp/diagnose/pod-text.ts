@@ -1,4 +1,5 @@
 import type { KubeEvent, Pod } from "../../core/kube/types.ts";
+import { CRASH_CAUSE_WORDS } from "../../core/memory/fix-record.ts";
 import type { Evidence } from "./types.ts";
 
 /**
@@ -140,25 +141,20 @@ export function memoryLimitOf(pod: Pod, container: string): string | undefined {
 const CRASH_CAUSES: [RegExp, string][] = [
   [
     /\b(not set|missing|is required|undefined|not defined|no value)\b.*\b(config\w*|setting|variable|env\w*|property|key|parameter|option)\b|\b(config\w*|setting|variable|env\w*|property|parameter|option)\b.*\b(not set|missing|is required|undefined|not defined)\b/i,
-    "a missing configuration setting",
+    "missing-config",
   ],
-  [/connection refused|ECONNREFUSED/i, "a refused connection to a dependency"],
-  [
-    /no such host|name resolution|could not resolve|unknown ?host|ENOTFOUND/i,
-    "a host name that does not resolve",
-  ],
-  [/timed? ?out|deadline exceeded|ETIMEDOUT/i, "a timeout reaching a dependency"],
-  [
-    /permission denied|EACCES|access denied|forbidden|unauthori[sz]ed/i,
-    "a permission or authentication error",
-  ],
-  [/out ?of ?memory|cannot allocate/i, "running out of memory"],
-  [/address already in use|EADDRINUSE/i, "a port already in use"],
-  [/no such file|ENOENT|FileNotFound/i, "a missing file"],
-  [/segmentation fault|SIGSEGV|nil pointer|null ?pointer/i, "a crash in the program itself"],
+  [/connection refused|ECONNREFUSED/i, "connection-refused"],
+  [/no such host|name resolution|could not resolve|unknown ?host|ENOTFOUND/i, "host-not-found"],
+  [/timed? ?out|deadline exceeded|ETIMEDOUT/i, "timeout"],
+  [/permission denied|EACCES|access denied|forbidden|unauthori[sz]ed/i, "permission-denied"],
+  [/out ?of ?memory|cannot allocate/i, "out-of-memory"],
+  [/address already in use|EADDRINUSE/i, "port-in-use"],
+  [/no such file|ENOENT|FileNotFound/i, "missing-file"],
+  [/segmentation fault|SIGSEGV|nil pointer|null ?pointer/i, "program-crash"],
 ];
 
-export function classifyCrash(lines: readonly string[]): string | undefined {
+/** The class of failure a crash log reports, as a stable id (a key of CRASH_CAUSE_WORDS). */
+export function classifyCrashId(lines: readonly string[]): string | undefined {
   // The root cause is usually reported last (the deepest Caused by, the final error).
   for (const line of [...lines].reverse()) {
     const match = CRASH_CAUSES.find(([pattern]) => pattern.test(line));
@@ -167,16 +163,30 @@ export function classifyCrash(lines: readonly string[]): string | undefined {
   return undefined;
 }
 
+export function classifyCrash(lines: readonly string[]): string | undefined {
+  const id = classifyCrashId(lines);
+  return id === undefined ? undefined : CRASH_CAUSE_WORDS[id];
+}
+
+/** The class of an image pull error, as a stable id (the image-pull rule's `cause` fact). */
+export function classifyPullErrorId(message: string): string {
+  if (/not found|manifest unknown|does not exist|NotFound/i.test(message)) return "image-not-found";
+  if (/unauthori[sz]ed|denied|authentication required|forbidden|401|403/i.test(message))
+    return "registry-auth";
+  if (/timeout|no such host|connection refused|i\/o timeout|dial tcp|TLS/i.test(message))
+    return "registry-unreachable";
+  if (/InvalidImageName|invalid reference format/i.test(message)) return "malformed-reference";
+  return "pull-failed";
+}
+
+const PULL_ERROR_WORDS: Record<string, string> = {
+  "image-not-found": "the image or tag does not exist in the registry",
+  "registry-auth": "the registry refused the credentials (check imagePullSecrets)",
+  "registry-unreachable": "the registry could not be reached from the node",
+  "malformed-reference": "the image reference is malformed",
+  "pull-failed": "the image could not be pulled",
+};
+
 export function classifyPullError(message: string): string {
-  if (/not found|manifest unknown|does not exist|NotFound/i.test(message)) {
-    return "the image or tag does not exist in the registry";
-  }
-  if (/unauthori[sz]ed|denied|authentication required|forbidden|401|403/i.test(message)) {
-    return "the registry refused the credentials (check imagePullSecrets)";
-  }
-  if (/timeout|no such host|connection refused|i\/o timeout|dial tcp|TLS/i.test(message)) {
-    return "the registry could not be reached from the node";
-  }
-  if (/InvalidImageName|invalid reference format/i.test(message)) return "the image reference is malformed";
-  return "the image could not be pulled";
+  return PULL_ERROR_WORDS[classifyPullErrorId(message)]!;
 }

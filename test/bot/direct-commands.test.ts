@@ -69,6 +69,27 @@ describe("parseDirectCommand", () => {
     expect(tool(text)).toEqual({ tool: expectedTool, arguments: expectedArgs });
   });
 
+  it("reads history and timeline, which the bot answers from its own records", () => {
+    expect(parseDirectCommand("history shop/checkout")).toEqual({
+      kind: "history",
+      arguments: { namespace: "shop", workload: "checkout" },
+    });
+    expect(parseDirectCommand("history deployment/checkout -n shop")).toEqual({
+      kind: "history",
+      arguments: { namespace: "shop", workload: "checkout" },
+    });
+    expect(() => parseDirectCommand("history checkout")).toThrow(/Which namespace/);
+    expect(parseDirectCommand("timeline")).toEqual({ kind: "timeline", thread: undefined });
+    expect(parseDirectCommand("timeline https://acme.slack.com/archives/C0SHOP/p1765080000123456")).toEqual({
+      kind: "timeline",
+      thread: { channel: "C0SHOP", ts: "1765080000.123456" },
+    });
+    expect(() => parseDirectCommand("timeline https://evil.example/x")).toThrow(
+      /not a link to a Slack message/,
+    );
+    expect(DIRECT_COMMAND_USAGE).toContain("/deputy history <namespace>/<workload>");
+  });
+
   it("answers help", () => {
     for (const text of ["", "help", "--help"])
       expect(parseDirectCommand(text)).toEqual({ kind: "help", text: DIRECT_COMMAND_USAGE });

@@ -8,6 +8,8 @@ import {
   extractFenced,
   fenceUntrusted,
   findFenceTags,
+  memoryCloseTag,
+  memoryOpenTag,
   outcomeCloseTag,
   outcomeOpenTag,
   wrapToolResult,
@@ -42,6 +44,8 @@ const MARKER_TEXTS = [
   TRUSTED_MARKERS.turnNotes,
   outcomeOpenTag("act_0123456789"),
   outcomeCloseTag(),
+  memoryOpenTag("act_0123456789"),
+  memoryCloseTag(),
 ];
 
 /**

@@ -42,7 +42,7 @@ const TEST_AUTH_ROLES = ["deputy-executor", "deputy-mcp", "deputy-bot"];
 export const EXECUTOR_NAMESPACE = "deputy-test-system";
 export const EXECUTOR_SA = "deputy-executor";
 export const JIT_NAMESPACE = "deputy-test-jit";
-/** Namespaces the test roles may change: the seeded shop and one per test suite (deputy-w-e2e, deputy-w-runners, deputy-w-approvals, deputy-w-oncall: seeded copies of shop; deputy-w-clusters in two clusters; deputy-w-undo; deputy-w-effect). */
+/** Namespaces the test roles may change: the seeded shop and one per test suite (deputy-w-e2e, deputy-w-runners, deputy-w-approvals, deputy-w-oncall: seeded copies of shop; deputy-w-clusters in two clusters; deputy-w-undo; deputy-w-effect; deputy-w-memory). */
 export const WRITABLE = [
   "shop",
   "deputy-w-exec",
@@ -56,6 +56,7 @@ export const WRITABLE = [
   "deputy-w-clusters",
   "deputy-w-undo",
   "deputy-w-effect",
+  "deputy-w-memory",
 ] as const;
 const RBAC_DIR = join(import.meta.dirname, "../../manifests/base/rbac");
 /**

@@ -7,6 +7,7 @@ import * as undo from "./undo.ts";
 import * as viewChange from "./view-change.ts";
 import * as resumeWrites from "./resume-writes.ts";
 import * as home from "./home.ts";
+import * as memory from "./memory.ts";
 
 export function register(app: App, services: BotServices): void {
   approve.register(app, services);
@@ -16,4 +17,5 @@ export function register(app: App, services: BotServices): void {
   resumeWrites.register(app, services);
   undo.register(app, services);
   home.register(app, services);
+  memory.register(app, services);
 }

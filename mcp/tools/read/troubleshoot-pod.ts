@@ -5,7 +5,7 @@ import { defineTool } from "../../tool.ts";
 import type { McpDeps } from "../../deps.ts";
 import { diagnosePod } from "../../diagnose/pod-evidence.ts";
 import { plural } from "../../diagnose/format.ts";
-import { summarisePod } from "../../diagnose/pod-status.ts";
+import { podOwner, summarisePod } from "../../diagnose/pod-status.ts";
 import type { Diagnosis } from "../../diagnose/types.ts";
 import { namespaceArg } from "./support/args.ts";
 import { objectName } from "../../../core/kube/names.ts";
@@ -94,6 +94,8 @@ export const troubleshootPod = defineTool<McpDeps, typeof inputSchema.shape>({
       namespace: args.namespace,
       pods: diagnoses.map((d, i) => ({
         name: pods[i]?.metadata?.name,
+        // The workload the pod belongs to (a Deployment through its ReplicaSet), for what follows.
+        ...(pods[i] && podOwner(pods[i]) ? { owner: podOwner(pods[i]) } : {}),
         status: d.status,
         severity: d.severity,
         findings: d.findings.map((f) => ({
