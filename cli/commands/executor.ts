@@ -1,8 +1,7 @@
 import { startTracing } from "../../core/tracing.ts";
 import { stopSignal } from "../signals.ts";
-import { watchRedisHealth } from "../../core/redis.ts";
+import { createRedisClient, watchRedisHealth } from "../../core/redis.ts";
 import { readFileSync } from "node:fs";
-import { Redis } from "ioredis";
 import { createAuditLog, type AuditObserver } from "../../core/audit.ts";
 import { headlessAnomalyObserver } from "../../core/anomaly.ts";
 import { parseConfig } from "../../core/config.ts";
@@ -23,6 +22,7 @@ import {
   clusterEndpointOf,
   startExecutorFromConfig,
   loadKeysFromConfig,
+  withRedisSecrets,
   loadRolesFromConfig,
 } from "../../executor/wiring.ts";
 
@@ -112,7 +112,10 @@ export async function run(args: string[]): Promise<number> {
   });
   const closer = createCloser(() => logger);
   closer.add("tracing", () => tracing.shutdown()); // closed last: exports the spans of the rest
-  const redis = new Redis(config.redis.url, { lazyConnect: true, maxRetriesPerRequest: 3 });
+  const redis = createRedisClient((await withRedisSecrets(config, config.openbao.authRole, logger)).redis, {
+    lazyConnect: true,
+    maxRetriesPerRequest: 3,
+  });
   watchRedisHealth(redis, logger);
   closer.add("Redis", () => redis.disconnect());
   await redis.connect();
