@@ -77,7 +77,8 @@ function keysCheck(
   };
 }
 
-function redisCheck(config: Config): Check {
+/** Redis as this component reaches it: the user's rights, the primary reached and its replicas. */
+export function redisCheck(config: Config): Check {
   return {
     name: "redis",
     async run() {

@@ -66,7 +66,7 @@ export interface RedisSettings {
 
 const DEFAULT_MASTER = "mymaster";
 const MASTER_NAME = /^[A-Za-z0-9._-]{1,128}$/;
-const SENTINEL_URL = /^(rediss?)\+sentinel:\/\/(?:([^@/]*)@)?([^/?#]+)(?:\/([^/?#]+))?(?:\/(\d+))?\/?$/;
+const SENTINEL_URL = /^(rediss?)\+sentinel:\/\/(?:([^@/]*)@)?([^/?#@]+)(?:\/([^/?#]+))?(?:\/(\d+))?\/?$/;
 
 function invalid(message: string): DeputyError {
   return new DeputyError("CONFIG_INVALID", message);

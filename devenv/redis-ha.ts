@@ -38,6 +38,8 @@ export interface RedisHa {
   config(prefix: string, options?: { waitReplicas?: number; waitTimeoutMs?: number }): RedisConfig;
   /** The data node the sentinels name as primary now. */
   primary(): Promise<RedisNode>;
+  /** The data nodes replicating from the primary now (alive, not the primary). */
+  replicas(): Promise<RedisNode[]>;
   /** SIGKILL the current primary (no shutdown, no last replication); returns it. */
   killPrimary(): Promise<RedisNode>;
   /** Wait until the sentinels name a node other than `old` and that node answers as master. */
@@ -166,6 +168,7 @@ export async function startRedisHa(options: { replicas?: number } = {}): Promise
       );
       sentinels.push(await start(`sentinel-${i}`, [file, "--sentinel", "--port", "{port}"]));
     }
+    const killed = new Set<RedisNode>();
     const sentinelList = sentinels.map((node) => `${HOST}:${node.port}`).join(",");
     const nodeAt = (port: number): RedisNode | undefined => nodes.find((node) => node.port === port);
     const askSentinels = async (): Promise<RedisNode | undefined> => {
@@ -220,9 +223,14 @@ export async function startRedisHa(options: { replicas?: number } = {}): Promise
         if (!node) throw new DeputyError("TESTENV_FAILED", "no sentinel names a primary");
         return node;
       },
+      async replicas() {
+        const primary = await ha.primary();
+        return nodes.filter((node) => node !== primary && !killed.has(node));
+      },
       async killPrimary() {
         const node = await ha.primary();
         process.kill(node.record.pid, "SIGKILL");
+        killed.add(node);
         return node;
       },
       async waitForFailover(old, timeoutMs = 30_000) {
