@@ -32,7 +32,7 @@ export interface RedisHa {
   sentinels: RedisNode[];
   /** "127.0.0.1:p1,127.0.0.1:p2,…" as DEPUTY_REDIS_SENTINELS takes it. */
   sentinelList: string;
-  /** The environment that points Deputy at this set (sentinels, master, WAIT settings). */
+  /** The environment that points Deputy at this set (sentinels, master, credentials, WAIT settings). */
   env(options?: { waitReplicas?: number; waitTimeoutMs?: number }): Record<string, string>;
   /** The parsed configuration for createRedisClient, with the given key prefix. */
   config(prefix: string, options?: { waitReplicas?: number; waitTimeoutMs?: number }): RedisConfig;
@@ -54,10 +54,21 @@ export interface RedisHa {
 
 const HOST = "127.0.0.1";
 
-async function answers(port: number, check: (redis: Redis) => Promise<boolean>): Promise<boolean> {
+interface HaAuth {
+  username?: string | undefined;
+  password?: string | undefined;
+}
+
+async function answers(
+  port: number,
+  check: (redis: Redis) => Promise<boolean>,
+  auth: HaAuth = {},
+): Promise<boolean> {
   const redis = new Redis({
     host: HOST,
     port,
+    ...(auth.username ? { username: auth.username } : {}),
+    ...(auth.password ? { password: auth.password } : {}),
     lazyConnect: true,
     maxRetriesPerRequest: 0,
     retryStrategy: () => null,
@@ -78,7 +89,18 @@ function infoField(info: string, name: string): string | undefined {
   return new RegExp(`^${name}:(.*)$`, "m").exec(info)?.[1]?.trim();
 }
 
-export async function startRedisHa(options: { replicas?: number } = {}): Promise<RedisHa> {
+export interface RedisHaOptions {
+  /** Replicas of the primary (default 1). */
+  replicas?: number;
+  /** An ACL user (all rights) and password on the data nodes; replicas and sentinels use them too. */
+  auth?: { username: string; password: string };
+  /** The sentinels' own password (requirepass on each sentinel). */
+  sentinelPassword?: string;
+}
+
+export async function startRedisHa(options: RedisHaOptions = {}): Promise<RedisHa> {
+  const dataAuth: HaAuth = options.auth ?? {};
+  const sentinelAuth: HaAuth = { password: options.sentinelPassword };
   const server = await findRedisServer();
   if (!server)
     throw new DeputyError("TESTENV_FAILED", "redis-server is not installed (apt-get install redis-server)");
@@ -110,7 +132,12 @@ export async function startRedisHa(options: { replicas?: number } = {}): Promise
       started.push(node);
       await waitUntil(
         `${name} on port ${port}`,
-        () => answers(port, async (r) => (await r.ping()) === "PONG"),
+        () =>
+          answers(
+            port,
+            async (r) => (await r.ping()) === "PONG",
+            name.startsWith("sentinel") ? sentinelAuth : dataAuth,
+          ),
         {
           timeoutMs: 10_000,
           log: record.log,
@@ -137,6 +164,23 @@ export async function startRedisHa(options: { replicas?: number } = {}): Promise
       "0",
       "--repl-ping-replica-period",
       "1",
+      ...(options.auth
+        ? [
+            "--user",
+            options.auth.username,
+            "on",
+            `>${options.auth.password}`,
+            "~*",
+            "&*",
+            "+@all",
+            "--requirepass",
+            options.auth.password,
+            "--masteruser",
+            options.auth.username,
+            "--masterauth",
+            options.auth.password,
+          ]
+        : []),
     ];
     const primary = await start("redis-ha-0", dataArgs("redis-ha-0"));
     const nodes = [primary];
@@ -163,6 +207,18 @@ export async function startRedisHa(options: { replicas?: number } = {}): Promise
           `sentinel down-after-milliseconds ${HA_MASTER_NAME} 1000`,
           `sentinel failover-timeout ${HA_MASTER_NAME} 4000`,
           `sentinel parallel-syncs ${HA_MASTER_NAME} 1`,
+          ...(options.auth
+            ? [
+                `sentinel auth-user ${HA_MASTER_NAME} ${options.auth.username}`,
+                `sentinel auth-pass ${HA_MASTER_NAME} ${options.auth.password}`,
+              ]
+            : []),
+          ...(options.sentinelPassword
+            ? [
+                `requirepass ${options.sentinelPassword}`,
+                `sentinel sentinel-pass ${options.sentinelPassword}`,
+              ]
+            : []),
           "",
         ].join("\n"),
       );
@@ -174,27 +230,39 @@ export async function startRedisHa(options: { replicas?: number } = {}): Promise
     const askSentinels = async (): Promise<RedisNode | undefined> => {
       for (const sentinel of sentinels) {
         let port: number | undefined;
-        const ok = await answers(sentinel.port, async (redis) => {
-          const reply = (await redis.call("SENTINEL", "get-master-addr-by-name", HA_MASTER_NAME)) as
-            [string, string] | null;
-          port = reply ? Number(reply[1]) : undefined;
-          return port !== undefined;
-        });
+        const ok = await answers(
+          sentinel.port,
+          async (redis) => {
+            const reply = (await redis.call("SENTINEL", "get-master-addr-by-name", HA_MASTER_NAME)) as
+              [string, string] | null;
+            port = reply ? Number(reply[1]) : undefined;
+            return port !== undefined;
+          },
+          sentinelAuth,
+        );
         if (ok && port !== undefined) return nodeAt(port);
       }
       return undefined;
     };
     const isMaster = (node: RedisNode): Promise<boolean> =>
-      answers(node.port, async (redis) => infoField(await redis.info("replication"), "role") === "master");
+      answers(
+        node.port,
+        async (redis) => infoField(await redis.info("replication"), "role") === "master",
+        dataAuth,
+      );
     const onlineReplicas = async (): Promise<number> => {
       const current = await askSentinels();
       if (!current) return 0;
       let count = 0;
-      await answers(current.port, async (redis) => {
-        const info = await redis.info("replication");
-        count = (info.match(/^slave\d+:.*state=online/gm) ?? []).length;
-        return true;
-      });
+      await answers(
+        current.port,
+        async (redis) => {
+          const info = await redis.info("replication");
+          count = (info.match(/^slave\d+:.*state=online/gm) ?? []).length;
+          return true;
+        },
+        dataAuth,
+      );
       return count;
     };
     const ha: RedisHa = {
@@ -206,6 +274,9 @@ export async function startRedisHa(options: { replicas?: number } = {}): Promise
       env: (settings = {}) => ({
         DEPUTY_REDIS_SENTINELS: sentinelList,
         DEPUTY_REDIS_SENTINEL_MASTER: HA_MASTER_NAME,
+        ...(dataAuth.username ? { DEPUTY_REDIS_USERNAME: dataAuth.username } : {}),
+        ...(dataAuth.password ? { DEPUTY_REDIS_PASSWORD: dataAuth.password } : {}),
+        ...(sentinelAuth.password ? { DEPUTY_REDIS_SENTINEL_PASSWORD: sentinelAuth.password } : {}),
         DEPUTY_REDIS_WAIT_REPLICAS: String(settings.waitReplicas ?? 0),
         DEPUTY_REDIS_WAIT_TIMEOUT_MS: String(settings.waitTimeoutMs ?? 500),
       }),
@@ -215,6 +286,9 @@ export async function startRedisHa(options: { replicas?: number } = {}): Promise
           prefix,
           sentinels: sentinelList,
           sentinelMaster: HA_MASTER_NAME,
+          username: dataAuth.username,
+          password: dataAuth.password,
+          sentinelPassword: sentinelAuth.password,
           waitReplicas: settings.waitReplicas ?? 0,
           waitTimeoutMs: settings.waitTimeoutMs ?? 500,
         }),
@@ -265,12 +339,16 @@ export async function startRedisHa(options: { replicas?: number } = {}): Promise
       async () => {
         for (const sentinel of sentinels) {
           let known = false;
-          await answers(sentinel.port, async (redis) => {
-            const master = (await redis.call("SENTINEL", "master", HA_MASTER_NAME)) as string[];
-            const field = (name: string): number => Number(master[master.indexOf(name) + 1] ?? "0");
-            known = field("num-other-sentinels") >= 2 && field("num-slaves") >= nodes.length - 1;
-            return true;
-          });
+          await answers(
+            sentinel.port,
+            async (redis) => {
+              const master = (await redis.call("SENTINEL", "master", HA_MASTER_NAME)) as string[];
+              const field = (name: string): number => Number(master[master.indexOf(name) + 1] ?? "0");
+              known = field("num-other-sentinels") >= 2 && field("num-slaves") >= nodes.length - 1;
+              return true;
+            },
+            sentinelAuth,
+          );
           if (!known) return false;
         }
         return true;
