@@ -1,7 +1,10 @@
 import { z } from "zod";
 import { DeputyError, describeError } from "./errors.ts";
-import type { KeyVault } from "./keys.ts";
+import { readWithOpenBaoLogin, type OpenBaoKeySource } from "./keys.ts";
 import type { RedisConfig } from "./redis-config.ts";
+
+const kvSchema = z.object({ data: z.object({ data: z.record(z.string(), z.unknown()) }).loose() }).loose();
+const FIELDS = ["password", "username", "sentinel_password", "sentinel_username"] as const;
 
 /**
  * Redis credentials kept in OpenBao KV v2, like Deputy's other secrets: one
@@ -10,31 +13,10 @@ import type { RedisConfig } from "./redis-config.ts";
  * and `sentinel_username` for the sentinels, each optional. A component reads
  * it once at start-up with its own role and revokes its OpenBao token at once.
  */
-export interface RedisSecretSource {
-  openbao: KeyVault;
-  authMount: string;
-  role: string;
-  jwt: string;
-  path: string;
-}
-
-const loginSchema = z.object({ auth: z.object({ client_token: z.string().min(1) }).loose() }).loose();
-const kvSchema = z.object({ data: z.object({ data: z.record(z.string(), z.unknown()) }).loose() }).loose();
-const FIELDS = ["password", "username", "sentinel_password", "sentinel_username"] as const;
-
 export async function loadRedisSecretsFromOpenBao(
-  source: RedisSecretSource,
+  source: OpenBaoKeySource,
 ): Promise<Partial<Record<(typeof FIELDS)[number], string>>> {
-  const jwt = source.jwt.trim();
-  if (jwt.split(".").length !== 3) {
-    throw new DeputyError("CONFIG_INVALID", "The service-account token for OpenBao login is not a JWT");
-  }
-  const login = await source.openbao.request("POST", `auth/${source.authMount}/login`, {
-    body: { role: source.role, jwt },
-    schema: loginSchema,
-  });
-  const token = login.auth.client_token;
-  try {
+  return readWithOpenBaoLogin(source, async (token) => {
     let document: z.infer<typeof kvSchema>;
     try {
       document = await source.openbao.request("GET", source.path, { token, schema: kvSchema });
@@ -61,12 +43,7 @@ export async function loadRedisSecretsFromOpenBao(
       );
     }
     return found;
-  } finally {
-    // The token was needed for this read only.
-    await source.openbao
-      .request("POST", "auth/token/revoke-self", { token, schema: z.unknown() })
-      .catch(() => undefined);
-  }
+  });
 }
 
 /** The Redis configuration with what OpenBao holds filled in; OpenBao wins where it has a value. */

@@ -92,6 +92,10 @@ async function startRig(): Promise<Rig> {
   };
 }
 
+/** An approver's click on the card of `ref`. */
+const approve = (rig: Rig, ref: PendingActionRef): Promise<DecisionResult> =>
+  rig.executor.decide({ actionId: ref.id, digest: ref.digest, approver: bob, decision: "approve" });
+
 async function propose(rig: Rig, name: string, replicas: number): Promise<PendingActionRef> {
   const reply = await rig.harness.call(
     "scale_deployment",
@@ -164,21 +168,11 @@ describe("a failover while an action is pending", () => {
     const action = await rig.store.get(ref.id);
     expect(action).toMatchObject({ id: ref.id, digest: ref.digest, state: "pending" });
 
-    const result = await rig.executor.decide({
-      actionId: ref.id,
-      digest: ref.digest,
-      approver: bob,
-      decision: "approve",
-    });
+    const result = await approve(rig, ref);
     expect(result.status, result.message).toBe("succeeded");
     expect(await replicasOf(name)).toBe(3);
     expect(await rig.store.executions(ref.id)).toBe(1);
-    const again = await rig.executor.decide({
-      actionId: ref.id,
-      digest: ref.digest,
-      approver: bob,
-      decision: "approve",
-    });
+    const again = await approve(rig, ref);
     expect(again.status).toBe("not_pending");
     const runs = rig.captured.records.filter((r) => r.kind === "execution" && r.actionId === ref.id);
     expect(runs).toHaveLength(1);
@@ -207,12 +201,10 @@ describe("a failover in the middle of approvals", () => {
     // All clicked at once; the primary is killed as soon as the first one has started running.
     const clicks = names.map((name) => {
       const ref = refs.get(name)!;
-      return rig.executor
-        .decide({ actionId: ref.id, digest: ref.digest, approver: bob, decision: "approve" })
-        .then(
-          (result): { result?: DecisionResult; lost?: string } => ({ result }),
-          (error: unknown): { result?: DecisionResult; lost?: string } => ({ lost: String(error) }),
-        );
+      return approve(rig, ref).then(
+        (result): { result?: DecisionResult; lost?: string } => ({ result }),
+        (error: unknown): { result?: DecisionResult; lost?: string } => ({ lost: String(error) }),
+      );
     });
     await eventually(
       "a first approval running",
@@ -242,12 +234,7 @@ describe("a failover in the middle of approvals", () => {
     for (const name of names) {
       const ref = refs.get(name)!;
       if ((await rig.store.get(ref.id))?.state !== "pending") continue;
-      const retry = await rig.executor.decide({
-        actionId: ref.id,
-        digest: ref.digest,
-        approver: bob,
-        decision: "approve",
-      });
+      const retry = await approve(rig, ref);
       expect(retry.status, retry.message).toBe("succeeded");
     }
 
