@@ -3,6 +3,7 @@ import { describeError, isDeputyError } from "../core/errors.ts";
 import type { Identity } from "../core/identity.ts";
 import { KubeApiError } from "../core/kube/errors.ts";
 import type { Logger } from "../core/logger.ts";
+import { isRedisUnavailable } from "../core/redis.ts";
 import { roleForAction, type OpenBaoRoles } from "../core/openbao-roles.ts";
 import { randomBytes } from "node:crypto";
 import { hostname } from "node:os";
@@ -336,14 +337,18 @@ export function createApprovalExecutor(deps: ApprovalExecutorDeps): ApprovalExec
           ...(detail ? { detail: detail.slice(0, 500) } : {}),
         });
       await record("started");
+      let value: T;
       try {
-        const value = await work();
-        await record("done");
-        return value;
+        value = await work();
       } catch (error) {
         await record("failed", describeError(error)).catch(() => undefined);
         throw error;
       }
+      // Done is done: a state store lost now (a failover) must not turn a change made into a failure.
+      await record("done").catch((error: unknown) =>
+        logger.warn({ actionId: action.id, step: name, err: describeError(error) }, "step done not recorded"),
+      );
+      return value;
     };
     let leaseId: string | undefined;
     /** The API server's answer to the bound write, compared with the approved result afterwards. */
@@ -793,6 +798,13 @@ export function failureOf(
   const what = stopped ? `the step "${stopped}"` : "the change";
   if (error instanceof ActionFailed)
     return { message: `${error.message}${report}`, kubeStatus: error.kubeStatus };
+  if (isRedisUnavailable(error)) {
+    // Only recording a step's start (or the lease) reaches Redis before the cluster is touched.
+    return {
+      message: `Deputy's state store (Redis) could not be reached to record the start of ${what}, so it was not run${report || ". Nothing was changed."}`,
+      kubeStatus: undefined,
+    };
+  }
   if (error instanceof KubeOutcomeUnknown) {
     const status = error.cause instanceof KubeApiError ? error.cause.status : undefined;
     const message =

@@ -137,6 +137,7 @@ function redisClient(): Redis {
   const redis = createRedisClient(ha.config(prefix, { waitReplicas: 1, waitTimeoutMs: 2000 }), {
     maxRetriesPerRequest: 2,
   });
+  redis.on("error", () => undefined);
   clients.push(redis);
   return redis;
 }

@@ -16,7 +16,7 @@ import { createAuditLog, type AuditRecord } from "../../core/audit.ts";
 import { parseConfig } from "../../core/config.ts";
 import { createKubeClients, type KubeClientOptions, type KubeRequestEvent } from "../../core/kube/client.ts";
 import { createLogger } from "../../core/logger.ts";
-import { createRedisClient } from "../../core/redis.ts";
+import { createRedisClient, watchRedisHealth } from "../../core/redis.ts";
 import { closeMcpDeps, createWriteDeps, previewFromConfig } from "../../mcp/wiring.ts";
 import type { PendingAction } from "../../core/actions/schema.ts";
 import type { ActionStore } from "../../core/actions/store.ts";
@@ -114,6 +114,8 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
     options.env?.DEPUTY_REDIS_SENTINELS || options.env?.REDIS_URL
       ? createRedisClient(config.redis, { maxRetriesPerRequest: 2 })
       : new Redis(loadTestEnv().redisUrl);
+  // A failover a test causes is reported once in the (silent) log, not as unhandled errors.
+  watchRedisHealth(redis, logger);
   const auditLog = createAuditLog({ destination: silent, onRecord: (record) => audit.push(record) });
   const deps: McpDeps = {
     config,
