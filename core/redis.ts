@@ -187,13 +187,41 @@ export async function confirmReplicated(
   if (durability.replicas <= 0) return;
   let acknowledged: number;
   try {
-    acknowledged = await redis.wait(durability.replicas, durability.timeoutMs);
+    acknowledged = await sharedWait(redis, durability);
   } catch (error) {
     throw new ReplicationUnconfirmed(what, 0, durability.replicas, durability.timeoutMs, error);
   }
   if (redis.stream !== stream) acknowledged = 0;
   if (acknowledged < durability.replicas)
     throw new ReplicationUnconfirmed(what, acknowledged, durability.replicas, durability.timeoutMs);
+}
+
+/**
+ * WAIT blocks its connection until the replicas answer, and every command
+ * sent after it on that connection queues behind it. So the confirmations
+ * asked for in one turn of the event loop share one WAIT, sent on the next:
+ * it covers every write they made, since each was answered before it was sent.
+ */
+const waitsToSend = new WeakMap<Redis, Map<string, Promise<number>>>();
+
+function sharedWait(redis: Redis, durability: RedisDurability): Promise<number> {
+  let batches = waitsToSend.get(redis);
+  if (!batches) {
+    batches = new Map();
+    waitsToSend.set(redis, batches);
+  }
+  const key = `${durability.replicas}/${durability.timeoutMs}`;
+  let batch = batches.get(key);
+  if (!batch) {
+    const open = batches;
+    batch = new Promise<void>((resolve) => setImmediate(resolve)).then(() => {
+      // Sent now: who asks from here on waits for the next one.
+      open.delete(key);
+      return redis.wait(durability.replicas, durability.timeoutMs);
+    });
+    batches.set(key, batch);
+  }
+  return batch;
 }
 
 /** The primary a client reached and its replicas, from the primary's own word (INFO replication). */

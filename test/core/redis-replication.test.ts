@@ -206,6 +206,18 @@ describe("Redis with replicas and Sentinel", () => {
     expect((error as ActionUnconfirmed).action.state).toBe("failed");
   });
 
+  it("confirmations asked for at once share a WAIT, which blocks its connection while it waits", async () => {
+    const redis = client(1);
+    await redis.ping();
+    await redis.config("RESETSTAT");
+    const store = storeOn(redis);
+    const actions = await Promise.all(Array.from({ length: 20 }, () => store.create(draft())));
+    for (const action of actions) expect(await store.get(action.id)).toMatchObject({ state: "pending" });
+    const waits = Number(/cmdstat_wait:calls=(\d+)/.exec(await redis.info("commandstats"))?.[1]);
+    expect(waits).toBeGreaterThanOrEqual(1);
+    expect(waits).toBeLessThan(20);
+  });
+
   it("deputy doctor names the primary it reached and the replicas attached", async () => {
     const primary = await ha.primary();
     const config = parseConfig({ ...ha.env({ waitReplicas: 1 }), DEPUTY_REDIS_PREFIX: prefix });
