@@ -261,5 +261,5 @@ describe("a failover in the middle of approvals", () => {
     }
     // Approvals were served on both sides of the failover.
     expect(tally["succeeded:ran"] ?? 0, JSON.stringify(tally)).toBeGreaterThan(0);
-  }, 180_000);
+  }, 300_000);
 });
