@@ -1,11 +1,11 @@
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, readlink, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Redis } from "ioredis";
 import { DeputyError } from "../core/errors.ts";
 import { parseRedisConfig, type RedisConfig } from "../core/redis-config.ts";
 import { findRedisServer } from "./redis.ts";
-import { freePort, startDetached, stopProcess, waitUntil, type ProcessRecord } from "./processes.ts";
+import { freePort, startDetached, waitUntil, type ProcessRecord } from "./processes.ts";
 
 /**
  * A Redis in replication with Sentinel, as the Helm charts' HA mode runs it:
@@ -107,15 +107,29 @@ export async function startRedisHa(options: RedisHaOptions = {}): Promise<RedisH
   const dir = await mkdtemp(join(tmpdir(), "deputy-redis-ha-"));
   const dirs = { pidDir: join(dir, "pids"), logDir: join(dir, "logs") };
   const started: RedisNode[] = [];
+  // redis-server rewrites its process title ("redis-server 127.0.0.1:port"), so a process is
+  // known as this set's by its working directory, the set's own, rather than by its command line.
+  const ours = async (pid: number): Promise<boolean> => {
+    try {
+      return (await readlink(`/proc/${pid}/cwd`)).startsWith(dir);
+    } catch {
+      return false;
+    }
+  };
   const stop = async (): Promise<void> => {
     for (const node of started) {
+      if (!(await ours(node.record.pid))) continue;
       try {
-        process.kill(node.record.pid, "SIGCONT");
+        process.kill(node.record.pid, "SIGKILL");
       } catch {
         // Already gone.
       }
     }
-    await Promise.all(started.map((node) => stopProcess(node.record, dirs.pidDir, 2_000)));
+    await waitUntil(
+      "the Redis set's processes to stop",
+      async () => (await Promise.all(started.map((node) => ours(node.record.pid)))).every((alive) => !alive),
+      { timeoutMs: 10_000, intervalMs: 50 },
+    );
     await rm(dir, { recursive: true, force: true });
   };
   try {
