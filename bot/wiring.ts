@@ -1,6 +1,6 @@
-import { watchRedisHealth } from "../core/state/redis.ts";
+import { createRedisClient, watchRedisHealth } from "../core/state/redis.ts";
 import type { Client } from "@modelcontextprotocol/sdk/client/index.js";
-import { Redis } from "ioredis";
+import type { Redis } from "ioredis";
 import { createClusterActionSigner, createActionSigner } from "../core/actions/digest.ts";
 import { createActionStore } from "../core/actions/store.ts";
 import { createAuditLog, type AuditLog, type AuditObserver } from "../core/audit/log.ts";
@@ -146,7 +146,7 @@ export async function startBot(given: Config, options: BotRuntimeOptions): Promi
   const approvalPolicy = approvalPolicyFromConfig(config, { logger });
   const closer = createCloser(() => logger);
   try {
-    const redis = options.redis ?? new Redis(config.redis.url, { maxRetriesPerRequest: 2 });
+    const redis = options.redis ?? createRedisClient(config.redis, { maxRetriesPerRequest: 2 });
     if (!options.redis) {
       watchRedisHealth(redis, logger);
       closer.add("Redis", () => void redis.disconnect());

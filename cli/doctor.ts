@@ -1,6 +1,6 @@
 import { AuthorizationV1Api, type KubeConfig } from "@kubernetes/client-node";
-import { Redis } from "ioredis";
 import type { Config } from "../core/config/config.ts";
+import { createRedisClient, describeRedisLocation, replicationStatus } from "../core/state/redis.ts";
 import { describeError } from "../core/errors.ts";
 import type { KeyPurpose } from "../core/identity/keys.ts";
 import { loadKubeConfig } from "../core/kube/config.ts";
@@ -77,16 +77,24 @@ function keysCheck(
   };
 }
 
-function redisCheck(config: Config): Check {
+/** Redis as this component reaches it: the user's rights, the primary reached and its replicas. */
+export function redisCheck(config: Config): Check {
   return {
     name: "redis",
     async run() {
-      const redis = new Redis(config.redis.url, {
-        lazyConnect: true,
-        maxRetriesPerRequest: 0,
-        connectTimeout: 5_000,
-        retryStrategy: () => null,
-      });
+      let redis: ReturnType<typeof createRedisClient>;
+      try {
+        redis = createRedisClient(config.redis, {
+          lazyConnect: true,
+          maxRetriesPerRequest: 0,
+          connectTimeout: 5_000,
+          retryStrategy: () => null,
+          // Sentinel: one round of asking the sentinels, not retries forever.
+          sentinelRetryStrategy: () => null,
+        });
+      } catch (error) {
+        return wrong(`Redis cannot be configured: ${describeError(error)}`);
+      }
       // An authentication refusal arrives as an "error" event; the command itself only sees a closed connection.
       let refused: string | undefined;
       redis.on("error", (error: Error) => {
@@ -99,7 +107,30 @@ function redisCheck(config: Config): Check {
         await redis.set(key, "1", "EX", 30);
         await redis.eval("return redis.call('GET', KEYS[1])", 1, key);
         await redis.del(key);
-        return ok(`Redis accepts Deputy's user: read, write and scripts under "${config.redis.prefix}".`);
+        const status = await replicationStatus(redis);
+        const { replicas, timeoutMs } = config.redis.durability;
+        const reached =
+          config.redis.connection.kind === "sentinel"
+            ? `the sentinels name ${status.address} as primary of ${config.redis.connection.masterName}`
+            : `reached ${status.address}`;
+        const attached = `${status.connectedReplicas} replica${status.connectedReplicas === 1 ? "" : "s"} attached (${status.onlineReplicas} online)`;
+        const durability =
+          replicas > 0
+            ? `writes wait for ${replicas} replica${replicas === 1 ? "" : "s"} (up to ${timeoutMs} ms)`
+            : "writes do not wait for replicas (DEPUTY_REDIS_WAIT_REPLICAS=0)";
+        if (status.role !== "master") {
+          return wrong(
+            `Redis at ${status.address} is a ${status.role}, not a primary: Deputy writes there would be refused; point REDIS_URL or the sentinels at the primary.`,
+          );
+        }
+        if (status.onlineReplicas < replicas) {
+          return wrong(
+            `Redis accepts Deputy's user, but ${reached} with ${attached}, fewer than DEPUTY_REDIS_WAIT_REPLICAS=${replicas}: every proposal and approval would be refused as unconfirmed.`,
+          );
+        }
+        return ok(
+          `Redis accepts Deputy's user: read, write and scripts under "${config.redis.prefix}"; ${reached}, ${attached}; ${durability}.`,
+        );
       } catch (error) {
         const text = describeError(error);
         const refusal = /NOPERM|WRONGPASS|NOAUTH/.test(text) ? text : refused;
@@ -108,22 +139,12 @@ function redisCheck(config: Config): Check {
             `Redis refuses Deputy's user (check the password in REDIS_URL and the ACL): ${refusal}`,
           );
         }
-        return wrong(`Redis at ${redactUrl(config.redis.url)} does not answer: ${text}`);
+        return wrong(`Redis at ${describeRedisLocation(config.redis)} does not answer: ${text}`);
       } finally {
         redis.disconnect();
       }
     },
   };
-}
-
-function redactUrl(url: string): string {
-  try {
-    const parsed = new URL(url);
-    if (parsed.password) parsed.password = "***";
-    return parsed.toString();
-  } catch {
-    return "(an unparsable REDIS_URL)";
-  }
 }
 
 async function canI(

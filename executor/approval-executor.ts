@@ -3,6 +3,7 @@ import { describeError, isDeputyError } from "../core/errors.ts";
 import { sameIdentity, type Identity } from "../core/identity/identity.ts";
 import { KubeApiError } from "../core/kube/errors.ts";
 import type { Logger } from "../core/observability/logger.ts";
+import { isRedisUnavailable } from "../core/state/redis.ts";
 import { roleForAction, type OpenBaoRoles } from "../core/identity/openbao-roles.ts";
 import { randomBytes } from "node:crypto";
 import { hostname } from "node:os";
@@ -12,6 +13,7 @@ import {
   ACTION_ID_PATTERN,
   ActionStateRegressed,
   ActionTampered,
+  ActionUnconfirmed,
   type ActionStore,
   type UnrevokedLeaseRecord,
 } from "../core/actions/store.ts";
@@ -245,6 +247,40 @@ export function createApprovalExecutor(deps: ApprovalExecutorDeps): ApprovalExec
     return refused({ rule: "state-regressed", message, approver, decision });
   }
 
+  /**
+   * A decision the primary took but the replicas did not confirm: an approval
+   * is not run (the action is closed as failed where Redis lets it), a
+   * rejection is said to be at risk. Either way, the sentence says so.
+   */
+  async function unconfirmedDecision(
+    error: ActionUnconfirmed,
+    approver: Identity,
+    decision: Decision,
+  ): Promise<DecisionResult> {
+    const action = error.action;
+    if (decision === "reject") {
+      return refused({
+        rule: "replication-unconfirmed",
+        message: `Your rejection of action ${action.id} was recorded, but ${error.message}. If the action shows as pending again later, reject it again. Nothing was run.`,
+        action,
+        approver,
+        decision,
+      });
+    }
+    const message = `Your approval of action ${action.id} was not acted on: ${error.message}. Nothing was run and nothing was changed; propose it again once Redis has its replicas back.`;
+    const closed = await finishRecorded(action.id, "failed", {
+      message,
+      finishedAt: new Date().toISOString(),
+    }).catch(() => ({ action: undefined }));
+    return refused({
+      rule: "replication-unconfirmed",
+      message,
+      action: closed.action ?? action,
+      approver,
+      decision,
+    });
+  }
+
   /** A decision refused by a named rule: audited, logged, and answered with that sentence. */
   function refused({
     rule,
@@ -318,6 +354,28 @@ export function createApprovalExecutor(deps: ApprovalExecutorDeps): ApprovalExec
       );
   }
 
+  /**
+   * Record an outcome. One the replicas did not confirm is still the outcome (it
+   * happened), with a sentence saying a failover could lose its record.
+   */
+  async function finishRecorded(
+    id: string,
+    state: "succeeded" | "failed" | "interrupted",
+    outcome: Parameters<ActionStore["finish"]>[2],
+  ): Promise<{ action: PendingAction | undefined; unconfirmed?: string }> {
+    try {
+      const result = await deps.store.finish(id, state, outcome);
+      return { action: result.ok ? result.action : undefined };
+    } catch (error) {
+      if (!(error instanceof ActionUnconfirmed)) throw error;
+      logger.warn({ actionId: id, err: error.message }, "outcome not replicated");
+      return {
+        action: error.action,
+        unconfirmed: `(Redis could not confirm that a replica holds this outcome: if it fails over now, the action may later be reported as interrupted; what is said here is what happened.)`,
+      };
+    }
+  }
+
   async function execute(
     approved: PendingAction,
     approver: Identity,
@@ -325,7 +383,20 @@ export function createApprovalExecutor(deps: ApprovalExecutorDeps): ApprovalExec
   ): Promise<DecisionResult> {
     let action = approved;
     const started = performance.now();
-    const begun = await deps.store.beginExecution(action.id, owner);
+    let begun: Awaited<ReturnType<ActionStore["beginExecution"]>>;
+    try {
+      begun = await deps.store.beginExecution(action.id, owner);
+    } catch (error) {
+      // A start the replicas do not have could be undone by a failover and run again: not run.
+      if (!(error instanceof ActionUnconfirmed)) throw error;
+      const message = `Action ${action.id} was not run: ${error.message}. Nothing was changed; propose it again once Redis has its replicas back.`;
+      logger.warn({ actionId: action.id, err: error.message }, "start not replicated; not run");
+      const closed = await finishRecorded(action.id, "failed", {
+        message,
+        finishedAt: new Date().toISOString(),
+      });
+      return { status: "failed", message, action: closed.action ?? error.action };
+    }
     if (!begun.ok) {
       const current = begun.reason === "missing" ? action : begun.action;
       return {
@@ -338,11 +409,11 @@ export function createApprovalExecutor(deps: ApprovalExecutorDeps): ApprovalExec
     if (begun.action.digest !== action.digest) {
       const message = `Action ${action.id} changed in storage after approval (digest mismatch); it was not run.`;
       deps.audit.record({ kind: "anomaly", actionId: action.id, rule: "tampered", message });
-      const failed = await deps.store.finish(action.id, "failed", {
+      const failed = await finishRecorded(action.id, "failed", {
         message,
         finishedAt: new Date().toISOString(),
       });
-      return { status: "failed", message, action: failed.ok ? failed.action : begun.action };
+      return { status: "failed", message, action: failed.action ?? begun.action };
     }
     action = begun.action;
     running.add(action.id);
@@ -358,14 +429,18 @@ export function createApprovalExecutor(deps: ApprovalExecutorDeps): ApprovalExec
           ...(detail ? { detail: detail.slice(0, 500) } : {}),
         });
       await record("started");
+      let value: T;
       try {
-        const value = await work();
-        await record("done");
-        return value;
+        value = await work();
       } catch (error) {
         await record("failed", describeError(error)).catch(() => undefined);
         throw error;
       }
+      // Done is done: a state store lost now (a failover) must not turn a change made into a failure.
+      await record("done").catch((error: unknown) =>
+        logger.warn({ actionId: action.id, step: name, err: describeError(error) }, "step done not recorded"),
+      );
+      return value;
     };
     let leaseId: string | undefined;
     /** The API server's answer to the bound write, compared with the approved result afterwards. */
@@ -490,14 +565,15 @@ export function createApprovalExecutor(deps: ApprovalExecutorDeps): ApprovalExec
     if (leaseId && !revoked) outcome.message += ` ${await leaseOutlived(action, leaseId, unrevoked)}`;
     running.delete(action.id);
     const durationMs = Math.round(performance.now() - started);
-    const finished = await deps.store.finish(action.id, outcome.state, {
+    const finished = await finishRecorded(action.id, outcome.state, {
       message: outcome.message,
       ...(outcome.kubeStatus === undefined ? {} : { kubeStatus: outcome.kubeStatus }),
       ...(leaseId ? { leaseId } : {}),
       durationMs,
       finishedAt: new Date().toISOString(),
     });
-    const final = finished.ok ? finished.action : ((await deps.store.get(action.id)) ?? action);
+    if (finished.unconfirmed) outcome.message += ` ${finished.unconfirmed}`;
+    const final = finished.action ?? (await deps.store.get(action.id)) ?? action;
     deps.audit.record({
       kind: "execution",
       actionId: action.id,
@@ -642,6 +718,7 @@ export function createApprovalExecutor(deps: ApprovalExecutorDeps): ApprovalExec
           approver,
         );
       } catch (error) {
+        if (error instanceof ActionUnconfirmed) return unconfirmedDecision(error, approver, decision);
         return untrusted(error);
       }
       if (transition.ok) remember(actionId, transition.action.state === "rejected" ? "rejected" : "approved");
@@ -747,12 +824,12 @@ export function createApprovalExecutor(deps: ApprovalExecutorDeps): ApprovalExec
         leaseId: string | undefined,
         details: Record<string, unknown>,
       ): Promise<PendingAction | undefined> => {
-        const result = await deps.store.finish(action.id, state, {
+        const result = await finishRecorded(action.id, state, {
           message,
           ...(leaseId ? { leaseId } : {}),
           finishedAt: new Date().toISOString(),
         });
-        if (!result.ok) return undefined;
+        if (!result.action) return undefined;
         deps.audit.record({
           kind: "execution",
           actionId: action.id,
@@ -902,6 +979,13 @@ export function failureOf(
   const what = stopped ? `the step "${stopped}"` : "the change";
   if (error instanceof ActionFailed)
     return { message: `${error.message}${report}`, kubeStatus: error.kubeStatus };
+  if (isRedisUnavailable(error)) {
+    // Only recording a step's start (or the lease) reaches Redis before the cluster is touched.
+    return {
+      message: `Deputy's state store (Redis) could not be reached to record the start of ${what}, so it was not run${report || ". Nothing was changed."}`,
+      kubeStatus: undefined,
+    };
+  }
   if (error instanceof KubeOutcomeUnknown) {
     const status = error.cause instanceof KubeApiError ? error.cause.status : undefined;
     const message =

@@ -20,6 +20,7 @@ import type { Identity } from "../core/identity/identity.ts";
 import type { Logger } from "../core/observability/logger.ts";
 import { loadOpenBaoRoles, secretsMounts, type OpenBaoRoles } from "../core/identity/openbao-roles.ts";
 import { queueActionNotice } from "../core/actions/notices.ts";
+import { applyRedisSecrets, loadRedisSecretsFromOpenBao } from "../core/state/redis-secrets.ts";
 import { createActionStoreFromConfig, type ActionStore } from "../core/actions/store.ts";
 import type { Closer } from "../core/closer.ts";
 import { loadKubeConfig } from "../core/kube/config.ts";
@@ -236,6 +237,26 @@ export async function keySourceFromConfig(config: Config, role: string): Promise
     jwt,
     path,
   };
+}
+
+/**
+ * The configuration with the Redis credentials from OpenBao filled in when
+ * DEPUTY_REDIS_SECRETS_FROM_OPENBAO is set (read with the component's own
+ * role, as its keys are); otherwise the configuration as it is.
+ */
+export async function withRedisSecrets(config: Config, role: string, logger: Logger): Promise<Config> {
+  const path = config.redis.secretsFromOpenBao;
+  if (!path) return config;
+  const secrets = await loadRedisSecretsFromOpenBao({
+    openbao: createOpenBaoClient({ addr: config.openbao.addr }),
+    authMount: config.openbao.authMount,
+    role,
+    jwt: await readOpenBaoJwt(config, "DEPUTY_REDIS_SECRETS_FROM_OPENBAO"),
+    path,
+  });
+  // Names only, never a value.
+  logger.info({ path, loaded: Object.keys(secrets) }, "Redis credentials loaded from OpenBao");
+  return { ...config, redis: applyRedisSecrets(config.redis, secrets) };
 }
 
 /** Load the keys a production component needs, or refuse to start with a sentence saying how to fix it. */

@@ -62,8 +62,8 @@ function rejectExtra(args: string[]): void {
 
 async function anchorsFromRedis(): Promise<Record<string, AuditAnchor>> {
   const config = parseConfig();
-  const { Redis } = await import("ioredis");
-  const redis = new Redis(config.redis.url, {
+  const { createRedisClient } = await import("../../core/state/redis.ts");
+  const redis = createRedisClient(config.redis, {
     lazyConnect: true,
     maxRetriesPerRequest: 1,
     enableOfflineQueue: false,

@@ -39,7 +39,8 @@ export async function run(args: string[]): Promise<number> {
   }
   assertSlackConfig(config.slack);
   const { botKeyClusters, botKeyPurposes } = await import("../../bot/wiring.ts");
-  const { loadKeysFromConfig } = await import("../../executor/wiring.ts");
+  const { loadKeysFromConfig, withRedisSecrets } = await import("../../executor/wiring.ts");
+  config = await withRedisSecrets(config, config.slack.openbaoRole, logger);
   const keys = await loadKeysFromConfig({
     config,
     role: config.slack.openbaoRole,

@@ -38,6 +38,25 @@ export async function run(args: string[]): Promise<number> {
   }
   // Checks speak for themselves; only warnings from the parts they use are worth a log line.
   const logger = createLogger({ level: "error", name: "deputy-doctor", destination: process.stderr });
+  if (config.redis.secretsFromOpenBao) {
+    const { withRedisSecrets } = await import("../../executor/wiring.ts");
+    const role =
+      component === "bot"
+        ? config.slack.openbaoRole
+        : component === "mcp"
+          ? config.keys.mcpAuthRole
+          : config.openbao.authRole;
+    try {
+      config = await withRedisSecrets(config, role, logger);
+      process.stdout.write(`ok       redis secrets: the Redis credentials load from OpenBao.
+`);
+    } catch (error) {
+      process.stdout.write(
+        `PROBLEM  redis secrets: the Redis credentials do not load from OpenBao: ${describeError(error)}\n`,
+      );
+      return 1;
+    }
+  }
   let botKeys: { botKeyPurposes: KeyPurpose[]; botKeyClusters: string[] | undefined } | undefined;
   if (component === "bot") {
     const [{ resolveBotSecrets }, { botKeyPurposes, botKeyClusters }] = await Promise.all([

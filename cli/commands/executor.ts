@@ -1,8 +1,7 @@
 import { startTracing } from "../../core/observability/tracing.ts";
 import { stopSignal } from "../signals.ts";
-import { watchRedisHealth } from "../../core/state/redis.ts";
+import { createRedisClient, watchRedisHealth } from "../../core/state/redis.ts";
 import { readFileSync } from "node:fs";
-import { Redis } from "ioredis";
 import { createAuditLog, type AuditObserver } from "../../core/audit/log.ts";
 import { headlessAnomalyObserver } from "../../core/observability/anomaly.ts";
 import { parseConfig } from "../../core/config/config.ts";
@@ -24,6 +23,7 @@ import {
   clusterEndpointOf,
   startExecutorFromConfig,
   loadKeysFromConfig,
+  withRedisSecrets,
   loadRolesFromConfig,
 } from "../../executor/wiring.ts";
 
@@ -115,7 +115,10 @@ export async function run(args: string[]): Promise<number> {
   });
   const closer = createCloser(() => logger);
   closer.add("tracing", () => tracing.shutdown()); // closed last: exports the spans of the rest
-  const redis = new Redis(config.redis.url, { lazyConnect: true, maxRetriesPerRequest: 3 });
+  const redis = createRedisClient((await withRedisSecrets(config, config.openbao.authRole, logger)).redis, {
+    lazyConnect: true,
+    maxRetriesPerRequest: 3,
+  });
   watchRedisHealth(redis, logger);
   closer.add("Redis", () => redis.disconnect());
   await redis.connect();

@@ -1,7 +1,6 @@
 import { startTracing } from "../../core/observability/tracing.ts";
 import { stopSignal } from "../signals.ts";
-import { watchRedisHealth } from "../../core/state/redis.ts";
-import { Redis } from "ioredis";
+import { createRedisClient, watchRedisHealth } from "../../core/state/redis.ts";
 import { pino } from "pino";
 import { createAuditLog, type AuditObserver } from "../../core/audit/log.ts";
 import { headlessAnomalyObserver } from "../../core/observability/anomaly.ts";
@@ -12,7 +11,7 @@ import { createLogger } from "../../core/observability/logger.ts";
 import { createMetrics, startMetricsServer } from "../../core/observability/metrics.ts";
 import { createCallerVerifier } from "../../core/identity/caller-auth.ts";
 import { generateKeys, requireKey } from "../../core/identity/keys.ts";
-import { loadKeysFromConfig } from "../../executor/wiring.ts";
+import { loadKeysFromConfig, withRedisSecrets } from "../../executor/wiring.ts";
 import { closeMcpDeps, mcpDepsFromConfig } from "../../mcp/wiring.ts";
 import { startHttpServer } from "../../mcp/transports/http.ts";
 import { serveStdio } from "../../mcp/transports/stdio.ts";
@@ -68,7 +67,10 @@ export async function run(args: string[]): Promise<number> {
   }
   const closer = createCloser(() => logger);
   closer.add("tracing", () => tracing.shutdown()); // closed last: exports the spans of the rest
-  const redis = new Redis(config.redis.url, { lazyConnect: false, maxRetriesPerRequest: 2 });
+  const redis = createRedisClient(
+    await withRedisSecrets(config, config.keys.mcpAuthRole, logger).then((c) => c.redis),
+    { lazyConnect: false, maxRetriesPerRequest: 2 },
+  );
   watchRedisHealth(redis, logger);
   closer.add("Redis", () =>
     redis.quit().then(

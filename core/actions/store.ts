@@ -4,6 +4,13 @@ import { z } from "zod";
 import { DeputyError } from "../errors.ts";
 import { identityKey, identitySchema, type Identity } from "../identity/identity.ts";
 import type { Config } from "../config/config.ts";
+import {
+  confirmReplicated,
+  durabilityOf,
+  ReplicationUnconfirmed,
+  writeReplicated,
+  type RedisDurability,
+} from "../state/redis.ts";
 import { actionDigest, createActionSigner, type ActionSigner } from "./digest.ts";
 import {
   ACTION_ID_PATTERN,
@@ -87,6 +94,25 @@ export class ActionStateRegressed extends ActionTampered {
     this.name = "ActionStateRegressed";
     this.stored = stored;
     this.proven = proven;
+  }
+}
+
+/**
+ * A state transition Redis applied on its primary that the configured
+ * replicas did not confirm (DEPUTY_REDIS_WAIT_REPLICAS): a failover now could
+ * lose it. `action` is the action as the primary holds it; whoever moved it
+ * must not go on as if it were durable (an unconfirmed `executing` never
+ * reaches the API server).
+ */
+export class ActionUnconfirmed extends DeputyError {
+  readonly action: PendingAction;
+  constructor(action: PendingAction, cause: ReplicationUnconfirmed) {
+    super("UPSTREAM_FAILED", cause.message, {
+      cause,
+      details: { ...cause.details, actionId: action.id, state: action.state },
+    });
+    this.name = "ActionUnconfirmed";
+    this.action = action;
   }
 }
 
@@ -185,6 +211,11 @@ export interface ActionStoreOptions {
   signer: ActionSigner;
   /** How long finished actions are kept for the thread and the audit story. */
   retentionSeconds?: number;
+  /**
+   * Replicas that must confirm a new action and each decision, start and outcome
+   * (default: what the client was made with, see core/state/redis.ts; none: no WAIT).
+   */
+  durability?: RedisDurability;
   now?: () => number;
 }
 
@@ -401,6 +432,8 @@ export function createActionStore(redis: Redis, options: ActionStoreOptions): Ac
   const indexKey = (state: string): string => `${options.prefix}actions:${state}`;
   const indexKeys = INDEXED_STATES.map(indexKey);
   const unrevokedKey = `${options.prefix}leases:unrevoked`;
+  const durability = options.durability ?? durabilityOf(redis);
+
   /** One hash per version: an approval of another digest is never read with this one's. */
   const approvalsKey = (id: string, digest: string): string =>
     `${options.prefix}action:${id}:approvals:${digest}`;
@@ -466,6 +499,8 @@ export function createActionStore(redis: Redis, options: ActionStoreOptions): Ac
     to: ActionState,
     fields: (current: PendingAction) => Record<string, string>,
     checkExpiry: boolean,
+    /** Wait for the replicas (decisions, starts and outcomes; not the expiry sweep). */
+    replicated = false,
   ): Promise<TransitionResult> {
     if (!ACTION_ID_PATTERN.test(id)) return { ok: false, reason: "missing" };
     // The verified action first: its signed expiry and digest go into what is written.
@@ -481,6 +516,7 @@ export function createActionStore(redis: Redis, options: ActionStoreOptions): Ac
       String(Date.parse(current.expiresAt)),
       ...Object.entries(fields(current)).flat(),
     ];
+    const stream = redis.stream;
     const reply = (await redis.eval(
       TRANSITION_SCRIPT,
       1 + indexKeys.length,
@@ -488,7 +524,15 @@ export function createActionStore(redis: Redis, options: ActionStoreOptions): Ac
       ...indexKeys,
       ...argv,
     )) as [string, string?];
+    let unconfirmed: ReplicationUnconfirmed | undefined;
+    if (replicated && reply[0] === "ok") {
+      await confirmReplicated(redis, durability, `action ${id} is ${to}`, stream).catch((error: unknown) => {
+        if (!(error instanceof ReplicationUnconfirmed)) throw error;
+        unconfirmed = error;
+      });
+    }
     const action = await load(id);
+    if (unconfirmed && action) throw new ActionUnconfirmed(action, unconfirmed);
     if (reply[0] === "missing" || !action) return { ok: false, reason: "missing" };
     if (reply[0] === "expired") return { ok: false, reason: "expired", action };
     if (reply[0] === "wrong_state" || reply[0] === "not_due")
@@ -523,19 +567,38 @@ export function createActionStore(redis: Redis, options: ActionStoreOptions): Ac
       };
       // Validate before writing so a malformed proposal leaves nothing behind.
       const proposal = proposalSchema.strict().parse({ ...unsigned, digest: actionDigest(unsigned) });
-      const created = await redis
-        .multi()
-        .hset(key(id), {
-          id,
-          doc: JSON.stringify(proposal),
-          mac: options.signer.mac(proposal),
-          state: "pending",
-          createdAtMs: String(createdMs),
-          expiresAtMs: String(expiresMs),
-          executions: "0",
-        })
-        .zadd(indexKey("pending"), expiresMs, id)
-        .exec();
+      let created: Awaited<ReturnType<ReturnType<Redis["multi"]>["exec"]>>;
+      try {
+        created = await writeReplicated(redis, durability, "the pending action", () =>
+          redis
+            .multi()
+            .hset(key(id), {
+              id,
+              doc: JSON.stringify(proposal),
+              mac: options.signer.mac(proposal),
+              state: "pending",
+              createdAtMs: String(createdMs),
+              expiresAtMs: String(expiresMs),
+              executions: "0",
+            })
+            .zadd(indexKey("pending"), expiresMs, id)
+            .exec(),
+        );
+      } catch (error) {
+        if (!(error instanceof ReplicationUnconfirmed)) throw error;
+        // Nobody is told of it, so nobody may approve it: withdrawn, on the primary at least.
+        await redis
+          .multi()
+          .del(key(id))
+          .zrem(indexKey("pending"), id)
+          .exec()
+          .catch(() => undefined);
+        throw new DeputyError(
+          "UPSTREAM_FAILED",
+          `${error.message}. So the proposal was withdrawn: nothing is pending approval and nothing was changed; propose it again once Redis has its replicas back.`,
+          { cause: error, details: error.details },
+        );
+      }
       if (!created || created.some(([error]) => error !== null)) {
         throw new DeputyError("UPSTREAM_FAILED", "Could not store the pending action in Redis");
       }
@@ -588,6 +651,7 @@ export function createActionStore(redis: Redis, options: ActionStoreOptions): Ac
           ),
         }),
         true,
+        true,
       );
     },
 
@@ -604,6 +668,7 @@ export function createActionStore(redis: Redis, options: ActionStoreOptions): Ac
           beganMac: options.signer.macRecord(current.cluster, beganRecord(current, owner, at)),
         }),
         false,
+        true,
       );
     },
 
@@ -658,7 +723,11 @@ export function createActionStore(redis: Redis, options: ActionStoreOptions): Ac
           outcomeMac: options.signer.macRecord(current.cluster, outcomeRecord(current, state, text)),
         }),
         false,
-      );
+        true,
+      ).catch(async (error: unknown) => {
+        if (error instanceof ActionUnconfirmed) await redis.expire(stepsKey(id), retention);
+        throw error;
+      });
       // The step log is kept as long as the action's story.
       if (result.ok) await redis.expire(stepsKey(id), retention);
       return result;

@@ -2,6 +2,7 @@ import { z } from "zod";
 import { CLUSTER_WIDE } from "../identity/access.ts";
 import { DEFAULT_CLUSTER_NAME, parseClusters, type ClusterConfig } from "./clusters.ts";
 import { DeputyError } from "../errors.ts";
+import { parseRedisConfig, type RedisConfig } from "../state/redis-config.ts";
 
 /**
  * Deputy's whole configuration, parsed and validated once at start-up from the
@@ -187,6 +188,105 @@ export const envSchema = z.object({
       readBy: ["bot", "mcp", "executor", "watcher", "cli"],
       unset: "`deputy:`.",
     }),
+  DEPUTY_REDIS_SENTINELS: z
+    .string()
+    .optional()
+    .meta({
+      description:
+        "Redis Sentinel: the sentinels to ask for the current primary, as a comma-separated host:port list (e.g. deputy-redis-node-0.deputy-redis-headless:26379,deputy-redis-node-1.deputy-redis-headless:26379). When set, REDIS_URL is not used; every component and deputy doctor connect to the primary the sentinels name and follow it across a failover.",
+      readBy: ["bot", "mcp", "executor", "watcher", "cli"],
+      unset: "Redis is reached at REDIS_URL (a single server, or a redis+sentinel:// URL).",
+    }),
+  DEPUTY_REDIS_SENTINEL_MASTER: z
+    .string()
+    .optional()
+    .meta({
+      description:
+        "The master set name the sentinels monitor (the Bitnami and Valkey charts call it mymaster unless configured otherwise). Used with DEPUTY_REDIS_SENTINELS.",
+      readBy: ["bot", "mcp", "executor", "watcher", "cli"],
+      unset: "mymaster.",
+    }),
+  DEPUTY_REDIS_USERNAME: z
+    .string()
+    .optional()
+    .meta({
+      description:
+        "The ACL user Deputy logs in to the Redis data nodes (primary and replicas) as; overrides a user in REDIS_URL.",
+      readBy: ["bot", "mcp", "executor", "watcher", "cli"],
+      unset: "The user in REDIS_URL, or the default user.",
+    }),
+  DEPUTY_REDIS_PASSWORD: z
+    .string()
+    .optional()
+    .meta({
+      description:
+        "The password of the Redis data nodes (primary and replicas); overrides a password in REDIS_URL. Can also come from OpenBao (DEPUTY_REDIS_SECRETS_FROM_OPENBAO).",
+      readBy: ["bot", "mcp", "executor", "watcher", "cli"],
+      unset: "The password in REDIS_URL, or none.",
+    }),
+  DEPUTY_REDIS_SENTINEL_USERNAME: z
+    .string()
+    .optional()
+    .meta({
+      description: "The ACL user Deputy logs in to the sentinels as.",
+      readBy: ["bot", "mcp", "executor", "watcher", "cli"],
+      unset: "The sentinels are asked without a user name.",
+    }),
+  DEPUTY_REDIS_SENTINEL_PASSWORD: z
+    .string()
+    .optional()
+    .meta({
+      description:
+        "The password of the sentinels (sentinels often have their own, or none). Can also come from OpenBao (DEPUTY_REDIS_SECRETS_FROM_OPENBAO).",
+      readBy: ["bot", "mcp", "executor", "watcher", "cli"],
+      unset: "The sentinels are asked without a password.",
+    }),
+  DEPUTY_REDIS_TLS: bool(false).meta({
+    description:
+      "Connect to the Redis data nodes over TLS (a rediss:// or rediss+sentinel:// URL turns it on as well).",
+    readBy: ["bot", "mcp", "executor", "watcher", "cli"],
+    unset: "false: plain TCP unless the URL says rediss.",
+  }),
+  DEPUTY_REDIS_SENTINEL_TLS: bool(false).meta({
+    description: "Connect to the sentinels over TLS (a rediss+sentinel:// URL turns it on as well).",
+    readBy: ["bot", "mcp", "executor", "watcher", "cli"],
+    unset: "false: plain TCP to the sentinels unless the URL says rediss+sentinel.",
+  }),
+  DEPUTY_REDIS_TLS_CA_FILE: z
+    .string()
+    .min(1)
+    .optional()
+    .meta({
+      description:
+        "A PEM file of the certificate authorities that sign the Redis and sentinel server certificates, for TLS connections.",
+      readBy: ["bot", "mcp", "executor", "watcher", "cli"],
+      unset: "TLS connections trust Node's built-in certificate authorities.",
+    }),
+  DEPUTY_REDIS_SECRETS_FROM_OPENBAO: z
+    .string()
+    .regex(
+      /^[A-Za-z0-9_-]+\/data\/[A-Za-z0-9_/-]+$/,
+      "must be a KV v2 data path like secret/data/deputy/redis",
+    )
+    .optional()
+    .meta({
+      description:
+        "A KV v2 data path in OpenBao (e.g. secret/data/deputy/redis) holding the Redis credentials under the keys password and username (data nodes) and sentinel_password and sentinel_username (sentinels). Each component reads it at start-up with its own OpenBao role, as it reads its keys; a value found there wins over the environment.",
+      readBy: ["bot", "mcp", "executor", "watcher", "cli"],
+      unset: "The Redis credentials come from REDIS_URL and the DEPUTY_REDIS_* variables only.",
+    }),
+  DEPUTY_REDIS_WAIT_REPLICAS: int(0, 0, 16).meta({
+    description:
+      "How many Redis replicas must confirm (Redis WAIT) a new pending action, each state transition of an action (approved, executing, succeeded, failed, interrupted) and an approval click's dedupe claim before Deputy goes on. What cannot be confirmed in time is said plainly: the proposal is answered with an error, and an approval is not run. See docs/redis-ha.md.",
+    readBy: ["bot", "mcp", "executor", "cli"],
+    unset: "0: no WAIT is sent, as with a single Redis; an acknowledged write can be lost in a failover.",
+  }),
+  DEPUTY_REDIS_WAIT_TIMEOUT_MS: int(500, 10, 60000).meta({
+    description:
+      "How long one WAIT may wait for the replicas (DEPUTY_REDIS_WAIT_REPLICAS) in milliseconds before the write counts as unconfirmed.",
+    readBy: ["bot", "mcp", "executor", "cli"],
+    unset: "500 ms.",
+  }),
 
   // OpenBao
   BAO_ADDR: z
@@ -723,7 +823,7 @@ export type Env = z.input<typeof envSchema>;
 /** Every environment variable the configuration reads (.env.example documents each). */
 export const CONFIG_ENV_KEYS: readonly string[] = Object.keys(envSchema.shape);
 
-export type { ClusterConfig };
+export type { ClusterConfig, RedisConfig };
 
 export interface LocalUser {
   id: string;
@@ -749,7 +849,7 @@ export interface Config {
   /** The clusters the bot serves (DEPUTY_CLUSTERS); one entry, kube.clusterName, without it. */
   clusters: ClusterConfig[];
   mcp: { host: string; port: number; url: string | undefined };
-  redis: { url: string; prefix: string };
+  redis: RedisConfig;
   openbao: {
     addr: string;
     authMount: string;
@@ -963,7 +1063,22 @@ export function parseConfig(env: Record<string, string | undefined> = process.en
       executorUrl: e.DEPUTY_EXECUTOR_URL,
     }),
     mcp: { host: e.DEPUTY_MCP_HOST, port: e.DEPUTY_MCP_PORT, url: e.DEPUTY_MCP_URL },
-    redis: { url: e.REDIS_URL, prefix: e.DEPUTY_REDIS_PREFIX },
+    redis: parseRedisConfig({
+      url: e.REDIS_URL,
+      prefix: e.DEPUTY_REDIS_PREFIX,
+      sentinels: e.DEPUTY_REDIS_SENTINELS,
+      sentinelMaster: e.DEPUTY_REDIS_SENTINEL_MASTER,
+      username: e.DEPUTY_REDIS_USERNAME,
+      password: e.DEPUTY_REDIS_PASSWORD,
+      sentinelUsername: e.DEPUTY_REDIS_SENTINEL_USERNAME,
+      sentinelPassword: e.DEPUTY_REDIS_SENTINEL_PASSWORD,
+      tls: e.DEPUTY_REDIS_TLS,
+      sentinelTls: e.DEPUTY_REDIS_SENTINEL_TLS,
+      caFile: e.DEPUTY_REDIS_TLS_CA_FILE,
+      secretsFromOpenBao: e.DEPUTY_REDIS_SECRETS_FROM_OPENBAO,
+      waitReplicas: e.DEPUTY_REDIS_WAIT_REPLICAS,
+      waitTimeoutMs: e.DEPUTY_REDIS_WAIT_TIMEOUT_MS,
+    }),
     openbao: {
       addr: e.BAO_ADDR,
       authMount: e.DEPUTY_BAO_AUTH_MOUNT,

@@ -103,15 +103,13 @@ function statusOf(error: unknown): number | undefined {
 }
 
 /**
- * Log in with Kubernetes auth, read each needed key, revoke the OpenBao token.
- * A missing or unreadable key is a start-up error that names the entry.
+ * Log in with Kubernetes auth (the component's role and projected token), do
+ * the reads, and revoke the OpenBao token at once, whatever the reads did.
  */
-export async function loadKeysFromOpenBao(
-  source: OpenBaoKeySource,
-  purposes: readonly KeyPurpose[],
-  /** Several clusters served: each one's keys, under `<path>/clusters/<name>`, instead of the bot's own. */
-  clusters?: readonly string[],
-): Promise<DeputyKeys> {
+export async function readWithOpenBaoLogin<T>(
+  source: Omit<OpenBaoKeySource, "path">,
+  reads: (token: string) => Promise<T>,
+): Promise<T> {
   const jwt = source.jwt.trim();
   if (jwt.split(".").length !== 3) {
     throw new DeputyError("CONFIG_INVALID", "The service-account token for OpenBao login is not a JWT");
@@ -121,39 +119,54 @@ export async function loadKeysFromOpenBao(
     schema: loginSchema,
   });
   const token = login.auth.client_token;
-  const read = async (path: string): Promise<DeputyKeys> => {
-    const keys: DeputyKeys = {};
-    for (const purpose of purposes) {
-      const entry = `${path}/${KEY_ENTRIES[purpose]}`;
-      let document: z.infer<typeof kvSchema>;
-      try {
-        document = await source.openbao.request("GET", entry, { token, schema: kvSchema });
-      } catch (error) {
-        const status = statusOf(error);
-        if (status === 404 || status === 403) {
-          throw new DeputyError(
-            "CONFIG_INVALID",
-            `Deputy's ${purpose} key is ${status === 404 ? "missing" : "not readable by OpenBao role " + source.role} at OpenBao ${entry}; store it with: bao kv put ${entry.replace("/data/", "/")} key="$(openssl rand -base64 ${KEY_BYTES})"`,
-            { cause: error },
-          );
-        }
-        throw error;
-      }
-      keys[purpose] = decodeKey(document.data.data.key, `OpenBao ${entry}`);
-    }
-    return keys;
-  };
   try {
-    if (!clusters) return await read(source.path);
-    const perCluster: Record<string, DeputyKeys> = {};
-    for (const cluster of clusters) perCluster[cluster] = await read(clusterKeyPath(source.path, cluster));
-    return { clusters: perCluster };
+    return await reads(token);
   } finally {
     // The token was needed for these reads only.
     await source.openbao
       .request("POST", "auth/token/revoke-self", { token, schema: z.unknown() })
       .catch(() => undefined);
   }
+}
+
+/**
+ * Log in with Kubernetes auth, read each needed key, revoke the OpenBao token.
+ * A missing or unreadable key is a start-up error that names the entry.
+ */
+export async function loadKeysFromOpenBao(
+  source: OpenBaoKeySource,
+  purposes: readonly KeyPurpose[],
+  /** Several clusters served: each one's keys, under `<path>/clusters/<name>`, instead of the bot's own. */
+  clusters?: readonly string[],
+): Promise<DeputyKeys> {
+  return readWithOpenBaoLogin(source, async (token) => {
+    const read = async (path: string): Promise<DeputyKeys> => {
+      const keys: DeputyKeys = {};
+      for (const purpose of purposes) {
+        const entry = `${path}/${KEY_ENTRIES[purpose]}`;
+        let document: z.infer<typeof kvSchema>;
+        try {
+          document = await source.openbao.request("GET", entry, { token, schema: kvSchema });
+        } catch (error) {
+          const status = statusOf(error);
+          if (status === 404 || status === 403) {
+            throw new DeputyError(
+              "CONFIG_INVALID",
+              `Deputy's ${purpose} key is ${status === 404 ? "missing" : "not readable by OpenBao role " + source.role} at OpenBao ${entry}; store it with: bao kv put ${entry.replace("/data/", "/")} key="$(openssl rand -base64 ${KEY_BYTES})"`,
+              { cause: error },
+            );
+          }
+          throw error;
+        }
+        keys[purpose] = decodeKey(document.data.data.key, `OpenBao ${entry}`);
+      }
+      return keys;
+    };
+    if (!clusters) return await read(source.path);
+    const perCluster: Record<string, DeputyKeys> = {};
+    for (const cluster of clusters) perCluster[cluster] = await read(clusterKeyPath(source.path, cluster));
+    return { clusters: perCluster };
+  });
 }
 
 export type KeySource = { kind: "generate" } | ({ kind: "openbao" } & OpenBaoKeySource);

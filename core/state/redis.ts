@@ -1,6 +1,10 @@
-import type { Redis } from "ioredis";
-import { describeError } from "../errors.ts";
+import { readFileSync } from "node:fs";
+import { Redis, type RedisOptions } from "ioredis";
+import { DeputyError, describeError } from "../errors.ts";
 import type { Logger } from "../observability/logger.ts";
+import { describeRedisLocation, type RedisConfig, type RedisDurability } from "./redis-config.ts";
+
+export { describeRedisLocation, type RedisConfig, type RedisDurability };
 
 /**
  * Redis holds Deputy's state (pending actions, conversations, dedupe claims,
@@ -51,4 +55,200 @@ export function isRedisUnavailable(error: unknown): boolean {
     current = current.cause;
   }
   return false;
+}
+
+/** What each client made by `createRedisClient` must have replicated before Deputy goes on. */
+const durabilityOfClient = new WeakMap<Redis, RedisDurability>();
+
+/**
+ * The one way Deputy connects to Redis: a single server by URL, or the
+ * primary the sentinels name (followed across a failover: ioredis asks the
+ * sentinels again and listens for +switch-master), with ACL user, password
+ * and TLS for the data nodes and the sentinels as configured. `options` are
+ * the caller's connection habits (retries, lazy connect). The client carries
+ * the configured durability, which the action store and the click dedupe
+ * read (`durabilityOf`).
+ */
+export function createRedisClient(config: RedisConfig, options: RedisOptions = {}): Redis {
+  const ca = config.caFile ? readCa(config.caFile) : undefined;
+  const tlsOptions = ca ? { ca } : {};
+  const { connection, auth } = config;
+  let redis: Redis;
+  if (connection.kind === "url") {
+    const overridden =
+      auth.username !== undefined || auth.password !== undefined || config.tls || ca !== undefined;
+    // Behind one address that fails over (a managed primary with replicas), as with Sentinel below.
+    const failsOver = config.durability.replicas > 0 ? { autoResendUnfulfilledCommands: false } : {};
+    if (!overridden) redis = new Redis(connection.url, { ...options, ...failsOver });
+    else {
+      const url = new URL(connection.url);
+      if (auth.username !== undefined) url.username = encodeURIComponent(auth.username);
+      if (auth.password !== undefined) url.password = encodeURIComponent(auth.password);
+      redis = new Redis(url.toString(), {
+        ...options,
+        ...failsOver,
+        ...(config.tls || url.protocol === "rediss:" ? { tls: tlsOptions } : {}),
+      });
+    }
+  } else {
+    redis = new Redis({
+      ...options,
+      sentinels: connection.sentinels,
+      name: connection.masterName,
+      db: connection.db,
+      ...(auth.username !== undefined ? { username: auth.username } : {}),
+      ...(auth.password !== undefined ? { password: auth.password } : {}),
+      ...(config.sentinelAuth.username !== undefined
+        ? { sentinelUsername: config.sentinelAuth.username }
+        : {}),
+      ...(config.sentinelAuth.password !== undefined
+        ? { sentinelPassword: config.sentinelAuth.password }
+        : {}),
+      ...(config.tls ? { tls: tlsOptions, enableTLSForSentinelMode: true } : {}),
+      ...(config.sentinelTls ? { sentinelTLS: tlsOptions } : {}),
+      // A failover is noticed when the sentinels announce it, not only when the old primary's
+      // connection breaks (a demoted primary that stays up would otherwise answer READONLY).
+      failoverDetector: true,
+      // A command sent before the connection broke is failed, not sent again to the new
+      // primary: a claim or transition that already ran must not run twice, and a WAIT
+      // sent again would be measured on a connection that wrote nothing.
+      autoResendUnfulfilledCommands: false,
+    });
+  }
+  durabilityOfClient.set(redis, config.durability);
+  return redis;
+}
+
+function readCa(file: string): Buffer {
+  try {
+    return readFileSync(file);
+  } catch (error) {
+    throw new DeputyError(
+      "CONFIG_INVALID",
+      `DEPUTY_REDIS_TLS_CA_FILE ${file} cannot be read: ${describeError(error)}`,
+      { cause: error },
+    );
+  }
+}
+
+/** The replication a client made by `createRedisClient` was configured with; none for any other client. */
+export function durabilityOf(redis: Redis): RedisDurability {
+  return durabilityOfClient.get(redis) ?? { replicas: 0, timeoutMs: 0 };
+}
+
+/**
+ * A write Redis applied on the primary that not enough replicas confirmed
+ * in time: after a failover it may be gone. `what` names it in the sentence.
+ */
+export class ReplicationUnconfirmed extends DeputyError {
+  readonly acknowledged: number;
+  readonly wanted: number;
+  constructor(what: string, acknowledged: number, wanted: number, timeoutMs: number, cause?: unknown) {
+    super(
+      "UPSTREAM_FAILED",
+      `Redis could not confirm that ${what} reached ${wanted} replica${wanted === 1 ? "" : "s"} within ${timeoutMs} ms (${acknowledged} confirmed)${cause ? `: ${describeError(cause)}` : ""}; if Redis failed over now it could be lost`,
+      { details: { rule: "replication-unconfirmed", acknowledged, wanted }, ...(cause ? { cause } : {}) },
+    );
+    this.name = "ReplicationUnconfirmed";
+    this.acknowledged = acknowledged;
+    this.wanted = wanted;
+  }
+}
+
+/**
+ * Run `write` and wait (Redis WAIT) until `durability.replicas` replicas have
+ * it, or throw ReplicationUnconfirmed. WAIT counts every write this
+ * connection sent before it, so it is only believed when the connection is
+ * the one the write went out on: a reconnection in between (a failover) is
+ * unconfirmed. With no replica configured, nothing is sent: today's behaviour.
+ */
+export async function writeReplicated<T>(
+  redis: Redis,
+  durability: RedisDurability,
+  what: string,
+  write: () => Promise<T>,
+): Promise<T> {
+  if (durability.replicas <= 0) return write();
+  // Before the write, so that a reconnection during it counts; a client not connected yet
+  // connects for the write itself.
+  const before = redis.status === "ready" ? redis.stream : undefined;
+  const value = await write();
+  await confirmReplicated(redis, durability, what, before ?? redis.stream);
+  return value;
+}
+
+/** WAIT for the configured replicas after writes already sent on `stream` (the current connection by default). */
+export async function confirmReplicated(
+  redis: Redis,
+  durability: RedisDurability,
+  what: string,
+  stream: unknown = redis.stream,
+): Promise<void> {
+  if (durability.replicas <= 0) return;
+  let acknowledged: number;
+  try {
+    acknowledged = await sharedWait(redis, durability);
+  } catch (error) {
+    throw new ReplicationUnconfirmed(what, 0, durability.replicas, durability.timeoutMs, error);
+  }
+  if (redis.stream !== stream) acknowledged = 0;
+  if (acknowledged < durability.replicas)
+    throw new ReplicationUnconfirmed(what, acknowledged, durability.replicas, durability.timeoutMs);
+}
+
+/**
+ * WAIT blocks its connection until the replicas answer, and every command
+ * sent after it on that connection queues behind it. So the confirmations
+ * asked for in one turn of the event loop share one WAIT, sent on the next:
+ * it covers every write they made, since each was answered before it was sent.
+ */
+const waitsToSend = new WeakMap<Redis, Map<string, Promise<number>>>();
+
+function sharedWait(redis: Redis, durability: RedisDurability): Promise<number> {
+  let batches = waitsToSend.get(redis);
+  if (!batches) {
+    batches = new Map();
+    waitsToSend.set(redis, batches);
+  }
+  const key = `${durability.replicas}/${durability.timeoutMs}`;
+  let batch = batches.get(key);
+  if (!batch) {
+    const open = batches;
+    batch = new Promise<void>((resolve) => setImmediate(resolve)).then(() => {
+      // Sent now: who asks from here on waits for the next one.
+      open.delete(key);
+      return redis.wait(durability.replicas, durability.timeoutMs);
+    });
+    batches.set(key, batch);
+  }
+  return batch;
+}
+
+/** The primary a client reached and its replicas, from the primary's own word (INFO replication). */
+export interface ReplicationStatus {
+  role: string;
+  /** host:port this client is connected to. */
+  address: string;
+  connectedReplicas: number;
+  /** Replicas whose link is up (state=online). */
+  onlineReplicas: number;
+}
+
+export async function replicationStatus(redis: Redis): Promise<ReplicationStatus> {
+  const info = await redis.info("replication");
+  const fields = new Map(
+    info
+      .split(/\r?\n/)
+      .map((line) => line.split(":"))
+      .filter((parts) => parts.length >= 2)
+      .map(([name, ...rest]) => [name!, rest.join(":")]),
+  );
+  const replicaLines = [...fields.entries()].filter(([name]) => /^slave\d+$/.test(name));
+  const stream = redis.stream as { remoteAddress?: string; remotePort?: number } | undefined;
+  return {
+    role: fields.get("role") ?? "unknown",
+    address: stream?.remoteAddress ? `${stream.remoteAddress}:${stream.remotePort}` : "unknown",
+    connectedReplicas: Number(fields.get("connected_slaves") ?? "0"),
+    onlineReplicas: replicaLines.filter(([, value]) => value.includes("state=online")).length,
+  };
 }

@@ -16,6 +16,7 @@ import { createAuditLog, type AuditRecord } from "../../core/audit/log.ts";
 import { parseConfig } from "../../core/config/config.ts";
 import { createKubeClients, type KubeClientOptions, type KubeRequestEvent } from "../../core/kube/client.ts";
 import { createLogger } from "../../core/observability/logger.ts";
+import { createRedisClient, watchRedisHealth } from "../../core/state/redis.ts";
 import { closeMcpDeps, createWriteDeps, previewFromConfig } from "../../mcp/wiring.ts";
 import type { PendingAction } from "../../core/actions/schema.ts";
 import type { ActionStore } from "../../core/actions/store.ts";
@@ -108,7 +109,13 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
   const audit: AuditRecord[] = [];
   const requests: KubeRequestEvent[] = [];
   const logger = createLogger({ level: "warn", destination: silent });
-  const redis = new Redis(loadTestEnv().redisUrl);
+  // Pointed at a Redis of the test's own (or at sentinels), the MCP server connects as deployed.
+  const redis =
+    options.env?.DEPUTY_REDIS_SENTINELS || options.env?.REDIS_URL
+      ? createRedisClient(config.redis, { maxRetriesPerRequest: 2 })
+      : new Redis(loadTestEnv().redisUrl);
+  // A failover a test causes is reported once in the (silent) log, not as unhandled errors.
+  watchRedisHealth(redis, logger);
   const auditLog = createAuditLog({ destination: silent, onRecord: (record) => audit.push(record) });
   const deps: McpDeps = {
     config,
@@ -154,7 +161,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
     async close() {
       await connection.close();
       closeMcpDeps(deps);
-      await redis.quit();
+      await redis.quit().catch(() => redis.disconnect());
     },
   };
 }
