@@ -1,4 +1,3 @@
-import { spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -19,7 +18,13 @@ import { freshDeployment } from "../../helpers/deployments.ts";
 import { adminKubeConfig, loadTestEnv } from "../../helpers/testenv.ts";
 import { startHarness, type Harness } from "../../mcp/harness.ts";
 import { dropPrefix } from "../../executor/support.ts";
-import { JIT_NAMESPACE, prepareWriteEnv, WRITABLE, type WriteEnv } from "../../executor/write-env.ts";
+import { prepareWriteEnv, type WriteEnv } from "../../executor/write-env.ts";
+import {
+  executorProcessEnv,
+  runDeputy,
+  startExecutorProcess,
+  type ExecutorProcess,
+} from "./executor-process.ts";
 
 /**
  * `deputy executor` with an approval policy file, as its own process: a
@@ -29,9 +34,6 @@ import { JIT_NAMESPACE, prepareWriteEnv, WRITABLE, type WriteEnv } from "../../e
  * and the requester are in at the click; `deputy policy explain` reads the
  * same stored action and says which rule applies and why.
  */
-const ROOT = join(import.meta.dirname, "../../..");
-const NODE = join(ROOT, "node_modules/.bin/node");
-const CLI = join(ROOT, "cli/deputy.ts");
 const NS = "deputy-w-exec";
 const NAME = `policy-${randomBytes(3).toString("hex")}`;
 const SRE = "S0SRE";
@@ -73,46 +75,22 @@ let keys: DeputyKeys;
 let slack: SlackFake;
 let harness: Harness;
 let redis: Redis;
-let child: ChildProcess | undefined;
-let childOutput = "";
+let executor: ExecutorProcess | undefined;
 let url = "";
 
 function executorEnv(extra: Record<string, string> = {}): Record<string, string> {
-  const test = loadTestEnv();
-  return {
-    PATH: process.env.PATH ?? "",
-    KUBECONFIG: test.kubeconfig,
-    REDIS_URL: test.redisUrl,
-    DEPUTY_REDIS_PREFIX: prefix,
-    DEPUTY_CLUSTER_NAME: "testenv",
-    BAO_ADDR: test.baoAddr,
-    DEPUTY_BAO_AUTH_MOUNT: env.authMount,
-    DEPUTY_BAO_AUTH_ROLE: env.authRole,
-    DEPUTY_BAO_SECRETS_MOUNT: env.secretsMount,
-    DEPUTY_BAO_JWT_PATH: env.jwtPath,
-    DEPUTY_WRITABLE_NAMESPACES: WRITABLE.join(","),
-    DEPUTY_JIT_NAMESPACE: JIT_NAMESPACE,
+  return executorProcessEnv(env, prefix, {
     DEPUTY_KEYS_FROM_OPENBAO: TEST_KEYS_PATH,
     DEPUTY_APPROVAL_POLICY: policyFile,
-    DEPUTY_METRICS_PORT: "0",
     LOG_LEVEL: "info",
     ...extra,
-  };
+  });
 }
 
-function runCli(
+const runCli = (
   args: string[],
   extra: Record<string, string>,
-): Promise<{ code: number | null; out: string }> {
-  const process_ = spawn(NODE, [CLI, ...args], {
-    env: executorEnv(extra),
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  let out = "";
-  process_.stdout!.on("data", (chunk: Buffer) => (out += chunk.toString()));
-  process_.stderr!.on("data", (chunk: Buffer) => (out += chunk.toString()));
-  return new Promise((resolve) => process_.once("close", (code) => resolve({ code, out })));
-}
+): Promise<{ code: number | null; out: string }> => runDeputy(args, executorEnv(extra));
 
 async function propose(tool: string, args: Record<string, unknown>): Promise<PendingActionRef> {
   const reply = await harness.call(tool, args, {
@@ -146,30 +124,12 @@ beforeAll(async () => {
   harness = await startHarness({ env: { DEPUTY_REDIS_PREFIX: prefix }, actionKey: keys.action! });
   await freshDeployment(NS, NAME);
   writeFileSync(policyFile, POLICY);
-  child = spawn(NODE, [CLI, "executor", "--port", "0"], {
-    env: executorEnv(),
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  child.stdout!.on("data", (chunk: Buffer) => (childOutput += chunk.toString()));
-  child.stderr!.on("data", (chunk: Buffer) => (childOutput += chunk.toString()));
-  url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(
-      () => reject(new Error(`deputy executor did not start: ${childOutput}`)),
-      30_000,
-    );
-    child!.stderr!.on("data", () => {
-      const match = /decisions at (\S+)\/v1\/decisions; metrics at (\S+)\n/.exec(childOutput);
-      if (match) {
-        clearTimeout(timer);
-        resolve(match[1]!);
-      }
-    });
-    child!.once("exit", (code) => reject(new Error(`deputy executor exited ${code}: ${childOutput}`)));
-  });
+  executor = await startExecutorProcess(executorEnv());
+  url = executor.url;
 }, 120_000);
 
 afterAll(async () => {
-  child?.kill("SIGTERM");
+  executor?.child.kill("SIGTERM");
   await adminKubeConfig()
     .makeApiClient(AppsV1Api)
     .deleteNamespacedDeployment({ name: NAME, namespace: NS })
@@ -200,7 +160,7 @@ describe("deputy executor with an approval policy file", () => {
   }, 30_000);
 
   it("logs the policy's hash at start-up", () => {
-    expect(childOutput).toMatch(
+    expect(executor!.output()).toMatch(
       new RegExp(`approval policy ${policyFile} \\(sha256 [0-9a-f]{12}, 2 rules\\)`),
     );
   });

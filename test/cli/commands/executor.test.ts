@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdtemp, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -26,7 +26,8 @@ import {
 import { startHarness, type Harness } from "../../mcp/harness.ts";
 import { startDelayProxy, type DelayProxy } from "../../faults/helpers/delay-proxy.ts";
 import { dropPrefix } from "../../executor/support.ts";
-import { JIT_NAMESPACE, prepareWriteEnv, WRITABLE, type WriteEnv } from "../../executor/write-env.ts";
+import { prepareWriteEnv, type WriteEnv } from "../../executor/write-env.ts";
+import { executorProcessEnv, runDeputy, startExecutorProcess } from "./executor-process.ts";
 
 /**
  * `deputy executor` as its own process, configured the way the operator's guide says:
@@ -37,9 +38,6 @@ import { JIT_NAMESPACE, prepareWriteEnv, WRITABLE, type WriteEnv } from "../../e
  * OTLP receiver in the test, batched for longer than the test runs, so they
  * arrive only when SIGTERM stops it.
  */
-const ROOT = join(import.meta.dirname, "../../..");
-const NODE = join(ROOT, "node_modules/.bin/node");
-const CLI = join(ROOT, "cli/deputy.ts");
 const NS = "deputy-w-exec";
 const NAME = `trust-${randomBytes(3).toString("hex")}`;
 const GROUP = "S0ONCALL";
@@ -56,43 +54,17 @@ let redis: Redis;
 let otlp: OtlpReceiver;
 let apiProxy: DelayProxy;
 let child: ChildProcess | undefined;
-let childStderr = "";
+let childOutput: () => string = () => "";
 let url = "";
 let metricsUrl = "";
 
 function executorEnv(extra: Record<string, string> = {}): Record<string, string> {
-  const test = loadTestEnv();
-  return {
-    PATH: process.env.PATH ?? "",
-    KUBECONFIG: test.kubeconfig,
-    REDIS_URL: test.redisUrl,
-    DEPUTY_REDIS_PREFIX: prefix,
-    // The cluster the proposals were made for (the test harness's): an executor runs its own cluster's only.
-    DEPUTY_CLUSTER_NAME: "testenv",
-    BAO_ADDR: test.baoAddr,
-    DEPUTY_BAO_AUTH_MOUNT: env.authMount,
-    DEPUTY_BAO_AUTH_ROLE: env.authRole,
-    DEPUTY_BAO_SECRETS_MOUNT: env.secretsMount,
-    DEPUTY_BAO_JWT_PATH: env.jwtPath,
-    DEPUTY_WRITABLE_NAMESPACES: WRITABLE.join(","),
-    DEPUTY_JIT_NAMESPACE: JIT_NAMESPACE,
-    DEPUTY_APPROVER_GROUP: GROUP,
-    DEPUTY_METRICS_PORT: "0",
-    LOG_LEVEL: "warn",
-    ...extra,
-  };
+  return executorProcessEnv(env, prefix, { DEPUTY_APPROVER_GROUP: GROUP, LOG_LEVEL: "warn", ...extra });
 }
 
 async function run(extra: Record<string, string>): Promise<{ code: number | null; stderr: string }> {
-  const process_ = spawn(NODE, [CLI, "executor", "--port", "0"], {
-    env: executorEnv(extra),
-    stdio: ["ignore", "ignore", "pipe"],
-  });
-  let stderr = "";
-  process_.stderr!.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
-  // "close", not "exit": the process can exit before its last lines are read from the pipe.
-  const code = await new Promise<number | null>((resolve) => process_.once("close", resolve));
-  return { code, stderr };
+  const { code, out } = await runDeputy(["executor", "--port", "0"], executorEnv(extra));
+  return { code, stderr: out };
 }
 
 async function propose(replicas = 2): Promise<PendingActionRef> {
@@ -156,31 +128,17 @@ beforeAll(async () => {
   });
   const kubeconfig = join(await mkdtemp(join(tmpdir(), "deputy-executor-")), "kubeconfig");
   await writeFile(kubeconfig, proxied.exportConfig());
-  child = spawn(NODE, [CLI, "executor", "--port", "0"], {
-    env: executorEnv({
+  const started = await startExecutorProcess(
+    executorEnv({
       DEPUTY_KEYS_FROM_OPENBAO: TEST_KEYS_PATH,
       KUBECONFIG: kubeconfig,
       ...otlpEnv(otlp, 60_000),
     }),
-    stdio: ["ignore", "ignore", "pipe"],
-  });
-  child.stderr!.on("data", (chunk: Buffer) => (childStderr += chunk.toString()));
-  url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(
-      () => reject(new Error(`deputy executor did not start: ${childStderr}`)),
-      30_000,
-    );
-    child!.stderr!.on("data", () => {
-      // Up to the line's end: a URL cut at a chunk boundary would otherwise match.
-      const match = /decisions at (\S+)\/v1\/decisions; metrics at (\S+)\n/.exec(childStderr);
-      if (match) {
-        clearTimeout(timer);
-        metricsUrl = match[2]!;
-        resolve(match[1]!);
-      }
-    });
-    child!.once("exit", (code) => reject(new Error(`deputy executor exited ${code}: ${childStderr}`)));
-  });
+  );
+  child = started.child;
+  childOutput = started.output;
+  url = started.url;
+  metricsUrl = started.metricsUrl;
 }, 120_000);
 
 afterAll(async () => {
@@ -322,7 +280,7 @@ describe("deputy executor, started as its own process", () => {
     child!.kill("SIGTERM");
     await eventually(
       "the executor to say it is stopping",
-      async () => childStderr.includes("deputy executor: SIGTERM, stopping"),
+      async () => childOutput().includes("deputy executor: SIGTERM, stopping"),
       {
         intervalMs: 20,
         timeoutMs: 5_000,
@@ -338,13 +296,13 @@ describe("deputy executor, started as its own process", () => {
     const result = await decided;
     expect(result.status, result.message).toBe("succeeded");
     const { code, spansAtExit } = await exited;
-    expect(code, childStderr).toBe(0);
+    expect(code, childOutput()).toBe(0);
     expect(Date.now() - signalled).toBeLessThan(15_000);
     await pipesClosed;
-    expect(childStderr).toContain(
+    expect(childOutput()).toContain(
       "deputy executor: SIGTERM, stopping: no new decisions; 1 running finish first",
     );
-    expect(childStderr).toMatch(/deputy executor: stopped/);
+    expect(childOutput()).toMatch(/deputy executor: stopped/);
     expect((await harness.deps.actions.get(running.id))?.state).toBe("succeeded");
     expect((await harness.deps.actions.get(later.id))?.state).toBe("pending");
     const live = await adminKubeConfig()
