@@ -15,7 +15,9 @@ const CLI = join(ROOT, "cli/deputy.ts");
 const EXAMPLES = join(ROOT, "docs/approval-policy");
 
 function deputy(...args: string[]): { code: number | null; stdout: string; stderr: string } {
-  const result = spawnSync(NODE, [CLI, ...args], { encoding: "utf8", env: { PATH: process.env.PATH ?? "" } });
+  // `deputy policy test` reads no Redis; the prefix keeps it off the shared one if that ever changes.
+  const env = { PATH: process.env.PATH ?? "", DEPUTY_REDIS_PREFIX: "deputy-test-policy-cli:" };
+  const result = spawnSync(NODE, [CLI, ...args], { encoding: "utf8", env });
   return { code: result.status, stdout: result.stdout, stderr: result.stderr };
 }
 
