@@ -9,8 +9,8 @@ import { parseApprovalPolicy, type ApprovalPolicy } from "../../core/actions/app
 import type { Identity } from "../../core/identity/identity.ts";
 import type { DecisionResult, PendingAction, PendingActionRef } from "../../core/actions/schema.ts";
 import { createActionStore, type ActionStore } from "../../core/actions/store.ts";
-import { createApprovalExecutor, type ApprovalExecutor } from "../../executor/approval-executor.ts";
-import { createCredentialBroker } from "../../executor/credential-broker.ts";
+import type { ApprovalExecutor } from "../../executor/approval-executor.ts";
+import { writeExecutor } from "./write-fixture.ts";
 import { startSlackFake, type SlackFake } from "../fakes/slack.ts";
 import { freshDeployment } from "../helpers/deployments.ts";
 import { adminKubeConfig, eventually } from "../helpers/testenv.ts";
@@ -151,27 +151,14 @@ describe("approval policy: enforced by the executor at each click", () => {
     };
     policy = parseApprovalPolicy(POLICY, "approval-policy.yaml");
     captured = capture();
-    executor = createApprovalExecutor({
+    executor = writeExecutor(env, {
       store,
-      broker: createCredentialBroker({
-        openbao: env.openbao,
-        logger: captured.logger,
-        authMount: env.authMount,
-        authRole: env.authRole,
-        secretsMount: env.secretsMount,
-        jwtPath: env.jwtPath,
-      }),
-      roles: env.roles,
-      cluster: env.cluster,
       audit: captured.audit,
       logger: captured.logger,
       approvers: { slackUserIds: [], localApproverIds: [], isMemberOf },
-      twoPersonRule: { normal: true, high: true },
       policy,
       now: () => clock,
       alerts: { postAlert: async (alert) => void alerts.push(alert) },
-      protectedNamespaces: ["kube-system"],
-      clusterName: "testenv",
     });
   });
 

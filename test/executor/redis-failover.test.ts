@@ -6,8 +6,8 @@ import type { DecisionResult, PendingActionRef } from "../../core/actions/schema
 import { createActionStore, type ActionStore } from "../../core/actions/store.ts";
 import { createRedisClient } from "../../core/state/redis.ts";
 import { startRedisHa, type RedisHa } from "../../devenv/redis-ha.ts";
-import { createApprovalExecutor, type ApprovalExecutor } from "../../executor/approval-executor.ts";
-import { createCredentialBroker } from "../../executor/credential-broker.ts";
+import type { ApprovalExecutor } from "../../executor/approval-executor.ts";
+import { writeExecutor } from "./write-fixture.ts";
 import { freshDeployment } from "../helpers/deployments.ts";
 import { adminKubeConfig, eventually } from "../helpers/testenv.ts";
 import { startHarness, type Harness } from "../mcp/harness.ts";
@@ -56,24 +56,10 @@ async function startRig(): Promise<Rig> {
     },
   });
   const captured = capture();
-  const executor = createApprovalExecutor({
+  const executor = writeExecutor(env, {
     store,
-    broker: createCredentialBroker({
-      openbao: env.openbao,
-      logger: captured.logger,
-      authMount: env.authMount,
-      authRole: env.authRole,
-      secretsMount: env.secretsMount,
-      jwtPath: env.jwtPath,
-    }),
-    roles: env.roles,
-    cluster: env.cluster,
     audit: captured.audit,
     logger: captured.logger,
-    approvers: { slackUserIds: [bob.id], localApproverIds: [] },
-    twoPersonRule: { normal: true, high: true },
-    protectedNamespaces: ["kube-system"],
-    clusterName: "testenv",
     staleAfterMs: STALE_AFTER_MS,
   });
   return {
