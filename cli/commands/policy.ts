@@ -192,7 +192,7 @@ async function explain(args: string[]): Promise<number> {
   const config = parseConfig();
   const logger = createLogger({ level: "warn", name: "deputy-policy" });
   const policy = approvalPolicyFromConfig(config);
-  const { loadKeysFromConfig } = await import("../../executor/wiring.ts");
+  const { loadKeysFromConfig, withRedisSecrets } = await import("../../executor/wiring.ts");
   const { requireKey } = await import("../../core/identity/keys.ts");
   const { createActionStoreFromConfig } = await import("../../core/actions/store.ts");
   const keys = await loadKeysFromConfig({
@@ -202,8 +202,10 @@ async function explain(args: string[]): Promise<number> {
     component: "deputy policy explain",
     logger,
   });
-  const { Redis } = await import("ioredis");
-  const redis = new Redis(config.redis.url, { lazyConnect: true, maxRetriesPerRequest: 1 });
+  const { createRedisClient } = await import("../../core/state/redis.ts");
+  // Where the executor runs, as it reaches Redis: a URL or Sentinel, credentials from OpenBao when set.
+  const redisConfig = (await withRedisSecrets(config, config.openbao.authRole, logger)).redis;
+  const redis = createRedisClient(redisConfig, { lazyConnect: true, maxRetriesPerRequest: 1 });
   redis.on("error", () => undefined);
   try {
     await redis.connect();
