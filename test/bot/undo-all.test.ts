@@ -15,7 +15,7 @@ import type { ActionStore } from "../../core/actions/store.ts";
 import type { PendingAction } from "../../core/actions/schema.ts";
 import { text, toolUse, type AnthropicFake } from "../fakes/anthropic.ts";
 import type { FakeMessage, SlackFake } from "../fakes/slack.ts";
-import { ensure } from "../executor/write-env.ts";
+import { ensure } from "../helpers/kube-apply.ts";
 import { freshDeployment } from "../helpers/deployments.ts";
 import { adminKubeConfig, eventually } from "../helpers/testenv.ts";
 import { startBotOverFakes, type BotOverFakes } from "./helpers/over-fakes.ts";

@@ -1,14 +1,14 @@
 import { readFileSync } from "node:fs";
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
-import { CoreV1Api, KubernetesObjectApi, type KubernetesObject } from "@kubernetes/client-node";
+import { CoreV1Api, type KubernetesObject } from "@kubernetes/client-node";
 import { parse } from "yaml";
 import {
   OPENBAO_ROLES_FILE,
   parseOpenBaoRoles,
   type OpenBaoRoles,
 } from "../../core/identity/openbao-roles.ts";
-import { ensure } from "../executor/write-env.ts";
+import { ensure, serverSideApply } from "../helpers/kube-apply.ts";
 import { adminKubeConfig, loadTestEnv } from "../helpers/testenv.ts";
 import { podTemplate, type KubeObject } from "../manifests/kustomize.ts";
 
@@ -201,28 +201,11 @@ export async function inClusterKubeconfig(pod: PodShape): Promise<string> {
   return path;
 }
 
-/** Create or replace, so a changed manifest takes effect in a reused environment. */
+/** Apply as shipped, so a changed manifest takes effect in a reused environment. */
 export async function applyObject(object: KubernetesObject): Promise<void> {
   const kc = adminKubeConfig();
-  const api = KubernetesObjectApi.makeApiClient(kc);
-  if (object.kind === "Namespace") {
-    await ensure(kc, object);
-    return;
-  }
-  try {
-    await api.create(object);
-  } catch (error) {
-    if ((error as { code?: number }).code !== 409) throw error;
-    const live = await api.read({
-      apiVersion: object.apiVersion!,
-      kind: object.kind!,
-      metadata: { name: object.metadata!.name!, namespace: object.metadata?.namespace },
-    });
-    await api.replace({
-      ...object,
-      metadata: { ...object.metadata, resourceVersion: live.metadata?.resourceVersion },
-    });
-  }
+  // A Namespace is only created: a test never changes one, and deleting it is not a test's job.
+  await (object.kind === "Namespace" ? ensure(kc, object) : serverSideApply(kc, object));
 }
 
 /**

@@ -11,7 +11,8 @@ import { startHarness, type Harness } from "../mcp/harness.ts";
 import { startAnswerProxy, type AnswerProxy } from "./answer-proxy.ts";
 import { createRbacBroker } from "./rbac-broker.ts";
 import { alice, bob, capture, connectRedis, dropPrefix, testPrefix, testSigner } from "./support.ts";
-import { ensure, prepareNamespaces, testRoles } from "./write-env.ts";
+import { ensure } from "../helpers/kube-apply.ts";
+import { prepareNamespaces, testRoles } from "./write-env.ts";
 
 /**
  * What the executor says when Kubernetes' answer is not an answer: a write

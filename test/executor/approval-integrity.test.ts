@@ -17,7 +17,8 @@ import type { ApprovalExecutor } from "../../executor/approval-executor.ts";
 import { adminKubeConfig, eventually } from "../helpers/testenv.ts";
 import { storedProposal, type Harness } from "../mcp/harness.ts";
 import { alice, bob, executorOfAnotherCluster, dumpPrefix, TEST_ACTION_KEY } from "./support.ts";
-import { ensure, type WriteEnv } from "./write-env.ts";
+import { ensure } from "../helpers/kube-apply.ts";
+import { type WriteEnv } from "./write-env.ts";
 import { startWriteFixture, writeExecutor, type WriteFixture } from "./write-fixture.ts";
 
 /**

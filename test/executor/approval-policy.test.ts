@@ -16,7 +16,8 @@ import { freshDeployment } from "../helpers/deployments.ts";
 import { adminKubeConfig, eventually } from "../helpers/testenv.ts";
 import { startHarness, type Harness } from "../mcp/harness.ts";
 import { capture, connectRedis, dropPrefix, testPrefix, testSigner, type Captured } from "./support.ts";
-import { ensure, prepareWriteEnv, type WriteEnv } from "./write-env.ts";
+import { ensure } from "../helpers/kube-apply.ts";
+import { prepareWriteEnv, type WriteEnv } from "./write-env.ts";
 
 /**
  * The approval policy, enforced by the executor on the stored action at each

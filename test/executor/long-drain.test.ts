@@ -14,7 +14,8 @@ import { ignoredSchema, OpenBaoError } from "../../executor/openbao-client.ts";
 import { startDelayProxy, type DelayProxy } from "../faults/helpers/delay-proxy.ts";
 import { adminKubeConfig, eventually, loadTestEnv } from "../helpers/testenv.ts";
 import { alice, bob, capture, connectRedis, dropPrefix, testPrefix, testSigner } from "./support.ts";
-import { ensure, prepareWriteEnv, type WriteEnv } from "./write-env.ts";
+import { ensure } from "../helpers/kube-apply.ts";
+import { prepareWriteEnv, type WriteEnv } from "./write-env.ts";
 
 /**
  * A drain that takes longer than the executor's 60 s OpenBao token, against

@@ -15,7 +15,8 @@ import { adminKubeConfig, eventually, loadTestEnv, seededCopyOfShop, SEED } from
 import { startHarness, type Harness } from "../mcp/harness.ts";
 import { alice, bob, capture, connectRedis, dropPrefix, testPrefix, testSigner } from "./support.ts";
 import { createRbacBroker } from "./rbac-broker.ts";
-import { ensure, prepareNamespaces, testRoles } from "./write-env.ts";
+import { ensure } from "../helpers/kube-apply.ts";
+import { prepareNamespaces, testRoles } from "./write-env.ts";
 
 /**
  * Every action type, proposed over MCP and run by the executor with a

@@ -14,7 +14,8 @@ import { createOpenBaoClient } from "../../executor/openbao-client.ts";
 import { adminKubeConfig, eventually, loadTestEnv } from "../helpers/testenv.ts";
 import { startHarness, type Harness } from "../mcp/harness.ts";
 import { alice, bob, connectRedis, dropPrefix, testPrefix, testSigner } from "./support.ts";
-import { ensure, prepareWriteEnv, type WriteEnv } from "./write-env.ts";
+import { ensure } from "../helpers/kube-apply.ts";
+import { prepareWriteEnv, type WriteEnv } from "./write-env.ts";
 
 /**
  * OpenBao sealed while an action runs: its lease cannot be revoked. The

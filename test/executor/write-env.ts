@@ -2,12 +2,7 @@ import { readFileSync } from "node:fs";
 import { mkdtemp, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import {
-  ApiException,
-  KubernetesObjectApi,
-  type KubeConfig,
-  type KubernetesObject,
-} from "@kubernetes/client-node";
+import type { KubeConfig, KubernetesObject } from "@kubernetes/client-node";
 import { parseAllDocuments, parse } from "yaml";
 import {
   OPENBAO_ROLES_FILE,
@@ -18,6 +13,7 @@ import {
 import type { ClusterEndpoint } from "../../executor/kube-writer.ts";
 import { createOpenBaoClient, type OpenBaoClient } from "../../executor/openbao-client.ts";
 import { setupOpenBao } from "../../executor/openbao-setup.ts";
+import { ensure, serverSideApply } from "../helpers/kube-apply.ts";
 import { applyPreviewIdentity } from "../helpers/preview.ts";
 import { adminKubeConfig, loadTestEnv, mintServiceAccountToken, type TestEnv } from "../helpers/testenv.ts";
 
@@ -78,39 +74,6 @@ export interface WriteEnv {
   /** All of the secrets engine's parallel mounts, for the broker's `secretsMounts`. */
   secretsMounts: string[];
   authRole: string;
-}
-
-function status(error: unknown): number | undefined {
-  return error instanceof ApiException ? error.code : undefined;
-}
-
-/** Create or leave as is (409), like `kubectl create`, ignoring what exists. */
-export async function ensure(kc: KubeConfig, object: KubernetesObject): Promise<void> {
-  const api = KubernetesObjectApi.makeApiClient(kc);
-  try {
-    await api.create(object);
-  } catch (error) {
-    if (status(error) !== 409) throw error;
-  }
-}
-
-/** Create, or replace what exists with this exact object. */
-async function ensureCurrent(kc: KubeConfig, object: KubernetesObject): Promise<void> {
-  const api = KubernetesObjectApi.makeApiClient(kc);
-  try {
-    await api.create(object);
-  } catch (error) {
-    if (status(error) !== 409) throw error;
-    const live = await api.read({
-      apiVersion: object.apiVersion!,
-      kind: object.kind!,
-      metadata: { name: object.metadata!.name!, namespace: object.metadata?.namespace },
-    });
-    await api.replace({
-      ...object,
-      metadata: { ...object.metadata, resourceVersion: live.metadata?.resourceVersion },
-    });
-  }
 }
 
 /** roles.yaml, with the test mounts, policy name, namespaces and executor account. */
@@ -181,12 +144,12 @@ async function applyOpenBaoRbac(kc: KubeConfig): Promise<void> {
   };
   await ensure(kc, { apiVersion: "v1", kind: "Namespace", metadata: { name: OPENBAO_ACCOUNT.namespace } });
   await ensure(kc, { apiVersion: "v1", kind: "ServiceAccount", metadata: { ...OPENBAO_ACCOUNT } });
-  // The RBAC itself is replaced, not just created, so a changed manifest takes effect in a reused environment.
-  for (const doc of manifest("deputy-action-roles.yaml")) await ensureCurrent(kc, doc);
-  for (const doc of docs.filter((doc) => doc.kind !== "RoleBinding")) await ensureCurrent(kc, asTest(doc));
+  // The RBAC itself is applied, not just created, so a changed manifest takes effect in a reused environment.
+  for (const doc of manifest("deputy-action-roles.yaml")) await serverSideApply(kc, doc);
+  for (const doc of docs.filter((doc) => doc.kind !== "RoleBinding")) await serverSideApply(kc, asTest(doc));
   for (const namespace of [...WRITABLE, JIT_NAMESPACE]) {
     await ensure(kc, { apiVersion: "v1", kind: "Namespace", metadata: { name: namespace } });
-    await ensureCurrent(kc, {
+    await serverSideApply(kc, {
       ...asTest(template),
       metadata: { name: "deputy-openbao-leases-test", namespace },
     });
@@ -196,7 +159,7 @@ async function applyOpenBaoRbac(kc: KubeConfig): Promise<void> {
     copy.metadata = { name: `${copy.metadata!.name}-test` };
     if (copy.kind === "ValidatingAdmissionPolicyBinding") copy.spec.policyName = copy.metadata.name;
     const text = JSON.stringify(copy).replaceAll("system:serviceaccount:openbao:openbao", OPENBAO_USER);
-    await ensureCurrent(kc, JSON.parse(text) as KubernetesObject);
+    await serverSideApply(kc, JSON.parse(text) as KubernetesObject);
   }
   for (const doc of manifest("openbao-login-review.yaml")) {
     const copy = structuredClone(doc) as Binding;
@@ -206,7 +169,7 @@ async function applyOpenBaoRbac(kc: KubeConfig): Promise<void> {
       name,
       namespace: EXECUTOR_NAMESPACE,
     }));
-    await ensureCurrent(kc, copy);
+    await serverSideApply(kc, copy);
   }
 }
 
@@ -214,8 +177,8 @@ async function applyOpenBaoRbac(kc: KubeConfig): Promise<void> {
 export async function applyReaderRole(kc: KubeConfig = adminKubeConfig()): Promise<void> {
   for (const doc of parseAllDocuments(readFileSync(READER_ROLE, "utf8"))) {
     const object = doc.toJS() as KubernetesObject;
-    // Replaced, not just created: a reused environment gets the role as shipped now.
-    if (object?.kind === "ClusterRole") await ensureCurrent(kc, object);
+    // Applied, not just created: a reused environment gets the role as shipped now.
+    if (object?.kind === "ClusterRole") await serverSideApply(kc, object);
   }
 }
 

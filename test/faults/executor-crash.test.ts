@@ -13,7 +13,8 @@ import { OpenBaoError } from "../../executor/openbao-client.ts";
 import { adminKubeConfig, eventually, loadTestEnv } from "../helpers/testenv.ts";
 import type { Harness } from "../mcp/harness.ts";
 import { alice, bob, capture, TEST_ACTION_KEY, type Captured } from "../executor/support.ts";
-import { ensure, type WriteEnv } from "../executor/write-env.ts";
+import { ensure } from "../helpers/kube-apply.ts";
+import { type WriteEnv } from "../executor/write-env.ts";
 import { startWriteFixture, writeExecutor, type WriteFixture } from "../executor/write-fixture.ts";
 import { startDelayProxy, type DelayProxy } from "./helpers/delay-proxy.ts";
 

@@ -1,17 +1,12 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import {
-  ApiException,
-  KubernetesObjectApi,
-  PatchStrategy,
-  type KubeConfig,
-  type KubernetesObject,
-} from "@kubernetes/client-node";
+import type { KubeConfig, KubernetesObject } from "@kubernetes/client-node";
 import { parseAllDocuments } from "yaml";
 import { DEFAULT_PREVIEW_IDENTITY, serviceAccountOf } from "../../core/config/config.ts";
 import { createPreviewClient } from "../../core/kube/preview.ts";
 import { createLogger } from "../../core/observability/logger.ts";
+import { ensure, serverSideApply } from "./kube-apply.ts";
 import { adminKubeConfig, loadTestEnv, mintServiceAccountToken, type TestEnv } from "./testenv.ts";
 
 /**
@@ -28,7 +23,6 @@ export const PREVIEW_IDENTITY = DEFAULT_PREVIEW_IDENTITY;
 export const PREVIEW_ACCOUNT = serviceAccountOf(PREVIEW_IDENTITY);
 export const IMPERSONATOR_ROLE = "deputy-preview-impersonator";
 const BASE = join(import.meta.dirname, "../../manifests/base");
-const FIELD_MANAGER = "deputy-tests";
 
 function documents(file: string): KubernetesObject[] {
   return parseAllDocuments(readFileSync(join(BASE, file), "utf8"))
@@ -48,29 +42,6 @@ export function previewObjects(): KubernetesObject[] {
   ];
 }
 
-async function serverSideApply(kc: KubeConfig, object: KubernetesObject): Promise<void> {
-  await KubernetesObjectApi.makeApiClient(kc).patch(
-    object,
-    undefined,
-    undefined,
-    FIELD_MANAGER,
-    true,
-    PatchStrategy.ServerSideApply,
-  );
-}
-
-async function ensureNamespace(kc: KubeConfig, name: string): Promise<void> {
-  try {
-    await KubernetesObjectApi.makeApiClient(kc).create({
-      apiVersion: "v1",
-      kind: "Namespace",
-      metadata: { name },
-    });
-  } catch (error) {
-    if (!(error instanceof ApiException && error.code === 409)) throw error;
-  }
-}
-
 const applied = new Map<string, Promise<void>>();
 
 /** Apply the shipped preview objects (idempotent, forced server-side apply; once per environment and process). */
@@ -79,7 +50,11 @@ export function applyPreviewIdentity(env: TestEnv = loadTestEnv()): Promise<void
   if (!done) {
     done = (async () => {
       const kc = adminKubeConfig(env);
-      await ensureNamespace(kc, PREVIEW_ACCOUNT.namespace);
+      await ensure(kc, {
+        apiVersion: "v1",
+        kind: "Namespace",
+        metadata: { name: PREVIEW_ACCOUNT.namespace },
+      });
       for (const object of previewObjects()) await serverSideApply(kc, object);
     })();
     done.catch(() => applied.delete(env.kubeconfig));

@@ -3,7 +3,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CoreV1Api } from "@kubernetes/client-node";
 import { startHarness, type Harness } from "./harness.ts";
 import { adminKubeConfig } from "../helpers/testenv.ts";
-import { ensure, prepareNamespaces } from "../executor/write-env.ts";
+import { ensure } from "../helpers/kube-apply.ts";
+import { prepareNamespaces } from "../executor/write-env.ts";
 
 /**
  * DEPUTY_CHANNEL_NAMESPACES on the real MCP server against the real API

@@ -2,12 +2,7 @@ import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { Writable } from "node:stream";
-import {
-  KubernetesObjectApi,
-  PatchStrategy,
-  type KubeConfig,
-  type KubernetesObject,
-} from "@kubernetes/client-node";
+import { type KubeConfig, type KubernetesObject } from "@kubernetes/client-node";
 import type { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
 import { Redis } from "ioredis";
@@ -24,6 +19,7 @@ import { approvalViewOf } from "../../core/actions/view.ts";
 import { TEST_ACTION_KEY } from "../executor/support.ts";
 import type { McpDeps } from "../../mcp/deps.ts";
 import { connectInMemory } from "../../mcp/transports/in-memory.ts";
+import { serverSideApply } from "../helpers/kube-apply.ts";
 import { allowPreviewImpersonation } from "../helpers/preview.ts";
 import { adminKubeConfig, loadTestEnv, serviceAccountKubeConfig } from "../helpers/testenv.ts";
 
@@ -48,10 +44,7 @@ export function applyReaderRole(): Promise<void> {
       .split(/^---$/m)
       .map((doc) => parse(doc) as KubernetesObject | null)
       .filter((o): o is KubernetesObject => Boolean(o));
-    const client = KubernetesObjectApi.makeApiClient(adminKubeConfig());
-    for (const object of objects) {
-      await client.patch(object, undefined, undefined, "deputy-tests", true, PatchStrategy.ServerSideApply);
-    }
+    for (const object of objects) await serverSideApply(adminKubeConfig(), object);
   })();
   return roleApplied;
 }

@@ -9,7 +9,8 @@ import { normaliseObject, resultDigest } from "../../../../core/actions/effect.t
 import { approvalViewOf, viewLines } from "../../../../core/actions/view.ts";
 import { adminKubeConfig, eventually } from "../../../helpers/testenv.ts";
 import { alice, connectRedis, dropPrefix, testPrefix, testSigner } from "../../../executor/support.ts";
-import { ensure, prepareNamespaces } from "../../../executor/write-env.ts";
+import { ensure } from "../../../helpers/kube-apply.ts";
+import { prepareNamespaces } from "../../../executor/write-env.ts";
 import { startHarness, storedProposal, type Harness } from "../../harness.ts";
 
 /**

@@ -7,7 +7,8 @@ import { createActionStore, type ActionStore } from "../../../../core/actions/st
 import { drainSkipReason } from "../../../../mcp/tools/write/drain-node.ts";
 import { adminKubeConfig } from "../../../helpers/testenv.ts";
 import { alice, connectRedis, dropPrefix, testPrefix, testSigner } from "../../../executor/support.ts";
-import { ensure, prepareNamespaces } from "../../../executor/write-env.ts";
+import { ensure } from "../../../helpers/kube-apply.ts";
+import { prepareNamespaces } from "../../../executor/write-env.ts";
 import { startHarness, storedProposal, type Harness } from "../../harness.ts";
 
 /** delete_pod, cordon_node, uncordon_node and drain_node proposals against the real API server. */
