@@ -1,6 +1,8 @@
 import { readFile } from "node:fs/promises";
 import { readAuditAnchors, type AuditAnchor } from "../../core/audit/anchor.ts";
 import { parseConfig } from "../../core/config/config.ts";
+import { createLogger } from "../../core/observability/logger.ts";
+import { connectRedisForCommand } from "../redis.ts";
 import { DeputyError } from "../../core/errors.ts";
 import { actionStory } from "../../core/audit/story.ts";
 import { parseAuditRecords, verifyAuditChain } from "../../core/audit/verify.ts";
@@ -9,7 +11,7 @@ const USAGE = `Usage:
   deputy audit verify <file> [--anchors] [--ignore-other-lines] [--partial]
       Check the hash chains (one per writer); exit 0 when intact, 1 naming the
       first break. --anchors also requires each chain to reach the head kept
-      in Redis (REDIS_URL), catching records deleted from the end; --partial
+      in Redis (as the executor reaches it), catching records deleted from the end; --partial
       accepts chains whose first records are not in the file (an export);
       --ignore-other-lines skips non-audit JSON lines.
   deputy audit show <action-id> [--file <file>]
@@ -62,16 +64,9 @@ function rejectExtra(args: string[]): void {
 
 async function anchorsFromRedis(): Promise<Record<string, AuditAnchor>> {
   const config = parseConfig();
-  const { createRedisClient } = await import("../../core/state/redis.ts");
-  const redis = createRedisClient(config.redis, {
-    lazyConnect: true,
-    maxRetriesPerRequest: 1,
-    enableOfflineQueue: false,
-  });
-  // A one-shot read: a failure is reported through the failing command below, once.
-  redis.on("error", () => undefined);
+  const logger = createLogger({ level: "warn", name: "deputy-audit" });
+  const redis = await connectRedisForCommand(config, "the audit anchors", logger);
   try {
-    await redis.connect();
     return await readAuditAnchors(redis, config.redis.prefix);
   } catch (error) {
     throw new DeputyError(

@@ -13,6 +13,7 @@ import { parseConfig } from "../../core/config/config.ts";
 import { DeputyError, describeError } from "../../core/errors.ts";
 import { createLogger } from "../../core/observability/logger.ts";
 import { option } from "../options.ts";
+import { connectRedisForCommand } from "../redis.ts";
 
 const USAGE = `Usage:
   deputy policy test <policy.yaml> <cases.yaml>
@@ -192,7 +193,7 @@ async function explain(args: string[]): Promise<number> {
   const config = parseConfig();
   const logger = createLogger({ level: "warn", name: "deputy-policy" });
   const policy = approvalPolicyFromConfig(config);
-  const { loadKeysFromConfig, withRedisSecrets } = await import("../../executor/wiring.ts");
+  const { loadKeysFromConfig } = await import("../../executor/wiring.ts");
   const { requireKey } = await import("../../core/identity/keys.ts");
   const { createActionStoreFromConfig } = await import("../../core/actions/store.ts");
   const keys = await loadKeysFromConfig({
@@ -202,13 +203,8 @@ async function explain(args: string[]): Promise<number> {
     component: "deputy policy explain",
     logger,
   });
-  const { createRedisClient } = await import("../../core/state/redis.ts");
-  // Where the executor runs, as it reaches Redis: a URL or Sentinel, credentials from OpenBao when set.
-  const redisConfig = (await withRedisSecrets(config, config.openbao.authRole, logger)).redis;
-  const redis = createRedisClient(redisConfig, { lazyConnect: true, maxRetriesPerRequest: 1 });
-  redis.on("error", () => undefined);
+  const redis = await connectRedisForCommand(config, "deputy policy explain", logger);
   try {
-    await redis.connect();
     const store = createActionStoreFromConfig(
       config,
       redis,

@@ -5,6 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { redisCheck } from "../../cli/doctor.ts";
+import { connectRedisForCommand } from "../../cli/redis.ts";
 import { parseConfig } from "../../core/config/config.ts";
 import { createRedisClient } from "../../core/state/redis.ts";
 import { startRedisHa, type RedisHa } from "../../devenv/redis-ha.ts";
@@ -121,6 +122,29 @@ describe("Redis credentials from OpenBao", () => {
     // Names only in the log, never a value.
     expect(text()).toContain("Redis credentials loaded from OpenBao");
     for (const value of Object.values(secrets).slice(1)) expect(text()).not.toContain(value);
+  });
+
+  it("reach Redis for a one-shot command too (deputy audit --anchors, deputy policy explain)", async () => {
+    const { logger } = capture();
+    const redis = await connectRedisForCommand(
+      config({ DEPUTY_REDIS_SECRETS_FROM_OPENBAO: kvPath }),
+      "the audit anchors",
+      logger,
+    );
+    try {
+      expect(await redis.call("ACL", "WHOAMI")).toBe(secrets.username);
+    } finally {
+      redis.disconnect();
+    }
+    // Without them the command says what it could not reach, and names no password.
+    const refused = connectRedisForCommand(
+      config({ DEPUTY_REDIS_SENTINEL_PASSWORD: secrets.sentinel_password }),
+      "the audit anchors",
+      logger,
+    );
+    await expect(refused).rejects.toThrow(/^cannot reach Redis for the audit anchors: /);
+    const sentence = await refused.catch((error: unknown) => (error as Error).message);
+    for (const value of Object.values(secrets).slice(1)) expect(sentence).not.toContain(value);
   });
 
   it("without them, deputy doctor says Redis refuses, and names no password", async () => {
