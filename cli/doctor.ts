@@ -1,6 +1,12 @@
 import { AuthorizationV1Api, type KubeConfig } from "@kubernetes/client-node";
 import type { Config } from "../core/config/config.ts";
-import { createRedisClient, describeRedisLocation, replicationStatus } from "../core/state/redis.ts";
+import {
+  createRedisClient,
+  describeRedisLocation,
+  isTlsDistrust,
+  replicationStatus,
+  tlsTrustProblem,
+} from "../core/state/redis.ts";
 import { describeError } from "../core/errors.ts";
 import type { KeyPurpose } from "../core/identity/keys.ts";
 import { loadKubeConfig } from "../core/kube/config.ts";
@@ -95,10 +101,13 @@ export function redisCheck(config: Config): Check {
       } catch (error) {
         return wrong(`Redis cannot be configured: ${describeError(error)}`);
       }
-      // An authentication refusal arrives as an "error" event; the command itself only sees a closed connection.
+      // An authentication refusal or an untrusted certificate arrives as an "error" event; the
+      // command itself only sees a closed connection.
       let refused: string | undefined;
+      let untrusted: string | undefined;
       redis.on("error", (error: Error) => {
         if (/NOPERM|WRONGPASS|NOAUTH/.test(error.message)) refused = error.message;
+        if (isTlsDistrust(error)) untrusted = error.message;
       });
       const key = `${config.redis.prefix}doctor:${process.pid}`;
       try {
@@ -137,6 +146,13 @@ export function redisCheck(config: Config): Check {
         if (refusal) {
           return wrong(
             `Redis refuses Deputy's user (check the password in REDIS_URL and the ACL): ${refusal}`,
+          );
+        }
+        // Through sentinels a refused certificate arrives as a closed connection: ask the first endpoint.
+        untrusted ??= await tlsTrustProblem(config.redis);
+        if (untrusted) {
+          return wrong(
+            `Redis's TLS certificate at ${describeRedisLocation(config.redis)} is not trusted (${untrusted}); set DEPUTY_REDIS_TLS_CA_FILE to the CA that signed it.`,
           );
         }
         return wrong(`Redis at ${describeRedisLocation(config.redis)} does not answer: ${text}`);

@@ -1,6 +1,9 @@
+import { execFile } from "node:child_process";
+import { readFileSync } from "node:fs";
 import { mkdtemp, readlink, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { promisify } from "node:util";
 import { Redis } from "ioredis";
 import { DeputyError } from "../core/errors.ts";
 import { parseRedisConfig, type RedisConfig } from "../core/state/redis-config.ts";
@@ -32,7 +35,9 @@ export interface RedisHa {
   sentinels: RedisNode[];
   /** "127.0.0.1:p1,127.0.0.1:p2,…" as DEPUTY_REDIS_SENTINELS takes it. */
   sentinelList: string;
-  /** The environment that points Deputy at this set (sentinels, master, credentials, WAIT settings). */
+  /** The CA that signed every node's certificate, when the set speaks TLS only. */
+  caFile: string | undefined;
+  /** The environment that points Deputy at this set (sentinels, master, credentials, TLS, WAIT settings). */
   env(options?: { waitReplicas?: number; waitTimeoutMs?: number }): Record<string, string>;
   /** The parsed configuration for createRedisClient, with the given key prefix. */
   config(prefix: string, options?: { waitReplicas?: number; waitTimeoutMs?: number }): RedisConfig;
@@ -57,6 +62,8 @@ const HOST = "127.0.0.1";
 interface HaAuth {
   username?: string | undefined;
   password?: string | undefined;
+  /** The CA to trust: the node speaks TLS only. */
+  ca?: Buffer | undefined;
 }
 
 async function answers(
@@ -69,6 +76,7 @@ async function answers(
     port,
     ...(auth.username ? { username: auth.username } : {}),
     ...(auth.password ? { password: auth.password } : {}),
+    ...(auth.ca ? { tls: { ca: auth.ca } } : {}),
     lazyConnect: true,
     maxRetriesPerRequest: 0,
     retryStrategy: () => null,
@@ -96,15 +104,84 @@ export interface RedisHaOptions {
   auth?: { username: string; password: string };
   /** The sentinels' own password (requirepass on each sentinel). */
   sentinelPassword?: string;
+  /**
+   * TLS only, on every data node and sentinel and between them, with a
+   * certificate for 127.0.0.1 from a CA made for this set (`caFile`).
+   */
+  tls?: boolean;
+}
+
+const execFileAsync = promisify(execFile);
+
+/** A CA and a certificate for 127.0.0.1 it signed, made with openssl in `dir`. */
+async function makeCertificates(dir: string): Promise<{ ca: string; cert: string; key: string }> {
+  const files = { ca: join(dir, "ca.crt"), cert: join(dir, "redis.crt"), key: join(dir, "redis.key") };
+  const ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
+  const openssl = async (args: string[]): Promise<void> => {
+    try {
+      await execFileAsync("openssl", args, { cwd: dir, timeout: 20_000 });
+    } catch (error) {
+      throw new DeputyError("TESTENV_FAILED", `openssl ${args[0]} failed; is openssl installed?`, {
+        cause: error,
+      });
+    }
+  };
+  await openssl([
+    "req",
+    "-x509",
+    "-new",
+    ...ec,
+    "-keyout",
+    "ca.key",
+    "-out",
+    files.ca,
+    "-days",
+    "2",
+    "-subj",
+    "/CN=deputy-test-redis-ca",
+  ]);
+  await openssl(["req", "-new", ...ec, "-keyout", files.key, "-out", "redis.csr", "-subj", "/CN=127.0.0.1"]);
+  await writeFile(join(dir, "san.ext"), "subjectAltName=IP:127.0.0.1\n");
+  await openssl([
+    "x509",
+    "-req",
+    "-in",
+    "redis.csr",
+    "-CA",
+    files.ca,
+    "-CAkey",
+    "ca.key",
+    "-CAcreateserial",
+    "-out",
+    files.cert,
+    "-days",
+    "2",
+    "-extfile",
+    "san.ext",
+  ]);
+  return files;
 }
 
 export async function startRedisHa(options: RedisHaOptions = {}): Promise<RedisHa> {
-  const dataAuth: HaAuth = options.auth ?? {};
-  const sentinelAuth: HaAuth = { password: options.sentinelPassword };
   const server = await findRedisServer();
   if (!server)
     throw new DeputyError("TESTENV_FAILED", "redis-server is not installed (apt-get install redis-server)");
   const dir = await mkdtemp(join(tmpdir(), "deputy-redis-ha-"));
+  const certificates = options.tls ? await makeCertificates(dir) : undefined;
+  const ca = certificates ? readFileSync(certificates.ca) : undefined;
+  const dataAuth: HaAuth = { ...options.auth, ca };
+  const sentinelAuth: HaAuth = { password: options.sentinelPassword, ca };
+  // TLS only: the plain port is closed, the TLS port is the node's port, and nodes speak TLS to each other.
+  const tlsSettings: [string, string][] = certificates
+    ? [
+        ["tls-cert-file", certificates.cert],
+        ["tls-key-file", certificates.key],
+        ["tls-ca-cert-file", certificates.ca],
+        ["tls-auth-clients", "no"],
+        ["tls-replication", "yes"],
+      ]
+    : [];
+  const portArgs = certificates ? ["--port", "0", "--tls-port", "{port}"] : ["--port", "{port}"];
   const dirs = { pidDir: join(dir, "pids"), logDir: join(dir, "logs") };
   const started: RedisNode[] = [];
   // redis-server rewrites its process title ("redis-server 127.0.0.1:port"), so a process is
@@ -162,8 +239,8 @@ export async function startRedisHa(options: RedisHaOptions = {}): Promise<RedisH
     const dataArgs = (name: string): string[] => [
       "--bind",
       HOST,
-      "--port",
-      "{port}",
+      ...portArgs,
+      ...tlsSettings.flatMap(([setting, value]) => [`--${setting}`, value]),
       "--save",
       "",
       "--appendonly",
@@ -217,6 +294,7 @@ export async function startRedisHa(options: RedisHaOptions = {}): Promise<RedisH
         [
           `bind ${HOST}`,
           `dir ${dir}`,
+          ...tlsSettings.map(([setting, value]) => `${setting} ${value}`),
           `sentinel monitor ${HA_MASTER_NAME} ${HOST} ${primary.port} 2`,
           `sentinel down-after-milliseconds ${HA_MASTER_NAME} 1000`,
           `sentinel failover-timeout ${HA_MASTER_NAME} 4000`,
@@ -236,7 +314,7 @@ export async function startRedisHa(options: RedisHaOptions = {}): Promise<RedisH
           "",
         ].join("\n"),
       );
-      sentinels.push(await start(`sentinel-${i}`, [file, "--sentinel", "--port", "{port}"]));
+      sentinels.push(await start(`sentinel-${i}`, [file, "--sentinel", ...portArgs]));
     }
     const killed = new Set<RedisNode>();
     const sentinelList = sentinels.map((node) => `${HOST}:${node.port}`).join(",");
@@ -285,12 +363,20 @@ export async function startRedisHa(options: RedisHaOptions = {}): Promise<RedisH
       nodes,
       sentinels,
       sentinelList,
+      caFile: certificates?.ca,
       env: (settings = {}) => ({
         DEPUTY_REDIS_SENTINELS: sentinelList,
         DEPUTY_REDIS_SENTINEL_MASTER: HA_MASTER_NAME,
         ...(dataAuth.username ? { DEPUTY_REDIS_USERNAME: dataAuth.username } : {}),
         ...(dataAuth.password ? { DEPUTY_REDIS_PASSWORD: dataAuth.password } : {}),
         ...(sentinelAuth.password ? { DEPUTY_REDIS_SENTINEL_PASSWORD: sentinelAuth.password } : {}),
+        ...(certificates
+          ? {
+              DEPUTY_REDIS_TLS: "true",
+              DEPUTY_REDIS_SENTINEL_TLS: "true",
+              DEPUTY_REDIS_TLS_CA_FILE: certificates.ca,
+            }
+          : {}),
         DEPUTY_REDIS_WAIT_REPLICAS: String(settings.waitReplicas ?? 0),
         DEPUTY_REDIS_WAIT_TIMEOUT_MS: String(settings.waitTimeoutMs ?? 500),
       }),
@@ -303,6 +389,9 @@ export async function startRedisHa(options: RedisHaOptions = {}): Promise<RedisH
           username: dataAuth.username,
           password: dataAuth.password,
           sentinelPassword: sentinelAuth.password,
+          tls: certificates !== undefined,
+          sentinelTls: certificates !== undefined,
+          caFile: certificates?.ca,
           waitReplicas: settings.waitReplicas ?? 0,
           waitTimeoutMs: settings.waitTimeoutMs ?? 500,
         }),

@@ -1,4 +1,5 @@
 import { readFileSync } from "node:fs";
+import { connect as connectTls } from "node:tls";
 import { Redis, type RedisOptions } from "ioredis";
 import { DeputyError, describeError } from "../errors.ts";
 import type { Logger } from "../observability/logger.ts";
@@ -117,6 +118,50 @@ export function createRedisClient(config: RedisConfig, options: RedisOptions = {
   }
   durabilityOfClient.set(redis, config.durability);
   return redis;
+}
+
+/** Node's TLS errors for a certificate it does not trust, by code or by message. */
+const TLS_UNTRUSTED =
+  /SELF_SIGNED|UNABLE_TO_VERIFY|UNABLE_TO_GET_ISSUER|CERT_HAS_EXPIRED|CERT_NOT_YET_VALID|ERR_TLS_CERT_ALTNAME_INVALID|self[- ]signed certificate|unable to verify/i;
+
+/** True when an error says a TLS peer's certificate is not trusted. */
+export function isTlsDistrust(error: unknown): boolean {
+  if (!(error instanceof Error)) return false;
+  return TLS_UNTRUSTED.test(`${(error as { code?: string }).code ?? ""} ${error.message}`);
+}
+
+/**
+ * Why the first TLS endpoint of this configuration (the first sentinel when
+ * the sentinels speak TLS, else the URL's or the first data node's address)
+ * does not trust its certificate with the configured CA, or undefined. For
+ * diagnosis only: ioredis's Sentinel connector reports a refused certificate
+ * as "Connection is closed", which names neither TLS nor the CA.
+ */
+export async function tlsTrustProblem(config: RedisConfig, timeoutMs = 3_000): Promise<string | undefined> {
+  const { connection } = config;
+  let endpoint: { host: string; port: number } | undefined;
+  if (connection.kind === "sentinel") {
+    if (config.sentinelTls) endpoint = connection.sentinels[0];
+  } else {
+    const url = new URL(connection.url);
+    if (config.tls || url.protocol === "rediss:")
+      endpoint = { host: url.hostname.replace(/^\[|\]$/g, ""), port: Number(url.port || 6379) };
+  }
+  if (!endpoint) return undefined;
+  const { host, port } = endpoint;
+  const ca = config.caFile ? readCa(config.caFile) : undefined;
+  return new Promise((resolve) => {
+    const socket = connectTls({ host, port, ...(ca ? { ca } : {}), timeout: timeoutMs });
+    const done = (problem: string | undefined): void => {
+      socket.destroy();
+      resolve(problem);
+    };
+    socket.once("secureConnect", () => done(undefined));
+    socket.once("timeout", () => done(undefined));
+    socket.once("error", (error) =>
+      done(isTlsDistrust(error) ? `${host}:${port}: ${error.message}` : undefined),
+    );
+  });
 }
 
 function readCa(file: string): Buffer {
