@@ -33,6 +33,8 @@ import * as events from "./listeners/events/index.ts";
 import * as shortcuts from "./listeners/shortcuts/index.ts";
 import * as dedupeEvents from "./listeners/middleware/dedupe-events.ts";
 import { sweepExpiredCards } from "./handlers/expiry.ts";
+import { adoptOrphanedTurns } from "./handlers/adopt-turns.ts";
+import { createTurnLeases } from "./turn-lease.ts";
 import { deliverActionNotice } from "./handlers/action-notice.ts";
 import { drainActionNotices } from "../core/actions/notices.ts";
 import type { QueueDrain } from "../core/state/queue.ts";
@@ -93,8 +95,13 @@ interface SlackAppSettings {
   conversationLimits?: ConversationLimits;
   /** Spacing of progress edits; default 1 s. */
   statusIntervalMs?: number;
-  /** Longest time one turn holds a thread; default 15 minutes. */
-  turnLockMs?: number;
+  /**
+   * How long a turn's lease on its thread lasts unless renewed (every third of it);
+   * a stopped replica's turn is adopted after it lapses. Default 30 s.
+   */
+  turnLeaseMs?: number;
+  /** How often stopped replicas' turns are looked for; default 10 s (0: never, tests call adoptTurns). */
+  turnSweepMs?: number;
   /** How often expired cards are looked for; default 30 s (0: never, tests call sweepExpiredCards). */
   cardSweepMs?: number;
   /** How executed actions are watched afterwards (DEPUTY_VERIFY_TIMEOUT_SECONDS). */
@@ -119,6 +126,8 @@ export interface SlackApp {
   idle(): Promise<void>;
   /** Mark cards of expired actions; returns how many. */
   sweepExpiredCards(now?: number): Promise<number>;
+  /** Adopt the turns of replicas that stopped mid-turn; returns how many. */
+  adoptTurns(): Promise<number>;
   stats: { retries: number; duplicates: number };
 }
 
@@ -224,7 +233,7 @@ export function createSlackApp(deps: SlackAppDeps): SlackApp {
       audit: deps.audit,
     }),
     statusIntervalMs: deps.statusIntervalMs ?? 1000,
-    turnLockMs: deps.turnLockMs ?? 15 * 60_000,
+    turns: createTurnLeases(deps.redis, { prefix: deps.redisPrefix, ttlMs: deps.turnLeaseMs ?? 30_000 }),
     followUp: {
       ...DEFAULT_FOLLOW_UP,
       timeoutMs: slack.verifyTimeoutSeconds * 1000,
@@ -272,6 +281,9 @@ export function createSlackApp(deps: SlackAppDeps): SlackApp {
   let sweeper: NodeJS.Timeout | undefined;
   let notices: QueueDrain | undefined;
   const sweep = (now?: number): Promise<number> => tasks.track(sweepExpiredCards(services, app.client, now));
+  const turnSweepMs = deps.turnSweepMs ?? 10_000;
+  let turnSweeper: NodeJS.Timeout | undefined;
+  const adoptTurns = (): Promise<number> => tasks.track(adoptOrphanedTurns(services, app.client));
   return {
     app,
     client: app.client,
@@ -280,7 +292,16 @@ export function createSlackApp(deps: SlackAppDeps): SlackApp {
     isMemberOf,
     stats,
     sweepExpiredCards: sweep,
+    adoptTurns,
     async start() {
+      if (turnSweepMs > 0) {
+        turnSweeper = setInterval(() => {
+          adoptTurns().catch((error: unknown) =>
+            logger.warn({ err: describeError(error) }, "looking for stopped replicas' turns failed"),
+          );
+        }, turnSweepMs);
+        turnSweeper.unref();
+      }
       if (sweepMs > 0) {
         sweeper = setInterval(() => {
           sweep().catch((error: unknown) => logger.warn({ err: describeError(error) }, "card sweep failed"));
@@ -306,6 +327,7 @@ export function createSlackApp(deps: SlackAppDeps): SlackApp {
     },
     async stop() {
       if (sweeper) clearInterval(sweeper);
+      if (turnSweeper) clearInterval(turnSweeper);
       await notices?.close();
       await app.stop();
       await tasks.idle();

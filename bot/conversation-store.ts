@@ -1,4 +1,3 @@
-import { randomBytes } from "node:crypto";
 import type { Redis } from "ioredis";
 import { z } from "zod";
 import type { ConversationRef } from "../core/identity/identity.ts";
@@ -8,8 +7,7 @@ import type { MessageParam } from "./agent/types.ts";
  * Thread history in Redis, so any replica can answer a follow-up. One key per
  * conversation holds the messages (whole turns only, oldest dropped first to
  * stay under a size budget), a list holds notes for the agent's next turn
- * (approval results), a short lock keeps two turns in one thread from
- * interleaving, and with several clusters served, one key says which cluster
+ * (approval results), and with several clusters served, one key says which cluster
  * the thread is bound to. Everything expires with the conversation's TTL.
  */
 export interface ConversationRecord {
@@ -44,8 +42,6 @@ export interface ConversationStore {
   boundCluster(ref: ConversationRef): Promise<string | undefined>;
   /** Bind the thread to a cluster: its tools act there until someone names another. */
   bindCluster(ref: ConversationRef, cluster: string): Promise<void>;
-  /** Hold the thread for one turn; undefined if another turn is running. */
-  lock(ref: ConversationRef, ttlMs: number): Promise<(() => Promise<void>) | undefined>;
 }
 
 export interface ConversationStoreOptions {
@@ -61,8 +57,6 @@ const recordSchema = z.object({
   userText: z.array(z.string()),
   participants: z.array(z.string()).default([]),
 });
-
-const RELEASE = `if redis.call("GET", KEYS[1]) == ARGV[1] then return redis.call("DEL", KEYS[1]) else return 0 end`;
 
 function keyOf(prefix: string, ref: ConversationRef): string {
   const part = (value: string | undefined): string => encodeURIComponent(value ?? "-");
@@ -128,15 +122,6 @@ export function createConversationStore(redis: Redis, options: ConversationStore
     },
     async bindCluster(ref, cluster) {
       await redis.set(`${keyOf(options.prefix, ref)}:cluster`, cluster, "EX", ttl);
-    },
-    async lock(ref, ttlMs) {
-      const key = `${keyOf(options.prefix, ref)}:lock`;
-      const token = randomBytes(12).toString("hex");
-      const ok = await redis.set(key, token, "PX", ttlMs, "NX");
-      if (ok !== "OK") return undefined;
-      return async () => {
-        await redis.eval(RELEASE, 1, key, token);
-      };
     },
   };
 }

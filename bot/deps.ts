@@ -15,6 +15,7 @@ import type { ConversationStore } from "./conversation-store.ts";
 import type { Deduper } from "./dedupe.ts";
 import type { WritePauseControl } from "./write-pause.ts";
 import type { IncidentMemory } from "./memory/incident-memory.ts";
+import type { TurnLeases } from "./turn-lease.ts";
 
 /** The executor's decision API (in-process or over HTTP); the model never sees it. */
 export type { ApprovalDecider };
@@ -62,8 +63,8 @@ export interface BotServices {
   approvalPolicy: BotApprovalPolicy | undefined;
   /** Spacing of progress edits (Slack rate limits chat.update). */
   statusIntervalMs: number;
-  /** How long one turn may hold a thread. */
-  turnLockMs: number;
+  /** Each thread's turn lease, renewed while a turn runs and adopted when its replica stops. */
+  turns: TurnLeases;
   /** How executed actions are watched afterwards. */
   followUp: FollowUpSettings;
   /** Shared state (write pause, alert dedupe); keys start with redisPrefix. */

@@ -12,6 +12,7 @@ import { runDirectCommand } from "./direct-command.ts";
 import { uploadLogFile } from "./log-file.ts";
 import { clusterOfThread } from "./thread-cluster.ts";
 import type { ServedCluster } from "../clusters.ts";
+import type { TurnLease } from "../turn-lease.ts";
 import { postApprovalCard, reportError, type Question } from "./thread-replies.ts";
 import { diagnosesOfTroubleshoot } from "../../core/memory/diagnosis.ts";
 import { recallBlocks } from "../blocks/memory.ts";
@@ -172,18 +173,35 @@ async function routeQuestion(
   await runAgentTurn(services, client, { ...question, cluster }, services.agent, log);
 }
 
-async function runAgentTurn(
+/** What another replica needs to finish a turn whose replica stopped (kept with the turn's lease). */
+export function encodeTurn(question: Question, cluster: string, statusTs?: string): string {
+  const { requester, conversation, text, fromDeputy, aboutCluster } = question;
+  return JSON.stringify({
+    question: { requester, conversation, text, fromDeputy, aboutCluster },
+    cluster,
+    ...(statusTs ? { statusTs } : {}),
+  });
+}
+
+/**
+ * One agent turn, holding the thread's lease (taken here, or handed over by
+ * the replica that adopted a stopped replica's turn). The lease is renewed
+ * while the turn runs; a turn whose lease was taken over does not post its
+ * answer, the adopter does.
+ */
+export async function runAgentTurn(
   services: BotServices,
   client: webApi.WebClient,
   question: Question & { cluster: ServedCluster },
   agent: NonNullable<BotServices["agent"]>,
   log: BotServices["logger"],
+  adopted?: TurnLease,
 ): Promise<void> {
   const { conversation, cluster } = question;
   const named = services.clusters.all.length > 1 ? cluster.name : undefined;
   // Throws when the store is down: the caller turns that into a sentence in the thread.
-  const release = await services.conversations.lock(conversation, services.turnLockMs);
-  if (!release) {
+  const lease = adopted ?? (await services.turns.lock(conversation, encodeTurn(question, cluster.name)));
+  if (!lease) {
     await client.chat.postMessage({
       channel: conversation.channel,
       thread_ts: conversation.thread,
@@ -191,6 +209,24 @@ async function runAgentTurn(
     });
     return;
   }
+  let lost = false;
+  const renewer = setInterval(() => {
+    lease.renew().then(
+      (held) => {
+        if (!held) lost = true;
+      },
+      // Redis unreachable: keep going; whether the answer is still ours is asked before posting it.
+      () => undefined,
+    );
+  }, services.turns.ttlMs / 3);
+  renewer.unref();
+  /** False when another replica adopted this turn (this one was stalled past the lease). */
+  const stillOurs = async (): Promise<boolean> => {
+    // Unknown (Redis down) counts as ours: an answer is better than silence.
+    const held = lost ? false : await lease.held().catch(() => true);
+    if (!held) log.warn("another replica took this turn over; its answer is theirs to post");
+    return held;
+  };
   let status: StatusMessage | undefined;
   try {
     // A person's hourly turns and tokens on this cluster (DEPUTY_AGENT_TURNS_PER_HOUR, …).
@@ -217,6 +253,13 @@ async function runAgentTurn(
       minIntervalMs: services.statusIntervalMs,
       logger: log,
     });
+    // An adopter edits this status message instead of leaving it "Looking into it…" for ever.
+    if (status.ts)
+      await lease
+        .remember(encodeTurn(question, cluster.name, status.ts))
+        .catch((error: unknown) =>
+          log.warn({ err: describeError(error) }, "could not note the status message"),
+        );
     const [record, notes] = await Promise.all([
       services.conversations.load(conversation),
       services.conversations.takeNotes(conversation),
@@ -291,6 +334,8 @@ async function runAgentTurn(
       mcp: cluster.mcp,
       onProgress,
     });
+    // Before anything of the turn is kept or posted: an adopted turn's history and answer are the adopter's.
+    if (!(await stillOurs())) return;
     const { inputTokens, outputTokens, cacheReadTokens, cacheCreationTokens } = result.usage;
     await services.agentLimit
       ?.charge(
@@ -348,13 +393,17 @@ async function runAgentTurn(
     await noteInThread(services, conversation, { kind: "answer", steps: result.toolCalls.length });
   } catch (error) {
     log.error({ err: describeError(error) }, "question failed");
+    if (!(await stillOurs())) return;
     await reportError(client, conversation, status, questionFailed(error)).catch((reportFailure: unknown) =>
       log.error({ err: describeError(reportFailure) }, "could not report the failure"),
     );
   } finally {
-    // The lock expires by itself; a failed release must not hide the answer or the report.
-    await release().catch((error: unknown) =>
-      log.warn({ err: describeError(error) }, "could not release the thread lock"),
-    );
+    clearInterval(renewer);
+    // The lease lapses by itself; a failed release must not hide the answer or the report.
+    await lease
+      .release()
+      .catch((error: unknown) =>
+        log.warn({ err: describeError(error) }, "could not release the thread lock"),
+      );
   }
 }

@@ -156,6 +156,8 @@ export interface SlackFake {
   ): Promise<SendResult & { payload: string }>;
   /** Where signed requests go: the app's Bolt HTTP endpoint. */
   setTarget(url: string): void;
+  /** Where signed requests go now. */
+  readonly target: string;
   sign(body: string, options?: SignOptions): Record<string, string>;
   /** Raw POST of a body with the given headers to the target. */
   post(body: string, contentType: string, headers: Record<string, string>): Promise<SendResult>;
@@ -683,6 +685,9 @@ export async function startSlackFake(options: SlackFakeOptions = {}): Promise<Sl
     },
     setTarget(url) {
       target = url;
+    },
+    get target() {
+      return target;
     },
     sign,
     post,

@@ -42,10 +42,10 @@ export function slackFakeEnv(slack: SlackFake): Record<string, string> {
   };
 }
 
-/** The real agent loop and Anthropic SDK, talking to the scripted model. */
-export function scriptedAgent(model: AnthropicFake, logger: Logger): AgentRunner {
+/** The real agent loop and Anthropic SDK, talking to the scripted model (at `baseUrl`, e.g. through a proxy). */
+export function scriptedAgent(model: AnthropicFake, logger: Logger, baseUrl = model.url): AgentRunner {
   return createAgentRunner({
-    model: createAnthropicModel({ apiKey: model.apiKey, baseUrl: model.url }),
+    model: createAnthropicModel({ apiKey: model.apiKey, baseUrl }),
     modelName: "claude-test",
     limits: { maxIterations: 8, maxSeconds: 60, maxTokens: 200_000, maxOutputTokens: 1024 },
     logger,
@@ -186,7 +186,12 @@ export interface SlackAppParts {
 /** The rest of the bot's dependencies: which clusters it serves, its agent and timings. */
 export type SlackAppRest = SlackAppClusters &
   Pick<SlackAppDeps, "agent"> &
-  Partial<Pick<SlackAppDeps, "followUp" | "cardSweepMs" | "conversationLimits" | "metrics">>;
+  Partial<
+    Pick<
+      SlackAppDeps,
+      "followUp" | "cardSweepMs" | "conversationLimits" | "metrics" | "turnLeaseMs" | "turnSweepMs"
+    >
+  >;
 
 /**
  * Deputy's Slack app over the Slack fake: its settings parsed from the fake's
