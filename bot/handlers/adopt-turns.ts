@@ -52,11 +52,11 @@ async function finishAdopted(
     await (
       statusTs
         ? client.chat.update({
-          channel: conversation.channel,
-          ts: statusTs,
-          text,
-          blocks: [{ type: "section", text: { type: "mrkdwn", text } }],
-        })
+            channel: conversation.channel,
+            ts: statusTs,
+            text,
+            blocks: [{ type: "section", text: { type: "mrkdwn", text } }],
+          })
         : client.chat.postMessage({ channel: conversation.channel, thread_ts: conversation.thread, text })
     ).catch((error: unknown) => log.warn({ err: describeError(error) }, "could not tell the thread"));
   };
