@@ -2,7 +2,7 @@ import type { types } from "@slack/bolt";
 import { describeTarget, type ApprovalView } from "../../core/actions/action-type.ts";
 import { shortDigest } from "../../core/actions/digest.ts";
 import { fullViewLines, unapprovableReason, VIEW_LIMITS } from "../../core/actions/view.ts";
-import type { DecisionResult, PendingAction } from "../../core/actions/schema.ts";
+import type { ApprovalProgress, DecisionResult, PendingAction } from "../../core/actions/schema.ts";
 import type { Identity } from "../../core/identity/identity.ts";
 import { escapeApprovalLine, sanitizeForSlack, sanitizePlain } from "../sanitize.ts";
 
@@ -255,6 +255,17 @@ export interface CardPolicy {
 export function approvalProgressLine(policy: Pick<CardPolicy, "required" | "approvals">): string {
   const given = policy.approvals.map((who) => mentionIdentity(who)).join(", ");
   return `${policy.approvals.length} of ${policy.required} approvals${given ? `: ${given}` : ""}`;
+}
+
+/** Under a decided card: the policy rule that applied and who approved (break-glass marked). */
+export function approvalContext(approval: ApprovalProgress): KnownBlock[] {
+  return [{ type: "context", elements: [{ type: "mrkdwn", text: approvalLine(approval) }] }];
+}
+
+/** "Approval policy, rule *x*: 2 of 2 approvals: @a, @b", with break-glass marked. */
+export function approvalLine(approval: ApprovalProgress): string {
+  const glass = approval.brokeGlass ? " · :rotating_light: *break-glass* approval, alerted for review" : "";
+  return `Approval policy, rule *${sanitizePlain(approval.rule)}*: ${approvalProgressLine(approval)}${glass}`;
 }
 
 /** The card's who-may-approve section under an approval policy file. */

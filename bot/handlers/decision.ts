@@ -3,15 +3,13 @@ import { describeError } from "../../core/errors.ts";
 import { fenceUntrusted } from "../../core/untrusted/fence.ts";
 import type { ConversationRef, Identity } from "../../core/identity/identity.ts";
 import type { ApprovalProgress, Decision, DecisionResult, PendingAction } from "../../core/actions/schema.ts";
-
-type KnownBlock = types.KnownBlock;
 import { approvalViewOf } from "../../core/actions/view.ts";
 import { ACTION_ID_PATTERN } from "../../core/actions/schema.ts";
-import type { types } from "@slack/bolt";
 import {
   approvalCardBlocks,
   approvalCardText,
-  approvalProgressLine,
+  approvalContext,
+  approvalLine,
   decidedCardBlocks,
   decisionLine,
   decisionResultText,
@@ -208,7 +206,7 @@ async function decideAndReport(
   await client.chat.postMessage({
     channel: click.channel,
     thread_ts: click.threadTs ?? click.messageTs,
-    // The thread keeps who approved under which rule; the card's line gives way to the follow-up.
+    // The thread keeps who approved under which rule, as the card does.
     text: `${decisionLine(result.action)}\n${decisionResultText(result)}${approval ? `\n${approvalLine(approval)}` : ""}`,
     unfurl_links: false,
     unfurl_media: false,
@@ -240,6 +238,7 @@ async function decideAndReport(
         cardTs: click.messageTs,
         threadTs: click.threadTs ?? click.messageTs,
         conversation,
+        approval,
       }),
     );
   }
@@ -379,17 +378,6 @@ async function updateCard(
   } catch (error) {
     log.warn({ err: describeError(error) }, "card update failed");
   }
-}
-
-/** Under a decided card: the policy rule that applied and who approved (break-glass marked). */
-function approvalContext(approval: ApprovalProgress): KnownBlock[] {
-  return [{ type: "context", elements: [{ type: "mrkdwn", text: approvalLine(approval) }] }];
-}
-
-/** "Approval policy, rule *x*: 2 of 2 approvals: @a, @b", with break-glass marked. */
-function approvalLine(approval: ApprovalProgress): string {
-  const glass = approval.brokeGlass ? " · :rotating_light: *break-glass* approval, alerted for review" : "";
-  return `Approval policy, rule *${sanitizePlain(approval.rule)}*: ${approvalProgressLine(approval)}${glass}`;
 }
 
 /** A card still pending after an approval that did not complete the quorum: who has approved so far. */

@@ -4,7 +4,7 @@ import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
 import type { ExpectedEffect } from "../../core/actions/action-type.ts";
 import { describeTarget } from "../../core/actions/action-type.ts";
 import { effectOf, inverseOf } from "../../core/actions/follow-up.ts";
-import type { PendingAction } from "../../core/actions/schema.ts";
+import type { ApprovalProgress, PendingAction } from "../../core/actions/schema.ts";
 import { approvalViewOf } from "../../core/actions/view.ts";
 import { describeError } from "../../core/errors.ts";
 import {
@@ -16,7 +16,7 @@ import {
 } from "../../core/untrusted/fence.ts";
 import type { ConversationRef } from "../../core/identity/identity.ts";
 import { META_KEYS } from "../../core/actions/meta.ts";
-import { decidedCardBlocks } from "../blocks/approval-card.ts";
+import { approvalContext, decidedCardBlocks } from "../blocks/approval-card.ts";
 import { followUpBlocks, verificationLine, type Verification } from "../blocks/follow-up.ts";
 import type { BotServices, FollowUpSettings } from "../deps.ts";
 import { answerQuestion } from "./question.ts";
@@ -268,6 +268,8 @@ export interface FollowUpInput {
   cardTs: string;
   threadTs: string;
   conversation: ConversationRef;
+  /** Under an approval policy file: the rule and who approved, kept on the card as it is redrawn. */
+  approval?: ApprovalProgress | undefined;
 }
 
 /** The facts the agent reads when it is resumed: Deputy's own observations, cluster text fenced. */
@@ -320,11 +322,10 @@ export async function followOutcome(
         channel: input.channel,
         ts: input.cardTs,
         text: `${action.tool}: ${action.state}`,
-        blocks: decidedCardBlocks(
-          action,
-          view,
-          followUpBlocks({ actionId: action.id, verification, inverse }),
-        ),
+        blocks: decidedCardBlocks(action, view, [
+          ...(input.approval ? approvalContext(input.approval) : []),
+          ...followUpBlocks({ actionId: action.id, verification, inverse }),
+        ]),
       })
       .catch((error: unknown) => log.warn({ err: describeError(error) }, "card update failed"));
   };

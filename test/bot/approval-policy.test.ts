@@ -145,6 +145,11 @@ describe("an approval policy on the card", () => {
     const decided = JSON.stringify(current(card).blocks);
     expect(decided).not.toContain(APPROVE_ACTION_ID);
     expect(decided).toContain(`approved by <@${CAROL}>`);
+    // The card keeps the rule and who approved, also once the follow-up has redrawn it.
+    expect(decided).toContain(
+      `Approval policy, rule *two SREs scale*: 2 of 2 approvals: <@${BOB}>, <@${CAROL}>`,
+    );
+    expect(decided).toMatch(/Watching the effect|Undo/);
     // The thread says who approved under which rule.
     expect(threadText(card)).toContain(
       `Approval policy, rule *two SREs scale*: 2 of 2 approvals: <@${BOB}>, <@${CAROL}>`,
