@@ -115,9 +115,41 @@ export function createRedisClient(config: RedisConfig, options: RedisOptions = {
       // sent again would be measured on a connection that wrote nothing.
       autoResendUnfulfilledCommands: false,
     });
+    // Unless the caller asked for no retries (deputy doctor's one look).
+    if (options.retryStrategy === undefined) reviveAfterSentinelRace(redis);
   }
   durabilityOfClient.set(redis, config.durability);
   return redis;
+}
+
+/**
+ * ioredis ends a Sentinel client for good when its failover detector hears
+ * +switch-master while the client is reconnecting (asking the sentinels after
+ * the old primary died): the detector's disconnect makes the connection
+ * attempt in flight fail with "Connection is closed.", and a failed attempt
+ * ends the client instead of retrying. A component would then stay without
+ * its state store until restarted, after every such failover. A client that
+ * ends without being closed by Deputy is therefore connected again (after a
+ * short pause; commands meanwhile fail, none is sent twice).
+ */
+function reviveAfterSentinelRace(redis: Redis): void {
+  let closing = false;
+  const disconnect = redis.disconnect.bind(redis);
+  redis.disconnect = (reconnect = false): void => {
+    if (!reconnect) closing = true;
+    disconnect(reconnect);
+  };
+  const quit = redis.quit.bind(redis);
+  redis.quit = ((...args: Parameters<Redis["quit"]>) => {
+    closing = true;
+    return quit(...args);
+  }) as Redis["quit"];
+  redis.on("end", () => {
+    if (closing) return;
+    setTimeout(() => {
+      if (!closing && redis.status === "end") redis.connect().catch(() => undefined);
+    }, 200).unref();
+  });
 }
 
 /** Node's TLS errors for a certificate it does not trust, by code or by message. */
