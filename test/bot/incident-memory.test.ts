@@ -228,7 +228,12 @@ async function rolledOut(deployment: string): Promise<void> {
 
 /** The workload's newest pod starts crash-looping with a log that names the missing variable. */
 async function crash(deployment: string, variable: string): Promise<string> {
-  const pods = (await podsOf(deployment)).sort(
+  // The controller makes the pod when it gets to it: a busy machine can take a while after the create.
+  const pods = await eventually(`a pod of ${deployment}`, async () => {
+    const found = await podsOf(deployment);
+    return found.length > 0 ? found : undefined;
+  });
+  pods.sort(
     (a, b) =>
       Date.parse(String(b.metadata?.creationTimestamp ?? 0)) -
       Date.parse(String(a.metadata?.creationTimestamp ?? 0)),
