@@ -18,6 +18,7 @@ import {
 import { isPreconditionFailure, withResourceVersion } from "../../../../core/actions/bound-write.ts";
 import type { ObjectChange } from "../../../../core/actions/object-risk.ts";
 import { fenceUntrusted } from "../../../../core/untrusted/fence.ts";
+import { jitteredBackoff, sleep } from "../../../../core/backoff.ts";
 import { isKubeApiError } from "../../../../core/kube/errors.ts";
 import { shortDigest } from "../../../../core/actions/digest.ts";
 import type { ActionTarget, PendingActionRef } from "../../../../core/actions/schema.ts";
@@ -322,6 +323,10 @@ async function dryRunCheck(
  * answer changes nothing, or when a value in it looks like a credential (an
  * approval view is never redacted, so it could not be shown).
  */
+/** Dry runs of one change in all, against the version read each time (about 1.5 s of waiting at most). */
+const PREVIEW_ROUNDS = 8;
+const PREVIEW_BACKOFF = { baseMs: 50, capMs: 800 };
+
 async function previewEffect(
   context: ToolContext<McpDeps>,
   tool: string,
@@ -333,7 +338,8 @@ async function previewEffect(
   const usable = await usablePreview(context, tool);
   if ("refusal" in usable) return usable;
   // On the version that was read, so the diff is against exactly that object. A controller
-  // updating status in between moves the version: read again and ask again, a few times.
+  // updating status in between moves the version: read again and ask again, backing off, so a
+  // burst of updates (a new or rolling Deployment under a busy controller) is outlasted.
   let answer: { object: unknown; warnings: string[] } | undefined;
   let seen = live;
   for (let round = 1; answer === undefined; round++) {
@@ -351,7 +357,8 @@ async function previewEffect(
       );
     } catch (error) {
       if (!isKubeApiError(error)) throw error;
-      if (seen && round < 4 && isPreconditionFailure(request, error)) {
+      if (seen && round < PREVIEW_ROUNDS && isPreconditionFailure(request, error)) {
+        await sleep(jitteredBackoff(round, PREVIEW_BACKOFF), signal);
         seen = await deps.kube.get<KubeObject>(request.path, undefined, signal);
         continue;
       }

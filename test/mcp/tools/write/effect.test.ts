@@ -435,6 +435,32 @@ describe("the approval shows the API server's answer, never Deputy's rendering o
     expect((await redis.keys(`${prefix}action:*`)).length).toBe(stored);
   });
 
+  it("outlasts a burst of updates by another writer (a busy controller): the proposal is made on the version it settles on", async () => {
+    const name = `busy-${RUN}`;
+    await appliedByDeputy(name, deployment(name, { containers: [{ name: "app", image: "app:1" }] }));
+    // Another writer moves the version as fast as the API server lets it, for a while.
+    const until = Date.now() + 400;
+    const writer = async (id: number): Promise<number> => {
+      let n = 0;
+      while (Date.now() < until) {
+        await apps().patchNamespacedDeployment(
+          {
+            name,
+            namespace: NS,
+            body: { metadata: { annotations: { [`example.com/burst-${id}`]: String(n++) } } },
+          },
+          setHeaderOptions("Content-Type", PatchStrategy.MergePatch),
+        );
+      }
+      return n;
+    };
+    const burst = Promise.all([0, 1, 2, 3].map(writer)).then((counts) => counts.reduce((a, b) => a + b));
+    const reply = await harness.call("scale_deployment", { namespace: NS, name, replicas: 4 }, meta);
+    expect(await burst).toBeGreaterThan(5);
+    expect(reply.isError, reply.text).toBe(false);
+    expect(reply.text).toMatch(/^pending approval \(id act_/);
+  });
+
   it("shows the API server's warnings on the card", async () => {
     const ns = NS;
     const name = `warn-${RUN}`;
