@@ -446,10 +446,17 @@ describe("the shipped deployment: bot, MCP server and executor as their manifest
     expect(executions.length).toBeGreaterThan(0);
     for (const record of executions) expect(record.traceId).toBe(traceId);
 
-    // The MCP server's read (the verified outcome) ends the trace: wait until it is exported.
-    await eventually("spans of the approval from all three processes", async () => {
-      const services = new Set(otlp.spans.filter((s) => s.traceId === traceId).map((s) => s.service));
-      return services.has("deputy-bot") && services.has("deputy-mcp") && services.has("deputy-executor");
+    // The MCP server's read (the verified outcome) ends the trace: wait until it is exported, and
+    // until every span's parent is too (a span is exported when it ends, a parent after its children).
+    await eventually("spans of the approval from all three processes, each with its parent", async () => {
+      const { spans, parentOf } = traceOf(otlp.spans, traceId);
+      const services = new Set(spans.map((s) => s.service));
+      return (
+        services.has("deputy-bot") &&
+        services.has("deputy-mcp") &&
+        services.has("deputy-executor") &&
+        spans.every((span) => !span.parentSpanId || parentOf(span) !== undefined)
+      );
     });
     expect(otlp.rejected).toEqual([]);
     const { spans: trace, parentOf } = traceOf(otlp.spans, traceId);
