@@ -58,7 +58,8 @@ const recordSchema = z.object({
   participants: z.array(z.string()).default([]),
 });
 
-function keyOf(prefix: string, ref: ConversationRef): string {
+/** The key of a conversation's record; its other keys (notes, cluster, the turn lease) add a suffix. */
+export function keyOf(prefix: string, ref: ConversationRef): string {
   const part = (value: string | undefined): string => encodeURIComponent(value ?? "-");
   return `${prefix}conv:${ref.surface}:${part(ref.teamId)}:${part(ref.channel)}:${part(ref.thread)}`;
 }

@@ -2,6 +2,7 @@ import { randomBytes } from "node:crypto";
 import type { Redis } from "ioredis";
 import { z } from "zod";
 import { conversationSchema, type ConversationRef } from "../core/identity/identity.ts";
+import { keyOf } from "./conversation-store.ts";
 
 /**
  * One agent turn at a time per thread, held as a lease any replica can see
@@ -62,11 +63,8 @@ const entrySchema = z.object({
 });
 type Entry = z.infer<typeof entrySchema>;
 
-/** The lease's key is the thread lock's, so a turn held before this change still excludes others. */
-function lockKeyOf(prefix: string, ref: ConversationRef): string {
-  const part = (value: string | undefined): string => encodeURIComponent(value ?? "-");
-  return `${prefix}conv:${ref.surface}:${part(ref.teamId)}:${part(ref.channel)}:${part(ref.thread)}:lock`;
-}
+/** The lease's key is the thread lock's, so a turn held before leases still excludes others. */
+const lockKeyOf = (prefix: string, ref: ConversationRef): string => `${keyOf(prefix, ref)}:lock`;
 
 // KEYS: lock, turns hash. ARGV: token, ttl ms, entry (may be "").
 const LOCK = `if redis.call("SET", KEYS[1], ARGV[1], "PX", ARGV[2], "NX") then

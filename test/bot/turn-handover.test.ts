@@ -5,7 +5,7 @@ import { createActionStore } from "../../core/actions/store.ts";
 import { capture, dropPrefix, testPrefix, testSigner, type Captured } from "../executor/support.ts";
 import { startAnthropicFake, text, type AnthropicFake } from "../fakes/anthropic.ts";
 import { startSlackFake, type FakeMessage, type SlackFake } from "../fakes/slack.ts";
-import { startSeverableProxy, type SeverableProxy } from "../helpers/severable-proxy.ts";
+import { startPausableProxy, type PausableProxy } from "../helpers/pausable-proxy.ts";
 import { loadTestEnv } from "../helpers/testenv.ts";
 import { startHarness, type Harness } from "../mcp/harness.ts";
 import { scriptedAgent, startSlackAppOverFakes } from "./helpers/over-fakes.ts";
@@ -39,9 +39,9 @@ let bTarget: string;
 
 interface ReplicaA {
   app: SlackApp;
-  slackApi: SeverableProxy;
-  modelApi: SeverableProxy;
-  redisLink: SeverableProxy;
+  slackApi: PausableProxy;
+  modelApi: PausableProxy;
+  redisLink: PausableProxy;
   redis: Redis;
   url: string;
 }
@@ -53,13 +53,13 @@ const hostPort = (url: string): { host: string; port: number } => {
 
 /** Replica A: the same app, its peers behind proxies. */
 async function startReplicaA(): Promise<ReplicaA> {
-  const slackApi = await startSeverableProxy(hostPort(slack.apiUrl));
-  const modelApi = await startSeverableProxy(hostPort(model.url));
-  const redisLink = await startSeverableProxy({
+  const slackApi = await startPausableProxy(hostPort(slack.apiUrl));
+  const modelApi = await startPausableProxy(hostPort(model.url));
+  const redisLink = await startPausableProxy({
     host: redisUrl.hostname,
     port: Number(redisUrl.port || 6379),
   });
-  const redis = new Redis(redisLink.url("redis"), { maxRetriesPerRequest: 1 });
+  const redis = new Redis(`redis://127.0.0.1:${redisLink.port}`, { maxRetriesPerRequest: 1 });
   redis.on("error", () => undefined);
   const apiPath = new URL(slack.apiUrl).pathname;
   const modelPath = new URL(model.url).pathname.replace(/\/$/, "");
@@ -70,12 +70,12 @@ async function startReplicaA(): Promise<ReplicaA> {
       prefix,
       store: createActionStore(redis, { prefix, ttlSeconds: 900, signer: testSigner() }),
       captured,
-      env: { SLACK_API_URL: slackApi.url("http", apiPath) },
+      env: { SLACK_API_URL: `http://127.0.0.1:${slackApi.port}${apiPath}` },
     },
     () => ({
       mcp: harness.client,
       decider: { decide: () => Promise.reject(new Error("no decision in this test")) },
-      agent: scriptedAgent(model, captured.logger, modelApi.url("http", modelPath)),
+      agent: scriptedAgent(model, captured.logger, `http://127.0.0.1:${modelApi.port}${modelPath}`),
       cardSweepMs: 0,
       turnLeaseMs: LEASE_MS,
       turnSweepMs: 0,
@@ -156,7 +156,7 @@ describe("a bot replica that stops mid-turn", () => {
   it("killed after acknowledging a mention: another replica adopts the turn and answers it once, soon", async () => {
     const a = await startReplicaA();
     // A is mid-turn: its model call does not come back before it dies.
-    a.modelApi.hold();
+    a.modelApi.pause();
     const ts = await askA("q-killed");
     await slack.waitFor(() => botMessages(ts).find((m) => m.text.includes("Looking into it")), {
       what: "replica A's status message",
@@ -192,13 +192,13 @@ describe("a bot replica that stops mid-turn", () => {
 
   it("stalled past its lease and woken again: the adopter answers, the woken replica posts nothing", async () => {
     const a = await startReplicaA();
-    a.modelApi.hold();
+    a.modelApi.pause();
     const ts = await askA("q-stalled");
     await slack.waitFor(() => botMessages(ts).find((m) => m.text.includes("Looking into it")), {
       what: "replica A's status message",
     });
     // A stalls (a long pause, a partition): its model answer and its lease renewals do not get through.
-    a.redisLink.hold();
+    a.redisLink.pause();
     slack.setTarget(bTarget);
     await slack.waitFor(() => answersTo(ts, "q-stalled")[0], {
       timeoutMs: 20_000,
@@ -206,8 +206,8 @@ describe("a bot replica that stops mid-turn", () => {
     });
     await b.idle();
     // A wakes: its renewal finds the turn adopted, its model answer arrives, and it keeps quiet.
-    a.redisLink.release();
-    a.modelApi.release();
+    a.redisLink.resume();
+    a.modelApi.resume();
     await a.app.idle();
     expect(model.requests.length).toBeGreaterThanOrEqual(2);
     expect(answersTo(ts, "q-stalled")).toHaveLength(1);

@@ -8,13 +8,8 @@ import { startAnthropicFake, toolUse, text, type AnthropicFake } from "../fakes/
 import { startSlackFake, type FakeMessage, type SlackFake } from "../fakes/slack.ts";
 import { loadTestEnv } from "../helpers/testenv.ts";
 import { startFaultBot, type FaultBot } from "./bot.ts";
-import {
-  eventually,
-  startOwnRedis,
-  startPausableProxy,
-  type OwnRedis,
-  type PausableProxy,
-} from "./support.ts";
+import { startPausableProxy, type PausableProxy } from "../helpers/pausable-proxy.ts";
+import { eventually, startOwnRedis, type OwnRedis } from "./support.ts";
 
 /**
  * The API server stops answering: TCP still connects, nothing comes back. A

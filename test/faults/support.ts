@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdtemp, rm } from "node:fs/promises";
-import { createServer, connect, type AddressInfo, type Server, type Socket } from "node:net";
+import { createServer, connect, type AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Writable } from "node:stream";
@@ -103,73 +103,6 @@ export async function startOwnRedis(): Promise<OwnRedis> {
         await exited(running);
       }
       await rm(dir, { recursive: true, force: true });
-    },
-  };
-}
-
-export interface PausableProxy {
-  /** host:port to put in place of the upstream's. */
-  port: number;
-  /** Stop forwarding: open connections go silent and new ones are accepted but never answered. */
-  pause(): void;
-  resume(): void;
-  close(): Promise<void>;
-}
-
-/** A TCP proxy (TLS passes through untouched) that can freeze, like an API server that stopped answering. */
-export async function startPausableProxy(upstream: { host: string; port: number }): Promise<PausableProxy> {
-  let paused = false;
-  const pairs = new Set<[Socket, Socket | undefined]>();
-  const waiting: (() => void)[] = [];
-  const server: Server = createServer((client) => {
-    const pair: [Socket, Socket | undefined] = [client, undefined];
-    pairs.add(pair);
-    client.on("error", () => client.destroy());
-    client.on("close", () => {
-      pair[1]?.destroy();
-      pairs.delete(pair);
-    });
-    const link = (): void => {
-      if (client.destroyed) return;
-      const server = connect(upstream);
-      pair[1] = server;
-      server.on("error", () => client.destroy());
-      server.on("close", () => client.destroy());
-      client.pipe(server);
-      server.pipe(client);
-    };
-    if (paused) {
-      client.pause();
-      waiting.push(() => {
-        client.resume();
-        link();
-      });
-    } else link();
-  });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  return {
-    port: (server.address() as AddressInfo).port,
-    pause() {
-      paused = true;
-      for (const [client, upstreamSocket] of pairs) {
-        client.pause();
-        upstreamSocket?.pause();
-      }
-    },
-    resume() {
-      paused = false;
-      for (const [client, upstreamSocket] of pairs) {
-        client.resume();
-        upstreamSocket?.resume();
-      }
-      for (const go of waiting.splice(0)) go();
-    },
-    async close() {
-      for (const [client, upstreamSocket] of pairs) {
-        client.destroy();
-        upstreamSocket?.destroy();
-      }
-      await new Promise<void>((resolve) => server.close(() => resolve()));
     },
   };
 }
